@@ -1,0 +1,1 @@
+//! Layer tar streams: safe apply with whiteouts, diff production, compression detection

@@ -1,0 +1,3 @@
+//! berth: the command-line client speaking the Docker Engine API
+
+fn main() {}

@@ -1,0 +1,116 @@
+//! The network driver trait: networks, endpoints joined into a container's network namespace,
+//! and address management (IPAM) — the shape of moby's libnetwork drivers, synchronous.
+
+use crate::error::DriverResult;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the daemon asks for when it creates a network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    /// The network's 64-hex id (the daemon's).
+    pub id: String,
+    /// The user-facing name (`bridge`, `app`, ...).
+    pub name: String,
+    /// The subnet in CIDR form; `None` lets the driver pick one from its pools.
+    pub subnet: Option<String>,
+    /// The gateway address; `None` takes the first address of the subnet.
+    pub gateway: Option<String>,
+    /// The range to hand out addresses from (CIDR inside `subnet`).
+    pub ip_range: Option<String>,
+    /// No route to the outside (`--internal`).
+    pub internal: bool,
+    /// Driver options (`-o`), e.g. `com.docker.network.bridge.name`.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// What the driver reports about a network it created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// The subnet in CIDR form.
+    pub subnet: String,
+    /// The gateway address.
+    pub gateway: String,
+    /// Driver-specific facts (e.g. the bridge device's name).
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
+}
+
+/// A published port (`-p host_ip:host_port:container_port/proto`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortBinding {
+    /// `tcp`, `udp` or `sctp`.
+    pub proto: String,
+    /// The port inside the container.
+    pub container_port: u16,
+    /// The host address to listen on; empty means all.
+    pub host_ip: String,
+    /// The host port; 0 asks the driver to choose one.
+    pub host_port: u16,
+}
+
+/// What the daemon asks for when a container joins a network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointSpec {
+    /// The network's id.
+    pub network_id: String,
+    /// The endpoint's id (unique per network).
+    pub endpoint_id: String,
+    /// The container's id.
+    pub container_id: String,
+    /// Path of the container's network namespace (`/proc/PID/ns/net` or a bind-mounted file).
+    pub netns_path: String,
+    /// Name of the interface inside the namespace (`eth0`).
+    pub ifname: String,
+    /// A requested address (`--ip`); `None` lets IPAM choose.
+    pub ip: Option<String>,
+    /// A requested MAC address.
+    pub mac: Option<String>,
+    /// Ports to publish.
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+}
+
+/// What a joined endpoint got.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    /// The address handed out.
+    pub ip: String,
+    /// The subnet's prefix length.
+    pub prefix_len: u8,
+    /// The default gateway, if any.
+    pub gateway: String,
+    /// The interface's MAC address.
+    pub mac: String,
+    /// The ports actually bound (host ports filled in).
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+}
+
+/// A network driver.
+pub trait NetworkDriver: Send + Sync {
+    /// The driver's name (`bridge`, `null`, ...).
+    fn name(&self) -> String;
+
+    /// Key/value lines for `info` and `network inspect`.
+    fn status(&self) -> Vec<(String, String)>;
+
+    /// Creates (or, at start-up, re-creates) a network.
+    fn create_network(&self, spec: &NetworkSpec) -> DriverResult<NetworkInfo>;
+
+    /// Deletes a network; it must have no endpoints left.
+    fn delete_network(&self, network_id: &str) -> DriverResult<()>;
+
+    /// Creates an endpoint, allocates its address and moves it into the namespace.
+    fn join(&self, spec: &EndpointSpec) -> DriverResult<EndpointInfo>;
+
+    /// Removes an endpoint and releases its address and ports. Missing is not an error.
+    fn leave(&self, network_id: &str, endpoint_id: &str) -> DriverResult<()>;
+
+    /// Removes whatever the driver left in the kernel that is not in `keep` (network ids).
+    fn reconcile(&self, keep: &[String]) -> DriverResult<()> {
+        let _ = keep;
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! berthd: the daemon serving the Docker Engine API
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The bridge network driver plugin: bridge, veth, IPAM, NAT and published ports

@@ -1,0 +1,1 @@
+//! Isolation runtimes: the native namespaces+cgroups backend and the OCI runtime binary backend

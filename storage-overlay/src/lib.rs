@@ -1,0 +1,1 @@
+//! The overlay2 storage driver plugin

@@ -1,0 +1,1 @@
+//! The vfs storage driver plugin (full copies, any filesystem)

@@ -1,0 +1,1 @@
+//! berth's integration tests: real daemons, real kernels, real clients

@@ -1,0 +1,3 @@
+//! cargo xtask: build chores, test images and benchmarks
+
+fn main() {}
