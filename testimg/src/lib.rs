@@ -1,0 +1,153 @@
+//! Images made locally, for tests, the demo and the benchmarks — no registry needed.
+//!
+//! [`busybox_rootfs_tar`] writes a root filesystem tarball built from Debian's static
+//! busybox (`/bin/busybox` from the `busybox-static` package): the binary, one symlink per
+//! applet, and the few files a container expects (`/etc/passwd`, `/etc/group`, empty mount
+//! points). Importing it (`docker import` / `berth import`) gives the `busybox` test image.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Why a test image could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TestImageError {
+    /// No static busybox on this machine.
+    #[error("no static busybox found (looked at {0:?}); install Debian's busybox-static")]
+    NoBusybox(Vec<PathBuf>),
+    /// Listing the applets failed.
+    #[error("running {0} --list failed: {1}")]
+    List(PathBuf, String),
+    /// Writing the tarball failed.
+    #[error("writing {0}: {1}")]
+    Io(PathBuf, io::Error),
+}
+
+/// Where a static busybox is looked for, in order.
+const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox"];
+
+/// Finds the static busybox binary.
+pub fn find_busybox() -> Result<PathBuf, TestImageError> {
+    let candidates: Vec<PathBuf> = BUSYBOX_CANDIDATES.iter().map(PathBuf::from).collect();
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or(TestImageError::NoBusybox(candidates))
+}
+
+fn applets(busybox: &Path) -> Result<Vec<String>, TestImageError> {
+    let out = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .map_err(|e| TestImageError::List(busybox.to_path_buf(), e.to_string()))?;
+    if !out.status.success() {
+        return Err(TestImageError::List(
+            busybox.to_path_buf(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "busybox" && !l.contains('/'))
+        .map(str::to_string)
+        .collect())
+}
+
+fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h
+}
+
+fn add_dir<W: Write>(b: &mut tar::Builder<W>, path: &str, mode: u32) -> io::Result<()> {
+    let mut h = header(tar::EntryType::Directory, mode, 0);
+    b.append_data(&mut h, path, io::empty())
+}
+
+fn add_file<W: Write>(b: &mut tar::Builder<W>, path: &str, mode: u32, data: &[u8]) -> io::Result<()> {
+    let mut h = header(tar::EntryType::Regular, mode, data.len() as u64);
+    b.append_data(&mut h, path, data)
+}
+
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const GROUP: &str = "root:x:0:\ndaemon:x:1:\ntty:x:5:\nwww-data:x:33:\nusers:x:100:\nnogroup:x:65534:\n";
+
+/// Writes a busybox root filesystem tarball to `dest`.
+pub fn busybox_rootfs_tar(dest: &Path) -> Result<(), TestImageError> {
+    let busybox = find_busybox()?;
+    let names = applets(&busybox)?;
+    let io_err = |e| TestImageError::Io(dest.to_path_buf(), e);
+    let file = File::create(dest).map_err(io_err)?;
+    let mut b = tar::Builder::new(BufWriter::new(file));
+    let build = |b: &mut tar::Builder<BufWriter<File>>| -> io::Result<()> {
+        for (dir, mode) in [
+            ("bin", 0o755),
+            ("dev", 0o755),
+            ("etc", 0o755),
+            ("home", 0o755),
+            ("proc", 0o555),
+            ("root", 0o700),
+            ("sys", 0o555),
+            ("tmp", 0o1777),
+            ("usr", 0o755),
+            ("usr/bin", 0o755),
+            ("usr/sbin", 0o755),
+            ("sbin", 0o755),
+            ("var", 0o755),
+            ("var/www", 0o755),
+        ] {
+            add_dir(b, dir, mode)?;
+        }
+        let mut f = File::open(&busybox)?;
+        let len = f.metadata()?.len();
+        let mut h = header(tar::EntryType::Regular, 0o755, len);
+        b.append_data(&mut h, "bin/busybox", &mut f)?;
+        for name in &names {
+            let mut h = header(tar::EntryType::Symlink, 0o777, 0);
+            b.append_link(&mut h, format!("bin/{name}"), "busybox")?;
+        }
+        add_file(b, "etc/passwd", 0o644, PASSWD.as_bytes())?;
+        add_file(b, "etc/group", 0o644, GROUP.as_bytes())?;
+        add_file(b, "etc/hostname", 0o644, b"")?;
+        add_file(b, "etc/hosts", 0o644, b"")?;
+        add_file(b, "etc/resolv.conf", 0o644, b"")?;
+        b.finish()
+    };
+    build(&mut b).map_err(io_err)?;
+    let mut w = b.into_inner().map_err(io_err)?;
+    w.flush().map_err(io_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_a_rootfs_with_sh() {
+        if find_busybox().is_err() {
+            eprintln!("skipped: no busybox-static here");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("berth-testimg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let tar_path = dir.join("rootfs.tar");
+        busybox_rootfs_tar(&tar_path).expect("tar");
+        let mut ar = tar::Archive::new(File::open(&tar_path).expect("open"));
+        let names: Vec<String> = ar
+            .entries()
+            .expect("entries")
+            .map(|e| e.expect("entry").path().expect("path").display().to_string())
+            .collect();
+        assert!(names.iter().any(|n| n == "bin/sh"));
+        assert!(names.iter().any(|n| n == "etc/passwd"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
