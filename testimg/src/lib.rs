@@ -5,6 +5,9 @@
 //! applet, and the few files a container expects (`/etc/passwd`, `/etc/group`, empty mount
 //! points). Importing it (`docker import` / `berth import`) gives the `busybox` test image.
 
+pub mod bulk;
+pub mod docker_archive;
+
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -72,13 +75,19 @@ fn add_dir<W: Write>(b: &mut tar::Builder<W>, path: &str, mode: u32) -> io::Resu
     b.append_data(&mut h, path, io::empty())
 }
 
-fn add_file<W: Write>(b: &mut tar::Builder<W>, path: &str, mode: u32, data: &[u8]) -> io::Result<()> {
+fn add_file<W: Write>(
+    b: &mut tar::Builder<W>,
+    path: &str,
+    mode: u32,
+    data: &[u8],
+) -> io::Result<()> {
     let mut h = header(tar::EntryType::Regular, mode, data.len() as u64);
     b.append_data(&mut h, path, data)
 }
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
-const GROUP: &str = "root:x:0:\ndaemon:x:1:\ntty:x:5:\nwww-data:x:33:\nusers:x:100:\nnogroup:x:65534:\n";
+const GROUP: &str =
+    "root:x:0:\ndaemon:x:1:\ntty:x:5:\nwww-data:x:33:\nusers:x:100:\nnogroup:x:65534:\n";
 
 /// Writes a busybox root filesystem tarball to `dest`.
 pub fn busybox_rootfs_tar(dest: &Path) -> Result<(), TestImageError> {
@@ -144,7 +153,13 @@ mod tests {
         let names: Vec<String> = ar
             .entries()
             .expect("entries")
-            .map(|e| e.expect("entry").path().expect("path").display().to_string())
+            .map(|e| {
+                e.expect("entry")
+                    .path()
+                    .expect("path")
+                    .display()
+                    .to_string()
+            })
             .collect();
         assert!(names.iter().any(|n| n == "bin/sh"));
         assert!(names.iter().any(|n| n == "etc/passwd"));

@@ -1,0 +1,541 @@
+//! The benchmark rows: what is measured, on which engine, and the machine's floors.
+
+use super::engines::{self, Engine, Kind};
+use super::report::Row;
+use super::stats::{time_fn, time_ms, Stats};
+use super::Opts;
+use anyhow::{bail, Context, Result};
+use berth_testimg::bulk::{self, Fill};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The images every engine gets.
+pub struct Images {
+    /// busybox rootfs tarball (imported as `busybox:bench`).
+    pub rootfs: PathBuf,
+    /// docker-archive of the multi-layer "big" image (`big:bench`).
+    pub big: PathBuf,
+    /// Size of the big image's layers, bytes.
+    pub big_bytes: u64,
+}
+
+const MB: u64 = 1 << 20;
+
+/// Makes the images in `work`.
+pub fn make_images(opts: &Opts, work: &Path) -> Result<Images> {
+    let rootfs = work.join("busybox-rootfs.tar");
+    berth_testimg::busybox_rootfs_tar(&rootfs)?;
+    let scale = if opts.quick { 8 * MB } else { 100 * MB };
+    let small = scale / 10;
+    let l1 = work.join("layer-random.tar");
+    bulk::layer_tar(&l1, 1, &[("random.bin".into(), scale, Fill::Random)])?;
+    let l2 = work.join("layer-text.tar");
+    bulk::layer_tar(&l2, 2, &[("words.txt".into(), scale, Fill::Text)])?;
+    let l3 = work.join("layer-mixed.tar");
+    let mixed: Vec<(String, u64, Fill)> = (0..5)
+        .flat_map(|i| {
+            [
+                (format!("r{i}.bin"), small, Fill::Random),
+                (format!("t{i}.txt"), small, Fill::Text),
+            ]
+        })
+        .collect();
+    bulk::layer_tar(&l3, 3, &mixed)?;
+    let big = work.join("big-image.tar");
+    let layers = [rootfs.as_path(), l1.as_path(), l2.as_path(), l3.as_path()];
+    berth_testimg::docker_archive::write(&big, &layers, "big:bench", &["sh"])?;
+    let big_bytes = layers
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(Images {
+        rootfs,
+        big,
+        big_bytes,
+    })
+}
+
+type Results = BTreeMap<String, Result<Stats, String>>;
+
+/// Alternates engines run by run: `warmup` unmeasured rounds, then `n` measured ones.
+fn latency(
+    opts: &Opts,
+    engines: &[&Engine],
+    mut one: impl FnMut(&Engine) -> Result<f64>,
+) -> Results {
+    let mut samples: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut errors: BTreeMap<&str, String> = BTreeMap::new();
+    for round in 0..(opts.warmup + opts.n) {
+        for e in engines {
+            if errors.contains_key(e.name) {
+                continue;
+            }
+            match one(e) {
+                Ok(ms) if round >= opts.warmup => samples.entry(e.name).or_default().push(ms),
+                Ok(_) => {}
+                Err(err) => {
+                    errors.insert(e.name, format!("{err:#}"));
+                }
+            }
+        }
+    }
+    let mut out = Results::new();
+    for e in engines {
+        let r = match errors.remove(e.name) {
+            Some(err) => Err(err),
+            None => Stats::of(samples.get(e.name).map(Vec::as_slice).unwrap_or(&[]))
+                .ok_or_else(|| "no samples".into()),
+        };
+        out.insert(e.name.to_string(), r);
+    }
+    out
+}
+
+fn row(metric: &str, unit: &str, results: Results) -> Row {
+    let mut r = Row::new(metric, unit);
+    r.results = results;
+    r
+}
+
+fn import_busybox(e: &Engine, rootfs: &Path) -> Result<()> {
+    let out = e
+        .cmd(&["import", &rootfs.display().to_string(), "busybox:bench"])
+        .stdout(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "import into {} failed: {}",
+            e.name,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Runs every wanted row.
+pub fn all(
+    opts: &Opts,
+    bin: &Path,
+    work: &Path,
+    images: &Images,
+    engines: &mut [Engine],
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for e in engines.iter() {
+        if let Err(err) = import_busybox(e, &images.rootfs) {
+            eprintln!("bench: {err:#}");
+        }
+    }
+    let all: Vec<&Engine> = engines.iter().collect();
+    let berth_cli = bin.join("berth");
+    let berth_host = engines
+        .iter()
+        .find(|e| e.kind == Kind::Berth)
+        .and_then(|e| e.socket.clone());
+
+    if opts.wants("run") {
+        eprintln!("bench: run --rm busybox true");
+        let mut r = row(
+            "run --rm busybox true (default network)",
+            "ms",
+            latency(opts, &all, |e| {
+                time_ms(&mut e.cmd(&["run", "--rm", "busybox:bench", "true"]))
+            }),
+        );
+        r.floor = floor_runc(work, &images.rootfs).ok();
+        rows.push(r);
+        let mut r = row(
+            "run --rm --network none busybox true",
+            "ms",
+            latency(opts, &all, |e| {
+                time_ms(&mut e.cmd(&["run", "--rm", "--network", "none", "busybox:bench", "true"]))
+            }),
+        );
+        r.floor = floor_unshare(opts).ok().map(|s| ("unshare".to_string(), s));
+        rows.push(r);
+        if let Some(sock) = &berth_host {
+            let host = format!("unix://{}", sock.display());
+            let mut results = Results::new();
+            let samples: Result<Vec<f64>> = (0..opts.warmup + opts.n)
+                .map(|_| {
+                    time_ms(Command::new(&berth_cli).args([
+                        "-H",
+                        &host,
+                        "run",
+                        "--rm",
+                        "busybox:bench",
+                        "true",
+                    ]))
+                })
+                .collect();
+            results.insert(
+                "berth".into(),
+                samples
+                    .map_err(|e| format!("{e:#}"))
+                    .and_then(|s| Stats::of(&s[opts.warmup..]).ok_or_else(|| "no samples".into())),
+            );
+            rows.push(row("run --rm busybox true (berth CLI)", "ms", results));
+        }
+    }
+    if opts.wants("create") || opts.wants("ps") || opts.wants("images") {
+        eprintln!("bench: 100 creates, ps, images, rm");
+        rows.extend(create_ps_rm(opts, &all));
+    }
+    if opts.wants("memory") || opts.wants("rss") {
+        eprintln!("bench: memory");
+        rows.extend(memory(&all));
+    }
+    if opts.wants("load") {
+        eprintln!("bench: load of the big image");
+        let n = if opts.quick { 1 } else { 5 };
+        let big = images.big.display().to_string();
+        let o = Opts {
+            quick: opts.quick,
+            filter: None,
+            json: opts.json.clone(),
+            n,
+            warmup: 0,
+        };
+        let mut r = row(
+            &format!("load big image ({} MB)", images.big_bytes / MB),
+            "ms",
+            latency(&o, &all, |e| {
+                let _ = e.cmd(&["rmi", "-f", "big:bench"]).output();
+                time_ms(&mut e.cmd(&["load", "-i", &big]))
+            }),
+        );
+        r.floor = limit_sha256(&images.big)
+            .ok()
+            .map(|s| ("sha256 MB/s".to_string(), s));
+        rows.push(r);
+        if let Ok(s) = limit_fsync(work, if opts.quick { 64 } else { 1024 }) {
+            let mut r = Row::new("limit: disk write with fsync", "MB/s");
+            r.floor = Some(("dd-like".into(), s));
+            rows.push(r);
+        }
+    }
+    if opts.wants("pull") {
+        eprintln!("bench: pull of the big image from a loopback registry");
+        rows.extend(pull(opts, work, images, &all));
+    }
+    if opts.wants("build") {
+        eprintln!("bench: build");
+        rows.extend(build(opts, work, &all));
+    }
+    if opts.wants("start") {
+        eprintln!("bench: daemon start and stop");
+        rows.extend(start_stop(bin, engines));
+    }
+    rows
+}
+
+fn floor_unshare(opts: &Opts) -> Result<Stats> {
+    let mut s = Vec::new();
+    for _ in 0..(opts.n.max(5)) {
+        s.push(time_ms(Command::new("unshare").args([
+            "--fork",
+            "--pid",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--mount-proc",
+            "true",
+        ]))?);
+    }
+    Stats::of(&s).context("no samples")
+}
+
+fn floor_runc(work: &Path, rootfs_tar: &Path) -> Result<(String, Stats)> {
+    let runc = crate::sh::which("crun")
+        .or_else(|| crate::sh::which("runc"))
+        .context("no runc/crun")?;
+    let bundle = work.join("bundle");
+    let rootfs = bundle.join("rootfs");
+    std::fs::create_dir_all(&rootfs)?;
+    crate::sh::output(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(rootfs_tar)
+            .arg("-C")
+            .arg(&rootfs),
+    )?;
+    crate::sh::output(Command::new(&runc).args(["spec"]).current_dir(&bundle))?;
+    let path = bundle.join("config.json");
+    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] = serde_json::json!(["true"]);
+    std::fs::write(&path, serde_json::to_vec(&spec)?)?;
+    let mut s = Vec::new();
+    for i in 0..20 {
+        let id = format!("berth-bench-floor-{}-{i}", std::process::id());
+        s.push(time_ms(
+            Command::new(&runc)
+                .args(["run", "--bundle"])
+                .arg(&bundle)
+                .arg(&id),
+        )?);
+    }
+    let name = runc
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok((name, Stats::of(&s[5..]).context("no samples")?))
+}
+
+fn create_ps_rm(opts: &Opts, engines: &[&Engine]) -> Vec<Row> {
+    let mut create = Results::new();
+    let mut ps = Results::new();
+    let mut images = Results::new();
+    let mut rm = Results::new();
+    for e in engines {
+        let mut ids = Vec::new();
+        let made = time_fn(|| {
+            for _ in 0..100 {
+                let out = e.cmd(&["create", "busybox:bench", "true"]).output()?;
+                if !out.status.success() {
+                    bail!(
+                        "create failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                }
+                ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+            }
+            Ok(())
+        });
+        create.insert(
+            e.name.into(),
+            made.map(Stats::single).map_err(|x| format!("{x:#}")),
+        );
+        let sample = |args: &[&str]| -> Result<Stats, String> {
+            let s: Result<Vec<f64>> = (0..opts.n.max(1))
+                .map(|_| time_ms(&mut e.cmd(args)))
+                .collect();
+            s.map_err(|x| format!("{x:#}"))
+                .and_then(|s| Stats::of(&s).ok_or_else(|| "no samples".into()))
+        };
+        ps.insert(e.name.into(), sample(&["ps", "-a"]));
+        images.insert(e.name.into(), sample(&["images"]));
+        let mut args: Vec<&str> = vec!["rm"];
+        args.extend(ids.iter().map(String::as_str));
+        rm.insert(
+            e.name.into(),
+            time_ms(&mut e.cmd(&args))
+                .map(Stats::single)
+                .map_err(|x| format!("{x:#}")),
+        );
+    }
+    vec![
+        row("create busybox true ×100 (sequential)", "ms total", create),
+        row("ps -a with 100 containers", "ms", ps),
+        row("images with 100 containers", "ms", images),
+        row("rm of 100 containers (one call)", "ms", rm),
+    ]
+}
+
+fn memory(engines: &[&Engine]) -> Vec<Row> {
+    let mut idle = Results::new();
+    let mut monitors = Results::new();
+    for e in engines {
+        if let Some(pid) = e.pid() {
+            let mut mb = engines::rss_pss_mb(pid).map(|(rss, _)| rss).unwrap_or(0.0);
+            if e.kind == Kind::Docker {
+                mb += engines::pids_named("containerd")
+                    .iter()
+                    .filter_map(|p| engines::rss_pss_mb(*p))
+                    .map(|(r, _)| r)
+                    .sum::<f64>();
+            }
+            idle.insert(e.name.into(), Ok(Stats::single(mb)));
+        }
+        let mut ids = Vec::new();
+        let started: Result<()> = (0..20).try_for_each(|_| {
+            let out = e
+                .cmd(&["run", "-d", "busybox:bench", "sleep", "3600"])
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "run -d failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+            Ok(())
+        });
+        let name = match e.kind {
+            Kind::Berth => "berth-monitor",
+            Kind::Docker => "containerd-shim",
+            Kind::Podman => "conmon",
+        };
+        let per = started.map_err(|x| format!("{x:#}")).and_then(|_| {
+            std::thread::sleep(Duration::from_millis(500));
+            let pids = engines::pids_named(name);
+            if pids.is_empty() {
+                return Err(format!("no {name} processes found"));
+            }
+            let sum: f64 = pids
+                .iter()
+                .filter_map(|p| engines::rss_pss_mb(*p))
+                .map(|(r, _)| r)
+                .sum();
+            Ok(Stats::single(sum / ids.len().max(1) as f64))
+        });
+        monitors.insert(e.name.into(), per);
+        let mut args: Vec<&str> = vec!["rm", "-f"];
+        args.extend(ids.iter().map(String::as_str));
+        let _ = e.cmd(&args).output();
+    }
+    vec![
+        row("daemon RSS idle", "MB", idle),
+        row("monitor RSS per container (20 running)", "MB", monitors),
+    ]
+}
+
+fn limit_sha256(path: &Path) -> Result<Stats> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; MB as usize];
+    let mut total = 0u64;
+    let ms = time_fn(|| {
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            h.update(&buf[..n]);
+        }
+        Ok(())
+    })?;
+    Ok(Stats::single(total as f64 / MB as f64 / (ms / 1000.0)))
+}
+
+fn limit_fsync(work: &Path, mb: u64) -> Result<Stats> {
+    let path = work.join("fsync-test");
+    let buf = vec![7u8; MB as usize];
+    let ms = time_fn(|| {
+        let mut f = std::fs::File::create(&path)?;
+        for _ in 0..mb {
+            f.write_all(&buf)?;
+        }
+        f.sync_all()?;
+        Ok(())
+    })?;
+    std::fs::remove_file(&path).ok();
+    Ok(Stats::single(mb as f64 / (ms / 1000.0)))
+}
+
+fn pull(opts: &Opts, work: &Path, images: &Images, engines: &[&Engine]) -> Vec<Row> {
+    let reg = match super::registry::Registry::start(work) {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = Row::new("pull big image from a loopback registry", "ms");
+            r.results
+                .insert("berth".into(), Err(format!("registry: {e:#}")));
+            return vec![r];
+        }
+    };
+    let target = format!("{}/big:latest", reg.addr);
+    if let Err(e) = reg.push_archive(&images.big, "big:latest") {
+        let mut r = Row::new("pull big image from a loopback registry", "ms");
+        r.results
+            .insert("berth".into(), Err(format!("push with skopeo: {e:#}")));
+        return vec![r];
+    }
+    let n = if opts.quick { 1 } else { 5 };
+    let o = Opts {
+        quick: opts.quick,
+        filter: None,
+        json: opts.json.clone(),
+        n,
+        warmup: 0,
+    };
+    let results = latency(&o, engines, |e| {
+        let _ = e.cmd(&["rmi", "-f", &target]).output();
+        let mut args = vec!["pull", "-q"];
+        if e.kind == Kind::Podman {
+            args.push("--tls-verify=false");
+        }
+        args.push(&target);
+        time_ms(&mut e.cmd(&args))
+    });
+    vec![row(
+        &format!(
+            "pull big image ({} MB) from a loopback registry",
+            images.big_bytes / MB
+        ),
+        "ms",
+        results,
+    )]
+}
+
+fn build(opts: &Opts, work: &Path, engines: &[&Engine]) -> Vec<Row> {
+    let ctx = work.join("build-ctx");
+    let setup = || -> Result<()> {
+        std::fs::create_dir_all(&ctx)?;
+        std::fs::write(ctx.join("hello.txt"), "hello\n")?;
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            "FROM busybox:bench\nRUN echo built > /built.txt\nCOPY hello.txt /hello.txt\nENV GREETING=hi\nCMD [\"cat\", \"/hello.txt\"]\n",
+        )?;
+        Ok(())
+    };
+    if let Err(e) = setup() {
+        let mut r = Row::new("build, cold", "ms");
+        r.results.insert("berth".into(), Err(format!("{e:#}")));
+        return vec![r];
+    }
+    let c = ctx.display().to_string();
+    let build_cmd = |e: &Engine, cold: bool| {
+        let mut args = vec!["build", "-q", "-t", "built:bench"];
+        if cold {
+            args.push("--no-cache");
+        }
+        if e.kind == Kind::Podman {
+            args.push("--layers");
+        }
+        args.push(&c);
+        let mut cmd = e.cmd(&args);
+        cmd.env("DOCKER_BUILDKIT", "0");
+        cmd
+    };
+    let cold = latency(opts, engines, |e| time_ms(&mut build_cmd(e, true)));
+    let cached = latency(opts, engines, |e| time_ms(&mut build_cmd(e, false)));
+    vec![
+        row("build 5 steps, cold", "ms", cold),
+        row("build 5 steps, fully cached", "ms", cached),
+    ]
+}
+
+fn start_stop(bin: &Path, engines: &mut [Engine]) -> Vec<Row> {
+    let mut start = Results::new();
+    let mut stop = Results::new();
+    for e in engines.iter_mut() {
+        if e.kind != Kind::Berth {
+            continue;
+        }
+        let stopped = e
+            .stop()
+            .map(|d| Stats::single(d.as_secs_f64() * 1000.0))
+            .ok_or_else(|| "not running".to_string());
+        let root = e.root.clone();
+        let restarted = (|| -> Result<Stats> {
+            let t0 = std::time::Instant::now();
+            let (child, socket) = engines::spawn_berthd(bin, &root)?;
+            e.daemon = Some(child);
+            engines::wait_ping(&socket, Duration::from_secs(30))?;
+            Ok(Stats::single(t0.elapsed().as_secs_f64() * 1000.0))
+        })();
+        start.insert(e.name.into(), restarted.map_err(|x| format!("{x:#}")));
+        stop.insert(e.name.into(), stopped);
+    }
+    vec![
+        row("daemon start until /_ping answers", "ms", start),
+        row("daemon clean stop (SIGTERM)", "ms", stop),
+    ]
+}
