@@ -1,1 +1,67 @@
-//! Layer tar streams: safe apply with whiteouts, diff production, compression detection
+//! berth-archive: the layer tar streams every storage driver and the image store share.
+//!
+//! - [`compression`]: sniff gzip / zstd / plain and decompress while streaming;
+//! - [`apply`]: unpack a layer tar into a folder safely — whiteouts as the driver wants them
+//!   (deleted files for `vfs`, 0/0 character devices and opaque xattrs for overlayfs), hard
+//!   links, symlinks, devices, fifos, owners, modes, times, xattrs — refusing path traversal,
+//!   escaping links and tar bombs;
+//! - [`diff`]: write the changes of a layer as a tar with `.wh.` whiteouts, from an overlay
+//!   upper folder or by comparing a folder with its parent, and list them (`docker diff`);
+//! - [`digest`]: sha256 while reading or writing, for diff_ids and blob digests.
+//!
+//! Everything streams: no layer is ever held in memory.
+
+pub mod apply;
+pub mod compression;
+pub mod diff;
+pub mod digest;
+mod sys;
+
+pub use apply::{apply_layer, ApplyOptions, ApplyStats, Whiteouts};
+pub use compression::{decompress, Compression};
+pub use diff::{changes_between, changes_overlay, write_diff_between, write_diff_overlay};
+pub use digest::{DigestReader, DigestWriter};
+
+/// What went wrong with a layer stream.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// An entry tries to leave the layer's root.
+    #[error("refusing layer entry {entry:?}: {reason}")]
+    Unsafe {
+        /// The entry's path as written in the tar.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// The uncompressed content exceeds the configured limit.
+    #[error("layer is larger than the configured limit of {limit} bytes (tar bomb?)")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// The tar stream is malformed or truncated.
+    #[error("invalid tar stream: {0}")]
+    Tar(String),
+    /// A file-system operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl ArchiveError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        ArchiveError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// The whiteout prefix.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+/// The opaque-folder marker.
+pub const OPAQUE_MARKER: &str = ".wh..wh..opq";

@@ -8,6 +8,7 @@
 
 pub mod digest;
 pub mod error;
+pub mod mount;
 pub mod network;
 pub mod reference;
 pub mod registry;

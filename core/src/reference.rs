@@ -51,13 +51,17 @@ impl Reference {
         // A tag is after the last ':' that comes after the last '/'.
         let last_slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
         let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (&rest[..last_slash + i], Some(rest[last_slash + i + 1..].to_string())),
+            Some(i) => (
+                &rest[..last_slash + i],
+                Some(rest[last_slash + i + 1..].to_string()),
+            ),
             None => (rest, None),
         };
         if let Some(t) = &tag {
             let ok = !t.is_empty()
                 && t.len() <= 128
-                && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
                 && !t.starts_with(['.', '-']);
             if !ok {
                 return Err(ReferenceError::Format);
@@ -65,13 +69,19 @@ impl Reference {
         }
         let (domain, path) = match name.split_once('/') {
             Some((first, rest))
-                if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+                if first.contains(['.', ':'])
+                    || first == "localhost"
+                    || first.chars().any(|c| c.is_ascii_uppercase()) =>
             {
                 (first.to_string(), rest.to_string())
             }
             _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
         };
-        let domain = if domain == "index.docker.io" { DEFAULT_DOMAIN.to_string() } else { domain };
+        let domain = if domain == "index.docker.io" {
+            DEFAULT_DOMAIN.to_string()
+        } else {
+            domain
+        };
         if path.is_empty() || name.ends_with('/') {
             return Err(ReferenceError::Format);
         }
@@ -80,7 +90,8 @@ impl Reference {
         }
         let valid_component = |c: &str| {
             !c.is_empty()
-                && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+                && c.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
                 && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
                 && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
         };
@@ -96,7 +107,12 @@ impl Reference {
             (None, None) => Some("latest".to_string()),
             _ => tag,
         };
-        Ok(Reference { domain, path, tag, digest })
+        Ok(Reference {
+            domain,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// `domain/path`, e.g. `docker.io/library/busybox`.
@@ -107,7 +123,10 @@ impl Reference {
     /// The name as Docker shows it (`busybox`, `127.0.0.1:5000/app`).
     pub fn familiar_name(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path.strip_prefix("library/").unwrap_or(&self.path).to_string()
+            self.path
+                .strip_prefix("library/")
+                .unwrap_or(&self.path)
+                .to_string()
         } else {
             self.name()
         }
@@ -156,7 +175,10 @@ mod tests {
         assert_eq!(r.tag.as_deref(), Some("1.0"));
         let r = Reference::parse("localhost/app").expect("parse");
         assert_eq!(r.domain, "localhost");
-        assert!(matches!(Reference::parse("Busybox"), Err(ReferenceError::Uppercase(_))));
+        assert!(matches!(
+            Reference::parse("Busybox"),
+            Err(ReferenceError::Uppercase(_))
+        ));
         assert!(Reference::parse("a b").is_err());
         assert!(Reference::parse("busybox:").is_err());
     }

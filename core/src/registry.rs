@@ -55,7 +55,11 @@ pub trait Registry: Send + Sync {
     fn login(&self, server: &str, creds: &Credentials) -> DriverResult<()>;
 
     /// Fetches the manifest `reference` points at (tag or digest), verifying its digest.
-    fn fetch_manifest(&self, reference: &Reference, creds: &Credentials) -> DriverResult<FetchedManifest>;
+    fn fetch_manifest(
+        &self,
+        reference: &Reference,
+        creds: &Credentials,
+    ) -> DriverResult<FetchedManifest>;
 
     /// Streams blob `digest` of `reference`'s repository into `out`, verifying the digest.
     /// Returns the number of bytes written.
@@ -68,7 +72,12 @@ pub trait Registry: Send + Sync {
     ) -> DriverResult<u64>;
 
     /// Whether blob `digest` already exists in `reference`'s repository.
-    fn blob_exists(&self, reference: &Reference, digest: &str, creds: &Credentials) -> DriverResult<bool>;
+    fn blob_exists(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        creds: &Credentials,
+    ) -> DriverResult<bool>;
 
     /// Uploads blob `digest` of `size` bytes read from `data`.
     fn push_blob(

@@ -1,0 +1,60 @@
+//! Why a plugin could not be loaded; each message is one line naming driver, library, reason.
+
+use std::path::PathBuf;
+
+/// A plugin loading failure.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The configured library file does not exist.
+    #[error("plugin {driver:?}: library {} does not exist", path.display())]
+    Missing {
+        /// Driver name.
+        driver: String,
+        /// Library path.
+        path: PathBuf,
+    },
+    /// The file is not a shared library or has no berth entry point.
+    #[error("plugin {driver:?}: {} is not a berth plugin: {reason}", path.display())]
+    NotAPlugin {
+        /// Driver name.
+        driver: String,
+        /// Library path.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// Built against another interface version.
+    #[error("plugin {driver:?}: {} was built against an incompatible plugin interface (version {found}, berthd speaks {expected}){detail}", path.display())]
+    IncompatibleVersion {
+        /// Driver name.
+        driver: String,
+        /// Library path.
+        path: PathBuf,
+        /// Its version (0 when only the layout check failed).
+        found: u32,
+        /// Ours.
+        expected: u32,
+        /// Extra detail from the layout checker.
+        detail: String,
+    },
+    /// No library provides the driver.
+    #[error("plugin {driver:?}: no {kind} driver of that name in {searched}")]
+    NoSuchDriver {
+        /// Driver name.
+        driver: String,
+        /// Driver kind.
+        kind: String,
+        /// Where we looked.
+        searched: String,
+    },
+    /// The driver's constructor failed.
+    #[error("plugin {driver:?}: {} failed to initialise: {reason}", path.display())]
+    Init {
+        /// Driver name.
+        driver: String,
+        /// Library path.
+        path: PathBuf,
+        /// The driver's error.
+        reason: String,
+    },
+}
