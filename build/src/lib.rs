@@ -7,6 +7,7 @@
 //! `${VAR:+alt}`, escapes). Executing the instructions (containers, layers, cache) is the
 //! daemon's job; this crate knows no I/O.
 
+pub mod config;
 pub mod expand;
 pub mod parse;
 

@@ -1,0 +1,353 @@
+//! `load`: docker-archive tarballs (as `docker save` writes, legacy and Docker 25+ with OCI
+//! layout entries) and OCI image-layout tarballs; and `import` of a root filesystem tarball.
+//!
+//! The archive is spooled entry by entry into a private temp folder (manifest.json may come
+//! last), every blob named by digest is verified, layers are applied with their diff_ids
+//! checked, and an image is recorded only when all its layers are. Nothing half-made is ever
+//! visible; the spool folder is removed whatever happens.
+
+use crate::store::ImageStore;
+use crate::{media, ImageError};
+use berth_core::Digest;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read};
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+struct ManifestEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+struct Spool(PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn spool(r: impl Read, dir: &Path) -> Result<(), ImageError> {
+    let mut ar = tar::Archive::new(r);
+    let entries = ar
+        .entries()
+        .map_err(|e| ImageError::Invalid(format!("invalid tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry =
+            entry.map_err(|e| ImageError::Invalid(format!("invalid tar archive: {e}")))?;
+        let path = entry
+            .path()
+            .map_err(|e| ImageError::Invalid(format!("invalid tar archive: {e}")))?
+            .into_owned();
+        if path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(ImageError::Invalid(format!(
+                "invalid archive entry {}: path escapes the archive",
+                path.display()
+            )));
+        }
+        let dest = dir.join(&path);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                fs::create_dir_all(&dest).map_err(ImageError::io("spooling the archive"))?
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if let Some(p) = dest.parent() {
+                    fs::create_dir_all(p).map_err(ImageError::io("spooling the archive"))?;
+                }
+                let want = entry.header().entry_size().unwrap_or(0);
+                let mut f = File::create(&dest).map_err(ImageError::io("spooling the archive"))?;
+                let got = io::copy(&mut entry, &mut f)
+                    .map_err(|e| ImageError::Invalid(format!("invalid tar archive: {e}")))?;
+                if got != want {
+                    return Err(ImageError::Invalid(format!(
+                        "invalid tar archive: unexpected EOF in {}",
+                        path.display()
+                    )));
+                }
+            }
+            tar::EntryType::Symlink => {
+                // Legacy archives link identical layers: resolve inside the spool only.
+                if let Ok(Some(target)) = entry.link_name() {
+                    let base = dest.parent().unwrap_or(dir);
+                    let resolved = base.join(target.as_ref());
+                    if resolved.starts_with(dir) {
+                        if let Some(p) = dest.parent() {
+                            fs::create_dir_all(p)
+                                .map_err(ImageError::io("spooling the archive"))?;
+                        }
+                        let _ = std::os::unix::fs::symlink(target.as_ref(), &dest);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Opens `rel` inside the spool without leaving it.
+fn open_in(dir: &Path, rel: &str) -> Result<File, ImageError> {
+    let p = dir.join(rel.trim_start_matches('/'));
+    let canon = p
+        .canonicalize()
+        .map_err(|_| ImageError::Invalid(format!("archive entry {rel} is missing")))?;
+    let root = dir
+        .canonicalize()
+        .map_err(ImageError::io("resolving the spool"))?;
+    if !canon.starts_with(&root) {
+        return Err(ImageError::Invalid(format!(
+            "archive entry {rel} points outside the archive"
+        )));
+    }
+    File::open(&canon).map_err(ImageError::io(format!("opening {rel}")))
+}
+
+fn read_in(dir: &Path, rel: &str) -> Result<Vec<u8>, ImageError> {
+    let mut v = Vec::new();
+    open_in(dir, rel)?
+        .read_to_end(&mut v)
+        .map_err(ImageError::io(format!("reading {rel}")))?;
+    Ok(v)
+}
+
+/// Verifies a blob file named `blobs/sha256/<hex>` against its name.
+fn verify_named_blob(dir: &Path, rel: &str) -> Result<(), ImageError> {
+    let Some(hex) = rel.strip_prefix("blobs/sha256/") else {
+        return Ok(());
+    };
+    let mut r =
+        berth_archive::DigestReader::new(BufReader::with_capacity(1 << 20, open_in(dir, rel)?));
+    io::copy(&mut r, &mut io::sink()).map_err(ImageError::io(format!("reading {rel}")))?;
+    let (actual, _) = r.finish();
+    let expected = format!("sha256:{hex}");
+    if actual != expected {
+        return Err(ImageError::Digest {
+            what: rel.to_string(),
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+impl ImageStore {
+    /// Loads an archive; `progress` receives Docker's lines (`Loaded image: busybox:latest`).
+    pub fn load(
+        &self,
+        r: impl Read,
+        progress: &mut dyn FnMut(String),
+    ) -> Result<Vec<String>, ImageError> {
+        let dir = self.tmp_dir().join(format!(
+            "load-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        fs::create_dir_all(&dir).map_err(ImageError::io("creating the load spool"))?;
+        let _spool = Spool(dir.clone());
+        spool(r, &dir)?;
+        if dir.join("manifest.json").is_file() {
+            self.load_docker(&dir, progress)
+        } else if dir.join("index.json").is_file() {
+            self.load_oci(&dir, progress)
+        } else {
+            Err(ImageError::Invalid("invalid archive: neither manifest.json nor index.json found (not a docker save or OCI layout tarball)".into()))
+        }
+    }
+
+    fn apply_layers(
+        &self,
+        dir: &Path,
+        config: &Value,
+        layers: &[String],
+    ) -> Result<(), ImageError> {
+        let diff_ids: Vec<String> = config
+            .pointer("/rootfs/diff_ids")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ImageError::Invalid("image config has no rootfs.diff_ids".into()))?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        if diff_ids.len() != layers.len() {
+            return Err(ImageError::Invalid(format!(
+                "image has {} layers but its config lists {} diff_ids",
+                layers.len(),
+                diff_ids.len()
+            )));
+        }
+        let mut parent: Option<String> = None;
+        for (rel, diff_id) in layers.iter().zip(&diff_ids) {
+            let chain = crate::chain_id(parent.as_deref(), diff_id);
+            if self.layer(&chain).is_none() {
+                verify_named_blob(dir, rel)?;
+                let mut f = BufReader::with_capacity(1 << 20, open_in(dir, rel)?);
+                self.apply_layer(parent.as_deref(), diff_id, &mut f)?;
+            }
+            parent = Some(chain);
+        }
+        Ok(())
+    }
+
+    fn load_docker(
+        &self,
+        dir: &Path,
+        progress: &mut dyn FnMut(String),
+    ) -> Result<Vec<String>, ImageError> {
+        let manifest: Vec<ManifestEntry> = serde_json::from_slice(&read_in(dir, "manifest.json")?)
+            .map_err(|e| ImageError::Invalid(format!("invalid manifest.json: {e}")))?;
+        let mut out = Vec::new();
+        for m in manifest {
+            verify_named_blob(dir, &m.config)?;
+            let cfg_bytes = read_in(dir, &m.config)?;
+            let config: Value = serde_json::from_slice(&cfg_bytes)
+                .map_err(|e| ImageError::Invalid(format!("invalid image config: {e}")))?;
+            self.apply_layers(dir, &config, &m.layers)?;
+            let tags = m.repo_tags.unwrap_or_default();
+            let id = self.add_image(&cfg_bytes, &tags, None)?;
+            report(&id, &tags, progress, &mut out);
+        }
+        Ok(out)
+    }
+
+    fn load_oci(
+        &self,
+        dir: &Path,
+        progress: &mut dyn FnMut(String),
+    ) -> Result<Vec<String>, ImageError> {
+        let index: Value = serde_json::from_slice(&read_in(dir, "index.json")?)
+            .map_err(|e| ImageError::Invalid(format!("invalid index.json: {e}")))?;
+        let mut out = Vec::new();
+        let mut queue: Vec<(Value, Option<String>)> = index["manifests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| (d, None))
+            .collect();
+        while let Some((desc, inherited)) = queue.pop() {
+            let digest: Digest = desc["digest"]
+                .as_str()
+                .unwrap_or("")
+                .parse()
+                .map_err(|e| ImageError::Invalid(format!("bad descriptor digest: {e}")))?;
+            let rel = format!("blobs/sha256/{}", digest.hex());
+            verify_named_blob(dir, &rel)?;
+            let bytes = read_in(dir, &rel)?;
+            let doc: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ImageError::Invalid(format!("invalid manifest {digest}: {e}")))?;
+            let name = desc
+                .pointer("/annotations/io.containerd.image.name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| {
+                    desc.pointer("/annotations/org.opencontainers.image.ref.name")
+                        .and_then(Value::as_str)
+                        .filter(|n| n.contains(':') || n.contains('/'))
+                        .map(str::to_string)
+                })
+                .or(inherited);
+            let mt = desc["mediaType"]
+                .as_str()
+                .or(doc["mediaType"].as_str())
+                .unwrap_or("");
+            if mt == media::OCI_INDEX || doc.get("manifests").is_some() {
+                let host_arch = crate::save::host_arch();
+                for d in doc["manifests"].as_array().cloned().unwrap_or_default() {
+                    let arch = d
+                        .pointer("/platform/architecture")
+                        .and_then(Value::as_str)
+                        .unwrap_or(host_arch);
+                    if arch == host_arch {
+                        queue.push((d, name.clone()));
+                        break;
+                    }
+                }
+                continue;
+            }
+            let cfg_digest: Digest = doc
+                .pointer("/config/digest")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .parse()
+                .map_err(|e| ImageError::Invalid(format!("bad config digest: {e}")))?;
+            let cfg_rel = format!("blobs/sha256/{}", cfg_digest.hex());
+            verify_named_blob(dir, &cfg_rel)?;
+            let cfg_bytes = read_in(dir, &cfg_rel)?;
+            let config: Value = serde_json::from_slice(&cfg_bytes)
+                .map_err(|e| ImageError::Invalid(format!("invalid image config: {e}")))?;
+            let layers: Vec<String> = doc["layers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|l| {
+                    l["digest"]
+                        .as_str()
+                        .unwrap_or("")
+                        .parse::<Digest>()
+                        .map(|d| format!("blobs/sha256/{}", d.hex()))
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| ImageError::Invalid(format!("bad layer digest: {e}")))?;
+            self.apply_layers(dir, &config, &layers)?;
+            let tags: Vec<String> = name.into_iter().collect();
+            let id = self.add_image(&cfg_bytes, &tags, None)?;
+            report(&id, &tags, progress, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Imports a root filesystem tarball (plain, gzip or zstd) as a one-layer image.
+    pub fn import(
+        &self,
+        r: &mut dyn Read,
+        tag: Option<&str>,
+        changes: &[String],
+        message: &str,
+    ) -> Result<String, ImageError> {
+        let chain = self.apply_unknown_layer(None, r)?;
+        let rec = self
+            .layer(&chain)
+            .ok_or_else(|| ImageError::Invalid("imported layer vanished".into()))?;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let mut cfg = serde_json::Map::new();
+        berth_build::config::apply_changes(&mut cfg, changes)
+            .map_err(|e| ImageError::Invalid(e.to_string()))?;
+        let comment = if message.is_empty() {
+            "Imported from -".to_string()
+        } else {
+            message.to_string()
+        };
+        let config = json!({
+            "architecture": crate::save::host_arch(),
+            "os": "linux",
+            "created": now,
+            "config": Value::Object(cfg),
+            "rootfs": {"type": "layers", "diff_ids": [rec.diff_id]},
+            "history": [{"created": now, "comment": comment}],
+        });
+        let bytes = serde_json::to_vec(&config).map_err(|e| ImageError::Invalid(e.to_string()))?;
+        let tags: Vec<String> = tag.map(str::to_string).into_iter().collect();
+        self.add_image(&bytes, &tags, None)
+    }
+}
+
+fn report(id: &str, tags: &[String], progress: &mut dyn FnMut(String), out: &mut Vec<String>) {
+    if tags.is_empty() {
+        progress(format!("Loaded image ID: {id}\n"));
+        out.push(id.to_string());
+    }
+    for t in tags {
+        let shown = crate::store::tag_key(t).unwrap_or_else(|_| t.clone());
+        progress(format!("Loaded image: {shown}\n"));
+        out.push(shown);
+    }
+}
