@@ -1,3 +1,60 @@
-//! berth-monitor: the tiny per-container supervisor that owns stdio, writes logs and records the exit
+//! berth-monitor: supervises one container (see `monitor/PROTOCOL.md`), or runs one `exec`.
+//!
+//! `berth-monitor <state-dir> --ready-fd N` detaches from berthd, creates the container through
+//! the runtime, reports readiness, then serves its socket (start, attach, resize, kill, wait,
+//! pause, resume, state), writes the json-file log and, when the container's init exits,
+//! records `exit.json` and cleans up. `berth-monitor exec --pid P --spec FILE` joins a running
+//! container and runs one process in it. No async runtime: one poll(2) loop.
 
-fn main() {}
+mod config;
+mod log;
+mod server;
+
+use std::process::exit;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("exec") => exit(exec_mode(&args[1..])),
+        Some(dir) if !dir.starts_with('-') => {
+            let ready_fd = args
+                .iter()
+                .position(|a| a == "--ready-fd")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(-1);
+            exit(server::run(std::path::Path::new(dir), ready_fd))
+        }
+        _ => {
+            eprintln!("usage: berth-monitor <state-dir> --ready-fd N | berth-monitor exec --pid PID --spec FILE");
+            exit(2)
+        }
+    }
+}
+
+fn exec_mode(args: &[String]) -> i32 {
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let (Some(pid), Some(spec)) = (
+        get("--pid").and_then(|p| p.parse::<i32>().ok()),
+        get("--spec"),
+    ) else {
+        eprintln!("berth-monitor exec: --pid and --spec are required");
+        return 2;
+    };
+    let process: serde_json::Value = match std::fs::read(&spec)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        Some(v) => v,
+        None => {
+            eprintln!("berth-monitor exec: cannot read {spec}");
+            return 126;
+        }
+    };
+    berth_runtime::exec::exec_into(pid, &process)
+}

@@ -1,0 +1,63 @@
+//! `monitor.json`, `state.json` and `exit.json` (see PROTOCOL.md), with atomic writes.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+/// Which runtime to drive.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RuntimeSel {
+    /// berth's own.
+    Native,
+    /// An OCI runtime binary.
+    Oci {
+        /// Binary.
+        path: String,
+        /// Extra args.
+        #[serde(default)]
+        args: Vec<String>,
+    },
+}
+
+/// What berthd writes before spawning us.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MonitorConfig {
+    pub id: String,
+    pub bundle: String,
+    pub runtime: RuntimeSel,
+    #[serde(default)]
+    pub rootfs_mounts: Vec<berth_core::storage::Mount>,
+    pub log_path: Option<String>,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub open_stdin: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
+    #[serde(default)]
+    pub console_size: Option<[u16; 2]>,
+}
+
+/// What we record at exit.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ExitInfo {
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    pub finished_at: String,
+    pub error: String,
+}
+
+/// Writes `data` to `path` atomically.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Now, as RFC 3339 with nanoseconds (Docker's format).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}

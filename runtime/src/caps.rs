@@ -1,0 +1,212 @@
+//! Linux capabilities: names, Docker's default set, and applying a set to the calling process
+//! (bounding, effective, permitted, inheritable, ambient).
+
+/// Every capability name, in number order (`CAP_CHOWN` = 0 ...).
+pub const ALL: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Docker's default capabilities.
+pub const DOCKER_DEFAULT: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Normalises `net_admin` / `NET_ADMIN` / `CAP_NET_ADMIN` to `CAP_NET_ADMIN`; `ALL` stays.
+pub fn normalize(name: &str) -> String {
+    let up = name.to_ascii_uppercase();
+    if up == "ALL" || up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// The number of a capability name.
+pub fn number(name: &str) -> Option<u32> {
+    ALL.iter().position(|c| *c == name).map(|n| n as u32)
+}
+
+/// Docker's rule: defaults, plus `add`, minus `drop` (`ALL` allowed in either).
+pub fn compute(privileged: bool, add: &[String], drop: &[String]) -> Vec<String> {
+    if privileged {
+        return ALL.iter().map(|s| s.to_string()).collect();
+    }
+    let add: Vec<String> = add.iter().map(|s| normalize(s)).collect();
+    let drop: Vec<String> = drop.iter().map(|s| normalize(s)).collect();
+    let mut set: Vec<String> = if drop.iter().any(|d| d == "ALL") {
+        Vec::new()
+    } else {
+        DOCKER_DEFAULT.iter().map(|s| s.to_string()).collect()
+    };
+    set.retain(|c| !drop.contains(c));
+    if add.iter().any(|a| a == "ALL") {
+        set = ALL
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect();
+    }
+    for a in add {
+        if a != "ALL" && !set.contains(&a) && number(&a).is_some() {
+            set.push(a);
+        }
+    }
+    set
+}
+
+/// The highest capability the running kernel knows.
+fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Applies `bounding` and the effective/permitted/inheritable/ambient sets (`caps`) to the
+/// calling thread. Call after switching user with `PR_SET_KEEPCAPS`.
+pub fn apply(bounding: &[String], caps: &[String]) -> std::io::Result<()> {
+    let last = last_cap();
+    let bset: Vec<u32> = bounding.iter().filter_map(|c| number(c)).collect();
+    let set: Vec<u32> = caps
+        .iter()
+        .filter_map(|c| number(c))
+        .filter(|n| *n <= last)
+        .collect();
+    for cap in 0..=last {
+        if !bset.contains(&cap) {
+            // SAFETY: prctl with integer arguments.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINVAL) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let mut data = [CapData::default(); 2];
+    for &c in &set {
+        let (i, bit) = ((c / 32) as usize, 1u32 << (c % 32));
+        data[i].effective |= bit;
+        data[i].permitted |= bit;
+        data[i].inheritable |= bit;
+    }
+    let mut hdr = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    // SAFETY: capset with a v3 header and a two-element data array, as the ABI requires.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    Ok(())
+}
+
+/// Sets the ambient set to `caps` (for non-root users that should keep capabilities).
+pub fn raise_ambient(caps: &[String]) {
+    for c in caps.iter().filter_map(|c| number(c)) {
+        // SAFETY: prctl with integer arguments; failures leave the set unchanged.
+        unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                c as libc::c_ulong,
+                0,
+                0,
+            )
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_default_mask() {
+        let mask: u64 = DOCKER_DEFAULT
+            .iter()
+            .filter_map(|c| number(c))
+            .map(|n| 1u64 << n)
+            .sum();
+        assert_eq!(mask, 0x00000000a80425fb);
+        let s = compute(false, &["NET_ADMIN".into()], &["chown".into()]);
+        assert!(s.contains(&"CAP_NET_ADMIN".to_string()) && !s.contains(&"CAP_CHOWN".to_string()));
+    }
+}

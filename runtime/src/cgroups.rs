@@ -1,0 +1,478 @@
+//! cgroups v1 and v2 behind one type (cgroupfs driver): create a container's cgroup, apply
+//! limits, add processes, freeze/thaw, read stats and the OOM-kill counter, remove.
+//!
+//! The hierarchy roots are parameters ([`Hierarchy`]), so the v2 code is tested against a
+//! cgroup2-shaped folder tree as well as against the real mounts.
+
+use crate::RuntimeError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Where the cgroup filesystems are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hierarchy {
+    /// cgroup v1: controller name → mount point.
+    V1(BTreeMap<String, PathBuf>),
+    /// cgroup v2: the unified mount point.
+    V2(PathBuf),
+}
+
+const V1_CONTROLLERS: &[&str] = &[
+    "memory", "cpu", "cpuacct", "pids", "freezer", "blkio", "cpuset", "devices",
+];
+
+impl Hierarchy {
+    /// Detects the host's layout from `/proc/self/mountinfo`.
+    pub fn detect() -> Hierarchy {
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut v1 = BTreeMap::new();
+        let mut v2 = None;
+        for line in info.lines() {
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let mount_point = left.split_whitespace().nth(4).unwrap_or("");
+            let mut r = right.split_whitespace();
+            let fstype = r.next().unwrap_or("");
+            let _src = r.next();
+            let opts = r.next().unwrap_or("");
+            if fstype == "cgroup2" && mount_point == "/sys/fs/cgroup" {
+                v2 = Some(PathBuf::from(mount_point));
+            } else if fstype == "cgroup" {
+                for o in opts.split(',') {
+                    if V1_CONTROLLERS.contains(&o) {
+                        v1.entry(o.to_string())
+                            .or_insert_with(|| PathBuf::from(mount_point));
+                    }
+                }
+            }
+        }
+        match v2 {
+            Some(p) if v1.is_empty() => Hierarchy::V2(p),
+            _ => Hierarchy::V1(v1),
+        }
+    }
+}
+
+/// `"1"` or `"2"`, for `info`.
+pub fn version() -> &'static str {
+    match Hierarchy::detect() {
+        Hierarchy::V2(_) => "2",
+        Hierarchy::V1(_) => "1",
+    }
+}
+
+/// Limits to apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Bytes; 0 = none.
+    pub memory: i64,
+    /// memory+swap bytes; 0 = none, -1 = unlimited.
+    pub memory_swap: i64,
+    /// CFS quota µs; 0 = none.
+    pub cpu_quota: i64,
+    /// CFS period µs.
+    pub cpu_period: u64,
+    /// Shares; 0 = default.
+    pub cpu_shares: u64,
+    /// Max pids; 0 = none.
+    pub pids: i64,
+}
+
+impl Limits {
+    /// Reads the limits of an OCI spec's `linux.resources` (JSON).
+    pub fn from_resources(r: &Value) -> Limits {
+        Limits {
+            memory: r
+                .pointer("/memory/limit")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            memory_swap: r
+                .pointer("/memory/swap")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            cpu_quota: r.pointer("/cpu/quota").and_then(Value::as_i64).unwrap_or(0),
+            cpu_period: r
+                .pointer("/cpu/period")
+                .and_then(Value::as_u64)
+                .unwrap_or(100_000),
+            cpu_shares: r
+                .pointer("/cpu/shares")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            pids: r
+                .pointer("/pids/limit")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// One container's cgroup.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    hierarchy: Hierarchy,
+    path: String,
+}
+
+fn write(p: &Path, v: &str) -> Result<(), RuntimeError> {
+    fs::write(p, v).map_err(RuntimeError::sys(format!(
+        "writing {v:?} to {}",
+        p.display()
+    )))
+}
+
+fn read_u64(p: &Path) -> u64 {
+    fs::read_to_string(p)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn keyed(p: &Path, key: &str) -> u64 {
+    fs::read_to_string(p)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+impl Cgroup {
+    /// The cgroup `path` (e.g. `berth/<id>`) in `hierarchy`.
+    pub fn new(hierarchy: Hierarchy, path: &str) -> Cgroup {
+        Cgroup {
+            hierarchy,
+            path: path.trim_matches('/').to_string(),
+        }
+    }
+
+    /// Folders making up this cgroup (one per v1 controller, or the v2 folder).
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        match &self.hierarchy {
+            Hierarchy::V2(root) => vec![root.join(&self.path)],
+            Hierarchy::V1(m) => {
+                let mut v: Vec<PathBuf> = m.values().map(|r| r.join(&self.path)).collect();
+                v.sort();
+                v.dedup();
+                v
+            }
+        }
+    }
+
+    fn v1(&self, ctrl: &str) -> Option<PathBuf> {
+        match &self.hierarchy {
+            Hierarchy::V1(m) => m.get(ctrl).map(|r| r.join(&self.path)),
+            Hierarchy::V2(_) => None,
+        }
+    }
+
+    /// Creates the cgroup (and enables v2 controllers down the path).
+    pub fn create(&self) -> Result<(), RuntimeError> {
+        if let Hierarchy::V2(root) = &self.hierarchy {
+            let mut cur = root.clone();
+            for part in self.path.split('/') {
+                let avail = fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
+                let wanted: Vec<String> = ["memory", "cpu", "pids", "io"]
+                    .iter()
+                    .filter(|c| avail.split_whitespace().any(|a| a == **c))
+                    .map(|c| format!("+{c}"))
+                    .collect();
+                if !wanted.is_empty() {
+                    let _ = fs::write(cur.join("cgroup.subtree_control"), wanted.join(" "));
+                }
+                cur = cur.join(part);
+                fs::create_dir_all(&cur).map_err(RuntimeError::sys(format!(
+                    "creating cgroup {}",
+                    cur.display()
+                )))?;
+            }
+            return Ok(());
+        }
+        for d in self.dirs() {
+            fs::create_dir_all(&d).map_err(RuntimeError::sys(format!(
+                "creating cgroup {}",
+                d.display()
+            )))?;
+        }
+        // cpuset needs its parents' cpus/mems copied down before tasks can join.
+        if let Some(cs) = self.v1("cpuset") {
+            let mut chain = Vec::new();
+            let mut p = cs.clone();
+            while let Some(parent) = p.parent() {
+                chain.push(p.clone());
+                if parent.join("cpuset.cpus").exists()
+                    && fs::read_to_string(parent.join("cpuset.cpus"))
+                        .map(|s| !s.trim().is_empty())
+                        .unwrap_or(false)
+                {
+                    break;
+                }
+                p = parent.to_path_buf();
+            }
+            for d in chain.iter().rev() {
+                if let Some(parent) = d.parent() {
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        let cur = fs::read_to_string(d.join(f)).unwrap_or_default();
+                        if cur.trim().is_empty() {
+                            let v = fs::read_to_string(parent.join(f)).unwrap_or_default();
+                            let _ = fs::write(d.join(f), v.trim());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `l`.
+    pub fn apply(&self, l: &Limits) -> Result<(), RuntimeError> {
+        match &self.hierarchy {
+            Hierarchy::V2(root) => {
+                let d = root.join(&self.path);
+                if l.memory > 0 {
+                    write(&d.join("memory.max"), &l.memory.to_string())?;
+                    if l.memory_swap == -1 {
+                        let _ = fs::write(d.join("memory.swap.max"), "max");
+                    } else if l.memory_swap > 0 {
+                        let _ = fs::write(
+                            d.join("memory.swap.max"),
+                            (l.memory_swap - l.memory).max(0).to_string(),
+                        );
+                    }
+                }
+                if l.cpu_quota > 0 {
+                    write(
+                        &d.join("cpu.max"),
+                        &format!("{} {}", l.cpu_quota, l.cpu_period),
+                    )?;
+                }
+                if l.cpu_shares > 0 {
+                    let weight = 1 + ((l.cpu_shares.max(2) - 2) * 9999) / 262_142;
+                    write(&d.join("cpu.weight"), &weight.to_string())?;
+                }
+                if l.pids > 0 {
+                    write(&d.join("pids.max"), &l.pids.to_string())?;
+                }
+            }
+            Hierarchy::V1(_) => {
+                if let Some(m) = self.v1("memory") {
+                    if l.memory > 0 {
+                        write(&m.join("memory.limit_in_bytes"), &l.memory.to_string())?;
+                        let memsw = m.join("memory.memsw.limit_in_bytes");
+                        if memsw.exists() && l.memory_swap != 0 {
+                            let _ = fs::write(&memsw, l.memory_swap.to_string());
+                        }
+                    }
+                }
+                if let Some(c) = self.v1("cpu") {
+                    if l.cpu_quota > 0 {
+                        write(&c.join("cpu.cfs_period_us"), &l.cpu_period.to_string())?;
+                        write(&c.join("cpu.cfs_quota_us"), &l.cpu_quota.to_string())?;
+                    }
+                    if l.cpu_shares > 0 {
+                        write(&c.join("cpu.shares"), &l.cpu_shares.to_string())?;
+                    }
+                }
+                if let Some(p) = self.v1("pids") {
+                    if l.pids > 0 {
+                        write(&p.join("pids.max"), &l.pids.to_string())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `pid` into the cgroup.
+    pub fn add(&self, pid: i32) -> Result<(), RuntimeError> {
+        for d in self.dirs() {
+            write(&d.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The PIDs in the cgroup.
+    pub fn pids(&self) -> Vec<i32> {
+        let d = match &self.hierarchy {
+            Hierarchy::V2(r) => r.join(&self.path),
+            Hierarchy::V1(_) => self
+                .v1("pids")
+                .or_else(|| self.v1("memory"))
+                .unwrap_or_default(),
+        };
+        fs::read_to_string(d.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Freezes (true) or thaws (false).
+    pub fn freeze(&self, frozen: bool) -> Result<(), RuntimeError> {
+        match &self.hierarchy {
+            Hierarchy::V2(r) => write(
+                &r.join(&self.path).join("cgroup.freeze"),
+                if frozen { "1" } else { "0" },
+            ),
+            Hierarchy::V1(_) => {
+                let f = self
+                    .v1("freezer")
+                    .ok_or_else(|| RuntimeError::Invalid("no freezer cgroup controller".into()))?;
+                write(
+                    &f.join("freezer.state"),
+                    if frozen { "FROZEN" } else { "THAWED" },
+                )?;
+                for _ in 0..1000 {
+                    let s = fs::read_to_string(f.join("freezer.state")).unwrap_or_default();
+                    if s.trim() == if frozen { "FROZEN" } else { "THAWED" } {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// How many processes the kernel OOM-killed in this cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        match &self.hierarchy {
+            Hierarchy::V2(r) => keyed(&r.join(&self.path).join("memory.events"), "oom_kill "),
+            Hierarchy::V1(_) => self
+                .v1("memory")
+                .map(|m| keyed(&m.join("memory.oom_control"), "oom_kill "))
+                .unwrap_or(0),
+        }
+    }
+
+    /// Resource figures for `docker stats`.
+    pub fn stats(&self) -> Value {
+        match &self.hierarchy {
+            Hierarchy::V2(r) => {
+                let d = r.join(&self.path);
+                let usage_usec = keyed(&d.join("cpu.stat"), "usage_usec ");
+                let mem = read_u64(&d.join("memory.current"));
+                let limit = fs::read_to_string(d.join("memory.max"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .unwrap_or(u64::MAX);
+                serde_json::json!({
+                    "cpu_total_ns": usage_usec * 1000,
+                    "memory_usage": mem,
+                    "memory_limit": limit,
+                    "inactive_file": keyed(&d.join("memory.stat"), "inactive_file "),
+                    "pids": read_u64(&d.join("pids.current")),
+                })
+            }
+            Hierarchy::V1(_) => {
+                let cpu = self
+                    .v1("cpuacct")
+                    .map(|c| read_u64(&c.join("cpuacct.usage")))
+                    .unwrap_or(0);
+                let m = self.v1("memory");
+                serde_json::json!({
+                    "cpu_total_ns": cpu,
+                    "memory_usage": m.as_ref().map(|m| read_u64(&m.join("memory.usage_in_bytes"))).unwrap_or(0),
+                    "memory_limit": m.as_ref().map(|m| read_u64(&m.join("memory.limit_in_bytes"))).unwrap_or(0),
+                    "inactive_file": m.as_ref().map(|m| keyed(&m.join("memory.stat"), "total_inactive_file ")).unwrap_or(0),
+                    "pids": self.v1("pids").map(|p| read_u64(&p.join("pids.current"))).unwrap_or(0),
+                })
+            }
+        }
+    }
+
+    /// Kills what is left and removes the cgroup folders.
+    pub fn remove(&self) -> Result<(), RuntimeError> {
+        for _ in 0..50 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                break;
+            }
+            for p in pids {
+                // SAFETY: kill(2) with integer arguments.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut last = Ok(());
+        for d in self.dirs() {
+            for _ in 0..50 {
+                match fs::remove_dir(&d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) => {
+                        last = Err(RuntimeError::Sys {
+                            context: format!("removing cgroup {}", d.display()),
+                            source: e,
+                        });
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                }
+            }
+            if !d.exists() {
+                last = Ok(());
+            }
+        }
+        last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The v2 code path against a cgroup2-shaped tree of plain files.
+    #[test]
+    fn v2_tree() {
+        let t = tempfile::tempdir().expect("tmp");
+        fs::write(
+            t.path().join("cgroup.controllers"),
+            "cpuset cpu io memory pids",
+        )
+        .expect("w");
+        fs::write(t.path().join("cgroup.subtree_control"), "").expect("w");
+        let cg = Cgroup::new(Hierarchy::V2(t.path().to_path_buf()), "berth/abc");
+        cg.create().expect("create");
+        assert_eq!(
+            fs::read_to_string(t.path().join("cgroup.subtree_control")).expect("r"),
+            "+memory +cpu +pids +io"
+        );
+        cg.apply(&Limits {
+            memory: 64 << 20,
+            memory_swap: 128 << 20,
+            cpu_quota: 50_000,
+            cpu_period: 100_000,
+            cpu_shares: 512,
+            pids: 20,
+        })
+        .expect("apply");
+        let d = t.path().join("berth/abc");
+        assert_eq!(
+            fs::read_to_string(d.join("memory.max")).expect("r"),
+            "67108864"
+        );
+        assert_eq!(
+            fs::read_to_string(d.join("memory.swap.max")).expect("r"),
+            "67108864"
+        );
+        assert_eq!(
+            fs::read_to_string(d.join("cpu.max")).expect("r"),
+            "50000 100000"
+        );
+        assert_eq!(fs::read_to_string(d.join("cpu.weight")).expect("r"), "20");
+        assert_eq!(fs::read_to_string(d.join("pids.max")).expect("r"), "20");
+        cg.freeze(true).expect("freeze");
+        assert_eq!(fs::read_to_string(d.join("cgroup.freeze")).expect("r"), "1");
+        fs::write(
+            d.join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+        )
+        .expect("w");
+        assert_eq!(cg.oom_kills(), 1);
+    }
+}

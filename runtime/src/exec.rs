@@ -1,0 +1,133 @@
+//! `docker exec`: join a running container's namespaces and cgroup, fork into its pid
+//! namespace, set the process up like init does, exec. Runs in a short-lived helper process
+//! (`berth-monitor exec`), never in the daemon.
+
+use crate::init;
+use nix::sched::{setns, CloneFlags};
+use serde_json::Value;
+use std::fs;
+
+/// Joins container `pid` and runs `process` (an OCI process object); returns the exit code
+/// to exit with (the command's, or 126/127 with a message on stderr).
+pub fn exec_into(pid: i32, process: &Value) -> i32 {
+    // Join its cgroups first (the paths are the same relative paths under each hierarchy).
+    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    for line in cg.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let base = if ctrls.is_empty() {
+            "/sys/fs/cgroup".to_string()
+        } else {
+            let first = ctrls
+                .split(',')
+                .next()
+                .unwrap_or(ctrls)
+                .trim_start_matches("name=");
+            let dir = format!("/sys/fs/cgroup/{ctrls}");
+            if std::path::Path::new(&dir).exists() {
+                dir
+            } else {
+                format!("/sys/fs/cgroup/{first}")
+            }
+        };
+        let _ = fs::write(
+            format!("{base}{path}/cgroup.procs"),
+            std::process::id().to_string(),
+        );
+    }
+    let order = [
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ];
+    let mut files = Vec::new();
+    for (name, flag) in order {
+        match fs::File::open(format!("/proc/{pid}/ns/{name}")) {
+            Ok(f) => files.push((f, flag)),
+            Err(e) => {
+                eprintln!("cannot exec in a stopped container: {e}");
+                return 126;
+            }
+        }
+    }
+    for (f, flag) in files {
+        let own = fs::read_link(format!("/proc/self/ns/{}", ns_name(flag))).ok();
+        let theirs = fs::read_link(format!("/proc/{pid}/ns/{}", ns_name(flag))).ok();
+        if own.is_some() && own == theirs {
+            continue;
+        }
+        if let Err(e) = setns(f, flag) {
+            eprintln!("joining the {} namespace: {e}", ns_name(flag));
+            return 126;
+        }
+    }
+    // SAFETY: fork in this single-threaded helper; the child only execs or exits.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            if process["terminal"].as_bool().unwrap_or(false) {
+                // SAFETY: new session and controlling terminal on our own stdin.
+                unsafe {
+                    libc::setsid();
+                    libc::ioctl(0, libc::TIOCSCTTY, 0);
+                }
+            }
+            if let Err(e) = init::setup_process(process) {
+                eprintln!("{e}");
+                // SAFETY: ending the child.
+                unsafe { libc::_exit(126) };
+            }
+            init::close_fds(&[]);
+            let args: Vec<String> = process["args"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let env: Vec<String> = process["env"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (code, msg) = init::exec(&args, &env);
+            eprintln!("OCI runtime exec failed: {msg}: unknown");
+            // SAFETY: ending the child.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => loop {
+            match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => return c,
+                Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return 126,
+            }
+        },
+        Err(e) => {
+            eprintln!("fork: {e}");
+            126
+        }
+    }
+}
+
+fn ns_name(f: CloneFlags) -> &'static str {
+    match f {
+        CloneFlags::CLONE_NEWCGROUP => "cgroup",
+        CloneFlags::CLONE_NEWIPC => "ipc",
+        CloneFlags::CLONE_NEWUTS => "uts",
+        CloneFlags::CLONE_NEWNET => "net",
+        CloneFlags::CLONE_NEWPID => "pid",
+        _ => "mnt",
+    }
+}

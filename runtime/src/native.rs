@@ -1,0 +1,292 @@
+//! The native runtime: `core::Runtime` with no external binary. `create` clones the init into
+//! new namespaces, places it in its cgroup and lets it set itself up (see [`crate::init`]);
+//! `start` releases it to exec. Meant to be driven by one container's monitor process.
+
+use crate::cgroups::{Cgroup, Hierarchy, Limits};
+use crate::init::{self, InitIo};
+use crate::RuntimeError;
+use berth_core::runtime::{Spec, State, Status, StdioFds};
+use berth_core::{DriverError, DriverResult, Runtime};
+use nix::sched::CloneFlags;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Mutex;
+
+struct Proc {
+    pid: i32,
+    start: Option<File>,
+    status: Option<File>,
+    cgroup: Cgroup,
+}
+
+/// The native runtime.
+pub struct NativeRuntime {
+    hierarchy: Hierarchy,
+    procs: Mutex<HashMap<String, Proc>>,
+}
+
+impl Default for NativeRuntime {
+    fn default() -> Self {
+        Self::new(Hierarchy::detect())
+    }
+}
+
+fn file(fd: i32) -> File {
+    // SAFETY: the fd was just created by pipe() and is owned by the caller from now on.
+    File::from(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn clone_flags(spec: &Value) -> CloneFlags {
+    let mut f = CloneFlags::empty();
+    for n in spec["linux"]["namespaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if n.get("path").and_then(Value::as_str).is_some() {
+            continue;
+        }
+        f |= match n["type"].as_str().unwrap_or("") {
+            "pid" => CloneFlags::CLONE_NEWPID,
+            "mount" => CloneFlags::CLONE_NEWNS,
+            "uts" => CloneFlags::CLONE_NEWUTS,
+            "ipc" => CloneFlags::CLONE_NEWIPC,
+            "network" => CloneFlags::CLONE_NEWNET,
+            _ => CloneFlags::empty(),
+        };
+    }
+    f
+}
+
+impl NativeRuntime {
+    /// A runtime using the cgroup `hierarchy`.
+    pub fn new(hierarchy: Hierarchy) -> Self {
+        NativeRuntime {
+            hierarchy,
+            procs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cgroup of a container created by this runtime.
+    pub fn cgroup(&self, id: &str) -> Option<Cgroup> {
+        self.procs.lock().ok()?.get(id).map(|p| p.cgroup.clone())
+    }
+
+    fn create_inner(&self, id: &str, spec: &Value, stdio: StdioFds) -> Result<i32, RuntimeError> {
+        let cg_path = spec["linux"]["cgroupsPath"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("berth/{id}"));
+        let cgroup = Cgroup::new(self.hierarchy.clone(), &cg_path);
+        cgroup.create()?;
+        cgroup.apply(&Limits::from_resources(&spec["linux"]["resources"]))?;
+        let (ready_r, ready_w) = init::pipe().map_err(RuntimeError::sys("creating a pipe"))?;
+        let (start_r, start_w) = init::pipe().map_err(RuntimeError::sys("creating a pipe"))?;
+        let (status_r, status_w) = init::pipe().map_err(RuntimeError::sys("creating a pipe"))?;
+        let tty = spec["process"]["terminal"].as_bool().unwrap_or(false);
+        let io = InitIo {
+            stdio: [stdio.stdin, stdio.stdout, stdio.stderr],
+            tty,
+            cgroup_ready: ready_r,
+            start: start_r,
+            status: status_w,
+        };
+        let mut stack = vec![0u8; 256 * 1024];
+        let spec_c = spec.clone();
+        let cb = Box::new(move || -> isize { init::run(&spec_c, InitIo { ..io_copy(&io) }) });
+        // SAFETY: the monitor calling us is single-threaded, so the child (a copy of this
+        // process, no CLONE_VM) may allocate freely; the stack outlives the clone call.
+        let pid =
+            unsafe { nix::sched::clone(cb, &mut stack, clone_flags(spec), Some(libc::SIGCHLD)) }
+                .map_err(RuntimeError::errno("cloning the container init"))?;
+        let pid = pid.as_raw();
+        for fd in [ready_r, start_r, status_w] {
+            drop(init::owned(fd));
+        }
+        let mut ready = file(ready_w);
+        let mut status = file(status_r);
+        let start = file(start_w);
+        if let Err(e) = cgroup.add(pid) {
+            // SAFETY: killing the child we just created.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            let _ = cgroup.remove();
+            return Err(e);
+        }
+        let _ = ready.write_all(b"G");
+        drop(ready);
+        let mut b = [0u8; 1];
+        match status.read(&mut b) {
+            Ok(1) if b[0] == b'R' => {}
+            _ => {
+                let mut rest = String::new();
+                let _ = status.read_to_string(&mut rest);
+                let msg = format!("{}{}", String::from_utf8_lossy(&b).trim_matches('\0'), rest);
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                let _ = cgroup.remove();
+                let text = msg
+                    .split_once(':')
+                    .map(|(_, m)| m.to_string())
+                    .unwrap_or(msg);
+                return Err(RuntimeError::Invalid(format!(
+                    "container init failed: {text}"
+                )));
+            }
+        }
+        if let Ok(mut p) = self.procs.lock() {
+            p.insert(
+                id.to_string(),
+                Proc {
+                    pid,
+                    start: Some(start),
+                    status: Some(status),
+                    cgroup,
+                },
+            );
+        }
+        Ok(pid)
+    }
+
+    fn start_inner(&self, id: &str) -> Result<(), RuntimeError> {
+        let (mut start, mut status) = {
+            let mut procs = self
+                .procs
+                .lock()
+                .map_err(|_| RuntimeError::Invalid("runtime lock poisoned".into()))?;
+            let p = procs
+                .get_mut(id)
+                .ok_or_else(|| RuntimeError::Invalid(format!("no such container {id}")))?;
+            match (p.start.take(), p.status.take()) {
+                (Some(a), Some(b)) => (a, b),
+                _ => {
+                    return Err(RuntimeError::Invalid(format!(
+                        "container {id} already started"
+                    )))
+                }
+            }
+        };
+        start
+            .write_all(b"S")
+            .map_err(RuntimeError::sys("releasing the container init"))?;
+        drop(start);
+        let mut msg = String::new();
+        let _ = status.read_to_string(&mut msg);
+        if msg.is_empty() {
+            return Ok(());
+        }
+        let (code, text) = msg
+            .split_once(':')
+            .map(|(c, m)| (c.parse().unwrap_or(127), m.to_string()))
+            .unwrap_or((127, msg));
+        Err(RuntimeError::Exec {
+            code,
+            message: text,
+        })
+    }
+
+    fn pid(&self, id: &str) -> DriverResult<i32> {
+        self.procs
+            .lock()
+            .ok()
+            .and_then(|p| p.get(id).map(|p| p.pid))
+            .ok_or_else(|| DriverError::NotFound(format!("no such container: {id}")))
+    }
+}
+
+fn io_copy(io: &InitIo) -> InitIo {
+    InitIo {
+        stdio: io.stdio,
+        tty: io.tty,
+        cgroup_ready: io.cgroup_ready,
+        start: io.start,
+        status: io.status,
+    }
+}
+
+fn spec_json(spec: &Spec) -> DriverResult<Value> {
+    serde_json::to_value(spec).map_err(|e| DriverError::InvalidInput(format!("encoding spec: {e}")))
+}
+
+impl Runtime for NativeRuntime {
+    fn name(&self) -> String {
+        "native".into()
+    }
+
+    fn create(&self, id: &str, _bundle: &Path, spec: &Spec, stdio: StdioFds) -> DriverResult<i32> {
+        let v = spec_json(spec)?;
+        Ok(self.create_inner(id, &v, stdio)?)
+    }
+
+    fn start(&self, id: &str) -> DriverResult<()> {
+        self.start_inner(id).map_err(|e| match e {
+            RuntimeError::Exec { code, message } => {
+                DriverError::InvalidInput(format!("{code}:{message}"))
+            }
+            other => other.into(),
+        })
+    }
+
+    fn kill(&self, id: &str, signal: i32, all: bool) -> DriverResult<()> {
+        if all {
+            if let Some(cg) = self.cgroup(id) {
+                for p in cg.pids() {
+                    // SAFETY: kill(2) with integer arguments.
+                    unsafe { libc::kill(p, signal) };
+                }
+                return Ok(());
+            }
+        }
+        let pid = self.pid(id)?;
+        // SAFETY: kill(2) with integer arguments.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            return Err(DriverError::io(
+                format!("signalling {pid}"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn delete(&self, id: &str) -> DriverResult<()> {
+        let p = self.procs.lock().ok().and_then(|mut p| p.remove(id));
+        if let Some(p) = p {
+            p.cgroup.remove()?;
+        }
+        Ok(())
+    }
+
+    fn state(&self, id: &str) -> DriverResult<State> {
+        let pid = self.pid(id)?;
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        Ok(State {
+            id: id.into(),
+            status: if alive {
+                Status::Running
+            } else {
+                Status::Stopped
+            },
+            pid: if alive { pid } else { 0 },
+        })
+    }
+
+    fn pause(&self, id: &str) -> DriverResult<()> {
+        let cg = self
+            .cgroup(id)
+            .ok_or_else(|| DriverError::NotFound(id.into()))?;
+        Ok(cg.freeze(true)?)
+    }
+
+    fn resume(&self, id: &str) -> DriverResult<()> {
+        let cg = self
+            .cgroup(id)
+            .ok_or_else(|| DriverError::NotFound(id.into()))?;
+        Ok(cg.freeze(false)?)
+    }
+}
