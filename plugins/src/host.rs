@@ -1,19 +1,19 @@
-//! The host side of the ABI: proxies that implement the `core` traits by calling a loaded
-//! library's vtable, carrying streams over pipes.
+//! The host side of the ABI: the call helper and stream pumps, and the proxies that implement
+//! the storage and network traits by calling a loaded library's root module. (Registry and
+//! runtime proxies are in `host_more`.)
 
-use crate::abi::PluginVTable;
-use abi_stable::std_types::{RResult, RStr, RString};
+use crate::abi::CallFn;
+use abi_stable::std_types::{RResult, RStr};
 use berth_core::network::{EndpointInfo, EndpointSpec, NetworkInfo, NetworkSpec};
 use berth_core::storage::{Change, CreateOpts, Mount, Usage};
 use berth_core::{DriverError, DriverResult, NetworkDriver, StorageDriver};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 
-type CallFn = extern "C" fn(u64, RStr<'_>, RStr<'_>, i32) -> RResult<RString, RString>;
-
-fn call<T: DeserializeOwned>(
+/// Calls `method` on driver `handle` through `f`; `fd` is a stream or -1.
+pub(crate) fn call<T: DeserializeOwned>(
     f: CallFn,
     handle: u64,
     method: &str,
@@ -30,20 +30,86 @@ fn call<T: DeserializeOwned>(
     }
 }
 
+fn pipe() -> DriverResult<(std::io::PipeReader, std::io::PipeWriter)> {
+    std::io::pipe().map_err(|e| DriverError::io("creating a pipe", e))
+}
+
+fn joined<T>(r: std::thread::Result<DriverResult<T>>) -> DriverResult<T> {
+    r.unwrap_or_else(|_| Err(DriverError::Internal("plugin call thread panicked".into())))
+}
+
+/// Calls a method that reads a stream: `src` is pumped into a pipe the plugin reads.
+pub(crate) fn call_reading<T: DeserializeOwned + Send>(
+    f: CallFn,
+    handle: u64,
+    method: &str,
+    args: Value,
+    src: &mut dyn Read,
+) -> DriverResult<T> {
+    let (r, mut w) = pipe()?;
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || call::<T>(f, handle, method, args, r.as_raw_fd()));
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut plugin_stopped = false;
+        let pumped: std::io::Result<()> = loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            };
+            if plugin_stopped {
+                continue; // draining: the caller's reader sees its whole stream
+            }
+            if let Err(e) = w.write_all(&buf[..n]) {
+                if e.kind() != ErrorKind::BrokenPipe {
+                    break Err(e);
+                }
+                plugin_stopped = true;
+            }
+        };
+        drop(w);
+        let result = joined(worker.join());
+        let value = result?;
+        pumped.map_err(|e| DriverError::io(format!("reading the {method} stream"), e))?;
+        Ok(value)
+    })
+}
+
+/// Calls a method that writes a stream: the plugin writes into a pipe copied to `dst`.
+pub(crate) fn call_writing<T: DeserializeOwned + Send>(
+    f: CallFn,
+    handle: u64,
+    method: &str,
+    args: Value,
+    dst: &mut dyn Write,
+) -> DriverResult<T> {
+    let (mut r, w) = pipe()?;
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || {
+            let out = call::<T>(f, handle, method, args, w.as_raw_fd());
+            drop(w);
+            out
+        });
+        let copied = std::io::copy(&mut r, dst);
+        // Closing our end makes a plugin still writing fail with EPIPE instead of blocking.
+        drop(r);
+        let value = joined(worker.join())?;
+        copied.map_err(|e| DriverError::io(format!("writing the {method} stream"), e))?;
+        Ok(value)
+    })
+}
+
 /// A storage driver living in a plugin library.
 pub struct StorageProxy {
-    pub(crate) vt: &'static PluginVTable,
+    pub(crate) call: CallFn,
     pub(crate) handle: u64,
 }
 
 impl StorageProxy {
     fn call<T: DeserializeOwned>(&self, method: &str, args: Value) -> DriverResult<T> {
-        call(self.vt.storage_call, self.handle, method, args, -1)
+        call(self.call, self.handle, method, args, -1)
     }
-}
-
-fn pipe() -> DriverResult<(std::io::PipeReader, std::io::PipeWriter)> {
-    std::io::pipe().map_err(|e| DriverError::io("creating a pipe", e))
 }
 
 impl StorageDriver for StorageProxy {
@@ -69,49 +135,16 @@ impl StorageDriver for StorageProxy {
         self.call("mounts", json!({"id": id}))
     }
     fn apply_diff(&self, id: &str, diff: &mut dyn Read) -> DriverResult<u64> {
-        let (r, mut w) = pipe()?;
-        let (vt, handle) = (self.vt, self.handle);
-        let args = json!({"id": id});
-        std::thread::scope(|s| {
-            let worker = s.spawn(move || {
-                let out = call::<u64>(vt.storage_call, handle, "apply_diff", args, r.as_raw_fd());
-                drop(r);
-                out
-            });
-            // Pump the caller's stream into the pipe; the plugin reading end may stop early
-            // (an error): then writing fails with EPIPE and the plugin's error wins.
-            let pumped = std::io::copy(diff, &mut w);
-            drop(w);
-            let result = worker.join().unwrap_or_else(|_| {
-                Err(DriverError::Internal("plugin call thread panicked".into()))
-            });
-            match (result, pumped) {
-                (Err(e), _) => Err(e),
-                (Ok(_), Err(e)) => Err(DriverError::io("reading the layer stream", e)),
-                (Ok(n), Ok(_)) => Ok(n),
-            }
-        })
+        call_reading(
+            self.call,
+            self.handle,
+            "apply_diff",
+            json!({"id": id}),
+            diff,
+        )
     }
     fn diff(&self, id: &str, out: &mut dyn Write) -> DriverResult<()> {
-        let (mut r, w) = pipe()?;
-        let (vt, handle) = (self.vt, self.handle);
-        let args = json!({"id": id});
-        std::thread::scope(|s| {
-            let worker = s.spawn(move || {
-                let res = call::<()>(vt.storage_call, handle, "diff", args, w.as_raw_fd());
-                drop(w);
-                res
-            });
-            let copied = std::io::copy(&mut r, out);
-            drop(r);
-            let result = worker.join().unwrap_or_else(|_| {
-                Err(DriverError::Internal("plugin call thread panicked".into()))
-            });
-            result?;
-            copied
-                .map(|_| ())
-                .map_err(|e| DriverError::io("writing the diff stream", e))
-        })
+        call_writing(self.call, self.handle, "diff", json!({"id": id}), out)
     }
     fn changes(&self, id: &str) -> DriverResult<Vec<Change>> {
         self.call("changes", json!({"id": id}))
@@ -126,13 +159,13 @@ impl StorageDriver for StorageProxy {
 
 /// A network driver living in a plugin library.
 pub struct NetworkProxy {
-    pub(crate) vt: &'static PluginVTable,
+    pub(crate) call: CallFn,
     pub(crate) handle: u64,
 }
 
 impl NetworkProxy {
     fn call<T: DeserializeOwned>(&self, method: &str, args: Value) -> DriverResult<T> {
-        call(self.vt.network_call, self.handle, method, args, -1)
+        call(self.call, self.handle, method, args, -1)
     }
 }
 

@@ -34,11 +34,15 @@
 //! ```
 //! with `crate-type = ["cdylib"]` and a dependency on `berth-plugins` (and `serde_json`).
 
+#[doc(hidden)]
 pub mod abi;
+mod check;
 mod error;
 #[doc(hidden)]
 pub mod export;
+mod export_calls;
 mod host;
+mod host_more;
 mod loader;
 
 pub use berth_core as core;

@@ -1,13 +1,15 @@
-//! Finding, checking and opening plugin libraries.
+//! Finding plugin libraries (explicit files, then search folders), opening their drivers and
+//! remembering what was loaded.
 
-use crate::abi::{self, PluginVTable, LAYOUT_SYMBOL, VTABLE_SYMBOL};
+use crate::abi::PluginModRef;
+use crate::check;
 use crate::host::{NetworkProxy, StorageProxy};
-use crate::{PluginError, ABI_VERSION};
+use crate::host_more::{RegistryProxy, RuntimeProxy};
+use crate::PluginError;
 use abi_stable::std_types::{RResult, RStr};
-use abi_stable::type_layout::TypeLayout;
-use berth_core::{DriverKind, NetworkDriver, StorageDriver};
+use berth_core::{DriverKind, NetworkDriver, Registry, Runtime, StorageDriver};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,7 +42,7 @@ struct Description {
 }
 
 struct Lib {
-    vt: &'static PluginVTable,
+    module: PluginModRef,
     desc: Description,
 }
 
@@ -49,6 +51,7 @@ pub struct Loader {
     explicit: BTreeMap<String, PathBuf>,
     search_dirs: Vec<PathBuf>,
     libs: HashMap<PathBuf, Lib>,
+    skipped: HashSet<PathBuf>,
     loaded: Vec<PluginInfo>,
 }
 
@@ -59,11 +62,12 @@ impl Loader {
             explicit,
             search_dirs,
             libs: HashMap::new(),
+            skipped: HashSet::new(),
             loaded: Vec::new(),
         }
     }
 
-    /// Everything opened so far.
+    /// Every driver opened so far, in order.
     pub fn loaded(&self) -> Vec<PluginInfo> {
         self.loaded.clone()
     }
@@ -74,8 +78,9 @@ impl Loader {
         driver: &str,
         config: &serde_json::Value,
     ) -> Result<(Arc<dyn StorageDriver>, PluginInfo), PluginError> {
-        let (vt, handle, info) = self.open_driver(DriverKind::Storage, driver, config)?;
-        Ok((Arc::new(StorageProxy { vt, handle }), info))
+        let (m, handle, info) = self.open_driver(DriverKind::Storage, driver, config)?;
+        let call = m.storage_call();
+        Ok((Arc::new(StorageProxy { call, handle }), info))
     }
 
     /// Opens network driver `driver` with `config`.
@@ -84,8 +89,31 @@ impl Loader {
         driver: &str,
         config: &serde_json::Value,
     ) -> Result<(Arc<dyn NetworkDriver>, PluginInfo), PluginError> {
-        let (vt, handle, info) = self.open_driver(DriverKind::Network, driver, config)?;
-        Ok((Arc::new(NetworkProxy { vt, handle }), info))
+        let (m, handle, info) = self.open_driver(DriverKind::Network, driver, config)?;
+        let call = m.network_call();
+        Ok((Arc::new(NetworkProxy { call, handle }), info))
+    }
+
+    /// Opens registry `driver` with `config`.
+    pub fn registry(
+        &mut self,
+        driver: &str,
+        config: &serde_json::Value,
+    ) -> Result<(Arc<dyn Registry>, PluginInfo), PluginError> {
+        let (m, handle, info) = self.open_driver(DriverKind::Registry, driver, config)?;
+        let call = m.registry_call();
+        Ok((Arc::new(RegistryProxy { call, handle }), info))
+    }
+
+    /// Opens isolation runtime `driver` with `config`.
+    pub fn runtime(
+        &mut self,
+        driver: &str,
+        config: &serde_json::Value,
+    ) -> Result<(Arc<dyn Runtime>, PluginInfo), PluginError> {
+        let (m, handle, info) = self.open_driver(DriverKind::Runtime, driver, config)?;
+        let call = m.runtime_call();
+        Ok((Arc::new(RuntimeProxy { call, handle }), info))
     }
 
     fn open_driver(
@@ -93,7 +121,7 @@ impl Loader {
         kind: DriverKind,
         driver: &str,
         config: &serde_json::Value,
-    ) -> Result<(&'static PluginVTable, u64, PluginInfo), PluginError> {
+    ) -> Result<(PluginModRef, u64, PluginInfo), PluginError> {
         let path = match self.explicit.get(driver).cloned() {
             Some(p) => {
                 self.open_lib(driver, &p)?;
@@ -117,7 +145,7 @@ impl Loader {
             path: path.clone(),
         })?;
         let config_text = config.to_string();
-        let handle = match (lib.vt.open)(
+        let handle = match (lib.module.open())(
             RStr::from(kind.as_str()),
             RStr::from(driver),
             RStr::from(config_text.as_str()),
@@ -139,7 +167,7 @@ impl Loader {
             driver: driver.to_string(),
         };
         self.loaded.push(info.clone());
-        Ok((lib.vt, handle, info))
+        Ok((lib.module, handle, info))
     }
 
     fn search(&mut self, kind: DriverKind, driver: &str) -> Result<PathBuf, PluginError> {
@@ -153,8 +181,12 @@ impl Loader {
                 .collect();
             files.sort();
             for f in files {
+                if self.skipped.contains(&f) {
+                    continue;
+                }
                 if let Err(e) = self.open_lib(driver, &f) {
-                    tracing::debug!("skipping {}: {e}", f.display());
+                    tracing::warn!("skipping {} in plugin search path: {e}", f.display());
+                    self.skipped.insert(f);
                     continue;
                 }
                 if self
@@ -188,56 +220,16 @@ impl Loader {
                 path: path.into(),
             });
         }
-        let not_plugin = |reason: String| PluginError::NotAPlugin {
-            driver: driver.into(),
-            path: path.into(),
-            reason,
-        };
-        // SAFETY: loading a library runs its initialisers; berth plugins are trusted code
-        // configured by the administrator, as with any dynamically loaded driver.
-        let lib =
-            unsafe { libloading::Library::new(path) }.map_err(|e| not_plugin(e.to_string()))?;
-        // SAFETY: the symbol, when present, is the `extern "C" fn` export_plugin! defines.
-        let layout_fn = unsafe { lib.get::<extern "C" fn() -> &'static TypeLayout>(LAYOUT_SYMBOL) }
-            .map_err(|_| not_plugin("it exports no berth_plugin_layout symbol".into()))?;
-        let theirs = layout_fn();
-        if let Err(e) = abi_stable::abi_stability::abi_checking::check_layout_compatibility(
-            abi::layout(),
-            theirs,
-        ) {
-            let first = e
-                .to_string()
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            return Err(PluginError::IncompatibleVersion {
-                driver: driver.into(),
-                path: path.into(),
-                found: 0,
-                expected: ABI_VERSION,
-                detail: format!(": layout mismatch: {first}"),
-            });
-        }
-        // SAFETY: as above; the layout check guarantees the vtable's shape.
-        let vt_fn = unsafe { lib.get::<extern "C" fn() -> &'static PluginVTable>(VTABLE_SYMBOL) }
-            .map_err(|_| not_plugin("it exports no berth_plugin_v1 symbol".into()))?;
-        let vt: &'static PluginVTable = vt_fn();
-        if vt.abi_version != ABI_VERSION {
-            return Err(PluginError::IncompatibleVersion {
-                driver: driver.into(),
-                path: path.into(),
-                found: vt.abi_version,
-                expected: ABI_VERSION,
-                detail: String::new(),
-            });
-        }
-        let desc: Description = serde_json::from_str((vt.describe)().as_str())
-            .map_err(|e| not_plugin(format!("its description is not valid JSON: {e}")))?;
-        // Libraries are never unloaded: the vtable and driver objects live as long as we do.
-        std::mem::forget(lib);
-        self.libs.insert(path.to_path_buf(), Lib { vt, desc });
+        let module = check::open(driver, path)?;
+        let desc: Description =
+            serde_json::from_str((module.describe())().as_str()).map_err(|e| {
+                PluginError::NotAPlugin {
+                    driver: driver.into(),
+                    path: path.into(),
+                    reason: format!("its description is not valid JSON: {e}"),
+                }
+            })?;
+        self.libs.insert(path.to_path_buf(), Lib { module, desc });
         Ok(())
     }
 }

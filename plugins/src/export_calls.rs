@@ -1,0 +1,229 @@
+//! The plugin side's per-kind method dispatch: decode `(handle, method, JSON args, fd)`, call
+//! the driver object, encode the result — with panics caught at the boundary.
+
+use crate::abi::reexport::{RResult, RStr, RString};
+use crate::export::{panicked, Handle, HANDLES};
+use berth_core::network::{EndpointSpec, NetworkSpec};
+use berth_core::reference::Reference;
+use berth_core::registry::Credentials;
+use berth_core::runtime::{Spec, StdioFds};
+use berth_core::storage::CreateOpts;
+use berth_core::{DriverError, NetworkDriver, Registry, Runtime, StorageDriver};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::fs::File;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+type Outcome = Result<Value, DriverError>;
+
+/// Runs `f` with panics caught, encoding its outcome for the host.
+fn guarded(method: &str, f: impl FnOnce() -> Outcome) -> RResult<RString, RString> {
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panicked(method, &p)));
+    match result {
+        Ok(v) => RResult::ROk(RString::from(v.to_string())),
+        Err(e) => RResult::RErr(RString::from(
+            serde_json::to_string(&e).unwrap_or_else(|_| e.to_string()),
+        )),
+    }
+}
+
+fn handle<T>(h: u64, pick: impl Fn(&Handle) -> Option<T>) -> Result<T, DriverError> {
+    let handles = HANDLES
+        .lock()
+        .map_err(|_| DriverError::Internal("plugin state poisoned".into()))?;
+    handles
+        .get(h as usize)
+        .and_then(pick)
+        .ok_or_else(|| DriverError::Internal(format!("bad driver handle {h}")))
+}
+
+fn arg<T: DeserializeOwned>(args: &Value, key: &str) -> Result<T, DriverError> {
+    serde_json::from_value(args.get(key).cloned().unwrap_or(Value::Null))
+        .map_err(|e| DriverError::Internal(format!("bad argument {key}: {e}")))
+}
+
+fn out<T: serde::Serialize>(v: T) -> Outcome {
+    serde_json::to_value(v).map_err(|e| DriverError::Internal(format!("encoding result: {e}")))
+}
+
+fn parse(args: RStr<'_>) -> Result<Value, DriverError> {
+    serde_json::from_str(args.as_str())
+        .map_err(|e| DriverError::Internal(format!("bad arguments: {e}")))
+}
+
+/// A duplicate of the host's stream fd as a File (the host keeps its own open for the call).
+fn stream(fd: i32) -> Result<File, DriverError> {
+    if fd < 0 {
+        return Err(DriverError::Internal(
+            "stream method called without a file descriptor".into(),
+        ));
+    }
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads `fd`, which the host keeps open for this call.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(DriverError::io("duplicating the stream fd", e));
+    }
+    // SAFETY: `dup` is a fresh descriptor nobody else owns.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(dup) }))
+}
+
+fn unknown(kind: &str, method: &str) -> Outcome {
+    Err(DriverError::Unsupported(format!(
+        "unknown {kind} method {method}"
+    )))
+}
+
+fn storage(d: &dyn StorageDriver, method: &str, a: &Value, fd: i32) -> Outcome {
+    let id = || arg::<String>(a, "id");
+    match method {
+        "name" => out(d.name()),
+        "status" => out(d.status()),
+        "create" => {
+            let parent: Option<String> = arg(a, "parent")?;
+            let opts: CreateOpts = arg(a, "opts")?;
+            out(d.create(&id()?, parent.as_deref(), &opts)?)
+        }
+        "remove" => out(d.remove(&id()?)?),
+        "exists" => out(d.exists(&id()?)),
+        "list" => out(d.list()?),
+        "mounts" => out(d.mounts(&id()?)?),
+        "apply_diff" => out(d.apply_diff(&id()?, &mut stream(fd)?)?),
+        "diff" => out(d.diff(&id()?, &mut stream(fd)?)?),
+        "changes" => out(d.changes(&id()?)?),
+        "usage" => out(d.usage(&id()?)?),
+        "cleanup" => out(d.cleanup()?),
+        other => unknown("storage", other),
+    }
+}
+
+fn network(d: &dyn NetworkDriver, method: &str, a: &Value) -> Outcome {
+    match method {
+        "name" => out(d.name()),
+        "status" => out(d.status()),
+        "create_network" => out(d.create_network(&arg::<NetworkSpec>(a, "spec")?)?),
+        "delete_network" => out(d.delete_network(&arg::<String>(a, "id")?)?),
+        "join" => out(d.join(&arg::<EndpointSpec>(a, "spec")?)?),
+        "leave" => out(d.leave(
+            &arg::<String>(a, "network_id")?,
+            &arg::<String>(a, "endpoint_id")?,
+        )?),
+        "reconcile" => out(d.reconcile(&arg::<Vec<String>>(a, "keep")?)?),
+        other => unknown("network", other),
+    }
+}
+
+fn registry(d: &dyn Registry, method: &str, a: &Value, fd: i32) -> Outcome {
+    let r = || arg::<Reference>(a, "reference");
+    let creds = || arg::<Credentials>(a, "creds");
+    let digest = || arg::<String>(a, "digest");
+    match method {
+        "name" => out(d.name()),
+        "login" => out(d.login(&arg::<String>(a, "server")?, &creds()?)?),
+        "fetch_manifest" => out(d.fetch_manifest(&r()?, &creds()?)?),
+        "fetch_blob" => out(d.fetch_blob(&r()?, &digest()?, &creds()?, &mut stream(fd)?)?),
+        "blob_exists" => out(d.blob_exists(&r()?, &digest()?, &creds()?)?),
+        "push_blob" => {
+            let size: u64 = arg(a, "size")?;
+            out(d.push_blob(&r()?, &digest()?, size, &creds()?, &mut stream(fd)?)?)
+        }
+        "push_manifest" => {
+            let bytes: Vec<u8> = arg(a, "bytes")?;
+            let media_type: String = arg(a, "media_type")?;
+            out(d.push_manifest(&r()?, &media_type, &bytes, &creds()?)?)
+        }
+        other => unknown("registry", other),
+    }
+}
+
+fn runtime(d: &dyn Runtime, method: &str, a: &Value) -> Outcome {
+    let id = || arg::<String>(a, "id");
+    match method {
+        "name" => out(d.name()),
+        "create" => {
+            let bundle: PathBuf = arg(a, "bundle")?;
+            let spec: Spec = arg(a, "spec")?;
+            let [stdin, stdout, stderr]: [i32; 3] = arg(a, "stdio")?;
+            let stdio = StdioFds {
+                stdin,
+                stdout,
+                stderr,
+            };
+            out(d.create(&id()?, &bundle, &spec, stdio)?)
+        }
+        "start" => out(d.start(&id()?)?),
+        "kill" => out(d.kill(&id()?, arg(a, "signal")?, arg(a, "all")?)?),
+        "delete" => out(d.delete(&id()?)?),
+        "state" => out(d.state(&id()?)?),
+        "pause" => out(d.pause(&id()?)?),
+        "resume" => out(d.resume(&id()?)?),
+        other => unknown("runtime", other),
+    }
+}
+
+/// C entry for storage calls (shared by every exporting library).
+pub extern "C" fn storage_call_c(
+    h: u64,
+    method: RStr<'_>,
+    args: RStr<'_>,
+    fd: i32,
+) -> RResult<RString, RString> {
+    guarded(method.as_str(), || {
+        let d: Arc<dyn StorageDriver> = handle(h, |x| match x {
+            Handle::Storage(d) => Some(d.clone()),
+            _ => None,
+        })?;
+        storage(d.as_ref(), method.as_str(), &parse(args)?, fd)
+    })
+}
+
+/// C entry for network calls.
+pub extern "C" fn network_call_c(
+    h: u64,
+    method: RStr<'_>,
+    args: RStr<'_>,
+    _fd: i32,
+) -> RResult<RString, RString> {
+    guarded(method.as_str(), || {
+        let d: Arc<dyn NetworkDriver> = handle(h, |x| match x {
+            Handle::Network(d) => Some(d.clone()),
+            _ => None,
+        })?;
+        network(d.as_ref(), method.as_str(), &parse(args)?)
+    })
+}
+
+/// C entry for registry calls.
+pub extern "C" fn registry_call_c(
+    h: u64,
+    method: RStr<'_>,
+    args: RStr<'_>,
+    fd: i32,
+) -> RResult<RString, RString> {
+    guarded(method.as_str(), || {
+        let d: Arc<dyn Registry> = handle(h, |x| match x {
+            Handle::Registry(d) => Some(d.clone()),
+            _ => None,
+        })?;
+        registry(d.as_ref(), method.as_str(), &parse(args)?, fd)
+    })
+}
+
+/// C entry for isolation runtime calls.
+pub extern "C" fn runtime_call_c(
+    h: u64,
+    method: RStr<'_>,
+    args: RStr<'_>,
+    _fd: i32,
+) -> RResult<RString, RString> {
+    guarded(method.as_str(), || {
+        let d: Arc<dyn Runtime> = handle(h, |x| match x {
+            Handle::Runtime(d) => Some(d.clone()),
+            _ => None,
+        })?;
+        runtime(d.as_ref(), method.as_str(), &parse(args)?)
+    })
+}
