@@ -129,16 +129,35 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Applies `bounding` and the effective/permitted/inheritable/ambient sets (`caps`) to the
-/// calling thread. Call after switching user with `PR_SET_KEEPCAPS`.
-pub fn apply(bounding: &[String], caps: &[String]) -> std::io::Result<()> {
-    let last = last_cap();
-    let bset: Vec<u32> = bounding.iter().filter_map(|c| number(c)).collect();
-    let set: Vec<u32> = caps
+/// The capability sets of a process (names like `CAP_CHOWN`), as in an OCI spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapSets {
+    /// Bounding set.
+    pub bounding: Vec<String>,
+    /// Effective set.
+    pub effective: Vec<String>,
+    /// Permitted set.
+    pub permitted: Vec<String>,
+    /// Inheritable set (empty in Docker's defaults).
+    pub inheritable: Vec<String>,
+    /// Ambient set.
+    pub ambient: Vec<String>,
+}
+
+fn numbers(names: &[String], last: u32) -> Vec<u32> {
+    names
         .iter()
         .filter_map(|c| number(c))
         .filter(|n| *n <= last)
-        .collect();
+        .collect()
+}
+
+/// Applies `sets` to the calling thread: drops what is not in the bounding set, sets the
+/// effective/permitted/inheritable sets with capset(2) and the ambient set. Call after
+/// switching user with `PR_SET_KEEPCAPS`.
+pub fn apply(sets: &CapSets) -> std::io::Result<()> {
+    let last = last_cap();
+    let bset = numbers(&sets.bounding, last);
     for cap in 0..=last {
         if !bset.contains(&cap) {
             // SAFETY: prctl with integer arguments.
@@ -151,11 +170,18 @@ pub fn apply(bounding: &[String], caps: &[String]) -> std::io::Result<()> {
         }
     }
     let mut data = [CapData::default(); 2];
-    for &c in &set {
-        let (i, bit) = ((c / 32) as usize, 1u32 << (c % 32));
-        data[i].effective |= bit;
-        data[i].permitted |= bit;
-        data[i].inheritable |= bit;
+    let bit = |c: u32| ((c / 32) as usize, 1u32 << (c % 32));
+    for c in numbers(&sets.effective, last) {
+        let (i, b) = bit(c);
+        data[i].effective |= b;
+    }
+    for c in numbers(&sets.permitted, last) {
+        let (i, b) = bit(c);
+        data[i].permitted |= b;
+    }
+    for c in numbers(&sets.inheritable, last) {
+        let (i, b) = bit(c);
+        data[i].inheritable |= b;
     }
     let mut hdr = CapHeader {
         version: 0x2008_0522,
@@ -175,6 +201,7 @@ pub fn apply(bounding: &[String], caps: &[String]) -> std::io::Result<()> {
             0,
         )
     };
+    raise_ambient(&sets.ambient);
     Ok(())
 }
 

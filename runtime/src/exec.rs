@@ -2,7 +2,7 @@
 //! namespace, set the process up like init does, exec. Runs in a short-lived helper process
 //! (`berth-monitor exec`), never in the daemon.
 
-use crate::init;
+use crate::process;
 use nix::sched::{setns, CloneFlags};
 use serde_json::Value;
 use std::fs;
@@ -78,12 +78,13 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
                     libc::ioctl(0, libc::TIOCSCTTY, 0);
                 }
             }
-            if let Err(e) = init::setup_process(process) {
+            if let Err(e) = process::setup_process(process) {
                 eprintln!("{e}");
                 // SAFETY: ending the child.
                 unsafe { libc::_exit(126) };
             }
-            init::close_fds(&[]);
+            process::close_fds(&[]);
+            process::reset_signals();
             let args: Vec<String> = process["args"]
                 .as_array()
                 .map(|a| {
@@ -100,7 +101,7 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
                         .collect()
                 })
                 .unwrap_or_default();
-            let (code, msg) = init::exec(&args, &env);
+            let (code, msg) = process::exec(&args, &env);
             eprintln!("OCI runtime exec failed: {msg}: unknown");
             // SAFETY: ending the child.
             unsafe { libc::_exit(code) }

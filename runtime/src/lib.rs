@@ -4,7 +4,8 @@
 //!   and read-only paths, namespaces) from the container's settings;
 //! - [`native`] implements `core::Runtime` itself: clone into new namespaces, mount the
 //!   container's filesystems, `pivot_root`, drop capabilities, switch user, exec — no external
-//!   binary; [`init`] is the code that runs inside the new namespaces;
+//!   binary; [`init`] is the code that runs inside the new namespaces, with [`mounts`] (the
+//!   filesystem view) and [`process`] (user, capabilities, exec; shared with [`exec`]);
 //! - [`oci`] drives an OCI runtime binary (runc, crun, youki) with a bundle;
 //! - [`cgroups`] manages cgroup v1 and v2 (limits, freezer, stats, OOM) behind one type;
 //! - [`exec`] joins a running container (`docker exec`);
@@ -14,8 +15,10 @@ pub mod caps;
 pub mod cgroups;
 pub mod exec;
 pub mod init;
+pub mod mounts;
 pub mod native;
 pub mod oci;
+pub mod process;
 pub mod spec;
 pub mod user;
 

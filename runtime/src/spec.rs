@@ -94,8 +94,23 @@ pub struct SpecOptions {
     pub shm_size: i64,
     /// Network namespace.
     pub netns: NetNs,
-    /// cgroup path relative to the hierarchy roots.
+    /// cgroup path relative to the hierarchy roots (empty = `berth/<id>`).
     pub cgroup_path: String,
+    /// `--user` as `user[:group]` (names or numbers), resolved against the rootfs's
+    /// `/etc/passwd` and `/etc/group`; when set it overrides `uid`/`gid`/`additional_gids`.
+    pub user: String,
+    /// `--group-add` (names or numbers).
+    pub group_add: Vec<String>,
+    /// Masked paths override (`--security-opt systempaths=unconfined` = `Some(vec![])`).
+    pub masked_paths: Option<Vec<String>>,
+    /// Read-only paths override.
+    pub readonly_paths: Option<Vec<String>>,
+    /// `--sysctl`.
+    pub sysctls: std::collections::BTreeMap<String, String>,
+    /// `--oom-score-adj`.
+    pub oom_score_adj: i32,
+    /// `--init` (accepted; berth runs the command as pid 1 either way).
+    pub init: bool,
 }
 
 /// Docker's masked paths.
@@ -122,8 +137,81 @@ pub const READONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-/// The spec as JSON (what the native runtime and bundles use).
-pub fn build_json(o: &SpecOptions) -> Value {
+/// Docker's default device cgroup rules: deny all, allow mknod, the standard character
+/// devices, ptys and tun.
+fn device_rules(privileged: bool) -> Vec<Value> {
+    if privileged {
+        return vec![json!({"allow": true, "access": "rwm"})];
+    }
+    let mut v = vec![
+        json!({"allow": false, "access": "rwm"}),
+        json!({"allow": true, "type": "c", "access": "m"}),
+        json!({"allow": true, "type": "b", "access": "m"}),
+    ];
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (10, 200),
+    ] {
+        v.push(
+            json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"}),
+        );
+    }
+    v.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
+    v
+}
+
+/// The daemon's own `RLIMIT_NOFILE` (soft, hard), the containers' default.
+fn own_nofile() -> (u64, u64) {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit with a valid pointer to a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return (1024, 4096);
+    }
+    (r.rlim_cur, r.rlim_max)
+}
+
+/// The user the process runs as: `o.user` resolved in the rootfs, or the numeric fields.
+fn process_user(o: &SpecOptions) -> Result<(crate::user::User, Option<String>), RuntimeError> {
+    if o.user.is_empty() && o.group_add.is_empty() {
+        return Ok((
+            crate::user::User {
+                uid: o.uid,
+                gid: o.gid,
+                additional_gids: o.additional_gids.clone(),
+                home: String::new(),
+            },
+            None,
+        ));
+    }
+    let u = crate::user::resolve(std::path::Path::new(&o.rootfs), &o.user, &o.group_add)?;
+    let home = Some(if u.home.is_empty() {
+        "/".to_string()
+    } else {
+        u.home.clone()
+    });
+    Ok((u, home))
+}
+
+/// The spec as JSON (what the native runtime and bundles use). Fails only when `o.user` or
+/// `o.group_add` cannot be resolved.
+pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
+    let (user, home) = process_user(o)?;
+    let mut env = o.env.clone();
+    if let Some(h) = home {
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={h}"));
+        }
+    }
     let caps = crate::caps::compute(o.privileged, &o.cap_add, &o.cap_drop);
     let shm = if o.shm_size > 0 { o.shm_size } else { 64 << 20 };
     let mut mounts = vec![
@@ -131,6 +219,7 @@ pub fn build_json(o: &SpecOptions) -> Value {
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
     ];
@@ -150,13 +239,14 @@ pub fn build_json(o: &SpecOptions) -> Value {
         NetNs::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
     }
     let nofile = o.ulimits.iter().find(|u| u.name == "nofile");
+    let (soft, hard) = own_nofile();
     let mut rlimits = vec![
-        json!({"type": "RLIMIT_NOFILE", "hard": nofile.map(|u| u.hard).unwrap_or(1_048_576), "soft": nofile.map(|u| u.soft).unwrap_or(1_048_576)}),
+        json!({"type": "RLIMIT_NOFILE", "hard": nofile.map(|u| u.hard).unwrap_or(hard), "soft": nofile.map(|u| u.soft).unwrap_or(soft)}),
     ];
     for u in o.ulimits.iter().filter(|u| u.name != "nofile") {
         rlimits.push(json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "hard": u.hard, "soft": u.soft}));
     }
-    let mut resources = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    let mut resources = json!({"devices": device_rules(o.privileged)});
     if o.memory > 0 {
         let swap = match o.memory_swap {
             0 => o.memory * 2,
@@ -186,35 +276,55 @@ pub fn build_json(o: &SpecOptions) -> Value {
     if o.pids_limit > 0 {
         resources["pids"] = json!({"limit": o.pids_limit});
     }
-    json!({
+    let cgroups_path = if o.cgroup_path.is_empty() {
+        format!("/berth/{}", o.id)
+    } else {
+        format!("/{}", o.cgroup_path.trim_start_matches('/'))
+    };
+    let masked = match (&o.masked_paths, o.privileged) {
+        (Some(p), _) => p.clone(),
+        (None, true) => Vec::new(),
+        (None, false) => MASKED.iter().map(|s| s.to_string()).collect(),
+    };
+    let readonly = match (&o.readonly_paths, o.privileged) {
+        (Some(p), _) => p.clone(),
+        (None, true) => Vec::new(),
+        (None, false) => READONLY.iter().map(|s| s.to_string()).collect(),
+    };
+    let mut user_json = json!({"uid": user.uid, "gid": user.gid});
+    if !user.additional_gids.is_empty() {
+        user_json["additionalGids"] = json!(user.additional_gids);
+    }
+    Ok(json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": o.tty,
-            "user": {"uid": o.uid, "gid": o.gid, "additionalGids": o.additional_gids},
+            "user": user_json,
             "args": o.args,
-            "env": o.env,
+            "env": env,
             "cwd": if o.cwd.is_empty() { "/" } else { o.cwd.as_str() },
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps},
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": rlimits,
             "noNewPrivileges": o.no_new_privileges,
-            "oomScoreAdj": 0,
+            "oomScoreAdj": o.oom_score_adj,
         },
         "root": {"path": o.rootfs, "readonly": o.readonly_rootfs},
         "hostname": o.hostname,
         "mounts": mounts,
         "linux": {
             "namespaces": namespaces,
-            "maskedPaths": if o.privileged { vec![] } else { MASKED.to_vec() },
-            "readonlyPaths": if o.privileged { vec![] } else { READONLY.to_vec() },
+            "maskedPaths": masked,
+            "readonlyPaths": readonly,
             "resources": resources,
-            "cgroupsPath": o.cgroup_path,
+            "cgroupsPath": cgroups_path,
+            "sysctl": o.sysctls,
         },
-    })
+    }))
 }
 
 /// The spec as the `oci-spec` type.
 pub fn build_spec(o: &SpecOptions) -> Result<Spec, RuntimeError> {
-    serde_json::from_value(build_json(o))
+    serde_json::from_value(build_json(o)?)
         .map_err(|e| RuntimeError::Invalid(format!("building the OCI spec: {e}")))
 }
 

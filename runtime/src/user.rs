@@ -34,6 +34,7 @@ pub fn resolve(rootfs: &Path, spec: &str, extra_groups: &[String]) -> Result<Use
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
         .find(|f| f.len() >= 7 && (f[0] == u || f[2] == u));
+    // A numeric user missing from passwd runs with gid 0, as Docker does.
     let (uid, mut gid, home, name) = match (entry, u.parse::<u32>()) {
         (Some(f), _) => (
             f[2].parse().unwrap_or(0),
@@ -41,16 +42,13 @@ pub fn resolve(rootfs: &Path, spec: &str, extra_groups: &[String]) -> Result<Use
             f[5].to_string(),
             f[0].to_string(),
         ),
-        (None, Ok(n)) => (n, n, "/".to_string(), String::new()),
+        (None, Ok(n)) => (n, 0, "/".to_string(), String::new()),
         (None, Err(_)) => {
             return Err(RuntimeError::Invalid(format!(
                 "unable to find user {u}: no matching entries in passwd file"
             )))
         }
     };
-    if uid == 0 && entry_is_none(&passwd, u) {
-        gid = 0;
-    }
     let lookup_group = |g: &str| -> Result<u32, RuntimeError> {
         if let Some(f) = group
             .lines()
@@ -93,10 +91,6 @@ pub fn resolve(rootfs: &Path, spec: &str, extra_groups: &[String]) -> Result<Use
     })
 }
 
-fn entry_is_none(passwd: &str, u: &str) -> bool {
-    !passwd.lines().any(|l| l.split(':').next() == Some(u))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +115,13 @@ mod tests {
             (65534, 65534, vec![50])
         );
         assert_eq!(resolve(d.path(), "1000:50", &[]).expect("numeric").gid, 50);
+        let n = resolve(d.path(), "4242", &[]).expect("unknown numeric");
+        assert_eq!((n.uid, n.gid), (4242, 0));
+        let e = resolve(d.path(), "nope", &[]).expect_err("unknown name");
+        assert_eq!(
+            e.to_string(),
+            "unable to find user nope: no matching entries in passwd file"
+        );
         assert_eq!(resolve(d.path(), "", &[]).expect("root").uid, 0);
         assert!(resolve(d.path(), "nope", &[]).is_err());
     }

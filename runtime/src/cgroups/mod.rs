@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+mod stats;
+pub use stats::{BlkioEntry, Stats};
+
 /// Where the cgroup filesystems are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hierarchy {
@@ -80,6 +83,26 @@ pub struct Limits {
     pub cpu_shares: u64,
     /// Max pids; 0 = none.
     pub pids: i64,
+    /// Device access rules in v1 `devices.allow`/`devices.deny` syntax, in order:
+    /// `(allow, "c 1:3 rwm")`. Empty = leave the device controller alone.
+    pub devices: Vec<(bool, String)>,
+}
+
+fn device_rule(d: &Value) -> (bool, String) {
+    let num = |k: &str| {
+        d[k].as_i64()
+            .filter(|n| *n >= 0)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "*".into())
+    };
+    let kind = d["type"].as_str().unwrap_or("a");
+    let access = d["access"].as_str().unwrap_or("rwm");
+    let rule = if kind == "a" {
+        "a *:* rwm".to_string()
+    } else {
+        format!("{kind} {}:{} {access}", num("major"), num("minor"))
+    };
+    (d["allow"].as_bool().unwrap_or(false), rule)
 }
 
 impl Limits {
@@ -107,6 +130,10 @@ impl Limits {
                 .pointer("/pids/limit")
                 .and_then(Value::as_i64)
                 .unwrap_or(0),
+            devices: r["devices"]
+                .as_array()
+                .map(|a| a.iter().map(device_rule).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -125,14 +152,14 @@ fn write(p: &Path, v: &str) -> Result<(), RuntimeError> {
     )))
 }
 
-fn read_u64(p: &Path) -> u64 {
+pub(crate) fn read_u64(p: &Path) -> u64 {
     fs::read_to_string(p)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
 }
 
-fn keyed(p: &Path, key: &str) -> u64 {
+pub(crate) fn keyed(p: &Path, key: &str) -> u64 {
     fs::read_to_string(p)
         .ok()
         .and_then(|s| {
@@ -283,6 +310,16 @@ impl Cgroup {
                         write(&p.join("pids.max"), &l.pids.to_string())?;
                     }
                 }
+                if let Some(d) = self.v1("devices") {
+                    for (allow, rule) in &l.devices {
+                        let file = if *allow {
+                            "devices.allow"
+                        } else {
+                            "devices.deny"
+                        };
+                        write(&d.join(file), rule)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -315,10 +352,21 @@ impl Cgroup {
     /// Freezes (true) or thaws (false).
     pub fn freeze(&self, frozen: bool) -> Result<(), RuntimeError> {
         match &self.hierarchy {
-            Hierarchy::V2(r) => write(
-                &r.join(&self.path).join("cgroup.freeze"),
-                if frozen { "1" } else { "0" },
-            ),
+            Hierarchy::V2(r) => {
+                let d = r.join(&self.path);
+                write(&d.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+                // The kernel reports completion as `frozen 1`/`frozen 0` in cgroup.events.
+                let want = if frozen { 1 } else { 0 };
+                for _ in 0..1000 {
+                    if !d.join("cgroup.events").exists()
+                        || keyed(&d.join("cgroup.events"), "frozen ") == want
+                    {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Ok(())
+            }
             Hierarchy::V1(_) => {
                 let f = self
                     .v1("freezer")
@@ -350,40 +398,33 @@ impl Cgroup {
         }
     }
 
-    /// Resource figures for `docker stats`.
-    pub fn stats(&self) -> Value {
+    /// Whether the container is frozen.
+    pub fn is_frozen(&self) -> bool {
         match &self.hierarchy {
-            Hierarchy::V2(r) => {
-                let d = r.join(&self.path);
-                let usage_usec = keyed(&d.join("cpu.stat"), "usage_usec ");
-                let mem = read_u64(&d.join("memory.current"));
-                let limit = fs::read_to_string(d.join("memory.max"))
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .unwrap_or(u64::MAX);
-                serde_json::json!({
-                    "cpu_total_ns": usage_usec * 1000,
-                    "memory_usage": mem,
-                    "memory_limit": limit,
-                    "inactive_file": keyed(&d.join("memory.stat"), "inactive_file "),
-                    "pids": read_u64(&d.join("pids.current")),
-                })
-            }
-            Hierarchy::V1(_) => {
-                let cpu = self
-                    .v1("cpuacct")
-                    .map(|c| read_u64(&c.join("cpuacct.usage")))
-                    .unwrap_or(0);
-                let m = self.v1("memory");
-                serde_json::json!({
-                    "cpu_total_ns": cpu,
-                    "memory_usage": m.as_ref().map(|m| read_u64(&m.join("memory.usage_in_bytes"))).unwrap_or(0),
-                    "memory_limit": m.as_ref().map(|m| read_u64(&m.join("memory.limit_in_bytes"))).unwrap_or(0),
-                    "inactive_file": m.as_ref().map(|m| keyed(&m.join("memory.stat"), "total_inactive_file ")).unwrap_or(0),
-                    "pids": self.v1("pids").map(|p| read_u64(&p.join("pids.current"))).unwrap_or(0),
-                })
-            }
+            Hierarchy::V2(r) => read_u64(&r.join(&self.path).join("cgroup.freeze")) == 1,
+            Hierarchy::V1(_) => self
+                .v1("freezer")
+                .and_then(|f| fs::read_to_string(f.join("freezer.state")).ok())
+                .is_some_and(|s| s.trim() != "THAWED"),
         }
+    }
+
+    /// Resource figures for `docker stats`.
+    pub fn stats(&self) -> Stats {
+        stats::read(self)
+    }
+
+    /// The folder of one v1 controller, or the v2 folder.
+    pub(crate) fn controller_dir(&self, ctrl: &str) -> Option<PathBuf> {
+        match &self.hierarchy {
+            Hierarchy::V2(r) => Some(r.join(&self.path)),
+            Hierarchy::V1(_) => self.v1(ctrl),
+        }
+    }
+
+    /// Whether this is a v2 cgroup.
+    pub fn is_v2(&self) -> bool {
+        matches!(self.hierarchy, Hierarchy::V2(_))
     }
 
     /// Kills what is left and removes the cgroup folders.
@@ -449,6 +490,7 @@ mod tests {
             cpu_period: 100_000,
             cpu_shares: 512,
             pids: 20,
+            devices: vec![(false, "a *:* rwm".into())],
         })
         .expect("apply");
         let d = t.path().join("berth/abc");

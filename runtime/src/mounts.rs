@@ -1,0 +1,277 @@
+//! The container's filesystem view, set up by init inside its new mount namespace: the spec's
+//! mounts (proc, /dev, devpts, sysfs, cgroup, mqueue, shm, binds), device nodes, `pivot_root`,
+//! masked and read-only paths.
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn flags_of(options: &[String]) -> (MsFlags, String) {
+    let mut f = MsFlags::empty();
+    let mut data = Vec::new();
+    for o in options {
+        match o.as_str() {
+            "ro" => f |= MsFlags::MS_RDONLY,
+            "rw" => {}
+            "nosuid" => f |= MsFlags::MS_NOSUID,
+            "nodev" => f |= MsFlags::MS_NODEV,
+            "noexec" => f |= MsFlags::MS_NOEXEC,
+            "strictatime" => f |= MsFlags::MS_STRICTATIME,
+            "relatime" => f |= MsFlags::MS_RELATIME,
+            "noatime" => f |= MsFlags::MS_NOATIME,
+            "bind" => f |= MsFlags::MS_BIND,
+            "rbind" => f |= MsFlags::MS_BIND | MsFlags::MS_REC,
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "z" | "Z" => {}
+            other => data.push(other.to_string()),
+        }
+    }
+    (f, data.join(","))
+}
+
+pub(crate) fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Resolves `dest` under `root` without following symlinks out of it.
+fn inside(root: &Path, dest: &str) -> PathBuf {
+    let mut p = root.to_path_buf();
+    for c in Path::new(dest).components() {
+        if let std::path::Component::Normal(n) = c {
+            p.push(n);
+            if let Ok(t) = fs::read_link(&p) {
+                // Re-root absolute symlinks; drop relative ones that climb.
+                if t.is_absolute() {
+                    p = inside(root, &t.display().to_string());
+                } else {
+                    p.pop();
+                    let joined = p.join(&t);
+                    if joined.starts_with(root) {
+                        p = joined;
+                    }
+                }
+            }
+        }
+    }
+    p
+}
+
+pub(crate) fn do_mount(root: &Path, m: &Value) -> Result<(), String> {
+    let dest = m["destination"].as_str().unwrap_or("");
+    let kind = m["type"].as_str().unwrap_or("");
+    let source = m["source"].as_str().unwrap_or("");
+    let opts = strs(&m["options"]);
+    let (flags, data) = flags_of(&opts);
+    let target = inside(root, dest);
+    if kind == "cgroup" {
+        return cgroup_mounts(&target, flags);
+    }
+    let is_bind = kind == "bind" || flags.contains(MsFlags::MS_BIND);
+    if is_bind && Path::new(source).is_file() {
+        if let Some(p) = target.parent() {
+            let _ = fs::create_dir_all(p);
+        }
+        if !target.exists() {
+            let _ = fs::File::create(&target);
+        }
+    } else {
+        fs::create_dir_all(&target).map_err(|e| format!("creating mount point {dest}: {e}"))?;
+    }
+    if is_bind {
+        let bflags = MsFlags::MS_BIND | (flags & MsFlags::MS_REC);
+        mount(
+            Some(source),
+            &target,
+            None::<&str>,
+            bflags | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| format!("bind mounting {source} on {dest}: {e}"))?;
+        let extra = flags
+            & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        if !extra.is_empty() {
+            mount(
+                None::<&str>,
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
+                None::<&str>,
+            )
+            .map_err(|e| format!("remounting {dest}: {e}"))?;
+        }
+        return Ok(());
+    }
+    let data = if data.is_empty() {
+        None
+    } else {
+        Some(data.as_str())
+    };
+    mount(Some(source), &target, Some(kind), flags, data)
+        .map_err(|e| format!("mounting {kind} on {dest}: {e}"))
+}
+
+pub(crate) fn devices(root: &Path, tty: bool) -> Result<(), String> {
+    for d in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let target = root.join("dev").join(d);
+        let _ = fs::File::create(&target);
+        let src = format!("/dev/{d}");
+        mount(
+            Some(src.as_str()),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| format!("binding {src}: {e}"))?;
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        let _ = std::os::unix::fs::symlink(target, root.join("dev").join(link));
+    }
+    if tty {
+        if let Ok(name) = fs::read_link("/proc/self/fd/0") {
+            let console = root.join("dev/console");
+            let _ = fs::File::create(&console);
+            let _ = mount(
+                Some(name.as_path()),
+                &console,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn pivot(root: &Path) -> Result<(), String> {
+    std::env::set_current_dir(root).map_err(|e| format!("chdir to rootfs: {e}"))?;
+    nix::unistd::pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("detaching the old root: {e}"))?;
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
+}
+
+pub(crate) fn mask(paths: &[String]) {
+    for p in paths {
+        match fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let _ = mount(
+                    Some("tmpfs"),
+                    p.as_str(),
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    None::<&str>,
+                );
+            }
+            Ok(_) => {
+                let _ = mount(
+                    Some("/dev/null"),
+                    p.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                );
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+pub(crate) fn readonly(paths: &[String]) {
+    for p in paths {
+        if Path::new(p).exists()
+            && mount(
+                Some(p.as_str()),
+                p.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .is_ok()
+        {
+            let _ = mount(
+                None::<&str>,
+                p.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+                None::<&str>,
+            );
+        }
+    }
+}
+
+/// Mounts the container's view of its cgroups at `target` (`/sys/fs/cgroup`): with v2 one
+/// cgroup2 mount; with v1 a tmpfs holding one mount per host hierarchy (same controllers),
+/// made read-only as `flags` asks. Run after unsharing the cgroup namespace, so each mount's
+/// root is the container's own cgroup.
+fn cgroup_mounts(target: &Path, flags: MsFlags) -> Result<(), String> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let base = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    let mut hierarchies = Vec::new();
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let point = left.split_whitespace().nth(4).unwrap_or("");
+        let mut r = right.split_whitespace();
+        let fstype = r.next().unwrap_or("");
+        let opts = r.nth(1).unwrap_or("");
+        if fstype == "cgroup2" && point == "/sys/fs/cgroup" {
+            return mount(
+                Some("cgroup"),
+                target,
+                Some("cgroup2"),
+                base | (flags & MsFlags::MS_RDONLY),
+                None::<&str>,
+            )
+            .map_err(|e| format!("mounting cgroup2 on /sys/fs/cgroup: {e}"));
+        }
+        if fstype == "cgroup" && point.starts_with("/sys/fs/cgroup/") {
+            let controllers: Vec<&str> = opts
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains("agent"))
+                .collect();
+            let name = point.trim_start_matches("/sys/fs/cgroup/").to_string();
+            hierarchies.push((name, controllers.join(",")));
+        }
+    }
+    mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755"))
+        .map_err(|e| format!("mounting tmpfs on /sys/fs/cgroup: {e}"))?;
+    for (name, controllers) in &hierarchies {
+        if name.contains('/') {
+            continue;
+        }
+        let dir = target.join(name);
+        fs::create_dir_all(&dir).map_err(|e| format!("creating /sys/fs/cgroup/{name}: {e}"))?;
+        mount(
+            Some("cgroup"),
+            &dir,
+            Some("cgroup"),
+            base | (flags & MsFlags::MS_RDONLY),
+            Some(controllers.as_str()),
+        )
+        .map_err(|e| format!("mounting cgroup {controllers} on /sys/fs/cgroup/{name}: {e}"))?;
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base,
+            Some("mode=755"),
+        )
+        .map_err(|e| format!("remounting /sys/fs/cgroup read-only: {e}"))?;
+    }
+    Ok(())
+}

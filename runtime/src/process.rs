@@ -1,0 +1,230 @@
+//! The process part of a spec, shared by init and exec: rlimits, user and groups,
+//! capabilities, no_new_privs, cwd, signal state, closing inherited descriptors, PATH lookup
+//! and `execve` with Docker's error texts and exit codes.
+
+use serde_json::Value;
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::RawFd;
+
+use crate::mounts::strs;
+
+fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+    Some(match name {
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        _ => return None,
+    })
+}
+
+/// Applies the process part of a spec (rlimits, user, capabilities, no_new_privs, cwd) to the
+/// calling process. Shared by init and exec.
+pub fn setup_process(process: &Value) -> Result<(), String> {
+    if let Some(adj) = process["oomScoreAdj"].as_i64() {
+        // Only raise it explicitly; 0 is what a child of the monitor has unless told.
+        if adj != 0 {
+            fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| format!("setting oom_score_adj: {e}"))?;
+        }
+    }
+    for r in process["rlimits"].as_array().cloned().unwrap_or_default() {
+        if let Some(res) = rlimit_resource(r["type"].as_str().unwrap_or("")) {
+            let lim = libc::rlimit {
+                rlim_cur: r["soft"].as_u64().unwrap_or(0),
+                rlim_max: r["hard"].as_u64().unwrap_or(0),
+            };
+            // SAFETY: setrlimit with a valid struct pointer.
+            if unsafe { libc::setrlimit(res, &lim) } != 0 {
+                return Err(format!(
+                    "setrlimit {}: {}",
+                    r["type"],
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+    }
+    let uid = process
+        .pointer("/user/uid")
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as u32;
+    let gid = process
+        .pointer("/user/gid")
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as u32;
+    let groups: Vec<libc::gid_t> = process
+        .pointer("/user/additionalGids")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g.as_u64())
+                .map(|g| g as libc::gid_t)
+                .collect()
+        })
+        .unwrap_or_default();
+    // SAFETY: prctl/setgroups/setresgid/setresuid with valid arguments; groups outlives the call.
+    unsafe {
+        libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
+        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+            return Err(format!("setgroups: {}", std::io::Error::last_os_error()));
+        }
+        if libc::setresgid(gid, gid, gid) != 0 {
+            return Err(format!("setgid {gid}: {}", std::io::Error::last_os_error()));
+        }
+        if libc::setresuid(uid, uid, uid) != 0 {
+            return Err(format!("setuid {uid}: {}", std::io::Error::last_os_error()));
+        }
+    }
+    let c = &process["capabilities"];
+    let sets = crate::caps::CapSets {
+        bounding: strs(&c["bounding"]),
+        effective: strs(&c["effective"]),
+        permitted: strs(&c["permitted"]),
+        inheritable: strs(&c["inheritable"]),
+        ambient: strs(&c["ambient"]),
+    };
+    crate::caps::apply(&sets).map_err(|e| format!("setting capabilities: {e}"))?;
+    if process["noNewPrivileges"].as_bool().unwrap_or(false) {
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    }
+    let cwd = process["cwd"].as_str().unwrap_or("/");
+    let _ = fs::create_dir_all(cwd);
+    std::env::set_current_dir(cwd)
+        .map_err(|e| format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}"))
+}
+
+/// Closes every descriptor above 2 except `keep` (close_range(2) over the gaps; a
+/// `/proc/self/fd` walk where the kernel lacks it).
+pub fn close_fds(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd > 2).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from: libc::c_uint = 3;
+    let mut ok = true;
+    for k in keep
+        .iter()
+        .map(|k| *k as libc::c_uint)
+        .chain([libc::c_uint::MAX])
+    {
+        if k > from {
+            // SAFETY: close_range on descriptors this process will not use again.
+            ok &= unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) } == 0;
+        }
+        from = k.saturating_add(1);
+    }
+    if ok {
+        return;
+    }
+    let fds: Vec<RawFd> = fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closing descriptors this process will not use again.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Gives the process a clean signal state for exec: nothing blocked, every disposition
+/// (SIGPIPE is ignored in Rust programs) back to the default.
+pub fn reset_signals() {
+    // SAFETY: sigset operations on a local set, sigprocmask and signal with valid arguments.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMIN() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+/// Applies `linux.sysctl` (`net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`).
+pub fn sysctls(map: &Value) -> Result<(), String> {
+    let Some(m) = map.as_object() else {
+        return Ok(());
+    };
+    for (k, v) in m {
+        if k.contains("..") {
+            return Err(format!("invalid sysctl {k}"));
+        }
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        fs::write(&path, v.as_str().unwrap_or_default())
+            .map_err(|e| format!("setting sysctl {k}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Finds `cmd` on `PATH` from `env` (as execvp would), inside the current root.
+pub fn lookup(cmd: &str, env: &[String]) -> Result<String, (i32, String)> {
+    if cmd.contains('/') {
+        return match fs::metadata(cmd) {
+            Ok(m) if m.is_dir() => Err((126, format!("exec: \"{cmd}\": is a directory"))),
+            Ok(_) => Ok(cmd.to_string()),
+            Err(_) => Err((
+                127,
+                format!("exec: \"{cmd}\": stat {cmd}: no such file or directory"),
+            )),
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':') {
+        let p = format!("{}/{cmd}", dir.trim_end_matches('/'));
+        if let Ok(m) = fs::metadata(&p) {
+            if m.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err((
+        127,
+        format!("exec: \"{cmd}\": executable file not found in $PATH"),
+    ))
+}
+
+/// Replaces the process with `args` (looked up on PATH), `env`. Returns only on failure.
+pub fn exec(args: &[String], env: &[String]) -> (i32, String) {
+    let Some(cmd) = args.first() else {
+        return (127, "no command specified".into());
+    };
+    let path = match lookup(cmd, env) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let to_c = |v: &[String]| -> Vec<CString> {
+        v.iter()
+            .filter_map(|s| CString::new(s.as_str()).ok())
+            .collect()
+    };
+    let (cargs, cenv) = (to_c(args), to_c(env));
+    let Ok(cpath) = CString::new(path.as_str()) else {
+        return (127, "bad path".into());
+    };
+    let e = nix::unistd::execve(&cpath, &cargs, &cenv).err();
+    match e {
+        Some(nix::errno::Errno::EACCES) => (126, format!("exec: \"{cmd}\": permission denied")),
+        Some(nix::errno::Errno::ENOEXEC) => (126, format!("exec: \"{cmd}\": exec format error")),
+        Some(e) => (127, format!("exec: \"{cmd}\": {e}")),
+        None => (127, "exec returned".into()),
+    }
+}
