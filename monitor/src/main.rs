@@ -9,6 +9,7 @@
 mod config;
 mod log;
 mod server;
+mod startup;
 
 use std::process::exit;
 
@@ -23,7 +24,7 @@ fn main() {
                 .and_then(|i| args.get(i + 1))
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(-1);
-            exit(server::run(std::path::Path::new(dir), ready_fd))
+            exit(startup::run(std::path::Path::new(dir), ready_fd))
         }
         _ => {
             eprintln!("usage: berth-monitor <state-dir> --ready-fd N | berth-monitor exec --pid PID --spec FILE");

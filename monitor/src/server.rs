@@ -1,20 +1,18 @@
-//! The monitor's life: detach, create the container, serve the socket, supervise, clean up.
+//! The monitor's serving loop: the socket commands, attach streams, the json-file log, reaping
+//! the init process and the clean-up after its exit.
 
-use crate::config::{now, write_atomic, ExitInfo, MonitorConfig, RuntimeSel};
+use crate::config::{now, write_atomic, ExitInfo, MonitorConfig};
 use crate::log::JsonLog;
-use berth_core::runtime::StdioFds;
-use berth_core::Runtime;
-use berth_runtime::native::NativeRuntime;
-use berth_runtime::oci::OciRuntime;
+use crate::startup::Rt;
+use berth_runtime::cgroups::{Cgroup, Hierarchy};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 struct Client {
     sock: UnixStream,
@@ -35,22 +33,32 @@ enum Mode {
     Waiting,
 }
 
-struct Io {
+/// The monitor's ends of the container's stdio.
+#[derive(Default)]
+pub struct Io {
     /// pty master, or None.
-    master: Option<File>,
+    pub master: Option<File>,
     /// Container stdout/stderr read ends (pipes), or the master for a tty.
-    outs: Vec<(File, u8)>,
+    pub outs: Vec<(File, u8)>,
     /// Where client stdin goes.
-    stdin: Option<File>,
+    pub stdin: Option<File>,
 }
 
-fn ready_line(fd: RawFd, v: Value) {
-    if fd < 0 {
-        return;
+impl Io {
+    /// The ends for a terminal whose master is `master`.
+    pub fn from_master(master: File, open_stdin: bool) -> std::io::Result<Io> {
+        let out = master.try_clone()?;
+        let stdin = if open_stdin {
+            Some(master.try_clone()?)
+        } else {
+            None
+        };
+        Ok(Io {
+            master: Some(master),
+            outs: vec![(out, 1)],
+            stdin,
+        })
     }
-    // SAFETY: the ready fd was handed to us by berthd and is used once, here.
-    let mut f = unsafe { File::from_raw_fd(fd) };
-    let _ = f.write_all(format!("{v}\n").as_bytes());
 }
 
 fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
@@ -61,229 +69,40 @@ fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     f
 }
 
-fn pipe() -> std::io::Result<(File, File)> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    Ok((File::from(r), File::from(w)))
-}
-
-fn detach() {
-    // SAFETY: fork in a single-threaded process; the parent exits at once.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { .. }) => std::process::exit(0),
-        Ok(nix::unistd::ForkResult::Child) => {}
-        Err(_) => std::process::exit(1),
-    }
-    let _ = nix::unistd::setsid();
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-}
-
-/// Runs the monitor for the container whose state folder is `dir`. Returns the exit status.
-pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
-    let cfg: MonitorConfig = match std::fs::read(dir.join("monitor.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-    {
-        Some(c) => c,
-        None => {
-            ready_line(
-                ready_fd,
-                json!({"ok": false, "error": format!("cannot read {}/monitor.json", dir.display())}),
-            );
-            return 1;
-        }
-    };
-    detach();
-    let rootfs = PathBuf::from(&cfg.bundle).join("rootfs");
-    let _ = std::fs::create_dir_all(&rootfs);
-    if let Err(e) = berth_core::mount::mount_all(&cfg.rootfs_mounts, &rootfs) {
-        ready_line(
-            ready_fd,
-            json!({"ok": false, "error": format!("mounting the container's rootfs: {e}")}),
-        );
-        return 1;
-    }
-    let cleanup_mounts = |cfg: &MonitorConfig| {
-        if !cfg.rootfs_mounts.is_empty() {
-            let _ = berth_core::mount::unmount(&rootfs);
-        }
-    };
-    let runtime: Box<dyn Runtime> = match &cfg.runtime {
-        RuntimeSel::Native => Box::new(NativeRuntime::default()),
-        RuntimeSel::Oci { path, args } => Box::new(OciRuntime {
-            binary: path.into(),
-            args: args.clone(),
-            root: dir.join("oci"),
-        }),
-    };
-    let spec: berth_core::runtime::Spec =
-        match std::fs::read(Path::new(&cfg.bundle).join("config.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-        {
-            Some(s) => s,
-            None => {
-                cleanup_mounts(&cfg);
-                ready_line(
-                    ready_fd,
-                    json!({"ok": false, "error": "cannot read the bundle's config.json"}),
-                );
-                return 1;
-            }
-        };
-    let (io, child_fds) = match make_io(&cfg) {
-        Ok(x) => x,
-        Err(e) => {
-            cleanup_mounts(&cfg);
-            ready_line(
-                ready_fd,
-                json!({"ok": false, "error": format!("setting up stdio: {e}")}),
-            );
-            return 1;
-        }
-    };
-    let stdio = StdioFds {
-        stdin: child_fds[0].as_raw_fd(),
-        stdout: child_fds[1].as_raw_fd(),
-        stderr: child_fds[2].as_raw_fd(),
-    };
-    // Block SIGCHLD before the child exists so no exit is missed.
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
-    let _ = mask.thread_block();
-    let sigfd = match SignalFd::new(&mask) {
-        Ok(s) => s,
-        Err(e) => {
-            cleanup_mounts(&cfg);
-            ready_line(
-                ready_fd,
-                json!({"ok": false, "error": format!("signalfd: {e}")}),
-            );
-            return 1;
-        }
-    };
-    let pid = match runtime.create(&cfg.id, Path::new(&cfg.bundle), &spec, stdio) {
-        Ok(p) => p,
-        Err(e) => {
-            cleanup_mounts(&cfg);
-            let _ = runtime.delete(&cfg.id);
-            ready_line(ready_fd, json!({"ok": false, "error": e.to_string()}));
-            return 1;
-        }
-    };
-    drop(child_fds);
-    let _ = write_atomic(
-        &dir.join("state.json"),
-        json!({"monitor_pid": std::process::id(), "pid": pid, "started_at": now()})
-            .to_string()
-            .as_bytes(),
-    );
-    let sock_path = dir.join("monitor.sock");
-    let _ = std::fs::remove_file(&sock_path);
-    let listener = match UnixListener::bind(&sock_path) {
-        Ok(l) => l,
-        Err(e) => {
-            // SAFETY: kill the init we created.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = runtime.delete(&cfg.id);
-            cleanup_mounts(&cfg);
-            ready_line(
-                ready_fd,
-                json!({"ok": false, "error": format!("binding {}: {e}", sock_path.display())}),
-            );
-            return 1;
-        }
-    };
-    let _ = listener.set_nonblocking(true);
-    ready_line(
-        ready_fd,
-        json!({"ok": true, "pid": pid, "monitor_pid": std::process::id()}),
-    );
-    let mut m = Monitor {
-        cfg,
-        runtime,
-        pid,
-        io,
-        clients: Vec::new(),
-        log: JsonLog::open(None),
-        exit: None,
-        start_error: None,
-    };
-    m.log = JsonLog::open(m.cfg.log_path.as_deref());
-    m.serve(&listener, &sigfd);
-    let info = m.finish(dir);
-    for c in m.clients.iter_mut() {
-        if c.mode == Mode::Waiting {
-            let _ = c.sock.write_all(
-                format!("{}\n", serde_json::to_string(&info).unwrap_or_default()).as_bytes(),
-            );
-        }
-        let _ = c.sock.shutdown(std::net::Shutdown::Both);
-    }
-    let _ = std::fs::remove_file(&sock_path);
-    cleanup_mounts(&m.cfg);
-    0
-}
-
-fn make_io(cfg: &MonitorConfig) -> std::io::Result<(Io, [OwnedFd; 3])> {
-    if cfg.tty {
-        let ws = cfg.console_size.map(|[h, w]| nix::pty::Winsize {
-            ws_row: h,
-            ws_col: w,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        });
-        let pty = nix::pty::openpty(ws.as_ref(), None).map_err(std::io::Error::from)?;
-        let master = File::from(pty.master);
-        let slave = pty.slave;
-        let s1 = slave.try_clone()?;
-        let s2 = slave.try_clone()?;
-        let out = master.try_clone()?;
-        let stdin = if cfg.open_stdin {
-            Some(master.try_clone()?)
-        } else {
-            None
-        };
-        return Ok((
-            Io {
-                master: Some(master),
-                outs: vec![(out, 1)],
-                stdin,
-            },
-            [slave, s1, s2],
-        ));
-    }
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (stdin_child, stdin) = if cfg.open_stdin {
-        let (r, w) = pipe()?;
-        (OwnedFd::from(r), Some(w))
-    } else {
-        (OwnedFd::from(File::open("/dev/null")?), None)
-    };
-    Ok((
-        Io {
-            master: None,
-            outs: vec![(out_r, 1), (err_r, 2)],
-            stdin,
-        },
-        [stdin_child, OwnedFd::from(out_w), OwnedFd::from(err_w)],
-    ))
-}
-
-struct Monitor {
+/// One supervised container.
+pub struct Monitor {
     cfg: MonitorConfig,
-    runtime: Box<dyn Runtime>,
+    rt: Rt,
     pid: i32,
     io: Io,
     clients: Vec<Client>,
     log: JsonLog,
     exit: Option<i32>,
     start_error: Option<String>,
+    paused: bool,
+    cgroup_path: String,
 }
 
 impl Monitor {
-    fn serve(&mut self, listener: &UnixListener, sigfd: &SignalFd) {
+    /// Supervises init `pid` created through `rt`.
+    pub fn new(cfg: MonitorConfig, rt: Rt, pid: i32, io: Io, cgroup_path: String) -> Monitor {
+        let log = JsonLog::open(cfg.log_path.as_deref());
+        Monitor {
+            cfg,
+            rt,
+            pid,
+            io,
+            clients: Vec::new(),
+            log,
+            exit: None,
+            start_error: None,
+            paused: false,
+            cgroup_path,
+        }
+    }
+
+    /// The poll loop, until the init process has exited and its output is drained.
+    pub fn serve(&mut self, listener: &UnixListener, sigfd: &SignalFd) {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             if self.exit.is_some() {
@@ -432,7 +251,7 @@ impl Monitor {
         let ok = json!({"ok": true});
         let err = |e: String| json!({"ok": false, "error": e});
         match cmd["cmd"].as_str().unwrap_or("") {
-            "start" => Some(match self.runtime.start(&self.cfg.id) {
+            "start" => Some(match self.rt.get().start(&self.cfg.id) {
                 Ok(()) => ok,
                 Err(e) => {
                     let msg = e.to_string();
@@ -469,7 +288,7 @@ impl Monitor {
             "kill" => {
                 let sig = cmd["signal"].as_i64().unwrap_or(15) as i32;
                 Some(
-                    match self.runtime.kill(
+                    match self.rt.get().kill(
                         &self.cfg.id,
                         sig,
                         cmd["all"].as_bool().unwrap_or(false),
@@ -479,19 +298,22 @@ impl Monitor {
                     },
                 )
             }
-            "pause" => Some(
-                self.runtime
-                    .pause(&self.cfg.id)
-                    .map(|_| ok.clone())
-                    .unwrap_or_else(|e| err(e.to_string())),
-            ),
-            "resume" => Some(
-                self.runtime
-                    .resume(&self.cfg.id)
-                    .map(|_| ok.clone())
-                    .unwrap_or_else(|e| err(e.to_string())),
-            ),
-            "state" => Some(json!({"ok": true, "pid": self.pid, "status": "running"})),
+            "pause" => Some(match self.rt.get().pause(&self.cfg.id) {
+                Ok(()) => {
+                    self.paused = true;
+                    ok
+                }
+                Err(e) => err(e.to_string()),
+            }),
+            "resume" => Some(match self.rt.get().resume(&self.cfg.id) {
+                Ok(()) => {
+                    self.paused = false;
+                    ok
+                }
+                Err(e) => err(e.to_string()),
+            }),
+            "state" => Some(json!({"ok": true, "pid": self.pid,
+                "status": if self.paused { "paused" } else { "running" }})),
             "wait" => {
                 self.clients[i].mode = Mode::Waiting;
                 None
@@ -556,37 +378,29 @@ impl Monitor {
         }
     }
 
-    fn finish(&mut self, dir: &Path) -> ExitInfo {
+    /// After the exit: OOM flag, runtime delete (cgroup), unmount, `exit.json`, socket
+    /// removal, then the `wait` replies; attach connections are closed.
+    pub fn finish(&mut self, dir: &Path, rootfs: &Path) {
         self.log.flush();
-        let oom = match &self.cfg.runtime {
-            RuntimeSel::Native => std::fs::read_to_string(format!(
-                "/sys/fs/cgroup/memory/berth/{}/memory.oom_control",
-                self.cfg.id
-            ))
-            .or_else(|_| {
-                std::fs::read_to_string(format!(
-                    "/sys/fs/cgroup/berth/{}/memory.events",
-                    self.cfg.id
-                ))
-            })
-            .map(|s| {
-                s.lines()
-                    .any(|l| l.strip_prefix("oom_kill ").is_some_and(|v| v.trim() != "0"))
-            })
-            .unwrap_or(false),
-            RuntimeSel::Oci { .. } => false,
-        };
+        let cg = Cgroup::new(Hierarchy::detect(), &self.cgroup_path);
         let info = ExitInfo {
             exit_code: self.exit.unwrap_or(-1),
-            oom_killed: oom,
+            oom_killed: cg.oom_kills() > 0,
             finished_at: now(),
             error: self.start_error.clone().unwrap_or_default(),
         };
-        let _ = self.runtime.delete(&self.cfg.id);
-        let _ = write_atomic(
-            &dir.join("exit.json"),
-            serde_json::to_string(&info).unwrap_or_default().as_bytes(),
-        );
-        info
+        let _ = self.rt.get().delete(&self.cfg.id);
+        if !self.cfg.rootfs_mounts.is_empty() {
+            let _ = berth_core::mount::unmount(rootfs);
+        }
+        let text = serde_json::to_string(&info).unwrap_or_default();
+        let _ = write_atomic(&dir.join("exit.json"), text.as_bytes());
+        let _ = std::fs::remove_file(dir.join("monitor.sock"));
+        for c in self.clients.iter_mut() {
+            if c.mode == Mode::Waiting {
+                let _ = c.sock.write_all(format!("{text}\n").as_bytes());
+            }
+            let _ = c.sock.shutdown(std::net::Shutdown::Both);
+        }
     }
 }

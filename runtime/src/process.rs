@@ -228,3 +228,22 @@ pub fn exec(args: &[String], env: &[String]) -> (i32, String) {
         None => (127, "exec returned".into()),
     }
 }
+
+/// Finds an exec failure (`exec: "x": executable file not found in $PATH`) in a runtime's
+/// error text: Docker's exit code (127 not found, 126 not executable) and the `exec: ...` part.
+pub fn exec_error_code(msg: &str) -> Option<(i32, String)> {
+    let start = msg.find("exec: \"")?;
+    let text = msg[start..]
+        .trim_end_matches(": unknown")
+        .trim()
+        .to_string();
+    let code = if text.contains("permission denied")
+        || text.contains("is a directory")
+        || text.contains("exec format error")
+    {
+        126
+    } else {
+        127
+    };
+    Some((code, text))
+}

@@ -1,11 +1,13 @@
 //! The monitor binary with the native runtime, driven over its socket as berthd does:
-//! output in the log and on attach, exit codes, start errors, pause/resume, survival of its
-//! parent, and the OOM flag.
+//! output in the log and on attach, exit codes and start errors, tty and stdin, pause/resume,
+//! survival of its parent, re-opened `wait`, and `berth-monitor exec`.
 
 mod runtime_support;
 
 use runtime_support::*;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 #[test]
 fn echo_appears_in_log_and_exit_code_is_recorded() {
@@ -13,11 +15,233 @@ fn echo_appears_in_log_and_exit_code_is_recorded() {
     let (exit, out, err) = c.run(&c.opts(&["sh", "-c", "echo hello; echo oops >&2; exit 3"]));
     assert_eq!(exit["exit_code"], 3, "{exit}");
     assert_eq!(exit["oom_killed"], false);
+    assert_eq!(exit["error"], "");
     assert_eq!(out, "hello\n");
     assert_eq!(err, "oops\n");
-    let ex: serde_json::Value =
+    let ex: Value =
         serde_json::from_slice(&std::fs::read(c.state.join("exit.json")).expect("exit.json"))
             .expect("json");
     assert_eq!(ex["exit_code"], 3);
+    assert!(ex["finished_at"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert!(!c.state.join("monitor.sock").exists());
+    let log = std::fs::read_to_string(&c.log).expect("log");
+    let first: Value = serde_json::from_str(log.lines().next().expect("line")).expect("json");
+    let time = first["time"].as_str().expect("time");
+    assert_eq!(time.len(), "2026-11-28T06:00:00.123456789Z".len(), "{time}");
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(c.state.join("state.json")).expect("state.json"))
+            .expect("json");
+    assert!(st["pid"].as_i64().unwrap_or(0) > 0 && st["monitor_pid"].as_i64().unwrap_or(0) > 0);
+}
+
+#[test]
+fn attach_gets_framed_output_and_stdin() {
+    let c = Ctr::new("att");
+    let o = c.opts(&["sh", "-c", "read line; echo got $line; echo err >&2"]);
+    c.write_spec(&o);
+    c.write_monitor_json(json!({"kind": "native"}), false, true);
+    assert_eq!(c.spawn()["ok"], true);
+    let (mut att, r) =
+        c.connect(json!({"cmd": "attach", "stdin": true, "stdout": true, "stderr": true}));
+    assert_eq!(r["ok"], true);
+    let (waiter, _) = c.connect_wait();
+    assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+    att.write_all(b"world\n").expect("stdin");
+    att.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let (out, err) = read_frames(&mut att);
+    assert_eq!(out, "got world\n");
+    assert_eq!(err, "err\n");
+    assert_eq!(finish_wait(waiter)["exit_code"], 0);
+    assert_eq!(c.log_text("stdout"), "got world\n");
+}
+
+#[test]
+fn tty_output_is_one_stream_with_crlf() {
+    let c = Ctr::new("tty");
+    let mut o = c.opts(&["sh", "-c", "tty; stty size; echo hi"]);
+    o.tty = true;
+    let (exit, out, err) = c.run(&o);
+    assert_eq!(exit["exit_code"], 0, "{exit}");
+    assert_eq!(err, "");
+    assert!(out.contains("hi\r\n"), "{out:?}");
+    assert!(out.contains("30 100"), "{out:?}");
+    assert!(!out.contains("not a tty"), "{out:?}");
+}
+
+#[test]
+fn missing_command_is_127_and_not_executable_is_126() {
+    let c = Ctr::new("nf");
+    c.write_spec(&c.opts(&["nope"]));
+    c.write_monitor_json(json!({"kind": "native"}), false, false);
+    assert_eq!(c.spawn()["ok"], true);
+    let (waiter, _) = c.connect_wait();
+    let start = c.cmd(json!({"cmd": "start"}));
+    assert_eq!(start["ok"], false);
+    assert_eq!(start["exit_code"], 127);
+    let msg = "exec: \"nope\": executable file not found in $PATH";
+    assert_eq!(start["error"], msg);
+    let exit = finish_wait(waiter);
+    assert_eq!(exit["exit_code"], 127);
+    assert_eq!(exit["error"], msg);
+
+    let c = Ctr::new("nx");
+    c.write_spec(&c.opts(&["/etc/notexec"]));
+    c.write_monitor_json(json!({"kind": "native"}), false, false);
+    assert_eq!(c.spawn()["ok"], true);
+    let (waiter, _) = c.connect_wait();
+    let start = c.cmd(json!({"cmd": "start"}));
+    assert_eq!(start["exit_code"], 126, "{start}");
+    assert_eq!(start["error"], "exec: \"/etc/notexec\": permission denied");
+    assert_eq!(finish_wait(waiter)["exit_code"], 126);
+}
+
+#[test]
+fn bad_user_fails_at_spec_time_like_docker() {
+    let c = Ctr::new("usr");
+    let mut o = c.opts(&["id"]);
+    o.user = "nope".into();
+    let e = berth_runtime::spec::build_json(&o).expect_err("unknown user");
+    assert_eq!(
+        e.to_string(),
+        "unable to find user nope: no matching entries in passwd file"
+    );
+}
+
+#[test]
+fn pause_resume_and_kill() {
+    let c = Ctr::new("pz");
+    c.write_spec(&c.opts(&["sleep", "1000"]));
+    c.write_monitor_json(json!({"kind": "native"}), false, false);
+    assert_eq!(c.spawn()["ok"], true);
+    assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer").join(c.cgroup_path());
+    assert_eq!(c.cmd(json!({"cmd": "pause"}))["ok"], true);
+    assert_eq!(c.cmd(json!({"cmd": "state"}))["status"], "paused");
+    if freezer.exists() {
+        let s = std::fs::read_to_string(freezer.join("freezer.state")).expect("state");
+        assert_eq!(s.trim(), "FROZEN");
+    }
+    assert_eq!(c.cmd(json!({"cmd": "resume"}))["ok"], true);
+    assert_eq!(c.cmd(json!({"cmd": "state"}))["status"], "running");
+    if freezer.exists() {
+        let s = std::fs::read_to_string(freezer.join("freezer.state")).expect("state");
+        assert_eq!(s.trim(), "THAWED");
+    }
+    let (waiter, _) = c.connect_wait();
+    assert_eq!(c.cmd(json!({"cmd": "kill", "signal": 9}))["ok"], true);
+    assert_eq!(finish_wait(waiter)["exit_code"], 137);
+    assert!(!freezer.exists(), "cgroup removed at exit");
+}
+
+#[test]
+fn monitor_survives_its_parent_and_wait_works_after_reconnect() {
+    let c = Ctr::new("surv");
+    c.write_spec(&c.opts(&[
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; while true; do sleep 0.05; done",
+    ]));
+    c.write_monitor_json(json!({"kind": "native"}), false, false);
+    // berthd stand-in: a shell that runs the monitor and stays; killed with SIGKILL below.
+    let (r, w) = pipe();
+    let wfd = std::os::fd::AsRawFd::as_raw_fd(&w);
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", "\"$0\" \"$1\" --ready-fd 3; exec sleep 1000"])
+        .arg(monitor_bin())
+        .arg(&c.state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: dup2 between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(wfd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut parent = cmd.spawn().expect("spawn");
+    drop(w);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(r), &mut line).expect("ready");
+    let ready: Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(ready["ok"], true);
+    let monitor = ready["monitor_pid"].as_i64().expect("monitor pid") as i32;
+    // A wait connection that dies with "berthd".
+    let (w1, _) = c.connect_wait();
+    assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+    parent.kill().expect("kill parent");
+    let _ = parent.wait();
+    drop(w1);
+    assert!(alive(monitor), "monitor outlives its parent");
+    let ppid = std::fs::read_to_string(format!("/proc/{monitor}/stat")).expect("stat");
+    let ppid: i32 = ppid
+        .rsplit(") ")
+        .next()
+        .and_then(|s| s.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("ppid");
+    assert_ne!(ppid, parent.id() as i32);
+    assert_eq!(c.cmd(json!({"cmd": "state"}))["ok"], true);
+    let (w2, _) = c.connect_wait();
+    assert_eq!(c.cmd(json!({"cmd": "kill", "signal": 15}))["ok"], true);
+    assert_eq!(finish_wait(w2)["exit_code"], 7);
+}
+
+/// The process object berthd would write for `docker exec`.
+fn exec_spec(c: &Ctr, args: &[&str]) -> std::path::PathBuf {
+    let spec = berth_runtime::spec::build_json(&c.opts(args)).expect("spec");
+    let mut p = spec["process"].clone();
+    p["cgroup_path"] = json!(c.cgroup_path());
+    let path = c.state.join("exec-1.json");
+    std::fs::write(&path, p.to_string()).expect("exec spec");
+    path
+}
+
+#[test]
+fn exec_joins_the_container() {
+    let c = Ctr::new("ex");
+    c.write_spec(&c.opts(&["sleep", "1000"]));
+    c.write_monitor_json(json!({"kind": "native"}), false, false);
+    let ready = c.spawn();
+    let pid = ready["pid"].as_i64().expect("pid");
+    assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+    let spec = exec_spec(
+        &c,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline; echo; hostname; ls /proc/self/fd; exit 5",
+        ],
+    );
+    let out = Command::new(monitor_bin())
+        .args(["exec", "--pid", &pid.to_string(), "--spec"])
+        .arg(&spec)
+        .output()
+        .expect("exec");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("sleep\u{0}1000\u{0}"));
+    assert_eq!(lines.next(), Some("testhost"));
+    let fds: Vec<&str> = lines.collect();
+    assert_eq!(fds, ["0", "1", "2", "3"], "only stdio (and ls's own) open");
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    assert!(cg.contains(&c.cgroup_path()));
+
+    let spec = exec_spec(&c, &["nope"]);
+    let out = Command::new(monitor_bin())
+        .args(["exec", "--pid", &pid.to_string(), "--spec"])
+        .arg(&spec)
+        .output()
+        .expect("exec");
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("exec: \"nope\": executable file not found in $PATH"));
 }

@@ -1,0 +1,274 @@
+//! The monitor's start-up (PROTOCOL.md "Start-up handshake"): detach from berthd, mount the
+//! rootfs, set up a pty or pipes, create the container through the runtime, write
+//! `state.json`, bind `monitor.sock`, report on the ready fd; then hand over to the serving loop
+//! and clean up at the end.
+
+use crate::config::{now, write_atomic, MonitorConfig, RuntimeSel};
+use crate::server::{Io, Monitor};
+use berth_core::runtime::StdioFds;
+use berth_core::Runtime;
+use berth_runtime::native::NativeRuntime;
+use berth_runtime::oci::OciRuntime;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::SignalFd;
+use serde_json::{json, Value};
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+/// The runtime a monitor drives.
+pub enum Rt {
+    /// berth's own.
+    Native(NativeRuntime),
+    /// An OCI runtime binary.
+    Oci(OciRuntime),
+}
+
+impl Rt {
+    /// As the `core::Runtime` trait.
+    pub fn get(&self) -> &dyn Runtime {
+        match self {
+            Rt::Native(r) => r,
+            Rt::Oci(r) => r,
+        }
+    }
+}
+
+fn ready_line(fd: RawFd, v: Value) {
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: the ready fd was handed to us by berthd and is used once, here.
+    let mut f = unsafe { File::from_raw_fd(fd) };
+    let _ = f.write_all(format!("{v}\n").as_bytes());
+}
+
+fn pipe() -> std::io::Result<(File, File)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    Ok((File::from(r), File::from(w)))
+}
+
+/// Leaves berthd: double fork (so we are nobody's child but init's or a subreaper's), new
+/// session, child subreaper; only 0-2 and the ready fd (close-on-exec) stay open.
+fn detach(ready_fd: RawFd) {
+    berth_runtime::process::close_fds(&[ready_fd]);
+    if ready_fd >= 0 {
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe { libc::fcntl(ready_fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    for step in 0..2 {
+        // SAFETY: fork in a single-threaded process; the parent exits at once.
+        match unsafe { nix::unistd::fork() } {
+            // SAFETY: _exit in the intermediate processes, which own nothing worth flushing.
+            Ok(nix::unistd::ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
+            Ok(nix::unistd::ForkResult::Child) => {}
+            // SAFETY: as above.
+            Err(_) => unsafe { libc::_exit(1) },
+        }
+        if step == 0 {
+            let _ = nix::unistd::setsid();
+        }
+    }
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+fn set_winsize(fd: RawFd, size: Option<[u16; 2]>) {
+    if let Some([h, w]) = size {
+        let ws = libc::winsize {
+            ws_row: h,
+            ws_col: w,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ on a pty master with a valid winsize.
+        unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+    }
+}
+
+/// The monitor's ends and the container's (stdin, stdout, stderr). With `own_pty` false (an
+/// OCI runtime makes the pty), the container gets /dev/null and the master comes later.
+fn make_io(cfg: &MonitorConfig, own_pty: bool) -> std::io::Result<(Io, [OwnedFd; 3])> {
+    let null = || -> std::io::Result<OwnedFd> {
+        Ok(OwnedFd::from(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")?,
+        ))
+    };
+    if cfg.tty && !own_pty {
+        return Ok((Io::default(), [null()?, null()?, null()?]));
+    }
+    if cfg.tty {
+        let pty = nix::pty::openpty(None, None).map_err(std::io::Error::from)?;
+        // SAFETY: fcntl on the master we own.
+        unsafe { libc::fcntl(pty.master.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        set_winsize(pty.master.as_raw_fd(), cfg.console_size);
+        let slave = pty.slave;
+        let (s1, s2) = (slave.try_clone()?, slave.try_clone()?);
+        return Ok((
+            Io::from_master(File::from(pty.master), cfg.open_stdin)?,
+            [slave, s1, s2],
+        ));
+    }
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (stdin_child, stdin) = if cfg.open_stdin {
+        let (r, w) = pipe()?;
+        (OwnedFd::from(r), Some(w))
+    } else {
+        (null()?, None)
+    };
+    Ok((
+        Io {
+            master: None,
+            outs: vec![(out_r, 1), (err_r, 2)],
+            stdin,
+        },
+        [stdin_child, OwnedFd::from(out_w), OwnedFd::from(err_w)],
+    ))
+}
+
+/// The error line for a failed create: Docker's exit code when the command could not be
+/// executed (`"127:exec: ..."` from the runtime).
+fn create_error(e: &berth_core::DriverError) -> Value {
+    let msg = e.to_string();
+    match berth_runtime::process::exec_error_code(&msg) {
+        Some((code, text)) => json!({"ok": false, "error": text, "exit_code": code}),
+        None => json!({"ok": false, "error": msg}),
+    }
+}
+
+/// Runs the monitor for the container whose state folder is `dir`. Returns the exit status.
+pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
+    let cfg: MonitorConfig = match std::fs::read(dir.join("monitor.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        Some(c) => c,
+        None => {
+            let e = format!("cannot read {}/monitor.json", dir.display());
+            ready_line(ready_fd, json!({"ok": false, "error": e}));
+            return 1;
+        }
+    };
+    detach(ready_fd);
+    let rootfs = PathBuf::from(&cfg.bundle).join("rootfs");
+    let _ = std::fs::create_dir_all(&rootfs);
+    if let Err(e) = berth_core::mount::mount_all(&cfg.rootfs_mounts, &rootfs) {
+        let e = format!("mounting the container's rootfs: {e}");
+        ready_line(ready_fd, json!({"ok": false, "error": e}));
+        return 1;
+    }
+    let unmount = |cfg: &MonitorConfig| {
+        if !cfg.rootfs_mounts.is_empty() {
+            let _ = berth_core::mount::unmount(&rootfs);
+        }
+    };
+    let rt = match &cfg.runtime {
+        RuntimeSel::Native => Rt::Native(NativeRuntime::default()),
+        RuntimeSel::Oci { path, args } => {
+            Rt::Oci(OciRuntime::new(path, args.clone(), dir.join("oci")))
+        }
+    };
+    let spec: Option<berth_core::runtime::Spec> =
+        std::fs::read(Path::new(&cfg.bundle).join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(spec) = spec else {
+        unmount(&cfg);
+        let e = "cannot read the bundle's config.json";
+        ready_line(ready_fd, json!({"ok": false, "error": e}));
+        return 1;
+    };
+    let cgroup_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| format!("berth/{}", cfg.id));
+    let (mut io, child_fds) = match make_io(&cfg, matches!(rt, Rt::Native(_))) {
+        Ok(x) => x,
+        Err(e) => {
+            unmount(&cfg);
+            let e = format!("setting up stdio: {e}");
+            ready_line(ready_fd, json!({"ok": false, "error": e}));
+            return 1;
+        }
+    };
+    let stdio = StdioFds {
+        stdin: child_fds[0].as_raw_fd(),
+        stdout: child_fds[1].as_raw_fd(),
+        stderr: child_fds[2].as_raw_fd(),
+    };
+    // Block SIGCHLD before the child exists so no exit is missed.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    let _ = mask.thread_block();
+    let sigfd = match SignalFd::new(&mask) {
+        Ok(s) => s,
+        Err(e) => {
+            unmount(&cfg);
+            ready_line(
+                ready_fd,
+                json!({"ok": false, "error": format!("signalfd: {e}")}),
+            );
+            return 1;
+        }
+    };
+    let pid = match rt
+        .get()
+        .create(&cfg.id, Path::new(&cfg.bundle), &spec, stdio)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = rt.get().delete(&cfg.id);
+            unmount(&cfg);
+            ready_line(ready_fd, create_error(&e));
+            return 1;
+        }
+    };
+    drop(child_fds);
+    if let (Rt::Oci(oci), true) = (&rt, cfg.tty) {
+        if let Some(master) = oci.take_console(&cfg.id) {
+            set_winsize(master.as_raw_fd(), cfg.console_size);
+            match Io::from_master(File::from(master), cfg.open_stdin) {
+                Ok(x) => io = x,
+                Err(e) => {
+                    let _ = rt.get().delete(&cfg.id);
+                    unmount(&cfg);
+                    ready_line(ready_fd, json!({"ok": false, "error": e.to_string()}));
+                    return 1;
+                }
+            }
+        }
+    }
+    let state = json!({"monitor_pid": std::process::id(), "pid": pid, "started_at": now()});
+    let _ = write_atomic(&dir.join("state.json"), state.to_string().as_bytes());
+    let sock_path = dir.join("monitor.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = match UnixListener::bind(&sock_path) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = rt.get().kill(&cfg.id, libc::SIGKILL, true);
+            let _ = rt.get().delete(&cfg.id);
+            unmount(&cfg);
+            let e = format!("binding {}: {e}", sock_path.display());
+            ready_line(ready_fd, json!({"ok": false, "error": e}));
+            return 1;
+        }
+    };
+    let _ = listener.set_nonblocking(true);
+    ready_line(
+        ready_fd,
+        json!({"ok": true, "pid": pid, "monitor_pid": std::process::id()}),
+    );
+    let mut m = Monitor::new(cfg, rt, pid, io, cgroup_path);
+    m.serve(&listener, &sigfd);
+    m.finish(dir, &rootfs);
+    let _ = std::fs::remove_file(&sock_path);
+    0
+}
