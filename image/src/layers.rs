@@ -1,41 +1,99 @@
 //! Layers: applying a layer stream into the storage driver under its chain id, verifying its
-//! diff_id, and recording it only when complete.
+//! diff_id, and recording it (`layers/<chain hex>/{diff_id,size,parent,cache-id,layer.tar}`,
+//! like Docker's layerdb) only when it is complete. The uncompressed tar is kept so `save`
+//! reproduces the exact bytes the diff_id names.
 
-use crate::fsutil::write_atomic;
-use crate::store::{ImageStore, LayerRecord};
+use crate::fsutil::{temp_name, write_dir_atomic, LimitReader};
+use crate::store::{lock, ImageStore, LayerRecord};
 use crate::{chain_id, storage_id, ImageError};
 use berth_archive::DigestReader;
 use berth_core::storage::CreateOpts;
-use std::io::Read;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Where the kept tar of a layer being made comes from.
+enum Keep<'a> {
+    /// Copy the stream into this new file while applying it.
+    Tee(&'a Path),
+    /// The stream is already this file (spooled by the caller).
+    Existing(&'a Path),
+}
+
+fn read_trimmed(p: &Path) -> Option<String> {
+    fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+}
+
+fn layer_err(e: io::Error) -> ImageError {
+    ImageError::Invalid(format!("reading layer: {e}"))
+}
 
 impl ImageStore {
-    /// The record of layer `chain`, if complete.
-    pub fn layer(&self, chain: &str) -> Option<LayerRecord> {
-        let p = self
-            .root
-            .join("layers")
-            .join(format!("{}.json", storage_id(chain)));
-        std::fs::read(p)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+    pub(crate) fn layer_dir(&self, chain: &str) -> PathBuf {
+        self.root.join("layers").join(storage_id(chain))
     }
 
-    /// Applies a (possibly compressed) layer stream on top of `parent` (a chain id), expecting
+    /// The record of layer `chain` (`sha256:...`), if it is complete.
+    pub fn layer(&self, chain: &str) -> Option<LayerRecord> {
+        let dir = self.layer_dir(chain);
+        Some(LayerRecord {
+            chain_id: format!("sha256:{}", storage_id(chain)),
+            diff_id: read_trimmed(&dir.join("diff_id"))?,
+            parent: read_trimmed(&dir.join("parent")).filter(|p| !p.is_empty()),
+            size: read_trimmed(&dir.join("size"))?.parse().ok()?,
+            cache_id: read_trimmed(&dir.join("cache-id"))?,
+        })
+    }
+
+    /// The chain ids of every recorded layer.
+    pub fn layer_chains(&self) -> Vec<String> {
+        fs::read_dir(self.root.join("layers"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .map(|n| format!("sha256:{n}"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The kept uncompressed tar of layer `chain`.
+    pub fn layer_tar(&self, chain: &str) -> PathBuf {
+        self.layer_dir(chain).join("layer.tar")
+    }
+
+    /// Applies a (gzip, zstd or plain) layer stream on top of `parent` (a chain id), expecting
     /// `diff_id`. Returns the new chain id. An existing complete layer is reused (the stream
-    /// is then not read).
+    /// is then not read). Nothing is left behind on failure.
     pub fn apply_layer(
         &self,
         parent: Option<&str>,
         diff_id: &str,
         r: &mut dyn Read,
     ) -> Result<String, ImageError> {
+        let tmp = temp_name(&self.root.join("layers"), ".tar");
+        let res = self.apply_inner(parent, diff_id, r, Keep::Tee(&tmp));
+        let _ = fs::remove_file(&tmp);
+        res
+    }
+
+    fn apply_inner(
+        &self,
+        parent: Option<&str>,
+        diff_id: &str,
+        r: &mut dyn Read,
+        keep: Keep<'_>,
+    ) -> Result<String, ImageError> {
         let chain = chain_id(parent, diff_id);
-        let _guard = self
-            .layer_lock
-            .lock()
-            .map_err(|_| ImageError::Invalid("layer lock poisoned".into()))?;
+        let _guard = lock(&self.layer_lock)?;
         if self.layer(&chain).is_some() {
             return Ok(chain);
+        }
+        if let Some(p) = parent {
+            if self.layer(p).is_none() {
+                return Err(ImageError::Invalid(format!("parent layer {p} is missing")));
+            }
         }
         let sid = storage_id(&chain);
         if self.storage.exists(&sid) {
@@ -46,24 +104,32 @@ impl ImageStore {
             parent.map(storage_id).as_deref(),
             &CreateOpts::default(),
         )?;
-        let tars = self.root.join("layertars");
-        std::fs::create_dir_all(&tars).map_err(ImageError::io("creating layertars"))?;
-        let tmp_tar = tars.join(format!(".tmp-{sid}"));
-        let result = (|| -> Result<u64, ImageError> {
-            let (_, plain) = berth_archive::decompress(r)
-                .map_err(|e| ImageError::Invalid(format!("reading layer: {e}")))?;
-            let copy = std::fs::File::create(&tmp_tar)
-                .map_err(ImageError::io("creating the layer copy"))?;
-            let tee = Tee {
-                inner: plain,
-                copy: std::io::BufWriter::with_capacity(1 << 20, copy),
+        let applied = (|| -> Result<(u64, &Path), ImageError> {
+            let (_, plain) = berth_archive::decompress(r).map_err(layer_err)?;
+            let limited = LimitReader::new(plain, self.max_layer);
+            let (size, actual, kept) = match keep {
+                Keep::Tee(path) => {
+                    let f =
+                        File::create(path).map_err(ImageError::io("creating the layer copy"))?;
+                    let mut tee = Tee {
+                        inner: limited,
+                        copy: BufWriter::with_capacity(1 << 20, f),
+                    };
+                    let (size, actual) = self.apply_digesting(&sid, &mut tee)?;
+                    let f = tee.copy.into_inner().map_err(|e| ImageError::Io {
+                        context: "writing the layer copy".into(),
+                        source: e.into_error(),
+                    })?;
+                    f.sync_all()
+                        .map_err(ImageError::io("writing the layer copy"))?;
+                    (size, actual, path)
+                }
+                Keep::Existing(path) => {
+                    let mut l = limited;
+                    let (size, actual) = self.apply_digesting(&sid, &mut l)?;
+                    (size, actual, path)
+                }
             };
-            let mut digesting = DigestReader::new(tee);
-            self.storage.apply_diff(&sid, &mut digesting)?;
-            // Drain what the tar reader left (trailing zero blocks) so the digest covers all.
-            std::io::copy(&mut digesting, &mut std::io::sink())
-                .map_err(|e| ImageError::Invalid(format!("reading layer: {e}")))?;
-            let (actual, size) = digesting.finish();
             if actual != diff_id {
                 return Err(ImageError::Digest {
                     what: "layer diff_id".into(),
@@ -71,107 +137,119 @@ impl ImageStore {
                     actual,
                 });
             }
-            Ok(size)
+            Ok((size, kept))
         })();
-        match result {
-            Ok(size) => {
-                let rec = LayerRecord {
-                    chain_id: chain.clone(),
-                    diff_id: diff_id.into(),
-                    parent: parent.map(str::to_string),
-                    size,
-                };
-                let bytes =
-                    serde_json::to_vec(&rec).map_err(|e| ImageError::Invalid(e.to_string()))?;
-                std::fs::rename(&tmp_tar, tars.join(format!("{sid}.tar")))
-                    .map_err(ImageError::io("keeping the layer tar"))?;
-                write_atomic(
-                    &self.root.join("layers").join(format!("{sid}.json")),
-                    &bytes,
-                )?;
-                Ok(chain)
+        let recorded = applied.and_then(|(size, kept)| {
+            let size = size.to_string();
+            let mut files: Vec<(&str, &[u8])> = vec![
+                ("diff_id", diff_id.as_bytes()),
+                ("size", size.as_bytes()),
+                ("cache-id", sid.as_bytes()),
+            ];
+            if let Some(p) = parent {
+                files.push(("parent", p.as_bytes()));
             }
+            write_dir_atomic(&self.layer_dir(&chain), &files, Some((kept, "layer.tar")))
+        });
+        match recorded {
+            Ok(()) => Ok(chain),
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp_tar);
                 let _ = self.storage.remove(&sid);
                 Err(e)
             }
         }
     }
 
+    /// Feeds `r` to the driver while hashing it; returns (content size, digest of the tar).
+    fn apply_digesting(&self, sid: &str, r: &mut dyn Read) -> Result<(u64, String), ImageError> {
+        let mut digesting = DigestReader::new(r);
+        let size = self.storage.apply_diff(sid, &mut digesting)?;
+        // Drain what the tar reader left (trailing zero blocks) so the digest covers all.
+        io::copy(&mut digesting, &mut io::sink()).map_err(layer_err)?;
+        let (actual, _) = digesting.finish();
+        Ok((size, actual))
+    }
+
     /// Applies a layer whose diff_id is not known in advance (import, commit): the stream is
-    /// spooled uncompressed to a temp file while hashed, then applied.
+    /// spooled uncompressed (within `max-layer-size`) while hashed, then applied.
     pub fn apply_unknown_layer(
         &self,
         parent: Option<&str>,
         r: &mut dyn Read,
     ) -> Result<String, ImageError> {
-        let tmpdir = self.root.join("tmp");
-        std::fs::create_dir_all(&tmpdir).map_err(ImageError::io("creating tmp"))?;
-        let mut spool =
-            tempfile::tempfile_in(&tmpdir).map_err(ImageError::io("creating a spool file"))?;
-        let (_, plain) = berth_archive::decompress(r)
-            .map_err(|e| ImageError::Invalid(format!("reading layer: {e}")))?;
-        let mut digesting = DigestReader::new(plain);
-        std::io::copy(&mut digesting, &mut spool)
-            .map_err(|e| ImageError::Invalid(format!("reading layer: {e}")))?;
-        let (diff_id, _) = digesting.finish();
-        use std::io::Seek;
-        spool
-            .rewind()
-            .map_err(ImageError::io("rewinding the spool file"))?;
-        self.apply_layer(
-            parent,
-            &diff_id,
-            &mut std::io::BufReader::with_capacity(1 << 20, spool),
-        )
+        let spool = self.spool_layer(r)?;
+        self.apply_spooled(parent, &spool)
     }
 
-    /// Removes layer `chain` and its record if no image uses it; walks up to its parents.
-    pub(crate) fn release_layer(
-        &self,
-        chain: &str,
-        in_use: &dyn Fn(&str) -> bool,
-    ) -> Result<(), ImageError> {
-        let mut next = Some(chain.to_string());
-        while let Some(c) = next.take() {
-            if in_use(&c) {
-                break;
-            }
-            let rec = self.layer(&c);
-            let sid = storage_id(&c);
-            let _ = std::fs::remove_file(self.root.join("layers").join(format!("{sid}.json")));
-            let _ = std::fs::remove_file(self.root.join("layertars").join(format!("{sid}.tar")));
-            self.storage.remove(&sid)?;
-            next = rec.and_then(|r| r.parent);
+    /// Spools a (possibly compressed) layer stream uncompressed into the store, within
+    /// `max-layer-size`, computing its diff_id.
+    pub(crate) fn spool_layer(&self, r: &mut dyn Read) -> Result<Spooled, ImageError> {
+        let mut spool = Spooled {
+            path: temp_name(&self.root.join("layers"), ".tar"),
+            diff_id: String::new(),
+        };
+        let mut f = File::create(&spool.path).map_err(ImageError::io("creating a spool file"))?;
+        let (_, plain) = berth_archive::decompress(r).map_err(layer_err)?;
+        let mut digesting = DigestReader::new(LimitReader::new(plain, self.max_layer));
+        {
+            let mut w = BufWriter::with_capacity(1 << 20, &mut f);
+            io::copy(&mut digesting, &mut w).map_err(layer_err)?;
+            w.flush().map_err(ImageError::io("writing a spool file"))?;
         }
+        spool.diff_id = digesting.finish().0;
+        Ok(spool)
+    }
+
+    /// Applies a spooled layer on top of `parent`; returns its chain id.
+    pub(crate) fn apply_spooled(
+        &self,
+        parent: Option<&str>,
+        spool: &Spooled,
+    ) -> Result<String, ImageError> {
+        let f = File::open(&spool.path).map_err(ImageError::io("opening a spool file"))?;
+        let mut br = BufReader::with_capacity(1 << 20, f);
+        self.apply_inner(parent, &spool.diff_id, &mut br, Keep::Existing(&spool.path))
+    }
+
+    /// Removes layer `chain`: its record first (so it stops existing), then its content.
+    /// The caller holds `layer_lock` and knows no image uses it.
+    pub(crate) fn remove_layer(&self, chain: &str) -> Result<(), ImageError> {
+        let dir = self.layer_dir(chain);
+        let cache_id = read_trimmed(&dir.join("cache-id")).unwrap_or_else(|| storage_id(chain));
+        let doomed = temp_name(&self.root.join("layers"), "");
+        if fs::rename(&dir, &doomed).is_ok() {
+            crate::fsutil::sync_dir(&self.root.join("layers"));
+            let _ = fs::remove_dir_all(&doomed);
+        }
+        self.storage.remove(&cache_id)?;
         Ok(())
     }
 }
 
-/// Copies everything read through it into `copy` (the kept uncompressed layer tar, so `save`
-/// reproduces the exact bytes the diff_id names).
-struct Tee<R> {
-    inner: R,
-    copy: std::io::BufWriter<std::fs::File>,
+/// An uncompressed layer spooled to a temp file (removed when dropped, unless it was moved
+/// into a layer record).
+pub(crate) struct Spooled {
+    path: PathBuf,
+    /// Its digest.
+    pub diff_id: String,
 }
 
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        std::io::Write::write_all(&mut self.copy, &buf[..n])?;
-        if n == 0 {
-            std::io::Write::flush(&mut self.copy)?;
-        }
-        Ok(n)
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
     }
 }
 
-impl ImageStore {
-    /// The kept uncompressed tar of layer `chain`.
-    pub fn layer_tar(&self, chain: &str) -> std::path::PathBuf {
-        self.root
-            .join("layertars")
-            .join(format!("{}.tar", storage_id(chain)))
+/// Copies everything read through it into `copy`.
+struct Tee<R> {
+    inner: R,
+    copy: BufWriter<File>,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
     }
 }

@@ -1,26 +1,39 @@
 //! berth-image: the image store.
 //!
 //! Layout under the store root (`<data-root>/image`):
-//! - `configs/<hex>`: image config blobs; the image ID is the sha256 of these exact bytes;
-//! - `layers/<chain-hex>.json`: a layer's diff_id, parent chain id and size — the storage
-//!   driver's layer of the same name holds its content, so identical layers are shared;
-//! - `meta/<hex>.json`: per-image extras (parent image for build/commit, repo digests);
-//! - `repositories.json`: tags (`busybox:latest` → image ID).
+//! - `blobs/sha256/<hex>`: image config blobs; the image ID is the sha256 of these exact bytes;
+//! - `imagedb/<hex>.json`: the per-image record (diff_ids, chain ids, parent, created, size,
+//!   repo digests); an image exists exactly when its record does;
+//! - `layers/<chain hex>/{diff_id,size,parent,cache-id,layer.tar}`: a layer, like Docker's
+//!   layerdb; the storage driver's layer of the same name (the cache-id) holds its content, so
+//!   identical layers are shared; they are refcounted by the image records that list them;
+//! - `repositories.json`: tags (`busybox:latest` → image ID), in Docker's format;
+//! - `tmp/`: spools of running loads (wiped at open).
 //!
-//! Every file is written atomically (temp, fsync, rename). A layer is recorded only after its
-//! content was applied and its diff_id verified; an image only after all its layers; a tag
-//! only after its image. At open, storage layers without a record (a crash mid-apply) and temp
-//! files are removed. Operations: [`load`], [`save`], [`import`](ImageStore::import),
-//! [`commit`](ImageStore::commit), listing, tagging, deleting.
+//! Every file is written atomically (temp, fsync, rename, fsync folder); a layer folder is
+//! renamed into place only when its content was applied and its diff_id verified; an image is
+//! recorded only after all its layers, a tag only after its image. At open, temp files,
+//! unreferenced layers and storage layers without a record (a crash mid-apply) are removed.
+//! Operations: [`load`](ImageStore::load), [`save`](ImageStore::save),
+//! [`import`](ImageStore::import), [`commit`](ImageStore::commit), listing with filters,
+//! history, tagging, [`remove`](ImageStore::remove) (rmi), [`prune`](ImageStore::prune) and
+//! [`disk_usage`](ImageStore::disk_usage).
 
+mod commit;
 mod error;
 mod fsutil;
 mod layers;
+pub mod list;
 pub mod load;
+mod remove;
 pub mod save;
 mod store;
+pub mod tags;
 
+pub use commit::{default_container_config, CommitOpts, EMPTY_LAYER_DIFF_ID};
 pub use error::ImageError;
+pub use list::{HistoryItem, ListFilter};
+pub use remove::{DeleteItem, ImageUsage, NoContainers, PruneReport};
 pub use store::{Image, ImageStore, LayerRecord};
 
 /// Docker's media types.

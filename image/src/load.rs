@@ -10,7 +10,7 @@ use crate::store::ImageStore;
 use crate::{media, ImageError};
 use berth_core::Digest;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
@@ -75,23 +75,55 @@ fn spool(r: impl Read, dir: &Path) -> Result<(), ImageError> {
                 }
             }
             tar::EntryType::Symlink => {
-                // Legacy archives link identical layers: resolve inside the spool only.
-                if let Ok(Some(target)) = entry.link_name() {
-                    let base = dest.parent().unwrap_or(dir);
-                    let resolved = base.join(target.as_ref());
-                    if resolved.starts_with(dir) {
-                        if let Some(p) = dest.parent() {
-                            fs::create_dir_all(p)
-                                .map_err(ImageError::io("spooling the archive"))?;
-                        }
-                        let _ = std::os::unix::fs::symlink(target.as_ref(), &dest);
-                    }
+                // Legacy archives link identical layers: allow links inside the spool only.
+                let target = entry
+                    .link_name()
+                    .map_err(|e| ImageError::Invalid(format!("invalid tar archive: {e}")))?
+                    .ok_or_else(|| {
+                        ImageError::Invalid(format!(
+                            "invalid archive entry {}: symlink without target",
+                            path.display()
+                        ))
+                    })?
+                    .into_owned();
+                let base = path.parent().unwrap_or(Path::new(""));
+                if target.is_absolute() || !stays_inside(&base.join(&target)) {
+                    return Err(ImageError::Invalid(format!(
+                        "invalid archive entry {}: symlink to {} points outside the archive",
+                        path.display(),
+                        target.display()
+                    )));
                 }
+                if let Some(p) = dest.parent() {
+                    fs::create_dir_all(p).map_err(ImageError::io("spooling the archive"))?;
+                }
+                let _ = fs::remove_file(&dest);
+                std::os::unix::fs::symlink(&target, &dest)
+                    .map_err(ImageError::io("spooling the archive"))?;
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Whether a relative path never climbs above its starting folder.
+fn stays_inside(p: &Path) -> bool {
+    let mut depth = 0i32;
+    for c in p.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Opens `rel` inside the spool without leaving it.
@@ -211,8 +243,7 @@ impl ImageStore {
                 .map_err(|e| ImageError::Invalid(format!("invalid image config: {e}")))?;
             self.apply_layers(dir, &config, &m.layers)?;
             let tags = m.repo_tags.unwrap_or_default();
-            let id = self.add_image(&cfg_bytes, &tags, None)?;
-            report(&id, &tags, progress, &mut out);
+            self.finish_load(&cfg_bytes, &tags, progress, &mut out)?;
         }
         Ok(out)
     }
@@ -260,16 +291,23 @@ impl ImageStore {
                 .unwrap_or("");
             if mt == media::OCI_INDEX || doc.get("manifests").is_some() {
                 let host_arch = crate::save::host_arch();
-                for d in doc["manifests"].as_array().cloned().unwrap_or_default() {
-                    let arch = d
-                        .pointer("/platform/architecture")
-                        .and_then(Value::as_str)
-                        .unwrap_or(host_arch);
-                    if arch == host_arch {
-                        queue.push((d, name.clone()));
-                        break;
-                    }
-                }
+                let chosen = doc["manifests"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|d| {
+                        let p =
+                            |k: &str| d.pointer(&format!("/platform/{k}")).and_then(Value::as_str);
+                        p("architecture").is_none_or(|a| a == host_arch)
+                            && p("os").is_none_or(|o| o == "linux")
+                    })
+                    .cloned()
+                    .ok_or_else(|| {
+                        ImageError::Invalid(format!(
+                            "image index {digest} has no manifest for linux/{host_arch}"
+                        ))
+                    })?;
+                queue.push((chosen, name.clone()));
                 continue;
             }
             let cfg_digest: Digest = doc
@@ -299,55 +337,40 @@ impl ImageStore {
                 .map_err(|e| ImageError::Invalid(format!("bad layer digest: {e}")))?;
             self.apply_layers(dir, &config, &layers)?;
             let tags: Vec<String> = name.into_iter().collect();
-            let id = self.add_image(&cfg_bytes, &tags, None)?;
-            report(&id, &tags, progress, &mut out);
+            self.finish_load(&cfg_bytes, &tags, progress, &mut out)?;
         }
         Ok(out)
     }
-
-    /// Imports a root filesystem tarball (plain, gzip or zstd) as a one-layer image.
-    pub fn import(
-        &self,
-        r: &mut dyn Read,
-        tag: Option<&str>,
-        changes: &[String],
-        message: &str,
-    ) -> Result<String, ImageError> {
-        let chain = self.apply_unknown_layer(None, r)?;
-        let rec = self
-            .layer(&chain)
-            .ok_or_else(|| ImageError::Invalid("imported layer vanished".into()))?;
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let mut cfg = serde_json::Map::new();
-        berth_build::config::apply_changes(&mut cfg, changes)
-            .map_err(|e| ImageError::Invalid(e.to_string()))?;
-        let comment = if message.is_empty() {
-            "Imported from -".to_string()
-        } else {
-            message.to_string()
-        };
-        let config = json!({
-            "architecture": crate::save::host_arch(),
-            "os": "linux",
-            "created": now,
-            "config": Value::Object(cfg),
-            "rootfs": {"type": "layers", "diff_ids": [rec.diff_id]},
-            "history": [{"created": now, "comment": comment}],
-        });
-        let bytes = serde_json::to_vec(&config).map_err(|e| ImageError::Invalid(e.to_string()))?;
-        let tags: Vec<String> = tag.map(str::to_string).into_iter().collect();
-        self.add_image(&bytes, &tags, None)
-    }
 }
 
-fn report(id: &str, tags: &[String], progress: &mut dyn FnMut(String), out: &mut Vec<String>) {
-    if tags.is_empty() {
-        progress(format!("Loaded image ID: {id}\n"));
-        out.push(id.to_string());
-    }
-    for t in tags {
-        let shown = crate::store::tag_key(t).unwrap_or_else(|_| t.clone());
-        progress(format!("Loaded image: {shown}\n"));
-        out.push(shown);
+impl ImageStore {
+    /// Records a loaded image under `tags`, telling what happened as Docker does.
+    fn finish_load(
+        &self,
+        cfg_bytes: &[u8],
+        tags: &[String],
+        progress: &mut dyn FnMut(String),
+        out: &mut Vec<String>,
+    ) -> Result<(), ImageError> {
+        let keys: Vec<String> = tags
+            .iter()
+            .map(|t| crate::tags::tag_key(t))
+            .collect::<Result<_, _>>()?;
+        let id = self.add_image(cfg_bytes, &[], None)?;
+        if keys.is_empty() {
+            progress(format!("Loaded image ID: {id}\n"));
+            out.push(id);
+            return Ok(());
+        }
+        for k in keys {
+            if let Some(old) = self.tag(&id, &k)? {
+                progress(format!(
+                    "The image {k} already exists, renaming the old one with ID {old} to empty string\n"
+                ));
+            }
+            progress(format!("Loaded image: {k}\n"));
+            out.push(k);
+        }
+        Ok(())
     }
 }

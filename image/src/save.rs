@@ -1,7 +1,7 @@
 //! `save`: images to a docker-archive tarball with OCI layout entries, as Docker 25+ writes —
 //! `blobs/sha256/*` (configs, uncompressed layers, OCI manifests), `index.json`, `oci-layout`,
 //! `manifest.json`, `repositories`. Layers are the exact tars the images were made from, so
-//! every engine computes the same image IDs. Also `commit`.
+//! every engine computes the same image IDs.
 
 use crate::store::{Image, ImageStore};
 use crate::{chain_ids, media, ImageError};
@@ -9,7 +9,7 @@ use berth_core::reference::Reference;
 use berth_core::Digest;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 /// The host architecture in Go's naming.
 pub fn host_arch() -> &'static str {
@@ -135,69 +135,5 @@ impl ImageStore {
             entry(&mut b, "repositories", &enc(&json!(repositories))?).map_err(io_err)?;
         }
         b.finish().map_err(io_err)
-    }
-
-    /// Commits a container's rw layer (storage id `layer`) on top of image `parent` as a new
-    /// image. `container_config` becomes the image's `config` (after `changes`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn commit(
-        &self,
-        layer: &str,
-        parent: &Image,
-        container_id: &str,
-        container_config: Value,
-        changes: &[String],
-        comment: &str,
-        author: &str,
-        created_by: &str,
-        tag: Option<&str>,
-    ) -> Result<String, ImageError> {
-        let (r, w) = io::pipe().map_err(ImageError::io("creating a pipe"))?;
-        let storage = self.storage.clone();
-        let layer_id = layer.to_string();
-        let producer = std::thread::spawn(move || {
-            let mut w = w;
-            let res = storage.diff(&layer_id, &mut w);
-            drop(w);
-            res
-        });
-        let mut reader: Box<dyn Read> = Box::new(r);
-        let applied = self.apply_unknown_layer(parent.top_chain().as_deref(), &mut reader);
-        drop(reader);
-        let produced = producer
-            .join()
-            .map_err(|_| ImageError::Invalid("diff thread panicked".into()))?;
-        produced?;
-        let chain = applied?;
-        let rec = self
-            .layer(&chain)
-            .ok_or_else(|| ImageError::Invalid("committed layer vanished".into()))?;
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let mut config = parent.config.clone();
-        let mut cc = container_config.as_object().cloned().unwrap_or_default();
-        berth_build::config::apply_changes(&mut cc, changes)
-            .map_err(|e| ImageError::Invalid(e.to_string()))?;
-        config["config"] = Value::Object(cc);
-        config["created"] = json!(now);
-        config["container"] = json!(container_id);
-        if !author.is_empty() {
-            config["author"] = json!(author);
-        }
-        let mut diff_ids = parent.diff_ids.clone();
-        diff_ids.push(rec.diff_id.clone());
-        config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
-        let mut history = config["history"].as_array().cloned().unwrap_or_default();
-        let mut h = json!({"created": now, "created_by": created_by});
-        if !comment.is_empty() {
-            h["comment"] = json!(comment);
-        }
-        if !author.is_empty() {
-            h["author"] = json!(author);
-        }
-        history.push(h);
-        config["history"] = json!(history);
-        let bytes = serde_json::to_vec(&config).map_err(|e| ImageError::Invalid(e.to_string()))?;
-        let tags: Vec<String> = tag.map(str::to_string).into_iter().collect();
-        self.add_image(&bytes, &tags, Some(&parent.id))
     }
 }
