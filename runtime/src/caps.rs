@@ -152,12 +152,11 @@ fn numbers(names: &[String], last: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Applies `sets` to the calling thread: drops what is not in the bounding set, sets the
-/// effective/permitted/inheritable sets with capset(2) and the ambient set. Call after
-/// switching user with `PR_SET_KEEPCAPS`.
-pub fn apply(sets: &CapSets) -> std::io::Result<()> {
+/// Drops every capability not in `bounding` from the bounding set. Needs CAP_SETPCAP, so
+/// call it before switching to a non-root user.
+pub fn limit_bounding(bounding: &[String]) -> std::io::Result<()> {
     let last = last_cap();
-    let bset = numbers(&sets.bounding, last);
+    let bset = numbers(bounding, last);
     for cap in 0..=last {
         if !bset.contains(&cap) {
             // SAFETY: prctl with integer arguments.
@@ -169,17 +168,38 @@ pub fn apply(sets: &CapSets) -> std::io::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Whether `cap` is in the calling thread's bounding set.
+fn in_bounding(cap: u32) -> bool {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) == 1 }
+}
+
+/// Sets the effective/permitted/inheritable sets with capset(2) and the ambient set of the
+/// calling thread (after [`limit_bounding`] and the user switch, done with
+/// `PR_SET_KEEPCAPS`). Capabilities the host itself does not have (outside our bounding set,
+/// e.g. `--privileged` on a restricted host) are left out instead of failing.
+pub fn apply(sets: &CapSets) -> std::io::Result<()> {
+    let last = last_cap();
+    let numbers = |names: &[String]| -> Vec<u32> {
+        numbers(names, last)
+            .into_iter()
+            .filter(|c| in_bounding(*c))
+            .collect()
+    };
     let mut data = [CapData::default(); 2];
     let bit = |c: u32| ((c / 32) as usize, 1u32 << (c % 32));
-    for c in numbers(&sets.effective, last) {
+    for c in numbers(&sets.effective) {
         let (i, b) = bit(c);
         data[i].effective |= b;
     }
-    for c in numbers(&sets.permitted, last) {
+    for c in numbers(&sets.permitted) {
         let (i, b) = bit(c);
         data[i].permitted |= b;
     }
-    for c in numbers(&sets.inheritable, last) {
+    for c in numbers(&sets.inheritable) {
         let (i, b) = bit(c);
         data[i].inheritable |= b;
     }
@@ -201,13 +221,13 @@ pub fn apply(sets: &CapSets) -> std::io::Result<()> {
             0,
         )
     };
-    raise_ambient(&sets.ambient);
+    raise_ambient(&numbers(&sets.ambient));
     Ok(())
 }
 
-/// Sets the ambient set to `caps` (for non-root users that should keep capabilities).
-pub fn raise_ambient(caps: &[String]) {
-    for c in caps.iter().filter_map(|c| number(c)) {
+/// Raises `caps` in the ambient set (for non-root users that should keep capabilities).
+fn raise_ambient(caps: &[u32]) {
+    for &c in caps {
         // SAFETY: prctl with integer arguments; failures leave the set unchanged.
         unsafe {
             libc::prctl(

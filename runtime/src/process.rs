@@ -71,6 +71,16 @@ pub fn setup_process(process: &Value) -> Result<(), String> {
                 .collect()
         })
         .unwrap_or_default();
+    let c = &process["capabilities"];
+    let sets = crate::caps::CapSets {
+        bounding: strs(&c["bounding"]),
+        effective: strs(&c["effective"]),
+        permitted: strs(&c["permitted"]),
+        inheritable: strs(&c["inheritable"]),
+        ambient: strs(&c["ambient"]),
+    };
+    crate::caps::limit_bounding(&sets.bounding)
+        .map_err(|e| format!("limiting the bounding set: {e}"))?;
     // SAFETY: prctl/setgroups/setresgid/setresuid with valid arguments; groups outlives the call.
     unsafe {
         libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
@@ -84,14 +94,6 @@ pub fn setup_process(process: &Value) -> Result<(), String> {
             return Err(format!("setuid {uid}: {}", std::io::Error::last_os_error()));
         }
     }
-    let c = &process["capabilities"];
-    let sets = crate::caps::CapSets {
-        bounding: strs(&c["bounding"]),
-        effective: strs(&c["effective"]),
-        permitted: strs(&c["permitted"]),
-        inheritable: strs(&c["inheritable"]),
-        ambient: strs(&c["ambient"]),
-    };
     crate::caps::apply(&sets).map_err(|e| format!("setting capabilities: {e}"))?;
     if process["noNewPrivileges"].as_bool().unwrap_or(false) {
         // SAFETY: prctl with integer arguments.

@@ -97,7 +97,10 @@ pub struct SpecOptions {
     /// cgroup path relative to the hierarchy roots (empty = `berth/<id>`).
     pub cgroup_path: String,
     /// `--user` as `user[:group]` (names or numbers), resolved against the rootfs's
-    /// `/etc/passwd` and `/etc/group`; when set it overrides `uid`/`gid`/`additional_gids`.
+    /// `/etc/passwd` and `/etc/group` (groups: the primary one, then memberships, then
+    /// `group_add`; `HOME` from passwd if `env` has none). Used unless `uid`/`gid`/
+    /// `additional_gids` are given (non-zero/non-empty), which are then taken as they are;
+    /// empty with nothing given = root, resolved the same way.
     pub user: String,
     /// `--group-add` (names or numbers).
     pub group_add: Vec<String>,
@@ -182,7 +185,8 @@ fn own_nofile() -> (u64, u64) {
 
 /// The user the process runs as: `o.user` resolved in the rootfs, or the numeric fields.
 fn process_user(o: &SpecOptions) -> Result<(crate::user::User, Option<String>), RuntimeError> {
-    if o.user.is_empty() && o.group_add.is_empty() {
+    let numeric_given = o.uid != 0 || o.gid != 0 || !o.additional_gids.is_empty();
+    if o.user.is_empty() && o.group_add.is_empty() && numeric_given {
         return Ok((
             crate::user::User {
                 uid: o.uid,

@@ -66,7 +66,8 @@ pub fn resolve(rootfs: &Path, spec: &str, extra_groups: &[String]) -> Result<Use
     if let Some(g) = g {
         gid = lookup_group(g)?;
     }
-    let mut additional = Vec::new();
+    // Like Docker: the primary group first, then the groups listing the user as a member.
+    let mut additional = vec![gid];
     if !name.is_empty() {
         for f in group
             .lines()
@@ -83,6 +84,8 @@ pub fn resolve(rootfs: &Path, spec: &str, extra_groups: &[String]) -> Result<Use
     for g in extra_groups {
         additional.push(lookup_group(g)?);
     }
+    let mut seen = std::collections::HashSet::new();
+    additional.retain(|g| seen.insert(*g));
     Ok(User {
         uid,
         gid,
@@ -112,7 +115,7 @@ mod tests {
         let u = resolve(d.path(), "nobody", &[]).expect("nobody");
         assert_eq!(
             (u.uid, u.gid, u.additional_gids.clone()),
-            (65534, 65534, vec![50])
+            (65534, 65534, vec![65534, 50])
         );
         assert_eq!(resolve(d.path(), "1000:50", &[]).expect("numeric").gid, 50);
         let n = resolve(d.path(), "4242", &[]).expect("unknown numeric");

@@ -118,10 +118,7 @@ impl Ctr {
         SpecOptions {
             id: self.id.clone(),
             args: args.iter().map(|s| s.to_string()).collect(),
-            env: vec![
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-                "HOME=/root".into(),
-            ],
+            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
             cwd: "/".into(),
             hostname: "testhost".into(),
             rootfs: self.rootfs.display().to_string(),
@@ -258,6 +255,8 @@ impl Ctr {
                         std::thread::sleep(std::time::Duration::from_millis(10));
                     }
                 }
+                // The shared parent goes once the last test container is gone.
+                let _ = std::fs::remove_dir(e.path().join(CGROUP_PARENT));
             }
         }
     }
