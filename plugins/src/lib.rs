@@ -52,5 +52,6 @@ pub use loader::{Loader, PluginInfo};
 /// The interface version this crate speaks.
 pub const ABI_VERSION: u32 = 1;
 
-#[doc(hidden)]
-pub use serde_json as __serde_json;
+/// The JSON crate the constructors' configuration comes in (so a plugin needs no other
+/// dependency than this crate).
+pub use serde_json;
