@@ -3,6 +3,7 @@
 //! symbol, for the berth root module, whose abi_stable version, layout and `abi_version` match.
 
 use crate::abi::PluginModRef;
+use crate::error::one_line;
 use crate::{PluginError, ABI_VERSION};
 use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError, RootModule};
 use std::path::Path;
@@ -12,7 +13,7 @@ pub(crate) fn open(driver: &str, path: &Path) -> Result<PluginModRef, PluginErro
     let not_plugin = |reason: String| PluginError::NotAPlugin {
         driver: driver.into(),
         path: path.into(),
-        reason,
+        reason: one_line(&reason),
     };
     let incompatible = |found: u32, detail: String| PluginError::IncompatibleVersion {
         driver: driver.into(),
@@ -64,9 +65,10 @@ pub(crate) fn open(driver: &str, path: &Path) -> Result<PluginModRef, PluginErro
 
 /// The first non-empty line of a (possibly multi-line) error text.
 fn first_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("unknown error")
-        .to_string()
+    one_line(
+        text.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("unknown error"),
+    )
 }

@@ -24,17 +24,17 @@ pub enum PluginError {
         reason: String,
     },
     /// Built against another interface version.
-    #[error("plugin {driver:?}: {} was built against an incompatible plugin interface (version {found}, berthd speaks {expected}){detail}", path.display())]
+    #[error("plugin {driver:?}: {} was built against {}", path.display(), interface(*found, *expected, detail))]
     IncompatibleVersion {
         /// Driver name.
         driver: String,
         /// Library path.
         path: PathBuf,
-        /// Its version (0 when only the layout check failed).
+        /// Its version (0 when unknown: only abi_stable's checks failed).
         found: u32,
         /// Ours.
         expected: u32,
-        /// Extra detail from the layout checker.
+        /// Extra detail from abi_stable's checks (empty, or starting with ": ").
         detail: String,
     },
     /// No library provides the driver.
@@ -57,4 +57,17 @@ pub enum PluginError {
         /// The driver's error.
         reason: String,
     },
+}
+
+fn interface(found: u32, expected: u32, detail: &str) -> String {
+    if found == 0 {
+        format!("an incompatible plugin interface (expected version {expected}){detail}")
+    } else {
+        format!("plugin interface version {found}, expected {expected}{detail}")
+    }
+}
+
+/// `text` on one line (error texts from libraries and plugins may span several).
+pub(crate) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

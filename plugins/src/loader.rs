@@ -3,6 +3,7 @@
 
 use crate::abi::PluginModRef;
 use crate::check;
+use crate::error::one_line;
 use crate::host::{NetworkProxy, StorageProxy};
 use crate::host_more::{RegistryProxy, RuntimeProxy};
 use crate::PluginError;
@@ -155,7 +156,7 @@ impl Loader {
                 return Err(PluginError::Init {
                     driver: driver.into(),
                     path,
-                    reason: e.to_string(),
+                    reason: one_line(e.as_str()),
                 })
             }
         };

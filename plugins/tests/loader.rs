@@ -29,6 +29,7 @@ fn storage_err(loader: &mut Loader, driver: &str) -> PluginError {
 /// Checks the message is one line naming the driver, the library and the reason.
 fn one_line(e: &PluginError, driver: &str, path: &Path, reason: &str) {
     let msg = e.to_string();
+    eprintln!("message: {msg}");
     assert!(!msg.contains('\n'), "one line: {msg}");
     assert!(msg.contains(driver), "names the driver: {msg}");
     assert!(
