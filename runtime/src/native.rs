@@ -261,17 +261,28 @@ impl Runtime for NativeRuntime {
     }
 
     fn state(&self, id: &str) -> DriverResult<State> {
-        let pid = self.pid(id)?;
+        let (pid, created, cgroup) = {
+            let procs = self
+                .procs
+                .lock()
+                .map_err(|_| DriverError::Io("runtime lock poisoned".into()))?;
+            let p = procs
+                .get(id)
+                .ok_or_else(|| DriverError::NotFound(format!("no such container: {id}")))?;
+            (p.pid, p.start.is_some(), p.cgroup.clone())
+        };
         let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
+            .map(|s| !s.contains(") Z ") && !s.contains(") X "))
             .unwrap_or(false);
+        let status = match (alive, created) {
+            (false, _) => Status::Stopped,
+            (true, true) => Status::Created,
+            (true, false) if cgroup.is_frozen() => Status::Paused,
+            (true, false) => Status::Running,
+        };
         Ok(State {
             id: id.into(),
-            status: if alive {
-                Status::Running
-            } else {
-                Status::Stopped
-            },
+            status,
             pid: if alive { pid } else { 0 },
         })
     }

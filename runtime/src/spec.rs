@@ -336,19 +336,108 @@ pub fn build_spec(o: &SpecOptions) -> Result<Spec, RuntimeError> {
 mod tests {
     use super::*;
 
+    fn opts() -> SpecOptions {
+        SpecOptions {
+            id: "abc".into(),
+            args: vec!["sh".into()],
+            rootfs: "/nonexistent".into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn defaults_parse_as_oci() {
         let o = SpecOptions {
-            args: vec!["sh".into()],
-            rootfs: "/r".into(),
             memory: 64 << 20,
             pids_limit: 20,
-            ..Default::default()
+            ..opts()
         };
         let s = build_spec(&o).expect("spec");
         assert_eq!(
             s.process().as_ref().and_then(|p| p.args().clone()),
             Some(vec!["sh".to_string()])
         );
+    }
+
+    #[test]
+    fn docker_defaults() {
+        let v = build_json(&opts()).expect("spec");
+        let dests: Vec<&str> = v["mounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .filter_map(|m| m["destination"].as_str())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/proc",
+                "/dev",
+                "/dev/pts",
+                "/sys",
+                "/sys/fs/cgroup",
+                "/dev/mqueue",
+                "/dev/shm"
+            ]
+        );
+        assert_eq!(v["mounts"][6]["options"][4], "size=67108864");
+        let caps = v["process"]["capabilities"]["bounding"]
+            .as_array()
+            .expect("caps");
+        assert_eq!(caps.len(), 14);
+        assert!(v["process"]["capabilities"]["inheritable"].is_null());
+        assert_eq!(v["linux"]["maskedPaths"].as_array().map(Vec::len), Some(12));
+        assert_eq!(v["linux"]["readonlyPaths"][4], "/proc/sysrq-trigger");
+        let ns: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .expect("ns")
+            .iter()
+            .filter_map(|n| n["type"].as_str())
+            .collect();
+        assert_eq!(ns, ["pid", "ipc", "uts", "mount", "cgroup", "network"]);
+        assert_eq!(v["linux"]["cgroupsPath"], "/berth/abc");
+        assert_eq!(v["process"]["rlimits"][0]["type"], "RLIMIT_NOFILE");
+        assert_eq!(v["process"]["user"]["uid"], 0);
+        assert_eq!(v["linux"]["resources"]["devices"][0]["allow"], false);
+    }
+
+    #[test]
+    fn privileged_host_net_and_overrides() {
+        let v = build_json(&SpecOptions {
+            privileged: true,
+            netns: NetNs::Host,
+            ..opts()
+        })
+        .expect("spec");
+        assert_eq!(v["linux"]["maskedPaths"].as_array().map(Vec::len), Some(0));
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"]
+                .as_array()
+                .map(Vec::len),
+            Some(crate::caps::ALL.len())
+        );
+        assert!(!v["linux"]["namespaces"]
+            .as_array()
+            .expect("ns")
+            .iter()
+            .any(|n| n["type"] == "network"));
+        assert_eq!(v["linux"]["resources"]["devices"][0]["allow"], true);
+        let v = build_json(&SpecOptions {
+            masked_paths: Some(vec![]),
+            netns: NetNs::Path("/proc/1/ns/net".into()),
+            memory: 100,
+            memory_swap: 0,
+            cpu_quota: 150_000,
+            ..opts()
+        })
+        .expect("spec");
+        assert_eq!(v["linux"]["maskedPaths"].as_array().map(Vec::len), Some(0));
+        assert_eq!(
+            v["linux"]["readonlyPaths"].as_array().map(Vec::len),
+            Some(5)
+        );
+        assert_eq!(v["linux"]["namespaces"][5]["path"], "/proc/1/ns/net");
+        assert_eq!(v["linux"]["resources"]["memory"]["swap"], 200);
+        assert_eq!(v["linux"]["resources"]["cpu"]["period"], 100_000);
     }
 }

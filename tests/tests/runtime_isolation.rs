@@ -204,7 +204,7 @@ fn pids_limit_bounds_a_fork_bomb() {
     assert_eq!(exit["exit_code"], 0, "{exit}");
     assert_eq!(field(&out, "max:"), "20");
     let n: u32 = field(&out, "procs:").parse().expect("count");
-    assert!(n <= 20 && n >= 10, "{n} processes");
+    assert!((10..=20).contains(&n), "{n} processes");
 }
 
 #[test]

@@ -1,0 +1,192 @@
+//! Unit tests of the cgroup code against cgroup-shaped trees of plain files (v2 and v1).
+
+use super::*;
+
+/// The v2 code path against a cgroup2-shaped tree of plain files.
+#[test]
+fn v2_tree() {
+    let t = tempfile::tempdir().expect("tmp");
+    fs::write(
+        t.path().join("cgroup.controllers"),
+        "cpuset cpu io memory pids",
+    )
+    .expect("w");
+    fs::write(t.path().join("cgroup.subtree_control"), "").expect("w");
+    let cg = Cgroup::new(Hierarchy::V2(t.path().to_path_buf()), "berth/abc");
+    cg.create().expect("create");
+    assert_eq!(
+        fs::read_to_string(t.path().join("cgroup.subtree_control")).expect("r"),
+        "+memory +cpu +pids +io"
+    );
+    cg.apply(&Limits {
+        memory: 64 << 20,
+        memory_swap: 128 << 20,
+        cpu_quota: 50_000,
+        cpu_period: 100_000,
+        cpu_shares: 512,
+        pids: 20,
+        devices: vec![(false, "a *:* rwm".into())],
+    })
+    .expect("apply");
+    let d = t.path().join("berth/abc");
+    assert_eq!(
+        fs::read_to_string(d.join("memory.max")).expect("r"),
+        "67108864"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("memory.swap.max")).expect("r"),
+        "67108864"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("cpu.max")).expect("r"),
+        "50000 100000"
+    );
+    assert_eq!(fs::read_to_string(d.join("cpu.weight")).expect("r"), "20");
+    assert_eq!(fs::read_to_string(d.join("pids.max")).expect("r"), "20");
+    cg.freeze(true).expect("freeze");
+    assert_eq!(fs::read_to_string(d.join("cgroup.freeze")).expect("r"), "1");
+    fs::write(
+        d.join("memory.events"),
+        "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n",
+    )
+    .expect("w");
+    assert_eq!(cg.oom_kills(), 1);
+}
+
+/// A cgroup2-shaped tree with the given root controllers.
+fn v2_root(controllers: &str) -> tempfile::TempDir {
+    let t = tempfile::tempdir().expect("tmp");
+    fs::write(t.path().join("cgroup.controllers"), controllers).expect("w");
+    fs::write(t.path().join("cgroup.subtree_control"), "").expect("w");
+    t
+}
+
+#[test]
+fn v2_swap_unlimited_and_stats() {
+    let t = v2_root("cpu memory pids");
+    let cg = Cgroup::new(Hierarchy::V2(t.path().to_path_buf()), "/berth/s1/");
+    cg.create().expect("create");
+    cg.apply(&Limits {
+        memory: 1 << 20,
+        memory_swap: -1,
+        cpu_shares: 1024,
+        ..Default::default()
+    })
+    .expect("apply");
+    let d = t.path().join("berth/s1");
+    assert_eq!(
+        fs::read_to_string(d.join("memory.swap.max")).expect("r"),
+        "max"
+    );
+    // runc's conversion: 1 + ((1024 - 2) * 9999) / 262142 = 39.
+    assert_eq!(fs::read_to_string(d.join("cpu.weight")).expect("r"), "39");
+    assert!(!d.join("cpu.max").exists(), "no quota asked, none written");
+    fs::write(
+        d.join("cpu.stat"),
+        "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n",
+    )
+    .expect("w");
+    fs::write(d.join("memory.current"), "4096\n").expect("w");
+    fs::write(d.join("memory.stat"), "anon 1024\ninactive_file 512\n").expect("w");
+    fs::write(d.join("pids.current"), "3\n").expect("w");
+    fs::write(d.join("pids.max"), "max\n").expect("w");
+    fs::write(
+        d.join("io.stat"),
+        "8:0 rbytes=100 wbytes=200 rios=1 wios=2\n",
+    )
+    .expect("w");
+    fs::write(d.join("cgroup.procs"), "42\n43\n").expect("w");
+    let s = cg.stats();
+    assert_eq!(
+        (s.cpu_total_ns, s.cpu_user_ns, s.cpu_system_ns),
+        (1_500_000, 1_000_000, 500_000)
+    );
+    assert_eq!(
+        (s.memory_usage, s.memory_limit, s.inactive_file),
+        (4096, 1 << 20, 512)
+    );
+    assert_eq!((s.pids_current, s.pids_limit), (3, 0));
+    assert_eq!(s.io_service_bytes.len(), 2);
+    assert_eq!(
+        (
+            s.io_service_bytes[1].op.as_str(),
+            s.io_service_bytes[1].value
+        ),
+        ("write", 200)
+    );
+    assert!(s.system_cpu_ns > 0 && s.online_cpus > 0);
+    assert_eq!(cg.pids(), vec![42, 43]);
+    assert!(!cg.is_frozen());
+}
+
+#[test]
+fn v2_without_controllers_still_creates() {
+    let t = v2_root("");
+    let cg = Cgroup::new(Hierarchy::V2(t.path().to_path_buf()), "berth/x");
+    cg.create().expect("create");
+    assert_eq!(
+        fs::read_to_string(t.path().join("cgroup.subtree_control")).expect("r"),
+        ""
+    );
+    assert!(t.path().join("berth/x").is_dir());
+}
+
+#[test]
+fn v1_tree_limits_devices_and_oom() {
+    let t = tempfile::tempdir().expect("tmp");
+    let mut m = BTreeMap::new();
+    for c in ["memory", "cpu", "pids", "devices", "freezer"] {
+        fs::create_dir_all(t.path().join(c)).expect("mkdir");
+        m.insert(c.to_string(), t.path().join(c));
+    }
+    fs::write(t.path().join("memory/memory.memsw.limit_in_bytes"), "").expect("w");
+    let cg = Cgroup::new(Hierarchy::V1(m), "berth/v1");
+    cg.create().expect("create");
+    fs::write(
+        t.path().join("memory/berth/v1/memory.memsw.limit_in_bytes"),
+        "",
+    )
+    .expect("w");
+    cg.apply(&Limits {
+        memory: 64 << 20,
+        memory_swap: 128 << 20,
+        cpu_quota: 150_000,
+        cpu_period: 100_000,
+        cpu_shares: 256,
+        pids: 20,
+        devices: vec![(false, "a *:* rwm".into()), (true, "c 1:3 rwm".into())],
+    })
+    .expect("apply");
+    let r = |p: &str| fs::read_to_string(t.path().join(p)).expect(p);
+    assert_eq!(r("memory/berth/v1/memory.limit_in_bytes"), "67108864");
+    assert_eq!(
+        r("memory/berth/v1/memory.memsw.limit_in_bytes"),
+        "134217728"
+    );
+    assert_eq!(r("cpu/berth/v1/cpu.cfs_quota_us"), "150000");
+    assert_eq!(r("cpu/berth/v1/cpu.cfs_period_us"), "100000");
+    assert_eq!(r("cpu/berth/v1/cpu.shares"), "256");
+    assert_eq!(r("pids/berth/v1/pids.max"), "20");
+    assert_eq!(r("devices/berth/v1/devices.deny"), "a *:* rwm");
+    assert_eq!(r("devices/berth/v1/devices.allow"), "c 1:3 rwm");
+    fs::write(
+        t.path().join("memory/berth/v1/memory.oom_control"),
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+    )
+    .expect("w");
+    assert_eq!(cg.oom_kills(), 2);
+}
+
+#[test]
+fn device_rules_from_a_spec() {
+    let spec = crate::spec::build_json(&crate::spec::SpecOptions {
+        rootfs: "/nonexistent".into(),
+        ..Default::default()
+    })
+    .expect("spec");
+    let l = Limits::from_resources(&spec["linux"]["resources"]);
+    assert_eq!(l.devices[0], (false, "a *:* rwm".to_string()));
+    assert!(l.devices.contains(&(true, "c 1:3 rwm".to_string())));
+    assert!(l.devices.contains(&(true, "c 136:* rwm".to_string())));
+    assert!(l.devices.contains(&(true, "c *:* m".to_string())));
+}
