@@ -245,3 +245,40 @@ fn exec_joins_the_container() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("exec: \"nope\": executable file not found in $PATH"));
 }
+
+#[test]
+fn monitor_mounts_an_overlay_rootfs_and_unmounts_it() {
+    let c = Ctr::new("ovl");
+    // The busybox tree becomes the lower layer; bundle/rootfs starts empty.
+    let lower = c.tmp.path().join("lower");
+    std::fs::rename(&c.rootfs, &lower).expect("move rootfs");
+    std::fs::create_dir(&c.rootfs).expect("mkdir rootfs");
+    let (upper, work) = (c.tmp.path().join("upper"), c.tmp.path().join("work"));
+    std::fs::create_dir(&upper).expect("upper");
+    std::fs::create_dir(&work).expect("work");
+    let mounts = json!([{
+        "fstype": "overlay",
+        "source": "overlay",
+        "options": [
+            format!("lowerdir={}", lower.display()),
+            format!("upperdir={}", upper.display()),
+            format!("workdir={}", work.display()),
+        ],
+    }]);
+    c.write_spec(&c.opts(&["sh", "-c", "echo written > /hello; cat /hello"]));
+    c.write_monitor_json_with(json!({"kind": "native"}), false, false, mounts);
+    assert_eq!(c.spawn()["ok"], true);
+    let (waiter, _) = c.connect_wait();
+    assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+    assert_eq!(finish_wait(waiter)["exit_code"], 0);
+    assert_eq!(c.log_text("stdout"), "written\n");
+    assert_eq!(
+        std::fs::read_to_string(upper.join("hello")).expect("upper"),
+        "written\n"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mounts.contains(&c.rootfs.display().to_string()),
+        "rootfs unmounted at exit"
+    );
+}

@@ -145,11 +145,22 @@ impl Ctr {
 
     /// Writes `monitor.json` for `runtime` (`{"kind":"native"}` or an OCI binary).
     pub fn write_monitor_json(&self, runtime: Value, tty: bool, open_stdin: bool) {
+        self.write_monitor_json_with(runtime, tty, open_stdin, json!([]));
+    }
+
+    /// Writes `monitor.json` with `rootfs_mounts` (core::Mount objects) for the monitor to do.
+    pub fn write_monitor_json_with(
+        &self,
+        runtime: Value,
+        tty: bool,
+        open_stdin: bool,
+        rootfs_mounts: Value,
+    ) {
         let m = json!({
             "id": self.id,
             "bundle": self.bundle,
             "runtime": runtime,
-            "rootfs_mounts": [],
+            "rootfs_mounts": rootfs_mounts,
             "log_path": self.log,
             "tty": tty,
             "open_stdin": open_stdin,
