@@ -1,0 +1,412 @@
+//! Container bodies: the create request (`Config` + `HostConfig` + `NetworkingConfig`),
+//! inspect (`ContainerJSON`), list (`ContainerSummary`), wait, exec and top replies, with
+//! Docker's field names. Every field defaults and unknown fields are ignored, so bodies of
+//! the docker CLI, docker-py and other daemons parse.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Reads `null` as the default value (clients send `"LogConfig": null` and the like).
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `Config` of a container (also the top level of the create body).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerConfig {
+    pub hostname: String,
+    pub domainname: String,
+    pub user: String,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    /// `{"80/tcp": {}}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub env: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Value>,
+    /// The image as the user named it.
+    pub image: String,
+    /// `{"/data": {}}`.
+    pub volumes: Option<BTreeMap<String, Value>>,
+    pub working_dir: String,
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub network_disabled: bool,
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+    pub on_build: Option<Vec<String>>,
+}
+
+/// `HostConfig.RestartPolicy`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    /// `""`, `no`, `always`, `on-failure`, `unless-stopped`.
+    pub name: String,
+    pub maximum_retry_count: i64,
+}
+
+/// `HostConfig.LogConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfig {
+    /// `json-file`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub config: BTreeMap<String, String>,
+}
+
+/// One host port binding.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// `HostConfig.Mounts[]` (`--mount`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Mount {
+    /// `bind`, `volume`, `tmpfs`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_options: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs_options: Option<Value>,
+}
+
+/// `HostConfig.Ulimits[]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// `HostConfig` (the fields berth acts on; the rest round-trips through `extra`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    pub binds: Option<Vec<String>>,
+    pub container_id_file: String,
+    #[serde(deserialize_with = "nullable")]
+    pub log_config: LogConfig,
+    pub network_mode: String,
+    pub port_bindings: Option<BTreeMap<String, Option<Vec<PortBinding>>>>,
+    #[serde(deserialize_with = "nullable")]
+    pub restart_policy: RestartPolicy,
+    pub auto_remove: bool,
+    pub volume_driver: String,
+    pub volumes_from: Option<Vec<String>>,
+    pub console_size: Option<[u32; 2]>,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub dns: Option<Vec<String>>,
+    pub dns_options: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub extra_hosts: Option<Vec<String>>,
+    pub group_add: Option<Vec<String>>,
+    pub ipc_mode: String,
+    pub pid_mode: String,
+    pub privileged: bool,
+    pub publish_all_ports: bool,
+    pub readonly_rootfs: bool,
+    pub security_opt: Option<Vec<String>>,
+    pub tmpfs: Option<BTreeMap<String, String>>,
+    pub shm_size: i64,
+    pub runtime: String,
+    pub init: Option<bool>,
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub memory_reservation: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpuset_cpus: String,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Option<Vec<Ulimit>>,
+    pub mounts: Option<Vec<Mount>>,
+    /// Everything else, kept as sent.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// `NetworkingConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    pub endpoints_config: Option<BTreeMap<String, Value>>,
+}
+
+/// `POST /containers/create` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerCreate {
+    #[serde(flatten)]
+    pub config: ContainerConfig,
+    #[serde(deserialize_with = "nullable")]
+    pub host_config: HostConfig,
+    #[serde(deserialize_with = "nullable")]
+    pub networking_config: NetworkingConfig,
+}
+
+/// `POST /containers/create` reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerCreateResponse {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+/// `State` in inspect.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerState {
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`.
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Value>,
+}
+
+/// One entry of `Mounts` in inspect and list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountPoint {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub source: String,
+    pub destination: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub driver: String,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
+}
+
+/// `GET /containers/{id}/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerJson {
+    pub id: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub state: ContainerState,
+    /// The image id (`sha256:...`).
+    pub image: String,
+    pub resolv_conf_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub log_path: String,
+    /// `/name`.
+    pub name: String,
+    pub restart_count: i64,
+    pub driver: String,
+    pub platform: String,
+    pub mount_label: String,
+    pub process_label: String,
+    pub app_armor_profile: String,
+    #[serde(rename = "ExecIDs")]
+    pub exec_ids: Option<Vec<String>>,
+    #[serde(deserialize_with = "nullable")]
+    pub host_config: HostConfig,
+    pub graph_driver: Value,
+    pub mounts: Vec<MountPoint>,
+    #[serde(deserialize_with = "nullable")]
+    pub config: ContainerConfig,
+    pub network_settings: Value,
+}
+
+/// A port of a container in `ContainerSummary`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Port {
+    #[serde(rename = "IP", skip_serializing_if = "String::is_empty")]
+    pub ip: String,
+    pub private_port: u16,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub public_port: u16,
+    #[serde(rename = "Type")]
+    pub kind: String,
+}
+
+fn is_zero(v: &u16) -> bool {
+    *v == 0
+}
+
+/// One element of `GET /containers/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerSummary {
+    pub id: String,
+    pub names: Vec<String>,
+    pub image: String,
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    pub command: String,
+    pub created: i64,
+    pub ports: Vec<Port>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_rw: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_root_fs: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    pub state: String,
+    pub status: String,
+    pub host_config: Value,
+    pub network_settings: Value,
+    pub mounts: Vec<MountPoint>,
+}
+
+/// `POST /containers/{id}/wait` reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WaitResponse {
+    pub status_code: i64,
+    pub error: Option<WaitError>,
+}
+
+/// `Error` of a wait reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WaitError {
+    pub message: String,
+}
+
+/// `GET /containers/{id}/top` reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TopResponse {
+    pub titles: Vec<String>,
+    pub processes: Vec<Vec<String>>,
+}
+
+/// `GET /containers/{id}/changes` element (Kind 0 modified, 1 added, 2 deleted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Change {
+    pub path: String,
+    pub kind: u8,
+}
+
+/// `POST /containers/prune` reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainersPruneResponse {
+    pub containers_deleted: Option<Vec<String>>,
+    pub space_reclaimed: u64,
+}
+
+/// `POST /containers/{id}/exec` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecConfig {
+    pub user: String,
+    pub privileged: bool,
+    pub tty: bool,
+    pub console_size: Option<[u32; 2]>,
+    pub attach_stdin: bool,
+    pub attach_stderr: bool,
+    pub attach_stdout: bool,
+    pub detach: bool,
+    pub detach_keys: String,
+    pub env: Option<Vec<String>>,
+    pub working_dir: String,
+    pub cmd: Vec<String>,
+}
+
+/// `POST /exec/{id}/start` body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecStart {
+    pub detach: bool,
+    pub tty: bool,
+    pub console_size: Option<[u32; 2]>,
+}
+
+/// `GET /exec/{id}/json` reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecInspect {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub running: bool,
+    pub exit_code: Option<i64>,
+    pub open_stdin: bool,
+    pub open_stderr: bool,
+    pub open_stdout: bool,
+    #[serde(rename = "ContainerID")]
+    pub container_id: String,
+    pub pid: i64,
+    pub process_config: Value,
+    pub can_remove: bool,
+    pub detach_keys: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cli_create_body() {
+        let body = r#"{"Hostname":"","Tty":true,"Cmd":["sh"],"Image":"busybox","Volumes":{},"Entrypoint":null,
+            "HostConfig":{"Binds":null,"ConsoleSize":[40,120],"AutoRemove":true,"NetworkMode":"default",
+            "RestartPolicy":{"Name":"no","MaximumRetryCount":0},"MemorySwappiness":-1,"PortBindings":{}},
+            "NetworkingConfig":{"EndpointsConfig":{"default":{}}},"Unknown":1}"#;
+        let c: ContainerCreate = serde_json::from_str(body).unwrap();
+        assert_eq!(c.config.cmd.as_deref(), Some(&["sh".to_string()][..]));
+        assert_eq!(c.host_config.console_size, Some([40, 120]));
+        assert!(c.host_config.auto_remove);
+        assert_eq!(
+            c.host_config.extra.get("MemorySwappiness"),
+            Some(&serde_json::json!(-1))
+        );
+    }
+
+    #[test]
+    fn parses_docker_py_create_body() {
+        let body = r#"{"Image":"busybox","Cmd":["echo","hi"],"HostConfig":{"NetworkMode":"default","LogConfig":null}}"#;
+        let c: ContainerCreate = serde_json::from_str(body).unwrap();
+        assert_eq!(c.config.image, "busybox");
+        assert_eq!(c.host_config.log_config, LogConfig::default());
+    }
+}

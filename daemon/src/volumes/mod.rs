@@ -1,0 +1,257 @@
+//! Volumes with the `local` driver: each volume is `<data-root>/volumes/<name>/_data` plus its
+//! metadata `<data-root>/volumes/<name>/volume.json` (written atomically). Whether a volume
+//! is in use is computed from the containers' `Mounts`, so it cannot drift after a crash.
+//! [`mounts`] turns a container's `Binds`/`Mounts`/`Volumes`/`Tmpfs`/`VolumesFrom` into
+//! Docker's mount points and the runtime's mount specs.
+
+pub mod copy;
+pub mod mounts;
+
+use crate::server::http::{ApiError, Filters};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The label Docker puts on anonymous volumes (pruned by default).
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+/// One volume's metadata.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    /// Its name.
+    pub name: String,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Driver options (`type`, `device`, `o` for the local driver).
+    pub options: BTreeMap<String, String>,
+    /// Where its data lives on the host.
+    pub mountpoint: PathBuf,
+}
+
+impl Volume {
+    /// Whether the volume was created anonymously.
+    pub fn anonymous(&self) -> bool {
+        self.labels.contains_key(ANONYMOUS_LABEL)
+    }
+
+    /// Docker's JSON shape (`docker volume inspect`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "CreatedAt": self.created_at,
+            "Driver": "local",
+            "Labels": if self.labels.is_empty() { Value::Null } else { json!(self.labels) },
+            "Mountpoint": self.mountpoint,
+            "Name": self.name,
+            "Options": if self.options.is_empty() { Value::Null } else { json!(self.options) },
+            "Scope": "local",
+        })
+    }
+}
+
+/// Every volume of the daemon.
+pub struct Volumes {
+    root: PathBuf,
+    /// Serialises create/remove so two creates of one name agree.
+    lock: Mutex<()>,
+}
+
+/// Whether `name` is a valid local volume name.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+fn invalid_name(name: &str) -> ApiError {
+    if name.len() < 2 && name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return ApiError::bad_request(format!(
+            "create {name}: volume name is too short, names should be at least two alphanumeric characters"
+        ));
+    }
+    ApiError::bad_request(format!(
+        "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+    ))
+}
+
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A fresh random 64-hex name for an anonymous volume.
+pub fn anonymous_name() -> String {
+    (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// Total size in bytes of the files under `p` (not following symlinks).
+pub fn disk_usage(p: &Path) -> u64 {
+    let Ok(md) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !md.is_dir() {
+        return md.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| disk_usage(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+impl Volumes {
+    /// Opens (creates) the volume folder under the data root.
+    pub fn open(data_root: &Path) -> std::io::Result<Volumes> {
+        let root = data_root.join("volumes");
+        std::fs::create_dir_all(&root)?;
+        Ok(Volumes {
+            root,
+            lock: Mutex::new(()),
+        })
+    }
+
+    /// The folder holding volumes.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn read(&self, name: &str) -> Option<Volume> {
+        if !valid_name(name) {
+            return None;
+        }
+        let dir = self.root.join(name);
+        let meta: Value = std::fs::read(dir.join("volume.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())?;
+        Some(Volume {
+            name: name.to_string(),
+            created_at: meta["CreatedAt"].as_str().unwrap_or("").to_string(),
+            labels: string_map(&meta["Labels"]),
+            options: string_map(&meta["Options"]),
+            mountpoint: dir.join("_data"),
+        })
+    }
+
+    /// A volume by name; Docker's 404 otherwise.
+    pub fn get(&self, name: &str) -> Result<Volume, ApiError> {
+        self.read(name)
+            .ok_or_else(|| ApiError::not_found(format!("get {name}: no such volume")))
+    }
+
+    /// Every volume, sorted by name.
+    pub fn list(&self) -> Vec<Volume> {
+        let mut out: Vec<Volume> = std::fs::read_dir(&self.root)
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| self.read(&e.file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Creates a volume, or returns the existing one of that name (as Docker does).
+    pub fn create(
+        &self,
+        name: &str,
+        labels: &Value,
+        options: &Value,
+    ) -> Result<(Volume, bool), ApiError> {
+        if !valid_name(name) {
+            return Err(invalid_name(name));
+        }
+        let options = string_map(options);
+        if let Some(k) = options
+            .keys()
+            .find(|k| !["type", "device", "o", "size"].contains(&k.as_str()))
+        {
+            return Err(ApiError::bad_request(format!(
+                "create {name}: invalid option: \"{k}\""
+            )));
+        }
+        let _g = self
+            .lock
+            .lock()
+            .map_err(|_| ApiError::internal("volume lock poisoned"))?;
+        if let Some(v) = self.read(name) {
+            return Ok((v, false));
+        }
+        let dir = self.root.join(name);
+        let data = dir.join("_data");
+        std::fs::create_dir_all(&data)
+            .map_err(|e| ApiError::internal(format!("create {name}: {e}")))?;
+        let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let meta = json!({"Name": name, "CreatedAt": created_at, "Labels": string_map(labels), "Options": options});
+        write_atomic(&dir.join("volume.json"), meta.to_string().as_bytes())
+            .map_err(|e| ApiError::internal(format!("create {name}: {e}")))?;
+        let v = self
+            .read(name)
+            .ok_or_else(|| ApiError::internal(format!("create {name}: metadata unreadable")))?;
+        Ok((v, true))
+    }
+
+    /// Removes a volume that no container uses (`users` are the ids using it).
+    pub fn remove(&self, name: &str, users: &[String]) -> Result<(), ApiError> {
+        let _g = self
+            .lock
+            .lock()
+            .map_err(|_| ApiError::internal("volume lock poisoned"))?;
+        let v = self.get(name)?;
+        if !users.is_empty() {
+            return Err(ApiError::conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
+        let dir = self.root.join(&v.name);
+        // Drop the metadata first: a crash half-way leaves a folder `list` ignores.
+        let _ = std::fs::remove_file(dir.join("volume.json"));
+        std::fs::remove_dir_all(&dir).map_err(|e| ApiError::internal(format!("remove {name}: {e}")))
+    }
+}
+
+/// Whether a volume passes `filters` (`name`, `driver`, `label`, `dangling`); `in_use` says
+/// whether a container refers to it.
+pub fn matches(v: &Volume, f: &Filters, in_use: bool) -> bool {
+    let name_ok =
+        f.get("name").is_empty() || f.get("name").iter().any(|n| v.name.contains(n.as_str()));
+    let driver_ok = f.get("driver").is_empty() || f.get("driver").iter().any(|d| d == "local");
+    let label_ok = f.get("label").iter().all(|l| match l.split_once('=') {
+        Some((k, val)) => v.labels.get(k).is_some_and(|x| x == val),
+        None => v.labels.contains_key(l.as_str()),
+    });
+    let neg_label_ok = f.get("label!").iter().all(|l| match l.split_once('=') {
+        Some((k, val)) => v.labels.get(k).is_none_or(|x| x != val),
+        None => !v.labels.contains_key(l.as_str()),
+    });
+    let dangling_ok = f.get("dangling").iter().all(|d| {
+        let want = !matches!(d.to_ascii_lowercase().as_str(), "0" | "false");
+        want != in_use
+    });
+    name_ok && driver_ok && label_ok && neg_label_ok && dangling_ok
+}
+
+/// The `Labels` object of a create request with Docker's anonymous marker added.
+pub fn anonymous_labels() -> Value {
+    let mut m = Map::new();
+    m.insert(ANONYMOUS_LABEL.into(), json!(""));
+    Value::Object(m)
+}
