@@ -1,1 +1,13 @@
-//! The Docker Engine API wire types and the HTTP client shared by the berth CLI, daemon and tests
+//! The Docker Engine API wire types and the HTTP client shared by the berth CLI, daemon and tests.
+//!
+//! - [`types`]: serde structs for request and response bodies, one module per area
+//!   (`system`, `events`, and the areas' own modules), in Docker's JSON spelling.
+//! - [`client`]: a small blocking HTTP/1.1 client (unix or TCP) with version negotiation,
+//!   chunked bodies, JSON message streams and hijacked connections.
+//! - [`stdcopy`]: the 8-byte-header framing of multiplexed attach/exec/logs streams.
+
+pub mod client;
+pub mod stdcopy;
+pub mod types;
+
+pub use client::{Client, ClientError, Response};

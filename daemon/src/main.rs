@@ -1,3 +1,194 @@
-//! berthd: the daemon serving the Docker Engine API
+//! berthd: the berth daemon. Parses flags and `daemon.json`, loads the driver plugins, takes
+//! the data-root lock, restores images and containers, and serves the Docker Engine API until
+//! SIGTERM/SIGINT (SIGHUP reloads the log level). Any start-up failure is one line on stderr
+//! and exit status 1, with nothing written to disk when the configuration or a plugin is at
+//! fault.
 
-fn main() {}
+#![recursion_limit = "256"]
+
+mod api;
+mod config;
+mod containers;
+mod events;
+mod lock;
+mod logging;
+mod plugins;
+mod server;
+mod state;
+mod volumes;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Command-line flags, as dockerd's.
+#[derive(Debug, Parser)]
+#[command(
+    name = "berthd",
+    version,
+    about = "berth daemon: serves the Docker Engine API"
+)]
+struct Flags {
+    /// Daemon socket(s) to listen on (unix:///path, tcp://host:port).
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    /// Root of persistent state.
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Root of run-time state.
+    #[arg(long)]
+    exec_root: Option<PathBuf>,
+    /// Storage driver to use.
+    #[arg(short = 's', long)]
+    storage_driver: Option<String>,
+    /// Path of the PID file.
+    #[arg(short = 'p', long)]
+    pidfile: Option<PathBuf>,
+    /// Daemon configuration file.
+    #[arg(long, default_value = config::DEFAULT_CONFIG)]
+    config_file: PathBuf,
+    /// Debug mode.
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Log level (debug, info, warn, error, fatal).
+    #[arg(short = 'l', long)]
+    log_level: Option<String>,
+    /// Bridge device of the default network.
+    #[arg(short = 'b', long)]
+    bridge: Option<String>,
+    /// Address and prefix of the default bridge (CIDR).
+    #[arg(long)]
+    bip: Option<String>,
+}
+
+fn main() {
+    let flags = Flags::parse();
+    if let Err(e) = run(flags) {
+        let text = format!("{e:#}").replace('\n', " ");
+        eprintln!("berthd: {text}");
+        std::process::exit(1);
+    }
+}
+
+fn run(flags: Flags) -> Result<()> {
+    let explicit =
+        std::env::args().any(|a| a == "--config-file" || a.starts_with("--config-file="));
+    let file = config::read_file(&flags.config_file, explicit)?;
+    let config_file = file.as_ref().map(|_| flags.config_file.clone());
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from));
+    let fc = config::FlagConfig {
+        hosts: flags.hosts,
+        data_root: flags.data_root,
+        exec_root: flags.exec_root,
+        storage_driver: flags.storage_driver,
+        pidfile: flags.pidfile,
+        debug: flags.debug,
+        log_level: flags.log_level,
+        bridge: flags.bridge,
+        bip: flags.bip,
+    };
+    let cfg = config::merge(fc, file, config_file, exe_dir)?;
+    let reload = logging::init(&cfg.log_level)?;
+    let early_lock = if cfg.data_root.exists() {
+        Some(lock::acquire(&cfg.data_root)?)
+    } else {
+        None
+    };
+    let drivers = plugins::load(&cfg)?;
+    let lock = match early_lock {
+        Some(l) => l,
+        None => {
+            std::fs::create_dir_all(&cfg.data_root)
+                .with_context(|| format!("creating {}", cfg.data_root.display()))?;
+            lock::acquire(&cfg.data_root)?
+        }
+    };
+    std::fs::create_dir_all(&cfg.exec_root)
+        .with_context(|| format!("creating {}", cfg.exec_root.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(cfg, drivers, reload))?;
+    drop(lock);
+    Ok(())
+}
+
+async fn serve(
+    cfg: config::Config,
+    drivers: plugins::Drivers,
+    reload: logging::Reload,
+) -> Result<()> {
+    let listeners = server::bind(&cfg.hosts)?;
+    std::fs::write(&cfg.pidfile, std::process::id().to_string())
+        .with_context(|| format!("writing {}", cfg.pidfile.display()))?;
+    let id = lock::daemon_id(&cfg.data_root)?;
+    let images = berth_image::ImageStore::open(
+        &cfg.data_root.join("image"),
+        drivers.storage.clone(),
+        cfg.max_layer_size,
+    )
+    .context("opening the image store")?;
+    let registry: Arc<dyn berth_core::Registry> = Arc::new(
+        berth_registry::Client::new(berth_registry::ClientConfig {
+            insecure_registries: cfg.insecure_registries.clone(),
+            registry_mirrors: cfg.registry_mirrors.clone(),
+            certs_dirs: vec![
+                PathBuf::from("/etc/berth/certs.d"),
+                PathBuf::from("/etc/docker/certs.d"),
+            ],
+            timeout_secs: None,
+        })
+        .context("building the registry client")?,
+    );
+    let containers = containers::Containers::open(&cfg)?;
+    let volumes = volumes::Volumes::open(&cfg.data_root).context("opening the volume store")?;
+    let ctx = Arc::new(state::Daemon {
+        config: cfg.clone(),
+        storage: drivers.storage,
+        network: drivers.network,
+        registry,
+        plugins: drivers.infos,
+        events: events::EventBus::default(),
+        started_at: std::time::Instant::now(),
+        id,
+        images,
+        containers,
+        volumes,
+    });
+    containers::exit::restore(&ctx).await;
+    let router = Arc::new(api::routes());
+    let mut sockets = Vec::new();
+    for l in listeners {
+        if let server::Listener::Unix(_, p) = &l {
+            sockets.push(p.clone());
+        }
+        tokio::spawn(server::serve(l, ctx.clone(), router.clone()));
+    }
+    tracing::info!(
+        "berthd {} listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.hosts.join(", ")
+    );
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => logging::reload(&reload, cfg.config_file.as_deref()),
+        }
+    }
+    tracing::info!("shutting down");
+    for s in sockets {
+        let _ = std::fs::remove_file(s);
+    }
+    let _ = std::fs::remove_file(&cfg.pidfile);
+    Ok(())
+}

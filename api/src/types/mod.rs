@@ -1,0 +1,7 @@
+//! Wire types, one module per API area. Areas add their own `pub mod <area>;` line here.
+
+pub mod container;
+pub mod events;
+pub mod image;
+pub mod system;
+pub mod volume;

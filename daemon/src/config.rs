@@ -1,0 +1,327 @@
+//! berthd's configuration: `daemon.json` (Docker's keys where they exist, plus `plugins`)
+//! merged with command-line flags, validated before anything touches the disk.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The default config file.
+pub const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
+
+/// `daemon.json` as written (unknown keys are refused).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub hosts: Option<Vec<String>>,
+    pub storage_driver: Option<String>,
+    pub storage_opts: Option<Vec<String>>,
+    pub insecure_registries: Option<Vec<String>>,
+    pub registry_mirrors: Option<Vec<String>>,
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+    pub default_address_pools: Option<Vec<serde_json::Value>>,
+    pub log_level: Option<String>,
+    pub debug: Option<bool>,
+    pub default_runtime: Option<String>,
+    pub runtimes: Option<BTreeMap<String, RuntimeConfig>>,
+    pub live_restore: Option<bool>,
+    pub pidfile: Option<PathBuf>,
+    pub log_driver: Option<String>,
+    pub log_opts: Option<BTreeMap<String, String>>,
+    pub max_layer_size: Option<u64>,
+    pub plugins: Option<PluginsConfig>,
+}
+
+/// An OCI runtime binary (`runtimes` in daemon.json).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RuntimeConfig {
+    pub path: String,
+    #[serde(default)]
+    pub runtime_args: Vec<String>,
+}
+
+/// The `plugins` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginsConfig {
+    #[serde(default)]
+    pub search_paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub drivers: BTreeMap<String, PathBuf>,
+}
+
+/// The flags that can also be set in the file.
+#[derive(Debug, Clone, Default)]
+pub struct FlagConfig {
+    pub hosts: Vec<String>,
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub storage_driver: Option<String>,
+    pub pidfile: Option<PathBuf>,
+    pub debug: bool,
+    pub log_level: Option<String>,
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub hosts: Vec<String>,
+    pub storage_driver: Option<String>,
+    pub storage_opts: BTreeMap<String, String>,
+    pub insecure_registries: Vec<String>,
+    pub registry_mirrors: Vec<String>,
+    pub bridge: String,
+    pub bip: Option<String>,
+    pub default_address_pools: Vec<serde_json::Value>,
+    pub log_level: String,
+    pub debug: bool,
+    pub default_runtime: String,
+    pub runtimes: BTreeMap<String, RuntimeConfig>,
+    pub live_restore: bool,
+    pub pidfile: PathBuf,
+    pub max_layer_size: u64,
+    pub plugin_drivers: BTreeMap<String, PathBuf>,
+    pub plugin_search: Vec<PathBuf>,
+    pub config_file: Option<PathBuf>,
+}
+
+const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "fatal", "panic"];
+
+/// Reads the config file: `explicit` must exist; the default may be absent.
+pub fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) => bail!(
+            "unable to configure the berth daemon with file {}: {e}",
+            path.display()
+        ),
+    };
+    let cfg: FileConfig = serde_json::from_str(&text).map_err(|e| {
+        let msg = e.to_string();
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let key = rest.split('`').next().unwrap_or(rest);
+            anyhow::anyhow!(
+                "unable to configure the berth daemon with file {}: the following directives don't match any configuration option: {key}",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("unable to configure the berth daemon with file {}: {msg}", path.display())
+        }
+    })?;
+    Ok(Some(cfg))
+}
+
+fn validate_host(h: &str) -> Result<()> {
+    if let Some(p) = h.strip_prefix("unix://") {
+        if !p.starts_with('/') {
+            bail!("invalid host {h:?}: a unix socket path must be absolute");
+        }
+        return Ok(());
+    }
+    if let Some(a) = h.strip_prefix("tcp://") {
+        let (host, port) = a
+            .rsplit_once(':')
+            .with_context(|| format!("invalid host {h:?}: tcp hosts need host:port"))?;
+        port.parse::<u16>()
+            .with_context(|| format!("invalid host {h:?}: bad port"))?;
+        if host.is_empty() {
+            bail!("invalid host {h:?}: empty address");
+        }
+        return Ok(());
+    }
+    bail!("invalid host {h:?}: use unix:///path or tcp://host:port")
+}
+
+fn validate_cidr(s: &str) -> Result<()> {
+    let (ip, bits) = s
+        .split_once('/')
+        .with_context(|| format!("invalid bip {s:?}: expected an address in CIDR form"))?;
+    ip.parse::<std::net::Ipv4Addr>()
+        .with_context(|| format!("invalid bip {s:?}: bad address"))?;
+    let bits: u8 = bits
+        .parse()
+        .with_context(|| format!("invalid bip {s:?}: bad prefix length"))?;
+    if !(8..=30).contains(&bits) {
+        bail!("invalid bip {s:?}: prefix length must be 8..30");
+    }
+    Ok(())
+}
+
+/// Merges flags and file, refusing conflicts as dockerd does, and validates.
+pub fn merge(
+    flags: FlagConfig,
+    file: Option<FileConfig>,
+    config_file: Option<PathBuf>,
+    exe_dir: Option<PathBuf>,
+) -> Result<Config> {
+    let f = file.unwrap_or_default();
+    let mut conflicts = Vec::new();
+    let mut pick = |name: &str, flag: Option<String>, file: Option<String>| -> Option<String> {
+        if flag.is_some() && file.is_some() {
+            conflicts.push(name.to_string());
+        }
+        flag.or(file)
+    };
+    let data_root = pick(
+        "data-root",
+        flags.data_root.map(|p| p.display().to_string()),
+        f.data_root.map(|p| p.display().to_string()),
+    );
+    let exec_root = pick(
+        "exec-root",
+        flags.exec_root.map(|p| p.display().to_string()),
+        f.exec_root.map(|p| p.display().to_string()),
+    );
+    let storage_driver = pick("storage-driver", flags.storage_driver, f.storage_driver);
+    let pidfile = pick(
+        "pidfile",
+        flags.pidfile.map(|p| p.display().to_string()),
+        f.pidfile.map(|p| p.display().to_string()),
+    );
+    let log_level = pick("log-level", flags.log_level, f.log_level);
+    let bridge = pick("bridge", flags.bridge, f.bridge);
+    let bip = pick("bip", flags.bip, f.bip);
+    let hosts = match (flags.hosts.is_empty(), f.hosts) {
+        (false, Some(_)) => {
+            conflicts.push("hosts".into());
+            flags.hosts
+        }
+        (false, None) => flags.hosts,
+        (true, Some(h)) => h,
+        (true, None) => Vec::new(),
+    };
+    if !conflicts.is_empty() {
+        bail!(
+            "unable to configure the berth daemon with file {}: the following directives are specified both as a flag and in the configuration file: {}",
+            config_file.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display(),
+            conflicts.join(", ")
+        );
+    }
+    let data_root = PathBuf::from(data_root.unwrap_or_else(|| "/var/lib/berth".into()));
+    let exec_root = PathBuf::from(exec_root.unwrap_or_else(|| "/run/berth".into()));
+    for (name, p) in [("data-root", &data_root), ("exec-root", &exec_root)] {
+        if !p.is_absolute() {
+            bail!(
+                "invalid {name} {:?}: the path must be absolute",
+                p.display().to_string()
+            );
+        }
+    }
+    let hosts = if hosts.is_empty() {
+        vec![format!("unix://{}/berth.sock", exec_root.display())]
+    } else {
+        hosts
+    };
+    for h in &hosts {
+        validate_host(h)?;
+    }
+    let debug = flags.debug || f.debug.unwrap_or(false);
+    let log_level = log_level.unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
+    if !LEVELS.contains(&log_level.as_str()) {
+        bail!(
+            "invalid log level {log_level:?}: use one of {}",
+            LEVELS.join(", ")
+        );
+    }
+    if let Some(b) = &bip {
+        validate_cidr(b)?;
+    }
+    let mut storage_opts = BTreeMap::new();
+    for o in f.storage_opts.unwrap_or_default() {
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("invalid storage option {o:?}: expected key=value"))?;
+        storage_opts.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let runtimes = f.runtimes.unwrap_or_default();
+    let default_runtime = f.default_runtime.unwrap_or_else(|| "native".into());
+    if default_runtime != "native"
+        && !runtimes.contains_key(&default_runtime)
+        && default_runtime != "runc"
+    {
+        bail!("invalid default-runtime {default_runtime:?}: no runtime of that name is configured");
+    }
+    let plugins = f.plugins.unwrap_or_default();
+    let mut plugin_search = plugins.search_paths;
+    if let Some(d) = exe_dir {
+        plugin_search.push(d);
+    }
+    plugin_search.push(PathBuf::from("/usr/local/lib/berth"));
+    plugin_search.push(PathBuf::from("/usr/lib/berth"));
+    let pidfile =
+        PathBuf::from(pidfile.unwrap_or_else(|| format!("{}/berthd.pid", exec_root.display())));
+    Ok(Config {
+        data_root,
+        exec_root,
+        hosts,
+        storage_driver,
+        storage_opts,
+        insecure_registries: f.insecure_registries.unwrap_or_default(),
+        registry_mirrors: f.registry_mirrors.unwrap_or_default(),
+        bridge: bridge.unwrap_or_else(|| "berth0".into()),
+        bip,
+        default_address_pools: f.default_address_pools.unwrap_or_default(),
+        log_level,
+        debug,
+        default_runtime,
+        runtimes,
+        live_restore: f.live_restore.unwrap_or(true),
+        pidfile,
+        max_layer_size: f.max_layer_size.unwrap_or(64 << 30),
+        plugin_drivers: plugins.drivers,
+        plugin_search,
+        config_file,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_conflicts_are_refused() {
+        let dir = std::env::temp_dir().join(format!("berth-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let p = dir.join("daemon.json");
+        std::fs::write(&p, r#"{"foo": 1}"#).expect("write");
+        let e = read_file(&p, true).expect_err("unknown key");
+        assert!(
+            e.to_string()
+                .contains("don't match any configuration option: foo"),
+            "{e}"
+        );
+        std::fs::write(&p, r#"{"data-root": "/var/lib/x"}"#).expect("write");
+        let file = read_file(&p, true).expect("read");
+        let flags = FlagConfig {
+            data_root: Some("/y".into()),
+            ..Default::default()
+        };
+        let e = merge(flags, file, Some(p.clone()), None).expect_err("conflict");
+        assert!(
+            e.to_string()
+                .contains("both as a flag and in the configuration file: data-root"),
+            "{e}"
+        );
+        let e = merge(
+            FlagConfig {
+                log_level: Some("loud".into()),
+                ..Default::default()
+            },
+            None,
+            None,
+            None,
+        )
+        .expect_err("level");
+        assert!(e.to_string().contains("invalid log level"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,68 @@
+//! Loading the driver plugins named by the configuration.
+
+use crate::config::Config;
+use anyhow::Result;
+use berth_core::{NetworkDriver, StorageDriver};
+use berth_plugins::{Loader, PluginError, PluginInfo};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The loaded drivers.
+pub struct Drivers {
+    pub storage: Arc<dyn StorageDriver>,
+    pub network: Option<Arc<dyn NetworkDriver>>,
+    pub infos: Vec<PluginInfo>,
+}
+
+/// Loads the storage driver (overlay2, falling back to vfs when none was configured and
+/// overlay2 cannot work here) and the bridge network driver.
+pub fn load(cfg: &Config) -> Result<Drivers> {
+    let mut loader = Loader::new(cfg.plugin_drivers.clone(), cfg.plugin_search.clone());
+    let storage_config = |name: &str| json!({"root": cfg.data_root.join(name), "storage_opts": cfg.storage_opts, "max_layer_size": cfg.max_layer_size});
+    let storage = match &cfg.storage_driver {
+        Some(name) => loader.storage(name, &storage_config(name))?.0,
+        None => match loader.storage("overlay2", &storage_config("overlay2")) {
+            Ok((d, _)) => d,
+            Err(PluginError::Init { reason, .. }) => {
+                tracing::warn!("overlay2 is not usable here ({reason}); falling back to vfs");
+                let _ = std::fs::remove_dir(cfg.data_root.join("overlay2").join("l"));
+                let _ = std::fs::remove_dir(cfg.data_root.join("overlay2"));
+                loader.storage("vfs", &storage_config("vfs"))?.0
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let net_config = json!({
+        "root": cfg.data_root.join("network"),
+        "bridge": cfg.bridge,
+        "bip": cfg.bip,
+        "default_address_pools": cfg.default_address_pools,
+    });
+    let network = match loader.network("bridge", &net_config) {
+        Ok((d, _)) => Some(d),
+        Err(PluginError::NoSuchDriver { .. }) if !cfg.plugin_drivers.contains_key("bridge") => {
+            tracing::warn!("no bridge network plugin found; containers get no network");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Third-party network drivers named in the configuration load too.
+    for name in cfg.plugin_drivers.keys() {
+        if name != "bridge" && Some(name) != cfg.storage_driver.as_ref() {
+            if let Err(e) = loader.network(
+                name,
+                &json!({"root": cfg.data_root.join("network").join(name)}),
+            ) {
+                match e {
+                    PluginError::NoSuchDriver { .. } => {}
+                    other => return Err(other.into()),
+                }
+            }
+        }
+    }
+    Ok(Drivers {
+        storage,
+        network,
+        infos: loader.loaded(),
+    })
+}
