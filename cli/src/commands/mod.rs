@@ -1,0 +1,6 @@
+//! The CLI's command groups.
+
+pub mod containers;
+pub mod images;
+pub mod registry;
+pub mod system;

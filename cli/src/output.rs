@@ -1,0 +1,154 @@
+//! Output helpers matching docker's formatting: tables, human sizes, "x ago", `--format`.
+
+use serde_json::Value;
+
+/// Docker's go-units HumanSize (decimal, 3 significant digits): `2.01MB`.
+pub fn human_size(n: f64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let s = format!("{v:.3}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    let digits: String = s
+        .chars()
+        .take(if s.contains('.') { 5 } else { 4 })
+        .collect();
+    let digits = if digits.ends_with('.') {
+        digits.trim_end_matches('.').to_string()
+    } else {
+        digits
+    };
+    format!("{digits}{}", units[i])
+}
+
+/// Docker's HumanDuration.
+pub fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", s / 3600),
+        s if s < 14 * 86400 => format!("{} days", s / 86400),
+        s if s < 60 * 86400 => format!("{} weeks", s / (7 * 86400)),
+        s if s < 730 * 86400 => format!("{} months", s / (30 * 86400)),
+        s => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+/// "3 minutes ago" for a unix time.
+pub fn ago(unix: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    format!("{} ago", human_duration(now - unix))
+}
+
+/// Prints rows as a docker-style table (columns padded, 3 spaces apart).
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r.clone());
+    }
+}
+
+/// A tiny Go-template subset: `{{.Field}}`, `{{json .}}`, `{{.A.B}}`, `\t`, and a `table`
+/// prefix (header row from the field names).
+pub fn format(tpl: &str, items: &[Value]) {
+    let (table, tpl) = match tpl.strip_prefix("table") {
+        Some(t) => (true, t.trim_start()),
+        None => (false, tpl),
+    };
+    let tpl = tpl.replace("\\t", "\t").replace("\\n", "\n");
+    if table {
+        let header = render(&tpl, &Value::Null, true);
+        println!("{header}");
+    }
+    for it in items {
+        println!("{}", render(&tpl, it, false));
+    }
+}
+
+fn render(tpl: &str, v: &Value, header: bool) -> String {
+    let mut out = String::new();
+    let mut rest = tpl;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        let expr = rest[start + 2..start + end].trim();
+        rest = &rest[start + end + 2..];
+        if header {
+            let name = expr
+                .trim_start_matches("json")
+                .trim()
+                .trim_start_matches('.');
+            out.push_str(&name.to_uppercase());
+            continue;
+        }
+        if let Some(arg) = expr.strip_prefix("json") {
+            let target = lookup(v, arg.trim());
+            out.push_str(&target.to_string());
+        } else {
+            match lookup(v, expr) {
+                Value::String(s) => out.push_str(&s),
+                Value::Null => {}
+                other => out.push_str(&other.to_string()),
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn lookup(v: &Value, path: &str) -> Value {
+    let path = path.trim();
+    if path == "." {
+        return v.clone();
+    }
+    let mut cur = v.clone();
+    for p in path.trim_start_matches('.').split('.') {
+        cur = cur.get(p).cloned().unwrap_or(Value::Null);
+    }
+    cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_like_docker() {
+        assert_eq!(human_size(2_010_000.0), "2.01MB");
+        assert_eq!(human_size(999.0), "999B");
+        assert_eq!(human_size(1_234_567_890.0), "1.23GB");
+    }
+}
