@@ -37,6 +37,9 @@ pub struct MonitorConfig {
     pub stdin_once: bool,
     #[serde(default)]
     pub console_size: Option<[u16; 2]>,
+    /// Where to write the init's host pid (optional).
+    #[serde(default)]
+    pub pid_file: Option<String>,
 }
 
 /// What we record at exit.

@@ -232,6 +232,7 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
         }
     };
     drop(child_fds);
+    drop(spec);
     if let (Rt::Oci(oci), true) = (&rt, cfg.tty) {
         if let Some(master) = oci.take_console(&cfg.id) {
             set_winsize(master.as_raw_fd(), cfg.console_size);
@@ -245,6 +246,9 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
                 }
             }
         }
+    }
+    if let Some(p) = cfg.pid_file.as_deref().filter(|p| !p.is_empty()) {
+        let _ = write_atomic(Path::new(p), pid.to_string().as_bytes());
     }
     let state = json!({"monitor_pid": std::process::id(), "pid": pid, "started_at": now()});
     let _ = write_atomic(&dir.join("state.json"), state.to_string().as_bytes());
@@ -267,8 +271,49 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
         json!({"ok": true, "pid": pid, "monitor_pid": std::process::id()}),
     );
     let mut m = Monitor::new(cfg, rt, pid, io, cgroup_path);
+    release_startup_pages();
     m.serve(&listener, &sigfd);
     m.finish(dir, &rootfs);
     let _ = std::fs::remove_file(&sock_path);
     0
+}
+
+/// Unmaps the pages of our own executable touched during start-up (spec parsing, the
+/// runtime's create path): the serving loop needs only a few of them, and a monitor lives as
+/// long as its container. Only read-only mappings with no private (anonymous, e.g. relocated
+/// RELRO) pages are touched, so MADV_DONTNEED just drops page-table entries of pages the page
+/// cache keeps; what the loop needs is faulted back in from the cache.
+fn release_startup_pages() {
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let exe = exe.display().to_string();
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            let perms = f.next().unwrap_or("");
+            let ours = line.ends_with(exe.as_str()) && !perms.contains('w');
+            current = match (
+                ours,
+                usize::from_str_radix(a, 16),
+                usize::from_str_radix(b, 16),
+            ) {
+                (true, Ok(a), Ok(b)) => Some((a, b)),
+                _ => None,
+            };
+            continue;
+        }
+        if first == "Anonymous:" {
+            if let (Some((a, b)), Some("0")) = (current.take(), f.next()) {
+                // SAFETY: advice on a read-only file mapping of our own executable without
+                // private pages: dropping its pages cannot change what it reads.
+                unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+            }
+        }
+    }
 }

@@ -9,10 +9,11 @@ use nix::mount::{mount, MsFlags};
 use serde_json::Value;
 use std::fs;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 /// The descriptors init works with.
+#[derive(Debug, Clone, Copy)]
 pub struct InitIo {
     /// stdin, stdout, stderr for the process.
     pub stdio: [RawFd; 3],
@@ -162,9 +163,4 @@ pub fn pipe() -> std::io::Result<(RawFd, RawFd)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     use std::os::fd::IntoRawFd;
     Ok((r.into_raw_fd(), w.into_raw_fd()))
-}
-
-/// Keeps an fd number alive in a struct without ownership.
-pub fn raw(fd: &OwnedFd) -> RawFd {
-    fd.as_raw_fd()
 }

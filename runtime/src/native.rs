@@ -98,7 +98,7 @@ impl NativeRuntime {
         };
         let mut stack = vec![0u8; 256 * 1024];
         let spec_c = spec.clone();
-        let cb = Box::new(move || -> isize { init::run(&spec_c, InitIo { ..io_copy(&io) }) });
+        let cb = Box::new(move || -> isize { init::run(&spec_c, io) });
         // SAFETY: the monitor calling us is single-threaded, so the child (a copy of this
         // process, no CLONE_VM) may allocate freely; the stack outlives the clone call.
         let pid =
@@ -195,16 +195,6 @@ impl NativeRuntime {
             .ok()
             .and_then(|p| p.get(id).map(|p| p.pid))
             .ok_or_else(|| DriverError::NotFound(format!("no such container: {id}")))
-    }
-}
-
-fn io_copy(io: &InitIo) -> InitIo {
-    InitIo {
-        stdio: io.stdio,
-        tty: io.tty,
-        cgroup_ready: io.cgroup_ready,
-        start: io.start,
-        status: io.status,
     }
 }
 

@@ -282,3 +282,53 @@ fn monitor_mounts_an_overlay_rootfs_and_unmounts_it() {
         "rootfs unmounted at exit"
     );
 }
+
+/// Reports the monitor's memory (VmRSS and Pss) while it supervises a sleeping container; run
+/// with `BERTH_TEST_MONITOR=target/release/berth-monitor -- --nocapture` to see the release
+/// figures. Only a sanity bound is asserted.
+#[test]
+fn monitor_memory_footprint() {
+    let c = Ctr::new("rss");
+    c.write_spec(&c.opts(&["sleep", "1000"]));
+    c.write_monitor_json(json!({"kind": "native"}), false, false);
+    let ready = c.spawn();
+    assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+    let mon = ready["monitor_pid"].as_i64().expect("monitor pid");
+    let status = std::fs::read_to_string(format!("/proc/{mon}/status")).expect("status");
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    let rollup = std::fs::read_to_string(format!("/proc/{mon}/smaps_rollup")).unwrap_or_default();
+    let pss: Vec<String> = rollup
+        .lines()
+        .filter(|l| l.starts_with("Pss:") || l.starts_with("Private_"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let pss = pss.join(", ");
+    eprintln!(
+        "berth-monitor {}: VmRSS {rss_kb} kB, {pss}",
+        monitor_bin().display()
+    );
+    if std::env::var_os("BERTH_TEST_SMAPS").is_some() {
+        let smaps = std::fs::read_to_string(format!("/proc/{mon}/smaps")).unwrap_or_default();
+        let mut name = String::new();
+        for l in smaps.lines() {
+            if l.contains('-') && l.split_whitespace().count() >= 5 && !l.contains(':')
+                || l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.len() == 4 && (p.starts_with('r') || p.starts_with('-')))
+            {
+                name = l.to_string();
+            } else if let Some(v) = l.strip_prefix("Rss:") {
+                if v.trim() != "0 kB" {
+                    eprintln!("{v:>10}  {name}");
+                }
+            }
+        }
+        eprintln!("{status}");
+    }
+    assert!(rss_kb < 16 * 1024, "monitor RSS {rss_kb} kB");
+}

@@ -49,8 +49,12 @@ pub fn busybox_rootfs(root: &Path) {
     std::fs::write(root.join("etc/notexec"), "#!/bin/sh\necho hi\n").expect("notexec");
 }
 
-/// The `berth-monitor` binary next to the test executable (built on demand).
+/// The `berth-monitor` binary: `$BERTH_TEST_MONITOR`, or the one next to the test executable
+/// (built on demand).
 pub fn monitor_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_TEST_MONITOR") {
+        return PathBuf::from(p);
+    }
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe
         .parent()
