@@ -127,11 +127,6 @@ impl Volumes {
         })
     }
 
-    /// The folder holding volumes.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn read(&self, name: &str) -> Option<Volume> {
         if !valid_name(name) {
             return None;

@@ -194,7 +194,7 @@ pub fn plan(
     hc: &Value,
 ) -> Result<Vec<Value>, ApiError> {
     let mut points: Vec<Value> = Vec::new();
-    let mut push = |p: Value, points: &mut Vec<Value>| -> Result<(), ApiError> {
+    let push = |p: Value, points: &mut Vec<Value>| -> Result<(), ApiError> {
         let dest = p["Destination"].as_str().unwrap_or("").to_string();
         if points
             .iter()

@@ -1,0 +1,376 @@
+//! Exec endpoints: create, start (hijacked or detached), resize, inspect. Each exec runs as
+//! `berth-monitor exec` — a child of berthd joined to the container — with pipes or a pty.
+
+use crate::containers::ExecRecord;
+use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
+use crate::server::router::{Req, Router};
+use crate::state::Ctx;
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Stdio;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Registers the routes.
+pub fn register(r: &mut Router) {
+    r.add(Method::POST, "/containers/{id}/exec", create);
+    r.add(Method::POST, "/exec/{id}/start", start);
+    r.add(Method::POST, "/exec/{id}/resize", resize);
+    r.add(Method::GET, "/exec/{id}/json", inspect);
+}
+
+async fn create(ctx: Ctx, req: Req) -> ApiResult {
+    let c = ctx.containers.get(req.param("id"))?;
+    if !c.running() {
+        return Err(ApiError::conflict(format!(
+            "container {} is not running",
+            c.id
+        )));
+    }
+    let body: Value = read_json(req.into_body()).await?;
+    if body["Cmd"].as_array().is_none_or(|a| a.is_empty()) {
+        return Err(ApiError::bad_request("No exec command specified"));
+    }
+    let id: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    let rec = ExecRecord {
+        id: id.clone(),
+        container: c.id.clone(),
+        config: body,
+        running: false,
+        exit_code: None,
+        pid: 0,
+    };
+    if let Ok(mut m) = ctx.containers.execs.lock() {
+        m.insert(id.clone(), rec);
+    }
+    let mut a = crate::containers::exit::attrs(&c);
+    a.insert("execID".into(), id.clone());
+    ctx.events.publish("container", "exec_create", &c.id, a);
+    Ok(http::json(StatusCode::CREATED, &json!({"Id": id})))
+}
+
+fn get(ctx: &Ctx, id: &str) -> Result<ExecRecord, ApiError> {
+    ctx.containers
+        .execs
+        .lock()
+        .ok()
+        .and_then(|m| m.get(id).cloned())
+        .ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))
+}
+
+fn set(ctx: &Ctx, id: &str, f: impl FnOnce(&mut ExecRecord)) {
+    if let Ok(mut m) = ctx.containers.execs.lock() {
+        if let Some(r) = m.get_mut(id) {
+            f(r);
+        }
+    }
+}
+
+fn process_spec(ctx: &Ctx, e: &ExecRecord) -> Result<Value, ApiError> {
+    let c = ctx.containers.get(&e.container)?;
+    let rec = c.record();
+    let cfg = &e.config;
+    let mut env: Vec<String> = rec
+        .pointer("/Config/Env")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for v in cfg["Env"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str())
+    {
+        env.push(v.to_string());
+    }
+    let tty = cfg["Tty"].as_bool().unwrap_or(false);
+    if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let user_s = cfg["User"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .or(rec.pointer("/Config/User").and_then(Value::as_str))
+        .unwrap_or("");
+    let root = format!("/proc/{}/root", c.pid());
+    let user = berth_runtime::user::resolve(std::path::Path::new(&root), user_s, &[])
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let privileged = cfg["Privileged"].as_bool().unwrap_or(false)
+        || rec
+            .pointer("/HostConfig/Privileged")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let caps = berth_runtime::caps::compute(
+        privileged,
+        &strs(&rec["HostConfig"]["CapAdd"]),
+        &strs(&rec["HostConfig"]["CapDrop"]),
+    );
+    let cwd = cfg["WorkingDir"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .or(rec.pointer("/Config/WorkingDir").and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .unwrap_or("/");
+    Ok(json!({
+        "terminal": tty,
+        "args": cfg["Cmd"],
+        "env": env,
+        "cwd": cwd,
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "capabilities": {"bounding": caps, "effective": caps},
+        "noNewPrivileges": false,
+        "rlimits": [],
+    }))
+}
+
+async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
+    let e = get(&ctx, req.param("id"))?;
+    if e.running {
+        return Err(ApiError::conflict(format!(
+            "Error: Exec command {} is already running",
+            e.id
+        )));
+    }
+    let c = ctx.containers.get(&e.container)?;
+    if !c.running() {
+        return Err(ApiError::conflict(format!(
+            "container {} is not running",
+            c.id
+        )));
+    }
+    let upgrader = crate::server::hijack::take(&mut req.inner);
+    let body: Value = {
+        let b = http::read_body(req.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
+        serde_json::from_slice(&b).unwrap_or(json!({}))
+    };
+    let detach = body["Detach"].as_bool().unwrap_or(false);
+    let tty = e.config["Tty"].as_bool().unwrap_or(false);
+    let spec = process_spec(&ctx, &e)?;
+    let spec_path = ctx
+        .containers
+        .state_dir(&c.id)
+        .join(format!("exec-{}.json", e.id));
+    std::fs::write(&spec_path, spec.to_string())
+        .map_err(|err| ApiError::internal(format!("writing exec spec: {err}")))?;
+    let monitor = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("berth-monitor")))
+        .unwrap_or_default();
+    let mut cmd = tokio::process::Command::new(monitor);
+    cmd.arg("exec")
+        .arg("--pid")
+        .arg(c.pid().to_string())
+        .arg("--spec")
+        .arg(&spec_path);
+    let attach_stdin = e.config["AttachStdin"].as_bool().unwrap_or(false);
+    let mut master: Option<OwnedFd> = None;
+    if tty {
+        let pty = nix::pty::openpty(None, None)
+            .map_err(|err| ApiError::internal(format!("openpty: {err}")))?;
+        let s = pty.slave;
+        cmd.stdin(Stdio::from(
+            s.try_clone()
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+        ));
+        cmd.stdout(Stdio::from(
+            s.try_clone()
+                .map_err(|e| ApiError::internal(e.to_string()))?,
+        ));
+        cmd.stderr(Stdio::from(s));
+        master = Some(pty.master);
+    } else {
+        cmd.stdin(if attach_stdin && !detach {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        cmd.stdout(if detach {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        });
+        cmd.stderr(if detach {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|err| ApiError::internal(format!("starting exec: {err}")))?;
+    let exec_id = e.id.clone();
+    set(&ctx, &exec_id, |r| {
+        r.running = true;
+        r.pid = child.id().unwrap_or(0) as i64;
+    });
+    if let Some(m) = &master {
+        if let Ok(mut map) = ctx.containers.execs.lock() {
+            if let Some(r) = map.get_mut(&exec_id) {
+                r.config["__master_fd"] = json!(m.as_raw_fd());
+            }
+        }
+    }
+    ctx.events
+        .publish("container", "exec_start", &c.id, Default::default());
+    let finish = {
+        let ctx = ctx.clone();
+        let id = exec_id.clone();
+        move |code: i64| {
+            set(&ctx, &id, |r| {
+                r.running = false;
+                r.exit_code = Some(code);
+            });
+        }
+    };
+    if detach {
+        tokio::spawn(async move {
+            let code = child
+                .wait()
+                .await
+                .ok()
+                .and_then(|s| s.code())
+                .unwrap_or(126) as i64;
+            finish(code);
+        });
+        return Ok(empty(StatusCode::OK));
+    }
+    let (resp, upgraded) = upgrader.respond(!tty);
+    tokio::spawn(async move {
+        let Some(io) = upgraded.await else {
+            let _ = child.kill().await;
+            return;
+        };
+        let (mut cr, mut cw) = tokio::io::split(io);
+        if let Some(m) = master {
+            let mf = std::fs::File::from(m);
+            let Ok(rf) = mf.try_clone() else { return };
+            let mut mr = tokio::fs::File::from_std(rf);
+            let mut mw = tokio::fs::File::from_std(mf);
+            let up = tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut cr, &mut mw).await;
+            });
+            let waiter = tokio::spawn(async move {
+                child
+                    .wait()
+                    .await
+                    .ok()
+                    .and_then(|s| s.code())
+                    .unwrap_or(126) as i64
+            });
+            let mut buf = vec![0u8; 16384];
+            loop {
+                match mr.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let code = waiter.await.unwrap_or(126);
+            up.abort();
+            finish(code);
+            let _ = cw.shutdown().await;
+            return;
+        }
+        let stdin = child.stdin.take();
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let up = tokio::spawn(async move {
+            if let Some(mut s) = stdin {
+                let _ = tokio::io::copy(&mut cr, &mut s).await;
+            }
+        });
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(32);
+        for (stream, r) in [
+            (
+                1u8,
+                out.take()
+                    .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            ),
+            (
+                2u8,
+                err.take()
+                    .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            ),
+        ] {
+            if let Some(mut r) = r {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16384];
+                    while let Ok(n) = r.read(&mut buf).await {
+                        if n == 0 || tx.send((stream, buf[..n].to_vec())).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+        drop(tx);
+        while let Some((stream, data)) = rx.recv().await {
+            let mut f = vec![stream, 0, 0, 0];
+            f.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            f.extend_from_slice(&data);
+            if cw.write_all(&f).await.is_err() {
+                break;
+            }
+        }
+        let code = child
+            .wait()
+            .await
+            .ok()
+            .and_then(|s| s.code())
+            .unwrap_or(126) as i64;
+        up.abort();
+        finish(code);
+        let _ = cw.shutdown().await;
+    });
+    Ok(resp)
+}
+
+async fn resize(ctx: Ctx, req: Req) -> ApiResult {
+    let e = get(&ctx, req.param("id"))?;
+    if let Some(fd) = e.config["__master_fd"].as_i64() {
+        let ws = libc::winsize {
+            ws_row: req.query.int("h")?.unwrap_or(24) as u16,
+            ws_col: req.query.int("w")?.unwrap_or(80) as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ on the exec's pty master, which lives while the exec runs.
+        unsafe { libc::ioctl(fd as i32, libc::TIOCSWINSZ, &ws) };
+    }
+    Ok(empty(StatusCode::CREATED))
+}
+
+async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
+    let e = get(&ctx, req.param("id"))?;
+    let mut cfg = e.config.clone();
+    if let Some(o) = cfg.as_object_mut() {
+        o.remove("__master_fd");
+    }
+    ok_json(&json!({
+        "ID": e.id, "Running": e.running, "ExitCode": e.exit_code, "ProcessConfig": {"tty": cfg["Tty"], "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"].as_array().map(|a| a[1..].to_vec()).unwrap_or_default(), "privileged": cfg["Privileged"], "user": cfg["User"]},
+        "OpenStdin": cfg["AttachStdin"], "OpenStderr": cfg["AttachStderr"], "OpenStdout": cfg["AttachStdout"],
+        "CanRemove": false, "ContainerID": e.container, "DetachKeys": "", "Pid": e.pid,
+    }))
+}

@@ -1,0 +1,279 @@
+//! `POST /containers/create`: merge the request with the image's config as Docker does,
+//! create the rw layer, record the container.
+
+use super::{initial_state, names, timestamp, Container};
+use crate::server::http::ApiError;
+use crate::state::Ctx;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+fn env_key(e: &str) -> &str {
+    e.split('=').next().unwrap_or(e)
+}
+
+fn non_empty_array(v: &Value) -> bool {
+    v.as_array().is_some_and(|a| !a.is_empty())
+}
+
+/// Merges the request's `Config` over the image's config.
+pub fn merge_config(req: &Value, image_cfg: &Value) -> Value {
+    let mut cfg: Map<String, Value> = req.as_object().cloned().unwrap_or_default();
+    for k in ["HostConfig", "NetworkingConfig"] {
+        cfg.remove(k);
+    }
+    let img = image_cfg.as_object().cloned().unwrap_or_default();
+    // Env: image first, request overrides by key.
+    let mut env: Vec<String> = img
+        .get("Env")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    for e in cfg
+        .get("Env")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str())
+    {
+        match env.iter_mut().find(|x| env_key(x) == env_key(e)) {
+            Some(slot) => *slot = e.to_string(),
+            None => env.push(e.to_string()),
+        }
+    }
+    if !env.iter().any(|e| env_key(e) == "PATH") {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    cfg.insert("Env".into(), json!(env));
+    let has_ep = non_empty_array(cfg.get("Entrypoint").unwrap_or(&Value::Null));
+    if !has_ep {
+        cfg.insert(
+            "Entrypoint".into(),
+            img.get("Entrypoint").cloned().unwrap_or(Value::Null),
+        );
+        if !non_empty_array(cfg.get("Cmd").unwrap_or(&Value::Null)) {
+            cfg.insert("Cmd".into(), img.get("Cmd").cloned().unwrap_or(Value::Null));
+        }
+    }
+    for k in ["WorkingDir", "User", "StopSignal"] {
+        if cfg.get(k).and_then(Value::as_str).unwrap_or("").is_empty() {
+            if let Some(v) = img.get(k).filter(|v| !v.as_str().unwrap_or("").is_empty()) {
+                cfg.insert(k.into(), v.clone());
+            }
+        }
+    }
+    for k in ["ExposedPorts", "Volumes", "Labels"] {
+        let mut merged: Map<String, Value> = img
+            .get(k)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(m) = cfg.get(k).and_then(Value::as_object) {
+            for (a, b) in m {
+                merged.insert(a.clone(), b.clone());
+            }
+        }
+        cfg.insert(
+            k.into(),
+            if merged.is_empty() && k != "Labels" {
+                Value::Null
+            } else {
+                Value::Object(merged)
+            },
+        );
+    }
+    if cfg.get("Healthcheck").is_none_or(Value::is_null) {
+        if let Some(h) = img.get("Healthcheck") {
+            cfg.insert("Healthcheck".into(), h.clone());
+        }
+    }
+    for (k, d) in [
+        ("AttachStdin", json!(false)),
+        ("AttachStdout", json!(false)),
+        ("AttachStderr", json!(false)),
+        ("Tty", json!(false)),
+        ("OpenStdin", json!(false)),
+        ("StdinOnce", json!(false)),
+        ("Domainname", json!("")),
+        ("Hostname", json!("")),
+        ("User", json!("")),
+        ("WorkingDir", json!("")),
+    ] {
+        cfg.entry(k).or_insert(d);
+    }
+    Value::Object(cfg)
+}
+
+fn host_config_defaults(hc: &Value) -> Value {
+    let mut h = hc.as_object().cloned().unwrap_or_default();
+    for (k, d) in [
+        ("NetworkMode", json!("bridge")),
+        (
+            "RestartPolicy",
+            json!({"Name": "no", "MaximumRetryCount": 0}),
+        ),
+        ("LogConfig", json!({"Type": "json-file", "Config": {}})),
+        ("AutoRemove", json!(false)),
+        ("Privileged", json!(false)),
+        ("ReadonlyRootfs", json!(false)),
+        ("Binds", Value::Null),
+        ("PortBindings", json!({})),
+        ("Memory", json!(0)),
+        ("MemorySwap", json!(0)),
+        ("NanoCpus", json!(0)),
+        ("CpuShares", json!(0)),
+        ("PidsLimit", Value::Null),
+        ("ShmSize", json!(67108864)),
+        ("Runtime", json!("")),
+    ] {
+        let missing = h
+            .get(k)
+            .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+        if missing && !(k == "Runtime" && h.contains_key(k)) {
+            h.insert(k.into(), d);
+        }
+    }
+    if h.get("NetworkMode").and_then(Value::as_str) == Some("default") {
+        h.insert("NetworkMode".into(), json!("bridge"));
+    }
+    if h.get("LogConfig")
+        .and_then(|l| l.get("Type"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        h.insert(
+            "LogConfig".into(),
+            json!({"Type": "json-file", "Config": {}}),
+        );
+    }
+    Value::Object(h)
+}
+
+fn random_id() -> String {
+    (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// Creates a container; returns its id.
+pub async fn create(ctx: &Ctx, name: Option<&str>, body: Value) -> Result<String, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "config cannot be empty in order to create a container",
+        ));
+    }
+    let image_name = body["Image"].as_str().unwrap_or("").to_string();
+    if image_name.is_empty() {
+        return Err(ApiError::bad_request("No command specified"));
+    }
+    let ctx2 = ctx.clone();
+    let iname = image_name.clone();
+    let image = tokio::task::spawn_blocking(move || ctx2.images.resolve(&iname))
+        .await?
+        .map_err(|_| {
+            let shown = berth_core::reference::Reference::parse(&image_name)
+                .map(|r| r.familiar_string())
+                .unwrap_or(image_name.clone());
+            ApiError::not_found(format!("No such image: {shown}"))
+        })?;
+    let cfg = merge_config(&body, &image.config["config"]);
+    let mut path_args: Vec<String> = Vec::new();
+    for k in ["Entrypoint", "Cmd"] {
+        if let Some(a) = cfg[k].as_array() {
+            path_args.extend(a.iter().filter_map(|v| v.as_str().map(str::to_string)));
+        } else if let Some(s) = cfg[k].as_str() {
+            path_args.push(s.to_string());
+        }
+    }
+    if path_args.is_empty() {
+        return Err(ApiError::bad_request("no command specified"));
+    }
+    let name = match name.filter(|n| !n.is_empty()) {
+        Some(n) => {
+            if !names::valid(n) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+            let n = n.trim_start_matches('/').to_string();
+            if let Ok(other) = ctx.containers.get(&n) {
+                if other.name() == n {
+                    return Err(ApiError::conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+            }
+            n
+        }
+        None => loop {
+            let n = names::generate();
+            if ctx.containers.get(&n).is_err() {
+                break n;
+            }
+        },
+    };
+    let id = random_id();
+    let mut cfg = cfg;
+    if cfg["Hostname"].as_str().unwrap_or("").is_empty() {
+        cfg["Hostname"] = json!(id[..12]);
+    }
+    cfg["Image"] = json!(image_name);
+    let host_config = host_config_defaults(&body["HostConfig"]);
+    let mounts = crate::volumes::mounts::plan(&ctx.volumes, &ctx.containers, &cfg, &host_config)?;
+    let parent = image.top_chain().map(|c| berth_image::storage_id(&c));
+    let (storage, lid) = (ctx.storage.clone(), id.clone());
+    tokio::task::spawn_blocking(move || {
+        storage.create(
+            &lid,
+            parent.as_deref(),
+            &berth_core::storage::CreateOpts {
+                rw: true,
+                ..Default::default()
+            },
+        )
+    })
+    .await??;
+    let dir = ctx.containers.dir(&id);
+    let rec = json!({
+        "Id": id,
+        "Created": timestamp(),
+        "Path": path_args.first().cloned().unwrap_or_default(),
+        "Args": path_args.iter().skip(1).collect::<Vec<_>>(),
+        "State": initial_state(),
+        "Image": image.id,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": dir.join(format!("{id}-json.log")),
+        "Name": format!("/{name}"),
+        "RestartCount": 0,
+        "Driver": ctx.storage.name(),
+        "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": host_config,
+        "GraphDriver": {"Name": ctx.storage.name(), "Data": null},
+        "Mounts": mounts,
+        "Config": cfg,
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}, "IPAddress": "", "Gateway": "", "MacAddress": "", "IPPrefixLen": 0},
+        "ManuallyStopped": false,
+    });
+    let c = Container::new(id.clone(), rec);
+    if let Err(e) = ctx.containers.save(&c) {
+        let _ = ctx.storage.remove(&id);
+        return Err(e);
+    }
+    ctx.containers.insert(Arc::clone(&c));
+    ctx.events
+        .publish("container", "create", &id, super::exit::attrs(&c));
+    Ok(id)
+}

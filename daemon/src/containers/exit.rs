@@ -1,0 +1,260 @@
+//! What happens around a container's process: network join/leave, noticing its exit (through
+//! the monitor's `wait`, or `exit.json` when the monitor is gone), restart policies, AutoRemove,
+//! and reconciling everything after a daemon restart.
+
+use super::{timestamp, Container};
+use crate::state::Ctx;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// Event attributes of a container (image, name, labels).
+pub fn attrs(c: &Container) -> BTreeMap<String, String> {
+    let rec = c.record();
+    let mut a: BTreeMap<String, String> = rec
+        .pointer("/Config/Labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    a.insert(
+        "image".into(),
+        rec.pointer("/Config/Image")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    );
+    a.insert("name".into(), c.name());
+    a
+}
+
+/// Joins the container's network (bridge mode with a loaded driver); returns its address.
+pub async fn join_network(ctx: &Ctx, c: &Container, pid: i32) -> Option<String> {
+    let mode = c
+        .record()
+        .pointer("/HostConfig/NetworkMode")
+        .and_then(Value::as_str)
+        .unwrap_or("bridge")
+        .to_string();
+    if mode != "bridge" {
+        return None;
+    }
+    let net = ctx.network.clone()?;
+    let spec = berth_core::network::EndpointSpec {
+        network_id: "bridge".into(),
+        endpoint_id: c.id.clone(),
+        container_id: c.id.clone(),
+        netns_path: format!("/proc/{pid}/ns/net"),
+        ifname: "eth0".into(),
+        ..Default::default()
+    };
+    match tokio::task::spawn_blocking(move || net.join(&spec)).await {
+        Ok(Ok(info)) => {
+            let ip = info.ip.clone();
+            c.update(|r| {
+                r["NetworkSettings"]["IPAddress"] = json!(info.ip);
+                r["NetworkSettings"]["Gateway"] = json!(info.gateway);
+                r["NetworkSettings"]["IPPrefixLen"] = json!(info.prefix_len);
+                r["NetworkSettings"]["MacAddress"] = json!(info.mac);
+                r["NetworkSettings"]["Networks"] = json!({"bridge": {"IPAddress": info.ip, "Gateway": info.gateway, "IPPrefixLen": info.prefix_len, "MacAddress": info.mac, "NetworkID": "bridge", "EndpointID": c.id}});
+            });
+            Some(ip)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("joining network for {}: {e}", c.id);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+pub async fn leave_network(ctx: &Ctx, c: &Container) {
+    if let Some(net) = ctx.network.clone() {
+        let id = c.id.clone();
+        let _ = tokio::task::spawn_blocking(move || net.leave("bridge", &id)).await;
+    }
+    c.update(|r| {
+        r["NetworkSettings"]["IPAddress"] = json!("");
+        r["NetworkSettings"]["Networks"] = json!({});
+    });
+}
+
+/// Follows a running container until it exits.
+pub fn watch(ctx: Ctx, c: Arc<Container>) {
+    tokio::spawn(async move {
+        let sdir = ctx.containers.state_dir(&c.id);
+        let sock = sdir.join("monitor.sock");
+        let info = match wait_monitor(&sock).await {
+            Some(v) => v,
+            None => {
+                // The monitor is gone: its exit.json says how the container ended.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                std::fs::read(sdir.join("exit.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_else(
+                        || json!({"exit_code": 137, "error": "container monitor disappeared"}),
+                    )
+            }
+        };
+        on_exit(&ctx, &c, &info).await;
+    });
+}
+
+async fn wait_monitor(sock: &std::path::Path) -> Option<Value> {
+    let mut s = tokio::net::UnixStream::connect(sock).await.ok()?;
+    s.write_all(b"{\"cmd\":\"wait\"}\n").await.ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).await.ok()?;
+    serde_json::from_str(&line).ok()
+}
+
+/// Records an exit and applies the restart policy / AutoRemove.
+pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
+    let code = info["exit_code"].as_i64().unwrap_or(-1);
+    let oom = info["oom_killed"].as_bool().unwrap_or(false);
+    leave_network(ctx, c).await;
+    let root = super::start::rootfs(ctx, &c.id);
+    let _ = berth_core::mount::unmount(&root);
+    let finished = info["finished_at"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(timestamp);
+    c.update(|r| {
+        r["State"]["Status"] = json!("exited");
+        r["State"]["Running"] = json!(false);
+        r["State"]["Paused"] = json!(false);
+        r["State"]["Pid"] = json!(0);
+        r["State"]["ExitCode"] = json!(code);
+        r["State"]["OOMKilled"] = json!(oom);
+        r["State"]["FinishedAt"] = json!(finished);
+        if let Some(e) = info["error"].as_str().filter(|e| !e.is_empty()) {
+            r["State"]["Error"] = json!(e);
+        }
+    });
+    let _ = ctx.containers.save(c);
+    let _ = std::fs::remove_file(ctx.containers.state_dir(&c.id).join("exit.json"));
+    if oom {
+        ctx.events.publish("container", "oom", &c.id, attrs(c));
+    }
+    let mut a = attrs(c);
+    a.insert("exitCode".into(), code.to_string());
+    ctx.events.publish("container", "die", &c.id, a);
+    c.events.send_modify(|l| {
+        l.exits += 1;
+        l.exit_code = code;
+        l.running = false;
+    });
+    let rec = c.record();
+    let manual = rec["ManuallyStopped"].as_bool().unwrap_or(false);
+    let policy = rec
+        .pointer("/HostConfig/RestartPolicy/Name")
+        .and_then(Value::as_str)
+        .unwrap_or("no")
+        .to_string();
+    let max = rec
+        .pointer("/HostConfig/RestartPolicy/MaximumRetryCount")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let count = rec["RestartCount"].as_i64().unwrap_or(0);
+    let restart = !manual
+        && match policy.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (max == 0 || count < max),
+            _ => false,
+        };
+    if restart {
+        let (ctx2, c2) = (ctx.clone(), c.clone());
+        tokio::spawn(async move {
+            let delay = 100u64 << count.clamp(0, 10);
+            tokio::time::sleep(std::time::Duration::from_millis(delay.min(60_000))).await;
+            c2.update(|r| r["RestartCount"] = json!(count + 1));
+            if let Err(e) = super::start::start(&ctx2, &c2).await {
+                tracing::warn!("restarting {}: {}", c2.id, e.message);
+            }
+        });
+        return;
+    }
+    if rec
+        .pointer("/HostConfig/AutoRemove")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        let _ = remove_with_volumes(ctx, c, true).await;
+    }
+}
+
+/// Removes a stopped container and everything it owns.
+pub async fn remove(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::server::http::ApiError> {
+    remove_with_volumes(ctx, c, false).await
+}
+
+/// Removes a stopped container; with `volumes` also its anonymous volumes no other
+/// container uses (`docker rm -v`, `--rm`).
+pub async fn remove_with_volumes(
+    ctx: &Ctx,
+    c: &Arc<Container>,
+    volumes: bool,
+) -> Result<(), crate::server::http::ApiError> {
+    let anon = if volumes {
+        crate::volumes::mounts::anonymous_volumes(&ctx.volumes, &c.record())
+    } else {
+        Vec::new()
+    };
+    remove_container(ctx, c).await?;
+    for name in anon {
+        if crate::volumes::mounts::users(&ctx.containers, &name).is_empty()
+            && ctx.volumes.remove(&name, &[]).is_ok()
+        {
+            let mut a = BTreeMap::new();
+            a.insert("driver".to_string(), "local".to_string());
+            ctx.events.publish("volume", "destroy", &name, a);
+        }
+    }
+    Ok(())
+}
+
+async fn remove_container(
+    ctx: &Ctx,
+    c: &Arc<Container>,
+) -> Result<(), crate::server::http::ApiError> {
+    let root = super::start::rootfs(ctx, &c.id);
+    let _ = berth_core::mount::unmount(&root);
+    let (storage, id) = (ctx.storage.clone(), c.id.clone());
+    tokio::task::spawn_blocking(move || storage.remove(&id)).await??;
+    let _ = std::fs::remove_dir_all(ctx.containers.state_dir(&c.id));
+    let _ = std::fs::remove_dir_all(ctx.containers.dir(&c.id));
+    ctx.containers.forget(&c.id);
+    ctx.events.publish("container", "destroy", &c.id, attrs(c));
+    c.events.send_modify(|l| l.removed = true);
+    Ok(())
+}
+
+/// After a daemon start: re-attach to live monitors, record exits that happened meanwhile,
+/// restart containers whose policy says so.
+pub async fn restore(ctx: &Ctx) {
+    for c in ctx.containers.all() {
+        if !c.running() {
+            let _ = super::start::prepare_dirs(ctx, &c.id);
+            continue;
+        }
+        let sdir = ctx.containers.state_dir(&c.id);
+        let sock = sdir.join("monitor.sock");
+        if tokio::net::UnixStream::connect(&sock).await.is_ok() {
+            tracing::info!("re-attached to running container {}", c.id);
+            c.events.send_modify(|l| l.running = true);
+            watch(ctx.clone(), c.clone());
+        } else {
+            let info = std::fs::read(sdir.join("exit.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_else(|| json!({"exit_code": 137}));
+            tracing::info!("container {} exited while the daemon was down", c.id);
+            on_exit(ctx, &c, &info).await;
+        }
+    }
+}

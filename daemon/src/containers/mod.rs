@@ -1,0 +1,286 @@
+//! Containers: the store (`<data-root>/containers/<id>/config.v2.json`, written atomically),
+//! their state machine, and the bookkeeping that connects the API to each container's monitor.
+//!
+//! The record keeps Docker's shapes (`Config`, `HostConfig`, `State`) as JSON so inspect and
+//! list answer exactly what clients expect; the submodules do the work: [`create`] (config
+//! merge, rw layer), [`start`] (bundle, spec, monitor, network), [`exit`] (what happens when a
+//! container stops, restart policies, restore after a daemon restart), [`streams`] (attach
+//! and logs).
+
+pub mod create;
+pub mod exit;
+pub mod names;
+pub mod start;
+pub mod streams;
+
+use crate::config::Config;
+use crate::server::http::ApiError;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
+
+/// One container.
+pub struct Container {
+    /// 64-hex id.
+    pub id: String,
+    /// The persisted record (Docker's inspect shape, minus derived fields).
+    pub rec: Mutex<Value>,
+    /// Bumped on every exit and on removal; waiters watch it.
+    pub events: watch::Sender<Lifecycle>,
+    /// Attach sessions waiting for `start`.
+    pub pending: Mutex<Vec<streams::PendingAttach>>,
+    /// Serialises start/stop/remove.
+    pub op: tokio::sync::Mutex<()>,
+}
+
+/// What waiters see.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    /// Number of exits so far.
+    pub exits: u64,
+    /// Last exit code.
+    pub exit_code: i64,
+    /// Removed.
+    pub removed: bool,
+    /// Running now.
+    pub running: bool,
+}
+
+/// An exec instance.
+#[derive(Debug, Clone)]
+pub struct ExecRecord {
+    pub id: String,
+    pub container: String,
+    pub config: Value,
+    pub running: bool,
+    pub exit_code: Option<i64>,
+    pub pid: i64,
+}
+
+/// All containers.
+pub struct Containers {
+    pub root: PathBuf,
+    pub exec_root: PathBuf,
+    map: RwLock<HashMap<String, Arc<Container>>>,
+    pub execs: Mutex<HashMap<String, ExecRecord>>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// A zero time as Docker writes it.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+impl Container {
+    fn new(id: String, rec: Value) -> Arc<Container> {
+        let running = rec
+            .pointer("/State/Running")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let (tx, _) = watch::channel(Lifecycle {
+            running,
+            ..Default::default()
+        });
+        Arc::new(Container {
+            id,
+            rec: Mutex::new(rec),
+            events: tx,
+            pending: Mutex::new(Vec::new()),
+            op: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// A copy of the record.
+    pub fn record(&self) -> Value {
+        self.rec.lock().map(|r| r.clone()).unwrap_or(Value::Null)
+    }
+
+    /// `/name` without the slash.
+    pub fn name(&self) -> String {
+        self.record()["Name"]
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches('/')
+            .to_string()
+    }
+
+    /// Whether it runs.
+    pub fn running(&self) -> bool {
+        self.record()
+            .pointer("/State/Running")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// Its init's host PID (0 if not running).
+    pub fn pid(&self) -> i64 {
+        self.record()
+            .pointer("/State/Pid")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    }
+
+    /// Whether it has a TTY.
+    pub fn tty(&self) -> bool {
+        self.record()
+            .pointer("/Config/Tty")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// Mutates the record.
+    pub fn update(&self, f: impl FnOnce(&mut Value)) {
+        if let Ok(mut r) = self.rec.lock() {
+            f(&mut r);
+        }
+    }
+}
+
+impl Containers {
+    /// Opens the store and loads every record.
+    pub fn open(cfg: &Config) -> anyhow::Result<Containers> {
+        let root = cfg.data_root.join("containers");
+        let exec_root = cfg.exec_root.join("containers");
+        std::fs::create_dir_all(&root)?;
+        std::fs::create_dir_all(&exec_root)?;
+        let mut map = HashMap::new();
+        for e in std::fs::read_dir(&root)?.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            match std::fs::read(e.path().join("config.v2.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            {
+                Some(rec) => {
+                    map.insert(id.clone(), Container::new(id, rec));
+                }
+                None => tracing::warn!(
+                    "container folder {} has no readable record; ignoring",
+                    e.path().display()
+                ),
+            }
+        }
+        Ok(Containers {
+            root,
+            exec_root,
+            map: RwLock::new(map),
+            execs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// (running, paused, stopped).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let all = self.all();
+        let paused = all
+            .iter()
+            .filter(|c| {
+                c.record()
+                    .pointer("/State/Paused")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            })
+            .count();
+        let running = all.iter().filter(|c| c.running()).count();
+        (running - paused.min(running), paused, all.len() - running)
+    }
+
+    /// Every container.
+    pub fn all(&self) -> Vec<Arc<Container>> {
+        self.map
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Finds by full id, name, or unique id prefix; Docker's 404 text otherwise.
+    pub fn get(&self, key: &str) -> Result<Arc<Container>, ApiError> {
+        let map = self
+            .map
+            .read()
+            .map_err(|_| ApiError::internal("container map poisoned"))?;
+        if let Some(c) = map.get(key) {
+            return Ok(c.clone());
+        }
+        let name = key.trim_start_matches('/');
+        if let Some(c) = map.values().find(|c| c.name() == name) {
+            return Ok(c.clone());
+        }
+        let matches: Vec<&Arc<Container>> = map
+            .values()
+            .filter(|c| !key.is_empty() && c.id.starts_with(key))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches[0].clone()),
+            0 => Err(ApiError::not_found(format!("No such container: {key}"))),
+            _ => Err(ApiError::bad_request(format!(
+                "multiple IDs found with provided prefix: {key}"
+            ))),
+        }
+    }
+
+    /// Adds a container.
+    pub fn insert(&self, c: Arc<Container>) {
+        if let Ok(mut m) = self.map.write() {
+            m.insert(c.id.clone(), c);
+        }
+    }
+
+    /// Forgets a container.
+    pub fn forget(&self, id: &str) {
+        if let Ok(mut m) = self.map.write() {
+            m.remove(id);
+        }
+    }
+
+    /// The folder of a container's persistent files.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// The folder of a container's run-time state (monitor socket, bundle).
+    pub fn state_dir(&self, id: &str) -> PathBuf {
+        self.exec_root.join(id)
+    }
+
+    /// Writes a container's record atomically.
+    pub fn save(&self, c: &Container) -> Result<(), ApiError> {
+        let rec = c.record();
+        let dir = self.dir(&c.id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+        let bytes = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
+        let tmp = dir.join("config.v2.json.tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, dir.join("config.v2.json"))
+        };
+        write().map_err(|e| ApiError::internal(format!("saving container {}: {e}", c.id)))
+    }
+
+    /// Ids of containers whose image is `image_id`.
+    pub fn using_image(&self, image_id: &str) -> Vec<String> {
+        self.all()
+            .iter()
+            .filter(|c| c.record()["Image"].as_str() == Some(image_id))
+            .map(|c| c.id.clone())
+            .collect()
+    }
+}
+
+/// A fresh State object.
+pub fn initial_state() -> Value {
+    json!({
+        "Status": "created", "Running": false, "Paused": false, "Restarting": false, "OOMKilled": false,
+        "Dead": false, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME,
+    })
+}
+
+/// Current time in Docker's format.
+pub fn timestamp() -> String {
+    now()
+}

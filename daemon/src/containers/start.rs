@@ -1,0 +1,464 @@
+//! Starting a container: mount its rootfs, write the bundle (OCI spec with Docker's defaults),
+//! spawn its monitor, join networks, wire waiting attaches, then let it run.
+
+use super::{timestamp, Container};
+use crate::server::http::ApiError;
+use crate::state::Ctx;
+use berth_runtime::spec::{MountSpec, NetNs, SpecOptions, Ulimit};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Sends one command line to a monitor and reads the one-line reply (blocking).
+pub fn monitor_cmd(sock: &Path, cmd: &Value) -> Result<Value, String> {
+    let mut s = UnixStream::connect(sock)
+        .map_err(|e| format!("connecting to the container's monitor: {e}"))?;
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    s.write_all(format!("{cmd}\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(s)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_str(&line).map_err(|e| format!("bad monitor reply {line:?}: {e}"))
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn signal_number(name: &str) -> i32 {
+    crate::api::signal_number(name).unwrap_or(libc::SIGTERM)
+}
+
+/// The container's stop signal.
+pub fn stop_signal(c: &Container) -> i32 {
+    signal_number(
+        c.record()
+            .pointer("/Config/StopSignal")
+            .and_then(Value::as_str)
+            .unwrap_or("SIGTERM"),
+    )
+}
+
+fn host_resolv() -> String {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let l = l.trim();
+            !(l.starts_with("nameserver") && (l.contains("127.") || l.contains("::1")))
+        })
+        .collect();
+    let mut out = lines.join("\n");
+    if !out.contains("nameserver") {
+        out.push_str("\nnameserver 8.8.8.8\nnameserver 8.8.4.4");
+    }
+    out.push('\n');
+    out
+}
+
+/// Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container.
+pub fn write_net_files(dir: &Path, rec: &Value, ip: Option<&str>) -> std::io::Result<()> {
+    let hostname = rec
+        .pointer("/Config/Hostname")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
+    for h in strs(&rec["HostConfig"]["ExtraHosts"]) {
+        if let Some((name, addr)) = h.split_once(':') {
+            hosts.push_str(&format!("{addr}\t{name}\n"));
+        }
+    }
+    if let Some(ip) = ip {
+        hosts.push_str(&format!("{ip}\t{hostname}\n"));
+    }
+    std::fs::write(dir.join("hosts"), hosts)?;
+    std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+    let dns = strs(&rec["HostConfig"]["Dns"]);
+    let resolv = if dns.is_empty() {
+        host_resolv()
+    } else {
+        dns.iter().map(|d| format!("nameserver {d}\n")).collect()
+    };
+    std::fs::write(dir.join("resolv.conf"), resolv)
+}
+
+fn ulimits(v: &Value) -> Vec<Ulimit> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|u| Ulimit {
+                    name: u["Name"].as_str().unwrap_or("").into(),
+                    soft: u["Soft"].as_u64().unwrap_or(0),
+                    hard: u["Hard"].as_u64().unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Builds the spec options of a container.
+fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiError> {
+    let rec = c.record();
+    let cfg = &rec["Config"];
+    let hc = &rec["HostConfig"];
+    let dir = ctx.containers.dir(&c.id);
+    let mut args = strs(&cfg["Entrypoint"]);
+    args.extend(strs(&cfg["Cmd"]));
+    let mut env = strs(&cfg["Env"]);
+    let hostname = cfg["Hostname"].as_str().unwrap_or("").to_string();
+    env.push(format!("HOSTNAME={hostname}"));
+    if cfg["Tty"].as_bool().unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let user = berth_runtime::user::resolve(
+        rootfs,
+        cfg["User"].as_str().unwrap_or(""),
+        &strs(&hc["GroupAdd"]),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!(
+            "HOME={}",
+            if user.home.is_empty() {
+                "/"
+            } else {
+                &user.home
+            }
+        ));
+    }
+    let mut mounts = crate::volumes::mounts::specs(&rec);
+    let mode = hc["NetworkMode"].as_str().unwrap_or("bridge");
+    if mode != "host" {
+        for f in ["resolv.conf", "hosts", "hostname"] {
+            mounts.push(MountSpec {
+                destination: format!("/etc/{f}"),
+                kind: "bind".into(),
+                source: dir.join(f).display().to_string(),
+                options: vec!["rbind".into()],
+            });
+        }
+    }
+    let netns = match mode {
+        "host" => NetNs::Host,
+        m if m.starts_with("container:") => {
+            let other = ctx.containers.get(&m["container:".len()..])?;
+            if !other.running() {
+                return Err(ApiError::conflict(format!(
+                    "cannot join network of a non running container: {}",
+                    other.id
+                )));
+            }
+            NetNs::Path(format!("/proc/{}/ns/net", other.pid()))
+        }
+        _ => NetNs::New,
+    };
+    let nano = hc["NanoCpus"].as_i64().unwrap_or(0);
+    let (quota, period) = if nano > 0 {
+        (nano / 10_000, 100_000)
+    } else {
+        (
+            hc["CpuQuota"].as_i64().unwrap_or(0),
+            hc["CpuPeriod"].as_u64().unwrap_or(100_000),
+        )
+    };
+    let sec: Vec<String> = strs(&hc["SecurityOpt"]);
+    Ok(SpecOptions {
+        id: c.id.clone(),
+        args,
+        env,
+        cwd: cfg["WorkingDir"].as_str().unwrap_or("").to_string(),
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: user.additional_gids,
+        hostname,
+        rootfs: rootfs.display().to_string(),
+        readonly_rootfs: hc["ReadonlyRootfs"].as_bool().unwrap_or(false),
+        tty: cfg["Tty"].as_bool().unwrap_or(false),
+        mounts,
+        cap_add: strs(&hc["CapAdd"]),
+        cap_drop: strs(&hc["CapDrop"]),
+        privileged: hc["Privileged"].as_bool().unwrap_or(false),
+        no_new_privileges: sec.iter().any(|s| {
+            s == "no-new-privileges"
+                || s == "no-new-privileges:true"
+                || s == "no-new-privileges=true"
+        }),
+        memory: hc["Memory"].as_i64().unwrap_or(0),
+        memory_swap: hc["MemorySwap"].as_i64().unwrap_or(0),
+        cpu_quota: quota,
+        cpu_period: period,
+        cpu_shares: hc["CpuShares"].as_u64().unwrap_or(0),
+        pids_limit: hc["PidsLimit"].as_i64().unwrap_or(0),
+        ulimits: ulimits(&hc["Ulimits"]),
+        shm_size: hc["ShmSize"].as_i64().unwrap_or(0),
+        netns,
+        cgroup_path: format!("berth/{}", c.id),
+        user: cfg["User"].as_str().unwrap_or("").to_string(),
+        group_add: strs(&hc["GroupAdd"]),
+        masked_paths: sec
+            .iter()
+            .any(|s| s == "systempaths=unconfined")
+            .then(Vec::new),
+        readonly_paths: sec
+            .iter()
+            .any(|s| s == "systempaths=unconfined")
+            .then(Vec::new),
+        sysctls: hc["Sysctls"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        oom_score_adj: hc["OomScoreAdj"].as_i64().unwrap_or(0) as i32,
+        init: hc["Init"].as_bool().unwrap_or(false),
+    })
+}
+
+/// Where the monitor binary is (beside berthd).
+fn monitor_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("berth-monitor")))
+        .unwrap_or_else(|| PathBuf::from("berth-monitor"))
+}
+
+/// The rootfs mount point of a container.
+pub fn rootfs(ctx: &Ctx, id: &str) -> PathBuf {
+    ctx.containers.state_dir(id).join("bundle").join("rootfs")
+}
+
+/// Mounts the container's filesystem at its rootfs path (idempotent).
+pub fn mount_rootfs(ctx: &Ctx, id: &str) -> Result<PathBuf, ApiError> {
+    let root = rootfs(ctx, id);
+    std::fs::create_dir_all(&root)
+        .map_err(|e| ApiError::internal(format!("creating {}: {e}", root.display())))?;
+    if is_mounted(&root) {
+        return Ok(root);
+    }
+    let mounts = ctx.storage.mounts(id)?;
+    berth_core::mount::mount_all(&mounts, &root)
+        .map_err(|e| ApiError::internal(format!("mounting the container's filesystem: {e}")))?;
+    Ok(root)
+}
+
+/// Whether something is mounted at `p`.
+pub fn is_mounted(p: &Path) -> bool {
+    let s = p.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split_whitespace().nth(4) == Some(s.as_str()))
+        })
+        .unwrap_or(false)
+}
+
+/// Docker's text for a process that could not be started.
+fn start_error_text(msg: &str) -> String {
+    format!(
+        "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: {msg}: unknown"
+    )
+}
+
+/// The exit code Docker records for a start failure with this message.
+fn start_error_code(msg: &str) -> i64 {
+    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+        127
+    } else if msg.contains("permission denied") {
+        126
+    } else {
+        128
+    }
+}
+
+/// Starts container `c` (not running). Blocking work runs on the blocking pool.
+pub async fn start(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
+    let _op = c.op.lock().await;
+    if c.running() {
+        return Err(ApiError::not_modified());
+    }
+    match start_locked(ctx, c).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            failed(ctx, c, &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// Records a failed start (exit code, error), cleans up, and honours AutoRemove.
+async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ApiError) {
+    super::exit::leave_network(ctx, c).await;
+    let _ = berth_core::mount::unmount(&rootfs(ctx, &c.id));
+    let code = start_error_code(&e.message);
+    c.update(|r| {
+        if r["State"]["Status"].as_str() == Some("running") {
+            r["State"]["Status"] = json!("exited");
+        }
+        r["State"]["Running"] = json!(false);
+        r["State"]["Pid"] = json!(0);
+        r["State"]["ExitCode"] = json!(code);
+        r["State"]["Error"] = json!(e.message);
+    });
+    let _ = ctx.containers.save(c);
+    c.events.send_modify(|l| {
+        l.exits += 1;
+        l.exit_code = code;
+        l.running = false;
+    });
+    let auto = c.record().pointer("/HostConfig/AutoRemove").and_then(Value::as_bool).unwrap_or(false);
+    if auto {
+        let _ = super::exit::remove_with_volumes(ctx, c, true).await;
+    }
+}
+
+async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
+    let (ctx2, c2) = (ctx.clone(), c.clone());
+    let pid = tokio::task::spawn_blocking(move || spawn_monitor(&ctx2, &c2)).await??;
+    // Networking happens here, before the process runs.
+    let ip = crate::containers::exit::join_network(ctx, c, pid).await;
+    let dir = ctx.containers.dir(&c.id);
+    let rec = c.record();
+    let _ = write_net_files(&dir, &rec, ip.as_deref());
+    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+    let pending: Vec<_> = c.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+    for p in pending {
+        super::streams::wire(sock.clone(), p, c.tty()).await;
+    }
+    let sock2 = sock.clone();
+    let reply = tokio::task::spawn_blocking(move || monitor_cmd(&sock2, &json!({"cmd": "start"})))
+        .await?
+        .map_err(ApiError::internal)?;
+    if reply["ok"].as_bool() != Some(true) {
+        let msg = reply["error"].as_str().unwrap_or("unknown error").to_string();
+        // The monitor cleans up and exits by itself; make sure it is gone before returning.
+        let _ = tokio::task::spawn_blocking(move || monitor_cmd(&sock, &json!({"cmd": "wait"}))).await;
+        return Err(ApiError::bad_request(start_error_text(&msg)));
+    }
+    c.update(|r| {
+        r["State"]["Status"] = json!("running");
+        r["State"]["Running"] = json!(true);
+        r["State"]["Paused"] = json!(false);
+        r["State"]["Pid"] = json!(pid);
+        r["State"]["StartedAt"] = json!(timestamp());
+        r["State"]["ExitCode"] = json!(0);
+        r["State"]["Error"] = json!("");
+        r["ManuallyStopped"] = json!(false);
+    });
+    ctx.containers.save(c)?;
+    c.events.send_modify(|l| l.running = true);
+    super::exit::watch(ctx.clone(), c.clone());
+    ctx.events.publish("container", "start", &c.id, super::exit::attrs(c));
+    Ok(())
+}
+
+fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
+    let rootfs = mount_rootfs(ctx, &c.id)?;
+    let sdir = ctx.containers.state_dir(&c.id);
+    let bundle = sdir.join("bundle");
+    let _ = std::fs::remove_file(sdir.join("exit.json"));
+    let dir = ctx.containers.dir(&c.id);
+    let rec = c.record();
+    write_net_files(&dir, &rec, None)
+        .map_err(|e| ApiError::internal(format!("writing network files: {e}")))?;
+    crate::volumes::mounts::seed(&rootfs, &rec);
+    let opts = options(ctx, c, &rootfs)?;
+    let spec =
+        berth_runtime::spec::build_json(&opts).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(&spec).unwrap_or_default(),
+    )
+    .map_err(|e| ApiError::internal(format!("writing the bundle: {e}")))?;
+    let runtime_name = rec
+        .pointer("/HostConfig/Runtime")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or(ctx.config.default_runtime.clone());
+    let runtime = if runtime_name == "native" {
+        json!({"kind": "native"})
+    } else {
+        let rt = ctx.config.runtimes.get(&runtime_name).cloned().or_else(|| {
+            (runtime_name == "runc").then(|| crate::config::RuntimeConfig {
+                path: "/usr/sbin/runc".into(),
+                runtime_args: vec![],
+            })
+        });
+        let rt = rt.ok_or_else(|| {
+            ApiError::bad_request(format!("unknown runtime specified {runtime_name}"))
+        })?;
+        json!({"kind": "oci", "path": rt.path, "args": rt.runtime_args})
+    };
+    let cfg = &rec["Config"];
+    let console = rec
+        .pointer("/HostConfig/ConsoleSize")
+        .and_then(Value::as_array)
+        .filter(|a| a.len() == 2 && a[0].as_u64().unwrap_or(0) > 0)
+        .cloned();
+    let mcfg = json!({
+        "id": c.id,
+        "bundle": bundle,
+        "runtime": runtime,
+        "rootfs_mounts": [],
+        "log_path": rec["LogPath"],
+        "tty": cfg["Tty"].as_bool().unwrap_or(false),
+        "open_stdin": cfg["OpenStdin"].as_bool().unwrap_or(false),
+        "stdin_once": cfg["StdinOnce"].as_bool().unwrap_or(false),
+        "console_size": console,
+    });
+    std::fs::write(sdir.join("monitor.json"), mcfg.to_string())
+        .map_err(|e| ApiError::internal(format!("writing monitor.json: {e}")))?;
+    let (r, w) = std::io::pipe().map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
+    use std::os::fd::AsRawFd;
+    let wfd = w.as_raw_fd();
+    let mut cmd = std::process::Command::new(monitor_binary());
+    cmd.arg(&sdir)
+        .arg("--ready-fd")
+        .arg("3")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    use std::os::unix::process::CommandExt;
+    // SAFETY: dup2 in the forked child before exec; only async-signal-safe calls.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(wfd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ApiError::internal(format!("starting berth-monitor: {e}")))?;
+    drop(w);
+    let _ = child.wait();
+    let mut line = String::new();
+    let _ = BufReader::new(r).read_line(&mut line);
+    let reply: Value = serde_json::from_str(&line)
+        .unwrap_or_else(|_| json!({"ok": false, "error": "the monitor died before reporting"}));
+    if reply["ok"].as_bool() != Some(true) {
+        let _ = berth_core::mount::unmount(&rootfs);
+        let msg = reply["error"].as_str().unwrap_or("unknown").to_string();
+        return Err(ApiError::bad_request(start_error_text(&msg)));
+    }
+    Ok(reply["pid"].as_i64().unwrap_or(0) as i32)
+}
+
+/// Creates the run-time folders of a container.
+pub fn prepare_dirs(ctx: &Ctx, id: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(ctx.containers.state_dir(id).join("bundle").join("rootfs"))
+}

@@ -1,0 +1,205 @@
+//! Attach (hijacked connections wired to the monitor's socket) and logs (the json-file log,
+//! followed while the container runs), in Docker's stream formats.
+
+use crate::server::hijack::Upgraded;
+use bytes::Bytes;
+use serde_json::Value;
+use std::path::PathBuf;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// An attach request waiting for the container to start.
+pub struct PendingAttach {
+    /// The client's raw connection.
+    pub io: Upgraded,
+    /// Streams wanted.
+    pub stdin: bool,
+    /// stdout.
+    pub stdout: bool,
+    /// stderr.
+    pub stderr: bool,
+}
+
+/// Connects `p` to the monitor at `sock` and pumps both directions in the background.
+/// Returns once the monitor accepted the attach (so no output is missed after `start`).
+pub async fn wire(sock: PathBuf, p: PendingAttach, tty: bool) {
+    let Ok(mut m) = tokio::net::UnixStream::connect(&sock).await else {
+        return;
+    };
+    let cmd = serde_json::json!({"cmd": "attach", "stdin": p.stdin, "stdout": p.stdout, "stderr": p.stderr});
+    if m.write_all(format!("{cmd}\n").as_bytes()).await.is_err() {
+        return;
+    }
+    // Read the one-line reply byte by byte so no frame bytes are consumed.
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while m.read_exact(&mut b).await.is_ok() {
+        if b[0] == b'\n' {
+            break;
+        }
+        line.push(b[0]);
+    }
+    tokio::spawn(pump(m, p, tty));
+}
+
+async fn pump(m: tokio::net::UnixStream, p: PendingAttach, tty: bool) {
+    let (mut mr, mut mw) = m.into_split();
+    let (mut cr, mut cw) = tokio::io::split(p.io);
+    let stdin = p.stdin;
+    let up = tokio::spawn(async move {
+        if stdin {
+            let _ = tokio::io::copy(&mut cr, &mut mw).await;
+        } else {
+            let mut sink = [0u8; 4096];
+            while let Ok(n) = cr.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        let _ = mw.shutdown().await;
+    });
+    let mut hdr = [0u8; 8];
+    loop {
+        if mr.read_exact(&mut hdr).await.is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+        let mut payload = vec![0u8; len];
+        if mr.read_exact(&mut payload).await.is_err() {
+            break;
+        }
+        let ok = if tty {
+            cw.write_all(&payload).await
+        } else {
+            cw.write_all(&hdr).await.and(cw.write_all(&payload).await)
+        };
+        if ok.is_err() {
+            break;
+        }
+        let _ = cw.flush().await;
+    }
+    let _ = cw.shutdown().await;
+    up.abort();
+}
+
+/// Log options.
+pub struct LogOpts {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    pub timestamps: bool,
+    pub tail: Option<usize>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub tty: bool,
+}
+
+fn nanos(t: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.timestamp_nanos_opt().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+fn render(line: &Value, o: &LogOpts) -> Option<Bytes> {
+    let stream = line["stream"].as_str().unwrap_or("stdout");
+    if (stream == "stdout" && !o.stdout) || (stream == "stderr" && !o.stderr) {
+        return None;
+    }
+    let time = line["time"].as_str().unwrap_or("");
+    let t = nanos(time);
+    if o.since.is_some_and(|s| t < s) || o.until.is_some_and(|u| t > u) {
+        return None;
+    }
+    let mut payload = Vec::new();
+    if o.timestamps {
+        payload.extend_from_slice(time.as_bytes());
+        payload.push(b' ');
+    }
+    payload.extend_from_slice(line["log"].as_str().unwrap_or("").as_bytes());
+    if o.tty {
+        return Some(Bytes::from(payload));
+    }
+    let mut f = vec![if stream == "stderr" { 2 } else { 1 }, 0, 0, 0];
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    f.extend_from_slice(&payload);
+    Some(Bytes::from(f))
+}
+
+/// Streams the log at `path` into `tx`; with `follow`, until `running()` turns false.
+pub async fn logs(
+    path: PathBuf,
+    o: LogOpts,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    running: impl Fn() -> bool + Send + 'static,
+) {
+    let Ok(f) = tokio::fs::File::open(&path).await else {
+        return;
+    };
+    let mut r = BufReader::new(f);
+    let mut lines = Vec::new();
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        match r.read_line(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if let Ok(v) = serde_json::from_str::<Value>(&buf) {
+                    lines.push(v);
+                }
+            }
+        }
+    }
+    let skip = o.tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
+    for l in lines.iter().skip(skip) {
+        if let Some(b) = render(l, &o) {
+            if tx.send(b).await.is_err() {
+                return;
+            }
+        }
+    }
+    if !o.follow {
+        return;
+    }
+    let mut pending = String::new();
+    loop {
+        buf.clear();
+        match r.read_line(&mut buf).await {
+            Ok(0) => {
+                if !running() {
+                    // One last read for lines written as it exited.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    let mut rest = String::new();
+                    let _ = r.read_to_string(&mut rest).await;
+                    for l in rest.lines() {
+                        if let Some(b) = serde_json::from_str::<Value>(l)
+                            .ok()
+                            .and_then(|v| render(&v, &o))
+                        {
+                            let _ = tx.send(b).await;
+                        }
+                    }
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Ok(_) => {
+                pending.push_str(&buf);
+                if pending.ends_with('\n') {
+                    if let Some(b) = serde_json::from_str::<Value>(&pending)
+                        .ok()
+                        .and_then(|v| render(&v, &o))
+                    {
+                        if tx.send(b).await.is_err() {
+                            return;
+                        }
+                    }
+                    pending.clear();
+                }
+            }
+            Err(_) => return,
+        }
+        if tx.is_closed() {
+            return;
+        }
+    }
+}
