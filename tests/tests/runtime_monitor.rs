@@ -332,3 +332,30 @@ fn monitor_memory_footprint() {
     }
     assert!(rss_kb < 16 * 1024, "monitor RSS {rss_kb} kB");
 }
+
+#[test]
+fn network_namespace_new_joined_and_host() {
+    let a = Ctr::new("netA");
+    a.write_spec(&a.opts(&["sleep", "1000"]));
+    a.write_monitor_json(json!({"kind": "native"}), false, false);
+    let ready = a.spawn();
+    assert_eq!(a.cmd(json!({"cmd": "start"}))["ok"], true);
+    let pid = ready["pid"].as_i64().expect("pid");
+    let ns_of = |p: &str| std::fs::read_link(p).expect("ns").display().to_string();
+    let a_ns = ns_of(&format!("/proc/{pid}/ns/net"));
+    let host_ns = ns_of("/proc/self/ns/net");
+    assert_ne!(a_ns, host_ns, "a new network namespace");
+
+    let b = Ctr::new("netB");
+    let mut o = b.opts(&["readlink", "/proc/self/ns/net"]);
+    o.netns = berth_runtime::spec::NetNs::Path(format!("/proc/{pid}/ns/net"));
+    let (exit, out, _) = b.run(&o);
+    assert_eq!(exit["exit_code"], 0);
+    assert_eq!(out.trim(), a_ns, "joined the other container's namespace");
+
+    let h = Ctr::new("netH");
+    let mut o = h.opts(&["readlink", "/proc/self/ns/net"]);
+    o.netns = berth_runtime::spec::NetNs::Host;
+    let (_, out, _) = h.run(&o);
+    assert_eq!(out.trim(), host_ns, "host network");
+}

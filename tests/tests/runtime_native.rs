@@ -66,6 +66,16 @@ fn native_runtime_lifecycle() {
     let pid = rt.create(&c.id, &c.bundle, &spec, stdio).expect("create");
     rt.start(&c.id).expect("start");
     assert_eq!(rt.state(&c.id).expect("state").status, Status::Running);
+    let stats = rt.cgroup(&c.id).expect("cgroup").stats();
+    assert_eq!(stats.pids_current, 1, "{stats:?}");
+    assert!(
+        stats.memory_usage > 0 && stats.system_cpu_ns > 0,
+        "{stats:?}"
+    );
+    assert!(
+        stats.memory_stats.contains_key("total_inactive_file")
+            || stats.memory_stats.contains_key("inactive_file")
+    );
     rt.pause(&c.id).expect("pause");
     assert_eq!(rt.state(&c.id).expect("state").status, Status::Paused);
     rt.resume(&c.id).expect("resume");
