@@ -57,6 +57,24 @@ pub struct CommitOpts {
 }
 
 impl ImageStore {
+    /// Spools the diff of storage layer `layer` (produced on another thread through a pipe).
+    fn spool_diff(&self, layer: &str) -> Result<crate::layers::Spooled, ImageError> {
+        let (r, w) = io::pipe().map_err(ImageError::io("creating a pipe"))?;
+        let storage = self.storage.clone();
+        let layer_id = layer.to_string();
+        let producer = std::thread::spawn(move || {
+            let mut w = w;
+            storage.diff(&layer_id, &mut w)
+        });
+        let mut reader = r;
+        let spooled = self.spool_layer(&mut reader);
+        drop(reader);
+        producer
+            .join()
+            .map_err(|_| ImageError::Invalid("the diff thread panicked".into()))??;
+        spooled
+    }
+
     /// `docker import`: a root filesystem tarball (plain, gzip or zstd) becomes a one-layer
     /// image; `changes` are Dockerfile lines (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER,
     /// VOLUME, WORKDIR ...), `message` the comment (default `Imported from -`).
@@ -101,30 +119,22 @@ impl ImageStore {
         let parent = opts.parent.as_deref().map(|p| self.get(p)).transpose()?;
         let mut cfg = opts.config.as_object().cloned().unwrap_or_default();
         apply_changes(&mut cfg, &opts.changes)?;
-        let (r, w) = io::pipe().map_err(ImageError::io("creating a pipe"))?;
-        let storage = self.storage.clone();
-        let layer_id = opts.layer.clone();
-        let producer = std::thread::spawn(move || {
-            let mut w = w;
-            storage.diff(&layer_id, &mut w)
-        });
-        let mut reader = r;
-        let spooled = self.spool_layer(&mut reader);
-        drop(reader);
-        let produced = producer
-            .join()
-            .map_err(|_| ImageError::Invalid("the diff thread panicked".into()))?;
-        produced?;
-        let spooled = spooled?;
-        let empty = spooled.diff_id == EMPTY_LAYER_DIFF_ID;
+        // No changes at all makes an empty layer, as Docker (the diff of a full-copy driver
+        // still lists the unchanged folders).
+        let unchanged = self.storage.changes(&opts.layer)?.is_empty();
         let mut diff_ids = parent
             .as_ref()
             .map(|p| p.diff_ids.clone())
             .unwrap_or_default();
-        if !empty {
-            let top = parent.as_ref().and_then(|p| p.top_chain());
-            self.apply_spooled(top.as_deref(), &spooled)?;
-            diff_ids.push(spooled.diff_id.clone());
+        let mut empty = true;
+        if !unchanged {
+            let spooled = self.spool_diff(&opts.layer)?;
+            if spooled.diff_id != EMPTY_LAYER_DIFF_ID {
+                let top = parent.as_ref().and_then(|p| p.top_chain());
+                self.apply_spooled(top.as_deref(), &spooled)?;
+                diff_ids.push(spooled.diff_id.clone());
+                empty = false;
+            }
         }
         let created = now();
         let mut config = parent

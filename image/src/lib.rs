@@ -22,7 +22,7 @@
 mod commit;
 mod error;
 mod fsutil;
-mod layers;
+pub(crate) mod layers;
 pub mod list;
 pub mod load;
 mod remove;

@@ -186,13 +186,19 @@ impl ImageStore {
         fs::create_dir_all(&dir).map_err(ImageError::io("creating the load spool"))?;
         let _spool = Spool(dir.clone());
         spool(r, &dir)?;
-        if dir.join("manifest.json").is_file() {
-            self.load_docker(&dir, progress)
+        let mut created = Vec::new();
+        let res = if dir.join("manifest.json").is_file() {
+            self.load_docker(&dir, progress, &mut created)
         } else if dir.join("index.json").is_file() {
-            self.load_oci(&dir, progress)
+            self.load_oci(&dir, progress, &mut created)
         } else {
             Err(ImageError::Invalid("invalid archive: neither manifest.json nor index.json found (not a docker save or OCI layout tarball)".into()))
+        };
+        if res.is_err() {
+            // Layers this load made that no image ended up using go again.
+            self.gc_layers(&created);
         }
+        res
     }
 
     fn apply_layers(
@@ -200,6 +206,7 @@ impl ImageStore {
         dir: &Path,
         config: &Value,
         layers: &[String],
+        created: &mut Vec<String>,
     ) -> Result<(), ImageError> {
         let diff_ids: Vec<String> = config
             .pointer("/rootfs/diff_ids")
@@ -221,7 +228,7 @@ impl ImageStore {
             if self.layer(&chain).is_none() {
                 verify_named_blob(dir, rel)?;
                 let mut f = BufReader::with_capacity(1 << 20, open_in(dir, rel)?);
-                self.apply_layer(parent.as_deref(), diff_id, &mut f)?;
+                created.push(self.apply_layer(parent.as_deref(), diff_id, &mut f)?);
             }
             parent = Some(chain);
         }
@@ -232,6 +239,7 @@ impl ImageStore {
         &self,
         dir: &Path,
         progress: &mut dyn FnMut(String),
+        created: &mut Vec<String>,
     ) -> Result<Vec<String>, ImageError> {
         let manifest: Vec<ManifestEntry> = serde_json::from_slice(&read_in(dir, "manifest.json")?)
             .map_err(|e| ImageError::Invalid(format!("invalid manifest.json: {e}")))?;
@@ -241,7 +249,7 @@ impl ImageStore {
             let cfg_bytes = read_in(dir, &m.config)?;
             let config: Value = serde_json::from_slice(&cfg_bytes)
                 .map_err(|e| ImageError::Invalid(format!("invalid image config: {e}")))?;
-            self.apply_layers(dir, &config, &m.layers)?;
+            self.apply_layers(dir, &config, &m.layers, created)?;
             let tags = m.repo_tags.unwrap_or_default();
             self.finish_load(&cfg_bytes, &tags, progress, &mut out)?;
         }
@@ -252,6 +260,7 @@ impl ImageStore {
         &self,
         dir: &Path,
         progress: &mut dyn FnMut(String),
+        created: &mut Vec<String>,
     ) -> Result<Vec<String>, ImageError> {
         let index: Value = serde_json::from_slice(&read_in(dir, "index.json")?)
             .map_err(|e| ImageError::Invalid(format!("invalid index.json: {e}")))?;
@@ -335,7 +344,7 @@ impl ImageStore {
                 })
                 .collect::<Result<_, _>>()
                 .map_err(|e| ImageError::Invalid(format!("bad layer digest: {e}")))?;
-            self.apply_layers(dir, &config, &layers)?;
+            self.apply_layers(dir, &config, &layers, created)?;
             let tags: Vec<String> = name.into_iter().collect();
             self.finish_load(&cfg_bytes, &tags, progress, &mut out)?;
         }

@@ -476,12 +476,7 @@ impl ImageStore {
             crate::fsutil::sync_dir(&self.root.join("imagedb"));
             let _ = std::fs::remove_file(self.config_path(id));
         }
-        let used: BTreeSet<String> = self
-            .ids()
-            .iter()
-            .filter_map(|i| self.record(i))
-            .flat_map(|r| r.chain_ids)
-            .collect();
+        let used = self.used_chains();
         let mut removed = Vec::new();
         for chain in img.chain_ids().iter().rev() {
             if used.contains(chain) {
@@ -491,6 +486,30 @@ impl ImageStore {
             removed.push(chain.clone());
         }
         Ok(removed)
+    }
+
+    /// The chain ids every recorded image uses.
+    fn used_chains(&self) -> BTreeSet<String> {
+        self.ids()
+            .iter()
+            .filter_map(|i| self.record(i))
+            .flat_map(|r| r.chain_ids)
+            .collect()
+    }
+
+    /// Removes those of `chains` (in creation order) that no image uses.
+    pub(crate) fn gc_layers(&self, chains: &[String]) {
+        let Ok(_layers) = lock(&self.layer_lock) else {
+            return;
+        };
+        let used = self.used_chains();
+        for c in chains.iter().rev() {
+            if !used.contains(c) && self.layer(c).is_some() {
+                if let Err(e) = self.remove_layer(c) {
+                    tracing::warn!("removing unused layer {c}: {e}");
+                }
+            }
+        }
     }
 
     /// The storage driver.
