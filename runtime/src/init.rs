@@ -132,7 +132,11 @@ fn setup(spec: &Value, tty: bool) -> Result<(), String> {
         mounts::do_mount(&root, &m)?;
     }
     mounts::devices(&root, tty)?;
-    if let Some(h) = spec["hostname"].as_str().filter(|h| !h.is_empty()) {
+    let own_uts = ns.iter().any(|n| n["type"] == "uts" && n["path"].is_null());
+    if let Some(h) = spec["hostname"]
+        .as_str()
+        .filter(|h| !h.is_empty() && own_uts)
+    {
         nix::unistd::sethostname(h).map_err(|e| format!("sethostname: {e}"))?;
     }
     mounts::pivot(&root)?;

@@ -96,6 +96,7 @@ impl NativeRuntime {
             start: start_r,
             status: status_w,
         };
+        join_pid_namespace(spec)?;
         let mut stack = vec![0u8; 256 * 1024];
         let spec_c = spec.clone();
         let cb = Box::new(move || -> isize { init::run(&spec_c, io) });
@@ -196,6 +197,22 @@ impl NativeRuntime {
             .and_then(|p| p.get(id).map(|p| p.pid))
             .ok_or_else(|| DriverError::NotFound(format!("no such container: {id}")))
     }
+}
+
+/// With a pid namespace path (`--pid container:<id>`), enters it so the init is created in
+/// it. This changes the namespace of the caller's future children: meant for the monitor,
+/// which creates one container.
+fn join_pid_namespace(spec: &Value) -> Result<(), RuntimeError> {
+    let path = spec["linux"]["namespaces"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["type"] == "pid"))
+        .and_then(|n| n["path"].as_str());
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let f = File::open(path).map_err(RuntimeError::sys(format!("opening {path}")))?;
+    nix::sched::setns(f, CloneFlags::CLONE_NEWPID)
+        .map_err(RuntimeError::errno(format!("joining pid namespace {path}")))
 }
 
 fn spec_json(spec: &Spec) -> DriverResult<Value> {

@@ -23,6 +23,10 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
         "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
         "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
         "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
         _ => return None,
     })
 }

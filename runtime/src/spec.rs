@@ -18,7 +18,7 @@ pub struct MountSpec {
     pub options: Vec<String>,
 }
 
-/// How the container gets its network namespace.
+/// How the container gets one of its namespaces (network, pid, ipc, uts).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetNs {
     /// A new, empty namespace (bridge/none).
@@ -26,9 +26,12 @@ pub enum NetNs {
     New,
     /// The host's.
     Host,
-    /// Another container's (`/proc/PID/ns/net`).
+    /// Another container's (`/proc/PID/ns/net`, `/proc/PID/ns/pid`, ...).
     Path(String),
 }
+
+/// The same choice for any namespace kind.
+pub type NsMode = NetNs;
 
 /// A resource limit (`--ulimit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +117,12 @@ pub struct SpecOptions {
     pub oom_score_adj: i32,
     /// `--init` (accepted; berth runs the command as pid 1 either way).
     pub init: bool,
+    /// `--pid` (`host`, `container:<id>` as a `/proc/PID/ns/pid` path).
+    pub pid_ns: NsMode,
+    /// `--ipc`.
+    pub ipc_ns: NsMode,
+    /// `--uts` (with `Host` the hostname is not set).
+    pub uts_ns: NsMode,
 }
 
 /// Docker's masked paths.
@@ -230,17 +239,20 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
     for m in &o.mounts {
         mounts.push(json!({"destination": m.destination, "type": m.kind, "source": m.source, "options": m.options}));
     }
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-        json!({"type": "cgroup"}),
-    ];
-    match &o.netns {
-        NetNs::New => namespaces.push(json!({"type": "network"})),
-        NetNs::Host => {}
-        NetNs::Path(p) => namespaces.push(json!({"type": "network", "path": p})),
+    let mut namespaces = Vec::new();
+    for (kind, mode) in [
+        ("pid", &o.pid_ns),
+        ("ipc", &o.ipc_ns),
+        ("uts", &o.uts_ns),
+        ("mount", &NsMode::New),
+        ("cgroup", &NsMode::New),
+        ("network", &o.netns),
+    ] {
+        match mode {
+            NsMode::New => namespaces.push(json!({"type": kind})),
+            NsMode::Host => {}
+            NsMode::Path(p) => namespaces.push(json!({"type": kind, "path": p})),
+        }
     }
     let nofile = o.ulimits.iter().find(|u| u.name == "nofile");
     let (soft, hard) = own_nofile();
@@ -313,7 +325,7 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
             "oomScoreAdj": o.oom_score_adj,
         },
         "root": {"path": o.rootfs, "readonly": o.readonly_rootfs},
-        "hostname": o.hostname,
+        "hostname": if o.uts_ns == NsMode::New { o.hostname.as_str() } else { "" },
         "mounts": mounts,
         "linux": {
             "namespaces": namespaces,

@@ -359,3 +359,47 @@ fn network_namespace_new_joined_and_host() {
     let (_, out, _) = h.run(&o);
     assert_eq!(out.trim(), host_ns, "host network");
 }
+
+#[test]
+fn pid_ipc_uts_namespaces_shared_and_host() {
+    let a = Ctr::new("nsA");
+    a.write_spec(&a.opts(&["sleep", "1000"]));
+    a.write_monitor_json(json!({"kind": "native"}), false, false);
+    let ready = a.spawn();
+    assert_eq!(a.cmd(json!({"cmd": "start"}))["ok"], true);
+    let pid = ready["pid"].as_i64().expect("pid");
+
+    let b = Ctr::new("nsB");
+    let mut o = b.opts(&[
+        "sh",
+        "-c",
+        "cat /proc/1/cmdline; echo; readlink /proc/self/ns/ipc; hostname",
+    ]);
+    o.pid_ns = berth_runtime::spec::NsMode::Path(format!("/proc/{pid}/ns/pid"));
+    o.ipc_ns = berth_runtime::spec::NsMode::Path(format!("/proc/{pid}/ns/ipc"));
+    let (exit, out, err) = b.run(&o);
+    assert_eq!(exit["exit_code"], 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "sleep\u{0}1000\u{0}",
+        "sees the other container's pid 1"
+    );
+    let a_ipc = std::fs::read_link(format!("/proc/{pid}/ns/ipc")).expect("ipc");
+    assert_eq!(lines[1], a_ipc.display().to_string());
+    assert_eq!(lines[2], "testhost");
+
+    let h = Ctr::new("nsH");
+    let mut o = h.opts(&["sh", "-c", "hostname; ls -d /proc/[0-9]* | wc -l"]);
+    o.pid_ns = berth_runtime::spec::NsMode::Host;
+    o.uts_ns = berth_runtime::spec::NsMode::Host;
+    let (exit, out, err) = h.run(&o);
+    assert_eq!(exit["exit_code"], 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    assert_eq!(lines[0], host.trim(), "host uts: hostname untouched");
+    let n: usize = lines[1].trim().parse().expect("count");
+    assert!(
+        n > 10,
+        "host pid namespace shows the host's processes ({n})"
+    );
+}
