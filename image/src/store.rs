@@ -351,7 +351,13 @@ impl ImageStore {
                 return self.get(&matches[0]);
             }
         }
-        Err(ImageError::NotFound(name.to_string()))
+        // Docker names what it looked for: `busybox:latest`, or the ID as given.
+        let shown = if name.starts_with("sha256:") {
+            name.to_string()
+        } else {
+            crate::tags::tag_key(name).unwrap_or_else(|_| name.to_string())
+        };
+        Err(ImageError::NotFound(shown))
     }
 
     /// Records an image from its exact config bytes (all its layers must be recorded) and

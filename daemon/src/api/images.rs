@@ -1,0 +1,590 @@
+//! Image endpoints: list, inspect, history, tag, remove, prune, save (`/images/get`), load,
+//! import (`/images/create?fromSrc=-`), commit and `/system/df`. The work is done by
+//! berth-image on the blocking pool; request bodies stream in through [`BodyReader`] and
+//! archives stream out through a channel. Pull and push live in [`super::distribution`].
+
+use super::containers::ChannelWriter;
+use crate::server::http::{self, ok_json, ApiError, ApiResult, BodyReader};
+use crate::server::router::{Req, Router};
+use crate::state::Ctx;
+use berth_api::types::image::{
+    DeleteResponseItem, GraphDriver, HistoryResponseItem, ImageInspect, ImageMetadata,
+    ImagePruneReport, ImageSummary, RootFs,
+};
+use berth_image::{CommitOpts, DeleteItem, Image, ImageError, ImageUsage, ListFilter};
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Registers the routes.
+pub fn register(r: &mut Router) {
+    r.add(Method::GET, "/images/json", list);
+    r.add(Method::POST, "/images/load", load);
+    r.add(Method::GET, "/images/get", save);
+    r.add(Method::POST, "/images/prune", prune);
+    r.add(Method::POST, "/images/create", create);
+    r.add(Method::POST, "/commit", commit);
+    r.add(Method::GET, "/system/df", df);
+    r.add(Method::GET, "/images/{name*}/json", inspect);
+    r.add(Method::GET, "/images/{name*}/history", history);
+    r.add(Method::POST, "/images/{name*}/tag", tag);
+    r.add(Method::GET, "/images/{name*}/get", save_one);
+    r.add(Method::DELETE, "/images/{name*}", remove);
+}
+
+/// Maps store errors onto API errors (404 `No such image: X`, 409 conflicts, 400 bad input).
+pub fn err(e: ImageError) -> ApiError {
+    match e {
+        ImageError::NotFound(_) => ApiError::not_found(e.to_string()),
+        ImageError::Conflict(m) => ApiError::conflict(m),
+        ImageError::Reference(_) | ImageError::Invalid(_) | ImageError::Digest { .. } => {
+            ApiError::bad_request(e.to_string())
+        }
+        ImageError::Driver(d) => ApiError::from(d),
+        ImageError::Io { .. } => ApiError::internal(e.to_string()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?.map_err(err)
+}
+
+/// What the containers area tells the image store.
+struct Usage(Ctx);
+
+impl ImageUsage for Usage {
+    fn containers_using(&self, image_id: &str) -> Vec<String> {
+        self.0.containers.using_image(image_id)
+    }
+    fn is_running(&self, id: &str) -> bool {
+        self.0.containers.get(id).is_ok_and(|c| c.running())
+    }
+}
+
+fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn summary(img: &Image, shared: i64, containers: i64) -> ImageSummary {
+    let labels = img.labels();
+    ImageSummary {
+        id: img.id.clone(),
+        parent_id: img.parent.clone(),
+        repo_tags: img.repo_tags.clone(),
+        repo_digests: img.repo_digests.clone(),
+        created: img.created_unix(),
+        size: i64::try_from(img.size).unwrap_or(i64::MAX),
+        shared_size: shared,
+        labels: (!labels.is_empty()).then_some(labels),
+        containers,
+    }
+}
+
+fn unix_filter(v: Option<&String>) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    if let Ok(secs) = v.parse::<f64>() {
+        return Ok(Some(secs as i64));
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.timestamp()));
+    }
+    Err(ApiError::bad_request(format!("invalid filter 'until={v}'")))
+}
+
+fn bool_filter(f: &http::Filters, k: &str) -> Result<Option<bool>, ApiError> {
+    match f.get(k).first().map(|s| s.to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) if v == "true" || v == "1" => Ok(Some(true)),
+        Some(v) if v == "false" || v == "0" => Ok(Some(false)),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "invalid filter '{k}={v}': must be 'true' or 'false'"
+        ))),
+    }
+}
+
+async fn list(ctx: Ctx, req: Req) -> ApiResult {
+    let f = req.query.filters()?;
+    f.only(&["dangling", "label", "reference", "before", "since", "until"])?;
+    let filter = ListFilter {
+        all: req.query.bool("all", false),
+        dangling: bool_filter(&f, "dangling")?,
+        labels: f.get("label").to_vec(),
+        references: f.get("reference").to_vec(),
+        before: f.get("before").first().cloned(),
+        since: f.get("since").first().cloned(),
+        until: unix_filter(f.get("until").first())?,
+    };
+    let shared = req.query.bool("shared-size", false);
+    let ctx2 = ctx.clone();
+    let (imgs, usage) = blocking(move || {
+        let imgs = ctx2.images.list_filtered(&filter)?;
+        let shared: BTreeMap<String, u64> = if shared {
+            ctx2.images
+                .disk_usage()
+                .1
+                .into_iter()
+                .map(|(i, s)| (i.id, s))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        Ok((imgs, shared))
+    })
+    .await?;
+    let out: Vec<ImageSummary> = imgs
+        .iter()
+        .map(|i| {
+            let s = usage.get(&i.id).map(|s| *s as i64).unwrap_or(-1);
+            summary(i, s, -1)
+        })
+        .collect();
+    ok_json(&out)
+}
+
+/// Docker's `Config` shape: every field present, values from the image.
+fn full_config(c: &Value) -> Value {
+    let mut base = berth_image::default_container_config();
+    if let Some(o) = c.as_object() {
+        for (k, v) in o {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(base)
+}
+
+fn graph_data(ctx: &Ctx, img: &Image) -> Option<BTreeMap<String, String>> {
+    let top = img.top_layer()?;
+    let mounts = ctx.storage.mounts(&top).ok()?;
+    let mut data = BTreeMap::new();
+    for m in &mounts {
+        for o in &m.options {
+            for (key, name) in [
+                ("lowerdir=", "LowerDir"),
+                ("upperdir=", "UpperDir"),
+                ("workdir=", "WorkDir"),
+            ] {
+                if let Some(v) = o.strip_prefix(key) {
+                    data.insert(name.to_string(), v.to_string());
+                }
+            }
+        }
+        if m.fstype == "bind" && !m.source.is_empty() {
+            data.insert("MergedDir".into(), m.source.clone());
+        }
+    }
+    (!data.is_empty()).then_some(data)
+}
+
+/// Docker's ImageInspect for `img`.
+pub fn inspect_json(ctx: &Ctx, img: &Image) -> ImageInspect {
+    let c = &img.config;
+    let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let last_tag = if img.last_tag_time.is_empty() {
+        crate::containers::ZERO_TIME.to_string()
+    } else {
+        img.last_tag_time.clone()
+    };
+    ImageInspect {
+        id: img.id.clone(),
+        repo_tags: img.repo_tags.clone(),
+        repo_digests: img.repo_digests.clone(),
+        parent: img.parent.clone(),
+        comment: text("comment"),
+        created: text("created"),
+        docker_version: text("docker_version"),
+        author: text("author"),
+        config: full_config(c.get("config").unwrap_or(&Value::Null)),
+        architecture: text("architecture"),
+        variant: text("variant"),
+        os: text("os"),
+        size: i64::try_from(img.size).unwrap_or(i64::MAX),
+        graph_driver: GraphDriver {
+            name: ctx.storage.name(),
+            data: graph_data(ctx, img),
+        },
+        root_fs: RootFs {
+            kind: "layers".into(),
+            layers: img.diff_ids.clone(),
+        },
+        metadata: ImageMetadata {
+            last_tag_time: last_tag,
+        },
+    }
+}
+
+async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
+    let name = req.param("name").to_string();
+    let ctx2 = ctx.clone();
+    let img = blocking(move || ctx2.images.resolve(&name)).await?;
+    let c2 = ctx.clone();
+    let out = tokio::task::spawn_blocking(move || inspect_json(&c2, &img)).await?;
+    ok_json(&out)
+}
+
+async fn history(ctx: Ctx, req: Req) -> ApiResult {
+    let name = req.param("name").to_string();
+    let rows = blocking(move || ctx.images.history(&name)).await?;
+    let out: Vec<HistoryResponseItem> = rows
+        .into_iter()
+        .map(|h| HistoryResponseItem {
+            id: h.id,
+            created: h.created,
+            created_by: h.created_by,
+            tags: (!h.tags.is_empty()).then_some(h.tags),
+            size: i64::try_from(h.size).unwrap_or(i64::MAX),
+            comment: h.comment,
+        })
+        .collect();
+    ok_json(&out)
+}
+
+async fn tag(ctx: Ctx, req: Req) -> ApiResult {
+    let name = req.param("name").to_string();
+    let repo = req.query.get("repo").unwrap_or("").to_string();
+    let t = req.query.get("tag").unwrap_or("").to_string();
+    if repo.is_empty() {
+        return Err(ApiError::bad_request(
+            "repository name must have at least one component",
+        ));
+    }
+    let target = if t.is_empty() {
+        repo
+    } else {
+        format!("{repo}:{t}")
+    };
+    let r = berth_core::reference::Reference::parse(&target)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if r.digest.is_some() {
+        return Err(ApiError::bad_request(
+            "refusing to create a tag with a digest reference",
+        ));
+    }
+    let shown = r.familiar_string();
+    let ctx2 = ctx.clone();
+    let key = shown.clone();
+    let id = blocking(move || {
+        let img = ctx2.images.resolve(&name)?;
+        ctx2.images.tag(&img.id, &key)?;
+        Ok(img.id)
+    })
+    .await?;
+    ctx.events
+        .publish("image", "tag", &id, attrs(&[("name", &shown)]));
+    Ok(http::empty(StatusCode::CREATED))
+}
+
+fn items(list: &[DeleteItem]) -> Vec<DeleteResponseItem> {
+    list.iter()
+        .map(|d| match d {
+            DeleteItem::Untagged(t) => DeleteResponseItem {
+                untagged: Some(t.clone()),
+                deleted: None,
+            },
+            DeleteItem::Deleted(id) => DeleteResponseItem {
+                untagged: None,
+                deleted: Some(id.clone()),
+            },
+        })
+        .collect()
+}
+
+/// Publishes `untag`/`delete` events for what a removal did (images only, not layers).
+fn removal_events(ctx: &Ctx, id: &str, list: &[DeleteItem], deleted_ids: &[String]) {
+    for d in list {
+        match d {
+            DeleteItem::Untagged(t) => {
+                ctx.events
+                    .publish("image", "untag", id, attrs(&[("name", t)]));
+            }
+            DeleteItem::Deleted(x) if deleted_ids.contains(x) => {
+                ctx.events
+                    .publish("image", "delete", x, attrs(&[("name", x)]));
+            }
+            DeleteItem::Deleted(_) => {}
+        }
+    }
+}
+
+async fn remove(ctx: Ctx, req: Req) -> ApiResult {
+    let name = req.param("name").to_string();
+    let force = req.query.bool("force", false);
+    let prune = !req.query.bool("noprune", false);
+    let ctx2 = ctx.clone();
+    let (id, list, ids) = blocking(move || {
+        let before: Vec<String> = ctx2.images.ids();
+        let img = ctx2.images.resolve(&name)?;
+        let list = ctx2
+            .images
+            .remove(&name, force, prune, &Usage(ctx2.clone()))?;
+        Ok((img.id, list, before))
+    })
+    .await?;
+    removal_events(&ctx, &id, &list, &ids);
+    ok_json(&items(&list))
+}
+
+async fn prune(ctx: Ctx, req: Req) -> ApiResult {
+    let f = req.query.filters()?;
+    f.only(&["dangling", "until", "label", "label!"])?;
+    let all = bool_filter(&f, "dangling")? == Some(false);
+    let mut labels = f.get("label").to_vec();
+    labels.extend(f.get("label!").iter().map(|l| format!("!{l}")));
+    let until = unix_filter(f.get("until").first())?;
+    let ctx2 = ctx.clone();
+    let (report, ids) = blocking(move || {
+        let ids = ctx2.images.ids();
+        let r = ctx2
+            .images
+            .prune(all, &labels, until, &Usage(ctx2.clone()))?;
+        Ok((r, ids))
+    })
+    .await?;
+    removal_events(&ctx, "", &report.deleted, &ids);
+    ctx.events.publish(
+        "image",
+        "prune",
+        "",
+        attrs(&[("reclaimed", &report.reclaimed.to_string())]),
+    );
+    let deleted = items(&report.deleted);
+    ok_json(&ImagePruneReport {
+        images_deleted: (!deleted.is_empty()).then_some(deleted),
+        space_reclaimed: report.reclaimed,
+    })
+}
+
+async fn save_names(ctx: Ctx, names: Vec<String>) -> ApiResult {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no images to save: pass names=..."));
+    }
+    let ctx2 = ctx.clone();
+    let n2 = names.clone();
+    let ids = blocking(move || {
+        n2.iter()
+            .map(|n| ctx2.images.resolve(n).map(|i| i.id))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    let (tx, resp) = http::stream("application/x-tar");
+    tokio::task::spawn_blocking(move || {
+        let mut w = std::io::BufWriter::with_capacity(256 << 10, ChannelWriter(tx));
+        match ctx.images.save(&names, &mut w) {
+            Ok(()) => {
+                let _ = std::io::Write::flush(&mut w);
+                for (id, n) in ids.iter().zip(&names) {
+                    ctx.events
+                        .publish("image", "save", id, attrs(&[("name", n)]));
+                }
+            }
+            // The status line is gone already: cutting the stream short tells the client.
+            Err(e) => tracing::warn!("save failed: {e}"),
+        }
+    });
+    Ok(resp)
+}
+
+async fn save(ctx: Ctx, req: Req) -> ApiResult {
+    let names = req.query.all("names");
+    save_names(ctx, names).await
+}
+
+async fn save_one(ctx: Ctx, req: Req) -> ApiResult {
+    let n = vec![req.param("name").to_string()];
+    save_names(ctx, n).await
+}
+
+async fn load(ctx: Ctx, req: Req) -> ApiResult {
+    let quiet = req.query.bool("quiet", false);
+    let reader = BodyReader::new(req.into_body());
+    let (tx, resp) = http::json_stream();
+    tokio::task::spawn_blocking(move || {
+        if !quiet {
+            tx.send_blocking(json!({"status": "Loading layers", "progressDetail": {}, "id": ""}));
+        }
+        let tx2 = tx.clone();
+        let res = ctx.images.load(reader, &mut |line| {
+            tx2.send_blocking(json!({ "stream": line }));
+        });
+        match res {
+            Ok(loaded) => {
+                for l in loaded {
+                    let id = ctx.images.resolve(&l).map(|i| i.id).unwrap_or(l.clone());
+                    ctx.events
+                        .publish("image", "load", &id, attrs(&[("name", &l)]));
+                }
+            }
+            Err(e) => {
+                let m = e.to_string();
+                tx.send_blocking(json!({"errorDetail": {"message": m}, "error": m}));
+            }
+        }
+    });
+    Ok(resp)
+}
+
+async fn create(ctx: Ctx, req: Req) -> ApiResult {
+    if req.query.get("fromImage").is_some_and(|s| !s.is_empty()) {
+        return super::distribution::pull(ctx, req).await;
+    }
+    let src = req.query.get("fromSrc").unwrap_or("").to_string();
+    if src.is_empty() {
+        return Err(ApiError::bad_request("fromImage or fromSrc is required"));
+    }
+    if src != "-" {
+        return Err(ApiError::bad_request(
+            "importing from a URL is not supported: send the tarball as the request body with fromSrc=-",
+        ));
+    }
+    let repo = req.query.get("repo").unwrap_or("").to_string();
+    let tag = req.query.get("tag").unwrap_or("").to_string();
+    let message = req.query.get("message").unwrap_or("").to_string();
+    let changes = req.query.all("changes");
+    let target = match (repo.is_empty(), tag.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(repo),
+        (false, false) => Some(format!("{repo}:{tag}")),
+    };
+    if let Some(t) = &target {
+        berth_core::reference::Reference::parse(t)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let mut reader = BodyReader::new(req.into_body());
+    let (tx, resp) = http::json_stream();
+    tokio::task::spawn_blocking(move || {
+        match ctx
+            .images
+            .import(&mut reader, target.as_deref(), &changes, &message)
+        {
+            Ok(id) => {
+                let name = target.unwrap_or_default();
+                ctx.events
+                    .publish("image", "import", &id, attrs(&[("name", &name)]));
+                tx.send_blocking(json!({ "status": id }));
+            }
+            Err(e) => {
+                // Drain the upload so the client sees the error rather than a reset.
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                let m = e.to_string();
+                tx.send_blocking(json!({"errorDetail": {"message": m}, "error": m}));
+            }
+        }
+    });
+    Ok(resp)
+}
+
+/// Whether a user-given config value should override the container's (moby's merge: only
+/// non-empty values win).
+fn is_set(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Number(_) => true,
+    }
+}
+
+async fn commit(ctx: Ctx, req: Req) -> ApiResult {
+    let q = req.query.clone();
+    let c = ctx.containers.get(q.get("container").unwrap_or(""))?;
+    let body: Value = http::read_json(req.into_body()).await?;
+    let rec = c.record();
+    let parent = rec["Image"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let repo = q.get("repo").unwrap_or("").to_string();
+    let tag = q.get("tag").unwrap_or("").to_string();
+    let target = match (repo.is_empty(), tag.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(repo),
+        (false, false) => Some(format!("{repo}:{tag}")),
+    };
+    let mut cfg = rec["Config"].clone();
+    if let (Some(o), true) = (body.as_object(), cfg.is_object()) {
+        for (k, v) in o {
+            if is_set(v) {
+                cfg[k] = v.clone();
+            }
+        }
+    }
+    let mut cmd = vec![rec["Path"].as_str().unwrap_or("").to_string()];
+    cmd.extend(
+        rec["Args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_string)),
+    );
+    let opts = CommitOpts {
+        layer: c.id.clone(),
+        parent,
+        container_id: c.id.clone(),
+        config: cfg,
+        created_by: cmd.join(" ").trim().to_string(),
+        changes: q.all("changes"),
+        comment: q.get("comment").unwrap_or("").to_string(),
+        author: q.get("author").unwrap_or("").to_string(),
+        tag: target,
+    };
+    let pause = q.bool("pause", true) && c.running();
+    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+    if pause {
+        let s = sock.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::containers::start::monitor_cmd(&s, &json!({"cmd": "pause"}))
+        })
+        .await;
+    }
+    let ctx2 = ctx.clone();
+    let result = blocking(move || ctx2.images.commit(&opts)).await;
+    if pause {
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::containers::start::monitor_cmd(&sock, &json!({"cmd": "resume"}))
+        })
+        .await;
+    }
+    let id = result?;
+    ctx.events
+        .publish("container", "commit", &c.id, attrs(&[("name", &c.name())]));
+    Ok(http::json(StatusCode::CREATED, &json!({ "Id": id })))
+}
+
+async fn df(ctx: Ctx, _req: Req) -> ApiResult {
+    let ctx2 = ctx.clone();
+    let (total, imgs) = blocking(move || Ok(ctx2.images.disk_usage())).await?;
+    let images: Vec<ImageSummary> = imgs
+        .iter()
+        .map(|(i, shared)| {
+            let n = ctx.containers.using_image(&i.id).len() as i64;
+            summary(i, *shared as i64, n)
+        })
+        .collect();
+    let containers: Vec<Value> = ctx
+        .containers
+        .all()
+        .iter()
+        .map(|c| {
+            let r = c.record();
+            json!({
+                "Id": c.id, "Names": [format!("/{}", c.name())], "Image": r.pointer("/Config/Image"),
+                "ImageID": r["Image"], "Command": r["Path"], "Created": 0, "SizeRw": 0,
+                "SizeRootFs": 0, "Labels": r.pointer("/Config/Labels"),
+                "State": r.pointer("/State/Status"), "Status": "", "Ports": [], "Mounts": [],
+            })
+        })
+        .collect();
+    ok_json(&json!({
+        "LayersSize": total,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    }))
+}
