@@ -54,6 +54,12 @@ pub fn run(spec: &Value, io: InitIo) -> ! {
             libc::ioctl(0, libc::TIOCSCTTY, 0);
         }
     }
+    // The filesystem view is built while the runtime moves us into our cgroup (a cgroup v1
+    // migration waits for an RCU grace period: this overlaps the two).
+    let layout = mounts::CgroupLayout::host();
+    if let Err(e) = setup(spec, io.tty) {
+        fail(st, 1, &e);
+    }
     let mut b = [0u8; 1];
     // SAFETY: the fd is ours and used only here.
     let mut ready = unsafe { fs::File::from_raw_fd(io.cgroup_ready) };
@@ -65,7 +71,7 @@ pub fn run(spec: &Value, io: InitIo) -> ! {
         );
     }
     drop(ready);
-    if let Err(e) = setup(spec, io.tty) {
+    if let Err(e) = finish_setup(spec, &layout) {
         fail(st, 1, &e);
     }
     let process = &spec["process"];
@@ -88,16 +94,36 @@ pub fn run(spec: &Value, io: InitIo) -> ! {
     fail(st, code, &msg)
 }
 
-/// Namespaces, mounts, root, hostname, sysctls, masked and read-only paths.
+/// In the cgroup: the cgroup namespace, the cgroup filesystems, the read-only root.
+fn finish_setup(spec: &Value, layout: &mounts::CgroupLayout) -> Result<(), String> {
+    let ns = spec["linux"]["namespaces"].as_array();
+    if ns.is_some_and(|ns| ns.iter().any(|n| n["type"] == "cgroup")) {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| format!("unsharing the cgroup namespace: {e}"))?;
+    }
+    for (dest, flags) in mounts::cgroup_mount_points(spec) {
+        mounts::mount_cgroups(std::path::Path::new(&dest), flags, layout)?;
+    }
+    if spec["root"]["readonly"].as_bool().unwrap_or(false) {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| format!("making the root read-only: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Namespaces joined by path, mounts, root, hostname, sysctls, masked and read-only paths
+/// (everything that does not need the container's cgroup).
 fn setup(spec: &Value, tty: bool) -> Result<(), String> {
     let ns = spec["linux"]["namespaces"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    if ns.iter().any(|n| n["type"] == "cgroup") {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-            .map_err(|e| format!("unsharing the cgroup namespace: {e}"))?;
-    }
     for n in &ns {
         let Some(path) = n["path"].as_str() else {
             continue;
@@ -143,16 +169,6 @@ fn setup(spec: &Value, tty: bool) -> Result<(), String> {
     process::sysctls(&spec["linux"]["sysctl"])?;
     mounts::mask(&strs(&spec["linux"]["maskedPaths"]));
     mounts::readonly(&strs(&spec["linux"]["readonlyPaths"]));
-    if spec["root"]["readonly"].as_bool().unwrap_or(false) {
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .map_err(|e| format!("making the root read-only: {e}"))?;
-    }
     Ok(())
 }
 

@@ -70,7 +70,8 @@ pub(crate) fn do_mount(root: &Path, m: &Value) -> Result<(), String> {
     let (flags, data) = flags_of(&opts);
     let target = inside(root, dest);
     if kind == "cgroup" {
-        return cgroup_mounts(&target, flags);
+        // Mounted later, once in the container's cgroup namespace (`mount_cgroups`).
+        return fs::create_dir_all(&target).map_err(|e| format!("creating {dest}: {e}"));
     }
     let is_bind = kind == "bind" || flags.contains(MsFlags::MS_BIND);
     if is_bind && Path::new(source).is_file() {
@@ -211,47 +212,89 @@ pub(crate) fn readonly(paths: &[String]) {
     }
 }
 
+/// The host's cgroup filesystems, read before `pivot_root` hides them: cgroup2 at
+/// `/sys/fs/cgroup`, or the v1 hierarchies (folder name under `/sys/fs/cgroup`, mount options).
+#[derive(Debug, Clone, Default)]
+pub struct CgroupLayout {
+    /// Unified (v2) host.
+    pub v2: bool,
+    /// v1: (`memory`, `memory`), (`cpu,cpuacct`, `cpu,cpuacct`), (`systemd`, `name=systemd`).
+    pub v1: Vec<(String, String)>,
+}
+
+impl CgroupLayout {
+    /// Reads `/proc/self/mountinfo`.
+    pub fn host() -> CgroupLayout {
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut layout = CgroupLayout::default();
+        for line in info.lines() {
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let point = left.split_whitespace().nth(4).unwrap_or("");
+            let mut r = right.split_whitespace();
+            let fstype = r.next().unwrap_or("");
+            let opts = r.nth(1).unwrap_or("");
+            if fstype == "cgroup2" && point == "/sys/fs/cgroup" {
+                layout.v2 = true;
+            } else if let (true, Some(name)) =
+                (fstype == "cgroup", point.strip_prefix("/sys/fs/cgroup/"))
+            {
+                let controllers: Vec<&str> = opts
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains("agent"))
+                    .collect();
+                if !name.contains('/') {
+                    layout.v1.push((name.to_string(), controllers.join(",")));
+                }
+            }
+        }
+        layout
+    }
+}
+
+/// The `cgroup` mounts of a spec (done late, see [`mount_cgroups`]): their targets under
+/// the new root and flags.
+pub(crate) fn cgroup_mount_points(spec: &Value) -> Vec<(String, MsFlags)> {
+    spec["mounts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|m| m["type"] == "cgroup")
+                .map(|m| {
+                    let (flags, _) = flags_of(&strs(&m["options"]));
+                    let dest = m["destination"].as_str().unwrap_or("/sys/fs/cgroup");
+                    (dest.to_string(), flags)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Mounts the container's view of its cgroups at `target` (`/sys/fs/cgroup`): with v2 one
 /// cgroup2 mount; with v1 a tmpfs holding one mount per host hierarchy (same controllers),
 /// made read-only as `flags` asks. Run after unsharing the cgroup namespace, so each mount's
 /// root is the container's own cgroup.
-fn cgroup_mounts(target: &Path, flags: MsFlags) -> Result<(), String> {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+pub(crate) fn mount_cgroups(
+    target: &Path,
+    flags: MsFlags,
+    layout: &CgroupLayout,
+) -> Result<(), String> {
     let base = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-    let mut hierarchies = Vec::new();
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let point = left.split_whitespace().nth(4).unwrap_or("");
-        let mut r = right.split_whitespace();
-        let fstype = r.next().unwrap_or("");
-        let opts = r.nth(1).unwrap_or("");
-        if fstype == "cgroup2" && point == "/sys/fs/cgroup" {
-            return mount(
-                Some("cgroup"),
-                target,
-                Some("cgroup2"),
-                base | (flags & MsFlags::MS_RDONLY),
-                None::<&str>,
-            )
-            .map_err(|e| format!("mounting cgroup2 on /sys/fs/cgroup: {e}"));
-        }
-        if fstype == "cgroup" && point.starts_with("/sys/fs/cgroup/") {
-            let controllers: Vec<&str> = opts
-                .split(',')
-                .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains("agent"))
-                .collect();
-            let name = point.trim_start_matches("/sys/fs/cgroup/").to_string();
-            hierarchies.push((name, controllers.join(",")));
-        }
+    if layout.v2 {
+        return mount(
+            Some("cgroup"),
+            target,
+            Some("cgroup2"),
+            base | (flags & MsFlags::MS_RDONLY),
+            None::<&str>,
+        )
+        .map_err(|e| format!("mounting cgroup2 on /sys/fs/cgroup: {e}"));
     }
+    let hierarchies = &layout.v1;
     mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755"))
         .map_err(|e| format!("mounting tmpfs on /sys/fs/cgroup: {e}"))?;
-    for (name, controllers) in &hierarchies {
-        if name.contains('/') {
-            continue;
-        }
+    for (name, controllers) in hierarchies {
         let dir = target.join(name);
         fs::create_dir_all(&dir).map_err(|e| format!("creating /sys/fs/cgroup/{name}: {e}"))?;
         mount(

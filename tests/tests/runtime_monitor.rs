@@ -403,3 +403,29 @@ fn pid_ipc_uts_namespaces_shared_and_host() {
         "host pid namespace shows the host's processes ({n})"
     );
 }
+
+/// Prints how long spawn → ready → start → exit of `true` takes through the monitor (the
+/// runtime's share of `docker run`'s latency). Nothing is asserted about time.
+#[test]
+fn monitor_run_latency_report() {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let c = Ctr::new("lat");
+        let o = c.opts(&["true"]);
+        c.write_spec(&o);
+        c.write_monitor_json(json!({"kind": "native"}), false, false);
+        let t = std::time::Instant::now();
+        assert_eq!(c.spawn()["ok"], true);
+        let (waiter, _) = c.connect_wait();
+        assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+        assert_eq!(finish_wait(waiter)["exit_code"], 0);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    eprintln!(
+        "berth-monitor {}: run `true` median {:?} (min {:?})",
+        monitor_bin().display(),
+        times[2],
+        times[0]
+    );
+}
