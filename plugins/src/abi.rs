@@ -90,6 +90,14 @@ pub const fn module_ref(
 
 #[cfg(test)]
 mod tests {
+    use abi_stable::library::RootModule;
+
+    #[test]
+    fn version_strings_major_is_the_interface_version() {
+        let v = super::PluginModRef::VERSION_STRINGS.version.as_str();
+        assert_eq!(v.split('.').next(), Some(crate::ABI_VERSION.to_string().as_str()));
+    }
+
     #[test]
     fn root_symbol_matches_abi_stable() {
         assert_eq!(

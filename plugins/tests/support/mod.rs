@@ -1,5 +1,8 @@
 //! Builds the plugin libraries the loader tests open, with the cargo and target dir of the
 //! running test (so dependencies are shared), once per test binary, into its own folder.
+//! Shared by berth-plugins' tests and tests/tests/plugins.rs (included by path; both crates
+//! sit one level below the workspace root). Fixture libraries are *moved* out of
+//! `target/debug`, so a berthd started from there never meets them in its search folder.
 
 #![allow(dead_code)]
 
@@ -15,7 +18,8 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn cargo(args: &[&str]) {
+/// Runs cargo with the running test's target dir.
+pub fn cargo(args: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(args)
@@ -25,19 +29,23 @@ fn cargo(args: &[&str]) {
     assert!(status.success(), "cargo {args:?} failed");
 }
 
+/// A path relative to the workspace root.
 fn manifest(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
         .join(rel)
         .display()
         .to_string()
 }
 
-/// Builds one library and copies it to `<dir>/<name>` (the build output is overwritten by
-/// the next feature set).
-fn build_copy(args: &[&str], built: &str, dir: &Path, name: &str) -> PathBuf {
+/// Builds one library and moves (`keep`: copies) it to `<dir>/<name>`.
+fn build_into(args: &[&str], built: &str, dir: &Path, name: &str, keep: bool) -> PathBuf {
     cargo(args);
+    let from = target_dir().join("debug").join(built);
     let out = dir.join(name);
-    std::fs::copy(target_dir().join("debug").join(built), &out).expect("copy library");
+    if keep || std::fs::rename(&from, &out).is_err() {
+        std::fs::copy(&from, &out).expect("copy library");
+    }
     out
 }
 
@@ -59,50 +67,52 @@ pub struct Libs {
 pub fn libs() -> &'static Libs {
     static LIBS: OnceLock<Libs> = OnceLock::new();
     LIBS.get_or_init(|| {
-        let dir = target_dir().join("tmp").join("berth-plugin-fixtures");
+        let exe = std::env::current_exe().expect("current exe");
+        let stem = exe.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let dir = target_dir()
+            .join("tmp")
+            .join(format!("plugin-fixtures-{}", stem.unwrap_or_default()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("mkdir fixtures");
-        let fixture_manifest = manifest("examples/fixture-plugin/Cargo.toml");
+        let fixture_manifest = manifest("plugins/examples/fixture-plugin/Cargo.toml");
         let fixture_lib = "libberth_fixture_plugin.so";
-        let fixture = build_copy(
-            &["build", "--manifest-path", &fixture_manifest],
+        let build = |manifest_path: &str, features: &[&str], package: Option<&str>| {
+            let mut args = vec!["build", "--manifest-path", manifest_path];
+            args.extend(features.iter().flat_map(|f| ["--features", f]));
+            args.extend(package.iter().flat_map(|p| ["-p", p]));
+            args.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+        };
+        let run = |args: Vec<String>, built: &str, name: &str, keep: bool| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            build_into(&args, built, &dir, name, keep)
+        };
+        let fixture = run(
+            build(&fixture_manifest, &[], None),
             fixture_lib,
-            &dir,
             "libberth_fixture.so",
+            false,
         );
-        let bad_abi = build_copy(
-            &[
-                "build",
-                "--manifest-path",
-                &fixture_manifest,
-                "--features",
-                "bad-abi",
-            ],
+        let bad_abi = run(
+            build(&fixture_manifest, &["bad-abi"], None),
             fixture_lib,
-            &dir,
             "libberth_fixture_bad_abi.so",
+            false,
         );
-        let vfs = build_copy(
-            &[
-                "build",
-                "--manifest-path",
-                &manifest("../Cargo.toml"),
-                "-p",
-                "berth-storage-vfs",
-            ],
+        let vfs = run(
+            build(&manifest("Cargo.toml"), &[], Some("berth-storage-vfs")),
             "libberth_storage_vfs.so",
-            &dir,
             "libberth_storage_vfs.so",
+            true,
         );
-        let hello = build_copy(
-            &[
-                "build",
-                "--manifest-path",
-                &manifest("examples/hello-storage/Cargo.toml"),
-            ],
+        let hello = run(
+            build(
+                &manifest("plugins/examples/hello-storage/Cargo.toml"),
+                &[],
+                None,
+            ),
             "libhello_storage.so",
-            &dir,
             "libhello_storage.so",
+            false,
         );
         Libs {
             dir,
