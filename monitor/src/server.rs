@@ -287,16 +287,18 @@ impl Monitor {
             }
             "kill" => {
                 let sig = cmd["signal"].as_i64().unwrap_or(15) as i32;
-                Some(
-                    match self.rt.get().kill(
-                        &self.cfg.id,
-                        sig,
-                        cmd["all"].as_bool().unwrap_or(false),
-                    ) {
-                        Ok(()) => ok,
-                        Err(e) => err(e.to_string()),
-                    },
-                )
+                let all = cmd["all"].as_bool().unwrap_or(false);
+                let r = self.rt.get().kill(&self.cfg.id, sig, all);
+                // Frozen tasks act on SIGKILL only once thawed (cgroup v1 freezer).
+                if r.is_ok() && sig == libc::SIGKILL && self.paused {
+                    if self.rt.get().resume(&self.cfg.id).is_ok() {
+                        self.paused = false;
+                    }
+                }
+                Some(match r {
+                    Ok(()) => ok,
+                    Err(e) => err(e.to_string()),
+                })
             }
             "pause" => Some(match self.rt.get().pause(&self.cfg.id) {
                 Ok(()) => {

@@ -127,6 +127,8 @@ fn pause_resume_and_kill() {
         let s = std::fs::read_to_string(freezer.join("freezer.state")).expect("state");
         assert_eq!(s.trim(), "THAWED");
     }
+    // SIGKILL works on a paused container (the monitor thaws it).
+    assert_eq!(c.cmd(json!({"cmd": "pause"}))["ok"], true);
     let (waiter, _) = c.connect_wait();
     assert_eq!(c.cmd(json!({"cmd": "kill", "signal": 9}))["ok"], true);
     assert_eq!(finish_wait(waiter)["exit_code"], 137);
