@@ -234,3 +234,88 @@ fn panics_and_streams_cross_the_boundary() {
     assert_eq!(out.len(), 4 << 20);
     assert!(out.iter().all(|b| *b == b'x'));
 }
+
+#[test]
+fn registry_calls_and_blob_streams_cross() {
+    use berth_plugins::core::reference::Reference;
+    use berth_plugins::core::registry::Credentials;
+    let mut loader = explicit("memreg", &libs().fixture);
+    let (reg, info) = loader.registry("memreg", &json!({})).expect("memreg loads");
+    assert_eq!(info.kind, DriverKind::Registry);
+    assert_eq!(reg.name(), "memreg");
+    let r = Reference {
+        domain: "127.0.0.1:5000".into(),
+        path: "team/app".into(),
+        tag: Some("v1".into()),
+        digest: None,
+    };
+    let creds = Credentials {
+        username: "u".into(),
+        password: "secret".into(),
+        ..Default::default()
+    };
+    reg.login("127.0.0.1:5000", &creds).expect("login");
+    let wrong = Credentials::default();
+    assert!(matches!(
+        reg.login("x", &wrong),
+        Err(DriverError::Unauthorized(_))
+    ));
+    // A 3 MiB blob up and down through pipes.
+    let blob: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+    reg.push_blob(
+        &r,
+        "sha256:b",
+        blob.len() as u64,
+        &creds,
+        &mut blob.as_slice(),
+    )
+    .expect("push blob");
+    assert!(reg.blob_exists(&r, "sha256:b", &creds).expect("exists"));
+    let mut back = Vec::new();
+    let n = reg
+        .fetch_blob(&r, "sha256:b", &creds, &mut back)
+        .expect("fetch blob");
+    assert_eq!((n, back == blob), (blob.len() as u64, true));
+    let short = reg.push_blob(&r, "sha256:c", 10, &creds, &mut &b"abc"[..]);
+    assert!(
+        matches!(short, Err(DriverError::InvalidInput(_))),
+        "{short:?}"
+    );
+    let digest = reg
+        .push_manifest(
+            &r,
+            "application/vnd.oci.image.manifest.v1+json",
+            b"{}",
+            &creds,
+        )
+        .expect("push manifest");
+    let m = reg.fetch_manifest(&r, &creds).expect("fetch manifest");
+    assert_eq!((m.digest, m.bytes), (digest, b"{}".to_vec()));
+}
+
+#[test]
+fn runtime_calls_cross() {
+    use berth_plugins::core::runtime::{Spec, Status, StdioFds};
+    let mut loader = explicit("fakert", &libs().fixture);
+    let (rt, info) = loader.runtime("fakert", &json!({})).expect("fakert loads");
+    assert_eq!(
+        (info.kind, rt.name()),
+        (DriverKind::Runtime, "fakert".to_string())
+    );
+    let stdio = StdioFds {
+        stdin: 0,
+        stdout: 1,
+        stderr: 2,
+    };
+    let pid = rt
+        .create("c1", Path::new("/run/bundle"), &Spec::default(), stdio)
+        .expect("create");
+    assert_eq!(pid, 1);
+    rt.start("c1").expect("start");
+    assert_eq!(rt.state("c1").expect("state").status, Status::Running);
+    rt.pause("c1").expect("pause");
+    assert_eq!(rt.state("c1").expect("state").status, Status::Paused);
+    rt.kill("c1", 9, true).expect("kill");
+    rt.delete("c1").expect("delete");
+    assert!(matches!(rt.state("c1"), Err(DriverError::NotFound(_))));
+}

@@ -3,7 +3,8 @@
 //! - storage `failing`: its constructor always returns an error;
 //! - storage `panic-init`: its constructor panics;
 //! - storage `panicky`: constructs fine, then panics in `list` (other methods answer);
-//! - network `memnet`: an in-memory network driver, to check network calls cross the ABI.
+//! - network `memnet`: an in-memory network driver, to check network calls cross the ABI;
+//! - registry `memreg` and runtime `fakert`: in-memory stand-ins, for the same purpose.
 //!
 //! Built with `--features bad-abi` the library claims interface version 999.
 
@@ -17,6 +18,8 @@ use berth_plugins::serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::sync::Mutex;
+
+mod others;
 
 fn failing(_config: &Value) -> Result<Box<dyn StorageDriver>, DriverError> {
     Err(DriverError::InvalidInput(
@@ -161,6 +164,8 @@ berth_plugins::export_plugin! {
     version: "0.0.1",
     storage: { "failing" => failing, "panic-init" => panic_init, "panicky" => panicky },
     network: { "memnet" => memnet },
+    registry: { "memreg" => others::memreg },
+    runtime: { "fakert" => others::fakert },
 }
 
 #[cfg(feature = "bad-abi")]
