@@ -27,6 +27,14 @@ pub enum Rt {
 }
 
 impl Rt {
+    /// The pty master the runtime made for a terminal container.
+    fn take_console(&self, id: &str) -> Option<OwnedFd> {
+        match self {
+            Rt::Native(r) => r.take_console(id),
+            Rt::Oci(r) => r.take_console(id),
+        }
+    }
+
     /// As the `core::Runtime` trait.
     pub fn get(&self) -> &dyn Runtime {
         match self {
@@ -88,9 +96,9 @@ fn set_winsize(fd: RawFd, size: Option<[u16; 2]>) {
     }
 }
 
-/// The monitor's ends and the container's (stdin, stdout, stderr). With `own_pty` false (an
-/// OCI runtime makes the pty), the container gets /dev/null and the master comes later.
-fn make_io(cfg: &MonitorConfig, own_pty: bool) -> std::io::Result<(Io, [OwnedFd; 3])> {
+/// The monitor's ends and the container's (stdin, stdout, stderr). With a terminal the
+/// container gets /dev/null and the runtime hands over the pty master after create.
+fn make_io(cfg: &MonitorConfig) -> std::io::Result<(Io, [OwnedFd; 3])> {
     let null = || -> std::io::Result<OwnedFd> {
         Ok(OwnedFd::from(
             std::fs::OpenOptions::new()
@@ -99,20 +107,8 @@ fn make_io(cfg: &MonitorConfig, own_pty: bool) -> std::io::Result<(Io, [OwnedFd;
                 .open("/dev/null")?,
         ))
     };
-    if cfg.tty && !own_pty {
-        return Ok((Io::default(), [null()?, null()?, null()?]));
-    }
     if cfg.tty {
-        let pty = nix::pty::openpty(None, None).map_err(std::io::Error::from)?;
-        // SAFETY: fcntl on the master we own.
-        unsafe { libc::fcntl(pty.master.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
-        set_winsize(pty.master.as_raw_fd(), cfg.console_size);
-        let slave = pty.slave;
-        let (s1, s2) = (slave.try_clone()?, slave.try_clone()?);
-        return Ok((
-            Io::from_master(File::from(pty.master), cfg.open_stdin)?,
-            [slave, s1, s2],
-        ));
+        return Ok((Io::default(), [null()?, null()?, null()?]));
     }
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -190,7 +186,8 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
         .and_then(|l| l.cgroups_path().clone())
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| format!("berth/{}", cfg.id));
-    let (mut io, child_fds) = match make_io(&cfg, matches!(rt, Rt::Native(_))) {
+    // With a terminal the runtime makes the pty inside the container (as runc does).
+    let (mut io, child_fds) = match make_io(&cfg) {
         Ok(x) => x,
         Err(e) => {
             unmount(&cfg);
@@ -233,8 +230,8 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
     };
     drop(child_fds);
     drop(spec);
-    if let (Rt::Oci(oci), true) = (&rt, cfg.tty) {
-        if let Some(master) = oci.take_console(&cfg.id) {
+    if cfg.tty {
+        if let Some(master) = rt.take_console(&cfg.id) {
             set_winsize(master.as_raw_fd(), cfg.console_size);
             match Io::from_master(File::from(master), cfg.open_stdin) {
                 Ok(x) => io = x,

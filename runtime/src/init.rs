@@ -25,6 +25,9 @@ pub struct InitIo {
     pub start: RawFd,
     /// Write end (close-on-exec): `R` when set up, or `<code>:<message>` on failure.
     pub status: RawFd,
+    /// With a terminal: a unix socket to send the pty master on (see [`crate::console`]);
+    /// -1 otherwise.
+    pub console: RawFd,
 }
 
 fn fail(status: RawFd, code: i32, msg: &str) -> ! {
@@ -46,19 +49,26 @@ pub fn run(spec: &Value, io: InitIo) -> ! {
     }
     // Nothing of the monitor's (its socket, pty master, signalfd, berthd's ready pipe) may
     // stay open in the container, not even before exec.
-    process::close_fds(&[io.cgroup_ready, io.start, io.status]);
-    // SAFETY: setsid/ioctl on our own session and stdin.
+    process::close_fds(&[io.cgroup_ready, io.start, io.status, io.console]);
+    // SAFETY: setsid on our own process; TIOCSCTTY on a terminal we were given as stdin.
     unsafe {
         libc::setsid();
-        if io.tty {
+        if io.tty && io.console < 0 {
             libc::ioctl(0, libc::TIOCSCTTY, 0);
         }
     }
     // The filesystem view is built while the runtime moves us into our cgroup (a cgroup v1
     // migration waits for an RCU grace period: this overlaps the two).
     let layout = mounts::CgroupLayout::host();
-    if let Err(e) = setup(spec, io.tty) {
+    if let Err(e) = setup(spec) {
         fail(st, 1, &e);
+    }
+    if io.console >= 0 {
+        if let Err(e) = crate::console::setup_in_container(io.console) {
+            fail(st, 1, &e);
+        }
+        // SAFETY: closing our end of the console socket, used only above.
+        unsafe { libc::close(io.console) };
     }
     let mut b = [0u8; 1];
     // SAFETY: the fd is ours and used only here.
@@ -119,7 +129,7 @@ fn finish_setup(spec: &Value, layout: &mounts::CgroupLayout) -> Result<(), Strin
 
 /// Namespaces joined by path, mounts, root, hostname, sysctls, masked and read-only paths
 /// (everything that does not need the container's cgroup).
-fn setup(spec: &Value, tty: bool) -> Result<(), String> {
+fn setup(spec: &Value) -> Result<(), String> {
     let ns = spec["linux"]["namespaces"]
         .as_array()
         .cloned()
@@ -157,7 +167,7 @@ fn setup(spec: &Value, tty: bool) -> Result<(), String> {
     for m in spec["mounts"].as_array().cloned().unwrap_or_default() {
         mounts::do_mount(&root, &m)?;
     }
-    mounts::devices(&root, tty)?;
+    mounts::devices(&root)?;
     let own_uts = ns.iter().any(|n| n["type"] == "uts" && n["path"].is_null());
     if let Some(h) = spec["hostname"]
         .as_str()

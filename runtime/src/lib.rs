@@ -8,11 +8,13 @@
 //!   filesystem view) and [`process`] (user, capabilities, exec; shared with [`exec`]);
 //! - [`oci`] drives an OCI runtime binary (runc, crun, youki) with a bundle;
 //! - [`cgroups`] manages cgroup v1 and v2 (limits, freezer, stats, OOM) behind one type;
+//! - [`console`] makes a container's terminal inside its own devpts, as runc does;
 //! - [`exec`] joins a running container (`docker exec`);
 //! - [`user`] resolves `user[:group]` against the container's `/etc/passwd` and `/etc/group`.
 
 pub mod caps;
 pub mod cgroups;
+pub mod console;
 pub mod exec;
 pub mod init;
 pub mod mounts;

@@ -117,7 +117,7 @@ pub(crate) fn do_mount(root: &Path, m: &Value) -> Result<(), String> {
         .map_err(|e| format!("mounting {kind} on {dest}: {e}"))
 }
 
-pub(crate) fn devices(root: &Path, tty: bool) -> Result<(), String> {
+pub(crate) fn devices(root: &Path) -> Result<(), String> {
     for d in ["null", "zero", "full", "random", "urandom", "tty"] {
         let target = root.join("dev").join(d);
         let _ = fs::File::create(&target);
@@ -139,19 +139,6 @@ pub(crate) fn devices(root: &Path, tty: bool) -> Result<(), String> {
         ("ptmx", "pts/ptmx"),
     ] {
         let _ = std::os::unix::fs::symlink(target, root.join("dev").join(link));
-    }
-    if tty {
-        if let Ok(name) = fs::read_link("/proc/self/fd/0") {
-            let console = root.join("dev/console");
-            let _ = fs::File::create(&console);
-            let _ = mount(
-                Some(name.as_path()),
-                &console,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            );
-        }
     }
     Ok(())
 }

@@ -12,11 +12,12 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Mutex;
 
 struct Proc {
+    console: Option<OwnedFd>,
     pid: i32,
     start: Option<File>,
     status: Option<File>,
@@ -71,6 +72,11 @@ impl NativeRuntime {
         }
     }
 
+    /// The pty master of a terminal container created by this runtime (once).
+    pub fn take_console(&self, id: &str) -> Option<OwnedFd> {
+        self.procs.lock().ok()?.get_mut(id)?.console.take()
+    }
+
     /// The cgroup of a container created by this runtime.
     pub fn cgroup(&self, id: &str) -> Option<Cgroup> {
         self.procs.lock().ok()?.get(id).map(|p| p.cgroup.clone())
@@ -89,7 +95,20 @@ impl NativeRuntime {
         let (start_r, start_w) = init::pipe().map_err(RuntimeError::sys("creating a pipe"))?;
         let (status_r, status_w) = init::pipe().map_err(RuntimeError::sys("creating a pipe"))?;
         let tty = spec["process"]["terminal"].as_bool().unwrap_or(false);
+        let console = if tty {
+            let (a, b) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(RuntimeError::errno("creating the console socket"))?;
+            Some((a, b))
+        } else {
+            None
+        };
         let io = InitIo {
+            console: console.as_ref().map(|(_, b)| b.as_raw_fd()).unwrap_or(-1),
             stdio: [stdio.stdin, stdio.stdout, stdio.stderr],
             tty,
             cgroup_ready: ready_r,
@@ -121,6 +140,10 @@ impl NativeRuntime {
         }
         let _ = ready.write_all(b"G");
         drop(ready);
+        let master = console.and_then(|(ours, theirs)| {
+            drop(theirs);
+            crate::console::receive(ours.as_raw_fd())
+        });
         let mut b = [0u8; 1];
         match status.read(&mut b) {
             Ok(1) if b[0] == b'R' => {}
@@ -143,6 +166,7 @@ impl NativeRuntime {
             p.insert(
                 id.to_string(),
                 Proc {
+                    console: master,
                     pid,
                     start: Some(start),
                     status: Some(status),

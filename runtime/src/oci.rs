@@ -8,8 +8,7 @@ use crate::process::exec_error_code;
 use berth_core::runtime::{Spec, State, Status, StdioFds};
 use berth_core::{DriverError, DriverResult, Runtime};
 use std::collections::HashMap;
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -188,25 +187,7 @@ fn receive_console(l: &UnixListener, child: &mut std::process::Child) -> Option<
         }
     };
     let _ = stream.set_nonblocking(false);
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .ok()?;
-    for c in msg.cmsgs().ok()? {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
-                // SAFETY: the fd was just received with SCM_RIGHTS and is owned by us.
-                return Some(unsafe { OwnedFd::from_raw_fd(*fd) });
-            }
-        }
-    }
-    None
+    crate::console::receive(stream.as_raw_fd())
 }
 
 fn dup(fd: i32) -> DriverResult<OwnedFd> {

@@ -65,7 +65,10 @@ fn tty_output_is_one_stream_with_crlf() {
     assert_eq!(err, "");
     assert!(out.contains("hi\r\n"), "{out:?}");
     assert!(out.contains("30 100"), "{out:?}");
-    assert!(!out.contains("not a tty"), "{out:?}");
+    assert!(
+        out.starts_with("/dev/pts/0\r\n"),
+        "the pty lives in the container: {out:?}"
+    );
 }
 
 #[test]
@@ -430,4 +433,30 @@ fn monitor_run_latency_report() {
         times[2],
         times[0]
     );
+}
+
+#[test]
+fn interactive_tty_shell_with_stdin_and_resize() {
+    let c = Ctr::new("itty");
+    let mut o = c.opts(&["sh"]);
+    o.tty = true;
+    c.write_spec(&o);
+    c.write_monitor_json(json!({"kind": "native"}), true, true);
+    assert_eq!(c.spawn()["ok"], true);
+    let (mut att, r) =
+        c.connect(json!({"cmd": "attach", "stdin": true, "stdout": true, "stderr": true}));
+    assert_eq!(r["ok"], true);
+    let (waiter, _) = c.connect_wait();
+    assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+    assert_eq!(
+        c.cmd(json!({"cmd": "resize", "h": 44, "w": 132}))["ok"],
+        true
+    );
+    att.write_all(b"echo $((6*7)); stty size; exit 5\n")
+        .expect("stdin");
+    assert_eq!(finish_wait(waiter)["exit_code"], 5);
+    let (out, err) = read_frames(&mut att);
+    assert_eq!(err, "", "a tty has one stream");
+    assert!(out.contains("42\r\n"), "{out:?}");
+    assert!(out.contains("44 132\r\n"), "{out:?}");
 }
