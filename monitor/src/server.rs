@@ -290,10 +290,12 @@ impl Monitor {
                 let all = cmd["all"].as_bool().unwrap_or(false);
                 let r = self.rt.get().kill(&self.cfg.id, sig, all);
                 // Frozen tasks act on SIGKILL only once thawed (cgroup v1 freezer).
-                if r.is_ok() && sig == libc::SIGKILL && self.paused {
-                    if self.rt.get().resume(&self.cfg.id).is_ok() {
-                        self.paused = false;
-                    }
+                if r.is_ok()
+                    && sig == libc::SIGKILL
+                    && self.paused
+                    && self.rt.get().resume(&self.cfg.id).is_ok()
+                {
+                    self.paused = false;
                 }
                 Some(match r {
                     Ok(()) => ok,
