@@ -228,6 +228,10 @@ impl Monitor {
         let rest = std::mem::take(&mut self.clients[i].buf);
         let cmd: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
         let reply = self.command(i, &cmd);
+        if cmd["cmd"] == "start" {
+            // The container now runs for as long as it likes: drop the pages start-up used.
+            crate::startup::release_startup_pages();
+        }
         if let Some(r) = reply {
             if self.clients[i]
                 .sock

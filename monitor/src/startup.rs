@@ -280,7 +280,7 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
 /// long as its container. Only read-only mappings with no private (anonymous, e.g. relocated
 /// RELRO) pages are touched, so MADV_DONTNEED just drops page-table entries of pages the page
 /// cache keeps; what the loop needs is faulted back in from the cache.
-fn release_startup_pages() {
+pub fn release_startup_pages() {
     // SAFETY: malloc_trim only returns free heap memory to the kernel.
     unsafe { libc::malloc_trim(0) };
     let Ok(exe) = std::fs::read_link("/proc/self/exe") else {

@@ -37,6 +37,8 @@ echo "keys: $(wc -c < /proc/keys) $(wc -c < /proc/timer_list)"
 echo "acpi: $(ls /proc/acpi | wc -l)"
 echo "fds: $(ls /proc/self/fd | tr '\n' ' ')"
 mount -t tmpfs none /tmp 2>/dev/null && echo "mount: ok" || echo "mount: denied"
+echo junk > /tmp/m.ko
+echo "insmod: $(insmod /tmp/m.ko 2>&1)"
 echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo "procsys: rw" || echo "procsys: ro"
 echo x > /sys/kernel/x 2>/dev/null && echo "sys: rw" || echo "sys: ro"
 echo "cgroupfs: $(ls /sys/fs/cgroup | tr '\n' ' ')"
@@ -66,6 +68,13 @@ echo "shm: $(df -k /dev/shm | tail -1 | awk '{print $2}')"
     assert_eq!(field(&out, "acpi:"), "0", "/proc/acpi masked");
     assert_eq!(field(&out, "fds:"), "0 1 2 3", "only stdio and ls's own fd");
     assert_eq!(field(&out, "mount:"), "denied");
+    // EPERM (no CAP_SYS_MODULE, also checked in CapBnd above), or ENOSYS on kernels built
+    // without module support.
+    let insmod = field(&out, "insmod:");
+    assert!(
+        insmod.contains("Operation not permitted") || insmod.contains("not support"),
+        "{out}"
+    );
     assert_eq!(field(&out, "procsys:"), "ro");
     assert_eq!(field(&out, "sys:"), "ro");
     let cg = field(&out, "cgroupfs:");
