@@ -1,5 +1,6 @@
 //! The Docker Engine API, one file per area; `routes` builds the table.
 
+mod build;
 pub mod containers;
 mod containers_stats;
 mod distribution;
@@ -19,6 +20,7 @@ pub fn routes() -> Router {
     containers::register(&mut r);
     exec::register(&mut r);
     volumes::register(&mut r);
+    build::register(&mut r);
     r
 }
 

@@ -239,9 +239,11 @@ impl Containers {
         self.root.join(id)
     }
 
-    /// The folder of a container's run-time state (monitor socket, bundle).
+    /// The folder of a container's run-time state (monitor socket, bundle). Named by the
+    /// first 24 hex digits of the id so `monitor.sock` stays within the 108-byte limit of
+    /// unix socket paths even under long exec roots.
     pub fn state_dir(&self, id: &str) -> PathBuf {
-        self.exec_root.join(id)
+        self.exec_root.join(&id[..id.len().min(24)])
     }
 
     /// Writes a container's record atomically.

@@ -224,6 +224,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
             .unwrap_or_default(),
         oom_score_adj: hc["OomScoreAdj"].as_i64().unwrap_or(0) as i32,
         init: hc["Init"].as_bool().unwrap_or(false),
+        ..Default::default()
     })
 }
 
@@ -318,7 +319,11 @@ async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ApiError) {
         l.exit_code = code;
         l.running = false;
     });
-    let auto = c.record().pointer("/HostConfig/AutoRemove").and_then(Value::as_bool).unwrap_or(false);
+    let auto = c
+        .record()
+        .pointer("/HostConfig/AutoRemove")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if auto {
         let _ = super::exit::remove_with_volumes(ctx, c, true).await;
     }
@@ -333,7 +338,11 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     let rec = c.record();
     let _ = write_net_files(&dir, &rec, ip.as_deref());
     let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
-    let pending: Vec<_> = c.pending.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+    let pending: Vec<_> = c
+        .pending
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
     for p in pending {
         super::streams::wire(sock.clone(), p, c.tty()).await;
     }
@@ -342,9 +351,13 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
         .await?
         .map_err(ApiError::internal)?;
     if reply["ok"].as_bool() != Some(true) {
-        let msg = reply["error"].as_str().unwrap_or("unknown error").to_string();
+        let msg = reply["error"]
+            .as_str()
+            .unwrap_or("unknown error")
+            .to_string();
         // The monitor cleans up and exits by itself; make sure it is gone before returning.
-        let _ = tokio::task::spawn_blocking(move || monitor_cmd(&sock, &json!({"cmd": "wait"}))).await;
+        let _ =
+            tokio::task::spawn_blocking(move || monitor_cmd(&sock, &json!({"cmd": "wait"}))).await;
         return Err(ApiError::bad_request(start_error_text(&msg)));
     }
     c.update(|r| {
@@ -360,7 +373,8 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     ctx.containers.save(c)?;
     c.events.send_modify(|l| l.running = true);
     super::exit::watch(ctx.clone(), c.clone());
-    ctx.events.publish("container", "start", &c.id, super::exit::attrs(c));
+    ctx.events
+        .publish("container", "start", &c.id, super::exit::attrs(c));
     Ok(())
 }
 

@@ -1,0 +1,186 @@
+//! The classic builder behind `POST /build`: Dockerfile steps executed one by one, each
+//! producing an image (config steps) or a layer (`RUN` in a real container, `COPY`/`ADD` from
+//! a staged tree), with Docker's cache (same parent image + same `created_by`), multi-stage
+//! builds and Docker's output stream.
+
+pub mod copy;
+mod steps;
+
+use crate::server::http::JsonSender;
+use crate::state::Ctx;
+use berth_build::parse::Instruction;
+use berth_image::Image;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What the client asked for.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOpts {
+    /// `-t` (several).
+    pub tags: Vec<String>,
+    /// Dockerfile path inside the context.
+    pub dockerfile: String,
+    /// `--build-arg`.
+    pub build_args: BTreeMap<String, Option<String>>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// Remove intermediate containers after a successful build.
+    pub rm: bool,
+    /// Always remove intermediate containers.
+    pub force_rm: bool,
+    /// `-q`.
+    pub quiet: bool,
+    /// `--network`.
+    pub network: String,
+}
+
+/// A stage being built.
+pub(crate) struct Stage {
+    pub name: Option<String>,
+    /// The current image (None = scratch with no step yet).
+    pub image: Option<Image>,
+    /// The config object (`config` of the image config).
+    pub cfg: Map<String, Value>,
+    /// ARGs in scope with their values.
+    pub args: BTreeMap<String, Option<String>>,
+}
+
+/// A build error shown to the client.
+#[derive(Debug)]
+pub struct BuildError {
+    /// Message.
+    pub message: String,
+    /// Exit code of a failing RUN.
+    pub code: Option<i64>,
+}
+
+impl BuildError {
+    fn msg(m: impl Into<String>) -> BuildError {
+        BuildError {
+            message: m.into(),
+            code: None,
+        }
+    }
+}
+
+/// Sends a `stream` line unless quiet.
+pub(crate) fn say(tx: &JsonSender, opts: &BuildOpts, s: impl Into<String>) {
+    if !opts.quiet {
+        tx.send_blocking(json!({"stream": s.into()}));
+    }
+}
+
+fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+/// Runs a build from the context folder `ctx_dir`. Returns the final image ID.
+pub fn build(
+    ctx: &Ctx,
+    opts: &BuildOpts,
+    ctx_dir: &PathBuf,
+    tx: &JsonSender,
+    rt: &tokio::runtime::Handle,
+) -> Result<String, BuildError> {
+    let df_path = ctx_dir.join(&opts.dockerfile);
+    let text = std::fs::read_to_string(&df_path).map_err(|_| {
+        BuildError::msg(format!(
+            "Cannot locate specified Dockerfile: {}",
+            opts.dockerfile
+        ))
+    })?;
+    let df = berth_build::parse(&text).map_err(|e| BuildError::msg(e.to_string()))?;
+    // Global ARGs (before the first FROM).
+    let mut global: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let first_from = df
+        .instructions
+        .iter()
+        .position(|i| i.keyword == "FROM")
+        .unwrap_or(0);
+    for ins in &df.instructions[..first_from] {
+        for (k, v) in steps::arg_decl(ins) {
+            let val = opts.build_args.get(&k).cloned().flatten().or(v);
+            global.insert(k, val);
+        }
+    }
+    let body: Vec<&Instruction> = df.instructions[first_from..].iter().collect();
+    // Stop at the target stage.
+    let mut upto = body.len();
+    if let Some(t) = &opts.target {
+        let mut found = false;
+        for (i, ins) in body.iter().enumerate() {
+            if ins.keyword == "FROM" {
+                if found {
+                    upto = i;
+                    break;
+                }
+                let name = steps::from_parts(ins).1;
+                if name.as_deref().map(str::to_ascii_lowercase) == Some(t.to_ascii_lowercase()) {
+                    found = true;
+                }
+            }
+        }
+        if !found {
+            return Err(BuildError::msg(format!(
+                "failed to reach build target {t} in Dockerfile"
+            )));
+        }
+    }
+    let body = &body[..upto];
+    let total = body.len();
+    let mut stages: Vec<Stage> = Vec::new();
+    for (n, ins) in body.iter().enumerate() {
+        say(
+            tx,
+            opts,
+            format!("Step {}/{} : {}\n", n + 1, total, ins.original),
+        );
+        if ins.keyword == "FROM" {
+            let st = steps::from(ctx, ins, &global, &stages)?;
+            if let Some(img) = &st.image {
+                say(tx, opts, format!(" ---> {}\n", short(&img.id)));
+            }
+            stages.push(st);
+            continue;
+        }
+        if stages.is_empty() {
+            return Err(BuildError::msg("no build stage in current context"));
+        }
+        let len = stages.len();
+        let (prev_stages, rest) = stages.split_at_mut(len - 1);
+        let cur = &mut rest[0];
+        steps::step(ctx, opts, ctx_dir, prev_stages, cur, ins, df.escape, tx, rt)?;
+    }
+    let last = stages
+        .last_mut()
+        .ok_or_else(|| BuildError::msg("the Dockerfile has no FROM"))?;
+    // --label applies to the final image.
+    if !opts.labels.is_empty() {
+        let mut labels = last
+            .cfg
+            .get("Labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (k, v) in &opts.labels {
+            labels.insert(k.clone(), json!(v));
+        }
+        last.cfg.insert("Labels".into(), Value::Object(labels));
+        steps::commit_config(ctx, last, "/bin/sh -c #(nop)  LABEL (build labels)")?;
+    }
+    let img = match &last.image {
+        Some(i) => i.clone(),
+        None => {
+            steps::commit_config(ctx, last, "")?;
+            last.image
+                .clone()
+                .ok_or_else(|| BuildError::msg("no image produced"))?
+        }
+    };
+    Ok(img.id)
+}

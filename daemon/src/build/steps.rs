@@ -1,0 +1,604 @@
+//! One Dockerfile step: FROM, config instructions, RUN, COPY/ADD — each with the cache.
+
+use super::{copy, say, short, BuildError, BuildOpts, Stage};
+use crate::server::http::JsonSender;
+use crate::state::Ctx;
+use berth_build::expand::expand;
+use berth_build::parse::{Args, Instruction};
+use berth_image::Image;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `ARG name[=default]` declarations of an instruction.
+pub fn arg_decl(ins: &Instruction) -> Vec<(String, Option<String>)> {
+    if ins.keyword != "ARG" {
+        return Vec::new();
+    }
+    ins.text()
+        .split_whitespace()
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.trim_matches('"').to_string())),
+            None => (w.to_string(), None),
+        })
+        .collect()
+}
+
+/// (image, stage name) of a FROM.
+pub fn from_parts(ins: &Instruction) -> (String, Option<String>) {
+    let text = ins.text();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let image = words.first().map(|s| s.to_string()).unwrap_or_default();
+    let name = match words.as_slice() {
+        [_, as_kw, n] if as_kw.eq_ignore_ascii_case("as") => Some(n.to_string()),
+        _ => None,
+    };
+    (image, name)
+}
+
+fn lookup_in<'a>(
+    args: &'a BTreeMap<String, Option<String>>,
+    cfg: &'a Map<String, Value>,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| {
+        let env = cfg.get("Env").and_then(Value::as_array).and_then(|a| {
+            a.iter().filter_map(Value::as_str).find_map(|kv| {
+                kv.split_once('=')
+                    .filter(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        });
+        env.or_else(|| args.get(name).cloned().flatten())
+    }
+}
+
+/// FROM: a stage from an image, a previous stage, or scratch.
+pub(crate) fn from(
+    ctx: &Ctx,
+    ins: &Instruction,
+    global: &BTreeMap<String, Option<String>>,
+    stages: &[Stage],
+) -> Result<Stage, BuildError> {
+    let (raw, name) = from_parts(ins);
+    let empty = Map::new();
+    let image_name = expand(&raw, &lookup_in(global, &empty), '\\')
+        .map_err(|e| BuildError::msg(e.to_string()))?;
+    let mut st = Stage {
+        name,
+        image: None,
+        cfg: Map::new(),
+        args: BTreeMap::new(),
+    };
+    if image_name == "scratch" {
+        st.cfg.insert("Env".into(), json!([DEFAULT_PATH]));
+        return Ok(st);
+    }
+    if let Some(prev) = stages.iter().rev().find(|s| {
+        s.name.as_deref().map(str::to_ascii_lowercase) == Some(image_name.to_ascii_lowercase())
+    }) {
+        st.image = prev.image.clone();
+        st.cfg = prev.cfg.clone();
+        return Ok(st);
+    }
+    let img = ctx.images.resolve(&image_name).map_err(|_| {
+        BuildError::msg(format!("pull access denied for {image_name}, repository does not exist or may require 'docker login': No such image: {image_name}"))
+    })?;
+    st.cfg = img.config["config"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    st.image = Some(img);
+    Ok(st)
+}
+
+fn history_last(img: &Image) -> String {
+    img.config["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .and_then(|h| h["created_by"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// An existing image that is the result of `created_by` on top of the stage's image.
+fn cached(ctx: &Ctx, st: &Stage, created_by: &str) -> Option<Image> {
+    let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+    ctx.images
+        .list()
+        .into_iter()
+        .find(|i| i.parent == parent && !parent.is_empty() && history_last(i) == created_by)
+}
+
+fn base_config(st: &Stage) -> Value {
+    match &st.image {
+        Some(i) => i.config.clone(),
+        None => {
+            json!({"architecture": berth_image::save::host_arch(), "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}, "history": []})
+        }
+    }
+}
+
+/// Records the stage's config as a new image with an empty-layer history entry.
+pub(crate) fn commit_config(ctx: &Ctx, st: &mut Stage, created_by: &str) -> Result<(), BuildError> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let mut config = base_config(st);
+    config["config"] = Value::Object(st.cfg.clone());
+    config["created"] = json!(now);
+    if !created_by.is_empty() {
+        let mut h = config["history"].as_array().cloned().unwrap_or_default();
+        h.push(json!({"created": now, "created_by": created_by, "empty_layer": true}));
+        config["history"] = json!(h);
+    }
+    let bytes = serde_json::to_vec(&config).map_err(|e| BuildError::msg(e.to_string()))?;
+    let parent = st.image.as_ref().map(|i| i.id.clone());
+    let id = ctx
+        .images
+        .add_image(&bytes, &[], parent.as_deref())
+        .map_err(|e| BuildError::msg(e.to_string()))?;
+    st.image = Some(
+        ctx.images
+            .get(&id)
+            .map_err(|e| BuildError::msg(e.to_string()))?,
+    );
+    Ok(())
+}
+
+fn use_cache(
+    ctx: &Ctx,
+    opts: &BuildOpts,
+    st: &mut Stage,
+    created_by: &str,
+    tx: &JsonSender,
+) -> bool {
+    if opts.no_cache {
+        return false;
+    }
+    match cached(ctx, st, created_by) {
+        Some(img) => {
+            say(tx, opts, " ---> Using cache\n");
+            say(tx, opts, format!(" ---> {}\n", short(&img.id)));
+            st.cfg = img.config["config"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            st.image = Some(img);
+            true
+        }
+        None => false,
+    }
+}
+
+fn done(opts: &BuildOpts, st: &Stage, tx: &JsonSender) {
+    if let Some(i) = &st.image {
+        say(tx, opts, format!(" ---> {}\n", short(&i.id)));
+    }
+}
+
+fn shell_cmd(st: &Stage, ins: &Instruction, escape: char) -> Result<Vec<String>, BuildError> {
+    let _ = escape;
+    Ok(match &ins.args {
+        Args::Json(v) => v.clone(),
+        Args::Shell(s) => {
+            let mut c = berth_build::config::shell(&st.cfg);
+            let mut script = s.clone();
+            for h in &ins.heredocs {
+                script = format!("{script}\n{}", h.content);
+            }
+            c.push(script);
+            c
+        }
+    })
+}
+
+/// Executes one non-FROM instruction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn step(
+    ctx: &Ctx,
+    opts: &BuildOpts,
+    ctx_dir: &Path,
+    prev: &[Stage],
+    st: &mut Stage,
+    ins: &Instruction,
+    escape: char,
+    tx: &JsonSender,
+    rt: &tokio::runtime::Handle,
+) -> Result<(), BuildError> {
+    match ins.keyword.as_str() {
+        "ARG" => {
+            for (k, v) in arg_decl(ins) {
+                let val = opts.build_args.get(&k).cloned().flatten().or(v);
+                st.args.insert(k, val);
+            }
+            let created_by = format!("/bin/sh -c #(nop)  ARG {}", ins.text());
+            if !use_cache(ctx, opts, st, &created_by, tx) {
+                commit_config(ctx, st, &created_by)?;
+                done(opts, st, tx);
+            }
+            Ok(())
+        }
+        "RUN" => run(ctx, opts, st, ins, escape, tx, rt),
+        "COPY" | "ADD" => copy_step(ctx, opts, ctx_dir, prev, st, ins, tx),
+        "MAINTAINER" => {
+            let created_by = format!("/bin/sh -c #(nop)  MAINTAINER {}", ins.text());
+            if !use_cache(ctx, opts, st, &created_by, tx) {
+                commit_config(ctx, st, &created_by)?;
+                done(opts, st, tx);
+            }
+            Ok(())
+        }
+        _ => {
+            // Config instructions: expand with ENV and ARGs in scope.
+            let mut cfg = st.cfg.clone();
+            for (k, v) in &st.args {
+                if cfg.get("Env").and_then(Value::as_array).is_none_or(|a| {
+                    !a.iter()
+                        .any(|e| e.as_str().is_some_and(|s| s.starts_with(&format!("{k}="))))
+                }) {
+                    if let Some(v) = v {
+                        berth_build::config::set_env(&mut cfg, k, v);
+                    }
+                }
+            }
+            let mut applied = st.cfg.clone();
+            let mut ins2 = ins.clone();
+            if !matches!(
+                ins.keyword.as_str(),
+                "CMD" | "ENTRYPOINT" | "RUN" | "HEALTHCHECK" | "SHELL" | "ONBUILD"
+            ) {
+                if let Args::Shell(s) = &ins.args {
+                    if ins.keyword != "ENV" && ins.keyword != "LABEL" {
+                        let lookup = lookup_in(&st.args, &cfg);
+                        ins2.args = Args::Shell(expand(s, &lookup, escape).map_err(|e| {
+                            BuildError::msg(format!("Dockerfile line {}: {e}", ins.line))
+                        })?);
+                    }
+                }
+            }
+            berth_build::config::apply(&mut applied, &ins2, escape)
+                .map_err(|e| BuildError::msg(e.to_string()))?;
+            let shown = match &ins.args {
+                Args::Json(v) => serde_json::to_string(v).unwrap_or_default(),
+                Args::Shell(s) => s.clone(),
+            };
+            let created_by = format!("/bin/sh -c #(nop)  {} {}", ins.keyword, shown);
+            if use_cache(ctx, opts, st, &created_by, tx) {
+                return Ok(());
+            }
+            st.cfg = applied;
+            commit_config(ctx, st, &created_by)?;
+            done(opts, st, tx);
+            Ok(())
+        }
+    }
+}
+
+fn run(
+    ctx: &Ctx,
+    opts: &BuildOpts,
+    st: &mut Stage,
+    ins: &Instruction,
+    escape: char,
+    tx: &JsonSender,
+    rt: &tokio::runtime::Handle,
+) -> Result<(), BuildError> {
+    let Some(img) = st.image.clone() else {
+        return Err(BuildError::msg(
+            "RUN needs a base image: FROM scratch has no shell",
+        ));
+    };
+    let cmd = shell_cmd(st, ins, escape)?;
+    let used: Vec<String> = st
+        .args
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+    let mut created_by = match &ins.args {
+        Args::Json(v) => serde_json::to_string(v).unwrap_or_default(),
+        Args::Shell(_) => cmd.join(" "),
+    };
+    if !used.is_empty() {
+        created_by = format!("|{} {} {created_by}", used.len(), used.join(" "));
+    }
+    if use_cache(ctx, opts, st, &created_by, tx) {
+        return Ok(());
+    }
+    let mut env: Vec<Value> = st
+        .cfg
+        .get("Env")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    env.extend(used.iter().map(|u| json!(u)));
+    let body = json!({
+        "Image": img.id,
+        "Entrypoint": cmd,
+        "Cmd": null,
+        "Env": env,
+        "WorkingDir": st.cfg.get("WorkingDir").cloned().unwrap_or(json!("")),
+        "User": st.cfg.get("User").cloned().unwrap_or(json!("")),
+        "Labels": {},
+        "HostConfig": {"NetworkMode": if opts.network.is_empty() { "default" } else { &opts.network }},
+    });
+    let ctx2 = ctx.clone();
+    let result: Result<(String, i64), BuildError> = rt.block_on(async move {
+        let id = crate::containers::create::create(&ctx2, None, body)
+            .await
+            .map_err(|e| BuildError::msg(e.message))?;
+        let c = ctx2
+            .containers
+            .get(&id)
+            .map_err(|e| BuildError::msg(e.message))?;
+        let mut rx = c.events.subscribe();
+        crate::containers::start::start(&ctx2, &c)
+            .await
+            .map_err(|e| BuildError::msg(e.message))?;
+        while rx.borrow().exits == 0 {
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+        let code = rx.borrow().exit_code;
+        Ok((id, code))
+    });
+    let (id, code) = result?;
+    say(tx, opts, format!(" ---> Running in {}\n", short(&id)));
+    let log = ctx.containers.dir(&id).join(format!("{id}-json.log"));
+    if let Ok(text) = std::fs::read_to_string(&log) {
+        for line in text.lines() {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                say(tx, opts, v["log"].as_str().unwrap_or("").to_string());
+            }
+        }
+    }
+    let remove = |ctx: &Ctx| {
+        let ctx2 = ctx.clone();
+        let id2 = id.clone();
+        rt.block_on(async move {
+            if let Ok(c) = ctx2.containers.get(&id2) {
+                let _ = crate::containers::exit::remove(&ctx2, &c).await;
+            }
+        });
+    };
+    if code != 0 {
+        if opts.rm || opts.force_rm {
+            remove(ctx);
+        }
+        let shown = match &ins.args {
+            Args::Json(v) => serde_json::to_string(v).unwrap_or_default(),
+            Args::Shell(_) => cmd.join(" "),
+        };
+        return Err(BuildError {
+            message: format!("The command '{shown}' returned a non-zero code: {code}"),
+            code: Some(code),
+        });
+    }
+    let opts_c = berth_image::CommitOpts {
+        layer: id.clone(),
+        parent: Some(img.id.clone()),
+        container_id: id.clone(),
+        config: Value::Object(st.cfg.clone()),
+        created_by,
+        ..Default::default()
+    };
+    let new_id = ctx
+        .images
+        .commit(&opts_c)
+        .map_err(|e| BuildError::msg(e.to_string()))?;
+    if opts.rm || opts.force_rm {
+        remove(ctx);
+        say(
+            tx,
+            opts,
+            format!("Removing intermediate container {}\n", short(&id)),
+        );
+    }
+    st.image = Some(
+        ctx.images
+            .get(&new_id)
+            .map_err(|e| BuildError::msg(e.to_string()))?,
+    );
+    done(opts, st, tx);
+    Ok(())
+}
+
+/// Mounts an image's filesystem read-only-ish (through a throw-away layer) for COPY --from.
+struct ImageView {
+    ctx: Ctx,
+    layer: String,
+    dir: PathBuf,
+}
+
+impl ImageView {
+    fn open(ctx: &Ctx, img: &Image) -> Result<ImageView, BuildError> {
+        let layer = format!(
+            "build-{}",
+            (0..8)
+                .map(|_| format!("{:02x}", rand::random::<u8>()))
+                .collect::<String>()
+        );
+        let parent = img.top_chain().map(|c| berth_image::storage_id(&c));
+        ctx.storage
+            .create(
+                &layer,
+                parent.as_deref(),
+                &berth_core::storage::CreateOpts {
+                    rw: true,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| BuildError::msg(e.to_string()))?;
+        let dir = ctx.images.tmp_dir().join(&layer);
+        let _ = std::fs::create_dir_all(&dir);
+        let mounts = ctx
+            .storage
+            .mounts(&layer)
+            .map_err(|e| BuildError::msg(e.to_string()))?;
+        berth_core::mount::mount_all(&mounts, &dir)
+            .map_err(|e| BuildError::msg(format!("mounting stage image: {e}")))?;
+        Ok(ImageView {
+            ctx: ctx.clone(),
+            layer,
+            dir,
+        })
+    }
+}
+
+impl Drop for ImageView {
+    fn drop(&mut self) {
+        let _ = berth_core::mount::unmount(&self.dir);
+        let _ = std::fs::remove_dir(&self.dir);
+        let _ = self.ctx.storage.remove(&self.layer);
+    }
+}
+
+fn copy_step(
+    ctx: &Ctx,
+    opts: &BuildOpts,
+    ctx_dir: &Path,
+    prev: &[Stage],
+    st: &mut Stage,
+    ins: &Instruction,
+    tx: &JsonSender,
+) -> Result<(), BuildError> {
+    let words: Vec<String> = match &ins.args {
+        Args::Json(v) => v.clone(),
+        Args::Shell(s) => s.split_whitespace().map(str::to_string).collect(),
+    };
+    if words.len() < 2 {
+        return Err(BuildError::msg(format!(
+            "Dockerfile line {}: {} requires at least two arguments",
+            ins.line, ins.keyword
+        )));
+    }
+    let words: Vec<String> = {
+        let lookup = lookup_in(&st.args, &st.cfg);
+        words
+            .iter()
+            .map(|w| expand(w, &lookup, '\\').unwrap_or_else(|_| w.clone()))
+            .collect()
+    };
+    let (srcs, dest) = words.split_at(words.len() - 1);
+    let workdir = st
+        .cfg
+        .get("WorkingDir")
+        .and_then(Value::as_str)
+        .unwrap_or("/")
+        .to_string();
+    let mut dest = dest[0].clone();
+    if !dest.starts_with('/') {
+        dest = format!("{}/{}", workdir.trim_end_matches('/'), dest);
+    }
+    let chown = match ins.flag("chown") {
+        Some(c) => {
+            let (u, g) = c.split_once(':').unwrap_or((c, c));
+            Some((u.parse().unwrap_or(0), g.parse().unwrap_or(0)))
+        }
+        None => None,
+    };
+    let chmod = ins
+        .flag("chmod")
+        .and_then(|m| u32::from_str_radix(m, 8).ok());
+    let view = match ins.flag("from") {
+        Some(f) => {
+            let img = prev
+                .iter()
+                .enumerate()
+                .find(|(i, s)| {
+                    s.name.as_deref().map(str::to_ascii_lowercase) == Some(f.to_ascii_lowercase())
+                        || i.to_string() == f
+                })
+                .and_then(|(_, s)| s.image.clone())
+                .or_else(|| ctx.images.resolve(f).ok())
+                .ok_or_else(|| {
+                    BuildError::msg(format!(
+                        "invalid from flag value {f}: no stage or image of that name"
+                    ))
+                })?;
+            Some(ImageView::open(ctx, &img)?)
+        }
+        None => None,
+    };
+    let root: PathBuf = view
+        .as_ref()
+        .map(|v| v.dir.clone())
+        .unwrap_or_else(|| ctx_dir.to_path_buf());
+    let staging = ctx.images.tmp_dir().join(format!(
+        "stage-{}",
+        (0..8)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect::<String>()
+    ));
+    let _ = std::fs::create_dir_all(&staging);
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Rm(staging.clone());
+    let spec = copy::CopySpec {
+        root: &root,
+        sources: srcs,
+        dest: &dest,
+        add: ins.keyword == "ADD",
+        chown,
+        chmod,
+    };
+    copy::stage(&spec, &staging).map_err(|e| BuildError::msg(e.to_string()))?;
+    drop(view);
+    let sum = copy::checksum(&staging);
+    let created_by = format!(
+        "/bin/sh -c #(nop) {} {}:{sum} in {dest} ",
+        ins.keyword,
+        if srcs.len() == 1 { "file" } else { "multi" }
+    );
+    if use_cache(ctx, opts, st, &created_by, tx) {
+        return Ok(());
+    }
+    let (r, mut w) = std::io::pipe().map_err(|e| BuildError::msg(e.to_string()))?;
+    let st_dir = staging.clone();
+    let producer = std::thread::spawn(move || {
+        let res = berth_archive::write_diff_between(&st_dir, None, &mut w);
+        drop(w);
+        res
+    });
+    let parent_chain = st.image.as_ref().and_then(|i| i.top_chain());
+    let mut reader = std::io::BufReader::new(r);
+    let chain = ctx
+        .images
+        .apply_unknown_layer(parent_chain.as_deref(), &mut reader)
+        .map_err(|e| BuildError::msg(e.to_string()))?;
+    let _ = producer.join();
+    let rec = ctx
+        .images
+        .layer(&chain)
+        .ok_or_else(|| BuildError::msg("copied layer vanished"))?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let mut config = base_config(st);
+    config["config"] = Value::Object(st.cfg.clone());
+    config["created"] = json!(now);
+    let mut diff_ids = config["rootfs"]["diff_ids"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    diff_ids.push(json!(rec.diff_id));
+    config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    let mut h = config["history"].as_array().cloned().unwrap_or_default();
+    h.push(json!({"created": now, "created_by": created_by}));
+    config["history"] = json!(h);
+    let bytes = serde_json::to_vec(&config).map_err(|e| BuildError::msg(e.to_string()))?;
+    let parent = st.image.as_ref().map(|i| i.id.clone());
+    let id = ctx
+        .images
+        .add_image(&bytes, &[], parent.as_deref())
+        .map_err(|e| BuildError::msg(e.to_string()))?;
+    st.image = Some(
+        ctx.images
+            .get(&id)
+            .map_err(|e| BuildError::msg(e.to_string()))?,
+    );
+    done(opts, st, tx);
+    Ok(())
+}
