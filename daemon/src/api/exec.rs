@@ -133,7 +133,7 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> Result<Value, ApiError> {
         "env": env,
         "cwd": cwd,
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
-        "capabilities": {"bounding": caps, "effective": caps},
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": false,
         "rlimits": [],
     }))
