@@ -78,6 +78,12 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
                     libc::ioctl(0, libc::TIOCSCTTY, 0);
                 }
             }
+            // The container's filter, when berthd passes it along (`"seccomp"`).
+            if let Err(e) = crate::seccomp::install(&process["seccomp"]) {
+                eprintln!("{e}");
+                // SAFETY: ending the child.
+                unsafe { libc::_exit(126) };
+            }
             if let Err(e) = process::setup_process(process) {
                 eprintln!("{e}");
                 // SAFETY: ending the child.

@@ -84,6 +84,10 @@ pub fn run(spec: &Value, io: InitIo) -> ! {
     if let Err(e) = finish_setup(spec, &layout) {
         fail(st, 1, &e);
     }
+    // Still root with every capability: the filter needs no no_new_privs.
+    if let Err(e) = crate::seccomp::install(&spec["linux"]["seccomp"]) {
+        fail(st, 1, &e);
+    }
     let process = &spec["process"];
     if let Err(e) = process::setup_process(process) {
         fail(st, 1, &e);

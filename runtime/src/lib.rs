@@ -9,6 +9,7 @@
 //! - [`oci`] drives an OCI runtime binary (runc, crun, youki) with a bundle;
 //! - [`cgroups`] manages cgroup v1 and v2 (limits, freezer, stats, OOM) behind one type;
 //! - [`console`] makes a container's terminal inside its own devpts, as runc does;
+//! - [`seccomp`] is the default syscall filter (OCI profile, and BPF for the native runtime);
 //! - [`exec`] joins a running container (`docker exec`);
 //! - [`user`] resolves `user[:group]` against the container's `/etc/passwd` and `/etc/group`.
 
@@ -21,6 +22,7 @@ pub mod mounts;
 pub mod native;
 pub mod oci;
 pub mod process;
+pub mod seccomp;
 pub mod spec;
 pub mod user;
 

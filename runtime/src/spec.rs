@@ -123,6 +123,9 @@ pub struct SpecOptions {
     pub ipc_ns: NsMode,
     /// `--uts` (with `Host` the hostname is not set).
     pub uts_ns: NsMode,
+    /// `--security-opt seccomp=unconfined` (the default profile of [`crate::seccomp`] is
+    /// applied otherwise, except with `privileged`).
+    pub seccomp_unconfined: bool,
 }
 
 /// Docker's masked paths.
@@ -334,6 +337,11 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
             "resources": resources,
             "cgroupsPath": cgroups_path,
             "sysctl": o.sysctls,
+            "seccomp": if o.privileged || o.seccomp_unconfined {
+                Value::Null
+            } else {
+                crate::seccomp::default_profile(&caps)
+            },
         },
     }))
 }

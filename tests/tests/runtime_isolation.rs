@@ -246,3 +246,30 @@ fn cpu_limits_land_in_the_cgroup() {
         ["50000", "100000", "512"]
     );
 }
+
+#[test]
+fn seccomp_default_profile_blocks_new_namespaces() {
+    let script = "unshare -U true 2>/dev/null && echo userns: ok || echo userns: denied; \
+        unshare -n true 2>/dev/null && echo netns: ok || echo netns: denied; \
+        grep Seccomp: /proc/self/status";
+    let (exit, out, _) = run_sh("sec", script, |_| {});
+    assert_eq!(exit["exit_code"], 0);
+    assert_eq!(field(&out, "userns:"), "denied");
+    assert_eq!(field(&out, "netns:"), "denied");
+    assert_eq!(field(&out, "Seccomp:"), "2", "filter mode");
+    let (_, out, _) = run_sh("sec", script, |o| o.seccomp_unconfined = true);
+    assert_eq!(field(&out, "Seccomp:"), "0");
+    // Without seccomp, a user namespace needs no capability (where the kernel allows them).
+    let userns_allowed = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .map(|s| s.trim() != "0")
+        .unwrap_or(false);
+    if userns_allowed {
+        assert_eq!(field(&out, "userns:"), "ok");
+    }
+    let (_, out, _) = run_sh("sec", script, |o| o.cap_add = vec!["SYS_ADMIN".into()]);
+    assert_eq!(
+        field(&out, "netns:"),
+        "ok",
+        "CAP_SYS_ADMIN lifts the namespace rules"
+    );
+}

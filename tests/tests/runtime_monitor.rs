@@ -199,6 +199,7 @@ fn exec_spec(c: &Ctr, args: &[&str]) -> std::path::PathBuf {
     let spec = berth_runtime::spec::build_json(&c.opts(args)).expect("spec");
     let mut p = spec["process"].clone();
     p["cgroup_path"] = json!(c.cgroup_path());
+    p["seccomp"] = spec["linux"]["seccomp"].clone();
     let path = c.state.join("exec-1.json");
     std::fs::write(&path, p.to_string()).expect("exec spec");
     path
@@ -217,7 +218,7 @@ fn exec_joins_the_container() {
         &[
             "sh",
             "-c",
-            "cat /proc/1/cmdline; echo; hostname; ls /proc/self/fd; exit 5",
+            "cat /proc/1/cmdline; echo; hostname; grep Seccomp: /proc/self/status; ls /proc/self/fd; exit 5",
         ],
     );
     let out = Command::new(monitor_bin())
@@ -235,6 +236,7 @@ fn exec_joins_the_container() {
     let mut lines = stdout.lines();
     assert_eq!(lines.next(), Some("sleep\u{0}1000\u{0}"));
     assert_eq!(lines.next(), Some("testhost"));
+    assert_eq!(lines.next(), Some("Seccomp:\t2"), "the container's filter");
     let fds: Vec<&str> = lines.collect();
     assert_eq!(fds, ["0", "1", "2", "3"], "only stdio (and ls's own) open");
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");

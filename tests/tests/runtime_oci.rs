@@ -22,7 +22,7 @@ fn runc_runs_echo_with_docker_defaults() {
         return;
     };
     let c = Ctr::new("ociecho");
-    let o = c.opts(&["sh", "-c", "echo hello; echo oops >&2; hostname; grep CapEff /proc/self/status; ls /proc/self/fd | tr '\\n' ' '; echo; exit 3"]);
+    let o = c.opts(&["sh", "-c", "echo hello; echo oops >&2; hostname; grep CapEff /proc/self/status; ls /proc/self/fd | tr '\\n' ' '; echo; grep Seccomp: /proc/self/status; unshare -U true 2>/dev/null || echo userns denied; exit 3"]);
     let (exit, out, err) = c.run_with(&o, rt);
     assert_eq!(exit["exit_code"], 3, "{exit} {err}");
     assert_eq!(err, "oops\n");
@@ -31,6 +31,11 @@ fn runc_runs_echo_with_docker_defaults() {
     assert_eq!(lines[1], "testhost");
     assert_eq!(lines[2], "CapEff:\t00000000a80425fb");
     assert_eq!(lines[3].trim(), "0 1 2 3");
+    assert_eq!(
+        lines[4], "Seccomp:\t2",
+        "runc applies the profile from the spec"
+    );
+    assert_eq!(lines[5], "userns denied");
     assert!(!c.state.join("monitor.sock").exists());
     assert!(!std::path::Path::new("/sys/fs/cgroup/memory")
         .join(c.cgroup_path())
