@@ -75,13 +75,20 @@ pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     let root = crate::sh::workspace_root();
     let profile = if opts.quick { "debug" } else { "release" };
-    let mut build = crate::sh::cargo();
-    build.args(["build", "--workspace", "--bins", "--lib"]);
-    if !opts.quick {
-        build.arg("--release");
-    }
-    crate::sh::run(&mut build)?;
-    let bin = root.join("target").join(profile);
+    // BERTH_BIN_DIR points at already-built binaries (skips the build).
+    let bin = match std::env::var_os("BERTH_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let mut build = crate::sh::cargo();
+            build.args(["build", "--workspace", "--bins", "--lib"]);
+            if !opts.quick {
+                build.arg("--release");
+            }
+            crate::sh::run(&mut build)?;
+            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+            target.join(profile)
+        }
+    };
     let work = PathBuf::from(format!("/var/tmp/berth-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let result = run_in(&opts, &bin, &work);
