@@ -4,7 +4,8 @@
 //! and reports that limits were not checked. On a v2-capable mount it also checks limits.
 
 use berth_runtime::cgroups::{Cgroup, Hierarchy, Limits};
-use std::process::Command;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 
 struct Mounted(std::path::PathBuf);
 
@@ -70,8 +71,50 @@ fn real_cgroup2_mount() {
     }
     let s = cg.stats();
     assert!(s.system_cpu_ns > 0);
+    device_filter(&cg);
     cg.remove().expect("remove");
     let _ = child.wait();
     assert!(!dir.exists());
     let _ = std::fs::remove_dir(root.join("berth-test"));
+}
+
+/// Docker's device rules as a BPF program on the real cgroup2 folder: a process moved in may
+/// open /dev/null but not /dev/kmsg (1:11), which the rules do not list.
+fn device_filter(cg: &Cgroup) {
+    let spec = berth_runtime::spec::build_json(&berth_runtime::spec::SpecOptions {
+        rootfs: "/nonexistent".into(),
+        ..Default::default()
+    })
+    .expect("spec");
+    let limits = Limits::from_resources(&spec["linux"]["resources"]);
+    if let Err(e) = cg.apply(&limits) {
+        eprintln!("cgroup device programs unavailable here ({e}): device filter not checked");
+        return;
+    }
+    let mut child = Command::new("/bin/busybox")
+        .args([
+            "sh",
+            "-c",
+            "read x; (exec 3</dev/null) && echo null ok; (exec 3</dev/kmsg) 2>/dev/null && echo kmsg ok || echo kmsg denied",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    cg.add(child.id() as i32).expect("add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("go");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let _ = child.wait();
+    assert_eq!(out, "null ok\nkmsg denied\n");
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+mod devices;
 mod stats;
 pub use stats::{BlkioEntry, Stats};
 
@@ -284,6 +285,12 @@ impl Cgroup {
                 }
                 if l.pids > 0 {
                     write(&d.join("pids.max"), &l.pids.to_string())?;
+                }
+                if !l.devices.is_empty() {
+                    devices::apply(&d, &l.devices).map_err(RuntimeError::sys(format!(
+                        "attaching the device filter to {}",
+                        d.display()
+                    )))?;
                 }
             }
             Hierarchy::V1(_) => {
