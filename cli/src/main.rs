@@ -22,16 +22,16 @@ use commands::{containers, images, registry, system};
 )]
 pub struct Cli {
     /// Daemon socket to connect to.
-    #[arg(short = 'H', long = "host", global = true)]
+    #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
     /// Location of client config files.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub config: Option<String>,
     /// Enable debug mode.
-    #[arg(short = 'D', long, global = true)]
+    #[arg(short = 'D', long)]
     pub debug: bool,
     /// Set the logging level.
-    #[arg(short = 'l', long = "log-level", global = true)]
+    #[arg(short = 'l', long = "log-level")]
     pub log_level: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -127,6 +127,9 @@ pub enum Cmd {
 }
 
 fn main() {
+    // SAFETY: restoring the default SIGPIPE disposition before any thread exists, so
+    // `berth images | head` ends quietly like other command-line tools.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let mut client = berth_api::Client::from_env(cli.host.as_deref());
     let code = match run(cli, &mut client) {
@@ -183,5 +186,15 @@ fn run(cli: Cli, c: &mut berth_api::Client) -> anyhow::Result<i32> {
         Cmd::Port(a) => containers::port(c, a),
         Cmd::Attach(a) => containers::attach(c, a),
         Cmd::Container(cc) => containers::container(c, cc, cli.config.as_deref()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

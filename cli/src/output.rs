@@ -11,22 +11,18 @@ pub fn human_size(n: f64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    let s = format!("{v:.3}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    // Go's %.3g: three significant digits, trailing zeros dropped.
+    let int_digits = if v >= 1.0 {
+        (v.log10().floor() as i32) + 1
     } else {
-        s
+        1
     };
-    let digits: String = s
-        .chars()
-        .take(if s.contains('.') { 5 } else { 4 })
-        .collect();
-    let digits = if digits.ends_with('.') {
-        digits.trim_end_matches('.').to_string()
-    } else {
-        digits
-    };
-    format!("{digits}{}", units[i])
+    let decimals = (3 - int_digits).max(0) as usize;
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s}{}", units[i])
 }
 
 /// Docker's HumanDuration.

@@ -13,7 +13,11 @@ use std::io::{IsTerminal, Read, Write};
 
 /// `run` / `create` flags.
 #[derive(Debug, Args, Clone)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// Run container in background and print container ID.
     #[arg(short, long)]
     pub detach: bool,

@@ -141,7 +141,7 @@ pub struct HistoryArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Print sizes and dates in human readable format.
-    #[arg(short = 'H', long, default_value_t = true)]
+    #[arg(long, default_value_t = true)]
     pub human: bool,
 }
 
