@@ -155,6 +155,7 @@ async fn serve(
         registry,
         plugins: drivers.infos,
         events: events::EventBus::default(),
+        shutdown: server::Shutdown::default(),
         started_at: std::time::Instant::now(),
         id,
         images,
@@ -168,7 +169,8 @@ async fn serve(
         if let server::Listener::Unix(_, p) = &l {
             sockets.push(p.clone());
         }
-        tokio::spawn(server::serve(l, ctx.clone(), router.clone()));
+        let sd = ctx.shutdown.clone();
+        tokio::spawn(server::serve(l, ctx.clone(), router.clone(), sd));
     }
     tracing::info!(
         "berthd {} listening on {}",
@@ -183,12 +185,27 @@ async fn serve(
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => logging::reload(&reload, cfg.config_file.as_deref()),
+            _ = hup.recv() => {
+                logging::reload(&reload, cfg.config_file.as_deref());
+                ctx.events.publish("daemon", "reload", &ctx.id, Default::default());
+            }
         }
     }
     tracing::info!("shutting down");
+    ctx.shutdown.trigger();
     for s in sockets {
         let _ = std::fs::remove_file(s);
+    }
+    let left = ctx
+        .shutdown
+        .drained(std::time::Duration::from_secs(5))
+        .await;
+    if left > 0 {
+        tracing::warn!("{left} connection(s) still open at shutdown; closing them");
+    }
+    let storage = ctx.storage.clone();
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.cleanup()).await {
+        tracing::warn!("storage driver clean-up: {e}");
     }
     let _ = std::fs::remove_file(&cfg.pidfile);
     Ok(())

@@ -24,6 +24,8 @@ pub struct Daemon {
     pub plugins: Vec<PluginInfo>,
     /// Events.
     pub events: EventBus,
+    /// Shutdown signal: long streams (`/events`, logs, stats) end when it fires.
+    pub shutdown: crate::server::Shutdown,
     /// When the daemon started.
     pub started_at: Instant,
     /// The persistent daemon ID.

@@ -3,18 +3,18 @@
 
 pub mod hijack;
 pub mod http;
+mod listen;
 pub mod router;
 
+pub use listen::{bind, serve, Listener, Shutdown};
+
 use crate::state::Ctx;
-use anyhow::{Context, Result};
 use http::{ApiError, Resp};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use router::{Req, Router};
 use std::sync::Arc;
-use tokio::net::{TcpListener, UnixListener};
 
 /// The API version berthd advertises.
 pub const API_VERSION: &str = "1.47";
@@ -22,90 +22,6 @@ pub const API_VERSION: &str = "1.47";
 pub const MIN_API_VERSION: &str = "1.24";
 const MAX: (u32, u32) = (1, 47);
 const MIN: (u32, u32) = (1, 24);
-
-/// A bound listener.
-pub enum Listener {
-    /// A unix socket.
-    Unix(UnixListener, std::path::PathBuf),
-    /// TCP.
-    Tcp(TcpListener),
-}
-
-/// Binds every `-H` address.
-pub fn bind(hosts: &[String]) -> Result<Vec<Listener>> {
-    let mut out = Vec::new();
-    for h in hosts {
-        if let Some(p) = h.strip_prefix("unix://") {
-            let path = std::path::PathBuf::from(p);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            let _ = std::fs::remove_file(&path);
-            let l = UnixListener::bind(&path).with_context(|| format!("listening on {h}"))?;
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660));
-            out.push(Listener::Unix(l, path));
-        } else if let Some(a) = h.strip_prefix("tcp://") {
-            let std_l =
-                std::net::TcpListener::bind(a).with_context(|| format!("listening on {h}"))?;
-            std_l.set_nonblocking(true)?;
-            out.push(Listener::Tcp(TcpListener::from_std(std_l)?));
-        }
-    }
-    Ok(out)
-}
-
-/// Serves one listener until the process ends.
-pub async fn serve(l: Listener, ctx: Ctx, router: Arc<Router>) {
-    loop {
-        let accepted = match &l {
-            Listener::Unix(u, _) => u.accept().await.map(|(s, _)| Conn::Unix(s)),
-            Listener::Tcp(t) => t.accept().await.map(|(s, _)| {
-                let _ = s.set_nodelay(true);
-                Conn::Tcp(s)
-            }),
-        };
-        let conn = match accepted {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let (ctx, router) = (ctx.clone(), router.clone());
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let (ctx, router) = (ctx.clone(), router.clone());
-                async move { Ok::<_, std::convert::Infallible>(handle(ctx, router, req).await) }
-            });
-            let builder = hyper::server::conn::http1::Builder::new();
-            let r = match conn {
-                Conn::Unix(s) => {
-                    builder
-                        .serve_connection(TokioIo::new(s), svc)
-                        .with_upgrades()
-                        .await
-                }
-                Conn::Tcp(s) => {
-                    builder
-                        .serve_connection(TokioIo::new(s), svc)
-                        .with_upgrades()
-                        .await
-                }
-            };
-            if let Err(e) = r {
-                tracing::debug!("connection ended: {e}");
-            }
-        });
-    }
-}
-
-enum Conn {
-    Unix(tokio::net::UnixStream),
-    Tcp(tokio::net::TcpStream),
-}
 
 /// Splits `/v1.NN/rest` into the version and `/rest`.
 fn split_version(path: &str) -> Result<((u32, u32), &str), ApiError> {
@@ -136,7 +52,7 @@ fn split_version(path: &str) -> Result<((u32, u32), &str), ApiError> {
     Ok((v, tail))
 }
 
-async fn handle(ctx: Ctx, router: Arc<Router>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(ctx: Ctx, router: Arc<Router>, req: Request<Incoming>) -> Resp {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     tracing::debug!("{method} {}", req.uri());

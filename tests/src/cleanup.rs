@@ -1,0 +1,148 @@
+//! Removing everything a test daemon and its containers left on the host: processes whose
+//! command line names the daemon's folder, mounts under it, cgroups of its containers, its
+//! bridge device, and the folder itself. Every step is best effort and never panics (it runs
+//! from `Drop`, possibly while a test is already failing).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Cleans up after the daemon whose files live in `dir`.
+pub fn everything(dir: &Path, data_root: &Path, bridge: &str) {
+    let containers = container_ids(data_root);
+    kill_leftovers(dir);
+    unmount_under(dir);
+    remove_cgroups(&containers);
+    delete_link(bridge);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn container_ids(data_root: &Path) -> Vec<String> {
+    std::fs::read_dir(data_root.join("containers"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SIGKILLs every process (but us) whose command line mentions `dir`, e.g. container monitors.
+fn kill_leftovers(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return };
+    for e in rd.filter_map(|e| e.ok()) {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if pid as u32 == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            // SAFETY: kill(2) with a pid read from /proc; no memory is involved.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Mount points under `dir` in this mount namespace, deepest first.
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    out.dedup();
+    out
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn unmount_under(dir: &Path) {
+    for _ in 0..3 {
+        let mounts = mounts_under(dir);
+        if mounts.is_empty() {
+            return;
+        }
+        for m in mounts {
+            let Ok(c) = std::ffi::CString::new(m.to_string_lossy().as_bytes()) else { continue };
+            // SAFETY: umount2(2) with a valid NUL-terminated path.
+            unsafe {
+                libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+            }
+        }
+    }
+}
+
+/// Removes `berth/<id>` cgroups of the given containers in every hierarchy (v1 controllers
+/// and the unified one), killing any task still inside.
+fn remove_cgroups(ids: &[String]) {
+    if ids.is_empty() {
+        return;
+    }
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(rd.filter_map(|e| e.ok()).map(|e| e.path()));
+    }
+    for root in roots {
+        for id in ids {
+            let cg = root.join("berth").join(id);
+            if !cg.is_dir() {
+                continue;
+            }
+            let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: kill(2) with a pid read from the cgroup; no memory is involved.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+            for _ in 0..50 {
+                if std::fs::remove_dir(&cg).is_ok() || !cg.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn delete_link(name: &str) {
+    if Path::new("/sys/class/net").join(name).exists() {
+        let _ = Command::new("ip").args(["link", "del", name]).status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_mountinfo_paths() {
+        assert_eq!(unescape("/tmp/a\\040b"), "/tmp/a b");
+        assert_eq!(unescape("/plain"), "/plain");
+    }
+}
