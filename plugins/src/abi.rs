@@ -95,7 +95,10 @@ mod tests {
     #[test]
     fn version_strings_major_is_the_interface_version() {
         let v = super::PluginModRef::VERSION_STRINGS.version.as_str();
-        assert_eq!(v.split('.').next(), Some(crate::ABI_VERSION.to_string().as_str()));
+        assert_eq!(
+            v.split('.').next(),
+            Some(crate::ABI_VERSION.to_string().as_str())
+        );
     }
 
     #[test]

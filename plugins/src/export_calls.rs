@@ -30,7 +30,7 @@ fn guarded(method: &str, f: impl FnOnce() -> Outcome) -> RResult<RString, RStrin
     }
 }
 
-fn handle<T>(h: u64, pick: impl Fn(&Handle) -> Option<T>) -> Result<T, DriverError> {
+fn handle<T>(h: u64, pick: fn(&Handle) -> Option<T>) -> Result<T, DriverError> {
     let handles = HANDLES
         .lock()
         .map_err(|_| DriverError::Internal("plugin state poisoned".into()))?;
@@ -100,7 +100,7 @@ fn storage(d: &dyn StorageDriver, method: &str, a: &Value, fd: i32) -> Outcome {
     }
 }
 
-fn network(d: &dyn NetworkDriver, method: &str, a: &Value) -> Outcome {
+fn network(d: &dyn NetworkDriver, method: &str, a: &Value, _fd: i32) -> Outcome {
     match method {
         "name" => out(d.name()),
         "status" => out(d.status()),
@@ -139,7 +139,7 @@ fn registry(d: &dyn Registry, method: &str, a: &Value, fd: i32) -> Outcome {
     }
 }
 
-fn runtime(d: &dyn Runtime, method: &str, a: &Value) -> Outcome {
+fn runtime(d: &dyn Runtime, method: &str, a: &Value, _fd: i32) -> Outcome {
     let id = || arg::<String>(a, "id");
     match method {
         "name" => out(d.name()),
@@ -164,6 +164,21 @@ fn runtime(d: &dyn Runtime, method: &str, a: &Value) -> Outcome {
     }
 }
 
+/// Finds the handle's driver with `pick` and runs `run` on it, panics caught.
+fn dispatch<D: ?Sized>(
+    h: u64,
+    method: RStr<'_>,
+    args: RStr<'_>,
+    fd: i32,
+    pick: fn(&Handle) -> Option<Arc<D>>,
+    run: fn(&D, &str, &Value, i32) -> Outcome,
+) -> RResult<RString, RString> {
+    guarded(method.as_str(), || {
+        let d = handle(h, pick)?;
+        run(&d, method.as_str(), &parse(args)?, fd)
+    })
+}
+
 /// C entry for storage calls (shared by every exporting library).
 pub extern "C" fn storage_call_c(
     h: u64,
@@ -171,13 +186,11 @@ pub extern "C" fn storage_call_c(
     args: RStr<'_>,
     fd: i32,
 ) -> RResult<RString, RString> {
-    guarded(method.as_str(), || {
-        let d: Arc<dyn StorageDriver> = handle(h, |x| match x {
-            Handle::Storage(d) => Some(d.clone()),
-            _ => None,
-        })?;
-        storage(d.as_ref(), method.as_str(), &parse(args)?, fd)
-    })
+    let pick = |x: &Handle| match x {
+        Handle::Storage(d) => Some(d.clone()),
+        _ => None,
+    };
+    dispatch(h, method, args, fd, pick, storage)
 }
 
 /// C entry for network calls.
@@ -185,15 +198,13 @@ pub extern "C" fn network_call_c(
     h: u64,
     method: RStr<'_>,
     args: RStr<'_>,
-    _fd: i32,
+    fd: i32,
 ) -> RResult<RString, RString> {
-    guarded(method.as_str(), || {
-        let d: Arc<dyn NetworkDriver> = handle(h, |x| match x {
-            Handle::Network(d) => Some(d.clone()),
-            _ => None,
-        })?;
-        network(d.as_ref(), method.as_str(), &parse(args)?)
-    })
+    let pick = |x: &Handle| match x {
+        Handle::Network(d) => Some(d.clone()),
+        _ => None,
+    };
+    dispatch(h, method, args, fd, pick, network)
 }
 
 /// C entry for registry calls.
@@ -203,13 +214,11 @@ pub extern "C" fn registry_call_c(
     args: RStr<'_>,
     fd: i32,
 ) -> RResult<RString, RString> {
-    guarded(method.as_str(), || {
-        let d: Arc<dyn Registry> = handle(h, |x| match x {
-            Handle::Registry(d) => Some(d.clone()),
-            _ => None,
-        })?;
-        registry(d.as_ref(), method.as_str(), &parse(args)?, fd)
-    })
+    let pick = |x: &Handle| match x {
+        Handle::Registry(d) => Some(d.clone()),
+        _ => None,
+    };
+    dispatch(h, method, args, fd, pick, registry)
 }
 
 /// C entry for isolation runtime calls.
@@ -217,13 +226,11 @@ pub extern "C" fn runtime_call_c(
     h: u64,
     method: RStr<'_>,
     args: RStr<'_>,
-    _fd: i32,
+    fd: i32,
 ) -> RResult<RString, RString> {
-    guarded(method.as_str(), || {
-        let d: Arc<dyn Runtime> = handle(h, |x| match x {
-            Handle::Runtime(d) => Some(d.clone()),
-            _ => None,
-        })?;
-        runtime(d.as_ref(), method.as_str(), &parse(args)?)
-    })
+    let pick = |x: &Handle| match x {
+        Handle::Runtime(d) => Some(d.clone()),
+        _ => None,
+    };
+    dispatch(h, method, args, fd, pick, runtime)
 }
