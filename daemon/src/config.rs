@@ -166,8 +166,8 @@ pub fn merge(
     let f = file.unwrap_or_default();
     let mut conflicts = Vec::new();
     let mut pick = |name: &str, flag: Option<String>, file: Option<String>| -> Option<String> {
-        if flag.is_some() && file.is_some() {
-            conflicts.push(name.to_string());
+        if let (Some(a), Some(b)) = (&flag, &file) {
+            conflicts.push(format!("{name}: (from flag: {a}, from file: {b})"));
         }
         flag.or(file)
     };
@@ -191,8 +191,12 @@ pub fn merge(
     let bridge = pick("bridge", flags.bridge, f.bridge);
     let bip = pick("bip", flags.bip, f.bip);
     let hosts = match (flags.hosts.is_empty(), f.hosts) {
-        (false, Some(_)) => {
-            conflicts.push("hosts".into());
+        (false, Some(h)) => {
+            conflicts.push(format!(
+                "hosts: (from flag: [{}], from file: [{}])",
+                flags.hosts.join(" "),
+                h.join(" ")
+            ));
             flags.hosts
         }
         (false, None) => flags.hosts,

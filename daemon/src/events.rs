@@ -87,6 +87,11 @@ impl EventBus {
         let _ = self.tx.send(ev);
     }
 
+    /// How many live subscribers there are (`NEventsListener` in `info`).
+    pub fn listeners(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// A live subscription plus the history recorded so far.
     pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let rx = self.tx.subscribe();

@@ -21,7 +21,11 @@ pub fn init(name: &str) -> Result<Reload> {
     let (filter, handle) = reload::Layer::new(level(name));
     tracing_subscriber::registry()
         .with(filter)
-        .with(fmt::layer().with_writer(std::io::stderr))
+        .with(
+            fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr),
+        )
         .try_init()?;
     Ok(handle)
 }

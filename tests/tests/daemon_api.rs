@@ -58,6 +58,27 @@ fn docker_version_and_info_over_unix_and_tcp() {
     let text = d.docker(&["info"]);
     assert!(text.ok().contains("Storage Driver: vfs"), "{}", text.stdout);
     assert!(!text.stderr.contains("error"), "{}", text.stderr);
+    // berth's plugins show as daemon labels, the storage plugin under the driver too.
+    assert!(
+        text.stdout
+            .contains("berth.plugin.storage.vfs=berth-storage-vfs"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(" Plugin: berth-storage-vfs"),
+        "{}",
+        text.stdout
+    );
+    let (_, _, body) = d.request("GET", "/v1.47/info", None);
+    let info = parse(&body);
+    let plugins = info["BerthPlugins"].as_array().cloned().unwrap_or_default();
+    assert!(
+        plugins
+            .iter()
+            .any(|p| p["Kind"] == "storage" && p["Driver"] == "vfs"),
+        "{body}"
+    );
 }
 
 #[test]
