@@ -6,6 +6,8 @@ mod containers_stats;
 mod distribution;
 mod exec;
 mod images;
+mod events;
+mod info;
 mod system;
 mod volumes;
 
