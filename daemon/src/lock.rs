@@ -37,6 +37,27 @@ pub fn acquire(data_root: &Path) -> Result<Lock> {
     Ok(Lock(f))
 }
 
+/// Fails if another berthd holds the lock of `data_root`, without creating anything (used
+/// before the plugins are loaded, when nothing may be written yet).
+pub fn check_free(data_root: &Path) -> Result<()> {
+    let path = data_root.join("berthd.lock");
+    let Ok(mut f) = File::open(&path) else {
+        return Ok(());
+    };
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    if rc != 0 {
+        let mut holder = String::new();
+        let _ = f.read_to_string(&mut holder);
+        bail!(
+            "another berthd is running on data root {} (pid {})",
+            data_root.display(),
+            holder.trim()
+        );
+    }
+    Ok(())
+}
+
 /// The daemon's ID, created once and kept in the data root.
 pub fn daemon_id(data_root: &Path) -> Result<String> {
     let path = data_root.join("engine-id");

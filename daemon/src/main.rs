@@ -93,20 +93,12 @@ fn run(flags: Flags) -> Result<()> {
     };
     let cfg = config::merge(fc, file, config_file, exe_dir)?;
     let reload = logging::init(&cfg.log_level)?;
-    let early_lock = if cfg.data_root.exists() {
-        Some(lock::acquire(&cfg.data_root)?)
-    } else {
-        None
-    };
+    // Nothing may be written before the plugins loaded: only check the lock, then take it.
+    lock::check_free(&cfg.data_root)?;
     let drivers = plugins::load(&cfg)?;
-    let lock = match early_lock {
-        Some(l) => l,
-        None => {
-            std::fs::create_dir_all(&cfg.data_root)
-                .with_context(|| format!("creating {}", cfg.data_root.display()))?;
-            lock::acquire(&cfg.data_root)?
-        }
-    };
+    std::fs::create_dir_all(&cfg.data_root)
+        .with_context(|| format!("creating {}", cfg.data_root.display()))?;
+    let lock = lock::acquire(&cfg.data_root)?;
     std::fs::create_dir_all(&cfg.exec_root)
         .with_context(|| format!("creating {}", cfg.exec_root.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()

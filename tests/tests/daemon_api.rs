@@ -293,3 +293,62 @@ fn events_replay_with_since_and_until() {
     ]);
     assert!(out.ok().lines().any(|l| l == "image tag"), "{}", out.stdout);
 }
+
+/// Polls `cond` for up to a minute (a hang guard, not a timing assertion).
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_reloads_the_log_level_and_sigterm_cleans_up() {
+    let mut d = TestDaemon::builder()
+        .storage_driver("vfs")
+        .config_json(json!({"log-level": "info"}))
+        .start();
+    assert_eq!(d.request("GET", "/v1.47/version", None).0, 200);
+    assert!(!d.log().contains("DEBUG"), "{}", d.log());
+    let mut cfg = d.config().clone();
+    cfg["log-level"] = json!("debug");
+    std::fs::write(d.dir().join("daemon.json"), cfg.to_string()).expect("rewrite config");
+    let pid = d.pid().expect("pid") as i32;
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGHUP);
+    }
+    eventually("the reload", || d.log().contains("log level set to debug"));
+    assert_eq!(d.request("GET", "/v1.47/version", None).0, 200);
+    eventually("a debug line", || d.log().contains("DEBUG"));
+    // The reload is an event too.
+    let out = d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &(now() + 1).to_string(),
+        "--filter",
+        "type=daemon",
+        "--format",
+        "{{.Type}} {{.Action}}",
+    ]);
+    assert_eq!(out.ok().trim(), "daemon reload");
+    // SIGTERM: exit 0, socket and pidfile removed, data root reusable at once.
+    assert_eq!(d.stop(), Some(0), "{}", d.log());
+    assert!(!d.socket().exists(), "socket left behind");
+    assert!(!d.dir().join("berthd.pid").exists(), "pidfile left behind");
+    d.restart();
+    assert_eq!(d.request("GET", "/_ping", None).0, 200);
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_secs())
+        .unwrap_or(0)
+}
