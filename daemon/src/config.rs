@@ -87,6 +87,11 @@ pub struct Config {
     pub runtimes: BTreeMap<String, RuntimeConfig>,
     pub live_restore: bool,
     pub pidfile: PathBuf,
+    /// Default log driver for containers (`json-file` or `none`).
+    pub log_driver: String,
+    /// Default log options.
+    #[allow(dead_code)] // for the containers' default LogConfig
+    pub log_opts: BTreeMap<String, String>,
     pub max_layer_size: u64,
     pub plugin_drivers: BTreeMap<String, PathBuf>,
     pub plugin_search: Vec<PathBuf>,
@@ -261,6 +266,10 @@ pub fn merge(
     }
     plugin_search.push(PathBuf::from("/usr/local/lib/berth"));
     plugin_search.push(PathBuf::from("/usr/lib/berth"));
+    let log_driver = f.log_driver.unwrap_or_else(|| "json-file".into());
+    if !["json-file", "none"].contains(&log_driver.as_str()) {
+        bail!("invalid log-driver {log_driver:?}: berth supports json-file and none");
+    }
     let pidfile =
         PathBuf::from(pidfile.unwrap_or_else(|| format!("{}/berthd.pid", exec_root.display())));
     Ok(Config {
@@ -280,6 +289,8 @@ pub fn merge(
         runtimes,
         live_restore: f.live_restore.unwrap_or(true),
         pidfile,
+        log_driver,
+        log_opts: f.log_opts.unwrap_or_default(),
         max_layer_size: f.max_layer_size.unwrap_or(64 << 30),
         plugin_drivers: plugins.drivers,
         plugin_search,

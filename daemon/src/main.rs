@@ -183,7 +183,10 @@ async fn serve(
             }
         }
     }
-    tracing::info!("shutting down");
+    tracing::info!(
+        "shutting down after {}s",
+        ctx.started_at.elapsed().as_secs()
+    );
     ctx.shutdown.trigger();
     for s in sockets {
         let _ = std::fs::remove_file(s);

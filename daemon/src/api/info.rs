@@ -202,7 +202,7 @@ fn build(ctx: &Ctx) -> Info {
         nfd: count_entries("/proc/self/fd"),
         ngoroutines: count_entries("/proc/self/task"),
         system_time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        logging_driver: "json-file".into(),
+        logging_driver: c.log_driver.clone(),
         cgroup_driver: "cgroupfs".into(),
         cgroup_version,
         nevents_listener: ctx.events.listeners() as u64,

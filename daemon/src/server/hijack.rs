@@ -50,6 +50,7 @@ pub fn media_type(multiplexed: bool) -> &'static str {
 
 impl Upgrader {
     /// Whether the client asked for an upgrade.
+    #[allow(dead_code)] // for handlers that behave differently for old clients
     pub fn wants_upgrade(&self) -> bool {
         self.wants
     }

@@ -164,6 +164,7 @@ impl JsonSender {
         self.0.blocking_send(Bytes::from(b)).is_ok()
     }
     /// Sends an in-band error (after the 200 has gone out).
+    #[allow(dead_code)] // for the streaming areas (pull, push, load, build)
     pub async fn error(&self, message: &str) -> bool {
         self.send(serde_json::json!({"errorDetail": {"message": message}, "error": message}))
             .await

@@ -18,7 +18,8 @@ pub struct Req {
     pub params: HashMap<String, String>,
     /// Query parameters.
     pub query: Query,
-    /// The negotiated API version (major, minor).
+    /// The negotiated API version (major, minor); some formats depend on it.
+    #[allow(dead_code)] // read by handlers whose output differs by version
     pub version: (u32, u32),
 }
 
