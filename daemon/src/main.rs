@@ -92,10 +92,13 @@ fn run(flags: Flags) -> Result<()> {
         bip: flags.bip,
     };
     let cfg = config::merge(fc, file, config_file, exe_dir)?;
-    let reload = logging::init(&cfg.log_level)?;
     // Nothing may be written before the plugins loaded: only check the lock, then take it.
     lock::check_free(&cfg.data_root)?;
     let drivers = plugins::load(&cfg)?;
+    let reload = logging::init(&cfg.log_level)?;
+    for note in &drivers.notes {
+        tracing::warn!("{note}");
+    }
     std::fs::create_dir_all(&cfg.data_root)
         .with_context(|| format!("creating {}", cfg.data_root.display()))?;
     let lock = lock::acquire(&cfg.data_root)?;

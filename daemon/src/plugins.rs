@@ -1,7 +1,10 @@
-//! Loading the driver plugins named by the configuration.
+//! Loading the driver plugins named by the configuration. This runs before logging is set
+//! up and before anything is written, so that a failure is exactly one line on stderr
+//! (`berthd: failed to load plugin "<driver>": <library>: <reason>`); what is worth logging
+//! comes back as [`Drivers::notes`].
 
 use crate::config::Config;
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use berth_core::{NetworkDriver, StorageDriver};
 use berth_plugins::{Loader, PluginError, PluginInfo};
 use serde_json::json;
@@ -12,24 +15,41 @@ pub struct Drivers {
     pub storage: Arc<dyn StorageDriver>,
     pub network: Option<Arc<dyn NetworkDriver>>,
     pub infos: Vec<PluginInfo>,
+    /// Warnings to log once logging is up.
+    pub notes: Vec<String>,
+}
+
+fn failed(e: PluginError) -> anyhow::Error {
+    anyhow!("failed to load {e}")
 }
 
 /// Loads the storage driver (overlay2, falling back to vfs when none was configured and
 /// overlay2 cannot work here) and the bridge network driver.
 pub fn load(cfg: &Config) -> Result<Drivers> {
+    let mut notes = Vec::new();
     let mut loader = Loader::new(cfg.plugin_drivers.clone(), cfg.plugin_search.clone());
     let storage_config = |name: &str| json!({"root": cfg.data_root.join(name), "storage_opts": cfg.storage_opts, "max_layer_size": cfg.max_layer_size});
     let storage = match &cfg.storage_driver {
-        Some(name) => loader.storage(name, &storage_config(name))?.0,
+        Some(name) => {
+            loader
+                .storage(name, &storage_config(name))
+                .map_err(failed)?
+                .0
+        }
         None => match loader.storage("overlay2", &storage_config("overlay2")) {
             Ok((d, _)) => d,
             Err(PluginError::Init { reason, .. }) => {
-                tracing::warn!("overlay2 is not usable here ({reason}); falling back to vfs");
+                notes.push(format!(
+                    "overlay2 is not usable here ({reason}); falling back to vfs"
+                ));
                 let _ = std::fs::remove_dir(cfg.data_root.join("overlay2").join("l"));
                 let _ = std::fs::remove_dir(cfg.data_root.join("overlay2"));
-                loader.storage("vfs", &storage_config("vfs"))?.0
+                loader
+                    .storage("vfs", &storage_config("vfs"))
+                    .map_err(failed)?
+                    .0
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(failed(e)),
         },
     };
     let net_config = json!({
@@ -41,10 +61,10 @@ pub fn load(cfg: &Config) -> Result<Drivers> {
     let network = match loader.network("bridge", &net_config) {
         Ok((d, _)) => Some(d),
         Err(PluginError::NoSuchDriver { .. }) if !cfg.plugin_drivers.contains_key("bridge") => {
-            tracing::warn!("no bridge network plugin found; containers get no network");
+            notes.push("no bridge network plugin found; containers get no network".into());
             None
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(failed(e)),
     };
     // Third-party network drivers named in the configuration load too.
     for name in cfg.plugin_drivers.keys() {
@@ -55,7 +75,7 @@ pub fn load(cfg: &Config) -> Result<Drivers> {
             ) {
                 match e {
                     PluginError::NoSuchDriver { .. } => {}
-                    other => return Err(other.into()),
+                    other => return Err(failed(other)),
                 }
             }
         }
@@ -64,5 +84,6 @@ pub fn load(cfg: &Config) -> Result<Drivers> {
         storage,
         network,
         infos: loader.loaded(),
+        notes,
     })
 }

@@ -180,6 +180,11 @@ fn bad_configuration_is_one_line_and_touches_nothing() {
         (json!({"hosts": ["bogus://x"]}), "bogus://x"),
         (json!({"bip": "10.1.2.3/99"}), "10.1.2.3/99"),
         (json!({"data-root": "relative/dir"}), "relative/dir"),
+        (
+            json!({"storage-driver": "gone", "plugins": {"drivers": {"gone": "/nonexistent/libgone.so"}}}),
+            "failed to load plugin \"gone\": library /nonexistent/libgone.so does not exist",
+        ),
+        (json!({"log-driver": "syslog"}), "syslog"),
     ];
     for (cfg, expect) in cases {
         let mut cfg = cfg;
