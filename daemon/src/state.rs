@@ -11,6 +11,14 @@ use std::time::Instant;
 pub type Ctx = Arc<Daemon>;
 
 /// Everything the API handlers work with.
+///
+/// Extension point: an area (images, containers, networks, volumes, build, ...) adds ONE
+/// field for its store/manager at the end of this struct, initialises it in `main.rs`'s
+/// `serve` (after the data-root lock is held, before the listeners start) and registers its
+/// routes in `api/mod.rs`. Rules for the fields: they are shared by every request (use
+/// interior locking), blocking work (disk, drivers) goes through
+/// `tokio::task::spawn_blocking`, events go to [`Daemon::events`], and long streams end when
+/// [`Daemon::shutdown`] fires.
 pub struct Daemon {
     /// Effective configuration.
     pub config: Config,
