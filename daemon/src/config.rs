@@ -125,23 +125,29 @@ pub fn read_file(path: &Path, explicit: bool) -> Result<Option<FileConfig>> {
     Ok(Some(cfg))
 }
 
-fn validate_host(h: &str) -> Result<()> {
+/// Checks a `-H` address and puts it in canonical form, as dockerd does: `unix://` alone is
+/// the default socket, `tcp://:P` listens on every address, `tcp://H` uses port 2375.
+fn normalize_host(h: &str, default_socket: &str) -> Result<String> {
     if let Some(p) = h.strip_prefix("unix://") {
+        if p.is_empty() {
+            return Ok(format!("unix://{default_socket}"));
+        }
         if !p.starts_with('/') {
             bail!("invalid host {h:?}: a unix socket path must be absolute");
         }
-        return Ok(());
+        return Ok(h.to_string());
     }
     if let Some(a) = h.strip_prefix("tcp://") {
-        let (host, port) = a
-            .rsplit_once(':')
-            .with_context(|| format!("invalid host {h:?}: tcp hosts need host:port"))?;
-        port.parse::<u16>()
-            .with_context(|| format!("invalid host {h:?}: bad port"))?;
-        if host.is_empty() {
-            bail!("invalid host {h:?}: empty address");
-        }
-        return Ok(());
+        let a = a.trim_end_matches('/');
+        let (host, port) = match a.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(':') || host.starts_with('[') => (host, port),
+            _ => (a, "2375"),
+        };
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("invalid host {h:?}: bad port {port:?}"))?;
+        let host = if host.is_empty() { "0.0.0.0" } else { host };
+        return Ok(format!("tcp://{host}:{port}"));
     }
     bail!("invalid host {h:?}: use unix:///path or tcp://host:port")
 }
@@ -225,14 +231,15 @@ pub fn merge(
             );
         }
     }
+    let default_socket = format!("{}/berth.sock", exec_root.display());
     let hosts = if hosts.is_empty() {
-        vec![format!("unix://{}/berth.sock", exec_root.display())]
+        vec![format!("unix://{default_socket}")]
     } else {
         hosts
+            .iter()
+            .map(|h| normalize_host(h, &default_socket))
+            .collect::<Result<Vec<_>>>()?
     };
-    for h in &hosts {
-        validate_host(h)?;
-    }
     let debug = flags.debug || f.debug.unwrap_or(false);
     let log_level = log_level.unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
     if !LEVELS.contains(&log_level.as_str()) {
@@ -338,5 +345,24 @@ mod tests {
         .expect_err("level");
         assert!(e.to_string().contains("invalid log level"));
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn hosts_are_normalised_like_dockerd() {
+        let n = |h: &str| normalize_host(h, "/run/berth/berth.sock").ok();
+        assert_eq!(
+            n("unix://").as_deref(),
+            Some("unix:///run/berth/berth.sock")
+        );
+        assert_eq!(n("unix:///x.sock").as_deref(), Some("unix:///x.sock"));
+        assert_eq!(n("tcp://:2376").as_deref(), Some("tcp://0.0.0.0:2376"));
+        assert_eq!(
+            n("tcp://127.0.0.1").as_deref(),
+            Some("tcp://127.0.0.1:2375")
+        );
+        assert_eq!(n("tcp://[::1]:80").as_deref(), Some("tcp://[::1]:80"));
+        assert!(n("tcp://h:port").is_none());
+        assert!(n("unix://relative").is_none());
+        assert!(n("nope").is_none());
     }
 }
