@@ -5,9 +5,10 @@ use crate::server::http::{self, ok_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::server::{API_VERSION, MIN_API_VERSION};
 use crate::state::Ctx;
+use berth_api::types::system::{ComponentVersion, Platform, Version};
 use hyper::header::HeaderValue;
 use hyper::{Method, StatusCode};
-use serde_json::json;
+use std::collections::BTreeMap;
 
 /// Registers the routes.
 pub fn register(r: &mut Router) {
@@ -69,18 +70,46 @@ fn arch() -> &'static str {
     }
 }
 
+/// What `/version` calls the toolchain (Docker reports its Go version).
+const TOOLCHAIN: &str = "rust";
+/// berth does not record build times or commits in the binary.
+const UNKNOWN: &str = "n/a";
+
 async fn version(_: Ctx, _: Req) -> ApiResult {
-    let v = env!("CARGO_PKG_VERSION");
-    let details = json!({
-        "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": "berth",
-        "GoVersion": "rust", "Os": "linux", "Arch": arch(), "KernelVersion": super::info::kernel(),
-        "Experimental": "false", "BuildTime": "2026-11-28T00:00:00.000000000+00:00",
-    });
-    ok_json(&json!({
-        "Platform": {"Name": "berth"},
-        "Components": [{"Name": "Engine", "Version": v, "Details": details}],
-        "Version": v, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
-        "GitCommit": "berth", "GoVersion": "rust", "Os": "linux", "Arch": arch(),
-        "KernelVersion": super::info::kernel(), "BuildTime": "2026-11-28T00:00:00.000000000+00:00",
-    }))
+    let v = env!("CARGO_PKG_VERSION").to_string();
+    let kernel = super::info::kernel();
+    let details: BTreeMap<String, String> = [
+        ("ApiVersion", API_VERSION),
+        ("MinAPIVersion", MIN_API_VERSION),
+        ("GitCommit", UNKNOWN),
+        ("GoVersion", TOOLCHAIN),
+        ("Os", "linux"),
+        ("Arch", arch()),
+        ("KernelVersion", kernel.as_str()),
+        ("Experimental", "false"),
+        ("BuildTime", UNKNOWN),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    ok_json(&Version {
+        platform: Platform {
+            name: "berth".into(),
+        },
+        components: vec![ComponentVersion {
+            name: "Engine".into(),
+            version: v.clone(),
+            details,
+        }],
+        version: v,
+        api_version: API_VERSION.into(),
+        min_api_version: MIN_API_VERSION.into(),
+        git_commit: UNKNOWN.into(),
+        go_version: TOOLCHAIN.into(),
+        os: "linux".into(),
+        arch: arch().into(),
+        kernel_version: kernel,
+        experimental: false,
+        build_time: UNKNOWN.into(),
+    })
 }
