@@ -10,7 +10,7 @@ mod commands;
 mod output;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use commands::{containers, images, registry, system};
+use commands::{build, containers, images, registry, system};
 
 /// The CLI.
 #[derive(Debug, Parser)]
@@ -118,6 +118,8 @@ pub enum Cmd {
     Port(containers::OneArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(containers::OneArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(containers::ContainerCmd),
@@ -185,6 +187,7 @@ fn run(cli: Cli, c: &mut berth_api::Client) -> anyhow::Result<i32> {
         Cmd::Commit(a) => containers::commit(c, a),
         Cmd::Port(a) => containers::port(c, a),
         Cmd::Attach(a) => containers::attach(c, a),
+        Cmd::Build(a) => build::build(c, a),
         Cmd::Container(cc) => containers::container(c, cc, cli.config.as_deref()),
     }
 }

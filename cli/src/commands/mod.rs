@@ -1,5 +1,6 @@
 //! The CLI's command groups.
 
+pub mod build;
 pub mod containers;
 pub mod images;
 pub mod registry;
