@@ -285,16 +285,17 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result
     serde_json::from_slice(b).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
-/// A blocking `Read` over a request body, for streaming uploads into `spawn_blocking` work.
+/// A blocking `Read` over a request body, for streaming uploads into `spawn_blocking` work
+/// (use it only there: reading blocks the thread). At most a few chunks are buffered.
 pub struct BodyReader {
-    rx: std::sync::mpsc::Receiver<Result<Bytes, String>>,
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
     cur: Bytes,
 }
 
 impl BodyReader {
     /// Starts pumping `body` (on the async runtime) into the reader.
     pub fn new(mut body: Incoming) -> BodyReader {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Bytes, String>>(16);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(16);
         tokio::spawn(async move {
             while let Some(frame) = body.frame().await {
                 let item = match frame {
@@ -305,11 +306,7 @@ impl BodyReader {
                     Err(e) => Err(e.to_string()),
                 };
                 let stop = item.is_err();
-                let tx2 = tx.clone();
-                let sent = tokio::task::spawn_blocking(move || tx2.send(item).is_ok())
-                    .await
-                    .unwrap_or(false);
-                if !sent || stop {
+                if tx.send(item).await.is_err() || stop {
                     return;
                 }
             }
@@ -324,12 +321,12 @@ impl BodyReader {
 impl std::io::Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.cur.is_empty() {
-            match self.rx.recv() {
-                Ok(Ok(b)) => self.cur = b,
-                Ok(Err(e)) => {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => {
                     return Err(std::io::Error::other(format!("reading request body: {e}")))
                 }
-                Err(_) => return Ok(0),
+                None => return Ok(0),
             }
         }
         let n = buf.len().min(self.cur.len());
