@@ -109,9 +109,11 @@ fn run(flags: Flags) -> Result<()> {
         .max_blocking_threads(64)
         .enable_all()
         .build()?;
-    rt.block_on(serve(cfg, drivers, reload))?;
+    let served = rt.block_on(serve(cfg, drivers, reload));
+    // Blocking work still running (a stuck driver call) must not hold the exit up for long.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
     drop(lock);
-    Ok(())
+    served
 }
 
 async fn serve(
