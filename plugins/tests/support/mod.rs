@@ -19,7 +19,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Runs cargo with the running test's target dir.
-pub fn cargo(args: &[&str]) {
+fn cargo(args: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(args)
