@@ -74,6 +74,14 @@ impl Builder {
     /// Starts berthd and waits until it answers `/_ping`. Panics with its log if it cannot.
     #[track_caller]
     pub fn start(self) -> TestDaemon {
+        let mut d = self.prepare();
+        d.spawn();
+        d
+    }
+
+    /// Writes the folders and daemon.json without starting berthd (for start-up failure
+    /// tests: run [`TestDaemon::berthd_command`] yourself). Dropping it still cleans up.
+    pub fn prepare(self) -> TestDaemon {
         let tmp = tempfile::Builder::new()
             .prefix("berth-test-")
             .tempdir()
@@ -107,7 +115,7 @@ impl Builder {
         let config_file = dir.join("daemon.json");
         std::fs::write(&config_file, config.to_string()).expect("writing daemon.json");
         std::fs::create_dir_all(dir.join("docker-config")).expect("mkdir docker-config");
-        let mut d = TestDaemon {
+        TestDaemon {
             dir,
             config_file,
             config,
@@ -118,9 +126,7 @@ impl Builder {
             args: self.args,
             child: None,
             _tmp: Some(tmp),
-        };
-        d.spawn();
-        d
+        }
     }
 }
 
@@ -176,6 +182,15 @@ impl TestDaemon {
         target_dir().join("berth")
     }
 
+    /// The command line this daemon runs (`berthd --config-file <dir>/daemon.json ...`).
+    pub fn berthd_command(&self) -> Command {
+        let mut c = Command::new(Self::berthd_bin());
+        c.arg("--config-file")
+            .arg(&self.config_file)
+            .args(&self.args);
+        c
+    }
+
     fn spawn(&mut self) {
         let bin = Self::berthd_bin();
         assert!(
@@ -188,10 +203,8 @@ impl TestDaemon {
             .append(true)
             .open(self.log_path())
             .expect("opening berthd.log");
-        let child = Command::new(&bin)
-            .arg("--config-file")
-            .arg(&self.config_file)
-            .args(&self.args)
+        let child = self
+            .berthd_command()
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
@@ -354,9 +367,15 @@ impl TestDaemon {
     /// Imports the busybox rootfs as `busybox:latest` with `docker import` (Cmd `sh`).
     #[track_caller]
     pub fn import_busybox(&self) {
+        self.import_busybox_as("busybox:latest");
+    }
+
+    /// Imports the busybox rootfs as `name` with `docker import` (Cmd `sh`).
+    #[track_caller]
+    pub fn import_busybox_as(&self, name: &str) {
         let tar = self.busybox_tar();
         let tar = tar.display().to_string();
-        self.docker(&["import", "-c", "CMD [\"sh\"]", &tar, "busybox:latest"])
+        self.docker(&["import", "-c", "CMD [\"sh\"]", &tar, name])
             .ok();
     }
 
