@@ -31,13 +31,19 @@ fn container_ids(data_root: &Path) -> Vec<String> {
 fn kill_leftovers(dir: &Path) {
     let needle = dir.to_string_lossy().into_owned();
     let me = std::process::id();
-    let Ok(rd) = std::fs::read_dir("/proc") else { return };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return;
+    };
     for e in rd.filter_map(|e| e.ok()) {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if pid as u32 == me {
             continue;
         }
-        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if cmdline.contains(&needle) {
             // SAFETY: kill(2) with a pid read from /proc; no memory is involved.
@@ -88,7 +94,9 @@ fn unmount_under(dir: &Path) {
             return;
         }
         for m in mounts {
-            let Ok(c) = std::ffi::CString::new(m.to_string_lossy().as_bytes()) else { continue };
+            let Ok(c) = std::ffi::CString::new(m.to_string_lossy().as_bytes()) else {
+                continue;
+            };
             // SAFETY: umount2(2) with a valid NUL-terminated path.
             unsafe {
                 libc::umount2(c.as_ptr(), libc::MNT_DETACH);
