@@ -1,6 +1,6 @@
 //! Storage drivers loaded through the plugin ABI pass the storage conformance suite: the
-//! in-tree vfs plugin and the out-of-tree hello-storage example, each opened by the loader
-//! from its `.so` (needs root: the suite mounts layers).
+//! in-tree vfs and overlay2 plugins and the out-of-tree hello-storage example, each opened by
+//! the loader from its `.so` (needs root: the suite mounts layers).
 
 mod support;
 
@@ -74,6 +74,11 @@ fn conformance(driver: &str, library: &Path) {
 #[test]
 fn vfs_plugin_passes_conformance() {
     conformance("vfs", &libs().vfs);
+}
+
+#[test]
+fn overlay2_plugin_passes_conformance() {
+    conformance("overlay2", &libs().overlay);
 }
 
 #[test]

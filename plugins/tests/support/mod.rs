@@ -59,6 +59,8 @@ pub struct Libs {
     pub bad_abi: PathBuf,
     /// The in-tree vfs plugin.
     pub vfs: PathBuf,
+    /// The in-tree overlay2 plugin.
+    pub overlay: PathBuf,
     /// The out-of-tree hello-storage example.
     pub hello: PathBuf,
 }
@@ -104,6 +106,12 @@ pub fn libs() -> &'static Libs {
             "libberth_storage_vfs.so",
             true,
         );
+        let overlay = run(
+            build(&manifest("Cargo.toml"), &[], Some("berth-storage-overlay")),
+            "libberth_storage_overlay.so",
+            "libberth_storage_overlay.so",
+            true,
+        );
         let hello = run(
             build(
                 &manifest("plugins/examples/hello-storage/Cargo.toml"),
@@ -119,6 +127,7 @@ pub fn libs() -> &'static Libs {
             fixture,
             bad_abi,
             vfs,
+            overlay,
             hello,
         }
     })
