@@ -110,21 +110,21 @@ impl ImageStore {
         let before = f
             .before
             .as_deref()
-            .map(|n| self.resolve(n).map(|i| i.created_unix()))
+            .map(|n| self.resolve(n).map(|i| i.created_nanos()))
             .transpose()?;
         let since = f
             .since
             .as_deref()
-            .map(|n| self.resolve(n).map(|i| i.created_unix()))
+            .map(|n| self.resolve(n).map(|i| i.created_nanos()))
             .transpose()?;
         let parents: BTreeSet<String> = self.list().into_iter().map(|i| i.parent).collect();
         let mut out = Vec::new();
         for mut img in self.list() {
-            let created = img.created_unix();
+            let created = img.created_nanos();
             if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
                 continue;
             }
-            if f.until.is_some_and(|u| created > u) {
+            if f.until.is_some_and(|u| img.created_unix() > u) {
                 continue;
             }
             if !labels_match(&img.labels(), &f.labels) {
@@ -152,7 +152,11 @@ impl ImageStore {
             }
             out.push(img);
         }
-        out.sort_by(|a, b| b.created().cmp(a.created()).then(a.id.cmp(&b.id)));
+        out.sort_by(|a, b| {
+            b.created_nanos()
+                .cmp(&a.created_nanos())
+                .then(a.id.cmp(&b.id))
+        });
         Ok(out)
     }
 

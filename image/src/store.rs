@@ -93,6 +93,13 @@ impl Image {
             .map(|t| t.timestamp())
             .unwrap_or(0)
     }
+    /// `created` as unix nanoseconds (0 when missing or malformed), for ordering.
+    pub fn created_nanos(&self) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(self.created())
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .unwrap_or(0)
+    }
     /// Labels from the config.
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.config

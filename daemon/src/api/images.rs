@@ -400,14 +400,14 @@ async fn save_one(ctx: Ctx, req: Req) -> ApiResult {
 
 async fn load(ctx: Ctx, req: Req) -> ApiResult {
     let quiet = req.query.bool("quiet", false);
-    let reader = BodyReader::new(req.into_body());
+    let mut reader = BodyReader::new(req.into_body());
     let (tx, resp) = http::json_stream();
     tokio::task::spawn_blocking(move || {
         if !quiet {
             tx.send_blocking(json!({"status": "Loading layers", "progressDetail": {}, "id": ""}));
         }
         let tx2 = tx.clone();
-        let res = ctx.images.load(reader, &mut |line| {
+        let res = ctx.images.load(&mut reader, &mut |line| {
             tx2.send_blocking(json!({ "stream": line }));
         });
         match res {
@@ -423,6 +423,8 @@ async fn load(ctx: Ctx, req: Req) -> ApiResult {
                 tx.send_blocking(json!({"errorDetail": {"message": m}, "error": m}));
             }
         }
+        // Read what the client still sends so it sees the answer rather than a reset.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
     });
     Ok(resp)
 }
@@ -467,10 +469,10 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
                 tx.send_blocking(json!({ "status": id }));
             }
             Err(e) => {
-                // Drain the upload so the client sees the error rather than a reset.
-                let _ = std::io::copy(&mut reader, &mut std::io::sink());
                 let m = e.to_string();
                 tx.send_blocking(json!({"errorDetail": {"message": m}, "error": m}));
+                // Read what the client still sends so it sees the answer rather than a reset.
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
             }
         }
     });
