@@ -322,3 +322,93 @@ fn open_repairs_interrupted_work() {
     assert!(s.layer_chains().is_empty());
     assert!(s.storage().list().expect("list").is_empty());
 }
+
+/// Builds an OCI image-layout tarball: a nested index (platform list) → manifest → config
+/// and one zstd-compressed layer. Returns (archive, config digest).
+fn oci_archive(tmp: &Path, rootfs: &Path, arch: &str) -> (Vec<u8>, String) {
+    let plain = std::fs::read(rootfs).expect("rootfs");
+    let diff_id = berth_core::Digest::of(&plain).to_string();
+    let layer = zstd::encode_all(&plain[..], 3).expect("zstd");
+    let layer_digest = berth_core::Digest::of(&layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": arch, "os": "linux", "created": "2026-11-28T00:00:00Z",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": "2026-11-28T00:00:00Z", "created_by": "test"}],
+    }))
+    .expect("config");
+    let config_digest = berth_core::Digest::of(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": layer_digest.to_string(), "size": layer.len()}],
+    }))
+    .expect("manifest");
+    let mdigest = berth_core::Digest::of(&manifest);
+    let inner = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000", "size": 1, "platform": {"architecture": "s390x", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mdigest.to_string(), "size": manifest.len(), "platform": {"architecture": arch, "os": "linux"}},
+        ],
+    }))
+    .expect("index");
+    let idigest = berth_core::Digest::of(&inner);
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": idigest.to_string(), "size": inner.len(), "annotations": {"io.containerd.image.name": "docker.io/library/nested:1", "org.opencontainers.image.ref.name": "1"}}],
+    }))
+    .expect("index");
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).expect("append");
+    };
+    for blob in [&config, &layer, &manifest, &inner] {
+        add(
+            &format!("blobs/sha256/{}", berth_core::Digest::of(blob).hex()),
+            blob,
+        );
+    }
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    add("index.json", &index);
+    let _ = tmp;
+    (b.into_inner().expect("tar"), config_digest.to_string())
+}
+
+#[test]
+fn oci_nested_index_with_zstd_layers_and_parallel_loads() {
+    let tmp = tempfile::tempdir_in("/var/tmp").expect("tmp");
+    let tar = rootfs(tmp.path());
+    let s = Arc::new(store(tmp.path()));
+    let host = berth_image::save::host_arch();
+    let (archive, want) = oci_archive(tmp.path(), &tar, host);
+    // Four loads of the same archive at once: all succeed, one layer, one image.
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            let a = archive.clone();
+            std::thread::spawn(move || s.load(&a[..], &mut |_| {}))
+        })
+        .collect();
+    for h in handles {
+        let got = h.join().expect("thread").expect("load");
+        assert_eq!(got, vec!["nested:1".to_string()]);
+    }
+    assert_eq!(s.resolve("nested:1").expect("resolve").id, want);
+    assert_eq!(s.layer_chains().len(), 1);
+    assert_eq!(s.list().len(), 1);
+    // An index with no manifest for this platform is refused clearly.
+    let (other, _) = oci_archive(tmp.path(), &tar, "mips64le");
+    let e = s.load(&other[..], &mut |_| {}).expect_err("platform");
+    assert!(
+        e.to_string()
+            .contains(&format!("no manifest for linux/{host}")),
+        "{e}"
+    );
+}

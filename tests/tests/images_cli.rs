@@ -415,3 +415,35 @@ print(loaded[0].id, loaded[0].tags)
     let out = d.python(script);
     assert_eq!(out.ok().trim(), format!("{id} ['py:1']"));
 }
+
+#[test]
+fn import_from_stdin_compressed_keeps_the_layer_id() {
+    let d = TestDaemon::start();
+    let tar = d.busybox_tar();
+    let plain = std::fs::read(&tar).expect("read");
+    let st = Command::new("gzip")
+        .arg("-k")
+        .arg("-f")
+        .arg(&tar)
+        .status()
+        .expect("gzip");
+    assert!(st.success());
+    let gz = std::fs::read(tar.with_extension("tar.gz")).expect("gz");
+    let id = d
+        .docker_stdin(&["import", "-c", "WORKDIR /tmp", "-", "gz:1"], &gz)
+        .ok()
+        .trim()
+        .to_string();
+    // The layer is the uncompressed tar: its diff_id is the sha256 of the plain bytes.
+    let want = berth_core::Digest::of(&plain).to_string();
+    let fmt = "{{json .RootFS.Layers}}|{{.Config.WorkingDir}}|{{.Comment}}";
+    let got = d.docker(&["image", "inspect", "--format", fmt, &id]);
+    assert_eq!(
+        got.ok().trim(),
+        format!("[\"{want}\"]|/tmp|Imported from -")
+    );
+    let bad = d.docker_stdin(&["import", "-c", "RUN true", "-", "bad:1"], &gz);
+    assert_ne!(bad.status, 0);
+    assert!(bad.stderr.to_lowercase().contains("run"), "{}", bad.stderr);
+    assert_eq!(image_ids(&d), vec![id]);
+}
