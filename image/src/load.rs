@@ -153,13 +153,20 @@ fn read_in(dir: &Path, rel: &str) -> Result<Vec<u8>, ImageError> {
 
 /// Verifies a blob file named `blobs/sha256/<hex>` against its name.
 fn verify_named_blob(dir: &Path, rel: &str) -> Result<(), ImageError> {
-    let Some(hex) = rel.strip_prefix("blobs/sha256/") else {
+    if !rel.starts_with("blobs/sha256/") {
         return Ok(());
-    };
+    }
     let mut r =
         berth_archive::DigestReader::new(BufReader::with_capacity(1 << 20, open_in(dir, rel)?));
     io::copy(&mut r, &mut io::sink()).map_err(ImageError::io(format!("reading {rel}")))?;
-    let (actual, _) = r.finish();
+    check_blob_name(rel, r.finish().0)
+}
+
+/// Compares the digest of blob `rel` with the one its `blobs/sha256/<hex>` name gives.
+fn check_blob_name(rel: &str, actual: String) -> Result<(), ImageError> {
+    let Some(hex) = rel.strip_prefix("blobs/sha256/") else {
+        return Ok(());
+    };
     let expected = format!("sha256:{hex}");
     if actual != expected {
         return Err(ImageError::Digest {
@@ -226,9 +233,17 @@ impl ImageStore {
         for (rel, diff_id) in layers.iter().zip(&diff_ids) {
             let chain = crate::chain_id(parent.as_deref(), diff_id);
             if self.layer(&chain).is_none() {
-                verify_named_blob(dir, rel)?;
-                let mut f = BufReader::with_capacity(1 << 20, open_in(dir, rel)?);
-                created.push(self.apply_layer(parent.as_deref(), diff_id, &mut f)?);
+                // One pass: the blob is hashed while it is applied. The diff_id check inside
+                // `apply_layer` vouches for the content; a blob that does not match its name
+                // still fails the load (and the layer goes again with the others it made).
+                let mut raw = berth_archive::DigestReader::new(BufReader::with_capacity(
+                    1 << 20,
+                    open_in(dir, rel)?,
+                ));
+                created.push(self.apply_layer(parent.as_deref(), diff_id, &mut raw)?);
+                io::copy(&mut raw, &mut io::sink())
+                    .map_err(ImageError::io(format!("reading {rel}")))?;
+                check_blob_name(rel, raw.finish().0)?;
             }
             parent = Some(chain);
         }

@@ -325,7 +325,7 @@ fn open_repairs_interrupted_work() {
 
 /// Builds an OCI image-layout tarball: a nested index (platform list) → manifest → config
 /// and one zstd-compressed layer. Returns (archive, config digest).
-fn oci_archive(tmp: &Path, rootfs: &Path, arch: &str) -> (Vec<u8>, String) {
+fn oci_archive(tamper: bool, rootfs: &Path, arch: &str) -> (Vec<u8>, String) {
     let plain = std::fs::read(rootfs).expect("rootfs");
     let diff_id = berth_core::Digest::of(&plain).to_string();
     let layer = zstd::encode_all(&plain[..], 3).expect("zstd");
@@ -370,14 +370,19 @@ fn oci_archive(tmp: &Path, rootfs: &Path, arch: &str) -> (Vec<u8>, String) {
         b.append_data(&mut h, name, data).expect("append");
     };
     for blob in [&config, &layer, &manifest, &inner] {
-        add(
-            &format!("blobs/sha256/{}", berth_core::Digest::of(blob).hex()),
-            blob,
-        );
+        let name = format!("blobs/sha256/{}", berth_core::Digest::of(blob).hex());
+        if tamper && blob == &layer {
+            // Same content once decompressed, but not the bytes the name promises (a zstd
+            // skippable frame appended).
+            let mut other = blob.clone();
+            other.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]);
+            add(&name, &other);
+        } else {
+            add(&name, blob);
+        }
     }
     add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
     add("index.json", &index);
-    let _ = tmp;
     (b.into_inner().expect("tar"), config_digest.to_string())
 }
 
@@ -387,7 +392,7 @@ fn oci_nested_index_with_zstd_layers_and_parallel_loads() {
     let tar = rootfs(tmp.path());
     let s = Arc::new(store(tmp.path()));
     let host = berth_image::save::host_arch();
-    let (archive, want) = oci_archive(tmp.path(), &tar, host);
+    let (archive, want) = oci_archive(false, &tar, host);
     // Four loads of the same archive at once: all succeed, one layer, one image.
     let handles: Vec<_> = (0..4)
         .map(|_| {
@@ -404,11 +409,24 @@ fn oci_nested_index_with_zstd_layers_and_parallel_loads() {
     assert_eq!(s.layer_chains().len(), 1);
     assert_eq!(s.list().len(), 1);
     // An index with no manifest for this platform is refused clearly.
-    let (other, _) = oci_archive(tmp.path(), &tar, "mips64le");
+    let (other, _) = oci_archive(false, &tar, "mips64le");
     let e = s.load(&other[..], &mut |_| {}).expect_err("platform");
     assert!(
         e.to_string()
             .contains(&format!("no manifest for linux/{host}")),
         "{e}"
     );
+    // A blob whose bytes do not match its name fails the load and leaves nothing.
+    let fresh = store(&tmp.path().join("fresh"));
+    let (tampered, _) = oci_archive(true, &tar, host);
+    let e = fresh
+        .load(&tampered[..], &mut |_| {})
+        .expect_err("tampered");
+    assert!(
+        e.to_string().contains("digest mismatch for blobs/sha256/"),
+        "{e}"
+    );
+    assert!(fresh.list().is_empty());
+    assert!(fresh.layer_chains().is_empty());
+    assert!(fresh.storage().list().expect("list").is_empty());
 }
