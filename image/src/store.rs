@@ -510,8 +510,10 @@ impl ImageStore {
             .collect()
     }
 
-    /// Removes those of `chains` (in creation order) that no image uses.
-    pub(crate) fn gc_layers(&self, chains: &[String]) {
+    /// Removes those of `chains` (in creation order) that no image uses: what a failed load
+    /// or pull calls for the layers it made (never remove image layers from the storage
+    /// driver directly — their records would outlive them).
+    pub fn gc_layers(&self, chains: &[String]) {
         let Ok(_layers) = lock(&self.layer_lock) else {
             return;
         };
