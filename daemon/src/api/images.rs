@@ -11,10 +11,12 @@ use berth_api::types::image::{
     DeleteResponseItem, GraphDriver, HistoryResponseItem, ImageInspect, ImageMetadata,
     ImagePruneReport, ImageSummary, RootFs,
 };
-use berth_image::{CommitOpts, DeleteItem, Image, ImageError, ImageUsage, ListFilter};
+use berth_image::{DeleteItem, Image, ImageError, ImageUsage, ListFilter};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+mod more;
 
 /// Registers the routes.
 pub fn register(r: &mut Router) {
@@ -23,8 +25,8 @@ pub fn register(r: &mut Router) {
     r.add(Method::GET, "/images/get", save);
     r.add(Method::POST, "/images/prune", prune);
     r.add(Method::POST, "/images/create", create);
-    r.add(Method::POST, "/commit", commit);
-    r.add(Method::GET, "/system/df", df);
+    r.add(Method::POST, "/commit", more::commit);
+    r.add(Method::GET, "/system/df", more::df);
     r.add(Method::GET, "/images/{name*}/json", inspect);
     r.add(Method::GET, "/images/{name*}/history", history);
     r.add(Method::POST, "/images/{name*}/tag", tag);
@@ -477,116 +479,4 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
         }
     });
     Ok(resp)
-}
-
-/// Whether a user-given config value should override the container's (moby's merge: only
-/// non-empty values win).
-fn is_set(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-        Value::Number(_) => true,
-    }
-}
-
-async fn commit(ctx: Ctx, req: Req) -> ApiResult {
-    let q = req.query.clone();
-    let c = ctx.containers.get(q.get("container").unwrap_or(""))?;
-    let body: Value = http::read_json(req.into_body()).await?;
-    let rec = c.record();
-    let parent = rec["Image"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    let repo = q.get("repo").unwrap_or("").to_string();
-    let tag = q.get("tag").unwrap_or("").to_string();
-    let target = match (repo.is_empty(), tag.is_empty()) {
-        (true, _) => None,
-        (false, true) => Some(repo),
-        (false, false) => Some(format!("{repo}:{tag}")),
-    };
-    let mut cfg = rec["Config"].clone();
-    if let (Some(o), true) = (body.as_object(), cfg.is_object()) {
-        for (k, v) in o {
-            if is_set(v) {
-                cfg[k] = v.clone();
-            }
-        }
-    }
-    let mut cmd = vec![rec["Path"].as_str().unwrap_or("").to_string()];
-    cmd.extend(
-        rec["Args"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(str::to_string)),
-    );
-    let opts = CommitOpts {
-        layer: c.id.clone(),
-        parent,
-        container_id: c.id.clone(),
-        config: cfg,
-        created_by: cmd.join(" ").trim().to_string(),
-        changes: q.all("changes"),
-        comment: q.get("comment").unwrap_or("").to_string(),
-        author: q.get("author").unwrap_or("").to_string(),
-        tag: target,
-    };
-    let pause = q.bool("pause", true) && c.running();
-    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
-    if pause {
-        let s = sock.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            crate::containers::start::monitor_cmd(&s, &json!({"cmd": "pause"}))
-        })
-        .await;
-    }
-    let ctx2 = ctx.clone();
-    let result = blocking(move || ctx2.images.commit(&opts)).await;
-    if pause {
-        let _ = tokio::task::spawn_blocking(move || {
-            crate::containers::start::monitor_cmd(&sock, &json!({"cmd": "resume"}))
-        })
-        .await;
-    }
-    let id = result?;
-    ctx.events
-        .publish("container", "commit", &c.id, attrs(&[("name", &c.name())]));
-    Ok(http::json(StatusCode::CREATED, &json!({ "Id": id })))
-}
-
-async fn df(ctx: Ctx, _req: Req) -> ApiResult {
-    let ctx2 = ctx.clone();
-    let (total, imgs) = blocking(move || Ok(ctx2.images.disk_usage())).await?;
-    let images: Vec<ImageSummary> = imgs
-        .iter()
-        .map(|(i, shared)| {
-            let n = ctx.containers.using_image(&i.id).len() as i64;
-            summary(i, *shared as i64, n)
-        })
-        .collect();
-    let containers: Vec<Value> = ctx
-        .containers
-        .all()
-        .iter()
-        .map(|c| {
-            let r = c.record();
-            json!({
-                "Id": c.id, "Names": [format!("/{}", c.name())], "Image": r.pointer("/Config/Image"),
-                "ImageID": r["Image"], "Command": r["Path"], "Created": 0, "SizeRw": 0,
-                "SizeRootFs": 0, "Labels": r.pointer("/Config/Labels"),
-                "State": r.pointer("/State/Status"), "Status": "", "Ports": [], "Mounts": [],
-            })
-        })
-        .collect();
-    ok_json(&json!({
-        "LayersSize": total,
-        "Images": images,
-        "Containers": containers,
-        "Volumes": [],
-        "BuildCache": [],
-    }))
 }
