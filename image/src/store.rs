@@ -446,12 +446,7 @@ impl ImageStore {
     /// Points tag `name` at image `id`; returns the image the tag pointed at before, if it was
     /// another one.
     pub fn tag(&self, id: &str, name: &str) -> Result<Option<String>, ImageError> {
-        let key = crate::tags::tag_key(name)?;
-        if key.contains('@') {
-            return Err(ImageError::Reference(
-                "refusing to create a tag with a digest reference".into(),
-            ));
-        }
+        let key = crate::tags::check_new_tag(name)?;
         let _meta = lock(&self.meta)?;
         let mut rec = self
             .record(id)

@@ -16,6 +16,23 @@ pub fn tag_key(name: &str) -> Result<String, ImageError> {
     Ok(r.familiar_string())
 }
 
+/// Refuses names Docker refuses as new tags: digests, and repositories that look like IDs.
+pub fn check_new_tag(name: &str) -> Result<String, ImageError> {
+    let r = Reference::parse(name).map_err(|e| ImageError::Reference(e.to_string()))?;
+    if r.digest.is_some() {
+        return Err(ImageError::Reference(
+            "refusing to create a tag with a digest reference".into(),
+        ));
+    }
+    let repo = r.familiar_name();
+    if repo.len() == 64 && repo.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ImageError::Reference(format!(
+            "invalid repository name ({repo}), cannot specify 64-byte hexadecimal strings"
+        )));
+    }
+    Ok(r.familiar_string())
+}
+
 /// The repository part of a tag key (`127.0.0.1:5000/app:1` → `127.0.0.1:5000/app`).
 pub fn repo_of(key: &str) -> String {
     Reference::parse(key)
