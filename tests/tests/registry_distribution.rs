@@ -197,3 +197,40 @@ fn login_and_authenticated_push_pull() {
     assert_eq!(image_id(&d, &target), id);
     let _ = Path::new(&reg.dir);
 }
+
+#[test]
+fn an_image_pushed_by_skopeo_pulls_with_the_same_id() {
+    if !have("skopeo") {
+        eprintln!("skipped: skopeo is not installed");
+        return;
+    }
+    let Some(reg) = start_registry(false) else {
+        return;
+    };
+    let src = TestDaemon::start();
+    src.import_busybox();
+    let archive = src.dir().join("bb.tar");
+    src.docker(&[
+        "save",
+        "-o",
+        &archive.display().to_string(),
+        "busybox:latest",
+    ])
+    .ok();
+    let id = image_id(&src, "busybox:latest");
+    let target = format!("{}/sk:1", reg.addr);
+    // skopeo recompresses the layers with gzip: the pull must decompress and verify diff_ids.
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .arg(format!("docker-archive:{}", archive.display()))
+        .arg(format!("docker://{target}")));
+    let d = TestDaemon::start();
+    d.docker(&["pull", &target]).ok();
+    assert_eq!(image_id(&d, &target), id);
+    assert_eq!(
+        d.docker(&["run", "--rm", &target, "echo", "from skopeo"])
+            .ok()
+            .trim(),
+        "from skopeo"
+    );
+}
