@@ -171,11 +171,7 @@ impl Pull {
                 }
             });
             let chain = fetched.inspect_err(|_| {
-                let _ = self
-                    .ctx
-                    .images
-                    .storage()
-                    .remove(&berth_image::storage_id(&chains[i]));
+                self.ctx.images.gc_layers(std::slice::from_ref(&chains[i]));
             })?;
             self.msg(json!({"status": "Download complete", "progressDetail": {}, "id": short}));
             self.msg(json!({"status": "Pull complete", "progressDetail": {}, "id": short}));
