@@ -36,7 +36,11 @@ fn legacy_build(d: &TestDaemon, ctx: &Path, tag: &str) -> berth_tests::Output {
     let mut c = d.docker_cmd(&["build", "-t", tag, &ctx.display().to_string()]);
     c.env("DOCKER_BUILDKIT", "0");
     let o = c.output().expect("docker build");
-    berth_tests::Output { status: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr: String::from_utf8_lossy(&o.stderr).into_owned() }
+    berth_tests::Output {
+        status: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
 }
 
 #[test]
@@ -46,29 +50,75 @@ fn multi_stage_build_runs_and_has_the_config() {
     let ctx = context(&d, "ctx", DOCKERFILE);
     let out = legacy_build(&d, &ctx, "app:1");
     let text = out.ok();
-    assert!(text.contains("Step 1/13 : FROM ${BASE} AS builder"), "{text}");
-    assert!(text.contains("Successfully built") && text.contains("Successfully tagged app:1"), "{text}");
-    assert_eq!(d.docker(&["run", "--rm", "app:1"]).ok(), "hello from the context\n");
-    assert_eq!(d.docker(&["run", "--rm", "--entrypoint", "cat", "app:1", "/app/built.txt"]).ok(), "built\n");
+    assert!(
+        text.contains("Step 1/13 : FROM ${BASE} AS builder"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Successfully built") && text.contains("Successfully tagged app:1"),
+        "{text}"
+    );
+    assert_eq!(
+        d.docker(&["run", "--rm", "app:1"]).ok(),
+        "hello from the context\n"
+    );
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "cat",
+            "app:1",
+            "/app/built.txt"
+        ])
+        .ok(),
+        "built\n"
+    );
     let fmt = "{{json .Config.Env}}|{{json .Config.Entrypoint}}|{{json .Config.Cmd}}|{{.Config.WorkingDir}}|{{.Config.User}}|{{json .Config.ExposedPorts}}|{{json .Config.Labels}}|{{json .Config.Healthcheck}}";
-    let cfg = d.docker(&["image", "inspect", "--format", fmt, "app:1"]).ok().trim().to_string();
-    assert!(cfg.contains("\"GREETING=hi\"") && cfg.contains("\"OTHER=two words\""), "{cfg}");
-    assert!(cfg.contains("[\"cat\"]|[\"/app/hello.txt\"]|/app|nobody"), "{cfg}");
-    assert!(cfg.contains("\"8080/tcp\"") && cfg.contains("\"org.example.name\":\"app\""), "{cfg}");
-    assert!(cfg.contains("\"Interval\":30000000000") && cfg.contains("\"Test\":[\"CMD-SHELL\",\"true\"]"), "{cfg}");
+    let cfg = d
+        .docker(&["image", "inspect", "--format", fmt, "app:1"])
+        .ok()
+        .trim()
+        .to_string();
+    assert!(
+        cfg.contains("\"GREETING=hi\"") && cfg.contains("\"OTHER=two words\""),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("[\"cat\"]|[\"/app/hello.txt\"]|/app|nobody"),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("\"8080/tcp\"") && cfg.contains("\"org.example.name\":\"app\""),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("\"Interval\":30000000000")
+            && cfg.contains("\"Test\":[\"CMD-SHELL\",\"true\"]"),
+        "{cfg}"
+    );
     // .dockerignore kept secret.txt out of the context.
     let ls = d.docker(&["run", "--rm", "--entrypoint", "ls", "app:1", "/app"]);
     assert!(!ls.ok().contains("secret"));
     // No build container is left behind.
     assert!(d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty());
     // History shows each step.
-    let hist = d.docker(&["history", "--no-trunc", "app:1"]).ok().to_string();
-    assert!(hist.contains("COPY file:") && hist.contains("#(nop)  ENV"), "{hist}");
+    let hist = d
+        .docker(&["history", "--no-trunc", "app:1"])
+        .ok()
+        .to_string();
+    assert!(
+        hist.contains("COPY file:") && hist.contains("#(nop)  ENV"),
+        "{hist}"
+    );
 
     // berth build of the same context gives the same result.
     let b = d.berth(&["build", "-t", "app:2", &ctx.display().to_string()]);
     b.ok();
-    assert_eq!(d.docker(&["run", "--rm", "app:2"]).ok(), "hello from the context\n");
+    assert_eq!(
+        d.docker(&["run", "--rm", "app:2"]).ok(),
+        "hello from the context\n"
+    );
 }
 
 #[test]
@@ -78,13 +128,28 @@ fn cache_is_reused_and_invalidated_from_a_changed_copy() {
     let ctx = context(&d, "ctx2", "FROM busybox\nRUN echo one > /one\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt > /copy\nCMD [\"cat\", \"/copy\"]\n");
     legacy_build(&d, &ctx, "c:1").ok();
     let again = legacy_build(&d, &ctx, "c:1");
-    assert_eq!(again.ok().matches("Using cache").count(), 4, "{}", again.stdout);
+    assert_eq!(
+        again.ok().matches("Using cache").count(),
+        4,
+        "{}",
+        again.stdout
+    );
     std::fs::write(ctx.join("hello.txt"), "changed\n").expect("write");
     let changed = legacy_build(&d, &ctx, "c:1");
     let text = changed.ok();
-    assert_eq!(text.matches("Using cache").count(), 1, "only RUN echo one is cached: {text}");
+    assert_eq!(
+        text.matches("Using cache").count(),
+        1,
+        "only RUN echo one is cached: {text}"
+    );
     assert_eq!(d.docker(&["run", "--rm", "c:1"]).ok(), "changed\n");
-    let nocache = d.berth(&["build", "--no-cache", "-t", "c:1", &ctx.display().to_string()]);
+    let nocache = d.berth(&[
+        "build",
+        "--no-cache",
+        "-t",
+        "c:1",
+        &ctx.display().to_string(),
+    ]);
     assert_eq!(nocache.ok().matches("Using cache").count(), 0);
 }
 
@@ -93,17 +158,39 @@ fn bad_dockerfiles_get_clear_errors_and_leave_nothing() {
     let d = TestDaemon::start();
     d.import_busybox();
     let cases = [
-        ("unknown", "FROM busybox\nFOO bar\n", "line 2: unknown instruction: FOO"),
+        (
+            "unknown",
+            "FROM busybox\nFOO bar\n",
+            "line 2: unknown instruction: FOO",
+        ),
         ("json", "FROM busybox\nCMD [\"sh\", \n", "line 2"),
-        ("missing", "FROM busybox\nCOPY nothere.txt /x\n", "nothere.txt"),
-        ("failing", "FROM busybox\nRUN exit 3\n", "returned a non-zero code: 3"),
+        (
+            "missing",
+            "FROM busybox\nCOPY nothere.txt /x\n",
+            "nothere.txt",
+        ),
+        (
+            "failing",
+            "FROM busybox\nRUN exit 3\n",
+            "returned a non-zero code: 3",
+        ),
     ];
     for (name, df, want) in cases {
         let ctx = context(&d, name, df);
         let out = legacy_build(&d, &ctx, &format!("bad-{name}:1"));
         assert_ne!(out.status, 0, "{name} must fail");
-        assert!(out.stderr.contains(want) || out.stdout.contains(want), "{name}: want {want:?} in {out:?}");
-        assert!(d.docker(&["images", "-q", &format!("bad-{name}")]).ok().trim().is_empty());
+        assert!(
+            out.stderr.contains(want) || out.stdout.contains(want),
+            "{name}: want {want:?} in {out:?}"
+        );
+        assert!(d
+            .docker(&["images", "-q", &format!("bad-{name}")])
+            .ok()
+            .trim()
+            .is_empty());
     }
-    assert!(d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty(), "no container left behind");
+    assert!(
+        d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty(),
+        "no container left behind"
+    );
 }
