@@ -20,7 +20,9 @@
 mod cleanup;
 mod cmd;
 mod daemon;
+mod engine;
 
 pub use berth_testimg::busybox_rootfs_tar;
 pub use cmd::Output;
 pub use daemon::{free_port, target_dir, Builder, TestDaemon};
+pub use engine::RealEngine;

@@ -194,3 +194,89 @@ fn bad_dockerfiles_get_clear_errors_and_leave_nothing() {
         "no container left behind"
     );
 }
+
+#[test]
+fn the_real_engine_builds_the_same_config_and_files() {
+    let Some(real) = berth_tests::RealEngine::start() else {
+        return;
+    };
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let saved = d.dir().join("bb.tar");
+    d.docker(&["save", "-o", &saved.display().to_string(), "busybox:latest"])
+        .ok();
+    real.ok(&["load", "-i", &saved.display().to_string()]);
+    let ctx = context(&d, "ctx-real", DOCKERFILE);
+    let mut ours = d.docker_cmd(&[
+        "build",
+        "--network",
+        "none",
+        "-t",
+        "app:1",
+        &ctx.display().to_string(),
+    ]);
+    ours.env("DOCKER_BUILDKIT", "0");
+    assert!(ours.status().expect("build").success());
+    let (ok, out, err) = {
+        let o = std::process::Command::new("/usr/local/bin/docker")
+            .arg("-H")
+            .arg(format!("unix://{}", real.path("docker.sock").display()))
+            .args([
+                "build",
+                "--network",
+                "none",
+                "-t",
+                "app:1",
+                &ctx.display().to_string(),
+            ])
+            .env("DOCKER_BUILDKIT", "0")
+            .env("DOCKER_CONFIG", real.path("docker-config"))
+            .output()
+            .expect("real build");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert!(ok, "the real engine's build failed: {err}\n{out}");
+    for field in [
+        "Cmd",
+        "Entrypoint",
+        "Env",
+        "WorkingDir",
+        "User",
+        "Labels",
+        "ExposedPorts",
+        "Healthcheck",
+    ] {
+        let fmt = format!("{{{{json .Config.{field}}}}}");
+        let theirs = real.ok(&["image", "inspect", "--format", &fmt, "app:1"]);
+        let mine = d
+            .docker(&["image", "inspect", "--format", &fmt, "app:1"])
+            .ok()
+            .to_string();
+        assert_eq!(
+            mine.trim(),
+            theirs.trim(),
+            "Config.{field} differs from the real engine's"
+        );
+    }
+    for file in ["/app/hello.txt", "/app/built.txt"] {
+        let theirs = real.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "cat",
+            "app:1",
+            file,
+        ]);
+        let mine = d
+            .docker(&["run", "--rm", "--entrypoint", "cat", "app:1", file])
+            .ok()
+            .to_string();
+        assert_eq!(mine, theirs, "{file} differs");
+    }
+}

@@ -89,6 +89,25 @@ pub(crate) fn from(
         .as_object()
         .cloned()
         .unwrap_or_default();
+    // As Docker's builder: a base image without PATH gets the default one.
+    let has_path = st
+        .cfg
+        .get("Env")
+        .and_then(Value::as_array)
+        .is_some_and(|a| {
+            a.iter()
+                .any(|e| e.as_str().is_some_and(|s| s.starts_with("PATH=")))
+        });
+    if !has_path {
+        let mut env = st
+            .cfg
+            .get("Env")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        env.insert(0, json!(DEFAULT_PATH));
+        st.cfg.insert("Env".into(), Value::Array(env));
+    }
     st.image = Some(img);
     Ok(st)
 }

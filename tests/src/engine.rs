@@ -1,0 +1,139 @@
+//! A private real Docker engine (Debian's dockerd) for comparison tests: its own data root,
+//! exec root, socket, no networking and the vfs driver; stopped (by PID) and its mounts
+//! detached when dropped. Tests skip, with a message, when dockerd is not installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DOCKER: &str = "/usr/local/bin/docker";
+
+/// A private dockerd, stopped (by PID) and removed when dropped.
+pub struct RealEngine {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl RealEngine {
+    /// Starts one, or `None` (with a message) when dockerd is missing.
+    pub fn start() -> Option<RealEngine> {
+        let dockerd = ["/usr/sbin/dockerd", "/usr/bin/dockerd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists());
+        let Some(dockerd) = dockerd else {
+            eprintln!("SKIP: dockerd is not installed; the real-engine round trip is not tested");
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("berth-realdocker-")
+            .tempdir_in("/var/tmp")
+            .expect("tempdir");
+        let p = dir.path();
+        std::fs::write(p.join("daemon.json"), "{}").expect("daemon.json");
+        let log = std::fs::File::create(p.join("dockerd.log")).expect("log");
+        let child = Command::new(dockerd)
+            .arg("--data-root")
+            .arg(p.join("data"))
+            .arg("--exec-root")
+            .arg(p.join("exec"))
+            .arg("--pidfile")
+            .arg(p.join("dockerd.pid"))
+            .arg("--config-file")
+            .arg(p.join("daemon.json"))
+            .arg("-H")
+            .arg(format!("unix://{}", p.join("docker.sock").display()))
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(["--ip6tables=false", "--storage-driver", "vfs"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawning dockerd");
+        let mut e = RealEngine {
+            dir,
+            child: Some(child),
+        };
+        // A hang guard, not a timing assertion.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !e.docker(&["version"]).0 {
+            if Instant::now() > deadline {
+                panic!("dockerd did not come up: {}", e.log());
+            }
+            if let Some(Ok(Some(st))) = e.child.as_mut().map(Child::try_wait) {
+                panic!("dockerd exited with {st}: {}", e.log());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Some(e)
+    }
+
+    /// dockerd's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// A path in its private folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs the docker CLI against the real engine: (success, stdout, stderr).
+    pub fn docker(&self, args: &[&str]) -> (bool, String, String) {
+        let o = Command::new(DOCKER)
+            .arg("-H")
+            .arg(format!("unix://{}", self.path("docker.sock").display()))
+            .args(args)
+            .env("DOCKER_CONFIG", self.path("docker-config"))
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running docker");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    #[track_caller]
+    /// Runs the docker CLI and panics unless it succeeds; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.docker(args);
+        assert!(ok, "real docker {args:?} failed: {err}\n{out}");
+        out
+    }
+}
+
+impl Drop for RealEngine {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Ok(pid) = i32::try_from(c.id()) {
+                // SAFETY: kill(2) on the dockerd we spawned; no memory is involved.
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Detach anything dockerd mounted under its folders before they are removed.
+        let root = self.dir.path().display().to_string();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .filter(|m| m.starts_with(&root))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            let _ = Command::new("umount").arg("-l").arg(p).status();
+        }
+    }
+}
