@@ -280,3 +280,49 @@ fn the_real_engine_builds_the_same_config_and_files() {
         assert_eq!(mine, theirs, "{file} differs");
     }
 }
+
+#[test]
+fn add_fetches_urls_extracts_tars_and_run_takes_heredocs() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = TestDaemon::start();
+    d.import_busybox();
+    // A one-file HTTP server on 127.0.0.1.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut line = String::new();
+            let mut r = BufReader::new(s.try_clone().expect("clone"));
+            let _ = r.read_line(&mut line);
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let body = b"fetched over http\n";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(body);
+        }
+    });
+    let ctx = context(&d, "ctx-add", &format!(
+        "FROM busybox\nADD http://{addr}/remote.txt /web/\nADD files.tar /unpacked/\nRUN <<EOF\necho one > /heredoc\necho two >> /heredoc\nEOF\nCMD [\"sh\", \"-c\", \"cat /web/remote.txt /unpacked/inner.txt /heredoc\"]\n"
+    ));
+    let mut b = tar::Builder::new(Vec::new());
+    let data = b"from the tar\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "inner.txt", &data[..]).expect("tar");
+    std::fs::write(ctx.join("files.tar"), b.into_inner().expect("tar")).expect("write");
+    legacy_build(&d, &ctx, "add:1").ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", "add:1"]).ok(),
+        "fetched over http\nfrom the tar\none\ntwo\n"
+    );
+}

@@ -681,12 +681,8 @@ async fn export(ctx: Ctx, req: Req) -> ApiResult {
             let _ = berth_core::mount::unmount(&root);
         }
     });
-    ctx.events.publish(
-        "container",
-        "export",
-        &req.param("id").to_string(),
-        Default::default(),
-    );
+    ctx.events
+        .publish("container", "export", req.param("id"), Default::default());
     Ok(resp)
 }
 

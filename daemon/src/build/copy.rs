@@ -32,10 +32,8 @@ fn clean_rel(p: &str) -> Result<PathBuf, CopyError> {
     for c in Path::new(p).components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return Err(CopyError::Outside(p.to_string()));
-                }
+            Component::ParentDir if !out.pop() => {
+                return Err(CopyError::Outside(p.to_string()));
             }
             _ => {}
         }
@@ -121,6 +119,29 @@ fn is_archive(p: &Path) -> bool {
         return true;
     }
     n >= 262 && &head[257..262] == b"ustar"
+}
+
+/// Fetches `url` (ADD with a remote source) into `target` with `mode`.
+pub fn download(url: &str, target: &Path, mode: u32) -> Result<(), CopyError> {
+    let resp = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .and_then(|c| c.get(url).send())
+        .map_err(|e| CopyError::Io(format!("failed to fetch {url}: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(CopyError::Io(format!(
+            "failed to fetch {url}: {}",
+            resp.status()
+        )));
+    }
+    if let Some(p) = target.parent() {
+        fs::create_dir_all(p).map_err(io)?;
+    }
+    let mut out = fs::File::create(target).map_err(io)?;
+    let mut body = resp;
+    std::io::copy(&mut body, &mut out)
+        .map_err(|e| CopyError::Io(format!("failed to fetch {url}: {e}")))?;
+    fs::set_permissions(target, fs::Permissions::from_mode(mode)).map_err(io)
 }
 
 /// Options of one COPY/ADD.

@@ -12,7 +12,6 @@ use berth_build::parse::Instruction;
 use berth_image::Image;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// What the client asked for.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +82,7 @@ fn short(id: &str) -> String {
 pub fn build(
     ctx: &Ctx,
     opts: &BuildOpts,
-    ctx_dir: &PathBuf,
+    ctx_dir: &std::path::Path,
     tx: &JsonSender,
     rt: &tokio::runtime::Handle,
 ) -> Result<String, BuildError> {

@@ -201,9 +201,25 @@ fn shell_cmd(st: &Stage, ins: &Instruction, escape: char) -> Result<Vec<String>,
         Args::Json(v) => v.clone(),
         Args::Shell(s) => {
             let mut c = berth_build::config::shell(&st.cfg);
-            let mut script = s.clone();
+            // `RUN <<EOF` alone runs the here-document as the script; with a command
+            // (`RUN cat <<EOF > f`) the documents follow it, terminators included.
+            let only_marker = ins.heredocs.len() == 1
+                && s.trim()
+                    .trim_start_matches("<<")
+                    .trim_start_matches('-')
+                    .trim_matches(['"', '\''])
+                    == ins.heredocs[0].name;
+            let mut script = if only_marker {
+                String::new()
+            } else {
+                s.clone()
+            };
             for h in &ins.heredocs {
-                script = format!("{script}\n{}", h.content);
+                script = if only_marker {
+                    h.content.clone()
+                } else {
+                    format!("{script}\n{}{}", h.content, h.name)
+                };
             }
             c.push(script);
             c
@@ -557,15 +573,35 @@ fn copy_step(
         }
     }
     let _cleanup = Rm(staging.clone());
-    let spec = copy::CopySpec {
-        root: &root,
-        sources: srcs,
-        dest: &dest,
-        add: ins.keyword == "ADD",
-        chown,
-        chmod,
-    };
-    copy::stage(&spec, &staging).map_err(|e| BuildError::msg(e.to_string()))?;
+    // ADD of http(s) URLs: fetched into the context's view first (never extracted, as Docker).
+    let (urls, local): (Vec<String>, Vec<String>) = srcs.iter().cloned().partition(|s| {
+        ins.keyword == "ADD" && (s.starts_with("http://") || s.starts_with("https://"))
+    });
+    for u in &urls {
+        let name = u
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("download");
+        let target = if dest.ends_with('/') || srcs.len() > 1 {
+            staging.join(dest.trim_start_matches('/')).join(name)
+        } else {
+            staging.join(dest.trim_start_matches('/'))
+        };
+        copy::download(u, &target, chmod.unwrap_or(0o600))
+            .map_err(|e| BuildError::msg(e.to_string()))?;
+    }
+    if !local.is_empty() {
+        let spec = copy::CopySpec {
+            root: &root,
+            sources: &local,
+            dest: &dest,
+            add: ins.keyword == "ADD",
+            chown,
+            chmod,
+        };
+        copy::stage(&spec, &staging).map_err(|e| BuildError::msg(e.to_string()))?;
+    }
     drop(view);
     let sum = copy::checksum(&staging);
     let created_by = format!(
