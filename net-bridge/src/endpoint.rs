@@ -1,0 +1,206 @@
+//! Endpoints: `join` leases an address, reserves the published ports, creates the veth pair
+//! with its peer inside the container's namespace and programs it; `leave` undoes all of it.
+//! Either everything is set up or nothing is left behind.
+
+use crate::driver::{configure_inside, open_netns, veth_name, BridgeDriver, InnerRef};
+use crate::ipam::{self, Subnet};
+use crate::link::{self, VethSpec};
+use crate::nft;
+use crate::nl::parse_mac;
+use crate::ports;
+use crate::state::Lease;
+use berth_core::network::{EndpointInfo, EndpointSpec};
+use berth_core::{DriverError, DriverResult};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+const MTU: u32 = 1500;
+
+/// Joins a container to a network.
+pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo> {
+    let ifname = if spec.ifname.is_empty() {
+        "eth0"
+    } else {
+        spec.ifname.as_str()
+    };
+    if ifname.len() > 15 || ifname.contains('/') {
+        return Err(DriverError::InvalidInput(format!(
+            "invalid interface name {ifname:?}"
+        )));
+    }
+    let ns = open_netns(&spec.netns_path)?;
+    d.with_inner(|inner| {
+        let table = inner.table.to_string();
+        // 1. Lease an address (saved before the kernel is touched).
+        let (lease, bridge, subnet, gateway, internal) = {
+            let net = inner.net_mut(&spec.network_id).ok_or_else(|| {
+                DriverError::NotFound(format!("network {} not found", spec.network_id))
+            })?;
+            if net.endpoints.contains_key(&spec.endpoint_id) {
+                return Err(DriverError::AlreadyExists(format!(
+                    "endpoint {} already exists in network {}",
+                    spec.endpoint_id, net.spec.name
+                )));
+            }
+            let subnet = Subnet::parse(&net.subnet)?;
+            let range = Subnet::parse(&net.ip_range)?;
+            let gw = ipam::parse_ip(&net.gateway)?;
+            let used: BTreeSet<u32> = net
+                .endpoints
+                .values()
+                .filter_map(|l| ipam::parse_ip(&l.ip).ok())
+                .collect();
+            let ip = match &spec.ip {
+                Some(want) => {
+                    let ip = ipam::parse_ip(want)?;
+                    if !subnet.contains(ip) || ip == subnet.net || ip == subnet.broadcast() {
+                        return Err(DriverError::InvalidInput(format!(
+                            "no configured subnet or ip-range contain the IP address {want}"
+                        )));
+                    }
+                    if ip == gw || used.contains(&ip) {
+                        return Err(DriverError::Conflict("Address already in use".into()));
+                    }
+                    ip
+                }
+                None => ipam::next_free(&subnet, &range, gw, &used, net.last).ok_or_else(|| {
+                    DriverError::Conflict(format!(
+                        "no available IPv4 addresses on this network's address pools: {} ({})",
+                        net.spec.name, net.spec.id
+                    ))
+                })?,
+            };
+            let mac = match &spec.mac {
+                Some(m) => parse_mac(m).ok_or_else(|| {
+                    DriverError::InvalidInput(format!("invalid MAC address {m:?}"))
+                })?,
+                None => ipam::mac_for(ip),
+            };
+            if spec.ip.is_none() {
+                net.last = ip;
+            }
+            let lease = Lease {
+                container_id: spec.container_id.clone(),
+                ip: Ipv4Addr::from(ip).to_string(),
+                mac: ipam::mac_string(&mac),
+                veth: veth_name(&spec.network_id, &spec.endpoint_id),
+                ports: Vec::new(),
+            };
+            (lease, net.bridge.clone(), subnet, gw, net.spec.internal)
+        };
+        // 2. Reserve the host ports (all or nothing: reservations drop on error).
+        let mut lease = lease;
+        let mut held = Vec::new();
+        for p in &spec.ports {
+            let (bound, r) = ports::reserve(p)?;
+            if lease
+                .ports
+                .iter()
+                .any(|q| q.host_port == bound.host_port && q.proto == bound.proto)
+            {
+                let ip = ports::host_addr(p)?;
+                return Err(ports::in_use(ip, bound.host_port));
+            }
+            lease.ports.push(bound);
+            held.push(r);
+        }
+        save_lease(
+            inner,
+            &spec.network_id,
+            &spec.endpoint_id,
+            Some(lease.clone()),
+        )?;
+        // 3. Kernel: veth pair, container side, port rules.
+        let ip: Ipv4Addr = Ipv4Addr::from(ipam::parse_ip(&lease.ip)?);
+        let mac = parse_mac(&lease.mac).unwrap_or([0x02, 0x42, 0, 0, 0, 0]);
+        let setup = (|| -> DriverResult<()> {
+            let master = link::index_of(&bridge)
+                .ok_or_else(|| DriverError::NotFound(format!("bridge {bridge} does not exist")))?;
+            let vs = VethSpec {
+                host: &lease.veth,
+                master,
+                peer: ifname,
+                peer_mac: mac,
+                mtu: MTU,
+            };
+            link::create_veth(inner.sock()?, &vs, std::os::fd::AsFd::as_fd(&ns))
+                .map_err(|e| DriverError::io(format!("creating veth {}", lease.veth), e))?;
+            let gw = (!internal).then(|| Ipv4Addr::from(gateway));
+            configure_inside(&ns, &spec.netns_path, ifname, ip, subnet.prefix, gw)?;
+            if !lease.ports.is_empty() {
+                let hp = format!("/sys/class/net/{}/brport/hairpin_mode", lease.veth);
+                let _ = link::write_knob(&hp, "1");
+                let entries = nft::lease_dnats(&lease.ip, &lease.ports);
+                nft::apply(&nft::elements(&table, &entries, true))?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = setup {
+            if let Ok(sock) = inner.sock() {
+                let _ = link::delete(sock, &lease.veth);
+            }
+            let _ = save_lease(inner, &spec.network_id, &spec.endpoint_id, None);
+            return Err(e);
+        }
+        inner.hold(&spec.network_id, &spec.endpoint_id, held);
+        Ok(EndpointInfo {
+            ip: lease.ip.clone(),
+            prefix_len: subnet.prefix,
+            gateway: Ipv4Addr::from(gateway).to_string(),
+            mac: lease.mac.clone(),
+            ports: lease.ports.clone(),
+        })
+    })
+}
+
+/// Records (or with `None` drops) an endpoint's lease and writes the network's state.
+fn save_lease(
+    inner: &mut InnerRef<'_>,
+    net_id: &str,
+    ep: &str,
+    lease: Option<Lease>,
+) -> DriverResult<()> {
+    let store = inner.store;
+    let net = inner
+        .net_mut(net_id)
+        .ok_or_else(|| DriverError::NotFound(format!("network {net_id} not found")))?;
+    let before = match lease {
+        Some(l) => net.endpoints.insert(ep.to_string(), l),
+        None => net.endpoints.remove(ep),
+    };
+    if let Err(e) = store.save(net) {
+        match before {
+            Some(b) => net.endpoints.insert(ep.to_string(), b),
+            None => net.endpoints.remove(ep),
+        };
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Removes an endpoint: veth, port rules, reservations, lease. Missing is not an error.
+pub fn leave(d: &BridgeDriver, network_id: &str, endpoint_id: &str) -> DriverResult<()> {
+    d.with_inner(|inner| {
+        let table = inner.table.to_string();
+        let lease = inner
+            .net_mut(network_id)
+            .and_then(|n| n.endpoints.get(endpoint_id).cloned());
+        let veth = lease
+            .as_ref()
+            .map(|l| l.veth.clone())
+            .unwrap_or_else(|| veth_name(network_id, endpoint_id));
+        link::delete(inner.sock()?, &veth)
+            .map_err(|e| DriverError::io(format!("deleting {veth}"), e))?;
+        let Some(lease) = lease else { return Ok(()) };
+        inner.release(network_id, endpoint_id);
+        save_lease(inner, network_id, endpoint_id, None)?;
+        if !lease.ports.is_empty() {
+            let entries = nft::lease_dnats(&lease.ip, &lease.ports);
+            if nft::apply(&nft::elements(&table, &entries, false)).is_err() {
+                // An element was already gone (table re-rendered): render the table afresh.
+                nft::apply(&inner.render())?;
+            }
+        }
+        Ok(())
+    })
+}
