@@ -159,6 +159,25 @@ async fn serve(
         containers,
         volumes,
     });
+    if let Some(net) = ctx.network.clone() {
+        // The default network, re-created (idempotently) at every start; stale kernel state
+        // of networks berth no longer has is removed.
+        let created = tokio::task::spawn_blocking(move || {
+            let spec = berth_core::network::NetworkSpec {
+                id: "bridge".into(),
+                name: "bridge".into(),
+                ..Default::default()
+            };
+            net.create_network(&spec)
+                .and_then(|_| net.reconcile(&["bridge".to_string()]))
+        })
+        .await;
+        match created {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("creating the default bridge network: {e}"),
+            Err(e) => tracing::warn!("creating the default bridge network: {e}"),
+        }
+    }
     containers::exit::restore(&ctx).await;
     let router = Arc::new(api::routes());
     let mut sockets = Vec::new();

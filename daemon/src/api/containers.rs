@@ -398,10 +398,20 @@ pub fn inspect_json(c: &Container) -> Value {
     if let Some(o) = r.as_object_mut() {
         o.remove("ManuallyStopped");
     }
-    let ports = r
+    let mut ports = r
         .pointer("/HostConfig/PortBindings")
         .cloned()
         .unwrap_or(json!({}));
+    // As Docker reports them: the bound address (0.0.0.0 for "all").
+    if let Some(m) = ports.as_object_mut() {
+        for list in m.values_mut() {
+            for b in list.as_array_mut().into_iter().flatten() {
+                if b["HostIp"].as_str().unwrap_or("").is_empty() {
+                    b["HostIp"] = json!("0.0.0.0");
+                }
+            }
+        }
+    }
     r["NetworkSettings"]["Ports"] = ports;
     r
 }

@@ -32,6 +32,60 @@ pub fn attrs(c: &Container) -> BTreeMap<String, String> {
     a
 }
 
+/// The ports to publish: `HostConfig.PortBindings`, plus every exposed port on a random host
+/// port with `PublishAllPorts` (`-P`).
+pub fn port_bindings(rec: &Value) -> Vec<berth_core::network::PortBinding> {
+    let mut out = Vec::new();
+    let bindings = rec
+        .pointer("/HostConfig/PortBindings")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (k, list) in &bindings {
+        let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+        let Ok(container_port) = port.parse::<u16>() else {
+            continue;
+        };
+        for b in list.as_array().cloned().unwrap_or_default() {
+            out.push(berth_core::network::PortBinding {
+                proto: proto.to_string(),
+                container_port,
+                host_ip: b["HostIp"].as_str().unwrap_or("").to_string(),
+                host_port: b["HostPort"]
+                    .as_str()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0),
+            });
+        }
+    }
+    if rec
+        .pointer("/HostConfig/PublishAllPorts")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        for k in rec
+            .pointer("/Config/ExposedPorts")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            if bindings.contains_key(&k) {
+                continue;
+            }
+            let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+            if let Ok(container_port) = port.parse::<u16>() {
+                out.push(berth_core::network::PortBinding {
+                    proto: proto.into(),
+                    container_port,
+                    host_ip: String::new(),
+                    host_port: 0,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Joins the container's network (bridge mode with a loaded driver); returns its address.
 pub async fn join_network(ctx: &Ctx, c: &Container, pid: i32) -> Option<String> {
     let mode = c
@@ -50,6 +104,7 @@ pub async fn join_network(ctx: &Ctx, c: &Container, pid: i32) -> Option<String> 
         container_id: c.id.clone(),
         netns_path: format!("/proc/{pid}/ns/net"),
         ifname: "eth0".into(),
+        ports: port_bindings(&c.record()),
         ..Default::default()
     };
     match tokio::task::spawn_blocking(move || net.join(&spec)).await {
