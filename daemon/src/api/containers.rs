@@ -398,10 +398,15 @@ pub fn inspect_json(c: &Container) -> Value {
     if let Some(o) = r.as_object_mut() {
         o.remove("ManuallyStopped");
     }
-    let mut ports = r
-        .pointer("/HostConfig/PortBindings")
-        .cloned()
-        .unwrap_or(json!({}));
+    let live = r
+        .pointer("/NetworkSettings/Ports")
+        .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
+        .cloned();
+    let mut ports = live.unwrap_or_else(|| {
+        r.pointer("/HostConfig/PortBindings")
+            .cloned()
+            .unwrap_or(json!({}))
+    });
     // As Docker reports them: the bound address (0.0.0.0 for "all").
     if let Some(m) = ports.as_object_mut() {
         for list in m.values_mut() {
@@ -478,8 +483,11 @@ fn summary(c: &Container) -> Value {
         .map(|d| d.timestamp())
         .unwrap_or(0);
     let mut ports = Vec::new();
-    if let Some(pb) = r
-        .pointer("/HostConfig/PortBindings")
+    let live = r
+        .pointer("/NetworkSettings/Ports")
+        .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()));
+    if let Some(pb) = live
+        .or(r.pointer("/HostConfig/PortBindings"))
         .and_then(Value::as_object)
     {
         for (k, v) in pb {

@@ -112,6 +112,16 @@ pub async fn join_network(ctx: &Ctx, c: &Container, pid: i32) -> Option<String> 
             let ip = info.ip.clone();
             c.update(|r| {
                 r["NetworkSettings"]["IPAddress"] = json!(info.ip);
+                let mut bound = serde_json::Map::new();
+                for p in &info.ports {
+                    let key = format!("{}/{}", p.container_port, p.proto);
+                    let ip = if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() };
+                    let entry = bound.entry(key).or_insert_with(|| json!([]));
+                    if let Some(a) = entry.as_array_mut() {
+                        a.push(json!({"HostIp": ip, "HostPort": p.host_port.to_string()}));
+                    }
+                }
+                r["NetworkSettings"]["Ports"] = Value::Object(bound);
                 r["NetworkSettings"]["Gateway"] = json!(info.gateway);
                 r["NetworkSettings"]["IPPrefixLen"] = json!(info.prefix_len);
                 r["NetworkSettings"]["MacAddress"] = json!(info.mac);
