@@ -87,7 +87,11 @@ pub fn port_bindings(rec: &Value) -> Vec<berth_core::network::PortBinding> {
 }
 
 /// Joins the container's network (bridge mode with a loaded driver); returns its address.
-pub async fn join_network(ctx: &Ctx, c: &Container, pid: i32) -> Option<String> {
+pub async fn join_network(
+    ctx: &Ctx,
+    c: &Container,
+    pid: i32,
+) -> Result<Option<String>, crate::server::http::ApiError> {
     let mode = c
         .record()
         .pointer("/HostConfig/NetworkMode")
@@ -95,9 +99,11 @@ pub async fn join_network(ctx: &Ctx, c: &Container, pid: i32) -> Option<String> 
         .unwrap_or("bridge")
         .to_string();
     if mode != "bridge" {
-        return None;
+        return Ok(None);
     }
-    let net = ctx.network.clone()?;
+    let Some(net) = ctx.network.clone() else {
+        return Ok(None);
+    };
     let spec = berth_core::network::EndpointSpec {
         network_id: "bridge".into(),
         endpoint_id: c.id.clone(),
@@ -127,13 +133,14 @@ pub async fn join_network(ctx: &Ctx, c: &Container, pid: i32) -> Option<String> 
                 r["NetworkSettings"]["MacAddress"] = json!(info.mac);
                 r["NetworkSettings"]["Networks"] = json!({"bridge": {"IPAddress": info.ip, "Gateway": info.gateway, "IPPrefixLen": info.prefix_len, "MacAddress": info.mac, "NetworkID": "bridge", "EndpointID": c.id}});
             });
-            Some(ip)
+            Ok(Some(ip))
         }
-        Ok(Err(e)) => {
-            tracing::warn!("joining network for {}: {e}", c.id);
-            None
-        }
-        Err(_) => None,
+        Ok(Err(e)) => Err(crate::server::http::ApiError::internal(format!(
+            "driver failed programming external connectivity on endpoint {} ({}): {e}",
+            c.name(),
+            c.id
+        ))),
+        Err(e) => Err(e.into()),
     }
 }
 

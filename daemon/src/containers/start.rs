@@ -333,7 +333,19 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     let (ctx2, c2) = (ctx.clone(), c.clone());
     let pid = tokio::task::spawn_blocking(move || spawn_monitor(&ctx2, &c2)).await??;
     // Networking happens here, before the process runs.
-    let ip = crate::containers::exit::join_network(ctx, c, pid).await;
+    let ip = match crate::containers::exit::join_network(ctx, c, pid).await {
+        Ok(ip) => ip,
+        Err(e) => {
+            // Nothing half set up: the created init is killed and the exit recorded.
+            let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+            let _ = tokio::task::spawn_blocking(move || {
+                monitor_cmd(&sock, &json!({"cmd": "kill", "signal": 9, "all": true}))
+            })
+            .await;
+            super::exit::watch(ctx.clone(), c.clone());
+            return Err(e);
+        }
+    };
     let dir = ctx.containers.dir(&c.id);
     let rec = c.record();
     let _ = write_net_files(&dir, &rec, ip.as_deref());
