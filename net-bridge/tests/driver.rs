@@ -2,7 +2,6 @@
 //! real bridges, veths, nftables and traffic between them (root only, own names and subnet).
 
 use berth_core::network::{EndpointSpec, NetworkSpec, PortBinding};
-use berth_core::NetworkDriver;
 use std::io::{Read, Write};
 use std::process::{Child, Command};
 
