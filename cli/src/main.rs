@@ -10,7 +10,7 @@ mod commands;
 mod output;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use commands::{build, containers, images, registry, system};
+use commands::{build, containers, images, network, registry, system, volume};
 
 /// The CLI.
 #[derive(Debug, Parser)]
@@ -126,13 +126,32 @@ pub enum Cmd {
     /// Manage berth.
     #[command(subcommand)]
     System(system::SystemCmd),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCmd),
 }
 
 fn main() {
     // SAFETY: restoring the default SIGPIPE disposition before any thread exists, so
     // `berth images | head` ends quietly like other command-line tools.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout and succeed; a missing argument exits 1 and other
+            // usage errors exit 125, like docker.
+            let code = match e.kind() {
+                _ if !e.use_stderr() => 0,
+                clap::error::ErrorKind::MissingRequiredArgument => 1,
+                _ => 125,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let mut client = berth_api::Client::from_env(cli.host.as_deref());
     let code = match run(cli, &mut client) {
         Ok(code) => code,
@@ -189,6 +208,8 @@ fn run(cli: Cli, c: &mut berth_api::Client) -> anyhow::Result<i32> {
         Cmd::Attach(a) => containers::attach(c, a),
         Cmd::Build(a) => build::build(c, a),
         Cmd::Container(cc) => containers::container(c, cc, cli.config.as_deref()),
+        Cmd::Network(n) => network::network(c, n),
+        Cmd::Volume(v) => volume::volume(c, v),
     }
 }
 
