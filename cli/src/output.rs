@@ -64,7 +64,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             if i + 1 == cells.len() {
                 s.push_str(c);
             } else {
-                s.push_str(&format!("{c:<w$}   ", w = widths[i]));
+                // docker's tabwriter: padding 3, minimum cell width 10.
+                s.push_str(&format!("{c:<w$}", w = (widths[i] + 3).max(10)));
             }
         }
         println!("{}", s.trim_end());
