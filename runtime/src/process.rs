@@ -196,8 +196,10 @@ pub fn lookup(cmd: &str, env: &[String]) -> Result<String, (i32, String)> {
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':') {
         let p = format!("{}/{cmd}", dir.trim_end_matches('/'));
+        // Like Go's exec.LookPath (runc): only executable regular files count.
         if let Ok(m) = fs::metadata(&p) {
-            if m.is_file() {
+            if m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            {
                 return Ok(p);
             }
         }
