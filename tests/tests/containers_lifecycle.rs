@@ -1,0 +1,244 @@
+//! Container lifecycle through the stock docker CLI and docker-py (issue 4): exit codes,
+//! detached containers, logs, exec, top, stop timing semantics, isolation seen from inside,
+//! surviving `kill -9` of berthd, restart policies, and clean-up after `rm -f`.
+
+use berth_tests::TestDaemon;
+use std::time::{Duration, Instant};
+
+#[test]
+fn run_exit_codes_and_output() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    assert_eq!(
+        d.docker(&["run", "--rm", "busybox", "echo", "hello"]).ok(),
+        "hello\n"
+    );
+    assert_eq!(
+        d.docker(&["run", "--rm", "busybox", "sh", "-c", "exit 3"])
+            .status,
+        3
+    );
+    let missing = d.docker(&["run", "--rm", "busybox", "nope"]);
+    assert_eq!(missing.status, 127, "{missing:?}");
+    assert!(
+        missing.stderr.contains("executable file not found"),
+        "{}",
+        missing.stderr
+    );
+    let notexec = d.docker(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(notexec.status, 126, "{notexec:?}");
+    let py = d.python("print(c.containers.run('busybox', 'echo hi', remove=True))");
+    assert_eq!(py.ok().trim(), "b'hi\\n'");
+    assert!(
+        d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty(),
+        "--rm removed them"
+    );
+}
+
+#[test]
+fn detached_logs_exec_top_stop() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d.docker(&["run", "-d", "--name", "sl", "busybox", "sleep", "1000"])
+        .ok();
+    assert!(d.docker(&["ps"]).ok().contains("sl"));
+    let ps = d.docker(&["exec", "sl", "ps"]).ok().to_string();
+    let first = ps.lines().nth(1).unwrap_or("");
+    assert!(
+        first.trim_start().starts_with('1') && first.contains("sleep 1000"),
+        "PID 1 is sleep: {ps}"
+    );
+    assert!(d.docker(&["top", "sl"]).ok().contains("sleep 1000"));
+    assert_eq!(d.docker(&["exec", "sl", "sh", "-c", "exit 4"]).status, 4);
+    // sleep ignores TERM as PID 1: stop waits -t seconds, then kills.
+    let t = Instant::now();
+    d.docker(&["stop", "-t", "1", "sl"]).ok();
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "stop waited for the timeout"
+    );
+    d.docker(&["rm", "sl"]).ok();
+    // A process that handles TERM stops at once; its output is in the logs.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "tr",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done",
+    ])
+    .ok();
+    for _ in 0..50 {
+        if d.docker(&["logs", "tr"]).ok().contains("started") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.docker(&["stop", "tr"]).ok();
+    let logs = d.docker(&["logs", "tr"]).ok().to_string();
+    assert!(logs.contains("started") && logs.contains("bye"), "{logs}");
+    let status = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "tr",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    assert_eq!(status, "exited 0");
+    d.docker(&["rm", "tr"]).ok();
+}
+
+#[test]
+fn isolation_seen_from_inside() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let out = d
+        .docker(&["run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; ls /proc/self/fd | wc -l; ps | wc -l; cat /proc/kcore | wc -c; mount -t tmpfs none /mnt 2>&1 >/dev/null || echo cannot-mount"])
+        .ok()
+        .to_string();
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "CapEff:\t00000000a80425fb".trim(), "{out}");
+    assert_eq!(lines[1], "4", "0, 1, 2 and the one ls opened: {out}");
+    assert!(
+        lines[2].parse::<u32>().unwrap_or(99) <= 4,
+        "only the container's processes: {out}"
+    );
+    assert_eq!(lines[3], "0", "/proc/kcore is masked: {out}");
+    assert!(out.contains("cannot-mount"), "{out}");
+}
+
+#[test]
+fn containers_survive_kill_9_of_berthd() {
+    let mut d = TestDaemon::start();
+    d.import_busybox();
+    for n in 0..3 {
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("keep{n}"),
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do echo tick; sleep 0.2; done",
+        ])
+        .ok();
+    }
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "quits",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 9",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 1",
+    ])
+    .ok();
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.restart();
+    let running = d.docker(&["ps", "--format", "{{.Names}}"]).ok().to_string();
+    for n in 0..3 {
+        assert!(running.contains(&format!("keep{n}")), "{running}");
+    }
+    let quit = d
+        .docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "quits",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    assert_eq!(quit, "exited 9");
+    let mut restarted = false;
+    for _ in 0..50 {
+        let rc = d
+            .docker(&["inspect", "-f", "{{.RestartCount}}", "always"])
+            .ok()
+            .trim()
+            .parse::<i64>()
+            .unwrap_or(0);
+        if rc >= 1 {
+            restarted = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(restarted, "the --restart always container was restarted");
+    // New output still reaches the logs after the restart.
+    let before = d.docker(&["logs", "keep0"]).ok().matches("tick").count();
+    std::thread::sleep(Duration::from_millis(700));
+    let after = d.docker(&["logs", "keep0"]).ok().matches("tick").count();
+    assert!(after > before, "{before} -> {after}");
+    d.docker(&["rm", "-f", "keep0", "keep1", "keep2", "quits", "always"])
+        .ok();
+}
+
+#[test]
+fn rm_f_of_many_leaves_nothing() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let mut ids = Vec::new();
+    for _ in 0..15 {
+        ids.push(
+            d.docker(&["run", "-d", "--network", "none", "busybox", "sleep", "300"])
+                .ok()
+                .trim()
+                .to_string(),
+        );
+    }
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    d.docker(&args).ok();
+    assert!(d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let root = d.dir().display().to_string();
+    assert!(
+        !mounts
+            .lines()
+            .any(|l| l.contains(&root) && ids.iter().any(|i| l.contains(&i[..12]))),
+        "no container mounts left"
+    );
+    for id in &ids {
+        assert!(
+            !std::path::Path::new(&format!("/sys/fs/cgroup/memory/berth/{id}")).exists(),
+            "cgroup of {id} removed"
+        );
+    }
+    let monitors = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    std::fs::read(e.path().join("cmdline"))
+                        .map(|c| {
+                            String::from_utf8_lossy(&c).contains(&root)
+                                && String::from_utf8_lossy(&c).contains("berth-monitor")
+                        })
+                        .unwrap_or(false)
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(monitors, 0, "no monitor left");
+}
