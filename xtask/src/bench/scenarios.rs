@@ -456,7 +456,8 @@ fn pull(opts: &Opts, work: &Path, images: &Images, engines: &[&Engine]) -> Vec<R
         warmup: 0,
     };
     let results = latency(&o, engines, |e| {
-        let _ = e.cmd(&["rmi", "-f", &target]).output();
+        // Remove every image holding the big layers so the pull really downloads them.
+        let _ = e.cmd(&["rmi", "-f", &target, "big:bench"]).output();
         let mut args = vec!["pull", "-q"];
         if e.kind == Kind::Podman {
             args.push("--tls-verify=false");
