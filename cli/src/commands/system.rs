@@ -70,6 +70,19 @@ pub fn version(c: &mut Client, a: VersionArgs) -> Result<i32> {
             std::env::consts::ARCH
         }
     );
+    if let Some(f) = &a.format {
+        let client = serde_json::json!({"Version": env!("CARGO_PKG_VERSION"), "ApiVersion": "1.47",
+            "Os": std::env::consts::OS, "Arch": os_arch.split('/').nth(1).unwrap_or_default()});
+        let server = c.get("/version").unwrap_or_else(|e| {
+            eprintln!("{e}");
+            Value::Null
+        });
+        output::format(
+            f,
+            &[serde_json::json!({"Client": client, "Server": server})],
+        );
+        return Ok(if server.is_null() { 1 } else { 0 });
+    }
     println!("Client:");
     println!(" Version:           {}", env!("CARGO_PKG_VERSION"));
     println!(" API version:       1.47");
@@ -85,10 +98,6 @@ pub fn version(c: &mut Client, a: VersionArgs) -> Result<i32> {
             return Ok(1);
         }
     };
-    if let Some(f) = a.format {
-        output::format(&f, &[serde_json::json!({"Server": v})]);
-        return Ok(0);
-    }
     println!();
     println!(
         "Server: {}",
@@ -169,6 +178,15 @@ pub fn info(c: &mut Client, a: InfoArgs) -> Result<i32> {
         .unwrap_or_default();
     println!(" Runtimes: {}", rts.join(" "));
     println!(" Default Runtime: {}", s(&v, "DefaultRuntime"));
+    println!(" Init Binary: {}", s(&v, "InitBinary"));
+    for (name, key) in [
+        ("containerd", "/ContainerdCommit/ID"),
+        ("runc", "/RuncCommit/ID"),
+        ("init", "/InitCommit/ID"),
+    ] {
+        let id = v.pointer(key).and_then(Value::as_str).unwrap_or_default();
+        println!(" {name} version: {id}");
+    }
     println!(" Security Options:");
     for o in v["SecurityOptions"].as_array().cloned().unwrap_or_default() {
         println!("  {}", o.as_str().unwrap_or("").trim_start_matches("name="));
@@ -184,6 +202,13 @@ pub fn info(c: &mut Client, a: InfoArgs) -> Result<i32> {
     println!(" ID: {}", s(&v, "ID"));
     println!(" Docker Root Dir: {}", s(&v, "DockerRootDir"));
     println!(" Debug Mode: {}", s(&v, "Debug"));
+    let labels = v["Labels"].as_array().cloned().unwrap_or_default();
+    if !labels.is_empty() {
+        println!(" Labels:");
+        for l in labels {
+            println!("  {}", l.as_str().unwrap_or_default());
+        }
+    }
     println!(" Experimental: false");
     println!(" Insecure Registries:");
     for r in v
@@ -195,6 +220,7 @@ pub fn info(c: &mut Client, a: InfoArgs) -> Result<i32> {
         println!("  {}", r.as_str().unwrap_or(""));
     }
     println!(" Live Restore Enabled: {}", s(&v, "LiveRestoreEnabled"));
+    println!();
     for w in v["Warnings"].as_array().cloned().unwrap_or_default() {
         eprintln!("{}", w.as_str().unwrap_or(""));
     }
@@ -265,7 +291,7 @@ pub fn events(c: &mut Client, a: EventsArgs) -> Result<i32> {
             .unwrap_or_default();
         println!(
             "{} {} {} {} ({})",
-            t.format("%Y-%m-%dT%H:%M:%S%.9f%:z"),
+            t.format("%Y-%m-%dT%H:%M:%S%.9fZ"),
             s(&v, "Type"),
             s(&v, "Action"),
             v.pointer("/Actor/ID").and_then(Value::as_str).unwrap_or(""),
