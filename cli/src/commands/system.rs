@@ -71,12 +71,16 @@ pub fn version(c: &mut Client, a: VersionArgs) -> Result<i32> {
         }
     );
     if let Some(f) = &a.format {
-        let client = serde_json::json!({"Version": env!("CARGO_PKG_VERSION"), "ApiVersion": "1.47",
+        let client = serde_json::json!({"Version": env!("CARGO_PKG_VERSION"), "ApiVersion": "1.47", "APIVersion": "1.47",
             "Os": std::env::consts::OS, "Arch": os_arch.split('/').nth(1).unwrap_or_default()});
-        let server = c.get("/version").unwrap_or_else(|e| {
+        let mut server = c.get("/version").unwrap_or_else(|e| {
             eprintln!("{e}");
             Value::Null
         });
+        // Go templates name the field as docker's struct does.
+        if let Some(v) = server.get("ApiVersion").cloned() {
+            server["APIVersion"] = v;
+        }
         output::format(
             f,
             &[serde_json::json!({"Client": client, "Server": server})],
