@@ -13,6 +13,7 @@ mod containers;
 mod events;
 mod lock;
 mod logging;
+mod network;
 mod plugins;
 mod server;
 mod state;
@@ -145,6 +146,8 @@ async fn serve(
     );
     let containers = containers::Containers::open(&cfg)?;
     let volumes = volumes::Volumes::open(&cfg.data_root).context("opening the volume store")?;
+    let networks = network::Networks::open(&cfg.data_root, &cfg.bridge)
+        .context("opening the network store")?;
     let ctx = Arc::new(state::Daemon {
         config: cfg.clone(),
         storage: drivers.storage,
@@ -158,8 +161,16 @@ async fn serve(
         images,
         containers,
         volumes,
+        networks,
     });
     if let Some(net) = ctx.network.clone() {
+        let keep = ctx.networks.bridge_driver_ids();
+        let user: Vec<berth_core::network::NetworkSpec> = ctx
+            .networks
+            .list()
+            .iter()
+            .filter_map(network::bridge_spec)
+            .collect();
         // The default network, re-created (idempotently) at every start; stale kernel state
         // of networks berth no longer has is removed.
         let created = tokio::task::spawn_blocking(move || {
@@ -168,8 +179,14 @@ async fn serve(
                 name: "bridge".into(),
                 ..Default::default()
             };
-            net.create_network(&spec)
-                .and_then(|_| net.reconcile(&["bridge".to_string()]))
+            net.create_network(&spec)?;
+            // User networks are re-created too (bridges, rules, port reservations).
+            for spec in &user {
+                if let Err(e) = net.create_network(spec) {
+                    tracing::warn!("re-creating network {}: {e}", spec.name);
+                }
+            }
+            net.reconcile(&keep)
         })
         .await;
         match created {

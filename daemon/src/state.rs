@@ -44,4 +44,6 @@ pub struct Daemon {
     pub containers: crate::containers::Containers,
     /// Volumes.
     pub volumes: crate::volumes::Volumes,
+    /// Networks (the store; kernel work goes through `network`).
+    pub networks: crate::network::Networks,
 }

@@ -89,7 +89,7 @@ pub struct VethSpec<'a> {
 }
 
 /// Creates a veth pair in one request: the host side up and enslaved to the bridge, the peer
-/// (up, with its MAC) directly in the namespace `netns`.
+/// (down, with its MAC) directly in the namespace `netns`.
 pub fn create_veth(
     sock: &mut Socket,
     spec: &VethSpec<'_>,

@@ -8,6 +8,7 @@ mod events;
 mod exec;
 mod images;
 mod info;
+mod networks;
 mod system;
 mod volumes;
 
@@ -22,6 +23,7 @@ pub fn routes() -> Router {
     containers::register(&mut r);
     exec::register(&mut r);
     volumes::register(&mut r);
+    networks::register(&mut r);
     build::register(&mut r);
     r
 }

@@ -146,8 +146,25 @@ pub async fn join_network(
 
 pub async fn leave_network(ctx: &Ctx, c: &Container) {
     if let Some(net) = ctx.network.clone() {
+        // Every network the container joined: the default bridge and user networks
+        // (`--network NAME` or `network connect`), by the id their driver knows.
+        let mut ids = vec!["bridge".to_string()];
+        let joined: Vec<String> = c.record()["NetworkSettings"]["Networks"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        for name in joined.iter().filter(|n| *n != "bridge") {
+            if let Ok(rec) = ctx.networks.get(name) {
+                ids.push(crate::network::driver_id(&rec));
+            }
+        }
         let id = c.id.clone();
-        let _ = tokio::task::spawn_blocking(move || net.leave("bridge", &id)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            for nid in ids {
+                let _ = net.leave(&nid, &id);
+            }
+        })
+        .await;
     }
     c.update(|r| {
         r["NetworkSettings"]["IPAddress"] = json!("");

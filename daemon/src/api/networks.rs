@@ -1,0 +1,349 @@
+//! Network endpoints: `GET /networks`, `POST /networks/create`, `GET|DELETE /networks/{id}`,
+//! `POST /networks/{id}/connect|disconnect`, `POST /networks/prune`, with moby's shapes, status
+//! codes and error texts.
+
+use crate::network::{self, driver_id, PREDEFINED};
+use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
+use crate::server::router::{Req, Router};
+use crate::state::Ctx;
+use berth_core::network::{EndpointSpec, NetworkSpec};
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Registers the routes.
+pub fn register(r: &mut Router) {
+    r.add(Method::GET, "/networks", list);
+    r.add(Method::POST, "/networks/create", create);
+    r.add(Method::POST, "/networks/prune", prune);
+    r.add(Method::GET, "/networks/{id}", inspect);
+    r.add(Method::DELETE, "/networks/{id}", remove);
+    r.add(Method::POST, "/networks/{id}/connect", connect);
+    r.add(Method::POST, "/networks/{id}/disconnect", disconnect);
+}
+
+fn publish(ctx: &Ctx, action: &str, rec: &Value, container: Option<&str>) {
+    let mut a = BTreeMap::new();
+    a.insert(
+        "name".to_string(),
+        rec["Name"].as_str().unwrap_or_default().to_string(),
+    );
+    a.insert(
+        "type".to_string(),
+        rec["Driver"].as_str().unwrap_or_default().to_string(),
+    );
+    if let Some(c) = container {
+        a.insert("container".to_string(), c.to_string());
+    }
+    ctx.events
+        .publish("network", action, rec["Id"].as_str().unwrap_or_default(), a);
+}
+
+fn forbidden(m: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, m)
+}
+
+/// The `Containers` map of a network, from the containers' records.
+fn attached(ctx: &Ctx, rec: &Value) -> serde_json::Map<String, Value> {
+    let name = rec["Name"].as_str().unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    for c in ctx.containers.all() {
+        let r = c.record();
+        let Some(ep) = r["NetworkSettings"]["Networks"].get(name) else {
+            continue;
+        };
+        let ip = ep["IPAddress"].as_str().unwrap_or_default();
+        let v4 = if ip.is_empty() {
+            String::new()
+        } else {
+            format!("{ip}/{}", ep["IPPrefixLen"].as_u64().unwrap_or(0))
+        };
+        out.insert(
+            c.id.clone(),
+            json!({"Name": c.name(), "EndpointID": ep["EndpointID"], "MacAddress": ep["MacAddress"],
+                   "IPv4Address": v4, "IPv6Address": ""}),
+        );
+    }
+    out
+}
+
+/// Fills what only the driver knows (the default network's subnet) and the endpoints.
+fn complete(ctx: &Ctx, mut rec: Value, with_containers: bool) -> Value {
+    if rec["Driver"] == "bridge"
+        && rec["IPAM"]["Config"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    {
+        let state = ctx
+            .config
+            .data_root
+            .join("network/bridge")
+            .join(format!("{}.json", driver_id(&rec)));
+        if let Ok(st) = std::fs::read(state).map(|b| serde_json::from_slice::<Value>(&b)) {
+            if let Ok(st) = st {
+                rec["IPAM"]["Config"] = json!([{"Subnet": st["subnet"], "Gateway": st["gateway"]}]);
+            }
+        }
+    }
+    if with_containers {
+        rec["Containers"] = Value::Object(attached(ctx, &rec));
+    }
+    rec.as_object_mut().map(|o| o.remove("DriverNetworkID"));
+    rec
+}
+
+async fn list(ctx: Ctx, req: Req) -> ApiResult {
+    let f = req.query.filters()?;
+    f.only(&["driver", "id", "label", "name", "scope", "type", "dangling"])?;
+    let out: Vec<Value> = ctx
+        .networks
+        .list()
+        .into_iter()
+        .filter(|n| network::matches(n, &f, attached(&ctx, n).is_empty()))
+        .map(|n| complete(&ctx, n, false))
+        .collect();
+    ok_json(&out)
+}
+
+async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
+    let rec = ctx.networks.get(req.param("id"))?;
+    ok_json(&complete(&ctx, rec, true))
+}
+
+async fn create(ctx: Ctx, req: Req) -> ApiResult {
+    let body: Value = read_json(req.into_body()).await?;
+    let name = body["Name"].as_str().unwrap_or_default().to_string();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("network name cannot be empty"));
+    }
+    if ctx.networks.name_taken(&name) {
+        return Err(ApiError::conflict(format!(
+            "network with name {name} already exists"
+        )));
+    }
+    let driver = body["Driver"]
+        .as_str()
+        .filter(|d| !d.is_empty())
+        .unwrap_or("bridge");
+    if driver == "host" || driver == "null" {
+        return Err(forbidden(format!(
+            "only one instance of \"{driver}\" network is allowed"
+        )));
+    }
+    if driver != "bridge" {
+        return Err(ApiError::not_found(format!(
+            "plugin \"{driver}\" not found"
+        )));
+    }
+    let net = ctx
+        .network
+        .clone()
+        .ok_or_else(|| ApiError::internal("the bridge network driver is not loaded"))?;
+    let cfg = body["IPAM"]["Config"]
+        .get(0)
+        .cloned()
+        .unwrap_or(Value::Null);
+    let opt = |k: &str| {
+        cfg[k]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let options: BTreeMap<String, String> = body["Options"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let id = network::random_id();
+    let spec = NetworkSpec {
+        id: id.clone(),
+        name: name.clone(),
+        subnet: opt("Subnet"),
+        gateway: opt("Gateway"),
+        ip_range: opt("IPRange"),
+        internal: body["Internal"].as_bool().unwrap_or(false),
+        options: options.clone(),
+    };
+    let net2 = net.clone();
+    let info = tokio::task::spawn_blocking(move || net2.create_network(&spec)).await??;
+    let mut rec = network::record(&id, &name, "bridge");
+    let mut ipam = json!({"Subnet": info.subnet, "Gateway": info.gateway});
+    if let Some(r) = opt("IPRange") {
+        ipam["IPRange"] = json!(r);
+    }
+    rec["IPAM"]["Config"] = json!([ipam]);
+    rec["Internal"] = json!(spec_internal(&body));
+    rec["Attachable"] = json!(body["Attachable"].as_bool().unwrap_or(false));
+    rec["Labels"] = if body["Labels"].is_object() {
+        body["Labels"].clone()
+    } else {
+        json!({})
+    };
+    rec["Options"] = json!(options);
+    if let Err(e) = ctx.networks.save(&rec) {
+        let _ = tokio::task::spawn_blocking(move || net.delete_network(&id)).await;
+        return Err(e);
+    }
+    publish(&ctx, "create", &rec, None);
+    Ok(http::json(
+        StatusCode::CREATED,
+        &json!({"Id": rec["Id"], "Warning": ""}),
+    ))
+}
+
+fn spec_internal(body: &Value) -> bool {
+    body["Internal"].as_bool().unwrap_or(false)
+}
+
+/// Deletes one custom network (Docker's texts for predefined and in-use networks).
+async fn delete_one(ctx: &Ctx, rec: &Value) -> Result<(), ApiError> {
+    let name = rec["Name"].as_str().unwrap_or_default().to_string();
+    if PREDEFINED.contains(&name.as_str()) {
+        return Err(forbidden(format!(
+            "{name} is a pre-defined network and cannot be removed"
+        )));
+    }
+    if !attached(ctx, rec).is_empty() {
+        return Err(forbidden(format!(
+            "error while removing network: network {name} has active endpoints"
+        )));
+    }
+    if rec["Driver"] == "bridge" {
+        if let Some(net) = ctx.network.clone() {
+            let did = driver_id(rec);
+            tokio::task::spawn_blocking(move || net.delete_network(&did)).await??;
+        }
+    }
+    ctx.networks
+        .remove(rec["Id"].as_str().unwrap_or_default())?;
+    publish(ctx, "destroy", rec, None);
+    Ok(())
+}
+
+async fn remove(ctx: Ctx, req: Req) -> ApiResult {
+    let rec = ctx.networks.get(req.param("id"))?;
+    delete_one(&ctx, &rec).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn prune(ctx: Ctx, req: Req) -> ApiResult {
+    let f = req.query.filters()?;
+    f.only(&["label", "label!", "until"])?;
+    let mut deleted = Vec::new();
+    for rec in ctx.networks.list() {
+        let name = rec["Name"].as_str().unwrap_or_default().to_string();
+        if PREDEFINED.contains(&name.as_str()) || !attached(&ctx, &rec).is_empty() {
+            continue;
+        }
+        let labels_ok = f.get("label").iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => rec["Labels"][k].as_str() == Some(v),
+            None => rec["Labels"].get(l).is_some(),
+        });
+        let not_labels_ok = f.get("label!").iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => rec["Labels"][k].as_str() != Some(v),
+            None => rec["Labels"].get(l).is_none(),
+        });
+        if labels_ok && not_labels_ok && delete_one(&ctx, &rec).await.is_ok() {
+            deleted.push(name);
+        }
+    }
+    ok_json(&json!({"NetworksDeleted": deleted}))
+}
+
+async fn connect(ctx: Ctx, req: Req) -> ApiResult {
+    let rec = ctx.networks.get(req.param("id"))?;
+    let body: Value = read_json(req.into_body()).await?;
+    let c = ctx
+        .containers
+        .get(body["Container"].as_str().unwrap_or_default())?;
+    let name = rec["Name"].as_str().unwrap_or_default().to_string();
+    let crec = c.record();
+    let nets = &crec["NetworkSettings"]["Networks"];
+    if nets.get(&name).is_some() {
+        return Err(forbidden(format!(
+            "endpoint with name {} already exists in network {name}",
+            c.name()
+        )));
+    }
+    if rec["Driver"] != "bridge" {
+        return Err(ApiError::bad_request(format!(
+            "container cannot be connected to network {name}"
+        )));
+    }
+    let epc = &body["EndpointConfig"];
+    let aliases = epc["Aliases"].clone();
+    let mut entry = json!({"IPAMConfig": epc["IPAMConfig"], "Links": null,
+        "Aliases": if aliases.is_array() { aliases } else { Value::Null },
+        "NetworkID": rec["Id"], "EndpointID": "", "Gateway": "", "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "", "DriverOpts": null, "DNSNames": null});
+    if c.running() {
+        let net = ctx
+            .network
+            .clone()
+            .ok_or_else(|| ApiError::internal("the bridge network driver is not loaded"))?;
+        let n = nets.as_object().map_or(0, |m| m.len());
+        let spec = EndpointSpec {
+            network_id: driver_id(&rec),
+            endpoint_id: c.id.clone(),
+            container_id: c.id.clone(),
+            netns_path: format!("/proc/{}/ns/net", c.pid()),
+            ifname: format!("eth{n}"),
+            ip: epc["IPAMConfig"]["IPv4Address"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            ..Default::default()
+        };
+        let info = tokio::task::spawn_blocking(move || net.join(&spec)).await??;
+        entry["EndpointID"] = json!(c.id);
+        entry["Gateway"] = json!(info.gateway);
+        entry["IPAddress"] = json!(info.ip);
+        entry["IPPrefixLen"] = json!(info.prefix_len);
+        entry["MacAddress"] = json!(info.mac);
+    }
+    c.update(|r| {
+        if !r["NetworkSettings"]["Networks"].is_object() {
+            r["NetworkSettings"]["Networks"] = json!({});
+        }
+        r["NetworkSettings"]["Networks"][&name] = entry;
+    });
+    ctx.containers.save(&c)?;
+    publish(&ctx, "connect", &rec, Some(&c.id));
+    Ok(empty(StatusCode::OK))
+}
+
+async fn disconnect(ctx: Ctx, req: Req) -> ApiResult {
+    let rec = ctx.networks.get(req.param("id"))?;
+    let body: Value = read_json(req.into_body()).await?;
+    let c = ctx
+        .containers
+        .get(body["Container"].as_str().unwrap_or_default())?;
+    let name = rec["Name"].as_str().unwrap_or_default().to_string();
+    if c.record()["NetworkSettings"]["Networks"]
+        .get(&name)
+        .is_none()
+    {
+        return Err(forbidden(format!(
+            "container {} is not connected to network {name}",
+            c.id
+        )));
+    }
+    if rec["Driver"] == "bridge" {
+        if let Some(net) = ctx.network.clone() {
+            let (did, id) = (driver_id(&rec), c.id.clone());
+            tokio::task::spawn_blocking(move || net.leave(&did, &id)).await??;
+        }
+    }
+    c.update(|r| {
+        if let Some(m) = r["NetworkSettings"]["Networks"].as_object_mut() {
+            m.remove(&name);
+        }
+    });
+    ctx.containers.save(&c)?;
+    publish(&ctx, "disconnect", &rec, Some(&c.id));
+    Ok(empty(StatusCode::OK))
+}

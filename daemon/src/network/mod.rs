@@ -1,0 +1,264 @@
+//! The daemon-side network manager: the network store (`<data-root>/network/networks/<id>.json`,
+//! each file Docker's `NetworkResource` plus the driver's network id), the predefined networks
+//! `bridge`, `host` and `none`, lookup by id / name / id prefix, and filters.
+//!
+//! README — how the rest of berthd uses this:
+//! * `ctx.networks.get(key)` finds a network (Docker's 404 text otherwise); `list()` returns
+//!   them all; records are `serde_json::Value`s in Docker's `NetworkResource` shape.
+//! * A network's kernel side belongs to its driver (`ctx.network` for `bridge`), keyed by
+//!   [`driver_id`]: the default network's driver id is `"bridge"` (what `containers/exit.rs`
+//!   joins), user networks use their 64-hex id. To join a container to a user network, call
+//!   `NetworkDriver::join` with `network_id = driver_id(&record)` and record the result under
+//!   `NetworkSettings.Networks.<name>` (see `api/networks.rs` `connect` for the shape); leave
+//!   with the same id on exit.
+//! * `Containers` in `GET /networks/{id}` is computed from the containers' records, so a
+//!   container appears there exactly when its `NetworkSettings.Networks` has the network.
+
+use crate::server::http::ApiError;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+/// Names Docker reserves for its predefined networks.
+pub const PREDEFINED: &[&str] = &["bridge", "host", "none"];
+
+/// The network store.
+pub struct Networks {
+    dir: PathBuf,
+    map: RwLock<BTreeMap<String, Value>>,
+}
+
+/// The id the network's driver knows it by.
+pub fn driver_id(rec: &Value) -> String {
+    rec["DriverNetworkID"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .or_else(|| rec["Id"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A fresh 64-hex id.
+pub fn random_id() -> String {
+    (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+/// Docker's timestamp format.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// A new network record in Docker's `NetworkResource` shape.
+pub fn record(id: &str, name: &str, driver: &str) -> Value {
+    json!({
+        "Name": name, "Id": id, "Created": now(), "Scope": "local", "Driver": driver,
+        "EnableIPv4": true, "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": null, "Config": []},
+        "Internal": false, "Attachable": false, "Ingress": false,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
+        "Containers": {}, "Options": {}, "Labels": {},
+    })
+}
+
+impl Networks {
+    /// Opens the store under `<data_root>/network/networks`, creating the predefined networks.
+    pub fn open(data_root: &Path, bridge_device: &str) -> anyhow::Result<Networks> {
+        let dir = data_root.join("network").join("networks");
+        std::fs::create_dir_all(&dir)?;
+        let mut map = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let p = entry.path();
+            if p.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            if let Ok(v) = std::fs::read(&p).map(|b| serde_json::from_slice::<Value>(&b)) {
+                match v {
+                    Ok(v) if v["Id"].is_string() => {
+                        map.insert(v["Id"].as_str().unwrap_or_default().to_string(), v);
+                    }
+                    _ => tracing::warn!("skipping unreadable network file {}", p.display()),
+                }
+            }
+        }
+        let nets = Networks {
+            dir,
+            map: RwLock::new(map),
+        };
+        for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
+            if nets.find_name(name).is_none() {
+                let mut rec = record(&random_id(), name, driver);
+                if name == "bridge" {
+                    rec["DriverNetworkID"] = json!("bridge");
+                    rec["Options"] = json!({
+                        "com.docker.network.bridge.default_bridge": "true",
+                        "com.docker.network.bridge.enable_icc": "true",
+                        "com.docker.network.bridge.enable_ip_masquerade": "true",
+                        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                        "com.docker.network.bridge.name": bridge_device,
+                        "com.docker.network.driver.mtu": "1500",
+                    });
+                }
+                nets.save(&rec).map_err(|e| anyhow::anyhow!(e.message))?;
+            }
+        }
+        Ok(nets)
+    }
+
+    fn find_name(&self, name: &str) -> Option<Value> {
+        let map = self.map.read().ok()?;
+        map.values().find(|v| v["Name"] == name).cloned()
+    }
+
+    /// Every network.
+    pub fn list(&self) -> Vec<Value> {
+        self.map
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Finds by full id, exact name, or unique id prefix.
+    pub fn get(&self, key: &str) -> Result<Value, ApiError> {
+        let map = self
+            .map
+            .read()
+            .map_err(|_| ApiError::internal("network store poisoned"))?;
+        if let Some(v) = map.get(key) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = map.values().find(|v| v["Name"] == key) {
+            return Ok(v.clone());
+        }
+        let hits: Vec<&Value> = if key.is_empty() {
+            Vec::new()
+        } else {
+            map.iter()
+                .filter(|(id, _)| id.starts_with(key))
+                .map(|(_, v)| v)
+                .collect()
+        };
+        match hits.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(ApiError::not_found(format!("network {key} not found"))),
+            _ => Err(ApiError::bad_request(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                hits.len()
+            ))),
+        }
+    }
+
+    /// Whether a network called `name` exists.
+    pub fn name_taken(&self, name: &str) -> bool {
+        self.find_name(name).is_some()
+    }
+
+    /// Writes a record atomically (temp, fsync, rename) and caches it.
+    pub fn save(&self, rec: &Value) -> Result<(), ApiError> {
+        let id = rec["Id"].as_str().unwrap_or_default().to_string();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::internal(format!("invalid network id {id:?}")));
+        }
+        let path = self.dir.join(format!("{id}.json"));
+        let tmp = self.dir.join(format!("{id}.tmp"));
+        let data = serde_json::to_vec_pretty(rec).unwrap_or_default();
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&data)?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| ApiError::internal(format!("saving network {id}: {e}")))?;
+        if let Ok(mut m) = self.map.write() {
+            m.insert(id, rec.clone());
+        }
+        Ok(())
+    }
+
+    /// Forgets a network.
+    pub fn remove(&self, id: &str) -> Result<(), ApiError> {
+        let path = self.dir.join(format!("{id}.json"));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ApiError::internal(format!("removing network {id}: {e}")));
+            }
+            _ => {}
+        }
+        if let Ok(mut m) = self.map.write() {
+            m.remove(id);
+        }
+        Ok(())
+    }
+
+    /// The driver ids of every bridge-driver network (what `reconcile` must keep).
+    pub fn bridge_driver_ids(&self) -> Vec<String> {
+        self.list()
+            .iter()
+            .filter(|v| v["Driver"] == "bridge")
+            .map(driver_id)
+            .collect()
+    }
+}
+
+/// Whether `rec` passes `docker network ls` filters (`dangling` is decided by the caller).
+pub fn matches(rec: &Value, f: &crate::server::http::Filters, dangling: bool) -> bool {
+    let s = |k: &str| rec[k].as_str().unwrap_or_default().to_string();
+    let any = |key: &str, test: &dyn Fn(&str) -> bool| {
+        let vals = f.get(key);
+        vals.is_empty() || vals.iter().any(|v| test(v))
+    };
+    let name = s("Name");
+    let predefined = PREDEFINED.contains(&name.as_str());
+    any("driver", &|v| s("Driver") == v)
+        && any("id", &|v| s("Id").starts_with(v))
+        && any("name", &|v| name.contains(v))
+        && any("scope", &|v| v == "local")
+        && any("type", &|v| match v {
+            "builtin" => predefined,
+            "custom" => !predefined,
+            _ => false,
+        })
+        && any("label", &|v| match v.split_once('=') {
+            Some((k, val)) => rec["Labels"][k].as_str() == Some(val),
+            None => rec["Labels"].get(v).is_some(),
+        })
+        && any("dangling", &|v| match v {
+            "true" | "1" => dangling && !predefined,
+            _ => !dangling || predefined,
+        })
+}
+
+/// The driver spec that re-creates a user bridge network at start-up (`None` for the
+/// predefined ones and other drivers).
+pub fn bridge_spec(rec: &Value) -> Option<berth_core::network::NetworkSpec> {
+    let name = rec["Name"].as_str()?;
+    if rec["Driver"] != "bridge" || PREDEFINED.contains(&name) {
+        return None;
+    }
+    let cfg = &rec["IPAM"]["Config"][0];
+    let opt = |k: &str| {
+        cfg[k]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    Some(berth_core::network::NetworkSpec {
+        id: driver_id(rec),
+        name: name.to_string(),
+        subnet: opt("Subnet"),
+        gateway: opt("Gateway"),
+        ip_range: opt("IPRange"),
+        internal: rec["Internal"].as_bool().unwrap_or(false),
+        options: rec["Options"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
