@@ -85,7 +85,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 build.arg("--release");
             }
             crate::sh::run(&mut build)?;
-            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
             target.join(profile)
         }
     };
