@@ -21,7 +21,7 @@ impl Subnet {
         let (ip, len) = s.split_once('/').ok_or_else(bad)?;
         let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
         let prefix: u8 = len.parse().map_err(|_| bad())?;
-        if prefix > 30 || prefix < 8 {
+        if !(8..=30).contains(&prefix) {
             return Err(DriverError::InvalidInput(format!(
                 "subnet {s} must have a prefix between /8 and /30"
             )));
@@ -204,22 +204,22 @@ mod tests {
 
     #[test]
     fn subnet_math() {
-        let s = Subnet::parse("10.1.2.3/24").unwrap();
+        let s = Subnet::parse("10.1.2.3/24").expect("test");
         assert_eq!(s.to_string(), "10.1.2.0/24");
-        assert!(s.contains(parse_ip("10.1.2.200").unwrap()));
-        assert!(s.overlaps(&Subnet::parse("10.1.0.0/16").unwrap()));
-        assert!(!s.overlaps(&Subnet::parse("10.1.3.0/24").unwrap()));
+        assert!(s.contains(parse_ip("10.1.2.200").expect("test")));
+        assert!(s.overlaps(&Subnet::parse("10.1.0.0/16").expect("test")));
+        assert!(!s.overlaps(&Subnet::parse("10.1.3.0/24").expect("test")));
     }
 
     #[test]
     fn allocation_skips_used_and_wraps() {
-        let s = Subnet::parse("10.0.0.0/29").unwrap();
+        let s = Subnet::parse("10.0.0.0/29").expect("test");
         let gw = s.first_host();
         let mut used = BTreeSet::new();
-        let a = next_free(&s, &s, gw, &used, 0).unwrap();
+        let a = next_free(&s, &s, gw, &used, 0).expect("test");
         assert_eq!(Ipv4Addr::from(a).to_string(), "10.0.0.2");
         used.insert(a);
-        let b = next_free(&s, &s, gw, &used, a).unwrap();
+        let b = next_free(&s, &s, gw, &used, a).expect("test");
         assert_eq!(Ipv4Addr::from(b).to_string(), "10.0.0.3");
         for ip in 2..=6 {
             used.insert(s.net + ip);
@@ -232,13 +232,13 @@ mod tests {
     #[test]
     fn pools_skip_taken() {
         let pools = default_pools();
-        let taken = vec![Subnet::parse("10.250.0.0/24").unwrap()];
+        let taken = vec![Subnet::parse("10.250.0.0/24").expect("test")];
         assert_eq!(
-            pick_subnet(&pools, &taken).unwrap().to_string(),
+            pick_subnet(&pools, &taken).expect("test").to_string(),
             "10.250.1.0/24"
         );
         assert_eq!(
-            mac_string(&mac_for(parse_ip("172.17.0.2").unwrap())),
+            mac_string(&mac_for(parse_ip("172.17.0.2").expect("test"))),
             "02:42:ac:11:00:02"
         );
     }

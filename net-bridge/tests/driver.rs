@@ -1,6 +1,8 @@
 //! Drives the bridge driver directly against the kernel: namespaces made with `ip netns add`,
 //! real bridges, veths, nftables and traffic between them (root only, own names and subnet).
 
+#![allow(clippy::unwrap_used)]
+
 use berth_core::network::{EndpointSpec, NetworkSpec, PortBinding};
 use std::io::{Read, Write};
 use std::process::{Child, Command};
@@ -301,7 +303,7 @@ fn bridge_lifecycle_traffic_ports_and_cleanup() {
         std::net::TcpListener::bind(("0.0.0.0", port)).is_ok(),
         "port released"
     );
-    d.reconcile(&[net.clone()]).unwrap();
+    d.reconcile(std::slice::from_ref(&net)).unwrap();
     assert!(
         !sh(&format!("ip link show {br1}")).0,
         "stale bridge removed"

@@ -392,7 +392,7 @@ mod tests {
             "HostConfig":{"Binds":null,"ConsoleSize":[40,120],"AutoRemove":true,"NetworkMode":"default",
             "RestartPolicy":{"Name":"no","MaximumRetryCount":0},"MemorySwappiness":-1,"PortBindings":{}},
             "NetworkingConfig":{"EndpointsConfig":{"default":{}}},"Unknown":1}"#;
-        let c: ContainerCreate = serde_json::from_str(body).unwrap();
+        let c: ContainerCreate = serde_json::from_str(body).expect("test");
         assert_eq!(c.config.cmd.as_deref(), Some(&["sh".to_string()][..]));
         assert_eq!(c.host_config.console_size, Some([40, 120]));
         assert!(c.host_config.auto_remove);
@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn parses_docker_py_create_body() {
         let body = r#"{"Image":"busybox","Cmd":["echo","hi"],"HostConfig":{"NetworkMode":"default","LogConfig":null}}"#;
-        let c: ContainerCreate = serde_json::from_str(body).unwrap();
+        let c: ContainerCreate = serde_json::from_str(body).expect("test");
         assert_eq!(c.config.image, "busybox");
         assert_eq!(c.host_config.log_config, LogConfig::default());
     }

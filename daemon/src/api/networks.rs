@@ -79,10 +79,8 @@ fn complete(ctx: &Ctx, mut rec: Value, with_containers: bool) -> Value {
             .data_root
             .join("network/bridge")
             .join(format!("{}.json", driver_id(&rec)));
-        if let Ok(st) = std::fs::read(state).map(|b| serde_json::from_slice::<Value>(&b)) {
-            if let Ok(st) = st {
-                rec["IPAM"]["Config"] = json!([{"Subnet": st["subnet"], "Gateway": st["gateway"]}]);
-            }
+        if let Ok(Ok(st)) = std::fs::read(state).map(|b| serde_json::from_slice::<Value>(&b)) {
+            rec["IPAM"]["Config"] = json!([{"Subnet": st["subnet"], "Gateway": st["gateway"]}]);
         }
     }
     if with_containers {

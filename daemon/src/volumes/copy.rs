@@ -95,7 +95,7 @@ mod tests {
     fn tempdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("berth-vol-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
+        std::fs::create_dir_all(&d).expect("test setup");
         d
     }
 
@@ -103,31 +103,31 @@ mod tests {
     fn resolves_without_escaping() {
         let d = tempdir("resolve");
         let root = d.as_path();
-        std::fs::create_dir_all(root.join("a/b")).unwrap();
-        std::os::unix::fs::symlink("/a", root.join("link")).unwrap();
-        std::os::unix::fs::symlink("../../../..", root.join("a/up")).unwrap();
+        std::fs::create_dir_all(root.join("a/b")).expect("test setup");
+        std::os::unix::fs::symlink("/a", root.join("link")).expect("test setup");
+        std::os::unix::fs::symlink("../../../..", root.join("a/up")).expect("test setup");
         assert_eq!(resolve_in_root(root, "/link/b"), Some(root.join("a/b")));
         assert_eq!(resolve_in_root(root, "/a/up/a"), Some(root.join("a")));
         assert_eq!(resolve_in_root(root, "/../../a"), Some(root.join("a")));
         assert_eq!(resolve_in_root(root, "/missing"), None);
-        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::remove_dir_all(&d).expect("test setup");
     }
 
     #[test]
     fn copies_tree_with_links() {
         let d = tempdir("copy");
         let src = d.join("src");
-        std::fs::create_dir_all(src.join("sub")).unwrap();
-        std::fs::write(src.join("sub/f"), b"x").unwrap();
-        std::os::unix::fs::symlink("sub/f", src.join("l")).unwrap();
+        std::fs::create_dir_all(src.join("sub")).expect("test setup");
+        std::fs::write(src.join("sub/f"), b"x").expect("test setup");
+        std::os::unix::fs::symlink("sub/f", src.join("l")).expect("test setup");
         let dst = d.join("dst");
-        std::fs::create_dir(&dst).unwrap();
-        copy_tree(&src, &dst).unwrap();
-        assert_eq!(std::fs::read(dst.join("sub/f")).unwrap(), b"x");
+        std::fs::create_dir(&dst).expect("test setup");
+        copy_tree(&src, &dst).expect("test setup");
+        assert_eq!(std::fs::read(dst.join("sub/f")).expect("test setup"), b"x");
         assert_eq!(
-            std::fs::read_link(dst.join("l")).unwrap(),
+            std::fs::read_link(dst.join("l")).expect("test setup"),
             PathBuf::from("sub/f")
         );
-        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::remove_dir_all(&d).expect("test setup");
     }
 }
