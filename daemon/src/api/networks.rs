@@ -212,13 +212,38 @@ async fn delete_one(ctx: &Ctx, rec: &Value) -> Result<(), ApiError> {
     if rec["Driver"] == "bridge" {
         if let Some(net) = ctx.network.clone() {
             let did = driver_id(rec);
-            tokio::task::spawn_blocking(move || net.delete_network(&did)).await??;
+            // Leases of containers that are gone (removed without leaving this network).
+            let stale = driver_endpoints(ctx, &did);
+            tokio::task::spawn_blocking(move || {
+                for ep in stale {
+                    net.leave(&did, &ep)?;
+                }
+                net.delete_network(&did)
+            })
+            .await??;
         }
     }
     ctx.networks
         .remove(rec["Id"].as_str().unwrap_or_default())?;
     publish(ctx, "destroy", rec, None);
     Ok(())
+}
+
+/// Endpoint ids the bridge driver still holds for network `did` whose container no longer
+/// has the network (read from the driver's state file).
+fn driver_endpoints(ctx: &Ctx, did: &str) -> Vec<String> {
+    let path = ctx
+        .config
+        .data_root
+        .join("network/bridge")
+        .join(format!("{did}.json"));
+    let Ok(Ok(st)) = std::fs::read(path).map(|b| serde_json::from_slice::<Value>(&b)) else {
+        return Vec::new();
+    };
+    st["endpoints"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 async fn remove(ctx: Ctx, req: Req) -> ApiResult {
