@@ -198,6 +198,10 @@ async fn serve(
     containers::exit::restore(&ctx).await;
     let router = Arc::new(api::routes());
     let mut sockets = Vec::new();
+    // Handlers first, so a signal sent as soon as the socket answers is never fatal.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     for l in listeners {
         if let server::Listener::Unix(_, p) = &l {
             sockets.push(p.clone());
@@ -211,9 +215,6 @@ async fn serve(
         cfg.hosts.join(", ")
     );
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
             _ = term.recv() => break,

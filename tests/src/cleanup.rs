@@ -13,6 +13,11 @@ pub fn everything(dir: &Path, data_root: &Path, bridge: &str) {
     unmount_under(dir);
     remove_cgroups(&containers);
     delete_link(bridge);
+    // The bridge driver's own nftables table for this daemon's bridge.
+    let _ = std::process::Command::new("nft")
+        .args(["delete", "table", "ip", &format!("berth_{bridge}")])
+        .stderr(std::process::Stdio::null())
+        .status();
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -28,7 +28,7 @@ fn leftovers(data_root: &Path) -> Vec<PathBuf> {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let path = e.path();
-            if name == "containers" || name == "imagedb" || name == "blobs" {
+            if name == "containers" || name == "imagedb" || name == "blobs" || name == "network" {
                 continue;
             }
             let hexname = name.len() >= 64 && name[..64].bytes().all(|b| b.is_ascii_hexdigit());
