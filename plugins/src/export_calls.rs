@@ -179,58 +179,38 @@ fn dispatch<D: ?Sized>(
     })
 }
 
-/// C entry for storage calls (shared by every exporting library).
-pub extern "C" fn storage_call_c(
-    h: u64,
-    method: RStr<'_>,
-    args: RStr<'_>,
-    fd: i32,
-) -> RResult<RString, RString> {
-    let pick = |x: &Handle| match x {
-        Handle::Storage(d) => Some(d.clone()),
-        _ => None,
+/// Defines one `extern "C"` entry that dispatches to the handle's driver of one kind.
+macro_rules! c_entry {
+    ($(#[$doc:meta])* $name:ident, $variant:ident, $run:ident) => {
+        $(#[$doc])*
+        pub extern "C" fn $name(
+            h: u64,
+            method: RStr<'_>,
+            args: RStr<'_>,
+            fd: i32,
+        ) -> RResult<RString, RString> {
+            let pick = |x: &Handle| match x {
+                Handle::$variant(d) => Some(d.clone()),
+                _ => None,
+            };
+            dispatch(h, method, args, fd, pick, $run)
+        }
     };
-    dispatch(h, method, args, fd, pick, storage)
 }
 
-/// C entry for network calls.
-pub extern "C" fn network_call_c(
-    h: u64,
-    method: RStr<'_>,
-    args: RStr<'_>,
-    fd: i32,
-) -> RResult<RString, RString> {
-    let pick = |x: &Handle| match x {
-        Handle::Network(d) => Some(d.clone()),
-        _ => None,
-    };
-    dispatch(h, method, args, fd, pick, network)
-}
-
-/// C entry for registry calls.
-pub extern "C" fn registry_call_c(
-    h: u64,
-    method: RStr<'_>,
-    args: RStr<'_>,
-    fd: i32,
-) -> RResult<RString, RString> {
-    let pick = |x: &Handle| match x {
-        Handle::Registry(d) => Some(d.clone()),
-        _ => None,
-    };
-    dispatch(h, method, args, fd, pick, registry)
-}
-
-/// C entry for isolation runtime calls.
-pub extern "C" fn runtime_call_c(
-    h: u64,
-    method: RStr<'_>,
-    args: RStr<'_>,
-    fd: i32,
-) -> RResult<RString, RString> {
-    let pick = |x: &Handle| match x {
-        Handle::Runtime(d) => Some(d.clone()),
-        _ => None,
-    };
-    dispatch(h, method, args, fd, pick, runtime)
-}
+c_entry!(
+    /// C entry for storage calls (shared by every exporting library).
+    storage_call_c, Storage, storage
+);
+c_entry!(
+    /// C entry for network calls.
+    network_call_c, Network, network
+);
+c_entry!(
+    /// C entry for registry calls.
+    registry_call_c, Registry, registry
+);
+c_entry!(
+    /// C entry for isolation runtime calls.
+    runtime_call_c, Runtime, runtime
+);
