@@ -141,13 +141,37 @@ fn base_config(st: &Stage) -> Value {
 
 /// Records the stage's config as a new image with an empty-layer history entry.
 pub(crate) fn commit_config(ctx: &Ctx, st: &mut Stage, created_by: &str) -> Result<(), BuildError> {
+    store_image(ctx, st, created_by, None)
+}
+
+/// Stores the stage's config as a new image on top of the stage's image and makes it the
+/// stage's image. With `diff_id` the image gains that layer and a history entry for it;
+/// without, the history entry (if `created_by` is not empty) is an empty layer.
+fn store_image(
+    ctx: &Ctx,
+    st: &mut Stage,
+    created_by: &str,
+    diff_id: Option<&str>,
+) -> Result<(), BuildError> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     let mut config = base_config(st);
     config["config"] = Value::Object(st.cfg.clone());
     config["created"] = json!(now);
-    if !created_by.is_empty() {
+    if let Some(diff_id) = diff_id {
+        let mut diff_ids = config["rootfs"]["diff_ids"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        diff_ids.push(json!(diff_id));
+        config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
+    }
+    if diff_id.is_some() || !created_by.is_empty() {
+        let mut entry = json!({"created": now, "created_by": created_by});
+        if diff_id.is_none() {
+            entry["empty_layer"] = json!(true);
+        }
         let mut h = config["history"].as_array().cloned().unwrap_or_default();
-        h.push(json!({"created": now, "created_by": created_by, "empty_layer": true}));
+        h.push(entry);
         config["history"] = json!(h);
     }
     let bytes = serde_json::to_vec(&config).map_err(|e| BuildError::msg(e.to_string()))?;
@@ -630,30 +654,7 @@ fn copy_step(
         .images
         .layer(&chain)
         .ok_or_else(|| BuildError::msg("copied layer vanished"))?;
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let mut config = base_config(st);
-    config["config"] = Value::Object(st.cfg.clone());
-    config["created"] = json!(now);
-    let mut diff_ids = config["rootfs"]["diff_ids"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    diff_ids.push(json!(rec.diff_id));
-    config["rootfs"] = json!({"type": "layers", "diff_ids": diff_ids});
-    let mut h = config["history"].as_array().cloned().unwrap_or_default();
-    h.push(json!({"created": now, "created_by": created_by}));
-    config["history"] = json!(h);
-    let bytes = serde_json::to_vec(&config).map_err(|e| BuildError::msg(e.to_string()))?;
-    let parent = st.image.as_ref().map(|i| i.id.clone());
-    let id = ctx
-        .images
-        .add_image(&bytes, &[], parent.as_deref())
-        .map_err(|e| BuildError::msg(e.to_string()))?;
-    st.image = Some(
-        ctx.images
-            .get(&id)
-            .map_err(|e| BuildError::msg(e.to_string()))?,
-    );
+    store_image(ctx, st, &created_by, Some(&rec.diff_id))?;
     done(opts, st, tx);
     Ok(())
 }
