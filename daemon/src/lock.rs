@@ -1,7 +1,7 @@
 //! One daemon per data root (an flock on `<data-root>/berthd.lock`), and the daemon's
 //! persistent ID.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
@@ -23,13 +23,7 @@ pub fn acquire(data_root: &Path) -> Result<Lock> {
     // SAFETY: flock on a descriptor we own.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
-        let mut holder = String::new();
-        let _ = f.read_to_string(&mut holder);
-        bail!(
-            "another berthd is running on data root {} (pid {})",
-            data_root.display(),
-            holder.trim()
-        );
+        return Err(held(&mut f, data_root));
     }
     f.set_len(0)?;
     f.rewind()?;
@@ -47,13 +41,7 @@ pub fn check_free(data_root: &Path) -> Result<()> {
     // SAFETY: flock on a descriptor we own.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
     if rc != 0 {
-        let mut holder = String::new();
-        let _ = f.read_to_string(&mut holder);
-        bail!(
-            "another berthd is running on data root {} (pid {})",
-            data_root.display(),
-            holder.trim()
-        );
+        return Err(held(&mut f, data_root));
     }
     Ok(())
 }
@@ -75,4 +63,15 @@ pub fn daemon_id(data_root: &Path) -> Result<String> {
     f.sync_all()?;
     std::fs::rename(&tmp, &path)?;
     Ok(id)
+}
+
+/// The error for a data root whose lock another berthd holds, naming its pid.
+fn held(f: &mut File, data_root: &Path) -> anyhow::Error {
+    let mut holder = String::new();
+    let _ = f.read_to_string(&mut holder);
+    anyhow::anyhow!(
+        "another berthd is running on data root {} (pid {})",
+        data_root.display(),
+        holder.trim()
+    )
 }

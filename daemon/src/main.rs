@@ -11,6 +11,7 @@ mod build;
 mod config;
 mod containers;
 mod events;
+mod jsonv;
 mod lock;
 mod logging;
 mod network;

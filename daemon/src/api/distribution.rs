@@ -1,6 +1,7 @@
 //! Registry endpoints: pull (`/images/create?fromImage=`), push (`/images/{name}/push`) and
 //! login (`/auth`), streaming Docker's progress messages.
 
+use crate::jsonv::strings;
 use crate::server::http::{self, ok_json, read_json, ApiError, ApiResult, JsonSender};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -107,15 +108,7 @@ impl Pull {
             .map_err(|e| e.to_string())?;
         let config: Value =
             serde_json::from_slice(&cfg_bytes).map_err(|e| format!("invalid image config: {e}"))?;
-        let diff_ids: Vec<String> = config
-            .pointer("/rootfs/diff_ids")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let diff_ids = strings(config.pointer("/rootfs/diff_ids"));
         let layers = doc["layers"].as_array().cloned().unwrap_or_default();
         if layers.len() != diff_ids.len() {
             return Err("manifest and config disagree on the number of layers".into());

@@ -2,6 +2,7 @@
 //! `berth-monitor exec` — a child of berthd joined to the container — with pipes or a pty.
 
 use crate::containers::ExecRecord;
+use crate::jsonv::{merge_env, strings};
 use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -72,24 +73,10 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> Result<Value, ApiError> {
     let c = ctx.containers.get(&e.container)?;
     let rec = c.record();
     let cfg = &e.config;
-    let mut env: Vec<String> = rec
-        .pointer("/Config/Env")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    for v in cfg["Env"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| v.as_str())
-    {
-        env.push(v.to_string());
-    }
+    let mut env = merge_env(
+        strings(rec.pointer("/Config/Env")),
+        &strings(cfg.get("Env")),
+    );
     let tty = cfg["Tty"].as_bool().unwrap_or(false);
     if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());

@@ -2,14 +2,11 @@
 //! create the rw layer, record the container.
 
 use super::{initial_state, names, timestamp, Container};
+use crate::jsonv::{env_key, merge_env, strings};
 use crate::server::http::ApiError;
 use crate::state::Ctx;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-
-fn env_key(e: &str) -> &str {
-    e.split('=').next().unwrap_or(e)
-}
 
 fn non_empty_array(v: &Value) -> bool {
     v.as_array().is_some_and(|a| !a.is_empty())
@@ -23,28 +20,7 @@ pub fn merge_config(req: &Value, image_cfg: &Value) -> Value {
     }
     let img = image_cfg.as_object().cloned().unwrap_or_default();
     // Env: image first, request overrides by key.
-    let mut env: Vec<String> = img
-        .get("Env")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    for e in cfg
-        .get("Env")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| v.as_str())
-    {
-        match env.iter_mut().find(|x| env_key(x) == env_key(e)) {
-            Some(slot) => *slot = e.to_string(),
-            None => env.push(e.to_string()),
-        }
-    }
+    let mut env = merge_env(strings(img.get("Env")), &strings(cfg.get("Env")));
     if !env.iter().any(|e| env_key(e) == "PATH") {
         env.insert(
             0,
