@@ -43,7 +43,11 @@ pub enum ImageCmd {
     /// Display detailed information on one or more images.
     Inspect {
         /// Images.
+        #[arg(required = true)]
         images: Vec<String>,
+        /// Format output using a Go template.
+        #[arg(short, long)]
+        format: Option<String>,
     },
     /// Remove one or more images.
     #[command(alias = "remove")]
@@ -228,20 +232,10 @@ pub fn images(c: &mut Client, a: ImagesArgs) -> Result<i32> {
 pub fn image(c: &mut Client, cmd: ImageCmd) -> Result<i32> {
     match cmd {
         ImageCmd::Ls(a) => images(c, a),
-        ImageCmd::Inspect { images } => {
-            let mut out = Vec::new();
-            let mut code = 0;
-            for i in images {
-                match c.get(&format!("/images/{}/json", i)) {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(code)
+        ImageCmd::Inspect { images, format } => {
+            super::inspect_each(c, &images, format.as_deref(), |i| {
+                format!("/images/{i}/json")
+            })
         }
         ImageCmd::Rm(a) => rmi(c, a),
         ImageCmd::Prune { all, .. } => {

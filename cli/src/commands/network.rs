@@ -1,6 +1,5 @@
 //! `network create|ls|inspect|rm|connect|disconnect|prune`.
 
-use super::images::pretty;
 use super::system::filters_json;
 use crate::output;
 use anyhow::Result;
@@ -211,22 +210,9 @@ pub fn network(c: &mut Client, cmd: NetworkCmd) -> Result<i32> {
         NetworkCmd::Create(a) => create(c, a),
         NetworkCmd::Ls(a) => ls(c, a),
         NetworkCmd::Inspect { networks, format } => {
-            let mut out = Vec::new();
-            let mut code = 0;
-            for n in &networks {
-                match c.get(&format!("/networks/{}", enc(n))) {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            match &format {
-                Some(f) => output::format(f, &out),
-                None => pretty(&json!(out)),
-            }
-            Ok(code)
+            super::inspect_each(c, &networks, format.as_deref(), |n| {
+                format!("/networks/{}", enc(n))
+            })
         }
         NetworkCmd::Rm { networks, force } => {
             let mut code = 0;

@@ -1,6 +1,5 @@
 //! `volume create|ls|inspect|rm|prune`.
 
-use super::images::pretty;
 use super::network::kv_map;
 use super::system::filters_json;
 use crate::output;
@@ -118,22 +117,9 @@ pub fn volume(c: &mut Client, cmd: VolumeCmd) -> Result<i32> {
             Ok(0)
         }
         VolumeCmd::Inspect { volumes, format } => {
-            let mut out = Vec::new();
-            let mut code = 0;
-            for n in &volumes {
-                match c.get(&format!("/volumes/{}", enc(n))) {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        code = 1;
-                    }
-                }
-            }
-            match &format {
-                Some(f) => output::format(f, &out),
-                None => pretty(&json!(out)),
-            }
-            Ok(code)
+            super::inspect_each(c, &volumes, format.as_deref(), |n| {
+                format!("/volumes/{}", enc(n))
+            })
         }
         VolumeCmd::Rm { volumes, force } => {
             let mut code = 0;
