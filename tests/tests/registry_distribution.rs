@@ -2,107 +2,15 @@
 //! TLS with htpasswd basic auth — with push from one berthd, pull into a fresh one, run;
 //! login with good and bad credentials; interop with skopeo. Traffic stays on loopback.
 
-use berth_tests::{free_port, TestDaemon};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use berth_tests::{have, run_ok as run, DistRegistry, RegistryAuth, TestDaemon};
+use std::process::Command;
 
-struct Registry {
-    child: Child,
-    addr: String,
-    dir: PathBuf,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn have(bin: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {bin}"))
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn run(cmd: &mut Command) -> String {
-    let o = cmd.output().expect("spawn");
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Starts a registry; with `auth`, TLS (self-signed for 127.0.0.1) and htpasswd `alice:secret`.
-fn start_registry(auth: bool) -> Option<Registry> {
-    if !have("docker-registry") {
-        eprintln!("skipped: docker-registry is not installed (apt-get install docker-registry)");
-        return None;
-    }
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let dir = PathBuf::from(format!(
-        "/var/tmp/berth-registry-{}-{port}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let mut cfg = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-        dir.join("data").display()
-    );
-    if auth {
-        run(Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ])
-            .arg("-keyout")
-            .arg(dir.join("key.pem"))
-            .arg("-out")
-            .arg(dir.join("cert.pem")));
-        let htpasswd = run(Command::new("htpasswd").args(["-Bbn", "alice", "secret"]));
-        std::fs::write(dir.join("htpasswd"), htpasswd).expect("htpasswd");
-        cfg.push_str(&format!(
-            "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-            dir.join("cert.pem").display(),
-            dir.join("key.pem").display(),
-            dir.join("htpasswd").display()
-        ));
-    }
-    std::fs::write(dir.join("config.yml"), cfg).expect("config");
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(dir.join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("registry");
-    let reg = Registry { child, addr, dir };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(&reg.addr).is_ok() {
-            return Some(reg);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("registry did not start on {}", reg.addr);
+fn start_registry(auth: bool) -> Option<DistRegistry> {
+    DistRegistry::start(if auth {
+        RegistryAuth::BasicTls
+    } else {
+        RegistryAuth::None
+    })
 }
 
 fn image_id(d: &TestDaemon, name: &str) -> String {
@@ -195,7 +103,6 @@ fn login_and_authenticated_push_pull() {
     d.docker(&["rmi", &target]).ok();
     d.docker(&["pull", &target]).ok();
     assert_eq!(image_id(&d, &target), id);
-    let _ = Path::new(&reg.dir);
 }
 
 #[test]
