@@ -139,13 +139,14 @@ fn pause_resume_and_kill() {
 }
 
 #[test]
-#[ignore = "flaky when run beside the other monitor tests: once in a full-suite run the final wait hung after SIGTERM; passes alone (cargo test -p berth-tests --test runtime_monitor -- --ignored); to be fixed"]
 fn monitor_survives_its_parent_and_wait_works_after_reconnect() {
     let c = Ctr::new("surv");
+    // The shell is PID 1 of its namespace: until its `trap` runs, SIGTERM (default action)
+    // is dropped by the kernel, so the test waits for "ready" before it signals.
     c.write_spec(&c.opts(&[
         "sh",
         "-c",
-        "trap 'exit 7' TERM; while true; do sleep 0.05; done",
+        "trap 'exit 7' TERM; echo ready; while true; do sleep 0.05; done",
     ]));
     c.write_monitor_json(json!({"kind": "native"}), false, false);
     // berthd stand-in: a shell that runs the monitor and stays; killed with SIGKILL below.
@@ -191,6 +192,7 @@ fn monitor_survives_its_parent_and_wait_works_after_reconnect() {
     assert_ne!(ppid, parent.id() as i32);
     assert_eq!(c.cmd(json!({"cmd": "state"}))["ok"], true);
     let (w2, _) = c.connect_wait();
+    c.wait_for_log("ready");
     assert_eq!(c.cmd(json!({"cmd": "kill", "signal": 15}))["ok"], true);
     assert_eq!(finish_wait(w2)["exit_code"], 7);
 }

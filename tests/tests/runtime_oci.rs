@@ -64,7 +64,7 @@ fn runc_tty_pause_resume_kill() {
     let mut o = c.opts(&[
         "sh",
         "-c",
-        "tty; stty size; trap 'echo bye; exit 9' TERM; while true; do sleep 0.05; done",
+        "tty; stty size; trap 'echo bye; exit 9' TERM; echo armed; while true; do sleep 0.05; done",
     ]);
     o.tty = true;
     c.write_spec(&o);
@@ -75,6 +75,8 @@ fn runc_tty_pause_resume_kill() {
     assert_eq!(r["ok"], true);
     let (waiter, _) = c.connect_wait();
     assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+    // PID 1 drops SIGTERM until its trap is set: signal only once it said so.
+    c.wait_for_log("armed");
     assert_eq!(c.cmd(json!({"cmd": "pause"}))["ok"], true);
     assert_eq!(c.cmd(json!({"cmd": "state"}))["status"], "paused");
     let freezer = std::path::Path::new("/sys/fs/cgroup/freezer").join(c.cgroup_path());

@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// How long a test waits for a container's exit or output before failing (a hang guard).
+pub const WAIT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The cgroup parent of test containers (kept apart from berthd's `berth/`).
 pub const CGROUP_PARENT: &str = "berth-test";
 
@@ -204,6 +207,7 @@ impl Ctr {
     /// Opens a connection and sends `cmd`; returns the stream and the reply line.
     pub fn connect(&self, cmd: Value) -> (UnixStream, Value) {
         let mut s = UnixStream::connect(self.state.join("monitor.sock")).expect("connect");
+        let _ = s.set_read_timeout(Some(WAIT_PATIENCE));
         s.write_all(format!("{cmd}\n").as_bytes()).expect("send");
         let reply = read_line(&mut s);
         (s, serde_json::from_str(&reply).unwrap_or(Value::Null))
@@ -230,6 +234,20 @@ impl Ctr {
             .collect()
     }
 
+    /// Polls the json-file log until its stdout holds `text` (a hang guard of a minute, not
+    /// a timing assertion).
+    pub fn wait_for_log(&self, text: &str) {
+        let deadline = std::time::Instant::now() + WAIT_PATIENCE;
+        while !self.log_text("stdout").contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{text:?} never reached the log: {:?}",
+                self.log_text("stdout")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Runs `o` with the native runtime to completion: (exit.json, stdout log, stderr log).
     pub fn run(&self, o: &SpecOptions) -> (Value, String, String) {
         self.run_with(o, json!({"kind": "native"}))
@@ -248,9 +266,11 @@ impl Ctr {
         (exit, self.log_text("stdout"), self.log_text("stderr"))
     }
 
-    /// Opens a `wait` connection (the reply comes at exit).
+    /// Opens a `wait` connection (the reply comes at exit; a read that outlasts
+    /// [`WAIT_PATIENCE`] ends it, so a lost exit fails the test instead of hanging it).
     pub fn connect_wait(&self) -> (UnixStream, ()) {
         let mut s = UnixStream::connect(self.state.join("monitor.sock")).expect("connect");
+        let _ = s.set_read_timeout(Some(WAIT_PATIENCE));
         s.write_all(b"{\"cmd\":\"wait\"}\n").expect("send");
         (s, ())
     }
