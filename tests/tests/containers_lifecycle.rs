@@ -1,14 +1,44 @@
 //! Container lifecycle through the stock docker CLI and docker-py (issue 4): exit codes,
 //! detached containers, logs, exec, top, stop timing semantics, isolation seen from inside,
-//! surviving `kill -9` of berthd, restart policies, and clean-up after `rm -f`.
+//! surviving `kill -9` of berthd, restart policies, and clean-up after `rm -f` of 50 running
+//! containers (mounts, cgroups, monitors, exec-root state). The first
+//! three run twice: on the native runtime and on the OCI backend with Debian's runc.
 
 use berth_tests::TestDaemon;
+use serde_json::json;
 use std::time::{Duration, Instant};
+
+/// Where Debian installs runc (CI installs it).
+const RUNC: &str = "/usr/sbin/runc";
+
+/// A daemon whose containers run on `runtime` (`native` or `runc`), busybox imported; `None`
+/// when that runtime is not installed here.
+fn daemon_on(runtime: &str) -> Option<TestDaemon> {
+    if runtime == "runc" && !std::path::Path::new(RUNC).exists() {
+        eprintln!("{RUNC} not installed: skipped");
+        return None;
+    }
+    let d = TestDaemon::builder()
+        .config_json(json!({"default-runtime": runtime}))
+        .start();
+    d.import_busybox();
+    Some(d)
+}
 
 #[test]
 fn run_exit_codes_and_output() {
-    let d = TestDaemon::start();
-    d.import_busybox();
+    run_exit_codes_and_output_on("native");
+}
+
+#[test]
+fn run_exit_codes_and_output_with_runc() {
+    run_exit_codes_and_output_on("runc");
+}
+
+fn run_exit_codes_and_output_on(runtime: &str) {
+    let Some(d) = daemon_on(runtime) else {
+        return;
+    };
     assert_eq!(
         d.docker(&["run", "--rm", "busybox", "echo", "hello"]).ok(),
         "hello\n"
@@ -37,10 +67,35 @@ fn run_exit_codes_and_output() {
 
 #[test]
 fn detached_logs_exec_top_stop() {
-    let d = TestDaemon::start();
-    d.import_busybox();
-    d.docker(&["run", "-d", "--name", "sl", "busybox", "sleep", "1000"])
-        .ok();
+    detached_logs_exec_top_stop_on("native");
+}
+
+#[test]
+fn detached_logs_exec_top_stop_with_runc() {
+    detached_logs_exec_top_stop_on("runc");
+}
+
+fn detached_logs_exec_top_stop_on(runtime: &str) {
+    let Some(d) = daemon_on(runtime) else {
+        return;
+    };
+    let id = d
+        .docker(&["run", "-d", "--name", "sl", "busybox", "sleep", "1000"])
+        .ok()
+        .trim()
+        .to_string();
+    // The OCI backend keeps runc's state under the monitor's folder; the native one has none.
+    let oci_state = d
+        .exec_root()
+        .join("containers")
+        .join(&id[..24.min(id.len())])
+        .join("oci");
+    assert_eq!(
+        oci_state.exists(),
+        runtime == "runc",
+        "{}",
+        oci_state.display()
+    );
     assert!(d.docker(&["ps"]).ok().contains("sl"));
     let ps = d.docker(&["exec", "sl", "ps"]).ok().to_string();
     let first = ps.lines().nth(1).unwrap_or("");
@@ -95,8 +150,18 @@ fn detached_logs_exec_top_stop() {
 
 #[test]
 fn isolation_seen_from_inside() {
-    let d = TestDaemon::start();
-    d.import_busybox();
+    isolation_seen_from_inside_on("native");
+}
+
+#[test]
+fn isolation_seen_from_inside_with_runc() {
+    isolation_seen_from_inside_on("runc");
+}
+
+fn isolation_seen_from_inside_on(runtime: &str) {
+    let Some(d) = daemon_on(runtime) else {
+        return;
+    };
     let out = d
         .docker(&["run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; ls /proc/self/fd | wc -l; ps | wc -l; cat /proc/kcore | wc -c; mount -t tmpfs none /mnt 2>&1 >/dev/null || echo cannot-mount"])
         .ok()
@@ -200,7 +265,7 @@ fn rm_f_of_many_leaves_nothing() {
     let d = TestDaemon::start();
     d.import_busybox();
     let mut ids = Vec::new();
-    for _ in 0..15 {
+    for _ in 0..50 {
         ids.push(
             d.docker(&["run", "-d", "--network", "none", "busybox", "sleep", "300"])
                 .ok()
@@ -241,4 +306,13 @@ fn rm_f_of_many_leaves_nothing() {
         })
         .unwrap_or(0);
     assert_eq!(monitors, 0, "no monitor left");
+    let left: Vec<String> = std::fs::read_dir(d.exec_root().join("containers"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| ids.iter().any(|i| i.starts_with(n.as_str())))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "exec-root state left: {left:?}");
 }
