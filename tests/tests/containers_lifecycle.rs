@@ -163,7 +163,7 @@ fn isolation_seen_from_inside_on(runtime: &str) {
         return;
     };
     let out = d
-        .docker(&["run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; ls /proc/self/fd | wc -l; ps | wc -l; cat /proc/kcore | wc -c; mount -t tmpfs none /mnt 2>&1 >/dev/null || echo cannot-mount"])
+        .docker(&["run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; ls /proc/self/fd | wc -l; ps | wc -l; cat /proc/kcore | wc -c; mount -t tmpfs none /mnt 2>&1 >/dev/null || echo cannot-mount; echo x > /tmp/m.ko; insmod /tmp/m.ko 2>&1; echo h > /proc/sys/kernel/hostname 2>/dev/null || echo cannot-sysctl"])
         .ok()
         .to_string();
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
@@ -175,6 +175,14 @@ fn isolation_seen_from_inside_on(runtime: &str) {
     );
     assert_eq!(lines[3], "0", "/proc/kcore is masked: {out}");
     assert!(out.contains("cannot-mount"), "{out}");
+    assert!(
+        out.contains("not permitted"),
+        "module loading refused: {out}"
+    );
+    assert!(
+        out.contains("cannot-sysctl"),
+        "/proc/sys is read-only: {out}"
+    );
 }
 
 #[test]
