@@ -2,6 +2,9 @@
 
 pub mod build;
 pub mod containers;
+mod containers_io;
+mod containers_list;
+mod containers_run;
 pub mod create;
 pub mod images;
 pub mod network;

@@ -3,7 +3,7 @@
 //! berth-image on the blocking pool; request bodies stream in through [`BodyReader`] and
 //! archives stream out through a channel. Pull and push live in [`super::distribution`].
 
-use super::containers::ChannelWriter;
+use super::containers_io::ChannelWriter;
 use crate::server::http::{self, ok_json, ApiError, ApiResult, BodyReader};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;

@@ -2,6 +2,8 @@
 
 mod build;
 pub mod containers;
+mod containers_io;
+mod containers_list;
 mod containers_stats;
 mod distribution;
 mod events;

@@ -1,0 +1,201 @@
+//! Container listing and inspection: `GET /containers/json` (with Docker's filters),
+//! `GET /containers/{id}/json` and `POST /containers/prune`.
+
+use crate::containers::{exit, Container};
+use crate::server::http::{self, ok_json, ApiResult};
+use crate::server::router::Req;
+use crate::state::Ctx;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Docker's inspect JSON of a container.
+pub fn inspect_json(c: &Container) -> Value {
+    let mut r = c.record();
+    if let Some(o) = r.as_object_mut() {
+        o.remove("ManuallyStopped");
+    }
+    let live = r
+        .pointer("/NetworkSettings/Ports")
+        .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
+        .cloned();
+    let mut ports = live.unwrap_or_else(|| {
+        r.pointer("/HostConfig/PortBindings")
+            .cloned()
+            .unwrap_or(json!({}))
+    });
+    // As Docker reports them: the bound address (0.0.0.0 for "all").
+    if let Some(m) = ports.as_object_mut() {
+        for list in m.values_mut() {
+            for b in list.as_array_mut().into_iter().flatten() {
+                if b["HostIp"].as_str().unwrap_or("").is_empty() {
+                    b["HostIp"] = json!("0.0.0.0");
+                }
+            }
+        }
+    }
+    r["NetworkSettings"]["Ports"] = ports;
+    r
+}
+
+pub async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
+    let c = ctx.containers.get(req.param("id"))?;
+    ok_json(&inspect_json(&c))
+}
+
+fn status_text(state: &Value) -> String {
+    let since = |t: &str| -> String {
+        let secs = chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| (chrono::Utc::now().timestamp() - d.timestamp()).max(0))
+            .unwrap_or(0);
+        human_duration(secs)
+    };
+    match state["Status"].as_str().unwrap_or("created") {
+        "running" => format!("Up {}", since(state["StartedAt"].as_str().unwrap_or(""))),
+        "paused" => format!(
+            "Up {} (Paused)",
+            since(state["StartedAt"].as_str().unwrap_or(""))
+        ),
+        "exited" => format!(
+            "Exited ({}) {} ago",
+            state["ExitCode"].as_i64().unwrap_or(0),
+            since(state["FinishedAt"].as_str().unwrap_or(""))
+        ),
+        "created" => "Created".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Docker's go-units HumanDuration.
+pub fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s < 1 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", s / 3600),
+        s if s < 14 * 86400 => format!("{} days", s / 86400),
+        s => format!("{} weeks", s / (7 * 86400)),
+    }
+}
+
+fn command_text(r: &Value) -> String {
+    let mut parts = vec![r["Path"].as_str().unwrap_or("").to_string()];
+    parts.extend(
+        r["Args"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string)),
+    );
+    parts.join(" ")
+}
+
+fn summary(c: &Container) -> Value {
+    let r = c.record();
+    let created = chrono::DateTime::parse_from_rfc3339(r["Created"].as_str().unwrap_or(""))
+        .map(|d| d.timestamp())
+        .unwrap_or(0);
+    let mut ports = Vec::new();
+    let live = r
+        .pointer("/NetworkSettings/Ports")
+        .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()));
+    if let Some(pb) = live
+        .or(r.pointer("/HostConfig/PortBindings"))
+        .and_then(Value::as_object)
+    {
+        for (k, v) in pb {
+            let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+            for b in v.as_array().cloned().unwrap_or_default() {
+                ports.push(json!({"IP": if b["HostIp"].as_str().unwrap_or("").is_empty() { "0.0.0.0" } else { b["HostIp"].as_str().unwrap_or("") }, "PrivatePort": port.parse::<u16>().unwrap_or(0), "PublicPort": b["HostPort"].as_str().unwrap_or("0").parse::<u16>().unwrap_or(0), "Type": proto}));
+            }
+        }
+    }
+    json!({
+        "Id": c.id,
+        "Names": [r["Name"]],
+        "Image": r.pointer("/Config/Image").cloned().unwrap_or(json!("")),
+        "ImageID": r["Image"],
+        "Command": command_text(&r),
+        "Created": created,
+        "Ports": ports,
+        "Labels": r.pointer("/Config/Labels").cloned().unwrap_or(json!({})),
+        "State": r.pointer("/State/Status").cloned().unwrap_or(json!("created")),
+        "Status": status_text(&r["State"]),
+        "HostConfig": {"NetworkMode": r.pointer("/HostConfig/NetworkMode").cloned().unwrap_or(json!("bridge"))},
+        "NetworkSettings": {"Networks": r.pointer("/NetworkSettings/Networks").cloned().unwrap_or(json!({}))},
+        "Mounts": r["Mounts"],
+    })
+}
+
+fn matches(c: &Container, f: &http::Filters) -> bool {
+    let r = c.record();
+    let name = c.name();
+    let status = r
+        .pointer("/State/Status")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let any = |k: &str, pred: &dyn Fn(&str) -> bool| {
+        f.get(k).is_empty() || f.get(k).iter().any(|v| pred(v))
+    };
+    let labels = r
+        .pointer("/Config/Labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    any("id", &|v| c.id.starts_with(v))
+        && any("name", &|v| name.contains(v.trim_start_matches('/')))
+        && any("status", &|v| v == status)
+        && any("exited", &|v| {
+            status == "exited"
+                && r.pointer("/State/ExitCode")
+                    .and_then(Value::as_i64)
+                    .map(|x| x.to_string())
+                    .as_deref()
+                    == Some(v)
+        })
+        && any("ancestor", &|v| {
+            r.pointer("/Config/Image").and_then(Value::as_str) == Some(v)
+                || r["Image"].as_str().is_some_and(|i| i.contains(v))
+        })
+        && f.get("label").iter().all(|l| match l.split_once('=') {
+            Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
+            None => labels.contains_key(l.as_str()),
+        })
+}
+
+pub async fn list(ctx: Ctx, req: Req) -> ApiResult {
+    let all = req.query.bool("all", false);
+    let limit = req.query.int("limit")?.unwrap_or(-1);
+    let f = req.query.filters()?;
+    let mut cs: Vec<Arc<Container>> = ctx
+        .containers
+        .all()
+        .into_iter()
+        .filter(|c| (all || c.running() || limit > 0) && matches(c, &f))
+        .collect();
+    cs.sort_by(|a, b| {
+        b.record()["Created"]
+            .as_str()
+            .unwrap_or("")
+            .cmp(a.record()["Created"].as_str().unwrap_or(""))
+    });
+    if limit > 0 {
+        cs.truncate(limit as usize);
+    }
+    let out: Vec<Value> = cs.iter().map(|c| summary(c)).collect();
+    ok_json(&out)
+}
+
+pub async fn prune(ctx: Ctx, _req: Req) -> ApiResult {
+    let mut deleted = Vec::new();
+    for c in ctx.containers.all() {
+        if !c.running() {
+            exit::remove(&ctx, &c).await?;
+            deleted.push(c.id.clone());
+        }
+    }
+    ok_json(&json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}))
+}
