@@ -149,6 +149,9 @@ async fn serve(
     let volumes = volumes::Volumes::open(&cfg.data_root).context("opening the volume store")?;
     let networks = network::Networks::open(&cfg.data_root, &cfg.bridge)
         .context("opening the network store")?;
+    for (name, d) in drivers.extra_networks {
+        networks.add_driver(&name, d);
+    }
     let ctx = Arc::new(state::Daemon {
         config: cfg.clone(),
         storage: drivers.storage,
@@ -196,6 +199,7 @@ async fn serve(
             Err(e) => tracing::warn!("creating the default bridge network: {e}"),
         }
     }
+    network::recreate_plugin_networks(&ctx).await;
     containers::exit::restore(&ctx).await;
     let router = Arc::new(api::routes());
     let mut sockets = Vec::new();

@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub struct Drivers {
     pub storage: Arc<dyn StorageDriver>,
     pub network: Option<Arc<dyn NetworkDriver>>,
+    /// Third-party network drivers, by name.
+    pub extra_networks: Vec<(String, Arc<dyn NetworkDriver>)>,
     pub infos: Vec<PluginInfo>,
     /// Warnings to log once logging is up.
     pub notes: Vec<String>,
@@ -67,22 +69,23 @@ pub fn load(cfg: &Config) -> Result<Drivers> {
         Err(e) => return Err(failed(e)),
     };
     // Third-party network drivers named in the configuration load too.
+    let mut extra_networks = Vec::new();
     for name in cfg.plugin_drivers.keys() {
         if name != "bridge" && Some(name) != cfg.storage_driver.as_ref() {
-            if let Err(e) = loader.network(
+            match loader.network(
                 name,
                 &json!({"root": cfg.data_root.join("network").join(name)}),
             ) {
-                match e {
-                    PluginError::NoSuchDriver { .. } => {}
-                    other => return Err(failed(other)),
-                }
+                Ok((d, _)) => extra_networks.push((name.clone(), d)),
+                Err(PluginError::NoSuchDriver { .. }) => {}
+                Err(other) => return Err(failed(other)),
             }
         }
     }
     Ok(Drivers {
         storage,
         network,
+        extra_networks,
         infos: loader.loaded(),
         notes,
     })

@@ -3,38 +3,15 @@
 //! bridge on the test's own subnet, Docker's refusals for predefined and in-use networks, prune,
 //! and a restart keeping user networks. Traffic only to the test's own containers.
 
+mod network_support;
+
 use berth_tests::TestDaemon;
-use std::process::Command;
-
-/// Removes what the test's networks could leave behind, even when an assertion fails.
-struct Guard {
-    bridge: String,
-    user_bridges: Vec<String>,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        for b in &self.user_bridges {
-            let _ = Command::new("ip").args(["link", "del", b]).output();
-        }
-        let table = format!("berth_{}", self.bridge);
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &table])
-            .output();
-    }
-}
-
-fn link_exists(name: &str) -> bool {
-    std::path::Path::new(&format!("/sys/class/net/{name}")).exists()
-}
+use network_support::{link_exists, Guard};
 
 #[test]
 fn user_networks_through_the_docker_cli() {
     let mut d = TestDaemon::start();
-    let mut guard = Guard {
-        bridge: d.bridge().to_string(),
-        user_bridges: Vec::new(),
-    };
+    let mut guard = Guard::new(&d);
     d.import_busybox();
     let n: String = d.subnet().split('.').nth(2).unwrap_or("2").to_string();
     let subnet = format!("10.214.{n}.0/24");

@@ -2,11 +2,11 @@
 //! `POST /networks/{id}/connect|disconnect`, `POST /networks/prune`, with moby's shapes, status
 //! codes and error texts.
 
-use crate::network::{self, driver_id, PREDEFINED};
+use crate::network::{self, driver_id, endpoints, PREDEFINED};
 use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
-use berth_core::network::{EndpointSpec, NetworkSpec};
+use berth_core::network::NetworkSpec;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -52,6 +52,10 @@ fn attached(ctx: &Ctx, rec: &Value) -> serde_json::Map<String, Value> {
         let Some(ep) = r["NetworkSettings"]["Networks"].get(name) else {
             continue;
         };
+        // Only live endpoints (a stopped container keeps its configuration, not its endpoint).
+        if ep["EndpointID"].as_str().unwrap_or_default().is_empty() {
+            continue;
+        }
         let ip = ep["IPAddress"].as_str().unwrap_or_default();
         let v4 = if ip.is_empty() {
             String::new()
@@ -86,7 +90,10 @@ fn complete(ctx: &Ctx, mut rec: Value, with_containers: bool) -> Value {
     if with_containers {
         rec["Containers"] = Value::Object(attached(ctx, &rec));
     }
-    rec.as_object_mut().map(|o| o.remove("DriverNetworkID"));
+    if let Some(o) = rec.as_object_mut() {
+        o.remove("DriverNetworkID");
+        o.remove("BerthUserSubnet");
+    }
     rec
 }
 
@@ -128,15 +135,11 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
             "only one instance of \"{driver}\" network is allowed"
         )));
     }
-    if driver != "bridge" {
-        return Err(ApiError::not_found(format!(
-            "plugin \"{driver}\" not found"
-        )));
-    }
+    let driver = driver.to_string();
     let net = ctx
-        .network
-        .clone()
-        .ok_or_else(|| ApiError::internal("the bridge network driver is not loaded"))?;
+        .networks
+        .driver_named(&driver, ctx.network.as_ref())
+        .ok_or_else(|| ApiError::not_found(format!("plugin \"{driver}\" not found")))?;
     let cfg = body["IPAM"]["Config"]
         .get(0)
         .cloned()
@@ -167,12 +170,15 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
     };
     let net2 = net.clone();
     let info = tokio::task::spawn_blocking(move || net2.create_network(&spec)).await??;
-    let mut rec = network::record(&id, &name, "bridge");
-    let mut ipam = json!({"Subnet": info.subnet, "Gateway": info.gateway});
-    if let Some(r) = opt("IPRange") {
-        ipam["IPRange"] = json!(r);
+    let mut rec = network::record(&id, &name, &driver);
+    if !info.subnet.is_empty() {
+        let mut ipam = json!({"Subnet": info.subnet, "Gateway": info.gateway});
+        if let Some(r) = opt("IPRange") {
+            ipam["IPRange"] = json!(r);
+        }
+        rec["IPAM"]["Config"] = json!([ipam]);
     }
-    rec["IPAM"]["Config"] = json!([ipam]);
+    rec["BerthUserSubnet"] = json!(opt("Subnet").is_some());
     rec["Internal"] = json!(spec_internal(&body));
     rec["Attachable"] = json!(body["Attachable"].as_bool().unwrap_or(false));
     rec["Labels"] = if body["Labels"].is_object() {
@@ -209,11 +215,15 @@ async fn delete_one(ctx: &Ctx, rec: &Value) -> Result<(), ApiError> {
             "error while removing network: network {name} has active endpoints"
         )));
     }
-    if rec["Driver"] == "bridge" {
-        if let Some(net) = ctx.network.clone() {
+    if let Some(net) = ctx.networks.driver(rec, ctx.network.as_ref()) {
+        {
             let did = driver_id(rec);
             // Leases of containers that are gone (removed without leaving this network).
-            let stale = driver_endpoints(ctx, &did);
+            let stale = if rec["Driver"] == "bridge" {
+                driver_endpoints(ctx, &did)
+            } else {
+                Vec::new()
+            };
             tokio::task::spawn_blocking(move || {
                 for ep in stale {
                     net.leave(&did, &ep)?;
@@ -291,42 +301,40 @@ async fn connect(ctx: Ctx, req: Req) -> ApiResult {
             c.name()
         )));
     }
-    if rec["Driver"] != "bridge" {
-        return Err(ApiError::bad_request(format!(
-            "container cannot be connected to network {name}"
-        )));
+    let mode = crec["HostConfig"]["NetworkMode"].as_str().unwrap_or("");
+    if name == "host" || mode == "host" {
+        return Err(ApiError::bad_request(
+            "container cannot be disconnected from host network or connected to host network",
+        ));
+    }
+    if mode.starts_with("container:") {
+        return Err(ApiError::bad_request(
+            "container sharing network namespace with another container or host cannot be connected to any other network",
+        ));
+    }
+    if name == "none" || mode == "none" {
+        return Err(ApiError::bad_request(
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+        ));
     }
     let epc = &body["EndpointConfig"];
-    let aliases = epc["Aliases"].clone();
-    let mut entry = json!({"IPAMConfig": epc["IPAMConfig"], "Links": null,
-        "Aliases": if aliases.is_array() { aliases } else { Value::Null },
-        "NetworkID": rec["Id"], "EndpointID": "", "Gateway": "", "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "MacAddress": "", "DriverOpts": null, "DNSNames": null});
+    endpoints::validate(&rec, epc)?;
+    let mut entry = endpoints::entry(&rec, epc);
     if c.running() {
-        let net = ctx
-            .network
-            .clone()
-            .ok_or_else(|| ApiError::internal("the bridge network driver is not loaded"))?;
+        // Stores the configuration first: `join_one` reads it from the record.
+        c.update(|r| r["NetworkSettings"]["Networks"][&name] = entry.clone());
         let n = nets.as_object().map_or(0, |m| m.len());
-        let spec = EndpointSpec {
-            network_id: driver_id(&rec),
-            endpoint_id: c.id.clone(),
-            container_id: c.id.clone(),
-            netns_path: format!("/proc/{}/ns/net", c.pid()),
-            ifname: format!("eth{n}"),
-            ip: epc["IPAMConfig"]["IPv4Address"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            ..Default::default()
-        };
-        let info = tokio::task::spawn_blocking(move || net.join(&spec)).await??;
-        entry["EndpointID"] = json!(c.id);
-        entry["Gateway"] = json!(info.gateway);
-        entry["IPAddress"] = json!(info.ip);
-        entry["IPPrefixLen"] = json!(info.prefix_len);
-        entry["MacAddress"] = json!(info.mac);
+        match endpoints::join_one(&ctx, &c, c.pid(), &name, format!("eth{n}"), Vec::new()).await {
+            Ok((_, ep, _)) => entry = ep,
+            Err(e) => {
+                c.update(|r| {
+                    if let Some(m) = r["NetworkSettings"]["Networks"].as_object_mut() {
+                        m.remove(&name);
+                    }
+                });
+                return Err(e);
+            }
+        }
     }
     c.update(|r| {
         if !r["NetworkSettings"]["Networks"].is_object() {
@@ -355,15 +363,16 @@ async fn disconnect(ctx: Ctx, req: Req) -> ApiResult {
             c.id
         )));
     }
-    if rec["Driver"] == "bridge" {
-        if let Some(net) = ctx.network.clone() {
-            let (did, id) = (driver_id(&rec), c.id.clone());
-            tokio::task::spawn_blocking(move || net.leave(&did, &id)).await??;
-        }
+    if let Some(net) = ctx.networks.driver(&rec, ctx.network.as_ref()) {
+        let (did, id) = (driver_id(&rec), c.id.clone());
+        tokio::task::spawn_blocking(move || net.leave(&did, &id)).await??;
     }
     c.update(|r| {
         if let Some(m) = r["NetworkSettings"]["Networks"].as_object_mut() {
             m.remove(&name);
+        }
+        if name == "bridge" {
+            r["NetworkSettings"]["IPAddress"] = json!("");
         }
     });
     ctx.containers.save(&c)?;

@@ -204,6 +204,7 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, body: Value) -> Result<String
     }
     cfg["Image"] = json!(image_name);
     let host_config = host_config_defaults(&body["HostConfig"]);
+    let networks = crate::network::endpoints::plan(ctx, &host_config, &body["NetworkingConfig"])?;
     let mounts = crate::volumes::mounts::plan(&ctx.volumes, &ctx.containers, &cfg, &host_config)?;
     let parent = image.top_chain().map(|c| berth_image::storage_id(&c));
     let (storage, lid) = (ctx.storage.clone(), id.clone());
@@ -240,7 +241,7 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, body: Value) -> Result<String
         "GraphDriver": {"Name": ctx.storage.name(), "Data": null},
         "Mounts": mounts,
         "Config": cfg,
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": {}, "IPAddress": "", "Gateway": "", "MacAddress": "", "IPPrefixLen": 0},
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": networks, "IPAddress": "", "Gateway": "", "MacAddress": "", "IPPrefixLen": 0},
         "ManuallyStopped": false,
     });
     let c = Container::new(id.clone(), rec);

@@ -86,90 +86,18 @@ pub fn port_bindings(rec: &Value) -> Vec<berth_core::network::PortBinding> {
     out
 }
 
-/// Joins the container's network (bridge mode with a loaded driver); returns its address.
+/// Joins the container's networks (see `network::endpoints`); returns its first address.
 pub async fn join_network(
     ctx: &Ctx,
     c: &Container,
     pid: i32,
 ) -> Result<Option<String>, crate::server::http::ApiError> {
-    let mode = c
-        .record()
-        .pointer("/HostConfig/NetworkMode")
-        .and_then(Value::as_str)
-        .unwrap_or("bridge")
-        .to_string();
-    if mode != "bridge" {
-        return Ok(None);
-    }
-    let Some(net) = ctx.network.clone() else {
-        return Ok(None);
-    };
-    let spec = berth_core::network::EndpointSpec {
-        network_id: "bridge".into(),
-        endpoint_id: c.id.clone(),
-        container_id: c.id.clone(),
-        netns_path: format!("/proc/{pid}/ns/net"),
-        ifname: "eth0".into(),
-        ports: port_bindings(&c.record()),
-        ..Default::default()
-    };
-    match tokio::task::spawn_blocking(move || net.join(&spec)).await {
-        Ok(Ok(info)) => {
-            let ip = info.ip.clone();
-            c.update(|r| {
-                r["NetworkSettings"]["IPAddress"] = json!(info.ip);
-                let mut bound = serde_json::Map::new();
-                for p in &info.ports {
-                    let key = format!("{}/{}", p.container_port, p.proto);
-                    let ip = if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() };
-                    let entry = bound.entry(key).or_insert_with(|| json!([]));
-                    if let Some(a) = entry.as_array_mut() {
-                        a.push(json!({"HostIp": ip, "HostPort": p.host_port.to_string()}));
-                    }
-                }
-                r["NetworkSettings"]["Ports"] = Value::Object(bound);
-                r["NetworkSettings"]["Gateway"] = json!(info.gateway);
-                r["NetworkSettings"]["IPPrefixLen"] = json!(info.prefix_len);
-                r["NetworkSettings"]["MacAddress"] = json!(info.mac);
-                r["NetworkSettings"]["Networks"] = json!({"bridge": {"IPAddress": info.ip, "Gateway": info.gateway, "IPPrefixLen": info.prefix_len, "MacAddress": info.mac, "NetworkID": "bridge", "EndpointID": c.id}});
-            });
-            Ok(Some(ip))
-        }
-        Ok(Err(e)) => Err(crate::server::http::ApiError::internal(format!(
-            "driver failed programming external connectivity on endpoint {} ({}): {e}",
-            c.name(),
-            c.id
-        ))),
-        Err(e) => Err(e.into()),
-    }
+    crate::network::endpoints::join_all(ctx, c, i64::from(pid)).await
 }
 
+/// Leaves every network the container joined.
 pub async fn leave_network(ctx: &Ctx, c: &Container) {
-    if let Some(net) = ctx.network.clone() {
-        // Every network the container joined: the default bridge and user networks
-        // (`--network NAME` or `network connect`), by the id their driver knows.
-        let mut ids = vec!["bridge".to_string()];
-        let joined: Vec<String> = c.record()["NetworkSettings"]["Networks"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-        for name in joined.iter().filter(|n| *n != "bridge") {
-            if let Ok(rec) = ctx.networks.get(name) {
-                ids.push(crate::network::driver_id(&rec));
-            }
-        }
-        let id = c.id.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            for nid in ids {
-                let _ = net.leave(&nid, &id);
-            }
-        })
-        .await;
-    }
-    c.update(|r| {
-        r["NetworkSettings"]["IPAddress"] = json!("");
-        r["NetworkSettings"]["Networks"] = json!({});
-    });
+    crate::network::endpoints::leave_all(ctx, c).await;
 }
 
 /// Follows a running container until it exits.

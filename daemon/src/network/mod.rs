@@ -5,21 +5,24 @@
 //! README — how the rest of berthd uses this:
 //! * `ctx.networks.get(key)` finds a network (Docker's 404 text otherwise); `list()` returns
 //!   them all; records are `serde_json::Value`s in Docker's `NetworkResource` shape.
-//! * A network's kernel side belongs to its driver (`ctx.network` for `bridge`), keyed by
-//!   [`driver_id`]: the default network's driver id is `"bridge"` (what `containers/exit.rs`
-//!   joins), user networks use their 64-hex id. To join a container to a user network, call
-//!   `NetworkDriver::join` with `network_id = driver_id(&record)` and record the result under
-//!   `NetworkSettings.Networks.<name>` (see `api/networks.rs` `connect` for the shape); leave
-//!   with the same id on exit.
+//! * A network's kernel side belongs to its driver (`ctx.network` for `bridge`, third-party
+//!   drivers through [`Networks::driver`]), keyed by [`driver_id`]: the default network's
+//!   driver id is `"bridge"`, user networks use their 64-hex id. Containers join and leave
+//!   through [`endpoints`] (`plan` at create, `join_all` at start, `leave_all` at exit,
+//!   `join_one` for `network connect`).
 //! * `Containers` in `GET /networks/{id}` is computed from the containers' records, so a
-//!   container appears there exactly when its `NetworkSettings.Networks` has the network.
+//!   container appears there exactly when its `NetworkSettings.Networks` has a live endpoint
+//!   (non-empty `EndpointID`) on the network.
+
+pub mod endpoints;
 
 use crate::server::http::ApiError;
+use berth_core::NetworkDriver;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// Names Docker reserves for its predefined networks.
 pub const PREDEFINED: &[&str] = &["bridge", "host", "none"];
@@ -28,6 +31,8 @@ pub const PREDEFINED: &[&str] = &["bridge", "host", "none"];
 pub struct Networks {
     dir: PathBuf,
     map: RwLock<BTreeMap<String, Value>>,
+    /// Third-party network drivers by name (the bridge driver is `Ctx::network`).
+    drivers: RwLock<BTreeMap<String, Arc<dyn NetworkDriver>>>,
 }
 
 /// The id the network's driver knows it by.
@@ -87,6 +92,7 @@ impl Networks {
         let nets = Networks {
             dir,
             map: RwLock::new(map),
+            drivers: RwLock::new(BTreeMap::new()),
         };
         for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
             if nets.find_name(name).is_none() {
@@ -106,6 +112,35 @@ impl Networks {
             }
         }
         Ok(nets)
+    }
+
+    /// Registers a third-party network driver.
+    pub fn add_driver(&self, name: &str, d: Arc<dyn NetworkDriver>) {
+        if let Ok(mut m) = self.drivers.write() {
+            m.insert(name.to_string(), d);
+        }
+    }
+
+    /// The driver called `name` (`bridge` is `bridge`, the loaded bridge driver).
+    pub fn driver_named(
+        &self,
+        name: &str,
+        bridge: Option<&Arc<dyn NetworkDriver>>,
+    ) -> Option<Arc<dyn NetworkDriver>> {
+        match name {
+            "bridge" => bridge.cloned(),
+            "host" | "null" => None,
+            other => self.drivers.read().ok()?.get(other).cloned(),
+        }
+    }
+
+    /// The driver of network record `rec` (`None` for `host`/`none`, or a driver not loaded).
+    pub fn driver(
+        &self,
+        rec: &Value,
+        bridge: Option<&Arc<dyn NetworkDriver>>,
+    ) -> Option<Arc<dyn NetworkDriver>> {
+        self.driver_named(rec["Driver"].as_str().unwrap_or_default(), bridge)
     }
 
     fn find_name(&self, name: &str) -> Option<Value> {
@@ -231,11 +266,36 @@ pub fn matches(rec: &Value, f: &crate::server::http::Filters, dangling: bool) ->
         })
 }
 
+/// Re-creates (idempotently) the networks of third-party drivers at start-up.
+pub async fn recreate_plugin_networks(ctx: &crate::state::Ctx) {
+    for rec in ctx.networks.list() {
+        if rec["Driver"] == "bridge" {
+            continue;
+        }
+        let (Some(spec), Some(d)) = (spec_of(&rec), ctx.networks.driver(&rec, None)) else {
+            continue;
+        };
+        match tokio::task::spawn_blocking(move || d.create_network(&spec)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("re-creating network {}: {e}", rec["Name"]),
+            Err(e) => tracing::warn!("re-creating network {}: {e}", rec["Name"]),
+        }
+    }
+}
+
 /// The driver spec that re-creates a user bridge network at start-up (`None` for the
 /// predefined ones and other drivers).
 pub fn bridge_spec(rec: &Value) -> Option<berth_core::network::NetworkSpec> {
+    if rec["Driver"] != "bridge" {
+        return None;
+    }
+    spec_of(rec)
+}
+
+/// The driver spec of a user network's record (`None` for the predefined ones).
+pub fn spec_of(rec: &Value) -> Option<berth_core::network::NetworkSpec> {
     let name = rec["Name"].as_str()?;
-    if rec["Driver"] != "bridge" || PREDEFINED.contains(&name) {
+    if PREDEFINED.contains(&name) {
         return None;
     }
     let cfg = &rec["IPAM"]["Config"][0];

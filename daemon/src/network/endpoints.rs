@@ -1,0 +1,360 @@
+//! A container's endpoints: which networks it is on (decided at create from `NetworkMode` and
+//! `NetworkingConfig.EndpointsConfig`, or added by `network connect`), joining them at start
+//! (the mode's network first, as `eth0`), and leaving them at exit.
+//!
+//! `NetworkSettings.Networks.<name>` keeps the endpoint's configuration (`Aliases`,
+//! `IPAMConfig`) for the container's whole life, as Docker's does; the runtime fields
+//! (`EndpointID`, `IPAddress`, `Gateway`, `MacAddress`, ...) are filled at start and cleared at
+//! exit. An entry with a non-empty `EndpointID` is a live endpoint.
+
+use super::driver_id;
+use crate::containers::Container;
+use crate::server::http::ApiError;
+use crate::state::Ctx;
+use berth_core::network::{EndpointSpec, PortBinding};
+use serde_json::{json, Value};
+
+/// Modes that are not a network's name.
+fn special_mode(mode: &str) -> bool {
+    matches!(mode, "host" | "none") || mode.starts_with("container:")
+}
+
+/// The `NetworkSettings.Networks.<name>` entry of a configured, not yet joined endpoint.
+pub fn entry(net: &Value, epc: &Value) -> Value {
+    let list = |v: &Value| if v.is_array() { v.clone() } else { Value::Null };
+    let ipam = if epc["IPAMConfig"].is_object() {
+        epc["IPAMConfig"].clone()
+    } else {
+        Value::Null
+    };
+    json!({"IPAMConfig": ipam, "Links": list(&epc["Links"]), "Aliases": list(&epc["Aliases"]),
+        "MacAddress": epc["MacAddress"].as_str().unwrap_or(""), "DriverOpts": epc["DriverOpts"],
+        "NetworkID": net["Id"], "EndpointID": "", "Gateway": "", "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "DNSNames": null})
+}
+
+/// Checks an endpoint configuration against its network, with Docker's texts.
+pub fn validate(net: &Value, epc: &Value) -> Result<(), ApiError> {
+    let name = net["Name"].as_str().unwrap_or_default();
+    let user = !super::PREDEFINED.contains(&name);
+    let ip = epc["IPAMConfig"]["IPv4Address"].as_str().unwrap_or("");
+    let aliases = epc["Aliases"].as_array().is_some_and(|a| !a.is_empty());
+    if !user && !ip.is_empty() {
+        return Err(ApiError::bad_request(
+            "user specified IP address is supported on user defined networks only",
+        ));
+    }
+    if !user && aliases {
+        return Err(ApiError::bad_request(
+            "network-scoped alias is supported only for containers in user defined networks",
+        ));
+    }
+    if !ip.is_empty() {
+        if ip.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(ApiError::bad_request(format!("invalid IPv4 address: {ip}")));
+        }
+        if net["BerthUserSubnet"].as_bool() != Some(true) {
+            return Err(ApiError::bad_request(
+                "user specified IP address is supported only when connecting to networks with user configured subnets",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `NetworkSettings.Networks` of a new container: the mode's network and every network of
+/// `NetworkingConfig.EndpointsConfig`, validated (unknown network: Docker's 404).
+pub fn plan(ctx: &Ctx, host_config: &Value, networking: &Value) -> Result<Value, ApiError> {
+    let mode = host_config["NetworkMode"].as_str().unwrap_or("bridge");
+    let mode = if mode.is_empty() || mode == "default" {
+        "bridge"
+    } else {
+        mode
+    };
+    let eps = networking["EndpointsConfig"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    if special_mode(mode) {
+        if let Some(k) = eps.keys().find(|k| k.as_str() != mode) {
+            return Err(ApiError::bad_request(format!(
+                "conflicting options: network {k} cannot be used with network mode {mode}"
+            )));
+        }
+        if !mode.starts_with("container:") {
+            let net = ctx.networks.get(mode)?;
+            out.insert(mode.to_string(), entry(&net, &Value::Null));
+        }
+        return Ok(Value::Object(out));
+    }
+    let mut keys: Vec<String> = vec![mode.to_string()];
+    // The CLI names the default network `default`.
+    let is_mode = |k: &str| k == mode || (k == "default" && mode == "bridge");
+    keys.extend(eps.keys().filter(|k| !is_mode(k)).cloned());
+    for key in keys {
+        // As Docker, an unknown network is not a create error (a 404 here would make the CLI
+        // pull the image): `start` reports it.
+        let known = ctx.networks.get(&key);
+        let net = known
+            .as_ref()
+            .cloned()
+            .unwrap_or_else(|_| json!({"Name": key, "Id": ""}));
+        let epc = eps
+            .get(&key)
+            .or_else(|| eps.get(net["Name"].as_str().unwrap_or_default()))
+            .or_else(|| {
+                eps.iter()
+                    .find(|(k, _)| key == mode && is_mode(k))
+                    .map(|e| e.1)
+            })
+            .cloned()
+            .unwrap_or(Value::Null);
+        if known.is_ok() {
+            validate(&net, &epc)?;
+        }
+        let name = net["Name"].as_str().unwrap_or_default().to_string();
+        out.insert(name, entry(&net, &epc));
+    }
+    Ok(Value::Object(out))
+}
+
+/// The names a container answers to on a network: its name, short id and the aliases.
+pub fn dns_names(c: &Container, ep: &Value) -> Vec<String> {
+    let mut names = vec![c.name(), c.id.chars().take(12).collect()];
+    for a in ep["Aliases"].as_array().into_iter().flatten() {
+        if let Some(a) = a.as_str().filter(|a| !a.is_empty()) {
+            if !names.iter().any(|n| n == a) {
+                names.push(a.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// The networks to join, in order (the mode's network first).
+fn to_join(rec: &Value) -> Vec<String> {
+    let mode = rec
+        .pointer("/HostConfig/NetworkMode")
+        .and_then(Value::as_str)
+        .unwrap_or("bridge");
+    let mode = if mode == "default" || mode.is_empty() {
+        "bridge"
+    } else {
+        mode
+    };
+    if special_mode(mode) {
+        return Vec::new();
+    }
+    let mut names: Vec<String> = rec["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    // Older records (and `--network <id>`) may not key the mode's network by its name.
+    let first = names.iter().position(|n| n == mode).unwrap_or_else(|| {
+        names.insert(0, mode.to_string());
+        0
+    });
+    names.swap(0, first);
+    names
+}
+
+/// Joins one network: the driver's `join`; returns the network's name, the entry with its
+/// runtime fields filled, and the ports bound.
+pub async fn join_one(
+    ctx: &Ctx,
+    c: &Container,
+    pid: i64,
+    key: &str,
+    ifname: String,
+    ports: Vec<PortBinding>,
+) -> Result<(String, Value, Vec<PortBinding>), ApiError> {
+    let net = ctx.networks.get(key)?;
+    let name = net["Name"].as_str().unwrap_or_default().to_string();
+    let rec = c.record();
+    let epc = rec["NetworkSettings"]["Networks"]
+        .get(&name)
+        .or_else(|| rec["NetworkSettings"]["Networks"].get(key))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut ep = entry(&net, &epc);
+    let Some(drv) = ctx.networks.driver(&net, ctx.network.as_ref()) else {
+        return Ok((name, ep, Vec::new()));
+    };
+    let spec = EndpointSpec {
+        network_id: driver_id(&net),
+        endpoint_id: c.id.clone(),
+        container_id: c.id.clone(),
+        netns_path: format!("/proc/{pid}/ns/net"),
+        ifname,
+        ip: epc["IPAMConfig"]["IPv4Address"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        mac: epc["MacAddress"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        ports,
+    };
+    let info = tokio::task::spawn_blocking(move || drv.join(&spec)).await??;
+    ep["EndpointID"] = json!(c.id);
+    ep["Gateway"] = json!(info.gateway);
+    ep["IPAddress"] = json!(info.ip);
+    ep["IPPrefixLen"] = json!(if info.ip.is_empty() {
+        0
+    } else {
+        info.prefix_len
+    });
+    ep["MacAddress"] = json!(info.mac);
+    if !super::PREDEFINED.contains(&name.as_str()) {
+        ep["DNSNames"] = json!(dns_names(c, &ep));
+    }
+    Ok((name, ep, info.ports))
+}
+
+/// `NetworkSettings.Ports` from the bound ports.
+fn ports_value(ports: &[PortBinding]) -> Value {
+    let mut bound = serde_json::Map::new();
+    for p in ports {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let ip = if p.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            p.host_ip.as_str()
+        };
+        let entry = bound.entry(key).or_insert_with(|| json!([]));
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({"HostIp": ip, "HostPort": p.host_port.to_string()}));
+        }
+    }
+    Value::Object(bound)
+}
+
+/// Joins every network of a starting container (its process `pid` created, not yet running);
+/// returns the address of its first endpoint. On failure nothing stays joined.
+pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<String>, ApiError> {
+    let rec = c.record();
+    let names = to_join(&rec);
+    let mut joined: Vec<(String, Value)> = Vec::new();
+    let mut bound = Vec::new();
+    for (i, key) in names.iter().enumerate() {
+        let ports = if i == 0 {
+            crate::containers::exit::port_bindings(&rec)
+        } else {
+            Vec::new()
+        };
+        match join_one(ctx, c, pid, key, format!("eth{i}"), ports).await {
+            Ok((name, ep, p)) => {
+                if i == 0 {
+                    bound = p;
+                }
+                joined.push((name, ep));
+            }
+            Err(e) => {
+                let ids: Vec<String> = joined
+                    .iter()
+                    .filter_map(|(n, _)| ctx.networks.get(n).ok())
+                    .map(|n| driver_id(&n))
+                    .collect();
+                leave_ids(ctx, c, ids).await;
+                let e = if e.status.is_server_error() || e.message.contains("already allocated") {
+                    ApiError::internal(format!(
+                        "driver failed programming external connectivity on endpoint {} ({}): {}",
+                        c.name(),
+                        c.id,
+                        e.message
+                    ))
+                } else {
+                    e
+                };
+                return Err(e);
+            }
+        }
+    }
+    let first = joined
+        .first()
+        .map(|(_, ep)| ep["IPAddress"].as_str().unwrap_or_default().to_string())
+        .filter(|ip| !ip.is_empty());
+    c.update(|r| {
+        let ns = &mut r["NetworkSettings"];
+        if !ns["Networks"].is_object() {
+            ns["Networks"] = json!({});
+        }
+        for (name, ep) in joined {
+            if name == "bridge" {
+                for k in ["IPAddress", "Gateway", "IPPrefixLen", "MacAddress"] {
+                    ns[k] = ep[k].clone();
+                }
+            }
+            ns["Networks"][&name] = ep;
+        }
+        ns["Ports"] = ports_value(&bound);
+    });
+    Ok(first)
+}
+
+/// Leaves the driver side of networks `ids` (driver ids); errors are only logged.
+async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
+    let mut work = Vec::new();
+    for nid in ids {
+        let drv = ctx
+            .networks
+            .list()
+            .into_iter()
+            .find(|n| driver_id(n) == nid)
+            .and_then(|n| ctx.networks.driver(&n, ctx.network.as_ref()))
+            .or_else(|| ctx.network.clone());
+        if let Some(d) = drv {
+            work.push((d, nid));
+        }
+    }
+    let id = c.id.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for (d, nid) in work {
+            if let Err(e) = d.leave(&nid, &id) {
+                tracing::warn!("leaving network {nid}: {e}");
+            }
+        }
+    })
+    .await;
+}
+
+/// Leaves every network of a container that stopped (or failed to start) and clears the
+/// endpoints' runtime fields, keeping their configuration.
+pub async fn leave_all(ctx: &Ctx, c: &Container) {
+    let rec = c.record();
+    // The default bridge always (records from before a crash may not show it).
+    let mut ids = vec!["bridge".to_string()];
+    for name in rec["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        if let Ok(net) = ctx.networks.get(&name) {
+            let id = driver_id(&net);
+            if !ids.contains(&id) && !super::PREDEFINED.contains(&name.as_str()) {
+                ids.push(id);
+            }
+        }
+    }
+    leave_ids(ctx, c, ids).await;
+    c.update(|r| {
+        let ns = &mut r["NetworkSettings"];
+        ns["IPAddress"] = json!("");
+        ns["Gateway"] = json!("");
+        ns["IPPrefixLen"] = json!(0);
+        ns["MacAddress"] = json!("");
+        ns["Ports"] = json!({});
+        if let Some(m) = ns["Networks"].as_object_mut() {
+            for ep in m.values_mut() {
+                for k in ["EndpointID", "Gateway", "IPAddress", "MacAddress"] {
+                    ep[k] = json!("");
+                }
+                ep["IPPrefixLen"] = json!(0);
+                ep["DNSNames"] = Value::Null;
+            }
+        }
+    });
+}

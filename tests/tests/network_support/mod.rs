@@ -1,0 +1,49 @@
+//! Shared helpers of the network tests: a guard that removes the test's bridges and nftables
+//! table even when an assertion fails, and small host-side probes.
+
+#![allow(dead_code)]
+
+use berth_tests::TestDaemon;
+use std::process::Command;
+
+/// Removes what the test's networks could leave behind, even when an assertion fails.
+pub struct Guard {
+    pub bridge: String,
+    pub user_bridges: Vec<String>,
+}
+
+impl Guard {
+    /// A guard for daemon `d`'s default table.
+    pub fn new(d: &TestDaemon) -> Guard {
+        Guard {
+            bridge: d.bridge().to_string(),
+            user_bridges: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for b in &self.user_bridges {
+            let _ = Command::new("ip").args(["link", "del", b]).output();
+        }
+        let table = format!("berth_{}", self.bridge);
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .output();
+    }
+}
+
+/// Whether network device `name` exists.
+pub fn link_exists(name: &str) -> bool {
+    std::path::Path::new(&format!("/sys/class/net/{name}")).exists()
+}
+
+/// The standard output of a host command (empty when it fails).
+pub fn sh(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
