@@ -2,7 +2,7 @@
 //! a TTY).
 
 use super::containers::{ExecArgs, LogsArgs, OneArgs};
-use super::create::{expand_env, term_size};
+use super::create::expand_env;
 use anyhow::Result;
 use berth_api::client::enc;
 use berth_api::Client;
@@ -141,9 +141,7 @@ pub fn exec(c: &mut Client, a: ExecArgs) -> Result<i32> {
         None
     };
     if a.tty {
-        if let Some((h, w)) = term_size() {
-            let _ = c.request("POST", &format!("/exec/{id}/resize?h={h}&w={w}"), &[], None);
-        }
+        super::winch::follow_size(c, &format!("/exec/{id}/resize"));
     }
     stream_io(r, a.tty, a.interactive)?;
     drop(_raw);
@@ -187,6 +185,9 @@ pub fn attach(c: &mut Client, a: OneArgs) -> Result<i32> {
     } else {
         None
     };
+    if tty {
+        super::winch::follow_size(c, &format!("/containers/{}/resize", a.container));
+    }
     stream_io(r, tty, stdin)?;
     drop(_raw);
     Ok(wait

@@ -3,7 +3,7 @@
 
 use super::containers::{IdsArgs, KillArgs, RmArgs, StartArgs, StopArgs};
 use super::containers_io::{stream_io, RawMode};
-use super::create::{create_container, term_size, RunArgs};
+use super::create::{create_container, RunArgs};
 use anyhow::Result;
 use berth_api::client::enc;
 use berth_api::{Client, ClientError};
@@ -74,14 +74,7 @@ pub fn run(c: &mut Client, a: RunArgs, start: bool, dir: Option<&str>) -> Result
         None
     };
     if tty {
-        if let Some((h, w)) = term_size() {
-            let _ = c.request(
-                "POST",
-                &format!("/containers/{id}/resize?h={h}&w={w}"),
-                &[],
-                None,
-            );
-        }
+        super::winch::follow_size(c, &format!("/containers/{id}/resize"));
     }
     if let Some(r) = attached {
         stream_io(r, tty, a.interactive)?;

@@ -12,6 +12,7 @@ pub mod registry;
 pub mod state;
 pub mod system;
 pub mod volume;
+mod winch;
 
 use anyhow::Result;
 use berth_api::Client;
