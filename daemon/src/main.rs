@@ -201,6 +201,11 @@ async fn serve(
     }
     network::recreate_plugin_networks(&ctx).await;
     containers::exit::restore(&ctx).await;
+    let (inits, storage) = (
+        containers::initlayer::InitLayers::of(&ctx),
+        ctx.storage.clone(),
+    );
+    let _ = tokio::task::spawn_blocking(move || inits.remove_orphans(storage.as_ref())).await;
     let router = Arc::new(api::routes());
     let mut sockets = Vec::new();
     // Handlers first, so a signal sent as soon as the socket answers is never fatal.

@@ -1,7 +1,9 @@
 //! Images and the containers that use them, through the docker CLI: `rmi` refuses an image a
 //! container uses (Docker's texts), `commit` makes a child image with history and parent,
-//! image events, and a `kill -9` of berthd in the middle of a load leaves a store that
-//! restarts with every complete image and nothing half-made.
+//! image events, `diff` and `commit` holding only the container's own changes (not the
+//! runtime's mount points, which live in the init layer), and a `kill -9` of berthd in the
+//! middle of a load leaves a store that restarts with every complete image and nothing
+//! half-made.
 
 use berth_tests::TestDaemon;
 use std::path::Path;
@@ -211,4 +213,90 @@ fn kill_9_during_load_leaves_a_consistent_store() {
     d.docker(&["load", "-i", &out.display().to_string()]).ok();
     let id = d.docker(&["image", "inspect", "--format", "{{.Id}}", "busybox"]);
     assert_eq!(id.ok().trim(), keep);
+}
+
+/// The names of the entries of the last layer of `image`, read from a `docker save`.
+fn top_layer_entries(d: &TestDaemon, image: &str) -> Vec<String> {
+    let tar_path = d.dir().join(format!("{}.tar", image.replace(':', "_")));
+    let path = tar_path.display().to_string();
+    d.docker(&["save", "-o", &path, image]).ok();
+    let read = |p: &std::path::Path| -> Option<Vec<(String, Vec<u8>)>> {
+        let mut a = tar::Archive::new(std::fs::File::open(p).ok()?);
+        let mut out = Vec::new();
+        for e in a.entries().ok()? {
+            let mut e = e.ok()?;
+            let name = e.path().ok()?.display().to_string();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).ok()?;
+            out.push((name, data));
+        }
+        Some(out)
+    };
+    let entries = read(&tar_path).unwrap_or_default();
+    let manifest: serde_json::Value = entries
+        .iter()
+        .find(|(n, _)| n == "manifest.json")
+        .and_then(|(_, b)| serde_json::from_slice(b).ok())
+        .unwrap_or_default();
+    let layers = manifest[0]["Layers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let top = layers.last().and_then(|v| v.as_str()).unwrap_or_default();
+    let Some((_, bytes)) = entries.iter().find(|(n, _)| n == top) else {
+        panic!("no layer {top} in the saved archive");
+    };
+    let mut a = tar::Archive::new(&bytes[..]);
+    let mut names: Vec<String> = a
+        .entries()
+        .map(|es| {
+            es.flatten()
+                .filter_map(|e| e.path().ok().map(|p| p.display().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn diff_and_commit_hold_only_the_containers_own_changes() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d.docker(&[
+        "run",
+        "--name",
+        "ch",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /f; rm /etc/group",
+    ])
+    .ok();
+    // Docker's answer: the runtime's mount points (/proc, /etc/hosts, ...) live in the init
+    // layer, not among the container's changes.
+    assert_eq!(
+        d.docker(&["diff", "ch"]).ok(),
+        "C /etc\nD /etc/group\nA /f\n"
+    );
+    d.docker(&["commit", "ch", "ch:1"]).ok();
+    assert_eq!(
+        top_layer_entries(&d, "ch:1"),
+        ["etc", "etc/.wh.group", "f"],
+        "the committed layer holds the changes only"
+    );
+    assert_eq!(d.docker(&["run", "--rm", "ch:1", "cat", "/f"]).ok(), "hi\n");
+    // The init layer goes with the last image using its parent layer.
+    d.docker(&["rm", "ch"]).ok();
+    d.docker(&["rmi", "ch:1", "busybox"]).ok();
+    let driver_dir = d.data_root().join("overlay2");
+    let left: Vec<String> = std::fs::read_dir(&driver_dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with("-init"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "init layers left: {left:?}");
 }

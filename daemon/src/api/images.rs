@@ -4,6 +4,7 @@
 //! archives stream out through a channel. Pull and push live in [`super::distribution`].
 
 use super::containers_io::ChannelWriter;
+use crate::containers::initlayer::InitLayers;
 use crate::server::http::{self, ok_json, ApiError, ApiResult, BodyReader};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -323,6 +324,7 @@ async fn remove(ctx: Ctx, req: Req) -> ApiResult {
         let list = ctx2
             .images
             .remove(&name, force, prune, &Usage(ctx2.clone()))?;
+        InitLayers::of(&ctx2).remove_orphans(ctx2.storage.as_ref());
         Ok((img.id, list, before))
     })
     .await?;
@@ -343,6 +345,7 @@ async fn prune(ctx: Ctx, req: Req) -> ApiResult {
         let r = ctx2
             .images
             .prune(all, &labels, until, &Usage(ctx2.clone()))?;
+        InitLayers::of(&ctx2).remove_orphans(ctx2.storage.as_ref());
         Ok((r, ids))
     })
     .await?;

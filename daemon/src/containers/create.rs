@@ -208,15 +208,21 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, body: Value) -> Result<String
     let mounts = crate::volumes::mounts::plan(&ctx.volumes, &ctx.containers, &cfg, &host_config)?;
     let parent = image.top_chain().map(|c| berth_image::storage_id(&c));
     let (storage, lid) = (ctx.storage.clone(), id.clone());
+    let inits = super::initlayer::InitLayers::of(ctx);
     tokio::task::spawn_blocking(move || {
-        storage.create(
-            &lid,
-            parent.as_deref(),
-            &berth_core::storage::CreateOpts {
-                rw: true,
-                ..Default::default()
-            },
-        )
+        let init = inits
+            .ensure(storage.as_ref(), parent.as_deref())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        storage
+            .create(
+                &lid,
+                Some(&init),
+                &berth_core::storage::CreateOpts {
+                    rw: true,
+                    ..Default::default()
+                },
+            )
+            .map_err(ApiError::from)
     })
     .await??;
     let dir = ctx.containers.dir(&id);

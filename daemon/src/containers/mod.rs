@@ -9,6 +9,7 @@
 
 pub mod create;
 pub mod exit;
+pub mod initlayer;
 pub mod names;
 pub mod start;
 pub mod streams;

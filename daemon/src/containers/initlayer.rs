@@ -1,0 +1,162 @@
+//! Init layers: the mount points and files every container needs (`/proc`, `/sys`, `/dev`,
+//! `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, `/etc/mtab`) made once in a layer between
+//! an image and its containers' rw layers, as Docker's `-init` layers. So a container's own
+//! changes (`diff`, `commit`, build steps) never show the runtime's mount points, while its
+//! full filesystem (`export`, the running rootfs) has them.
+//!
+//! One init layer serves every container of the same image top layer: it is named
+//! `<parent layer>-init` and made once (the second create of an image costs nothing). It is
+//! recorded as complete by a marker file under `<data-root>/init-layers/` written after it was
+//! filled, so a crash mid-way leaves a layer that the next use re-makes. Init layers whose
+//! parent layer is gone are removed at start-up and after image removals.
+
+use berth_core::storage::{CreateOpts, StorageDriver};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Folders the runtime mounts over (created when the image lacks them).
+const DIRS: &[&str] = &["proc", "sys", "dev", "dev/pts", "dev/shm", "etc"];
+/// Files the daemon bind-mounts over.
+const FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+/// The name suffix of init layers.
+const SUFFIX: &str = "-init";
+/// The layer name of containers of an image without layers.
+const SCRATCH: &str = "scratch";
+
+/// Serialises the making of init layers (two creates of one image at once).
+static MAKING: Mutex<()> = Mutex::new(());
+
+/// Why an init layer could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum InitLayerError {
+    /// The storage driver refused.
+    #[error("init layer {layer}: {source}")]
+    Storage {
+        layer: String,
+        source: berth_core::DriverError,
+    },
+    /// Mounting it or filling it in failed.
+    #[error("init layer {layer}: {what}: {source}")]
+    Io {
+        layer: String,
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// Places init layers are kept track of.
+pub struct InitLayers {
+    /// `<data-root>/init-layers`: a marker file per complete init layer.
+    markers: PathBuf,
+    /// A scratch folder to mount layers on while filling them (under the exec root).
+    scratch: PathBuf,
+}
+
+impl InitLayers {
+    /// Init layers of the daemon with these roots.
+    pub fn new(data_root: &Path, exec_root: &Path) -> InitLayers {
+        InitLayers {
+            markers: data_root.join("init-layers"),
+            scratch: exec_root.join("init-mnt"),
+        }
+    }
+
+    /// The init layers of the running daemon.
+    pub fn of(ctx: &crate::state::Ctx) -> InitLayers {
+        InitLayers::new(&ctx.config.data_root, &ctx.config.exec_root)
+    }
+
+    /// The init layer for containers on `parent` (the image's top storage layer), made if
+    /// missing or incomplete. Returns its storage id, the parent of the container's rw layer.
+    pub fn ensure(
+        &self,
+        storage: &dyn StorageDriver,
+        parent: Option<&str>,
+    ) -> Result<String, InitLayerError> {
+        let layer = format!("{}{SUFFIX}", parent.unwrap_or(SCRATCH));
+        let marker = self.markers.join(&layer);
+        if marker.exists() && storage.exists(&layer) {
+            return Ok(layer);
+        }
+        let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        if marker.exists() && storage.exists(&layer) {
+            return Ok(layer);
+        }
+        let io = |what: &str| {
+            let (layer, what) = (layer.clone(), what.to_string());
+            move |source| InitLayerError::Io {
+                layer,
+                what,
+                source,
+            }
+        };
+        let st = |source| InitLayerError::Storage {
+            layer: layer.clone(),
+            source,
+        };
+        let _ = std::fs::remove_file(&marker);
+        storage.remove(&layer).map_err(st)?;
+        storage
+            .create(&layer, parent, &CreateOpts::default())
+            .map_err(st)?;
+        let mounts = storage.mounts(&layer).map_err(st)?;
+        std::fs::create_dir_all(&self.scratch).map_err(io("creating the mount point"))?;
+        berth_core::mount::mount_all(&mounts, &self.scratch).map_err(io("mounting"))?;
+        let filled = fill(&self.scratch);
+        let unmounted = berth_core::mount::unmount(&self.scratch);
+        filled.map_err(io("filling"))?;
+        unmounted.map_err(io("unmounting"))?;
+        std::fs::create_dir_all(&self.markers).map_err(io("creating the marker folder"))?;
+        std::fs::File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .map_err(io("writing the marker"))?;
+        Ok(layer)
+    }
+
+    /// Removes init layers whose parent layer is gone (and their markers).
+    pub fn remove_orphans(&self, storage: &dyn StorageDriver) {
+        let Ok(ids) = storage.list() else { return };
+        let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            let Some(parent) = id.strip_suffix(SUFFIX) else {
+                continue;
+            };
+            if parent == SCRATCH || storage.exists(parent) {
+                continue;
+            }
+            tracing::info!("removing init layer {id}: its image layer is gone");
+            let _ = std::fs::remove_file(self.markers.join(&id));
+            let _ = storage.remove(&id);
+        }
+    }
+}
+
+/// Creates what the image lacks of [`DIRS`], [`FILES`] and the `/etc/mtab` link under `root`
+/// (existing entries, even of another type, are left as the image has them).
+fn fill(root: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    for d in DIRS {
+        let p = root.join(d);
+        if p.symlink_metadata().is_err() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(&p)?;
+        }
+    }
+    for f in FILES {
+        let p = root.join(f);
+        if p.symlink_metadata().is_err() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&p)?;
+        }
+    }
+    let mtab = root.join("etc/mtab");
+    if mtab.symlink_metadata().is_err() {
+        std::os::unix::fs::symlink("/proc/mounts", &mtab)?;
+    }
+    Ok(())
+}
