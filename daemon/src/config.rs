@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub log_driver: Option<String>,
     pub log_opts: Option<BTreeMap<String, String>>,
     pub max_layer_size: Option<u64>,
+    pub init: Option<bool>,
+    pub init_path: Option<PathBuf>,
     pub plugins: Option<PluginsConfig>,
 }
 
@@ -93,6 +95,11 @@ pub struct Config {
     #[allow(dead_code)] // for the containers' default LogConfig
     pub log_opts: BTreeMap<String, String>,
     pub max_layer_size: u64,
+    /// `init`: containers get `--init` unless they say otherwise.
+    pub init: bool,
+    /// `init-path`: the init binary for `--init` (default: `docker-init` or `tini-static`
+    /// found on `PATH`).
+    pub init_path: Option<PathBuf>,
     pub plugin_drivers: BTreeMap<String, PathBuf>,
     pub plugin_search: Vec<PathBuf>,
     pub config_file: Option<PathBuf>,
@@ -299,6 +306,8 @@ pub fn merge(
         log_driver,
         log_opts: f.log_opts.unwrap_or_default(),
         max_layer_size: f.max_layer_size.unwrap_or(64 << 30),
+        init: f.init.unwrap_or(false),
+        init_path: f.init_path,
         plugin_drivers: plugins.drivers,
         plugin_search,
         config_file,

@@ -44,6 +44,9 @@ pub struct Ulimit {
     pub hard: u64,
 }
 
+/// Where `--init`'s binary appears inside the container (Docker's path).
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
 /// Everything `build_spec` needs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SpecOptions {
@@ -115,8 +118,10 @@ pub struct SpecOptions {
     pub sysctls: std::collections::BTreeMap<String, String>,
     /// `--oom-score-adj`.
     pub oom_score_adj: i32,
-    /// `--init` (accepted; berth runs the command as pid 1 either way).
-    pub init: bool,
+    /// `--init`: the host path of a static init (tini, Docker's `docker-init`); it is bound
+    /// read-only at [`INIT_PATH`] and runs the command as its child, reaping zombies and
+    /// forwarding signals.
+    pub init: Option<String>,
     /// `--pid` (`host`, `container:<id>` as a `/proc/PID/ns/pid` path).
     pub pid_ns: NsMode,
     /// `--ipc`.
@@ -239,6 +244,11 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
     ];
+    let mut args = o.args.clone();
+    if let Some(init) = &o.init {
+        mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["rbind", "ro"]}));
+        args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+    }
     for m in &o.mounts {
         mounts.push(json!({"destination": m.destination, "type": m.kind, "source": m.source, "options": m.options}));
     }
@@ -319,7 +329,7 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
         "process": {
             "terminal": o.tty,
             "user": user_json,
-            "args": o.args,
+            "args": args,
             "env": env,
             "cwd": if o.cwd.is_empty() { "/" } else { o.cwd.as_str() },
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},

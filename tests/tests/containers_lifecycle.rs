@@ -324,3 +324,50 @@ fn rm_f_of_many_leaves_nothing() {
         .unwrap_or_default();
     assert!(left.is_empty(), "exec-root state left: {left:?}");
 }
+
+#[test]
+fn init_runs_the_command_under_docker_init() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let ps = d
+        .docker(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,args"])
+        .ok()
+        .to_string();
+    let pid1 = ps.lines().nth(1).unwrap_or("").trim().to_string();
+    assert!(
+        pid1.starts_with("1 ") && pid1.contains("/sbin/docker-init -- ps"),
+        "PID 1 is the init: {ps}"
+    );
+    assert_eq!(
+        d.docker(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"])
+            .status,
+        7,
+        "the init passes the command's exit code on"
+    );
+    // The init forwards TERM to a shell that would ignore it as PID 1.
+    d.docker(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "in",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 3' TERM; while true; do sleep 0.1; done",
+    ])
+    .ok();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    d.docker(&["stop", "-t", "5", "in"]).ok();
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "TERM reached the shell"
+    );
+    assert_eq!(
+        d.docker(&["inspect", "-f", "{{.State.ExitCode}}", "in"])
+            .ok()
+            .trim(),
+        "3"
+    );
+}

@@ -25,6 +25,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "hyperfine",
     "openssl",
     "apache2-utils",
+    "tini",
 ];
 
 /// Runs the suite.

@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Packages berth needs at run time.
-pub const RUNTIME_PACKAGES: &[&str] = &["busybox-static", "iproute2", "iptables", "nftables"];
+pub const RUNTIME_PACKAGES: &[&str] =
+    &["busybox-static", "iproute2", "iptables", "nftables", "tini"];
 
 const SOCKET: &str = "/run/berth/berth.sock";
 

@@ -223,9 +223,37 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
             })
             .unwrap_or_default(),
         oom_score_adj: hc["OomScoreAdj"].as_i64().unwrap_or(0) as i32,
-        init: hc["Init"].as_bool().unwrap_or(false),
+        init: match hc["Init"].as_bool().unwrap_or(ctx.config.init) {
+            true => Some(init_binary(ctx)?.display().to_string()),
+            false => None,
+        },
         ..Default::default()
     })
+}
+
+/// The binary `--init` binds into the container: `init-path`, else Docker's `docker-init` or
+/// Debian's `tini-static` on `PATH`.
+fn init_binary(ctx: &Ctx) -> Result<PathBuf, ApiError> {
+    if let Some(p) = &ctx.config.init_path {
+        return Ok(p.clone());
+    }
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let dirs: Vec<&str> = path
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin", "/usr/libexec/docker"])
+        .collect();
+    for name in ["docker-init", "tini-static"] {
+        if let Some(p) = dirs
+            .iter()
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.is_file())
+        {
+            return Ok(p);
+        }
+    }
+    Err(ApiError::internal(
+        "exec: \"docker-init\": executable file not found in $PATH",
+    ))
 }
 
 /// Where the monitor binary is (beside berthd).
