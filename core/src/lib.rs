@@ -9,6 +9,7 @@
 pub mod digest;
 pub mod error;
 pub mod mount;
+pub mod netns;
 pub mod network;
 pub mod reference;
 pub mod registry;

@@ -206,6 +206,7 @@ async fn serve(
         ctx.storage.clone(),
     );
     let _ = tokio::task::spawn_blocking(move || inits.remove_orphans(storage.as_ref())).await;
+    network::dns::restore_all(&ctx).await;
     let router = Arc::new(api::routes());
     let mut sockets = Vec::new();
     // Handlers first, so a signal sent as soon as the socket answers is never fatal.

@@ -3,10 +3,11 @@
 
 use crate::ipam::{self, Pool, Subnet};
 use crate::link;
+use crate::nft;
 use crate::nl::Socket;
 use crate::ports::{self, Reservation};
 use crate::state::{is_safe_id, NetState, Store};
-use crate::{netns, nft};
+use berth_core::netns;
 use berth_core::network::{EndpointInfo, EndpointSpec, NetworkInfo, NetworkSpec};
 use berth_core::{DriverError, DriverResult, NetworkDriver};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

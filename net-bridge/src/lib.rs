@@ -50,7 +50,6 @@ mod driver;
 mod endpoint;
 pub mod ipam;
 mod link;
-mod netns;
 mod nft;
 mod nl;
 mod plugin;

@@ -3,7 +3,7 @@
 //!
 //! Only what the bridge driver needs is here (links, addresses, routes); a netlink socket
 //! belongs to the network namespace it was opened in, which is how the driver programs a
-//! container's namespace (see `netns.rs`).
+//! container's namespace (see `berth_core::netns`).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

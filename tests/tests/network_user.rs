@@ -126,14 +126,47 @@ fn containers_on_a_user_network_find_each_other_by_name_and_alias() {
         taken.stderr
     );
 
-    // Traffic by address between the two; nothing from another network.
+    // Traffic by address between the two.
     let ping = d.docker(&["exec", "web1", "ping", "-c1", "-W2", &fixed]);
     assert!(ping.success(), "{}", ping.stderr);
+
+    // Names through the embedded DNS: container name, alias, short id.
+    let resolv = d.docker(&["exec", "web1", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.ok().contains("nameserver 127.0.0.11"),
+        "{}",
+        resolv.stdout
+    );
+    let hosts = d.docker(&["exec", "web2", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.ok().contains(&format!("{fixed}\t")),
+        "{}",
+        hosts.stdout
+    );
+    let ping = d.docker(&["exec", "web1", "ping", "-c1", "-W2", "web2"]);
+    assert!(ping.success(), "{}", ping.stderr);
+    assert!(ping.stdout.contains(&fixed), "{}", ping.stdout);
+    let host1 = inspect(&d, "{{.Config.Hostname}}", "web1");
+    let got = d.docker(&["exec", "web2", "wget", "-qO-", "http://web1/hostname"]);
+    assert_eq!(got.ok().trim(), host1);
+    let got = d.docker(&["exec", "web1", "wget", "-qO-", "http://www/hostname"]);
+    assert!(!got.ok().trim().is_empty());
+    let id2 = inspect(&d, "{{.Id}}", "web2");
+    let ping = d.docker(&["exec", "web1", "ping", "-c1", "-W2", &id2[..12]]);
+    assert!(ping.stdout.contains(&fixed), "{}", ping.stdout);
+    // The default bridge keeps the host's resolvers.
+    let plain = d.docker(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(!plain.ok().contains("127.0.0.11"), "{}", plain.stdout);
+
+    // Another network can neither resolve nor reach them (its unknown names go to --dns
+    // 127.0.0.1, on this host, where nothing answers).
     d.docker(&[
         "run",
         "-d",
         "--network",
         "other",
+        "--dns",
+        "127.0.0.1",
         "--name",
         "outsider",
         "busybox",
@@ -143,6 +176,24 @@ fn containers_on_a_user_network_find_each_other_by_name_and_alias() {
     .ok();
     let cut = d.docker(&["exec", "outsider", "ping", "-c1", "-W1", &fixed]);
     assert_ne!(cut.status, 0, "another network can't reach app");
+    let cut = d.docker(&["exec", "outsider", "ping", "-c1", "-W1", "web2"]);
+    assert!(
+        cut.stderr.contains("bad address"),
+        "{} {}",
+        cut.stdout,
+        cut.stderr
+    );
+
+    // A crash of berthd: the names still resolve after the restart.
+    d.kill9();
+    d.restart();
+    let ping = d.docker(&["exec", "web2", "ping", "-c1", "-W2", "web1"]);
+    assert!(
+        ping.stdout.contains(&ip1),
+        "{} {}",
+        ping.stdout,
+        ping.stderr
+    );
 
     // connect --alias --ip on a running container.
     let joined_ip = format!("10.216.{n}.99");

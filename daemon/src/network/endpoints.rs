@@ -292,6 +292,7 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
         }
         ns["Ports"] = ports_value(&bound);
     });
+    super::dns::serve(ctx, c, pid).await;
     Ok(first)
 }
 
@@ -324,6 +325,7 @@ async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
 /// Leaves every network of a container that stopped (or failed to start) and clears the
 /// endpoints' runtime fields, keeping their configuration.
 pub async fn leave_all(ctx: &Ctx, c: &Container) {
+    ctx.networks.dns.stop(&c.id);
     let rec = c.record();
     // The default bridge always (records from before a crash may not show it).
     let mut ids = vec!["bridge".to_string()];

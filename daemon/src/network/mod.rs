@@ -14,6 +14,8 @@
 //!   container appears there exactly when its `NetworkSettings.Networks` has a live endpoint
 //!   (non-empty `EndpointID`) on the network.
 
+pub mod dns;
+mod dns_msg;
 pub mod endpoints;
 
 use crate::server::http::ApiError;
@@ -33,6 +35,8 @@ pub struct Networks {
     map: RwLock<BTreeMap<String, Value>>,
     /// Third-party network drivers by name (the bridge driver is `Ctx::network`).
     drivers: RwLock<BTreeMap<String, Arc<dyn NetworkDriver>>>,
+    /// The embedded DNS servers of running containers.
+    pub dns: dns::Servers,
 }
 
 /// The id the network's driver knows it by.
@@ -93,6 +97,7 @@ impl Networks {
             dir,
             map: RwLock::new(map),
             drivers: RwLock::new(BTreeMap::new()),
+            dns: dns::Servers::default(),
         };
         for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
             if nets.find_name(name).is_none() {

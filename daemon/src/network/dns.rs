@@ -1,0 +1,273 @@
+//! The embedded DNS server, as Docker's at 127.0.0.11: containers whose network mode is a
+//! user-defined network get `nameserver 127.0.0.11` and resolve the containers that share a
+//! user network with them by name, short id and network aliases; other names are forwarded to
+//! the `--dns` servers or the host's resolvers, from the host's side (so a loopback resolver
+//! such as 127.0.0.53 works too).
+//!
+//! Cost per container: one UDP socket and one TCP listener bound to 127.0.0.11:53 *inside* the
+//! container's network namespace (a short-lived thread `setns`es in, binds, and exits; the
+//! sockets keep their namespace), served by two tokio tasks of berthd — no thread, process or
+//! firewall rule per container. The tasks are aborted when the container leaves its networks
+//! and re-created for running containers when berthd restarts.
+
+use super::dns_msg::{self, TYPE_A};
+use super::{endpoints, PREDEFINED};
+use crate::containers::Container;
+use crate::state::Ctx;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::task::AbortHandle;
+
+/// The resolver's address inside containers.
+pub const ADDR: &str = "127.0.0.11";
+/// How long a forwarded query may take per upstream server.
+const UPSTREAM_PATIENCE: Duration = Duration::from_secs(3);
+/// How long a TCP client may stay idle.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// The running servers, by container id.
+#[derive(Default)]
+pub struct Servers {
+    tasks: Mutex<HashMap<String, Vec<AbortHandle>>>,
+}
+
+impl Servers {
+    /// Stops container `id`'s server (nothing running is fine).
+    pub fn stop(&self, id: &str) {
+        let tasks = self.tasks.lock().ok().and_then(|mut m| m.remove(id));
+        for t in tasks.into_iter().flatten() {
+            t.abort();
+        }
+    }
+
+    fn insert(&self, id: &str, tasks: Vec<AbortHandle>) {
+        if let Ok(mut m) = self.tasks.lock() {
+            if let Some(old) = m.insert(id.to_string(), tasks) {
+                old.iter().for_each(AbortHandle::abort);
+            }
+        }
+    }
+}
+
+/// Whether a container uses the embedded server: its network mode is a user network.
+pub fn embedded(rec: &Value) -> bool {
+    let mode = rec
+        .pointer("/HostConfig/NetworkMode")
+        .and_then(Value::as_str)
+        .unwrap_or("bridge");
+    !(mode.is_empty()
+        || mode == "default"
+        || PREDEFINED.contains(&mode)
+        || mode.starts_with("container:"))
+}
+
+/// `/etc/resolv.conf` for a container on the embedded server: 127.0.0.11 plus the host's
+/// `search` and `options` lines, `ndots:0` as Docker.
+pub fn resolv_conf(host: &str) -> String {
+    let mut out = format!("nameserver {ADDR}\n");
+    let mut options = Vec::new();
+    for l in host.lines().map(str::trim) {
+        if l.starts_with("search ") || l.starts_with("domain ") {
+            out.push_str(l);
+            out.push('\n');
+        } else if let Some(o) = l.strip_prefix("options ") {
+            options.extend(
+                o.split_whitespace()
+                    .filter(|o| !o.starts_with("ndots:"))
+                    .map(str::to_string),
+            );
+        }
+    }
+    options.push("ndots:0".into());
+    out.push_str(&format!("options {}\n", options.join(" ")));
+    out
+}
+
+/// Starts container `c`'s server inside the namespace of its process `pid` (when it uses one).
+pub async fn serve(ctx: &Ctx, c: &Container, pid: i64) {
+    if !embedded(&c.record()) {
+        return;
+    }
+    let path = format!("/proc/{pid}/ns/net");
+    let bound = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let ns = std::fs::File::open(&path)?;
+        berth_core::netns::run_in(&ns, || {
+            let addr = SocketAddr::new(IpAddr::V4(ADDR.parse().unwrap_or(Ipv4Addr::LOCALHOST)), 53);
+            let u = std::net::UdpSocket::bind(addr)?;
+            u.set_nonblocking(true)?;
+            let t = std::net::TcpListener::bind(addr)?;
+            t.set_nonblocking(true)?;
+            Ok((u, t))
+        })
+    })
+    .await;
+    let (u, t) = match bound {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return tracing::warn!("embedded DNS for {}: {e}", c.id),
+        Err(e) => return tracing::warn!("embedded DNS for {}: {e}", c.id),
+    };
+    let (Ok(u), Ok(t)) = (UdpSocket::from_std(u), TcpListener::from_std(t)) else {
+        return tracing::warn!("embedded DNS for {}: registering the sockets", c.id);
+    };
+    let udp = tokio::spawn(serve_udp(ctx.clone(), c.id.clone(), Arc::new(u)));
+    let tcp = tokio::spawn(serve_tcp(ctx.clone(), c.id.clone(), t));
+    ctx.networks
+        .dns
+        .insert(&c.id, vec![udp.abort_handle(), tcp.abort_handle()]);
+}
+
+/// Re-creates the servers of running containers after berthd restarted.
+pub async fn restore_all(ctx: &Ctx) {
+    for c in ctx.containers.all() {
+        if c.running() {
+            serve(ctx, &c, c.pid()).await;
+        }
+    }
+}
+
+async fn serve_udp(ctx: Ctx, id: String, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 4096];
+    while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+        let (ctx, id, sock, q) = (ctx.clone(), id.clone(), sock.clone(), buf[..n].to_vec());
+        tokio::spawn(async move {
+            if let Some(reply) = handle(&ctx, &id, &q).await {
+                let _ = sock.send_to(&reply, from).await;
+            }
+        });
+    }
+}
+
+async fn serve_tcp(ctx: Ctx, id: String, l: TcpListener) {
+    while let Ok((s, _)) = l.accept().await {
+        tokio::spawn(tcp_client(ctx.clone(), id.clone(), s));
+    }
+}
+
+async fn tcp_client(ctx: Ctx, id: String, mut s: TcpStream) {
+    loop {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(TCP_IDLE, s.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if s.read_exact(&mut q).await.is_err() {
+            return;
+        }
+        let Some(reply) = handle(&ctx, &id, &q).await else {
+            return;
+        };
+        let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&reply);
+        if s.write_all(&framed).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Answers one query of container `id`: its peers' names here, anything else upstream.
+async fn handle(ctx: &Ctx, id: &str, q: &[u8]) -> Option<Vec<u8>> {
+    let qn = dns_msg::parse(q)?;
+    if let Some(addrs) = lookup(ctx, id, &qn.name) {
+        let addrs = if qn.qtype == TYPE_A {
+            addrs
+        } else {
+            Vec::new()
+        };
+        return Some(dns_msg::answer(q, &qn, &addrs, 0));
+    }
+    let ups = upstreams(ctx, id);
+    for up in ups {
+        if let Some(r) = forward(up, q).await {
+            return Some(r);
+        }
+    }
+    Some(dns_msg::answer(q, &qn, &[], dns_msg::SERVFAIL))
+}
+
+/// The addresses of `name` among the containers sharing a user network with `id`.
+fn lookup(ctx: &Ctx, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+    let me = ctx.containers.get(id).ok()?;
+    let live = |ep: &Value| ep["EndpointID"].as_str().is_some_and(|s| !s.is_empty());
+    let mine: Vec<String> = me.record()["NetworkSettings"]["Networks"]
+        .as_object()?
+        .iter()
+        .filter(|(n, ep)| !PREDEFINED.contains(&n.as_str()) && live(ep))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut out = Vec::new();
+    for c in ctx.containers.all() {
+        if !c.running() {
+            continue;
+        }
+        let rec = c.record();
+        for net in &mine {
+            let Some(ep) = rec["NetworkSettings"]["Networks"].get(net) else {
+                continue;
+            };
+            let hit = live(ep)
+                && endpoints::dns_names(&c, ep)
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name));
+            if let Some(ip) = ep["IPAddress"].as_str().and_then(|s| s.parse().ok()) {
+                if hit && !out.contains(&ip) {
+                    out.push(ip);
+                }
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Where names not ours go: the container's `--dns` servers, else the host's resolvers.
+fn upstreams(ctx: &Ctx, id: &str) -> Vec<SocketAddr> {
+    let dns: Vec<String> = ctx
+        .containers
+        .get(id)
+        .ok()
+        .and_then(|c| c.record()["HostConfig"]["Dns"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let servers = if dns.is_empty() {
+        std::fs::read_to_string("/etc/resolv.conf")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("nameserver"))
+            .map(|s| s.trim().to_string())
+            .collect()
+    } else {
+        dns
+    };
+    servers
+        .iter()
+        .filter_map(|s| s.parse::<IpAddr>().ok())
+        .filter(|ip| ip.to_string() != ADDR)
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+/// Sends `q` to `up` from the host's namespace; the reply, if one comes in time.
+async fn forward(up: SocketAddr, q: &[u8]) -> Option<Vec<u8>> {
+    let local: SocketAddr = if up.is_ipv4() {
+        "0.0.0.0:0".parse().ok()?
+    } else {
+        "[::]:0".parse().ok()?
+    };
+    let sock = UdpSocket::bind(local).await.ok()?;
+    sock.connect(up).await.ok()?;
+    sock.send(q).await.ok()?;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(UPSTREAM_PATIENCE, sock.recv(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    buf.truncate(n);
+    (buf.len() >= 2 && buf[..2] == q[..2]).then_some(buf)
+}
