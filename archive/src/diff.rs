@@ -14,21 +14,25 @@ type Change = (String, ChangeKind);
 
 pub use berth_core::storage::ChangeKind;
 
-/// Bytes (allocated) and inodes under `dir`, not following symlinks.
+/// Bytes of content and inodes under `dir`, not following symlinks: file sizes, folders not
+/// counted, hard links once — as Docker sizes a container's rw layer or a volume.
 pub fn tree_usage(dir: &Path) -> (u64, u64) {
     let (mut size, mut inodes) = (0, 0);
+    let mut linked = std::collections::HashSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = fs::read_dir(&d) else {
             continue;
         };
         for e in entries.flatten() {
-            if let Ok(m) = fs::symlink_metadata(e.path()) {
-                inodes += 1;
-                size += m.blocks() * 512;
-                if m.is_dir() {
-                    stack.push(e.path());
-                }
+            let Ok(m) = fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            inodes += 1;
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.nlink() < 2 || linked.insert((m.dev(), m.ino())) {
+                size += m.len();
             }
         }
     }

@@ -300,3 +300,41 @@ fn diff_and_commit_hold_only_the_containers_own_changes() {
         .unwrap_or_default();
     assert!(left.is_empty(), "init layers left: {left:?}");
 }
+
+#[test]
+fn ps_size_and_system_df_count_containers_and_volumes() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d.docker(&[
+        "run",
+        "--name",
+        "sz",
+        "-v",
+        "vol1:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 100000 /dev/zero > /data/x; echo hi > /y",
+    ])
+    .ok();
+    // Docker's sizes: the bytes of the files the container wrote (folders not counted).
+    let size = d
+        .docker(&["ps", "-a", "-s", "--format", "{{.Size}}"])
+        .ok()
+        .trim()
+        .to_string();
+    assert!(size.starts_with("3B (virtual "), "{size}");
+    let df = d
+        .docker(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}} {{.TotalCount}} {{.Active}} {{.Size}}",
+        ])
+        .ok()
+        .to_string();
+    assert!(df.contains("Containers 1 0 3B"), "{df}");
+    assert!(df.contains("Local Volumes 1 1 100kB"), "{df}");
+    let v = d.docker(&["system", "df", "-v"]).ok().to_string();
+    assert!(v.contains("Exited (0)") && v.contains("vol1"), "{v}");
+}

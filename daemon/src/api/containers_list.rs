@@ -2,7 +2,7 @@
 //! `GET /containers/{id}/json` and `POST /containers/prune`.
 
 use crate::containers::{exit, Container};
-use crate::server::http::{self, ok_json, ApiResult};
+use crate::server::http::{self, ok_json, ApiError, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
 use serde_json::{json, Value};
@@ -93,6 +93,7 @@ fn command_text(r: &Value) -> String {
     parts.join(" ")
 }
 
+/// A container as `GET /containers/json` lists it.
 fn summary(c: &Container) -> Value {
     let r = c.record();
     let created = chrono::DateTime::parse_from_rfc3339(r["Created"].as_str().unwrap_or(""))
@@ -185,8 +186,50 @@ pub async fn list(ctx: Ctx, req: Req) -> ApiResult {
     if limit > 0 {
         cs.truncate(limit as usize);
     }
+    if req.query.bool("size", false) {
+        return ok_json(&summaries_with_sizes(&ctx, &cs).await?);
+    }
     let out: Vec<Value> = cs.iter().map(|c| summary(c)).collect();
     ok_json(&out)
+}
+
+/// [`summary`]s with `SizeRw` (the content of the container's rw layer) and `SizeRootFs`
+/// (that plus its image), as `ps -s` and `system df` show them.
+pub(crate) async fn summaries_with_sizes(
+    ctx: &Ctx,
+    cs: &[Arc<Container>],
+) -> Result<Vec<Value>, ApiError> {
+    let items: Vec<(String, Option<String>)> = cs
+        .iter()
+        .map(|c| {
+            (
+                c.id.clone(),
+                c.record()["Image"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    let ctx2 = ctx.clone();
+    let sizes: Vec<(u64, u64)> = tokio::task::spawn_blocking(move || {
+        items
+            .iter()
+            .map(|(id, img)| {
+                let rw = ctx2.storage.usage(id).map(|u| u.size).unwrap_or(0);
+                let base = img.as_ref().and_then(|i| ctx2.images.get(i).ok());
+                (rw, rw + base.map_or(0, |i| i.size))
+            })
+            .collect()
+    })
+    .await?;
+    Ok(cs
+        .iter()
+        .zip(sizes)
+        .map(|(c, (rw, rootfs))| {
+            let mut v = summary(c);
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(rootfs);
+            v
+        })
+        .collect())
 }
 
 pub async fn prune(ctx: Ctx, _req: Req) -> ApiResult {

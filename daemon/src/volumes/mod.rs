@@ -103,17 +103,9 @@ pub fn anonymous_name() -> String {
         .collect()
 }
 
-/// Total size in bytes of the files under `p` (not following symlinks).
+/// Total size in bytes of the files under `p` (not following symlinks), as Docker's.
 pub fn disk_usage(p: &Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !md.is_dir() {
-        return md.len();
-    }
-    std::fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| disk_usage(&e.path())).sum())
-        .unwrap_or(0)
+    berth_archive::diff::tree_usage(p).0
 }
 
 impl Volumes {

@@ -9,7 +9,6 @@ use berth_api::types::image::ImageSummary;
 use berth_image::CommitOpts;
 use hyper::StatusCode;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 /// Whether a user-given config value should override the container's (moby's merge: only
 /// non-empty values win).
@@ -101,53 +100,30 @@ pub(super) async fn df(ctx: Ctx, _req: Req) -> ApiResult {
         })
         .collect();
     let all = ctx.containers.all();
-    let storage = ctx.storage.clone();
-    let sizes: Vec<(u64, u64)> = tokio::task::spawn_blocking({
-        let ids: Vec<(String, Option<String>)> = all
+    let containers = super::super::containers_list::summaries_with_sizes(&ctx, &all).await?;
+    let ctx3 = ctx.clone();
+    let volumes: Vec<Value> = blocking(move || {
+        Ok(ctx3
+            .volumes
+            .list()
             .iter()
-            .map(|c| {
-                let img = c.record()["Image"].as_str().map(str::to_string);
-                (c.id.clone(), img)
+            .map(|v| {
+                let users = crate::volumes::mounts::users(&ctx3.containers, &v.name);
+                let mut j = v.to_json();
+                j["UsageData"] = json!({
+                    "Size": crate::volumes::disk_usage(&v.mountpoint),
+                    "RefCount": users.len(),
+                });
+                j
             })
-            .collect();
-        let images = imgs
-            .iter()
-            .map(|(i, _)| (i.id.clone(), i.size))
-            .collect::<BTreeMap<_, _>>();
-        move || {
-            ids.iter()
-                .map(|(id, img)| {
-                    let rw = storage.usage(id).map(|u| u.size).unwrap_or(0);
-                    let base = img.as_ref().and_then(|i| images.get(i)).copied();
-                    (rw, rw + base.unwrap_or(0))
-                })
-                .collect()
-        }
+            .collect())
     })
     .await?;
-    let containers: Vec<Value> = all
-        .iter()
-        .zip(sizes)
-        .map(|(c, (rw, rootfs))| {
-            let r = c.record();
-            let created = r["Created"]
-                .as_str()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.timestamp())
-                .unwrap_or(0);
-            json!({
-                "Id": c.id, "Names": [format!("/{}", c.name())], "Image": r.pointer("/Config/Image"),
-                "ImageID": r["Image"], "Command": r["Path"], "Created": created, "SizeRw": rw,
-                "SizeRootFs": rootfs, "Labels": r.pointer("/Config/Labels"),
-                "State": r.pointer("/State/Status"), "Status": "", "Ports": [], "Mounts": [],
-            })
-        })
-        .collect();
     ok_json(&json!({
         "LayersSize": total,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": volumes,
         "BuildCache": [],
     }))
 }
