@@ -130,7 +130,8 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
         .as_str()
         .filter(|d| !d.is_empty())
         .unwrap_or("bridge");
-    if driver == "host" || driver == "null" {
+    let plugin = ctx.networks.driver_named(driver, None).is_some();
+    if (driver == "host" || driver == "null") && !plugin {
         return Err(forbidden(format!(
             "only one instance of \"{driver}\" network is allowed"
         )));

@@ -90,7 +90,17 @@ pub fn resolv_conf(host: &str) -> String {
 
 /// Starts container `c`'s server inside the namespace of its process `pid` (when it uses one).
 pub async fn serve(ctx: &Ctx, c: &Container, pid: i64) {
-    if !embedded(&c.record()) {
+    let rec = c.record();
+    // Only with an address on a user network (a `null` network has no loopback route to it).
+    let addressed = rec["NetworkSettings"]["Networks"]
+        .as_object()
+        .is_some_and(|m| {
+            m.iter().any(|(n, ep)| {
+                !PREDEFINED.contains(&n.as_str())
+                    && ep["IPAddress"].as_str().is_some_and(|ip| !ip.is_empty())
+            })
+        });
+    if !embedded(&rec) || !addressed {
         return;
     }
     let path = format!("/proc/{pid}/ns/net");

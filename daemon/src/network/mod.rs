@@ -134,7 +134,6 @@ impl Networks {
     ) -> Option<Arc<dyn NetworkDriver>> {
         match name {
             "bridge" => bridge.cloned(),
-            "host" | "null" => None,
             other => self.drivers.read().ok()?.get(other).cloned(),
         }
     }
@@ -145,6 +144,9 @@ impl Networks {
         rec: &Value,
         bridge: Option<&Arc<dyn NetworkDriver>>,
     ) -> Option<Arc<dyn NetworkDriver>> {
+        if rec["Name"] == "host" || rec["Name"] == "none" {
+            return None;
+        }
         self.driver_named(rec["Driver"].as_str().unwrap_or_default(), bridge)
     }
 

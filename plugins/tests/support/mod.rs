@@ -63,6 +63,8 @@ pub struct Libs {
     pub overlay: PathBuf,
     /// The out-of-tree hello-storage example.
     pub hello: PathBuf,
+    /// The out-of-tree null-network example.
+    pub null: PathBuf,
 }
 
 /// Builds everything once.
@@ -122,7 +124,18 @@ pub fn libs() -> &'static Libs {
             "libhello_storage.so",
             false,
         );
+        let null = run(
+            build(
+                &manifest("plugins/examples/null-network/Cargo.toml"),
+                &[],
+                None,
+            ),
+            "libnull_network.so",
+            "libnull_network.so",
+            false,
+        );
         Libs {
+            null,
             dir,
             fixture,
             bad_abi,
