@@ -1,11 +1,14 @@
 //! Exec endpoints: create, start (hijacked or detached), resize, inspect. Each exec runs as
 //! `berth-monitor exec` — a child of berthd joined to the container — with pipes or a pty.
+//! The output stream ends when the process exits (after draining its pipes), even if a
+//! background child still holds them, as Docker's does.
 
 use crate::containers::ExecRecord;
 use crate::jsonv::{merge_env, strings};
 use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
+use berth_api::stdcopy::Stream;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -246,92 +249,107 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
             return;
         };
         let (mut cr, mut cw) = tokio::io::split(io);
-        if let Some(m) = master {
+        let (tx, rx) = tokio::sync::mpsc::channel::<(Stream, Vec<u8>)>(32);
+        let mut readers = Vec::new();
+        let up = if let Some(m) = master {
             let mf = std::fs::File::from(m);
             let Ok(rf) = mf.try_clone() else { return };
-            let mut mr = tokio::fs::File::from_std(rf);
             let mut mw = tokio::fs::File::from_std(mf);
-            let up = tokio::spawn(async move {
+            readers.push(forward(Stream::Stdout, tokio::fs::File::from_std(rf), tx));
+            tokio::spawn(async move {
                 let _ = tokio::io::copy(&mut cr, &mut mw).await;
-            });
-            let waiter = tokio::spawn(async move {
-                child
-                    .wait()
-                    .await
-                    .ok()
-                    .and_then(|s| s.code())
-                    .unwrap_or(126) as i64
-            });
-            let mut buf = vec![0u8; 16384];
-            loop {
-                match mr.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if cw.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
+            })
+        } else {
+            let stdin = child.stdin.take();
+            if let Some(o) = child.stdout.take() {
+                readers.push(forward(Stream::Stdout, o, tx.clone()));
+            }
+            if let Some(e) = child.stderr.take() {
+                readers.push(forward(Stream::Stderr, e, tx));
+            }
+            tokio::spawn(async move {
+                if let Some(mut s) = stdin {
+                    let _ = tokio::io::copy(&mut cr, &mut s).await;
                 }
-            }
-            let code = waiter.await.unwrap_or(126);
-            up.abort();
-            finish(code);
-            let _ = cw.shutdown().await;
-            return;
+            })
+        };
+        let code = pump(rx, &mut child, &mut cw, !tty).await;
+        for r in readers {
+            r.abort();
         }
-        let stdin = child.stdin.take();
-        let mut out = child.stdout.take();
-        let mut err = child.stderr.take();
-        let up = tokio::spawn(async move {
-            if let Some(mut s) = stdin {
-                let _ = tokio::io::copy(&mut cr, &mut s).await;
-            }
-        });
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(32);
-        for (stream, r) in [
-            (
-                1u8,
-                out.take()
-                    .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            ),
-            (
-                2u8,
-                err.take()
-                    .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            ),
-        ] {
-            if let Some(mut r) = r {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16384];
-                    while let Ok(n) = r.read(&mut buf).await {
-                        if n == 0 || tx.send((stream, buf[..n].to_vec())).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        }
-        drop(tx);
-        while let Some((stream, data)) = rx.recv().await {
-            let mut f = vec![stream, 0, 0, 0];
-            f.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            f.extend_from_slice(&data);
-            if cw.write_all(&f).await.is_err() {
-                break;
-            }
-        }
-        let code = child
-            .wait()
-            .await
-            .ok()
-            .and_then(|s| s.code())
-            .unwrap_or(126) as i64;
         up.abort();
         finish(code);
         let _ = cw.shutdown().await;
     });
     Ok(resp)
+}
+
+/// Once the exec's process has exited, output already in its pipes is still forwarded until
+/// they stay quiet this long...
+const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+/// ...and for at most this long: a background child may hold them open for ever, and Docker
+/// ends the stream when the process exits.
+const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads `r` into `tx` as `(stream, bytes)` until EOF.
+fn forward(
+    stream: Stream,
+    mut r: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    tx: tokio::sync::mpsc::Sender<(Stream, Vec<u8>)>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 16384];
+        while let Ok(n) = r.read(&mut buf).await {
+            if n == 0 || tx.send((stream, buf[..n].to_vec())).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Copies output to the client (stdcopy frames when `framed`) until the process has exited
+/// and its pipes are drained; returns its exit code.
+async fn pump(
+    mut rx: tokio::sync::mpsc::Receiver<(Stream, Vec<u8>)>,
+    child: &mut tokio::process::Child,
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    framed: bool,
+) -> i64 {
+    let code = |s: std::io::Result<std::process::ExitStatus>| {
+        s.ok().and_then(|s| s.code()).unwrap_or(126) as i64
+    };
+    let mut exited: Option<(i64, tokio::time::Instant)> = None;
+    loop {
+        let msg = match exited {
+            Some((_, deadline)) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                match tokio::time::timeout(DRAIN_QUIET.min(left), rx.recv()).await {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            }
+            None => tokio::select! {
+                m = rx.recv() => m,
+                s = child.wait() => {
+                    exited = Some((code(s), tokio::time::Instant::now() + DRAIN_MAX));
+                    continue;
+                }
+            },
+        };
+        let Some((stream, data)) = msg else { break };
+        let f = if framed {
+            berth_api::stdcopy::frame(stream, &data)
+        } else {
+            data
+        };
+        if out.write_all(&f).await.is_err() {
+            break;
+        }
+    }
+    match exited {
+        Some((c, _)) => c,
+        None => code(child.wait().await),
+    }
 }
 
 async fn resize(ctx: Ctx, req: Req) -> ApiResult {
