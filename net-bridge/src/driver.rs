@@ -344,6 +344,30 @@ impl NetworkDriver for BridgeDriver {
             inner.reservations.retain(|(n, _), _| n != &net.spec.id);
             self.store.remove(&net.spec.id)?;
         }
+        // Leases whose veth is gone: their container's namespace died while berthd was down
+        // (or the machine restarted), so the address is free again.
+        let ids: Vec<String> = inner.nets.keys().cloned().collect();
+        for id in ids {
+            let Some(net) = inner.nets.get_mut(&id) else {
+                continue;
+            };
+            let dead: Vec<String> = net
+                .endpoints
+                .iter()
+                .filter(|(_, l)| link::index_of(&l.veth).is_none())
+                .map(|(ep, _)| ep.clone())
+                .collect();
+            if dead.is_empty() {
+                continue;
+            }
+            for ep in &dead {
+                net.endpoints.remove(ep);
+            }
+            self.store.save(net)?;
+            inner
+                .reservations
+                .retain(|(n, ep), _| n != &id || !dead.contains(ep));
+        }
         // veths on our bridges that no lease accounts for (a crash between veth and lease).
         let leftovers: Vec<String> = inner
             .nets

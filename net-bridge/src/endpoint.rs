@@ -168,7 +168,7 @@ fn save_lease(
         Some(l) => net.endpoints.insert(ep.to_string(), l),
         None => net.endpoints.remove(ep),
     };
-    if let Err(e) = store.save(net) {
+    if let Err(e) = store.save_leases(net) {
         match before {
             Some(b) => net.endpoints.insert(ep.to_string(), b),
             None => net.endpoints.remove(ep),

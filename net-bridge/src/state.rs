@@ -90,6 +90,18 @@ impl Store {
 
     /// Writes one network's state atomically (temp file, fsync, rename).
     pub fn save(&self, st: &NetState) -> DriverResult<()> {
+        self.write(st, true)
+    }
+
+    /// Writes one network's state after a lease changed: atomically (temp file, rename) but
+    /// without fsync. A berthd crash loses nothing (the page cache survives it); a machine
+    /// crash kills every container, and start-up drops the leases whose veth is gone (see
+    /// `BridgeDriver::reconcile`), so an unflushed lease can never hand an address out twice.
+    pub fn save_leases(&self, st: &NetState) -> DriverResult<()> {
+        self.write(st, false)
+    }
+
+    fn write(&self, st: &NetState, durable: bool) -> DriverResult<()> {
         if !is_safe_id(&st.spec.id) {
             return Err(DriverError::InvalidInput(format!(
                 "invalid network id {:?}",
@@ -102,7 +114,9 @@ impl Store {
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&data)?;
-            f.sync_data()?;
+            if durable {
+                f.sync_data()?;
+            }
             std::fs::rename(&tmp, &path)
         };
         write().map_err(|e| DriverError::io(format!("writing {}", path.display()), e))

@@ -10,6 +10,7 @@ mod network_support;
 use berth_tests::TestDaemon;
 use network_support::{sh, Guard};
 use serde_json::json;
+use std::process::Command;
 
 /// A user network on `subnet`; its bridge is registered with the guard.
 fn network(d: &TestDaemon, g: &mut Guard, name: &str, subnet: Option<&str>) -> String {
@@ -236,4 +237,37 @@ fn containers_on_a_user_network_find_each_other_by_name_and_alias() {
     }
     let _ = pooled;
     d.stop();
+}
+
+#[test]
+fn leases_of_containers_that_died_while_berthd_was_down_are_freed() {
+    let mut d = TestDaemon::start();
+    let _g = Guard::new(&d);
+    d.import_busybox();
+    d.docker(&["run", "-d", "--name", "gone", "busybox", "sleep", "300"])
+        .ok();
+    let ip = inspect(&d, "{{.NetworkSettings.IPAddress}}", "gone");
+    let pid = inspect(&d, "{{.State.Pid}}", "gone");
+    let state = d.data_root().join("network/bridge/bridge.json");
+    let leases = || std::fs::read_to_string(&state).unwrap_or_default();
+    assert!(leases().contains(&ip), "{}", leases());
+    // berthd dies, then the container: its namespace and veth go with it.
+    d.kill9();
+    let _ = Command::new("kill").args(["-9", &pid]).status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sh("ip", &["-o", "link", "show", "master", d.bridge()]).contains("veth")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    d.restart();
+    assert!(!leases().contains(&ip), "the lease is freed: {}", leases());
+    let status = inspect(&d, "{{.State.Status}}", "gone");
+    assert_eq!(status, "exited");
+    // Nothing else was dropped: a new container gets a lease of its own.
+    d.docker(&["run", "-d", "--name", "next", "busybox", "sleep", "300"])
+        .ok();
+    let next = inspect(&d, "{{.NetworkSettings.IPAddress}}", "next");
+    assert!(leases().contains(&next), "{}", leases());
+    d.docker(&["rm", "-f", "gone", "next"]).ok();
 }

@@ -95,6 +95,27 @@ fn latency(
     out
 }
 
+/// Per engine: median(`bridged`) − median(`none`); the range is the widest difference the
+/// samples allow (min − max .. max − min).
+fn network_cost(bridged: &Results, none: &Results) -> Results {
+    bridged
+        .iter()
+        .map(|(engine, b)| {
+            let cost = match (b, none.get(engine)) {
+                (Ok(b), Some(Ok(n))) => Ok(Stats {
+                    median: b.median - n.median,
+                    min: b.min - n.max,
+                    max: b.max - n.min,
+                    n: b.n.min(n.n),
+                }),
+                (Err(e), _) | (_, Some(Err(e))) => Err(e.clone()),
+                (_, None) => Err("no --network none samples".into()),
+            };
+            (engine.clone(), cost)
+        })
+        .collect()
+}
+
 fn row(metric: &str, unit: &str, results: Results) -> Row {
     let mut r = Row::new(metric, unit);
     r.results = results;
@@ -156,7 +177,13 @@ pub fn all(
             }),
         );
         r.floor = floor_unshare(opts).ok().map(|s| ("unshare".to_string(), s));
+        let cost = network_cost(&rows[rows.len() - 1].results, &r.results);
         rows.push(r);
+        rows.push(row(
+            "network setup cost per container (default network − none, medians)",
+            "ms",
+            cost,
+        ));
         if let Some(sock) = &berth_host {
             let host = format!("unix://{}", sock.display());
             let mut results = Results::new();
