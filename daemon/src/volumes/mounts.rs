@@ -230,7 +230,10 @@ pub fn plan(
             Some((n, m)) if m == "ro" || m == "rw" => (n.to_string(), Some(m.to_string())),
             _ => (from.clone(), None),
         };
-        let other = containers.get(&name)?;
+        // Docker answers 400 here (not 404, which would make the CLI pull the image).
+        let other = containers
+            .get(&name)
+            .map_err(|e| ApiError::bad_request(e.message))?;
         for mut p in other.record()["Mounts"]
             .as_array()
             .cloned()
