@@ -362,8 +362,8 @@ impl NetworkDriver for BridgeDriver {
             }
             for ep in &dead {
                 net.endpoints.remove(ep);
+                self.store.drop_lease(&id, ep)?;
             }
-            self.store.save(net)?;
             inner
                 .reservations
                 .retain(|(n, ep), _| n != &id || !dead.contains(ep));

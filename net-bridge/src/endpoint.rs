@@ -153,7 +153,7 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
     })
 }
 
-/// Records (or with `None` drops) an endpoint's lease and writes the network's state.
+/// Records (or with `None` drops) an endpoint's lease, in memory and on disk.
 fn save_lease(
     inner: &mut InnerRef<'_>,
     net_id: &str,
@@ -164,16 +164,15 @@ fn save_lease(
     let net = inner
         .net_mut(net_id)
         .ok_or_else(|| DriverError::NotFound(format!("network {net_id} not found")))?;
-    let before = match lease {
-        Some(l) => net.endpoints.insert(ep.to_string(), l),
-        None => net.endpoints.remove(ep),
-    };
-    if let Err(e) = store.save_leases(net) {
-        match before {
-            Some(b) => net.endpoints.insert(ep.to_string(), b),
-            None => net.endpoints.remove(ep),
-        };
-        return Err(e);
+    match lease {
+        Some(l) => {
+            store.put_lease(net_id, ep, &l)?;
+            net.endpoints.insert(ep.to_string(), l);
+        }
+        None => {
+            store.drop_lease(net_id, ep)?;
+            net.endpoints.remove(ep);
+        }
     }
     Ok(())
 }

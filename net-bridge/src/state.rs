@@ -1,6 +1,17 @@
-//! The driver's persistent state: one JSON file per network (`<root>/bridge/<id>.json`) with
-//! its subnet, bridge device and leases (endpoints), written atomically on every change so a
-//! restarted daemon hands out no address twice and can clean up what it made.
+//! The driver's persistent state, so a restarted daemon hands out no address twice and can
+//! clean up what it made:
+//!
+//! ```text
+//! <root>/bridge/<id>.json              a network: subnet, bridge device (temp, fsync, rename)
+//! <root>/bridge/<id>.leases/<ep>.json  one lease per endpoint (created / unlinked)
+//! ```
+//!
+//! Leases are single small files written without fsync or rename, the cheapest durable-enough
+//! record (an fsync or a rename over a file costs several ms per container on a busy disk): a
+//! berthd crash loses nothing (the page cache survives it), and after a machine crash no
+//! container is alive — start-up drops every lease whose host veth no longer exists (see
+//! `BridgeDriver::reconcile`). A lease file that cannot be read (berthd killed mid-write,
+//! before the join finished) is dropped at load.
 
 use berth_core::network::{NetworkSpec, PortBinding};
 use berth_core::{DriverError, DriverResult};
@@ -25,8 +36,9 @@ pub struct NetState {
     /// The last address handed out (allocation continues after it).
     #[serde(default)]
     pub last: u32,
-    /// Endpoints (leases) by endpoint id.
-    #[serde(default)]
+    /// Endpoints (leases) by endpoint id (stored as lease files; read from the network file
+    /// only when migrating state written before lease files existed).
+    #[serde(default, skip_serializing)]
     pub endpoints: BTreeMap<String, Lease>,
 }
 
@@ -65,7 +77,11 @@ impl Store {
         self.dir.join(format!("{id}.json"))
     }
 
-    /// Every network on disk; unreadable files are skipped with their name reported.
+    fn leases_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.leases"))
+    }
+
+    /// Every network on disk, with its leases; unreadable files are skipped.
     pub fn load_all(&self) -> DriverResult<Vec<NetState>> {
         let rd = std::fs::read_dir(&self.dir)
             .map_err(|e| DriverError::io(format!("reading {}", self.dir.display()), e))?;
@@ -81,27 +97,54 @@ impl Store {
             let Ok(text) = std::fs::read(&p) else {
                 continue;
             };
-            if let Ok(st) = serde_json::from_slice::<NetState>(&text) {
+            if let Ok(mut st) = serde_json::from_slice::<NetState>(&text) {
+                // Leases from an older network file become lease files.
+                for (ep, lease) in std::mem::take(&mut st.endpoints) {
+                    self.put_lease(&st.spec.id, &ep, &lease)?;
+                }
+                self.save(&st)?;
+                st.endpoints = self.load_leases(&st.spec.id);
+                let newest = st
+                    .endpoints
+                    .values()
+                    .filter_map(|l| l.ip.parse::<std::net::Ipv4Addr>().ok())
+                    .map(u32::from)
+                    .max()
+                    .unwrap_or(0);
+                st.last = st.last.max(newest);
                 out.push(st);
             }
         }
         Ok(out)
     }
 
-    /// Writes one network's state atomically (temp file, fsync, rename).
+    fn load_leases(&self, id: &str) -> BTreeMap<String, Lease> {
+        let mut out = BTreeMap::new();
+        let Ok(rd) = std::fs::read_dir(self.leases_dir(id)) else {
+            return out;
+        };
+        for entry in rd.flatten() {
+            let p = entry.path();
+            let ep = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            match std::fs::read(&p).map(|b| serde_json::from_slice::<Lease>(&b)) {
+                Ok(Ok(lease)) if is_safe_id(&ep) => {
+                    out.insert(ep, lease);
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes one network's state atomically (temp file, fsync, rename); leases are not part
+    /// of it.
     pub fn save(&self, st: &NetState) -> DriverResult<()> {
-        self.write(st, true)
-    }
-
-    /// Writes one network's state after a lease changed: atomically (temp file, rename) but
-    /// without fsync. A berthd crash loses nothing (the page cache survives it); a machine
-    /// crash kills every container, and start-up drops the leases whose veth is gone (see
-    /// `BridgeDriver::reconcile`), so an unflushed lease can never hand an address out twice.
-    pub fn save_leases(&self, st: &NetState) -> DriverResult<()> {
-        self.write(st, false)
-    }
-
-    fn write(&self, st: &NetState, durable: bool) -> DriverResult<()> {
         if !is_safe_id(&st.spec.id) {
             return Err(DriverError::InvalidInput(format!(
                 "invalid network id {:?}",
@@ -114,19 +157,54 @@ impl Store {
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&data)?;
-            if durable {
-                f.sync_data()?;
-            }
+            f.sync_data()?;
             std::fs::rename(&tmp, &path)
         };
         write().map_err(|e| DriverError::io(format!("writing {}", path.display()), e))
     }
 
-    /// Removes one network's state; missing is fine.
+    /// Records endpoint `ep`'s lease on network `id` (one small file, no fsync: see above).
+    pub fn put_lease(&self, id: &str, ep: &str, lease: &Lease) -> DriverResult<()> {
+        if !is_safe_id(id) || !is_safe_id(ep) {
+            return Err(DriverError::InvalidInput(format!(
+                "invalid endpoint id {ep:?}"
+            )));
+        }
+        let dir = self.leases_dir(id);
+        let path = dir.join(format!("{ep}.json"));
+        let data = serde_json::to_vec(lease).map_err(|e| DriverError::Internal(e.to_string()))?;
+        let write = || -> std::io::Result<()> {
+            match std::fs::write(&path, &data) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::write(&path, &data)
+                }
+                r => r,
+            }
+        };
+        write().map_err(|e| DriverError::io(format!("writing {}", path.display()), e))
+    }
+
+    /// Forgets endpoint `ep`'s lease on network `id`; missing is fine.
+    pub fn drop_lease(&self, id: &str, ep: &str) -> DriverResult<()> {
+        if !is_safe_id(id) || !is_safe_id(ep) {
+            return Ok(());
+        }
+        let path = self.leases_dir(id).join(format!("{ep}.json"));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(DriverError::io(format!("removing {}", path.display()), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes one network's state and leases; missing is fine.
     pub fn remove(&self, id: &str) -> DriverResult<()> {
         if !is_safe_id(id) {
             return Ok(());
         }
+        let _ = std::fs::remove_dir_all(self.leases_dir(id));
         match std::fs::remove_file(self.path(id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(DriverError::io(
                 format!("removing state of network {id}"),

@@ -3,6 +3,8 @@
 //! container's address, `docker port`, no address given twice, and nothing left in the kernel
 //! after removal. Traffic goes only to loopback and to the test's own containers.
 
+mod network_support;
+
 use berth_tests::{free_port, TestDaemon};
 use std::io::{Read, Write};
 use std::process::Command;
@@ -121,6 +123,8 @@ fn twenty_containers_get_distinct_addresses_and_leave_nothing() {
     args.extend(ids.iter().map(String::as_str));
     d.docker(&args).ok();
     assert_eq!(veths_on(d.bridge()), 0, "no veth left");
+    let held = network_support::leases(&d, "bridge");
+    assert!(held.trim().is_empty(), "no lease left: {held}");
     let nft = Command::new("nft")
         .args(["list", "ruleset"])
         .output()

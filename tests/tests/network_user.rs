@@ -8,7 +8,7 @@
 mod network_support;
 
 use berth_tests::TestDaemon;
-use network_support::{sh, Guard};
+use network_support::{leases, sh, Guard};
 use serde_json::json;
 use std::process::Command;
 
@@ -223,10 +223,8 @@ fn containers_on_a_user_network_find_each_other_by_name_and_alias() {
             !links.contains(&format!("master {br} ")),
             "no port on {br}: {links}"
         );
-        let state =
-            std::fs::read_to_string(d.data_root().join(format!("network/bridge/{id}.json")))
-                .unwrap_or_default();
-        assert!(state.contains("\"endpoints\":{}"), "no lease left: {state}");
+        let state = leases(&d, id);
+        assert!(state.trim().is_empty(), "no lease left: {state}");
     }
     let nft = sh("nft", &["list", "ruleset"]);
     for ip in [&ip1, &fixed, &joined_ip] {
@@ -248,9 +246,11 @@ fn leases_of_containers_that_died_while_berthd_was_down_are_freed() {
         .ok();
     let ip = inspect(&d, "{{.NetworkSettings.IPAddress}}", "gone");
     let pid = inspect(&d, "{{.State.Pid}}", "gone");
-    let state = d.data_root().join("network/bridge/bridge.json");
-    let leases = || std::fs::read_to_string(&state).unwrap_or_default();
-    assert!(leases().contains(&ip), "{}", leases());
+    assert!(
+        leases(&d, "bridge").contains(&ip),
+        "{}",
+        leases(&d, "bridge")
+    );
     // berthd dies, then the container: its namespace and veth go with it.
     d.kill9();
     let _ = Command::new("kill").args(["-9", &pid]).status();
@@ -261,13 +261,21 @@ fn leases_of_containers_that_died_while_berthd_was_down_are_freed() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     d.restart();
-    assert!(!leases().contains(&ip), "the lease is freed: {}", leases());
+    assert!(
+        !leases(&d, "bridge").contains(&ip),
+        "the lease is freed: {}",
+        leases(&d, "bridge")
+    );
     let status = inspect(&d, "{{.State.Status}}", "gone");
     assert_eq!(status, "exited");
     // Nothing else was dropped: a new container gets a lease of its own.
     d.docker(&["run", "-d", "--name", "next", "busybox", "sleep", "300"])
         .ok();
     let next = inspect(&d, "{{.NetworkSettings.IPAddress}}", "next");
-    assert!(leases().contains(&next), "{}", leases());
+    assert!(
+        leases(&d, "bridge").contains(&next),
+        "{}",
+        leases(&d, "bridge")
+    );
     d.docker(&["rm", "-f", "gone", "next"]).ok();
 }

@@ -241,19 +241,23 @@ async fn delete_one(ctx: &Ctx, rec: &Value) -> Result<(), ApiError> {
 }
 
 /// Endpoint ids the bridge driver still holds for network `did` whose container no longer
-/// has the network (read from the driver's state file).
+/// has the network (its lease files, `<data-root>/network/bridge/<id>.leases/<ep>.json`).
 fn driver_endpoints(ctx: &Ctx, did: &str) -> Vec<String> {
-    let path = ctx
+    let dir = ctx
         .config
         .data_root
         .join("network/bridge")
-        .join(format!("{did}.json"));
-    let Ok(Ok(st)) = std::fs::read(path).map(|b| serde_json::from_slice::<Value>(&b)) else {
-        return Vec::new();
-    };
-    st["endpoints"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
+        .join(format!("{did}.leases"));
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let p = e.path();
+                    (p.extension()? == "json")
+                        .then(|| p.file_stem()?.to_str().map(str::to_string))?
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -47,3 +47,17 @@ pub fn sh(cmd: &str, args: &[&str]) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default()
 }
+
+/// The bridge driver's leases on network `driver_id` (`bridge` for the default network), as
+/// the concatenated lease files (empty when there are none).
+pub fn leases(d: &TestDaemon, driver_id: &str) -> String {
+    let dir = d
+        .data_root()
+        .join(format!("network/bridge/{driver_id}.leases"));
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        out.push('\n');
+    }
+    out
+}
