@@ -379,6 +379,16 @@ impl TestDaemon {
             .ok();
     }
 
+    /// Runs a detached `busybox sleep 300` named `name` without networking (busybox must be
+    /// imported); returns its id.
+    #[track_caller]
+    pub fn sleeper(&self, name: &str) -> String {
+        let args = ["run", "-d", "--name", name, "--network", "none"];
+        let mut args = args.to_vec();
+        args.extend(["busybox", "sleep", "300"]);
+        self.docker(&args).ok().trim().to_string()
+    }
+
     /// Sends a raw HTTP/1.1 request over the unix socket and returns (status, headers, body).
     /// The connection is closed after one response, so the body is read to its end.
     pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {

@@ -8,18 +8,7 @@ use berth_tests::TestDaemon;
 fn exec_ends_with_its_process_not_its_background_children() {
     let d = TestDaemon::start();
     d.import_busybox();
-    d.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "ex",
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "300",
-    ])
-    .ok();
+    d.sleeper("ex");
     let script = "sleep 120 & echo started; echo oops >&2; exit 3";
     let t = std::time::Instant::now();
     let out = d.docker(&["exec", "ex", "sh", "-c", script]);

@@ -122,6 +122,7 @@ pub async fn stop(
         .unwrap_or(10);
     let mut rx = c.events.subscribe();
     send_signal(ctx, c, sig).await?;
+    publish_kill(ctx, c, sig);
     let wait = async {
         while rx.borrow().running {
             if rx.changed().await.is_err() {
@@ -136,6 +137,7 @@ pub async fn stop(
         .is_err()
     {
         send_signal(ctx, c, libc::SIGKILL).await?;
+        publish_kill(ctx, c, libc::SIGKILL);
         let mut rx = c.events.subscribe();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
             while rx.borrow().running {
@@ -149,6 +151,13 @@ pub async fn stop(
     ctx.events
         .publish("container", "stop", &c.id, exit::attrs(c));
     Ok(true)
+}
+
+/// The `kill` event (`signal` attribute), which Docker also emits for each signal of a stop.
+fn publish_kill(ctx: &Ctx, c: &Container, sig: i32) {
+    let mut a = exit::attrs(c);
+    a.insert("signal".into(), sig.to_string());
+    ctx.events.publish("container", "kill", &c.id, a);
 }
 
 async fn send_signal(ctx: &Ctx, c: &Container, sig: i32) -> Result<(), ApiError> {
@@ -198,9 +207,7 @@ async fn kill(ctx: Ctx, req: Req) -> ApiResult {
         c.update(|r| r["ManuallyStopped"] = json!(true));
     }
     send_signal(&ctx, &c, sig).await?;
-    let mut a = exit::attrs(&c);
-    a.insert("signal".into(), sig.to_string());
-    ctx.events.publish("container", "kill", &c.id, a);
+    publish_kill(&ctx, &c, sig);
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -288,10 +295,12 @@ async fn rename(ctx: Ctx, req: Req) -> ApiResult {
             return Err(ApiError::conflict(format!("Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.", o.id)));
         }
     }
+    let old = format!("/{}", c.name());
     c.update(|r| r["Name"] = json!(format!("/{new}")));
     ctx.containers.save(&c)?;
-    ctx.events
-        .publish("container", "rename", &c.id, exit::attrs(&c));
+    let mut a = exit::attrs(&c);
+    a.insert("oldName".into(), old);
+    ctx.events.publish("container", "rename", &c.id, a);
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

@@ -63,15 +63,7 @@ pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
             pend.push(p);
         }
     });
-    ctx.events.publish(
-        "container",
-        "attach",
-        &ctx.containers
-            .get(req.param("id"))
-            .map(|c| c.id.clone())
-            .unwrap_or_default(),
-        Default::default(),
-    );
+    crate::containers::exit::publish(&ctx, req.param("id"), "attach");
     Ok(resp)
 }
 
@@ -190,8 +182,7 @@ pub async fn export(ctx: Ctx, req: Req) -> ApiResult {
             let _ = berth_core::mount::unmount(&root);
         }
     });
-    ctx.events
-        .publish("container", "export", req.param("id"), Default::default());
+    crate::containers::exit::publish(&ctx, req.param("id"), "export");
     Ok(resp)
 }
 

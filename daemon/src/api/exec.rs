@@ -46,12 +46,12 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
         exit_code: None,
         pid: 0,
     };
+    let action = format!("exec_create: {}", exec_command(&rec.config));
     if let Ok(mut m) = ctx.containers.execs.lock() {
         m.insert(id.clone(), rec);
     }
-    let mut a = crate::containers::exit::attrs(&c);
-    a.insert("execID".into(), id.clone());
-    ctx.events.publish("container", "exec_create", &c.id, a);
+    ctx.events
+        .publish("container", &action, &c.id, exec_attrs(&c, &id));
     Ok(http::json(StatusCode::CREATED, &json!({"Id": id})))
 }
 
@@ -218,8 +218,12 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
             }
         }
     }
-    ctx.events
-        .publish("container", "exec_start", &c.id, Default::default());
+    ctx.events.publish(
+        "container",
+        &format!("exec_start: {}", exec_command(&e.config)),
+        &c.id,
+        exec_attrs(&c, &exec_id),
+    );
     let finish = {
         let ctx = ctx.clone();
         let id = exec_id.clone();
@@ -228,6 +232,9 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
                 r.running = false;
                 r.exit_code = Some(code);
             });
+            let mut a = exec_attrs(&c, &id);
+            a.insert("exitCode".into(), code.to_string());
+            ctx.events.publish("container", "exec_die", &c.id, a);
         }
     };
     if detach {
@@ -282,6 +289,21 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
         let _ = cw.shutdown().await;
     });
     Ok(resp)
+}
+
+/// The command line in Docker's exec event actions (`exec_start: sh -c exit 3`).
+fn exec_command(config: &Value) -> String {
+    strings(Some(&config["Cmd"])).join(" ")
+}
+
+/// An exec event's attributes: the container's, plus `execID`.
+fn exec_attrs(
+    c: &crate::containers::Container,
+    exec_id: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let mut a = crate::containers::exit::attrs(c);
+    a.insert("execID".into(), exec_id.to_string());
+    a
 }
 
 /// Once the exec's process has exited, output already in its pipes is still forwarded until

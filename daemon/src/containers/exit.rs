@@ -9,6 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+/// Publishes container event `action` about the container `name_or_id` names, if it exists.
+pub fn publish(ctx: &Ctx, name_or_id: &str, action: &str) {
+    if let Ok(c) = ctx.containers.get(name_or_id) {
+        ctx.events.publish("container", action, &c.id, attrs(&c));
+    }
+}
+
 /// Event attributes of a container (image, name, labels).
 pub fn attrs(c: &Container) -> BTreeMap<String, String> {
     let rec = c.record();
