@@ -371,3 +371,51 @@ fn init_runs_the_command_under_docker_init() {
         "3"
     );
 }
+
+#[test]
+fn bad_create_requests_get_dockers_errors_and_make_nothing() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    for (args, text) in [
+        (
+            &["--restart", "sometimes"][..],
+            "invalid restart policy 'sometimes'",
+        ),
+        (
+            &["--restart", "always:3"][..],
+            "maximum retry count cannot be used with restart policy 'always'",
+        ),
+        (&["--cpus", "-1"][..], "Range of CPUs is from 0.01 to "),
+        (&["-m", "1m"][..], "Minimum memory limit allowed is 6MB"),
+        (
+            &["-m", "10m", "--memory-swap", "5m"][..],
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ),
+    ] {
+        let mut full = vec!["run"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["busybox", "true"]);
+        let out = d.docker(&full);
+        assert_eq!(out.status, 125, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(text), "{args:?}: {}", out.stderr);
+    }
+    let (status, _, body) = d.request(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image": "busybox", "HostConfig": {"Memory": "lots"}}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("HostConfig.Memory"), "{body}");
+    // Go's decoder rules: a string command is a one-word command, null is the zero value.
+    let (status, _, body) = d.request(
+        "POST",
+        "/containers/create",
+        Some(r#"{"Image": "busybox", "Cmd": "true", "Env": null, "HostConfig": {"Binds": null}}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        d.docker(&["ps", "-a", "-q"]).ok().lines().count(),
+        1,
+        "only the good request made a container"
+    );
+}

@@ -140,12 +140,14 @@ fn random_id() -> String {
 }
 
 /// Creates a container; returns its id.
-pub async fn create(ctx: &Ctx, name: Option<&str>, body: Value) -> Result<String, ApiError> {
+pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<String, ApiError> {
     if !body.is_object() {
         return Err(ApiError::bad_request(
             "config cannot be empty in order to create a container",
         ));
     }
+    super::validate::normalise(&mut body);
+    super::validate::check(&body)?;
     let image_name = body["Image"].as_str().unwrap_or("").to_string();
     if image_name.is_empty() {
         return Err(ApiError::bad_request("No command specified"));

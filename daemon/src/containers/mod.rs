@@ -13,6 +13,7 @@ pub mod initlayer;
 pub mod names;
 pub mod start;
 pub mod streams;
+pub mod validate;
 
 use crate::config::Config;
 use crate::server::http::ApiError;
