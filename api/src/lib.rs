@@ -5,9 +5,11 @@
 //! - [`client`]: a small blocking HTTP/1.1 client (unix or TCP) with version negotiation,
 //!   chunked bodies, JSON message streams and hijacked connections.
 //! - [`stdcopy`]: the 8-byte-header framing of multiplexed attach/exec/logs streams.
+//! - [`units`]: Docker's human sizes and durations.
 
 pub mod client;
 pub mod stdcopy;
 pub mod types;
+pub mod units;
 
 pub use client::{Client, ClientError, Response};

@@ -5,6 +5,7 @@ use crate::containers::{exit, Container};
 use crate::server::http::{self, ok_json, ApiError, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
+use berth_api::units::human_duration;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -62,21 +63,6 @@ fn status_text(state: &Value) -> String {
         ),
         "created" => "Created".into(),
         other => other.to_string(),
-    }
-}
-
-/// Docker's go-units HumanDuration.
-pub fn human_duration(secs: i64) -> String {
-    match secs {
-        s if s < 1 => "Less than a second".into(),
-        1 => "1 second".into(),
-        s if s < 60 => format!("{s} seconds"),
-        s if s < 120 => "About a minute".into(),
-        s if s < 3600 => format!("{} minutes", s / 60),
-        s if s < 7200 => "About an hour".into(),
-        s if s < 48 * 3600 => format!("{} hours", s / 3600),
-        s if s < 14 * 86400 => format!("{} days", s / 86400),
-        s => format!("{} weeks", s / (7 * 86400)),
     }
 }
 
