@@ -143,12 +143,77 @@ fn symlink_escapes(rel: &Path, target: &Path) -> bool {
     false
 }
 
+/// Options for [`extract`]: unpacking a plain tar into a container (`docker cp`).
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Refuse to replace a folder with a non-folder and vice versa (Docker's
+    /// `noOverwriteDirNonDir`).
+    pub no_overwrite_dir_non_dir: bool,
+    /// Owner given to every entry instead of the one recorded in the tar.
+    pub chown: Option<(u32, u32)>,
+    /// Renames entries `old` and `old/...` to `new` and `new/...` (`.` as `old`: every entry
+    /// goes under `new`) — Docker's `RebaseArchiveEntries`.
+    pub rebase: Option<(PathBuf, PathBuf)>,
+}
+
+fn rebase(rel: PathBuf, x: Option<&ExtractOptions>) -> PathBuf {
+    let Some((old, new)) = x.and_then(|x| x.rebase.as_ref()) else {
+        return rel;
+    };
+    let old = clean(old, "").unwrap_or_default();
+    match rel.strip_prefix(&old) {
+        Ok(rest) => clean(&new.join(rest), "").unwrap_or_default(),
+        Err(_) => rel,
+    }
+}
+
 /// Unpacks the (uncompressed) layer tar `r` into `dest`.
 pub fn apply_layer(
     r: impl Read,
     dest: &Path,
     opts: &ApplyOptions,
 ) -> Result<ApplyStats, ArchiveError> {
+    unpack(r, dest, opts, None)
+}
+
+/// Unpacks a plain tar (not a layer: `.wh.` names are ordinary files, symlinks may point
+/// anywhere since they are never followed here) into the folder `dest`, safely as
+/// [`apply_layer`] does.
+pub fn extract(r: impl Read, dest: &Path, x: &ExtractOptions) -> Result<ApplyStats, ArchiveError> {
+    let opts = ApplyOptions {
+        max_size: u64::MAX,
+        ..Default::default()
+    };
+    unpack(r, dest, &opts, Some(x))
+}
+
+/// Docker's refusal to replace a folder with a non-folder or the reverse.
+fn check_overwrite(path: &Path, name: &str, is_dir: bool) -> Result<(), ArchiveError> {
+    let Ok(m) = fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let msg = match (m.is_dir(), is_dir) {
+        (true, false) => "cannot overwrite directory",
+        (false, true) => "cannot overwrite non-directory",
+        _ => return Ok(()),
+    };
+    let with = if is_dir { "directory" } else { "non-directory" };
+    Err(ArchiveError::Unsafe {
+        entry: name.into(),
+        reason: format!(
+            "{msg} {:?} with {with} {name:?}",
+            path.display().to_string()
+        ),
+    })
+}
+
+fn unpack(
+    r: impl Read,
+    dest: &Path,
+    opts: &ApplyOptions,
+    x: Option<&ExtractOptions>,
+) -> Result<ApplyStats, ArchiveError> {
+    let layer = x.is_none();
     let mut ar = tar::Archive::new(r);
     let mut stats = ApplyStats::default();
     let mut created: HashSet<PathBuf> = HashSet::new();
@@ -161,7 +226,7 @@ pub fn apply_layer(
             .map_err(|e| ArchiveError::Tar(e.to_string()))?
             .into_owned();
         let name = raw.display().to_string();
-        let rel = clean(&raw, &name)?;
+        let rel = rebase(clean(&raw, &name)?, x);
         stats.entries += 1;
         if rel.as_os_str().is_empty() {
             continue;
@@ -181,7 +246,7 @@ pub fn apply_layer(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         // Whiteouts.
-        if file_name == OPAQUE_MARKER {
+        if layer && file_name == OPAQUE_MARKER {
             let dir = safe_parent(dest, &rel, &name)?;
             let dir = dir
                 .parent()
@@ -213,7 +278,7 @@ pub fn apply_layer(
             }
             continue;
         }
-        if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX) {
+        if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX).filter(|_| layer) {
             let target_rel = rel.with_file_name(hidden);
             let target = safe_parent(dest, &target_rel, &name)?;
             remove_any(&target)
@@ -228,6 +293,9 @@ pub fn apply_layer(
         let path = safe_parent(dest, &rel, &name)?;
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
+        if x.is_some_and(|x| x.no_overwrite_dir_non_dir) {
+            check_overwrite(&path, &name, kind.is_dir())?;
+        }
         if !kind.is_dir() {
             remove_any(&path)
                 .map_err(|e| ArchiveError::io(format!("replacing {}", path.display()), e))?;
@@ -271,7 +339,7 @@ pub fn apply_layer(
                     .map_err(|e| ArchiveError::Tar(e.to_string()))?
                     .ok_or_else(|| ArchiveError::Tar(format!("symlink {name} has no target")))?
                     .into_owned();
-                if symlink_escapes(&rel, &target) {
+                if layer && symlink_escapes(&rel, &target) {
                     return Err(ArchiveError::Unsafe {
                         entry: name,
                         reason: format!(
@@ -294,6 +362,7 @@ pub fn apply_layer(
                     entry: name.clone(),
                     reason: "hard link target escapes the layer root".into(),
                 })?;
+                let trel = rebase(trel, x);
                 let tpath = safe_parent(dest, &trel, &name)?;
                 match fs::symlink_metadata(&tpath) {
                     Ok(m) if !m.is_dir() => {}
@@ -361,8 +430,10 @@ pub fn apply_layer(
                 }
             }
         }
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
+        let (uid, gid) = x.and_then(|x| x.chown).unwrap_or((
+            header.uid().unwrap_or(0) as u32,
+            header.gid().unwrap_or(0) as u32,
+        ));
         sys::lchown(&path, uid, gid)
             .map_err(|e| ArchiveError::io(format!("chown {}", path.display()), e))?;
         if kind != tar::EntryType::Symlink {

@@ -309,6 +309,27 @@ pub fn write_diff_between<W: Write>(
     to_tar(w, |out| walk_between(layer, parent, Path::new(""), out))
 }
 
+/// Writes `src` — a file, or a folder with everything under it; symlinks are archived, never
+/// followed — as tar entries named `name` and `name/...` (`docker cp` out of a container).
+pub fn write_tree<W: Write>(src: &Path, name: &Path, w: &mut W) -> Result<(), ArchiveError> {
+    let m = fs::symlink_metadata(src)
+        .map_err(|e| ArchiveError::io(format!("reading {}", src.display()), e))?;
+    let mut t = TarOut::new(w);
+    let mut walk = || -> io::Result<()> {
+        t.entry(src, name, &m)?;
+        if m.is_dir() {
+            walk_between(src, None, Path::new(""), &mut |ev| match ev {
+                Event::Present(full, rel, m, _) => t.entry(full, &name.join(rel), m),
+                _ => Ok(()),
+            })?;
+        }
+        Ok(())
+    };
+    walk().map_err(|e| ArchiveError::io(format!("archiving {}", src.display()), e))?;
+    t.b.finish()
+        .map_err(|e| ArchiveError::io("finishing the archive", e))
+}
+
 fn collect(
     walk: impl FnOnce(&mut dyn FnMut(Event<'_>) -> io::Result<()>) -> io::Result<()>,
     overlay: &dyn Fn(&Path) -> bool,

@@ -4,9 +4,10 @@
 //! - [`apply`]: unpack a layer tar into a folder safely — whiteouts as the driver wants them
 //!   (deleted files for `vfs`, 0/0 character devices and opaque xattrs for overlayfs), hard
 //!   links, symlinks, devices, fifos, owners, modes, times, xattrs — refusing path traversal,
-//!   escaping links and tar bombs;
+//!   escaping links and tar bombs; [`extract`] unpacks a plain tar (`docker cp`) the same way;
 //! - [`diff`]: write the changes of a layer as a tar with `.wh.` whiteouts, from an overlay
 //!   upper folder or by comparing a folder with its parent, and list them (`docker diff`);
+//!   [`write_tree`] archives one file or folder under a chosen name (`docker cp`);
 //! - [`digest`]: sha256 while reading or writing, for diff_ids and blob digests.
 //!
 //! Everything streams: no layer is ever held in memory.
@@ -17,9 +18,11 @@ pub mod diff;
 pub mod digest;
 mod sys;
 
-pub use apply::{apply_layer, ApplyOptions, ApplyStats, Whiteouts};
+pub use apply::{apply_layer, extract, ApplyOptions, ApplyStats, ExtractOptions, Whiteouts};
 pub use compression::{decompress, Compression};
-pub use diff::{changes_between, changes_overlay, write_diff_between, write_diff_overlay};
+pub use diff::{
+    changes_between, changes_overlay, write_diff_between, write_diff_overlay, write_tree,
+};
 pub use digest::{DigestReader, DigestWriter};
 
 /// What went wrong with a layer stream.

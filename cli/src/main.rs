@@ -118,6 +118,8 @@ pub enum Cmd {
     Port(containers::OneArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(containers::OneArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(containers::CpArgs),
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
     /// Manage containers.
@@ -206,6 +208,7 @@ fn run(cli: Cli, c: &mut berth_api::Client) -> anyhow::Result<i32> {
         Cmd::Commit(a) => containers::commit(c, a),
         Cmd::Port(a) => containers::port(c, a),
         Cmd::Attach(a) => containers::attach(c, a),
+        Cmd::Cp(a) => containers::cp(c, a),
         Cmd::Build(a) => build::build(c, a),
         Cmd::Container(cc) => containers::container(c, cc, cli.config.as_deref()),
         Cmd::Network(n) => network::network(c, n),

@@ -1,5 +1,6 @@
 //! Wire types, one module per API area. Areas add their own `pub mod <area>;` line here.
 
+pub mod archive;
 pub mod container;
 pub mod events;
 pub mod image;

@@ -1,8 +1,10 @@
 //! Container commands: the flags of run, create, start, ps, stop, restart, kill, rm, wait,
 //! pause, unpause, logs, inspect, exec, top, rename, diff, export, commit, port, attach and
 //! the `container ...` group. The commands live in `containers_run` (lifecycle),
-//! `containers_list` (ps, inspect), `containers_io` (logs, exec, attach) and `state`.
+//! `containers_list` (ps, inspect), `containers_io` (logs, exec, attach), `containers_cp` (cp)
+//! and `state`.
 
+pub use super::containers_cp::{cp, CpArgs};
 pub use super::containers_io::{attach, exec, logs};
 pub use super::containers_list::{inspect, ps};
 pub use super::containers_run::{kill, rm, run, simple, start, stop, wait};
@@ -250,6 +252,8 @@ pub enum ContainerCmd {
     Start(StartArgs),
     /// Fetch the logs of a container.
     Logs(LogsArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(CpArgs),
 }
 
 /// `berth container ...`.
@@ -279,5 +283,6 @@ pub fn container(c: &mut Client, cmd: ContainerCmd, dir: Option<&str>) -> Result
         ContainerCmd::Stop(a) => stop(c, a, false),
         ContainerCmd::Start(a) => start(c, a),
         ContainerCmd::Logs(a) => logs(c, a),
+        ContainerCmd::Cp(a) => cp(c, a),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod containers;
+mod containers_cp;
 mod containers_io;
 mod containers_list;
 mod containers_run;

@@ -1,8 +1,9 @@
 //! Container lifecycle endpoints: create, start, wait, stop, kill, restart, pause, resize,
 //! rename and remove; `register` wires every container route (listing and inspection live in
-//! `containers_list`, streams in `containers_io`, stats in `containers_stats`).
+//! `containers_list`, streams in `containers_io`, stats in `containers_stats`, `docker cp` in
+//! `containers_archive`).
 
-use super::{containers_io as io, containers_list as list};
+use super::{containers_archive as archive, containers_io as io, containers_list as list};
 use crate::containers::{create, exit, start, Container};
 use crate::server::http::{self, empty, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
@@ -36,6 +37,9 @@ pub fn register(r: &mut Router) {
         "/containers/{id}/stats",
         super::containers_stats::stats,
     );
+    r.add(Method::HEAD, "/containers/{id}/archive", archive::head);
+    r.add(Method::GET, "/containers/{id}/archive", archive::get);
+    r.add(Method::PUT, "/containers/{id}/archive", archive::put);
     r.add(Method::DELETE, "/containers/{id}", remove);
 }
 

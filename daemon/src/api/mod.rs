@@ -2,8 +2,10 @@
 
 mod build;
 pub mod containers;
+mod containers_archive;
 mod containers_io;
 mod containers_list;
+mod containers_paths;
 mod containers_stats;
 mod distribution;
 mod events;
