@@ -72,3 +72,45 @@ pub fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
         },
     }
 }
+
+/// A running command whose standard output arrives line by line; killed (by PID) and reaped
+/// when dropped. For streams that never end by themselves: `docker events`, `logs -f`.
+pub struct Lines {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<String>,
+}
+
+impl Lines {
+    /// Spawns `cmd` (stdin and stderr null, stdout read by a thread).
+    pub fn spawn(mut cmd: Command) -> std::io::Result<Lines> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let out = child.stdout.take();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Some(out) = out else { return };
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Lines { child, rx })
+    }
+
+    /// The next line, or `None` when none came within `patience` or the output ended.
+    pub fn next(&self, patience: std::time::Duration) -> Option<String> {
+        self.rx.recv_timeout(patience).ok()
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -306,6 +306,13 @@ impl TestDaemon {
         run(self.docker_cmd(args), Some(stdin))
     }
 
+    /// The docker CLI running in the background, its output line by line (`events`,
+    /// `logs -f`); killed when dropped.
+    #[track_caller]
+    pub fn docker_lines(&self, args: &[&str]) -> crate::Lines {
+        crate::Lines::spawn(self.docker_cmd(args)).expect("spawning docker")
+    }
+
     /// A ready-to-run docker command (for tests that need to manage the process themselves).
     pub fn docker_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("/usr/local/bin/docker");

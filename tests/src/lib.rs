@@ -24,7 +24,7 @@ mod engine;
 mod registry;
 
 pub use berth_testimg::busybox_rootfs_tar;
-pub use cmd::Output;
+pub use cmd::{Lines, Output};
 pub use daemon::{free_port, target_dir, Builder, TestDaemon};
 pub use engine::RealEngine;
 pub use registry::{have, run_ok, scratch_dir, self_signed, DistRegistry, RegistryAuth};

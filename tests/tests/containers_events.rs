@@ -6,8 +6,6 @@
 
 use berth_tests::TestDaemon;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Now as `seconds.nanoseconds`, the form `--since`/`--until` take.
@@ -183,28 +181,13 @@ fn lifecycle_exec_stop_and_image_events_with_windows_and_filters() {
 fn live_stream_follows_a_container() {
     let d = TestDaemon::start();
     d.import_busybox();
-    let mut child = d
-        .docker_cmd(&[
-            "events",
-            "--filter",
-            "container=live",
-            "--format",
-            "{{.Action}} {{.Actor.Attributes.name}}",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker events");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let stream = d.docker_lines(&[
+        "events",
+        "--filter",
+        "container=live",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
     // Subscribed before the run: wait until the stream is open (a hang guard).
     for _ in 0..200 {
         let (_, _, body) = d.request("GET", "/info", None);
@@ -225,14 +208,12 @@ fn live_stream_follows_a_container() {
     ])
     .ok();
     let mut seen = Vec::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+    while let Some(line) = stream.next(Duration::from_secs(60)) {
         seen.push(line);
         if seen.last().is_some_and(|l| l.starts_with("destroy")) {
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
     assert_eq!(
         seen,
         [
