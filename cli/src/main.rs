@@ -120,6 +120,8 @@ pub enum Cmd {
     Attach(containers::OneArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(containers::CpArgs),
+    /// Update configuration of one or more containers.
+    Update(containers::UpdateArgs),
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
     /// Manage containers.
@@ -209,6 +211,7 @@ fn run(cli: Cli, c: &mut berth_api::Client) -> anyhow::Result<i32> {
         Cmd::Port(a) => containers::port(c, a),
         Cmd::Attach(a) => containers::attach(c, a),
         Cmd::Cp(a) => containers::cp(c, a),
+        Cmd::Update(a) => containers::update(c, a),
         Cmd::Build(a) => build::build(c, a),
         Cmd::Container(cc) => containers::container(c, cc, cli.config.as_deref()),
         Cmd::Network(n) => network::network(c, n),

@@ -1,13 +1,14 @@
 //! Container commands: the flags of run, create, start, ps, stop, restart, kill, rm, wait,
 //! pause, unpause, logs, inspect, exec, top, rename, diff, export, commit, port, attach and
 //! the `container ...` group. The commands live in `containers_run` (lifecycle),
-//! `containers_list` (ps, inspect), `containers_io` (logs, exec, attach), `containers_cp` (cp)
-//! and `state`.
+//! `containers_list` (ps, inspect), `containers_io` (logs, exec, attach), `containers_cp` (cp),
+//! `containers_update` (update) and `state`.
 
 pub use super::containers_cp::{cp, CpArgs};
 pub use super::containers_io::{attach, exec, logs};
 pub use super::containers_list::{inspect, ps};
 pub use super::containers_run::{kill, rm, run, simple, start, stop, wait};
+pub use super::containers_update::{update, UpdateArgs};
 pub use super::create::RunArgs;
 pub use super::state::{commit, diff, export, port, rename, top};
 use crate::output;
@@ -254,6 +255,8 @@ pub enum ContainerCmd {
     Logs(LogsArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(CpArgs),
+    /// Update configuration of one or more containers.
+    Update(UpdateArgs),
 }
 
 /// `berth container ...`.
@@ -284,5 +287,6 @@ pub fn container(c: &mut Client, cmd: ContainerCmd, dir: Option<&str>) -> Result
         ContainerCmd::Start(a) => start(c, a),
         ContainerCmd::Logs(a) => logs(c, a),
         ContainerCmd::Cp(a) => cp(c, a),
+        ContainerCmd::Update(a) => update(c, a),
     }
 }

@@ -135,6 +135,18 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+/// `--restart` as (policy name, maximum retry count).
+pub(crate) fn parse_restart(s: &str) -> Result<(String, i64)> {
+    let (policy, max) = match s.split_once(':') {
+        Some((p, n)) => (p.to_string(), n.parse::<i64>().unwrap_or(0)),
+        None => (s.to_string(), 0),
+    };
+    if !["no", "always", "on-failure", "unless-stopped"].contains(&policy.as_str()) {
+        bail!("invalid restart policy: {policy}");
+    }
+    Ok((policy, max))
+}
+
 pub(crate) fn parse_bytes(s: &str) -> Result<i64> {
     let s = s.trim().to_ascii_lowercase();
     if s == "-1" {
@@ -236,13 +248,7 @@ pub(crate) fn create_body(a: &RunArgs) -> Result<Value> {
     let (exposed, bindings) = parse_ports(&a.publish)?;
     let attach_all = a.attach.is_empty() && !a.detach;
     let att = |s: &str| attach_all || a.attach.iter().any(|x| x.eq_ignore_ascii_case(s));
-    let (policy, max) = match a.restart.split_once(':') {
-        Some((p, n)) => (p.to_string(), n.parse::<i64>().unwrap_or(0)),
-        None => (a.restart.clone(), 0),
-    };
-    if !["no", "always", "on-failure", "unless-stopped"].contains(&policy.as_str()) {
-        bail!("invalid restart policy: {policy}");
-    }
+    let (policy, max) = parse_restart(&a.restart)?;
     let mut ulimits = Vec::new();
     for u in &a.ulimit {
         let (name, vals) = u

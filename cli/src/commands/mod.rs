@@ -6,6 +6,7 @@ mod containers_cp;
 mod containers_io;
 mod containers_list;
 mod containers_run;
+mod containers_update;
 pub mod create;
 pub mod images;
 pub mod network;

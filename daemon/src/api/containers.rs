@@ -1,7 +1,7 @@
 //! Container lifecycle endpoints: create, start, wait, stop, kill, restart, pause, resize,
 //! rename and remove; `register` wires every container route (listing and inspection live in
 //! `containers_list`, streams in `containers_io`, stats in `containers_stats`, `docker cp` in
-//! `containers_archive`).
+//! `containers_archive`, `docker update` in `containers_update`).
 
 use super::{containers_archive as archive, containers_io as io, containers_list as list};
 use crate::containers::{create, exit, start, Container};
@@ -40,6 +40,11 @@ pub fn register(r: &mut Router) {
     r.add(Method::HEAD, "/containers/{id}/archive", archive::head);
     r.add(Method::GET, "/containers/{id}/archive", archive::get);
     r.add(Method::PUT, "/containers/{id}/archive", archive::put);
+    r.add(
+        Method::POST,
+        "/containers/{id}/update",
+        super::containers_update::update,
+    );
     r.add(Method::DELETE, "/containers/{id}", remove);
 }
 

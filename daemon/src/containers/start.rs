@@ -166,15 +166,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
         }
         _ => NetNs::New,
     };
-    let nano = hc["NanoCpus"].as_i64().unwrap_or(0);
-    let (quota, period) = if nano > 0 {
-        (nano / 10_000, 100_000)
-    } else {
-        (
-            hc["CpuQuota"].as_i64().unwrap_or(0),
-            hc["CpuPeriod"].as_u64().unwrap_or(100_000),
-        )
-    };
+    let (quota, period) = crate::api::containers_update::cpu_quota_period(hc);
     let sec: Vec<String> = strs(&hc["SecurityOpt"]);
     Ok(SpecOptions {
         id: c.id.clone(),

@@ -82,7 +82,7 @@ pub struct Limits {
     pub cpu_period: u64,
     /// Shares; 0 = default.
     pub cpu_shares: u64,
-    /// Max pids; 0 = none.
+    /// Max pids; 0 = leave as is, negative = unlimited (`max`).
     pub pids: i64,
     /// Device access rules in v1 `devices.allow`/`devices.deny` syntax, in order:
     /// `(allow, "c 1:3 rwm")`. Empty = leave the device controller alone.
@@ -151,6 +151,21 @@ fn write(p: &Path, v: &str) -> Result<(), RuntimeError> {
         "writing {v:?} to {}",
         p.display()
     )))
+}
+
+fn pids_max(n: i64) -> String {
+    if n < 0 {
+        "max".into()
+    } else {
+        n.to_string()
+    }
+}
+
+fn read_i64(p: &Path) -> i64 {
+    fs::read_to_string(p)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(i64::MAX)
 }
 
 pub(crate) fn read_u64(p: &Path) -> u64 {
@@ -283,8 +298,8 @@ impl Cgroup {
                     let weight = 1 + ((l.cpu_shares.max(2) - 2) * 9999) / 262_142;
                     write(&d.join("cpu.weight"), &weight.to_string())?;
                 }
-                if l.pids > 0 {
-                    write(&d.join("pids.max"), &l.pids.to_string())?;
+                if l.pids != 0 {
+                    write(&d.join("pids.max"), &pids_max(l.pids))?;
                 }
                 if !l.devices.is_empty() {
                     devices::apply(&d, &l.devices).map_err(RuntimeError::sys(format!(
@@ -296,9 +311,16 @@ impl Cgroup {
             Hierarchy::V1(_) => {
                 if let Some(m) = self.v1("memory") {
                     if l.memory > 0 {
-                        write(&m.join("memory.limit_in_bytes"), &l.memory.to_string())?;
+                        // memory.limit_in_bytes may never exceed memsw: raise memsw first
+                        // when growing (a live update), lower it last when shrinking.
                         let memsw = m.join("memory.memsw.limit_in_bytes");
-                        if memsw.exists() && l.memory_swap != 0 {
+                        let swap = memsw.exists() && l.memory_swap != 0;
+                        let grow = swap && (l.memory_swap < 0 || l.memory_swap > read_i64(&memsw));
+                        if grow {
+                            let _ = fs::write(&memsw, l.memory_swap.to_string());
+                        }
+                        write(&m.join("memory.limit_in_bytes"), &l.memory.to_string())?;
+                        if swap && !grow {
                             let _ = fs::write(&memsw, l.memory_swap.to_string());
                         }
                     }
@@ -313,8 +335,8 @@ impl Cgroup {
                     }
                 }
                 if let Some(p) = self.v1("pids") {
-                    if l.pids > 0 {
-                        write(&p.join("pids.max"), &l.pids.to_string())?;
+                    if l.pids != 0 {
+                        write(&p.join("pids.max"), &pids_max(l.pids))?;
                     }
                 }
                 if let Some(d) = self.v1("devices") {

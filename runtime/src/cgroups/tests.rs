@@ -191,3 +191,37 @@ fn device_rules_from_a_spec() {
     assert!(l.devices.contains(&(true, "c 136:* rwm".to_string())));
     assert!(l.devices.contains(&(true, "c *:* m".to_string())));
 }
+
+/// A live update (`docker update`): raising memory above the old memsw limit, and lifting
+/// the pids limit (`max`), on a v1 and on a cgroup2-shaped tree.
+#[test]
+fn live_update_raises_memory_and_lifts_pids() {
+    let t = tempfile::tempdir().expect("tmp");
+    let mut m = BTreeMap::new();
+    for c in ["memory", "pids"] {
+        fs::create_dir_all(t.path().join(c).join("berth/u")).expect("mkdir");
+        m.insert(c.to_string(), t.path().join(c));
+    }
+    let mem = t.path().join("memory/berth/u");
+    fs::write(mem.join("memory.memsw.limit_in_bytes"), "134217728\n").expect("w");
+    let cg = Cgroup::new(Hierarchy::V1(m), "berth/u");
+    let l = Limits {
+        memory: 256 << 20,
+        memory_swap: 512 << 20,
+        pids: -1,
+        ..Default::default()
+    };
+    cg.apply(&l).expect("apply");
+    let r = |p: &Path| fs::read_to_string(p).expect("read");
+    assert_eq!(r(&mem.join("memory.limit_in_bytes")), "268435456");
+    assert_eq!(r(&mem.join("memory.memsw.limit_in_bytes")), "536870912");
+    assert_eq!(r(&t.path().join("pids/berth/u/pids.max")), "max");
+    let t2 = tempfile::tempdir().expect("tmp");
+    fs::create_dir_all(t2.path().join("berth/u")).expect("mkdir");
+    let cg2 = Cgroup::new(Hierarchy::V2(t2.path().to_path_buf()), "berth/u");
+    cg2.apply(&l).expect("apply v2");
+    let d = t2.path().join("berth/u");
+    assert_eq!(r(&d.join("memory.max")), "268435456");
+    assert_eq!(r(&d.join("memory.swap.max")), "268435456");
+    assert_eq!(r(&d.join("pids.max")), "max");
+}

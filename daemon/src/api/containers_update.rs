@@ -1,0 +1,181 @@
+//! `POST /containers/{id}/update` (`docker update`): new memory, swap, CPU and pids limits
+//! and restart policy, merged into the container's HostConfig as Docker merges them (a zero
+//! value leaves a field as it was), written to its cgroup at once when it runs, and saved.
+
+use crate::containers::{validate, Container};
+use crate::server::http::{ok_json, read_json, ApiError, ApiResult};
+use crate::server::router::Req;
+use crate::state::Ctx;
+use berth_api::types::container::HostConfig;
+use berth_runtime::cgroups::{Cgroup, Hierarchy, Limits};
+use serde_json::{json, Value};
+
+/// The CFS quota and period of a HostConfig: from `NanoCpus` when set, else `CpuQuota` and
+/// `CpuPeriod` (default 100 ms).
+pub fn cpu_quota_period(hc: &Value) -> (i64, u64) {
+    let nano = hc["NanoCpus"].as_i64().unwrap_or(0);
+    if nano > 0 {
+        return (nano / 10_000, 100_000);
+    }
+    let period = hc["CpuPeriod"].as_u64().filter(|p| *p > 0);
+    (
+        hc["CpuQuota"].as_i64().unwrap_or(0),
+        period.unwrap_or(100_000),
+    )
+}
+
+/// The swap limit Docker records for `--memory` without `--memory-swap`: twice the memory.
+fn effective_swap(hc: &Value) -> i64 {
+    let (mem, swap) = (
+        hc["Memory"].as_i64().unwrap_or(0),
+        hc["MemorySwap"].as_i64().unwrap_or(0),
+    );
+    if swap == 0 && mem > 0 {
+        mem * 2
+    } else {
+        swap
+    }
+}
+
+/// Docker's refusals of an update against the container's current settings.
+fn conflicts(cur: &Value, u: &HostConfig) -> Option<&'static str> {
+    let cur_i = |k: &str| cur[k].as_i64().unwrap_or(0);
+    if u.nano_cpus != 0 && (cur_i("CpuQuota") != 0 || cur_i("CpuPeriod") != 0) && u.cpu_quota == 0 {
+        return Some("Conflicting options: Nano CPUs cannot be updated as CPU Period/Quota has already been set");
+    }
+    if u.cpu_quota != 0 && cur_i("NanoCpus") != 0 && u.nano_cpus == 0 {
+        return Some(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set",
+        );
+    }
+    if u.cpu_period != 0 && cur_i("NanoCpus") != 0 && u.nano_cpus == 0 {
+        return Some(
+            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set",
+        );
+    }
+    let swap = effective_swap(cur);
+    if u.memory != 0 && swap > 0 && u.memory > swap && u.memory_swap == 0 {
+        return Some("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
+    }
+    let policy = u.restart_policy.name.as_str();
+    if !matches!(policy, "" | "no") && cur["AutoRemove"].as_bool() == Some(true) {
+        return Some(
+            "Restart policy cannot be updated because AutoRemove is enabled for the container",
+        );
+    }
+    None
+}
+
+/// `cur` with the non-zero fields of `u` set.
+fn merge(cur: &mut Value, u: &HostConfig) {
+    let old_swap = effective_swap(cur);
+    for (k, v) in [
+        ("Memory", u.memory),
+        ("MemorySwap", u.memory_swap),
+        ("NanoCpus", u.nano_cpus),
+        ("CpuShares", u.cpu_shares),
+        ("CpuQuota", u.cpu_quota),
+        ("CpuPeriod", u.cpu_period),
+    ] {
+        if v != 0 {
+            cur[k] = json!(v);
+        }
+    }
+    // Docker records the swap limit (twice the memory unless given) and keeps it when only the
+    // memory changes.
+    if u.memory != 0 && u.memory_swap == 0 && cur["MemorySwap"].as_i64().unwrap_or(0) == 0 {
+        cur["MemorySwap"] = json!(if old_swap > 0 { old_swap } else { u.memory * 2 });
+    }
+    if let Some(p) = u.pids_limit {
+        cur["PidsLimit"] = json!(p);
+    }
+    if !u.restart_policy.name.is_empty() {
+        cur["RestartPolicy"] = json!({"Name": u.restart_policy.name, "MaximumRetryCount": u.restart_policy.maximum_retry_count});
+    }
+}
+
+/// The cgroup limits of a HostConfig, for a live update (fields not set stay as they are;
+/// a pids limit of 0 or less lifts it).
+fn limits(hc: &Value, pids_changed: bool) -> Limits {
+    let (cpu_quota, cpu_period) = cpu_quota_period(hc);
+    let pids = hc["PidsLimit"].as_i64().unwrap_or(0);
+    Limits {
+        memory: hc["Memory"].as_i64().unwrap_or(0),
+        memory_swap: effective_swap(hc),
+        cpu_quota,
+        cpu_period,
+        cpu_shares: hc["CpuShares"].as_u64().unwrap_or(0),
+        pids: match (pids_changed, pids) {
+            (true, p) if p <= 0 => -1,
+            (_, p) => p.max(0),
+        },
+        devices: Vec::new(),
+    }
+}
+
+fn apply_live(c: &Container, hc: &Value, pids_changed: bool) -> Result<(), ApiError> {
+    Cgroup::new(Hierarchy::detect(), &format!("berth/{}", c.id))
+        .apply(&limits(hc, pids_changed))
+        .map_err(|e| ApiError::internal(format!("Cannot update container {}: {e}", c.id)))
+}
+
+/// The handler.
+pub async fn update(ctx: Ctx, req: Req) -> ApiResult {
+    let c = ctx.containers.get(req.param("id"))?;
+    let mut body: Value = read_json(req.into_body()).await?;
+    validate::normalise(&mut body);
+    let u: HostConfig =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("json: {e}")))?;
+    let mut hc = c.record()["HostConfig"].clone();
+    if let Some(msg) = conflicts(&hc, &u) {
+        return Err(ApiError::conflict(format!(
+            "Cannot update container {}: {msg}",
+            c.id
+        )));
+    }
+    merge(&mut hc, &u);
+    let typed: HostConfig = serde_json::from_value(hc.clone()).unwrap_or_default();
+    validate::check_host_config(&typed)?;
+    if c.running() {
+        let hc2 = hc.clone();
+        let c2 = c.clone();
+        let pids_changed = u.pids_limit.is_some();
+        tokio::task::spawn_blocking(move || apply_live(&c2, &hc2, pids_changed)).await??;
+    }
+    c.update(|r| r["HostConfig"] = hc);
+    ctx.containers.save(&c)?;
+    ctx.events.publish(
+        "container",
+        "update",
+        &c.id,
+        crate::containers::exit::attrs(&c),
+    );
+    ok_json(&json!({"Warnings": []}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hc(v: Value) -> HostConfig {
+        serde_json::from_value(v).expect("host config")
+    }
+
+    #[test]
+    fn merges_as_docker() {
+        let mut cur = json!({"Memory": 64 << 20, "MemorySwap": 0, "PidsLimit": 20});
+        assert_eq!(
+            conflicts(&cur, &hc(json!({"Memory": 256 << 20}))),
+            Some("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
+        );
+        let u = hc(json!({"Memory": 100 << 20, "NanoCpus": 500_000_000, "PidsLimit": 0}));
+        assert_eq!(conflicts(&cur, &u), None);
+        merge(&mut cur, &u);
+        assert_eq!(cur["Memory"], json!(100 << 20));
+        assert_eq!(cur["NanoCpus"], json!(500_000_000));
+        assert_eq!(cpu_quota_period(&cur), (50_000, 100_000));
+        let l = limits(&cur, true);
+        assert_eq!((l.memory_swap, l.pids), (128 << 20, -1));
+        assert!(conflicts(&cur, &hc(json!({"CpuQuota": 1000}))).is_some());
+    }
+}
