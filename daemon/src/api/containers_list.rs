@@ -1,8 +1,8 @@
-//! Container listing and inspection: `GET /containers/json` (with Docker's filters),
+//! Container listing and inspection: `GET /containers/json` (filters in `containers_filter`),
 //! `GET /containers/{id}/json` and `POST /containers/prune`.
 
 use crate::containers::{exit, Container};
-use crate::server::http::{self, ok_json, ApiError, ApiResult};
+use crate::server::http::{ok_json, ApiError, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
 use berth_api::units::human_duration;
@@ -117,51 +117,16 @@ fn summary(c: &Container) -> Value {
     })
 }
 
-fn matches(c: &Container, f: &http::Filters) -> bool {
-    let r = c.record();
-    let name = c.name();
-    let status = r
-        .pointer("/State/Status")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let any = |k: &str, pred: &dyn Fn(&str) -> bool| {
-        f.get(k).is_empty() || f.get(k).iter().any(|v| pred(v))
-    };
-    let labels = r
-        .pointer("/Config/Labels")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    any("id", &|v| c.id.starts_with(v))
-        && any("name", &|v| name.contains(v.trim_start_matches('/')))
-        && any("status", &|v| v == status)
-        && any("exited", &|v| {
-            status == "exited"
-                && r.pointer("/State/ExitCode")
-                    .and_then(Value::as_i64)
-                    .map(|x| x.to_string())
-                    .as_deref()
-                    == Some(v)
-        })
-        && any("ancestor", &|v| {
-            r.pointer("/Config/Image").and_then(Value::as_str) == Some(v)
-                || r["Image"].as_str().is_some_and(|i| i.contains(v))
-        })
-        && f.get("label").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
-            None => labels.contains_key(l.as_str()),
-        })
-}
-
 pub async fn list(ctx: Ctx, req: Req) -> ApiResult {
     let all = req.query.bool("all", false);
     let limit = req.query.int("limit")?.unwrap_or(-1);
-    let f = req.query.filters()?;
+    let f = super::containers_filter::PsFilter::new(&ctx, req.query.filters()?)?;
+    let all = all || f.wants_all();
     let mut cs: Vec<Arc<Container>> = ctx
         .containers
         .all()
         .into_iter()
-        .filter(|c| (all || c.running() || limit > 0) && matches(c, &f))
+        .filter(|c| (all || c.running() || limit > 0) && f.matches(c))
         .collect();
     cs.sort_by(|a, b| {
         b.record()["Created"]

@@ -3,6 +3,7 @@
 mod build;
 pub mod containers;
 mod containers_archive;
+mod containers_filter;
 mod containers_io;
 mod containers_list;
 mod containers_paths;
