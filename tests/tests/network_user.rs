@@ -185,6 +185,22 @@ fn containers_on_a_user_network_find_each_other_by_name_and_alias() {
         cut.stderr
     );
 
+    // A stopped container keeps its endpoint configuration and gets it back at start.
+    d.docker(&["stop", "-t", "1", "web2"]).ok();
+    assert_eq!(
+        inspect(
+            &d,
+            "{{.NetworkSettings.Networks.app.IPAddress}}|{{.NetworkSettings.Networks.app.Aliases}}",
+            "web2"
+        ),
+        "|[www]"
+    );
+    d.docker(&["start", "web2"]).ok();
+    assert_eq!(
+        inspect(&d, "{{.NetworkSettings.Networks.app.IPAddress}}", "web2"),
+        fixed
+    );
+
     // A crash of berthd: the names still resolve after the restart.
     d.kill9();
     d.restart();

@@ -142,7 +142,20 @@ pub async fn restore_all(ctx: &Ctx) {
 
 async fn serve_udp(ctx: Ctx, id: String, sock: Arc<UdpSocket>) {
     let mut buf = vec![0u8; 4096];
-    while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+    loop {
+        let (n, from) = match sock.recv_from(&mut buf).await {
+            Ok(got) => got,
+            // A client's ICMP error reported on our socket: not ours to stop for.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return tracing::warn!("embedded DNS for {id}: {e}"),
+        };
         let (ctx, id, sock, q) = (ctx.clone(), id.clone(), sock.clone(), buf[..n].to_vec());
         tokio::spawn(async move {
             if let Some(reply) = handle(&ctx, &id, &q).await {
