@@ -67,6 +67,13 @@ impl Conn {
             Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
         }
     }
+    /// Closes both directions (ends a blocked read on another handle).
+    pub fn shutdown(&self) -> io::Result<()> {
+        match self {
+            Conn::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+        }
+    }
     /// A second handle to the same socket.
     pub fn try_clone(&self) -> io::Result<Conn> {
         Ok(match self {

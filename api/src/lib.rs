@@ -4,10 +4,12 @@
 //!   (`system`, `events`, and the areas' own modules), in Docker's JSON spelling.
 //! - [`client`]: a small blocking HTTP/1.1 client (unix or TCP) with version negotiation,
 //!   chunked bodies, JSON message streams and hijacked connections.
+//! - [`detach`]: detach-key lists and the escape proxy watching stdin for them;
 //! - [`stdcopy`]: the 8-byte-header framing of multiplexed attach/exec/logs streams.
 //! - [`units`]: Docker's human sizes and durations.
 
 pub mod client;
+pub mod detach;
 pub mod stdcopy;
 pub mod types;
 pub mod units;

@@ -5,7 +5,7 @@ use super::containers::{ExecArgs, LogsArgs, OneArgs};
 use super::create::expand_env;
 use anyhow::Result;
 use berth_api::client::enc;
-use berth_api::Client;
+use berth_api::{detach, Client};
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Read, Write};
 
@@ -36,21 +36,39 @@ impl Drop for RawMode {
     }
 }
 
-/// Streams an attached/hijacked connection to the terminal; returns when output ends.
-pub fn stream_io(resp: berth_api::Response, tty: bool, stdin: bool) -> Result<()> {
-    let Some(conn) = resp.conn else { return Ok(()) };
+/// Streams an attached/hijacked connection to the terminal; returns when output ends, or
+/// `true` as soon as the user typed the detach keys (ctrl-p ctrl-q) on a TTY, as the docker
+/// CLI does — the container keeps running.
+pub fn stream_io(resp: berth_api::Response, tty: bool, stdin: bool) -> Result<bool> {
+    let Some(conn) = resp.conn else {
+        return Ok(false);
+    };
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if stdin {
         let w = conn.try_clone()?;
+        let flag = detached.clone();
         std::thread::spawn(move || {
             let mut w = w;
+            let keys = if tty {
+                detach::DEFAULT.to_vec()
+            } else {
+                Vec::new()
+            };
+            let mut escape = detach::Escape::new(keys);
             let mut buf = [0u8; 4096];
             let mut input = std::io::stdin();
             loop {
                 match input.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if w.write_all(&buf[..n]).is_err() {
+                        let (fwd, done) = escape.feed(&buf[..n]);
+                        if w.write_all(&fwd).is_err() {
                             break;
+                        }
+                        if done {
+                            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                            let _ = w.shutdown();
+                            return;
                         }
                     }
                 }
@@ -74,7 +92,7 @@ pub fn stream_io(resp: berth_api::Response, tty: bool, stdin: bool) -> Result<()
     } else {
         let _ = berth_api::stdcopy::demux(&mut r, &mut std::io::stdout(), &mut std::io::stderr());
     }
-    Ok(())
+    Ok(detached.load(std::sync::atomic::Ordering::SeqCst))
 }
 
 /// `berth logs`.
@@ -143,7 +161,9 @@ pub fn exec(c: &mut Client, a: ExecArgs) -> Result<i32> {
     if a.tty {
         super::winch::follow_size(c, &format!("/exec/{id}/resize"));
     }
-    stream_io(r, a.tty, a.interactive)?;
+    if stream_io(r, a.tty, a.interactive)? {
+        return Ok(0);
+    }
     drop(_raw);
     for _ in 0..50 {
         let v = c.get(&format!("/exec/{id}/json"))?;
@@ -188,7 +208,11 @@ pub fn attach(c: &mut Client, a: OneArgs) -> Result<i32> {
     if tty {
         super::winch::follow_size(c, &format!("/containers/{}/resize", a.container));
     }
-    stream_io(r, tty, stdin)?;
+    if stream_io(r, tty, stdin)? {
+        // As the docker CLI: the escape error is reported, status 1.
+        eprintln!("read escape sequence");
+        return Ok(1);
+    }
     drop(_raw);
     Ok(wait
         .and_then(|w| w.json())

@@ -77,7 +77,9 @@ pub fn run(c: &mut Client, a: RunArgs, start: bool, dir: Option<&str>) -> Result
         super::winch::follow_size(c, &format!("/containers/{id}/resize"));
     }
     if let Some(r) = attached {
-        stream_io(r, tty, a.interactive)?;
+        if stream_io(r, tty, a.interactive)? {
+            return Ok(0);
+        }
     }
     drop(_raw);
     let code = match wait.and_then(|w| w.json()) {
@@ -124,7 +126,9 @@ pub fn start(c: &mut Client, a: StartArgs) -> Result<i32> {
             None,
         );
         c.request("POST", &format!("/containers/{id}/start"), &[], None)?;
-        stream_io(r, tty, a.interactive)?;
+        if stream_io(r, tty, a.interactive)? {
+            return Ok(0);
+        }
         return Ok(wait
             .and_then(|w| w.json())
             .map(|v| v["StatusCode"].as_i64().unwrap_or(0) as i32)

@@ -5,6 +5,7 @@ use crate::server::hijack::hijack;
 use crate::server::http::{self, ok_json, ApiError, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
+use berth_api::detach;
 use serde_json::{json, Value};
 
 pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
@@ -17,6 +18,11 @@ pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
         q.bool("stderr", false),
     );
     let logs = q.bool("logs", false);
+    let detach_keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
+        Some(k) => detach::parse(k)
+            .map_err(|_| ApiError::bad_request(format!("Invalid detachKeys ({k}) provided")))?,
+        None => detach::DEFAULT.to_vec(),
+    };
     let tty = c.tty();
     let (resp, upgraded) = hijack(&mut req.inner, !tty);
     let ctx2 = ctx.clone();
@@ -51,6 +57,7 @@ pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
             stdin,
             stdout,
             stderr,
+            detach_keys,
         };
         if c.running() {
             streams::wire(

@@ -17,6 +17,8 @@ pub struct PendingAttach {
     pub stdout: bool,
     /// stderr.
     pub stderr: bool,
+    /// The detach sequence watched for on stdin (empty: none).
+    pub detach_keys: Vec<u8>,
 }
 
 /// Connects `p` to the monitor at `sock` and pumps both directions in the background.
@@ -45,38 +47,55 @@ async fn pump(m: tokio::net::UnixStream, p: PendingAttach, tty: bool) {
     let (mut mr, mut mw) = m.into_split();
     let (mut cr, mut cw) = tokio::io::split(p.io);
     let stdin = p.stdin;
+    let mut escape = berth_api::detach::Escape::new(p.detach_keys);
+    let (detached_tx, detached_rx) = tokio::sync::oneshot::channel::<()>();
     let up = tokio::spawn(async move {
-        if stdin {
-            let _ = tokio::io::copy(&mut cr, &mut mw).await;
-        } else {
-            let mut sink = [0u8; 4096];
-            while let Ok(n) = cr.read(&mut sink).await {
-                if n == 0 {
-                    break;
-                }
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if !stdin {
+                continue;
+            }
+            let (fwd, detached) = escape.feed(&buf[..n]);
+            if !fwd.is_empty() && mw.write_all(&fwd).await.is_err() {
+                break;
+            }
+            if detached {
+                // The container keeps running: end this attach only.
+                let _ = detached_tx.send(());
+                return;
             }
         }
         let _ = mw.shutdown().await;
     });
-    let mut hdr = [0u8; 8];
-    loop {
-        if mr.read_exact(&mut hdr).await.is_err() {
-            break;
+    let out = async {
+        let mut hdr = [0u8; 8];
+        loop {
+            if mr.read_exact(&mut hdr).await.is_err() {
+                break;
+            }
+            let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+            let mut payload = vec![0u8; len];
+            if mr.read_exact(&mut payload).await.is_err() {
+                break;
+            }
+            let ok = if tty {
+                cw.write_all(&payload).await
+            } else {
+                cw.write_all(&hdr).await.and(cw.write_all(&payload).await)
+            };
+            if ok.is_err() {
+                break;
+            }
+            let _ = cw.flush().await;
         }
-        let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
-        let mut payload = vec![0u8; len];
-        if mr.read_exact(&mut payload).await.is_err() {
-            break;
-        }
-        let ok = if tty {
-            cw.write_all(&payload).await
-        } else {
-            cw.write_all(&hdr).await.and(cw.write_all(&payload).await)
-        };
-        if ok.is_err() {
-            break;
-        }
-        let _ = cw.flush().await;
+    };
+    tokio::select! {
+        _ = out => {}
+        Ok(()) = detached_rx => {}
     }
     let _ = cw.shutdown().await;
     up.abort();
