@@ -117,7 +117,7 @@ pub enum Cmd {
     /// List port mappings of a container.
     Port(containers::OneArgs),
     /// Attach local standard input, output, and error streams to a running container.
-    Attach(containers::OneArgs),
+    Attach(containers::AttachArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(containers::CpArgs),
     /// Update configuration of one or more containers.

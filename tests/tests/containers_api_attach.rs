@@ -89,7 +89,15 @@ fn detach_keys_leave_the_container_running() {
     ];
     assert_eq!(d.python(&pty_script(&brun)).ok().trim(), "exit 0");
     assert_eq!(running(&d, "bk"), "true");
-    let battach = [berth.as_str(), "-H", &host, "attach", "bk"];
+    let battach = [
+        berth.as_str(),
+        "-H",
+        &host,
+        "attach",
+        "--detach-keys",
+        "ctrl-p,ctrl-q",
+        "bk",
+    ];
     let o = d.python(&pty_script(&battach));
     assert_eq!(o.ok().trim(), "exit 1", "{o:?}");
     assert!(o.stderr.contains("read escape sequence"), "{o:?}");

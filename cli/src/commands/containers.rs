@@ -28,6 +28,9 @@ pub struct StartArgs {
     /// Attach container's STDIN.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long)]
+    pub detach_keys: Option<String>,
 }
 
 /// `ps` flags.
@@ -106,6 +109,19 @@ pub struct IdsArgs {
     pub containers: Vec<String>,
 }
 
+/// `attach` flags.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container.
+    #[arg(long)]
+    pub detach_keys: Option<String>,
+    /// Do not attach STDIN.
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Container.
+    pub container: String,
+}
+
 /// One container.
 #[derive(Debug, Args)]
 pub struct OneArgs {
@@ -170,6 +186,9 @@ pub struct ExecArgs {
     /// Give extended privileges to the command.
     #[arg(long)]
     pub privileged: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long)]
+    pub detach_keys: Option<String>,
     /// Container.
     pub container: String,
     /// Command.

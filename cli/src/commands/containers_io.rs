@@ -1,7 +1,7 @@
 //! Container commands that stream: logs, exec, attach (with the terminal put in raw mode for
 //! a TTY).
 
-use super::containers::{ExecArgs, LogsArgs, OneArgs};
+use super::containers::{AttachArgs, ExecArgs, LogsArgs};
 use super::create::expand_env;
 use anyhow::Result;
 use berth_api::client::enc;
@@ -39,7 +39,16 @@ impl Drop for RawMode {
 /// Streams an attached/hijacked connection to the terminal; returns when output ends, or
 /// `true` as soon as the user typed the detach keys (ctrl-p ctrl-q) on a TTY, as the docker
 /// CLI does — the container keeps running.
-pub fn stream_io(resp: berth_api::Response, tty: bool, stdin: bool) -> Result<bool> {
+pub fn stream_io(
+    resp: berth_api::Response,
+    tty: bool,
+    stdin: bool,
+    keys: &Option<String>,
+) -> Result<bool> {
+    let keys = match keys {
+        Some(k) => detach::parse(k).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => detach::DEFAULT.to_vec(),
+    };
     let Some(conn) = resp.conn else {
         return Ok(false);
     };
@@ -49,12 +58,9 @@ pub fn stream_io(resp: berth_api::Response, tty: bool, stdin: bool) -> Result<bo
         let flag = detached.clone();
         std::thread::spawn(move || {
             let mut w = w;
-            let keys = if tty {
-                detach::DEFAULT.to_vec()
-            } else {
-                Vec::new()
-            };
-            let mut escape = detach::Escape::new(keys);
+            // With a TTY the client watches for the keys (as the docker CLI); otherwise the
+            // daemon does.
+            let mut escape = detach::Escape::new(if tty { keys } else { Vec::new() });
             let mut buf = [0u8; 4096];
             let mut input = std::io::stdin();
             loop {
@@ -161,7 +167,7 @@ pub fn exec(c: &mut Client, a: ExecArgs) -> Result<i32> {
     if a.tty {
         super::winch::follow_size(c, &format!("/exec/{id}/resize"));
     }
-    if stream_io(r, a.tty, a.interactive)? {
+    if stream_io(r, a.tty, a.interactive, &a.detach_keys)? {
         return Ok(0);
     }
     drop(_raw);
@@ -176,19 +182,25 @@ pub fn exec(c: &mut Client, a: ExecArgs) -> Result<i32> {
 }
 
 /// `berth attach`.
-pub fn attach(c: &mut Client, a: OneArgs) -> Result<i32> {
+pub fn attach(c: &mut Client, a: AttachArgs) -> Result<i32> {
     let info = c.get(&format!("/containers/{}/json", a.container))?;
     let tty = info
         .pointer("/Config/Tty")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let stdin = info
-        .pointer("/Config/OpenStdin")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let stdin = !a.no_stdin
+        && info
+            .pointer("/Config/OpenStdin")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    let keys = a
+        .detach_keys
+        .as_deref()
+        .map(|k| format!("&detachKeys={}", enc(k)))
+        .unwrap_or_default();
     let r = c.hijack(
         &format!(
-            "/containers/{}/attach?stream=1&stdout=1&stderr=1{}",
+            "/containers/{}/attach?stream=1&stdout=1&stderr=1{}{keys}",
             a.container,
             if stdin { "&stdin=1" } else { "" }
         ),
@@ -208,7 +220,7 @@ pub fn attach(c: &mut Client, a: OneArgs) -> Result<i32> {
     if tty {
         super::winch::follow_size(c, &format!("/containers/{}/resize", a.container));
     }
-    if stream_io(r, tty, stdin)? {
+    if stream_io(r, tty, stdin, &a.detach_keys)? {
         // As the docker CLI: the escape error is reported, status 1.
         eprintln!("read escape sequence");
         return Ok(1);

@@ -77,7 +77,7 @@ pub fn run(c: &mut Client, a: RunArgs, start: bool, dir: Option<&str>) -> Result
         super::winch::follow_size(c, &format!("/containers/{id}/resize"));
     }
     if let Some(r) = attached {
-        if stream_io(r, tty, a.interactive)? {
+        if stream_io(r, tty, a.interactive, &None)? {
             return Ok(0);
         }
     }
@@ -126,7 +126,7 @@ pub fn start(c: &mut Client, a: StartArgs) -> Result<i32> {
             None,
         );
         c.request("POST", &format!("/containers/{id}/start"), &[], None)?;
-        if stream_io(r, tty, a.interactive)? {
+        if stream_io(r, tty, a.interactive, &a.detach_keys)? {
             return Ok(0);
         }
         return Ok(wait
