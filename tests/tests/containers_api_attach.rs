@@ -82,6 +82,8 @@ fn detach_keys_leave_the_container_running() {
         &host,
         "run",
         "-it",
+        "--detach-keys",
+        "ctrl-p,ctrl-q",
         "--name",
         "bk",
         "busybox",

@@ -36,6 +36,13 @@ impl Drop for RawMode {
     }
 }
 
+/// The `&detachKeys=` part of an attach query (empty for the default keys).
+pub fn keys_query(keys: &Option<String>) -> String {
+    keys.as_deref()
+        .map(|k| format!("&detachKeys={}", enc(k)))
+        .unwrap_or_default()
+}
+
 /// Streams an attached/hijacked connection to the terminal; returns when output ends, or
 /// `true` as soon as the user typed the detach keys (ctrl-p ctrl-q) on a TTY, as the docker
 /// CLI does — the container keeps running.
@@ -193,11 +200,7 @@ pub fn attach(c: &mut Client, a: AttachArgs) -> Result<i32> {
             .pointer("/Config/OpenStdin")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    let keys = a
-        .detach_keys
-        .as_deref()
-        .map(|k| format!("&detachKeys={}", enc(k)))
-        .unwrap_or_default();
+    let keys = keys_query(&a.detach_keys);
     let r = c.hijack(
         &format!(
             "/containers/{}/attach?stream=1&stdout=1&stderr=1{}{keys}",

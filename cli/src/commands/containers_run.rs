@@ -2,7 +2,7 @@
 //! unpause.
 
 use super::containers::{IdsArgs, KillArgs, RmArgs, StartArgs, StopArgs};
-use super::containers_io::{stream_io, RawMode};
+use super::containers_io::{keys_query, stream_io, RawMode};
 use super::create::{create_container, RunArgs};
 use anyhow::Result;
 use berth_api::client::enc;
@@ -42,8 +42,9 @@ pub fn run(c: &mut Client, a: RunArgs, start: bool, dir: Option<&str>) -> Result
     let mut attached = None;
     if attach {
         let q = format!(
-            "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
-            if a.interactive { "&stdin=1" } else { "" }
+            "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}{}",
+            if a.interactive { "&stdin=1" } else { "" },
+            keys_query(&a.detach_keys)
         );
         match c.hijack(&q, None) {
             Ok(r) => attached = Some(r),
@@ -77,7 +78,7 @@ pub fn run(c: &mut Client, a: RunArgs, start: bool, dir: Option<&str>) -> Result
         super::winch::follow_size(c, &format!("/containers/{id}/resize"));
     }
     if let Some(r) = attached {
-        if stream_io(r, tty, a.interactive, &None)? {
+        if stream_io(r, tty, a.interactive, &a.detach_keys)? {
             return Ok(0);
         }
     }
@@ -114,8 +115,9 @@ pub fn start(c: &mut Client, a: StartArgs) -> Result<i32> {
             .unwrap_or(false);
         let r = c.hijack(
             &format!(
-                "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}",
-                if a.interactive { "&stdin=1" } else { "" }
+                "/containers/{id}/attach?stream=1&stdout=1&stderr=1{}{}",
+                if a.interactive { "&stdin=1" } else { "" },
+                keys_query(&a.detach_keys)
             ),
             None,
         )?;

@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Keep STDIN open even if not attached.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long)]
+    pub detach_keys: Option<String>,
     /// Allocate a pseudo-TTY.
     #[arg(short, long)]
     pub tty: bool,
