@@ -7,6 +7,7 @@
 //! a small "big" image and the debug binaries, so CI keeps the harness alive; `--filter NAME`
 //! runs the rows whose key contains NAME. No test asserts a time: figures are for people.
 
+mod containers;
 mod engines;
 mod registry;
 mod report;
@@ -94,6 +95,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let work = PathBuf::from(format!("/var/tmp/berth-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let result = run_in(&opts, &bin, &work);
+    // run_in has stopped every daemon (also on errors: engines stop when dropped).
+    engines::remove_bridge();
     let _ = std::fs::remove_dir_all(&work);
     result
 }

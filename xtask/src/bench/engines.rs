@@ -98,6 +98,19 @@ pub fn wait_ping(socket: &Path, timeout: Duration) -> Result<Duration> {
     }
 }
 
+/// The default bridge of the bench's berthd.
+pub const BRIDGE: &str = "berthbench0";
+
+/// Removes what berthd leaves in the kernel on purpose when it stops (as dockerd keeps
+/// docker0): the bench's bridge and its nftables table (`berth_<bridge>`, net-bridge's name).
+pub fn remove_bridge() {
+    let quiet = |c: &mut Command| {
+        let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    };
+    quiet(Command::new("ip").args(["link", "del", BRIDGE]));
+    quiet(Command::new("nft").args(["delete", "table", "ip", &format!("berth_{BRIDGE}")]));
+}
+
 /// Spawns berthd with a private data root, exec root, socket, bridge and subnet.
 pub fn spawn_berthd(bin: &Path, root: &Path) -> Result<(Child, PathBuf)> {
     fs::create_dir_all(root)?;
@@ -105,7 +118,7 @@ pub fn spawn_berthd(bin: &Path, root: &Path) -> Result<(Child, PathBuf)> {
     let config = root.join("daemon.json");
     fs::write(
         &config,
-        r#"{"bridge": "berthbench0", "bip": "10.251.0.1/24"}"#,
+        format!(r#"{{"bridge": "{BRIDGE}", "bip": "10.251.0.1/24"}}"#),
     )?;
     let log = fs::File::create(root.join("berthd.log"))?;
     let child = Command::new(bin.join("berthd"))
@@ -130,9 +143,23 @@ pub fn spawn_berthd(bin: &Path, root: &Path) -> Result<(Child, PathBuf)> {
 /// Starts berthd and waits for it.
 pub fn start_berth(bin: &Path, root: &Path) -> Result<Engine> {
     let (child, socket) = spawn_berthd(bin, root)?;
+    ready(Kind::Berth, "berth", child, socket, root, 30, "berthd.log")
+}
+
+/// The engine around a daemon `child` serving `socket`, once `/_ping` answers (within
+/// `secs`); the daemon is stopped when it does not.
+fn ready(
+    kind: Kind,
+    name: &'static str,
+    child: Child,
+    socket: PathBuf,
+    root: &Path,
+    secs: u64,
+    log: &str,
+) -> Result<Engine> {
     let mut e = Engine {
-        kind: Kind::Berth,
-        name: "berth",
+        kind,
+        name,
         cli: vec![
             "docker".into(),
             "-H".into(),
@@ -142,11 +169,11 @@ pub fn start_berth(bin: &Path, root: &Path) -> Result<Engine> {
         socket: Some(socket.clone()),
         root: root.to_path_buf(),
     };
-    if let Err(err) = wait_ping(&socket, Duration::from_secs(30)) {
+    if let Err(err) = wait_ping(&socket, Duration::from_secs(secs)) {
         e.stop();
         return Err(err.context(format!(
-            "berthd did not start; see {}/berthd.log",
-            root.display()
+            "{name} did not start; see {}",
+            root.join(log).display()
         )));
     }
     Ok(e)
@@ -174,26 +201,16 @@ pub fn start_docker(root: &Path) -> Result<Option<Engine>> {
         .stderr(log)
         .spawn()
         .context("starting dockerd")?;
-    let mut e = Engine {
-        kind: Kind::Docker,
-        name: "docker",
-        cli: vec![
-            "docker".into(),
-            "-H".into(),
-            format!("unix://{}", socket.display()),
-        ],
-        daemon: Some(child),
-        socket: Some(socket.clone()),
-        root: root.to_path_buf(),
-    };
-    if let Err(err) = wait_ping(&socket, Duration::from_secs(60)) {
-        e.stop();
-        return Err(err.context(format!(
-            "dockerd did not start; see {}/dockerd.log",
-            root.display()
-        )));
-    }
-    Ok(Some(e))
+    ready(
+        Kind::Docker,
+        "docker",
+        child,
+        socket,
+        root,
+        60,
+        "dockerd.log",
+    )
+    .map(Some)
 }
 
 /// Podman, if installed, with private storage and run roots.

@@ -59,10 +59,10 @@ pub fn make_images(opts: &Opts, work: &Path) -> Result<Images> {
     })
 }
 
-type Results = BTreeMap<String, Result<Stats, String>>;
+pub(super) type Results = BTreeMap<String, Result<Stats, String>>;
 
 /// Alternates engines run by run: `warmup` unmeasured rounds, then `n` measured ones.
-fn latency(
+pub(super) fn latency(
     opts: &Opts,
     engines: &[&Engine],
     mut one: impl FnMut(&Engine) -> Result<f64>,
@@ -116,7 +116,7 @@ fn network_cost(bridged: &Results, none: &Results) -> Results {
         .collect()
 }
 
-fn row(metric: &str, unit: &str, results: Results) -> Row {
+pub(super) fn row(metric: &str, unit: &str, results: Results) -> Row {
     let mut r = Row::new(metric, unit);
     r.results = results;
     r
@@ -210,11 +210,11 @@ pub fn all(
     }
     if opts.wants("create") || opts.wants("ps") || opts.wants("images") {
         eprintln!("bench: 100 creates, ps, images, rm");
-        rows.extend(create_ps_rm(opts, &all));
+        rows.extend(super::containers::create_ps_rm(opts, &all));
     }
     if opts.wants("memory") || opts.wants("rss") {
         eprintln!("bench: memory");
-        rows.extend(memory(&all));
+        rows.extend(super::containers::memory(&all));
     }
     if opts.wants("load") {
         eprintln!("bench: load of the big image");
@@ -312,114 +312,6 @@ fn floor_runc(work: &Path, rootfs_tar: &Path) -> Result<(String, Stats)> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     Ok((name, Stats::of(&s[5..]).context("no samples")?))
-}
-
-fn create_ps_rm(opts: &Opts, engines: &[&Engine]) -> Vec<Row> {
-    let mut create = Results::new();
-    let mut ps = Results::new();
-    let mut images = Results::new();
-    let mut rm = Results::new();
-    for e in engines {
-        let mut ids = Vec::new();
-        let made = time_fn(|| {
-            for _ in 0..100 {
-                let out = e.cmd(&["create", "busybox:bench", "true"]).output()?;
-                if !out.status.success() {
-                    bail!(
-                        "create failed: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    );
-                }
-                ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
-            }
-            Ok(())
-        });
-        create.insert(
-            e.name.into(),
-            made.map(Stats::single).map_err(|x| format!("{x:#}")),
-        );
-        let sample = |args: &[&str]| -> Result<Stats, String> {
-            let s: Result<Vec<f64>> = (0..opts.n.max(1))
-                .map(|_| time_ms(&mut e.cmd(args)))
-                .collect();
-            s.map_err(|x| format!("{x:#}"))
-                .and_then(|s| Stats::of(&s).ok_or_else(|| "no samples".into()))
-        };
-        ps.insert(e.name.into(), sample(&["ps", "-a"]));
-        images.insert(e.name.into(), sample(&["images"]));
-        let mut args: Vec<&str> = vec!["rm"];
-        args.extend(ids.iter().map(String::as_str));
-        rm.insert(
-            e.name.into(),
-            time_ms(&mut e.cmd(&args))
-                .map(Stats::single)
-                .map_err(|x| format!("{x:#}")),
-        );
-    }
-    vec![
-        row("create busybox true ×100 (sequential)", "ms total", create),
-        row("ps -a with 100 containers", "ms", ps),
-        row("images with 100 containers", "ms", images),
-        row("rm of 100 containers (one call)", "ms", rm),
-    ]
-}
-
-fn memory(engines: &[&Engine]) -> Vec<Row> {
-    let mut idle = Results::new();
-    let mut monitors = Results::new();
-    for e in engines {
-        if let Some(pid) = e.pid() {
-            let mut mb = engines::rss_pss_mb(pid).map(|(rss, _)| rss).unwrap_or(0.0);
-            if e.kind == Kind::Docker {
-                mb += engines::pids_named("containerd")
-                    .iter()
-                    .filter_map(|p| engines::rss_pss_mb(*p))
-                    .map(|(r, _)| r)
-                    .sum::<f64>();
-            }
-            idle.insert(e.name.into(), Ok(Stats::single(mb)));
-        }
-        let mut ids = Vec::new();
-        let started: Result<()> = (0..20).try_for_each(|_| {
-            let out = e
-                .cmd(&["run", "-d", "busybox:bench", "sleep", "3600"])
-                .output()?;
-            if !out.status.success() {
-                bail!(
-                    "run -d failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
-            Ok(())
-        });
-        let name = match e.kind {
-            Kind::Berth => "berth-monitor",
-            Kind::Docker => "containerd-shim",
-            Kind::Podman => "conmon",
-        };
-        let per = started.map_err(|x| format!("{x:#}")).and_then(|_| {
-            std::thread::sleep(Duration::from_millis(500));
-            let pids = engines::pids_named(name);
-            if pids.is_empty() {
-                return Err(format!("no {name} processes found"));
-            }
-            let sum: f64 = pids
-                .iter()
-                .filter_map(|p| engines::rss_pss_mb(*p))
-                .map(|(r, _)| r)
-                .sum();
-            Ok(Stats::single(sum / ids.len().max(1) as f64))
-        });
-        monitors.insert(e.name.into(), per);
-        let mut args: Vec<&str> = vec!["rm", "-f"];
-        args.extend(ids.iter().map(String::as_str));
-        let _ = e.cmd(&args).output();
-    }
-    vec![
-        row("daemon RSS idle", "MB", idle),
-        row("monitor RSS per container (20 running)", "MB", monitors),
-    ]
 }
 
 fn limit_sha256(path: &Path) -> Result<Stats> {
