@@ -81,7 +81,14 @@ pub struct Monitor {
     start_error: Option<String>,
     paused: bool,
     cgroup_path: String,
+    /// Started, and the start-up pages are still mapped: dropped once the loop has been idle
+    /// a moment.
+    settle: bool,
 }
+
+/// How long the loop must be idle after `start` before the start-up pages are dropped: a
+/// short-lived container (`run --rm ... true`) exits before and never pays for it.
+const SETTLE_MS: u16 = 100;
 
 impl Monitor {
     /// Supervises init `pid` created through `rt`.
@@ -98,6 +105,7 @@ impl Monitor {
             start_error: None,
             paused: false,
             cgroup_path,
+            settle: false,
         }
     }
 
@@ -124,8 +132,21 @@ impl Monitor {
                     PollFlags::POLLIN,
                 ));
             }
-            if poll(&mut fds, PollTimeout::NONE).is_err() {
-                continue;
+            let settle = self.settle;
+            let timeout = if settle {
+                PollTimeout::from(SETTLE_MS)
+            } else {
+                PollTimeout::NONE
+            };
+            match poll(&mut fds, timeout) {
+                Err(_) => continue,
+                Ok(0) if settle => {
+                    // The container runs for as long as it likes: drop the pages start-up used.
+                    berth_runtime::memory::release_startup_pages();
+                    self.settle = false;
+                    continue;
+                }
+                Ok(_) => {}
             }
             let revents: Vec<PollFlags> = fds
                 .iter()
@@ -228,10 +249,6 @@ impl Monitor {
         let rest = std::mem::take(&mut self.clients[i].buf);
         let cmd: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
         let reply = self.command(i, &cmd);
-        if cmd["cmd"] == "start" {
-            // The container now runs for as long as it likes: drop the pages start-up used.
-            crate::startup::release_startup_pages();
-        }
         if let Some(r) = reply {
             if self.clients[i]
                 .sock
@@ -255,19 +272,22 @@ impl Monitor {
         let ok = json!({"ok": true});
         let err = |e: String| json!({"ok": false, "error": e});
         match cmd["cmd"].as_str().unwrap_or("") {
-            "start" => Some(match self.rt.get().start(&self.cfg.id) {
-                Ok(()) => ok,
-                Err(e) => {
-                    let msg = e.to_string();
-                    let (code, text) = msg
-                        .split_once(':')
-                        .filter(|(c, _)| c.parse::<i32>().is_ok())
-                        .map(|(c, t)| (c.parse().unwrap_or(127), t.to_string()))
-                        .unwrap_or((127, msg.clone()));
-                    self.start_error = Some(text.clone());
-                    json!({"ok": false, "error": text, "exit_code": code})
-                }
-            }),
+            "start" => {
+                self.settle = true;
+                Some(match self.rt.get().start(&self.cfg.id) {
+                    Ok(()) => ok,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let (code, text) = msg
+                            .split_once(':')
+                            .filter(|(c, _)| c.parse::<i32>().is_ok())
+                            .map(|(c, t)| (c.parse().unwrap_or(127), t.to_string()))
+                            .unwrap_or((127, msg.clone()));
+                        self.start_error = Some(text.clone());
+                        json!({"ok": false, "error": text, "exit_code": code})
+                    }
+                })
+            }
             "attach" => {
                 self.clients[i].mode = Mode::Attached {
                     stdin: cmd["stdin"].as_bool().unwrap_or(false),

@@ -58,26 +58,24 @@ fn pipe() -> std::io::Result<(File, File)> {
     Ok((File::from(r), File::from(w)))
 }
 
-/// Leaves berthd: double fork (so we are nobody's child but init's or a subreaper's), new
-/// session, child subreaper; only 0-2 and the ready fd (close-on-exec) stay open.
+/// Leaves berthd: a new session, then one fork whose parent (berthd's child, reaped by it)
+/// exits at once, so we are nobody's child but init's or a subreaper's; child subreaper; only
+/// 0-2 and the ready fd (close-on-exec) stay open. No second fork is needed: we open no
+/// terminal, so we can never gain a controlling one.
 fn detach(ready_fd: RawFd) {
     berth_runtime::process::close_fds(&[ready_fd]);
     if ready_fd >= 0 {
         // SAFETY: fcntl on a descriptor we own.
         unsafe { libc::fcntl(ready_fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
-    for step in 0..2 {
-        // SAFETY: fork in a single-threaded process; the parent exits at once.
-        match unsafe { nix::unistd::fork() } {
-            // SAFETY: _exit in the intermediate processes, which own nothing worth flushing.
-            Ok(nix::unistd::ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
-            Ok(nix::unistd::ForkResult::Child) => {}
-            // SAFETY: as above.
-            Err(_) => unsafe { libc::_exit(1) },
-        }
-        if step == 0 {
-            let _ = nix::unistd::setsid();
-        }
+    let _ = nix::unistd::setsid();
+    // SAFETY: fork in a single-threaded process; the parent exits at once.
+    match unsafe { nix::unistd::fork() } {
+        // SAFETY: _exit in the intermediate process, which owns nothing worth flushing.
+        Ok(nix::unistd::ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
+        Ok(nix::unistd::ForkResult::Child) => {}
+        // SAFETY: as above.
+        Err(_) => unsafe { libc::_exit(1) },
     }
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -268,49 +266,8 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
         json!({"ok": true, "pid": pid, "monitor_pid": std::process::id()}),
     );
     let mut m = Monitor::new(cfg, rt, pid, io, cgroup_path);
-    release_startup_pages();
     m.serve(&listener, &sigfd);
     m.finish(dir, &rootfs);
     let _ = std::fs::remove_file(&sock_path);
     0
-}
-
-/// Unmaps the pages of our own executable touched during start-up (spec parsing, the
-/// runtime's create path): the serving loop needs only a few of them, and a monitor lives as
-/// long as its container. Only read-only mappings with no private (anonymous, e.g. relocated
-/// RELRO) pages are touched, so MADV_DONTNEED just drops page-table entries of pages the page
-/// cache keeps; what the loop needs is faulted back in from the cache.
-pub fn release_startup_pages() {
-    // SAFETY: malloc_trim only returns free heap memory to the kernel.
-    unsafe { libc::malloc_trim(0) };
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
-        return;
-    };
-    let exe = exe.display().to_string();
-    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
-    let mut current: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
-        let mut f = line.split_whitespace();
-        let first = f.next().unwrap_or("");
-        if let Some((a, b)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
-            let perms = f.next().unwrap_or("");
-            let ours = line.ends_with(exe.as_str()) && !perms.contains('w');
-            current = match (
-                ours,
-                usize::from_str_radix(a, 16),
-                usize::from_str_radix(b, 16),
-            ) {
-                (true, Ok(a), Ok(b)) => Some((a, b)),
-                _ => None,
-            };
-            continue;
-        }
-        if first == "Anonymous:" {
-            if let (Some((a, b)), Some("0")) = (current.take(), f.next()) {
-                // SAFETY: advice on a read-only file mapping of our own executable without
-                // private pages: dropping its pages cannot change what it reads.
-                unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
-            }
-        }
-    }
 }

@@ -11,6 +11,7 @@
 //! - [`console`] makes a container's terminal inside its own devpts, as runc does;
 //! - [`seccomp`] is the default syscall filter (OCI profile, and BPF for the native runtime);
 //! - [`exec`] joins a running container (`docker exec`);
+//! - [`memory`] gives start-up memory back in long-lived processes (monitor, berthd);
 //! - [`user`] resolves `user[:group]` against the container's `/etc/passwd` and `/etc/group`.
 
 pub mod caps;
@@ -18,6 +19,7 @@ pub mod cgroups;
 pub mod console;
 pub mod exec;
 pub mod init;
+pub mod memory;
 pub mod mounts;
 pub mod native;
 pub mod oci;
