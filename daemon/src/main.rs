@@ -66,6 +66,10 @@ struct Flags {
 }
 
 fn main() {
+    // Two malloc arenas instead of one per thread (8 × cores by default): the blocking pool's
+    // threads come and go, and each arena keeps its own free memory resident.
+    // SAFETY: mallopt before any other thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     let flags = Flags::parse();
     if let Err(e) = run(flags) {
         let text = format!("{e:#}").replace('\n', " ");
@@ -207,6 +211,9 @@ async fn serve(
     );
     let _ = tokio::task::spawn_blocking(move || inits.remove_orphans(storage.as_ref())).await;
     network::dns::restore_all(&ctx).await;
+    // Start-up (plugin loading, stores, restore) is done: what it touched and freed need not
+    // stay resident in an idle daemon.
+    let _ = tokio::task::spawn_blocking(berth_runtime::memory::release_startup_pages).await;
     let router = Arc::new(api::routes());
     let mut sockets = Vec::new();
     // Handlers first, so a signal sent as soon as the socket answers is never fatal.

@@ -109,10 +109,28 @@ pub async fn leave_network(ctx: &Ctx, c: &Container) {
 
 /// Follows a running container until it exits.
 pub fn watch(ctx: Ctx, c: Arc<Container>) {
+    watch_with(ctx, c, None);
+}
+
+/// Asks the monitor at `sock` to answer when the container has exited (`wait`). Made before
+/// `start` on the start path, so a container that exits at once cannot take the socket away
+/// before the daemon asked.
+pub async fn wait_request(sock: &std::path::Path) -> Option<tokio::net::UnixStream> {
+    let mut s = tokio::net::UnixStream::connect(sock).await.ok()?;
+    s.write_all(b"{\"cmd\":\"wait\"}\n").await.ok()?;
+    Some(s)
+}
+
+/// Follows a running container until it exits, on the `wait` connection `waiting` when one is
+/// already open.
+pub fn watch_with(ctx: Ctx, c: Arc<Container>, waiting: Option<tokio::net::UnixStream>) {
     tokio::spawn(async move {
         let sdir = ctx.containers.state_dir(&c.id);
-        let sock = sdir.join("monitor.sock");
-        let info = match wait_monitor(&sock).await {
+        let waiting = match waiting {
+            Some(s) => Some(s),
+            None => wait_request(&sdir.join("monitor.sock")).await,
+        };
+        let info = match wait_reply(waiting).await {
             Some(v) => v,
             None => {
                 // The monitor is gone: its exit.json says how the container ended.
@@ -129,11 +147,10 @@ pub fn watch(ctx: Ctx, c: Arc<Container>) {
     });
 }
 
-async fn wait_monitor(sock: &std::path::Path) -> Option<Value> {
-    let mut s = tokio::net::UnixStream::connect(sock).await.ok()?;
-    s.write_all(b"{\"cmd\":\"wait\"}\n").await.ok()?;
+/// The monitor's one-line answer to `wait` (the content of `exit.json`).
+pub async fn wait_reply(s: Option<tokio::net::UnixStream>) -> Option<Value> {
     let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).await.ok()?;
+    BufReader::new(s?).read_line(&mut line).await.ok()?;
     serde_json::from_str(&line).ok()
 }
 

@@ -9,6 +9,7 @@
 
 pub mod create;
 pub mod exit;
+mod flush;
 pub mod initlayer;
 pub mod names;
 pub mod start;
@@ -248,7 +249,8 @@ impl Containers {
         self.exec_root.join(&id[..id.len().min(24)])
     }
 
-    /// Writes a container's record atomically.
+    /// Writes a container's record atomically; it is made durable in the background
+    /// ([`flush`]).
     pub fn save(&self, c: &Container) -> Result<(), ApiError> {
         let rec = c.record();
         let dir = self.dir(&c.id);
@@ -256,14 +258,12 @@ impl Containers {
             .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
         let bytes = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
         let tmp = dir.join("config.v2.json.tmp");
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, dir.join("config.v2.json"))
-        };
-        write().map_err(|e| ApiError::internal(format!("saving container {}: {e}", c.id)))
+        let path = dir.join("config.v2.json");
+        std::fs::write(&tmp, &bytes)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| ApiError::internal(format!("saving container {}: {e}", c.id)))?;
+        flush::later(path);
+        Ok(())
     }
 
     /// Ids of containers whose image is `image_id`.

@@ -381,6 +381,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     for p in pending {
         super::streams::wire(sock.clone(), p, c.tty()).await;
     }
+    let waiting = super::exit::wait_request(&sock).await;
     let sock2 = sock.clone();
     let reply = tokio::task::spawn_blocking(move || monitor_cmd(&sock2, &json!({"cmd": "start"})))
         .await?
@@ -391,8 +392,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
             .unwrap_or("unknown error")
             .to_string();
         // The monitor cleans up and exits by itself; make sure it is gone before returning.
-        let _ =
-            tokio::task::spawn_blocking(move || monitor_cmd(&sock, &json!({"cmd": "wait"}))).await;
+        let _ = super::exit::wait_reply(waiting).await;
         return Err(ApiError::bad_request(start_error_text(&msg)));
     }
     c.update(|r| {
@@ -407,7 +407,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     });
     ctx.containers.save(c)?;
     c.events.send_modify(|l| l.running = true);
-    super::exit::watch(ctx.clone(), c.clone());
+    super::exit::watch_with(ctx.clone(), c.clone(), waiting);
     ctx.events
         .publish("container", "start", &c.id, super::exit::attrs(c));
     Ok(())
