@@ -71,6 +71,25 @@ pub trait Registry: Send + Sync {
         out: &mut dyn Write,
     ) -> DriverResult<u64>;
 
+    /// Opens blob `digest` of `reference`'s repository as a reader of its bytes as they
+    /// arrive, so the daemon can verify, decompress and unpack without a copy in between.
+    /// The digest and length are checked by the time the reader reports its end: a mismatch,
+    /// a truncated stream or a transport error is an error from `read`. The default answers
+    /// `Unsupported`; callers then fall back to [`Registry::fetch_blob`]. (The plugin host
+    /// implements it for every registry plugin, over `fetch_blob` and a pipe.)
+    fn open_blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        creds: &Credentials,
+    ) -> DriverResult<Box<dyn Read + Send>> {
+        let _ = (reference, digest, creds);
+        Err(crate::DriverError::Unsupported(format!(
+            "{} cannot open blobs as streams",
+            self.name()
+        )))
+    }
+
     /// Whether blob `digest` already exists in `reference`'s repository.
     fn blob_exists(
         &self,

@@ -137,18 +137,6 @@ async fn serve(
         cfg.max_layer_size,
     )
     .context("opening the image store")?;
-    let registry: Arc<dyn berth_core::Registry> = Arc::new(
-        berth_registry::Client::new(berth_registry::ClientConfig {
-            insecure_registries: cfg.insecure_registries.clone(),
-            registry_mirrors: cfg.registry_mirrors.clone(),
-            certs_dirs: vec![
-                PathBuf::from("/etc/berth/certs.d"),
-                PathBuf::from("/etc/docker/certs.d"),
-            ],
-            timeout_secs: None,
-        })
-        .context("building the registry client")?,
-    );
     let containers = containers::Containers::open(&cfg)?;
     let volumes = volumes::Volumes::open(&cfg.data_root).context("opening the volume store")?;
     let networks = network::Networks::open(&cfg.data_root, &cfg.bridge)
@@ -160,7 +148,7 @@ async fn serve(
         config: cfg.clone(),
         storage: drivers.storage,
         network: drivers.network,
-        registry,
+        registry: drivers.registry,
         plugins: drivers.infos,
         events: events::EventBus::default(),
         shutdown: server::Shutdown::default(),

@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use anyhow::{anyhow, Result};
-use berth_core::{NetworkDriver, StorageDriver};
+use berth_core::{NetworkDriver, Registry, StorageDriver};
 use berth_plugins::{Loader, PluginError, PluginInfo};
 use serde_json::json;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ pub struct Drivers {
     pub network: Option<Arc<dyn NetworkDriver>>,
     /// Third-party network drivers, by name.
     pub extra_networks: Vec<(String, Arc<dyn NetworkDriver>)>,
+    pub registry: Arc<dyn Registry>,
     pub infos: Vec<PluginInfo>,
     /// Warnings to log once logging is up.
     pub notes: Vec<String>,
@@ -26,10 +27,20 @@ fn failed(e: PluginError) -> anyhow::Error {
 }
 
 /// Loads the storage driver (overlay2, falling back to vfs when none was configured and
-/// overlay2 cannot work here) and the bridge network driver.
+/// overlay2 cannot work here), the bridge network driver and the registry client
+/// (`registry-driver`, default `distribution`).
 pub fn load(cfg: &Config) -> Result<Drivers> {
     let mut notes = Vec::new();
     let mut loader = Loader::new(cfg.plugin_drivers.clone(), cfg.plugin_search.clone());
+    // The registry first: it touches no disk, so a failure leaves the data root untouched.
+    let registry_config = json!({
+        "insecure_registries": cfg.insecure_registries,
+        "registry_mirrors": cfg.registry_mirrors,
+        "certs_dirs": ["/etc/berth/certs.d", "/etc/docker/certs.d"],
+    });
+    let (registry, _) = loader
+        .registry(&cfg.registry_driver, &registry_config)
+        .map_err(failed)?;
     let storage_config = |name: &str| json!({"root": cfg.data_root.join(name), "storage_opts": cfg.storage_opts, "max_layer_size": cfg.max_layer_size});
     let storage = match &cfg.storage_driver {
         Some(name) => {
@@ -71,7 +82,10 @@ pub fn load(cfg: &Config) -> Result<Drivers> {
     // Third-party network drivers named in the configuration load too.
     let mut extra_networks = Vec::new();
     for name in cfg.plugin_drivers.keys() {
-        if name != "bridge" && Some(name) != cfg.storage_driver.as_ref() {
+        if name != "bridge"
+            && Some(name) != cfg.storage_driver.as_ref()
+            && name != &cfg.registry_driver
+        {
             match loader.network(
                 name,
                 &json!({"root": cfg.data_root.join("network").join(name)}),
@@ -86,6 +100,7 @@ pub fn load(cfg: &Config) -> Result<Drivers> {
         storage,
         network,
         extra_networks,
+        registry,
         infos: loader.loaded(),
         notes,
     })

@@ -2,7 +2,7 @@
 //! helper and the stream pumps they share with storage).
 
 use crate::abi::CallFn;
-use crate::host::{call, call_reading, call_writing};
+use crate::host::{call, call_reading, call_streaming, call_writing};
 use berth_core::reference::Reference;
 use berth_core::registry::{Credentials, FetchedManifest};
 use berth_core::runtime::{Spec, State, StdioFds};
@@ -50,6 +50,20 @@ impl Registry for RegistryProxy {
     ) -> DriverResult<u64> {
         let args = json!({"reference": reference, "digest": digest, "creds": creds});
         call_writing(self.call, self.handle, "fetch_blob", args, out)
+    }
+    fn open_blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        creds: &Credentials,
+    ) -> DriverResult<Box<dyn Read + Send>> {
+        let args = json!({"reference": reference, "digest": digest, "creds": creds});
+        Ok(Box::new(call_streaming(
+            self.call,
+            self.handle,
+            "fetch_blob",
+            args,
+        )?))
     }
     fn blob_exists(
         &self,

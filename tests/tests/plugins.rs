@@ -139,6 +139,14 @@ fn driver_in_no_search_folder_stops_berthd() {
 }
 
 #[test]
+fn unknown_registry_driver_stops_berthd() {
+    fails(
+        json!({"registry-driver": "nope"}),
+        &["nope", "no registry driver"],
+    );
+}
+
+#[test]
 fn hello_storage_plugin_serves_berthd() {
     let tmp = tempfile::tempdir().expect("tmp");
     let search = tmp.path().join("plugins");

@@ -1,6 +1,7 @@
 //! Registry tests (issue 5): a real Debian `docker-registry` on 127.0.0.1 — plain HTTP, and
 //! TLS with htpasswd basic auth — with push from one berthd, pull into a fresh one, run;
-//! login with good and bad credentials; interop with skopeo. Traffic stays on loopback.
+//! login with good and bad credentials; interop with skopeo; the client is loaded as the
+//! default registry plugin. Traffic stays on loopback.
 
 use berth_tests::{have, run_ok as run, DistRegistry, RegistryAuth, TestDaemon};
 use std::process::Command;
@@ -35,6 +36,18 @@ fn push_then_pull_into_a_fresh_daemon_and_run() {
     let id = image_id(&a, &target);
 
     let b = TestDaemon::start();
+    // The registry client is the default registry plugin, loaded from its library.
+    let (_, _, info) = b.request("GET", "/info", None);
+    let info: serde_json::Value = serde_json::from_str(&info).expect("info JSON");
+    let plugins = info["BerthPlugins"].as_array().cloned().unwrap_or_default();
+    assert!(
+        plugins.iter().any(|p| p["Kind"] == "registry"
+            && p["Driver"] == "distribution"
+            && p["Library"]
+                .as_str()
+                .is_some_and(|l| l.ends_with("libberth_registry_distribution.so"))),
+        "{plugins:?}"
+    );
     let pulled = b.docker(&["pull", &target]);
     pulled.ok();
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Image endpoints: list, inspect, history, tag, remove, prune, save (`/images/get`), load,
 //! import (`/images/create?fromSrc=-`), commit and `/system/df`. The work is done by
 //! berth-image on the blocking pool; request bodies stream in through [`BodyReader`] and
-//! archives stream out through a channel. Pull and push live in [`super::distribution`].
+//! archives stream out through a channel. Pull lives in [`super::pull`], push in [`super::distribution`].
 
 use super::containers_io::ChannelWriter;
 use crate::containers::initlayer::InitLayers;
@@ -436,7 +436,7 @@ async fn load(ctx: Ctx, req: Req) -> ApiResult {
 
 async fn create(ctx: Ctx, req: Req) -> ApiResult {
     if req.query.get("fromImage").is_some_and(|s| !s.is_empty()) {
-        return super::distribution::pull(ctx, req).await;
+        return super::pull::pull(ctx, req).await;
     }
     let src = req.query.get("fromSrc").unwrap_or("").to_string();
     if src.is_empty() {

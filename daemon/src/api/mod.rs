@@ -15,6 +15,7 @@ mod exec;
 mod images;
 mod info;
 mod networks;
+mod pull;
 mod system;
 mod volumes;
 

@@ -242,6 +242,40 @@ impl Client {
         }
     }
 
+    /// Starts reading blob `digest`: the answer's body, verified as it is read.
+    fn blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        creds: &Credentials,
+    ) -> Result<BlobReader, RegistryError> {
+        let path = format!("/v2/{}/blobs/{digest}", reference.path);
+        let resp = self.send(
+            Method::GET,
+            &reference.domain,
+            &path,
+            &Self::scope(reference, false),
+            creds,
+            &|r| r,
+        )?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(RegistryError::NotFound(format!(
+                "blob {digest} not found: blob unknown to registry"
+            )));
+        }
+        if !resp.status().is_success() {
+            return Err(status_error("GET", &resp));
+        }
+        Ok(BlobReader {
+            want: resp.content_length(),
+            resp,
+            hasher: Sha256::new(),
+            got: 0,
+            digest: digest.to_string(),
+            checked: false,
+        })
+    }
+
     fn scope(reference: &Reference, push: bool) -> String {
         format!(
             "repository:{}:{}",
@@ -311,7 +345,15 @@ impl Registry for Client {
             None => return Ok(()),
             Some(Challenge::Basic) => auth::basic(creds),
             Some(Challenge::Bearer { realm, service, .. }) => {
-                auth::fetch_token(&http, realm, service.as_deref(), "", creds)?.0
+                // Docker names the registry's URL in front of the token server's refusal.
+                auth::fetch_token(&http, realm, service.as_deref(), "", creds)
+                    .map_err(|e| match e {
+                        RegistryError::Unauthorized(m) => berth_core::DriverError::Unauthorized(
+                            format!("Get \"{url}\": unauthorized: {m}"),
+                        ),
+                        other => other.into(),
+                    })?
+                    .0
             }
         };
         let resp = http
@@ -405,57 +447,26 @@ impl Registry for Client {
         creds: &Credentials,
         out: &mut dyn Write,
     ) -> DriverResult<u64> {
-        let path = format!("/v2/{}/blobs/{digest}", reference.path);
-        let mut resp = self.send(
-            Method::GET,
-            &reference.domain,
-            &path,
-            &Self::scope(reference, false),
-            creds,
-            &|r| r,
-        )?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            return Err(RegistryError::NotFound(format!(
-                "blob {digest} not found: blob unknown to registry"
-            ))
-            .into());
-        }
-        if !resp.status().is_success() {
-            return Err(status_error("GET", &resp).into());
-        }
-        let want = resp.content_length();
-        let mut hasher = Sha256::new();
+        let mut blob = self.blob(reference, digest, creds)?;
         let mut buf = vec![0u8; 1 << 20];
-        let mut got = 0u64;
         loop {
-            let n = match resp.read(&mut buf) {
-                Ok(0) => break,
+            let n = match blob.read(&mut buf) {
+                Ok(0) => return Ok(blob.got),
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(
-                        RegistryError::Transport(format!("reading blob {digest}: {e}")).into(),
-                    )
-                }
+                Err(e) => return Err(BlobReader::unwrap_error(e).into()),
             };
-            hasher.update(&buf[..n]);
             out.write_all(&buf[..n]).map_err(RegistryError::Io)?;
-            got += n as u64;
         }
-        if let Some(want) = want {
-            if got != want {
-                return Err(RegistryError::Truncated { got, want }.into());
-            }
-        }
-        let actual = hex_digest(hasher);
-        if actual != digest {
-            return Err(RegistryError::DigestMismatch {
-                expected: digest.to_string(),
-                actual,
-            }
-            .into());
-        }
-        Ok(got)
+    }
+
+    fn open_blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        creds: &Credentials,
+    ) -> DriverResult<Box<dyn Read + Send>> {
+        Ok(Box::new(self.blob(reference, digest, creds)?))
     }
 
     fn blob_exists(
@@ -568,6 +579,75 @@ impl Registry for Client {
             return Err(status_error("PUT", &resp).into());
         }
         Ok(berth_core::Digest::of(bytes).to_string())
+    }
+}
+
+/// A blob's body as it arrives, hashed; at its end the length and digest are checked and a
+/// mismatch is the error of the last `read` (a [`RegistryError`] inside the `io::Error`).
+struct BlobReader {
+    resp: Response,
+    hasher: Sha256,
+    got: u64,
+    want: Option<u64>,
+    digest: String,
+    checked: bool,
+}
+
+impl BlobReader {
+    fn fail(e: RegistryError) -> std::io::Error {
+        std::io::Error::other(e)
+    }
+
+    /// The registry error inside an `io::Error` from [`BlobReader::read`].
+    fn unwrap_error(e: std::io::Error) -> RegistryError {
+        match e.get_ref().map(|i| i.is::<RegistryError>()) {
+            Some(true) => e
+                .into_inner()
+                .and_then(|i| i.downcast::<RegistryError>().ok())
+                .map(|b| *b)
+                .unwrap_or_else(|| RegistryError::Transport("reading blob".into())),
+            _ => RegistryError::Io(e),
+        }
+    }
+
+    fn check(&mut self) -> Result<(), RegistryError> {
+        if let Some(want) = self.want {
+            if self.got != want {
+                return Err(RegistryError::Truncated {
+                    got: self.got,
+                    want,
+                });
+            }
+        }
+        let actual = hex_digest(std::mem::take(&mut self.hasher));
+        if actual != self.digest {
+            return Err(RegistryError::DigestMismatch {
+                expected: self.digest.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.resp.read(buf).map_err(|e| {
+            Self::fail(RegistryError::Transport(format!(
+                "reading blob {}: {e}",
+                self.digest
+            )))
+        })?;
+        if n > 0 {
+            self.hasher.update(&buf[..n]);
+            self.got += n as u64;
+            return Ok(n);
+        }
+        if !buf.is_empty() && !self.checked {
+            self.checked = true;
+            self.check().map_err(Self::fail)?;
+        }
+        Ok(0)
     }
 }
 

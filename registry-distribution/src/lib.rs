@@ -1,4 +1,7 @@
-//! berth-registry: the OCI distribution API client behind `core::Registry`.
+//! berth-registry-distribution: the default registry plugin (`libberth_registry_distribution.so`,
+//! driver `distribution`) — the OCI distribution API client behind `core::Registry`. berthd
+//! loads it like the storage and network plugins; it does the wire work (auth, manifests, blob
+//! streams, uploads) and berthd verifies diff_ids and unpacks.
 //!
 //! - [`endpoint`] decides where a registry lives (HTTPS, or plain HTTP for insecure registries:
 //!   127.0.0.0/8 and localhost by default, others through `insecure-registries`, as Docker) and
@@ -15,6 +18,7 @@ pub mod auth;
 pub mod client;
 pub mod endpoint;
 pub mod error;
+mod plugin;
 
 pub use client::{Client, ClientConfig};
 pub use error::RegistryError;

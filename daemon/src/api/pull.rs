@@ -1,0 +1,338 @@
+//! `docker pull` (`POST /images/create?fromImage=`): the manifest is resolved first (a list or
+//! index to the host's platform or `--platform`), so that errors before any progress — no such
+//! image, access denied, unreachable registry — are HTTP errors with Docker's texts; then the
+//! 200 goes out and Docker's progress messages stream while each missing layer flows from the
+//! registry plugin through digest check, decompression and unpack into the storage driver.
+
+use super::distribution::decode_auth;
+use crate::jsonv::strings;
+use crate::server::http::{self, ApiError, ApiResult, JsonSender};
+use crate::server::router::Req;
+use crate::state::Ctx;
+use berth_core::reference::Reference;
+use berth_core::registry::Credentials;
+use berth_core::{DriverError, Registry};
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The image manifest a reference resolved to.
+struct Resolved {
+    /// The digest the reference named (the list's, for a manifest list).
+    top_digest: String,
+    /// The platform's image manifest.
+    doc: Value,
+}
+
+/// Docker's text for a pull the registry refused (moby's `notFoundError`).
+fn access_denied(r: &Reference) -> String {
+    format!(
+        "pull access denied for {}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
+        r.familiar_name()
+    )
+}
+
+fn api_error(r: &Reference, e: DriverError) -> ApiError {
+    match e {
+        DriverError::Unauthorized(_) => ApiError::not_found(access_denied(r)),
+        DriverError::NotFound(m) => ApiError::not_found(m),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// Fetches the manifest `r` names and, for a list or index, the one for `platform`
+/// (`(os, arch[/variant])`, default the host's).
+fn resolve(
+    reg: &dyn Registry,
+    r: &Reference,
+    platform: Option<(String, String)>,
+    creds: &Credentials,
+) -> Result<Resolved, ApiError> {
+    let m = reg.fetch_manifest(r, creds).map_err(|e| api_error(r, e))?;
+    let invalid = |e: serde_json::Error| ApiError::internal(format!("invalid manifest: {e}"));
+    let doc: Value = serde_json::from_slice(&m.bytes).map_err(invalid)?;
+    let Some(entries) = doc.get("manifests").and_then(Value::as_array) else {
+        return Ok(Resolved {
+            top_digest: m.digest,
+            doc,
+        });
+    };
+    let (os, arch) =
+        platform.unwrap_or_else(|| ("linux".into(), berth_image::save::host_arch().to_string()));
+    let (want_arch, want_variant) = match arch.split_once('/') {
+        Some((a, v)) => (a, Some(v)),
+        None => (arch.as_str(), None),
+    };
+    fn field<'a>(d: &'a Value, f: &str) -> Option<&'a str> {
+        d.pointer(&format!("/platform/{f}")).and_then(Value::as_str)
+    }
+    let pick = entries.iter().find(|d| {
+        field(d, "os") == Some(os.as_str())
+            && field(d, "architecture") == Some(want_arch)
+            && want_variant.is_none_or(|v| field(d, "variant") == Some(v))
+    });
+    let d = pick.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no matching manifest for {os}/{arch} in the manifest list entries"
+        ))
+    })?;
+    let mut by_digest = r.clone();
+    by_digest.tag = None;
+    by_digest.digest = d["digest"].as_str().map(str::to_string);
+    let one = reg
+        .fetch_manifest(&by_digest, creds)
+        .map_err(|e| api_error(r, e))?;
+    Ok(Resolved {
+        top_digest: m.digest,
+        doc: serde_json::from_slice(&one.bytes).map_err(invalid)?,
+    })
+}
+
+/// A layer to fetch: its blob digest and size, the diff_id and chain id it must produce.
+struct Layer {
+    digest: String,
+    size: u64,
+    diff_id: String,
+    chain: String,
+    short: String,
+}
+
+struct Pull {
+    ctx: Ctx,
+    tx: JsonSender,
+    creds: Credentials,
+    reg: Arc<dyn Registry>,
+}
+
+impl Pull {
+    fn msg(&self, v: Value) {
+        self.tx.send_blocking(v);
+    }
+
+    fn status(&self, status: &str, id: &str) {
+        self.msg(json!({"status": status, "progressDetail": {}, "id": id}));
+    }
+
+    fn run(&self, r: &Reference, m: Resolved) -> Result<(), String> {
+        let shown_tag = r
+            .tag
+            .clone()
+            .or_else(|| r.digest.clone())
+            .unwrap_or_default();
+        self.msg(json!({"status": format!("Pulling from {}", r.familiar_name()), "id": shown_tag}));
+        let cfg_digest = m
+            .doc
+            .pointer("/config/digest")
+            .and_then(Value::as_str)
+            .ok_or("manifest has no config")?
+            .to_string();
+        let mut cfg_bytes = Vec::new();
+        self.reg
+            .fetch_blob(r, &cfg_digest, &self.creds, &mut cfg_bytes)
+            .map_err(|e| e.to_string())?;
+        let config: Value =
+            serde_json::from_slice(&cfg_bytes).map_err(|e| format!("invalid image config: {e}"))?;
+        let diff_ids = strings(config.pointer("/rootfs/diff_ids"));
+        let descs = m.doc["layers"].as_array().cloned().unwrap_or_default();
+        if descs.len() != diff_ids.len() {
+            return Err("manifest and config disagree on the number of layers".into());
+        }
+        let id = berth_core::Digest::of(&cfg_bytes).to_string();
+        let existed = self.ctx.images.get(&id).is_ok();
+        let chains = berth_image::chain_ids(&diff_ids);
+        let layers: Vec<Layer> = descs
+            .iter()
+            .zip(diff_ids.iter().zip(&chains))
+            .map(|(l, (diff_id, chain))| {
+                let digest = l["digest"].as_str().unwrap_or("").to_string();
+                Layer {
+                    short: digest
+                        .trim_start_matches("sha256:")
+                        .chars()
+                        .take(12)
+                        .collect(),
+                    size: l["size"].as_u64().unwrap_or(0),
+                    digest,
+                    diff_id: diff_id.clone(),
+                    chain: chain.clone(),
+                }
+            })
+            .collect();
+        let present: Vec<bool> = layers
+            .iter()
+            .map(|l| self.ctx.images.layer(&l.chain).is_some())
+            .collect();
+        for (l, have) in layers.iter().zip(&present) {
+            self.status(
+                if *have {
+                    "Already exists"
+                } else {
+                    "Pulling fs layer"
+                },
+                &l.short,
+            );
+        }
+        let mut parent: Option<String> = None;
+        for (l, have) in layers.iter().zip(&present) {
+            if !*have {
+                self.layer(r, l, parent.as_deref()).inspect_err(|_| {
+                    self.ctx.images.gc_layers(std::slice::from_ref(&l.chain));
+                })?;
+                self.status("Pull complete", &l.short);
+            }
+            parent = Some(l.chain.clone());
+        }
+        let tags: Vec<String> = r
+            .tag
+            .iter()
+            .map(|t| format!("{}:{t}", r.familiar_name()))
+            .collect();
+        let id = self
+            .ctx
+            .images
+            .add_image(&cfg_bytes, &tags, None)
+            .map_err(|e| e.to_string())?;
+        let _ = self
+            .ctx
+            .images
+            .add_repo_digest(&id, &format!("{}@{}", r.familiar_name(), m.top_digest));
+        self.msg(json!({"status": format!("Digest: {}", m.top_digest)}));
+        let what = r.familiar_string();
+        self.msg(json!({"status": if existed { format!("Status: Image is up to date for {what}") } else { format!("Status: Downloaded newer image for {what}") }}));
+        let mut a = std::collections::BTreeMap::new();
+        a.insert("name".into(), what);
+        self.ctx.events.publish("image", "pull", &id, a);
+        Ok(())
+    }
+
+    /// Streams one layer from the registry into the store: the registry plugin's blob stream
+    /// (digest-checked by its end) is decompressed, unpacked and diff_id-checked as it is read.
+    fn layer(&self, r: &Reference, l: &Layer, parent: Option<&str>) -> Result<(), String> {
+        let blob = match self.reg.open_blob(r, &l.digest, &self.creds) {
+            Err(DriverError::Unsupported(_)) => return self.layer_via_fetch(r, l, parent),
+            other => other.map_err(|e| e.to_string())?,
+        };
+        let mut reader = Progress {
+            inner: blob,
+            done: 0,
+            total: l.size,
+            tx: &self.tx,
+            id: &l.short,
+            last: Instant::now(),
+        };
+        self.ctx
+            .images
+            .apply_layer(parent, &l.diff_id, &mut reader)
+            .map_err(|e| e.to_string())?;
+        // The store may stop before the blob's end (a zstd frame, tar padding): reaching it
+        // is what checks the digest.
+        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        self.status("Verifying Checksum", &l.short);
+        self.status("Download complete", &l.short);
+        Ok(())
+    }
+
+    /// [`Pull::layer`] for registries that cannot open blobs as streams: `fetch_blob` writes
+    /// into a pipe on another thread.
+    fn layer_via_fetch(
+        &self,
+        r: &Reference,
+        l: &Layer,
+        parent: Option<&str>,
+    ) -> Result<(), String> {
+        let (pr, pw) = std::io::pipe().map_err(|e| e.to_string())?;
+        std::thread::scope(|s| {
+            let fetch = s.spawn(move || {
+                let mut w = pw;
+                self.reg.fetch_blob(r, &l.digest, &self.creds, &mut w)
+            });
+            let mut reader = Progress {
+                inner: pr,
+                done: 0,
+                total: l.size,
+                tx: &self.tx,
+                id: &l.short,
+                last: Instant::now(),
+            };
+            let applied = self.ctx.images.apply_layer(parent, &l.diff_id, &mut reader);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            drop(reader);
+            let fetched = fetch
+                .join()
+                .map_err(|_| "download thread panicked".to_string())?;
+            fetched.map_err(|e| e.to_string())?;
+            applied.map_err(|e| e.to_string())?;
+            self.status("Verifying Checksum", &l.short);
+            self.status("Download complete", &l.short);
+            Ok(())
+        })
+    }
+}
+
+/// Counts the compressed bytes the store reads, sending `Downloading` progress.
+struct Progress<'a, R> {
+    inner: R,
+    done: u64,
+    total: u64,
+    tx: &'a JsonSender,
+    id: &'a str,
+    last: Instant,
+}
+
+impl<R: Read> Read for Progress<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.last.elapsed() > Duration::from_millis(100) {
+            self.last = Instant::now();
+            self.tx.send_blocking(json!({"status": "Downloading", "progressDetail": {"current": self.done, "total": self.total}, "id": self.id}));
+        }
+        Ok(n)
+    }
+}
+
+/// `POST /images/create?fromImage=...`.
+pub async fn pull(ctx: Ctx, req: Req) -> ApiResult {
+    let from = req.query.get("fromImage").unwrap_or("").to_string();
+    let tag = req.query.get("tag").unwrap_or("").to_string();
+    let full = if tag.is_empty() || from.contains('@') {
+        from.clone()
+    } else if tag.starts_with("sha256:") {
+        format!("{from}@{tag}")
+    } else {
+        format!("{from}:{tag}")
+    };
+    let r = Reference::parse(&full).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let platform = req
+        .query
+        .get("platform")
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut parts = p.splitn(2, '/');
+            (
+                parts.next().unwrap_or("linux").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            )
+        });
+    let creds = decode_auth(req.header("x-registry-auth"));
+    let reg = ctx.registry.clone();
+    let (r2, creds2) = (r.clone(), creds.clone());
+    let resolved = tokio::task::spawn_blocking(move || resolve(&*reg, &r2, platform, &creds2))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let (tx, resp) = http::json_stream();
+    let p = Pull {
+        reg: ctx.registry.clone(),
+        ctx,
+        tx: tx.clone(),
+        creds,
+    };
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = p.run(&r, resolved) {
+            tx.send_blocking(json!({"errorDetail": {"message": e}, "error": e}));
+        }
+    });
+    Ok(resp)
+}
