@@ -336,3 +336,23 @@ fn bad_create_requests_get_dockers_errors_and_make_nothing() {
         "only the good request made a container"
     );
 }
+
+#[test]
+fn network_none_has_a_working_loopback_only() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "ls /sys/class/net; ping -c1 -W2 127.0.0.1 >/dev/null && echo lo-ok",
+        ])
+        .ok()
+        .to_string();
+    assert_eq!(out, "lo\nlo-ok\n");
+}
