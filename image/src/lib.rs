@@ -25,6 +25,7 @@ mod fsutil;
 pub(crate) mod layers;
 pub mod list;
 pub mod load;
+mod members;
 mod remove;
 pub mod save;
 mod store;
