@@ -1,7 +1,8 @@
 //! Container and image events through the stock docker CLI (issue 4), compared with what
 //! dockerd emits: the lifecycle of `run`/`rm` (create, attach, start, die with exitCode,
 //! destroy), exec (`exec_create: CMD`, `exec_start: CMD`, `exec_die`), stop's `kill` events,
-//! rename's `oldName`, image tag/untag; `--since`/`--until` windows, `--filter` by container,
+//! rename's `oldName`, image tag/untag, network connect/disconnect around start and die;
+//! `--since`/`--until` windows, `--filter` by container,
 //! event, type and image; and the live stream.
 
 use berth_tests::TestDaemon;
@@ -224,4 +225,38 @@ fn live_stream_follows_a_container() {
             "destroy live"
         ]
     );
+}
+
+#[test]
+fn a_container_on_the_bridge_connects_and_disconnects() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let since = now();
+    let id = d
+        .docker(&["run", "-d", "--name", "nb", "busybox", "true"])
+        .ok()
+        .trim()
+        .to_string();
+    d.docker(&["wait", "nb"]).ok();
+    d.docker(&["rm", "nb"]).ok();
+    std::thread::sleep(Duration::from_millis(100));
+    let evs = events(&d, &since, &now(), &[]);
+    // dockerd's order: the endpoint joins before start and leaves after die.
+    assert_eq!(
+        actions(&evs),
+        [
+            "container create",
+            "network connect",
+            "container start",
+            "container die",
+            "network disconnect",
+            "container destroy"
+        ],
+        "{evs:?}"
+    );
+    for e in evs.iter().filter(|e| e["Type"] == "network") {
+        assert_eq!(e["Actor"]["Attributes"]["container"], id.as_str(), "{e}");
+        assert_eq!(e["Actor"]["Attributes"]["name"], "bridge", "{e}");
+        assert_eq!(e["Actor"]["Attributes"]["type"], "bridge", "{e}");
+    }
 }

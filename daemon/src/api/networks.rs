@@ -23,20 +23,7 @@ pub fn register(r: &mut Router) {
 }
 
 fn publish(ctx: &Ctx, action: &str, rec: &Value, container: Option<&str>) {
-    let mut a = BTreeMap::new();
-    a.insert(
-        "name".to_string(),
-        rec["Name"].as_str().unwrap_or_default().to_string(),
-    );
-    a.insert(
-        "type".to_string(),
-        rec["Driver"].as_str().unwrap_or_default().to_string(),
-    );
-    if let Some(c) = container {
-        a.insert("container".to_string(), c.to_string());
-    }
-    ctx.events
-        .publish("network", action, rec["Id"].as_str().unwrap_or_default(), a);
+    endpoints::publish(ctx, rec, action, container);
 }
 
 fn forbidden(m: impl Into<String>) -> ApiError {
@@ -348,7 +335,10 @@ async fn connect(ctx: Ctx, req: Req) -> ApiResult {
         r["NetworkSettings"]["Networks"][&name] = entry;
     });
     ctx.containers.save(&c)?;
-    publish(&ctx, "connect", &rec, Some(&c.id));
+    if !c.running() {
+        // A running container's join published it.
+        publish(&ctx, "connect", &rec, Some(&c.id));
+    }
     Ok(empty(StatusCode::OK))
 }
 

@@ -102,9 +102,16 @@ pub async fn join_network(
     crate::network::endpoints::join_all(ctx, c, i64::from(pid)).await
 }
 
-/// Leaves every network the container joined.
-pub async fn leave_network(ctx: &Ctx, c: &Container) {
-    crate::network::endpoints::leave_all(ctx, c).await;
+/// Leaves every network the container joined; returns them (see `network::endpoints`).
+pub async fn leave_network(ctx: &Ctx, c: &Container) -> Vec<Value> {
+    crate::network::endpoints::leave_all(ctx, c).await
+}
+
+/// The `network disconnect` events of the networks a container left.
+pub fn publish_left(ctx: &Ctx, c: &Container, left: &[Value]) {
+    for net in left {
+        crate::network::endpoints::publish(ctx, net, "disconnect", Some(&c.id));
+    }
 }
 
 /// Follows a running container until it exits.
@@ -158,7 +165,7 @@ pub async fn wait_reply(s: Option<tokio::net::UnixStream>) -> Option<Value> {
 pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
     let code = info["exit_code"].as_i64().unwrap_or(-1);
     let oom = info["oom_killed"].as_bool().unwrap_or(false);
-    leave_network(ctx, c).await;
+    let left = leave_network(ctx, c).await;
     let root = super::start::rootfs(ctx, &c.id);
     let _ = berth_core::mount::unmount(&root);
     let finished = info["finished_at"]
@@ -185,6 +192,7 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
     let mut a = attrs(c);
     a.insert("exitCode".into(), code.to_string());
     ctx.events.publish("container", "die", &c.id, a);
+    publish_left(ctx, c, &left);
     c.events.send_modify(|l| {
         l.exits += 1;
         l.exit_code = code;

@@ -324,7 +324,8 @@ pub async fn start(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
 
 /// Records a failed start (exit code, error), cleans up, and honours AutoRemove.
 async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ApiError) {
-    super::exit::leave_network(ctx, c).await;
+    let left = super::exit::leave_network(ctx, c).await;
+    super::exit::publish_left(ctx, c, &left);
     let _ = berth_core::mount::unmount(&rootfs(ctx, &c.id));
     let code = start_error_code(&e.message);
     c.update(|r| {

@@ -211,7 +211,25 @@ pub async fn join_one(
     if !super::PREDEFINED.contains(&name.as_str()) {
         ep["DNSNames"] = json!(dns_names(c, &ep));
     }
+    publish(ctx, &net, "connect", Some(&c.id));
     Ok((name, ep, info.ports))
+}
+
+/// A network event as Docker emits them (`create`, `destroy`, and `connect`/`disconnect`
+/// with the container, also when a container joins or leaves at start and stop).
+pub fn publish(ctx: &Ctx, net: &Value, action: &str, container: Option<&str>) {
+    let mut attrs: std::collections::BTreeMap<String, String> = [
+        ("name", net["Name"].as_str().unwrap_or_default()),
+        ("type", net["Driver"].as_str().unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if let Some(c) = container {
+        attrs.insert("container".to_string(), c.to_string());
+    }
+    let id = net["Id"].as_str().unwrap_or_default();
+    ctx.events.publish("network", action, id, attrs);
 }
 
 /// `NetworkSettings.Ports` from the bound ports.
@@ -341,8 +359,9 @@ async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
 }
 
 /// Leaves every network of a container that stopped (or failed to start) and clears the
-/// endpoints' runtime fields, keeping their configuration.
-pub async fn leave_all(ctx: &Ctx, c: &Container) {
+/// endpoints' runtime fields, keeping their configuration. Returns the networks it left, for
+/// their `disconnect` events ([`publish`]), which Docker sends after the container's `die`.
+pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<Value> {
     ctx.networks.dns.stop(&c.id);
     let rec = c.record();
     // The default bridge always (records from before a crash may not show it).
@@ -360,6 +379,14 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) {
         }
     }
     leave_ids(ctx, c, ids).await;
+    let left: Vec<Value> = rec["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|m| m.iter())
+        .into_iter()
+        .flatten()
+        .filter(|(_, ep)| !ep["EndpointID"].as_str().unwrap_or_default().is_empty())
+        .filter_map(|(n, _)| ctx.networks.get(n).ok())
+        .collect();
     c.update(|r| {
         let ns = &mut r["NetworkSettings"];
         ns["IPAddress"] = json!("");
@@ -377,4 +404,5 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) {
             }
         }
     });
+    left
 }
