@@ -161,12 +161,18 @@ pub(crate) async fn summaries_with_sizes(
         .collect();
     let ctx2 = ctx.clone();
     let sizes: Vec<(u64, u64)> = tokio::task::spawn_blocking(move || {
+        // Each image's record is read once, however many containers use it.
+        let mut image_sizes = std::collections::HashMap::new();
         items
             .iter()
             .map(|(id, img)| {
                 let rw = ctx2.storage.usage(id).map(|u| u.size).unwrap_or(0);
-                let base = img.as_ref().and_then(|i| ctx2.images.get(i).ok());
-                (rw, rw + base.map_or(0, |i| i.size))
+                let base = img.as_ref().map_or(0, |i| {
+                    *image_sizes
+                        .entry(i.clone())
+                        .or_insert_with(|| ctx2.images.get(i).map_or(0, |im| im.size))
+                });
+                (rw, rw + base)
             })
             .collect()
     })

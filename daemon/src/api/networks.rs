@@ -22,10 +22,6 @@ pub fn register(r: &mut Router) {
     r.add(Method::POST, "/networks/{id}/disconnect", disconnect);
 }
 
-fn publish(ctx: &Ctx, action: &str, rec: &Value, container: Option<&str>) {
-    endpoints::publish(ctx, rec, action, container);
-}
-
 fn forbidden(m: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, m)
 }
@@ -179,7 +175,7 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
         let _ = tokio::task::spawn_blocking(move || net.delete_network(&id)).await;
         return Err(e);
     }
-    publish(&ctx, "create", &rec, None);
+    endpoints::publish(&ctx, &rec, "create", None);
     Ok(http::json(
         StatusCode::CREATED,
         &json!({"Id": rec["Id"], "Warning": ""}),
@@ -223,7 +219,7 @@ async fn delete_one(ctx: &Ctx, rec: &Value) -> Result<(), ApiError> {
     }
     ctx.networks
         .remove(rec["Id"].as_str().unwrap_or_default())?;
-    publish(ctx, "destroy", rec, None);
+    endpoints::publish(ctx, rec, "destroy", None);
     Ok(())
 }
 
@@ -278,13 +274,31 @@ async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     ok_json(&json!({"NetworksDeleted": deleted}))
 }
 
-async fn connect(ctx: Ctx, req: Req) -> ApiResult {
+/// The network, the request body, the container it names and the network's name, for
+/// `connect` and `disconnect`.
+async fn target(
+    ctx: &Ctx,
+    req: Req,
+) -> Result<
+    (
+        Value,
+        Value,
+        std::sync::Arc<crate::containers::Container>,
+        String,
+    ),
+    ApiError,
+> {
     let rec = ctx.networks.get(req.param("id"))?;
     let body: Value = read_json(req.into_body()).await?;
     let c = ctx
         .containers
         .get(body["Container"].as_str().unwrap_or_default())?;
     let name = rec["Name"].as_str().unwrap_or_default().to_string();
+    Ok((rec, body, c, name))
+}
+
+async fn connect(ctx: Ctx, req: Req) -> ApiResult {
+    let (rec, body, c, name) = target(&ctx, req).await?;
     let crec = c.record();
     let nets = &crec["NetworkSettings"]["Networks"];
     if nets.get(&name).is_some() {
@@ -337,18 +351,13 @@ async fn connect(ctx: Ctx, req: Req) -> ApiResult {
     ctx.containers.save(&c)?;
     if !c.running() {
         // A running container's join published it.
-        publish(&ctx, "connect", &rec, Some(&c.id));
+        endpoints::publish(&ctx, &rec, "connect", Some(&c.id));
     }
     Ok(empty(StatusCode::OK))
 }
 
 async fn disconnect(ctx: Ctx, req: Req) -> ApiResult {
-    let rec = ctx.networks.get(req.param("id"))?;
-    let body: Value = read_json(req.into_body()).await?;
-    let c = ctx
-        .containers
-        .get(body["Container"].as_str().unwrap_or_default())?;
-    let name = rec["Name"].as_str().unwrap_or_default().to_string();
+    let (rec, _, c, name) = target(&ctx, req).await?;
     if c.record()["NetworkSettings"]["Networks"]
         .get(&name)
         .is_none()
@@ -371,6 +380,6 @@ async fn disconnect(ctx: Ctx, req: Req) -> ApiResult {
         }
     });
     ctx.containers.save(&c)?;
-    publish(&ctx, "disconnect", &rec, Some(&c.id));
+    endpoints::publish(&ctx, &rec, "disconnect", Some(&c.id));
     Ok(empty(StatusCode::OK))
 }

@@ -165,8 +165,8 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
     let cfg = merge_config(&body, &image.config["config"]);
     let mut path_args: Vec<String> = Vec::new();
     for k in ["Entrypoint", "Cmd"] {
-        if let Some(a) = cfg[k].as_array() {
-            path_args.extend(a.iter().filter_map(|v| v.as_str().map(str::to_string)));
+        if cfg[k].is_array() {
+            path_args.extend(strings(cfg.get(k)));
         } else if let Some(s) = cfg[k].as_str() {
             path_args.push(s.to_string());
         }

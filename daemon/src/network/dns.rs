@@ -249,15 +249,11 @@ fn lookup(ctx: &Ctx, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
 
 /// Where names not ours go: the container's `--dns` servers, else the host's resolvers.
 fn upstreams(ctx: &Ctx, id: &str) -> Vec<SocketAddr> {
-    let dns: Vec<String> = ctx
+    let dns = ctx
         .containers
         .get(id)
-        .ok()
-        .and_then(|c| c.record()["HostConfig"]["Dns"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
+        .map(|c| crate::jsonv::strings(c.record().pointer("/HostConfig/Dns")))
+        .unwrap_or_default();
     let servers = if dns.is_empty() {
         std::fs::read_to_string("/etc/resolv.conf")
             .unwrap_or_default()
