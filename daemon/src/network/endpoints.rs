@@ -366,27 +366,22 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<Value> {
     let rec = c.record();
     // The default bridge always (records from before a crash may not show it).
     let mut ids = vec!["bridge".to_string()];
-    for name in rec["NetworkSettings"]["Networks"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        if let Ok(net) = ctx.networks.get(&name) {
+    let mut left = Vec::new();
+    if let Some(m) = rec["NetworkSettings"]["Networks"].as_object() {
+        for (name, ep) in m {
+            let Ok(net) = ctx.networks.get(name) else {
+                continue;
+            };
             let id = driver_id(&net);
             if !ids.contains(&id) && !super::PREDEFINED.contains(&name.as_str()) {
                 ids.push(id);
             }
+            if !ep["EndpointID"].as_str().unwrap_or_default().is_empty() {
+                left.push(net);
+            }
         }
     }
     leave_ids(ctx, c, ids).await;
-    let left: Vec<Value> = rec["NetworkSettings"]["Networks"]
-        .as_object()
-        .map(|m| m.iter())
-        .into_iter()
-        .flatten()
-        .filter(|(_, ep)| !ep["EndpointID"].as_str().unwrap_or_default().is_empty())
-        .filter_map(|(n, _)| ctx.networks.get(n).ok())
-        .collect();
     c.update(|r| {
         let ns = &mut r["NetworkSettings"];
         ns["IPAddress"] = json!("");
