@@ -285,6 +285,9 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result
     serde_json::from_slice(b).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
+/// How much of a request body is still read (and discarded) after its handler stopped reading.
+const DRAIN_LIMIT: usize = 16 << 20;
+
 /// A blocking `Read` over a request body, for streaming uploads into `spawn_blocking` work
 /// (use it only there: reading blocks the thread). At most a few chunks are buffered.
 pub struct BodyReader {
@@ -297,6 +300,8 @@ impl BodyReader {
     pub fn new(mut body: Incoming) -> BodyReader {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(16);
         tokio::spawn(async move {
+            let mut draining = false;
+            let mut discarded = 0usize;
             while let Some(frame) = body.frame().await {
                 let item = match frame {
                     Ok(f) => match f.into_data() {
@@ -306,8 +311,20 @@ impl BodyReader {
                     Err(e) => Err(e.to_string()),
                 };
                 let stop = item.is_err();
-                if tx.send(item).await.is_err() || stop {
-                    return;
+                if draining {
+                    // The handler gave up early (an error): read on, as Go's server does, so
+                    // the client finishes sending and sees the answer instead of a broken
+                    // pipe; a large remainder closes the connection.
+                    discarded += item.map_or(0, |d| d.len());
+                    if stop || discarded > DRAIN_LIMIT {
+                        return;
+                    }
+                    continue;
+                }
+                match tx.send(item).await {
+                    Ok(()) if stop => return,
+                    Ok(()) => {}
+                    Err(_) => draining = true,
                 }
             }
         });
