@@ -6,6 +6,7 @@ use crate::link;
 use crate::nft;
 use crate::nl::Socket;
 use crate::ports::{self, Reservation};
+use crate::reaper::Reaper;
 use crate::state::{is_safe_id, NetState, Store};
 use berth_core::netns;
 use berth_core::network::{EndpointInfo, EndpointSpec, NetworkInfo, NetworkSpec};
@@ -38,6 +39,7 @@ pub struct BridgeDriver {
     settings: Settings,
     store: Store,
     inner: Mutex<Inner>,
+    reaper: Reaper,
 }
 
 #[derive(Default)]
@@ -101,6 +103,7 @@ impl BridgeDriver {
                 nets,
                 ..Inner::default()
             }),
+            reaper: Reaper::default(),
         })
     }
 
@@ -403,6 +406,7 @@ impl BridgeDriver {
             inner: &mut guard,
             store: &self.store,
             table: &self.settings.table,
+            reaper: &self.reaper,
         };
         f(&mut r)
     }
@@ -413,6 +417,7 @@ pub(crate) struct InnerRef<'a> {
     inner: &'a mut Inner,
     pub store: &'a Store,
     pub table: &'a str,
+    pub reaper: &'a Reaper,
 }
 
 impl InnerRef<'_> {

@@ -13,6 +13,8 @@ use berth_core::network::{EndpointInfo, EndpointSpec};
 use berth_core::{DriverError, DriverResult};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 
 const MTU: u32 = 1500;
 
@@ -29,6 +31,7 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
         )));
     }
     let ns = open_netns(&spec.netns_path)?;
+    let netns_ino = ns.metadata().map(|m| m.ino()).unwrap_or(0);
     d.with_inner(|inner| {
         let table = inner.table.to_string();
         // 1. Lease an address (saved before the kernel is touched).
@@ -85,6 +88,8 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
                 mac: ipam::mac_string(&mac),
                 veth: veth_name(&spec.network_id, &spec.endpoint_id),
                 ports: Vec::new(),
+                netns: spec.netns_path.clone(),
+                netns_ino,
             };
             (lease, net.bridge.clone(), subnet, gw, net.spec.internal)
         };
@@ -123,8 +128,14 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
                 peer_mac: mac,
                 mtu: MTU,
             };
-            link::create_veth(inner.sock()?, &vs, std::os::fd::AsFd::as_fd(&ns))
-                .map_err(|e| DriverError::io(format!("creating veth {}", lease.veth), e))?;
+            let sock = inner.sock()?;
+            let created = match link::create_veth(sock, &vs, ns.as_fd()) {
+                // The same endpoint's previous veth, not reaped yet (see `reaper`).
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => link::delete(sock, vs.host)
+                    .and_then(|()| link::create_veth(sock, &vs, ns.as_fd())),
+                r => r,
+            };
+            created.map_err(|e| DriverError::io(format!("creating veth {}", lease.veth), e))?;
             let gw = (!internal).then(|| Ipv4Addr::from(gateway));
             configure_inside(&ns, &spec.netns_path, ifname, ip, subnet.prefix, gw)?;
             if !lease.ports.is_empty() {
@@ -188,8 +199,14 @@ pub fn leave(d: &BridgeDriver, network_id: &str, endpoint_id: &str) -> DriverRes
             .as_ref()
             .map(|l| l.veth.clone())
             .unwrap_or_else(|| veth_name(network_id, endpoint_id));
-        link::delete(inner.sock()?, &veth)
-            .map_err(|e| DriverError::io(format!("deleting {veth}"), e))?;
+        // A container that exited took its namespace with it: the kernel deletes the pair by
+        // itself, and the reaper makes sure of it without this call waiting.
+        let deferred = lease.as_ref().is_some_and(|l| !netns_alive(l))
+            && link::index_of(&veth).is_some_and(|i| inner.reaper.delete_later(i).is_ok());
+        if !deferred {
+            link::delete(inner.sock()?, &veth)
+                .map_err(|e| DriverError::io(format!("deleting {veth}"), e))?;
+        }
         let Some(lease) = lease else { return Ok(()) };
         inner.release(network_id, endpoint_id);
         save_lease(inner, network_id, endpoint_id, None)?;
@@ -202,4 +219,14 @@ pub fn leave(d: &BridgeDriver, network_id: &str, endpoint_id: &str) -> DriverRes
         }
         Ok(())
     })
+}
+
+/// Whether the namespace an endpoint joined is still there: its file names the same
+/// namespace (a dead container's `/proc/PID` is gone, or is another process's). Unknown
+/// (a lease from an older berthd) counts as alive.
+fn netns_alive(l: &Lease) -> bool {
+    l.netns_ino == 0
+        || std::fs::metadata(&l.netns)
+            .map(|m| m.ino() == l.netns_ino)
+            .unwrap_or(false)
 }

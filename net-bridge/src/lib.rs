@@ -39,6 +39,9 @@
 //!   `default-address-pools` (default `10.250.0.0/16` in /24s — clear of Docker's
 //!   `172.17.0.0/16` and of common LAN ranges) that overlaps neither another berth network nor
 //!   a route on the host.
+//! * **Leave** deletes the host veth synchronously only while the container's namespace lives;
+//!   when it is gone (exit), the pair is left to the kernel's namespace clean-up and a reaper
+//!   thread deletes it by interface index (`reaper.rs`), off the path `docker run --rm` waits on.
 //! * **Reconcile** deletes bridges (with their ports), state and rules of networks the daemon
 //!   no longer has, and veths on kept bridges that no lease accounts for.
 //!
@@ -54,6 +57,7 @@ mod nft;
 mod nl;
 mod plugin;
 mod ports;
+mod reaper;
 mod state;
 
 pub use driver::{veth_name, BridgeDriver, Settings, OPT_BRIDGE_NAME};

@@ -121,6 +121,17 @@ pub fn create_veth(
 pub fn delete(sock: &mut Socket, name: &str) -> io::Result<()> {
     let mut m = Msg::new(nl::RTM_DELLINK, 0);
     m.ifinfo(0, 0, 0).attr_str(nl::IFLA_IFNAME, name);
+    delete_request(sock, m)
+}
+
+/// Deletes the link with interface index `index`; a missing link is not an error.
+pub fn delete_index(sock: &mut Socket, index: u32) -> io::Result<()> {
+    let mut m = Msg::new(nl::RTM_DELLINK, 0);
+    m.ifinfo(index as i32, 0, 0);
+    delete_request(sock, m)
+}
+
+fn delete_request(sock: &mut Socket, mut m: Msg) -> io::Result<()> {
     match sock.request(&mut m) {
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV) | Some(libc::ENOENT)) => Ok(()),
         r => r,

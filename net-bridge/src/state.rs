@@ -56,6 +56,13 @@ pub struct Lease {
     /// Published ports (host ports resolved).
     #[serde(default)]
     pub ports: Vec<PortBinding>,
+    /// The container's namespace file and its inode at join: `leave` sees from them whether
+    /// the namespace still lives (0: unknown, treated as alive).
+    #[serde(default)]
+    pub netns: String,
+    /// See `netns`.
+    #[serde(default)]
+    pub netns_ino: u64,
 }
 
 /// Where the state files live.

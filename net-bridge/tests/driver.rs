@@ -320,3 +320,64 @@ fn bridge_lifecycle_traffic_ports_and_cleanup() {
         0
     );
 }
+
+/// Polls for up to 5 s until link `name` is gone.
+fn link_gone(name: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sh(&format!("ip link show {name}")).0 {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
+
+#[test]
+fn leaving_a_dead_namespace_defers_the_veth_and_a_stale_one_is_replaced() {
+    let tag = format!("bd{}", std::process::id() % 10000);
+    let mut fx = Fixture::new(&tag);
+    let br = format!("{tag}br0");
+    let cfg = serde_json::json!({"root": fx.root, "bridge": br, "bip": "10.199.8.1/24"});
+    let d = berth_net_bridge::new_driver(&cfg).unwrap();
+    let net = "b".repeat(64);
+    d.create_network(&NetworkSpec {
+        id: net.clone(),
+        name: "bridge".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let veth1 = berth_net_bridge::veth_name(&net, "ep1");
+
+    // The namespace's file goes away while a process still holds it (as a container whose
+    // namespace another container shares): leave does not wait, the reaper still deletes it.
+    let ns1 = fx.netns(1);
+    d.join(&ep(&net, 1, &ns1, vec![])).unwrap();
+    let holder = Command::new("ip")
+        .args(["netns", "exec", &format!("{tag}-ns1"), "sleep", "30"])
+        .spawn()
+        .unwrap();
+    fx.children.push(holder);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(sh(&format!("ip netns del {tag}-ns1")).0);
+    d.leave(&net, "ep1").unwrap();
+    assert!(link_gone(&veth1), "the reaper deleted {veth1}");
+    let leases = fx.root.join(format!("bridge/{net}.leases"));
+    let held = std::fs::read_dir(&leases).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(held, 0, "lease released");
+
+    // A veth of the same endpoint still there (not reaped yet): join replaces it.
+    assert!(sh(&format!("ip link add {veth1} type veth peer name {tag}p")).0);
+    let ns2 = fx.netns(2);
+    let e = d.join(&ep(&net, 1, &ns2, vec![])).unwrap();
+    let (_, addrs) = sh(&format!("ip netns exec {tag}-ns2 ip -4 addr show eth0"));
+    assert!(addrs.contains(&format!("{}/24", e.ip)), "{addrs}");
+    assert!(!sh(&format!("ip link show {tag}p")).0, "stale pair gone");
+    let (_, master) = sh(&format!("ip -o link show {veth1}"));
+    assert!(master.contains(&format!("master {br}")), "{master}");
+
+    // A live namespace: leave deletes at once.
+    d.leave(&net, "ep1").unwrap();
+    assert!(!sh(&format!("ip link show {veth1}")).0);
+    d.delete_network(&net).unwrap();
+}

@@ -36,9 +36,7 @@ fn get_with_retries(addr: &str) -> String {
 }
 
 fn veths_on(bridge: &str) -> usize {
-    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    network_support::ports_of(bridge).len()
 }
 
 #[test]
@@ -86,7 +84,8 @@ fn published_ports_answer_on_loopback_and_the_bridge() {
     );
     d.docker(&["rm", "-f", "web"]).ok();
     let _ = d.docker(&["container", "prune", "-f"]);
-    assert_eq!(veths_on(d.bridge()), 0, "no veth left on the bridge");
+    let left = network_support::ports_left(d.bridge());
+    assert!(left.is_empty(), "no veth left on the bridge: {left:?}");
 }
 
 #[test]
@@ -122,7 +121,8 @@ fn twenty_containers_get_distinct_addresses_and_leave_nothing() {
     let mut args = vec!["rm", "-f"];
     args.extend(ids.iter().map(String::as_str));
     d.docker(&args).ok();
-    assert_eq!(veths_on(d.bridge()), 0, "no veth left");
+    let left = network_support::ports_left(d.bridge());
+    assert!(left.is_empty(), "no veth left: {left:?}");
     let held = network_support::leases(&d, "bridge");
     assert!(held.trim().is_empty(), "no lease left: {held}");
     let nft = Command::new("nft")

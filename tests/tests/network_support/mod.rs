@@ -39,6 +39,30 @@ pub fn link_exists(name: &str) -> bool {
     std::path::Path::new(&format!("/sys/class/net/{name}")).exists()
 }
 
+/// The ports (veths) enslaved to bridge `name`.
+pub fn ports_of(bridge: &str) -> Vec<String> {
+    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The ports of bridge `name` still there after up to 5 s: a container that exited leaves
+/// its veth to the kernel's namespace clean-up (and berthd's reaper), which finishes shortly
+/// after `docker rm` returns.
+pub fn ports_left(bridge: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = ports_of(bridge);
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The standard output of a host command (empty when it fails).
 pub fn sh(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
