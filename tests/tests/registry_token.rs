@@ -226,8 +226,8 @@ fn token_auth_login_push_pull_and_caching() {
         eprintln!("skipped: openssl is missing");
         return;
     }
-    let dir = scratch_dir("token");
-    let (tokens, realm, cert) = start_token_server(&dir);
+    let dir = Scratch(scratch_dir("token"));
+    let (tokens, realm, cert) = start_token_server(&dir.0);
     let Some(reg) = DistRegistry::start(RegistryAuth::Token {
         realm,
         service: SERVICE.into(),
@@ -330,5 +330,13 @@ fn token_auth_login_push_pull_and_caching() {
         );
     }
     drop(reg);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The test's scratch folder (keys, certificates), removed when the test ends, failed or not.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
