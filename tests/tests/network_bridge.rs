@@ -134,3 +134,49 @@ fn twenty_containers_get_distinct_addresses_and_leave_nothing() {
         assert!(!nft.contains(&format!("{ip} ")), "no rule mentions {ip}");
     }
 }
+
+#[test]
+fn restarts_rejoin_and_a_shared_namespace_loses_its_owners_veth() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d.docker(&["run", "-d", "--name", "owner", "busybox", "sleep", "300"])
+        .ok();
+    // Each restart leaves the old namespace to the kernel and joins a fresh one at once.
+    for _ in 0..3 {
+        d.docker(&["restart", "-t", "0", "owner"]).ok();
+        let ip = d
+            .docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "owner"])
+            .ok()
+            .trim()
+            .to_string();
+        let addr = d.docker(&["exec", "owner", "ip", "-4", "-o", "addr", "show", "eth0"]);
+        assert!(addr.ok().contains(&format!("{ip}/")), "{}", addr.stdout);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while veths_on(d.bridge()) > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(veths_on(d.bridge()), 1, "only the live namespace's veth");
+    // A guest shares the owner's namespace: when the owner dies the namespace lives on, and
+    // the owner's veth is still deleted (as Docker removes the sandbox's interface).
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "guest",
+        "--network",
+        "container:owner",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    d.docker(&["kill", "owner"]).ok();
+    let left = network_support::ports_left(d.bridge());
+    assert!(left.is_empty(), "owner's veth deleted: {left:?}");
+    let links = d.docker(&["exec", "guest", "ip", "-o", "link"]);
+    assert!(!links.ok().contains("eth0"), "{}", links.stdout);
+    d.docker(&["rm", "-f", "owner", "guest"]).ok();
+    let held = network_support::leases(&d, "bridge");
+    assert!(held.trim().is_empty(), "no lease left: {held}");
+}
