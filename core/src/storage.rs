@@ -93,6 +93,15 @@ pub trait StorageDriver: Send + Sync {
     /// `id`. Returns the number of bytes of content applied. The stream is read to its end.
     fn apply_diff(&self, id: &str, diff: &mut dyn Read) -> DriverResult<u64>;
 
+    /// Whether [`apply_diff`](StorageDriver::apply_diff) into a layer needs nothing of its
+    /// parent's content, so the layers of a chain may all be created first and then filled at
+    /// once, in any order (overlay: each layer is its own folder of changes). False (the
+    /// default) when `create` copies or snapshots the parent, as vfs does: the parent must
+    /// then be complete before its child is created.
+    fn independent_diffs(&self) -> bool {
+        false
+    }
+
     /// Writes the changes of layer `id` against its parent as an uncompressed tar stream with
     /// `.wh.` whiteouts (what `commit`, `save` and layer export use).
     fn diff(&self, id: &str, out: &mut dyn Write) -> DriverResult<()>;

@@ -1,25 +1,17 @@
 //! Layers: applying a layer stream into the storage driver under its chain id, verifying its
 //! diff_id, and recording it (`layers/<chain hex>/{diff_id,size,parent,cache-id,layer.tar}`,
 //! like Docker's layerdb) only when it is complete. The uncompressed tar is kept so `save`
-//! reproduces the exact bytes the diff_id names.
+//! reproduces the exact bytes the diff_id names. (The steps of making one are in `pending`.)
 
-use crate::fsutil::{temp_name, write_dir_atomic, LimitReader};
-use crate::store::{lock, ImageStore, LayerRecord};
-use crate::{chain_id, storage_id, ImageError};
-use berth_archive::{Compression, DigestReader};
-use berth_core::storage::CreateOpts;
+use crate::fsutil::{temp_name, LimitReader};
+pub(crate) use crate::pending::Streamed;
+use crate::pending::{diff_mismatch, Begun, Keep};
+use crate::store::{ImageStore, LayerRecord};
+use crate::{storage_id, ImageError};
+use berth_archive::DigestReader;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-
-/// Where the kept tar of a layer being made comes from.
-#[derive(Clone, Copy)]
-enum Keep<'a> {
-    /// Copy the stream into this new file while applying it.
-    Tee(&'a Path),
-    /// The stream is already this file (spooled by the caller).
-    Existing(&'a Path),
-}
 
 fn read_trimmed(p: &Path) -> Option<String> {
     fs::read_to_string(p).ok().map(|s| s.trim().to_string())
@@ -73,10 +65,7 @@ impl ImageStore {
         diff_id: &str,
         r: &mut dyn Read,
     ) -> Result<String, ImageError> {
-        let tmp = temp_name(&self.root.join("layers"), ".tar");
-        let res = self.apply_inner(parent, diff_id, r, Keep::Tee(&tmp));
-        let _ = fs::remove_file(&tmp);
-        match res? {
+        match self.apply_inner(parent, diff_id, r, Keep::Temp)? {
             Applied::Existing(chain) | Applied::New { chain, .. } => Ok(chain),
             Applied::Mismatch(s) => Err(diff_mismatch(diff_id, s.diff_id)),
         }
@@ -112,6 +101,7 @@ impl ImageStore {
         }
     }
 
+    /// Begins, fills and commits one layer (see `pending`), hashing the raw stream too.
     fn apply_inner(
         &self,
         parent: Option<&str>,
@@ -119,118 +109,16 @@ impl ImageStore {
         r: &mut dyn Read,
         keep: Keep<'_>,
     ) -> Result<Applied, ImageError> {
-        let chain = chain_id(parent, diff_id);
-        let _guard = lock(&self.layer_lock)?;
-        if self.layer(&chain).is_some() {
-            return Ok(Applied::Existing(chain));
+        let mut layer = match self.begin_layer(parent, diff_id)? {
+            Begun::Existing(chain) => return Ok(Applied::Existing(chain)),
+            Begun::New(layer) => layer,
+        };
+        let streamed = layer.fill_keep(r, keep, true)?;
+        if streamed.diff_id != diff_id {
+            return Ok(Applied::Mismatch(streamed));
         }
-        if let Some(p) = parent {
-            if self.layer(p).is_none() {
-                return Err(ImageError::Invalid(format!("parent layer {p} is missing")));
-            }
-        }
-        let sid = storage_id(&chain);
-        if self.storage.exists(&sid) {
-            self.storage.remove(&sid)?;
-        }
-        self.storage.create(
-            &sid,
-            parent.map(storage_id).as_deref(),
-            &CreateOpts::default(),
-        )?;
-        let applied = (|| -> Result<(u64, Streamed, &Path), ImageError> {
-            let mut raw = DigestReader::new(r);
-            let (compressed, size, plain_digest, kept) = {
-                let (kind, plain) = berth_archive::decompress(&mut raw).map_err(layer_err)?;
-                let compressed = kind != Compression::None;
-                let mut limited = LimitReader::new(plain, self.max_layer);
-                match keep {
-                    Keep::Tee(path) => {
-                        let f = File::create(path)
-                            .map_err(ImageError::io("creating the layer copy"))?;
-                        let mut tee = Tee {
-                            inner: limited,
-                            copy: BufWriter::with_capacity(1 << 20, f),
-                            unsynced: 0,
-                        };
-                        let (size, digest) = self.apply_digesting(&sid, &mut tee, compressed)?;
-                        let f = tee.copy.into_inner().map_err(|e| ImageError::Io {
-                            context: "writing the layer copy".into(),
-                            source: e.into_error(),
-                        })?;
-                        f.sync_all()
-                            .map_err(ImageError::io("writing the layer copy"))?;
-                        (compressed, size, digest, path)
-                    }
-                    Keep::Existing(path) => {
-                        let (size, digest) =
-                            self.apply_digesting(&sid, &mut limited, compressed)?;
-                        (compressed, size, digest, path)
-                    }
-                }
-            };
-            // What the decompressor left (bytes after the end of a gzip stream) still counts
-            // for the blob digest.
-            io::copy(&mut raw, &mut io::sink()).map_err(layer_err)?;
-            let (blob, _) = raw.finish();
-            let diff = plain_digest.unwrap_or_else(|| blob.clone());
-            let streamed = Streamed {
-                blob,
-                diff_id: diff,
-                compressed,
-            };
-            Ok((size, streamed, kept))
-        })();
-        let recorded = applied.and_then(|(size, streamed, kept)| {
-            if streamed.diff_id != diff_id {
-                self.storage.remove(&sid)?;
-                return Ok(Applied::Mismatch(streamed));
-            }
-            let size = size.to_string();
-            let mut files: Vec<(&str, &[u8])> = vec![
-                ("diff_id", diff_id.as_bytes()),
-                ("size", size.as_bytes()),
-                ("cache-id", sid.as_bytes()),
-            ];
-            if let Some(p) = parent {
-                files.push(("parent", p.as_bytes()));
-            }
-            if matches!(keep, Keep::Existing(_)) {
-                File::open(kept)
-                    .and_then(|f| f.sync_all())
-                    .map_err(ImageError::io("syncing the layer copy"))?;
-            }
-            write_dir_atomic(&self.layer_dir(&chain), &files, Some((kept, "layer.tar")))?;
-            Ok(Applied::New {
-                chain: chain.clone(),
-                streamed,
-            })
-        });
-        if recorded.is_err() {
-            let _ = self.storage.remove(&sid);
-        }
-        recorded
-    }
-
-    /// Feeds `r` to the driver, hashing it when it is not the raw stream itself (`digest`);
-    /// returns the content size and that digest.
-    fn apply_digesting(
-        &self,
-        sid: &str,
-        r: &mut dyn Read,
-        digest: bool,
-    ) -> Result<(u64, Option<String>), ImageError> {
-        if !digest {
-            let size = self.storage.apply_diff(sid, r)?;
-            // Drain what the tar reader left (trailing zero blocks) so the digest covers all.
-            io::copy(r, &mut io::sink()).map_err(layer_err)?;
-            return Ok((size, None));
-        }
-        let mut digesting = DigestReader::new(r);
-        let size = self.storage.apply_diff(sid, &mut digesting)?;
-        io::copy(&mut digesting, &mut io::sink()).map_err(layer_err)?;
-        let (actual, _) = digesting.finish();
-        Ok((size, Some(actual)))
+        let chain = layer.commit()?;
+        Ok(Applied::New { chain, streamed })
     }
 
     /// Applies a layer whose diff_id is not known in advance (import, commit): the stream is
@@ -287,17 +175,6 @@ impl ImageStore {
     }
 }
 
-/// What streaming a layer found out about it.
-#[derive(Debug, Clone)]
-pub(crate) struct Streamed {
-    /// sha256 of the raw (possibly compressed) stream, as its blob is named.
-    pub blob: String,
-    /// sha256 of the uncompressed tar.
-    pub diff_id: String,
-    /// Whether the raw stream was gzip or zstd.
-    pub compressed: bool,
-}
-
 /// The outcome of applying a layer stream.
 pub(crate) enum Applied {
     /// The layer was complete already; the stream was not read.
@@ -313,14 +190,6 @@ pub(crate) enum Applied {
     Mismatch(Streamed),
 }
 
-fn diff_mismatch(expected: &str, actual: String) -> ImageError {
-    ImageError::Digest {
-        what: "layer diff_id".into(),
-        expected: expected.into(),
-        actual,
-    }
-}
-
 /// An uncompressed layer spooled to a temp file (removed when dropped, unless it was moved
 /// into a layer record).
 pub(crate) struct Spooled {
@@ -333,36 +202,4 @@ impl Drop for Spooled {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
     }
-}
-
-/// Copies everything read through it into `copy`, starting the copy's write-back every
-/// [`WRITEBACK_STEP`] bytes so the final fsync finds little left to do.
-struct Tee<R> {
-    inner: R,
-    copy: BufWriter<File>,
-    unsynced: usize,
-}
-
-/// How much of a layer copy may be written before its write-back is started.
-const WRITEBACK_STEP: usize = 16 << 20;
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
-        self.unsynced += n;
-        if self.unsynced >= WRITEBACK_STEP {
-            self.unsynced = 0;
-            start_writeback(self.copy.get_ref());
-        }
-        Ok(n)
-    }
-}
-
-/// Asks the kernel to start writing `f`'s dirty pages back now (without waiting for them).
-fn start_writeback(f: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range on a descriptor we own; it only schedules I/O, and its failure
-    // (an unsupported filesystem) merely leaves the work to the final fsync.
-    unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }

@@ -26,6 +26,7 @@ pub(crate) mod layers;
 pub mod list;
 pub mod load;
 mod members;
+mod pending;
 mod remove;
 pub mod save;
 mod store;
@@ -34,6 +35,7 @@ pub mod tags;
 pub use commit::{default_container_config, CommitOpts, EMPTY_LAYER_DIFF_ID};
 pub use error::ImageError;
 pub use list::{HistoryItem, ListFilter};
+pub use pending::{Begun, NewLayer};
 pub use remove::{DeleteItem, ImageUsage, NoContainers, PruneReport};
 pub use store::{Image, ImageStore, LayerRecord};
 

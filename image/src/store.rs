@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// A recorded layer (`layers/<chain hex>/`, like Docker's layerdb).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -123,8 +123,13 @@ impl Image {
 pub struct ImageStore {
     pub(crate) root: PathBuf,
     pub(crate) storage: Arc<dyn StorageDriver>,
-    /// Serialises layer creation and removal (taken before `meta`).
-    pub(crate) layer_lock: Mutex<()>,
+    /// Serialises layer records' creation and removal (taken before `meta`); holds the chain
+    /// ids of the layers being made (claimed by [`ImageStore::begin_layer`]).
+    pub(crate) layer_lock: Mutex<BTreeSet<String>>,
+    /// Signalled whenever a layer being made is recorded or given up.
+    pub(crate) layer_made: Condvar,
+    /// Whether the storage driver's layers can be filled in any order (cached at open).
+    pub(crate) independent_diffs: bool,
     /// Serialises image record writes.
     meta: Mutex<()>,
     pub(crate) tags: Tags,
@@ -132,9 +137,12 @@ pub struct ImageStore {
     pub max_layer: u64,
 }
 
-pub(crate) fn lock(m: &Mutex<()>) -> Result<MutexGuard<'_, ()>, ImageError> {
-    m.lock()
-        .map_err(|_| ImageError::Invalid("image store lock poisoned".into()))
+pub(crate) fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, ImageError> {
+    m.lock().map_err(|_| poisoned())
+}
+
+pub(crate) fn poisoned() -> ImageError {
+    ImageError::Invalid("image store lock poisoned".into())
 }
 
 fn hex_of(id: &str) -> &str {
@@ -171,8 +179,10 @@ impl ImageStore {
         let tags = Tags::open(&root.join("repositories.json"))?;
         let s = ImageStore {
             root: root.to_path_buf(),
+            independent_diffs: storage.independent_diffs(),
             storage,
-            layer_lock: Mutex::new(()),
+            layer_lock: Mutex::new(BTreeSet::new()),
+            layer_made: Condvar::new(),
             meta: Mutex::new(()),
             tags,
             max_layer,

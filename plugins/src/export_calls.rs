@@ -92,6 +92,7 @@ fn storage(d: &dyn StorageDriver, method: &str, a: &Value, fd: i32) -> Outcome {
         "list" => out(d.list()?),
         "mounts" => out(d.mounts(&id()?)?),
         "apply_diff" => out(d.apply_diff(&id()?, &mut stream(fd)?)?),
+        "independent_diffs" => out(d.independent_diffs()),
         "diff" => out(d.diff(&id()?, &mut stream(fd)?)?),
         "changes" => out(d.changes(&id()?)?),
         "usage" => out(d.usage(&id()?)?),

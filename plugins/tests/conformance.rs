@@ -42,6 +42,9 @@ impl StorageDriver for Shared {
     fn apply_diff(&self, id: &str, diff: &mut dyn Read) -> DriverResult<u64> {
         self.0.apply_diff(id, diff)
     }
+    fn independent_diffs(&self) -> bool {
+        self.0.independent_diffs()
+    }
     fn diff(&self, id: &str, out: &mut dyn Write) -> DriverResult<()> {
         self.0.diff(id, out)
     }

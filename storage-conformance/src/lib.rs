@@ -4,7 +4,8 @@
 //! layers applied from tars with whiteouts and opaque folders, hard links, symlinks, devices,
 //! fifos, owners, modes, times and xattrs; the diff of a container layer round-trips onto a
 //! fresh layer; `changes` lists additions, modifications and deletions; unsafe tars are refused
-//! without leftovers; removal frees everything. Run it as root on a real filesystem:
+//! without leftovers; a driver that says its diffs are independent gives the same tree when a
+//! child is filled before its parent; removal frees everything. Run it as root on a real filesystem:
 //!
 //! ```ignore
 //! #[test]
@@ -97,6 +98,7 @@ pub fn run_all(make: MakeDriver<'_>) {
     layers_and_whiteouts(d.as_ref(), tmp.path());
     diff_round_trip(d.as_ref(), tmp.path());
     refuses_unsafe(d.as_ref());
+    independent_fill_order(d.as_ref(), tmp.path());
     for id in d.list().expect("list") {
         if !initial.contains(&id) {
             d.remove(&id).expect("remove");
@@ -216,4 +218,39 @@ fn refuses_unsafe(d: &dyn StorageDriver) {
         d.remove(&id).expect("remove");
         assert!(!d.exists(&id));
     }
+}
+
+/// A driver whose diffs are independent (`independent_diffs`) may have a chain's layers created
+/// first and filled child before parent: the tree is the same as when filled in order.
+fn independent_fill_order(d: &dyn StorageDriver, tmp: &Path) {
+    if !d.independent_diffs() {
+        return;
+    }
+    let image = CreateOpts::default();
+    let rw = CreateOpts {
+        rw: true,
+        ..Default::default()
+    };
+    d.create("ind-base", None, &image).expect("create base");
+    d.create("ind-upper", Some("ind-base"), &image)
+        .expect("create upper before its parent is filled");
+    d.apply_diff("ind-upper", &mut fixtures::upper_tar().as_slice())
+        .expect("apply upper first");
+    d.apply_diff("ind-base", &mut fixtures::base_tar().as_slice())
+        .expect("apply base after");
+    d.create("ind-ctr", Some("ind-upper"), &rw).expect("create");
+    d.create("ord-ctr", Some("upper"), &rw).expect("create");
+    let at = tmp.join("m-ind");
+    let filled_out_of_order = {
+        let _m = mount(d, "ind-ctr", &at);
+        snapshot(&at)
+    };
+    let filled_in_order = {
+        let _m = mount(d, "ord-ctr", &at);
+        snapshot(&at)
+    };
+    assert_eq!(
+        filled_out_of_order, filled_in_order,
+        "filling a child before its parent gives the same tree"
+    );
 }

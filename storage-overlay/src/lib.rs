@@ -323,6 +323,10 @@ impl StorageDriver for Overlay {
             .map_err(|e| DriverError::InvalidInput(e.to_string()))
     }
 
+    fn independent_diffs(&self) -> bool {
+        true
+    }
+
     fn diff(&self, id: &str, out: &mut dyn Write) -> DriverResult<()> {
         write_diff_overlay(&self.layer(id).join("diff"), &mut &mut *out)
             .map_err(|e| DriverError::Io(e.to_string()))

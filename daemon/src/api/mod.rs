@@ -16,6 +16,7 @@ mod images;
 mod info;
 mod networks;
 mod pull;
+mod pull_layers;
 mod system;
 mod volumes;
 

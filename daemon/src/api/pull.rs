@@ -2,9 +2,11 @@
 //! index to the host's platform or `--platform`), so that errors before any progress — no such
 //! image, access denied, unreachable registry — are HTTP errors with Docker's texts; then the
 //! 200 goes out and Docker's progress messages stream while each missing layer flows from the
-//! registry plugin through digest check, decompression and unpack into the storage driver.
+//! registry plugin through digest check, decompression and unpack into the storage driver
+//! (`pull_layers`, several at once).
 
 use super::distribution::decode_auth;
+use super::pull_layers::Layer;
 use crate::jsonv::strings;
 use crate::server::http::{self, ApiError, ApiResult, JsonSender};
 use crate::server::router::Req;
@@ -14,9 +16,7 @@ use berth_core::registry::Credentials;
 use berth_core::{DriverError, Registry};
 use hyper::StatusCode;
 use serde_json::{json, Value};
-use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// The image manifest a reference resolved to.
 struct Resolved {
@@ -90,28 +90,20 @@ fn resolve(
     })
 }
 
-/// A layer to fetch: its blob digest and size, the diff_id and chain id it must produce.
-struct Layer {
-    digest: String,
-    size: u64,
-    diff_id: String,
-    chain: String,
-    short: String,
-}
-
-struct Pull {
-    ctx: Ctx,
+/// One pull in progress: where its messages go, its credentials and registry.
+pub(super) struct Pull {
+    pub(super) ctx: Ctx,
     tx: JsonSender,
-    creds: Credentials,
-    reg: Arc<dyn Registry>,
+    pub(super) creds: Credentials,
+    pub(super) reg: Arc<dyn Registry>,
 }
 
 impl Pull {
-    fn msg(&self, v: Value) {
+    pub(super) fn msg(&self, v: Value) {
         self.tx.send_blocking(v);
     }
 
-    fn status(&self, status: &str, id: &str) {
+    pub(super) fn status(&self, status: &str, id: &str) {
         self.msg(json!({"status": status, "progressDetail": {}, "id": id}));
     }
 
@@ -174,16 +166,7 @@ impl Pull {
                 &l.short,
             );
         }
-        let mut parent: Option<String> = None;
-        for (l, have) in layers.iter().zip(&present) {
-            if !*have {
-                self.layer(r, l, parent.as_deref()).inspect_err(|_| {
-                    self.ctx.images.gc_layers(std::slice::from_ref(&l.chain));
-                })?;
-                self.status("Pull complete", &l.short);
-            }
-            parent = Some(l.chain.clone());
-        }
+        self.fetch_layers(r, &layers, &present)?;
         let tags: Vec<String> = r
             .tag
             .iter()
@@ -205,91 +188,6 @@ impl Pull {
         a.insert("name".into(), what);
         self.ctx.events.publish("image", "pull", &id, a);
         Ok(())
-    }
-
-    /// Streams one layer from the registry into the store: the registry plugin's blob stream
-    /// (digest-checked by its end) is decompressed, unpacked and diff_id-checked as it is read.
-    fn layer(&self, r: &Reference, l: &Layer, parent: Option<&str>) -> Result<(), String> {
-        let blob = match self.reg.open_blob(r, &l.digest, &self.creds) {
-            Err(DriverError::Unsupported(_)) => return self.layer_via_fetch(r, l, parent),
-            other => other.map_err(|e| e.to_string())?,
-        };
-        let mut reader = Progress {
-            inner: blob,
-            done: 0,
-            total: l.size,
-            tx: &self.tx,
-            id: &l.short,
-            last: Instant::now(),
-        };
-        self.ctx
-            .images
-            .apply_layer(parent, &l.diff_id, &mut reader)
-            .map_err(|e| e.to_string())?;
-        // The store may stop before the blob's end (a zstd frame, tar padding): reaching it
-        // is what checks the digest.
-        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| e.to_string())?;
-        self.status("Verifying Checksum", &l.short);
-        self.status("Download complete", &l.short);
-        Ok(())
-    }
-
-    /// [`Pull::layer`] for registries that cannot open blobs as streams: `fetch_blob` writes
-    /// into a pipe on another thread.
-    fn layer_via_fetch(
-        &self,
-        r: &Reference,
-        l: &Layer,
-        parent: Option<&str>,
-    ) -> Result<(), String> {
-        let (pr, pw) = std::io::pipe().map_err(|e| e.to_string())?;
-        std::thread::scope(|s| {
-            let fetch = s.spawn(move || {
-                let mut w = pw;
-                self.reg.fetch_blob(r, &l.digest, &self.creds, &mut w)
-            });
-            let mut reader = Progress {
-                inner: pr,
-                done: 0,
-                total: l.size,
-                tx: &self.tx,
-                id: &l.short,
-                last: Instant::now(),
-            };
-            let applied = self.ctx.images.apply_layer(parent, &l.diff_id, &mut reader);
-            let _ = std::io::copy(&mut reader, &mut std::io::sink());
-            drop(reader);
-            let fetched = fetch
-                .join()
-                .map_err(|_| "download thread panicked".to_string())?;
-            fetched.map_err(|e| e.to_string())?;
-            applied.map_err(|e| e.to_string())?;
-            self.status("Verifying Checksum", &l.short);
-            self.status("Download complete", &l.short);
-            Ok(())
-        })
-    }
-}
-
-/// Counts the compressed bytes the store reads, sending `Downloading` progress.
-struct Progress<'a, R> {
-    inner: R,
-    done: u64,
-    total: u64,
-    tx: &'a JsonSender,
-    id: &'a str,
-    last: Instant,
-}
-
-impl<R: Read> Read for Progress<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.done += n as u64;
-        if self.last.elapsed() > Duration::from_millis(100) {
-            self.last = Instant::now();
-            self.tx.send_blocking(json!({"status": "Downloading", "progressDetail": {"current": self.done, "total": self.total}, "id": self.id}));
-        }
-        Ok(n)
     }
 }
 
