@@ -67,32 +67,57 @@ pub(super) fn latency(
     engines: &[&Engine],
     mut one: impl FnMut(&Engine) -> Result<f64>,
 ) -> Results {
-    let mut samples: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    latency_variants(opts, engines, 1, |e, _| one(e))
+        .pop()
+        .unwrap_or_default()
+}
+
+/// Like [`latency`] for `k` variants of a run, alternated within each round (variant 0 of
+/// every engine, then variant 1, ...), so that a machine that slows down or speeds up during
+/// the run weighs on every variant alike; one `Results` per variant.
+pub(super) fn latency_variants(
+    opts: &Opts,
+    engines: &[&Engine],
+    k: usize,
+    mut one: impl FnMut(&Engine, usize) -> Result<f64>,
+) -> Vec<Results> {
+    let mut samples: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
     let mut errors: BTreeMap<&str, String> = BTreeMap::new();
     for round in 0..(opts.warmup + opts.n) {
-        for e in engines {
-            if errors.contains_key(e.name) {
-                continue;
-            }
-            match one(e) {
-                Ok(ms) if round >= opts.warmup => samples.entry(e.name).or_default().push(ms),
-                Ok(_) => {}
-                Err(err) => {
-                    errors.insert(e.name, format!("{err:#}"));
+        for v in 0..k {
+            for e in engines {
+                if errors.contains_key(e.name) {
+                    continue;
+                }
+                match one(e, v) {
+                    Ok(ms) if round >= opts.warmup => {
+                        samples.entry((e.name, v)).or_default().push(ms)
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        errors.insert(e.name, format!("{err:#}"));
+                    }
                 }
             }
         }
     }
-    let mut out = Results::new();
-    for e in engines {
-        let r = match errors.remove(e.name) {
-            Some(err) => Err(err),
-            None => Stats::of(samples.get(e.name).map(Vec::as_slice).unwrap_or(&[]))
-                .ok_or_else(|| "no samples".into()),
-        };
-        out.insert(e.name.to_string(), r);
-    }
-    out
+    (0..k)
+        .map(|v| {
+            engines
+                .iter()
+                .map(|e| {
+                    let r = match errors.get(e.name) {
+                        Some(err) => Err(err.clone()),
+                        None => {
+                            Stats::of(samples.get(&(e.name, v)).map(Vec::as_slice).unwrap_or(&[]))
+                                .ok_or_else(|| "no samples".into())
+                        }
+                    };
+                    (e.name.to_string(), r)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Per engine: median(`bridged`) − median(`none`); the range is the widest difference the
@@ -160,21 +185,27 @@ pub fn all(
 
     if opts.wants("run") {
         eprintln!("bench: run --rm busybox true");
+        // With and without a network alternated run by run: their difference is the row
+        // that matters, and it is small next to how much this machine's load drifts.
+        let mut both = latency_variants(opts, &all, 2, |e, v| {
+            let net: &[&str] = if v == 0 { &[] } else { &["--network", "none"] };
+            let mut args = vec!["run", "--rm"];
+            args.extend_from_slice(net);
+            args.extend(["busybox:bench", "true"]);
+            time_ms(&mut e.cmd(&args))
+        })
+        .into_iter();
         let mut r = row(
             "run --rm busybox true (default network)",
             "ms",
-            latency(opts, &all, |e| {
-                time_ms(&mut e.cmd(&["run", "--rm", "busybox:bench", "true"]))
-            }),
+            both.next().unwrap_or_default(),
         );
         r.floor = floor_runc(work, &images.rootfs).ok();
         rows.push(r);
         let mut r = row(
             "run --rm --network none busybox true",
             "ms",
-            latency(opts, &all, |e| {
-                time_ms(&mut e.cmd(&["run", "--rm", "--network", "none", "busybox:bench", "true"]))
-            }),
+            both.next().unwrap_or_default(),
         );
         r.floor = floor_unshare(opts).ok().map(|s| ("unshare".to_string(), s));
         let cost = network_cost(&rows[rows.len() - 1].results, &r.results);
