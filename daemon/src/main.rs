@@ -11,6 +11,7 @@ mod build;
 mod config;
 mod containers;
 mod events;
+mod idle;
 mod jsonv;
 mod lock;
 mod logging;
@@ -202,6 +203,8 @@ async fn serve(
     // Start-up (plugin loading, stores, restore) is done: what it touched and freed need not
     // stay resident in an idle daemon.
     let _ = tokio::task::spawn_blocking(berth_runtime::memory::release_startup_pages).await;
+    // From now on, memory goes back whenever the daemon goes idle after requests.
+    tokio::spawn(idle::trimmer());
     let router = Arc::new(api::routes());
     let mut sockets = Vec::new();
     // Handlers first, so a signal sent as soon as the socket answers is never fatal.

@@ -53,6 +53,7 @@ fn split_version(path: &str) -> Result<((u32, u32), &str), ApiError> {
 }
 
 pub(crate) async fn handle(ctx: Ctx, router: Arc<Router>, req: Request<Incoming>) -> Resp {
+    crate::idle::request();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     tracing::debug!("{method} {}", req.uri());
