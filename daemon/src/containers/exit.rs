@@ -166,8 +166,7 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
     let code = info["exit_code"].as_i64().unwrap_or(-1);
     let oom = info["oom_killed"].as_bool().unwrap_or(false);
     let left = leave_network(ctx, c).await;
-    let root = super::start::rootfs(ctx, &c.id);
-    let _ = berth_core::mount::unmount(&root);
+    let detached = super::teardown::detach(&super::start::rootfs(ctx, &c.id));
     let finished = info["finished_at"]
         .as_str()
         .map(str::to_string)
@@ -184,8 +183,18 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
             r["State"]["Error"] = json!(e);
         }
     });
-    let _ = ctx.containers.save(c);
-    let _ = std::fs::remove_file(ctx.containers.state_dir(&c.id).join("exit.json"));
+    let rec = c.record();
+    let auto = rec
+        .pointer("/HostConfig/AutoRemove")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let restart = restarts(&rec, code);
+    // An AutoRemove container is about to go: its record is removed, not rewritten (after a
+    // crash, `restore` finds it "running" without a monitor and removes it then).
+    if restart || !auto {
+        let _ = ctx.containers.save(c);
+        let _ = std::fs::remove_file(ctx.containers.state_dir(&c.id).join("exit.json"));
+    }
     if oom {
         ctx.events.publish("container", "oom", &c.id, attrs(c));
     }
@@ -198,25 +207,9 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
         l.exit_code = code;
         l.running = false;
     });
-    let rec = c.record();
-    let manual = rec["ManuallyStopped"].as_bool().unwrap_or(false);
-    let policy = rec
-        .pointer("/HostConfig/RestartPolicy/Name")
-        .and_then(Value::as_str)
-        .unwrap_or("no")
-        .to_string();
-    let max = rec
-        .pointer("/HostConfig/RestartPolicy/MaximumRetryCount")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let count = rec["RestartCount"].as_i64().unwrap_or(0);
-    let restart = !manual
-        && match policy.as_str() {
-            "always" | "unless-stopped" => true,
-            "on-failure" => code != 0 && (max == 0 || count < max),
-            _ => false,
-        };
     if restart {
+        super::teardown::finish(c, detached);
+        let count = rec["RestartCount"].as_i64().unwrap_or(0);
         let (ctx2, c2) = (ctx.clone(), c.clone());
         tokio::spawn(async move {
             let delay = 100u64 << count.clamp(0, 10);
@@ -228,13 +221,47 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
         });
         return;
     }
-    if rec
-        .pointer("/HostConfig/AutoRemove")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
-        let _ = remove_with_volumes(ctx, c, true).await;
+    if auto {
+        let _ = remove_detached(ctx, c, detached).await;
+    } else {
+        super::teardown::finish(c, detached);
     }
+}
+
+/// Whether the restart policy of a container (record `rec`) that exited with `code` restarts it.
+fn restarts(rec: &Value, code: i64) -> bool {
+    let manual = rec["ManuallyStopped"].as_bool().unwrap_or(false);
+    let policy = rec
+        .pointer("/HostConfig/RestartPolicy/Name")
+        .and_then(Value::as_str)
+        .unwrap_or("no");
+    let max = rec
+        .pointer("/HostConfig/RestartPolicy/MaximumRetryCount")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let count = rec["RestartCount"].as_i64().unwrap_or(0);
+    !manual
+        && match policy {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (max == 0 || count < max),
+            _ => false,
+        }
+}
+
+/// AutoRemove: the container leaves the store (its name is free, `wait?condition=removed`
+/// answers) at once; its detached rootfs, rw layer and folders go in the background.
+async fn remove_detached(
+    ctx: &Ctx,
+    c: &Arc<Container>,
+    detached: super::teardown::Detached,
+) -> Result<(), crate::server::http::ApiError> {
+    let anon = crate::volumes::mounts::anonymous_volumes(&ctx.volumes, &c.record());
+    ctx.containers.forget(&c.id);
+    ctx.events.publish("container", "destroy", &c.id, attrs(c));
+    c.events.send_modify(|l| l.removed = true);
+    super::teardown::purge(ctx, &c.id, detached);
+    remove_volumes(ctx, anon);
+    Ok(())
 }
 
 /// Removes a stopped container and everything it owns.
@@ -255,6 +282,12 @@ pub async fn remove_with_volumes(
         Vec::new()
     };
     remove_container(ctx, c).await?;
+    remove_volumes(ctx, anon);
+    Ok(())
+}
+
+/// Removes the anonymous volumes `anon` of a removed container that no other container uses.
+fn remove_volumes(ctx: &Ctx, anon: Vec<String>) {
     for name in anon {
         if crate::volumes::mounts::users(&ctx.containers, &name).is_empty()
             && ctx.volumes.remove(&name, &[]).is_ok()
@@ -264,7 +297,6 @@ pub async fn remove_with_volumes(
             ctx.events.publish("volume", "destroy", &name, a);
         }
     }
-    Ok(())
 }
 
 async fn remove_container(
@@ -288,6 +320,15 @@ async fn remove_container(
 pub async fn restore(ctx: &Ctx) {
     for c in ctx.containers.all() {
         if !c.running() {
+            let rec = c.record();
+            let auto = rec
+                .pointer("/HostConfig/AutoRemove")
+                .and_then(Value::as_bool);
+            if auto == Some(true) && rec["State"]["Status"] == "exited" {
+                // Exited, but berthd stopped before removing it (see `teardown`).
+                let _ = remove_with_volumes(ctx, &c, true).await;
+                continue;
+            }
             let _ = super::start::prepare_dirs(ctx, &c.id);
             continue;
         }

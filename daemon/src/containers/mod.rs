@@ -14,6 +14,7 @@ pub mod initlayer;
 pub mod names;
 pub mod start;
 pub mod streams;
+mod teardown;
 pub mod validate;
 
 use crate::config::Config;

@@ -1,0 +1,71 @@
+//! Taking a stopped container's filesystem down without making its waiters pay for it.
+//!
+//! The last unmount of an overlay flushes the upper filesystem (`syncfs` of the disk holding
+//! the data root): tens of milliseconds on a busy disk, and the rw layer's `rm -rf` costs a
+//! journal operation per entry. Neither has to happen before `docker run`/`wait` hear of the
+//! exit, nor before an AutoRemove container is gone from the store. So the rootfs is
+//! *detached* at once (`umount2(MNT_DETACH)` while an `O_PATH` descriptor into it keeps the
+//! superblock alive, so the detach itself does no I/O), and the descriptor is closed — which
+//! is when the kernel flushes and frees the overlay — on the blocking pool afterwards.
+//!
+//! A later start of the same container mounts a new overlay on the same upper and work
+//! folders; it must not race the old one's flush, so the close runs under the container's
+//! `op` lock, which `start` holds. An AutoRemove container's rw layer and folders are removed
+//! in the same background step; if berthd dies before that, `exit::restore` removes the
+//! (still recorded, stopped) AutoRemove container at the next start, as dockerd does.
+
+use super::Container;
+use crate::state::Ctx;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A detached rootfs whose superblock is still referenced (see the module doc).
+pub struct Detached(Option<OwnedFd>);
+
+/// Detaches the rootfs mounted at `root` (if any) from berthd's mount namespace, keeping the
+/// overlay alive through an `O_PATH` descriptor until the returned value is [`finish`]ed.
+pub fn detach(root: &Path) -> Detached {
+    if !super::start::is_mounted(root) {
+        return Detached(None);
+    }
+    let fd = std::ffi::CString::new(root.as_os_str().as_encoded_bytes())
+        .ok()
+        .and_then(|p| {
+            // SAFETY: open(2) with a valid NUL-terminated path; the result is checked.
+            let fd = unsafe { libc::open(p.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+            // SAFETY: a descriptor open(2) just returned, owned from here on.
+            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+        });
+    let _ = berth_core::mount::unmount(root);
+    Detached(fd)
+}
+
+/// Closes the last reference to the detached rootfs (the flush happens here), under the
+/// container's `op` lock so a new start of `c` waits for it. Runs in the background.
+pub fn finish(c: &Arc<Container>, d: Detached) {
+    if d.0.is_none() {
+        return;
+    }
+    let c = c.clone();
+    tokio::spawn(async move {
+        let _op = c.op.lock().await;
+        let _ = tokio::task::spawn_blocking(move || drop(d)).await;
+    });
+}
+
+/// Removes what is left of a container already gone from the store: the detached rootfs, its
+/// rw layer, its state and record folders. Runs in the background.
+pub fn purge(ctx: &Ctx, id: &str, d: Detached) {
+    let (storage, id) = (ctx.storage.clone(), id.to_string());
+    let dirs = [ctx.containers.state_dir(&id), ctx.containers.dir(&id)];
+    tokio::task::spawn_blocking(move || {
+        drop(d);
+        if let Err(e) = storage.remove(&id) {
+            tracing::warn!("removing the rw layer of {id}: {e}");
+        }
+        for dir in dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    });
+}

@@ -1,0 +1,106 @@
+//! A stopped container's filesystem goes down off the hot path (`daemon/src/containers/
+//! teardown.rs`): `run --rm` answers once the container is gone from the store, and its
+//! rootfs, rw layer and folders are removed in the background; a container started again right
+//! after it exited gets its rw layer back intact (the new mount waits for the old one's flush).
+
+use berth_tests::TestDaemon;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// The entries of the overlay driver's folder (layers, `l`).
+fn layers(d: &TestDaemon) -> BTreeSet<String> {
+    std::fs::read_dir(d.data_root().join("overlay2"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Lines of `/proc/self/mountinfo` under the daemon's folder.
+fn mounts_under(d: &TestDaemon) -> Vec<String> {
+    let root = d.dir().display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&root))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Polls `f` for up to 10 s.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(10), "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_rm_frees_the_name_at_once_and_leaves_nothing_behind() {
+    let d = TestDaemon::builder().storage_driver("overlay2").start();
+    d.import_busybox();
+    // The image's init layer is made by the first create.
+    d.docker(&["create", "--name", "first", "busybox", "true"])
+        .ok();
+    d.docker(&["rm", "first"]).ok();
+    let before = layers(&d);
+    for _ in 0..3 {
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--name",
+            "again",
+            "-v",
+            "/anon",
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /anon/f; echo done",
+        ]);
+        assert_eq!(out.ok(), "done\n");
+    }
+    assert!(d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty());
+    eventually("the rw layers of the --rm containers are removed", || {
+        layers(&d) == before
+    });
+    assert!(mounts_under(&d).is_empty(), "{:?}", mounts_under(&d));
+    let empty =
+        |dir: std::path::PathBuf| std::fs::read_dir(dir).map_or(true, |mut rd| rd.next().is_none());
+    eventually("the container folders are removed", || {
+        empty(d.data_root().join("containers")) && empty(d.exec_root().join("containers"))
+    });
+    assert!(
+        d.docker(&["volume", "ls", "-q"]).ok().trim().is_empty(),
+        "anonymous volumes of --rm containers are removed"
+    );
+}
+
+#[test]
+fn start_right_after_exit_finds_the_rw_layer_intact() {
+    let d = TestDaemon::builder().storage_driver("overlay2").start();
+    d.import_busybox();
+    let script = "echo x >> /n; wc -l < /n";
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "keep",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.ok().trim(), "1");
+    for n in 2..=5 {
+        let out = d.docker(&["start", "-a", "keep"]);
+        assert_eq!(out.ok().trim(), n.to_string(), "run {n}");
+    }
+    d.docker(&["rm", "keep"]).ok();
+    eventually("no mounts left", || mounts_under(&d).is_empty());
+}
