@@ -80,6 +80,8 @@ pub struct Monitor {
     exit: Option<i32>,
     start_error: Option<String>,
     paused: bool,
+    /// `start` was asked for.
+    started: bool,
     cgroup_path: String,
     /// Started, and the start-up pages are still mapped: dropped once the loop has been idle
     /// a moment.
@@ -104,6 +106,7 @@ impl Monitor {
             exit: None,
             start_error: None,
             paused: false,
+            started: false,
             cgroup_path,
             settle: false,
         }
@@ -114,6 +117,9 @@ impl Monitor {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             if self.exit.is_some() {
+                if !self.started {
+                    self.start_error = self.rt.set_up_error(&self.cfg.id);
+                }
                 self.drain(&mut buf);
                 return;
             }
@@ -274,6 +280,7 @@ impl Monitor {
         match cmd["cmd"].as_str().unwrap_or("") {
             "start" => {
                 self.settle = true;
+                self.started = true;
                 Some(match self.rt.get().start(&self.cfg.id) {
                     Ok(()) => ok,
                     Err(e) => {

@@ -5,7 +5,8 @@
 
 use crate::config::{now, write_atomic, MonitorConfig, RuntimeSel};
 use crate::server::{Io, Monitor};
-use berth_core::runtime::StdioFds;
+use berth_core::runtime::{Spec, StdioFds};
+use berth_core::DriverResult;
 use berth_core::Runtime;
 use berth_runtime::native::NativeRuntime;
 use berth_runtime::oci::OciRuntime;
@@ -35,6 +36,30 @@ impl Rt {
         }
     }
 
+    /// Creates the container. The native runtime returns once the init is cloned (its cgroup
+    /// placement and set-up finish before `start` lets it exec), so readiness reaches berthd
+    /// while the kernel is still busy with those.
+    fn create(&self, id: &str, bundle: &Path, spec: &Spec, stdio: StdioFds) -> DriverResult<i32> {
+        match self {
+            Rt::Native(r) => r.create_early(id, spec, stdio),
+            Rt::Oci(r) => r.create(id, bundle, spec, stdio),
+        }
+    }
+
+    /// Why a native init that exited before `start` never got to exec (its set-up failure, as
+    /// `start` would have reported it).
+    pub fn set_up_error(&self, id: &str) -> Option<String> {
+        match self {
+            // An init killed before start (no message) has no set-up error to tell.
+            Rt::Native(r) => r
+                .start(id)
+                .err()
+                .map(|e| e.to_string())
+                .filter(|m| !m.trim_end().ends_with("container init failed:")),
+            Rt::Oci(_) => None,
+        }
+    }
+
     /// As the `core::Runtime` trait.
     pub fn get(&self) -> &dyn Runtime {
         match self {
@@ -49,8 +74,19 @@ fn ready_line(fd: RawFd, v: Value) {
         return;
     }
     // SAFETY: the ready fd was handed to us by berthd and is used once, here.
-    let mut f = unsafe { File::from_raw_fd(fd) };
+    let mut f = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
     let _ = f.write_all(format!("{v}\n").as_bytes());
+    if fd <= 2 {
+        // berthd passes the pipe as stdout: put /dev/null back, so the standard descriptor
+        // numbers are never reused by what the monitor opens later.
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            // SAFETY: dup2 of a descriptor we own onto one of ours.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    } else {
+        // SAFETY: closing the ready fd, not used again.
+        unsafe { libc::close(fd) };
+    }
 }
 
 fn pipe() -> std::io::Result<(File, File)> {
@@ -64,7 +100,7 @@ fn pipe() -> std::io::Result<(File, File)> {
 /// terminal, so we can never gain a controlling one.
 fn detach(ready_fd: RawFd) {
     berth_runtime::process::close_fds(&[ready_fd]);
-    if ready_fd >= 0 {
+    if ready_fd > 2 {
         // SAFETY: fcntl on a descriptor we own.
         unsafe { libc::fcntl(ready_fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
@@ -214,10 +250,7 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
             return 1;
         }
     };
-    let pid = match rt
-        .get()
-        .create(&cfg.id, Path::new(&cfg.bundle), &spec, stdio)
-    {
+    let pid = match rt.create(&cfg.id, Path::new(&cfg.bundle), &spec, stdio) {
         Ok(p) => p,
         Err(e) => {
             let _ = rt.get().delete(&cfg.id);

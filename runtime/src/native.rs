@@ -22,6 +22,42 @@ struct Proc {
     start: Option<File>,
     status: Option<File>,
     cgroup: Cgroup,
+    /// Placing the init in its cgroup, still under way (see [`NativeRuntime::create_early`]).
+    placing: Option<std::thread::JoinHandle<Result<(), RuntimeError>>>,
+    /// The init reported `R` (set up, waiting to exec).
+    set_up: bool,
+}
+
+/// Moves `pid` into `cgroup`, then tells it so on `ready` (its `cgroup_ready` pipe). On failure
+/// the init is killed, so its set-up never completes.
+fn place(cgroup: &Cgroup, pid: i32, mut ready: File) -> Result<(), RuntimeError> {
+    if let Err(e) = cgroup.add(pid) {
+        // SAFETY: killing the child we just created.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        return Err(e);
+    }
+    let _ = ready.write_all(b"G");
+    Ok(())
+}
+
+/// Reads the init's set-up report from `status`: `R`, or its `<code>:<message>` failure.
+fn await_set_up(status: &mut File) -> Result<(), RuntimeError> {
+    let mut b = [0u8; 1];
+    match status.read(&mut b) {
+        Ok(1) if b[0] == b'R' => Ok(()),
+        _ => {
+            let mut rest = String::new();
+            let _ = status.read_to_string(&mut rest);
+            let msg = format!("{}{}", String::from_utf8_lossy(&b).trim_matches('\0'), rest);
+            let text = msg
+                .split_once(':')
+                .map(|(_, m)| m.to_string())
+                .unwrap_or(msg);
+            Err(RuntimeError::Invalid(format!(
+                "container init failed: {text}"
+            )))
+        }
+    }
 }
 
 /// The native runtime.
@@ -82,7 +118,22 @@ impl NativeRuntime {
         self.procs.lock().ok()?.get(id).map(|p| p.cgroup.clone())
     }
 
-    fn create_inner(&self, id: &str, spec: &Value, stdio: StdioFds) -> Result<i32, RuntimeError> {
+    /// Like `Runtime::create`, but returns as soon as the init is cloned: moving it into its
+    /// cgroup (a cgroup v1 migration waits for an RCU grace period, ~10 ms here) and its
+    /// set-up go on meanwhile, so the caller can report readiness and berthd can join networks
+    /// in parallel. `start` waits for both; a set-up failure is reported by `start`.
+    pub fn create_early(&self, id: &str, spec: &Spec, stdio: StdioFds) -> DriverResult<i32> {
+        let v = spec_json(spec)?;
+        Ok(self.create_inner(id, &v, stdio, true)?)
+    }
+
+    fn create_inner(
+        &self,
+        id: &str,
+        spec: &Value,
+        stdio: StdioFds,
+        early: bool,
+    ) -> Result<i32, RuntimeError> {
         let cg_path = spec["linux"]["cgroupsPath"]
             .as_str()
             .filter(|s| !s.is_empty())
@@ -115,7 +166,9 @@ impl NativeRuntime {
             start: start_r,
             status: status_w,
         };
-        join_pid_namespace(spec)?;
+        // A process whose children go into another pid namespace cannot make threads
+        // (clone(2): EINVAL), so the placement is done inline then.
+        let early = early && !join_pid_namespace(spec)?;
         let mut stack = vec![0u8; 256 * 1024];
         let spec_c = spec.clone();
         let cb = Box::new(move || -> isize { init::run(&spec_c, io) });
@@ -128,38 +181,44 @@ impl NativeRuntime {
         for fd in [ready_r, start_r, status_w] {
             drop(init::owned(fd));
         }
-        let mut ready = file(ready_w);
+        let ready = file(ready_w);
         let mut status = file(status_r);
         let start = file(start_w);
-        if let Err(e) = cgroup.add(pid) {
-            // SAFETY: killing the child we just created.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            let _ = cgroup.remove();
-            return Err(e);
-        }
-        let _ = ready.write_all(b"G");
-        drop(ready);
+        let placing = if early {
+            let (cg, p) = (cgroup.clone(), pid);
+            let spawned = std::thread::Builder::new()
+                .name("cgroup-place".into())
+                .spawn(move || place(&cg, p, ready));
+            match spawned {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    // SAFETY: killing the child we just created (its ready pipe is gone).
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                    let _ = cgroup.remove();
+                    return Err(RuntimeError::Sys {
+                        context: "starting the cgroup placement thread".into(),
+                        source: e,
+                    });
+                }
+            }
+        } else {
+            if let Err(e) = place(&cgroup, pid, ready) {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                let _ = cgroup.remove();
+                return Err(e);
+            }
+            None
+        };
         let master = console.and_then(|(ours, theirs)| {
             drop(theirs);
             crate::console::receive(ours.as_raw_fd())
         });
-        let mut b = [0u8; 1];
-        match status.read(&mut b) {
-            Ok(1) if b[0] == b'R' => {}
-            _ => {
-                let mut rest = String::new();
-                let _ = status.read_to_string(&mut rest);
-                let msg = format!("{}{}", String::from_utf8_lossy(&b).trim_matches('\0'), rest);
+        if !early {
+            if let Err(e) = await_set_up(&mut status) {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                 let _ = cgroup.remove();
-                let text = msg
-                    .split_once(':')
-                    .map(|(_, m)| m.to_string())
-                    .unwrap_or(msg);
-                return Err(RuntimeError::Invalid(format!(
-                    "container init failed: {text}"
-                )));
+                return Err(e);
             }
         }
         if let Ok(mut p) = self.procs.lock() {
@@ -171,6 +230,8 @@ impl NativeRuntime {
                     start: Some(start),
                     status: Some(status),
                     cgroup,
+                    placing,
+                    set_up: !early,
                 },
             );
         }
@@ -178,7 +239,7 @@ impl NativeRuntime {
     }
 
     fn start_inner(&self, id: &str) -> Result<(), RuntimeError> {
-        let (mut start, mut status) = {
+        let (mut start, mut status, placing, set_up) = {
             let mut procs = self
                 .procs
                 .lock()
@@ -187,7 +248,7 @@ impl NativeRuntime {
                 .get_mut(id)
                 .ok_or_else(|| RuntimeError::Invalid(format!("no such container {id}")))?;
             match (p.start.take(), p.status.take()) {
-                (Some(a), Some(b)) => (a, b),
+                (Some(a), Some(b)) => (a, b, p.placing.take(), p.set_up),
                 _ => {
                     return Err(RuntimeError::Invalid(format!(
                         "container {id} already started"
@@ -195,6 +256,13 @@ impl NativeRuntime {
                 }
             }
         };
+        if let Some(h) = placing {
+            h.join()
+                .unwrap_or_else(|_| Err(RuntimeError::Invalid("cgroup placement failed".into())))?;
+        }
+        if !set_up {
+            await_set_up(&mut status)?;
+        }
         start
             .write_all(b"S")
             .map_err(RuntimeError::sys("releasing the container init"))?;
@@ -224,19 +292,20 @@ impl NativeRuntime {
 }
 
 /// With a pid namespace path (`--pid container:<id>`), enters it so the init is created in
-/// it. This changes the namespace of the caller's future children: meant for the monitor,
-/// which creates one container.
-fn join_pid_namespace(spec: &Value) -> Result<(), RuntimeError> {
+/// it (true). This changes the namespace of the caller's future children: meant for the
+/// monitor, which creates one container.
+fn join_pid_namespace(spec: &Value) -> Result<bool, RuntimeError> {
     let path = spec["linux"]["namespaces"]
         .as_array()
         .and_then(|a| a.iter().find(|n| n["type"] == "pid"))
         .and_then(|n| n["path"].as_str());
     let Some(path) = path else {
-        return Ok(());
+        return Ok(false);
     };
     let f = File::open(path).map_err(RuntimeError::sys(format!("opening {path}")))?;
     nix::sched::setns(f, CloneFlags::CLONE_NEWPID)
-        .map_err(RuntimeError::errno(format!("joining pid namespace {path}")))
+        .map_err(RuntimeError::errno(format!("joining pid namespace {path}")))?;
+    Ok(true)
 }
 
 fn spec_json(spec: &Spec) -> DriverResult<Value> {
@@ -250,7 +319,7 @@ impl Runtime for NativeRuntime {
 
     fn create(&self, id: &str, _bundle: &Path, spec: &Spec, stdio: StdioFds) -> DriverResult<i32> {
         let v = spec_json(spec)?;
-        Ok(self.create_inner(id, &v, stdio)?)
+        Ok(self.create_inner(id, &v, stdio, false)?)
     }
 
     fn start(&self, id: &str) -> DriverResult<()> {
@@ -285,7 +354,10 @@ impl Runtime for NativeRuntime {
 
     fn delete(&self, id: &str) -> DriverResult<()> {
         let p = self.procs.lock().ok().and_then(|mut p| p.remove(id));
-        if let Some(p) = p {
+        if let Some(mut p) = p {
+            if let Some(h) = p.placing.take() {
+                let _ = h.join();
+            }
             p.cgroup.remove()?;
         }
         Ok(())

@@ -98,6 +98,46 @@ fn missing_command_is_127_and_not_executable_is_126() {
     assert_eq!(finish_wait(waiter)["exit_code"], 126);
 }
 
+/// The native runtime reports readiness before the init has finished setting up (its cgroup
+/// placement and mounts overlap berthd's network join): a set-up failure shows at `start`,
+/// and the monitor still records the exit and goes away.
+#[test]
+fn set_up_failure_shows_at_start() {
+    let c = Ctr::new("su");
+    let mut o = c.opts(&["true"]);
+    o.mounts.push(berth_runtime::spec::MountSpec {
+        destination: "/missing".into(),
+        kind: "bind".into(),
+        source: "/nonexistent-berth-source".into(),
+        options: vec!["rbind".into()],
+    });
+    c.write_spec(&o);
+    c.write_monitor_json(json!({"kind": "native"}), false, false);
+    assert_eq!(c.spawn()["ok"], true);
+    // The init may fail before `start` arrives (the monitor then finishes without reading
+    // it, and may be gone already) or while `start` waits for it; either way `exit.json`
+    // tells why.
+    let start = c.cmd_or_eof(json!({"cmd": "start"}));
+    assert_ne!(start["ok"], true, "{start}");
+    let t = std::time::Instant::now();
+    let exit: Value = loop {
+        if let Some(v) = std::fs::read(c.state.join("exit.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            break v;
+        }
+        assert!(t.elapsed().as_secs() < 10, "no exit.json");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_ne!(exit["exit_code"], 0);
+    let err = exit["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("container init failed") && err.contains("/nonexistent-berth-source"),
+        "{exit}"
+    );
+}
+
 #[test]
 fn bad_user_fails_at_spec_time_like_docker() {
     let c = Ctr::new("usr");

@@ -384,9 +384,27 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     }
     let waiting = super::exit::wait_request(&sock).await;
     let sock2 = sock.clone();
-    let reply = tokio::task::spawn_blocking(move || monitor_cmd(&sock2, &json!({"cmd": "start"})))
-        .await?
-        .map_err(ApiError::internal)?;
+    let reply =
+        tokio::task::spawn_blocking(move || monitor_cmd(&sock2, &json!({"cmd": "start"}))).await?;
+    let (reply, waiting) = match reply {
+        Ok(r) => (r, waiting),
+        // The init failed its set-up and the monitor finished before reading `start`: the
+        // reason is in its exit record, the answer to `wait`.
+        Err(e) => {
+            let info = match super::exit::wait_reply(waiting).await {
+                Some(info) => Some(info),
+                None => std::fs::read(sock.with_file_name("exit.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
+            };
+            match info {
+                Some(i) if !i["error"].as_str().unwrap_or("").is_empty() => {
+                    (json!({"ok": false, "error": i["error"]}), None)
+                }
+                _ => return Err(ApiError::internal(e)),
+            }
+        }
+    };
     if reply["ok"].as_bool() != Some(true) {
         let msg = reply["error"]
             .as_str()
@@ -471,30 +489,18 @@ fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
     });
     std::fs::write(sdir.join("monitor.json"), mcfg.to_string())
         .map_err(|e| ApiError::internal(format!("writing monitor.json: {e}")))?;
+    // The ready pipe is the monitor's stdout: with no `pre_exec` hook, std spawns it with
+    // posix_spawn (a vfork-like clone) instead of forking this large, threaded process.
     let (r, w) = std::io::pipe().map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
-    use std::os::fd::AsRawFd;
-    let wfd = w.as_raw_fd();
-    let mut cmd = std::process::Command::new(monitor_binary());
-    cmd.arg(&sdir)
+    let mut child = std::process::Command::new(monitor_binary())
+        .arg(&sdir)
         .arg("--ready-fd")
-        .arg("3")
+        .arg("1")
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    use std::os::unix::process::CommandExt;
-    // SAFETY: dup2 in the forked child before exec; only async-signal-safe calls.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(wfd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd
+        .stdout(w)
+        .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| ApiError::internal(format!("starting berth-monitor: {e}")))?;
-    drop(w);
     let _ = child.wait();
     let mut line = String::new();
     let _ = BufReader::new(r).read_line(&mut line);

@@ -218,6 +218,18 @@ impl Ctr {
         self.connect(cmd).1
     }
 
+    /// Like [`Ctr::cmd`], but Null when the monitor is gone or closes without answering.
+    pub fn cmd_or_eof(&self, cmd: Value) -> Value {
+        let Ok(mut s) = UnixStream::connect(self.state.join("monitor.sock")) else {
+            return Value::Null;
+        };
+        let _ = s.set_read_timeout(Some(WAIT_PATIENCE));
+        if s.write_all(format!("{cmd}\n").as_bytes()).is_err() {
+            return Value::Null;
+        }
+        serde_json::from_str(&read_line(&mut s)).unwrap_or(Value::Null)
+    }
+
     /// Waits for the exit (the `wait` reply).
     pub fn wait(&self) -> Value {
         self.cmd(json!({"cmd": "wait"}))
