@@ -201,9 +201,12 @@ pub fn leave(d: &BridgeDriver, network_id: &str, endpoint_id: &str) -> DriverRes
             .unwrap_or_else(|| veth_name(network_id, endpoint_id));
         // A container that exited took its namespace with it: the kernel deletes the pair by
         // itself, and the reaper makes sure of it without this call waiting.
+        // (No veth at all, e.g. `--network none`: nothing to ask the kernel, whose rtnl lock
+        // may be busy dismantling the previous container's namespace.)
+        let index = link::index_of(&veth);
         let deferred = lease.as_ref().is_some_and(|l| !netns_alive(l))
-            && link::index_of(&veth).is_some_and(|i| inner.reaper.delete_later(i).is_ok());
-        if !deferred {
+            && index.is_some_and(|i| inner.reaper.delete_later(i).is_ok());
+        if index.is_some() && !deferred {
             link::delete(inner.sock()?, &veth)
                 .map_err(|e| DriverError::io(format!("deleting {veth}"), e))?;
         }
