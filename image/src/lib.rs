@@ -20,6 +20,7 @@
 //! [`disk_usage`](ImageStore::disk_usage).
 
 mod commit;
+mod copy;
 mod error;
 mod fsutil;
 pub(crate) mod layers;

@@ -9,6 +9,7 @@
 //! parent is still being made, so the layers of one pull fill at once and only their commits
 //! follow the chain order; otherwise (vfs) the parent must be recorded first.
 
+use crate::copy::LayerCopy;
 use crate::fsutil::{temp_name, write_dir_atomic, LimitReader};
 use crate::store::{lock, poisoned, ImageStore};
 use crate::{chain_id, storage_id, ImageError};
@@ -16,7 +17,7 @@ use berth_archive::{Compression, DigestReader};
 use berth_core::storage::CreateOpts;
 use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// What [`ImageStore::begin_layer`] found.
@@ -170,19 +171,15 @@ impl NewLayer<'_> {
                             .insert(temp_name(&store.root.join("layers"), ".tar"))
                             .clone(),
                     };
-                    let f =
-                        File::create(&path).map_err(ImageError::io("creating the layer copy"))?;
+                    let copy = LayerCopy::create(&path)
+                        .map_err(ImageError::io("creating the layer copy"))?;
                     let mut tee = Tee {
                         inner: limited,
-                        copy: BufWriter::with_capacity(1 << 20, f),
-                        unsynced: 0,
+                        copy,
                     };
                     let (size, digest) = self.apply_digesting(&mut tee, hash_plain)?;
-                    let f = tee.copy.into_inner().map_err(|e| ImageError::Io {
-                        context: "writing the layer copy".into(),
-                        source: e.into_error(),
-                    })?;
-                    f.sync_all()
+                    tee.copy
+                        .finish()
                         .map_err(ImageError::io("writing the layer copy"))?;
                     (size, digest, path)
                 }
@@ -314,34 +311,16 @@ impl<R: Read> Read for MaybeDigest<R> {
     }
 }
 
-/// Copies everything read through it into `copy`, starting the copy's write-back every
-/// [`WRITEBACK_STEP`] bytes so the final fsync finds little left to do.
+/// Copies everything read through it into the layer copy.
 struct Tee<R> {
     inner: R,
-    copy: BufWriter<File>,
-    unsynced: usize,
+    copy: LayerCopy,
 }
-
-/// How much of a layer copy may be written before its write-back is started.
-const WRITEBACK_STEP: usize = 16 << 20;
 
 impl<R: Read> Read for Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.copy.write_all(&buf[..n])?;
-        self.unsynced += n;
-        if self.unsynced >= WRITEBACK_STEP {
-            self.unsynced = 0;
-            start_writeback(self.copy.get_ref());
-        }
         Ok(n)
     }
-}
-
-/// Asks the kernel to start writing `f`'s dirty pages back now (without waiting for them).
-fn start_writeback(f: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: sync_file_range on a descriptor we own; it only schedules I/O, and its failure
-    // (an unsupported filesystem) merely leaves the work to the final fsync.
-    unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }

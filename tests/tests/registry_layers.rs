@@ -1,7 +1,7 @@
 //! Pulling a multi-layer image (issue 5): with overlay the layers download and unpack at once
 //! and are recorded in chain order, with vfs one after another; either way the image has the
-//! pushed ID and runs with every layer's files. Two pulls of the same image at once both
-//! succeed (one waits for the layers the other is making). A berthd killed with -9 in the
+//! pushed ID and runs with every layer's files, and `save` gives back the exact layers. Two
+//! pulls of the same image at once both succeed (one waits for the layers the other is making). A berthd killed with -9 in the
 //! middle of a pull shows nothing half-pulled after its restart, and the pull then succeeds.
 //! Traffic stays on loopback (Debian's `docker-registry` on 127.0.0.1).
 
@@ -68,6 +68,31 @@ fn check_runs(d: &TestDaemon, target: &str) {
     );
 }
 
+/// `docker save` of the pulled image holds every layer with the exact bytes its digest names
+/// (the kept layer copies, written around the page cache).
+fn check_save_is_exact(d: &TestDaemon, target: &str) {
+    use sha2::{Digest, Sha256};
+    let path = d.dir().join("saved.tar");
+    d.docker(&["save", "-o", &path.display().to_string(), target])
+        .ok();
+    let mut ar = tar::Archive::new(std::fs::File::open(&path).expect("saved"));
+    let mut layers = 0;
+    for e in ar.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let name = e.path().expect("path").display().to_string();
+        let Some(hex) = name.strip_prefix("blobs/sha256/") else {
+            continue;
+        };
+        let hex = hex.to_string();
+        let mut h = Sha256::new();
+        std::io::copy(&mut e, &mut h).expect("read");
+        assert_eq!(hex::encode(h.finalize()), hex, "blob {name}");
+        layers += 1;
+    }
+    assert!(layers >= 4, "4 layers and the config: {layers} blobs");
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn layered_pull_at_once_with_overlay_in_turn_with_vfs_and_two_pulls_together() {
     let Some(reg) = DistRegistry::start(RegistryAuth::None) else {
@@ -107,6 +132,7 @@ fn layered_pull_at_once_with_overlay_in_turn_with_vfs_and_two_pulls_together() {
         &target,
     ]);
     assert_eq!(layers.ok().trim(), "4");
+    check_save_is_exact(&b, &target);
 
     // vfs: the layers are made one after another.
     let c = TestDaemon::builder().storage_driver("vfs").start();
@@ -159,7 +185,10 @@ fn kill9_mid_pull_leaves_nothing_half_pulled() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".tmp-"))
         .collect();
-    assert!(leftovers.is_empty(), "temp layer copies left: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temp layer copies left: {leftovers:?}"
+    );
     // Every storage layer left is a recorded one (what was verified, kept for a retry).
     let recorded: Vec<String> = std::fs::read_dir(&layers)
         .expect("layers")
