@@ -83,14 +83,17 @@ pub struct Monitor {
     /// `start` was asked for.
     started: bool,
     cgroup_path: String,
-    /// Started, and the start-up pages are still mapped: dropped once the loop has been idle
-    /// a moment.
-    settle: bool,
+    /// Pages are mapped that an idle monitor does not need (start-up's, or those of a command
+    /// or of output since): dropped once the loop has been idle this many ms.
+    settle: Option<u16>,
 }
 
 /// How long the loop must be idle after `start` before the start-up pages are dropped: a
 /// short-lived container (`run --rm ... true`) exits before and never pays for it.
 const SETTLE_MS: u16 = 100;
+/// How long the loop must be idle after a later command or output before the pages they
+/// touched are dropped again (a container that writes now and then pays at most once a second).
+const RESETTLE_MS: u16 = 1000;
 
 impl Monitor {
     /// Supervises init `pid` created through `rt`.
@@ -108,13 +111,15 @@ impl Monitor {
             paused: false,
             started: false,
             cgroup_path,
-            settle: false,
+            settle: None,
         }
     }
 
     /// The poll loop, until the init process has exited and its output is drained.
     pub fn serve(&mut self, listener: &UnixListener, sigfd: &SignalFd) {
-        let mut buf = vec![0u8; 64 * 1024];
+        // 16 KiB per read: a full pipe (64 KiB) takes four reads, and an idle monitor keeps
+        // no more than this of buffer resident.
+        let mut buf = vec![0u8; 16 * 1024];
         loop {
             if self.exit.is_some() {
                 if !self.started {
@@ -138,21 +143,18 @@ impl Monitor {
                     PollFlags::POLLIN,
                 ));
             }
-            let settle = self.settle;
-            let timeout = if settle {
-                PollTimeout::from(SETTLE_MS)
-            } else {
-                PollTimeout::NONE
-            };
-            match poll(&mut fds, timeout) {
-                Err(_) => continue,
-                Ok(0) if settle => {
-                    // The container runs for as long as it likes: drop the pages start-up used.
-                    berth_runtime::memory::release_startup_pages();
-                    self.settle = false;
-                    continue;
-                }
-                Ok(_) => {}
+            let timeout = self.settle.map_or(PollTimeout::NONE, PollTimeout::from);
+            let mut polled_n = poll(&mut fds, timeout);
+            if self.settle.is_some() && matches!(polled_n, Ok(0)) {
+                // The container runs for as long as it likes: drop the pages used so far, then
+                // wait on the same poll set, so that as little code as possible runs (and is
+                // faulted back in) between the drop and the next event.
+                berth_runtime::memory::release_startup_pages();
+                self.settle = None;
+                polled_n = poll(&mut fds, PollTimeout::NONE);
+            }
+            if polled_n.is_err() {
+                continue;
             }
             let revents: Vec<PollFlags> = fds
                 .iter()
@@ -213,6 +215,7 @@ impl Monitor {
     }
 
     fn output(&mut self, stream: u8, data: &[u8]) {
+        self.settle.get_or_insert(RESETTLE_MS);
         self.log.write(if stream == 2 { 1 } else { 0 }, data);
         let fr = frame(stream, data);
         self.clients.retain_mut(|c| match c.mode {
@@ -277,9 +280,10 @@ impl Monitor {
     fn command(&mut self, i: usize, cmd: &Value) -> Option<Value> {
         let ok = json!({"ok": true});
         let err = |e: String| json!({"ok": false, "error": e});
+        self.settle.get_or_insert(RESETTLE_MS);
         match cmd["cmd"].as_str().unwrap_or("") {
             "start" => {
-                self.settle = true;
+                self.settle = Some(SETTLE_MS);
                 self.started = true;
                 Some(match self.rt.get().start(&self.cfg.id) {
                     Ok(()) => ok,

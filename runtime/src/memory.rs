@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
 
 /// pagemap: the page is present in RAM.
 const PM_PRESENT: u64 = 1 << 63;
@@ -15,6 +16,9 @@ const PM_PRESENT: u64 = 1 << 63;
 const PM_FILE: u64 = 1 << 61;
 /// Stack kept below the releasing frame, for the calls it still makes.
 const STACK_MARGIN: usize = 16 * 1024;
+/// The ranges to drop, kept from one call to the next: freeing them after the drop would run
+/// (and fault back in) the allocator's code.
+static RANGES: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
 /// Pages whose pagemap entries are read at once.
 const PM_CHUNK: usize = 512;
 
@@ -108,8 +112,6 @@ fn file_page_runs(pagemap: &File, start: usize, end: usize, page: usize) -> Vec<
 /// no files itself and never unloads a library): a range unmapped and reused in between
 /// would be dropped too.
 pub fn release_startup_pages() {
-    // SAFETY: malloc_trim only returns free heap memory to the kernel.
-    unsafe { libc::malloc_trim(0) };
     // SAFETY: sysconf with a valid name.
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
         .ok()
@@ -117,7 +119,8 @@ pub fn release_startup_pages() {
         .unwrap_or(4096);
     let (maps, stack) = read_only_file_mappings();
     let pagemap = File::open("/proc/self/pagemap").ok();
-    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(maps.len() * 2);
+    let mut ranges = RANGES.lock().unwrap_or_else(|e| e.into_inner());
+    ranges.clear();
     for m in &maps {
         if !m.has_private {
             ranges.push((m.start, m.end));
@@ -127,6 +130,9 @@ pub fn release_startup_pages() {
     }
     drop(pagemap);
     drop(maps);
+    // After the scan's own allocations were freed.
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
     // The main thread's stack below this frame (less a margin for the calls still to come)
     // holds nothing live: start-up's deep frames (spec parsing, the runtime's create).
     let here = 0u8;
@@ -137,7 +143,7 @@ pub fn release_startup_pages() {
             ranges.push((low, top));
         }
     }
-    for (a, b) in &ranges {
+    for (a, b) in ranges.iter() {
         // SAFETY: advice on file pages of a read-only file mapping (no private copies among
         // them): dropping them cannot change what the mapping reads; or on the part of this
         // thread's stack below every live frame, which reads as zeroes when used again.

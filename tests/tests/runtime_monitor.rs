@@ -333,6 +333,38 @@ fn monitor_mounts_an_overlay_rootfs_and_unmounts_it() {
     );
 }
 
+/// The monitor drops its code pages, RELRO's clean pages and its dead stack once idle after
+/// `start` (100 ms), and again 1 s after later output or commands: it still logs, attaches,
+/// answers and records the exit afterwards.
+#[test]
+fn monitor_keeps_working_after_dropping_its_pages_when_idle() {
+    let c = Ctr::new("idle");
+    let o = c.opts(&[
+        "sh",
+        "-c",
+        "sleep 0.4; echo late; read x; echo got $x; exit 4",
+    ]);
+    c.write_spec(&o);
+    c.write_monitor_json(json!({"kind": "native"}), false, true);
+    assert_eq!(c.spawn()["ok"], true);
+    assert_eq!(c.cmd(json!({"cmd": "start"}))["ok"], true);
+    // Output after the first drop, then idle past the second.
+    c.wait_for_log("late");
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    assert_eq!(c.cmd(json!({"cmd": "state"}))["status"], "running");
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let (waiter, _) = c.connect_wait();
+    let (mut att, r) =
+        c.connect(json!({"cmd": "attach", "stdin": true, "stdout": true, "stderr": true}));
+    assert_eq!(r["ok"], true);
+    att.write_all(b"y\n").expect("stdin");
+    att.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let (out, _) = read_frames(&mut att);
+    assert_eq!(out, "got y\n");
+    assert_eq!(finish_wait(waiter)["exit_code"], 4);
+    assert_eq!(c.log_text("stdout"), "late\ngot y\n");
+}
+
 /// Reports the monitor's memory (VmRSS and Pss) while it supervises a sleeping container; run
 /// with `BERTH_TEST_MONITOR=target/release/berth-monitor -- --nocapture` to see the release
 /// figures. Only a sanity bound is asserted.
