@@ -38,8 +38,9 @@ fn fail(status: RawFd, code: i32, msg: &str) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Runs init. Never returns.
-pub fn run(spec: &Value, io: InitIo) -> ! {
+/// Runs init. Never returns. `join`: cgroup v1 `tasks` files to move itself into first
+/// (empty when the runtime places it).
+pub fn run(spec: &Value, io: InitIo, join: &[PathBuf]) -> ! {
     let st = io.status;
     for (i, fd) in io.stdio.iter().enumerate() {
         if *fd != i as RawFd {
@@ -57,8 +58,15 @@ pub fn run(spec: &Value, io: InitIo) -> ! {
             libc::ioctl(0, libc::TIOCSCTTY, 0);
         }
     }
-    // The filesystem view is built while the runtime moves us into our cgroup (a cgroup v1
-    // migration waits for an RCU grace period: this overlaps the two).
+    // Our only thread, so moving it moves the process; done before anything else runs, while
+    // the host's cgroup filesystems are still in view.
+    for tasks in join {
+        if let Err(e) = fs::write(tasks, "0") {
+            fail(st, 1, &format!("joining cgroup {}: {e}", tasks.display()));
+        }
+    }
+    // Otherwise the filesystem view is built while the runtime moves us into our cgroup
+    // (a migration through `cgroup.procs` waits for an RCU grace period: this overlaps them).
     let layout = mounts::CgroupLayout::host();
     if let Err(e) = setup(spec) {
         fail(st, 1, &e);

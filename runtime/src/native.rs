@@ -28,9 +28,13 @@ struct Proc {
     set_up: bool,
 }
 
-/// Moves `pid` into `cgroup`, then tells it so on `ready` (its `cgroup_ready` pipe). On failure
-/// the init is killed, so its set-up never completes.
-fn place(cgroup: &Cgroup, pid: i32, mut ready: File) -> Result<(), RuntimeError> {
+/// Moves `pid` into `cgroup` (unless the init joins by itself), then tells it so on `ready`
+/// (its `cgroup_ready` pipe). On failure the init is killed, so its set-up never completes.
+fn place(cgroup: &Cgroup, pid: i32, mut ready: File, by_init: bool) -> Result<(), RuntimeError> {
+    if by_init {
+        let _ = ready.write_all(b"G");
+        return Ok(());
+    }
     if let Err(e) = cgroup.add(pid) {
         // SAFETY: killing the child we just created.
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -170,8 +174,17 @@ impl NativeRuntime {
         // (clone(2): EINVAL), so the placement is done inline then.
         let early = early && !join_pid_namespace(spec)?;
         let mut stack = vec![0u8; 256 * 1024];
+        // cgroup v1: the init moves its one thread itself (`0` into each hierarchy's `tasks`),
+        // which skips the global threadgroup lock a `cgroup.procs` write takes — and the RCU
+        // grace period (~10 ms) that lock's writer side waits for.
+        let self_join: Vec<std::path::PathBuf> = if cgroup.is_v2() {
+            Vec::new()
+        } else {
+            cgroup.dirs().iter().map(|d| d.join("tasks")).collect()
+        };
+        let by_init = !self_join.is_empty();
         let spec_c = spec.clone();
-        let cb = Box::new(move || -> isize { init::run(&spec_c, io) });
+        let cb = Box::new(move || -> isize { init::run(&spec_c, io, &self_join) });
         // SAFETY: the monitor calling us is single-threaded, so the child (a copy of this
         // process, no CLONE_VM) may allocate freely; the stack outlives the clone call.
         let pid =
@@ -184,11 +197,11 @@ impl NativeRuntime {
         let ready = file(ready_w);
         let mut status = file(status_r);
         let start = file(start_w);
-        let placing = if early {
+        let placing = if early && !by_init {
             let (cg, p) = (cgroup.clone(), pid);
             let spawned = std::thread::Builder::new()
                 .name("cgroup-place".into())
-                .spawn(move || place(&cg, p, ready));
+                .spawn(move || place(&cg, p, ready, false));
             match spawned {
                 Ok(h) => Some(h),
                 Err(e) => {
@@ -203,7 +216,7 @@ impl NativeRuntime {
                 }
             }
         } else {
-            if let Err(e) = place(&cgroup, pid, ready) {
+            if let Err(e) = place(&cgroup, pid, ready, by_init) {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                 let _ = cgroup.remove();
                 return Err(e);
