@@ -121,8 +121,10 @@ fn apply_live(c: &Container, hc: &Value, pids_changed: bool) -> Result<(), ApiEr
 
 /// The handler.
 pub async fn update(ctx: Ctx, req: Req) -> ApiResult {
-    let c = ctx.containers.get(req.param("id"))?;
+    // The body first, as dockerd: the client has sent all of it before it reads the answer.
+    let id = req.param("id").to_string();
     let mut body: Value = read_json(req.into_body()).await?;
+    let c = ctx.containers.get(&id)?;
     validate::normalise(&mut body);
     let u: HostConfig =
         serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("json: {e}")))?;
