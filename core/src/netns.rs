@@ -21,8 +21,8 @@ pub fn run_in<T: Send>(ns: &File, f: impl FnOnce() -> io::Result<T> + Send) -> i
     })
 }
 
-/// Sets the loopback interface of the calling thread's network namespace up (what a
-/// container with `--network none` still gets, as Docker's).
+/// Sets the loopback interface of the calling thread's network namespace up (the native
+/// runtime's init does it in every network namespace of its own, as runc does).
 pub fn loopback_up() -> io::Result<()> {
     // SAFETY: a plain datagram socket; the descriptor is owned by `sock` below.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };

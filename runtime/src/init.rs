@@ -159,6 +159,15 @@ fn setup(spec: &Value) -> Result<(), String> {
         let f = fs::File::open(path).map_err(|e| format!("opening namespace {path}: {e}"))?;
         nix::sched::setns(f, flag).map_err(|e| format!("joining namespace {path}: {e}"))?;
     }
+    // A network namespace of its own starts with `lo` down; it comes up here, as runc does,
+    // whatever joins the namespace later (nothing, with `--network none`).
+    if ns
+        .iter()
+        .any(|n| n["type"] == "network" && n["path"].is_null())
+    {
+        berth_core::netns::loopback_up()
+            .map_err(|e| format!("setting up the loopback interface: {e}"))?;
+    }
     mount(
         None::<&str>,
         "/",

@@ -250,29 +250,11 @@ fn ports_value(ports: &[PortBinding]) -> Value {
     Value::Object(bound)
 }
 
-/// Sets `lo` up in the network namespace of process `pid` (a driver does it for containers
-/// it joins; `--network none` has no driver).
-async fn loopback_up(pid: i64) -> Result<(), ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
-        berth_core::netns::run_in(&ns, berth_core::netns::loopback_up)
-    })
-    .await?
-    .map_err(|e| ApiError::internal(format!("setting up the loopback interface: {e}")))
-}
-
 /// Joins every network of a starting container (its process `pid` created, not yet running);
 /// returns the address of its first endpoint. On failure nothing stays joined.
 pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<String>, ApiError> {
     let rec = c.record();
     let names = to_join(&rec);
-    if rec
-        .pointer("/HostConfig/NetworkMode")
-        .and_then(Value::as_str)
-        == Some("none")
-    {
-        loopback_up(pid).await?;
-    }
     let mut joined: Vec<(String, Value)> = Vec::new();
     let mut bound = Vec::new();
     for (i, key) in names.iter().enumerate() {
