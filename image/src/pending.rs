@@ -15,7 +15,6 @@ use crate::store::{lock, poisoned, ImageStore};
 use crate::{chain_id, storage_id, ImageError};
 use berth_archive::{Compression, DigestReader};
 use berth_core::storage::CreateOpts;
-use sha2::{Digest as _, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -148,9 +147,10 @@ impl NewLayer<'_> {
         hash_raw: bool,
     ) -> Result<Streamed, ImageError> {
         let store = self.store;
-        let mut raw = MaybeDigest {
-            inner: r,
-            hasher: hash_raw.then(Sha256::new),
+        let mut raw = if hash_raw {
+            Raw::Hashed(DigestReader::new(r))
+        } else {
+            Raw::Plain(r)
         };
         let (compressed, size, diff_id, tar) = {
             let (kind, plain) = berth_archive::decompress(&mut raw).map_err(layer_err)?;
@@ -189,10 +189,10 @@ impl NewLayer<'_> {
         // What the decompressor left (bytes after the end of a gzip stream) still counts for
         // the blob digest, and reaching the end is what makes a self-checking source check.
         io::copy(&mut raw, &mut io::sink()).map_err(layer_err)?;
-        let blob = raw
-            .hasher
-            .map(|h| format!("sha256:{}", hex::encode(h.finalize())))
-            .unwrap_or_default();
+        let blob = match raw {
+            Raw::Hashed(d) => d.finish().0,
+            Raw::Plain(_) => String::new(),
+        };
         let streamed = Streamed {
             diff_id: diff_id.unwrap_or_else(|| blob.clone()),
             blob,
@@ -295,19 +295,19 @@ pub(crate) fn diff_mismatch(expected: &str, actual: String) -> ImageError {
     }
 }
 
-/// Hashes what is read through it when it has a hasher (see [`NewLayer::fill`]).
-struct MaybeDigest<R> {
-    inner: R,
-    hasher: Option<Sha256>,
+/// The raw layer stream, hashed through [`DigestReader`] unless its source checks its own
+/// digest (see [`NewLayer::fill`]).
+enum Raw<'a> {
+    Hashed(DigestReader<&'a mut dyn Read>),
+    Plain(&'a mut dyn Read),
 }
 
-impl<R: Read> Read for MaybeDigest<R> {
+impl Read for Raw<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(h) = &mut self.hasher {
-            h.update(&buf[..n]);
+        match self {
+            Raw::Hashed(d) => d.read(buf),
+            Raw::Plain(r) => r.read(buf),
         }
-        Ok(n)
     }
 }
 

@@ -184,10 +184,7 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
         }
     });
     let rec = c.record();
-    let auto = rec
-        .pointer("/HostConfig/AutoRemove")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let auto = auto_remove(&rec);
     let restart = restarts(&rec, code);
     // An AutoRemove container is about to go: its record is removed, not rewritten (after a
     // crash, `restore` finds it "running" without a monitor and removes it then).
@@ -228,6 +225,13 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
     }
 }
 
+/// Whether a container (record `rec`) is removed when it exits (`--rm`).
+pub fn auto_remove(rec: &Value) -> bool {
+    rec.pointer("/HostConfig/AutoRemove")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
 /// Whether the restart policy of a container (record `rec`) that exited with `code` restarts it.
 fn restarts(rec: &Value, code: i64) -> bool {
     let manual = rec["ManuallyStopped"].as_bool().unwrap_or(false);
@@ -256,9 +260,7 @@ async fn remove_detached(
     detached: super::teardown::Detached,
 ) -> Result<(), crate::server::http::ApiError> {
     let anon = crate::volumes::mounts::anonymous_volumes(&ctx.volumes, &c.record());
-    ctx.containers.forget(&c.id);
-    ctx.events.publish("container", "destroy", &c.id, attrs(c));
-    c.events.send_modify(|l| l.removed = true);
+    forget(ctx, c);
     super::teardown::purge(ctx, &c.id, detached);
     remove_volumes(ctx, anon);
     Ok(())
@@ -309,10 +311,16 @@ async fn remove_container(
     tokio::task::spawn_blocking(move || storage.remove(&id)).await??;
     let _ = std::fs::remove_dir_all(ctx.containers.state_dir(&c.id));
     let _ = std::fs::remove_dir_all(ctx.containers.dir(&c.id));
+    forget(ctx, c);
+    Ok(())
+}
+
+/// The container leaves the store: its name is free, `destroy` is announced and
+/// `wait?condition=removed` answers.
+fn forget(ctx: &Ctx, c: &Arc<Container>) {
     ctx.containers.forget(&c.id);
     ctx.events.publish("container", "destroy", &c.id, attrs(c));
     c.events.send_modify(|l| l.removed = true);
-    Ok(())
 }
 
 /// After a daemon start: re-attach to live monitors, record exits that happened meanwhile,
@@ -321,10 +329,7 @@ pub async fn restore(ctx: &Ctx) {
     for c in ctx.containers.all() {
         if !c.running() {
             let rec = c.record();
-            let auto = rec
-                .pointer("/HostConfig/AutoRemove")
-                .and_then(Value::as_bool);
-            if auto == Some(true) && rec["State"]["Status"] == "exited" {
+            if auto_remove(&rec) && rec["State"]["Status"] == "exited" {
                 // Exited, but berthd stopped before removing it (see `teardown`).
                 let _ = remove_with_volumes(ctx, &c, true).await;
                 continue;

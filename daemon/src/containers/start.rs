@@ -343,12 +343,7 @@ async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ApiError) {
         l.exit_code = code;
         l.running = false;
     });
-    let auto = c
-        .record()
-        .pointer("/HostConfig/AutoRemove")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    if auto {
+    if super::exit::auto_remove(&c.record()) {
         let _ = super::exit::remove_with_volumes(ctx, c, true).await;
     }
 }
