@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub max_layer_size: Option<u64>,
     pub init: Option<bool>,
     pub init_path: Option<PathBuf>,
+    /// How many created containers berthd may prepare ahead of their `start` (berth's own
+    /// key; default 4, 0 turns it off; see `containers::prestart`).
+    pub prestart: Option<usize>,
     pub plugins: Option<PluginsConfig>,
 }
 
@@ -103,6 +106,8 @@ pub struct Config {
     /// `init-path`: the init binary for `--init` (default: `docker-init` or `tini-static`
     /// found on `PATH`).
     pub init_path: Option<PathBuf>,
+    /// `prestart`: created containers prepared ahead of their start, at most.
+    pub prestart: usize,
     pub plugin_drivers: BTreeMap<String, PathBuf>,
     pub plugin_search: Vec<PathBuf>,
     pub config_file: Option<PathBuf>,
@@ -312,6 +317,7 @@ pub fn merge(
         max_layer_size: f.max_layer_size.unwrap_or(64 << 30),
         init: f.init.unwrap_or(false),
         init_path: f.init_path,
+        prestart: f.prestart.unwrap_or(4),
         plugin_drivers: plugins.drivers,
         plugin_search,
         config_file,

@@ -200,6 +200,8 @@ async fn serve(
     );
     let _ = tokio::task::spawn_blocking(move || inits.remove_orphans(storage.as_ref())).await;
     network::dns::restore_all(&ctx).await;
+    let ctx2 = ctx.clone();
+    tokio::task::spawn_blocking(move || ctx2.containers.spawner.refill());
     // Start-up (plugin loading, stores, restore) is done: what it touched and freed need not
     // stay resident in an idle daemon.
     let _ = tokio::task::spawn_blocking(berth_runtime::memory::release_startup_pages).await;
@@ -249,6 +251,7 @@ async fn serve(
     if left > 0 {
         tracing::warn!("{left} connection(s) still open at shutdown; closing them");
     }
+    crate::containers::prestart::cancel_all(&ctx).await;
     let storage = ctx.storage.clone();
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.cleanup()).await {
         tracing::warn!("storage driver clean-up: {e}");

@@ -1,6 +1,7 @@
 //! berth-monitor: supervises one container (see `monitor/PROTOCOL.md`), or runs one `exec`.
 //!
-//! `berth-monitor <state-dir> --ready-fd N` detaches from berthd, creates the container through
+//! `berth-monitor <state-dir> --ready-fd N` (or `--pool --ready-fd N`, spawned ahead and told
+//! its state folder on stdin) detaches from berthd, creates the container through
 //! the runtime, reports readiness, then serves its socket (start, attach, resize, kill, wait,
 //! pause, resume, state), writes the json-file log and, when the container's init exits,
 //! records `exit.json` and cleans up. `berth-monitor exec --pid P --spec FILE` joins a running
@@ -17,20 +18,24 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("exec") => exit(exec_mode(&args[1..])),
+        Some("--pool") => exit(startup::pooled(ready_fd(&args))),
         Some(dir) if !dir.starts_with('-') => {
-            let ready_fd = args
-                .iter()
-                .position(|a| a == "--ready-fd")
-                .and_then(|i| args.get(i + 1))
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(-1);
-            exit(startup::run(std::path::Path::new(dir), ready_fd))
+            exit(startup::run(std::path::Path::new(dir), ready_fd(&args)))
         }
         _ => {
-            eprintln!("usage: berth-monitor <state-dir> --ready-fd N | berth-monitor exec --pid PID --spec FILE");
+            eprintln!("usage: berth-monitor <state-dir> --ready-fd N | berth-monitor --pool --ready-fd N | berth-monitor exec --pid PID --spec FILE");
             exit(2)
         }
     }
+}
+
+/// The value of `--ready-fd` (-1 when absent).
+fn ready_fd(args: &[String]) -> i32 {
+    args.iter()
+        .position(|a| a == "--ready-fd")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(-1)
 }
 
 fn exec_mode(args: &[String]) -> i32 {

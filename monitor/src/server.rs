@@ -417,8 +417,10 @@ impl Monitor {
         }
     }
 
-    /// After the exit: OOM flag, runtime delete (cgroup), unmount, `exit.json`, socket
-    /// removal, then the `wait` replies; attach connections are closed.
+    /// After the exit: OOM flag, `exit.json`, socket removal, the `wait` replies, attach
+    /// connections closed — then the clean-up nobody waits for: runtime delete (cgroup) and
+    /// unmount. `wait` connections stay open until the monitor exits, so their end of file
+    /// tells berthd that the clean-up is over too (PROTOCOL.md).
     pub fn finish(&mut self, dir: &Path, rootfs: &Path) {
         self.log.flush();
         let cg = Cgroup::new(Hierarchy::detect(), &self.cgroup_path);
@@ -428,18 +430,20 @@ impl Monitor {
             finished_at: now(),
             error: self.start_error.clone().unwrap_or_default(),
         };
-        let _ = self.rt.get().delete(&self.cfg.id);
-        if !self.cfg.rootfs_mounts.is_empty() {
-            let _ = berth_core::mount::unmount(rootfs);
-        }
         let text = serde_json::to_string(&info).unwrap_or_default();
         let _ = write_atomic(&dir.join("exit.json"), text.as_bytes());
         let _ = std::fs::remove_file(dir.join("monitor.sock"));
         for c in self.clients.iter_mut() {
             if c.mode == Mode::Waiting {
                 let _ = c.sock.write_all(format!("{text}\n").as_bytes());
+                let _ = c.sock.shutdown(std::net::Shutdown::Read);
+            } else {
+                let _ = c.sock.shutdown(std::net::Shutdown::Both);
             }
-            let _ = c.sock.shutdown(std::net::Shutdown::Both);
+        }
+        let _ = self.rt.get().delete(&self.cfg.id);
+        if !self.cfg.rootfs_mounts.is_empty() {
+            let _ = berth_core::mount::unmount(rootfs);
         }
     }
 }

@@ -172,20 +172,49 @@ fn create_error(e: &berth_core::DriverError) -> Value {
     }
 }
 
+/// The container's `monitor.json`; on failure the reason has gone to the ready fd.
+fn read_config(dir: &Path, ready_fd: RawFd) -> Option<MonitorConfig> {
+    let cfg = std::fs::read(dir.join("monitor.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if cfg.is_none() {
+        let e = format!("cannot read {}/monitor.json", dir.display());
+        ready_line(ready_fd, json!({"ok": false, "error": e}));
+    }
+    cfg
+}
+
 /// Runs the monitor for the container whose state folder is `dir`. Returns the exit status.
 pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
-    let cfg: MonitorConfig = match std::fs::read(dir.join("monitor.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-    {
-        Some(c) => c,
-        None => {
-            let e = format!("cannot read {}/monitor.json", dir.display());
-            ready_line(ready_fd, json!({"ok": false, "error": e}));
-            return 1;
-        }
+    let Some(cfg) = read_config(dir, ready_fd) else {
+        return 1;
     };
     detach(ready_fd);
+    supervise(dir, cfg, ready_fd)
+}
+
+/// A monitor spawned ahead of need (PROTOCOL.md "Spawned ahead"): it detaches at once, then
+/// waits for one line on stdin, the state folder of the container it is to supervise, and
+/// carries on as [`run`]. End of file instead (berthd stopped, or no longer needs it) ends it.
+pub fn pooled(ready_fd: RawFd) -> i32 {
+    detach(ready_fd);
+    let mut line = String::new();
+    if !matches!(std::io::stdin().read_line(&mut line), Ok(n) if n > 0) {
+        return 0;
+    }
+    if let Ok(null) = std::fs::File::open("/dev/null") {
+        // SAFETY: dup2 of a descriptor we own onto our own stdin.
+        unsafe { libc::dup2(null.as_raw_fd(), 0) };
+    }
+    let dir = PathBuf::from(line.trim_end_matches('\n'));
+    let Some(cfg) = read_config(&dir, ready_fd) else {
+        return 1;
+    };
+    supervise(&dir, cfg, ready_fd)
+}
+
+/// Everything after the detach: create the container, serve, clean up.
+fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd) -> i32 {
     let rootfs = PathBuf::from(&cfg.bundle).join("rootfs");
     let _ = std::fs::create_dir_all(&rootfs);
     if let Err(e) = berth_core::mount::mount_all(&cfg.rootfs_mounts, &rootfs) {
@@ -298,9 +327,14 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
         ready_fd,
         json!({"ok": true, "pid": pid, "monitor_pid": std::process::id()}),
     );
+    // A reference to the container's mount namespace: when the init exits, the kernel then
+    // does not take the namespace's mounts down before telling us (about a millisecond); that
+    // happens when this is closed, after the exit has been reported.
+    let mount_ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).ok();
     let mut m = Monitor::new(cfg, rt, pid, io, cgroup_path);
     m.serve(&listener, &sigfd);
     m.finish(dir, &rootfs);
+    drop(mount_ns);
     let _ = std::fs::remove_file(&sock_path);
     0
 }

@@ -207,6 +207,10 @@ pub async fn put(ctx: Ctx, req: Req) -> ApiResult {
     let no_overwrite = req.query.bool("noOverwriteDirNonDir", false);
     let copy_ids = req.query.bool("copyUIDGID", false);
     let body = BodyReader::new(req.into_body());
+    if !c.running() {
+        // What start read from the image's files (users, groups) may change: start afresh.
+        crate::containers::prestart::cancel(&ctx, &c).await;
+    }
     let (ctx2, c2) = (ctx.clone(), c.clone());
     tokio::task::spawn_blocking(move || {
         let fs = open_fs(&ctx2, &c2)?;

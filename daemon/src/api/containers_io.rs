@@ -25,12 +25,35 @@ pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
     };
     let tty = c.tty();
     let (resp, upgraded) = hijack(&mut req.inner, !tty);
-    let ctx2 = ctx.clone();
+    let (io_tx, io_rx) = tokio::sync::oneshot::channel();
+    if stream {
+        let p = streams::PendingAttach {
+            io: io_rx,
+            stdin,
+            stdout,
+            stderr,
+            detach_keys,
+        };
+        // Registered now, before the answer goes out: the client sends `start` as soon as it
+        // has it (see `start::start_locked`, which also wires late arrivals).
+        let pending = match c.pending.lock() {
+            Ok(mut pend) if !c.running() => {
+                pend.push(p);
+                None
+            }
+            _ => Some(p),
+        };
+        if let Some(p) = pending {
+            let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+            tokio::spawn(streams::wire(sock, p, tty));
+        }
+    }
+    let c2 = c.clone();
     tokio::spawn(async move {
         let Some(mut io) = upgraded.await else { return };
         if logs {
             let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-            let path = std::path::PathBuf::from(c.record()["LogPath"].as_str().unwrap_or(""));
+            let path = std::path::PathBuf::from(c2.record()["LogPath"].as_str().unwrap_or(""));
             let o = streams::LogOpts {
                 stdout,
                 stderr,
@@ -49,25 +72,8 @@ pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
                 }
             }
         }
-        if !stream {
-            return;
-        }
-        let p = streams::PendingAttach {
-            io,
-            stdin,
-            stdout,
-            stderr,
-            detach_keys,
-        };
-        if c.running() {
-            streams::wire(
-                ctx2.containers.state_dir(&c.id).join("monitor.sock"),
-                p,
-                tty,
-            )
-            .await;
-        } else if let Ok(mut pend) = c.pending.lock() {
-            pend.push(p);
+        if stream {
+            let _ = io_tx.send(io);
         }
     });
     crate::containers::exit::publish(&ctx, req.param("id"), "attach");

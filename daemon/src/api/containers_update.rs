@@ -143,6 +143,9 @@ pub async fn update(ctx: Ctx, req: Req) -> ApiResult {
         let c2 = c.clone();
         let pids_changed = u.pids_limit.is_some();
         tokio::task::spawn_blocking(move || apply_live(&c2, &hc2, pids_changed)).await??;
+    } else {
+        // A container prepared ahead of its start has its cgroups already: start afresh.
+        crate::containers::prestart::cancel(&ctx, &c).await;
     }
     c.update(|r| r["HostConfig"] = hc);
     ctx.containers.save(&c)?;

@@ -260,5 +260,6 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
     ctx.containers.insert(Arc::clone(&c));
     ctx.events
         .publish("container", "create", &id, super::exit::attrs(&c));
+    super::prestart::begin(ctx, &c);
     Ok(id)
 }

@@ -7,7 +7,7 @@ use crate::state::Ctx;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// Publishes container event `action` about the container `name_or_id` names, if it exists.
 pub fn publish(ctx: &Ctx, name_or_id: &str, action: &str) {
@@ -137,8 +137,13 @@ pub fn watch_with(ctx: Ctx, c: Arc<Container>, waiting: Option<tokio::net::UnixS
             Some(s) => Some(s),
             None => wait_request(&sdir.join("monitor.sock")).await,
         };
-        let info = match wait_reply(waiting).await {
-            Some(v) => v,
+        let info = match wait_reply_rest(waiting).await {
+            Some((v, rest)) => {
+                if let Ok(mut h) = c.monitor_exit.lock() {
+                    *h = Some(tokio::spawn(until_closed(rest)));
+                }
+                v
+            }
             None => {
                 // The monitor is gone: its exit.json says how the container ended.
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -156,9 +161,27 @@ pub fn watch_with(ctx: Ctx, c: Arc<Container>, waiting: Option<tokio::net::UnixS
 
 /// The monitor's one-line answer to `wait` (the content of `exit.json`).
 pub async fn wait_reply(s: Option<tokio::net::UnixStream>) -> Option<Value> {
+    wait_reply_rest(s).await.map(|(v, _)| v)
+}
+
+/// As [`wait_reply`], with the rest of the connection: its end of file means the monitor has
+/// finished its clean-up and exited (PROTOCOL.md, "Exit and clean-up").
+pub async fn wait_reply_rest(
+    s: Option<tokio::net::UnixStream>,
+) -> Option<(Value, BufReader<tokio::net::UnixStream>)> {
+    let mut r = BufReader::new(s?);
     let mut line = String::new();
-    BufReader::new(s?).read_line(&mut line).await.ok()?;
-    serde_json::from_str(&line).ok()
+    r.read_line(&mut line).await.ok()?;
+    Some((serde_json::from_str(&line).ok()?, r))
+}
+
+/// Reads a monitor connection to its end (bounded in time): the monitor is gone.
+pub async fn until_closed(mut r: BufReader<tokio::net::UnixStream>) {
+    let mut buf = [0u8; 256];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while matches!(r.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// Records an exit and applies the restart policy / AutoRemove.
@@ -261,7 +284,7 @@ async fn remove_detached(
 ) -> Result<(), crate::server::http::ApiError> {
     let anon = crate::volumes::mounts::anonymous_volumes(&ctx.volumes, &c.record());
     forget(ctx, c);
-    super::teardown::purge(ctx, &c.id, detached);
+    super::teardown::purge(ctx, c, detached);
     remove_volumes(ctx, anon);
     Ok(())
 }
@@ -305,6 +328,8 @@ async fn remove_container(
     ctx: &Ctx,
     c: &Arc<Container>,
 ) -> Result<(), crate::server::http::ApiError> {
+    super::prestart::cancel(ctx, c).await;
+    c.monitor_gone().await;
     let root = super::start::rootfs(ctx, &c.id);
     let _ = berth_core::mount::unmount(&root);
     let (storage, id) = (ctx.storage.clone(), c.id.clone());
@@ -334,6 +359,7 @@ pub async fn restore(ctx: &Ctx) {
                 let _ = remove_with_volumes(ctx, &c, true).await;
                 continue;
             }
+            super::prestart::orphan(ctx, &c).await;
             let _ = super::start::prepare_dirs(ctx, &c.id);
             continue;
         }

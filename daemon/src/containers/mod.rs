@@ -12,6 +12,8 @@ pub mod exit;
 mod flush;
 pub mod initlayer;
 pub mod names;
+pub mod prestart;
+pub mod spawner;
 pub mod start;
 pub mod streams;
 mod teardown;
@@ -37,6 +39,12 @@ pub struct Container {
     pub pending: Mutex<Vec<streams::PendingAttach>>,
     /// Serialises start/stop/remove.
     pub op: tokio::sync::Mutex<()>,
+    /// The init's PID while the container is prepared ahead of its start ([`prestart`]);
+    /// held while the preparation runs. Taken after `op` when both are needed.
+    pub prep: Arc<tokio::sync::Mutex<Option<i32>>>,
+    /// Set when the monitor has reported an exit; finishes once that monitor is gone, its
+    /// clean-up of cgroups and mounts over (see [`Container::monitor_gone`]).
+    pub monitor_exit: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// What waiters see.
@@ -69,6 +77,10 @@ pub struct Containers {
     pub exec_root: PathBuf,
     map: RwLock<HashMap<String, Arc<Container>>>,
     pub execs: Mutex<HashMap<String, ExecRecord>>,
+    /// Containers prepared ahead of their start, or being prepared ([`prestart`]).
+    pub prepared: std::sync::atomic::AtomicUsize,
+    /// Spawns the containers' monitors, one ahead of need.
+    pub spawner: spawner::Spawner,
 }
 
 fn now() -> String {
@@ -94,7 +106,19 @@ impl Container {
             events: tx,
             pending: Mutex::new(Vec::new()),
             op: tokio::sync::Mutex::new(()),
+            prep: Arc::new(tokio::sync::Mutex::new(None)),
+            monitor_exit: Mutex::new(None),
         })
+    }
+
+    /// Waits until the monitor of the last run has finished cleaning up after the exit it
+    /// reported: a new start (same cgroup path) or the removal of the rw layer must not race
+    /// it.
+    pub async fn monitor_gone(&self) {
+        let h = self.monitor_exit.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = h {
+            let _ = h.await;
+        }
     }
 
     /// A copy of the record.
@@ -171,6 +195,8 @@ impl Containers {
             exec_root,
             map: RwLock::new(map),
             execs: Mutex::new(HashMap::new()),
+            prepared: std::sync::atomic::AtomicUsize::new(0),
+            spawner: spawner::Spawner::default(),
         })
     }
 

@@ -1,5 +1,6 @@
 //! Starting a container: mount its rootfs, write the bundle (OCI spec with Docker's defaults),
-//! spawn its monitor, join networks, wire waiting attaches, then let it run.
+//! spawn its monitor (or take the one `prestart` spawned at create), join networks, wire
+//! waiting attaches, then let it run.
 
 use super::{timestamp, Container};
 use crate::server::http::ApiError;
@@ -251,14 +252,6 @@ fn init_binary(ctx: &Ctx) -> Result<PathBuf, ApiError> {
     ))
 }
 
-/// Where the monitor binary is (beside berthd).
-fn monitor_binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("berth-monitor")))
-        .unwrap_or_else(|| PathBuf::from("berth-monitor"))
-}
-
 /// The rootfs mount point of a container.
 pub fn rootfs(ctx: &Ctx, id: &str) -> PathBuf {
     ctx.containers.state_dir(id).join("bundle").join("rootfs")
@@ -349,8 +342,15 @@ async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ApiError) {
 }
 
 async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
-    let (ctx2, c2) = (ctx.clone(), c.clone());
-    let pid = tokio::task::spawn_blocking(move || spawn_monitor(&ctx2, &c2)).await??;
+    // The monitor of the last run may still be removing the cgroup this start makes again.
+    c.monitor_gone().await;
+    let pid = match super::prestart::take(ctx, c).await {
+        Some(pid) => pid,
+        None => {
+            let (ctx2, c2) = (ctx.clone(), c.clone());
+            tokio::task::spawn_blocking(move || spawn_monitor(&ctx2, &c2)).await??
+        }
+    };
     // Networking happens here, before the process runs.
     let ip = match crate::containers::exit::join_network(ctx, c, pid).await {
         Ok(ip) => ip,
@@ -419,6 +419,15 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
         r["State"]["Error"] = json!("");
         r["ManuallyStopped"] = json!(false);
     });
+    // An attach registered while this start was taking the pending ones is wired now.
+    let late: Vec<_> = c
+        .pending
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
+    for p in late {
+        super::streams::wire(sock.clone(), p, c.tty()).await;
+    }
     ctx.containers.save(c)?;
     c.events.send_modify(|l| l.running = true);
     super::exit::watch_with(ctx.clone(), c.clone(), waiting);
@@ -427,7 +436,9 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
+/// Mounts the rootfs, writes the bundle and spawns the monitor, which clones the init and
+/// lets it set itself up; returns the init's PID. The init waits for the monitor's `start`.
+pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
     let rootfs = mount_rootfs(ctx, &c.id)?;
     let sdir = ctx.containers.state_dir(&c.id);
     let bundle = sdir.join("bundle");
@@ -484,21 +495,14 @@ fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
     });
     std::fs::write(sdir.join("monitor.json"), mcfg.to_string())
         .map_err(|e| ApiError::internal(format!("writing monitor.json: {e}")))?;
-    // The ready pipe is the monitor's stdout: with no `pre_exec` hook, std spawns it with
-    // posix_spawn (a vfork-like clone) instead of forking this large, threaded process.
-    let (r, w) = std::io::pipe().map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
-    let mut child = std::process::Command::new(monitor_binary())
-        .arg(&sdir)
-        .arg("--ready-fd")
-        .arg("1")
-        .stdin(std::process::Stdio::null())
-        .stdout(w)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| ApiError::internal(format!("starting berth-monitor: {e}")))?;
-    let _ = child.wait();
+    let r = ctx.containers.spawner.monitor(&sdir)?;
     let mut line = String::new();
     let _ = BufReader::new(r).read_line(&mut line);
+    // The next monitor is spawned while this container's start carries on.
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let ctx2 = ctx.clone();
+        rt.spawn_blocking(move || ctx2.containers.spawner.refill());
+    }
     let reply: Value = serde_json::from_str(&line)
         .unwrap_or_else(|_| json!({"ok": false, "error": "the monitor died before reporting"}));
     if reply["ok"].as_bool() != Some(true) {

@@ -9,8 +9,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// An attach request waiting for the container to start.
 pub struct PendingAttach {
-    /// The client's raw connection.
-    pub io: Upgraded,
+    /// The client's raw connection, once the upgrade is through (the request is registered
+    /// before its `101` goes out, so a `start` that follows at once cannot miss it).
+    pub io: tokio::sync::oneshot::Receiver<Upgraded>,
     /// Streams wanted.
     pub stdin: bool,
     /// stdout.
@@ -44,8 +45,12 @@ pub async fn wire(sock: PathBuf, p: PendingAttach, tty: bool) {
 }
 
 async fn pump(m: tokio::net::UnixStream, p: PendingAttach, tty: bool) {
+    // Until the client's connection is ready, the monitor's output waits in the socket.
+    let Ok(io) = p.io.await else {
+        return;
+    };
     let (mut mr, mut mw) = m.into_split();
-    let (mut cr, mut cw) = tokio::io::split(p.io);
+    let (mut cr, mut cw) = tokio::io::split(io);
     let stdin = p.stdin;
     let mut escape = berth_api::detach::Escape::new(p.detach_keys);
     let (detached_tx, detached_rx) = tokio::sync::oneshot::channel::<()>();

@@ -55,17 +55,21 @@ pub fn finish(c: &Arc<Container>, d: Detached) {
 }
 
 /// Removes what is left of a container already gone from the store: the detached rootfs, its
-/// rw layer, its state and record folders. Runs in the background.
-pub fn purge(ctx: &Ctx, id: &str, d: Detached) {
-    let (storage, id) = (ctx.storage.clone(), id.to_string());
+/// rw layer, its state and record folders — once its monitor is gone. Runs in the background.
+pub fn purge(ctx: &Ctx, c: &Arc<Container>, d: Detached) {
+    let (storage, id, c) = (ctx.storage.clone(), c.id.clone(), c.clone());
     let dirs = [ctx.containers.state_dir(&id), ctx.containers.dir(&id)];
-    tokio::task::spawn_blocking(move || {
-        drop(d);
-        if let Err(e) = storage.remove(&id) {
-            tracing::warn!("removing the rw layer of {id}: {e}");
-        }
-        for dir in dirs {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+    tokio::spawn(async move {
+        c.monitor_gone().await;
+        let _ = tokio::task::spawn_blocking(move || {
+            drop(d);
+            if let Err(e) = storage.remove(&id) {
+                tracing::warn!("removing the rw layer of {id}: {e}");
+            }
+            for dir in dirs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        })
+        .await;
     });
 }

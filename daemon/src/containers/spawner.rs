@@ -1,0 +1,91 @@
+//! Spawning container monitors, one ahead of need.
+//!
+//! Starting `berth-monitor` costs about 2 ms before it does any work for its container: the
+//! exec, the dynamic loader, Rust's start-up, and the fork with which it leaves berthd. So
+//! berthd keeps one monitor spawned ahead: already detached, blocked reading its stdin (a pipe
+//! whose other end only berthd holds, close-on-exec). Giving it a container is one line on
+//! that pipe, the container's state folder; it answers on its ready pipe exactly as a monitor
+//! spawned for that folder would (monitor/PROTOCOL.md, "Spawned ahead"). A new one is spawned
+//! in the background after each use. When berthd exits, however it exits, the pipe closes and
+//! the waiting monitor ends.
+
+use crate::server::http::ApiError;
+use std::io::{PipeReader, PipeWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// A monitor spawned ahead: where its job goes, and where its ready line comes from.
+struct Idle {
+    job: PipeWriter,
+    ready: PipeReader,
+}
+
+/// Hands out monitors, keeping one spawned ahead.
+#[derive(Default)]
+pub struct Spawner {
+    idle: Mutex<Option<Idle>>,
+    refilling: AtomicBool,
+}
+
+/// Where the monitor binary is (beside berthd).
+fn binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("berth-monitor")))
+        .unwrap_or_else(|| PathBuf::from("berth-monitor"))
+}
+
+/// Spawns `berth-monitor` with `args`, its stdout on a new pipe (its ready fd) and its stdin
+/// on `stdin`, and reaps the process that leaves once the monitor has detached.
+fn spawn(args: &[&std::ffi::OsStr], stdin: Stdio) -> Result<PipeReader, ApiError> {
+    let (r, w) = std::io::pipe().map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
+    // With no `pre_exec` hook, std spawns it with posix_spawn (a vfork-like clone) instead of
+    // forking this large, threaded process.
+    let mut child = Command::new(binary())
+        .args(args)
+        .stdin(stdin)
+        .stdout(w)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| ApiError::internal(format!("starting berth-monitor: {e}")))?;
+    let _ = child.wait();
+    Ok(r)
+}
+
+impl Spawner {
+    /// A monitor for the container whose state folder is `sdir`; returns its ready pipe.
+    /// Blocking.
+    pub fn monitor(&self, sdir: &Path) -> Result<PipeReader, ApiError> {
+        let idle = self.idle.lock().ok().and_then(|mut i| i.take());
+        if let Some(Idle { mut job, ready }) = idle {
+            let line = format!("{}\n", sdir.display());
+            if job.write_all(line.as_bytes()).is_ok() {
+                return Ok(ready);
+            }
+        }
+        spawn(
+            &[sdir.as_os_str(), "--ready-fd".as_ref(), "1".as_ref()],
+            Stdio::null(),
+        )
+    }
+
+    /// Spawns a monitor ahead unless one is waiting (or being spawned). Blocking.
+    pub fn refill(&self) {
+        let has = self.idle.lock().map(|i| i.is_some()).unwrap_or(true);
+        if has || self.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let made = std::io::pipe().ok().and_then(|(job_r, job_w)| {
+            let args = ["--pool".as_ref(), "--ready-fd".as_ref(), "1".as_ref()];
+            spawn(&args, Stdio::from(job_r))
+                .ok()
+                .map(|ready| Idle { job: job_w, ready })
+        });
+        if let (Some(m), Ok(mut idle)) = (made, self.idle.lock()) {
+            *idle = Some(m);
+        }
+        self.refilling.store(false, Ordering::Release);
+    }
+}
