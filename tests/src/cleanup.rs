@@ -1,5 +1,5 @@
 //! Removing everything a test daemon and its containers left on the host: processes whose
-//! command line names the daemon's folder, mounts under it, cgroups of its containers, its
+//! command line names the daemon's folder or that hold files under it, mounts under it, cgroups of its containers, its
 //! bridge device, and the folder itself. Every step is best effort and never panics (it runs
 //! from `Drop`, possibly while a test is already failing).
 
@@ -32,13 +32,16 @@ fn container_ids(data_root: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// SIGKILLs every process (but us) whose command line mentions `dir`, e.g. container monitors.
-fn kill_leftovers(dir: &Path) {
+/// Processes (but us) whose command line mentions `dir`, or that hold a descriptor of a file
+/// under it: container monitors, including those spawned ahead (`berth-monitor --pool`,
+/// whose command line names no container) once they serve one of the daemon's containers.
+pub fn processes_using(dir: &Path) -> Vec<i32> {
     let needle = dir.to_string_lossy().into_owned();
     let me = std::process::id();
     let Ok(rd) = std::fs::read_dir("/proc") else {
-        return;
+        return Vec::new();
     };
+    let mut found = Vec::new();
     for e in rd.filter_map(|e| e.ok()) {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
@@ -50,11 +53,27 @@ fn kill_leftovers(dir: &Path) {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&needle) {
-            // SAFETY: kill(2) with a pid read from /proc; no memory is involved.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
+        let holds = || {
+            std::fs::read_dir(e.path().join("fd")).is_ok_and(|fds| {
+                fds.filter_map(|f| f.ok()).any(|f| {
+                    std::fs::read_link(f.path())
+                        .is_ok_and(|t| t.to_string_lossy().contains(&needle))
+                })
+            })
+        };
+        if cmdline.contains(&needle) || (cmdline.contains("berth-monitor") && holds()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// SIGKILLs every process [`processes_using`] finds, e.g. container monitors.
+fn kill_leftovers(dir: &Path) {
+    for pid in processes_using(dir) {
+        // SAFETY: kill(2) with a pid read from /proc; no memory is involved.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
         }
     }
 }

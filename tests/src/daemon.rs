@@ -291,6 +291,18 @@ impl TestDaemon {
         self.dir.join("berthd.log")
     }
 
+    /// The `berth-monitor` processes serving this daemon's containers (command line naming
+    /// its folder, or files under it held open: see `cleanup::processes_using`).
+    pub fn monitor_pids(&self) -> Vec<i32> {
+        crate::cleanup::processes_using(self.dir())
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "berth-monitor")
+            })
+            .collect()
+    }
+
     /// Everything berthd printed so far (it logs at debug level).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()

@@ -216,20 +216,7 @@ fn rm_f_of_many_leaves_nothing() {
             "cgroup of {id} removed"
         );
     }
-    let monitors = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| {
-                    std::fs::read(e.path().join("cmdline"))
-                        .map(|c| {
-                            String::from_utf8_lossy(&c).contains(&root)
-                                && String::from_utf8_lossy(&c).contains("berth-monitor")
-                        })
-                        .unwrap_or(false)
-                })
-                .count()
-        })
-        .unwrap_or(0);
+    let monitors = d.monitor_pids().len();
     assert_eq!(monitors, 0, "no monitor left");
     let left: Vec<String> = std::fs::read_dir(d.exec_root().join("containers"))
         .map(|rd| {

@@ -230,9 +230,16 @@ impl Ctr {
         serde_json::from_str(&read_line(&mut s)).unwrap_or(Value::Null)
     }
 
-    /// Waits for the exit (the `wait` reply).
+    /// Waits for the exit (the `wait` reply) and the monitor's clean-up after it.
     pub fn wait(&self) -> Value {
-        self.cmd(json!({"cmd": "wait"}))
+        let Ok(mut s) = UnixStream::connect(self.state.join("monitor.sock")) else {
+            return Value::Null;
+        };
+        let _ = s.set_read_timeout(Some(WAIT_PATIENCE));
+        if s.write_all(b"{\"cmd\":\"wait\"}\n").is_err() {
+            return Value::Null;
+        }
+        finish_wait(s)
     }
 
     /// The concatenated `log` fields of the json-file log for `stream`.
@@ -352,6 +359,10 @@ fn kill_procs(cg: &Path) {
 /// Reads the reply of a `wait` connection.
 pub fn finish_wait(mut s: UnixStream) -> Value {
     let line = read_line(&mut s);
+    // The reply says the container exited; the end of the connection, that the monitor has
+    // also removed the cgroup and unmounted (PROTOCOL.md, "Exit and clean-up").
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
     serde_json::from_str(&line).unwrap_or(Value::Null)
 }
 
