@@ -365,9 +365,10 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
             return Err(e);
         }
     };
-    let dir = ctx.containers.dir(&c.id);
-    let rec = c.record();
-    let _ = write_net_files(&dir, &rec, ip.as_deref());
+    // Written without an address with the bundle; again now only if there is one.
+    if ip.is_some() {
+        let _ = write_net_files(&ctx.containers.dir(&c.id), &c.record(), ip.as_deref());
+    }
     let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
     let pending: Vec<_> = c
         .pending
@@ -433,6 +434,10 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     super::exit::watch_with(ctx.clone(), c.clone(), waiting);
     ctx.events
         .publish("container", "start", &c.id, super::exit::attrs(c));
+    // The next monitor is spawned now that this one's container runs: earlier, it would
+    // compete for the CPU with the container's set-up.
+    let ctx2 = ctx.clone();
+    tokio::task::spawn_blocking(move || ctx2.containers.spawner.refill());
     Ok(())
 }
 
@@ -498,11 +503,6 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
     let r = ctx.containers.spawner.monitor(&sdir)?;
     let mut line = String::new();
     let _ = BufReader::new(r).read_line(&mut line);
-    // The next monitor is spawned while this container's start carries on.
-    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        let ctx2 = ctx.clone();
-        rt.spawn_blocking(move || ctx2.containers.spawner.refill());
-    }
     let reply: Value = serde_json::from_str(&line)
         .unwrap_or_else(|_| json!({"ok": false, "error": "the monitor died before reporting"}));
     if reply["ok"].as_bool() != Some(true) {

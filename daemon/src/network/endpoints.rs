@@ -316,6 +316,9 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
 
 /// Leaves the driver side of networks `ids` (driver ids); errors are only logged.
 async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
+    if ids.is_empty() {
+        return;
+    }
     let mut work = Vec::new();
     for nid in ids {
         let drv = ctx
@@ -346,8 +349,18 @@ async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
 pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<Value> {
     ctx.networks.dns.stop(&c.id);
     let rec = c.record();
-    // The default bridge always (records from before a crash may not show it).
-    let mut ids = vec!["bridge".to_string()];
+    // The default bridge always when the container has a network namespace of its own
+    // (records from before a crash may not show it); none when it shares the host's or
+    // another container's, or has no network (`none`), unless a network shows in its record.
+    let mode = rec["HostConfig"]["NetworkMode"]
+        .as_str()
+        .unwrap_or("bridge");
+    let own = !(mode == "none" || mode == "host" || mode.starts_with("container:"));
+    let mut ids = if own {
+        vec!["bridge".to_string()]
+    } else {
+        Vec::new()
+    };
     let mut left = Vec::new();
     if let Some(m) = rec["NetworkSettings"]["Networks"].as_object() {
         for (name, ep) in m {

@@ -72,6 +72,9 @@ pub(super) fn latency(
         .unwrap_or_default()
 }
 
+/// The pause before each run of [`latency_variants`].
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
+
 /// Like [`latency`] for `k` variants of a run, alternated within each round (variant 0 of
 /// every engine, then variant 1, ...), so that a machine that slows down or speeds up during
 /// the run weighs on every variant alike; one `Results` per variant.
@@ -89,6 +92,10 @@ pub(super) fn latency_variants(
                 if errors.contains_key(e.name) {
                     continue;
                 }
+                // What the previous run left to the kernel and its daemon (a shim's exit, a
+                // namespace's teardown, an unmount's flush) is done before the next starts, so
+                // no engine pays for another's.
+                std::thread::sleep(SETTLE);
                 match one(e, v) {
                     Ok(ms) if round >= opts.warmup => {
                         samples.entry((e.name, v)).or_default().push(ms)
