@@ -7,6 +7,7 @@
 //! a small "big" image and the debug binaries, so CI keeps the harness alive; `--filter NAME`
 //! runs the rows whose key contains NAME. No test asserts a time: figures are for people.
 
+mod cli_floor;
 mod containers;
 mod engines;
 mod registry;

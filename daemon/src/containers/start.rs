@@ -378,10 +378,35 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     for p in pending {
         super::streams::wire(sock.clone(), p, c.tty()).await;
     }
+    // Recorded as running before the init is let go, and saved while it execs: after a crash
+    // in between, `restore` finds a running record and asks its monitor (or its exit.json)
+    // what became of it; a failed start below puts the status back (Docker leaves a container
+    // whose process could not start `created`) and `failed` records the error.
+    let before = c.record()["State"]["Status"].clone();
+    let undo = |c: &Container| {
+        c.update(|r| {
+            r["State"]["Status"] = before.clone();
+            r["State"]["Running"] = json!(false);
+            r["State"]["Pid"] = json!(0);
+        })
+    };
+    c.update(|r| {
+        r["State"]["Status"] = json!("running");
+        r["State"]["Running"] = json!(true);
+        r["State"]["Paused"] = json!(false);
+        r["State"]["Pid"] = json!(pid);
+        r["State"]["StartedAt"] = json!(timestamp());
+        r["State"]["ExitCode"] = json!(0);
+        r["State"]["Error"] = json!("");
+        r["ManuallyStopped"] = json!(false);
+    });
+    let (ctx2, c2) = (ctx.clone(), c.clone());
+    let saved = tokio::task::spawn_blocking(move || ctx2.containers.save(&c2));
     let waiting = super::exit::wait_request(&sock).await;
     let sock2 = sock.clone();
     let reply =
         tokio::task::spawn_blocking(move || monitor_cmd(&sock2, &json!({"cmd": "start"}))).await?;
+    let saved = saved.await?;
     let (reply, waiting) = match reply {
         Ok(r) => (r, waiting),
         // The init failed its set-up and the monitor finished before reading `start`: the
@@ -397,7 +422,10 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
                 Some(i) if !i["error"].as_str().unwrap_or("").is_empty() => {
                     (json!({"ok": false, "error": i["error"]}), None)
                 }
-                _ => return Err(ApiError::internal(e)),
+                _ => {
+                    undo(c);
+                    return Err(ApiError::internal(e));
+                }
             }
         }
     };
@@ -408,18 +436,10 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
             .to_string();
         // The monitor cleans up and exits by itself; make sure it is gone before returning.
         let _ = super::exit::wait_reply(waiting).await;
+        undo(c);
         return Err(ApiError::bad_request(start_error_text(&msg)));
     }
-    c.update(|r| {
-        r["State"]["Status"] = json!("running");
-        r["State"]["Running"] = json!(true);
-        r["State"]["Paused"] = json!(false);
-        r["State"]["Pid"] = json!(pid);
-        r["State"]["StartedAt"] = json!(timestamp());
-        r["State"]["ExitCode"] = json!(0);
-        r["State"]["Error"] = json!("");
-        r["ManuallyStopped"] = json!(false);
-    });
+    saved?;
     // An attach registered while this start was taking the pending ones is wired now.
     let late: Vec<_> = c
         .pending
@@ -429,7 +449,6 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     for p in late {
         super::streams::wire(sock.clone(), p, c.tty()).await;
     }
-    ctx.containers.save(c)?;
     c.events.send_modify(|l| l.running = true);
     super::exit::watch_with(ctx.clone(), c.clone(), waiting);
     ctx.events

@@ -61,7 +61,7 @@ pub fn make_images(opts: &Opts, work: &Path) -> Result<Images> {
 
 pub(super) type Results = BTreeMap<String, Result<Stats, String>>;
 
-/// Alternates engines run by run: `warmup` unmeasured rounds, then `n` measured ones.
+/// Engine by engine: `warmup` unmeasured runs, then `n` measured ones (see [`latency_variants`]).
 pub(super) fn latency(
     opts: &Opts,
     engines: &[&Engine],
@@ -72,12 +72,15 @@ pub(super) fn latency(
         .unwrap_or_default()
 }
 
-/// The pause before each run of [`latency_variants`].
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
+/// The pause between two engines' runs in [`latency_variants`].
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Like [`latency`] for `k` variants of a run, alternated within each round (variant 0 of
-/// every engine, then variant 1, ...), so that a machine that slows down or speeds up during
-/// the run weighs on every variant alike; one `Results` per variant.
+/// Like [`latency`] for `k` variants of a run; one `Results` per variant. Engine by engine,
+/// `warmup` unmeasured rounds then `n` measured ones run back to back, as hyperfine (the tool
+/// the anchors were measured with) runs them; the variants alternate within each round, so a
+/// machine that slows down or speeds up weighs on every variant alike. Between engines a
+/// pause lets what one engine left to the kernel and its daemon (a shim's exit, a namespace's
+/// teardown, an unmount's flush) finish before the next is measured.
 pub(super) fn latency_variants(
     opts: &Opts,
     engines: &[&Engine],
@@ -86,16 +89,10 @@ pub(super) fn latency_variants(
 ) -> Vec<Results> {
     let mut samples: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
     let mut errors: BTreeMap<&str, String> = BTreeMap::new();
-    for round in 0..(opts.warmup + opts.n) {
-        for v in 0..k {
-            for e in engines {
-                if errors.contains_key(e.name) {
-                    continue;
-                }
-                // What the previous run left to the kernel and its daemon (a shim's exit, a
-                // namespace's teardown, an unmount's flush) is done before the next starts, so
-                // no engine pays for another's.
-                std::thread::sleep(SETTLE);
+    for e in engines {
+        std::thread::sleep(SETTLE);
+        'rounds: for round in 0..(opts.warmup + opts.n) {
+            for v in 0..k {
                 match one(e, v) {
                     Ok(ms) if round >= opts.warmup => {
                         samples.entry((e.name, v)).or_default().push(ms)
@@ -103,6 +100,7 @@ pub(super) fn latency_variants(
                     Ok(_) => {}
                     Err(err) => {
                         errors.insert(e.name, format!("{err:#}"));
+                        break 'rounds;
                     }
                 }
             }
@@ -222,6 +220,18 @@ pub fn all(
             "ms",
             cost,
         ));
+        if let Some(e) = all.iter().find(|e| e.kind == Kind::Berth) {
+            let mut r = row(
+                "the docker CLI's own part: the same run against a stub daemon that answers at once",
+                "ms",
+                Results::new(),
+            );
+            r.floor = cli_floor(opts, work, &e.cli[0])
+                .map_err(|err| eprintln!("bench: CLI floor: {err:#}"))
+                .ok()
+                .map(|s| ("docker CLI".to_string(), s));
+            rows.push(r);
+        }
         if let Some(sock) = &berth_host {
             let host = format!("unix://{}", sock.display());
             let mut results = Results::new();
@@ -296,6 +306,31 @@ pub fn all(
         rows.extend(start_stop(bin, engines));
     }
     rows
+}
+
+/// `docker run --rm --network none busybox true` with the CLI `docker` against
+/// [`super::cli_floor::Stub`], back to back as the engines' runs.
+fn cli_floor(opts: &Opts, work: &Path, docker: &str) -> Result<Stats> {
+    let stub = super::cli_floor::Stub::start(&work.join("cli-floor.sock"))?;
+    let host = stub.host();
+    let args = [
+        "-H",
+        &host,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ];
+    let mut s = Vec::new();
+    for i in 0..(opts.warmup + opts.n) {
+        let ms = time_ms(Command::new(docker).args(args))?;
+        if i >= opts.warmup {
+            s.push(ms);
+        }
+    }
+    Stats::of(&s).context("no samples")
 }
 
 fn floor_unshare(opts: &Opts) -> Result<Stats> {
