@@ -285,6 +285,10 @@ impl Monitor {
             "start" => {
                 self.settle = Some(SETTLE_MS);
                 self.started = true;
+                if cmd["wait"].as_bool().unwrap_or(false) {
+                    // After the reply, this connection gets the exit line as a `wait` one.
+                    self.clients[i].mode = Mode::Waiting;
+                }
                 Some(match self.rt.get().start(&self.cfg.id) {
                     Ok(()) => ok,
                     Err(e) => {

@@ -128,6 +128,48 @@ pub async fn wait_request(sock: &std::path::Path) -> Option<tokio::net::UnixStre
     Some(s)
 }
 
+/// Sends `start` to the monitor at `sock` on a connection that then waits for the exit
+/// (PROTOCOL.md): the reply (or why there is none), and the connection for
+/// [`watch_with`].
+pub async fn start_and_wait(
+    sock: &std::path::Path,
+) -> (Result<Value, String>, Option<tokio::net::UnixStream>) {
+    let mut s = match tokio::net::UnixStream::connect(sock).await {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                Err(format!("connecting to the container's monitor: {e}")),
+                None,
+            )
+        }
+    };
+    if let Err(e) = s.write_all(b"{\"cmd\":\"start\",\"wait\":true}\n").await {
+        return (Err(e.to_string()), None);
+    }
+    // Byte by byte: the exit line may follow at once and stays for the waiter.
+    let read = async {
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        loop {
+            match s.read(&mut b).await {
+                Ok(1) if b[0] == b'\n' => return Ok(line),
+                Ok(1) => line.push(b[0]),
+                Ok(_) => return Err("the monitor closed the connection".to_string()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    let line = match tokio::time::timeout(std::time::Duration::from_secs(30), read).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => return (Err(e), None),
+        Err(_) => return (Err("the monitor did not answer `start`".into()), None),
+    };
+    match serde_json::from_slice::<Value>(&line) {
+        Ok(v) => (Ok(v), Some(s)),
+        Err(e) => (Err(format!("bad monitor reply: {e}")), None),
+    }
+}
+
 /// Follows a running container until it exits, on the `wait` connection `waiting` when one is
 /// already open.
 pub fn watch_with(ctx: Ctx, c: Arc<Container>, waiting: Option<tokio::net::UnixStream>) {

@@ -402,22 +402,16 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     });
     let (ctx2, c2) = (ctx.clone(), c.clone());
     let saved = tokio::task::spawn_blocking(move || ctx2.containers.save(&c2));
-    let waiting = super::exit::wait_request(&sock).await;
-    let sock2 = sock.clone();
-    let reply =
-        tokio::task::spawn_blocking(move || monitor_cmd(&sock2, &json!({"cmd": "start"}))).await?;
+    let (reply, waiting) = super::exit::start_and_wait(&sock).await;
     let saved = saved.await?;
     let (reply, waiting) = match reply {
         Ok(r) => (r, waiting),
         // The init failed its set-up and the monitor finished before reading `start`: the
-        // reason is in its exit record, the answer to `wait`.
+        // reason is in its exit record.
         Err(e) => {
-            let info = match super::exit::wait_reply(waiting).await {
-                Some(info) => Some(info),
-                None => std::fs::read(sock.with_file_name("exit.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
-            };
+            let info = std::fs::read(sock.with_file_name("exit.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
             match info {
                 Some(i) if !i["error"].as_str().unwrap_or("").is_empty() => {
                     (json!({"ok": false, "error": i["error"]}), None)
