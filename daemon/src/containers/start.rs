@@ -369,15 +369,6 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     if ip.is_some() {
         let _ = write_net_files(&ctx.containers.dir(&c.id), &c.record(), ip.as_deref());
     }
-    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
-    let pending: Vec<_> = c
-        .pending
-        .lock()
-        .map(|mut p| std::mem::take(&mut *p))
-        .unwrap_or_default();
-    for p in pending {
-        super::streams::wire(sock.clone(), p, c.tty()).await;
-    }
     // Recorded as running before the init is let go, and saved while it execs: after a crash
     // in between, `restore` finds a running record and asks its monitor (or its exit.json)
     // what became of it; a failed start below puts the status back (Docker leaves a container
@@ -402,6 +393,17 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     });
     let (ctx2, c2) = (ctx.clone(), c.clone());
     let saved = tokio::task::spawn_blocking(move || ctx2.containers.save(&c2));
+    // The attaches waiting for this start; one that comes later sees the container running
+    // and wires itself (`api::containers_io::attach` decides under the same lock).
+    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+    let pending: Vec<_> = c
+        .pending
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
+    for p in pending {
+        super::streams::wire(sock.clone(), p, c.tty()).await;
+    }
     let (reply, waiting) = super::exit::start_and_wait(&sock).await;
     let saved = saved.await?;
     let (reply, waiting) = match reply {
@@ -434,15 +436,6 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
         return Err(ApiError::bad_request(start_error_text(&msg)));
     }
     saved?;
-    // An attach registered while this start was taking the pending ones is wired now.
-    let late: Vec<_> = c
-        .pending
-        .lock()
-        .map(|mut p| std::mem::take(&mut *p))
-        .unwrap_or_default();
-    for p in late {
-        super::streams::wire(sock.clone(), p, c.tty()).await;
-    }
     c.events.send_modify(|l| l.running = true);
     super::exit::watch_with(ctx.clone(), c.clone(), waiting);
     ctx.events
