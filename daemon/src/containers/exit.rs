@@ -288,6 +288,8 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
     } else {
         super::teardown::finish(c, detached);
     }
+    // The next container's monitor, spawned ahead now that this one has finished.
+    super::spawner::refill_later(ctx, std::time::Duration::ZERO);
 }
 
 /// Whether a container (record `rec`) is removed when it exits (`--rm`).

@@ -6,10 +6,12 @@
 //! whose other end only berthd holds, close-on-exec). Giving it a container is one line on
 //! that pipe, the container's state folder; it answers on its ready pipe exactly as a monitor
 //! spawned for that folder would (monitor/PROTOCOL.md, "Spawned ahead"). A new one is spawned
-//! in the background after each use. When berthd exits, however it exits, the pipe closes and
-//! the waiting monitor ends.
+//! in the background once the container that took the last one has exited, or has run for
+//! 100 ms (an exec at the same time as the container's own set-up, run and exit slows them).
+//! When berthd exits, however it exits, the pipe closes and the waiting monitor ends.
 
 use crate::server::http::ApiError;
+use crate::state::Ctx;
 use std::io::{PipeReader, PipeWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -88,4 +90,16 @@ impl Spawner {
         }
         self.refilling.store(false, Ordering::Release);
     }
+}
+
+/// Spawns a monitor ahead, `after` from now, on the blocking pool (unless one is waiting by
+/// then).
+pub fn refill_later(ctx: &Ctx, after: std::time::Duration) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if !after.is_zero() {
+            tokio::time::sleep(after).await;
+        }
+        let _ = tokio::task::spawn_blocking(move || ctx.containers.spawner.refill()).await;
+    });
 }

@@ -440,10 +440,10 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     super::exit::watch_with(ctx.clone(), c.clone(), waiting);
     ctx.events
         .publish("container", "start", &c.id, super::exit::attrs(c));
-    // The next monitor is spawned now that this one's container runs: earlier, it would
-    // compete for the CPU with the container's set-up.
-    let ctx2 = ctx.clone();
-    tokio::task::spawn_blocking(move || ctx2.containers.spawner.refill());
+    // The next monitor is spawned once this container has exited (`exit::on_exit`), or has
+    // run for a while: any earlier, its exec would compete for the CPU with this container's
+    // set-up, run and exit.
+    super::spawner::refill_later(ctx, std::time::Duration::from_millis(100));
     Ok(())
 }
 
