@@ -15,6 +15,7 @@ pub mod reference;
 pub mod registry;
 pub mod runtime;
 pub mod storage;
+pub mod stream;
 
 pub use digest::{Digest, DigestError};
 pub use error::{DriverError, DriverResult};

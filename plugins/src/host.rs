@@ -6,6 +6,7 @@ use crate::abi::CallFn;
 use abi_stable::std_types::{RResult, RStr};
 use berth_core::network::{EndpointInfo, EndpointSpec, NetworkInfo, NetworkSpec};
 use berth_core::storage::{Change, CreateOpts, Mount, Usage};
+use berth_core::stream::{produce, Produced};
 use berth_core::{DriverError, DriverResult, NetworkDriver, StorageDriver};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -104,47 +105,16 @@ pub(crate) fn call_writing<T: DeserializeOwned + Send>(
     })
 }
 
-/// The reading end of a stream a plugin method writes on its own thread: end of stream is
-/// reported only once the method has returned, and its error (a digest mismatch, a broken
-/// transfer) is the error of the last `read`.
-pub(crate) struct StreamReader {
-    pipe: std::io::PipeReader,
-    worker: Option<std::thread::JoinHandle<DriverResult<serde_json::Value>>>,
-}
-
-impl Read for StreamReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.pipe.read(buf)?;
-        if n > 0 || buf.is_empty() {
-            return Ok(n);
-        }
-        match self.worker.take().map(std::thread::JoinHandle::join) {
-            None | Some(Ok(Ok(_))) => Ok(0),
-            Some(Ok(Err(e))) => Err(std::io::Error::other(e.to_string())),
-            Some(Err(_)) => Err(std::io::Error::other("plugin call thread panicked")),
-        }
-    }
-}
-
-/// Calls a method that writes a stream, on its own thread; returns the reader of that stream.
+/// Calls a method that writes a stream, on its own thread; returns the reader of that stream
+/// (its end is reported once the method has returned; its error is the last `read`'s).
 pub(crate) fn call_streaming(
     f: CallFn,
     handle: u64,
     method: &'static str,
     args: Value,
-) -> DriverResult<StreamReader> {
-    let (pipe, w) = pipe()?;
-    let worker = std::thread::Builder::new()
-        .name(format!("plugin-{method}"))
-        .spawn(move || {
-            let out = call::<Value>(f, handle, method, args, w.as_raw_fd());
-            drop(w);
-            out
-        })
-        .map_err(|e| DriverError::io("starting a plugin stream thread", e))?;
-    Ok(StreamReader {
-        pipe,
-        worker: Some(worker),
+) -> DriverResult<Produced<Value>> {
+    produce(&format!("plugin-{method}"), pipe()?, move |w| {
+        call::<Value>(f, handle, method, args, w.as_raw_fd())
     })
 }
 

@@ -170,7 +170,7 @@ fn publish_kill(ctx: &Ctx, c: &Container, sig: i32) {
 }
 
 async fn send_signal(ctx: &Ctx, c: &Container, sig: i32) -> Result<(), ApiError> {
-    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+    let sock = ctx.containers.monitor_sock(&c.id);
     let r = tokio::task::spawn_blocking(move || {
         start::monitor_cmd(
             &sock,
@@ -238,7 +238,7 @@ async fn pause_resume(ctx: Ctx, req: Req, pause: bool) -> ApiResult {
             c.id
         )));
     }
-    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+    let sock = ctx.containers.monitor_sock(&c.id);
     let cmd = json!({"cmd": if pause { "pause" } else { "resume" }});
     let r = tokio::task::spawn_blocking(move || start::monitor_cmd(&sock, &cmd))
         .await?
@@ -277,7 +277,7 @@ async fn resize(ctx: Ctx, req: Req) -> ApiResult {
         req.query.int("w")?.unwrap_or(80),
     );
     if c.running() {
-        let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+        let sock = ctx.containers.monitor_sock(&c.id);
         let _ = tokio::task::spawn_blocking(move || {
             start::monitor_cmd(&sock, &json!({"cmd": "resize", "h": h, "w": w}))
         })

@@ -35,7 +35,8 @@ pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
             detach_keys,
         };
         // Registered now, before the answer goes out: the client sends `start` as soon as it
-        // has it (see `start::start_locked`, which also wires late arrivals).
+        // has it. `start::start_locked` records the container running before it takes the
+        // pending attaches, so one that finds it running here wires itself.
         let pending = match c.pending.lock() {
             Ok(mut pend) if !c.running() => {
                 pend.push(p);
@@ -44,7 +45,7 @@ pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
             _ => Some(p),
         };
         if let Some(p) = pending {
-            let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+            let sock = ctx.containers.monitor_sock(&c.id);
             tokio::spawn(streams::wire(sock, p, tty));
         }
     }

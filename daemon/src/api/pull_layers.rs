@@ -176,37 +176,12 @@ fn open_blob(
         Err(DriverError::Unsupported(_)) => {}
         other => return other,
     }
-    let (pr, mut pw) =
-        std::io::pipe().map_err(|e| DriverError::io("creating a pipe for a blob", e))?;
+    let pipe = std::io::pipe().map_err(|e| DriverError::io("creating a pipe for a blob", e))?;
     let (reg, r, digest, creds) = (reg.clone(), r.clone(), digest.to_string(), creds.clone());
-    let worker = std::thread::Builder::new()
-        .name("pull-fetch-blob".into())
-        .spawn(move || reg.fetch_blob(&r, &digest, &creds, &mut pw).map(|_| ()))
-        .map_err(|e| DriverError::io("starting a blob download thread", e))?;
-    Ok(Box::new(Fetched {
-        pipe: pr,
-        worker: Some(worker),
-    }))
-}
-
-/// The reading end of a `fetch_blob` running on its own thread.
-struct Fetched {
-    pipe: std::io::PipeReader,
-    worker: Option<std::thread::JoinHandle<Result<(), DriverError>>>,
-}
-
-impl Read for Fetched {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.pipe.read(buf)?;
-        if n > 0 || buf.is_empty() {
-            return Ok(n);
-        }
-        match self.worker.take().map(std::thread::JoinHandle::join) {
-            None | Some(Ok(Ok(()))) => Ok(0),
-            Some(Ok(Err(e))) => Err(std::io::Error::other(e.to_string())),
-            Some(Err(_)) => Err(std::io::Error::other("blob download thread panicked")),
-        }
-    }
+    let fetched = berth_core::stream::produce("pull-fetch-blob", pipe, move |mut pw| {
+        reg.fetch_blob(&r, &digest, &creds, &mut pw).map(|_| ())
+    })?;
+    Ok(Box::new(fetched))
 }
 
 /// Counts the compressed bytes the store reads, sending `Downloading` progress; fails once

@@ -146,22 +146,11 @@ pub async fn start_and_wait(
     if let Err(e) = s.write_all(b"{\"cmd\":\"start\",\"wait\":true}\n").await {
         return (Err(e.to_string()), None);
     }
-    // Byte by byte: the exit line may follow at once and stays for the waiter.
-    let read = async {
-        let mut line = Vec::new();
-        let mut b = [0u8; 1];
-        loop {
-            match s.read(&mut b).await {
-                Ok(1) if b[0] == b'\n' => return Ok(line),
-                Ok(1) => line.push(b[0]),
-                Ok(_) => return Err("the monitor closed the connection".to_string()),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    };
+    // The exit line may follow at once: it stays for the waiter.
+    let read = super::streams::read_line_raw(&mut s);
     let line = match tokio::time::timeout(std::time::Duration::from_secs(30), read).await {
         Ok(Ok(l)) => l,
-        Ok(Err(e)) => return (Err(e), None),
+        Ok(Err(e)) => return (Err(format!("reading the monitor's answer: {e}")), None),
         Err(_) => return (Err("the monitor did not answer `start`".into()), None),
     };
     match serde_json::from_slice::<Value>(&line) {
@@ -177,7 +166,7 @@ pub fn watch_with(ctx: Ctx, c: Arc<Container>, waiting: Option<tokio::net::UnixS
         let sdir = ctx.containers.state_dir(&c.id);
         let waiting = match waiting {
             Some(s) => Some(s),
-            None => wait_request(&sdir.join("monitor.sock")).await,
+            None => wait_request(&ctx.containers.monitor_sock(&c.id)).await,
         };
         let info = match wait_reply_rest(waiting).await {
             Some((v, rest)) => {
@@ -408,7 +397,7 @@ pub async fn restore(ctx: &Ctx) {
             continue;
         }
         let sdir = ctx.containers.state_dir(&c.id);
-        let sock = sdir.join("monitor.sock");
+        let sock = ctx.containers.monitor_sock(&c.id);
         if tokio::net::UnixStream::connect(&sock).await.is_ok() {
             tracing::info!("re-attached to running container {}", c.id);
             c.events.send_modify(|l| l.running = true);

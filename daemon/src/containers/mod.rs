@@ -276,6 +276,11 @@ impl Containers {
         self.exec_root.join(&id[..id.len().min(24)])
     }
 
+    /// The container's monitor socket (monitor/PROTOCOL.md).
+    pub fn monitor_sock(&self, id: &str) -> PathBuf {
+        self.state_dir(id).join("monitor.sock")
+    }
+
     /// Writes a container's record atomically; it is made durable in the background
     /// ([`flush`]).
     pub fn save(&self, c: &Container) -> Result<(), ApiError> {

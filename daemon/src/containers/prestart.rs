@@ -140,7 +140,7 @@ pub async fn cancel_all(ctx: &Ctx) {
 /// After a daemon start: a created container whose monitor still answers was prepared by the
 /// previous berthd; it is taken down.
 pub async fn orphan(ctx: &Ctx, c: &Container) {
-    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+    let sock = ctx.containers.monitor_sock(&c.id);
     if tokio::net::UnixStream::connect(&sock).await.is_ok() {
         tracing::info!("taking down the preparation of created container {}", c.id);
         discard(ctx, c).await;
@@ -150,12 +150,10 @@ pub async fn orphan(ctx: &Ctx, c: &Container) {
 /// Kills a prepared container's init, waits for its monitor to finish (it removes the
 /// cgroups and exits), and unmounts the rootfs.
 async fn discard(ctx: &Ctx, c: &Container) {
-    let sdir = ctx.containers.state_dir(&c.id);
-    let sock = sdir.join("monitor.sock");
+    let sock = ctx.containers.monitor_sock(&c.id);
     let waiting = super::exit::wait_request(&sock).await;
-    let sock2 = sock.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        super::start::monitor_cmd(&sock2, &json!({"cmd": "kill", "signal": 9, "all": true}))
+        super::start::monitor_cmd(&sock, &json!({"cmd": "kill", "signal": 9, "all": true}))
     })
     .await;
     // The reply says the init is dead; the end of the connection, that the monitor is gone.
@@ -168,6 +166,7 @@ async fn discard(ctx: &Ctx, c: &Container) {
         super::exit::until_closed(rest).await;
     }
     let root = super::start::rootfs(ctx, &c.id);
+    let sdir = ctx.containers.state_dir(&c.id);
     let _ = tokio::task::spawn_blocking(move || {
         let _ = berth_core::mount::unmount(&root);
         let _ = std::fs::remove_file(sdir.join("exit.json"));

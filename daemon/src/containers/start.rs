@@ -356,7 +356,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
         Ok(ip) => ip,
         Err(e) => {
             // Nothing half set up: the created init is killed and the exit recorded.
-            let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+            let sock = ctx.containers.monitor_sock(&c.id);
             let _ = tokio::task::spawn_blocking(move || {
                 monitor_cmd(&sock, &json!({"cmd": "kill", "signal": 9, "all": true}))
             })
@@ -374,13 +374,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     // what became of it; a failed start below puts the status back (Docker leaves a container
     // whose process could not start `created`) and `failed` records the error.
     let before = c.record()["State"]["Status"].clone();
-    let undo = |c: &Container| {
-        c.update(|r| {
-            r["State"]["Status"] = before.clone();
-            r["State"]["Running"] = json!(false);
-            r["State"]["Pid"] = json!(0);
-        })
-    };
+    let undo = |c: &Container| c.update(|r| r["State"]["Status"] = before.clone());
     c.update(|r| {
         r["State"]["Status"] = json!("running");
         r["State"]["Running"] = json!(true);
@@ -395,7 +389,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     let saved = tokio::task::spawn_blocking(move || ctx2.containers.save(&c2));
     // The attaches waiting for this start; one that comes later sees the container running
     // and wires itself (`api::containers_io::attach` decides under the same lock).
-    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+    let sock = ctx.containers.monitor_sock(&c.id);
     let pending: Vec<_> = c
         .pending
         .lock()

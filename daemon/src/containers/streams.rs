@@ -32,16 +32,23 @@ pub async fn wire(sock: PathBuf, p: PendingAttach, tty: bool) {
     if m.write_all(format!("{cmd}\n").as_bytes()).await.is_err() {
         return;
     }
-    // Read the one-line reply byte by byte so no frame bytes are consumed.
+    // The reply line, and not a byte of the frames that may follow it.
+    let _ = read_line_raw(&mut m).await;
+    tokio::spawn(pump(m, p, tty));
+}
+
+/// Reads one `\n`-terminated line from a monitor connection byte by byte, so nothing that
+/// follows it (attach frames, the exit line of a `start` that also waits) is consumed.
+pub async fn read_line_raw(s: &mut tokio::net::UnixStream) -> std::io::Result<Vec<u8>> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
-    while m.read_exact(&mut b).await.is_ok() {
+    loop {
+        s.read_exact(&mut b).await?;
         if b[0] == b'\n' {
-            break;
+            return Ok(line);
         }
         line.push(b[0]);
     }
-    tokio::spawn(pump(m, p, tty));
 }
 
 async fn pump(m: tokio::net::UnixStream, p: PendingAttach, tty: bool) {

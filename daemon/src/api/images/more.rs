@@ -67,7 +67,7 @@ pub(super) async fn commit(ctx: Ctx, req: Req) -> ApiResult {
         tag: target,
     };
     let pause = q.bool("pause", true) && c.running();
-    let sock = ctx.containers.state_dir(&c.id).join("monitor.sock");
+    let sock = ctx.containers.monitor_sock(&c.id);
     if pause {
         let s = sock.clone();
         let _ = tokio::task::spawn_blocking(move || {
