@@ -292,12 +292,7 @@ impl Monitor {
                 Some(match self.rt.get().start(&self.cfg.id) {
                     Ok(()) => ok,
                     Err(e) => {
-                        let msg = e.to_string();
-                        let (code, text) = msg
-                            .split_once(':')
-                            .filter(|(c, _)| c.parse::<i32>().is_ok())
-                            .map(|(c, t)| (c.parse().unwrap_or(127), t.to_string()))
-                            .unwrap_or((127, msg.clone()));
+                        let (code, text) = crate::startup::start_failure(&e.to_string());
                         self.start_error = Some(text.clone());
                         json!({"ok": false, "error": text, "exit_code": code})
                     }

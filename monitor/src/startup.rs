@@ -54,7 +54,7 @@ impl Rt {
             Rt::Native(r) => r
                 .start(id)
                 .err()
-                .map(|e| e.to_string())
+                .map(|e| start_failure(&e.to_string()).1)
                 .filter(|m| !m.trim_end().ends_with("container init failed:")),
             Rt::Oci(_) => None,
         }
@@ -337,4 +337,12 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd) -> i32 {
     drop(mount_ns);
     let _ = std::fs::remove_file(&sock_path);
     0
+}
+
+/// A runtime's `start` error as Docker's exit code and text: the native runtime tells a
+/// command not found or not executable as `<code>:<text>`; anything else is 127.
+pub fn start_failure(msg: &str) -> (i32, String) {
+    msg.split_once(':')
+        .and_then(|(c, t)| Some((c.parse::<i32>().ok()?, t.to_string())))
+        .unwrap_or_else(|| (127, msg.to_string()))
 }

@@ -101,6 +101,13 @@ pub fn run(spec: &Value, io: InitIo, join: &[PathBuf]) -> ! {
         fail(st, 1, &e);
     }
     process::close_fds(&[io.start, io.status]);
+    // Looked up before `R`, as runc does at create: a command that is missing or not
+    // executable fails the `start` that would release it, with Docker's 127 or 126.
+    let (args, env) = (strs(&process["args"]), strs(&process["env"]));
+    let path = match process::command_path(&args, &env) {
+        Ok(p) => p,
+        Err((code, msg)) => fail(st, code, &msg),
+    };
     // SAFETY: as above; ManuallyDrop because `fail` may use the descriptor again.
     let mut status = std::mem::ManuallyDrop::new(unsafe { fs::File::from_raw_fd(st) });
     let _ = status.write_all(b"R");
@@ -112,8 +119,22 @@ pub fn run(spec: &Value, io: InitIo, join: &[PathBuf]) -> ! {
     }
     drop(start);
     process::reset_signals();
-    let (code, msg) = process::exec(&strs(&process["args"]), &strs(&process["env"]));
-    fail(st, code, &msg)
+    let err = process::exec_path(&path, &args, &env);
+    exec_failed(st, &format!("exec {path}: {}", process::errno_text(err)))
+}
+
+/// The exec itself failed, after the `start` that released the init returned (an exec format
+/// error, a missing ELF interpreter): as with Docker and runc, the container's stderr says
+/// `exec /path: <reason>` (the logs keep it) and the exit code is 1.
+fn exec_failed(status: RawFd, msg: &str) -> ! {
+    // SAFETY: fd 2 is the container's stderr; SIGPIPE (back to the default for the exec) is
+    // ignored so that a closed stderr or status pipe cannot kill us before the exit code is set.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let line = format!("{msg}\n");
+        libc::write(2, line.as_ptr().cast(), line.len());
+    }
+    fail(status, 1, msg)
 }
 
 /// In the cgroup: the cgroup namespace, the cgroup filesystems, the read-only root.

@@ -44,7 +44,8 @@ fn place(cgroup: &Cgroup, pid: i32, mut ready: File, by_init: bool) -> Result<()
     Ok(())
 }
 
-/// Reads the init's set-up report from `status`: `R`, or its `<code>:<message>` failure.
+/// Reads the init's set-up report from `status`: `R`, or its `<code>:<message>` failure — a
+/// command not found (127) or not executable (126) as [`RuntimeError::Exec`].
 fn await_set_up(status: &mut File) -> Result<(), RuntimeError> {
     let mut b = [0u8; 1];
     match status.read(&mut b) {
@@ -53,13 +54,18 @@ fn await_set_up(status: &mut File) -> Result<(), RuntimeError> {
             let mut rest = String::new();
             let _ = status.read_to_string(&mut rest);
             let msg = format!("{}{}", String::from_utf8_lossy(&b).trim_matches('\0'), rest);
-            let text = msg
-                .split_once(':')
-                .map(|(_, m)| m.to_string())
-                .unwrap_or(msg);
-            Err(RuntimeError::Invalid(format!(
-                "container init failed: {text}"
-            )))
+            match msg.split_once(':') {
+                Some((c, text)) if c == "126" || c == "127" => Err(RuntimeError::Exec {
+                    code: c.parse().unwrap_or(127),
+                    message: text.to_string(),
+                }),
+                Some((_, text)) => Err(RuntimeError::Invalid(format!(
+                    "container init failed: {text}"
+                ))),
+                None => Err(RuntimeError::Invalid(format!(
+                    "container init failed: {msg}"
+                ))),
+            }
         }
     }
 }
@@ -276,23 +282,12 @@ impl NativeRuntime {
         if !set_up {
             await_set_up(&mut status)?;
         }
+        // The command was found and checked before `R` (see `init::run`): released, the init
+        // only execs, so `start` does not wait for it. A failure of the exec itself shows as
+        // the container's exit code and on its stderr.
         start
             .write_all(b"S")
-            .map_err(RuntimeError::sys("releasing the container init"))?;
-        drop(start);
-        let mut msg = String::new();
-        let _ = status.read_to_string(&mut msg);
-        if msg.is_empty() {
-            return Ok(());
-        }
-        let (code, text) = msg
-            .split_once(':')
-            .map(|(c, m)| (c.parse().unwrap_or(127), m.to_string()))
-            .unwrap_or((127, msg));
-        Err(RuntimeError::Exec {
-            code,
-            message: text,
-        })
+            .map_err(RuntimeError::sys("releasing the container init"))
     }
 
     fn pid(&self, id: &str) -> DriverResult<i32> {

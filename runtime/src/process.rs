@@ -178,11 +178,15 @@ pub fn sysctls(map: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Finds `cmd` on `PATH` from `env` (as execvp would), inside the current root.
+/// Finds `cmd` on `PATH` from `env` (as execvp would), inside the current root; like Go's
+/// `exec.LookPath` (runc), a file named with a `/` must be executable too.
 pub fn lookup(cmd: &str, env: &[String]) -> Result<String, (i32, String)> {
     if cmd.contains('/') {
         return match fs::metadata(cmd) {
             Ok(m) if m.is_dir() => Err((126, format!("exec: \"{cmd}\": is a directory"))),
+            Ok(m) if std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 == 0 => {
+                Err((126, format!("exec: \"{cmd}\": permission denied")))
+            }
             Ok(_) => Ok(cmd.to_string()),
             Err(_) => Err((
                 127,
@@ -210,30 +214,53 @@ pub fn lookup(cmd: &str, env: &[String]) -> Result<String, (i32, String)> {
     ))
 }
 
+/// The executable `args` runs: its first word looked up on PATH (see [`lookup`]).
+pub fn command_path(args: &[String], env: &[String]) -> Result<String, (i32, String)> {
+    let Some(cmd) = args.first() else {
+        return Err((127, "no command specified".into()));
+    };
+    lookup(cmd, env)
+}
+
 /// Replaces the process with `args` (looked up on PATH), `env`. Returns only on failure.
 pub fn exec(args: &[String], env: &[String]) -> (i32, String) {
-    let Some(cmd) = args.first() else {
-        return (127, "no command specified".into());
-    };
-    let path = match lookup(cmd, env) {
+    let path = match command_path(args, env) {
         Ok(p) => p,
         Err(e) => return e,
     };
+    let cmd = args.first().map(String::as_str).unwrap_or(&path);
+    match exec_path(&path, args, env) {
+        nix::errno::Errno::EACCES => (126, format!("exec: \"{cmd}\": permission denied")),
+        nix::errno::Errno::ENOEXEC => (126, format!("exec: \"{cmd}\": exec format error")),
+        e => (127, format!("exec: \"{cmd}\": {e}")),
+    }
+}
+
+/// Replaces the process with the executable at `path` (found by [`command_path`]), run as
+/// `args`, with `env`. Returns only on failure, with the reason.
+pub fn exec_path(path: &str, args: &[String], env: &[String]) -> nix::errno::Errno {
     let to_c = |v: &[String]| -> Vec<CString> {
         v.iter()
             .filter_map(|s| CString::new(s.as_str()).ok())
             .collect()
     };
     let (cargs, cenv) = (to_c(args), to_c(env));
-    let Ok(cpath) = CString::new(path.as_str()) else {
-        return (127, "bad path".into());
+    let Ok(cpath) = CString::new(path) else {
+        return nix::errno::Errno::EINVAL;
     };
-    let e = nix::unistd::execve(&cpath, &cargs, &cenv).err();
-    match e {
-        Some(nix::errno::Errno::EACCES) => (126, format!("exec: \"{cmd}\": permission denied")),
-        Some(nix::errno::Errno::ENOEXEC) => (126, format!("exec: \"{cmd}\": exec format error")),
-        Some(e) => (127, format!("exec: \"{cmd}\": {e}")),
-        None => (127, "exec returned".into()),
+    match nix::unistd::execve(&cpath, &cargs, &cenv) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
+}
+
+/// An errno as Go's `syscall.Errno` spells it (`exec format error`), as runc's messages do.
+pub fn errno_text(e: nix::errno::Errno) -> String {
+    let text = e.desc();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -57,6 +57,19 @@ fn run_exit_codes_and_output_on(runtime: &str) {
     );
     let notexec = d.docker(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(notexec.status, 126, "{notexec:?}");
+    // Executable but not a program: the exec itself fails after the start, as with Docker
+    // and runc the container says why on its stderr and exits with 1.
+    let bad = d.dir().join("not-a-program");
+    std::fs::write(&bad, b"\x00\x01garbage").expect("writing the file");
+    std::fs::set_permissions(&bad, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let mount = format!("{}:/bad", bad.display());
+    let late = d.docker(&["run", "--rm", "-v", &mount, "busybox", "/bad"]);
+    assert_eq!(late.status, 1, "{late:?}");
+    assert!(
+        late.stderr.contains("exec /bad: exec format error"),
+        "{late:?}"
+    );
     let py = d.python("print(c.containers.run('busybox', 'echo hi', remove=True))");
     assert_eq!(py.ok().trim(), "b'hi\\n'");
     assert!(
