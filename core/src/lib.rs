@@ -14,6 +14,7 @@ pub mod network;
 pub mod reference;
 pub mod registry;
 pub mod runtime;
+pub mod sched;
 pub mod storage;
 pub mod stream;
 

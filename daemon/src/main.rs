@@ -67,6 +67,9 @@ struct Flags {
 }
 
 fn main() {
+    // Before any thread exists, so every thread and monitor inherits it (containers do not:
+    // their processes go back to the normal policy before they exec).
+    berth_core::sched::batch();
     // Two malloc arenas instead of one per thread (8 × cores by default): the blocking pool's
     // threads come and go, and each arena keeps its own free memory resident.
     // SAFETY: mallopt before any other thread exists.

@@ -48,6 +48,14 @@ impl OciRuntime {
 
     fn cmd(&self) -> Command {
         let mut c = Command::new(&self.binary);
+        // The runtime and the containers it starts run with the normal policy, not berthd's.
+        // SAFETY: the hook runs between fork and exec and makes one system call.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut c, || {
+                berth_core::sched::normal();
+                Ok(())
+            });
+        }
         c.arg("--root")
             .arg(&self.root)
             .arg("--log")

@@ -248,6 +248,8 @@ pub fn exec_path(path: &str, args: &[String], env: &[String]) -> nix::errno::Err
     let Ok(cpath) = CString::new(path) else {
         return nix::errno::Errno::EINVAL;
     };
+    // berthd's policy stops here: the user's command runs with the normal one.
+    berth_core::sched::normal();
     match nix::unistd::execve(&cpath, &cargs, &cenv) {
         Err(e) => e,
         Ok(never) => match never {},

@@ -118,6 +118,23 @@ fn detached_logs_exec_top_stop_on(runtime: &str) {
     );
     assert!(d.docker(&["top", "sl"]).ok().contains("sleep 1000"));
     assert_eq!(d.docker(&["exec", "sl", "sh", "-c", "exit 4"]).status, 4);
+    // berthd and its monitors run SCHED_BATCH; the container's processes, its init and what
+    // `exec` starts, get the normal policy (0) back.
+    let policies = d
+        .docker(&[
+            "exec",
+            "sl",
+            "cut",
+            "-d",
+            " ",
+            "-f",
+            "41",
+            "/proc/1/stat",
+            "/proc/self/stat",
+        ])
+        .ok()
+        .to_string();
+    assert_eq!(policies, "0\n0\n", "SCHED_OTHER in the container");
     // sleep ignores TERM as PID 1: stop waits -t seconds, then kills.
     let t = Instant::now();
     d.docker(&["stop", "-t", "1", "sl"]).ok();
