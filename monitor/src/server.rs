@@ -82,7 +82,8 @@ pub struct Monitor {
     paused: bool,
     /// `start` was asked for.
     started: bool,
-    cgroup_path: String,
+    /// The container's cgroup (found at start-up: the exit path reads its OOM count).
+    cgroup: Cgroup,
     /// Pages are mapped that an idle monitor does not need (start-up's, or those of a command
     /// or of output since): dropped once the loop has been idle this many ms.
     settle: Option<u16>,
@@ -110,7 +111,7 @@ impl Monitor {
             start_error: None,
             paused: false,
             started: false,
-            cgroup_path,
+            cgroup: Cgroup::new(Hierarchy::detect(), &cgroup_path),
             settle: None,
         }
     }
@@ -422,10 +423,9 @@ impl Monitor {
     /// tells berthd that the clean-up is over too (PROTOCOL.md).
     pub fn finish(&mut self, dir: &Path, rootfs: &Path) {
         self.log.flush();
-        let cg = Cgroup::new(Hierarchy::detect(), &self.cgroup_path);
         let info = ExitInfo {
             exit_code: self.exit.unwrap_or(-1),
-            oom_killed: cg.oom_kills() > 0,
+            oom_killed: self.cgroup.oom_kills() > 0,
             finished_at: now(),
             error: self.start_error.clone().unwrap_or_default(),
         };

@@ -220,7 +220,6 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
     let code = info["exit_code"].as_i64().unwrap_or(-1);
     let oom = info["oom_killed"].as_bool().unwrap_or(false);
     let left = leave_network(ctx, c).await;
-    let detached = super::teardown::detach(&super::start::rootfs(ctx, &c.id));
     let finished = info["finished_at"]
         .as_str()
         .map(str::to_string)
@@ -240,6 +239,10 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
     let rec = c.record();
     let auto = auto_remove(&rec);
     let restart = restarts(&rec, code);
+    // A container that stays has its rootfs detached before anyone hears of the exit (a start
+    // right after must mount a new one); an AutoRemove one only once it has left the store.
+    let root = super::start::rootfs(ctx, &c.id);
+    let kept = (restart || !auto).then(|| super::teardown::detach(&root));
     // An AutoRemove container is about to go: its record is removed, not rewritten (after a
     // crash, `restore` finds it "running" without a monitor and removes it then).
     if restart || !auto {
@@ -258,6 +261,11 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
         l.exit_code = code;
         l.running = false;
     });
+    let Some(detached) = kept else {
+        let _ = remove_detached(ctx, c, &root).await;
+        super::spawner::refill_later(ctx, std::time::Duration::ZERO);
+        return;
+    };
     if restart {
         super::teardown::finish(c, detached);
         let count = rec["RestartCount"].as_i64().unwrap_or(0);
@@ -272,11 +280,7 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
         });
         return;
     }
-    if auto {
-        let _ = remove_detached(ctx, c, detached).await;
-    } else {
-        super::teardown::finish(c, detached);
-    }
+    super::teardown::finish(c, detached);
     // The next container's monitor, spawned ahead now that this one has finished.
     super::spawner::refill_later(ctx, std::time::Duration::ZERO);
 }
@@ -309,15 +313,16 @@ fn restarts(rec: &Value, code: i64) -> bool {
 }
 
 /// AutoRemove: the container leaves the store (its name is free, `wait?condition=removed`
-/// answers) at once; its detached rootfs, rw layer and folders go in the background.
+/// answers) at once; then its rootfs (mounted at `root`) is detached, and that, its rw layer
+/// and folders go in the background.
 async fn remove_detached(
     ctx: &Ctx,
     c: &Arc<Container>,
-    detached: super::teardown::Detached,
+    root: &std::path::Path,
 ) -> Result<(), crate::server::http::ApiError> {
     let anon = crate::volumes::mounts::anonymous_volumes(&ctx.volumes, &c.record());
     forget(ctx, c);
-    super::teardown::purge(ctx, c, detached);
+    super::teardown::purge(ctx, c, super::teardown::detach(root));
     remove_volumes(ctx, anon);
     Ok(())
 }
