@@ -316,6 +316,17 @@ fn join_pid_namespace(spec: &Value) -> Result<bool, RuntimeError> {
     Ok(true)
 }
 
+/// A runtime error for the trait: a command not found or not executable keeps its exit code,
+/// as `<code>:<text>` (the monitor turns it into Docker's exit code and message).
+fn driver_error(e: RuntimeError) -> DriverError {
+    match e {
+        RuntimeError::Exec { code, message } => {
+            DriverError::InvalidInput(format!("{code}:{message}"))
+        }
+        other => other.into(),
+    }
+}
+
 fn spec_json(spec: &Spec) -> DriverResult<Value> {
     serde_json::to_value(spec).map_err(|e| DriverError::InvalidInput(format!("encoding spec: {e}")))
 }
@@ -327,16 +338,12 @@ impl Runtime for NativeRuntime {
 
     fn create(&self, id: &str, _bundle: &Path, spec: &Spec, stdio: StdioFds) -> DriverResult<i32> {
         let v = spec_json(spec)?;
-        Ok(self.create_inner(id, &v, stdio, false)?)
+        self.create_inner(id, &v, stdio, false)
+            .map_err(driver_error)
     }
 
     fn start(&self, id: &str) -> DriverResult<()> {
-        self.start_inner(id).map_err(|e| match e {
-            RuntimeError::Exec { code, message } => {
-                DriverError::InvalidInput(format!("{code}:{message}"))
-            }
-            other => other.into(),
-        })
+        self.start_inner(id).map_err(driver_error)
     }
 
     fn kill(&self, id: &str, signal: i32, all: bool) -> DriverResult<()> {
