@@ -81,14 +81,14 @@ fn nothing_running(d: &TestDaemon, id: &str) {
         !std::path::Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists(),
         "cgroup of {id} removed"
     );
+    // The rootfs is unmounted once the monitor is gone, in berthd's own time.
     let root = d.dir().display().to_string();
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    assert!(
+    eventually(&format!("no mount of {id} left"), 10, || {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         !mounts
             .lines()
-            .any(|l| l.contains(&root) && l.contains(&id[..12])),
-        "no mount of {id} left"
-    );
+            .any(|l| l.contains(&root) && l.contains(&id[..12]))
+    });
 }
 
 #[test]
