@@ -361,6 +361,12 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
                 monitor_cmd(&sock, &json!({"cmd": "kill", "signal": 9, "all": true}))
             })
             .await;
+            // An init whose command cannot run fails its set-up before it reports ready, and
+            // may be gone before the join could use its namespace: that is the start's error.
+            let e = match set_up_failure(ctx, c).await {
+                Some(msg) => ApiError::bad_request(start_error_text(&msg)),
+                None => e,
+            };
             super::exit::watch(ctx.clone(), c.clone());
             return Err(e);
         }
@@ -439,6 +445,24 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
     // set-up, run and exit.
     super::spawner::refill_later(ctx, std::time::Duration::from_millis(100));
     Ok(())
+}
+
+/// Why the init of `c` ended before its start, when it failed its set-up (its monitor writes
+/// that to `exit.json`, removed before every start): `None` for an init that was killed or
+/// is still there after a short wait.
+async fn set_up_failure(ctx: &Ctx, c: &Container) -> Option<String> {
+    let path = ctx.containers.state_dir(&c.id).join("exit.json");
+    for _ in 0..50 {
+        if let Ok(b) = tokio::fs::read(&path).await {
+            let info: Value = serde_json::from_slice(&b).ok()?;
+            return info["error"]
+                .as_str()
+                .filter(|e| !e.is_empty())
+                .map(str::to_string);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    None
 }
 
 /// Mounts the rootfs, writes the bundle and spawns the monitor, which clones the init and
