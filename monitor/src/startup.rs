@@ -51,11 +51,7 @@ impl Rt {
     pub fn set_up_error(&self, id: &str) -> Option<String> {
         match self {
             // An init killed before start (no message) has no set-up error to tell.
-            Rt::Native(r) => r
-                .start(id)
-                .err()
-                .map(|e| start_failure(&e.to_string()).1)
-                .filter(|m| !m.trim_end().ends_with("container init failed:")),
+            Rt::Native(r) => r.set_up_failure(id).map(|m| start_failure(&m).1),
             Rt::Oci(_) => None,
         }
     }

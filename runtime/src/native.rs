@@ -257,6 +257,24 @@ impl NativeRuntime {
         Ok(pid)
     }
 
+    /// Why the init of `id`, which ended before `start`, failed its set-up (its `<code>:<text>`
+    /// report, as `start` would have returned it); `None` when it had reported itself set up
+    /// (it was killed afterwards) or said nothing. The init is not released.
+    pub fn set_up_failure(&self, id: &str) -> Option<String> {
+        let (mut status, set_up) = {
+            let mut procs = self.procs.lock().ok()?;
+            let p = procs.get_mut(id)?;
+            (p.status.take()?, p.set_up)
+        };
+        if set_up {
+            return None;
+        }
+        await_set_up(&mut status)
+            .err()
+            .map(|e| driver_error(e).to_string())
+            .filter(|m| !m.trim_end().ends_with("container init failed:"))
+    }
+
     fn start_inner(&self, id: &str) -> Result<(), RuntimeError> {
         let (mut start, mut status, placing, set_up) = {
             let mut procs = self
