@@ -81,7 +81,10 @@ fn command_text(r: &Value) -> String {
 
 /// A container as `GET /containers/json` lists it.
 fn summary(c: &Container) -> Value {
-    let r = c.record();
+    c.view(|r| summary_of(&c.id, r))
+}
+
+fn summary_of(id: &str, r: &Value) -> Value {
     let created = chrono::DateTime::parse_from_rfc3339(r["Created"].as_str().unwrap_or(""))
         .map(|d| d.timestamp())
         .unwrap_or(0);
@@ -101,11 +104,11 @@ fn summary(c: &Container) -> Value {
         }
     }
     json!({
-        "Id": c.id,
+        "Id": id,
         "Names": [r["Name"]],
         "Image": r.pointer("/Config/Image").cloned().unwrap_or(json!("")),
         "ImageID": r["Image"],
-        "Command": command_text(&r),
+        "Command": command_text(r),
         "Created": created,
         "Ports": ports,
         "Labels": r.pointer("/Config/Labels").cloned().unwrap_or(json!({})),
@@ -128,11 +131,9 @@ pub async fn list(ctx: Ctx, req: Req) -> ApiResult {
         .into_iter()
         .filter(|c| (all || c.running() || limit > 0) && f.matches(c))
         .collect();
-    cs.sort_by(|a, b| {
-        b.record()["Created"]
-            .as_str()
-            .unwrap_or("")
-            .cmp(a.record()["Created"].as_str().unwrap_or(""))
+    // Newest first; each record's creation time read once, in place.
+    cs.sort_by_cached_key(|c| {
+        std::cmp::Reverse(c.view(|r| r["Created"].as_str().unwrap_or("").to_string()))
     });
     if limit > 0 {
         cs.truncate(limit as usize);

@@ -126,37 +126,46 @@ impl Container {
         self.rec.lock().map(|r| r.clone()).unwrap_or(Value::Null)
     }
 
+    /// `f` of the record, read in place (no copy; keep `f` short, the record is locked).
+    pub fn view<T>(&self, f: impl FnOnce(&Value) -> T) -> T {
+        match self.rec.lock() {
+            Ok(r) => f(&r),
+            Err(_) => f(&Value::Null),
+        }
+    }
+
     /// `/name` without the slash.
     pub fn name(&self) -> String {
-        self.record()["Name"]
-            .as_str()
-            .unwrap_or("")
-            .trim_start_matches('/')
-            .to_string()
+        self.view(|r| {
+            r["Name"]
+                .as_str()
+                .unwrap_or("")
+                .trim_start_matches('/')
+                .to_string()
+        })
     }
 
     /// Whether it runs.
     pub fn running(&self) -> bool {
-        self.record()
-            .pointer("/State/Running")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        self.view(|r| {
+            r.pointer("/State/Running")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        })
     }
 
     /// Its init's host PID (0 if not running).
     pub fn pid(&self) -> i64 {
-        self.record()
-            .pointer("/State/Pid")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
+        self.view(|r| r.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0))
     }
 
     /// Whether it has a TTY.
     pub fn tty(&self) -> bool {
-        self.record()
-            .pointer("/Config/Tty")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        self.view(|r| {
+            r.pointer("/Config/Tty")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        })
     }
 
     /// Mutates the record.
@@ -234,7 +243,10 @@ impl Containers {
             return Ok(c.clone());
         }
         let name = key.trim_start_matches('/');
-        if let Some(c) = map.values().find(|c| c.name() == name) {
+        let named = |c: &&Arc<Container>| {
+            c.view(|r| r["Name"].as_str().map(|n| n.trim_start_matches('/')) == Some(name))
+        };
+        if let Some(c) = map.values().find(named) {
             return Ok(c.clone());
         }
         let matches: Vec<&Arc<Container>> = map
