@@ -410,20 +410,13 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
         Ok(r) => (r, waiting),
         // The init failed its set-up and the monitor finished before reading `start`: the
         // reason is in its exit record.
-        Err(e) => {
-            let info = std::fs::read(sock.with_file_name("exit.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-            match info {
-                Some(i) if !i["error"].as_str().unwrap_or("").is_empty() => {
-                    (json!({"ok": false, "error": i["error"]}), None)
-                }
-                _ => {
-                    undo(c);
-                    return Err(ApiError::internal(e));
-                }
+        Err(e) => match exit_error(&sock.with_file_name("exit.json")).flatten() {
+            Some(error) => (json!({"ok": false, "error": error}), None),
+            None => {
+                undo(c);
+                return Err(ApiError::internal(e));
             }
-        }
+        },
     };
     if reply["ok"].as_bool() != Some(true) {
         let msg = reply["error"]
@@ -453,16 +446,24 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
 async fn set_up_failure(ctx: &Ctx, c: &Container) -> Option<String> {
     let path = ctx.containers.state_dir(&c.id).join("exit.json");
     for _ in 0..50 {
-        if let Ok(b) = tokio::fs::read(&path).await {
-            let info: Value = serde_json::from_slice(&b).ok()?;
-            return info["error"]
-                .as_str()
-                .filter(|e| !e.is_empty())
-                .map(str::to_string);
+        if let Some(error) = exit_error(&path) {
+            return error;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     None
+}
+
+/// The monitor's exit record at `path`: `None` while there is none (or it is unreadable),
+/// else its error, `None` inside when empty (the init was killed or exited by itself).
+fn exit_error(path: &Path) -> Option<Option<String>> {
+    let info: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    Some(
+        info["error"]
+            .as_str()
+            .filter(|e| !e.is_empty())
+            .map(str::to_string),
+    )
 }
 
 /// Mounts the rootfs, writes the bundle and spawns the monitor, which clones the init and
