@@ -51,6 +51,7 @@
 
 mod driver;
 mod endpoint;
+mod filter;
 pub mod ipam;
 mod link;
 mod nft;
@@ -61,6 +62,7 @@ mod reaper;
 mod state;
 
 pub use driver::{veth_name, BridgeDriver, Settings, OPT_BRIDGE_NAME};
+pub use filter::{OPT_ENABLE_ICC, USER_CHAIN};
 
 use berth_core::{DriverError, NetworkDriver};
 use std::path::Path;
@@ -149,6 +151,7 @@ pub fn from_config(config: &serde_json::Value) -> Result<BridgeDriver, DriverErr
         bip,
         pools,
         table,
+        icc: config.get("icc").and_then(|v| v.as_bool()).unwrap_or(true),
     };
     BridgeDriver::new(Path::new(root), settings)
 }
