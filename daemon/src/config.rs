@@ -380,6 +380,39 @@ mod tests {
     }
 
     #[test]
+    fn icc_comes_from_the_flag_or_the_file_not_both() {
+        let dir = std::env::temp_dir().join(format!("berth-config-icc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let p = dir.join("daemon.json");
+        let base =
+            |extra: &str| format!(r#"{{"data-root": "/var/lib/x", "exec-root": "/run/x"{extra}}}"#);
+        std::fs::write(&p, base("")).expect("write");
+        let cfg = merge(
+            FlagConfig::default(),
+            read_file(&p, true).expect("read"),
+            None,
+            None,
+        )
+        .expect("merge");
+        assert!(cfg.icc, "on by default");
+        std::fs::write(&p, base(r#", "icc": false"#)).expect("write");
+        let file = read_file(&p, true).expect("read");
+        let cfg = merge(FlagConfig::default(), file.clone(), None, None).expect("merge");
+        assert!(!cfg.icc, "daemon.json icc");
+        let flags = FlagConfig {
+            icc: Some(false),
+            ..Default::default()
+        };
+        let e = merge(flags, file, Some(p.clone()), None).expect_err("conflict");
+        assert!(
+            e.to_string()
+                .contains("icc: (from flag: false, from file: false)"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn hosts_are_normalised_like_dockerd() {
         let n = |h: &str| normalize_host(h, "/run/berth/berth.sock").ok();
         assert_eq!(
