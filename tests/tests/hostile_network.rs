@@ -9,7 +9,8 @@
 //! the network option `com.docker.network.bridge.enable_icc=false`) containers cannot reach
 //! each other but do reach the gateway, and published ports still work. Everything the test
 //! made (namespace, veth, rules) is removed even when an assertion fails; berthd must answer
-//! after every attack.
+//! after every attack. A hostile container that forges frames for 127.0.0.1 to its gateway
+//! (berth sets `route_localnet` on its bridges) does not reach the host's loopback services.
 
 mod network_support;
 
@@ -372,4 +373,80 @@ fn the_icc_flag_applies_to_the_default_network() {
     assert_eq!(opt.ok().trim(), "false");
     let gateway = d.subnet().replace(".0/24", ".1");
     assert_no_icc(&d, &[], &gateway);
+}
+
+/// Sends, from inside the network namespace of process `pid` (the container's), one raw
+/// Ethernet frame out of `eth0` to the gateway's MAC carrying a UDP datagram from the
+/// container's address to `dst`:`port` — what a container with CAP_NET_RAW can forge.
+fn forge_udp(pid: &str, gw_mac: &str, src: &str, dst: &str, port: u16) {
+    let script = format!(
+        r#"
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return (~s) & 0xffff
+payload = b'hostile'
+udp = struct.pack('!HHHH', 40000, {port}, 8 + len(payload), 0) + payload
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                 socket.inet_aton('{src}'), socket.inet_aton('{dst}'))
+ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('eth0', 0))
+src_mac = open('/sys/class/net/eth0/address').read().strip()
+mac = lambda m: bytes(int(x, 16) for x in m.split(':'))
+for _ in range(3):
+    s.send(mac('{gw_mac}') + mac(src_mac) + b'\x08\x00' + ip + udp)
+"#
+    );
+    let out = Command::new("nsenter")
+        .args(["-t", pid, "-n", "python3", "-c", &script])
+        .output()
+        .expect("nsenter");
+    assert!(
+        out.status.success(),
+        "forging: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether `sock` receives the forged datagram within a second.
+fn received(sock: &std::net::UdpSocket) -> bool {
+    let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(1)));
+    let mut buf = [0u8; 64];
+    matches!(sock.recv_from(&mut buf), Ok((n, _)) if &buf[..n] == b"hostile")
+}
+
+#[test]
+fn a_container_cannot_reach_the_hosts_loopback_through_its_gateway() {
+    let d = TestDaemon::start();
+    let _g = Guard::new(&d);
+    d.import_busybox();
+    d.docker(&["run", "-d", "--name", "probe", "busybox", "sleep", "300"])
+        .ok();
+    let pid = d
+        .docker(&["inspect", "-f", "{{.State.Pid}}", "probe"])
+        .ok()
+        .trim()
+        .to_string();
+    let cip = ip_of(&d, "probe");
+    let gateway = d.subnet().replace(".0/24", ".1");
+    let gw_mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", d.bridge()))
+        .expect("bridge MAC")
+        .trim()
+        .to_string();
+    // The forged frame does reach the host when addressed to the gateway itself ...
+    let on_gw = std::net::UdpSocket::bind((gateway.as_str(), 0)).expect("bind gateway");
+    let gw_port = on_gw.local_addr().expect("addr").port();
+    forge_udp(&pid, &gw_mac, &cip, &gateway, gw_port);
+    assert!(received(&on_gw), "a forged frame to the gateway arrives");
+    // ... but not when addressed to a service listening on the host's 127.0.0.1 only.
+    let on_lo = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+    let lo_port = on_lo.local_addr().expect("addr").port();
+    forge_udp(&pid, &gw_mac, &cip, "127.0.0.1", lo_port);
+    assert!(
+        !received(&on_lo),
+        "a container reached the host's 127.0.0.1"
+    );
+    assert_alive(&d);
 }
