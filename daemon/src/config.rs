@@ -24,6 +24,7 @@ pub struct FileConfig {
     pub registry_driver: Option<String>,
     pub bridge: Option<String>,
     pub bip: Option<String>,
+    pub icc: Option<bool>,
     pub default_address_pools: Option<Vec<serde_json::Value>>,
     pub log_level: Option<String>,
     pub debug: Option<bool>,
@@ -73,6 +74,8 @@ pub struct FlagConfig {
     pub log_level: Option<String>,
     pub bridge: Option<String>,
     pub bip: Option<String>,
+    /// `--icc`: inter-container communication on the default network.
+    pub icc: Option<bool>,
 }
 
 /// The effective configuration.
@@ -88,6 +91,8 @@ pub struct Config {
     pub registry_driver: String,
     pub bridge: String,
     pub bip: Option<String>,
+    /// `icc`: containers on the default network may talk to each other (default true).
+    pub icc: bool,
     pub default_address_pools: Vec<serde_json::Value>,
     pub log_level: String,
     pub debug: bool,
@@ -216,6 +221,13 @@ pub fn merge(
     let log_level = pick("log-level", flags.log_level, f.log_level);
     let bridge = pick("bridge", flags.bridge, f.bridge);
     let bip = pick("bip", flags.bip, f.bip);
+    let icc = pick(
+        "icc",
+        flags.icc.map(|b| b.to_string()),
+        f.icc.map(|b| b.to_string()),
+    )
+    .as_deref()
+        != Some("false");
     let hosts = match (flags.hosts.is_empty(), f.hosts) {
         (false, Some(h)) => {
             conflicts.push(format!(
@@ -305,6 +317,7 @@ pub fn merge(
         registry_driver: f.registry_driver.unwrap_or_else(|| "distribution".into()),
         bridge: bridge.unwrap_or_else(|| "berth0".into()),
         bip,
+        icc,
         default_address_pools: f.default_address_pools.unwrap_or_default(),
         log_level,
         debug,
@@ -363,6 +376,39 @@ mod tests {
         )
         .expect_err("level");
         assert!(e.to_string().contains("invalid log level"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn icc_comes_from_the_flag_or_the_file_not_both() {
+        let dir = std::env::temp_dir().join(format!("berth-config-icc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let p = dir.join("daemon.json");
+        let base =
+            |extra: &str| format!(r#"{{"data-root": "/var/lib/x", "exec-root": "/run/x"{extra}}}"#);
+        std::fs::write(&p, base("")).expect("write");
+        let cfg = merge(
+            FlagConfig::default(),
+            read_file(&p, true).expect("read"),
+            None,
+            None,
+        )
+        .expect("merge");
+        assert!(cfg.icc, "on by default");
+        std::fs::write(&p, base(r#", "icc": false"#)).expect("write");
+        let file = read_file(&p, true).expect("read");
+        let cfg = merge(FlagConfig::default(), file.clone(), None, None).expect("merge");
+        assert!(!cfg.icc, "daemon.json icc");
+        let flags = FlagConfig {
+            icc: Some(false),
+            ..Default::default()
+        };
+        let e = merge(flags, file, Some(p.clone()), None).expect_err("conflict");
+        assert!(
+            e.to_string()
+                .contains("icc: (from flag: false, from file: false)"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -64,6 +64,10 @@ struct Flags {
     /// Address and prefix of the default bridge (CIDR).
     #[arg(long)]
     bip: Option<String>,
+    /// Enable inter-container communication on the default network (`--icc=false` turns
+    /// it off).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    icc: Option<bool>,
 }
 
 fn main() {
@@ -100,6 +104,7 @@ fn run(flags: Flags) -> Result<()> {
         log_level: flags.log_level,
         bridge: flags.bridge,
         bip: flags.bip,
+        icc: flags.icc,
     };
     let cfg = config::merge(fc, file, config_file, exe_dir)?;
     // Nothing may be written before the plugins loaded: only check the lock, then take it.
@@ -143,7 +148,7 @@ async fn serve(
     .context("opening the image store")?;
     let containers = containers::Containers::open(&cfg)?;
     let volumes = volumes::Volumes::open(&cfg.data_root).context("opening the volume store")?;
-    let networks = network::Networks::open(&cfg.data_root, &cfg.bridge)
+    let networks = network::Networks::open(&cfg.data_root, &cfg.bridge, cfg.icc)
         .context("opening the network store")?;
     for (name, d) in drivers.extra_networks {
         networks.add_driver(&name, d);

@@ -69,6 +69,7 @@ pub fn load(cfg: &Config) -> Result<Drivers> {
         "root": cfg.data_root.join("network"),
         "bridge": cfg.bridge,
         "bip": cfg.bip,
+        "icc": cfg.icc,
         "default_address_pools": cfg.default_address_pools,
     });
     let network = match loader.network("bridge", &net_config) {

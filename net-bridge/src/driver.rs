@@ -1,6 +1,7 @@
 //! The `bridge` driver itself: networks (bridge device + address + nftables rules), endpoints
 //! (lease, veth pair, container-side addressing, published ports) and start-up reconciliation.
 
+use crate::filter;
 use crate::ipam::{self, Pool, Subnet};
 use crate::link;
 use crate::nft;
@@ -32,6 +33,8 @@ pub struct Settings {
     pub pools: Vec<Pool>,
     /// The nftables table.
     pub table: String,
+    /// `icc`: whether containers on the default network may talk to each other.
+    pub icc: bool,
 }
 
 /// The bridge network driver.
@@ -59,9 +62,22 @@ impl Inner {
             .ok_or_else(|| DriverError::Internal("netlink socket missing".into()))
     }
 
-    fn render(&self, table: &str) -> String {
+    fn render(&self, table: &str, icc: bool) -> String {
         let nets: Vec<&NetState> = self.nets.values().collect();
-        nft::render(table, &nets)
+        nft::render(table, &nets, icc)
+    }
+
+    /// Replaces berth's rules with ones rendered from the current state, switching
+    /// `br_netfilter` on first when a bridge without icc needs it.
+    fn apply_rules(&self, table: &str, icc: bool) -> DriverResult<()> {
+        let nets: Vec<&NetState> = self.nets.values().collect();
+        if nets.is_empty() {
+            return nft::retire(table);
+        }
+        if filter::needs_br_netfilter(&nets, icc) {
+            filter::ensure_br_netfilter()?;
+        }
+        nft::apply(&nft::render(table, &nets, icc))
     }
 }
 
@@ -124,6 +140,7 @@ impl BridgeDriver {
                 "invalid bridge name {bridge:?}"
             )));
         }
+        filter::icc_option(&spec.options)?;
         if inner.nets.values().any(|n| n.bridge == bridge) {
             return Err(DriverError::Conflict(format!(
                 "bridge name {bridge} is already used by another network"
@@ -275,7 +292,7 @@ impl NetworkDriver for BridgeDriver {
             }
         };
         let setup = Self::ensure_kernel(&mut inner, &net)
-            .and_then(|()| nft::apply(&inner.render(&self.settings.table)));
+            .and_then(|()| inner.apply_rules(&self.settings.table, self.settings.icc));
         if let Err(e) = setup {
             if fresh {
                 inner.nets.remove(&net.spec.id);
@@ -313,11 +330,7 @@ impl NetworkDriver for BridgeDriver {
         inner.nets.remove(network_id);
         inner.reservations.retain(|(n, _), _| n != network_id);
         self.store.remove(network_id)?;
-        if inner.nets.is_empty() {
-            nft::delete_table(&self.settings.table)
-        } else {
-            nft::apply(&inner.render(&self.settings.table))
-        }
+        inner.apply_rules(&self.settings.table, self.settings.icc)
     }
 
     fn join(&self, spec: &EndpointSpec) -> DriverResult<EndpointInfo> {
@@ -387,11 +400,7 @@ impl NetworkDriver for BridgeDriver {
         for port in leftovers {
             let _ = link::delete(sock, &port);
         }
-        if inner.nets.is_empty() {
-            nft::delete_table(&self.settings.table)
-        } else {
-            nft::apply(&inner.render(&self.settings.table))
-        }
+        inner.apply_rules(&self.settings.table, self.settings.icc)
     }
 }
 
@@ -406,6 +415,7 @@ impl BridgeDriver {
             inner: &mut guard,
             store: &self.store,
             table: &self.settings.table,
+            icc: self.settings.icc,
             reaper: &self.reaper,
         };
         f(&mut r)
@@ -417,6 +427,7 @@ pub(crate) struct InnerRef<'a> {
     inner: &'a mut Inner,
     pub store: &'a Store,
     pub table: &'a str,
+    icc: bool,
     pub reaper: &'a Reaper,
 }
 
@@ -433,7 +444,7 @@ impl InnerRef<'_> {
             .insert((net.to_string(), ep.to_string()), r);
     }
     pub fn render(&self) -> String {
-        self.inner.render(self.table)
+        self.inner.render(self.table, self.icc)
     }
     pub fn release(&mut self, net: &str, ep: &str) {
         self.inner

@@ -24,9 +24,14 @@
 //!   127.0.0.0/8 entering a bridge (published ports reached through `127.0.0.1`: DNAT in
 //!   `output` + `route_localnet=1` on the bridge — no proxy process, so it survives daemon
 //!   restarts), and DNAT'ed traffic from a bridge back onto itself (hairpin; host-side veths of
-//!   endpoints with ports get `hairpin_mode`); `forward` (filter) drops traffic between
-//!   different berth bridges and, for `--internal` networks, anything entering or leaving them.
-//!   Another firewall that drops forwarded traffic (Docker's `FORWARD` policy) still wins.
+//!   endpoints with ports get `hairpin_mode`); `forward` (filter) is Docker's `FORWARD`
+//!   (see `filter.rs`): the operators' `berth-user` chain first, then isolation between berth
+//!   bridges and of `--internal` networks, established traffic, DNAT'ed traffic (published
+//!   ports), container-to-container on one bridge unless icc is off, traffic leaving a bridge,
+//!   and a drop of anything else routed onto a bridge; `prerouting_raw` drops packets for
+//!   127.0.0.0/8 arriving on any interface but `lo`. Rendering replaces berth's chains and
+//!   maps inside the table, never the table or `berth-user`, so operators' rules outlive
+//!   re-renders and restarts. Another firewall that drops forwarded traffic still wins.
 //! * **Published ports** are reserved by binding (not listening) a socket per port: the kernel
 //!   refuses ports used by anyone else, `0` picks a free one in the ephemeral range, and a taken
 //!   port fails the whole join with Docker's `Bind for 0.0.0.0:P failed: port is already
@@ -47,10 +52,13 @@
 //!
 //! Configuration (JSON from the daemon): `root` (state dir), `bridge` (default device,
 //! `berth0`), `bip`, `default_address_pools` (`[{"base": CIDR, "size": N}]`), `table`
-//! (optional override of the nftables table name).
+//! (optional override of the nftables table name), `icc` (the default network's
+//! inter-container communication, default true; other networks use the option
+//! `com.docker.network.bridge.enable_icc`).
 
 mod driver;
 mod endpoint;
+mod filter;
 pub mod ipam;
 mod link;
 mod nft;
@@ -61,6 +69,7 @@ mod reaper;
 mod state;
 
 pub use driver::{veth_name, BridgeDriver, Settings, OPT_BRIDGE_NAME};
+pub use filter::{OPT_ENABLE_ICC, USER_CHAIN};
 
 use berth_core::{DriverError, NetworkDriver};
 use std::path::Path;
@@ -149,6 +158,7 @@ pub fn from_config(config: &serde_json::Value) -> Result<BridgeDriver, DriverErr
         bip,
         pools,
         table,
+        icc: config.get("icc").and_then(|v| v.as_bool()).unwrap_or(true),
     };
     BridgeDriver::new(Path::new(root), settings)
 }

@@ -1,7 +1,10 @@
 //! The driver's nftables table: rendered whole from the driver's state when networks change
 //! (one atomic `nft -f -` transaction), with published ports kept in verdict maps so that a
 //! container's ports are added and removed as map elements — a cheap, handle-free update.
+//! The table itself is never deleted: rendering replaces berth's own chains and maps inside
+//! it, so the operators' chain (`berth-user`, see `filter`) and its rules stay.
 
+use crate::filter;
 use crate::state::NetState;
 use berth_core::{DriverError, DriverResult};
 use std::fmt::Write as _;
@@ -66,20 +69,46 @@ pub fn lease_dnats(ip: &str, ports: &[berth_core::network::PortBinding]) -> Vec<
         .collect()
 }
 
-/// Renders the whole table `table` for `nets`.
-pub fn render(table: &str, nets: &[&NetState]) -> String {
+/// The table's base chains and their hook declarations (kept identical across versions:
+/// `add chain` on an existing base chain must not change its hook).
+const BASE_CHAINS: &[(&str, &str)] = &[
+    (
+        "prerouting",
+        "type nat hook prerouting priority dstnat; policy accept;",
+    ),
+    (
+        "output",
+        "type nat hook output priority -100; policy accept;",
+    ),
+    (
+        "postrouting",
+        "type nat hook postrouting priority srcnat; policy accept;",
+    ),
+    (
+        "forward",
+        "type filter hook forward priority filter; policy accept;",
+    ),
+    (
+        "prerouting_raw",
+        "type filter hook prerouting priority raw; policy accept;",
+    ),
+];
+
+/// Renders the whole table `table` for `nets` as one transaction that replaces berth's own
+/// chains and maps in place — never the table itself, so the operators' chain
+/// ([`filter::USER_CHAIN`]) keeps its rules. `default_icc` is the daemon's `icc`.
+pub fn render(table: &str, nets: &[&NetState], default_icc: bool) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{"
-    );
+    let _ = writeln!(s, "table ip {table} {{}}");
+    let _ = writeln!(s, "add chain ip {table} {}", filter::USER_CHAIN);
     let entries = dnats(nets);
+    let mut elements = String::new();
     for proto in ["tcp", "udp"] {
         for (scope, ty) in [("any", "inet_service"), ("ip", "ipv4_addr . inet_service")] {
             let name = format!("{proto}_{scope}");
             let _ = writeln!(
                 s,
-                "  map {name} {{\n    type {ty} : ipv4_addr . inet_service"
+                "add map ip {table} {name} {{ type {ty} : ipv4_addr . inet_service; }}\nflush map ip {table} {name}"
             );
             let elems: Vec<String> = entries
                 .iter()
@@ -87,71 +116,58 @@ pub fn render(table: &str, nets: &[&NetState]) -> String {
                 .map(Dnat::element)
                 .collect();
             if !elems.is_empty() {
-                let _ = writeln!(s, "    elements = {{ {} }}", elems.join(", "));
+                let _ = writeln!(
+                    elements,
+                    "add element ip {table} {name} {{ {} }}",
+                    elems.join(", ")
+                );
             }
-            s.push_str("  }\n");
         }
     }
-    s.push_str(
-        "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump ports\n  }\n",
-    );
-    s.push_str(
-        "  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump ports\n  }\n",
-    );
-    s.push_str("  chain ports {\n");
-    for proto in ["tcp", "udp"] {
-        let _ = writeln!(s, "    dnat ip to {proto} dport map @{proto}_any");
-        let _ = writeln!(s, "    dnat ip to ip daddr . {proto} dport map @{proto}_ip");
+    for (chain, hook) in BASE_CHAINS {
+        let _ = writeln!(s, "add chain ip {table} {chain} {{ {hook} }}");
     }
-    s.push_str("  }\n");
-    s.push_str(
-        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
-    );
+    let _ = writeln!(s, "add chain ip {table} ports");
+    let mut chains: Vec<(&str, Vec<String>)> = vec![
+        ("prerouting", vec!["fib daddr type local jump ports".into()]),
+        ("output", vec!["fib daddr type local jump ports".into()]),
+        ("ports", Vec::new()),
+        ("postrouting", Vec::new()),
+        ("forward", filter::forward_rules(nets, default_icc)),
+        ("prerouting_raw", filter::raw_rules()),
+    ];
+    for proto in ["tcp", "udp"] {
+        chains[2]
+            .1
+            .push(format!("dnat ip to {proto} dport map @{proto}_any"));
+        chains[2].1.push(format!(
+            "dnat ip to ip daddr . {proto} dport map @{proto}_ip"
+        ));
+    }
     for n in nets {
         let (br, sub, id) = (&n.bridge, &n.subnet, &n.spec.id);
+        let post = &mut chains[3].1;
         if !n.spec.internal {
-            let _ = writeln!(
-                s,
-                "    ip saddr {sub} oifname != \"{br}\" masquerade comment \"net {id}\""
-            );
+            post.push(format!(
+                "ip saddr {sub} oifname != \"{br}\" masquerade comment \"net {id}\""
+            ));
         }
-        let _ = writeln!(
-            s,
-            "    oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade comment \"net {id} localhost\""
-        );
-        let _ = writeln!(
-            s,
-            "    oifname \"{br}\" ct status dnat ip saddr {sub} masquerade comment \"net {id} hairpin\""
-        );
+        post.push(format!(
+            "oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade comment \"net {id} localhost\""
+        ));
+        post.push(format!(
+            "oifname \"{br}\" ct status dnat ip saddr {sub} masquerade comment \"net {id} hairpin\""
+        ));
     }
-    s.push_str("  }\n");
-    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
-    for n in nets {
-        let (br, id) = (&n.bridge, &n.spec.id);
-        if n.spec.internal {
-            let _ = writeln!(
-                s,
-                "    iifname \"{br}\" oifname != \"{br}\" drop comment \"net {id} internal\""
-            );
-            let _ = writeln!(
-                s,
-                "    oifname \"{br}\" iifname != \"{br}\" drop comment \"net {id} internal\""
-            );
-        }
-        let others: Vec<String> = nets
-            .iter()
-            .filter(|o| o.bridge != n.bridge)
-            .map(|o| format!("\"{}\"", o.bridge))
-            .collect();
-        if !others.is_empty() {
-            let _ = writeln!(
-                s,
-                "    oifname \"{br}\" iifname {{ {} }} drop comment \"net {id} isolation\"",
-                others.join(", ")
-            );
+    for (chain, _) in &chains {
+        let _ = writeln!(s, "flush chain ip {table} {chain}");
+    }
+    s.push_str(&elements);
+    for (chain, rules) in &chains {
+        for r in rules {
+            let _ = writeln!(s, "add rule ip {table} {chain} {r}");
         }
     }
-    s.push_str("  }\n}\n");
     s
 }
 
@@ -203,7 +219,22 @@ pub fn apply(script: &str) -> DriverResult<()> {
     }
 }
 
-/// Deletes table `table` if it exists.
-pub fn delete_table(table: &str) -> DriverResult<()> {
-    apply(&format!("table ip {table} {{}}\ndelete table ip {table}\n"))
+/// Removes berth's rules when it has no network left: the whole table when the operators'
+/// chain is empty (nothing of berth's stays in the kernel), else only berth's own rules.
+pub fn retire(table: &str) -> DriverResult<()> {
+    let listing = Command::new("nft")
+        .args(["list", "chain", "ip", table, filter::USER_CHAIN])
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| DriverError::io("running nft", e))?;
+    let text = String::from_utf8_lossy(&listing.stdout);
+    let user_rules = text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with("table ") && !l.starts_with("chain ") && l != "}");
+    if user_rules {
+        apply(&render(table, &[], true))
+    } else {
+        apply(&format!("table ip {table} {{}}\ndelete table ip {table}\n"))
+    }
 }

@@ -75,7 +75,8 @@ pub fn record(id: &str, name: &str, driver: &str) -> Value {
 
 impl Networks {
     /// Opens the store under `<data_root>/network/networks`, creating the predefined networks.
-    pub fn open(data_root: &Path, bridge_device: &str) -> anyhow::Result<Networks> {
+    /// `icc` is the daemon's setting, shown as the default network's `enable_icc` option.
+    pub fn open(data_root: &Path, bridge_device: &str, icc: bool) -> anyhow::Result<Networks> {
         let dir = data_root.join("network").join("networks");
         std::fs::create_dir_all(&dir)?;
         let mut map = BTreeMap::new();
@@ -106,13 +107,22 @@ impl Networks {
                     rec["DriverNetworkID"] = json!("bridge");
                     rec["Options"] = json!({
                         "com.docker.network.bridge.default_bridge": "true",
-                        "com.docker.network.bridge.enable_icc": "true",
+                        "com.docker.network.bridge.enable_icc": icc.to_string(),
                         "com.docker.network.bridge.enable_ip_masquerade": "true",
                         "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
                         "com.docker.network.bridge.name": bridge_device,
                         "com.docker.network.driver.mtu": "1500",
                     });
                 }
+                nets.save(&rec).map_err(|e| anyhow::anyhow!(e.message))?;
+            }
+        }
+        // The default network follows the daemon's current `icc` (as Docker re-creates it).
+        if let Some(mut rec) = nets.find_name("bridge") {
+            let key = "com.docker.network.bridge.enable_icc";
+            let want = json!(icc.to_string());
+            if rec["Options"].is_object() && rec["Options"][key] != want {
+                rec["Options"][key] = want;
                 nets.save(&rec).map_err(|e| anyhow::anyhow!(e.message))?;
             }
         }
