@@ -168,14 +168,16 @@ mod tests {
         let host = tempfile::tempdir().expect("tmp");
         let canary = host.path().join("canary");
         std::fs::create_dir(&canary).expect("canary");
-        for (etc, dev) in [
-            (canary.clone(), canary.clone()),
-            (
-                PathBuf::from("../../../../../../../../")
-                    .join(canary.strip_prefix("/").expect("abs")),
-                PathBuf::from("/"),
-            ),
+        let climbing =
+            PathBuf::from("../../../../../../../../").join(canary.strip_prefix("/").expect("abs"));
+        // openat2, then the O_PATH walk of kernels without it.
+        for (walk, etc, dev) in [
+            (false, canary.clone(), canary.clone()),
+            (false, climbing.clone(), PathBuf::from("/")),
+            (true, canary.clone(), canary.clone()),
+            (true, climbing, PathBuf::from("/")),
         ] {
+            berth_confine::resolve::force_walk(walk);
             let root = tempfile::tempdir().expect("tmp");
             std::os::unix::fs::symlink(&etc, root.path().join("etc")).expect("etc link");
             std::os::unix::fs::symlink(&dev, root.path().join("dev")).expect("dev link");
@@ -193,5 +195,6 @@ mod tests {
                 "mtab inside"
             );
         }
+        berth_confine::resolve::force_walk(false);
     }
 }
