@@ -206,10 +206,14 @@ fn setup(spec: &Value) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("binding rootfs {}: {e}", root.display()))?;
+    // Opened after the bind above, so that it holds the mount that becomes the new root.
+    let confined = berth_confine::Root::open(&root)
+        .map_err(|e| format!("opening rootfs {}: {e}", root.display()))?;
     for m in spec["mounts"].as_array().cloned().unwrap_or_default() {
-        mounts::do_mount(&root, &m)?;
+        mounts::do_mount(&confined, &m)?;
     }
-    mounts::devices(&root)?;
+    mounts::devices(&confined)?;
+    drop(confined);
     let own_uts = ns.iter().any(|n| n["type"] == "uts" && n["path"].is_null());
     if let Some(h) = spec["hostname"]
         .as_str()

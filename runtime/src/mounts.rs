@@ -1,10 +1,19 @@
 //! The container's filesystem view, set up by init inside its new mount namespace: the spec's
 //! mounts (proc, /dev, devpts, sysfs, cgroup, mqueue, shm, binds), device nodes, `pivot_root`,
 //! masked and read-only paths.
+//!
+//! Before `pivot_root` the init sees the host: every path it makes or mounts onto inside the
+//! rootfs (mount points, device nodes, `/dev` links) is resolved inside it with
+//! [`berth_confine::Root`] and acted on through a descriptor, so an image's symlinks
+//! (`/etc -> /host/dir`, `/dev -> ../../..`) are followed as the container would follow them,
+//! never out of it. After `pivot_root` (masked and read-only paths, cgroup mounts, the
+//! working folder) the host is out of view and plain paths are the container's own.
 
+use berth_confine::{ConfineError, FileKind, Follow, Root};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use serde_json::Value;
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 fn flags_of(options: &[String]) -> (MsFlags, String) {
@@ -39,56 +48,73 @@ pub(crate) fn strs(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Resolves `dest` under `root` without following symlinks out of it.
-fn inside(root: &Path, dest: &str) -> PathBuf {
-    let mut p = root.to_path_buf();
-    for c in Path::new(dest).components() {
-        if let std::path::Component::Normal(n) = c {
-            p.push(n);
-            if let Ok(t) = fs::read_link(&p) {
-                // Re-root absolute symlinks; drop relative ones that climb.
-                if t.is_absolute() {
-                    p = inside(root, &t.display().to_string());
-                } else {
-                    p.pop();
-                    let joined = p.join(&t);
-                    if joined.starts_with(root) {
-                        p = joined;
-                    }
-                }
-            }
-        }
+/// The mount point `dest` inside the rootfs: a folder made with every missing parent (or, for
+/// the bind of a file, a file), each step resolved inside `root` so that an image's symlinks
+/// and `..` cannot lead the mount out of it. Returns an `O_PATH` descriptor of it.
+fn mount_point(root: &Root, dest: &str, file: bool) -> Result<OwnedFd, String> {
+    if file {
+        target_file(root, dest).map_err(|e| format!("creating mount point {dest}: {e}"))
+    } else {
+        root.mkdir_all(dest, 0o755)
+            .map_err(|e| format!("creating mount point {dest}: {e}"))
     }
-    p
 }
 
-pub(crate) fn do_mount(root: &Path, m: &Value) -> Result<(), String> {
+/// The file `dest` inside `root`, made (with its parents) when missing. A dangling symlink
+/// is followed inside the root, as the kernel would follow it from inside the container.
+fn target_file(root: &Root, dest: &str) -> Result<OwnedFd, ConfineError> {
+    let mut dest = PathBuf::from(dest);
+    for _ in 0..40 {
+        match root.resolve(&dest, Follow::Yes) {
+            Err(e) if e.is_not_found() => {}
+            found => return found,
+        }
+        if let Some(st) = root.lstat(&dest)? {
+            if st.kind == FileKind::Symlink {
+                let link = root.read_link(&dest)?;
+                dest = match dest.parent() {
+                    Some(p) if !link.has_root() => p.join(link),
+                    _ => link,
+                };
+                continue;
+            }
+        }
+        if let Some(p) = dest.parent() {
+            root.mkdir_all(p, 0o755)?;
+        }
+        match root.create_new(&dest, 0o644) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            other => drop(other?),
+        }
+        return root.resolve(&dest, Follow::Yes);
+    }
+    Err(ConfineError::InvalidPath {
+        path: root.display(&dest),
+    })
+}
+
+/// Mounts one spec mount onto its destination inside `root` (the bound rootfs, before
+/// `pivot_root`). Destinations are the image's to shape: they are resolved inside `root` and
+/// mounted through `/proc/self/fd/N` of the resolved descriptor. Sources are the daemon's
+/// (host paths the user named, the container's own files, volume folders).
+pub(crate) fn do_mount(root: &Root, m: &Value) -> Result<(), String> {
     let dest = m["destination"].as_str().unwrap_or("");
     let kind = m["type"].as_str().unwrap_or("");
     let source = m["source"].as_str().unwrap_or("");
     let opts = strs(&m["options"]);
     let (flags, data) = flags_of(&opts);
-    let target = inside(root, dest);
     if kind == "cgroup" {
         // Mounted later, once in the container's cgroup namespace (`mount_cgroups`).
-        return fs::create_dir_all(&target).map_err(|e| format!("creating {dest}: {e}"));
+        return mount_point(root, dest, false).map(drop);
     }
     let is_bind = kind == "bind" || flags.contains(MsFlags::MS_BIND);
-    if is_bind && Path::new(source).is_file() {
-        if let Some(p) = target.parent() {
-            let _ = fs::create_dir_all(p);
-        }
-        if !target.exists() {
-            let _ = fs::File::create(&target);
-        }
-    } else {
-        fs::create_dir_all(&target).map_err(|e| format!("creating mount point {dest}: {e}"))?;
-    }
+    let target = mount_point(root, dest, is_bind && Path::new(source).is_file())?;
+    let at = berth_confine::proc_path(&target);
     if is_bind {
         let bflags = MsFlags::MS_BIND | (flags & MsFlags::MS_REC);
         mount(
             Some(source),
-            &target,
+            &at,
             None::<&str>,
             bflags | MsFlags::MS_REC,
             None::<&str>,
@@ -97,9 +123,13 @@ pub(crate) fn do_mount(root: &Path, m: &Value) -> Result<(), String> {
         let extra = flags
             & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
         if !extra.is_empty() {
+            // The descriptor names what is under the new mount: resolve again to reach it.
+            let top = root
+                .resolve(dest, Follow::Yes)
+                .map_err(|e| format!("remounting {dest}: {e}"))?;
             mount(
                 None::<&str>,
-                &target,
+                &berth_confine::proc_path(&top),
                 None::<&str>,
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra,
                 None::<&str>,
@@ -113,7 +143,7 @@ pub(crate) fn do_mount(root: &Path, m: &Value) -> Result<(), String> {
     } else {
         Some(data.as_str())
     };
-    mount(Some(source), &target, Some(kind), flags, data)
+    mount(Some(source), &at, Some(kind), flags, data)
         .map_err(|e| format!("mounting {kind} on {dest}: {e}"))
 }
 
@@ -127,35 +157,36 @@ const DEVICES: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
-/// Makes a character device node at `target` (mode 0666, as Docker's); false if the kernel
-/// refuses (no CAP_MKNOD), and the caller binds the host's node instead.
-fn make_node(target: &Path, major: u64, minor: u64) -> bool {
-    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-    use std::os::unix::fs::PermissionsExt;
-    let _ = fs::remove_file(target);
-    mknod(
-        target,
-        SFlag::S_IFCHR,
-        Mode::from_bits_truncate(0o666),
-        makedev(major, minor),
+/// Makes a character device node at `rel` inside `root` (mode 0666, as Docker's); false if
+/// the kernel refuses (no CAP_MKNOD), and the caller binds the host's node instead.
+fn make_node(root: &Root, rel: &str, major: u64, minor: u64) -> bool {
+    let _ = root.remove(rel);
+    root.mknod(
+        rel,
+        FileKind::Char,
+        0o666,
+        nix::sys::stat::makedev(major, minor),
     )
     .is_ok()
-        && fs::set_permissions(target, fs::Permissions::from_mode(0o666)).is_ok()
+        && root.chmod(rel, 0o666).is_ok()
 }
 
-pub(crate) fn devices(root: &Path) -> Result<(), String> {
+/// The device nodes and `/dev` links, made in the container's `/dev` as resolved inside
+/// `root` (a `/dev` that the image made a symlink leads to a folder inside the rootfs, where
+/// the `/dev` tmpfs was mounted).
+pub(crate) fn devices(root: &Root) -> Result<(), String> {
     // Nodes made in place (one syscall each, as runc does outside a user namespace) cost less
     // than bind mounts, here and when the namespace goes.
     for (d, major, minor) in DEVICES {
-        let target = root.join("dev").join(d);
-        if make_node(&target, major, minor) {
+        let rel = format!("dev/{d}");
+        if make_node(root, &rel, major, minor) {
             continue;
         }
-        let _ = fs::File::create(&target);
+        let target = target_file(root, &rel).map_err(|e| format!("creating /{rel}: {e}"))?;
         let src = format!("/dev/{d}");
         mount(
             Some(src.as_str()),
-            &target,
+            &berth_confine::proc_path(&target),
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,
@@ -169,7 +200,7 @@ pub(crate) fn devices(root: &Path) -> Result<(), String> {
         ("stderr", "/proc/self/fd/2"),
         ("ptmx", "pts/ptmx"),
     ] {
-        let _ = std::os::unix::fs::symlink(target, root.join("dev").join(link));
+        let _ = root.symlink(target, format!("dev/{link}"));
     }
     Ok(())
 }

@@ -104,7 +104,11 @@ pub fn setup_process(process: &Value) -> Result<(), String> {
         unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
     }
     let cwd = process["cwd"].as_str().unwrap_or("/");
-    let _ = fs::create_dir_all(cwd);
+    // Made as runc makes it: resolved inside the container's root (after `pivot_root` the
+    // host is out of view anyway), a symlink on the way followed there even when dangling.
+    if let Ok(root) = berth_confine::Root::open("/") {
+        let _ = root.mkdir_all(cwd, 0o755);
+    }
     std::env::set_current_dir(cwd)
         .map_err(|e| format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}"))
 }

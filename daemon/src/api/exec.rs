@@ -153,7 +153,14 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
     };
     let detach = body["Detach"].as_bool().unwrap_or(false);
     let tty = e.config["Tty"].as_bool().unwrap_or(false);
-    let spec = process_spec(&ctx, &e)?;
+    // The user lookup reads the container's /etc/passwd and /etc/group: off the async
+    // runtime, so a hostile file (however it is made) cannot hold a worker thread.
+    let spec = {
+        let (ctx, e) = (ctx.clone(), e.clone());
+        tokio::task::spawn_blocking(move || process_spec(&ctx, &e))
+            .await
+            .map_err(|err| ApiError::internal(format!("exec set-up: {err}")))??
+    };
     let spec_path = ctx
         .containers
         .state_dir(&c.id)

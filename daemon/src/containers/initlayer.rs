@@ -133,30 +133,68 @@ impl InitLayers {
 
 /// Creates what the image lacks of [`DIRS`], [`FILES`] and the `/etc/mtab` link under `root`
 /// (existing entries, even of another type, are left as the image has them).
+///
+/// The layer sits on the image, whose symlinks someone else chose (`/etc -> /host/dir`,
+/// `/dev -> ../../..`): every path is resolved inside the layer's root through
+/// [`berth_confine::Root`], so a symlinked `/etc` makes `hosts` in the folder it names inside
+/// the container's filesystem, never in the host's.
 fn fill(root: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let root = berth_confine::Root::open(root)?;
     for d in DIRS {
-        let p = root.join(d);
-        if p.symlink_metadata().is_err() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(&p)?;
+        if root.lstat(d)?.is_none() {
+            root.mkdir_all(d, 0o755)?;
         }
     }
     for f in FILES {
-        let p = root.join(f);
-        if p.symlink_metadata().is_err() {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&p)?;
+        if root.lstat(f)?.is_none() {
+            if let Some(parent) = Path::new(f).parent() {
+                root.mkdir_all(parent, 0o755)?;
+            }
+            root.create_new(f, 0o644)?;
         }
     }
-    let mtab = root.join("etc/mtab");
-    if mtab.symlink_metadata().is_err() {
-        std::os::unix::fs::symlink("/proc/mounts", &mtab)?;
+    if root.lstat("etc/mtab")?.is_none() {
+        root.symlink("/proc/mounts", "etc/mtab")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_inside_the_root_through_hostile_links() {
+        let host = tempfile::tempdir().expect("tmp");
+        let canary = host.path().join("canary");
+        std::fs::create_dir(&canary).expect("canary");
+        let climbing =
+            PathBuf::from("../../../../../../../../").join(canary.strip_prefix("/").expect("abs"));
+        // openat2, then the O_PATH walk of kernels without it.
+        for (walk, etc, dev) in [
+            (false, canary.clone(), canary.clone()),
+            (false, climbing.clone(), PathBuf::from("/")),
+            (true, canary.clone(), canary.clone()),
+            (true, climbing, PathBuf::from("/")),
+        ] {
+            berth_confine::resolve::force_walk(walk);
+            let root = tempfile::tempdir().expect("tmp");
+            std::os::unix::fs::symlink(&etc, root.path().join("etc")).expect("etc link");
+            std::os::unix::fs::symlink(&dev, root.path().join("dev")).expect("dev link");
+            fill(root.path()).expect("fill");
+            assert_eq!(
+                std::fs::read_dir(&canary).expect("canary").count(),
+                0,
+                "nothing in the host folder"
+            );
+            // What the links name inside the root got the files.
+            let inside = root.path().join(canary.strip_prefix("/").expect("abs"));
+            assert!(inside.join("hosts").is_file(), "hosts inside the root");
+            assert!(
+                inside.join("mtab").symlink_metadata().is_ok(),
+                "mtab inside"
+            );
+        }
+        berth_confine::resolve::force_walk(false);
+    }
 }

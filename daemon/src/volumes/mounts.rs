@@ -369,6 +369,13 @@ pub fn seed(rootfs: &Path, rec: &Value) {
                 .collect()
         })
         .unwrap_or_default();
+    let image = match berth_confine::Root::open(rootfs) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("seeding volumes: {e}");
+            return;
+        }
+    };
     for p in rec["Mounts"].as_array().cloned().unwrap_or_default() {
         if p["Type"].as_str() != Some("volume")
             || p["Mode"]
@@ -390,16 +397,8 @@ pub fn seed(rootfs: &Path, rec: &Value) {
         if !empty {
             continue;
         }
-        let Some(src) = super::copy::resolve_in_root(rootfs, dest) else {
-            continue;
-        };
-        if std::fs::symlink_metadata(&src)
-            .map(|m| m.is_dir())
-            .unwrap_or(false)
-        {
-            if let Err(e) = super::copy::copy_tree(&src, &data) {
-                tracing::warn!("seeding volume at {dest} from the image: {e}");
-            }
+        if let Err(e) = super::copy::seed_from(&image, dest, &data) {
+            tracing::warn!("seeding volume at {dest} from the image: {e}");
         }
     }
 }
