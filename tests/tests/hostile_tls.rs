@@ -150,6 +150,39 @@ fn tlsverify_admits_only_clients_of_the_ca() {
         show(&o)
     );
 
+    // stdin through the hijacked stream, half-closed (TLS close_notify) at its end.
+    for bin in [&docker, &berth] {
+        let mut child = client(bin, &empty)
+            .env("DOCKER_CERT_PATH", &ca)
+            .env("DOCKER_TLS_VERIFY", "1")
+            .args([
+                "-H",
+                &host,
+                "run",
+                "--rm",
+                "-i",
+                "--network",
+                "none",
+                "busybox",
+                "cat",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run -i");
+        if let Some(mut w) = child.stdin.take() {
+            w.write_all(b"through-stdin\n").expect("stdin");
+        }
+        let o = child.wait_with_output().expect("run -i");
+        assert!(
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("through-stdin"),
+            "{} run -i over TLS: {}",
+            bin.display(),
+            show(&o)
+        );
+    }
+
     // No client certificate (an empty cert dir): refused.
     for bin in [&docker, &berth] {
         let o = client(bin, &empty)
