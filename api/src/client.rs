@@ -40,14 +40,15 @@ pub enum Conn {
     Unix(UnixStream),
     /// TCP.
     Tcp(TcpStream),
-    /// TLS over TCP: the local end of a socket pair that [`crate::tls`] pumps.
-    Tls(UnixStream),
+    /// TLS over TCP: the local end of a socket pair that [`crate::tls`] pumps, and where the
+    /// pump records why the connection failed.
+    Tls(UnixStream, crate::tls::TlsFailure),
 }
 
 impl Read for Conn {
     fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
         match self {
-            Conn::Unix(s) | Conn::Tls(s) => s.read(b),
+            Conn::Unix(s) | Conn::Tls(s, _) => s.read(b),
             Conn::Tcp(s) => s.read(b),
         }
     }
@@ -56,7 +57,7 @@ impl Read for Conn {
 impl Write for Conn {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         match self {
-            Conn::Unix(s) | Conn::Tls(s) => s.write(b),
+            Conn::Unix(s) | Conn::Tls(s, _) => s.write(b),
             Conn::Tcp(s) => s.write(b),
         }
     }
@@ -69,14 +70,14 @@ impl Conn {
     /// Half-closes the write side.
     pub fn shutdown_write(&self) -> io::Result<()> {
         match self {
-            Conn::Unix(s) | Conn::Tls(s) => s.shutdown(std::net::Shutdown::Write),
+            Conn::Unix(s) | Conn::Tls(s, _) => s.shutdown(std::net::Shutdown::Write),
             Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
         }
     }
     /// Closes both directions (ends a blocked read on another handle).
     pub fn shutdown(&self) -> io::Result<()> {
         match self {
-            Conn::Unix(s) | Conn::Tls(s) => s.shutdown(std::net::Shutdown::Both),
+            Conn::Unix(s) | Conn::Tls(s, _) => s.shutdown(std::net::Shutdown::Both),
             Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
         }
     }
@@ -85,7 +86,7 @@ impl Conn {
         Ok(match self {
             Conn::Unix(s) => Conn::Unix(s.try_clone()?),
             Conn::Tcp(s) => Conn::Tcp(s.try_clone()?),
-            Conn::Tls(s) => Conn::Tls(s.try_clone()?),
+            Conn::Tls(s, f) => Conn::Tls(s.try_clone()?, f.clone()),
         })
     }
 }
@@ -250,7 +251,7 @@ impl Client {
         match &self.tls {
             Some(config) => {
                 let name = a.rsplit_once(':').map_or(a, |(h, _)| h);
-                crate::tls::connect(config.clone(), name, s).map(Conn::Tls)
+                crate::tls::connect(config.clone(), name, s).map(|(s, f)| Conn::Tls(s, f))
             }
             None => Ok(Conn::Tcp(s)),
         }
@@ -325,6 +326,13 @@ impl Client {
         let mut r = BufReader::new(read_conn);
         let mut status_line = String::new();
         r.read_line(&mut status_line)?;
+        if let (true, Conn::Tls(_, f)) = (status_line.is_empty(), &conn) {
+            // The daemon refused us after the handshake (TLS 1.3 checks the client's
+            // certificate then): say why rather than "bad response".
+            if let Some(e) = crate::tls::failure(f) {
+                return Err(ClientError::Tls(format!("error during connect: {e}")));
+            }
+        }
         let status: u16 = status_line
             .split_whitespace()
             .nth(1)

@@ -190,6 +190,15 @@ fn send_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Why a pumped TLS connection ended early (an alert from the daemon, a bad record), for
+/// the caller to report instead of a bare end of file.
+pub type TlsFailure = Arc<Mutex<Option<String>>>;
+
+/// The reason stored in `f`, if any.
+pub(crate) fn failure(f: &TlsFailure) -> Option<String> {
+    f.lock().ok().and_then(|g| g.clone())
+}
+
 /// The TLS state shared by the two pump threads; `tcp_out` orders their writes to the wire.
 struct Shared {
     conn: Mutex<ClientConnection>,
@@ -213,12 +222,13 @@ impl Shared {
 }
 
 /// Connects TLS over `tcp` to `host` (the name or address checked against the certificate),
-/// completes the handshake, and returns the local end of the pumped socket pair.
+/// completes the handshake, and returns the local end of the pumped socket pair with the
+/// place where a failure of the connection is recorded.
 pub(crate) fn connect(
     config: Arc<ClientConfig>,
     host: &str,
     mut tcp: TcpStream,
-) -> Result<UnixStream, ClientError> {
+) -> Result<(UnixStream, TlsFailure), ClientError> {
     let name = host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(name.to_string())
         .map_err(|e| ClientError::Tls(format!("invalid server name {host:?}: {e}")))?;
@@ -234,15 +244,20 @@ pub(crate) fn connect(
         tcp_out: Mutex::new(tcp),
     });
     let (local_in, local_out) = (ours.try_clone()?, ours);
-    let s = shared.clone();
+    let failed = TlsFailure::default();
+    let (s, f) = (shared.clone(), failed.clone());
     std::thread::spawn(move || {
-        let _ = from_daemon(&s, tcp_in, &local_out);
+        if let Err(e) = from_daemon(&s, tcp_in, &local_out) {
+            if let Ok(mut g) = f.lock() {
+                *g = Some(e.to_string());
+            }
+        }
         let _ = local_out.shutdown(std::net::Shutdown::Write);
     });
     std::thread::spawn(move || {
         let _ = to_daemon(&shared, local_in);
     });
-    Ok(theirs)
+    Ok((theirs, failed))
 }
 
 /// Daemon → caller: decrypts records until the daemon closes.

@@ -197,6 +197,7 @@ fn tlsverify_admits_only_clients_of_the_ca() {
             bin.display(),
             show(&o)
         );
+        eprintln!("{} without a certificate: {}", bin.display(), show(&o));
     }
     // A certificate from another CA: refused.
     for bin in [&docker, &berth] {
@@ -213,6 +214,7 @@ fn tlsverify_admits_only_clients_of_the_ca() {
             bin.display(),
             show(&o)
         );
+        eprintln!("{} with a foreign certificate: {}", bin.display(), show(&o));
     }
     // A daemon certificate the client does not trust: the client refuses it.
     let o = client(&docker, &empty)
