@@ -1,8 +1,8 @@
 //! Slowloris against berthd (issue #15): hundreds of connections that send half a request
 //! header and stall, and some that never send a byte, on the TCP and unix listeners. berthd
 //! keeps answering normal clients, closes the stalled connections once the header-read
-//! timeout passed, and long requests (events, a container's attach and wait lasting longer
-//! than that timeout) are not cut: only the header read is timed.
+//! timeout passed, and long requests (events, a container's attach and wait, logs --follow,
+//! exec, lasting longer than that timeout) are not cut: only the header read is timed.
 
 use berth_tests::TestDaemon;
 use serde_json::json;
@@ -129,9 +129,72 @@ fn long_requests_outlive_the_header_timeout() {
         events.next(PATIENCE).is_some(),
         "events stream ended by the header timeout"
     );
+    // logs --follow across the timeout.
+    let id = d
+        .docker(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 5; echo later",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    let out = d.docker(&["logs", "-f", &id]);
+    assert_eq!(out.ok().trim(), "later");
+    d.docker(&["rm", "-f", &id]).ok();
     // exec too (a hijacked stream).
     let id = d.sleeper("s1");
     let out = d.docker(&["exec", &id, "sh", "-c", "sleep 5; echo exec-ok"]);
     assert_eq!(out.ok().trim(), "exec-ok");
     d.docker(&["rm", "-f", &id]).ok();
+}
+
+/// Sockets berthd holds open.
+fn sockets_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_and_are_served_later() {
+    let d = TestDaemon::builder()
+        .storage_driver("vfs")
+        .tcp()
+        .config_json(json!({ "header-read-timeout": HEADER_TIMEOUT }))
+        .start();
+    let host = d.tcp_host().expect("tcp host");
+    let port = host.rsplit(':').next().unwrap_or_default().to_string();
+    let pid = d.pid().expect("pid");
+    let before = sockets_of(pid);
+    // More stalled clients than one listener serves at once (512); the rest wait in the
+    // listen backlog.
+    let mut stalled = Vec::new();
+    for _ in 0..600 {
+        let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+        let _ = s.write_all(b"GET /_ping HTTP/1.1\r\nX-Slow: a");
+        stalled.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let held = sockets_of(pid).saturating_sub(before);
+    eprintln!("berthd holds {held} client sockets");
+    assert!(held <= 512, "berthd holds {held} client sockets");
+    // The unix listener has slots of its own.
+    assert_eq!(d.request("GET", "/_ping", None).0, 200);
+    // A normal TCP client gets in once the stalled ones time out.
+    assert!(tcp_ping(&port), "tcp /_ping beyond the cap failed");
+    drop(stalled);
+    assert!(tcp_ping(&port), "tcp /_ping after the attack failed");
 }

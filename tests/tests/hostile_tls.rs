@@ -97,6 +97,7 @@ fn tlsverify_admits_only_clients_of_the_ca() {
             "tlscacert": ca.join("ca.pem"),
             "tlscert": ca.join("server-cert.pem"),
             "tlskey": ca.join("server-key.pem"),
+            "header-read-timeout": 5,
         }))
         .start();
     let host = d.tcp_host().expect("tcp host");
@@ -248,6 +249,20 @@ fn tlsverify_admits_only_clients_of_the_ca() {
         .output()
         .expect("client");
     assert!(!reached(&o), "plain docker client got in: {}", show(&o));
+
+    // A client that never starts its handshake is closed after the header-read timeout.
+    let mut silent = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let t = Instant::now();
+    let r = silent.read(&mut buf);
+    assert!(
+        matches!(r, Ok(0) | Err(_)) && t.elapsed() < Duration::from_secs(55),
+        "a silent TLS client was kept: {r:?} after {:?}",
+        t.elapsed()
+    );
 
     // berthd is still fine.
     d.docker(&["version"]).ok();
