@@ -1,8 +1,9 @@
 //! TLS settings of the TCP hosts (`--tls`, `--tlsverify`, `--tlscacert`, `--tlscert`,
-//! `--tlskey` and the same `daemon.json` keys), and the rule that keeps an unencrypted API off
-//! the network: a TCP host that is not loopback needs TLS unless `tls` is set to false
-//! explicitly. Checked while the configuration is merged, before anything is bound or
-//! written.
+//! `--tlskey` and the same `daemon.json` keys), and the rule that keeps an unauthenticated
+//! API off the network, as dockerd's: a TCP host that is not loopback needs `--tlsverify`
+//! unless `--tls=false` or `--tlsverify=false` is given explicitly (a loopback host without
+//! it only gets a warning). Checked while the configuration is merged, before anything is
+//! bound or written.
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -71,33 +72,33 @@ pub fn settle(t: TlsFlags, hosts: &[String]) -> Result<TlsConfig> {
         key: t.tlskey.unwrap_or_else(|| dir.join("key.pem")),
         notes: Vec::new(),
     };
-    if enabled {
+    if verify {
         return Ok(cfg);
     }
-    // `--tls=false` (or `"tls": false`) given on purpose accepts the exposure.
-    let explicit_off = t.tls == Some(false);
+    // Without client verification anyone who reaches the port is root on this host (with
+    // `--tls` alone the channel is encrypted, but still unauthenticated). Saying so on purpose
+    // (`--tls=false` or `--tlsverify=false`, or the same keys in daemon.json) accepts that.
+    let explicit_off = t.tls == Some(false) || t.tlsverify == Some(false);
+    let scheme = if enabled { "https" } else { "http" };
     for h in hosts {
         let Some(addr) = h.strip_prefix("tcp://") else {
             continue;
         };
-        if is_loopback(addr) {
+        if is_loopback(addr) || explicit_off {
             cfg.notes.push(format!(
-                "API is accessible on http://{addr} without encryption: every local user who can reach it has root access on this host; use --tlsverify"
-            ));
-        } else if explicit_off {
-            cfg.notes.push(format!(
-                "API is accessible on http://{addr} without encryption (--tls=false): access to the remote API is equivalent to root access on the host"
+                "binding to {h} without --tlsverify is insecure: the API at {scheme}://{addr} gives root access on this machine to everyone who can reach it (even on localhost, scripts run in a browser can)"
             ));
         } else {
             bail!(
-                "refusing to listen on {h}: API would be accessible on http://{addr} without encryption, and access to the remote API is equivalent to root access on the host; use --tlsverify with --tlscacert, --tlscert and --tlskey, or pass --tls=false explicitly to accept the risk"
+                "refusing to listen on {h}: binding to an IP address without --tlsverify gives root access on this machine to everyone who has access to your network; generate TLS certificates with client validation (--tlsverify, --tlscacert, --tlscert, --tlskey), or override this by explicitly specifying '--tls=false' or '--tlsverify=false'"
             );
         }
     }
     Ok(cfg)
 }
 
-/// Whether `host:port` names a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+/// Whether `host:port` names a loopback address (`127.0.0.0/8`, `::1`, `localhost`, or a
+/// name that resolves to loopback addresses only; one that does not resolve is not).
 fn is_loopback(addr: &str) -> bool {
     let host = match addr.rsplit_once(':') {
         Some((h, _)) => h,
@@ -107,8 +108,17 @@ fn is_loopback(addr: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    host.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    use std::net::ToSocketAddrs;
+    match (host, 0).to_socket_addrs() {
+        Ok(list) => {
+            let list: Vec<_> = list.collect();
+            !list.is_empty() && list.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -126,13 +136,25 @@ mod tests {
         assert!(settle(off.clone(), &hosts("tcp://[::1]:2375")).is_ok());
         assert!(settle(off.clone(), &hosts("tcp://localhost:2375")).is_ok());
         let e = settle(off.clone(), &hosts("tcp://0.0.0.0:2375")).expect_err("refused");
-        assert!(e.to_string().contains("--tls=false"), "{e}");
+        assert!(e.to_string().contains("'--tls=false'"), "{e}");
         assert!(settle(off, &hosts("tcp://10.1.2.3:2375")).is_err());
         let explicit = TlsFlags {
             tls: Some(false),
             ..Default::default()
         };
-        assert!(settle(explicit, &hosts("tcp://0.0.0.0:2375")).is_ok());
+        let c = settle(explicit, &hosts("tcp://0.0.0.0:2375")).expect("explicit");
+        assert_eq!(c.notes.len(), 1);
+        let no_verify = TlsFlags {
+            tlsverify: Some(false),
+            ..Default::default()
+        };
+        assert!(settle(no_verify, &hosts("tcp://0.0.0.0:2375")).is_ok());
+        // Encrypted but unauthenticated is refused too.
+        let tls_only = TlsFlags {
+            tls: Some(true),
+            ..Default::default()
+        };
+        assert!(settle(tls_only, &hosts("tcp://0.0.0.0:2376")).is_err());
         let verify = TlsFlags {
             tlsverify: Some(true),
             ..Default::default()

@@ -2,7 +2,7 @@
 //! client holding a certificate of the configured CA gets in (the docker CLI and berth's CLI,
 //! by flags and by `DOCKER_CERT_PATH`/`DOCKER_TLS_VERIFY`); clients without a certificate, with
 //! one from another CA, or speaking plain HTTP get nothing; and berthd refuses to start on a
-//! non-loopback TCP address without TLS unless `--tls=false` is given.
+//! non-loopback TCP address without `--tlsverify` unless `--tls=false` is given.
 
 use berth_tests::{free_port, TestDaemon};
 use serde_json::json;
@@ -318,9 +318,12 @@ fn unencrypted_public_tcp_needs_explicit_tls_false() {
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert!(
-        err.contains("--tls=false") && err.contains("without encryption"),
+        err.contains("'--tls=false'") && err.contains("without --tlsverify"),
         "{err}"
     );
+    // Encrypted but unauthenticated (`--tls` alone) is refused as well.
+    let o = d.berthd_command().arg("--tls").output().expect("berthd");
+    assert_eq!(o.status.code(), Some(1), "--tls alone: {}", show(&o));
     // Nothing was bound and nothing written.
     assert!(!tcp_ping(port), "something answers on {public}");
     assert!(!d.data_root().exists(), "the data root was created");
@@ -345,7 +348,7 @@ fn unencrypted_public_tcp_needs_explicit_tls_false() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(
-        log().contains("without encryption"),
+        log().contains("without --tlsverify"),
         "no warning: {}",
         log()
     );
