@@ -246,6 +246,18 @@ impl Client {
             .or_else(|| self.host.strip_prefix("https://"))
             .ok_or_else(|| ClientError::Host(self.host.clone()))?
             .trim_end_matches('/');
+        // No port: docker's defaults, 2376 with TLS and 2375 without.
+        let has_port = match a.strip_prefix('[') {
+            Some(v6) => v6.contains("]:"),
+            None => a.contains(':'),
+        };
+        let with_port;
+        let a = if has_port {
+            a
+        } else {
+            with_port = format!("{a}:{}", if self.tls.is_some() { 2376 } else { 2375 });
+            with_port.as_str()
+        };
         let s = TcpStream::connect(a).map_err(|_| err())?;
         let _ = s.set_nodelay(true);
         match &self.tls {
