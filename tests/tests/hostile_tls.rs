@@ -151,6 +151,29 @@ fn tlsverify_admits_only_clients_of_the_ca() {
         show(&o)
     );
 
+    // A large download through the transport (the image as a tar).
+    let saved = tmp.path().join("saved.tar");
+    let o = client(&berth, &empty)
+        .env("DOCKER_CERT_PATH", &ca)
+        .env("DOCKER_TLS_VERIFY", "1")
+        .args([
+            "-H",
+            &host,
+            "save",
+            "-o",
+            &saved.display().to_string(),
+            "busybox",
+        ])
+        .output()
+        .expect("berth save");
+    let size = std::fs::metadata(&saved).map(|m| m.len()).unwrap_or(0);
+    let want = std::fs::metadata(&tar).map(|m| m.len()).unwrap_or(0) / 2;
+    assert!(
+        o.status.success() && size > want,
+        "berth save over TLS ({size} bytes): {}",
+        show(&o)
+    );
+
     // stdin through the hijacked stream, half-closed (TLS close_notify) at its end.
     for bin in [&docker, &berth] {
         let mut child = client(bin, &empty)
