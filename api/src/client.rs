@@ -1,4 +1,5 @@
-//! A blocking Docker Engine API client over unix or TCP sockets.
+//! A blocking Docker Engine API client over unix or TCP sockets (TCP optionally with TLS,
+//! see [`crate::tls`]).
 
 use serde_json::Value;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -28,6 +29,9 @@ pub enum ClientError {
     /// Bad host string.
     #[error("invalid host {0:?}")]
     Host(String),
+    /// TLS set-up or handshake failed.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// A connection (unix or TCP).
@@ -36,12 +40,15 @@ pub enum Conn {
     Unix(UnixStream),
     /// TCP.
     Tcp(TcpStream),
+    /// TLS over TCP: the local end of a socket pair that [`crate::tls`] pumps, and where the
+    /// pump records why the connection failed.
+    Tls(UnixStream, crate::tls::TlsFailure),
 }
 
 impl Read for Conn {
     fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
         match self {
-            Conn::Unix(s) => s.read(b),
+            Conn::Unix(s) | Conn::Tls(s, _) => s.read(b),
             Conn::Tcp(s) => s.read(b),
         }
     }
@@ -50,7 +57,7 @@ impl Read for Conn {
 impl Write for Conn {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         match self {
-            Conn::Unix(s) => s.write(b),
+            Conn::Unix(s) | Conn::Tls(s, _) => s.write(b),
             Conn::Tcp(s) => s.write(b),
         }
     }
@@ -63,14 +70,14 @@ impl Conn {
     /// Half-closes the write side.
     pub fn shutdown_write(&self) -> io::Result<()> {
         match self {
-            Conn::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Conn::Unix(s) | Conn::Tls(s, _) => s.shutdown(std::net::Shutdown::Write),
             Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
         }
     }
     /// Closes both directions (ends a blocked read on another handle).
     pub fn shutdown(&self) -> io::Result<()> {
         match self {
-            Conn::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Conn::Unix(s) | Conn::Tls(s, _) => s.shutdown(std::net::Shutdown::Both),
             Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
         }
     }
@@ -79,6 +86,7 @@ impl Conn {
         Ok(match self {
             Conn::Unix(s) => Conn::Unix(s.try_clone()?),
             Conn::Tcp(s) => Conn::Tcp(s.try_clone()?),
+            Conn::Tls(s, f) => Conn::Tls(s.try_clone()?, f.clone()),
         })
     }
 }
@@ -182,6 +190,7 @@ impl<R: BufRead> Read for Chunked<R> {
 pub struct Client {
     host: String,
     version: Option<String>,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// The default daemon address.
@@ -198,7 +207,14 @@ impl Client {
         Client {
             host: host.to_string(),
             version: None,
+            tls: None,
         }
+    }
+
+    /// The same client speaking TLS to TCP hosts (`tcp://`, `https://`).
+    pub fn with_tls(mut self, opts: &crate::TlsOptions) -> Result<Client, ClientError> {
+        self.tls = Some(opts.client_config()?);
+        Ok(self)
     }
 
     /// The host from `-H`, `BERTH_HOST`, `DOCKER_HOST`, or the default.
@@ -227,10 +243,30 @@ impl Client {
             .host
             .strip_prefix("tcp://")
             .or_else(|| self.host.strip_prefix("http://"))
-            .ok_or_else(|| ClientError::Host(self.host.clone()))?;
+            .or_else(|| self.host.strip_prefix("https://"))
+            .ok_or_else(|| ClientError::Host(self.host.clone()))?
+            .trim_end_matches('/');
+        // No port: docker's defaults, 2376 with TLS and 2375 without.
+        let has_port = match a.strip_prefix('[') {
+            Some(v6) => v6.contains("]:"),
+            None => a.contains(':'),
+        };
+        let with_port;
+        let a = if has_port {
+            a
+        } else {
+            with_port = format!("{a}:{}", if self.tls.is_some() { 2376 } else { 2375 });
+            with_port.as_str()
+        };
         let s = TcpStream::connect(a).map_err(|_| err())?;
         let _ = s.set_nodelay(true);
-        Ok(Conn::Tcp(s))
+        match &self.tls {
+            Some(config) => {
+                let name = a.rsplit_once(':').map_or(a, |(h, _)| h);
+                crate::tls::connect(config.clone(), name, s).map(|(s, f)| Conn::Tls(s, f))
+            }
+            None => Ok(Conn::Tcp(s)),
+        }
     }
 
     /// Negotiates the API version (HEAD /_ping), once.
@@ -302,6 +338,13 @@ impl Client {
         let mut r = BufReader::new(read_conn);
         let mut status_line = String::new();
         r.read_line(&mut status_line)?;
+        if let (true, Conn::Tls(_, f)) = (status_line.is_empty(), &conn) {
+            // The daemon refused us after the handshake (TLS 1.3 checks the client's
+            // certificate then): say why rather than "bad response".
+            if let Some(e) = crate::tls::failure(f) {
+                return Err(ClientError::Tls(format!("error during connect: {e}")));
+            }
+        }
         let status: u16 = status_line
             .split_whitespace()
             .nth(1)

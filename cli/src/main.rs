@@ -1,7 +1,9 @@
 //! berth: a docker-compatible command-line client for berthd (or any Docker Engine API).
 //!
-//! Global flags as docker's (`-H`, `--config`, `-D`, `-l`); the host comes from `-H`, then
-//! `BERTH_HOST`, then `DOCKER_HOST`, then `unix:///run/berth/berth.sock`. Each command group
+//! Global flags as docker's (`-H`, `--config`, `-D`, `-l`, `--tls`, `--tlsverify`,
+//! `--tlscacert`, `--tlscert`, `--tlskey`); the host comes from `-H`, then `BERTH_HOST`, then
+//! `DOCKER_HOST`, then `unix:///run/berth/berth.sock`; TLS options also from
+//! `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` (see `berth_api::tls`). Each command group
 //! lives in `commands/`; daemon errors print as `Error response from daemon: ...`.
 
 #![recursion_limit = "256"]
@@ -33,6 +35,21 @@ pub struct Cli {
     /// Set the logging level.
     #[arg(short = 'l', long = "log-level")]
     pub log_level: Option<String>,
+    /// Use TLS; implied by --tlsverify.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tls: Option<bool>,
+    /// Use TLS and verify the remote.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tlsverify: Option<bool>,
+    /// Trust certs signed only by this CA [default: ~/.docker/ca.pem].
+    #[arg(long)]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file [default: ~/.docker/cert.pem].
+    #[arg(long)]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file [default: ~/.docker/key.pem].
+    #[arg(long)]
+    pub tlskey: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -157,6 +174,23 @@ fn main() {
         }
     };
     let mut client = berth_api::Client::from_env(cli.host.as_deref());
+    let tls = berth_api::TlsOptions::from_flags(
+        cli.tls,
+        cli.tlsverify,
+        cli.tlscacert.clone(),
+        cli.tlscert.clone(),
+        cli.tlskey.clone(),
+    );
+    // TLS is for TCP hosts; a unix socket ignores it.
+    if let Some(opts) = tls.filter(|_| !client.host().starts_with("unix://")) {
+        client = match client.with_tls(&opts) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        };
+    }
     let code = match run(cli, &mut client) {
         Ok(code) => code,
         Err(e) => {

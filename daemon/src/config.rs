@@ -41,6 +41,15 @@ pub struct FileConfig {
     /// key; default 4, 0 turns it off; see `containers::prestart`).
     pub prestart: Option<usize>,
     pub plugins: Option<PluginsConfig>,
+    /// TLS of the TCP hosts (Docker's keys; see `tlsconf`).
+    pub tls: Option<bool>,
+    pub tlsverify: Option<bool>,
+    pub tlscacert: Option<PathBuf>,
+    pub tlscert: Option<PathBuf>,
+    pub tlskey: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers (and to finish the TLS handshake)
+    /// before its connection is closed (berth's own key; default 30).
+    pub header_read_timeout: Option<u64>,
 }
 
 /// An OCI runtime binary (`runtimes` in daemon.json).
@@ -76,6 +85,7 @@ pub struct FlagConfig {
     pub bip: Option<String>,
     /// `--icc`: inter-container communication on the default network.
     pub icc: Option<bool>,
+    pub tls: crate::tlsconf::TlsFlags,
 }
 
 /// The effective configuration.
@@ -116,6 +126,10 @@ pub struct Config {
     pub plugin_drivers: BTreeMap<String, PathBuf>,
     pub plugin_search: Vec<PathBuf>,
     pub config_file: Option<PathBuf>,
+    /// TLS of the TCP listeners.
+    pub tls: crate::tlsconf::TlsConfig,
+    /// `header-read-timeout`.
+    pub header_read_timeout: std::time::Duration,
 }
 
 const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "fatal", "panic"];
@@ -228,6 +242,14 @@ pub fn merge(
     )
     .as_deref()
         != Some("false");
+    let file_tls = crate::tlsconf::TlsFlags {
+        tls: f.tls,
+        tlsverify: f.tlsverify,
+        tlscacert: f.tlscacert,
+        tlscert: f.tlscert,
+        tlskey: f.tlskey,
+    };
+    let tls = crate::tlsconf::merge(flags.tls, file_tls, &mut conflicts);
     let hosts = match (flags.hosts.is_empty(), f.hosts) {
         (false, Some(h)) => {
             conflicts.push(format!(
@@ -267,6 +289,10 @@ pub fn merge(
             .map(|h| normalize_host(h, &default_socket))
             .collect::<Result<Vec<_>>>()?
     };
+    let tls = crate::tlsconf::settle(tls, &hosts)?;
+    if f.header_read_timeout == Some(0) {
+        bail!("invalid header-read-timeout 0: it must be at least 1 second");
+    }
     let debug = flags.debug || f.debug.unwrap_or(false);
     let log_level = log_level.unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
     if !LEVELS.contains(&log_level.as_str()) {
@@ -334,6 +360,8 @@ pub fn merge(
         plugin_drivers: plugins.drivers,
         plugin_search,
         config_file,
+        tls,
+        header_read_timeout: std::time::Duration::from_secs(f.header_read_timeout.unwrap_or(30)),
     })
 }
 

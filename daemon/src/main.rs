@@ -19,6 +19,7 @@ mod network;
 mod plugins;
 mod server;
 mod state;
+mod tlsconf;
 mod volumes;
 
 use anyhow::{Context, Result};
@@ -68,6 +69,22 @@ struct Flags {
     /// it off).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     icc: Option<bool>,
+    /// Use TLS on TCP hosts; implied by --tlsverify (`--tls=false` accepts an unencrypted
+    /// TCP host that is not loopback).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    tls: Option<bool>,
+    /// Use TLS and verify clients: only certificates signed by --tlscacert get in.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    tlsverify: Option<bool>,
+    /// Trust only clients whose certificates this CA signed [default: /etc/berth/ca.pem].
+    #[arg(long)]
+    tlscacert: Option<PathBuf>,
+    /// Path to the TLS certificate file [default: /etc/berth/cert.pem].
+    #[arg(long)]
+    tlscert: Option<PathBuf>,
+    /// Path to the TLS key file [default: /etc/berth/key.pem].
+    #[arg(long)]
+    tlskey: Option<PathBuf>,
 }
 
 fn main() {
@@ -105,13 +122,21 @@ fn run(flags: Flags) -> Result<()> {
         bridge: flags.bridge,
         bip: flags.bip,
         icc: flags.icc,
+        tls: tlsconf::TlsFlags {
+            tls: flags.tls,
+            tlsverify: flags.tlsverify,
+            tlscacert: flags.tlscacert,
+            tlscert: flags.tlscert,
+            tlskey: flags.tlskey,
+        },
     };
     let cfg = config::merge(fc, file, config_file, exe_dir)?;
+    let tls = server::tls::acceptor(&cfg.tls)?;
     // Nothing may be written before the plugins loaded: only check the lock, then take it.
     lock::check_free(&cfg.data_root)?;
     let drivers = plugins::load(&cfg)?;
     let reload = logging::init(&cfg.log_level)?;
-    for note in &drivers.notes {
+    for note in drivers.notes.iter().chain(&cfg.tls.notes) {
         tracing::warn!("{note}");
     }
     std::fs::create_dir_all(&cfg.data_root)
@@ -124,7 +149,7 @@ fn run(flags: Flags) -> Result<()> {
         .max_blocking_threads(64)
         .enable_all()
         .build()?;
-    let served = rt.block_on(serve(cfg, drivers, reload));
+    let served = rt.block_on(serve(cfg, drivers, reload, tls));
     // Blocking work still running (a stuck driver call) must not hold the exit up for long.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     drop(lock);
@@ -135,8 +160,9 @@ async fn serve(
     cfg: config::Config,
     drivers: plugins::Drivers,
     reload: logging::Reload,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<()> {
-    let listeners = server::bind(&cfg.hosts)?;
+    let listeners = server::bind(&cfg.hosts, tls)?;
     std::fs::write(&cfg.pidfile, std::process::id().to_string())
         .with_context(|| format!("writing {}", cfg.pidfile.display()))?;
     let id = lock::daemon_id(&cfg.data_root)?;

@@ -1,31 +1,43 @@
-//! Listeners (unix sockets and TCP), one hyper HTTP/1.1 connection task per client with
-//! upgrades enabled, and graceful shutdown: stop accepting, ask every connection to finish
-//! its in-flight request, and wait for them a bounded time.
+//! Listeners (unix sockets and TCP, the latter optionally TLS), one hyper HTTP/1.1 connection
+//! task per client with upgrades enabled, and graceful shutdown: stop accepting, ask every
+//! connection to finish its in-flight request, and wait for them a bounded time.
+//!
+//! Bounds against hostile clients: a client has `header-read-timeout` (default 30 s) to finish
+//! the TLS handshake and then to send each request's headers, or its connection is closed
+//! (bodies, responses, long polls and hijacked streams are not timed). Each listener serves
+//! at most [`MAX_CONNS`] HTTP connections at once; beyond that, new connections wait in the
+//! kernel's listen backlog until one closes. A hijacked stream (attach, exec) no longer
+//! counts once upgraded.
 
 use super::handle;
 use super::router::Router;
 use crate::state::Ctx;
 use anyhow::{Context, Result};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+/// HTTP connections served at once by one listener.
+pub const MAX_CONNS: usize = 512;
 
 /// A bound listener.
 pub enum Listener {
     /// A unix socket and its path (removed at shutdown).
     Unix(UnixListener, PathBuf),
-    /// TCP.
-    Tcp(TcpListener),
+    /// TCP, with TLS when an acceptor is given.
+    Tcp(TcpListener, Option<TlsAcceptor>),
 }
 
-/// Binds every `-H` address (already validated by the configuration). A stale unix socket
-/// is replaced: the caller holds the data-root lock, so no other berthd owns it.
-pub fn bind(hosts: &[String]) -> Result<Vec<Listener>> {
+/// Binds every `-H` address (already validated by the configuration); TCP listeners speak
+/// TLS through `tls` when given. A stale unix socket is replaced: the caller holds the
+/// data-root lock, so no other berthd owns it.
+pub fn bind(hosts: &[String], tls: Option<TlsAcceptor>) -> Result<Vec<Listener>> {
     let mut out = Vec::new();
     for h in hosts {
         if let Some(p) = h.strip_prefix("unix://") {
@@ -48,7 +60,7 @@ pub fn bind(hosts: &[String]) -> Result<Vec<Listener>> {
             let std_l =
                 std::net::TcpListener::bind(a).with_context(|| format!("listening on {h}"))?;
             std_l.set_nonblocking(true)?;
-            out.push(Listener::Tcp(TcpListener::from_std(std_l)?));
+            out.push(Listener::Tcp(TcpListener::from_std(std_l)?, tls.clone()));
         }
     }
     Ok(out)
@@ -114,16 +126,37 @@ impl Drop for ConnGuard {
 /// Serves one listener until shutdown.
 pub async fn serve(l: Listener, ctx: Ctx, router: Arc<Router>, shutdown: Shutdown) {
     let mut stop = shutdown.subscribe();
+    let slots = Arc::new(Semaphore::new(MAX_CONNS));
+    let timeout = ctx.config.header_read_timeout;
     loop {
+        // A free slot first: at the cap, clients wait in the backlog, not in berthd.
+        let permit = tokio::select! {
+            _ = stop.changed() => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let accepted = tokio::select! {
             _ = stop.changed() => return,
             a = accept(&l) => a,
         };
+        let c = Spawn {
+            ctx: &ctx,
+            router: &router,
+            shutdown: &shutdown,
+            timeout,
+            permit,
+        };
         match accepted {
-            Ok(Conn::Unix(s)) => spawn_conn(s, &ctx, &router, &shutdown),
-            Ok(Conn::Tcp(s)) => {
+            Ok(Conn::Unix(s)) => c.spawn(s),
+            Ok(Conn::Tcp(s, None)) => {
                 let _ = s.set_nodelay(true);
-                spawn_conn(s, &ctx, &router, &shutdown)
+                c.spawn(s)
+            }
+            Ok(Conn::Tcp(s, Some(tls))) => {
+                let _ = s.set_nodelay(true);
+                c.spawn_tls(s, tls)
             }
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -135,42 +168,104 @@ pub async fn serve(l: Listener, ctx: Ctx, router: Arc<Router>, shutdown: Shutdow
 
 enum Conn {
     Unix(tokio::net::UnixStream),
-    Tcp(tokio::net::TcpStream),
+    Tcp(tokio::net::TcpStream, Option<TlsAcceptor>),
 }
 
 async fn accept(l: &Listener) -> std::io::Result<Conn> {
     match l {
         Listener::Unix(u, _) => u.accept().await.map(|(s, _)| Conn::Unix(s)),
-        Listener::Tcp(t) => t.accept().await.map(|(s, _)| Conn::Tcp(s)),
+        Listener::Tcp(t, tls) => t.accept().await.map(|(s, _)| Conn::Tcp(s, tls.clone())),
     }
 }
 
-fn spawn_conn<S>(io: S, ctx: &Ctx, router: &Arc<Router>, shutdown: &Shutdown)
-where
+/// What a new connection's task needs.
+struct Spawn<'a> {
+    ctx: &'a Ctx,
+    router: &'a Arc<Router>,
+    shutdown: &'a Shutdown,
+    timeout: Duration,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Spawn<'_> {
+    /// Serves a plain connection.
+    fn spawn<S>(self, io: S)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let guard = self.shutdown.enter();
+        let stop = self.shutdown.subscribe();
+        let (ctx, router, timeout, permit) = (
+            self.ctx.clone(),
+            self.router.clone(),
+            self.timeout,
+            self.permit,
+        );
+        tokio::spawn(async move {
+            let _guard = guard;
+            http(io, ctx, router, stop, timeout, permit).await
+        });
+    }
+
+    /// Serves a TLS connection once its handshake finished (within the header timeout).
+    fn spawn_tls(self, io: tokio::net::TcpStream, tls: TlsAcceptor) {
+        let guard = self.shutdown.enter();
+        let stop = self.shutdown.subscribe();
+        let (ctx, router, timeout, permit) = (
+            self.ctx.clone(),
+            self.router.clone(),
+            self.timeout,
+            self.permit,
+        );
+        tokio::spawn(async move {
+            let _guard = guard;
+            let io = match tokio::time::timeout(timeout, tls.accept(io)).await {
+                Ok(Ok(io)) => io,
+                Ok(Err(e)) => {
+                    tracing::debug!("TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            http(io, ctx, router, stop, timeout, permit).await
+        });
+    }
+}
+
+/// One HTTP/1.1 connection until it ends (or, after shutdown started, its in-flight request
+/// finished). The slot is given back when the connection ends or is upgraded.
+async fn http<S>(
+    io: S,
+    ctx: Ctx,
+    router: Arc<Router>,
+    mut stop: watch::Receiver<bool>,
+    timeout: Duration,
+    permit: OwnedSemaphorePermit,
+) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let guard = shutdown.enter();
-    let mut stop = shutdown.subscribe();
-    let (ctx, router) = (ctx.clone(), router.clone());
-    tokio::spawn(async move {
-        let _guard = guard;
-        let svc = hyper::service::service_fn(move |req| {
-            let (ctx, router) = (ctx.clone(), router.clone());
-            async move { Ok::<_, std::convert::Infallible>(handle(ctx, router, req).await) }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(io), svc)
-            .with_upgrades();
-        tokio::pin!(conn);
-        let r = tokio::select! {
-            r = conn.as_mut() => r,
-            _ = stop.changed() => {
-                conn.as_mut().graceful_shutdown();
-                conn.as_mut().await
-            }
-        };
-        if let Err(e) = r {
-            tracing::debug!("connection ended: {e}");
-        }
+    let _permit = permit;
+    let svc = hyper::service::service_fn(move |req| {
+        let (ctx, router) = (ctx.clone(), router.clone());
+        async move { Ok::<_, std::convert::Infallible>(handle(ctx, router, req).await) }
     });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout)
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let r = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(e) = r {
+        tracing::debug!("connection ended: {e}");
+    }
 }

@@ -1,10 +1,11 @@
-//! The HTTP server: listeners (unix and tcp), API version prefixes, the headers every response
+//! The HTTP server: listeners (unix and tcp, TLS on tcp), API version prefixes, the headers every response
 //! carries, and dispatch through the [`router::Router`].
 
 pub mod hijack;
 pub mod http;
 mod listen;
 pub mod router;
+pub mod tls;
 
 pub use listen::{bind, serve, Listener, Shutdown};
 
