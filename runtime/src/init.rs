@@ -210,6 +210,8 @@ fn setup(spec: &Value) -> Result<(), String> {
         mounts::do_mount(&root, &m)?;
     }
     mounts::devices(&root)?;
+    // Decided while `/proc` is still the host's (to tell the host's namespaces apart).
+    let private = crate::sysctl::private_in(&ns);
     let own_uts = ns.iter().any(|n| n["type"] == "uts" && n["path"].is_null());
     if let Some(h) = spec["hostname"]
         .as_str()
@@ -218,7 +220,7 @@ fn setup(spec: &Value) -> Result<(), String> {
         nix::unistd::sethostname(h).map_err(|e| format!("sethostname: {e}"))?;
     }
     mounts::pivot(&root)?;
-    process::sysctls(&spec["linux"]["sysctl"])?;
+    process::sysctls(&spec["linux"]["sysctl"], private)?;
     mounts::mask(&strs(&spec["linux"]["maskedPaths"]));
     mounts::readonly(&strs(&spec["linux"]["readonlyPaths"]));
     Ok(())
