@@ -557,5 +557,5 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
 
 /// Creates the run-time folders of a container.
 pub fn prepare_dirs(ctx: &Ctx, id: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(ctx.containers.state_dir(id).join("bundle").join("rootfs"))
+    crate::modes::private_dir_all(&ctx.containers.state_dir(id).join("bundle").join("rootfs"))
 }
