@@ -167,6 +167,8 @@ fn setup(spec: &Value) -> Result<(), String> {
         .as_array()
         .cloned()
         .unwrap_or_default();
+    // Kinds joined by path were not cloned: until joined, they are still the host's.
+    let host = crate::sysctl::HostNs::current();
     for n in &ns {
         let Some(path) = n["path"].as_str() else {
             continue;
@@ -210,8 +212,7 @@ fn setup(spec: &Value) -> Result<(), String> {
         mounts::do_mount(&root, &m)?;
     }
     mounts::devices(&root)?;
-    // Decided while `/proc` is still the host's (to tell the host's namespaces apart).
-    let private = crate::sysctl::private_in(&ns);
+    let private = crate::sysctl::private_in(&ns, &host);
     let own_uts = ns.iter().any(|n| n["type"] == "uts" && n["path"].is_null());
     if let Some(h) = spec["hostname"]
         .as_str()

@@ -88,30 +88,63 @@ pub fn check(key: &str, private: Private) -> Result<(), SysctlError> {
     }
 }
 
-/// What the spec's `linux.namespaces` give the container: a kind counts as private when it
-/// is listed and, joined by path, is not the namespace of PID 1 of the `/proc` the caller sees
-/// (the init calls this before it pivots, so that is the host's).
-pub fn private_in(namespaces: &[serde_json::Value]) -> Private {
+/// The identity (device, inode) of a namespace file; `None` when it cannot be read.
+fn ns_id(path: &str) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    let own = |kind: &str, proc_name: &str| {
+    std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok()
+}
+
+/// The host's namespaces, as seen by a process that is in them (berthd; the init before it
+/// joins namespaces by path, when those kinds are still its parent's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostNs {
+    net: Option<(u64, u64)>,
+    ipc: Option<(u64, u64)>,
+    uts: Option<(u64, u64)>,
+}
+
+impl HostNs {
+    /// The calling process's own network, IPC and UTS namespaces.
+    pub fn current() -> HostNs {
+        HostNs {
+            net: ns_id("/proc/self/ns/net"),
+            ipc: ns_id("/proc/self/ns/ipc"),
+            uts: ns_id("/proc/self/ns/uts"),
+        }
+    }
+
+    /// Whether namespace file `path` of `kind` (`network`, `ipc`, `uts`) is the host's (one
+    /// that cannot be compared counts as the host's).
+    pub fn is_host(&self, kind: &str, path: &str) -> bool {
+        let host = match kind {
+            "network" => self.net,
+            "ipc" => self.ipc,
+            "uts" => self.uts,
+            _ => None,
+        };
+        match (ns_id(path), host) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+}
+
+/// What the spec's `linux.namespaces` give the container: a kind counts as private when it
+/// is listed and, joined by path, is not the host's.
+pub fn private_in(namespaces: &[serde_json::Value], host: &HostNs) -> Private {
+    let own = |kind: &str| {
         namespaces.iter().any(|n| {
             n["type"] == kind
                 && match n["path"].as_str() {
                     None => true,
-                    Some(p) => {
-                        let id = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
-                        match (id(p), id(&format!("/proc/1/ns/{proc_name}"))) {
-                            (Some(a), Some(b)) => a != b,
-                            _ => false,
-                        }
-                    }
+                    Some(p) => !host.is_host(kind, p),
                 }
         })
     };
     Private {
-        net: own("network", "net"),
-        ipc: own("ipc", "ipc"),
-        uts: own("uts", "uts"),
+        net: own("network"),
+        ipc: own("ipc"),
+        uts: own("uts"),
     }
 }
 

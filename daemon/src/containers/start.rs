@@ -222,13 +222,19 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
 }
 
 /// `HostConfig.Sysctls`, each allowed by runc's rules (the container always has IPC and UTS
-/// namespaces of its own; the network one unless `--network host`), or Docker's start error.
+/// namespaces of its own; a network one other than the host's unless `--network host`, or
+/// `container:X` with X on the host's), or Docker's start error.
 fn sysctls(
     hc: &Value,
     netns: &NetNs,
 ) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
     let private = berth_runtime::sysctl::Private {
-        net: *netns != NetNs::Host,
+        net: match netns {
+            NetNs::Host => false,
+            NetNs::New => true,
+            // Another container's: the host's if that one runs with `--network host`.
+            NetNs::Path(p) => !berth_runtime::sysctl::HostNs::current().is_host("network", p),
+        },
         ipc: true,
         uts: true,
     };
