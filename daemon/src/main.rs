@@ -15,6 +15,7 @@ mod idle;
 mod jsonv;
 mod lock;
 mod logging;
+mod modes;
 mod network;
 mod plugins;
 mod server;
@@ -144,6 +145,9 @@ fn run(flags: Flags) -> Result<()> {
     let lock = lock::acquire(&cfg.data_root)?;
     std::fs::create_dir_all(&cfg.exec_root)
         .with_context(|| format!("creating {}", cfg.exec_root.display()))?;
+    for root in [&cfg.data_root, &cfg.exec_root] {
+        modes::lock_down(root).with_context(|| format!("restricting {}", root.display()))?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -176,6 +180,10 @@ async fn serve(
     let volumes = volumes::Volumes::open(&cfg.data_root).context("opening the volume store")?;
     let networks = network::Networks::open(&cfg.data_root, &cfg.bridge, cfg.icc)
         .context("opening the network store")?;
+    // The stores' folders may be new: they get the roots' mode too.
+    for root in [&cfg.data_root, &cfg.exec_root] {
+        modes::lock_down(root).with_context(|| format!("restricting {}", root.display()))?;
+    }
     for (name, d) in drivers.extra_networks {
         networks.add_driver(&name, d);
     }

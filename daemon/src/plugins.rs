@@ -1,7 +1,9 @@
 //! Loading the driver plugins named by the configuration. This runs before logging is set
 //! up and before anything is written, so that a failure is exactly one line on stderr
 //! (`berthd: failed to load plugin "<driver>": <library>: <reason>`); what is worth logging
-//! comes back as [`Drivers::notes`].
+//! comes back as [`Drivers::notes`]. A library (or its folder, or a search folder) that is not
+//! root's or that others could write, and a driver name two search-folder libraries claim,
+//! stop berthd the same way (`berthd: failed to load plugin library <path> refused: ...`).
 
 use crate::config::Config;
 use anyhow::{anyhow, Result};
@@ -32,6 +34,9 @@ fn failed(e: PluginError) -> anyhow::Error {
 pub fn load(cfg: &Config) -> Result<Drivers> {
     let mut notes = Vec::new();
     let mut loader = Loader::new(cfg.plugin_drivers.clone(), cfg.plugin_search.clone());
+    // Every library is checked (owner, mode, duplicates) before any driver starts, so a
+    // refusal leaves the data root untouched.
+    loader.check().map_err(failed)?;
     // The registry first: it touches no disk, so a failure leaves the data root untouched.
     let registry_config = json!({
         "insecure_registries": cfg.insecure_registries,

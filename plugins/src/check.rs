@@ -8,8 +8,9 @@ use crate::{PluginError, ABI_VERSION};
 use abi_stable::library::{lib_header_from_path, LibHeader, LibraryError, RootModule};
 use std::path::Path;
 
-/// Opens `path` (leaked: libraries are never unloaded) and returns its root module.
-pub(crate) fn open(driver: &str, path: &Path) -> Result<PluginModRef, PluginError> {
+/// Opens `real` (leaked: libraries are never unloaded) and returns its root module; errors
+/// name `path`, the library as configured or found (`real` is where it resolves to).
+pub(crate) fn open(driver: &str, path: &Path, real: &Path) -> Result<PluginModRef, PluginError> {
     let not_plugin = |reason: String| PluginError::NotAPlugin {
         driver: driver.into(),
         path: path.into(),
@@ -22,7 +23,7 @@ pub(crate) fn open(driver: &str, path: &Path) -> Result<PluginModRef, PluginErro
         expected: ABI_VERSION,
         detail,
     };
-    let header: &'static LibHeader = lib_header_from_path(path).map_err(|e| match e {
+    let header: &'static LibHeader = lib_header_from_path(real).map_err(|e| match e {
         LibraryError::OpenError { err, .. } => {
             not_plugin(format!("it cannot be loaded as a shared library: {err}"))
         }

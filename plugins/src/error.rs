@@ -1,5 +1,6 @@
 //! Why a plugin could not be loaded; each message is one line naming driver, library, reason.
 
+use crate::trust::Distrust;
 use std::path::PathBuf;
 
 /// A plugin loading failure.
@@ -46,6 +47,25 @@ pub enum PluginError {
         kind: String,
         /// Where we looked.
         searched: String,
+    },
+    /// The library, its folder or its search folder could be written by someone else than
+    /// root (or is not root's): it is not opened.
+    #[error("plugin library {} refused: {reason}", path.display())]
+    Untrusted {
+        /// The library or search folder.
+        path: PathBuf,
+        /// What is wrong.
+        reason: Distrust,
+    },
+    /// Two libraries of the search folders claim the same driver name.
+    #[error("plugin {driver:?}: claimed by two libraries, {} and {}; remove one or name the library in plugins.drivers", first.display(), second.display())]
+    Duplicate {
+        /// Driver name.
+        driver: String,
+        /// The library found first.
+        first: PathBuf,
+        /// The other one.
+        second: PathBuf,
     },
     /// The driver's constructor failed.
     #[error("plugin {driver:?}: {} failed to initialise: {reason}", path.display())]

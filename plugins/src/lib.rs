@@ -54,6 +54,15 @@
 //! interface version (found N, expected [`ABI_VERSION`]), no such driver, failed init.
 //! Libraries are never unloaded; one library may serve several drivers and several opens.
 //!
+//! Before any library is opened, it, the folder it is in and (for a link) the file it
+//! resolves to and that file's folder must be owned by root and writable neither by their
+//! group nor by everyone; so must each search folder and every `*.so` in it. A path that
+//! fails is [`PluginError::Untrusted`] (one line naming the path and why), whatever driver
+//! was asked for. The search folders are scanned whole once: two files claiming one driver
+//! name are [`PluginError::Duplicate`], unless the configuration names a library for that
+//! driver. [`Loader::check`] runs all of this up front, so a caller can refuse to start
+//! before any driver touched the disk.
+//!
 //! # The ABI (interface version [`ABI_VERSION`])
 //! - A library exports one abi_stable root module (a prefix type, `abi::PluginMod`). Before
 //!   any plugin code runs the loader checks abi_stable's header, that the module is a berth
@@ -80,10 +89,12 @@ mod export_calls;
 mod host;
 mod host_more;
 mod loader;
+mod trust;
 
 pub use berth_core as core;
 pub use error::PluginError;
 pub use loader::{Loader, PluginInfo};
+pub use trust::Distrust;
 
 /// The interface version this crate speaks.
 pub const ABI_VERSION: u32 = 1;

@@ -1,16 +1,19 @@
 //! Finding plugin libraries (explicit files, then search folders), opening their drivers and
-//! remembering what was loaded.
+//! remembering what was loaded. No library is opened before it passed the ownership checks of
+//! `trust`; the search folders are scanned whole, once, so that two libraries claiming one
+//! driver name are refused instead of the first one silently winning.
 
 use crate::abi::PluginModRef;
 use crate::check;
 use crate::error::one_line;
 use crate::host::{NetworkProxy, StorageProxy};
 use crate::host_more::{RegistryProxy, RuntimeProxy};
+use crate::trust;
 use crate::PluginError;
 use abi_stable::std_types::{RResult, RStr};
 use berth_core::{DriverKind, NetworkDriver, Registry, Runtime, StorageDriver};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -45,6 +48,8 @@ struct Description {
 struct Lib {
     module: PluginModRef,
     desc: Description,
+    /// The file it resolved to (what was opened).
+    real: PathBuf,
 }
 
 /// Opens plugin libraries: explicitly configured files first, then search folders.
@@ -52,7 +57,8 @@ pub struct Loader {
     explicit: BTreeMap<String, PathBuf>,
     search_dirs: Vec<PathBuf>,
     libs: HashMap<PathBuf, Lib>,
-    skipped: HashSet<PathBuf>,
+    /// Driver name → the search-folder library claiming it, once the folders were scanned.
+    found: Option<BTreeMap<String, PathBuf>>,
     loaded: Vec<PluginInfo>,
 }
 
@@ -63,9 +69,20 @@ impl Loader {
             explicit,
             search_dirs,
             libs: HashMap::new(),
-            skipped: HashSet::new(),
+            found: None,
             loaded: Vec::new(),
         }
+    }
+
+    /// Checks and opens (without starting any driver) every configured library and every
+    /// library of the search folders: the first untrusted path, unloadable configured library
+    /// or driver name claimed twice is the error. After this, opening a driver fails only
+    /// for the driver's own reasons (unknown name, failing initialisation).
+    pub fn check(&mut self) -> Result<(), PluginError> {
+        for (driver, path) in self.explicit.clone() {
+            self.open_lib(&driver, &path)?;
+        }
+        self.scan()
     }
 
     /// Every driver opened so far, in order.
@@ -172,31 +189,15 @@ impl Loader {
     }
 
     fn search(&mut self, kind: DriverKind, driver: &str) -> Result<PathBuf, PluginError> {
-        for dir in self.search_dirs.clone() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "so"))
-                .collect();
-            files.sort();
-            for f in files {
-                if self.skipped.contains(&f) {
-                    continue;
-                }
-                if let Err(e) = self.open_lib(driver, &f) {
-                    tracing::warn!("skipping {} in plugin search path: {e}", f.display());
-                    self.skipped.insert(f);
-                    continue;
-                }
-                if self
-                    .libs
-                    .get(&f)
-                    .is_some_and(|l| provides(&l.desc, kind, driver))
-                {
-                    return Ok(f);
-                }
+        self.scan()?;
+        let hit = self.found.as_ref().and_then(|f| f.get(driver)).cloned();
+        if let Some(path) = hit {
+            if self
+                .libs
+                .get(&path)
+                .is_some_and(|l| provides(&l.desc, kind, driver))
+            {
+                return Ok(path);
             }
         }
         let searched: Vec<String> = self
@@ -211,6 +212,77 @@ impl Loader {
         })
     }
 
+    /// Opens every `*.so` of the search folders (in folder order, then by name), once. An
+    /// untrusted folder or file, or a driver name claimed by two different files, is an
+    /// error; files that are not berth plugins are skipped with a warning.
+    fn scan(&mut self) -> Result<(), PluginError> {
+        if self.found.is_some() {
+            return Ok(());
+        }
+        let mut found: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for dir in self.search_dirs.clone() {
+            if !dir.exists() {
+                continue;
+            }
+            trust::folder(&dir).map_err(|reason| PluginError::Untrusted {
+                path: dir.clone(),
+                reason,
+            })?;
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!("cannot list plugin search folder {}: {e}", dir.display());
+                    continue;
+                }
+            };
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "so"))
+                .collect();
+            files.sort();
+            for f in files {
+                // A dangling link names nothing that could be opened.
+                if !f.exists() {
+                    continue;
+                }
+                match self.open_lib("", &f) {
+                    Ok(()) => {}
+                    Err(e @ PluginError::Untrusted { .. }) => return Err(e),
+                    Err(e) => {
+                        tracing::warn!("skipping {} in plugin search path: {e}", f.display());
+                        continue;
+                    }
+                }
+                let Some(lib) = self.libs.get(&f) else {
+                    continue;
+                };
+                for d in &lib.desc.drivers {
+                    // A configured library decides for its name.
+                    if self.explicit.contains_key(&d.name) {
+                        continue;
+                    }
+                    match found.get(&d.name) {
+                        None => {
+                            found.insert(d.name.clone(), f.clone());
+                        }
+                        Some(first) => {
+                            let same = self.libs.get(first).is_some_and(|l| l.real == lib.real);
+                            if !same {
+                                return Err(PluginError::Duplicate {
+                                    driver: d.name.clone(),
+                                    first: first.clone(),
+                                    second: f.clone(),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.found = Some(found);
+        Ok(())
+    }
+
     fn open_lib(&mut self, driver: &str, path: &Path) -> Result<(), PluginError> {
         if self.libs.contains_key(path) {
             return Ok(());
@@ -221,7 +293,11 @@ impl Loader {
                 path: path.into(),
             });
         }
-        let module = check::open(driver, path)?;
+        let real = trust::library(path).map_err(|reason| PluginError::Untrusted {
+            path: path.into(),
+            reason,
+        })?;
+        let module = check::open(driver, path, &real)?;
         let desc: Description =
             serde_json::from_str((module.describe())().as_str()).map_err(|e| {
                 PluginError::NotAPlugin {
@@ -230,7 +306,8 @@ impl Loader {
                     reason: format!("its description is not valid JSON: {e}"),
                 }
             })?;
-        self.libs.insert(path.to_path_buf(), Lib { module, desc });
+        self.libs
+            .insert(path.to_path_buf(), Lib { module, desc, real });
         Ok(())
     }
 }

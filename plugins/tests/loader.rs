@@ -1,6 +1,7 @@
 //! The loader against real plugin libraries: every failure case (missing file, not a plugin,
 //! another interface version, unknown driver, failing or panicking init), search folders that
-//! hold junk, panics and streams crossing the boundary, and network calls.
+//! hold junk, panics and streams crossing the boundary, network calls, and libraries refused
+//! before they are opened (writable by others, or claiming a driver name another one claims).
 
 mod support;
 
@@ -318,4 +319,36 @@ fn runtime_calls_cross() {
     rt.kill("c1", 9, true).expect("kill");
     rt.delete("c1").expect("delete");
     assert!(matches!(rt.state("c1"), Err(DriverError::NotFound(_))));
+}
+
+#[test]
+fn writable_library_is_refused_before_it_is_opened() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let lib = tmp.path().join("libfixture.so");
+    std::fs::copy(&libs().fixture, &lib).expect("copy");
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let e = storage_err(&mut explicit("failing", &lib), "failing");
+    assert!(matches!(e, PluginError::Untrusted { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(!msg.contains('\n'), "{msg}");
+    assert!(
+        msg.contains(&format!("{} is writable by everyone", lib.display())),
+        "{msg}"
+    );
+}
+
+#[test]
+fn two_libraries_claiming_one_driver_are_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::copy(&libs().fixture, tmp.path().join("liba.so")).expect("copy");
+    std::fs::copy(&libs().fixture, tmp.path().join("libb.so")).expect("copy");
+    let mut loader = Loader::new(BTreeMap::new(), vec![tmp.path().into()]);
+    match loader.check() {
+        Err(e @ PluginError::Duplicate { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("liba.so") && msg.contains("libb.so"), "{msg}");
+        }
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
 }

@@ -167,6 +167,8 @@ fn setup(spec: &Value) -> Result<(), String> {
         .as_array()
         .cloned()
         .unwrap_or_default();
+    // Kinds joined by path were not cloned: until joined, they are still the host's.
+    let host = crate::sysctl::HostNs::current();
     for n in &ns {
         let Some(path) = n["path"].as_str() else {
             continue;
@@ -214,6 +216,7 @@ fn setup(spec: &Value) -> Result<(), String> {
     }
     mounts::devices(&confined)?;
     drop(confined);
+    let private = crate::sysctl::private_in(&ns, &host);
     let own_uts = ns.iter().any(|n| n["type"] == "uts" && n["path"].is_null());
     if let Some(h) = spec["hostname"]
         .as_str()
@@ -222,7 +225,7 @@ fn setup(spec: &Value) -> Result<(), String> {
         nix::unistd::sethostname(h).map_err(|e| format!("sethostname: {e}"))?;
     }
     mounts::pivot(&root)?;
-    process::sysctls(&spec["linux"]["sysctl"])?;
+    process::sysctls(&spec["linux"]["sysctl"], private)?;
     mounts::mask(&strs(&spec["linux"]["maskedPaths"]));
     mounts::readonly(&strs(&spec["linux"]["readonlyPaths"]));
     Ok(())

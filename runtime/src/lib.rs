@@ -26,6 +26,7 @@ pub mod oci;
 pub mod process;
 pub mod seccomp;
 pub mod spec;
+pub mod sysctl;
 pub mod user;
 
 /// A runtime failure.

@@ -166,16 +166,15 @@ pub fn reset_signals() {
     }
 }
 
-/// Applies `linux.sysctl` (`net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`).
-pub fn sysctls(map: &Value) -> Result<(), String> {
+/// Applies `linux.sysctl` (`net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`), each
+/// key first checked against the namespaces the container has of its own (`private`).
+pub fn sysctls(map: &Value, private: crate::sysctl::Private) -> Result<(), String> {
     let Some(m) = map.as_object() else {
         return Ok(());
     };
     for (k, v) in m {
-        if k.contains("..") {
-            return Err(format!("invalid sysctl {k}"));
-        }
-        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        crate::sysctl::check(k, private).map_err(|e| e.to_string())?;
+        let path = crate::sysctl::path(k).map_err(|e| e.to_string())?;
         fs::write(&path, v.as_str().unwrap_or_default())
             .map_err(|e| format!("setting sysctl {k}: {e}"))?;
     }

@@ -100,10 +100,18 @@ fn fs_name(path: &Path) -> String {
     .into()
 }
 
+/// Sets `dir`'s mode (a folder of the driver's that other users may not list).
+fn private(dir: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+}
+
 impl Overlay {
     /// Opens the root, checking that overlayfs works on it.
     pub fn new(root: &Path, max_layer: u64) -> DriverResult<Overlay> {
         fs::create_dir_all(root.join("l"))
+            .and_then(|_| private(root, 0o710))
+            .and_then(|_| private(&root.join("l"), 0o700))
             .map_err(io_err(format!("creating {}", root.display())))?;
         let o = Overlay {
             root: root.to_path_buf(),
@@ -228,6 +236,11 @@ impl StorageDriver for Overlay {
             fs::create_dir_all(tmp.join(d))
                 .map_err(io_err(format!("creating {}", tmp.display())))?;
         }
+        // The layer's folder is not for other users (`diff` keeps its mode: it is the mode
+        // of the container's `/`).
+        private(&tmp, 0o710)
+            .and_then(|_| private(&tmp.join("work"), 0o700))
+            .map_err(io_err(format!("restricting {}", tmp.display())))?;
         let short = short_name();
         // The files sit in a temporary folder renamed into place whole, so readers see all or
         // nothing. An image layer's are flushed one by one (it outlives everything); a

@@ -64,13 +64,23 @@ fn write_atomic(path: &Path, data: &[u8]) -> DriverResult<()> {
     fs::rename(&tmp, path).map_err(io_err(format!("renaming {}", tmp.display())))
 }
 
+/// Makes `dir` `0710` (root's traversal only).
+fn private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o710))
+}
+
 impl Vfs {
     /// Opens (creating) the driver root and clears leftovers of interrupted creates.
     pub fn new(root: &Path, max_layer: u64) -> DriverResult<Vfs> {
+        // Other users may not list the layers (a layer's own folder is the container's `/`,
+        // so it keeps the layer's mode).
         for d in ["dir", "meta"] {
             fs::create_dir_all(root.join(d))
+                .and_then(|_| private(&root.join(d)))
                 .map_err(io_err(format!("creating {}", root.join(d).display())))?;
         }
+        private(root).map_err(io_err(format!("restricting {}", root.display())))?;
         let v = Vfs {
             root: root.to_path_buf(),
             max_layer,

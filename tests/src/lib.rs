@@ -21,10 +21,12 @@ mod cleanup;
 mod cmd;
 mod daemon;
 mod engine;
+mod refusal;
 mod registry;
 
 pub use berth_testimg::busybox_rootfs_tar;
 pub use cmd::{Lines, Output};
 pub use daemon::{free_port, target_dir, Builder, TestDaemon};
 pub use engine::RealEngine;
+pub use refusal::berthd_refuses;
 pub use registry::{have, run_ok, scratch_dir, self_signed, DistRegistry, RegistryAuth};

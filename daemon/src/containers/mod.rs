@@ -298,7 +298,7 @@ impl Containers {
     pub fn save(&self, c: &Container) -> Result<(), ApiError> {
         let rec = c.record();
         let dir = self.dir(&c.id);
-        std::fs::create_dir_all(&dir)
+        crate::modes::private_dir_all(&dir)
             .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
         let bytes = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
         let tmp = dir.join("config.v2.json.tmp");

@@ -167,6 +167,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
         }
         _ => NetNs::New,
     };
+    let sysctls = sysctls(hc, &netns)?;
     let (quota, period) = crate::api::containers_update::cpu_quota_period(hc);
     let sec: Vec<String> = strs(&hc["SecurityOpt"]);
     Ok(SpecOptions {
@@ -210,14 +211,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
             .iter()
             .any(|s| s == "systempaths=unconfined")
             .then(Vec::new),
-        sysctls: hc["Sysctls"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        sysctls,
         oom_score_adj: hc["OomScoreAdj"].as_i64().unwrap_or(0) as i32,
         init: match hc["Init"].as_bool().unwrap_or(ctx.config.init) {
             true => Some(init_binary(ctx)?.display().to_string()),
@@ -225,6 +219,35 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
         },
         ..Default::default()
     })
+}
+
+/// `HostConfig.Sysctls`, each allowed by runc's rules (the container always has IPC and UTS
+/// namespaces of its own; a network one other than the host's unless `--network host`, or
+/// `container:X` with X on the host's), or Docker's start error.
+fn sysctls(
+    hc: &Value,
+    netns: &NetNs,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let private = berth_runtime::sysctl::Private {
+        net: match netns {
+            NetNs::Host => false,
+            NetNs::New => true,
+            // Another container's: the host's if that one runs with `--network host`.
+            NetNs::Path(p) => !berth_runtime::sysctl::HostNs::current().is_host("network", p),
+        },
+        ipc: true,
+        uts: true,
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in hc["Sysctls"].as_object().into_iter().flatten() {
+        berth_runtime::sysctl::check(k, private).map_err(|e| {
+            ApiError::bad_request(format!(
+                "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: {e}: unknown"
+            ))
+        })?;
+        out.insert(k.clone(), v.as_str().unwrap_or("").to_string());
+    }
+    Ok(out)
 }
 
 /// The binary `--init` binds into the container: `init-path`, else Docker's `docker-init` or
@@ -540,5 +563,5 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
 
 /// Creates the run-time folders of a container.
 pub fn prepare_dirs(ctx: &Ctx, id: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(ctx.containers.state_dir(id).join("bundle").join("rootfs"))
+    crate::modes::private_dir_all(&ctx.containers.state_dir(id).join("bundle").join("rootfs"))
 }

@@ -183,7 +183,8 @@ impl Volumes {
         }
         let dir = self.root.join(name);
         let data = dir.join("_data");
-        std::fs::create_dir_all(&data)
+        crate::modes::private_dir_all(&dir)
+            .and_then(|_| std::fs::create_dir_all(&data))
             .map_err(|e| ApiError::internal(format!("create {name}: {e}")))?;
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let meta = json!({"Name": name, "CreatedAt": created_at, "Labels": string_map(labels), "Options": options});
