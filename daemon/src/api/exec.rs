@@ -187,11 +187,7 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
         .join(format!("exec-{}.json", e.id));
     std::fs::write(&spec_path, spec.to_string())
         .map_err(|err| ApiError::internal(format!("writing exec spec: {err}")))?;
-    let monitor = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("berth-monitor")))
-        .unwrap_or_default();
-    let mut cmd = tokio::process::Command::new(monitor);
+    let mut cmd = tokio::process::Command::from(crate::containers::monitor_exe::command());
     cmd.arg("exec")
         .arg("--pid")
         .arg(c.pid().to_string())
