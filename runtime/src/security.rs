@@ -74,11 +74,11 @@ mod tests {
             Seccomp::Builtin
         );
         assert_eq!(
-            s(&["bogus"]).unwrap_err(),
+            s(&["bogus"]).expect_err("refused"),
             "invalid --security-opt 1: \"bogus\""
         );
         assert_eq!(
-            s(&["foo=bar"]).unwrap_err(),
+            s(&["foo=bar"]).expect_err("refused"),
             "invalid --security-opt 2: \"foo=bar\""
         );
     }
