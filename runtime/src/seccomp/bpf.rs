@@ -3,9 +3,10 @@
 //! one section per listed architecture berth has a syscall table for; any other ABI gets
 //! ENOSYS (so do x32 calls on x86_64). In a section, a number above the highest one berth
 //! knows gets ENOSYS when the default refuses (runc's rule: a libc probing a call newer than
-//! the profile falls back instead of failing with EPERM); then one block per named call
-//! tests its rules — argument conditions compared as 64-bit values, the most restrictive
-//! action first, the first rule that holds decides — and falls back to the default action.
+//! the profile falls back instead of failing with EPERM); then come the named calls in number
+//! order, in chunks a number above them skips whole, one block per call testing its rules —
+//! argument conditions compared as 64-bit values, the most restrictive action first, the
+//! first rule that holds decides — and falling back to the default action.
 
 use super::syscalls::Arch;
 use super::SeccompError;
@@ -21,6 +22,9 @@ const RET_TRACE: u32 = 0x7ff0_0000;
 const RET_LOG: u32 = 0x7ffc_0000;
 /// Allow the call.
 pub const RET_ALLOW: u32 = 0x7fff_0000;
+
+/// Calls per chunk of a section (see [`section`]).
+const CHUNK: usize = 16;
 
 /// x32 calls on x86_64 carry this bit in their number.
 const X32_BIT: u32 = 0x4000_0000;
@@ -262,6 +266,8 @@ fn section(arch: Arch, p: &Oci, default: u32) -> Result<Vec<libc::sock_filter>, 
         out.push(jump(JGT_K, arch.max_nr(), 0, 1));
         out.push(stmt(RET_K, RET_ERRNO | libc::ENOSYS as u32));
     }
+    // One self-contained block per call (it always ends in `ret`), in number order.
+    let mut blocks: Vec<(u32, Vec<libc::sock_filter>)> = Vec::new();
     for nr in order {
         let mut rules = by_nr.remove(&nr).unwrap_or_default();
         // Most restrictive first; among equals, unconditional first (it settles the call).
@@ -275,16 +281,27 @@ fn section(arch: Arch, p: &Oci, default: u32) -> Result<Vec<libc::sock_filter>, 
                 break;
             }
         }
-        if block.is_empty() {
-            continue;
-        }
         if !settled {
             block.push(stmt(RET_K, default));
         }
         let skip = u8::try_from(block.len())
             .map_err(|_| SeccompError::Invalid("too many seccomp rules for one call".into()))?;
-        out.push(jump(JEQ_K, nr, 0, skip));
-        out.extend(block);
+        let mut code = vec![jump(JEQ_K, nr, 0, skip)];
+        code.extend(block);
+        blocks.push((nr, code));
+    }
+    blocks.sort_by_key(|(nr, _)| *nr);
+    // Chunks of CHUNK calls, each skipped whole (`jgt` its highest number, then `ja`) when
+    // the number is above it: a call costs a few dozen instructions, not a walk of the list.
+    for chunk in blocks.chunks(CHUNK) {
+        let max = chunk.last().map(|(nr, _)| *nr).unwrap_or(0);
+        let len: usize = chunk.iter().map(|(_, c)| c.len()).sum::<usize>() + 1;
+        out.push(jump(JGT_K, max, 0, 1));
+        out.push(stmt(JA, len as u32));
+        for (_, code) in chunk {
+            out.extend_from_slice(code);
+        }
+        out.push(stmt(RET_K, default));
     }
     out.push(stmt(RET_K, default));
     Ok(out)
