@@ -1,10 +1,10 @@
 //! Issue #15, item 3: `docker exec` is confined like the container, and the code that enters a
 //! container leaves nothing of the host within reach. An exec gets the container's seccomp
-//! profile, no_new_privs and capabilities (`exec --privileged`: every capability, no filter);
-//! only 0-2 are open in the container's processes; a workdir naming a descriptor
-//! (`/proc/self/fd/N`, CVE-2024-21626) fails or stays inside; and CVE-2019-5736 is played for
-//! real: a container makes the runtime exec `#!/proc/self/exe`, then tries to write the binary
-//! it reaches — the host's binaries stay byte-for-byte the same.
+//! profile, no_new_privs and capabilities (`exec --privileged`: every capability, and still the
+//! container's filter, as Docker's); only 0-2 are open in the container's processes; a workdir
+//! naming a descriptor (`/proc/self/fd/N`, CVE-2024-21626) fails or stays inside; and
+//! CVE-2019-5736 is played for real: a container makes the runtime exec `#!/proc/self/exe`,
+//! then tries to write the binary it reaches — the host's binaries stay byte-for-byte the same.
 
 use berth_tests::TestDaemon;
 
@@ -57,10 +57,21 @@ fn exec_gets_the_containers_seccomp_no_new_privs_and_capabilities() {
         let out = d.docker(&["exec", name, "unshare", "-U", "true"]);
         assert_ne!(out.status, 0, "{name}: {out:?}");
     }
-    // --privileged: every capability the host's root has, and no filter.
+    // exec --privileged: every capability the host's root has, and — as with Docker, whose
+    // runc applies the container's filter to every process it joins to it — still the
+    // container's filter, so no new user namespace; in a privileged container, no filter.
     let host = std::fs::read_to_string("/proc/self/status").expect("status");
     let out = d
         .docker(&["exec", "--privileged", "plain", "sh", "-c", STATUS])
+        .ok()
+        .to_string();
+    assert_eq!(field(&out, "Seccomp"), "2", "{out}");
+    assert_eq!(field(&out, "CapEff"), field(&host, "CapBnd"), "{out}");
+    let out = d.docker(&["exec", "--privileged", "plain", "unshare", "-U", "true"]);
+    assert_ne!(out.status, 0, "{out:?}");
+    run_d(&d, "priv", &["--privileged"]);
+    let out = d
+        .docker(&["exec", "priv", "sh", "-c", STATUS])
         .ok()
         .to_string();
     assert_eq!(field(&out, "Seccomp"), "0", "{out}");

@@ -92,11 +92,10 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> Result<Value, ApiError> {
     let root = format!("/proc/{}/root", c.pid());
     let user = berth_runtime::user::resolve(std::path::Path::new(&root), user_s, &[])
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let privileged = cfg["Privileged"].as_bool().unwrap_or(false)
-        || rec
-            .pointer("/HostConfig/Privileged")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+    let container_privileged = rec
+        .pointer("/HostConfig/Privileged")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let strs = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -106,18 +105,25 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> Result<Value, ApiError> {
             })
             .unwrap_or_default()
     };
-    let caps = berth_runtime::caps::compute(
-        privileged,
+    let container_caps = berth_runtime::caps::compute(
+        container_privileged,
         &strs(&rec["HostConfig"]["CapAdd"]),
         &strs(&rec["HostConfig"]["CapDrop"]),
     );
-    // Confined like the container: its seccomp profile and no_new_privs; `--privileged`
-    // (of the exec or the container) means every capability and no filter, as Docker.
+    // Confined like the container: its seccomp profile (made for the container's
+    // capabilities) and no_new_privs. `exec --privileged` adds every capability and nothing
+    // else, as Docker's (moby sets only the exec's capabilities; runc applies the container's
+    // filter to every process it joins to it).
+    let caps = if cfg["Privileged"].as_bool().unwrap_or(false) {
+        berth_runtime::caps::compute(true, &[], &[])
+    } else {
+        container_caps.clone()
+    };
     let sec = berth_runtime::security::parse(&strs(&rec["HostConfig"]["SecurityOpt"]))
         .map_err(ApiError::bad_request)?;
     let seccomp = sec
         .seccomp
-        .oci(privileged, &caps)
+        .oci(container_privileged, &container_caps)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let cwd = cfg["WorkingDir"]
         .as_str()
