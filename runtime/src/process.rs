@@ -120,7 +120,10 @@ pub fn enter_cwd(process: &Value) -> Result<(), String> {
     if !cwd.starts_with('/') {
         return Err(format!("cwd {cwd:?} is not an absolute path"));
     }
-    let _ = fs::create_dir_all(cwd);
+    // A missing workdir is made, as Docker's; never one under /proc (descriptors' targets).
+    if !cwd.starts_with("/proc/") {
+        let _ = fs::create_dir_all(cwd);
+    }
     std::env::set_current_dir(cwd)
         .map_err(|e| format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}"))?;
     // The kernel's getcwd answers a path that does not start with `/` ("(unreachable)/...")
