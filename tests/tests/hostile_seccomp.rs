@@ -181,3 +181,31 @@ fn info_names_the_builtin_profile() {
         "{out:?}"
     );
 }
+
+/// The Python SDK sends `security_opt` as it is: the profile's JSON inline, or `unconfined`.
+#[test]
+fn python_sdk_security_opt() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let script = r#"
+import json
+deny = json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]})
+def run(opts, cmd):
+    try:
+        return c.containers.run("busybox", ["sh", "-c", cmd], remove=True, network_mode="none",
+                                security_opt=opts).decode().strip()
+    except docker.errors.ContainerError as e:
+        return "exit %d" % e.exit_status
+print(run(["seccomp=unconfined"], "grep Seccomp: /proc/self/status"))
+print(run(["seccomp=" + deny], "mkdir /x"))
+print(run(["seccomp=" + deny, "no-new-privileges"], "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status"))
+"#;
+    let out = d.python(script);
+    let lines: Vec<String> = out.ok().lines().map(|l| l.replace('\t', " ")).collect();
+    assert_eq!(
+        lines,
+        ["Seccomp: 0", "exit 1", "NoNewPrivs: 1", "Seccomp: 2"],
+        "{out:?}"
+    );
+}
