@@ -15,6 +15,9 @@ mod startup;
 use std::process::exit;
 
 fn main() {
+    // Run from berthd's sealed copy (`/proc/self/fd/N`), the kernel named us `N`.
+    // SAFETY: prctl with a NUL-terminated name that outlives the call.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr(), 0, 0, 0) };
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("exec") => exit(exec_mode(&args[1..])),

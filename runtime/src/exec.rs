@@ -10,6 +10,10 @@ use std::fs;
 /// Joins container `pid` and runs `process` (an OCI process object); returns the exit code
 /// to exit with (the command's, or 126/127 with a message on stderr).
 pub fn exec_into(pid: i32, process: &Value) -> i32 {
+    // Nothing of berthd's and of this helper (the host binary behind `/proc/PID/exe`, its
+    // descriptors) may be reachable from the container: see `process::non_dumpable`.
+    process::non_dumpable();
+    process::cloexec_from_3();
     // Join its cgroups first (the paths are the same relative paths under each hierarchy).
     let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     for line in cg.lines() {
@@ -78,18 +82,32 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
                     libc::ioctl(0, libc::TIOCSCTTY, 0);
                 }
             }
-            // The container's filter, when berthd passes it along (`"seccomp"`).
-            if let Err(e) = crate::seccomp::install(&process["seccomp"]) {
-                eprintln!("{e}");
+            // Only 0-2 are the container's: the rest goes before anything else happens.
+            process::close_fds(&[]);
+            let fail = |e: String| -> ! {
+                eprintln!("OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown");
                 // SAFETY: ending the child.
-                unsafe { libc::_exit(126) };
+                unsafe { libc::_exit(126) }
+            };
+            // The container's filter, which berthd passes along (`"seccomp"`), installed as
+            // init does (see `init::run`).
+            let nnp = process["noNewPrivileges"].as_bool().unwrap_or(false);
+            if !nnp {
+                if let Err(e) = crate::seccomp::install(&process["seccomp"]) {
+                    fail(e.to_string());
+                }
             }
             if let Err(e) = process::setup_process(process) {
-                eprintln!("{e}");
-                // SAFETY: ending the child.
-                unsafe { libc::_exit(126) };
+                fail(e);
             }
-            process::close_fds(&[]);
+            if let Err(e) = process::enter_cwd(process) {
+                fail(e);
+            }
+            if nnp {
+                if let Err(e) = crate::seccomp::install(&process["seccomp"]) {
+                    fail(e.to_string());
+                }
+            }
             process::reset_signals();
             let args: Vec<String> = process["args"]
                 .as_array()

@@ -42,6 +42,8 @@ fn fail(status: RawFd, code: i32, msg: &str) -> ! {
 /// (empty when the runtime places it).
 pub fn run(spec: &Value, io: InitIo, join: &[PathBuf]) -> ! {
     let st = io.status;
+    // A copy of the monitor until its exec: nothing may reach the host binary through it.
+    process::non_dumpable();
     for (i, fd) in io.stdio.iter().enumerate() {
         if *fd != i as RawFd {
             // SAFETY: dup2 onto the standard descriptors of this new process.
@@ -92,15 +94,29 @@ pub fn run(spec: &Value, io: InitIo, join: &[PathBuf]) -> ! {
     if let Err(e) = finish_setup(spec, &layout) {
         fail(st, 1, &e);
     }
-    // Still root with every capability: the filter needs no no_new_privs.
-    if let Err(e) = crate::seccomp::install(&spec["linux"]["seccomp"]) {
-        fail(st, 1, &e);
-    }
     let process = &spec["process"];
+    // As runc: without no_new_privs the filter goes on while init still has CAP_SYS_ADMIN
+    // (so it also covers switching user and dropping capabilities); with it, once the
+    // process is set up, so that the profile constrains as little of init as possible.
+    let nnp = process["noNewPrivileges"].as_bool().unwrap_or(false);
+    let seccomp = &spec["linux"]["seccomp"];
+    if !nnp {
+        if let Err(e) = crate::seccomp::install(seccomp) {
+            fail(st, 1, &e.to_string());
+        }
+    }
     if let Err(e) = process::setup_process(process) {
         fail(st, 1, &e);
     }
     process::close_fds(&[io.start, io.status]);
+    if let Err(e) = process::enter_cwd(process) {
+        fail(st, 1, &e);
+    }
+    if nnp {
+        if let Err(e) = crate::seccomp::install(seccomp) {
+            fail(st, 1, &e.to_string());
+        }
+    }
     // Looked up before `R`, as runc does at create: a command that is missing or not
     // executable fails the `start` that would release it, with Docker's 127 or 126.
     let (args, env) = (strs(&process["args"]), strs(&process["env"]));
@@ -119,6 +135,9 @@ pub fn run(spec: &Value, io: InitIo, join: &[PathBuf]) -> ! {
     }
     drop(start);
     process::reset_signals();
+    // Only 0-2 are the container's; the status pipe (already close-on-exec) stays usable
+    // to report a failed exec.
+    process::cloexec_from_3();
     let err = process::exec_path(&path, &args, &env);
     exec_failed(st, &format!("exec {path}: {}", process::errno_text(err)))
 }

@@ -9,7 +9,9 @@
 //! - [`oci`] drives an OCI runtime binary (runc, crun, youki) with a bundle;
 //! - [`cgroups`] manages cgroup v1 and v2 (limits, freezer, stats, OOM) behind one type;
 //! - [`console`] makes a container's terminal inside its own devpts, as runc does;
-//! - [`seccomp`] is the default syscall filter (OCI profile, and BPF for the native runtime);
+//! - [`seccomp`] chooses a container's syscall filter (the built-in allow-list or a profile in
+//!   Docker's format) and compiles it to BPF for the native runtime and exec;
+//! - [`security`] reads `--security-opt` as Docker does;
 //! - [`exec`] joins a running container (`docker exec`);
 //! - [`memory`] gives start-up memory back in long-lived processes (monitor, berthd);
 //! - [`user`] resolves `user[:group]` against the container's `/etc/passwd` and `/etc/group`.
@@ -25,6 +27,7 @@ pub mod native;
 pub mod oci;
 pub mod process;
 pub mod seccomp;
+pub mod security;
 pub mod spec;
 pub mod sysctl;
 pub mod user;

@@ -1,6 +1,7 @@
 //! The process part of a spec, shared by init and exec: rlimits, user and groups,
-//! capabilities, no_new_privs, cwd, signal state, closing inherited descriptors, PATH lookup
-//! and `execve` with Docker's error texts and exit codes.
+//! capabilities, no_new_privs, the cwd (checked to be inside the container), dumpability,
+//! signal state, closing inherited descriptors, PATH lookup and `execve` with Docker's error
+//! texts and exit codes.
 
 use serde_json::Value;
 use std::ffi::CString;
@@ -31,8 +32,8 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
     })
 }
 
-/// Applies the process part of a spec (rlimits, user, capabilities, no_new_privs, cwd) to the
-/// calling process. Shared by init and exec.
+/// Applies the process part of a spec (rlimits, user, capabilities, no_new_privs) to the
+/// calling process; the cwd is [`enter_cwd`]'s. Shared by init and exec.
 pub fn setup_process(process: &Value) -> Result<(), String> {
     if let Some(adj) = process["oomScoreAdj"].as_i64() {
         // Only raise it explicitly; 0 is what a child of the monitor has unless told.
@@ -101,16 +102,84 @@ pub fn setup_process(process: &Value) -> Result<(), String> {
     crate::caps::apply(&sets).map_err(|e| format!("setting capabilities: {e}"))?;
     if process["noNewPrivileges"].as_bool().unwrap_or(false) {
         // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(format!(
+                "setting no_new_privs: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
     }
+    Ok(())
+}
+
+/// Changes to the process's `cwd` — meant for after every descriptor not the container's is
+/// closed — and checks that it lies inside the container's root: a `cwd` naming a descriptor
+/// (`/proc/self/fd/N`) of a directory outside must not become the process's (CVE-2024-21626).
+pub fn enter_cwd(process: &Value) -> Result<(), String> {
     let cwd = process["cwd"].as_str().unwrap_or("/");
-    // Made as runc makes it: resolved inside the container's root (after `pivot_root` the
-    // host is out of view anyway), a symlink on the way followed there even when dangling.
-    if let Ok(root) = berth_confine::Root::open("/") {
-        let _ = root.mkdir_all(cwd, 0o755);
+    if !cwd.starts_with('/') {
+        return Err(format!("cwd {cwd:?} is not an absolute path"));
+    }
+    // A missing workdir is made, as Docker's, never one under /proc (descriptors' targets):
+    // resolved inside the container's root (after `pivot_root` the host is out of view
+    // anyway), a symlink on the way followed there even when dangling, as runc does.
+    if !cwd.starts_with("/proc/") {
+        if let Ok(root) = berth_confine::Root::open("/") {
+            let _ = root.mkdir_all(cwd, 0o755);
+        }
     }
     std::env::set_current_dir(cwd)
-        .map_err(|e| format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}"))
+        .map_err(|e| format!("chdir to cwd (\"{cwd}\") set in config.json failed: {e}"))?;
+    // The kernel's getcwd answers a path that does not start with `/` ("(unreachable)/...")
+    // for a directory its root cannot reach.
+    let mut buf = [0u8; 4096];
+    // SAFETY: getcwd into a buffer of the given length.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    if n <= 0 || buf[0] != b'/' {
+        return Err(format!(
+            "chdir to cwd (\"{cwd}\") set in config.json failed: current working directory is outside of container mount namespace root -- possible container breakout detected"
+        ));
+    }
+    Ok(())
+}
+
+/// Makes the process non-dumpable: until it execs the container's command, no process of the
+/// container without CAP_SYS_PTRACE can open its `/proc/PID/exe` (the host's binary,
+/// CVE-2019-5736), its memory or its descriptors. `execve` of the container's command makes
+/// it dumpable again.
+pub fn non_dumpable() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
+/// Marks every descriptor above 2 close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC; a
+/// `/proc/self/fd` walk where the kernel lacks it): whatever the process still holds stays
+/// usable until, and only until, its `execve`.
+pub fn cloexec_from_3() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only sets flags on descriptors of this process.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return;
+    }
+    let fds: Vec<RawFd> = fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: fcntl on a descriptor number; a closed one just fails.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
 }
 
 /// Closes every descriptor above 2 except `keep` (close_range(2) over the gaps; a

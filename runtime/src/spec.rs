@@ -128,9 +128,9 @@ pub struct SpecOptions {
     pub ipc_ns: NsMode,
     /// `--uts` (with `Host` the hostname is not set).
     pub uts_ns: NsMode,
-    /// `--security-opt seccomp=unconfined` (the default profile of [`crate::seccomp`] is
-    /// applied otherwise, except with `privileged`).
-    pub seccomp_unconfined: bool,
+    /// `--security-opt seccomp=...`: the built-in profile, none, or a profile in Docker's
+    /// format (no filter at all with `privileged`).
+    pub seccomp: crate::seccomp::Seccomp,
 }
 
 /// Docker's masked paths.
@@ -320,6 +320,10 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
         (None, true) => Vec::new(),
         (None, false) => READONLY.iter().map(|s| s.to_string()).collect(),
     };
+    let seccomp = o
+        .seccomp
+        .oci(o.privileged, &caps)
+        .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
     let mut user_json = json!({"uid": user.uid, "gid": user.gid});
     if !user.additional_gids.is_empty() {
         user_json["additionalGids"] = json!(user.additional_gids);
@@ -347,11 +351,7 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
             "resources": resources,
             "cgroupsPath": cgroups_path,
             "sysctl": o.sysctls,
-            "seccomp": if o.privileged || o.seccomp_unconfined {
-                Value::Null
-            } else {
-                crate::seccomp::default_profile(&caps)
-            },
+            "seccomp": seccomp,
         },
     }))
 }

@@ -257,7 +257,9 @@ fn seccomp_default_profile_blocks_new_namespaces() {
     assert_eq!(field(&out, "userns:"), "denied");
     assert_eq!(field(&out, "netns:"), "denied");
     assert_eq!(field(&out, "Seccomp:"), "2", "filter mode");
-    let (_, out, _) = run_sh("sec", script, |o| o.seccomp_unconfined = true);
+    let (_, out, _) = run_sh("sec", script, |o| {
+        o.seccomp = berth_runtime::seccomp::Seccomp::Unconfined
+    });
     assert_eq!(field(&out, "Seccomp:"), "0");
     // Without seccomp, a user namespace needs no capability (where the kernel allows them).
     let userns_allowed = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")

@@ -240,6 +240,28 @@ pub(crate) fn term_size() -> Option<(u16, u16)> {
 }
 
 /// The create body docker builds for these flags.
+/// `--security-opt` as the docker CLI sends it: `seccomp=FILE` becomes `seccomp=<the file's
+/// JSON, compacted>` (the daemon never reads the client's files); `unconfined` and `builtin`
+/// stay as they are.
+pub(crate) fn security_opts(opts: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for o in opts {
+        let kv = o.split_once('=').or_else(|| o.split_once(':'));
+        match kv {
+            Some(("seccomp", file)) if file != "unconfined" && file != "builtin" => {
+                let text = std::fs::read(file)
+                    .map_err(|e| anyhow::anyhow!("opening seccomp profile ({file}) failed: {e}"))?;
+                let v: Value = serde_json::from_slice(&text).map_err(|e| {
+                    anyhow::anyhow!("compacting json for seccomp profile ({file}) failed: {e}")
+                })?;
+                out.push(format!("seccomp={v}"));
+            }
+            _ => out.push(o.clone()),
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn create_body(a: &RunArgs) -> Result<Value> {
     let mut env = env_files(&a.env_file)?;
     env.extend(expand_env(&a.env));
@@ -299,7 +321,7 @@ pub(crate) fn create_body(a: &RunArgs) -> Result<Value> {
             "ExtraHosts": extra_hosts,
             "Privileged": a.privileged,
             "ReadonlyRootfs": a.read_only,
-            "SecurityOpt": a.security_opt,
+            "SecurityOpt": security_opts(&a.security_opt)?,
             "Tmpfs": tmpfs,
             "ShmSize": a.shm_size.as_deref().map(parse_bytes).transpose()?.unwrap_or(0),
             "Memory": a.memory.as_deref().map(parse_bytes).transpose()?.unwrap_or(0),

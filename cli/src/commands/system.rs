@@ -192,8 +192,22 @@ pub fn info(c: &mut Client, a: InfoArgs) -> Result<i32> {
         println!(" {name} version: {id}");
     }
     println!(" Security Options:");
+    // `name=seccomp,profile=builtin` is shown as docker does: the name, then `Profile: builtin`.
     for o in v["SecurityOptions"].as_array().cloned().unwrap_or_default() {
-        println!("  {}", o.as_str().unwrap_or("").trim_start_matches("name="));
+        for kv in o.as_str().unwrap_or("").split(',') {
+            match kv.split_once('=') {
+                Some(("name", n)) => println!("  {n}"),
+                Some((k, val)) => {
+                    let mut c = k.chars();
+                    let key: String = c
+                        .next()
+                        .map(|f| f.to_uppercase().chain(c).collect())
+                        .unwrap_or_default();
+                    println!("   {key}: {val}");
+                }
+                None => println!("  {kv}"),
+            }
+        }
     }
     println!(" Kernel Version: {}", s(&v, "KernelVersion"));
     println!(" Operating System: {}", s(&v, "OperatingSystem"));

@@ -92,11 +92,10 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> Result<Value, ApiError> {
     let root = format!("/proc/{}/root", c.pid());
     let user = berth_runtime::user::resolve(std::path::Path::new(&root), user_s, &[])
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let privileged = cfg["Privileged"].as_bool().unwrap_or(false)
-        || rec
-            .pointer("/HostConfig/Privileged")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+    let container_privileged = rec
+        .pointer("/HostConfig/Privileged")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let strs = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -106,11 +105,26 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> Result<Value, ApiError> {
             })
             .unwrap_or_default()
     };
-    let caps = berth_runtime::caps::compute(
-        privileged,
+    let container_caps = berth_runtime::caps::compute(
+        container_privileged,
         &strs(&rec["HostConfig"]["CapAdd"]),
         &strs(&rec["HostConfig"]["CapDrop"]),
     );
+    // Confined like the container: its seccomp profile (made for the container's
+    // capabilities) and no_new_privs. `exec --privileged` adds every capability and nothing
+    // else, as Docker's (moby sets only the exec's capabilities; runc applies the container's
+    // filter to every process it joins to it).
+    let caps = if cfg["Privileged"].as_bool().unwrap_or(false) {
+        berth_runtime::caps::compute(true, &[], &[])
+    } else {
+        container_caps.clone()
+    };
+    let sec = berth_runtime::security::parse(&strs(&rec["HostConfig"]["SecurityOpt"]))
+        .map_err(ApiError::bad_request)?;
+    let seccomp = sec
+        .seccomp
+        .oci(container_privileged, &container_caps)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let cwd = cfg["WorkingDir"]
         .as_str()
         .filter(|s| !s.is_empty())
@@ -124,9 +138,28 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> Result<Value, ApiError> {
         "cwd": cwd,
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": false,
+        "noNewPrivileges": sec.no_new_privileges,
+        "seccomp": seccomp,
         "rlimits": [],
     }))
+}
+
+/// A pty pair (master, slave) whose descriptors are close-on-exec from the start, so that no
+/// monitor or other exec berthd spawns meanwhile inherits them (the slave reaches this
+/// exec's helper as its 0-2 only).
+fn cloexec_pty() -> nix::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let m = nix::pty::posix_openpt(flags)?;
+    nix::pty::grantpt(&m)?;
+    nix::pty::unlockpt(&m)?;
+    let name = nix::pty::ptsname_r(&m)?;
+    // SAFETY: posix_openpt returned this descriptor, owned from now on by the OwnedFd.
+    let master = unsafe { OwnedFd::from_raw_fd(m.into_raw_fd()) };
+    let fd = nix::fcntl::open(name.as_str(), flags, nix::sys::stat::Mode::empty())?;
+    // SAFETY: open returned this descriptor, owned from now on by the OwnedFd.
+    Ok((master, unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
@@ -167,11 +200,7 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
         .join(format!("exec-{}.json", e.id));
     std::fs::write(&spec_path, spec.to_string())
         .map_err(|err| ApiError::internal(format!("writing exec spec: {err}")))?;
-    let monitor = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("berth-monitor")))
-        .unwrap_or_default();
-    let mut cmd = tokio::process::Command::new(monitor);
+    let mut cmd = tokio::process::Command::from(crate::containers::monitor_exe::command());
     cmd.arg("exec")
         .arg("--pid")
         .arg(c.pid().to_string())
@@ -180,9 +209,8 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
     let attach_stdin = e.config["AttachStdin"].as_bool().unwrap_or(false);
     let mut master: Option<OwnedFd> = None;
     if tty {
-        let pty = nix::pty::openpty(None, None)
-            .map_err(|err| ApiError::internal(format!("openpty: {err}")))?;
-        let s = pty.slave;
+        let (pty_master, s) =
+            cloexec_pty().map_err(|err| ApiError::internal(format!("openpty: {err}")))?;
         cmd.stdin(Stdio::from(
             s.try_clone()
                 .map_err(|e| ApiError::internal(e.to_string()))?,
@@ -192,7 +220,7 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
                 .map_err(|e| ApiError::internal(e.to_string()))?,
         ));
         cmd.stderr(Stdio::from(s));
-        master = Some(pty.master);
+        master = Some(pty_master);
     } else {
         cmd.stdin(if attach_stdin && !detach {
             Stdio::piped()

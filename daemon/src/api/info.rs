@@ -233,7 +233,10 @@ fn build(ctx: &Ctx) -> Info {
         },
         live_restore_enabled: c.live_restore,
         isolation: String::new(),
-        security_options: vec!["name=cgroupns".into()],
+        security_options: vec![
+            "name=seccomp,profile=builtin".into(),
+            "name=cgroupns".into(),
+        ],
         warnings,
     }
 }

@@ -13,8 +13,8 @@
 use crate::server::http::ApiError;
 use crate::state::Ctx;
 use std::io::{PipeReader, PipeWriter, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -31,21 +31,13 @@ pub struct Spawner {
     refilling: AtomicBool,
 }
 
-/// Where the monitor binary is (beside berthd).
-fn binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("berth-monitor")))
-        .unwrap_or_else(|| PathBuf::from("berth-monitor"))
-}
-
 /// Spawns `berth-monitor` with `args`, its stdout on a new pipe (its ready fd) and its stdin
 /// on `stdin`, and reaps the process that leaves once the monitor has detached.
 fn spawn(args: &[&std::ffi::OsStr], stdin: Stdio) -> Result<PipeReader, ApiError> {
     let (r, w) = std::io::pipe().map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
     // With no `pre_exec` hook, std spawns it with posix_spawn (a vfork-like clone) instead of
     // forking this large, threaded process.
-    let mut child = Command::new(binary())
+    let mut child = super::monitor_exe::command()
         .args(args)
         .stdin(stdin)
         .stdout(w)

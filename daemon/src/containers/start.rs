@@ -169,7 +169,8 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
     };
     let sysctls = sysctls(hc, &netns)?;
     let (quota, period) = crate::api::containers_update::cpu_quota_period(hc);
-    let sec: Vec<String> = strs(&hc["SecurityOpt"]);
+    let sec =
+        berth_runtime::security::parse(&strs(&hc["SecurityOpt"])).map_err(ApiError::bad_request)?;
     Ok(SpecOptions {
         id: c.id.clone(),
         args,
@@ -186,11 +187,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
         cap_add: strs(&hc["CapAdd"]),
         cap_drop: strs(&hc["CapDrop"]),
         privileged: hc["Privileged"].as_bool().unwrap_or(false),
-        no_new_privileges: sec.iter().any(|s| {
-            s == "no-new-privileges"
-                || s == "no-new-privileges:true"
-                || s == "no-new-privileges=true"
-        }),
+        no_new_privileges: sec.no_new_privileges,
         memory: hc["Memory"].as_i64().unwrap_or(0),
         memory_swap: hc["MemorySwap"].as_i64().unwrap_or(0),
         cpu_quota: quota,
@@ -203,14 +200,9 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
         cgroup_path: format!("berth/{}", c.id),
         user: cfg["User"].as_str().unwrap_or("").to_string(),
         group_add: strs(&hc["GroupAdd"]),
-        masked_paths: sec
-            .iter()
-            .any(|s| s == "systempaths=unconfined")
-            .then(Vec::new),
-        readonly_paths: sec
-            .iter()
-            .any(|s| s == "systempaths=unconfined")
-            .then(Vec::new),
+        masked_paths: sec.systempaths_unconfined.then(Vec::new),
+        readonly_paths: sec.systempaths_unconfined.then(Vec::new),
+        seccomp: sec.seccomp,
         sysctls,
         oom_score_adj: hc["OomScoreAdj"].as_i64().unwrap_or(0) as i32,
         init: match hc["Init"].as_bool().unwrap_or(ctx.config.init) {

@@ -1,6 +1,6 @@
 //! Checks of a create body before anything is made, with Docker's texts: the JSON types of
 //! every field berth knows (as Go's decoder would refuse them), then the values Docker's
-//! daemon refuses (restart policies, CPU and memory limits).
+//! daemon refuses (restart policies, CPU and memory limits, security options).
 //!
 //! [`normalise`] first does what Go's decoder does silently: `null` leaves a field at its
 //! zero value, and `Cmd`/`Entrypoint` may be a single string.
@@ -90,6 +90,9 @@ pub fn check_host_config(hc: &HostConfig) -> Result<(), ApiError> {
                 "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
             )));
         }
+    }
+    if let Some(opts) = &hc.security_opt {
+        berth_runtime::security::parse(opts).map_err(ApiError::bad_request)?;
     }
     if hc.memory != 0 && hc.memory < MIN_MEMORY {
         return Err(ApiError::bad_request("Minimum memory limit allowed is 6MB"));
