@@ -369,6 +369,7 @@ pub fn write_diff_between<W: Write>(
 /// followed — as tar entries named `name` and `name/...` (`docker cp` out of a container).
 pub fn write_tree<W: Write>(src: &Path, name: &Path, w: &mut W) -> Result<(), ArchiveError> {
     let (parent, base) = match (src.parent(), src.file_name()) {
+        (Some(p), Some(b)) if p.as_os_str().is_empty() => (Path::new("."), Path::new(b)),
         (Some(p), Some(b)) => (p, Path::new(b)),
         _ => (src, Path::new("")),
     };
