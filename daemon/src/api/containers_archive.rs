@@ -24,19 +24,15 @@ use hyper::StatusCode;
 use serde_json::Value;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The container's file system for one request; unmounts the rootfs it mounted when done.
 struct Fs {
     scope: Option<Scope>,
-    /// The host path of the container's root (for readers that take a path).
-    root: PathBuf,
     mounted: Option<PathBuf>,
-    /// The running container's `/proc/<pid>` folder, held open so that `root` keeps naming
-    /// that very process's root.
-    _proc: Option<File>,
     c: Arc<Container>,
 }
 
@@ -68,7 +64,7 @@ fn confine_err(e: ConfineError) -> ApiError {
 /// descriptor of `/proc/<pid>` opened *before* checking that `pid` is still the container's
 /// (a pid reused after the container exited gets a new `/proc/<pid>` folder, which this
 /// descriptor never names).
-fn live_root(c: &Container) -> Option<(Root, File, PathBuf)> {
+fn live_root(c: &Container) -> Option<Root> {
     let pid = c.pid();
     if !c.running() || pid <= 0 {
         return None;
@@ -77,9 +73,11 @@ fn live_root(c: &Container) -> Option<(Root, File, PathBuf)> {
     if !c.running() || c.pid() != pid {
         return None;
     }
-    let path = PathBuf::from(format!("/proc/self/fd/{}/root", proc.as_raw_fd()));
-    let root = Root::open(&path).ok()?;
-    Some((root, proc, path))
+    let root = Root::open(format!("/proc/self/fd/{}/root", proc.as_raw_fd())).ok()?;
+    Some(Root::from_fd(
+        root.as_fd().try_clone_to_owned().ok()?,
+        format!("/proc/{pid}/root"),
+    ))
 }
 
 fn open_fs(ctx: &Ctx, c: &Arc<Container>) -> Result<Fs, ApiError> {
@@ -108,19 +106,17 @@ fn open_fs(ctx: &Ctx, c: &Arc<Container>) -> Result<Fs, ApiError> {
         .into_iter()
         .filter_map(|(d, s)| MountRoot::open(d, &s).ok())
         .collect();
-    let (root, path, mounted, proc) = match live_root(c) {
-        Some((root, proc, path)) => (root, path, None, Some(proc)),
+    let (root, mounted) = match live_root(c) {
+        Some(root) => (root, None),
         None => {
             let path = start::mount_rootfs(ctx, &c.id)?;
             let root = Root::open(&path).map_err(confine_err)?;
-            (root, path.clone(), Some(path), None)
+            (root, Some(path))
         }
     };
     Ok(Fs {
         scope: Some(Scope::new(root, mounts)),
-        root: path,
         mounted,
-        _proc: proc,
         c: c.clone(),
     })
 }
@@ -165,6 +161,41 @@ fn stat(fs: &Fs, path: &str, container: &str) -> Result<(PathBuf, PathStat), Api
         link_target: link,
     };
     Ok((cpath, st))
+}
+
+/// Largest `/etc/passwd` or `/etc/group` read from a container.
+const USER_DB_LIMIT: u64 = 4 << 20;
+
+/// The uid and gid of the container's `Config.User` (`copyUIDGID`): its `/etc/passwd` and
+/// `/etc/group` are read inside the container's root (regular files only, bounded) and
+/// handed to the resolver in a private folder, never read through a host path.
+fn user_ids(scope: &Scope, user: &str) -> Result<(u32, u32), ApiError> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("berthd-cp-user-{}-{n}", std::process::id()));
+    let stage = || -> io::Result<berth_runtime::user::User> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir.join("etc"))?;
+        for f in ["etc/passwd", "etc/group"] {
+            let (root, rel) = scope.locate(&Path::new("/").join(f));
+            if let Ok(data) = root.read_regular(&rel, USER_DB_LIMIT) {
+                std::fs::write(dir.join(f), data)?;
+            }
+        }
+        berth_runtime::user::resolve(&dir, user, &[])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+    };
+    let r = stage();
+    let _ = std::fs::remove_dir_all(&dir);
+    match r {
+        Ok(u) => Ok((u.uid, u.gid)),
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            Err(ApiError::bad_request(e.to_string()))
+        }
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
 }
 
 fn path_param(req: &Req) -> Result<String, ApiError> {
@@ -289,9 +320,7 @@ pub async fn put(ctx: Ctx, req: Req) -> ApiResult {
             .unwrap_or("")
             .to_string();
         let chown = if copy_ids && !user.is_empty() {
-            let u = berth_runtime::user::resolve(&fs.root, &user, &[])
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            Some((u.uid, u.gid))
+            Some(user_ids(scope, &user)?)
         } else {
             None
         };
