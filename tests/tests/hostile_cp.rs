@@ -408,3 +408,43 @@ fn cp_into_a_stopped_container_through_a_symlink_lands_inside() {
     d.docker(&["version"]).ok();
     d.docker(&["rm", "-f", "stopped"]).ok();
 }
+
+#[test]
+fn cp_archive_mode_reads_the_user_database_inside_the_container() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    // The container's /etc/passwd names a host device: `docker cp -a` must not read it
+    // through a host path (an endless /dev/zero would take berthd's memory).
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "zero",
+        "-u",
+        "nobody",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000",
+    ])
+    .ok();
+    d.docker(&[
+        "exec",
+        "-u",
+        "root",
+        "zero",
+        "sh",
+        "-c",
+        "rm /etc/passwd; ln -s /dev/zero /etc/passwd",
+    ])
+    .ok();
+    let src = d.dir().join("a.txt");
+    std::fs::write(&src, "a").expect("source");
+    let out = d.docker(&["cp", "-a", &src.display().to_string(), "zero:/tmp/"]);
+    assert!(!out.success(), "no user database to resolve nobody with");
+    assert!(out.stderr.contains("nobody"), "{}", out.stderr);
+    d.docker(&["version"]).ok();
+    d.docker(&["rm", "-f", "zero"]).ok();
+}
