@@ -1,17 +1,22 @@
 //! Unpacking a layer tar into a folder, safely.
 //!
-//! Entry paths are taken relative to the destination (a leading `/` is dropped, as Docker
-//! does); `..` components are refused. Parent folders are resolved without following
-//! symlinks, so a symlink planted by the layer can never redirect a later entry outside the
-//! destination. Hard links must point inside the layer; symlinks whose relative target climbs
-//! above the root are refused. Devices are created only when allowed. The total content size
+//! The destination is a [`Root`] (berth-confine): every entry, hard-link target, whiteout
+//! and opaque folder is resolved *inside* it (`openat2(RESOLVE_IN_ROOT)`) and made with `*at`
+//! calls on its parent folder's descriptor, so neither a symlink the tar planted nor one a
+//! running container swaps in concurrently can make a write land outside it.
+//!
+//! On top of that, Docker's rules for archives: entry paths are taken relative to the
+//! destination (a leading `/` is dropped); `..` components are refused; an entry is not
+//! written through a symlink the tree holds at its parent; a layer's relative symlink may
+//! not climb above the layer. Devices are created only when allowed. The total content size
 //! is bounded.
 
-use crate::{sys, ArchiveError, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use crate::{ArchiveError, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use berth_confine::{FileKind, Root};
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{self, BufWriter, Read};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// How whiteouts are materialised.
@@ -78,45 +83,47 @@ fn clean(raw: &Path, entry: &str) -> Result<PathBuf, ArchiveError> {
     Ok(out)
 }
 
-/// Ensures every parent of `rel` under `root` is a real folder (creating missing ones),
-/// never a symlink.
-fn safe_parent(root: &Path, rel: &Path, entry: &str) -> Result<PathBuf, ArchiveError> {
-    let mut cur = root.to_path_buf();
-    if let Some(parent) = rel.parent() {
-        for c in parent.components() {
-            cur.push(c);
-            match fs::symlink_metadata(&cur) {
-                Ok(m) if m.is_dir() => {}
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(ArchiveError::Unsafe {
-                        entry: entry.into(),
-                        reason: format!(
-                            "parent {} is a symlink; refusing to write through it",
-                            cur.display()
-                        ),
-                    })
-                }
-                Ok(_) => {
-                    fs::remove_file(&cur)
-                        .map_err(|e| ArchiveError::io(format!("replacing {}", cur.display()), e))?;
-                    fs::create_dir(&cur)
-                        .map_err(|e| ArchiveError::io(format!("creating {}", cur.display()), e))?;
-                }
-                Err(_) => fs::create_dir(&cur)
-                    .map_err(|e| ArchiveError::io(format!("creating {}", cur.display()), e))?,
+/// Makes every folder above `rel` inside the root (a file in the way is replaced by a
+/// folder), refusing to write through a symlink the tree holds there: Docker's rule for
+/// layers and extracted archives. This is a policy check; confinement itself comes from the
+/// [`Root`], whose every operation resolves inside the destination whatever a concurrent
+/// writer did since.
+fn prepare_parent(root: &Root, rel: &Path, entry: &str) -> Result<(), ArchiveError> {
+    let mut cur = PathBuf::new();
+    let Some(parent) = rel.parent() else {
+        return Ok(());
+    };
+    for c in parent.components() {
+        cur.push(c);
+        match root.lstat(&cur)?.map(|st| st.kind) {
+            Some(FileKind::Dir) => {}
+            Some(FileKind::Symlink) => {
+                return Err(ArchiveError::Unsafe {
+                    entry: entry.into(),
+                    reason: format!(
+                        "parent {} is a symlink; refusing to write through it",
+                        cur.display()
+                    ),
+                })
             }
+            Some(_) => {
+                root.remove(&cur)?;
+                root.mkdir(&cur, 0o755)?;
+            }
+            None => root.mkdir(&cur, 0o755)?,
         }
     }
-    Ok(root.join(rel))
+    Ok(())
 }
 
-fn remove_any(p: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
-        Ok(_) => fs::remove_file(p),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
+/// Removes whatever `rel` names (a folder with its contents), never following a symlink.
+fn remove_any(root: &Root, rel: &Path) -> Result<(), ArchiveError> {
+    match root.lstat(rel)? {
+        Some(st) if st.kind == FileKind::Dir => root.remove_all(rel)?,
+        Some(_) => root.remove(rel)?,
+        None => {}
     }
+    Ok(())
 }
 
 /// Whether a relative symlink target placed at `rel` climbs above the root.
@@ -167,32 +174,57 @@ fn rebase(rel: PathBuf, x: Option<&ExtractOptions>) -> PathBuf {
     }
 }
 
+/// Opens the trusted host folder `dest` (a layer's folder, a host folder of the user's) as
+/// the root every entry is resolved in.
+fn open_root(dest: &Path) -> Result<Root, ArchiveError> {
+    Root::open(dest).map_err(ArchiveError::from)
+}
+
 /// Unpacks the (uncompressed) layer tar `r` into `dest`.
 pub fn apply_layer(
     r: impl Read,
     dest: &Path,
     opts: &ApplyOptions,
 ) -> Result<ApplyStats, ArchiveError> {
-    unpack(r, dest, opts, None)
+    apply_layer_in(r, &open_root(dest)?, opts)
+}
+
+/// Unpacks the (uncompressed) layer tar `r` into the root `root`.
+pub fn apply_layer_in(
+    r: impl Read,
+    root: &Root,
+    opts: &ApplyOptions,
+) -> Result<ApplyStats, ArchiveError> {
+    unpack(r, root, opts, None)
 }
 
 /// Unpacks a plain tar (not a layer: `.wh.` names are ordinary files, symlinks may point
-/// anywhere since they are never followed here) into the folder `dest`, safely as
-/// [`apply_layer`] does.
+/// anywhere since they are only ever resolved inside a root) into the folder `dest`, safely
+/// as [`apply_layer`] does.
 pub fn extract(r: impl Read, dest: &Path, x: &ExtractOptions) -> Result<ApplyStats, ArchiveError> {
+    extract_in(r, &open_root(dest)?, x)
+}
+
+/// [`extract`] into a root: every entry is resolved inside `root` (a folder of a container
+/// reached through the container's own root), whatever the container does meanwhile.
+pub fn extract_in(
+    r: impl Read,
+    root: &Root,
+    x: &ExtractOptions,
+) -> Result<ApplyStats, ArchiveError> {
     let opts = ApplyOptions {
         max_size: u64::MAX,
         ..Default::default()
     };
-    unpack(r, dest, &opts, Some(x))
+    unpack(r, root, &opts, Some(x))
 }
 
 /// Docker's refusal to replace a folder with a non-folder or the reverse.
-fn check_overwrite(path: &Path, name: &str, is_dir: bool) -> Result<(), ArchiveError> {
-    let Ok(m) = fs::symlink_metadata(path) else {
+fn check_overwrite(root: &Root, rel: &Path, name: &str, is_dir: bool) -> Result<(), ArchiveError> {
+    let Some(st) = root.lstat(rel)? else {
         return Ok(());
     };
-    let msg = match (m.is_dir(), is_dir) {
+    let msg = match (st.kind == FileKind::Dir, is_dir) {
         (true, false) => "cannot overwrite directory",
         (false, true) => "cannot overwrite non-directory",
         _ => return Ok(()),
@@ -202,14 +234,18 @@ fn check_overwrite(path: &Path, name: &str, is_dir: bool) -> Result<(), ArchiveE
         entry: name.into(),
         reason: format!(
             "{msg} {:?} with {with} {name:?}",
-            path.display().to_string()
+            root.display(rel).display().to_string()
         ),
     })
 }
 
+fn tar_err(e: io::Error) -> ArchiveError {
+    ArchiveError::Tar(e.to_string())
+}
+
 fn unpack(
     r: impl Read,
-    dest: &Path,
+    root: &Root,
     opts: &ApplyOptions,
     x: Option<&ExtractOptions>,
 ) -> Result<ApplyStats, ArchiveError> {
@@ -218,13 +254,10 @@ fn unpack(
     let mut stats = ApplyStats::default();
     let mut created: HashSet<PathBuf> = HashSet::new();
     let mut dir_times: Vec<(PathBuf, i64)> = Vec::new();
-    let entries = ar.entries().map_err(|e| ArchiveError::Tar(e.to_string()))?;
+    let entries = ar.entries().map_err(tar_err)?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| ArchiveError::Tar(e.to_string()))?;
-        let raw = entry
-            .path()
-            .map_err(|e| ArchiveError::Tar(e.to_string()))?
-            .into_owned();
+        let mut entry = entry.map_err(tar_err)?;
+        let raw = entry.path().map_err(tar_err)?.into_owned();
         let name = raw.display().to_string();
         let rel = rebase(clean(&raw, &name)?, x);
         stats.entries += 1;
@@ -232,9 +265,7 @@ fn unpack(
             continue;
         }
         let header = entry.header().clone();
-        let size = header
-            .entry_size()
-            .map_err(|e| ArchiveError::Tar(e.to_string()))?;
+        let size = header.entry_size().map_err(tar_err)?;
         stats.bytes += size;
         if stats.bytes > opts.max_size {
             return Err(ArchiveError::TooLarge {
@@ -247,31 +278,15 @@ fn unpack(
             .unwrap_or_default();
         // Whiteouts.
         if layer && file_name == OPAQUE_MARKER {
-            let dir = safe_parent(dest, &rel, &name)?;
-            let dir = dir
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| dest.to_path_buf());
-            fs::create_dir_all(&dir)
-                .map_err(|e| ArchiveError::io(format!("creating {}", dir.display()), e))?;
+            prepare_parent(root, &rel, &name)?;
+            let dir = rel.parent().unwrap_or(Path::new(""));
             match opts.whiteouts {
-                Whiteouts::Overlay => sys::set_xattr(&dir, "trusted.overlay.opaque", b"y")
-                    .map_err(|e| {
-                        ArchiveError::io(format!("marking {} opaque", dir.display()), e)
-                    })?,
+                Whiteouts::Overlay => root.set_xattr(dir, "trusted.overlay.opaque", b"y")?,
                 Whiteouts::Delete => {
-                    let children = fs::read_dir(&dir)
-                        .map_err(|e| ArchiveError::io(format!("reading {}", dir.display()), e))?;
-                    for c in children.flatten() {
-                        let p = c.path();
-                        let r = p
-                            .strip_prefix(dest)
-                            .map(Path::to_path_buf)
-                            .unwrap_or_default();
+                    for c in root.read_dir(dir)? {
+                        let r = dir.join(&c);
                         if !created.contains(&r) {
-                            remove_any(&p).map_err(|e| {
-                                ArchiveError::io(format!("removing {}", p.display()), e)
-                            })?;
+                            remove_any(root, &r)?;
                         }
                     }
                 }
@@ -279,48 +294,40 @@ fn unpack(
             continue;
         }
         if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX).filter(|_| layer) {
+            if !berth_confine::is_plain_name(OsStr::new(hidden)) {
+                return Err(ArchiveError::Unsafe {
+                    entry: name,
+                    reason: "invalid whiteout name".into(),
+                });
+            }
             let target_rel = rel.with_file_name(hidden);
-            let target = safe_parent(dest, &target_rel, &name)?;
-            remove_any(&target)
-                .map_err(|e| ArchiveError::io(format!("removing {}", target.display()), e))?;
+            prepare_parent(root, &target_rel, &name)?;
+            remove_any(root, &target_rel)?;
             if opts.whiteouts == Whiteouts::Overlay {
-                sys::mknod(&target, libc::S_IFCHR, 0, 0).map_err(|e| {
-                    ArchiveError::io(format!("creating whiteout {}", target.display()), e)
-                })?;
+                root.mknod(&target_rel, FileKind::Char, 0, 0)?;
             }
             continue;
         }
-        let path = safe_parent(dest, &rel, &name)?;
+        prepare_parent(root, &rel, &name)?;
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
         if x.is_some_and(|x| x.no_overwrite_dir_non_dir) {
-            check_overwrite(&path, &name, kind.is_dir())?;
+            check_overwrite(root, &rel, &name, kind.is_dir())?;
         }
         if !kind.is_dir() {
-            remove_any(&path)
-                .map_err(|e| ArchiveError::io(format!("replacing {}", path.display()), e))?;
+            remove_any(root, &rel)?;
         }
         match kind {
-            tar::EntryType::Directory => match fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    remove_any(&path).map_err(|e| {
-                        ArchiveError::io(format!("replacing {}", path.display()), e)
-                    })?;
-                    fs::create_dir(&path)
-                        .map_err(|e| ArchiveError::io(format!("creating {}", path.display()), e))?;
+            tar::EntryType::Directory => match root.lstat(&rel)?.map(|st| st.kind) {
+                Some(FileKind::Dir) => {}
+                Some(_) => {
+                    remove_any(root, &rel)?;
+                    root.mkdir(&rel, 0o755)?;
                 }
-                Err(_) => fs::create_dir(&path)
-                    .map_err(|e| ArchiveError::io(format!("creating {}", path.display()), e))?,
+                None => root.mkdir(&rel, 0o755)?,
             },
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&path)
-                    .map_err(|e| ArchiveError::io(format!("creating {}", path.display()), e))?;
+                let f = root.create_new(&rel, 0o600)?;
                 let mut w = BufWriter::with_capacity(1 << 20, f);
                 let copied = io::copy(&mut entry, &mut w)
                     .map_err(|e| ArchiveError::Tar(format!("reading {name}: {e}")))?;
@@ -330,13 +337,16 @@ fn unpack(
                     )));
                 }
                 w.into_inner().map_err(|e| {
-                    ArchiveError::io(format!("writing {}", path.display()), e.into_error())
+                    ArchiveError::io(
+                        format!("writing {}", root.display(&rel).display()),
+                        e.into_error(),
+                    )
                 })?;
             }
             tar::EntryType::Symlink => {
                 let target = header
                     .link_name()
-                    .map_err(|e| ArchiveError::Tar(e.to_string()))?
+                    .map_err(tar_err)?
                     .ok_or_else(|| ArchiveError::Tar(format!("symlink {name} has no target")))?
                     .into_owned();
                 if layer && symlink_escapes(&rel, &target) {
@@ -348,14 +358,12 @@ fn unpack(
                         ),
                     });
                 }
-                std::os::unix::fs::symlink(&target, &path).map_err(|e| {
-                    ArchiveError::io(format!("creating symlink {}", path.display()), e)
-                })?;
+                root.symlink(&target, &rel)?;
             }
             tar::EntryType::Link => {
                 let target = header
                     .link_name()
-                    .map_err(|e| ArchiveError::Tar(e.to_string()))?
+                    .map_err(tar_err)?
                     .ok_or_else(|| ArchiveError::Tar(format!("hard link {name} has no target")))?
                     .into_owned();
                 let trel = clean(&target, &name).map_err(|_| ArchiveError::Unsafe {
@@ -363,9 +371,8 @@ fn unpack(
                     reason: "hard link target escapes the layer root".into(),
                 })?;
                 let trel = rebase(trel, x);
-                let tpath = safe_parent(dest, &trel, &name)?;
-                match fs::symlink_metadata(&tpath) {
-                    Ok(m) if !m.is_dir() => {}
+                match root.lstat(&trel) {
+                    Ok(Some(st)) if st.kind != FileKind::Dir => {}
                     _ => {
                         return Err(ArchiveError::Unsafe {
                             entry: name,
@@ -376,8 +383,8 @@ fn unpack(
                         })
                     }
                 }
-                fs::hard_link(&tpath, &path)
-                    .map_err(|e| ArchiveError::io(format!("linking {}", path.display()), e))?;
+                // Both names resolve inside the root: the link cannot reach a host file.
+                root.hard_link(&trel, &rel)?;
                 created.insert(rel);
                 continue;
             }
@@ -390,20 +397,14 @@ fn unpack(
                 }
                 let major = header.device_major().ok().flatten().unwrap_or(0);
                 let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                let t = if kind == tar::EntryType::Char {
-                    libc::S_IFCHR
+                let k = if kind == tar::EntryType::Char {
+                    FileKind::Char
                 } else {
-                    libc::S_IFBLK
+                    FileKind::Block
                 };
-                sys::mknod(&path, t | mode, major, minor).map_err(|e| {
-                    ArchiveError::io(format!("creating device {}", path.display()), e)
-                })?;
+                root.mknod(&rel, k, mode, libc::makedev(major, minor))?;
             }
-            tar::EntryType::Fifo => {
-                sys::mknod(&path, libc::S_IFIFO | mode, 0, 0).map_err(|e| {
-                    ArchiveError::io(format!("creating fifo {}", path.display()), e)
-                })?;
-            }
+            tar::EntryType::Fifo => root.mknod(&rel, FileKind::Fifo, mode, 0)?,
             tar::EntryType::XGlobalHeader
             | tar::EntryType::XHeader
             | tar::EntryType::GNULongName
@@ -419,12 +420,9 @@ fn unpack(
         if let Ok(Some(exts)) = entry.pax_extensions() {
             for ext in exts.flatten() {
                 if let Some(key) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
-                    if let Err(e) = sys::set_xattr(&path, key, ext.value_bytes()) {
+                    if let Err(e) = root.set_xattr(&rel, key, ext.value_bytes()) {
                         if e.raw_os_error() != Some(libc::ENOTSUP) {
-                            return Err(ArchiveError::io(
-                                format!("setting xattr {key} on {}", path.display()),
-                                e,
-                            ));
+                            return Err(e.into());
                         }
                     }
                 }
@@ -434,24 +432,20 @@ fn unpack(
             header.uid().unwrap_or(0) as u32,
             header.gid().unwrap_or(0) as u32,
         ));
-        sys::lchown(&path, uid, gid)
-            .map_err(|e| ArchiveError::io(format!("chown {}", path.display()), e))?;
+        root.chown(&rel, uid, gid)?;
         if kind != tar::EntryType::Symlink {
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-                .map_err(|e| ArchiveError::io(format!("chmod {}", path.display()), e))?;
+            root.chmod(&rel, mode)?;
         }
         let mtime = header.mtime().unwrap_or(0) as i64;
         if kind.is_dir() {
-            dir_times.push((path.clone(), mtime));
+            dir_times.push((rel.clone(), mtime));
         } else {
-            sys::set_mtime(&path, mtime)
-                .map_err(|e| ArchiveError::io(format!("setting times of {}", path.display()), e))?;
+            root.set_times(&rel, mtime, 0)?;
         }
         created.insert(rel);
     }
     for (p, t) in dir_times.iter().rev() {
-        sys::set_mtime(p, *t)
-            .map_err(|e| ArchiveError::io(format!("setting times of {}", p.display()), e))?;
+        root.set_times(p, *t, 0)?;
     }
     Ok(stats)
 }

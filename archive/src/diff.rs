@@ -2,49 +2,60 @@
 //! export of a layer) and as a list (`docker diff`). Two sources: an overlayfs upper folder
 //! (whiteouts are 0/0 character devices, opaque folders carry `trusted.overlay.opaque=y`), or
 //! a full folder compared with its parent's full folder (vfs).
+//!
+//! Every walk goes through descriptors ([`berth_confine::Dir`]): each folder is opened
+//! `O_DIRECTORY | O_NOFOLLOW` relative to its parent's descriptor, files `O_NOFOLLOW`, so a
+//! folder swapped for a symlink while the walk runs cannot lead it outside the tree.
 
-use crate::{sys, ArchiveError, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use crate::{ArchiveError, OPAQUE_MARKER, WHITEOUT_PREFIX};
+use berth_confine::{Dir, FileKind, Root, Stat};
 use std::collections::HashMap;
-use std::fs::{self, File, Metadata};
-use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 type Change = (String, ChangeKind);
 
 pub use berth_core::storage::ChangeKind;
 
+/// Whether an error opening a sub-folder says it is no longer one (swapped for a symlink or
+/// a file, or removed, while the walk ran): the walk then skips it.
+fn vanished(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ELOOP) | Some(libc::ENOTDIR) | Some(libc::ENOENT)
+    )
+}
+
 /// Bytes of content and inodes under `dir`, not following symlinks: file sizes, folders not
-/// counted, hard links once — as Docker sizes a container's rw layer or a volume.
+/// counted, hard links once — as Docker sizes a container's rw layer or a volume. Walked
+/// through descriptors, so a symlink in the tree never leads the count outside it.
 pub fn tree_usage(dir: &Path) -> (u64, u64) {
     let (mut size, mut inodes) = (0, 0);
     let mut linked = std::collections::HashSet::new();
-    let mut stack = vec![dir.to_path_buf()];
+    let Ok(top) = Dir::open_host(dir) else {
+        return (0, 0);
+    };
+    let mut stack = vec![top];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
+        let Ok(names) = d.names() else {
             continue;
         };
-        for e in entries.flatten() {
-            let Ok(m) = fs::symlink_metadata(e.path()) else {
+        for name in names {
+            let Ok(Some(st)) = d.lstat(&name) else {
                 continue;
             };
             inodes += 1;
-            if m.is_dir() {
-                stack.push(e.path());
-            } else if m.nlink() < 2 || linked.insert((m.dev(), m.ino())) {
-                size += m.len();
+            if st.kind == FileKind::Dir {
+                if let Ok(sub) = d.open_dir(&name) {
+                    stack.push(sub);
+                }
+            } else if st.nlink < 2 || linked.insert((st.dev, st.ino)) {
+                size += st.size;
             }
         }
     }
     (size, inodes)
-}
-
-fn sorted_children(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<io::Result<_>>()?;
-    v.sort();
-    Ok(v)
 }
 
 struct TarOut<'a, W: Write> {
@@ -83,13 +94,19 @@ impl<'a, W: Write> TarOut<'a, W> {
         self.b.append_data(&mut h, rel, io::empty())
     }
 
-    fn entry(&mut self, full: &Path, rel: &Path, m: &Metadata) -> io::Result<()> {
-        let xattrs: Vec<(String, Vec<u8>)> = sys::list_xattrs(full)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|k| !k.starts_with("trusted.overlay."))
-            .filter_map(|k| sys::get_xattr(full, &k).ok().flatten().map(|v| (k, v)))
-            .collect();
+    /// Archives the entry `name` of the folder `dir` (its stat `st`) as `rel`.
+    fn entry(&mut self, it: &Item<'_>, rel: &Path) -> io::Result<()> {
+        let (dir, name, st) = (it.dir, it.name, &it.st);
+        let xattrs: Vec<(String, Vec<u8>)> = match name {
+            Some(name) => dir
+                .xattrs(name)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| !k.starts_with("trusted.overlay."))
+                .filter_map(|k| dir.xattr(name, &k).ok().flatten().map(|v| (k, v)))
+                .collect(),
+            None => Vec::new(),
+        };
         if !xattrs.is_empty() {
             let mut data = Vec::new();
             for (k, v) in &xattrs {
@@ -114,56 +131,72 @@ impl<'a, W: Write> TarOut<'a, W> {
             self.b.append(&h, data.as_slice())?;
         }
         let mut h = tar::Header::new_gnu();
-        h.set_mode(m.mode() & 0o7777);
-        h.set_uid(u64::from(m.uid()));
-        h.set_gid(u64::from(m.gid()));
-        h.set_mtime(m.mtime().max(0) as u64);
+        h.set_mode(st.mode);
+        h.set_uid(u64::from(st.uid));
+        h.set_gid(u64::from(st.gid));
+        h.set_mtime(st.mtime.max(0) as u64);
         h.set_size(0);
-        let ft = m.file_type();
-        if ft.is_dir() {
+        if st.kind == FileKind::Dir {
             h.set_entry_type(tar::EntryType::Directory);
             return self.b.append_data(&mut h, rel, io::empty());
         }
-        if ft.is_symlink() {
+        let Some(name) = name else {
+            return Ok(());
+        };
+        if st.kind == FileKind::Symlink {
             h.set_entry_type(tar::EntryType::Symlink);
-            let target = fs::read_link(full)?;
+            let target = dir.read_link(name)?;
             return self.b.append_link(&mut h, rel, target);
         }
-        if m.nlink() > 1 {
-            let key = (m.dev(), m.ino());
+        if st.nlink > 1 {
+            let key = (st.dev, st.ino);
             if let Some(first) = self.links.get(&key).cloned() {
                 h.set_entry_type(tar::EntryType::Link);
                 return self.b.append_link(&mut h, rel, first);
             }
             self.links.insert(key, rel.to_path_buf());
         }
-        if ft.is_file() {
+        if st.kind == FileKind::File {
             h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(m.len());
-            let f = File::open(full)?;
-            return self.b.append_data(&mut h, rel, f);
+            h.set_size(st.size);
+            let f = match dir.open_file(name) {
+                Ok(f) => f,
+                // Swapped or removed since it was listed: left out.
+                Err(e) if vanished(&e) || e.raw_os_error() == Some(libc::EINVAL) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            // Exactly the size the header says, even if the file changes meanwhile.
+            let data = f.take(st.size).chain(io::repeat(0)).take(st.size);
+            return self.b.append_data(&mut h, rel, data);
         }
-        let dev = m.rdev();
-        let (major, minor) = (libc::major(dev), libc::minor(dev));
-        if ft.is_char_device() || ft.is_block_device() {
-            h.set_entry_type(if ft.is_char_device() {
-                tar::EntryType::Char
-            } else {
-                tar::EntryType::Block
-            });
-            h.set_device_major(major)?;
-            h.set_device_minor(minor)?;
-        } else if ft.is_fifo() {
-            h.set_entry_type(tar::EntryType::Fifo);
-        } else {
-            return Ok(()); // sockets are not archived
+        let (major, minor) = (libc::major(st.rdev), libc::minor(st.rdev));
+        match st.kind {
+            FileKind::Char | FileKind::Block => {
+                h.set_entry_type(if st.kind == FileKind::Char {
+                    tar::EntryType::Char
+                } else {
+                    tar::EntryType::Block
+                });
+                h.set_device_major(major)?;
+                h.set_device_minor(minor)?;
+            }
+            FileKind::Fifo => h.set_entry_type(tar::EntryType::Fifo),
+            _ => return Ok(()), // sockets are not archived
         }
         self.b.append_data(&mut h, rel, io::empty())
     }
 }
 
-fn is_whiteout_dev(m: &Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
+/// One entry met by a walk: its folder, its name there (`None`: the walk's top folder
+/// itself) and its stat.
+struct Item<'a> {
+    dir: &'a Dir,
+    name: Option<&'a OsStr>,
+    st: Stat,
+}
+
+fn is_whiteout_dev(st: &Stat) -> bool {
+    st.kind == FileKind::Char && st.rdev == 0
 }
 
 fn with_prefix(rel: &Path, name: &str) -> PathBuf {
@@ -172,28 +205,43 @@ fn with_prefix(rel: &Path, name: &str) -> PathBuf {
         .join(format!("{WHITEOUT_PREFIX}{name}"))
 }
 
+/// Opens the sub-folder `name` of `dir`; `None` when it is no longer a folder.
+fn sub_dir(dir: &Dir, name: &OsStr) -> io::Result<Option<Dir>> {
+    match dir.open_dir(name) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if vanished(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn walk_overlay(
-    upper: &Path,
+    dir: &Dir,
     rel: &Path,
     out: &mut dyn FnMut(Event<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
-    for full in sorted_children(&upper.join(rel))? {
-        let name = full
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for name in dir.names()? {
+        let Some(st) = dir.lstat(&name)? else {
+            continue;
+        };
         let r = rel.join(&name);
-        let m = fs::symlink_metadata(&full)?;
-        if is_whiteout_dev(&m) {
+        if is_whiteout_dev(&st) {
             out(Event::Deleted(&r))?;
             continue;
         }
-        out(Event::Present(&full, &r, &m, true))?;
-        if m.is_dir() {
-            if sys::get_xattr(&full, "trusted.overlay.opaque")?.as_deref() == Some(b"y") {
+        let is_dir = st.kind == FileKind::Dir;
+        let it = Item {
+            dir,
+            name: Some(&name),
+            st,
+        };
+        out(Event::Present(&it, &r, true))?;
+        if is_dir {
+            if dir.xattr(&name, "trusted.overlay.opaque")?.as_deref() == Some(b"y") {
                 out(Event::Opaque(&r))?;
             }
-            walk_overlay(upper, &r, out)?;
+            if let Some(sub) = sub_dir(dir, &name)? {
+                walk_overlay(&sub, &r, out)?;
+            }
         }
     }
     Ok(())
@@ -201,66 +249,65 @@ fn walk_overlay(
 
 enum Event<'a> {
     /// A path present in the layer; the bool says whether it differs from the parent.
-    Present(&'a Path, &'a Path, &'a Metadata, bool),
+    Present(&'a Item<'a>, &'a Path, bool),
     Deleted(&'a Path),
     Opaque(&'a Path),
 }
 
-fn differs(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> bool {
-    if a.file_type() != b.file_type()
-        || a.mode() != b.mode()
-        || a.uid() != b.uid()
-        || a.gid() != b.gid()
-    {
+fn differs(a: &Stat, b: &Stat, da: &Dir, db: &Dir, name: &OsStr) -> bool {
+    if a.kind != b.kind || a.mode != b.mode || a.uid != b.uid || a.gid != b.gid {
         return true;
     }
-    if a.is_dir() {
-        return false;
+    match a.kind {
+        FileKind::Dir => false,
+        FileKind::Symlink => da.read_link(name).ok() != db.read_link(name).ok(),
+        _ => {
+            a.size != b.size
+                || a.mtime != b.mtime
+                || a.mtime_nsec != b.mtime_nsec
+                || a.rdev != b.rdev
+        }
     }
-    if a.file_type().is_symlink() {
-        return fs::read_link(pa).ok() != fs::read_link(pb).ok();
-    }
-    a.len() != b.len()
-        || a.mtime() != b.mtime()
-        || a.mtime_nsec() != b.mtime_nsec()
-        || a.rdev() != b.rdev()
 }
 
 fn walk_between(
-    layer: &Path,
-    parent: Option<&Path>,
+    layer: &Dir,
+    parent: Option<&Dir>,
     rel: &Path,
     out: &mut dyn FnMut(Event<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
-    for full in sorted_children(&layer.join(rel))? {
-        let name = full
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for name in layer.names()? {
+        let Some(st) = layer.lstat(&name)? else {
+            continue;
+        };
         let r = rel.join(&name);
-        let m = fs::symlink_metadata(&full)?;
-        let pfull = parent.map(|p| p.join(&r));
-        let pm = pfull.as_ref().and_then(|p| fs::symlink_metadata(p).ok());
-        let changed = match (&pm, &pfull) {
-            (Some(pm), Some(pf)) => differs(&m, pm, &full, pf),
+        let pst = parent.and_then(|p| p.lstat(&name).ok().flatten());
+        let changed = match (&pst, parent) {
+            (Some(pst), Some(p)) => differs(&st, pst, layer, p, &name),
             _ => true,
         };
-        out(Event::Present(&full, &r, &m, changed))?;
-        if m.is_dir() {
-            let sub_parent = pm.as_ref().filter(|pm| pm.is_dir()).and(parent);
-            walk_between(layer, sub_parent, &r, out)?;
+        let is_dir = st.kind == FileKind::Dir;
+        let it = Item {
+            dir: layer,
+            name: Some(&name),
+            st,
+        };
+        out(Event::Present(&it, &r, changed))?;
+        if is_dir {
+            let sub_parent = match (parent, pst) {
+                (Some(p), Some(pst)) if pst.kind == FileKind::Dir => sub_dir(p, &name)?,
+                _ => None,
+            };
+            if let Some(sub) = sub_dir(layer, &name)? {
+                walk_between(&sub, sub_parent.as_ref(), &r, out)?;
+            }
         }
     }
     if let Some(p) = parent {
-        if let Ok(children) = sorted_children(&p.join(rel)) {
-            for pc in children {
-                let name = pc
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let r = rel.join(&name);
-                if fs::symlink_metadata(layer.join(&r)).is_err() {
-                    out(Event::Deleted(&r))?;
+        if let Ok(names) = p.names() {
+            for name in names {
+                if layer.lstat(&name)?.is_none() {
+                    out(Event::Deleted(&rel.join(&name)))?;
                 }
             }
         }
@@ -274,9 +321,9 @@ fn to_tar<W: Write>(
 ) -> Result<(), ArchiveError> {
     let mut t = TarOut::new(w);
     walk(&mut |ev| match ev {
-        Event::Present(full, rel, m, changed) => {
-            if changed || m.is_dir() {
-                t.entry(full, rel, m)
+        Event::Present(it, rel, changed) => {
+            if changed || it.st.kind == FileKind::Dir {
+                t.entry(it, rel)
             } else {
                 Ok(())
             }
@@ -295,9 +342,14 @@ fn to_tar<W: Write>(
         .map_err(|e| ArchiveError::io("finishing the layer diff", e))
 }
 
+fn open_dir(p: &Path) -> Result<Dir, ArchiveError> {
+    Dir::open_host(p).map_err(|e| ArchiveError::io(format!("opening {}", p.display()), e))
+}
+
 /// Writes the diff of an overlayfs upper folder.
 pub fn write_diff_overlay<W: Write>(upper: &Path, w: &mut W) -> Result<(), ArchiveError> {
-    to_tar(w, |out| walk_overlay(upper, Path::new(""), out))
+    let top = open_dir(upper)?;
+    to_tar(w, |out| walk_overlay(&top, Path::new(""), out))
 }
 
 /// Writes the diff of folder `layer` against `parent` (None: everything is new).
@@ -306,26 +358,83 @@ pub fn write_diff_between<W: Write>(
     parent: Option<&Path>,
     w: &mut W,
 ) -> Result<(), ArchiveError> {
-    to_tar(w, |out| walk_between(layer, parent, Path::new(""), out))
+    let top = open_dir(layer)?;
+    let ptop = parent.map(open_dir).transpose()?;
+    to_tar(w, |out| {
+        walk_between(&top, ptop.as_ref(), Path::new(""), out)
+    })
 }
 
 /// Writes `src` — a file, or a folder with everything under it; symlinks are archived, never
 /// followed — as tar entries named `name` and `name/...` (`docker cp` out of a container).
 pub fn write_tree<W: Write>(src: &Path, name: &Path, w: &mut W) -> Result<(), ArchiveError> {
-    let m = fs::symlink_metadata(src)
-        .map_err(|e| ArchiveError::io(format!("reading {}", src.display()), e))?;
+    let (parent, base) = match (src.parent(), src.file_name()) {
+        (Some(p), Some(b)) if p.as_os_str().is_empty() => (Path::new("."), Path::new(b)),
+        (Some(p), Some(b)) => (p, Path::new(b)),
+        _ => (src, Path::new("")),
+    };
+    let root = Root::open(parent)?;
+    write_tree_in(&root, base, name, w)
+}
+
+/// [`write_tree`] of `rel` inside `root`: `rel`'s folders are resolved inside the root (its
+/// last component not followed), and the tree below is walked through descriptors, so a
+/// folder the container swaps for a symlink meanwhile cannot lead the walk out of it.
+pub fn write_tree_in<W: Write>(
+    root: &Root,
+    rel: &Path,
+    name: &Path,
+    w: &mut W,
+) -> Result<(), ArchiveError> {
+    let (pdir, base) = root.open_parent(rel)?;
+    let ctx = |e| ArchiveError::io(format!("archiving {}", root.display(rel).display()), e);
+    let top: Dir;
+    let (it, sub) = match &base {
+        Some(b) => {
+            let st = pdir
+                .lstat(b)
+                .map_err(ctx)?
+                .ok_or_else(|| ctx(io::Error::from_raw_os_error(libc::ENOENT)))?;
+            let sub = if st.kind == FileKind::Dir {
+                sub_dir(&pdir, b).map_err(ctx)?
+            } else {
+                None
+            };
+            (
+                Item {
+                    dir: &pdir,
+                    name: Some(b.as_os_str()),
+                    st,
+                },
+                sub,
+            )
+        }
+        None => {
+            top = pdir;
+            let st = top.stat().map_err(ctx)?;
+            let sub = root.open_top()?;
+            (
+                Item {
+                    dir: &top,
+                    name: None,
+                    st,
+                },
+                Some(sub),
+            )
+        }
+    };
     let mut t = TarOut::new(w);
     let mut walk = || -> io::Result<()> {
-        t.entry(src, name, &m)?;
-        if m.is_dir() {
-            walk_between(src, None, Path::new(""), &mut |ev| match ev {
-                Event::Present(full, rel, m, _) => t.entry(full, &name.join(rel), m),
+        t.entry(&it, name)?;
+        if let Some(sub) = &sub {
+            walk_between(sub, None, Path::new(""), &mut |ev| match ev {
+                Event::Present(it, r, _) => t.entry(it, &name.join(r)),
                 _ => Ok(()),
             })?;
         }
         Ok(())
     };
-    walk().map_err(|e| ArchiveError::io(format!("archiving {}", src.display()), e))?;
+    walk().map_err(ctx)?;
     t.b.finish()
         .map_err(|e| ArchiveError::io("finishing the archive", e))
 }
@@ -337,7 +446,7 @@ fn collect(
     let mut v = Vec::new();
     walk(&mut |ev| {
         match ev {
-            Event::Present(_, rel, _, changed) => {
+            Event::Present(_, rel, changed) => {
                 if changed {
                     let kind = if overlay(rel) {
                         ChangeKind::Modified
@@ -361,9 +470,16 @@ pub fn changes_between(
     layer: &Path,
     parent: Option<&Path>,
 ) -> Result<Vec<(String, ChangeKind)>, ArchiveError> {
+    let top = open_dir(layer)?;
+    let ptop = parent.map(open_dir).transpose()?;
+    let proot = parent.map(Root::open).transpose()?;
     collect(
-        |out| walk_between(layer, parent, Path::new(""), out),
-        &|rel| parent.is_some_and(|p| fs::symlink_metadata(p.join(rel)).is_ok()),
+        |out| walk_between(&top, ptop.as_ref(), Path::new(""), out),
+        &|rel| {
+            proot
+                .as_ref()
+                .is_some_and(|p| matches!(p.lstat(rel), Ok(Some(_))))
+        },
     )
 }
 
@@ -373,5 +489,6 @@ pub fn changes_overlay(
     upper: &Path,
     lower_exists: &dyn Fn(&Path) -> bool,
 ) -> Result<Vec<(String, ChangeKind)>, ArchiveError> {
-    collect(|out| walk_overlay(upper, Path::new(""), out), lower_exists)
+    let top = open_dir(upper)?;
+    collect(|out| walk_overlay(&top, Path::new(""), out), lower_exists)
 }

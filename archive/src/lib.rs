@@ -3,11 +3,14 @@
 //! - [`compression`]: sniff gzip / zstd / plain and decompress while streaming;
 //! - [`apply`]: unpack a layer tar into a folder safely — whiteouts as the driver wants them
 //!   (deleted files for `vfs`, 0/0 character devices and opaque xattrs for overlayfs), hard
-//!   links, symlinks, devices, fifos, owners, modes, times, xattrs — refusing path traversal,
-//!   escaping links and tar bombs; [`extract`] unpacks a plain tar (`docker cp`) the same way;
+//!   links, symlinks, devices, fifos, owners, modes, times, xattrs — every entry resolved
+//!   inside the destination through a [`berth_confine::Root`], refusing path traversal,
+//!   escaping links and tar bombs; [`extract`] unpacks a plain tar (`docker cp`) the same way,
+//!   [`extract_in`] into a root the caller opened (a folder inside a container);
 //! - [`diff`]: write the changes of a layer as a tar with `.wh.` whiteouts, from an overlay
 //!   upper folder or by comparing a folder with its parent, and list them (`docker diff`);
-//!   [`write_tree`] archives one file or folder under a chosen name (`docker cp`);
+//!   [`write_tree`] / [`write_tree_in`] archive one file or folder under a chosen name
+//!   (`docker cp`); all of them walk through descriptors, never following a symlink;
 //! - [`digest`]: sha256 while reading or writing, for diff_ids and blob digests.
 //!
 //! Everything streams: no layer is ever held in memory.
@@ -16,12 +19,15 @@ pub mod apply;
 pub mod compression;
 pub mod diff;
 pub mod digest;
-mod sys;
 
-pub use apply::{apply_layer, extract, ApplyOptions, ApplyStats, ExtractOptions, Whiteouts};
+pub use apply::{
+    apply_layer, apply_layer_in, extract, extract_in, ApplyOptions, ApplyStats, ExtractOptions,
+    Whiteouts,
+};
 pub use compression::{decompress, Compression};
 pub use diff::{
     changes_between, changes_overlay, write_diff_between, write_diff_overlay, write_tree,
+    write_tree_in,
 };
 pub use digest::{DigestReader, DigestWriter};
 
@@ -45,6 +51,9 @@ pub enum ArchiveError {
     /// The tar stream is malformed or truncated.
     #[error("invalid tar stream: {0}")]
     Tar(String),
+    /// An operation inside the destination or source root failed.
+    #[error(transparent)]
+    Confine(#[from] berth_confine::ConfineError),
     /// A file-system operation failed.
     #[error("{context}: {source}")]
     Io {

@@ -16,10 +16,13 @@
 //! (the `docker cp` race, CVE-2018-15664): each step is taken from a descriptor, not re-read
 //! from a path.
 
+mod dir;
 mod error;
 mod ops;
 pub mod resolve;
 mod tree;
+mod xattr;
+pub use dir::Dir;
 pub use ops::is_plain_name;
 
 pub use error::ConfineError;

@@ -347,11 +347,13 @@ impl StorageDriver for Overlay {
 
     fn changes(&self, id: &str) -> DriverResult<Vec<Change>> {
         let lowers = self.lowers(id);
-        let exists = |rel: &Path| {
-            lowers
-                .iter()
-                .any(|l| fs::symlink_metadata(l.join(rel)).is_ok())
-        };
+        // Each lower layer is its own root: a path is looked up inside it, never through a
+        // symlink the image planted leading elsewhere on the host.
+        let roots: Vec<berth_confine::Root> = lowers
+            .iter()
+            .filter_map(|l| berth_confine::Root::open(l).ok())
+            .collect();
+        let exists = |rel: &Path| roots.iter().any(|r| matches!(r.lstat(rel), Ok(Some(_))));
         let list = changes_overlay(&self.layer(id).join("diff"), &exists)
             .map_err(|e| DriverError::Io(e.to_string()))?;
         Ok(list

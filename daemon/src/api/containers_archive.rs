@@ -1,35 +1,53 @@
 //! `docker cp`: `HEAD /containers/{id}/archive` (the path's stat as the base64 JSON header
 //! `X-Docker-Container-Path-Stat`), `GET` (a tar of the path, named by its base name) and
-//! `PUT` (unpack a tar into a folder). Running containers are reached through
+//! `PUT` (unpack a tar into a folder). Running containers are reached through their init's
 //! `/proc/<pid>/root` (their own mounts, tmpfs included); stopped ones through their mounted
 //! rootfs. Paths resolve as if chrooted (see `containers_paths`); volumes and bind mounts map
 //! to their sources, so writes land in the mount as with Docker.
+//!
+//! Everything is done through [`berth_confine::Root`]s of the container's filesystem: the
+//! destination folder of a PUT and every entry of the tar are resolved inside the container,
+//! a GET walks the tree through descriptors, so a container that swaps a folder for a
+//! symlink while `docker cp` runs (CVE-2018-15664) can only redirect it inside itself.
 
 use super::containers_io::ChannelWriter;
-use super::containers_paths::{go_mode, Scope};
+use super::containers_paths::{go_mode, MountRoot, Scope};
 use crate::containers::{start, Container};
 use crate::server::http::{self, empty, ApiError, ApiResult, BodyReader};
 use crate::server::router::Req;
 use crate::state::Ctx;
 use base64::Engine;
 use berth_api::types::archive::{asserts_dir, base, PathStat, STAT_HEADER};
+use berth_confine::{ConfineError, Root};
 use hyper::header::HeaderValue;
 use hyper::StatusCode;
 use serde_json::Value;
+use std::fs::File;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The container's file system for one request; unmounts the rootfs it mounted when done.
 struct Fs {
-    scope: Scope,
-    root: PathBuf,
+    scope: Option<Scope>,
     mounted: Option<PathBuf>,
     c: Arc<Container>,
 }
 
+impl Fs {
+    fn scope(&self) -> Result<&Scope, ApiError> {
+        self.scope
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("container filesystem closed"))
+    }
+}
+
 impl Drop for Fs {
     fn drop(&mut self) {
+        // Close every descriptor inside the rootfs before unmounting it.
+        self.scope = None;
         if let Some(r) = &self.mounted {
             if !self.c.running() {
                 let _ = berth_core::mount::unmount(r);
@@ -38,9 +56,33 @@ impl Drop for Fs {
     }
 }
 
+fn confine_err(e: ConfineError) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// The running container's root: `/proc/<pid>/root` of its init, reached through a
+/// descriptor of `/proc/<pid>` opened *before* checking that `pid` is still the container's
+/// (a pid reused after the container exited gets a new `/proc/<pid>` folder, which this
+/// descriptor never names).
+fn live_root(c: &Container) -> Option<Root> {
+    let pid = c.pid();
+    if !c.running() || pid <= 0 {
+        return None;
+    }
+    let proc = File::open(format!("/proc/{pid}")).ok()?;
+    if !c.running() || c.pid() != pid {
+        return None;
+    }
+    let root = Root::open(format!("/proc/self/fd/{}/root", proc.as_raw_fd())).ok()?;
+    Some(Root::from_fd(
+        root.as_fd().try_clone_to_owned().ok()?,
+        format!("/proc/{pid}/root"),
+    ))
+}
+
 fn open_fs(ctx: &Ctx, c: &Arc<Container>) -> Result<Fs, ApiError> {
     let r = c.record();
-    let mut mounts: Vec<(PathBuf, PathBuf)> = r["Mounts"]
+    let mut sources: Vec<(PathBuf, PathBuf)> = r["Mounts"]
         .as_array()
         .into_iter()
         .flatten()
@@ -56,20 +98,24 @@ fn open_fs(ctx: &Ctx, c: &Arc<Container>) -> Result<Fs, ApiError> {
         ("ResolvConfPath", "/etc/resolv.conf"),
     ] {
         if let Some(p) = r[key].as_str().filter(|p| Path::new(p).is_file()) {
-            mounts.push((PathBuf::from(dest), PathBuf::from(p)));
+            sources.push((PathBuf::from(dest), PathBuf::from(p)));
         }
     }
-    let pid = c.pid();
-    let live = PathBuf::from(format!("/proc/{pid}/root"));
-    let (root, mounted) = if c.running() && pid > 0 && live.exists() {
-        (live, None)
-    } else {
-        let root = start::mount_rootfs(ctx, &c.id)?;
-        (root.clone(), Some(root))
+    // A mount whose source is gone is left out (the path then resolves in the rootfs).
+    let mounts: Vec<MountRoot> = sources
+        .into_iter()
+        .filter_map(|(d, s)| MountRoot::open(d, &s).ok())
+        .collect();
+    let (root, mounted) = match live_root(c) {
+        Some(root) => (root, None),
+        None => {
+            let path = start::mount_rootfs(ctx, &c.id)?;
+            let root = Root::open(&path).map_err(confine_err)?;
+            (root, Some(path))
+        }
     };
     Ok(Fs {
-        scope: Scope::new(root.clone(), mounts),
-        root,
+        scope: Some(Scope::new(root, mounts)),
         mounted,
         c: c.clone(),
     })
@@ -85,14 +131,18 @@ fn io_error(e: io::Error, path: &str, container: &str) -> ApiError {
     }
 }
 
-/// The stat of `path` and the host path it lives at.
+/// The stat of `path` and the symlink-free container path it names.
 fn stat(fs: &Fs, path: &str, container: &str) -> Result<(PathBuf, PathStat), ApiError> {
     let err = |e| io_error(e, path, container);
-    let cpath = fs.scope.resolve(path, asserts_dir(path)).map_err(err)?;
-    let host = fs.scope.host(&cpath);
-    let m = std::fs::symlink_metadata(&host).map_err(err)?;
-    let link = if m.file_type().is_symlink() {
-        fs.scope
+    let scope = fs.scope()?;
+    let cpath = scope.resolve(path, asserts_dir(path)).map_err(err)?;
+    let (root, rel) = scope.locate(&cpath);
+    let m = root
+        .lstat(&rel)
+        .map_err(|e| err(e.into()))?
+        .ok_or_else(|| err(io::Error::from_raw_os_error(libc::ENOENT)))?;
+    let link = if m.kind == berth_confine::FileKind::Symlink {
+        scope
             .resolve(path, true)
             .map_err(err)?
             .display()
@@ -100,20 +150,52 @@ fn stat(fs: &Fs, path: &str, container: &str) -> Result<(PathBuf, PathStat), Api
     } else {
         String::new()
     };
-    let mtime = chrono::DateTime::from_timestamp(
-        std::os::unix::fs::MetadataExt::mtime(&m),
-        std::os::unix::fs::MetadataExt::mtime_nsec(&m) as u32,
-    )
-    .unwrap_or_default()
-    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let mtime = chrono::DateTime::from_timestamp(m.mtime, m.mtime_nsec as u32)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     let st = PathStat {
         name: base(path),
-        size: m.len() as i64,
-        mode: go_mode(&m),
+        size: m.size as i64,
+        mode: go_mode(m.kind, m.mode),
         mtime,
         link_target: link,
     };
-    Ok((host, st))
+    Ok((cpath, st))
+}
+
+/// Largest `/etc/passwd` or `/etc/group` read from a container.
+const USER_DB_LIMIT: u64 = 4 << 20;
+
+/// The uid and gid of the container's `Config.User` (`copyUIDGID`): its `/etc/passwd` and
+/// `/etc/group` are read inside the container's root (regular files only, bounded) and
+/// handed to the resolver in a private folder, never read through a host path.
+fn user_ids(scope: &Scope, user: &str) -> Result<(u32, u32), ApiError> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("berthd-cp-user-{}-{n}", std::process::id()));
+    let stage = || -> io::Result<berth_runtime::user::User> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir.join("etc"))?;
+        for f in ["etc/passwd", "etc/group"] {
+            let (root, rel) = scope.locate(&Path::new("/").join(f));
+            if let Ok(data) = root.read_regular(&rel, USER_DB_LIMIT) {
+                std::fs::write(dir.join(f), data)?;
+            }
+        }
+        berth_runtime::user::resolve(&dir, user, &[])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+    };
+    let r = stage();
+    let _ = std::fs::remove_dir_all(&dir);
+    match r {
+        Ok(u) => Ok((u.uid, u.gid)),
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            Err(ApiError::bad_request(e.to_string()))
+        }
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
 }
 
 fn path_param(req: &Req) -> Result<String, ApiError> {
@@ -149,10 +231,10 @@ pub async fn get(ctx: Ctx, req: Req) -> ApiResult {
     let (path, name) = (path_param(&req)?, req.param("id").to_string());
     let ctx2 = ctx.clone();
     let c2 = c.clone();
-    let (fs, host, v) = tokio::task::spawn_blocking(move || {
+    let (fs, cpath, v) = tokio::task::spawn_blocking(move || {
         let fs = open_fs(&ctx2, &c2)?;
-        let (host, v) = stat(&fs, &path, &name)?;
-        Ok::<_, ApiError>((fs, host, v))
+        let (cpath, v) = stat(&fs, &path, &name)?;
+        Ok::<_, ApiError>((fs, cpath, v))
     })
     .await??;
     let (tx, mut resp) = http::stream("application/x-tar");
@@ -163,8 +245,11 @@ pub async fn get(ctx: Ctx, req: Req) -> ApiResult {
     };
     tokio::task::spawn_blocking(move || {
         let mut w = ChannelWriter(tx);
-        if let Err(e) = berth_archive::write_tree(&host, Path::new(&name), &mut w) {
-            tracing::warn!("archive of {}: {e}", host.display());
+        if let Some(scope) = fs.scope.as_ref() {
+            let (root, rel) = scope.locate(&cpath);
+            if let Err(e) = berth_archive::write_tree_in(root, &rel, Path::new(&name), &mut w) {
+                tracing::warn!("archive of {}: {e}", cpath.display());
+            }
         }
         drop(fs);
     });
@@ -176,7 +261,7 @@ pub async fn get(ctx: Ctx, req: Req) -> ApiResult {
 /// Refuses writes into a read-only rootfs or read-only mount, as Docker does.
 fn check_writable(fs: &Fs, cpath: &Path) -> Result<(), ApiError> {
     let r = fs.c.record();
-    match fs.scope.mount_of(cpath) {
+    match fs.scope()?.mount_of(cpath) {
         Some(dest) => {
             let ro = r["Mounts"].as_array().into_iter().flatten().any(|m| {
                 m["Destination"].as_str().map(Path::new) == Some(dest)
@@ -215,11 +300,18 @@ pub async fn put(ctx: Ctx, req: Req) -> ApiResult {
     tokio::task::spawn_blocking(move || {
         let fs = open_fs(&ctx2, &c2)?;
         let err = |e| io_error(e, &path, &name);
-        let cpath = fs.scope.resolve(&path, true).map_err(err)?;
-        let host = fs.scope.host(&cpath);
-        if !std::fs::symlink_metadata(&host).map_err(err)?.is_dir() {
-            return Err(ApiError::bad_request("extraction point is not a directory"));
-        }
+        let scope = fs.scope()?;
+        let cpath = scope.resolve(&path, true).map_err(err)?;
+        let (root, rel) = scope.locate(&cpath);
+        // The extraction point, resolved inside the container: every entry is then resolved
+        // inside it.
+        let dest = match root.sub(&rel) {
+            Ok(d) => d,
+            Err(ConfineError::NotADirectory { .. }) => {
+                return Err(ApiError::bad_request("extraction point is not a directory"))
+            }
+            Err(e) => return Err(err(e.into())),
+        };
         check_writable(&fs, &cpath)?;
         let user = c2
             .record()
@@ -228,9 +320,7 @@ pub async fn put(ctx: Ctx, req: Req) -> ApiResult {
             .unwrap_or("")
             .to_string();
         let chown = if copy_ids && !user.is_empty() {
-            let u = berth_runtime::user::resolve(&fs.root, &user, &[])
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            Some((u.uid, u.gid))
+            Some(user_ids(scope, &user)?)
         } else {
             None
         };
@@ -241,7 +331,7 @@ pub async fn put(ctx: Ctx, req: Req) -> ApiResult {
             chown,
             rebase: None,
         };
-        berth_archive::extract(plain, &host, &opts).map_err(|e| match e {
+        berth_archive::extract_in(plain, &dest, &opts).map_err(|e| match e {
             berth_archive::ArchiveError::Unsafe { reason, .. } => ApiError::bad_request(reason),
             e => ApiError::internal(e.to_string()),
         })?;

@@ -1,0 +1,113 @@
+//! Issue #15, `docker export`, `docker diff` and `docker commit` of a hostile container that
+//! keeps swapping a folder for a symlink to a host canary while its filesystem is walked:
+//! the walks go through descriptors, so no host file is ever read into the archive, the
+//! change list or the committed layer, and berthd keeps answering.
+
+use berth_tests::TestDaemon;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+struct Canary(PathBuf);
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn export_diff_and_commit_of_a_swapping_container_read_no_host_file() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let canary = Canary(std::env::temp_dir().join(format!("berth-hostile-export-{n}")));
+    std::fs::create_dir_all(&canary.0).expect("canary");
+    let marker = format!("host-only-{n}");
+    // Named and filled with the marker: a walk that followed the symlink would list or
+    // archive it.
+    std::fs::write(canary.0.join(&marker), &marker).expect("secret");
+    let c = canary.0.display().to_string();
+    // /w is, in turn, a folder holding files and a symlink to the host canary's path.
+    // Four such folders swap at once, so that each walk meets several.
+    let one = |w: &str| {
+        format!(
+            "while :; do rm -rf {w}.d; mkdir {w}.d; echo in-ctr > {w}.d/secret; rm -f {w}; \
+             mv -T {w}.d {w}; ln -sfn {c} {w}.l; rm -rf {w}; mv -T {w}.l {w}; done"
+        )
+    };
+    let script = format!(
+        "({}) & ({}) & ({}) & {}",
+        one("/w1"),
+        one("/w2"),
+        one("/w3"),
+        one("/w4")
+    );
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "swapper",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ])
+    .ok();
+    let out = d.dir().join("export.tar");
+    let o = out.display().to_string();
+    for _ in 0..15 {
+        let e = d.docker(&["export", "-o", &o, "swapper"]);
+        if e.success() {
+            let bytes = std::fs::read(&out).expect("export");
+            assert!(
+                !contains(&bytes, marker.as_bytes()),
+                "the export read the host canary"
+            );
+        }
+        let diff = d.docker(&["diff", "swapper"]);
+        assert!(!diff.stdout.contains("host-only"), "{}", diff.stdout);
+    }
+    // `docker diff` walks only the container's own changes: fast, so many rounds.
+    let mut listed = 0;
+    for _ in 0..1500 {
+        let (status, _, body) = d.request("GET", "/containers/swapper/changes", None);
+        if status == 200 {
+            listed += 1;
+            assert!(
+                !body.contains("host-only"),
+                "docker diff listed the host canary: {body}"
+            );
+        }
+    }
+    assert!(listed > 0, "no diff answered");
+    for i in 0..5 {
+        let tag = format!("swapped:{i}");
+        if d.docker(&["commit", "swapper", &tag]).success() {
+            let saved = d.dir().join("saved.tar");
+            d.docker(&["save", "-o", &saved.display().to_string(), &tag])
+                .ok();
+            let bytes = std::fs::read(&saved).expect("save");
+            assert!(
+                !contains(&bytes, marker.as_bytes()),
+                "the commit read the host canary"
+            );
+            d.docker(&["rmi", "-f", &tag]).ok();
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(canary.0.join(&marker)).expect("secret"),
+        marker
+    );
+    assert_eq!(std::fs::read_dir(&canary.0).expect("canary").count(), 1);
+    d.docker(&["version"]).ok();
+    d.docker(&["rm", "-f", "swapper"]).ok();
+}
