@@ -11,6 +11,7 @@ pub mod create;
 pub mod exit;
 mod flush;
 pub mod initlayer;
+pub mod logconfig;
 pub mod names;
 pub mod prestart;
 pub mod spawner;

@@ -156,38 +156,87 @@ fn render(line: &Value, o: &LogOpts) -> Option<Bytes> {
     Some(Bytes::from(f))
 }
 
-/// Streams the log at `path` into `tx`; with `follow`, until `running()` turns false.
+/// The files of the log at `path`, oldest first: the rotated `<log>.N` ... `<log>.1`, then
+/// `<log>` itself (json-file rotation, `max-file`).
+fn log_files(path: &std::path::Path) -> Vec<PathBuf> {
+    let rotated = |n: u32| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{n}"));
+        PathBuf::from(p)
+    };
+    let mut files: Vec<PathBuf> = (1..).map(rotated).take_while(|p| p.exists()).collect();
+    files.reverse();
+    files.push(path.to_path_buf());
+    files
+}
+
+/// The inode of the file at `path` (to see the log rotated under a follower).
+async fn inode(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    tokio::fs::metadata(path).await.ok().map(|m| m.ino())
+}
+
+/// Streams the log at `path` (its rotated files first) into `tx`; with `follow`, until
+/// `running()` turns false, reopening the log when the monitor rotates it.
 pub async fn logs(
     path: PathBuf,
     o: LogOpts,
     tx: tokio::sync::mpsc::Sender<Bytes>,
     running: impl Fn() -> bool + Send + 'static,
 ) {
-    let Ok(f) = tokio::fs::File::open(&path).await else {
-        return;
-    };
-    let mut r = BufReader::new(f);
-    let mut lines = Vec::new();
+    // With `tail`, only the last lines are kept: memory stays bounded by what is asked for.
+    let mut kept = std::collections::VecDeque::new();
+    let mut current = None;
     let mut buf = String::new();
-    loop {
-        buf.clear();
-        match r.read_line(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if let Ok(v) = serde_json::from_str::<Value>(&buf) {
-                    lines.push(v);
+    for file in log_files(&path) {
+        let Ok(f) = tokio::fs::File::open(&file).await else {
+            continue;
+        };
+        let ino = f.metadata().await.ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.ino()
+        });
+        let mut r = BufReader::new(f);
+        loop {
+            buf.clear();
+            match r.read_line(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let Ok(v) = serde_json::from_str::<Value>(&buf) else {
+                continue;
+            };
+            match o.tail {
+                Some(0) => {}
+                Some(t) => {
+                    if kept.len() == t {
+                        kept.pop_front();
+                    }
+                    kept.push_back(v);
+                }
+                None => {
+                    if let Some(b) = render(&v, &o) {
+                        if tx.send(b).await.is_err() {
+                            return;
+                        }
+                    }
                 }
             }
         }
+        if file == path {
+            current = Some((r, ino));
+        }
     }
-    let skip = o.tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
-    for l in lines.iter().skip(skip) {
-        if let Some(b) = render(l, &o) {
+    for l in kept {
+        if let Some(b) = render(&l, &o) {
             if tx.send(b).await.is_err() {
                 return;
             }
         }
     }
+    let Some((mut r, mut ino)) = current else {
+        return;
+    };
     if !o.follow {
         return;
     }
@@ -196,6 +245,15 @@ pub async fn logs(
         buf.clear();
         match r.read_line(&mut buf).await {
             Ok(0) => {
+                let now = inode(&path).await;
+                if now.is_some() && now != ino {
+                    // Rotated: what was left in the old file has been read; go on in the new.
+                    if let Ok(f) = tokio::fs::File::open(&path).await {
+                        r = BufReader::new(f);
+                        ino = now;
+                        continue;
+                    }
+                }
                 if !running() {
                     // One last read for lines written as it exited.
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
