@@ -130,12 +130,12 @@ impl Client {
     }
 
     fn build_http(&self, domain: &str, read_idle: Duration) -> Result<Http, RegistryError> {
-        // The blocking builder has no per-read timeout of its own: it comes from the async
-        // builder it wraps (each read, and the wait for the headers, gets `read_idle`).
-        let inner = reqwest::Client::builder().read_timeout(read_idle);
-        let mut b = reqwest::blocking::ClientBuilder::from(inner)
+        // The blocking client's timeout bounds the wait for the answer's headers and then
+        // each `read` of its body on its own: a per-read idle bound, not a total one (bodies
+        // are only ever read through `Read`, never with `bytes()`, whose wait is total).
+        let mut b = Http::builder()
             .connect_timeout(limits::CONNECT_TIMEOUT)
-            .timeout(None)
+            .timeout(read_idle)
             .pool_max_idle_per_host(8)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")));
         if endpoint::is_insecure(domain, &self.insecure) {
