@@ -117,7 +117,7 @@ fn json_file_logs_rotate_and_stay_bounded() {
         ),
         (
             vec!["--log-driver", "syslog"],
-            "logger: no log driver named 'syslog' is registered",
+            "error looking up logging plugin syslog: plugin \"syslog\" not found",
         ),
     ] {
         let mut a = vec!["create"];
@@ -135,5 +135,11 @@ fn json_file_logs_rotate_and_stay_bounded() {
         .to_string();
     d.docker(&["wait", &id3]).ok();
     assert!(log_files(&d, &id3).is_empty());
+    let out = d.docker(&["logs", &id3]);
+    assert!(
+        out.stderr
+            .contains("configured logging driver does not support reading"),
+        "{out:?}"
+    );
     d.docker(&["version"]).ok();
 }

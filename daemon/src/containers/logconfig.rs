@@ -1,7 +1,8 @@
 //! A container's `HostConfig.LogConfig`, as Docker's: the daemon's `log-driver` and
 //! `log-opts` (daemon.json) are the default for a container that names no driver (or the
 //! same driver, whose options it completes); the drivers are `json-file` and `none`; the
-//! json-file options are checked at create with Docker's texts, and `max-size` / `max-file`
+//! json-file options are checked at create with Docker's texts (Docker checks their values
+//! at start, as "failed to initialize logging driver: ..."), and `max-size` / `max-file`
 //! become the log rotation the container's monitor does (`<id>-json.log`, `.1`, `.2`...).
 
 use serde_json::{json, Map, Value};
@@ -92,14 +93,16 @@ pub fn check(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), String
             if let Some(k) = opts.keys().find(|k| !JSON_FILE_OPTS.contains(&k.as_str())) {
                 return Err(format!("unknown log opt '{k}' for json-file log driver"));
             }
-            rotation_of(opts).map(|_| ())
+            rotation_of(opts)
+                .map(|_| ())
+                .map_err(|e| format!("failed to initialize logging driver: {e}"))
         }
         "none" => match opts.keys().next() {
             Some(k) => Err(format!("unknown log opt '{k}' for none log driver")),
             None => Ok(()),
         },
         other => Err(format!(
-            "logger: no log driver named '{other}' is registered"
+            "error looking up logging plugin {other}: plugin \"{other}\" not found"
         )),
     }
 }
@@ -209,7 +212,7 @@ mod tests {
             |lc: Value| merge_and_check(&lc, "json-file", &BTreeMap::new()).expect_err("refused");
         assert_eq!(
             e(json!({"Type": "syslog"})),
-            "logger: no log driver named 'syslog' is registered"
+            "error looking up logging plugin syslog: plugin \"syslog\" not found"
         );
         assert_eq!(
             e(json!({"Type": "json-file", "Config": {"foo": "1"}})),
@@ -217,11 +220,11 @@ mod tests {
         );
         assert_eq!(
             e(json!({"Type": "json-file", "Config": {"max-file": "0"}})),
-            "max-file cannot be less than 1"
+            "failed to initialize logging driver: max-file cannot be less than 1"
         );
         assert_eq!(
             e(json!({"Type": "json-file", "Config": {"max-size": "big"}})),
-            "invalid size: 'big'"
+            "failed to initialize logging driver: invalid size: 'big'"
         );
     }
 }
