@@ -1,10 +1,12 @@
 //! A hostile registry (issue #15): a tiny HTTP server on 127.0.0.1 played by the test answers
 //! `/v2/` and then misbehaves on the manifest or config — an endless manifest, a 100 MB one,
-//! a connection that stalls after its headers, a 100 MB error page, an endless image config.
+//! a connection that stalls after its headers, a 100 MB error page, an endless image config,
+//! an endless layer blob.
 //! Each `docker pull` fails with a clear error within a bounded time, berthd's memory stays
 //! small, nothing is stored, and berthd still answers.
 
 use berth_tests::TestDaemon;
+use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -12,6 +14,17 @@ use std::time::{Duration, Instant};
 const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
 /// A config digest that no bytes hash to (the config never ends anyway).
 const FAKE_CONFIG: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+/// The config of the `endlesslayer` image: one layer.
+fn layer_config() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [FAKE_CONFIG]}}))
+    .expect("json")
+}
+
+fn sha(b: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(b)))
+}
 
 fn serve() -> String {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -107,6 +120,34 @@ fn handle(mut s: TcpStream) {
                 let _ = s.write_all(&body);
             }
         }
+        ("endlesslayer", "manifests") => {
+            let cfg = layer_config();
+            let m = serde_json::json!({"schemaVersion": 2, "mediaType": OCI,
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&cfg), "size": cfg.len()},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": FAKE_CONFIG, "size": 1 << 20}]});
+            let body = serde_json::to_vec(&m).expect("json");
+            if head(&mut s, "200 OK", OCI, Some(body.len() as u64)).is_ok() {
+                let _ = s.write_all(&body);
+            }
+        }
+        ("endlesslayer", "blobs") if path.ends_with(&sha(&layer_config())) => {
+            let cfg = layer_config();
+            if head(
+                &mut s,
+                "200 OK",
+                "application/octet-stream",
+                Some(cfg.len() as u64),
+            )
+            .is_ok()
+            {
+                let _ = s.write_all(&cfg);
+            }
+        }
+        ("endlesslayer", "blobs") => {
+            if head(&mut s, "200 OK", "application/octet-stream", None).is_ok() {
+                flood(&mut s, 0, None);
+            }
+        }
         ("bigconfig", "blobs") => {
             if head(&mut s, "200 OK", "application/octet-stream", None).is_ok() {
                 flood(&mut s, b'{', None);
@@ -142,6 +183,11 @@ fn hostile_registry_answers_fail_pulls_with_bounded_time_and_memory() {
         (
             "bigconfig",
             "image config is larger than the limit of 8 MiB",
+            30,
+        ),
+        (
+            "endlesslayer",
+            "is larger than the 1048576 bytes its manifest gives",
             30,
         ),
         ("stall", "the registry sent nothing for 30 s", 75),
