@@ -143,3 +143,33 @@ fn json_file_logs_rotate_and_stay_bounded() {
     );
     d.docker(&["version"]).ok();
 }
+
+#[test]
+fn bad_log_opts_in_daemon_json_stop_berthd_at_start() {
+    let d = TestDaemon::builder()
+        .config_json(json!({"log-opts": {"max-size": "abc"}}))
+        .prepare();
+    let mut child = d
+        .berthd_command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn berthd");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break Some(s);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().expect("output");
+    let status = status.expect("berthd must refuse to start");
+    assert!(!status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid size: 'abc'"), "{err}");
+}

@@ -35,6 +35,9 @@ use tokio::task::AbortHandle;
 pub const ADDR: &str = "127.0.0.11";
 /// How long a forwarded query may take per upstream server.
 const UPSTREAM_PATIENCE: Duration = Duration::from_secs(3);
+/// Upstream servers tried per query (as the C library's resolver: 3), so a query is answered
+/// or given up within `MAX_UPSTREAMS * UPSTREAM_PATIENCE`.
+const MAX_UPSTREAMS: usize = 3;
 /// How long a TCP client may stay idle (and take to send one message).
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Queries one container's server answers at once (UDP and TCP together).
@@ -339,6 +342,7 @@ fn upstreams(ctx: &Ctx, id: &str) -> Vec<SocketAddr> {
         .filter_map(|s| s.parse::<IpAddr>().ok())
         .filter(|ip| ip.to_string() != ADDR)
         .map(|ip| SocketAddr::new(ip, 53))
+        .take(MAX_UPSTREAMS)
         .collect()
 }
 
