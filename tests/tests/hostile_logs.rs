@@ -173,3 +173,38 @@ fn bad_log_opts_in_daemon_json_stop_berthd_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid size: 'abc'"), "{err}");
 }
+
+#[test]
+fn logs_follow_across_rotations() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let id = d
+        .docker(&[
+            "create",
+            "--log-opt",
+            "max-size=8k",
+            "--log-opt",
+            "max-file=50",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done",
+        ])
+        .ok()
+        .trim()
+        .to_string();
+    // The container waits a second before it writes: the follower is there by then.
+    d.docker(&["start", &id]).ok();
+    let out = d.docker(&["logs", "-f", &id]);
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(
+        lines.len(),
+        3000,
+        "every line, in order, across the rotations"
+    );
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(*l, format!("line-{i}"));
+    }
+    let files = log_files(&d, &id);
+    assert!(files.len() > 5, "it rotated: {files:?}");
+}

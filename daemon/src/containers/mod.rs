@@ -12,6 +12,7 @@ pub mod exit;
 mod flush;
 pub mod initlayer;
 pub mod logconfig;
+mod logfiles;
 pub mod names;
 pub mod prestart;
 pub mod spawner;

@@ -1,6 +1,7 @@
 //! Attach (hijacked connections wired to the monitor's socket) and logs (the json-file log,
 //! followed while the container runs), in Docker's stream formats.
 
+use super::logfiles::{inode, log_files, successor};
 use crate::server::hijack::Upgraded;
 use bytes::Bytes;
 use serde_json::Value;
@@ -156,26 +157,6 @@ fn render(line: &Value, o: &LogOpts) -> Option<Bytes> {
     Some(Bytes::from(f))
 }
 
-/// The files of the log at `path`, oldest first: the rotated `<log>.N` ... `<log>.1`, then
-/// `<log>` itself (json-file rotation, `max-file`).
-fn log_files(path: &std::path::Path) -> Vec<PathBuf> {
-    let rotated = |n: u32| {
-        let mut p = path.as_os_str().to_owned();
-        p.push(format!(".{n}"));
-        PathBuf::from(p)
-    };
-    let mut files: Vec<PathBuf> = (1..).map(rotated).take_while(|p| p.exists()).collect();
-    files.reverse();
-    files.push(path.to_path_buf());
-    files
-}
-
-/// The inode of the file at `path` (to see the log rotated under a follower).
-async fn inode(path: &std::path::Path) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    tokio::fs::metadata(path).await.ok().map(|m| m.ino())
-}
-
 /// Streams the log at `path` (its rotated files first) into `tx`; with `follow`, until
 /// `running()` turns false, reopening the log when the monitor rotates it.
 pub async fn logs(
@@ -188,7 +169,7 @@ pub async fn logs(
     let mut kept = std::collections::VecDeque::new();
     let mut current = None;
     let mut buf = String::new();
-    for file in log_files(&path) {
+    for file in log_files(&path).await {
         let Ok(f) = tokio::fs::File::open(&file).await else {
             continue;
         };
@@ -247,16 +228,37 @@ pub async fn logs(
             Ok(0) => {
                 let now = inode(&path).await;
                 if now.is_some() && now != ino {
-                    // Rotated: what was left in the old file has been read; go on in the new.
-                    if let Ok(f) = tokio::fs::File::open(&path).await {
+                    // Rotated: first what the old file got before its rename (whole records:
+                    // the monitor rotates between them), then on in the new file.
+                    let mut rest = String::new();
+                    let _ = r.read_to_string(&mut rest).await;
+                    pending.push_str(&rest);
+                    for l in pending.lines() {
+                        if let Some(b) = serde_json::from_str::<Value>(l)
+                            .ok()
+                            .and_then(|v| render(&v, &o))
+                        {
+                            if tx.send(b).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    pending.clear();
+                    // The file written after ours: the next in the rotation order (several
+                    // rotations may have happened since the last look).
+                    if let Some((f, next)) = successor(&path, ino).await {
                         r = BufReader::new(f);
-                        ino = now;
+                        ino = next;
                         continue;
                     }
                 }
                 if !running() {
                     // One last read for lines written as it exited.
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    let now = inode(&path).await;
+                    if now.is_some() && now != ino {
+                        continue; // still behind: the files that follow ours come first
+                    }
                     let mut rest = String::new();
                     let _ = r.read_to_string(&mut rest).await;
                     for l in rest.lines() {
