@@ -205,8 +205,9 @@ fn hostile_registry_answers_fail_pulls_with_bounded_time_and_memory() {
             "{scenario} took {took:?}"
         );
         let rss = rss_kib(&d);
+        eprintln!("{scenario}: failed in {took:?}, berthd RSS {before} -> {rss} KiB");
         assert!(
-            rss < before + 100 * 1024,
+            rss < 100 * 1024,
             "{scenario}: berthd grew from {before} KiB to {rss} KiB"
         );
         d.docker(&["version"]).ok();
