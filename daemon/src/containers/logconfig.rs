@@ -208,6 +208,11 @@ mod tests {
                 max_file: 3
             }
         );
+        // daemon.json's log-driver is the default; its options go only to that driver.
+        let none = merge_and_check(&json!({}), "none", &BTreeMap::new()).expect("accepted");
+        assert_eq!(none, json!({"Type": "none", "Config": {}}));
+        let other = merge_and_check(&json!({"Type": "none"}), "json-file", &d).expect("accepted");
+        assert_eq!(other, json!({"Type": "none", "Config": {}}));
         let e =
             |lc: Value| merge_and_check(&lc, "json-file", &BTreeMap::new()).expect_err("refused");
         assert_eq!(
