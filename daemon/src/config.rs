@@ -113,7 +113,6 @@ pub struct Config {
     /// Default log driver for containers (`json-file` or `none`).
     pub log_driver: String,
     /// Default log options.
-    #[allow(dead_code)] // for the containers' default LogConfig
     pub log_opts: BTreeMap<String, String>,
     pub max_layer_size: u64,
     /// `init`: containers get `--init` unless they say otherwise.
@@ -330,6 +329,9 @@ pub fn merge(
     if !["json-file", "none"].contains(&log_driver.as_str()) {
         bail!("invalid log-driver {log_driver:?}: berth supports json-file and none");
     }
+    let log_opts = f.log_opts.unwrap_or_default();
+    crate::containers::logconfig::check(&log_driver, &log_opts)
+        .map_err(|e| anyhow::anyhow!("invalid log-opts: {e}"))?;
     let pidfile =
         PathBuf::from(pidfile.unwrap_or_else(|| format!("{}/berthd.pid", exec_root.display())));
     Ok(Config {
@@ -352,7 +354,7 @@ pub fn merge(
         live_restore: f.live_restore.unwrap_or(true),
         pidfile,
         log_driver,
-        log_opts: f.log_opts.unwrap_or_default(),
+        log_opts,
         max_layer_size: f.max_layer_size.unwrap_or(64 << 30),
         init: f.init.unwrap_or(false),
         init_path: f.init_path,

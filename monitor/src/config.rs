@@ -29,6 +29,12 @@ pub struct MonitorConfig {
     #[serde(default)]
     pub rootfs_mounts: Vec<berth_core::storage::Mount>,
     pub log_path: Option<String>,
+    /// json-file `max-size`: bytes a log file holds before it is rotated (none: never).
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// json-file `max-file`: how many log files are kept, the one written included.
+    #[serde(default)]
+    pub log_max_file: Option<u32>,
     #[serde(default)]
     pub tty: bool,
     #[serde(default)]

@@ -1,33 +1,92 @@
-//! The json-file log writer: one JSON object per line, split at newlines.
+//! The json-file log writer: one JSON object per line, split at newlines, rotated as Docker's
+//! json-file driver does when `max-size` is set: once the file holds `max-size` bytes, the
+//! next record first moves `<log>.N-1` to `<log>.N`, ..., `<log>` to `<log>.1` (the oldest
+//! beyond `max-file` files in all is dropped) and starts a new `<log>`; with `max-file` 1 the
+//! file is truncated instead. A container writing without end thus keeps at most about
+//! `max-size * max-file` bytes of log on the host.
 
 use std::fs::File;
 use std::io::Write;
+use std::path::PathBuf;
 
 /// Buffers partial lines per stream and appends complete ones to the log file.
 pub struct JsonLog {
     file: Option<File>,
+    path: PathBuf,
+    /// Bytes in the current file.
+    size: u64,
+    max_size: Option<u64>,
+    max_file: u32,
     partial: [Vec<u8>; 2],
 }
 
 const MAX_PARTIAL: usize = 16 * 1024;
 
+fn open_append(path: &PathBuf) -> Option<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()
+}
+
 impl JsonLog {
-    /// Opens (appending) the log at `path`, or a no-op log.
-    pub fn open(path: Option<&str>) -> JsonLog {
-        let file = path.and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-        });
+    /// Opens (appending) the log at `path`, or a no-op log; rotated past `max_size` bytes,
+    /// keeping `max_file` files.
+    pub fn open(path: Option<&str>, max_size: Option<u64>, max_file: u32) -> JsonLog {
+        let path = PathBuf::from(path.unwrap_or_default());
+        let file = if path.as_os_str().is_empty() {
+            None
+        } else {
+            open_append(&path)
+        };
+        let size = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
         JsonLog {
             file,
+            path,
+            size,
+            max_size: max_size.filter(|n| *n > 0),
+            max_file: max_file.max(1),
             partial: [Vec::new(), Vec::new()],
         }
     }
 
+    /// `<log>.n`.
+    fn rotated(&self, n: u32) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(format!(".{n}"));
+        PathBuf::from(p)
+    }
+
+    /// Moves the full file aside (or empties it when only one file is kept).
+    fn rotate(&mut self) {
+        if self.max_file <= 1 {
+            if let Some(f) = self.file.as_ref() {
+                if f.set_len(0).is_ok() {
+                    self.size = 0;
+                }
+            }
+            return;
+        }
+        for n in (1..self.max_file - 1).rev() {
+            let _ = std::fs::rename(self.rotated(n), self.rotated(n + 1));
+        }
+        if std::fs::rename(&self.path, self.rotated(1)).is_ok() {
+            self.file = open_append(&self.path);
+            self.size = 0;
+        }
+    }
+
     fn emit(&mut self, stream: usize, line: &[u8]) {
+        if self.file.is_none() {
+            return;
+        }
+        if self.max_size.is_some_and(|max| self.size >= max) {
+            self.rotate();
+        }
         let Some(f) = self.file.as_mut() else { return };
         let rec = serde_json::json!({
             "log": String::from_utf8_lossy(line),
@@ -36,7 +95,9 @@ impl JsonLog {
         });
         let mut b = serde_json::to_vec(&rec).unwrap_or_default();
         b.push(b'\n');
-        let _ = f.write_all(&b);
+        if f.write_all(&b).is_ok() {
+            self.size += b.len() as u64;
+        }
     }
 
     /// Adds output of `stream` (0 stdout, 1 stderr).
@@ -67,5 +128,37 @@ impl JsonLog {
                 self.emit(s, &rest);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotates_within_bounds() {
+        let dir = std::env::temp_dir().join(format!("berth-log-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("c-json.log");
+        let mut log = JsonLog::open(path.to_str(), Some(1024), 3);
+        for i in 0..500 {
+            log.write(0, format!("line {i}\n").as_bytes());
+        }
+        let len = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(len(path.clone()) > 0);
+        assert!(len(log.rotated(1)) >= 1024 && len(log.rotated(1)) < 1200);
+        assert!(len(log.rotated(2)) >= 1024);
+        assert!(!log.rotated(3).exists());
+        let last = std::fs::read_to_string(&path).expect("read");
+        assert!(last.contains("line 499"));
+
+        let single = dir.join("one-json.log");
+        let mut log = JsonLog::open(single.to_str(), Some(512), 1);
+        for i in 0..500 {
+            log.write(1, format!("line {i}\n").as_bytes());
+        }
+        assert!(len(single.clone()) < 700);
+        assert!(!log.rotated(1).exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -99,7 +99,11 @@ const RESETTLE_MS: u16 = 1000;
 impl Monitor {
     /// Supervises init `pid` created through `rt`.
     pub fn new(cfg: MonitorConfig, rt: Rt, pid: i32, io: Io, cgroup_path: String) -> Monitor {
-        let log = JsonLog::open(cfg.log_path.as_deref());
+        let log = JsonLog::open(
+            cfg.log_path.as_deref(),
+            cfg.log_max_size,
+            cfg.log_max_file.unwrap_or(1),
+        );
         Monitor {
             cfg,
             rt,

@@ -147,7 +147,7 @@ pub fn fetch_token(
     } else if !creds.identity_token.is_empty() {
         req = req.header("Authorization", format!("Bearer {}", creds.identity_token));
     }
-    let resp = req
+    let mut resp = req
         .send()
         .map_err(|e| RegistryError::Transport(format!("fetching token from {url}: {e}")))?;
     let status = resp.status();
@@ -163,9 +163,13 @@ pub fn fetch_token(
             status: status.to_string(),
         });
     }
-    let raw = resp
-        .bytes()
-        .map_err(|e| RegistryError::Transport(format!("reading token reply from {url}: {e}")))?;
+    let announced = resp.content_length();
+    let raw = crate::limits::read_capped(
+        &mut resp,
+        announced,
+        crate::limits::MAX_TOKEN_REPLY,
+        "token reply",
+    )?;
     let body: TokenReply = serde_json::from_slice(&raw)
         .map_err(|e| RegistryError::Transport(format!("bad token reply from {url}: {e}")))?;
     let token = if body.token.is_empty() {

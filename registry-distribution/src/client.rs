@@ -1,8 +1,10 @@
 //! The registry client: `core::Registry` over the OCI distribution HTTP API.
 
 use crate::auth::{self, Challenge, TokenCache};
+use crate::blob::BlobReader;
 use crate::endpoint::{self, Insecure};
 use crate::error::RegistryError;
+use crate::limits;
 use berth_core::reference::Reference;
 use berth_core::registry::{Credentials, FetchedManifest};
 use berth_core::{DriverResult, Registry};
@@ -44,7 +46,8 @@ pub struct Client {
     mirrors: Vec<String>,
     certs_dirs: Vec<PathBuf>,
     timeout: Duration,
-    http: Mutex<HashMap<String, Http>>,
+    /// Per domain: the client for downloads and small requests, and the one for uploads.
+    http: Mutex<HashMap<String, (Http, Http)>>,
     bases: Mutex<HashMap<String, (String, Option<Challenge>)>>,
     tokens: TokenCache,
 }
@@ -98,8 +101,19 @@ impl Client {
         })
     }
 
-    /// The HTTP client for `domain` (insecure: no verification; else extra CAs from certs.d).
+    /// The HTTP client for `domain` (insecure: no verification; else extra CAs from certs.d):
+    /// every read waits at most [`limits::READ_IDLE`] for data.
     fn http_for(&self, domain: &str) -> Result<Http, RegistryError> {
+        Ok(self.clients_for(domain)?.0)
+    }
+
+    /// The client for requests carrying a body (uploads), with the longer
+    /// [`limits::UPLOAD_READ_IDLE`]: its wait for the answer also covers sending the body.
+    fn upload_http_for(&self, domain: &str) -> Result<Http, RegistryError> {
+        Ok(self.clients_for(domain)?.1)
+    }
+
+    fn clients_for(&self, domain: &str) -> Result<(Http, Http), RegistryError> {
         let mut map = self
             .http
             .lock()
@@ -107,9 +121,21 @@ impl Client {
         if let Some(c) = map.get(domain) {
             return Ok(c.clone());
         }
+        let made = (
+            self.build_http(domain, limits::READ_IDLE)?,
+            self.build_http(domain, limits::UPLOAD_READ_IDLE)?,
+        );
+        map.insert(domain.to_string(), made.clone());
+        Ok(made)
+    }
+
+    fn build_http(&self, domain: &str, read_idle: Duration) -> Result<Http, RegistryError> {
+        // The blocking client's timeout bounds the wait for the answer's headers and then
+        // each `read` of its body on its own: a per-read idle bound, not a total one (bodies
+        // are only ever read through `Read`, never with `bytes()`, whose wait is total).
         let mut b = Http::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(None)
+            .connect_timeout(limits::CONNECT_TIMEOUT)
+            .timeout(read_idle)
             .pool_max_idle_per_host(8)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")));
         if endpoint::is_insecure(domain, &self.insecure) {
@@ -124,11 +150,8 @@ impl Client {
                 b = b.add_root_certificate(cert);
             }
         }
-        let c = b
-            .build()
-            .map_err(|e| RegistryError::Config(format!("building HTTP client: {e}")))?;
-        map.insert(domain.to_string(), c.clone());
-        Ok(c)
+        b.build()
+            .map_err(|e| RegistryError::Config(format!("building HTTP client: {e}")))
     }
 
     /// Finds the working API base of `domain` (probing `/v2/`) and its auth challenge.
@@ -204,13 +227,17 @@ impl Client {
         build: &dyn Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
         let (base, challenge) = self.base(domain)?;
-        let http = self.http_for(domain)?;
+        let idempotent = matches!(method, Method::GET | Method::HEAD);
+        let http = if idempotent {
+            self.http_for(domain)?
+        } else {
+            self.upload_http_for(domain)?
+        };
         let url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_string()
         } else {
             format!("{base}{path_or_url}")
         };
-        let idempotent = matches!(method, Method::GET | Method::HEAD);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -266,14 +293,7 @@ impl Client {
         if !resp.status().is_success() {
             return Err(status_error("GET", &resp));
         }
-        Ok(BlobReader {
-            want: resp.content_length(),
-            resp,
-            hasher: Sha256::new(),
-            got: 0,
-            digest: digest.to_string(),
-            checked: false,
-        })
+        Ok(BlobReader::new(resp, digest))
     }
 
     fn scope(reference: &Reference, push: bool) -> String {
@@ -285,8 +305,9 @@ impl Client {
     }
 }
 
-/// The first error message of a registry's JSON error body, or `default`.
-fn registry_message(resp: Response, default: &str) -> String {
+/// The first error message of a registry's JSON error body (its first
+/// [`limits::MAX_ERROR_BODY`] bytes), or `default`.
+fn registry_message(mut resp: Response, default: &str) -> String {
     #[derive(Deserialize)]
     struct Errors {
         #[serde(default)]
@@ -297,9 +318,9 @@ fn registry_message(resp: Response, default: &str) -> String {
         #[serde(default)]
         message: String,
     }
-    resp.bytes()
+    let body = limits::read_prefix(&mut resp, limits::MAX_ERROR_BODY);
+    serde_json::from_slice::<Errors>(&body)
         .ok()
-        .and_then(|b| serde_json::from_slice::<Errors>(&b).ok())
         .and_then(|e| {
             e.errors
                 .into_iter()
@@ -317,7 +338,7 @@ fn status_error(method: &'static str, resp: &Response) -> RegistryError {
     }
 }
 
-fn hex_digest(h: Sha256) -> String {
+pub(crate) fn hex_digest(h: Sha256) -> String {
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
@@ -408,10 +429,9 @@ impl Registry for Client {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(|s| s.split(';').next().unwrap_or(s).trim().to_string());
-        let bytes = resp
-            .bytes()
-            .map_err(|e| RegistryError::Transport(format!("reading manifest: {e}")))?
-            .to_vec();
+        let mut resp = resp;
+        let announced = resp.content_length();
+        let bytes = limits::read_capped(&mut resp, announced, limits::MAX_MANIFEST, "manifest")?;
         let digest = berth_core::Digest::of(&bytes).to_string();
         if let Some(want) = &reference.digest {
             if want != &digest {
@@ -579,75 +599,6 @@ impl Registry for Client {
             return Err(status_error("PUT", &resp).into());
         }
         Ok(berth_core::Digest::of(bytes).to_string())
-    }
-}
-
-/// A blob's body as it arrives, hashed; at its end the length and digest are checked and a
-/// mismatch is the error of the last `read` (a [`RegistryError`] inside the `io::Error`).
-struct BlobReader {
-    resp: Response,
-    hasher: Sha256,
-    got: u64,
-    want: Option<u64>,
-    digest: String,
-    checked: bool,
-}
-
-impl BlobReader {
-    fn fail(e: RegistryError) -> std::io::Error {
-        std::io::Error::other(e)
-    }
-
-    /// The registry error inside an `io::Error` from [`BlobReader::read`].
-    fn unwrap_error(e: std::io::Error) -> RegistryError {
-        match e.get_ref().map(|i| i.is::<RegistryError>()) {
-            Some(true) => e
-                .into_inner()
-                .and_then(|i| i.downcast::<RegistryError>().ok())
-                .map(|b| *b)
-                .unwrap_or_else(|| RegistryError::Transport("reading blob".into())),
-            _ => RegistryError::Io(e),
-        }
-    }
-
-    fn check(&mut self) -> Result<(), RegistryError> {
-        if let Some(want) = self.want {
-            if self.got != want {
-                return Err(RegistryError::Truncated {
-                    got: self.got,
-                    want,
-                });
-            }
-        }
-        let actual = hex_digest(std::mem::take(&mut self.hasher));
-        if actual != self.digest {
-            return Err(RegistryError::DigestMismatch {
-                expected: self.digest.clone(),
-                actual,
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Read for BlobReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.resp.read(buf).map_err(|e| {
-            Self::fail(RegistryError::Transport(format!(
-                "reading blob {}: {e}",
-                self.digest
-            )))
-        })?;
-        if n > 0 {
-            self.hasher.update(&buf[..n]);
-            self.got += n as u64;
-            return Ok(n);
-        }
-        if !buf.is_empty() && !self.checked {
-            self.checked = true;
-            self.check().map_err(Self::fail)?;
-        }
-        Ok(0)
     }
 }
 

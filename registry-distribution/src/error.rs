@@ -65,6 +65,22 @@ pub enum RegistryError {
     /// Writing to the destination failed.
     #[error("writing blob: {0}")]
     Io(#[from] std::io::Error),
+    /// The registry sent more than berth reads of this kind of answer.
+    #[error("{what} is larger than the limit of {}: refusing it", crate::limits::human(*.limit))]
+    TooLarge {
+        /// What was read ("manifest", "token reply").
+        what: &'static str,
+        /// The bound, bytes.
+        limit: u64,
+    },
+    /// The registry stopped sending in the middle of an answer.
+    #[error("reading {what}: the registry sent nothing for {secs} s")]
+    Stalled {
+        /// What was being read.
+        what: String,
+        /// The idle time allowed, seconds.
+        secs: u64,
+    },
     /// The client configuration is wrong.
     #[error("{0}")]
     Config(String),
@@ -79,9 +95,9 @@ impl From<RegistryError> for DriverError {
             }
             RegistryError::NotFound(_) => DriverError::NotFound(msg),
             RegistryError::UnsupportedMediaType(_) => DriverError::Unsupported(msg),
-            RegistryError::DigestMismatch { .. } | RegistryError::Config(_) => {
-                DriverError::InvalidInput(msg)
-            }
+            RegistryError::DigestMismatch { .. }
+            | RegistryError::Config(_)
+            | RegistryError::TooLarge { .. } => DriverError::InvalidInput(msg),
             _ => DriverError::Io(msg),
         }
     }

@@ -12,12 +12,17 @@
 //!   blobs, streamed and digest-verified, with retries and backoff for idempotent requests;
 //!   uploads monolithic or chunked, with cross-repository mounts.
 //!
+//! - [`limits`] bounds what a registry may send (manifest, token reply and error sizes) and how
+//!   long a read may wait for data.
+//!
 //! Calls are blocking (the daemon runs them on its blocking pool).
 
 pub mod auth;
+mod blob;
 pub mod client;
 pub mod endpoint;
 pub mod error;
+pub mod limits;
 mod plugin;
 
 pub use client::{Client, ClientConfig};

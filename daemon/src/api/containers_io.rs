@@ -98,6 +98,12 @@ pub async fn logs(ctx: Ctx, req: Req) -> ApiResult {
             "Bad parameters: you must choose at least one stream",
         ));
     }
+    if c.record().pointer("/HostConfig/LogConfig/Type") == Some(&json!("none")) {
+        return Err(ApiError::new(
+            hyper::StatusCode::NOT_IMPLEMENTED,
+            "configured logging driver does not support reading",
+        ));
+    }
     let tail = q
         .get("tail")
         .filter(|t| *t != "all")

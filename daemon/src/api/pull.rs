@@ -18,6 +18,33 @@ use hyper::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// The largest image config read into memory from a registry, MiB (a hostile registry's
+/// endless config blob fails the pull instead of filling berthd's memory).
+const MAX_CONFIG_MIB: u64 = 8;
+const MAX_CONFIG: u64 = MAX_CONFIG_MIB << 20;
+
+/// The config blob as the registry plugin writes it, refusing bytes past [`MAX_CONFIG`].
+#[derive(Default)]
+struct CappedConfig {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for CappedConfig {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > MAX_CONFIG {
+            self.over = true;
+            return Err(std::io::Error::other("image config too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The image manifest a reference resolved to.
 struct Resolved {
     /// The digest the reference named (the list's, for a manifest list).
@@ -120,10 +147,19 @@ impl Pull {
             .and_then(Value::as_str)
             .ok_or("manifest has no config")?
             .to_string();
-        let mut cfg_bytes = Vec::new();
-        self.reg
-            .fetch_blob(r, &cfg_digest, &self.creds, &mut cfg_bytes)
-            .map_err(|e| e.to_string())?;
+        let too_large = || {
+            format!("image config is larger than the limit of {MAX_CONFIG_MIB} MiB: refusing it")
+        };
+        if m.doc.pointer("/config/size").and_then(Value::as_u64) > Some(MAX_CONFIG) {
+            return Err(too_large());
+        }
+        let mut cfg = CappedConfig::default();
+        let fetched = self.reg.fetch_blob(r, &cfg_digest, &self.creds, &mut cfg);
+        if cfg.over {
+            return Err(too_large());
+        }
+        fetched.map_err(|e| e.to_string())?;
+        let cfg_bytes = cfg.bytes;
         let config: Value =
             serde_json::from_slice(&cfg_bytes).map_err(|e| format!("invalid image config: {e}"))?;
         let diff_ids = strings(config.pointer("/rootfs/diff_ids"));

@@ -185,7 +185,7 @@ fn open_blob(
 }
 
 /// Counts the compressed bytes the store reads, sending `Downloading` progress; fails once
-/// `stop` is set.
+/// `stop` is set, or once the blob passes the size its descriptor gives.
 struct Progress<'a, R> {
     inner: R,
     done: u64,
@@ -203,6 +203,14 @@ impl<R: Read> Read for Progress<'_, R> {
         }
         let n = self.inner.read(buf)?;
         self.done += n as u64;
+        // A registry may not send more than the manifest said (an endless blob would
+        // otherwise be unpacked until the disk is full).
+        if self.total > 0 && self.done > self.total {
+            return Err(std::io::Error::other(format!(
+                "layer {} is larger than the {} bytes its manifest gives",
+                self.id, self.total
+            )));
+        }
         if self.last.elapsed() > Duration::from_millis(100) {
             self.last = Instant::now();
             self.pull.msg(json!({"status": "Downloading", "progressDetail": {"current": self.done, "total": self.total}, "id": self.id}));

@@ -95,7 +95,6 @@ fn host_config_defaults(hc: &Value) -> Value {
             "RestartPolicy",
             json!({"Name": "no", "MaximumRetryCount": 0}),
         ),
-        ("LogConfig", json!({"Type": "json-file", "Config": {}})),
         ("AutoRemove", json!(false)),
         ("Privileged", json!(false)),
         ("ReadonlyRootfs", json!(false)),
@@ -118,17 +117,6 @@ fn host_config_defaults(hc: &Value) -> Value {
     }
     if h.get("NetworkMode").and_then(Value::as_str) == Some("default") {
         h.insert("NetworkMode".into(), json!("bridge"));
-    }
-    if h.get("LogConfig")
-        .and_then(|l| l.get("Type"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .is_empty()
-    {
-        h.insert(
-            "LogConfig".into(),
-            json!({"Type": "json-file", "Config": {}}),
-        );
     }
     Value::Object(h)
 }
@@ -205,7 +193,19 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
         cfg["Hostname"] = json!(id[..12]);
     }
     cfg["Image"] = json!(image_name);
-    let host_config = host_config_defaults(&body["HostConfig"]);
+    let mut host_config = host_config_defaults(&body["HostConfig"]);
+    // The daemon's log-driver and log-opts complete the request's; refused as Docker does.
+    host_config["LogConfig"] = super::logconfig::merge_and_check(
+        &host_config["LogConfig"],
+        &ctx.config.log_driver,
+        &ctx.config.log_opts,
+    )
+    .map_err(ApiError::bad_request)?;
+    let log_path = if host_config["LogConfig"]["Type"] == "none" {
+        json!("")
+    } else {
+        json!(ctx.containers.dir(&id).join(format!("{id}-json.log")))
+    };
     let networks = crate::network::endpoints::plan(ctx, &host_config, &body["NetworkingConfig"])?;
     let mounts = crate::volumes::mounts::plan(&ctx.volumes, &ctx.containers, &cfg, &host_config)?;
     let parent = image.top_chain().map(|c| berth_image::storage_id(&c));
@@ -238,7 +238,7 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
         "ResolvConfPath": dir.join("resolv.conf"),
         "HostnamePath": dir.join("hostname"),
         "HostsPath": dir.join("hosts"),
-        "LogPath": dir.join(format!("{id}-json.log")),
+        "LogPath": log_path,
         "Name": format!("/{name}"),
         "RestartCount": 0,
         "Driver": ctx.storage.name(),

@@ -12,6 +12,8 @@ pub mod exit;
 mod flush;
 pub mod initlayer;
 pub mod monitor_exe;
+pub mod logconfig;
+mod logfiles;
 pub mod names;
 pub mod prestart;
 pub mod spawner;

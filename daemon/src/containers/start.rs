@@ -527,12 +527,15 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
         .and_then(Value::as_array)
         .filter(|a| a.len() == 2 && a[0].as_u64().unwrap_or(0) > 0)
         .cloned();
+    let rotation = super::logconfig::rotation(&rec);
     let mcfg = json!({
         "id": c.id,
         "bundle": bundle,
         "runtime": runtime,
         "rootfs_mounts": [],
-        "log_path": rec["LogPath"],
+        "log_path": rec["LogPath"].as_str().filter(|p| !p.is_empty()),
+        "log_max_size": rotation.and_then(|r| r.max_size),
+        "log_max_file": rotation.map(|r| r.max_file),
         "tty": cfg["Tty"].as_bool().unwrap_or(false),
         "open_stdin": cfg["OpenStdin"].as_bool().unwrap_or(false),
         "stdin_once": cfg["StdinOnce"].as_bool().unwrap_or(false),

@@ -1,6 +1,7 @@
 //! Attach (hijacked connections wired to the monitor's socket) and logs (the json-file log,
 //! followed while the container runs), in Docker's stream formats.
 
+use super::logfiles::{inode, log_files, successor};
 use crate::server::hijack::Upgraded;
 use bytes::Bytes;
 use serde_json::Value;
@@ -156,38 +157,67 @@ fn render(line: &Value, o: &LogOpts) -> Option<Bytes> {
     Some(Bytes::from(f))
 }
 
-/// Streams the log at `path` into `tx`; with `follow`, until `running()` turns false.
+/// Streams the log at `path` (its rotated files first) into `tx`; with `follow`, until
+/// `running()` turns false, reopening the log when the monitor rotates it.
 pub async fn logs(
     path: PathBuf,
     o: LogOpts,
     tx: tokio::sync::mpsc::Sender<Bytes>,
     running: impl Fn() -> bool + Send + 'static,
 ) {
-    let Ok(f) = tokio::fs::File::open(&path).await else {
-        return;
-    };
-    let mut r = BufReader::new(f);
-    let mut lines = Vec::new();
+    // With `tail`, only the last lines are kept: memory stays bounded by what is asked for.
+    let mut kept = std::collections::VecDeque::new();
+    let mut current = None;
     let mut buf = String::new();
-    loop {
-        buf.clear();
-        match r.read_line(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if let Ok(v) = serde_json::from_str::<Value>(&buf) {
-                    lines.push(v);
+    for file in log_files(&path).await {
+        let Ok(f) = tokio::fs::File::open(&file).await else {
+            continue;
+        };
+        let ino = f.metadata().await.ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.ino()
+        });
+        let mut r = BufReader::new(f);
+        loop {
+            buf.clear();
+            match r.read_line(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let Ok(v) = serde_json::from_str::<Value>(&buf) else {
+                continue;
+            };
+            match o.tail {
+                Some(0) => {}
+                Some(t) => {
+                    if kept.len() == t {
+                        kept.pop_front();
+                    }
+                    kept.push_back(v);
+                }
+                None => {
+                    if let Some(b) = render(&v, &o) {
+                        if tx.send(b).await.is_err() {
+                            return;
+                        }
+                    }
                 }
             }
         }
+        if file == path {
+            current = Some((r, ino));
+        }
     }
-    let skip = o.tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
-    for l in lines.iter().skip(skip) {
-        if let Some(b) = render(l, &o) {
+    for l in kept {
+        if let Some(b) = render(&l, &o) {
             if tx.send(b).await.is_err() {
                 return;
             }
         }
     }
+    let Some((mut r, mut ino)) = current else {
+        return;
+    };
     if !o.follow {
         return;
     }
@@ -196,9 +226,39 @@ pub async fn logs(
         buf.clear();
         match r.read_line(&mut buf).await {
             Ok(0) => {
+                let now = inode(&path).await;
+                if now.is_some() && now != ino {
+                    // Rotated: first what the old file got before its rename (whole records:
+                    // the monitor rotates between them), then on in the new file.
+                    let mut rest = String::new();
+                    let _ = r.read_to_string(&mut rest).await;
+                    pending.push_str(&rest);
+                    for l in pending.lines() {
+                        if let Some(b) = serde_json::from_str::<Value>(l)
+                            .ok()
+                            .and_then(|v| render(&v, &o))
+                        {
+                            if tx.send(b).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    pending.clear();
+                    // The file written after ours: the next in the rotation order (several
+                    // rotations may have happened since the last look).
+                    if let Some((f, next)) = successor(&path, ino).await {
+                        r = BufReader::new(f);
+                        ino = next;
+                        continue;
+                    }
+                }
                 if !running() {
                     // One last read for lines written as it exited.
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    let now = inode(&path).await;
+                    if now.is_some() && now != ino {
+                        continue; // still behind: the files that follow ours come first
+                    }
                     let mut rest = String::new();
                     let _ = r.read_to_string(&mut rest).await;
                     for l in rest.lines() {

@@ -9,6 +9,13 @@
 //! sockets keep their namespace), served by two tokio tasks of berthd — no thread, process or
 //! firewall rule per container. The tasks are aborted when the container leaves its networks
 //! and re-created for running containers when berthd restarts.
+//!
+//! Bounds against a container flooding it: each container's server answers at most
+//! [`IN_FLIGHT`] queries at once (UDP queries past that are dropped, as a busy resolver does;
+//! clients retry) and holds at most [`TCP_CLIENTS`] TCP connections, each given [`TCP_IDLE`]
+//! per message; queries larger than [`MAX_QUERY`] are ignored. A container whose networks are
+//! all `--internal` gets no upstream forwarding (as Docker's resolver): its peers' names
+//! resolve, any other name is answered REFUSED at once.
 
 use super::dns_msg::{self, TYPE_A};
 use super::{endpoints, PREDEFINED};
@@ -21,14 +28,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
 /// The resolver's address inside containers.
 pub const ADDR: &str = "127.0.0.11";
 /// How long a forwarded query may take per upstream server.
 const UPSTREAM_PATIENCE: Duration = Duration::from_secs(3);
-/// How long a TCP client may stay idle.
+/// Upstream servers tried per query (as the C library's resolver: 3), so a query is answered
+/// or given up within `MAX_UPSTREAMS * UPSTREAM_PATIENCE`.
+const MAX_UPSTREAMS: usize = 3;
+/// How long a TCP client may stay idle (and take to send one message).
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Queries one container's server answers at once (UDP and TCP together).
+const IN_FLIGHT: usize = 64;
+/// TCP connections one container's server holds at once.
+const TCP_CLIENTS: usize = 16;
+/// The largest query read (a query has one question: a few hundred bytes at most).
+const MAX_QUERY: usize = 4096;
 
 /// The running servers, by container id.
 #[derive(Default)]
@@ -124,8 +141,14 @@ pub async fn serve(ctx: &Ctx, c: &Container, pid: i64) {
     let (Ok(u), Ok(t)) = (UdpSocket::from_std(u), TcpListener::from_std(t)) else {
         return tracing::warn!("embedded DNS for {}: registering the sockets", c.id);
     };
-    let udp = tokio::spawn(serve_udp(ctx.clone(), c.id.clone(), Arc::new(u)));
-    let tcp = tokio::spawn(serve_tcp(ctx.clone(), c.id.clone(), t));
+    let busy = Arc::new(Semaphore::new(IN_FLIGHT));
+    let udp = tokio::spawn(serve_udp(
+        ctx.clone(),
+        c.id.clone(),
+        Arc::new(u),
+        busy.clone(),
+    ));
+    let tcp = tokio::spawn(serve_tcp(ctx.clone(), c.id.clone(), t, busy));
     ctx.networks
         .dns
         .insert(&c.id, vec![udp.abort_handle(), tcp.abort_handle()]);
@@ -140,8 +163,8 @@ pub async fn restore_all(ctx: &Ctx) {
     }
 }
 
-async fn serve_udp(ctx: Ctx, id: String, sock: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; 4096];
+async fn serve_udp(ctx: Ctx, id: String, sock: Arc<UdpSocket>, busy: Arc<Semaphore>) {
+    let mut buf = vec![0u8; MAX_QUERY];
     loop {
         let (n, from) = match sock.recv_from(&mut buf).await {
             Ok(got) => got,
@@ -156,33 +179,61 @@ async fn serve_udp(ctx: Ctx, id: String, sock: Arc<UdpSocket>) {
             }
             Err(e) => return tracing::warn!("embedded DNS for {id}: {e}"),
         };
+        // Too many queries of this container in flight: drop this one (the client retries).
+        let Ok(permit) = busy.clone().try_acquire_owned() else {
+            continue;
+        };
         let (ctx, id, sock, q) = (ctx.clone(), id.clone(), sock.clone(), buf[..n].to_vec());
         tokio::spawn(async move {
             if let Some(reply) = handle(&ctx, &id, &q).await {
                 let _ = sock.send_to(&reply, from).await;
             }
+            drop(permit);
         });
     }
 }
 
-async fn serve_tcp(ctx: Ctx, id: String, l: TcpListener) {
-    while let Ok((s, _)) = l.accept().await {
-        tokio::spawn(tcp_client(ctx.clone(), id.clone(), s));
+async fn serve_tcp(ctx: Ctx, id: String, l: TcpListener, busy: Arc<Semaphore>) {
+    let clients = Arc::new(Semaphore::new(TCP_CLIENTS));
+    loop {
+        // At the bound, connections wait in the listen backlog until one ends.
+        let Ok(slot) = clients.clone().acquire_owned().await else {
+            return;
+        };
+        let Ok((s, _)) = l.accept().await else {
+            return;
+        };
+        let (ctx, id, busy) = (ctx.clone(), id.clone(), busy.clone());
+        tokio::spawn(async move {
+            tcp_client(ctx, id, s, busy).await;
+            drop(slot);
+        });
     }
 }
 
-async fn tcp_client(ctx: Ctx, id: String, mut s: TcpStream) {
+async fn tcp_client(ctx: Ctx, id: String, mut s: TcpStream, busy: Arc<Semaphore>) {
     loop {
-        let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, s.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
+        let read = async {
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).await?;
+            let len = usize::from(u16::from_be_bytes(len));
+            if len > MAX_QUERY {
+                return Err(std::io::Error::other("query too large"));
+            }
+            let mut q = vec![0u8; len];
+            s.read_exact(&mut q).await?;
+            Ok::<_, std::io::Error>(q)
+        };
+        let q = match tokio::time::timeout(TCP_IDLE, read).await {
+            Ok(Ok(q)) => q,
             _ => return,
-        }
-        let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        if s.read_exact(&mut q).await.is_err() {
+        };
+        let Ok(permit) = busy.acquire().await else {
             return;
-        }
-        let Some(reply) = handle(&ctx, &id, &q).await else {
+        };
+        let reply = handle(&ctx, &id, &q).await;
+        drop(permit);
+        let Some(reply) = reply else {
             return;
         };
         let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
@@ -203,6 +254,9 @@ async fn handle(ctx: &Ctx, id: &str, q: &[u8]) -> Option<Vec<u8>> {
             Vec::new()
         };
         return Some(dns_msg::answer(q, &qn, &addrs, 0));
+    }
+    if !forwards(ctx, id) {
+        return Some(dns_msg::answer(q, &qn, &[], dns_msg::REFUSED));
     }
     let ups = upstreams(ctx, id);
     for up in ups {
@@ -247,6 +301,25 @@ fn lookup(ctx: &Ctx, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// Whether container `id` may have names forwarded upstream: not when every network it is on
+/// is `--internal` (such a container must not reach outside, not even through berthd).
+fn forwards(ctx: &Ctx, id: &str) -> bool {
+    let Ok(me) = ctx.containers.get(id) else {
+        return false;
+    };
+    let rec = me.record();
+    let Some(nets) = rec["NetworkSettings"]["Networks"].as_object() else {
+        return false;
+    };
+    nets.iter()
+        .filter(|(_, ep)| ep["EndpointID"].as_str().is_some_and(|s| !s.is_empty()))
+        .any(|(name, _)| {
+            ctx.networks
+                .get(name)
+                .is_ok_and(|n| !n["Internal"].as_bool().unwrap_or(false))
+        })
+}
+
 /// Where names not ours go: the container's `--dns` servers, else the host's resolvers.
 fn upstreams(ctx: &Ctx, id: &str) -> Vec<SocketAddr> {
     let dns = ctx
@@ -269,6 +342,7 @@ fn upstreams(ctx: &Ctx, id: &str) -> Vec<SocketAddr> {
         .filter_map(|s| s.parse::<IpAddr>().ok())
         .filter(|ip| ip.to_string() != ADDR)
         .map(|ip| SocketAddr::new(ip, 53))
+        .take(MAX_UPSTREAMS)
         .collect()
 }
 

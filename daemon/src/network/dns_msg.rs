@@ -7,6 +7,8 @@ use std::net::Ipv4Addr;
 pub const TYPE_A: u16 = 1;
 /// Response code: the server failed.
 pub const SERVFAIL: u8 = 2;
+/// Response code: the server refuses to answer (names it does not forward).
+pub const REFUSED: u8 = 5;
 /// Seconds an answer may be cached (Docker's embedded DNS uses 600).
 const TTL: u32 = 600;
 
