@@ -10,7 +10,7 @@ use nix::sys::signalfd::SignalFd;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
@@ -82,6 +82,11 @@ pub struct Monitor {
     paused: bool,
     /// `start` was asked for.
     started: bool,
+    /// berthd's pidfd, watched until `start`: should berthd end before, the container is
+    /// taken down (PROTOCOL.md "Lifetime").
+    daemon: Option<OwnedFd>,
+    /// berthd ended before `start`: the container was killed and the monitor ends.
+    orphaned: bool,
     /// The container's cgroup (found at start-up: the exit path reads its OOM count).
     cgroup: Cgroup,
     /// Pages are mapped that an idle monitor does not need (start-up's, or those of a command
@@ -98,7 +103,14 @@ const RESETTLE_MS: u16 = 1000;
 
 impl Monitor {
     /// Supervises init `pid` created through `rt`.
-    pub fn new(cfg: MonitorConfig, rt: Rt, pid: i32, io: Io, cgroup_path: String) -> Monitor {
+    pub fn new(
+        cfg: MonitorConfig,
+        rt: Rt,
+        pid: i32,
+        io: Io,
+        cgroup_path: String,
+        daemon: Option<OwnedFd>,
+    ) -> Monitor {
         let log = JsonLog::open(cfg.log_path.as_deref());
         Monitor {
             cfg,
@@ -111,6 +123,8 @@ impl Monitor {
             start_error: None,
             paused: false,
             started: false,
+            daemon,
+            orphaned: false,
             cgroup: Cgroup::new(Hierarchy::detect(), &cgroup_path),
             settle: None,
         }
@@ -144,6 +158,10 @@ impl Monitor {
                     PollFlags::POLLIN,
                 ));
             }
+            // Last, so the indices above stay as they are.
+            if let Some(d) = &self.daemon {
+                fds.push(PollFd::new(d.as_fd(), PollFlags::POLLIN));
+            }
             let timeout = self.settle.map_or(PollTimeout::NONE, PollTimeout::from);
             let mut polled_n = poll(&mut fds, timeout);
             if self.settle.is_some() && matches!(polled_n, Ok(0)) {
@@ -163,6 +181,13 @@ impl Monitor {
                 .collect();
             drop(fds);
             let n_outs = self.io.outs.len();
+            if self.daemon.is_some()
+                && revents
+                    .get(2 + n_outs + polled.len())
+                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP))
+            {
+                self.daemon_ended();
+            }
             if revents[1].intersects(PollFlags::POLLIN) {
                 let _ = sigfd.read_signal();
                 self.reap();
@@ -286,6 +311,8 @@ impl Monitor {
             "start" => {
                 self.settle = Some(SETTLE_MS);
                 self.started = true;
+                // Started: the container now outlives berthd (live restore).
+                self.daemon = None;
                 if cmd["wait"].as_bool().unwrap_or(false) {
                     // After the reply, this connection gets the exit line as a `wait` one.
                     self.clients[i].mode = Mode::Waiting;
@@ -359,6 +386,28 @@ impl Monitor {
             }
             other => Some(err(format!("unknown command {other:?}"))),
         }
+    }
+
+    /// berthd ended before the container's start: kill the waiting init (and anything in its
+    /// cgroup); the loop then reaps it and ends as for any exit.
+    fn daemon_ended(&mut self) {
+        self.daemon = None;
+        if self.started {
+            return;
+        }
+        self.orphaned = true;
+        let _ = self.rt.get().kill(&self.cfg.id, libc::SIGKILL, true);
+        if self.paused {
+            let _ = self.rt.get().resume(&self.cfg.id);
+        }
+        // SAFETY: kill(2) of our own unreaped child (the init, or its OCI runtime's), so the
+        // PID cannot have been reused.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+    }
+
+    /// Whether berthd ended before `start` and the container was taken down for it.
+    pub fn orphaned(&self) -> bool {
+        self.orphaned
     }
 
     fn reap(&mut self) {
