@@ -87,6 +87,9 @@ pub struct Monitor {
     daemon: Option<OwnedFd>,
     /// berthd ended before `start`: the container was killed and the monitor ends.
     orphaned: bool,
+    /// Until `start`: when the container is taken down anyway, should no `start` have come by
+    /// then ([`UNSTARTED_LIMIT`]).
+    unstarted_until: Option<std::time::Instant>,
     /// The container's cgroup (found at start-up: the exit path reads its OOM count).
     cgroup: Cgroup,
     /// Pages are mapped that an idle monitor does not need (start-up's, or those of a command
@@ -100,6 +103,10 @@ const SETTLE_MS: u16 = 100;
 /// How long the loop must be idle after a later command or output before the pages they
 /// touched are dropped again (a container that writes now and then pays at most once a second).
 const RESETTLE_MS: u16 = 1000;
+/// How long a created container waits for its `start` before its monitor takes it down by
+/// itself: three times berthd's own expiry of a preparation (`prestart::EXPIRY`), so this only
+/// acts when berthd has lost track of the monitor (its socket or state folder deleted).
+const UNSTARTED_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Monitor {
     /// Supervises init `pid` created through `rt`.
@@ -125,6 +132,7 @@ impl Monitor {
             started: false,
             daemon,
             orphaned: false,
+            unstarted_until: Some(std::time::Instant::now() + UNSTARTED_LIMIT),
             cgroup: Cgroup::new(Hierarchy::detect(), &cgroup_path),
             settle: None,
         }
@@ -162,15 +170,27 @@ impl Monitor {
             if let Some(d) = &self.daemon {
                 fds.push(PollFd::new(d.as_fd(), PollFlags::POLLIN));
             }
-            let timeout = self.settle.map_or(PollTimeout::NONE, PollTimeout::from);
+            let backstop = self.unstarted_left();
+            let timeout = match (self.settle, backstop) {
+                (Some(a), Some(b)) => PollTimeout::from(a.min(b)),
+                (Some(a), None) | (None, Some(a)) => PollTimeout::from(a),
+                (None, None) => PollTimeout::NONE,
+            };
             let mut polled_n = poll(&mut fds, timeout);
-            if self.settle.is_some() && matches!(polled_n, Ok(0)) {
+            if self.settle.is_some()
+                && matches!(polled_n, Ok(0))
+                && self.unstarted_left() != Some(0)
+            {
                 // The container runs for as long as it likes: drop the pages used so far, then
                 // wait on the same poll set, so that as little code as possible runs (and is
                 // faulted back in) between the drop and the next event.
                 berth_runtime::memory::release_startup_pages();
                 self.settle = None;
-                polled_n = poll(&mut fds, PollTimeout::NONE);
+                polled_n = poll(
+                    &mut fds,
+                    self.unstarted_left()
+                        .map_or(PollTimeout::NONE, PollTimeout::from),
+                );
             }
             if polled_n.is_err() {
                 continue;
@@ -180,13 +200,16 @@ impl Monitor {
                 .map(|f| f.revents().unwrap_or(PollFlags::empty()))
                 .collect();
             drop(fds);
+            if self.unstarted_left() == Some(0) {
+                self.take_down();
+            }
             let n_outs = self.io.outs.len();
             if self.daemon.is_some()
                 && revents
                     .get(2 + n_outs + polled.len())
                     .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP))
             {
-                self.daemon_ended();
+                self.take_down();
             }
             if revents[1].intersects(PollFlags::POLLIN) {
                 let _ = sigfd.read_signal();
@@ -313,6 +336,7 @@ impl Monitor {
                 self.started = true;
                 // Started: the container now outlives berthd (live restore).
                 self.daemon = None;
+                self.unstarted_until = None;
                 if cmd["wait"].as_bool().unwrap_or(false) {
                     // After the reply, this connection gets the exit line as a `wait` one.
                     self.clients[i].mode = Mode::Waiting;
@@ -388,10 +412,21 @@ impl Monitor {
         }
     }
 
-    /// berthd ended before the container's start: kill the waiting init (and anything in its
-    /// cgroup); the loop then reaps it and ends as for any exit.
-    fn daemon_ended(&mut self) {
+    /// Milliseconds left before an unstarted container is taken down (None once started or
+    /// taken down).
+    fn unstarted_left(&self) -> Option<u16> {
+        self.unstarted_until.map(|t| {
+            let left = t.saturating_duration_since(std::time::Instant::now());
+            // Rounded up, so that 0 means the limit has passed.
+            u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX)
+        })
+    }
+
+    /// berthd ended (or lost track of us) before the container's start: kill the waiting init
+    /// (and anything in its cgroup); the loop then reaps it and ends as for any exit.
+    fn take_down(&mut self) {
         self.daemon = None;
+        self.unstarted_until = None;
         if self.started {
             return;
         }

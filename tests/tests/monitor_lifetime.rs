@@ -2,7 +2,8 @@
 //! or SIGTERM — the spare monitor it keeps spawned ahead and the monitors of containers that
 //! were only prepared (created, init waiting, never started) end within 10 s and take their
 //! container down (init killed, cgroups removed, rootfs unmounted), while the monitor of a
-//! running container stays (live restore) and the restarted berthd still knows it running.
+//! running container stays (live restore) and the restarted berthd still knows it running. A
+//! preparation berthd can no longer reach is taken down by its monitor after 30 s.
 
 use berth_tests::TestDaemon;
 use serde_json::Value;
@@ -255,4 +256,27 @@ fn prepared_monitors_end_even_when_the_daemon_folders_are_gone() {
     }
     d.kill9();
     check_after_end(&d, &s);
+}
+
+#[test]
+fn a_preparation_berthd_lost_track_of_is_taken_down_by_its_monitor() {
+    let d = TestDaemon::builder().storage_driver("overlay2").start();
+    d.import_busybox();
+    let id = d
+        .docker(&["create", "--name", "lost", "busybox", "echo", "found"])
+        .ok()
+        .trim()
+        .to_string();
+    eventually("the created container is prepared", 10, || served(&d, &id));
+    let (monitor, init) = pids(&d, &id);
+    // berthd can no longer reach the monitor (as when its exec root was deleted under it):
+    // its own expiry (10 s) cannot take the preparation down; the monitor's limit (30 s) does.
+    std::fs::remove_file(state_dir(&d, &id).join("monitor.sock")).expect("remove socket");
+    eventually("the monitor ends by itself", 45, || {
+        !alive(monitor) && !alive(init)
+    });
+    eventually("its cgroups are removed", 10, || cgroups_of(&id).is_empty());
+    eventually("its rootfs is unmounted", 10, || !mounted(d.dir(), &id));
+    assert_eq!(d.docker(&["start", "-a", "lost"]).ok(), "found\n");
+    d.docker(&["version"]).ok();
 }
