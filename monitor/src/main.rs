@@ -8,6 +8,7 @@
 //! container and runs one process in it. No async runtime: one poll(2) loop.
 
 mod config;
+mod lifeline;
 mod log;
 mod server;
 mod startup;

@@ -10,7 +10,7 @@ use nix::sys::signalfd::SignalFd;
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
@@ -82,6 +82,14 @@ pub struct Monitor {
     paused: bool,
     /// `start` was asked for.
     started: bool,
+    /// berthd's pidfd, watched until `start`: should berthd end before, the container is
+    /// taken down (PROTOCOL.md "Lifetime").
+    daemon: Option<OwnedFd>,
+    /// berthd ended before `start`: the container was killed and the monitor ends.
+    orphaned: bool,
+    /// Until `start`: when the container is taken down anyway, should no `start` have come by
+    /// then ([`UNSTARTED_LIMIT`]).
+    unstarted_until: Option<std::time::Instant>,
     /// The container's cgroup (found at start-up: the exit path reads its OOM count).
     cgroup: Cgroup,
     /// Pages are mapped that an idle monitor does not need (start-up's, or those of a command
@@ -95,10 +103,21 @@ const SETTLE_MS: u16 = 100;
 /// How long the loop must be idle after a later command or output before the pages they
 /// touched are dropped again (a container that writes now and then pays at most once a second).
 const RESETTLE_MS: u16 = 1000;
+/// How long a created container waits for its `start` before its monitor takes it down by
+/// itself: three times berthd's own expiry of a preparation (`prestart::EXPIRY`), so this only
+/// acts when berthd has lost track of the monitor (its socket or state folder deleted).
+const UNSTARTED_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Monitor {
     /// Supervises init `pid` created through `rt`.
-    pub fn new(cfg: MonitorConfig, rt: Rt, pid: i32, io: Io, cgroup_path: String) -> Monitor {
+    pub fn new(
+        cfg: MonitorConfig,
+        rt: Rt,
+        pid: i32,
+        io: Io,
+        cgroup_path: String,
+        daemon: Option<OwnedFd>,
+    ) -> Monitor {
         let log = JsonLog::open(
             cfg.log_path.as_deref(),
             cfg.log_max_size,
@@ -115,6 +134,9 @@ impl Monitor {
             start_error: None,
             paused: false,
             started: false,
+            daemon,
+            orphaned: false,
+            unstarted_until: Some(std::time::Instant::now() + UNSTARTED_LIMIT),
             cgroup: Cgroup::new(Hierarchy::detect(), &cgroup_path),
             settle: None,
         }
@@ -148,15 +170,31 @@ impl Monitor {
                     PollFlags::POLLIN,
                 ));
             }
-            let timeout = self.settle.map_or(PollTimeout::NONE, PollTimeout::from);
+            // Last, so the indices above stay as they are.
+            if let Some(d) = &self.daemon {
+                fds.push(PollFd::new(d.as_fd(), PollFlags::POLLIN));
+            }
+            let backstop = self.unstarted_left();
+            let timeout = match (self.settle, backstop) {
+                (Some(a), Some(b)) => PollTimeout::from(a.min(b)),
+                (Some(a), None) | (None, Some(a)) => PollTimeout::from(a),
+                (None, None) => PollTimeout::NONE,
+            };
             let mut polled_n = poll(&mut fds, timeout);
-            if self.settle.is_some() && matches!(polled_n, Ok(0)) {
+            if self.settle.is_some()
+                && matches!(polled_n, Ok(0))
+                && self.unstarted_left() != Some(0)
+            {
                 // The container runs for as long as it likes: drop the pages used so far, then
                 // wait on the same poll set, so that as little code as possible runs (and is
                 // faulted back in) between the drop and the next event.
                 berth_runtime::memory::release_startup_pages();
                 self.settle = None;
-                polled_n = poll(&mut fds, PollTimeout::NONE);
+                polled_n = poll(
+                    &mut fds,
+                    self.unstarted_left()
+                        .map_or(PollTimeout::NONE, PollTimeout::from),
+                );
             }
             if polled_n.is_err() {
                 continue;
@@ -166,7 +204,17 @@ impl Monitor {
                 .map(|f| f.revents().unwrap_or(PollFlags::empty()))
                 .collect();
             drop(fds);
+            if self.unstarted_left() == Some(0) {
+                self.take_down();
+            }
             let n_outs = self.io.outs.len();
+            if self.daemon.is_some()
+                && revents
+                    .get(2 + n_outs + polled.len())
+                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP))
+            {
+                self.take_down();
+            }
             if revents[1].intersects(PollFlags::POLLIN) {
                 let _ = sigfd.read_signal();
                 self.reap();
@@ -290,6 +338,9 @@ impl Monitor {
             "start" => {
                 self.settle = Some(SETTLE_MS);
                 self.started = true;
+                // Started: the container now outlives berthd (live restore).
+                self.daemon = None;
+                self.unstarted_until = None;
                 if cmd["wait"].as_bool().unwrap_or(false) {
                     // After the reply, this connection gets the exit line as a `wait` one.
                     self.clients[i].mode = Mode::Waiting;
@@ -363,6 +414,39 @@ impl Monitor {
             }
             other => Some(err(format!("unknown command {other:?}"))),
         }
+    }
+
+    /// Milliseconds left before an unstarted container is taken down (None once started or
+    /// taken down).
+    fn unstarted_left(&self) -> Option<u16> {
+        self.unstarted_until.map(|t| {
+            let left = t.saturating_duration_since(std::time::Instant::now());
+            // Rounded up, so that 0 means the limit has passed.
+            u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX)
+        })
+    }
+
+    /// berthd ended (or lost track of us) before the container's start: kill the waiting init
+    /// (and anything in its cgroup); the loop then reaps it and ends as for any exit.
+    fn take_down(&mut self) {
+        self.daemon = None;
+        self.unstarted_until = None;
+        if self.started {
+            return;
+        }
+        self.orphaned = true;
+        let _ = self.rt.get().kill(&self.cfg.id, libc::SIGKILL, true);
+        if self.paused {
+            let _ = self.rt.get().resume(&self.cfg.id);
+        }
+        // SAFETY: kill(2) of our own unreaped child (the init, or its OCI runtime's), so the
+        // PID cannot have been reused.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+    }
+
+    /// Whether berthd ended before `start` and the container was taken down for it.
+    pub fn orphaned(&self) -> bool {
+        self.orphaned
     }
 
     fn reap(&mut self) {

@@ -4,6 +4,7 @@
 //! and clean up at the end.
 
 use crate::config::{now, write_atomic, MonitorConfig, RuntimeSel};
+use crate::lifeline;
 use crate::server::{Io, Monitor};
 use berth_core::runtime::{Spec, StdioFds};
 use berth_core::DriverResult;
@@ -92,14 +93,16 @@ fn pipe() -> std::io::Result<(File, File)> {
 
 /// Leaves berthd: a new session, then one fork whose parent (berthd's child, reaped by it)
 /// exits at once, so we are nobody's child but init's or a subreaper's; child subreaper; only
-/// 0-2 and the ready fd (close-on-exec) stay open. No second fork is needed: we open no
-/// terminal, so we can never gain a controlling one.
-fn detach(ready_fd: RawFd) {
+/// 0-2, the ready fd and berthd's pidfd (both close-on-exec) stay open. No second fork is
+/// needed: we open no terminal, so we can never gain a controlling one. Returns berthd's
+/// pidfd (see [`crate::lifeline`]), opened while berthd is still our parent.
+fn detach(ready_fd: RawFd) -> Result<Option<OwnedFd>, lifeline::Gone> {
     berth_runtime::process::close_fds(&[ready_fd]);
     if ready_fd > 2 {
         // SAFETY: fcntl on a descriptor we own.
         unsafe { libc::fcntl(ready_fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
+    let daemon = lifeline::open()?;
     let _ = nix::unistd::setsid();
     // SAFETY: fork in a single-threaded process; the parent exits at once.
     match unsafe { nix::unistd::fork() } {
@@ -111,6 +114,7 @@ fn detach(ready_fd: RawFd) {
     }
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    Ok(daemon)
 }
 
 fn set_winsize(fd: RawFd, size: Option<[u16; 2]>) {
@@ -185,15 +189,25 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
     let Some(cfg) = read_config(dir, ready_fd) else {
         return 1;
     };
-    detach(ready_fd);
-    supervise(dir, cfg, ready_fd)
+    let Ok(daemon) = detach(ready_fd) else {
+        let e = "berthd exited before its monitor started";
+        ready_line(ready_fd, json!({"ok": false, "error": e}));
+        return 1;
+    };
+    supervise(dir, cfg, ready_fd, daemon)
 }
 
 /// A monitor spawned ahead of need (PROTOCOL.md "Spawned ahead"): it detaches at once, then
 /// waits for one line on stdin, the state folder of the container it is to supervise, and
-/// carries on as [`run`]. End of file instead (berthd stopped, or no longer needs it) ends it.
+/// carries on as [`run`]. End of file instead (berthd stopped, or no longer needs it), or the
+/// end of berthd itself (its pidfd), ends it.
 pub fn pooled(ready_fd: RawFd) -> i32 {
-    detach(ready_fd);
+    let Ok(daemon) = detach(ready_fd) else {
+        return 0;
+    };
+    if !lifeline::job_or_end(daemon.as_ref()) {
+        return 0;
+    }
     let mut line = String::new();
     if !matches!(std::io::stdin().read_line(&mut line), Ok(n) if n > 0) {
         return 0;
@@ -206,11 +220,13 @@ pub fn pooled(ready_fd: RawFd) -> i32 {
     let Some(cfg) = read_config(&dir, ready_fd) else {
         return 1;
     };
-    supervise(&dir, cfg, ready_fd)
+    supervise(&dir, cfg, ready_fd, daemon)
 }
 
-/// Everything after the detach: create the container, serve, clean up.
-fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd) -> i32 {
+/// Everything after the detach: create the container, serve, clean up. `daemon` is berthd's
+/// pidfd: should berthd end before the container is started, the monitor takes the container
+/// down and ends too.
+fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<OwnedFd>) -> i32 {
     let rootfs = PathBuf::from(&cfg.bundle).join("rootfs");
     let _ = std::fs::create_dir_all(&rootfs);
     if let Err(e) = berth_core::mount::mount_all(&cfg.rootfs_mounts, &rootfs) {
@@ -327,8 +343,14 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd) -> i32 {
     // does not take the namespace's mounts down before telling us (about a millisecond); that
     // happens when this is closed, after the exit has been reported.
     let mount_ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt")).ok();
-    let mut m = Monitor::new(cfg, rt, pid, io, cgroup_path);
+    let mut m = Monitor::new(cfg, rt, pid, io, cgroup_path, daemon);
     m.serve(&listener, &sigfd);
+    if m.orphaned() {
+        // berthd mounted the rootfs and is gone: nobody else will take it down. Before the
+        // socket goes, so that a berthd started meanwhile either finds the socket (and waits
+        // for our end, as for any preparation it takes down) or finds the rootfs unmounted.
+        let _ = berth_core::mount::unmount(&rootfs);
+    }
     m.finish(dir, &rootfs);
     drop(mount_ns);
     let _ = std::fs::remove_file(&sock_path);

@@ -13,7 +13,9 @@
 //!   prepared at once; a create beyond that is not prepared;
 //! - a container not started within [`EXPIRY`] is taken down again (init killed, cgroups and
 //!   rootfs mount gone), as is one that is removed, updated, written to by `cp`, or still
-//!   prepared when berthd stops; after a crash, `exit::restore` kills what is left;
+//!   prepared when berthd stops; after a crash its monitor does that itself (it watches
+//!   berthd's pidfd until `start`, monitor/PROTOCOL.md "Lifetime"), and `exit::restore` kills
+//!   whatever is still left;
 //! - a preparation that fails is dropped silently: `start` does the whole work again and
 //!   reports the error as it always would;
 //! - containers that join another container's namespace are never prepared (that container

@@ -8,7 +8,8 @@
 //! spawned for that folder would (monitor/PROTOCOL.md, "Spawned ahead"). A new one is spawned
 //! in the background once the container that took the last one has exited, or has run for
 //! 100 ms (an exec at the same time as the container's own set-up, run and exit slows them).
-//! When berthd exits, however it exits, the pipe closes and the waiting monitor ends.
+//! When berthd exits, however it exits, the pipe closes and the waiting monitor ends; it also
+//! watches a pidfd of berthd, so it ends even should the pipe's write end have leaked.
 
 use crate::server::http::ApiError;
 use crate::state::Ctx;
