@@ -19,6 +19,7 @@
 mod error;
 mod ops;
 pub mod resolve;
+mod scoped;
 mod tree;
 pub use ops::is_plain_name;
 

@@ -1,6 +1,7 @@
 //! `POST /build`: Docker's classic (non-BuildKit) build endpoint — the context tarball is
-//! unpacked into a private folder, the builder runs, and its output streams as Docker's
-//! `{"stream": ...}` / `{"aux": {"ID": ...}}` / `errorDetail` messages.
+//! unpacked into a fresh private folder (no size limit, as Docker), the builder runs, and
+//! its output streams as Docker's `{"stream": ...}` / `{"aux": {"ID": ...}}` /
+//! `errorDetail` messages.
 
 use crate::build::{build, BuildOpts};
 use crate::server::http::{self, ApiError, ApiResult, BodyReader};
@@ -76,19 +77,14 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
                 .map(|_| format!("{:02x}", rand::random::<u8>()))
                 .collect::<String>()
         ));
-        let _ = std::fs::create_dir_all(&dir);
-        let unpacked = berth_archive::decompress(reader)
+        // A fresh folder of berthd's own, so the tar lands in nothing it did not make; the
+        // tar is a plain one (no layer whiteouts), unpacked without following its links.
+        let unpacked = std::fs::create_dir(&dir)
             .map_err(|e| e.to_string())
+            .and_then(|_| berth_archive::decompress(reader).map_err(|e| e.to_string()))
             .and_then(|(_, plain)| {
-                berth_archive::apply_layer(
-                    plain,
-                    &dir,
-                    &berth_archive::ApplyOptions {
-                        allow_devices: false,
-                        ..Default::default()
-                    },
-                )
-                .map_err(|e| e.to_string())
+                berth_archive::extract(plain, &dir, &berth_archive::ExtractOptions::default())
+                    .map_err(|e| e.to_string())
             });
         let result = match unpacked {
             Err(e) => Err(crate::build::BuildError {
