@@ -199,7 +199,7 @@ fn destinations_stay_inside_the_image() {
     // The base image's `/o` is a symlink to the canary's path: as Docker, the file lands at
     // that path inside the image.
     let df = format!(
-        "FROM busybox\nRUN ln -s {cs} /o && ln -s / /up\nCOPY f /o/\nCOPY f /up/{}/g\nCOPY f /../../../{}/h\n",
+        "FROM busybox\nRUN ln -s {cs} /o && ln -s / /up\nCOPY f /o/\nCOPY f /up/{}/g\nCOPY f /../../../{}/h\nCOPY --chown=1234:5678 f /o/owned\n",
         rel(&can),
         rel(&can)
     );
@@ -215,6 +215,11 @@ fn destinations_stay_inside_the_image() {
             .ok(),
         "copied\ncopied\ncopied\n"
     );
+    // `--chown` reaches the file through the same link, inside the image.
+    let owned = format!("{cs}/owned");
+    let ls = d.docker(&["run", "--rm", "hb-dest", "ls", "-ln", &owned]);
+    assert!(ls.ok().contains(" 1234 "), "{ls:?}");
+    assert!(ls.ok().contains(" 5678 "), "{ls:?}");
 }
 
 #[test]
