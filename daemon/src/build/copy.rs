@@ -11,10 +11,8 @@
 
 use berth_confine::{ConfineError, CopyOptions, FileKind, Follow, Owner, Root};
 use sha2::{Digest, Sha256};
-use std::fs;
 use std::io::Read;
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Largest decompressed size of a local archive `ADD` extracts: 64 GiB (Docker has no
@@ -277,39 +275,69 @@ pub fn stage(spec: &CopySpec<'_>, staging: &Root) -> Result<(), CopyError> {
     Ok(())
 }
 
-/// The content checksum of a staged tree (paths, modes, owners, contents — not times).
-pub fn checksum(staging: &Path) -> String {
+/// `st_mode` as `stat(2)` gives it (type bits and permission bits).
+fn full_mode(st: &berth_confine::Stat) -> u32 {
+    let t = match st.kind {
+        FileKind::Dir => libc::S_IFDIR,
+        FileKind::Symlink => libc::S_IFLNK,
+        FileKind::Char => libc::S_IFCHR,
+        FileKind::Block => libc::S_IFBLK,
+        FileKind::Fifo => libc::S_IFIFO,
+        FileKind::Socket => libc::S_IFSOCK,
+        FileKind::File => libc::S_IFREG,
+    };
+    t | st.mode
+}
+
+/// The content checksum of a staged tree (paths, modes, owners, contents — not times),
+/// read through its root: nothing in it is followed.
+pub fn checksum(staging: &Root) -> String {
     let mut h = Sha256::new();
-    let mut stack = vec![staging.to_path_buf()];
+    let mut stack = vec![PathBuf::new()];
     let mut files = Vec::new();
     while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let p = e.path();
-            if let Ok(m) = fs::symlink_metadata(&p) {
-                if m.is_dir() {
+        let Ok(names) = staging.read_dir(&d) else {
+            continue;
+        };
+        for name in names {
+            let p = d.join(name);
+            if let Ok(Some(st)) = staging.lstat(&p) {
+                if st.kind == FileKind::Dir {
                     stack.push(p.clone());
                 }
-                files.push((p, m));
+                files.push((p, st));
             }
         }
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    for (p, m) in files {
-        let rel = p.strip_prefix(staging).unwrap_or(&p).display().to_string();
-        h.update(format!("{rel}\0{:o}\0{}:{}\0", m.mode(), m.uid(), m.gid()).as_bytes());
-        if m.is_file() {
-            if let Ok(mut f) = fs::File::open(&p) {
-                let mut buf = vec![0u8; 1 << 16];
-                while let Ok(n) = f.read(&mut buf) {
-                    if n == 0 {
-                        break;
+    for (p, st) in files {
+        let line = format!(
+            "{}\0{:o}\0{}:{}\0",
+            p.display(),
+            full_mode(&st),
+            st.uid,
+            st.gid
+        );
+        h.update(line.as_bytes());
+        match st.kind {
+            FileKind::File => {
+                let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+                if let Ok(mut f) = staging.open_file(&p, flags, 0, Follow::No) {
+                    let mut buf = vec![0u8; 1 << 16];
+                    while let Ok(n) = f.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        h.update(&buf[..n]);
                     }
-                    h.update(&buf[..n]);
                 }
             }
-        } else if let Ok(t) = fs::read_link(&p) {
-            h.update(t.as_os_str().as_encoded_bytes());
+            FileKind::Symlink => {
+                if let Ok(t) = staging.read_link(&p) {
+                    h.update(t.as_os_str().as_encoded_bytes());
+                }
+            }
+            _ => {}
         }
     }
     hex::encode(h.finalize())
@@ -318,6 +346,7 @@ pub fn checksum(staging: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::symlink;
 
     fn spec<'a>(root: &'a Root, sources: &'a [String], dest: &'a Path) -> CopySpec<'a> {
@@ -374,8 +403,10 @@ mod tests {
             e.to_string(),
             "COPY failed: forbidden path outside the build context: ../../etc/passwd ()"
         );
-        let c1 = checksum(&st);
-        assert_eq!(c1, checksum(&st));
+        let c1 = checksum(&sr);
+        assert_eq!(c1, checksum(&sr));
+        fs::write(st.join("renamed"), "changed").expect("w");
+        assert_ne!(c1, checksum(&sr));
     }
 
     /// The attacks of issue #15 against the copy itself: nothing is read from or written to

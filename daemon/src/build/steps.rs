@@ -593,9 +593,9 @@ fn copy_step(
         };
         copy::stage(&spec, &staged).map_err(|e| BuildError::msg(e.to_string()))?;
     }
-    drop(staged);
     drop(view);
-    let sum = copy::checksum(&staging);
+    let sum = copy::checksum(&staged);
+    drop(staged);
     let created_by = format!(
         "/bin/sh -c #(nop) {} {}:{sum} in {dest} ",
         ins.keyword,
