@@ -405,9 +405,20 @@ fn run(
     let (id, code) = result?;
     say(tx, opts, format!(" ---> Running in {}\n", short(&id)));
     let log = ctx.containers.dir(&id).join(format!("{id}-json.log"));
-    if let Ok(text) = std::fs::read_to_string(&log) {
-        for line in text.lines() {
-            if let Ok(v) = serde_json::from_str::<Value>(line) {
+    // Streamed line by line (the monitor cuts lines at 16 KiB): a RUN that prints gigabytes
+    // must not be held in berthd's memory whole.
+    let shown_log = if opts.quiet {
+        None
+    } else {
+        std::fs::File::open(&log).ok()
+    };
+    if let Some(f) = shown_log {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(f)
+            .split(b'\n')
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
                 say(tx, opts, v["log"].as_str().unwrap_or("").to_string());
             }
         }
