@@ -110,7 +110,15 @@ fn host_untouched(d: &TestDaemon, canary: &Path, out: &Output) {
         !out.stdout.contains(SECRET.trim()) && !out.stderr.contains(SECRET.trim()),
         "the secret leaked into the build output: {out:?}"
     );
-    d.docker(&["version"]).ok();
+    let v = d.docker(&["version"]);
+    if !v.success() {
+        let log = d.log();
+        let tail: String = log
+            .chars()
+            .skip(log.chars().count().saturating_sub(4000))
+            .collect();
+        panic!("berthd no longer answers after {out:?}\n{v:?}\nlog tail: {tail}");
+    }
 }
 
 fn rel(p: &Path) -> String {
@@ -323,4 +331,39 @@ fn add_archives_cannot_climb_out() {
         let out = build(&d, tag, &tar);
         host_untouched(&d, &can, &out);
     }
+}
+
+/// 1800 nested folders overflowed the 2 MiB stack of the blocking thread builds ran on and
+/// aborted berthd. Slow (about 8 minutes on two shared cores: berth-confine's `copy_in`
+/// makes each copied folder with `mkdir_all`, cubic in the depth), so not run by default:
+/// `cargo test -p berth-tests --test hostile_build -- --ignored`.
+#[test]
+#[ignore]
+fn a_deep_context_does_not_take_berthd_down() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let can = canary(&d);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(if data.is_empty() {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
+        h.set_mode(0o755);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, path, data).expect("append");
+    };
+    add("Dockerfile", b"FROM busybox\nCOPY d /deep/\n");
+    let mut p = String::from("d");
+    add(&p, b"");
+    for _ in 0..1800 {
+        p.push_str("/a");
+        add(&p, b"");
+    }
+    add(&format!("{p}/f"), b"bottom\n");
+    let tar = b.into_inner().expect("tar");
+    let out = build(&d, "hb-deep", &tar);
+    host_untouched(&d, &can, &out);
 }

@@ -3,7 +3,7 @@
 //! its output streams as Docker's `{"stream": ...}` / `{"aux": {"ID": ...}}` /
 //! `errorDetail` messages.
 
-use crate::build::{build, BuildOpts};
+use crate::build::{build, BuildOpts, BUILD_STACK};
 use crate::server::http::{self, ApiError, ApiResult, BodyReader};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -70,7 +70,7 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
     let reader = BodyReader::new(req.into_body());
     let (tx, resp) = http::json_stream();
     let rt = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
+    let job = move || {
         let dir = ctx.images.tmp_dir().join(format!(
             "build-ctx-{}",
             (0..8)
@@ -128,6 +128,14 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
                 tx.send_blocking(json!({"errorDetail": detail, "error": e.message}));
             }
         }
-    });
+    };
+    // A thread of its own with a large stack: copying, diffing and removing trees recurse
+    // once per folder level, and a hostile context or stage nests folders deeply
+    // (`COPY` refuses beyond `copy::MAX_DEPTH` levels, which this stack holds).
+    std::thread::Builder::new()
+        .name("berth-build".into())
+        .stack_size(BUILD_STACK)
+        .spawn(job)
+        .map_err(|e| ApiError::internal(format!("starting the build: {e}")))?;
     Ok(resp)
 }

@@ -19,6 +19,10 @@ use std::path::{Component, Path, PathBuf};
 /// limit; this keeps a small gzip bomb in a context from filling the disk).
 pub const MAX_ADD_EXTRACT: u64 = 64 << 30;
 
+/// Deepest folder nesting a `COPY`/`ADD` source may have (Docker has no limit; copying
+/// recurses once per level, and the build thread's stack is sized for this many).
+pub const MAX_DEPTH: usize = 4096;
+
 /// Why a copy failed (Docker's wording where it has one).
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -31,6 +35,9 @@ pub enum CopyError {
     /// A source escapes the context.
     #[error("COPY failed: forbidden path outside the build context: {0} ()")]
     Outside(String),
+    /// A source folder nests deeper than [`MAX_DEPTH`].
+    #[error("COPY failed: {0}: folders nested deeper than {MAX_DEPTH} levels")]
+    TooDeep(String),
     /// An operation inside the context, the image or the staging tree failed.
     #[error("COPY failed: {0}")]
     Confine(#[from] ConfineError),
@@ -123,6 +130,24 @@ fn expand(spec: &CopySpec<'_>, src: &str) -> Result<Vec<PathBuf>, CopyError> {
         Some(_) => Ok(vec![rel]),
         None => Err(missing()),
     }
+}
+
+/// Refuses a source folder nested deeper than [`MAX_DEPTH`] (walked without recursion,
+/// symlinks not followed).
+fn check_depth(root: &Root, top: &Path) -> Result<(), CopyError> {
+    let mut stack = vec![(top.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(CopyError::TooDeep(top.display().to_string()));
+        }
+        for name in root.read_dir(&dir)? {
+            let rel = dir.join(name);
+            if root.lstat(&rel)?.is_some_and(|s| s.kind == FileKind::Dir) {
+                stack.push((rel, depth + 1));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether the regular file `rel` (followed inside `root`) starts like a tar, gzip or zstd.
@@ -233,6 +258,7 @@ pub fn stage(spec: &CopySpec<'_>, staging: &Root) -> Result<(), CopyError> {
     for src in &srcs {
         let kind = spec.root.stat(src)?.map(|s| s.kind);
         if kind == Some(FileKind::Dir) {
+            check_depth(spec.root, src)?;
             // A folder's contents are merged into the destination; symlinks inside it are
             // copied as symlinks.
             staging.copy_in(spec.dest, spec.root, src, &opts)?;

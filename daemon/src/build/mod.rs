@@ -80,6 +80,10 @@ fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
+/// Stack of a build's threads (reserved address space; only what is used is committed):
+/// copying, diffing and removing trees recurse once per folder level.
+pub const BUILD_STACK: usize = 64 << 20;
+
 /// Largest Dockerfile read (Docker sets none; a Dockerfile is text a person wrote).
 pub const MAX_DOCKERFILE: u64 = 16 << 20;
 

@@ -617,11 +617,15 @@ fn copy_step(
     }
     let (r, mut w) = std::io::pipe().map_err(|e| BuildError::msg(e.to_string()))?;
     let st_dir = staging.clone();
-    let producer = std::thread::spawn(move || {
-        let res = berth_archive::write_diff_between(&st_dir, None, &mut w);
-        drop(w);
-        res
-    });
+    let producer = std::thread::Builder::new()
+        .name("berth-build-diff".into())
+        .stack_size(super::BUILD_STACK)
+        .spawn(move || {
+            let res = berth_archive::write_diff_between(&st_dir, None, &mut w);
+            drop(w);
+            res
+        })
+        .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
     let parent_chain = st.image.as_ref().and_then(|i| i.top_chain());
     let mut reader = std::io::BufReader::new(r);
     let chain = ctx
