@@ -20,6 +20,7 @@ mod dir;
 mod error;
 mod ops;
 pub mod resolve;
+mod scoped;
 mod tree;
 mod xattr;
 pub use dir::Dir;

@@ -1,8 +1,9 @@
 //! `POST /build`: Docker's classic (non-BuildKit) build endpoint — the context tarball is
-//! unpacked into a private folder, the builder runs, and its output streams as Docker's
-//! `{"stream": ...}` / `{"aux": {"ID": ...}}` / `errorDetail` messages.
+//! unpacked into a fresh private folder (no size limit, as Docker), the builder runs, and
+//! its output streams as Docker's `{"stream": ...}` / `{"aux": {"ID": ...}}` /
+//! `errorDetail` messages.
 
-use crate::build::{build, BuildOpts};
+use crate::build::{build, BuildOpts, BUILD_STACK};
 use crate::server::http::{self, ApiError, ApiResult, BodyReader};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -69,26 +70,21 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
     let reader = BodyReader::new(req.into_body());
     let (tx, resp) = http::json_stream();
     let rt = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
+    let job = move || {
         let dir = ctx.images.tmp_dir().join(format!(
             "build-ctx-{}",
             (0..8)
                 .map(|_| format!("{:02x}", rand::random::<u8>()))
                 .collect::<String>()
         ));
-        let _ = std::fs::create_dir_all(&dir);
-        let unpacked = berth_archive::decompress(reader)
+        // A fresh folder of berthd's own, so the tar lands in nothing it did not make; the
+        // tar is a plain one (no layer whiteouts), unpacked without following its links.
+        let unpacked = std::fs::create_dir(&dir)
             .map_err(|e| e.to_string())
+            .and_then(|_| berth_archive::decompress(reader).map_err(|e| e.to_string()))
             .and_then(|(_, plain)| {
-                berth_archive::apply_layer(
-                    plain,
-                    &dir,
-                    &berth_archive::ApplyOptions {
-                        allow_devices: false,
-                        ..Default::default()
-                    },
-                )
-                .map_err(|e| e.to_string())
+                berth_archive::extract(plain, &dir, &berth_archive::ExtractOptions::default())
+                    .map_err(|e| e.to_string())
             });
         let result = match unpacked {
             Err(e) => Err(crate::build::BuildError {
@@ -132,6 +128,14 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
                 tx.send_blocking(json!({"errorDetail": detail, "error": e.message}));
             }
         }
-    });
+    };
+    // A thread of its own with a large stack: copying, diffing and removing trees recurse
+    // once per folder level, and a hostile context or stage nests folders deeply
+    // (`COPY` refuses beyond `copy::MAX_DEPTH` levels, which this stack holds).
+    std::thread::Builder::new()
+        .name("berth-build".into())
+        .stack_size(BUILD_STACK)
+        .spawn(job)
+        .map_err(|e| ApiError::internal(format!("starting the build: {e}")))?;
     Ok(resp)
 }

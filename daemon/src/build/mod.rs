@@ -4,7 +4,9 @@
 //! builds and Docker's output stream.
 
 pub mod copy;
+mod fetch;
 mod steps;
+mod view;
 
 use crate::server::http::JsonSender;
 use crate::state::Ctx;
@@ -78,6 +80,28 @@ fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
+/// Stack of a build's threads (reserved address space; only what is used is committed):
+/// copying, diffing and removing trees recurse once per folder level.
+pub const BUILD_STACK: usize = 64 << 20;
+
+/// Largest Dockerfile read (Docker sets none; a Dockerfile is text a person wrote).
+pub const MAX_DOCKERFILE: u64 = 16 << 20;
+
+/// The Dockerfile `name` of the context (symlinks followed inside the context, as Docker
+/// does): a regular file of at most [`MAX_DOCKERFILE`] bytes.
+fn read_dockerfile(context: &berth_confine::Root, name: &str) -> Result<String, BuildError> {
+    let missing = || BuildError::msg(format!("Cannot locate specified Dockerfile: {name}"));
+    let rel = copy::clean_dest(name);
+    match context.read_regular(&rel, MAX_DOCKERFILE) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| BuildError::msg(format!("the Dockerfile {name} is not UTF-8 text"))),
+        Err(berth_confine::ConfineError::TooLarge { limit, .. }) => Err(BuildError::msg(format!(
+            "the Dockerfile {name} is larger than {limit} bytes"
+        ))),
+        Err(_) => Err(missing()),
+    }
+}
+
 /// Runs a build from the context folder `ctx_dir`. Returns the final image ID.
 pub fn build(
     ctx: &Ctx,
@@ -86,13 +110,10 @@ pub fn build(
     tx: &JsonSender,
     rt: &tokio::runtime::Handle,
 ) -> Result<String, BuildError> {
-    let df_path = ctx_dir.join(&opts.dockerfile);
-    let text = std::fs::read_to_string(&df_path).map_err(|_| {
-        BuildError::msg(format!(
-            "Cannot locate specified Dockerfile: {}",
-            opts.dockerfile
-        ))
-    })?;
+    // The context is the client's tree: everything in it is resolved inside it.
+    let context = berth_confine::Root::open(ctx_dir)
+        .map_err(|e| BuildError::msg(format!("invalid build context: {e}")))?;
+    let text = read_dockerfile(&context, &opts.dockerfile)?;
     let df = berth_build::parse(&text).map_err(|e| BuildError::msg(e.to_string()))?;
     // Global ARGs (before the first FROM).
     let mut global: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -153,7 +174,17 @@ pub fn build(
         let len = stages.len();
         let (prev_stages, rest) = stages.split_at_mut(len - 1);
         let cur = &mut rest[0];
-        steps::step(ctx, opts, ctx_dir, prev_stages, cur, ins, df.escape, tx, rt)?;
+        steps::step(
+            ctx,
+            opts,
+            &context,
+            prev_stages,
+            cur,
+            ins,
+            df.escape,
+            tx,
+            rt,
+        )?;
     }
     let last = stages
         .last_mut()

@@ -1,6 +1,7 @@
 //! One Dockerfile step: FROM, config instructions, RUN, COPY/ADD — each with the cache.
 
-use super::{copy, say, short, BuildError, BuildOpts, Stage};
+use super::view::ImageView;
+use super::{copy, fetch, say, short, BuildError, BuildOpts, Stage};
 use crate::server::http::JsonSender;
 use crate::state::Ctx;
 use berth_build::expand::expand;
@@ -8,7 +9,7 @@ use berth_build::parse::{Args, Instruction};
 use berth_image::Image;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -256,7 +257,7 @@ fn shell_cmd(st: &Stage, ins: &Instruction, escape: char) -> Result<Vec<String>,
 pub(crate) fn step(
     ctx: &Ctx,
     opts: &BuildOpts,
-    ctx_dir: &Path,
+    context: &berth_confine::Root,
     prev: &[Stage],
     st: &mut Stage,
     ins: &Instruction,
@@ -278,7 +279,7 @@ pub(crate) fn step(
             Ok(())
         }
         "RUN" => run(ctx, opts, st, ins, escape, tx, rt),
-        "COPY" | "ADD" => copy_step(ctx, opts, ctx_dir, prev, st, ins, tx),
+        "COPY" | "ADD" => copy_step(ctx, opts, context, prev, st, ins, tx),
         "MAINTAINER" => {
             let created_by = format!("/bin/sh -c #(nop)  MAINTAINER {}", ins.text());
             if !use_cache(ctx, opts, st, &created_by, tx) {
@@ -404,9 +405,20 @@ fn run(
     let (id, code) = result?;
     say(tx, opts, format!(" ---> Running in {}\n", short(&id)));
     let log = ctx.containers.dir(&id).join(format!("{id}-json.log"));
-    if let Ok(text) = std::fs::read_to_string(&log) {
-        for line in text.lines() {
-            if let Ok(v) = serde_json::from_str::<Value>(line) {
+    // Streamed line by line (the monitor cuts lines at 16 KiB): a RUN that prints gigabytes
+    // must not be held in berthd's memory whole.
+    let shown_log = if opts.quiet {
+        None
+    } else {
+        std::fs::File::open(&log).ok()
+    };
+    if let Some(f) = shown_log {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(f)
+            .split(b'\n')
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
                 say(tx, opts, v["log"].as_str().unwrap_or("").to_string());
             }
         }
@@ -462,60 +474,10 @@ fn run(
     Ok(())
 }
 
-/// Mounts an image's filesystem read-only-ish (through a throw-away layer) for COPY --from.
-struct ImageView {
-    ctx: Ctx,
-    layer: String,
-    dir: PathBuf,
-}
-
-impl ImageView {
-    fn open(ctx: &Ctx, img: &Image) -> Result<ImageView, BuildError> {
-        let layer = format!(
-            "build-{}",
-            (0..8)
-                .map(|_| format!("{:02x}", rand::random::<u8>()))
-                .collect::<String>()
-        );
-        let parent = img.top_chain().map(|c| berth_image::storage_id(&c));
-        ctx.storage
-            .create(
-                &layer,
-                parent.as_deref(),
-                &berth_core::storage::CreateOpts {
-                    rw: true,
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| BuildError::msg(e.to_string()))?;
-        let dir = ctx.images.tmp_dir().join(&layer);
-        let _ = std::fs::create_dir_all(&dir);
-        let mounts = ctx
-            .storage
-            .mounts(&layer)
-            .map_err(|e| BuildError::msg(e.to_string()))?;
-        berth_core::mount::mount_all(&mounts, &dir)
-            .map_err(|e| BuildError::msg(format!("mounting stage image: {e}")))?;
-        Ok(ImageView {
-            ctx: ctx.clone(),
-            layer,
-            dir,
-        })
-    }
-}
-
-impl Drop for ImageView {
-    fn drop(&mut self) {
-        let _ = berth_core::mount::unmount(&self.dir);
-        let _ = std::fs::remove_dir(&self.dir);
-        let _ = self.ctx.storage.remove(&self.layer);
-    }
-}
-
 fn copy_step(
     ctx: &Ctx,
     opts: &BuildOpts,
-    ctx_dir: &Path,
+    context: &berth_confine::Root,
     prev: &[Stage],
     st: &mut Stage,
     ins: &Instruction,
@@ -579,17 +541,29 @@ fn copy_step(
         }
         None => None,
     };
-    let root: PathBuf = view
-        .as_ref()
-        .map(|v| v.dir.clone())
-        .unwrap_or_else(|| ctx_dir.to_path_buf());
+    let (root, from_image) = match &view {
+        Some(v) => (v.root()?, true),
+        None => (context, false),
+    };
+    // The destination as Docker's builder writes it: symlinks of the image being built
+    // followed inside its rootfs (`/o -> /elsewhere`: the files land in its `/elsewhere`).
+    let (dest_rel, dest_kind) = match &st.image {
+        Some(img) => {
+            let base = ImageView::open(ctx, img)?;
+            base.root()?
+                .scoped_path(copy::clean_dest(&dest))
+                .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?
+        }
+        None => (copy::clean_dest(&dest), None),
+    };
+    let dest_is_dir = dest.ends_with('/') || dest_kind == Some(berth_confine::FileKind::Dir);
     let staging = ctx.images.tmp_dir().join(format!(
         "stage-{}",
         (0..8)
             .map(|_| format!("{:02x}", rand::random::<u8>()))
             .collect::<String>()
     ));
-    let _ = std::fs::create_dir_all(&staging);
+    std::fs::create_dir(&staging).map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
     struct Rm(PathBuf);
     impl Drop for Rm {
         fn drop(&mut self) {
@@ -597,37 +571,42 @@ fn copy_step(
         }
     }
     let _cleanup = Rm(staging.clone());
-    // ADD of http(s) URLs: fetched into the context's view first (never extracted, as Docker).
+    let staged = berth_confine::Root::open(&staging)
+        .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
+    // ADD of http(s) URLs: downloaded (never extracted, as Docker), bounded in size and time.
     let (urls, local): (Vec<String>, Vec<String>) = srcs.iter().cloned().partition(|s| {
         ins.keyword == "ADD" && (s.starts_with("http://") || s.starts_with("https://"))
     });
     for u in &urls {
-        let name = u
-            .rsplit('/')
-            .next()
-            .filter(|n| !n.is_empty())
-            .unwrap_or("download");
-        let target = if dest.ends_with('/') || srcs.len() > 1 {
-            staging.join(dest.trim_start_matches('/')).join(name)
+        let target = if dest_is_dir || srcs.len() > 1 {
+            dest_rel.join(fetch::file_name(u))
         } else {
-            staging.join(dest.trim_start_matches('/'))
+            dest_rel.clone()
         };
-        copy::download(u, &target, chmod.unwrap_or(0o600))
+        fetch::download(u, &staged, &target, chmod.unwrap_or(0o600))
             .map_err(|e| BuildError::msg(e.to_string()))?;
+        if let Some((u, g)) = chown {
+            staged
+                .chown(&target, u, g)
+                .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
+        }
     }
     if !local.is_empty() {
         let spec = copy::CopySpec {
-            root: &root,
+            root,
+            from_image,
             sources: &local,
-            dest: &dest,
+            dest: &dest_rel,
+            dest_is_dir,
             add: ins.keyword == "ADD",
             chown,
             chmod,
         };
-        copy::stage(&spec, &staging).map_err(|e| BuildError::msg(e.to_string()))?;
+        copy::stage(&spec, &staged).map_err(|e| BuildError::msg(e.to_string()))?;
     }
     drop(view);
-    let sum = copy::checksum(&staging);
+    let sum = copy::checksum(&staged);
+    drop(staged);
     let created_by = format!(
         "/bin/sh -c #(nop) {} {}:{sum} in {dest} ",
         ins.keyword,
@@ -638,11 +617,15 @@ fn copy_step(
     }
     let (r, mut w) = std::io::pipe().map_err(|e| BuildError::msg(e.to_string()))?;
     let st_dir = staging.clone();
-    let producer = std::thread::spawn(move || {
-        let res = berth_archive::write_diff_between(&st_dir, None, &mut w);
-        drop(w);
-        res
-    });
+    let producer = std::thread::Builder::new()
+        .name("berth-build-diff".into())
+        .stack_size(super::BUILD_STACK)
+        .spawn(move || {
+            let res = berth_archive::write_diff_between(&st_dir, None, &mut w);
+            drop(w);
+            res
+        })
+        .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
     let parent_chain = st.image.as_ref().and_then(|i| i.top_chain());
     let mut reader = std::io::BufReader::new(r);
     let chain = ctx
