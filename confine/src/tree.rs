@@ -53,7 +53,7 @@ impl Root {
             src,
             opts,
         };
-        c.entry(fd, &st, src_rel, dst_rel)
+        c.entry(fd, &st, src_rel, dst_rel, true)
     }
 }
 
@@ -69,13 +69,15 @@ impl Copier<'_> {
         move |e| ConfineError::io(op, p, e)
     }
 
-    /// Copies one entry (held by the `O_PATH | O_NOFOLLOW` descriptor `fd`).
+    /// Copies one entry (held by the `O_PATH | O_NOFOLLOW` descriptor `fd`); `top` for the
+    /// first, whose missing parents are made (below it the parent was just copied).
     fn entry(
         &mut self,
         fd: OwnedFd,
         st: &Stat,
         src_rel: &Path,
         dst_rel: &Path,
+        top: bool,
     ) -> Result<(), ConfineError> {
         let existing = self.dst.lstat(dst_rel)?;
         match (st.kind, existing.map(|e| e.kind)) {
@@ -84,9 +86,10 @@ impl Copier<'_> {
                 self.dst.remove(dst_rel)?;
                 self.dst.mkdir(dst_rel, st.mode)?;
             }
-            (FileKind::Dir, None) => {
+            (FileKind::Dir, None) if top => {
                 self.dst.mkdir_all(dst_rel, 0o755)?;
             }
+            (FileKind::Dir, None) => self.dst.mkdir(dst_rel, st.mode)?,
             (_, Some(FileKind::Dir)) => self.dst.remove_all(dst_rel)?,
             (_, Some(_)) => self.dst.remove(dst_rel)?,
             (_, None) => {}
@@ -115,7 +118,7 @@ impl Copier<'_> {
             let s_rel: PathBuf = src_rel.join(&name);
             let child = child.map_err(self.src_err("opening", &s_rel))?;
             let st = fstat(child.as_fd()).map_err(self.src_err("stat", &s_rel))?;
-            self.entry(child, &st, &s_rel, &dst_rel.join(&name))?;
+            self.entry(child, &st, &s_rel, &dst_rel.join(&name), false)?;
         }
         Ok(())
     }
