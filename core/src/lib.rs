@@ -6,6 +6,7 @@
 //! calls them off its async runtime. Errors are typed ([`DriverError`]) and serialisable so
 //! that they survive the plugin ABI unchanged.
 
+pub mod atomic;
 pub mod digest;
 pub mod error;
 pub mod mount;
