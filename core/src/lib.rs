@@ -4,8 +4,10 @@
 //! drivers (storage, network, registry, isolation runtime) implement these traits, the
 //! `berth-plugins` crate carries them across the dynamic-library boundary, and the daemon
 //! calls them off its async runtime. Errors are typed ([`DriverError`]) and serialisable so
-//! that they survive the plugin ABI unchanged.
+//! that they survive the plugin ABI unchanged. [`atomic`] is the one way every store and
+//! driver replaces a file on disk (unique temp name, fsync, rename, fsync of the folder).
 
+pub mod atomic;
 pub mod digest;
 pub mod error;
 pub mod mount;

@@ -57,11 +57,7 @@ pub fn daemon_id(data_root: &Path) -> Result<String> {
     let id: String = (0..16)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect();
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(id.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
+    berth_core::atomic::write_atomic(&path, id.as_bytes())?;
     Ok(id)
 }
 

@@ -14,33 +14,18 @@ pub fn temp_name(dir: &Path, suffix: &str) -> PathBuf {
     ))
 }
 
-/// fsyncs a folder so a rename inside it is durable.
+/// fsyncs a folder so a rename inside it is durable (best effort).
 pub fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let _ = berth_core::atomic::sync_dir(dir);
 }
 
-/// Writes `data` to `path` atomically: temp file in the same folder, fsync, rename, fsync dir.
+/// Writes `data` to `path` atomically and durably ([`berth_core::atomic::write_atomic`]),
+/// creating its folder first.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ImageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(ImageError::io(format!("creating {}", dir.display())))?;
-    let tmp = temp_name(dir, "");
-    let res = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(ImageError::Io {
-            context: format!("writing {}", path.display()),
-            source: e,
-        });
-    }
-    sync_dir(dir);
-    Ok(())
+    berth_core::atomic::write_atomic(path, data)
+        .map_err(ImageError::io(format!("writing {}", path.display())))
 }
 
 /// Writes small files into a temp folder next to `dest`, then renames the folder into place:
@@ -80,7 +65,10 @@ pub fn write_dir_atomic(
 pub fn clean_temps(dir: &Path) {
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let name = e.file_name();
+            if name.to_string_lossy().starts_with(".tmp-")
+                || berth_core::atomic::is_temp_name(&name)
+            {
                 let p = e.path();
                 if p.is_dir() {
                     let _ = fs::remove_dir_all(&p);

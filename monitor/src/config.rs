@@ -1,7 +1,6 @@
 //! `monitor.json`, `state.json` and `exit.json` (see PROTOCOL.md), with atomic writes.
 
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 /// Which runtime to drive.
@@ -62,9 +61,7 @@ pub struct ExitInfo {
 /// crash, which the page cache does, but not a power loss, after which no container or
 /// monitor is left to describe. A flush here would cost the start and exit path ~6 ms each.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::File::create(&tmp)?.write_all(data)?;
-    std::fs::rename(&tmp, path)
+    berth_core::atomic::write_atomic_unflushed(path, data)
 }
 
 /// Now, as RFC 3339 with nanoseconds (Docker's format).

@@ -17,7 +17,6 @@ use berth_core::network::{NetworkSpec, PortBinding};
 use berth_core::{DriverError, DriverResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One network as the driver knows it.
@@ -96,7 +95,9 @@ impl Store {
         for entry in rd.flatten() {
             let p = entry.path();
             if p.extension().and_then(|e| e.to_str()) != Some("json") {
-                if p.extension().and_then(|e| e.to_str()) == Some("tmp") {
+                if p.extension().and_then(|e| e.to_str()) == Some("tmp")
+                    || berth_core::atomic::is_temp_name(&entry.file_name())
+                {
                     let _ = std::fs::remove_file(&p);
                 }
                 continue;
@@ -149,8 +150,8 @@ impl Store {
         out
     }
 
-    /// Writes one network's state atomically (temp file, fsync, rename); leases are not part
-    /// of it.
+    /// Writes one network's state atomically and durably (`berth_core::atomic`); leases are
+    /// not part of it.
     pub fn save(&self, st: &NetState) -> DriverResult<()> {
         if !is_safe_id(&st.spec.id) {
             return Err(DriverError::InvalidInput(format!(
@@ -159,15 +160,9 @@ impl Store {
             )));
         }
         let path = self.path(&st.spec.id);
-        let tmp = self.dir.join(format!("{}.tmp", st.spec.id));
         let data = serde_json::to_vec(st).map_err(|e| DriverError::Internal(e.to_string()))?;
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&data)?;
-            f.sync_data()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| DriverError::io(format!("writing {}", path.display()), e))
+        berth_core::atomic::write_atomic(&path, &data)
+            .map_err(|e| DriverError::io(format!("writing {}", path.display()), e))
     }
 
     /// Records endpoint `ep`'s lease on network `id` (one small file, no fsync: see above).

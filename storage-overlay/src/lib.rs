@@ -13,6 +13,7 @@
 mod plugin;
 
 use berth_archive::{apply_layer, changes_overlay, write_diff_overlay, ApplyOptions, Whiteouts};
+use berth_core::atomic::Flush;
 use berth_core::storage::{Change, CreateOpts, Mount, Usage};
 use berth_core::{DriverError, DriverResult, StorageDriver};
 use rand::Rng;
@@ -61,15 +62,6 @@ fn check_id(id: &str) -> DriverResult<()> {
         )));
     }
     Ok(())
-}
-
-fn write_atomic(path: &Path, data: &[u8]) -> DriverResult<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(io_err(format!("writing {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(io_err(format!("renaming {}", tmp.display())))
 }
 
 fn short_name() -> String {
@@ -251,7 +243,11 @@ impl StorageDriver for Overlay {
             if opts.rw {
                 fs::write(tmp.join(name), data).map_err(io_err(format!("writing {name}")))
             } else {
-                write_atomic(&tmp.join(name), data)
+                // Flushed; the folder is not, it is renamed into place whole below.
+                berth_core::atomic::write_atomic_with(&tmp.join(name), Flush::File, |f| {
+                    f.write_all(data)
+                })
+                .map_err(io_err(format!("writing {name}")))
             }
         };
         put("link", short.as_bytes())?;

@@ -54,16 +54,6 @@ fn check_id(id: &str) -> DriverResult<()> {
     Ok(())
 }
 
-/// Writes `data` to `path` atomically (temp file, fsync, rename).
-fn write_atomic(path: &Path, data: &[u8]) -> DriverResult<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(io_err(format!("writing {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(io_err(format!("renaming {}", tmp.display())))
-}
-
 /// Makes `dir` `0710` (root's traversal only).
 fn private(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -85,6 +75,7 @@ impl Vfs {
             root: root.to_path_buf(),
             max_layer,
         };
+        berth_core::atomic::clean_temps(&root.join("meta"));
         if let Ok(entries) = fs::read_dir(root.join("dir")) {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().contains(".tmp-") {
@@ -171,10 +162,9 @@ impl StorageDriver for Vfs {
                 return Err(e);
             }
         }
-        write_atomic(
-            &self.root.join("meta").join(format!("{id}.parent")),
-            parent.unwrap_or("").as_bytes(),
-        )?;
+        let meta = self.root.join("meta").join(format!("{id}.parent"));
+        berth_core::atomic::write_atomic(&meta, parent.unwrap_or("").as_bytes())
+            .map_err(io_err(format!("writing {}", meta.display())))?;
         fs::rename(&tmp, &dir).map_err(io_err(format!("renaming {}", tmp.display())))
     }
 

@@ -374,11 +374,10 @@ pub fn save(c: &mut Client, a: SaveArgs) -> Result<i32> {
     let mut r = c.request("GET", &format!("/images/get?{}", q.join("&")), &[], None)?;
     match &a.output {
         Some(f) => {
-            let tmp = format!("{f}.tmp");
-            let mut out = std::fs::File::create(&tmp)?;
-            std::io::copy(r.reader(), &mut out)?;
-            out.sync_all()?;
-            std::fs::rename(&tmp, f)?;
+            let full = berth_core::atomic::Flush::Full;
+            berth_core::atomic::write_atomic_with(std::path::Path::new(f), full, |out| {
+                std::io::copy(r.reader(), out).map(drop)
+            })?;
         }
         None => {
             let mut out = std::io::stdout().lock();

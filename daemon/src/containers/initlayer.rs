@@ -107,9 +107,7 @@ impl InitLayers {
         filled.map_err(io("filling"))?;
         unmounted.map_err(io("unmounting"))?;
         std::fs::create_dir_all(&self.markers).map_err(io("creating the marker folder"))?;
-        std::fs::File::create(&marker)
-            .and_then(|f| f.sync_all())
-            .map_err(io("writing the marker"))?;
+        berth_core::atomic::write_atomic(&marker, b"").map_err(io("writing the marker"))?;
         Ok(layer)
     }
 
@@ -117,6 +115,8 @@ impl InitLayers {
     pub fn remove_orphans(&self, storage: &dyn StorageDriver) {
         let Ok(ids) = storage.list() else { return };
         let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        // Leftover marker temp files of a crash; none is being written while we hold MAKING.
+        berth_core::atomic::clean_temps(&self.markers);
         for id in ids {
             let Some(parent) = id.strip_suffix(SUFFIX) else {
                 continue;

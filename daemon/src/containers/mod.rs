@@ -189,6 +189,7 @@ impl Containers {
         let mut map = HashMap::new();
         for e in std::fs::read_dir(&root)?.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
+            berth_core::atomic::clean_temps(&e.path());
             match std::fs::read(e.path().join("config.v2.json"))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -304,10 +305,8 @@ impl Containers {
         crate::modes::private_dir_all(&dir)
             .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
         let bytes = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
-        let tmp = dir.join("config.v2.json.tmp");
         let path = dir.join("config.v2.json");
-        std::fs::write(&tmp, &bytes)
-            .and_then(|()| std::fs::rename(&tmp, &path))
+        berth_core::atomic::write_atomic_unflushed(&path, &bytes)
             .map_err(|e| ApiError::internal(format!("saving container {}: {e}", c.id)))?;
         flush::later(path);
         Ok(())

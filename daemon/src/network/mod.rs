@@ -22,7 +22,6 @@ use crate::server::http::ApiError;
 use berth_core::NetworkDriver;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -79,6 +78,7 @@ impl Networks {
     pub fn open(data_root: &Path, bridge_device: &str, icc: bool) -> anyhow::Result<Networks> {
         let dir = data_root.join("network").join("networks");
         std::fs::create_dir_all(&dir)?;
+        berth_core::atomic::clean_temps(&dir);
         let mut map = BTreeMap::new();
         for entry in std::fs::read_dir(&dir)?.flatten() {
             let p = entry.path();
@@ -208,22 +208,16 @@ impl Networks {
         self.find_name(name).is_some()
     }
 
-    /// Writes a record atomically (temp, fsync, rename) and caches it.
+    /// Writes a record atomically and durably (`berth_core::atomic`) and caches it.
     pub fn save(&self, rec: &Value) -> Result<(), ApiError> {
         let id = rec["Id"].as_str().unwrap_or_default().to_string();
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ApiError::internal(format!("invalid network id {id:?}")));
         }
         let path = self.dir.join(format!("{id}.json"));
-        let tmp = self.dir.join(format!("{id}.tmp"));
         let data = serde_json::to_vec_pretty(rec).unwrap_or_default();
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&data)?;
-            f.sync_data()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| ApiError::internal(format!("saving network {id}: {e}")))?;
+        berth_core::atomic::write_atomic(&path, &data)
+            .map_err(|e| ApiError::internal(format!("saving network {id}: {e}")))?;
         if let Ok(mut m) = self.map.write() {
             m.insert(id, rec.clone());
         }

@@ -87,15 +87,6 @@ fn string_map(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 /// A fresh random 64-hex name for an anonymous volume.
 pub fn anonymous_name() -> String {
     (0..32)
@@ -188,7 +179,7 @@ impl Volumes {
             .map_err(|e| ApiError::internal(format!("create {name}: {e}")))?;
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let meta = json!({"Name": name, "CreatedAt": created_at, "Labels": string_map(labels), "Options": options});
-        write_atomic(&dir.join("volume.json"), meta.to_string().as_bytes())
+        berth_core::atomic::write_atomic(&dir.join("volume.json"), meta.to_string().as_bytes())
             .map_err(|e| ApiError::internal(format!("create {name}: {e}")))?;
         let v = self
             .read(name)
