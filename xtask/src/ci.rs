@@ -2,7 +2,7 @@
 //!
 //! Installs the system packages the tests use (the real Docker engine and registry for interop
 //! tests, runc for the OCI backend, busybox-static for the test image, tmux for the TTY test),
-//! builds every binary and plugin library, runs every test, then the quick benchmark so its
+//! checks `cargo fmt` and `cargo clippy -D warnings`, builds every binary and plugin library, runs every test, then the quick benchmark so its
 //! harness never rots. Services the tests need (berthd, registries, a reference dockerd) are
 //! started by the tests themselves on private sockets and loopback ports.
 
@@ -32,6 +32,16 @@ pub const TEST_PACKAGES: &[&str] = &[
 pub fn run_suite(skip_bench: bool) -> Result<()> {
     apt_install(TEST_PACKAGES)?;
     ensure_python_sdk()?;
+    // The house rules the build checks: formatting and clippy with warnings as errors.
+    sh_run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    sh_run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     sh_run(cargo().args(["build", "--workspace", "--all-targets"]))?;
     sh_run(
         cargo()
