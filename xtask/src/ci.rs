@@ -2,8 +2,8 @@
 //!
 //! Installs the system packages the tests use (the real Docker engine and registry for interop
 //! tests, runc for the OCI backend, busybox-static for the test image, tmux for the TTY test),
-//! checks `cargo fmt` and `cargo clippy -D warnings`, builds every binary and plugin library, runs every test, then the quick benchmark so its
-//! harness never rots. Services the tests need (berthd, registries, a reference dockerd) are
+//! checks `cargo fmt` and `cargo clippy -D warnings`, builds every binary and plugin library,
+//! runs every test, then the quick benchmark so its harness never rots. Services the tests need (berthd, registries, a reference dockerd) are
 //! started by the tests themselves on private sockets and loopback ports.
 
 use crate::sh::{self, apt_install, cargo, run as sh_run};
