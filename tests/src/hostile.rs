@@ -1,6 +1,8 @@
 //! Helpers of the hostile-input tests (issue #15): unique names, a host canary folder whose
-//! one file no attack may touch, and a byte search for leaked host data.
+//! one file no attack may touch, a byte search for leaked host data, and the attacking
+//! container.
 
+use crate::TestDaemon;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,6 +18,24 @@ pub fn unique(what: &str) -> String {
 /// Whether `needle` occurs in `hay`.
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Starts the attacker: busybox running `sh -c script` detached as `name`, without a
+/// network.
+pub fn run_attacker(d: &TestDaemon, name: &str, script: &str) {
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ])
+    .ok();
 }
 
 /// A canary folder on the host holding one file; removed when dropped.

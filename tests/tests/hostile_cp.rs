@@ -5,7 +5,7 @@
 //! attack is played for real; the host's `/` and a canary folder stay untouched and berthd
 //! keeps answering.
 
-use berth_tests::hostile::{contains, unique, Canary};
+use berth_tests::hostile::{contains, run_attacker, unique, Canary};
 use berth_tests::TestDaemon;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -113,19 +113,7 @@ fn cp_race_with_a_swapping_folder_stays_inside() {
            ln -sfn {c} /w.l; rm -rf /w; mv -T /w.l /w; \
          done"
     );
-    d.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "racer",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .ok();
+    run_attacker(&d, "racer", &script);
     // The swap really happens: /w is seen both as a folder and as a symlink.
     let (mut seen_dir, mut seen_link) = (false, false);
     for _ in 0..200 {
@@ -225,19 +213,7 @@ fn cp_out_archives_symlinks_not_host_files() {
         "ln -s {c}/secret /link; ln -s /etc/shadow /shadow; mkdir /dir; ln -s / /dir/up; \
          ln -s {c} /dir/canary; echo in-ctr > /dir/f; sleep 1000"
     );
-    d.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "outc",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .ok();
+    run_attacker(&d, "outc", &script);
     // Wait for the script to have made its links.
     for _ in 0..100 {
         if d.docker(&["exec", "outc", "test", "-e", "/dir/f"])

@@ -3,7 +3,7 @@
 //! the walks go through descriptors, so no host file is ever read into the archive, the
 //! change list or the committed layer, and berthd keeps answering.
 
-use berth_tests::hostile::{contains, unique, Canary};
+use berth_tests::hostile::{contains, run_attacker, unique, Canary};
 use berth_tests::TestDaemon;
 
 #[test]
@@ -30,19 +30,7 @@ fn export_diff_and_commit_of_a_swapping_container_read_no_host_file() {
         one("/w3"),
         one("/w4")
     );
-    d.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "swapper",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .ok();
+    run_attacker(&d, "swapper", &script);
     let out = d.dir().join("export.tar");
     let o = out.display().to_string();
     for _ in 0..15 {
