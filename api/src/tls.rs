@@ -114,12 +114,26 @@ fn bad_file(path: &Path, what: &str, e: impl std::fmt::Display) -> ClientError {
 }
 
 fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, ClientError> {
-    let list = CertificateDer::pem_file_iter(path)
-        .map_err(|e| bad_file(path, what, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad_file(path, what, e))?;
+    pem_certs(path).map_err(|e| bad_file(path, what, e))
+}
+
+/// Why [`pem_certs`] found no certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum PemError {
+    /// The file could not be read or holds a broken PEM block.
+    #[error("{0}")]
+    Read(#[from] rustls::pki_types::pem::Error),
+    /// The file holds no certificate block.
+    #[error("no PEM certificate in it")]
+    Empty,
+}
+
+/// The certificates of the PEM file `path`, in order, at least one: the one reader of
+/// certificate files for the client's `--tls*` files and berthd's TCP listeners.
+pub fn pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PemError> {
+    let list = CertificateDer::pem_file_iter(path)?.collect::<Result<Vec<_>, _>>()?;
     if list.is_empty() {
-        return Err(bad_file(path, what, "no PEM certificate in it"));
+        return Err(PemError::Empty);
     }
     Ok(list)
 }

@@ -5,7 +5,7 @@
 
 use crate::resolve::cstr;
 use crate::{ConfineError, Root};
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -26,11 +26,21 @@ fn xkey(k: &str) -> io::Result<CString> {
 
 /// `lsetxattr` of the entry `name` in the folder `dir`.
 pub(crate) fn set_at(dir: BorrowedFd<'_>, name: &OsStr, k: &str, value: &[u8]) -> io::Result<()> {
-    let (p, k) = (at_path(dir, name)?, xkey(k)?);
+    set_path(&at_path(dir, name)?, k, value, false)
+}
+
+/// `setxattr` (`follow`) or `lsetxattr` of the path `p`.
+fn set_path(p: &CStr, k: &str, value: &[u8], follow: bool) -> io::Result<()> {
+    let k = xkey(k)?;
+    let set = if follow {
+        libc::setxattr
+    } else {
+        libc::lsetxattr
+    };
     // SAFETY: NUL-terminated path and name alive for the call; value pointer and length
     // describe a live slice.
     let rc = unsafe {
-        libc::lsetxattr(
+        set(
             p.as_ptr(),
             k.as_ptr(),
             value.as_ptr().cast(),
@@ -98,21 +108,7 @@ impl Root {
             Err(ConfineError::InvalidPath { .. }) => {
                 let fd = self.resolve(rel, crate::Follow::Yes)?;
                 let p = cstr(crate::proc_path(&fd).as_os_str()).map_err(err)?;
-                let k = xkey(key).map_err(err)?;
-                // SAFETY: NUL-terminated strings; value pointer and length of a live slice.
-                let rc = unsafe {
-                    libc::setxattr(
-                        p.as_ptr(),
-                        k.as_ptr(),
-                        value.as_ptr().cast(),
-                        value.len(),
-                        0,
-                    )
-                };
-                if rc < 0 {
-                    return Err(err(io::Error::last_os_error()));
-                }
-                Ok(())
+                set_path(&p, key, value, true).map_err(err)
             }
             Err(e) => Err(e),
         }

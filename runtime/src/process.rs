@@ -152,39 +152,37 @@ pub fn non_dumpable() {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 }
 
+/// What [`sweep_fds`] does to each descriptor it reaches.
+#[derive(Clone, Copy)]
+enum FdAction {
+    /// Set close-on-exec: the descriptor stays usable until the next `execve`.
+    CloseOnExec,
+    /// Close it now.
+    Close,
+}
+
 /// Marks every descriptor above 2 close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC; a
 /// `/proc/self/fd` walk where the kernel lacks it): whatever the process still holds stays
 /// usable until, and only until, its `execve`.
 pub fn cloexec_from_3() {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: close_range only sets flags on descriptors of this process.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3 as libc::c_uint,
-            libc::c_uint::MAX,
-            CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if rc == 0 {
-        return;
-    }
-    let fds: Vec<RawFd> = fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-                .collect()
-        })
-        .unwrap_or_default();
-    for fd in fds.into_iter().filter(|fd| *fd > 2) {
-        // SAFETY: fcntl on a descriptor number; a closed one just fails.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
+    sweep_fds(&[], FdAction::CloseOnExec);
 }
 
 /// Closes every descriptor above 2 except `keep` (close_range(2) over the gaps; a
 /// `/proc/self/fd` walk where the kernel lacks it).
 pub fn close_fds(keep: &[RawFd]) {
+    sweep_fds(keep, FdAction::Close);
+}
+
+/// Applies `action` to every descriptor above 2 except `keep`: close_range(2) over the gaps
+/// between the kept ones, or, where the kernel lacks it, one call per entry of
+/// `/proc/self/fd`.
+fn sweep_fds(keep: &[RawFd], action: FdAction) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    let flags = match action {
+        FdAction::CloseOnExec => CLOSE_RANGE_CLOEXEC,
+        FdAction::Close => 0,
+    };
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd > 2).collect();
     keep.sort_unstable();
     keep.dedup();
@@ -196,8 +194,9 @@ pub fn close_fds(keep: &[RawFd]) {
         .chain([libc::c_uint::MAX])
     {
         if k > from {
-            // SAFETY: close_range on descriptors this process will not use again.
-            ok &= unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) } == 0;
+            // SAFETY: close_range only closes or flags descriptors of this process that it
+            // will not use again (before its exec, for CLOSE_RANGE_CLOEXEC).
+            ok &= unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, flags) } == 0;
         }
         from = k.saturating_add(1);
     }
@@ -212,10 +211,15 @@ pub fn close_fds(keep: &[RawFd]) {
         })
         .unwrap_or_default();
     for fd in fds {
-        if fd > 2 && !keep.contains(&fd) {
-            // SAFETY: closing descriptors this process will not use again.
-            unsafe { libc::close(fd) };
+        if fd <= 2 || keep.contains(&fd) {
+            continue;
         }
+        match action {
+            // SAFETY: fcntl on a descriptor number; a closed one just fails.
+            FdAction::CloseOnExec => unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
+            // SAFETY: closing descriptors this process will not use again.
+            FdAction::Close => unsafe { libc::close(fd) },
+        };
     }
 }
 

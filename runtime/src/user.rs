@@ -34,16 +34,8 @@ struct Db {
 }
 
 impl Db {
-    fn read(root: Option<&Root>, file: &str) -> Db {
-        let read = match root {
-            Some(r) => r.read_regular(file, LIMIT),
-            None => {
-                return Db {
-                    text: String::new(),
-                    unreadable: None,
-                }
-            }
-        };
+    /// The database from the outcome of reading `file` (`etc/passwd`).
+    fn read(read: Result<Vec<u8>, berth_confine::ConfineError>, file: &str) -> Db {
         match read {
             Ok(b) => Db {
                 text: String::from_utf8_lossy(&b).into_owned(),
@@ -86,15 +78,30 @@ impl Db {
 
 /// Resolves `spec` (`""`, `root`, `1000`, `nobody:nogroup`, `1000:1000`).
 pub fn resolve(rootfs: &Path, spec: &str, extra_groups: &[String]) -> Result<User, RuntimeError> {
+    // A rootfs that cannot be opened has no passwd file (numeric users still resolve).
+    let root = Root::open(rootfs).ok();
+    let read = |file: &str| match &root {
+        Some(r) => r.read_regular(file, LIMIT),
+        None => Ok(Vec::new()),
+    };
+    resolve_with(read, spec, extra_groups)
+}
+
+/// [`resolve`] with the files read by `read` (given `etc/passwd` or `etc/group`; it should
+/// read through a [`Root`] with [`LIMIT`], a missing file being a not-found error), for a
+/// root that is not one folder (a container with volumes mounted over `/etc`).
+pub fn resolve_with(
+    mut read: impl FnMut(&str) -> Result<Vec<u8>, berth_confine::ConfineError>,
+    spec: &str,
+    extra_groups: &[String],
+) -> Result<User, RuntimeError> {
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let u = if u.is_empty() { "0" } else { u };
-    // A rootfs that cannot be opened has no passwd file (numeric users still resolve).
-    let root = Root::open(rootfs).ok();
-    let passwd = Db::read(root.as_ref(), "etc/passwd");
-    let group = Db::read(root.as_ref(), "etc/group");
+    let passwd = Db::read(read("etc/passwd"), "etc/passwd");
+    let group = Db::read(read("etc/group"), "etc/group");
     let entry = passwd.entries(7).find(|f| f[0] == u || f[2] == u);
     // A numeric user missing from passwd runs with gid 0, as Docker does.
     let (uid, mut gid, home, name) = match (entry, u.parse::<u32>()) {

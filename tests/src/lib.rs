@@ -21,6 +21,8 @@ mod cleanup;
 mod cmd;
 mod daemon;
 mod engine;
+pub mod hostile;
+pub mod procs;
 mod refusal;
 mod registry;
 

@@ -5,6 +5,7 @@
 //! berthd keeps spawned ahead ends with it; and the fast start that follows never loses an
 //! attach that arrived just before it.
 
+use berth_tests::procs::spare_monitors;
 use berth_tests::TestDaemon;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -26,38 +27,6 @@ fn prepared(d: &TestDaemon, id: &str) -> bool {
         .join(&id[..24])
         .join("monitor.sock");
     std::os::unix::net::UnixStream::connect(sock).is_ok()
-}
-
-/// The `berth-monitor --pool` processes whose stdin is a pipe berthd (`daemon_pid`) holds the
-/// other end of: the daemon's spare monitor.
-fn spares_of(daemon_pid: u32) -> Vec<u32> {
-    let links = |pid: &str| -> Vec<String> {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|f| std::fs::read_link(f.path()).ok())
-                    .map(|t| t.to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let held = links(&daemon_pid.to_string());
-    std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-                .filter(|pid| {
-                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                    cmd.contains("berth-monitor --pool")
-                        && std::fs::read_link(format!("/proc/{pid}/fd/0")).is_ok_and(|t| {
-                            let t = t.to_string_lossy().into_owned();
-                            t.starts_with("pipe:") && held.contains(&t)
-                        })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn create(d: &TestDaemon, args: &[&str]) -> String {
@@ -169,10 +138,19 @@ fn a_stop_or_a_crash_of_berthd_leaves_no_preparation_behind() {
 fn the_monitor_spawned_ahead_ends_with_its_berthd() {
     let mut d = TestDaemon::builder().storage_driver("overlay2").start();
     let pid = d.pid().expect("berthd runs");
-    eventually("berthd keeps a monitor spawned ahead", 10, || {
-        spares_of(pid).len() == 1
-    });
-    let spare = spares_of(pid)[0];
+    // Read once, inside the wait: a second look may catch berthd's descriptors changing.
+    let mut spare = 0;
+    eventually(
+        "berthd keeps a monitor spawned ahead",
+        10,
+        || match spare_monitors(pid)[..] {
+            [one] => {
+                spare = one;
+                true
+            }
+            _ => false,
+        },
+    );
     d.kill9();
     eventually("the spare monitor ends with its berthd", 10, || {
         !std::path::Path::new(&format!("/proc/{spare}")).exists()

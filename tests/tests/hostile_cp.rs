@@ -5,63 +5,12 @@
 //! attack is played for real; the host's `/` and a canary folder stay untouched and berthd
 //! keeps answering.
 
+use berth_tests::hostile::{contains, run_attacker, unique, Canary};
 use berth_tests::TestDaemon;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// A name no other run uses.
-fn unique(what: &str) -> String {
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!("berth-hostile-{what}-{}-{n}", std::process::id())
-}
-
-/// A canary folder on the host holding one file; removed when dropped.
-struct Canary {
-    dir: PathBuf,
-}
-
-impl Canary {
-    fn new(what: &str) -> Canary {
-        let dir = std::env::temp_dir().join(unique(what));
-        std::fs::create_dir_all(&dir).expect("canary");
-        std::fs::write(dir.join("secret"), "host-secret-untouched").expect("canary file");
-        Canary { dir }
-    }
-
-    fn path(&self) -> String {
-        self.dir.display().to_string()
-    }
-
-    /// Panics unless the canary still holds exactly its one untouched file.
-    #[track_caller]
-    fn assert_untouched(&self) {
-        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
-            .expect("canary readable")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(
-            names,
-            vec!["secret".to_string()],
-            "the canary folder changed"
-        );
-        assert_eq!(
-            std::fs::read_to_string(self.dir.join("secret")).expect("secret"),
-            "host-secret-untouched"
-        );
-    }
-}
-
-impl Drop for Canary {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use std::path::Path;
+use std::time::Duration;
 
 /// A tar holding one regular file.
 fn one_file_tar(name: &str, content: &[u8]) -> Vec<u8> {
@@ -148,10 +97,6 @@ fn entries(tar_bytes: &[u8]) -> Vec<(String, String, Vec<u8>)> {
     out
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 #[test]
 fn cp_race_with_a_swapping_folder_stays_inside() {
     let d = TestDaemon::start();
@@ -168,19 +113,7 @@ fn cp_race_with_a_swapping_folder_stays_inside() {
            ln -sfn {c} /w.l; rm -rf /w; mv -T /w.l /w; \
          done"
     );
-    d.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "racer",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .ok();
+    run_attacker(&d, "racer", &script);
     // The swap really happens: /w is seen both as a folder and as a symlink.
     let (mut seen_dir, mut seen_link) = (false, false);
     for _ in 0..200 {
@@ -280,19 +213,7 @@ fn cp_out_archives_symlinks_not_host_files() {
         "ln -s {c}/secret /link; ln -s /etc/shadow /shadow; mkdir /dir; ln -s / /dir/up; \
          ln -s {c} /dir/canary; echo in-ctr > /dir/f; sleep 1000"
     );
-    d.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "outc",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .ok();
+    run_attacker(&d, "outc", &script);
     // Wait for the script to have made its links.
     for _ in 0..100 {
         if d.docker(&["exec", "outc", "test", "-e", "/dir/f"])

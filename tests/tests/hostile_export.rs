@@ -3,37 +3,18 @@
 //! the walks go through descriptors, so no host file is ever read into the archive, the
 //! change list or the committed layer, and berthd keeps answering.
 
+use berth_tests::hostile::{contains, run_attacker, unique, Canary};
 use berth_tests::TestDaemon;
-use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-struct Canary(PathBuf);
-
-impl Drop for Canary {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
 
 #[test]
 fn export_diff_and_commit_of_a_swapping_container_read_no_host_file() {
     let d = TestDaemon::start();
     d.import_busybox();
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    let canary = Canary(std::env::temp_dir().join(format!("berth-hostile-export-{n}")));
-    std::fs::create_dir_all(&canary.0).expect("canary");
-    let marker = format!("host-only-{n}");
+    let marker = unique("host-only");
     // Named and filled with the marker: a walk that followed the symlink would list or
     // archive it.
-    std::fs::write(canary.0.join(&marker), &marker).expect("secret");
-    let c = canary.0.display().to_string();
+    let canary = Canary::holding("export", &marker, &marker);
+    let c = canary.path();
     // /w is, in turn, a folder holding files and a symlink to the host canary's path.
     // Four such folders swap at once, so that each walk meets several.
     let one = |w: &str| {
@@ -49,19 +30,7 @@ fn export_diff_and_commit_of_a_swapping_container_read_no_host_file() {
         one("/w3"),
         one("/w4")
     );
-    d.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "swapper",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .ok();
+    run_attacker(&d, "swapper", &script);
     let out = d.dir().join("export.tar");
     let o = out.display().to_string();
     for _ in 0..15 {
@@ -103,11 +72,7 @@ fn export_diff_and_commit_of_a_swapping_container_read_no_host_file() {
             d.docker(&["rmi", "-f", &tag]).ok();
         }
     }
-    assert_eq!(
-        std::fs::read_to_string(canary.0.join(&marker)).expect("secret"),
-        marker
-    );
-    assert_eq!(std::fs::read_dir(&canary.0).expect("canary").count(), 1);
+    canary.assert_untouched();
     d.docker(&["version"]).ok();
     d.docker(&["rm", "-f", "swapper"]).ok();
 }

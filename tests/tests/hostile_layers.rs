@@ -3,52 +3,9 @@
 //! files, and a symlink replaced by a file in a later layer — with overlay2 and vfs. The
 //! canary stays untouched, each load works confined or fails cleanly, and berthd answers.
 
+use berth_tests::hostile::Canary;
 use berth_tests::TestDaemon;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn unique(what: &str) -> String {
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!("berth-hostile-{what}-{}-{n}", std::process::id())
-}
-
-/// A host folder with one secret file that no layer may touch.
-struct Canary(PathBuf);
-
-impl Canary {
-    fn new(what: &str) -> Canary {
-        let dir = std::env::temp_dir().join(unique(what));
-        std::fs::create_dir_all(&dir).expect("canary");
-        std::fs::write(dir.join("secret"), "host-secret-untouched").expect("secret");
-        Canary(dir)
-    }
-
-    #[track_caller]
-    fn assert_untouched(&self) {
-        let names: Vec<String> = std::fs::read_dir(&self.0)
-            .expect("canary")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            names,
-            vec!["secret".to_string()],
-            "the canary folder changed"
-        );
-        assert_eq!(
-            std::fs::read_to_string(self.0.join("secret")).expect("secret"),
-            "host-secret-untouched"
-        );
-    }
-}
-
-impl Drop for Canary {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Appends an entry whose name (and link target) is written raw, as a hostile tool would
 /// (the tar crate refuses `..` and absolute names).
@@ -86,130 +43,91 @@ fn raw(
 /// One hostile image: its name, its layers above busybox, what `cat /probe` prints.
 type Case = (&'static str, Vec<Vec<u8>>, Option<&'static str>);
 
+/// One layer: a tar of raw entries (kind, name, link target, data).
+fn layer(entries: &[(tar::EntryType, &str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (kind, name, link, data) in entries {
+        raw(&mut b, *kind, name, *link, data);
+    }
+    b.into_inner().expect("tar")
+}
+
 fn cases(canary: &Path) -> Vec<Case> {
+    use tar::EntryType::{Link, Regular, Symlink};
     let c = canary.display().to_string();
     let crel = c.trim_start_matches('/').to_string();
     let up = "../../../../../../../../../..";
-    let mut v = Vec::new();
-
-    let mut b = tar::Builder::new(Vec::new());
-    raw(
-        &mut b,
-        tar::EntryType::Regular,
-        &format!("{up}/{crel}/dotdot"),
-        None,
-        b"x",
-    );
-    v.push(("dotdot", vec![b.into_inner().expect("tar")], None));
-
-    // An absolute name is taken inside the layer, as Docker does.
-    let mut b = tar::Builder::new(Vec::new());
-    raw(
-        &mut b,
-        tar::EntryType::Regular,
-        &format!("{c}/absolute"),
-        None,
-        b"abs",
-    );
-    raw(
-        &mut b,
-        tar::EntryType::Regular,
-        "probe",
-        None,
-        b"absolute-inside",
-    );
-    v.push((
-        "absolute",
-        vec![b.into_inner().expect("tar")],
-        Some("absolute-inside"),
-    ));
-
-    let mut b = tar::Builder::new(Vec::new());
-    raw(&mut b, tar::EntryType::Symlink, "a", Some(&c), b"");
-    raw(
-        &mut b,
-        tar::EntryType::Regular,
-        "a/x",
-        None,
-        b"through-the-link",
-    );
-    v.push((
-        "write-through-symlink",
-        vec![b.into_inner().expect("tar")],
-        None,
-    ));
-
-    let mut b = tar::Builder::new(Vec::new());
-    raw(
-        &mut b,
-        tar::EntryType::Link,
-        "hard-abs",
-        Some(&format!("{c}/secret")),
-        b"",
-    );
-    v.push((
-        "hardlink-absolute",
-        vec![b.into_inner().expect("tar")],
-        None,
-    ));
-
-    let mut b = tar::Builder::new(Vec::new());
-    raw(
-        &mut b,
-        tar::EntryType::Link,
-        "hard-up",
-        Some(&format!("{up}/{crel}/secret")),
-        b"",
-    );
-    v.push(("hardlink-dotdot", vec![b.into_inner().expect("tar")], None));
-
-    // A symlink to the canary's secret, then a file of the same name in the next layer.
-    let mut b1 = tar::Builder::new(Vec::new());
-    raw(
-        &mut b1,
-        tar::EntryType::Symlink,
-        "probe",
-        Some(&format!("{c}/secret")),
-        b"",
-    );
-    let mut b2 = tar::Builder::new(Vec::new());
-    raw(
-        &mut b2,
-        tar::EntryType::Regular,
-        "probe",
-        None,
-        b"replaced-in-layer-2",
-    );
-    v.push((
-        "symlink-then-file",
-        vec![b1.into_inner().expect("tar"), b2.into_inner().expect("tar")],
-        Some("replaced-in-layer-2"),
-    ));
-
-    // A hard link whose target is a symlink to the canary: links the symlink, never the
-    // host file.
-    let mut b = tar::Builder::new(Vec::new());
-    raw(
-        &mut b,
-        tar::EntryType::Symlink,
-        "tosecret",
-        Some(&format!("{c}/secret")),
-        b"",
-    );
-    raw(&mut b, tar::EntryType::Link, "probe", Some("tosecret"), b"");
-    v.push((
-        "hardlink-to-symlink",
-        vec![b.into_inner().expect("tar")],
-        None,
-    ));
-    v
+    let secret = format!("{c}/secret");
+    vec![
+        (
+            "dotdot",
+            vec![layer(&[(
+                Regular,
+                &format!("{up}/{crel}/dotdot"),
+                None,
+                b"x",
+            )])],
+            None,
+        ),
+        // An absolute name is taken inside the layer, as Docker does.
+        (
+            "absolute",
+            vec![layer(&[
+                (Regular, &format!("{c}/absolute"), None, b"abs"),
+                (Regular, "probe", None, b"absolute-inside"),
+            ])],
+            Some("absolute-inside"),
+        ),
+        (
+            "write-through-symlink",
+            vec![layer(&[
+                (Symlink, "a", Some(&c), b""),
+                (Regular, "a/x", None, b"through-the-link"),
+            ])],
+            None,
+        ),
+        (
+            "hardlink-absolute",
+            vec![layer(&[(Link, "hard-abs", Some(&secret), b"")])],
+            None,
+        ),
+        (
+            "hardlink-dotdot",
+            vec![layer(&[(
+                Link,
+                "hard-up",
+                Some(&format!("{up}/{crel}/secret")),
+                b"",
+            )])],
+            None,
+        ),
+        // A symlink to the canary's secret, then a file of the same name in the next layer.
+        (
+            "symlink-then-file",
+            vec![
+                layer(&[(Symlink, "probe", Some(&secret), b"")]),
+                layer(&[(Regular, "probe", None, b"replaced-in-layer-2")]),
+            ],
+            Some("replaced-in-layer-2"),
+        ),
+        // A hard link whose target is a symlink to the canary: links the symlink, never the
+        // host file.
+        (
+            "hardlink-to-symlink",
+            vec![layer(&[
+                (Symlink, "tosecret", Some(&secret), b""),
+                (Link, "probe", Some("tosecret"), b""),
+            ])],
+            None,
+        ),
+    ]
 }
 
 fn play(driver: &str) {
     let d = TestDaemon::builder().storage_driver(driver).start();
     let canary = Canary::new(&format!("layers-{driver}"));
     let base = d.busybox_tar();
-    for (name, layers, expect) in cases(&canary.0) {
+    for (name, layers, expect) in cases(canary.dir()) {
         let mut paths = vec![base.clone()];
         for (i, l) in layers.iter().enumerate() {
             let p = d.dir().join(format!("{name}-{i}.tar"));

@@ -164,21 +164,6 @@ fn namespaced_sysctls_are_set_inside_only() {
     d.docker(&["version"]).ok();
 }
 
-/// The monitor's `exit.json` of `c`, once written (within 10 s).
-fn exit_record(c: &runtime_support::Ctr) -> Value {
-    let t = std::time::Instant::now();
-    loop {
-        if let Some(v) = std::fs::read(c.state.join("exit.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-        {
-            return v;
-        }
-        assert!(t.elapsed().as_secs() < 10, "no exit.json");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn the_init_refuses_host_sysctls_in_a_spec_from_elsewhere() {
     let core = host_value("kernel.core_pattern");
@@ -220,7 +205,7 @@ fn the_init_refuses_host_sysctls_in_a_spec_from_elsewhere() {
         if ready["ok"] == true {
             let start = c.cmd_or_eof(json!({"cmd": "start"}));
             assert_ne!(start["ok"], true, "{key}: {start}");
-            let exit = exit_record(&c);
+            let exit = c.exit_record();
             let err = exit["error"].as_str().unwrap_or_default();
             assert!(err.contains(why), "{key}: {exit}");
         } else {

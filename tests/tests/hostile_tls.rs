@@ -64,6 +64,18 @@ fn client(bin: &Path, config: &Path) -> Command {
     c
 }
 
+/// `bin --tlsverify ... version` against `host`: trusting the `ca.pem` of `trust`, presenting
+/// the `cert.pem` and `key.pem` of `ident`.
+fn verified_version(bin: &Path, config: &Path, trust: &Path, ident: &Path, host: &str) -> Output {
+    client(bin, config)
+        .args(["--tlsverify", "--tlscacert", &s(trust, "ca.pem")])
+        .args(["--tlscert", &s(ident, "cert.pem")])
+        .args(["--tlskey", &s(ident, "key.pem")])
+        .args(["-H", host, "version"])
+        .output()
+        .expect("client")
+}
+
 fn show(o: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
@@ -106,17 +118,7 @@ fn tlsverify_admits_only_clients_of_the_ca() {
 
     // The right client certificate, by flags.
     for bin in [&docker, &berth] {
-        let o = client(bin, &empty)
-            .args(["--tlsverify", "--tlscacert", &s(&ca, "ca.pem")])
-            .args([
-                "--tlscert",
-                &s(&ca, "cert.pem"),
-                "--tlskey",
-                &s(&ca, "key.pem"),
-            ])
-            .args(["-H", &host, "version"])
-            .output()
-            .expect("client");
+        let o = verified_version(bin, &empty, &ca, &ca, &host);
         assert!(reached(&o), "{} with flags: {}", bin.display(), show(&o));
     }
     // ... and by DOCKER_CERT_PATH + DOCKER_TLS_VERIFY.
@@ -225,13 +227,7 @@ fn tlsverify_admits_only_clients_of_the_ca() {
     }
     // A certificate from another CA: refused.
     for bin in [&docker, &berth] {
-        let o = client(bin, &empty)
-            .args(["--tlsverify", "--tlscacert", &s(&ca, "ca.pem")])
-            .args(["--tlscert", &s(&other, "cert.pem")])
-            .args(["--tlskey", &s(&other, "key.pem")])
-            .args(["-H", &host, "version"])
-            .output()
-            .expect("client");
+        let o = verified_version(bin, &empty, &ca, &other, &host);
         assert!(
             !reached(&o),
             "{} with a foreign cert got in: {}",
@@ -241,17 +237,7 @@ fn tlsverify_admits_only_clients_of_the_ca() {
         eprintln!("{} with a foreign certificate: {}", bin.display(), show(&o));
     }
     // A daemon certificate the client does not trust: the client refuses it.
-    let o = client(&docker, &empty)
-        .args(["--tlsverify", "--tlscacert", &s(&other, "ca.pem")])
-        .args([
-            "--tlscert",
-            &s(&ca, "cert.pem"),
-            "--tlskey",
-            &s(&ca, "key.pem"),
-        ])
-        .args(["-H", &host, "version"])
-        .output()
-        .expect("client");
+    let o = verified_version(&docker, &empty, &other, &ca, &host);
     assert!(!reached(&o), "untrusted daemon accepted: {}", show(&o));
     // Plain HTTP to the TLS port: no API answer.
     let port = host.rsplit(':').next().unwrap_or_default();

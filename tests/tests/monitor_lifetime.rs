@@ -5,6 +5,7 @@
 //! running container stays (live restore) and the restarted berthd still knows it running. A
 //! preparation berthd can no longer reach is taken down by its monitor after 30 s.
 
+use berth_tests::procs::spare_monitors;
 use berth_tests::TestDaemon;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -44,38 +45,6 @@ fn pids(d: &TestDaemon, id: &str) -> (i32, i32) {
     .expect("state.json is JSON");
     let get = |k: &str| s[k].as_i64().expect("a pid") as i32;
     (get("monitor_pid"), get("pid"))
-}
-
-/// The `berth-monitor --pool` processes whose stdin is a pipe berthd (`daemon_pid`) holds the
-/// other end of: the daemon's spare monitor.
-fn spares_of(daemon_pid: u32) -> Vec<i32> {
-    let links = |pid: &str| -> Vec<String> {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|f| std::fs::read_link(f.path()).ok())
-                    .map(|t| t.to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let held = links(&daemon_pid.to_string());
-    std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-                .filter(|pid| {
-                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                    cmd.contains("berth-monitor --pool")
-                        && std::fs::read_link(format!("/proc/{pid}/fd/0")).is_ok_and(|t| {
-                            let t = t.to_string_lossy().into_owned();
-                            t.starts_with("pipe:") && held.contains(&t)
-                        })
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn inspect(d: &TestDaemon, id: &str) -> Value {
@@ -166,7 +135,7 @@ fn set_up(d: &TestDaemon, tag: &str) -> Scene {
     eventually(
         "berthd keeps a monitor spawned ahead",
         10,
-        || match spares_of(daemon)[..] {
+        || match spare_monitors(daemon)[..] {
             [one] => {
                 spare = one;
                 true

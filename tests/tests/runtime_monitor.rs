@@ -101,24 +101,9 @@ fn start_fails(c: &Ctr, code: i64, msg: &str) {
         assert_eq!(start["exit_code"], code, "{start}");
         assert_eq!(start["error"], msg, "{start}");
     }
-    let exit = exit_record(c);
+    let exit = c.exit_record();
     assert_eq!(exit["exit_code"], code, "{exit}");
     assert_eq!(exit["error"], msg, "{exit}");
-}
-
-/// The monitor's `exit.json` of `c`, once written (within 10 s).
-fn exit_record(c: &Ctr) -> Value {
-    let t = std::time::Instant::now();
-    loop {
-        if let Some(v) = std::fs::read(c.state.join("exit.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-        {
-            return v;
-        }
-        assert!(t.elapsed().as_secs() < 10, "no exit.json");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }
 
 /// The native runtime reports readiness before the init has finished setting up (its cgroup
@@ -142,7 +127,7 @@ fn set_up_failure_shows_at_start() {
     // tells why.
     let start = c.cmd_or_eof(json!({"cmd": "start"}));
     assert_ne!(start["ok"], true, "{start}");
-    let exit = exit_record(&c);
+    let exit = c.exit_record();
     assert_ne!(exit["exit_code"], 0);
     let err = exit["error"].as_str().unwrap_or_default();
     assert!(

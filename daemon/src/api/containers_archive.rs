@@ -25,7 +25,6 @@ use serde_json::Value;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -163,39 +162,20 @@ fn stat(fs: &Fs, path: &str, container: &str) -> Result<(PathBuf, PathStat), Api
     Ok((cpath, st))
 }
 
-/// Largest `/etc/passwd` or `/etc/group` read from a container.
-const USER_DB_LIMIT: u64 = 4 << 20;
-
-/// The uid and gid of the container's `Config.User` (`copyUIDGID`): its `/etc/passwd` and
-/// `/etc/group` are read inside the container's root (regular files only, bounded) and
-/// handed to the resolver in a private folder, never read through a host path.
+/// The uid and gid of the container's `Config.User` (`copyUIDGID`), resolved by the
+/// runtime's resolver with `/etc/passwd` and `/etc/group` read inside the container's root
+/// (through its mounts; regular files only, bounded). A file that cannot be read counts as
+/// missing.
 fn user_ids(scope: &Scope, user: &str) -> Result<(u32, u32), ApiError> {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("berthd-cp-user-{}-{n}", std::process::id()));
-    let stage = || -> io::Result<berth_runtime::user::User> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir.join("etc"))?;
-        for f in ["etc/passwd", "etc/group"] {
-            let (root, rel) = scope.locate(&Path::new("/").join(f));
-            if let Ok(data) = root.read_regular(&rel, USER_DB_LIMIT) {
-                std::fs::write(dir.join(f), data)?;
-            }
-        }
-        berth_runtime::user::resolve(&dir, user, &[])
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+    let read = |f: &str| {
+        let (root, rel) = scope.locate(&Path::new("/").join(f));
+        Ok(root
+            .read_regular(&rel, berth_runtime::user::LIMIT)
+            .unwrap_or_default())
     };
-    let r = stage();
-    let _ = std::fs::remove_dir_all(&dir);
-    match r {
-        Ok(u) => Ok((u.uid, u.gid)),
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
-            Err(ApiError::bad_request(e.to_string()))
-        }
-        Err(e) => Err(ApiError::internal(e.to_string())),
-    }
+    berth_runtime::user::resolve_with(read, user, &[])
+        .map(|u| (u.uid, u.gid))
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 fn path_param(req: &Req) -> Result<String, ApiError> {

@@ -90,7 +90,7 @@ fn download_limited(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::net::{SocketAddr, TcpListener, TcpStream};
 
     #[test]
     fn names_are_plain() {
@@ -101,20 +101,29 @@ mod tests {
 
     /// A server that announces nothing and sends more than the cap: refused, nothing left
     /// larger than the cap.
-    #[test]
-    fn a_body_over_the_cap_is_refused() {
+    /// A loopback server that takes one connection, reads its request and answers with
+    /// `answer`; its address.
+    fn serve_once(answer: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
         std::thread::spawn(move || {
             if let Ok((mut s, _)) = l.accept() {
                 let mut req = [0u8; 1024];
                 let _ = s.read(&mut req);
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
-                let chunk = [b'x'; 4096];
-                for _ in 0..64 {
-                    if s.write_all(&chunk).is_err() {
-                        break;
-                    }
+                answer(s);
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_body_over_the_cap_is_refused() {
+        let addr = serve_once(|mut s| {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let chunk = [b'x'; 4096];
+            for _ in 0..64 {
+                if s.write_all(&chunk).is_err() {
+                    break;
                 }
             }
         });
@@ -138,15 +147,9 @@ mod tests {
     /// A server that never finishes: the download gives up after its time.
     #[test]
     fn a_stalled_body_times_out() {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = l.local_addr().expect("addr");
-        std::thread::spawn(move || {
-            if let Ok((mut s, _)) = l.accept() {
-                let mut req = [0u8; 1024];
-                let _ = s.read(&mut req);
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nab");
-                std::thread::sleep(Duration::from_secs(20));
-            }
+        let addr = serve_once(|mut s| {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nab");
+            std::thread::sleep(Duration::from_secs(20));
         });
         let t = tempfile::tempdir().expect("tmp");
         let root = Root::open(t.path()).expect("root");

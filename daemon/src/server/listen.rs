@@ -193,22 +193,34 @@ impl Spawn<'_> {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let guard = self.shutdown.enter();
-        let stop = self.shutdown.subscribe();
-        let (ctx, router, timeout, permit) = (
-            self.ctx.clone(),
-            self.router.clone(),
-            self.timeout,
-            self.permit,
-        );
-        tokio::spawn(async move {
-            let _guard = guard;
-            http(io, ctx, router, stop, timeout, permit).await
-        });
+        self.spawn_when(async move { Some(io) });
     }
 
     /// Serves a TLS connection once its handshake finished (within the header timeout).
     fn spawn_tls(self, io: tokio::net::TcpStream, tls: TlsAcceptor) {
+        let timeout = self.timeout;
+        self.spawn_when(async move {
+            match tokio::time::timeout(timeout, tls.accept(io)).await {
+                Ok(Ok(io)) => Some(io),
+                Ok(Err(e)) => {
+                    tracing::debug!("TLS handshake failed: {e}");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    None
+                }
+            }
+        });
+    }
+
+    /// Spawns the connection's task: it holds a shutdown guard and the slot, waits for
+    /// `ready` to give the stream (`None`: dropped) and serves it.
+    fn spawn_when<S, F>(self, ready: F)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        F: std::future::Future<Output = Option<S>> + Send + 'static,
+    {
         let guard = self.shutdown.enter();
         let stop = self.shutdown.subscribe();
         let (ctx, router, timeout, permit) = (
@@ -219,18 +231,9 @@ impl Spawn<'_> {
         );
         tokio::spawn(async move {
             let _guard = guard;
-            let io = match tokio::time::timeout(timeout, tls.accept(io)).await {
-                Ok(Ok(io)) => io,
-                Ok(Err(e)) => {
-                    tracing::debug!("TLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
-                }
-            };
-            http(io, ctx, router, stop, timeout, permit).await
+            if let Some(io) = ready.await {
+                http(io, ctx, router, stop, timeout, permit).await
+            }
         });
     }
 }

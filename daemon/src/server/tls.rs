@@ -36,14 +36,7 @@ fn load_err(what: &'static str, path: &Path, reason: impl ToString) -> TlsError 
 }
 
 fn certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let list = CertificateDer::pem_file_iter(path)
-        .map_err(|e| load_err(what, path, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| load_err(what, path, e))?;
-    if list.is_empty() {
-        return Err(load_err(what, path, "no PEM certificate in it"));
-    }
-    Ok(list)
+    berth_api::tls::pem_certs(path).map_err(|e| load_err(what, path, e))
 }
 
 /// Builds the acceptor of the TCP listeners, or `None` when TLS is off.

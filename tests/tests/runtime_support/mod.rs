@@ -267,6 +267,21 @@ impl Ctr {
         }
     }
 
+    /// The monitor's `exit.json`, once written (within 10 s).
+    pub fn exit_record(&self) -> Value {
+        let t = std::time::Instant::now();
+        loop {
+            if let Some(v) = std::fs::read(self.state.join("exit.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                return v;
+            }
+            assert!(t.elapsed().as_secs() < 10, "no exit.json");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Runs `o` with the native runtime to completion: (exit.json, stdout log, stderr log).
     pub fn run(&self, o: &SpecOptions) -> (Value, String, String) {
         self.run_with(o, json!({"kind": "native"}))
