@@ -61,7 +61,7 @@ impl Seccomp {
         match self {
             _ if privileged => Ok(Value::Null),
             Seccomp::Unconfined => Ok(Value::Null),
-            Seccomp::Builtin => default::profile().to_oci(caps, kernel),
+            Seccomp::Builtin => builtin_oci(caps, kernel),
             Seccomp::Custom(text) => {
                 let oci = profile::parse(text)?.to_oci(caps, kernel)?;
                 // Refused now, at start, rather than by the container's init.
@@ -70,6 +70,21 @@ impl Seccomp {
             }
         }
     }
+}
+
+/// The built-in profile reduced for `caps`: made once per capability set seen last (every
+/// container with Docker's default capabilities shares it), not on each start and exec.
+fn builtin_oci(caps: &[String], kernel: (u32, u32)) -> Result<Value, SeccompError> {
+    static LAST: std::sync::Mutex<Option<(Vec<String>, Value)>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((c, v)) = last.as_ref() {
+        if c.as_slice() == caps {
+            return Ok(v.clone());
+        }
+    }
+    let v = default::profile().to_oci(caps, kernel)?;
+    *last = Some((caps.to_vec(), v.clone()));
+    Ok(v)
 }
 
 /// Installs `profile` (OCI `linux.seccomp`; `Null` installs nothing) on the calling thread.

@@ -118,12 +118,15 @@ fn version(release: &str) -> Option<(u32, u32)> {
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
-/// The running kernel's `major.minor`.
+/// The running kernel's `major.minor` (read once per process: it cannot change).
 pub fn running_kernel() -> (u32, u32) {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .ok()
-        .and_then(|r| version(&r))
-        .unwrap_or((0, 0))
+    static KERNEL: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    *KERNEL.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .and_then(|r| version(&r))
+            .unwrap_or((0, 0))
+    })
 }
 
 const ACTIONS: &[&str] = &[
