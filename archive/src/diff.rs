@@ -214,16 +214,37 @@ fn sub_dir(dir: &Dir, name: &OsStr) -> io::Result<Option<Dir>> {
     }
 }
 
+/// One folder being walked: its entries and how far the walk got through them. The walks
+/// keep these on a heap stack, not the thread's: a container can nest folders thousands deep,
+/// and a recursive walk would overflow berthd's stack.
+struct Frame {
+    dir: Dir,
+    parent: Option<Dir>,
+    rel: PathBuf,
+    names: std::vec::IntoIter<std::ffi::OsString>,
+}
+
 fn walk_overlay(
-    dir: &Dir,
+    top: &Dir,
     rel: &Path,
     out: &mut dyn FnMut(Event<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
-    for name in dir.names()? {
+    let mut stack = vec![Frame {
+        dir: top.try_clone()?,
+        parent: None,
+        rel: rel.to_path_buf(),
+        names: top.names()?.into_iter(),
+    }];
+    while let Some(f) = stack.last_mut() {
+        let Some(name) = f.names.next() else {
+            stack.pop();
+            continue;
+        };
+        let dir = &f.dir;
         let Some(st) = dir.lstat(&name)? else {
             continue;
         };
-        let r = rel.join(&name);
+        let r = f.rel.join(&name);
         if is_whiteout_dev(&st) {
             out(Event::Deleted(&r))?;
             continue;
@@ -240,7 +261,13 @@ fn walk_overlay(
                 out(Event::Opaque(&r))?;
             }
             if let Some(sub) = sub_dir(dir, &name)? {
-                walk_overlay(&sub, &r, out)?;
+                let names = sub.names()?.into_iter();
+                stack.push(Frame {
+                    dir: sub,
+                    parent: None,
+                    rel: r,
+                    names,
+                });
             }
         }
     }
@@ -271,16 +298,38 @@ fn differs(a: &Stat, b: &Stat, da: &Dir, db: &Dir, name: &OsStr) -> bool {
 }
 
 fn walk_between(
-    layer: &Dir,
-    parent: Option<&Dir>,
+    top: &Dir,
+    top_parent: Option<&Dir>,
     rel: &Path,
     out: &mut dyn FnMut(Event<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
-    for name in layer.names()? {
+    let mut stack = vec![Frame {
+        dir: top.try_clone()?,
+        parent: top_parent.map(Dir::try_clone).transpose()?,
+        rel: rel.to_path_buf(),
+        names: top.names()?.into_iter(),
+    }];
+    while let Some(f) = stack.last_mut() {
+        let Some(name) = f.names.next() else {
+            // All entries seen: what the parent has and this layer lacks was deleted.
+            if let Some(f) = stack.pop() {
+                if let Some(p) = &f.parent {
+                    if let Ok(names) = p.names() {
+                        for name in names {
+                            if f.dir.lstat(&name)?.is_none() {
+                                out(Event::Deleted(&f.rel.join(&name)))?;
+                            }
+                        }
+                    }
+                }
+            }
+            continue;
+        };
+        let (layer, parent) = (&f.dir, f.parent.as_ref());
         let Some(st) = layer.lstat(&name)? else {
             continue;
         };
-        let r = rel.join(&name);
+        let r = f.rel.join(&name);
         let pst = parent.and_then(|p| p.lstat(&name).ok().flatten());
         let changed = match (&pst, parent) {
             (Some(pst), Some(p)) => differs(&st, pst, layer, p, &name),
@@ -299,16 +348,13 @@ fn walk_between(
                 _ => None,
             };
             if let Some(sub) = sub_dir(layer, &name)? {
-                walk_between(&sub, sub_parent.as_ref(), &r, out)?;
-            }
-        }
-    }
-    if let Some(p) = parent {
-        if let Ok(names) = p.names() {
-            for name in names {
-                if layer.lstat(&name)?.is_none() {
-                    out(Event::Deleted(&rel.join(&name)))?;
-                }
+                let names = sub.names()?.into_iter();
+                stack.push(Frame {
+                    dir: sub,
+                    parent: sub_parent,
+                    rel: r,
+                    names,
+                });
             }
         }
     }

@@ -27,6 +27,13 @@ impl Dir {
         Ok(Dir { fd })
     }
 
+    /// Another descriptor of the same folder.
+    pub fn try_clone(&self) -> io::Result<Dir> {
+        Ok(Dir {
+            fd: self.fd.try_clone()?,
+        })
+    }
+
     /// The names in the folder (without `.` and `..`), sorted.
     pub fn names(&self) -> io::Result<Vec<OsString>> {
         let mut v = list_dir(self.fd.try_clone()?)?;
