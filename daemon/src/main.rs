@@ -10,6 +10,7 @@ mod api;
 mod build;
 mod config;
 mod containers;
+mod error;
 mod events;
 mod idle;
 mod jsonv;

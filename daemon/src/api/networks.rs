@@ -173,7 +173,7 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
     rec["Options"] = json!(options);
     if let Err(e) = ctx.networks.save(&rec) {
         let _ = tokio::task::spawn_blocking(move || net.delete_network(&id)).await;
-        return Err(e);
+        return Err(e.into());
     }
     endpoints::publish(&ctx, &rec, "create", None);
     Ok(http::json(
@@ -338,7 +338,7 @@ async fn connect(ctx: Ctx, req: Req) -> ApiResult {
                         m.remove(&name);
                     }
                 });
-                return Err(e);
+                return Err(e.into());
             }
         }
     }

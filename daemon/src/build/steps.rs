@@ -385,15 +385,15 @@ fn run(
     let result: Result<(String, i64), BuildError> = rt.block_on(async move {
         let id = crate::containers::create::create(&ctx2, None, body)
             .await
-            .map_err(|e| BuildError::msg(e.message))?;
+            .map_err(|e| BuildError::msg(e.to_string()))?;
         let c = ctx2
             .containers
             .get(&id)
-            .map_err(|e| BuildError::msg(e.message))?;
+            .map_err(|e| BuildError::msg(e.to_string()))?;
         let mut rx = c.events.subscribe();
         crate::containers::start::start(&ctx2, &c)
             .await
-            .map_err(|e| BuildError::msg(e.message))?;
+            .map_err(|e| BuildError::msg(e.to_string()))?;
         while rx.borrow().exits == 0 {
             if rx.changed().await.is_err() {
                 break;

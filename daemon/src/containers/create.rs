@@ -2,8 +2,8 @@
 //! create the rw layer, record the container.
 
 use super::{initial_state, names, timestamp, Container};
+use crate::error::ServiceError;
 use crate::jsonv::{env_key, merge_env, strings};
-use crate::server::http::ApiError;
 use crate::state::Ctx;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -128,9 +128,13 @@ fn random_id() -> String {
 }
 
 /// Creates a container; returns its id.
-pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<String, ApiError> {
+pub async fn create(
+    ctx: &Ctx,
+    name: Option<&str>,
+    mut body: Value,
+) -> Result<String, ServiceError> {
     if !body.is_object() {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "config cannot be empty in order to create a container",
         ));
     }
@@ -138,7 +142,7 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
     super::validate::check(&body)?;
     let image_name = body["Image"].as_str().unwrap_or("").to_string();
     if image_name.is_empty() {
-        return Err(ApiError::bad_request("No command specified"));
+        return Err(ServiceError::bad_request("No command specified"));
     }
     let ctx2 = ctx.clone();
     let iname = image_name.clone();
@@ -148,7 +152,7 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
             let shown = berth_core::reference::Reference::parse(&image_name)
                 .map(|r| r.familiar_string())
                 .unwrap_or(image_name.clone());
-            ApiError::not_found(format!("No such image: {shown}"))
+            ServiceError::not_found(format!("No such image: {shown}"))
         })?;
     let cfg = merge_config(&body, &image.config["config"]);
     let mut path_args: Vec<String> = Vec::new();
@@ -160,19 +164,19 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
         }
     }
     if path_args.is_empty() {
-        return Err(ApiError::bad_request("no command specified"));
+        return Err(ServiceError::bad_request("no command specified"));
     }
     let name = match name.filter(|n| !n.is_empty()) {
         Some(n) => {
             if !names::valid(n) {
-                return Err(ApiError::bad_request(format!(
+                return Err(ServiceError::bad_request(format!(
                     "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 )));
             }
             let n = n.trim_start_matches('/').to_string();
             if let Ok(other) = ctx.containers.get(&n) {
                 if other.name() == n {
-                    return Err(ApiError::conflict(format!(
+                    return Err(ServiceError::conflict(format!(
                         "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
                         other.id
                     )));
@@ -200,7 +204,7 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
         &ctx.config.log_driver,
         &ctx.config.log_opts,
     )
-    .map_err(ApiError::bad_request)?;
+    .map_err(ServiceError::bad_request)?;
     let log_path = if host_config["LogConfig"]["Type"] == "none" {
         json!("")
     } else {
@@ -214,7 +218,7 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
     tokio::task::spawn_blocking(move || {
         let init = inits
             .ensure(storage.as_ref(), parent.as_deref())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| ServiceError::internal(e.to_string()))?;
         storage
             .create(
                 &lid,
@@ -224,7 +228,7 @@ pub async fn create(ctx: &Ctx, name: Option<&str>, mut body: Value) -> Result<St
                     ..Default::default()
                 },
             )
-            .map_err(ApiError::from)
+            .map_err(ServiceError::from)
     })
     .await??;
     let dir = ctx.containers.dir(&id);

@@ -98,7 +98,7 @@ pub async fn join_network(
     ctx: &Ctx,
     c: &Container,
     pid: i32,
-) -> Result<Option<String>, crate::server::http::ApiError> {
+) -> Result<Option<String>, crate::error::ServiceError> {
     crate::network::endpoints::join_all(ctx, c, i64::from(pid)).await
 }
 
@@ -275,7 +275,7 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
             tokio::time::sleep(std::time::Duration::from_millis(delay.min(60_000))).await;
             c2.update(|r| r["RestartCount"] = json!(count + 1));
             if let Err(e) = super::start::start(&ctx2, &c2).await {
-                tracing::warn!("restarting {}: {}", c2.id, e.message);
+                tracing::warn!("restarting {}: {}", c2.id, e.to_string());
             }
         });
         return;
@@ -319,7 +319,7 @@ async fn remove_detached(
     ctx: &Ctx,
     c: &Arc<Container>,
     root: &std::path::Path,
-) -> Result<(), crate::server::http::ApiError> {
+) -> Result<(), crate::error::ServiceError> {
     let anon = crate::volumes::mounts::anonymous_volumes(&ctx.volumes, &c.record());
     forget(ctx, c);
     super::teardown::purge(ctx, c, super::teardown::detach(root));
@@ -328,7 +328,7 @@ async fn remove_detached(
 }
 
 /// Removes a stopped container and everything it owns.
-pub async fn remove(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::server::http::ApiError> {
+pub async fn remove(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::error::ServiceError> {
     remove_with_volumes(ctx, c, false).await
 }
 
@@ -338,7 +338,7 @@ pub async fn remove_with_volumes(
     ctx: &Ctx,
     c: &Arc<Container>,
     volumes: bool,
-) -> Result<(), crate::server::http::ApiError> {
+) -> Result<(), crate::error::ServiceError> {
     let anon = if volumes {
         crate::volumes::mounts::anonymous_volumes(&ctx.volumes, &c.record())
     } else {
@@ -362,10 +362,7 @@ fn remove_volumes(ctx: &Ctx, anon: Vec<String>) {
     }
 }
 
-async fn remove_container(
-    ctx: &Ctx,
-    c: &Arc<Container>,
-) -> Result<(), crate::server::http::ApiError> {
+async fn remove_container(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::error::ServiceError> {
     super::prestart::cancel(ctx, c).await;
     c.monitor_gone().await;
     let root = super::start::rootfs(ctx, &c.id);

@@ -23,7 +23,7 @@ mod teardown;
 pub mod validate;
 
 use crate::config::Config;
-use crate::server::http::ApiError;
+use crate::error::ServiceError;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -238,11 +238,11 @@ impl Containers {
     }
 
     /// Finds by full id, name, or unique id prefix; Docker's 404 text otherwise.
-    pub fn get(&self, key: &str) -> Result<Arc<Container>, ApiError> {
+    pub fn get(&self, key: &str) -> Result<Arc<Container>, ServiceError> {
         let map = self
             .map
             .read()
-            .map_err(|_| ApiError::internal("container map poisoned"))?;
+            .map_err(|_| ServiceError::internal("container map poisoned"))?;
         if let Some(c) = map.get(key) {
             return Ok(c.clone());
         }
@@ -259,8 +259,8 @@ impl Containers {
             .collect();
         match matches.len() {
             1 => Ok(matches[0].clone()),
-            0 => Err(ApiError::not_found(format!("No such container: {key}"))),
-            _ => Err(ApiError::bad_request(format!(
+            0 => Err(ServiceError::not_found(format!("No such container: {key}"))),
+            _ => Err(ServiceError::bad_request(format!(
                 "multiple IDs found with provided prefix: {key}"
             ))),
         }
@@ -299,15 +299,15 @@ impl Containers {
 
     /// Writes a container's record atomically; it is made durable in the background
     /// ([`flush`]).
-    pub fn save(&self, c: &Container) -> Result<(), ApiError> {
+    pub fn save(&self, c: &Container) -> Result<(), ServiceError> {
         let rec = c.record();
         let dir = self.dir(&c.id);
         crate::modes::private_dir_all(&dir)
-            .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
-        let bytes = serde_json::to_vec(&rec).map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| ServiceError::internal(format!("creating {}: {e}", dir.display())))?;
+        let bytes = serde_json::to_vec(&rec).map_err(|e| ServiceError::internal(e.to_string()))?;
         let path = dir.join("config.v2.json");
         berth_core::atomic::write_atomic_unflushed(&path, &bytes)
-            .map_err(|e| ApiError::internal(format!("saving container {}: {e}", c.id)))?;
+            .map_err(|e| ServiceError::internal(format!("saving container {}: {e}", c.id)))?;
         flush::later(path);
         Ok(())
     }

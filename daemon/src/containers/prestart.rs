@@ -86,7 +86,7 @@ pub fn begin(ctx: &Ctx, c: &Arc<Container>) {
                 expire_later(ctx, c, pid);
             }
             Ok(Err(e)) => {
-                tracing::debug!("preparing {} ahead of its start: {}", c.id, e.message);
+                tracing::debug!("preparing {} ahead of its start: {}", c.id, e.to_string());
                 release(&ctx);
             }
             Err(_) => release(&ctx),

@@ -11,7 +11,7 @@
 //! When berthd exits, however it exits, the pipe closes and the waiting monitor ends; it also
 //! watches a pidfd of berthd, so it ends even should the pipe's write end have leaked.
 
-use crate::server::http::ApiError;
+use crate::error::ServiceError;
 use crate::state::Ctx;
 use std::io::{PipeReader, PipeWriter, Write};
 use std::path::Path;
@@ -34,8 +34,8 @@ pub struct Spawner {
 
 /// Spawns `berth-monitor` with `args`, its stdout on a new pipe (its ready fd) and its stdin
 /// on `stdin`, and reaps the process that leaves once the monitor has detached.
-fn spawn(args: &[&std::ffi::OsStr], stdin: Stdio) -> Result<PipeReader, ApiError> {
-    let (r, w) = std::io::pipe().map_err(|e| ApiError::internal(format!("pipe: {e}")))?;
+fn spawn(args: &[&std::ffi::OsStr], stdin: Stdio) -> Result<PipeReader, ServiceError> {
+    let (r, w) = std::io::pipe().map_err(|e| ServiceError::internal(format!("pipe: {e}")))?;
     // With no `pre_exec` hook, std spawns it with posix_spawn (a vfork-like clone) instead of
     // forking this large, threaded process.
     let mut child = super::monitor_exe::command()
@@ -44,7 +44,7 @@ fn spawn(args: &[&std::ffi::OsStr], stdin: Stdio) -> Result<PipeReader, ApiError
         .stdout(w)
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| ApiError::internal(format!("starting berth-monitor: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("starting berth-monitor: {e}")))?;
     let _ = child.wait();
     Ok(r)
 }
@@ -52,7 +52,7 @@ fn spawn(args: &[&std::ffi::OsStr], stdin: Stdio) -> Result<PipeReader, ApiError
 impl Spawner {
     /// A monitor for the container whose state folder is `sdir`; returns its ready pipe.
     /// Blocking.
-    pub fn monitor(&self, sdir: &Path) -> Result<PipeReader, ApiError> {
+    pub fn monitor(&self, sdir: &Path) -> Result<PipeReader, ServiceError> {
         let idle = self.idle.lock().ok().and_then(|mut i| i.take());
         if let Some(Idle { mut job, ready }) = idle {
             let line = format!("{}\n", sdir.display());

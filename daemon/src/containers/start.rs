@@ -3,7 +3,7 @@
 //! waiting attaches, then let it run.
 
 use super::{timestamp, Container};
-use crate::server::http::ApiError;
+use crate::error::ServiceError;
 use crate::state::Ctx;
 use berth_runtime::spec::{MountSpec, NetNs, SpecOptions, Ulimit};
 use serde_json::{json, Value};
@@ -112,7 +112,7 @@ fn ulimits(v: &Value) -> Vec<Ulimit> {
 }
 
 /// Builds the spec options of a container.
-fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiError> {
+fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ServiceError> {
     let rec = c.record();
     let cfg = &rec["Config"];
     let hc = &rec["HostConfig"];
@@ -130,7 +130,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
         cfg["User"].as_str().unwrap_or(""),
         &strs(&hc["GroupAdd"]),
     )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    .map_err(|e| ServiceError::bad_request(e.to_string()))?;
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!(
             "HOME={}",
@@ -158,7 +158,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
         m if m.starts_with("container:") => {
             let other = ctx.containers.get(&m["container:".len()..])?;
             if !other.running() {
-                return Err(ApiError::conflict(format!(
+                return Err(ServiceError::conflict(format!(
                     "cannot join network of a non running container: {}",
                     other.id
                 )));
@@ -169,8 +169,8 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
     };
     let sysctls = sysctls(hc, &netns)?;
     let (quota, period) = crate::api::containers_update::cpu_quota_period(hc);
-    let sec =
-        berth_runtime::security::parse(&strs(&hc["SecurityOpt"])).map_err(ApiError::bad_request)?;
+    let sec = berth_runtime::security::parse(&strs(&hc["SecurityOpt"]))
+        .map_err(ServiceError::bad_request)?;
     Ok(SpecOptions {
         id: c.id.clone(),
         args,
@@ -219,7 +219,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ApiEr
 fn sysctls(
     hc: &Value,
     netns: &NetNs,
-) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+) -> Result<std::collections::BTreeMap<String, String>, ServiceError> {
     let private = berth_runtime::sysctl::Private {
         net: match netns {
             NetNs::Host => false,
@@ -233,7 +233,7 @@ fn sysctls(
     let mut out = std::collections::BTreeMap::new();
     for (k, v) in hc["Sysctls"].as_object().into_iter().flatten() {
         berth_runtime::sysctl::check(k, private).map_err(|e| {
-            ApiError::bad_request(format!(
+            ServiceError::bad_request(format!(
                 "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: {e}: unknown"
             ))
         })?;
@@ -244,7 +244,7 @@ fn sysctls(
 
 /// The binary `--init` binds into the container: `init-path`, else Docker's `docker-init` or
 /// Debian's `tini-static` on `PATH`.
-fn init_binary(ctx: &Ctx) -> Result<PathBuf, ApiError> {
+fn init_binary(ctx: &Ctx) -> Result<PathBuf, ServiceError> {
     if let Some(p) = &ctx.config.init_path {
         return Ok(p.clone());
     }
@@ -262,7 +262,7 @@ fn init_binary(ctx: &Ctx) -> Result<PathBuf, ApiError> {
             return Ok(p);
         }
     }
-    Err(ApiError::internal(
+    Err(ServiceError::internal(
         "exec: \"docker-init\": executable file not found in $PATH",
     ))
 }
@@ -273,16 +273,16 @@ pub fn rootfs(ctx: &Ctx, id: &str) -> PathBuf {
 }
 
 /// Mounts the container's filesystem at its rootfs path (idempotent).
-pub fn mount_rootfs(ctx: &Ctx, id: &str) -> Result<PathBuf, ApiError> {
+pub fn mount_rootfs(ctx: &Ctx, id: &str) -> Result<PathBuf, ServiceError> {
     let root = rootfs(ctx, id);
     std::fs::create_dir_all(&root)
-        .map_err(|e| ApiError::internal(format!("creating {}: {e}", root.display())))?;
+        .map_err(|e| ServiceError::internal(format!("creating {}: {e}", root.display())))?;
     if is_mounted(&root) {
         return Ok(root);
     }
     let mounts = ctx.storage.mounts(id)?;
     berth_core::mount::mount_all(&mounts, &root)
-        .map_err(|e| ApiError::internal(format!("mounting the container's filesystem: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("mounting the container's filesystem: {e}")))?;
     Ok(root)
 }
 
@@ -316,10 +316,10 @@ fn start_error_code(msg: &str) -> i64 {
 }
 
 /// Starts container `c` (not running). Blocking work runs on the blocking pool.
-pub async fn start(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
+pub async fn start(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError> {
     let _op = c.op.lock().await;
     if c.running() {
-        return Err(ApiError::not_modified());
+        return Err(ServiceError::not_modified());
     }
     match start_locked(ctx, c).await {
         Ok(()) => Ok(()),
@@ -331,11 +331,11 @@ pub async fn start(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
 }
 
 /// Records a failed start (exit code, error), cleans up, and honours AutoRemove.
-async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ApiError) {
+async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ServiceError) {
     let left = super::exit::leave_network(ctx, c).await;
     super::exit::publish_left(ctx, c, &left);
     let _ = berth_core::mount::unmount(&rootfs(ctx, &c.id));
-    let code = start_error_code(&e.message);
+    let code = start_error_code(&e.to_string());
     c.update(|r| {
         if r["State"]["Status"].as_str() == Some("running") {
             r["State"]["Status"] = json!("exited");
@@ -343,7 +343,7 @@ async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ApiError) {
         r["State"]["Running"] = json!(false);
         r["State"]["Pid"] = json!(0);
         r["State"]["ExitCode"] = json!(code);
-        r["State"]["Error"] = json!(e.message);
+        r["State"]["Error"] = json!(e.to_string());
     });
     let _ = ctx.containers.save(c);
     c.events.send_modify(|l| {
@@ -356,7 +356,7 @@ async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ApiError) {
     }
 }
 
-async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
+async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError> {
     // The monitor of the last run may still be removing the cgroup this start makes again.
     c.monitor_gone().await;
     let pid = match super::prestart::take(ctx, c).await {
@@ -379,7 +379,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
             // An init whose command cannot run fails its set-up before it reports ready, and
             // may be gone before the join could use its namespace: that is the start's error.
             let e = match set_up_failure(ctx, c).await {
-                Some(msg) => ApiError::bad_request(start_error_text(&msg)),
+                Some(msg) => ServiceError::bad_request(start_error_text(&msg)),
                 None => e,
             };
             super::exit::watch(ctx.clone(), c.clone());
@@ -429,7 +429,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
             Some(error) => (json!({"ok": false, "error": error}), None),
             None => {
                 undo(c);
-                return Err(ApiError::internal(e));
+                return Err(ServiceError::internal(e));
             }
         },
     };
@@ -441,7 +441,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ApiError> {
         // The monitor cleans up and exits by itself; make sure it is gone before returning.
         let _ = super::exit::wait_reply(waiting).await;
         undo(c);
-        return Err(ApiError::bad_request(start_error_text(&msg)));
+        return Err(ServiceError::bad_request(start_error_text(&msg)));
     }
     saved?;
     c.events.send_modify(|l| l.running = true);
@@ -483,7 +483,7 @@ fn exit_error(path: &Path) -> Option<Option<String>> {
 
 /// Mounts the rootfs, writes the bundle and spawns the monitor, which clones the init and
 /// lets it set itself up; returns the init's PID. The init waits for the monitor's `start`.
-pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
+pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceError> {
     let rootfs = mount_rootfs(ctx, &c.id)?;
     let sdir = ctx.containers.state_dir(&c.id);
     let bundle = sdir.join("bundle");
@@ -491,16 +491,16 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
     let dir = ctx.containers.dir(&c.id);
     let rec = c.record();
     write_net_files(&dir, &rec, None)
-        .map_err(|e| ApiError::internal(format!("writing network files: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("writing network files: {e}")))?;
     crate::volumes::mounts::seed(&rootfs, &rec);
     let opts = options(ctx, c, &rootfs)?;
-    let spec =
-        berth_runtime::spec::build_json(&opts).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let spec = berth_runtime::spec::build_json(&opts)
+        .map_err(|e| ServiceError::bad_request(e.to_string()))?;
     std::fs::write(
         bundle.join("config.json"),
         serde_json::to_vec(&spec).unwrap_or_default(),
     )
-    .map_err(|e| ApiError::internal(format!("writing the bundle: {e}")))?;
+    .map_err(|e| ServiceError::internal(format!("writing the bundle: {e}")))?;
     let runtime_name = rec
         .pointer("/HostConfig/Runtime")
         .and_then(Value::as_str)
@@ -517,7 +517,7 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
             })
         });
         let rt = rt.ok_or_else(|| {
-            ApiError::bad_request(format!("unknown runtime specified {runtime_name}"))
+            ServiceError::bad_request(format!("unknown runtime specified {runtime_name}"))
         })?;
         json!({"kind": "oci", "path": rt.path, "args": rt.runtime_args})
     };
@@ -542,7 +542,7 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
         "console_size": console,
     });
     std::fs::write(sdir.join("monitor.json"), mcfg.to_string())
-        .map_err(|e| ApiError::internal(format!("writing monitor.json: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("writing monitor.json: {e}")))?;
     let r = ctx.containers.spawner.monitor(&sdir)?;
     let mut line = String::new();
     let _ = BufReader::new(r).read_line(&mut line);
@@ -551,7 +551,7 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ApiError> {
     if reply["ok"].as_bool() != Some(true) {
         let _ = berth_core::mount::unmount(&rootfs);
         let msg = reply["error"].as_str().unwrap_or("unknown").to_string();
-        return Err(ApiError::bad_request(start_error_text(&msg)));
+        return Err(ServiceError::bad_request(start_error_text(&msg)));
     }
     Ok(reply["pid"].as_i64().unwrap_or(0) as i32)
 }

@@ -5,7 +5,7 @@
 //! [`normalise`] first does what Go's decoder does silently: `null` leaves a field at its
 //! zero value, and `Cmd`/`Entrypoint` may be a single string.
 
-use crate::server::http::ApiError;
+use crate::error::ServiceError;
 use berth_api::types::container::{ContainerConfig, HostConfig, NetworkingConfig};
 use serde_json::{json, Value};
 
@@ -34,7 +34,7 @@ fn strip_nulls(v: &mut Value) {
 }
 
 /// Checks a normalised create body: field types, then limits and policies.
-pub fn check(body: &Value) -> Result<(), ApiError> {
+pub fn check(body: &Value) -> Result<(), ServiceError> {
     let mut config = body.clone();
     if let Some(m) = config.as_object_mut() {
         m.remove("HostConfig");
@@ -47,12 +47,15 @@ pub fn check(body: &Value) -> Result<(), ApiError> {
 }
 
 /// `v` (absent = the default) as a `T`, or a 400 naming the field that has the wrong type.
-fn typed<T: serde::de::DeserializeOwned + Default>(v: &Value, prefix: &str) -> Result<T, ApiError> {
+fn typed<T: serde::de::DeserializeOwned + Default>(
+    v: &Value,
+    prefix: &str,
+) -> Result<T, ServiceError> {
     if v.is_null() {
         return Ok(T::default());
     }
     serde_path_to_error::deserialize(v).map_err(|e| {
-        ApiError::bad_request(format!(
+        ServiceError::bad_request(format!(
             "json: invalid value for {prefix}{}: {}",
             e.path(),
             e.inner()
@@ -61,23 +64,23 @@ fn typed<T: serde::de::DeserializeOwned + Default>(v: &Value, prefix: &str) -> R
 }
 
 /// The values of a `HostConfig` Docker refuses (also what `update` may change).
-pub fn check_host_config(hc: &HostConfig) -> Result<(), ApiError> {
+pub fn check_host_config(hc: &HostConfig) -> Result<(), ServiceError> {
     let rp = &hc.restart_policy;
     match rp.name.as_str() {
         "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
         other => {
-            return Err(ApiError::bad_request(format!(
+            return Err(ServiceError::bad_request(format!(
                 "invalid restart policy '{other}'"
             )))
         }
     }
     if rp.maximum_retry_count < 0 {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "maximum retry count cannot be negative",
         ));
     }
     if rp.maximum_retry_count > 0 && rp.name != "on-failure" {
-        return Err(ApiError::bad_request(format!(
+        return Err(ServiceError::bad_request(format!(
             "maximum retry count cannot be used with restart policy '{}'",
             rp.name
         )));
@@ -86,24 +89,26 @@ pub fn check_host_config(hc: &HostConfig) -> Result<(), ApiError> {
         // Asked only when needed: it reads the cgroup and mount tables (~0.5 ms).
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
         if !(10_000_000..=cpus * 1_000_000_000).contains(&hc.nano_cpus) {
-            return Err(ApiError::bad_request(format!(
+            return Err(ServiceError::bad_request(format!(
                 "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
             )));
         }
     }
     if let Some(opts) = &hc.security_opt {
-        berth_runtime::security::parse(opts).map_err(ApiError::bad_request)?;
+        berth_runtime::security::parse(opts).map_err(ServiceError::bad_request)?;
     }
     if hc.memory != 0 && hc.memory < MIN_MEMORY {
-        return Err(ApiError::bad_request("Minimum memory limit allowed is 6MB"));
+        return Err(ServiceError::bad_request(
+            "Minimum memory limit allowed is 6MB",
+        ));
     }
     if hc.memory_swap > 0 && hc.memory == 0 {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "You should always set the Memory limit when using Memoryswap limit, see usage",
         ));
     }
     if hc.memory_swap > 0 && hc.memory_swap < hc.memory {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "Minimum memoryswap limit should be larger than memory limit, see usage",
         ));
     }
@@ -119,7 +124,7 @@ mod tests {
         normalise(&mut b);
         match check(&b) {
             Ok(()) => String::new(),
-            Err(e) => e.message,
+            Err(e) => e.to_string(),
         }
     }
 

@@ -9,7 +9,7 @@
 
 use super::driver_id;
 use crate::containers::Container;
-use crate::server::http::ApiError;
+use crate::error::ServiceError;
 use crate::state::Ctx;
 use berth_core::network::{EndpointSpec, PortBinding};
 use serde_json::{json, Value};
@@ -35,27 +35,29 @@ pub fn entry(net: &Value, epc: &Value) -> Value {
 }
 
 /// Checks an endpoint configuration against its network, with Docker's texts.
-pub fn validate(net: &Value, epc: &Value) -> Result<(), ApiError> {
+pub fn validate(net: &Value, epc: &Value) -> Result<(), ServiceError> {
     let name = net["Name"].as_str().unwrap_or_default();
     let user = !super::PREDEFINED.contains(&name);
     let ip = epc["IPAMConfig"]["IPv4Address"].as_str().unwrap_or("");
     let aliases = epc["Aliases"].as_array().is_some_and(|a| !a.is_empty());
     if !user && !ip.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "user specified IP address is supported on user defined networks only",
         ));
     }
     if !user && aliases {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "network-scoped alias is supported only for containers in user defined networks",
         ));
     }
     if !ip.is_empty() {
         if ip.parse::<std::net::Ipv4Addr>().is_err() {
-            return Err(ApiError::bad_request(format!("invalid IPv4 address: {ip}")));
+            return Err(ServiceError::bad_request(format!(
+                "invalid IPv4 address: {ip}"
+            )));
         }
         if net["BerthUserSubnet"].as_bool() != Some(true) {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::bad_request(
                 "user specified IP address is supported only when connecting to networks with user configured subnets",
             ));
         }
@@ -65,7 +67,7 @@ pub fn validate(net: &Value, epc: &Value) -> Result<(), ApiError> {
 
 /// `NetworkSettings.Networks` of a new container: the mode's network and every network of
 /// `NetworkingConfig.EndpointsConfig`, validated (unknown network: Docker's 404).
-pub fn plan(ctx: &Ctx, host_config: &Value, networking: &Value) -> Result<Value, ApiError> {
+pub fn plan(ctx: &Ctx, host_config: &Value, networking: &Value) -> Result<Value, ServiceError> {
     let mode = host_config["NetworkMode"].as_str().unwrap_or("bridge");
     let mode = if mode.is_empty() || mode == "default" {
         "bridge"
@@ -79,7 +81,7 @@ pub fn plan(ctx: &Ctx, host_config: &Value, networking: &Value) -> Result<Value,
     let mut out = serde_json::Map::new();
     if special_mode(mode) {
         if let Some(k) = eps.keys().find(|k| k.as_str() != mode) {
-            return Err(ApiError::bad_request(format!(
+            return Err(ServiceError::bad_request(format!(
                 "conflicting options: network {k} cannot be used with network mode {mode}"
             )));
         }
@@ -169,7 +171,7 @@ pub async fn join_one(
     key: &str,
     ifname: String,
     ports: Vec<PortBinding>,
-) -> Result<(String, Value, Vec<PortBinding>), ApiError> {
+) -> Result<(String, Value, Vec<PortBinding>), ServiceError> {
     let net = ctx.networks.get(key)?;
     let name = net["Name"].as_str().unwrap_or_default().to_string();
     let rec = c.record();
@@ -252,7 +254,7 @@ fn ports_value(ports: &[PortBinding]) -> Value {
 
 /// Joins every network of a starting container (its process `pid` created, not yet running);
 /// returns the address of its first endpoint. On failure nothing stays joined.
-pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<String>, ApiError> {
+pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<String>, ServiceError> {
     let rec = c.record();
     let names = to_join(&rec);
     let mut joined: Vec<(String, Value)> = Vec::new();
@@ -277,12 +279,12 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
                     .map(|n| driver_id(&n))
                     .collect();
                 leave_ids(ctx, c, ids).await;
-                let e = if e.status.is_server_error() || e.message.contains("already allocated") {
-                    ApiError::internal(format!(
+                let e = if e.is_server_side() || e.to_string().contains("already allocated") {
+                    ServiceError::internal(format!(
                         "driver failed programming external connectivity on endpoint {} ({}): {}",
                         c.name(),
                         c.id,
-                        e.message
+                        e
                     ))
                 } else {
                     e

@@ -18,7 +18,7 @@ pub mod dns;
 mod dns_msg;
 pub mod endpoints;
 
-use crate::server::http::ApiError;
+use crate::error::ServiceError;
 use berth_core::NetworkDriver;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -114,7 +114,8 @@ impl Networks {
                         "com.docker.network.driver.mtu": "1500",
                     });
                 }
-                nets.save(&rec).map_err(|e| anyhow::anyhow!(e.message))?;
+                nets.save(&rec)
+                    .map_err(|e| anyhow::anyhow!(e.to_string()))?;
             }
         }
         // The default network follows the daemon's current `icc` (as Docker re-creates it).
@@ -123,7 +124,8 @@ impl Networks {
             let want = json!(icc.to_string());
             if rec["Options"].is_object() && rec["Options"][key] != want {
                 rec["Options"][key] = want;
-                nets.save(&rec).map_err(|e| anyhow::anyhow!(e.message))?;
+                nets.save(&rec)
+                    .map_err(|e| anyhow::anyhow!(e.to_string()))?;
             }
         }
         Ok(nets)
@@ -174,11 +176,11 @@ impl Networks {
     }
 
     /// Finds by full id, exact name, or unique id prefix.
-    pub fn get(&self, key: &str) -> Result<Value, ApiError> {
+    pub fn get(&self, key: &str) -> Result<Value, ServiceError> {
         let map = self
             .map
             .read()
-            .map_err(|_| ApiError::internal("network store poisoned"))?;
+            .map_err(|_| ServiceError::internal("network store poisoned"))?;
         if let Some(v) = map.get(key) {
             return Ok(v.clone());
         }
@@ -195,8 +197,8 @@ impl Networks {
         };
         match hits.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => Err(ApiError::not_found(format!("network {key} not found"))),
-            _ => Err(ApiError::bad_request(format!(
+            [] => Err(ServiceError::not_found(format!("network {key} not found"))),
+            _ => Err(ServiceError::bad_request(format!(
                 "network {key} is ambiguous ({} matches found based on ID prefix)",
                 hits.len()
             ))),
@@ -209,15 +211,15 @@ impl Networks {
     }
 
     /// Writes a record atomically and durably (`berth_core::atomic`) and caches it.
-    pub fn save(&self, rec: &Value) -> Result<(), ApiError> {
+    pub fn save(&self, rec: &Value) -> Result<(), ServiceError> {
         let id = rec["Id"].as_str().unwrap_or_default().to_string();
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::internal(format!("invalid network id {id:?}")));
+            return Err(ServiceError::internal(format!("invalid network id {id:?}")));
         }
         let path = self.dir.join(format!("{id}.json"));
         let data = serde_json::to_vec_pretty(rec).unwrap_or_default();
         berth_core::atomic::write_atomic(&path, &data)
-            .map_err(|e| ApiError::internal(format!("saving network {id}: {e}")))?;
+            .map_err(|e| ServiceError::internal(format!("saving network {id}: {e}")))?;
         if let Ok(mut m) = self.map.write() {
             m.insert(id, rec.clone());
         }
@@ -225,11 +227,13 @@ impl Networks {
     }
 
     /// Forgets a network.
-    pub fn remove(&self, id: &str) -> Result<(), ApiError> {
+    pub fn remove(&self, id: &str) -> Result<(), ServiceError> {
         let path = self.dir.join(format!("{id}.json"));
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(ApiError::internal(format!("removing network {id}: {e}")));
+                return Err(ServiceError::internal(format!(
+                    "removing network {id}: {e}"
+                )));
             }
             _ => {}
         }

@@ -75,6 +75,21 @@ impl From<berth_core::DriverError> for ApiError {
     }
 }
 
+impl From<crate::error::ServiceError> for ApiError {
+    fn from(e: crate::error::ServiceError) -> Self {
+        use crate::error::ServiceError as S;
+        match e {
+            S::NotFound(m) => ApiError::not_found(m),
+            S::Conflict(m) => ApiError::conflict(m),
+            S::InvalidInput(m) => ApiError::bad_request(m),
+            S::NotModified => ApiError::not_modified(),
+            S::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
+            S::Driver(d) => ApiError::from(d),
+            S::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(format!("internal task failed: {e}"))

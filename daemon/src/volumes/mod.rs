@@ -7,7 +7,8 @@
 pub mod copy;
 pub mod mounts;
 
-use crate::server::http::{ApiError, Filters};
+use crate::error::ServiceError;
+use crate::server::http::Filters;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,13 +67,13 @@ pub fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
-fn invalid_name(name: &str) -> ApiError {
+fn invalid_name(name: &str) -> ServiceError {
     if name.len() < 2 && name.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return ApiError::bad_request(format!(
+        return ServiceError::bad_request(format!(
             "create {name}: volume name is too short, names should be at least two alphanumeric characters"
         ));
     }
-    ApiError::bad_request(format!(
+    ServiceError::bad_request(format!(
         "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
     ))
 }
@@ -128,9 +129,9 @@ impl Volumes {
     }
 
     /// A volume by name; Docker's 404 otherwise.
-    pub fn get(&self, name: &str) -> Result<Volume, ApiError> {
+    pub fn get(&self, name: &str) -> Result<Volume, ServiceError> {
         self.read(name)
-            .ok_or_else(|| ApiError::not_found(format!("get {name}: no such volume")))
+            .ok_or_else(|| ServiceError::not_found(format!("get {name}: no such volume")))
     }
 
     /// Every volume, sorted by name.
@@ -152,7 +153,7 @@ impl Volumes {
         name: &str,
         labels: &Value,
         options: &Value,
-    ) -> Result<(Volume, bool), ApiError> {
+    ) -> Result<(Volume, bool), ServiceError> {
         if !valid_name(name) {
             return Err(invalid_name(name));
         }
@@ -161,14 +162,14 @@ impl Volumes {
             .keys()
             .find(|k| !["type", "device", "o", "size"].contains(&k.as_str()))
         {
-            return Err(ApiError::bad_request(format!(
+            return Err(ServiceError::bad_request(format!(
                 "create {name}: invalid option: \"{k}\""
             )));
         }
         let _g = self
             .lock
             .lock()
-            .map_err(|_| ApiError::internal("volume lock poisoned"))?;
+            .map_err(|_| ServiceError::internal("volume lock poisoned"))?;
         if let Some(v) = self.read(name) {
             return Ok((v, false));
         }
@@ -176,26 +177,26 @@ impl Volumes {
         let data = dir.join("_data");
         crate::modes::private_dir_all(&dir)
             .and_then(|_| std::fs::create_dir_all(&data))
-            .map_err(|e| ApiError::internal(format!("create {name}: {e}")))?;
+            .map_err(|e| ServiceError::internal(format!("create {name}: {e}")))?;
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let meta = json!({"Name": name, "CreatedAt": created_at, "Labels": string_map(labels), "Options": options});
         berth_core::atomic::write_atomic(&dir.join("volume.json"), meta.to_string().as_bytes())
-            .map_err(|e| ApiError::internal(format!("create {name}: {e}")))?;
+            .map_err(|e| ServiceError::internal(format!("create {name}: {e}")))?;
         let v = self
             .read(name)
-            .ok_or_else(|| ApiError::internal(format!("create {name}: metadata unreadable")))?;
+            .ok_or_else(|| ServiceError::internal(format!("create {name}: metadata unreadable")))?;
         Ok((v, true))
     }
 
     /// Removes a volume that no container uses (`users` are the ids using it).
-    pub fn remove(&self, name: &str, users: &[String]) -> Result<(), ApiError> {
+    pub fn remove(&self, name: &str, users: &[String]) -> Result<(), ServiceError> {
         let _g = self
             .lock
             .lock()
-            .map_err(|_| ApiError::internal("volume lock poisoned"))?;
+            .map_err(|_| ServiceError::internal("volume lock poisoned"))?;
         let v = self.get(name)?;
         if !users.is_empty() {
-            return Err(ApiError::conflict(format!(
+            return Err(ServiceError::conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
             )));
@@ -203,7 +204,8 @@ impl Volumes {
         let dir = self.root.join(&v.name);
         // Drop the metadata first: a crash half-way leaves a folder `list` ignores.
         let _ = std::fs::remove_file(dir.join("volume.json"));
-        std::fs::remove_dir_all(&dir).map_err(|e| ApiError::internal(format!("remove {name}: {e}")))
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| ServiceError::internal(format!("remove {name}: {e}")))
     }
 }
 

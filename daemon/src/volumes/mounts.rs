@@ -5,13 +5,13 @@
 
 use super::{anonymous_labels, anonymous_name, Volumes};
 use crate::containers::Containers;
-use crate::server::http::ApiError;
+use crate::error::ServiceError;
 use berth_runtime::spec::MountSpec;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-fn invalid_spec(spec: &str) -> ApiError {
-    ApiError::bad_request(format!("invalid volume specification: '{spec}'"))
+fn invalid_spec(spec: &str) -> ServiceError {
+    ServiceError::bad_request(format!("invalid volume specification: '{spec}'"))
 }
 
 fn bind_point(source: &str, dest: &str, rw: bool, mode: &str) -> Value {
@@ -25,7 +25,7 @@ fn volume_point(
     rw: bool,
     mode: &str,
     anonymous: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Value, ServiceError> {
     let labels = if anonymous {
         anonymous_labels()
     } else {
@@ -39,16 +39,16 @@ fn volume_point(
 }
 
 /// Normalises a container path (absolute, no trailing slash).
-fn clean_dest(dest: &str, spec: &str) -> Result<String, ApiError> {
+fn clean_dest(dest: &str, spec: &str) -> Result<String, ServiceError> {
     if !dest.starts_with('/') {
-        return Err(ApiError::bad_request(format!("invalid mount config: invalid mount path: '{dest}' mount path must be absolute ({spec})")));
+        return Err(ServiceError::bad_request(format!("invalid mount config: invalid mount path: '{dest}' mount path must be absolute ({spec})")));
     }
     let p: PathBuf = Path::new(dest).components().collect();
     Ok(p.display().to_string())
 }
 
 /// Parses one `-v` entry: `src:dst[:opts]` or `/dst` (anonymous).
-fn parse_bind(vols: &Volumes, spec: &str) -> Result<Value, ApiError> {
+fn parse_bind(vols: &Volumes, spec: &str) -> Result<Value, ServiceError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, dst, mode) = match parts.as_slice() {
         [d] => ("", *d, ""),
@@ -80,7 +80,7 @@ fn parse_bind(vols: &Volumes, spec: &str) -> Result<Value, ApiError> {
         ]
         .contains(o)
     }) {
-        return Err(ApiError::bad_request(format!("invalid mode: {bad}")));
+        return Err(ServiceError::bad_request(format!("invalid mode: {bad}")));
     }
     let rw = !opts.contains(&"ro");
     if src.is_empty() {
@@ -90,7 +90,7 @@ fn parse_bind(vols: &Volumes, spec: &str) -> Result<Value, ApiError> {
         // `-v /host:/ctr` creates a missing host directory, as Docker does.
         if std::fs::symlink_metadata(src).is_err() {
             std::fs::create_dir_all(src).map_err(|e| {
-                ApiError::bad_request(format!(
+                ServiceError::bad_request(format!(
                     "error while creating mount source path '{src}': {e}"
                 ))
             })?;
@@ -101,11 +101,11 @@ fn parse_bind(vols: &Volumes, spec: &str) -> Result<Value, ApiError> {
 }
 
 /// Parses one `--mount` entry (`HostConfig.Mounts[]`).
-fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ApiError> {
+fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ServiceError> {
     let kind = m["Type"].as_str().unwrap_or("volume");
     let target = m["Target"].as_str().unwrap_or("");
     if target.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::bad_request(
             "invalid mount config: Target must not be empty",
         ));
     }
@@ -115,15 +115,15 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ApiError> {
     match kind {
         "bind" => {
             if source.is_empty() {
-                return Err(ApiError::bad_request(
+                return Err(ServiceError::bad_request(
                     "invalid mount config for type \"bind\": field Source must not be empty",
                 ));
             }
             if !source.starts_with('/') {
-                return Err(ApiError::bad_request(format!("invalid mount config for type \"bind\": invalid mount path: '{source}' mount path must be absolute")));
+                return Err(ServiceError::bad_request(format!("invalid mount config for type \"bind\": invalid mount path: '{source}' mount path must be absolute")));
             }
             if std::fs::symlink_metadata(source).is_err() {
-                return Err(ApiError::bad_request(format!("invalid mount config for type \"bind\": bind source path does not exist: {source}")));
+                return Err(ServiceError::bad_request(format!("invalid mount config for type \"bind\": bind source path does not exist: {source}")));
             }
             let mut p = bind_point(source, &dest, rw, "");
             if let Some(prop) = m
@@ -162,7 +162,7 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ApiError> {
         }
         "tmpfs" => {
             if !source.is_empty() {
-                return Err(ApiError::bad_request(
+                return Err(ServiceError::bad_request(
                     "invalid mount config for type \"tmpfs\": field Source must be empty",
                 ));
             }
@@ -170,7 +170,7 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ApiError> {
                 json!({"Type": "tmpfs", "Source": "", "Destination": dest, "Mode": "", "RW": rw, "Propagation": ""}),
             )
         }
-        other => Err(ApiError::bad_request(format!(
+        other => Err(ServiceError::bad_request(format!(
             "invalid mount config for type \"{other}\": mount type unknown"
         ))),
     }
@@ -192,15 +192,15 @@ pub fn plan(
     containers: &Containers,
     cfg: &Value,
     hc: &Value,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<Value>, ServiceError> {
     let mut points: Vec<Value> = Vec::new();
-    let push = |p: Value, points: &mut Vec<Value>| -> Result<(), ApiError> {
+    let push = |p: Value, points: &mut Vec<Value>| -> Result<(), ServiceError> {
         let dest = p["Destination"].as_str().unwrap_or("").to_string();
         if points
             .iter()
             .any(|q| q["Destination"].as_str() == Some(dest.as_str()))
         {
-            return Err(ApiError::bad_request(format!(
+            return Err(ServiceError::bad_request(format!(
                 "Duplicate mount point: {dest}"
             )));
         }
@@ -219,7 +219,7 @@ pub fn plan(
                 .iter()
                 .any(|q| q["Destination"].as_str() == Some(dest.as_str()))
             {
-                return Err(ApiError::bad_request(format!(
+                return Err(ServiceError::bad_request(format!(
                     "Duplicate mount point: {dest}"
                 )));
             }
@@ -233,7 +233,7 @@ pub fn plan(
         // Docker answers 400 here (not 404, which would make the CLI pull the image).
         let other = containers
             .get(&name)
-            .map_err(|e| ApiError::bad_request(e.message))?;
+            .map_err(|e| ServiceError::bad_request(e.to_string()))?;
         for mut p in other.record()["Mounts"]
             .as_array()
             .cloned()
