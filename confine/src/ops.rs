@@ -528,24 +528,54 @@ fn unlink_in(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
 }
 
 fn remove_tree_in(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    /// A folder being emptied: its descriptor, the names left to remove, and its own name in
+    /// the folder below it on the stack (or in `dir` for the first). The walk keeps these on
+    /// a heap stack: a container can nest folders thousands deep, and a recursive walk would
+    /// overflow the calling thread's stack.
+    struct Frame {
+        fd: OwnedFd,
+        names: Vec<OsString>,
+        name: OsString,
+    }
+    let open_frame = |parent: BorrowedFd<'_>, name: &OsStr| -> io::Result<Frame> {
+        let fd = openat(
+            parent,
+            name,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )?;
+        let names = list_dir(fd.try_clone()?)?;
+        Ok(Frame {
+            fd,
+            names,
+            name: name.to_owned(),
+        })
+    };
     match fstatat(dir, name, libc::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if st.kind == FileKind::Dir => {
-            let sub = openat(
-                dir,
-                name,
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                0,
-            )?;
-            let names = list_dir(sub.try_clone()?)?;
-            for n in names {
-                remove_tree_in(sub.as_fd(), &n)?;
-            }
-        }
-        Ok(_) => {}
+        Ok(st) if st.kind == FileKind::Dir => {}
+        Ok(_) => return unlink_in(dir, name),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     }
-    unlink_in(dir, name)
+    let mut stack = vec![open_frame(dir, name)?];
+    while let Some(top) = stack.last_mut() {
+        let Some(n) = top.names.pop() else {
+            let Some(done) = stack.pop() else { break };
+            let parent = stack.last().map(|f| f.fd.as_fd()).unwrap_or(dir);
+            unlink_in(parent, &done.name)?;
+            continue;
+        };
+        match fstatat(top.fd.as_fd(), &n, libc::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if st.kind == FileKind::Dir => {
+                let frame = open_frame(top.fd.as_fd(), &n)?;
+                stack.push(frame);
+            }
+            Ok(_) => unlink_in(top.fd.as_fd(), &n)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Whether a name is one a folder entry can have (no `/`, not empty, not `.` or `..`).

@@ -53,7 +53,7 @@ impl Root {
             src,
             opts,
         };
-        c.entry(fd, &st, src_rel, dst_rel, true)
+        c.run(fd, &st, src_rel, dst_rel)
     }
 }
 
@@ -63,14 +63,58 @@ struct Copier<'a> {
     opts: &'a CopyOptions,
 }
 
+/// A source folder being copied: its entries left, where it is on both sides, and its own
+/// metadata (applied once its contents are in, so its times stay the source's). The copy
+/// keeps these on a heap stack: an image can nest folders thousands deep, and a recursive
+/// walk would overflow the calling thread's stack.
+struct Frame {
+    dir: OwnedFd,
+    names: std::vec::IntoIter<std::ffi::OsString>,
+    src_rel: PathBuf,
+    dst_rel: PathBuf,
+    st: Stat,
+}
+
 impl Copier<'_> {
     fn src_err(&self, op: &'static str, rel: &Path) -> impl FnOnce(io::Error) -> ConfineError {
         let p = self.src.display(rel);
         move |e| ConfineError::io(op, p, e)
     }
 
+    /// Copies the entry held by `fd` and, for a folder, everything below it.
+    fn run(
+        &mut self,
+        fd: OwnedFd,
+        st: &Stat,
+        src_rel: &Path,
+        dst_rel: &Path,
+    ) -> Result<(), ConfineError> {
+        let mut stack: Vec<Frame> = Vec::new();
+        if let Some(f) = self.entry(fd, st, src_rel, dst_rel, true)? {
+            stack.push(f);
+        }
+        while let Some(f) = stack.last_mut() {
+            let Some(name) = f.names.next() else {
+                if let Some(done) = stack.pop() {
+                    self.meta(&done.st, &done.dst_rel)?;
+                }
+                continue;
+            };
+            let s_rel = f.src_rel.join(&name);
+            let d_rel = f.dst_rel.join(&name);
+            let child = openat(f.dir.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+                .map_err(self.src_err("opening", &s_rel))?;
+            let st = fstat(child.as_fd()).map_err(self.src_err("stat", &s_rel))?;
+            if let Some(sub) = self.entry(child, &st, &s_rel, &d_rel, false)? {
+                stack.push(sub);
+            }
+        }
+        Ok(())
+    }
+
     /// Copies one entry (held by the `O_PATH | O_NOFOLLOW` descriptor `fd`); `top` for the
-    /// first, whose missing parents are made (below it the parent was just copied).
+    /// first, whose missing parents are made (below it the parent was just copied). A folder
+    /// is made and returned to be walked; its metadata waits for its contents.
     fn entry(
         &mut self,
         fd: OwnedFd,
@@ -78,7 +122,7 @@ impl Copier<'_> {
         src_rel: &Path,
         dst_rel: &Path,
         top: bool,
-    ) -> Result<(), ConfineError> {
+    ) -> Result<Option<Frame>, ConfineError> {
         let existing = self.dst.lstat(dst_rel)?;
         match (st.kind, existing.map(|e| e.kind)) {
             (FileKind::Dir, Some(FileKind::Dir)) => {}
@@ -95,32 +139,30 @@ impl Copier<'_> {
             (_, None) => {}
         }
         match st.kind {
-            FileKind::Dir => self.dir(fd, src_rel, dst_rel)?,
+            FileKind::Dir => {
+                let dir = crate::resolve::reopen(fd.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)
+                    .map_err(self.src_err("opening folder", src_rel))?;
+                let names = list_dir(dir.try_clone().map_err(self.src_err("dup", src_rel))?)
+                    .map_err(self.src_err("reading folder", src_rel))?;
+                return Ok(Some(Frame {
+                    dir,
+                    names: names.into_iter(),
+                    src_rel: src_rel.to_path_buf(),
+                    dst_rel: dst_rel.to_path_buf(),
+                    st: *st,
+                }));
+            }
             FileKind::File => self.file(fd.as_fd(), st, src_rel, dst_rel)?,
             FileKind::Symlink => {
                 let target = crate::resolve::readlink_fd(fd.as_fd())
                     .map_err(self.src_err("readlink", src_rel))?;
                 self.dst.symlink(Path::new(&target), dst_rel)?;
             }
-            FileKind::Socket => return Ok(()),
+            FileKind::Socket => return Ok(None),
             kind => self.dst.mknod(dst_rel, kind, st.mode, st.rdev)?,
         }
-        self.meta(st, dst_rel)
-    }
-
-    fn dir(&mut self, fd: OwnedFd, src_rel: &Path, dst_rel: &Path) -> Result<(), ConfineError> {
-        let dir = crate::resolve::reopen(fd.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)
-            .map_err(self.src_err("opening folder", src_rel))?;
-        let names = list_dir(dir.try_clone().map_err(self.src_err("dup", src_rel))?)
-            .map_err(self.src_err("reading folder", src_rel))?;
-        for name in names {
-            let child = openat(dir.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0);
-            let s_rel: PathBuf = src_rel.join(&name);
-            let child = child.map_err(self.src_err("opening", &s_rel))?;
-            let st = fstat(child.as_fd()).map_err(self.src_err("stat", &s_rel))?;
-            self.entry(child, &st, &s_rel, &dst_rel.join(&name), false)?;
-        }
-        Ok(())
+        self.meta(st, dst_rel)?;
+        Ok(None)
     }
 
     fn file(
