@@ -1,5 +1,12 @@
 //! The network driver trait: networks, endpoints joined into a container's network namespace,
 //! and address management (IPAM) — the shape of moby's libnetwork drivers, synchronous.
+//! What `join` answers, and what a driver claims it can do, is in [`joined`].
+
+mod joined;
+
+pub use joined::{
+    BadCidr, Cidr, EndpointDns, EndpointInfo, NetworkCapabilities, Route, ENDPOINT_INFO_VERSION,
+};
 
 use crate::error::DriverResult;
 use serde::{Deserialize, Serialize};
@@ -23,6 +30,10 @@ pub struct NetworkSpec {
     /// Driver options (`-o`), e.g. `com.docker.network.bridge.name`.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// An IPv6 subnet in CIDR form (only for drivers claiming
+    /// [`NetworkCapabilities::ipv6`]); `None`: IPv4 only.
+    #[serde(default)]
+    pub subnet_v6: Option<String>,
 }
 
 /// What the driver reports about a network it created.
@@ -35,6 +46,12 @@ pub struct NetworkInfo {
     /// Driver-specific facts (e.g. the bridge device's name).
     #[serde(default)]
     pub details: BTreeMap<String, String>,
+    /// The IPv6 subnet, if the network has one.
+    #[serde(default)]
+    pub subnet_v6: Option<String>,
+    /// The IPv6 gateway, if the network has one.
+    #[serde(default)]
+    pub gateway_v6: Option<String>,
 }
 
 /// A published port (`-p host_ip:host_port:container_port/proto`).
@@ -72,22 +89,6 @@ pub struct EndpointSpec {
     pub ports: Vec<PortBinding>,
 }
 
-/// What a joined endpoint got.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EndpointInfo {
-    /// The address handed out.
-    pub ip: String,
-    /// The subnet's prefix length.
-    pub prefix_len: u8,
-    /// The default gateway, if any.
-    pub gateway: String,
-    /// The interface's MAC address.
-    pub mac: String,
-    /// The ports actually bound (host ports filled in).
-    #[serde(default)]
-    pub ports: Vec<PortBinding>,
-}
-
 /// A network driver.
 pub trait NetworkDriver: Send + Sync {
     /// The driver's name (`bridge`, `null`, ...).
@@ -96,13 +97,21 @@ pub trait NetworkDriver: Send + Sync {
     /// Key/value lines for `info` and `network inspect`.
     fn status(&self) -> Vec<(String, String)>;
 
+    /// What the driver can do (see [`NetworkCapabilities`]; default: nothing claimed).
+    fn capabilities(&self) -> NetworkCapabilities {
+        NetworkCapabilities::default()
+    }
+
     /// Creates (or, at start-up, re-creates) a network.
     fn create_network(&self, spec: &NetworkSpec) -> DriverResult<NetworkInfo>;
 
-    /// Deletes a network; it must have no endpoints left.
+    /// Deletes a network; it must have no endpoints left (`Conflict`), and must exist
+    /// (`NotFound`: a second delete).
     fn delete_network(&self, network_id: &str) -> DriverResult<()>;
 
-    /// Creates an endpoint, allocates its address and moves it into the namespace.
+    /// Creates an endpoint, allocates its address and moves it into the namespace, with its
+    /// routes; answers what it set up. Unknown network: `NotFound`; an endpoint id already
+    /// joined: `AlreadyExists`.
     fn join(&self, spec: &EndpointSpec) -> DriverResult<EndpointInfo>;
 
     /// Removes an endpoint and releases its address and ports. Missing is not an error.

@@ -10,7 +10,9 @@ use crate::ports::{self, Reservation};
 use crate::reaper::Reaper;
 use crate::state::{is_safe_id, NetState, Store};
 use berth_core::netns;
-use berth_core::network::{EndpointInfo, EndpointSpec, NetworkInfo, NetworkSpec};
+use berth_core::network::{
+    EndpointInfo, EndpointSpec, NetworkCapabilities, NetworkInfo, NetworkSpec,
+};
 use berth_core::{DriverError, DriverResult, NetworkDriver};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -257,6 +259,16 @@ impl NetworkDriver for BridgeDriver {
         "bridge".into()
     }
 
+    fn capabilities(&self) -> NetworkCapabilities {
+        // IPv4 only for now: an IPv6 subnet is refused at create.
+        NetworkCapabilities {
+            interface: true,
+            ipv6: false,
+            static_ip: true,
+            ports: true,
+        }
+    }
+
     fn status(&self) -> Vec<(String, String)> {
         let inner = self.lock();
         vec![
@@ -278,6 +290,11 @@ impl NetworkDriver for BridgeDriver {
                 "invalid network id {:?}",
                 spec.id
             )));
+        }
+        if spec.subnet_v6.is_some() {
+            return Err(DriverError::Unsupported(
+                "the bridge driver does not support IPv6 subnets yet".into(),
+            ));
         }
         let mut inner = self.lock();
         let existing = inner.nets.get(&spec.id).cloned();
@@ -311,13 +328,16 @@ impl NetworkDriver for BridgeDriver {
             subnet: net.subnet,
             gateway: net.gateway,
             details,
+            ..NetworkInfo::default()
         })
     }
 
     fn delete_network(&self, network_id: &str) -> DriverResult<()> {
         let mut inner = self.lock();
         let Some(net) = inner.nets.get(network_id).cloned() else {
-            return Ok(());
+            return Err(DriverError::NotFound(format!(
+                "network {network_id} not found"
+            )));
         };
         if !net.endpoints.is_empty() {
             return Err(DriverError::Conflict(format!(

@@ -9,10 +9,10 @@ use crate::nft;
 use crate::nl::parse_mac;
 use crate::ports;
 use crate::state::Lease;
-use berth_core::network::{EndpointInfo, EndpointSpec};
+use berth_core::network::{Cidr, EndpointInfo, EndpointSpec, Route};
 use berth_core::{DriverError, DriverResult};
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
@@ -154,12 +154,25 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
             return Err(e);
         }
         inner.hold(&spec.network_id, &spec.endpoint_id, held);
+        let gw = Ipv4Addr::from(gateway);
+        // The default route `configure_inside` installed; DNS is left to the daemon (its
+        // embedded server on user networks, the host's resolvers on the default one).
+        let routes = (!internal)
+            .then(|| Route {
+                destination: Cidr::default_route(false),
+                next_hop: Some(IpAddr::V4(gw)),
+            })
+            .into_iter()
+            .collect();
         Ok(EndpointInfo {
             ip: lease.ip.clone(),
             prefix_len: subnet.prefix,
-            gateway: Ipv4Addr::from(gateway).to_string(),
+            gateway: gw.to_string(),
             mac: lease.mac.clone(),
             ports: lease.ports.clone(),
+            ifname: ifname.to_string(),
+            routes,
+            ..EndpointInfo::default()
         })
     })
 }

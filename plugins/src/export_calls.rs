@@ -105,6 +105,7 @@ fn network(d: &dyn NetworkDriver, method: &str, a: &Value, _fd: i32) -> Outcome 
     match method {
         "name" => out(d.name()),
         "status" => out(d.status()),
+        "capabilities" => out(d.capabilities()),
         "create_network" => out(d.create_network(&arg::<NetworkSpec>(a, "spec")?)?),
         "delete_network" => out(d.delete_network(&arg::<String>(a, "id")?)?),
         "join" => out(d.join(&arg::<EndpointSpec>(a, "spec")?)?),

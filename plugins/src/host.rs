@@ -4,7 +4,9 @@
 
 use crate::abi::CallFn;
 use abi_stable::std_types::{RResult, RStr};
-use berth_core::network::{EndpointInfo, EndpointSpec, NetworkInfo, NetworkSpec};
+use berth_core::network::{
+    EndpointInfo, EndpointSpec, NetworkCapabilities, NetworkInfo, NetworkSpec,
+};
 use berth_core::storage::{Change, CreateOpts, Mount, Usage};
 use berth_core::stream::{produce, Produced};
 use berth_core::{DriverError, DriverResult, NetworkDriver, StorageDriver};
@@ -197,6 +199,10 @@ impl NetworkDriver for NetworkProxy {
     }
     fn status(&self) -> Vec<(String, String)> {
         self.call("status", json!({})).unwrap_or_default()
+    }
+    fn capabilities(&self) -> NetworkCapabilities {
+        // A plugin built before the call existed answers `Unsupported`: it claims nothing.
+        self.call("capabilities", json!({})).unwrap_or_default()
     }
     fn create_network(&self, spec: &NetworkSpec) -> DriverResult<NetworkInfo> {
         self.call("create_network", json!({"spec": spec}))

@@ -151,6 +151,7 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
         ip_range: opt("IPRange"),
         internal: body["Internal"].as_bool().unwrap_or(false),
         options: options.clone(),
+        ..Default::default()
     };
     let net2 = net.clone();
     let info = tokio::task::spawn_blocking(move || net2.create_network(&spec)).await??;
@@ -212,7 +213,11 @@ async fn delete_one(ctx: &Ctx, rec: &Value) -> Result<(), ApiError> {
                 for ep in stale {
                     net.leave(&did, &ep)?;
                 }
-                net.delete_network(&did)
+                // Already gone from the driver (an older driver's state lost): deleted.
+                match net.delete_network(&did) {
+                    Err(berth_core::DriverError::NotFound(_)) => Ok(()),
+                    r => r,
+                }
             })
             .await??;
         }

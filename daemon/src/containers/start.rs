@@ -86,7 +86,9 @@ pub fn write_net_files(dir: &Path, rec: &Value, ip: Option<&str>) -> std::io::Re
     std::fs::write(dir.join("hosts"), hosts)?;
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
     let dns = strs(&rec["HostConfig"]["Dns"]);
-    let resolv = if crate::network::dns::embedded(rec) {
+    let resolv = if let Some(r) = crate::network::endpoints::driver_resolv(rec) {
+        r
+    } else if crate::network::dns::embedded(rec) {
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         crate::network::dns::resolv_conf(&host)
     } else if dns.is_empty() {

@@ -6,12 +6,20 @@
 //! `IPAMConfig`) for the container's whole life, as Docker's does; the runtime fields
 //! (`EndpointID`, `IPAddress`, `Gateway`, `MacAddress`, ...) are filled at start and cleared at
 //! exit. An entry with a non-empty `EndpointID` is a live endpoint.
+//!
+//! The driver's answer to `join` ([`EndpointInfo`]) is the truth about the endpoint: its
+//! IPv4 and IPv6 addresses and gateways fill the entry, and the resolver settings it asks
+//! for (if any) are kept in the entry (`BerthDriverDNS`) and written to the container's
+//! `resolv.conf` ([`driver_resolv`]) unless the user gave `--dns`; a driver with no DNS
+//! wishes (the bridge) leaves today's choice: the embedded server on user networks, the
+//! host's resolvers otherwise. The driver installs the routes it reports, inside the
+//! namespace, before it answers (the network conformance suite checks both agree).
 
 use super::driver_id;
 use crate::containers::Container;
 use crate::error::ServiceError;
 use crate::state::Ctx;
-use berth_core::network::{EndpointSpec, PortBinding};
+use berth_core::network::{EndpointDns, EndpointInfo, EndpointSpec, PortBinding};
 use serde_json::{json, Value};
 
 /// Modes that are not a network's name.
@@ -201,7 +209,20 @@ pub async fn join_one(
         ports,
     };
     let info = tokio::task::spawn_blocking(move || drv.join(&spec)).await??;
-    ep["EndpointID"] = json!(c.id);
+    fill(&mut ep, &c.id, &info);
+    if !super::PREDEFINED.contains(&name.as_str()) {
+        ep["DNSNames"] = json!(dns_names(c, &ep));
+    }
+    publish(ctx, &net, "connect", Some(&c.id));
+    Ok((name, ep, info.ports))
+}
+
+/// The key of an endpoint entry holding the resolver settings its driver asked for.
+const DRIVER_DNS: &str = "BerthDriverDNS";
+
+/// Fills an endpoint entry's runtime fields from the driver's answer to `join`.
+fn fill(ep: &mut Value, endpoint_id: &str, info: &EndpointInfo) {
+    ep["EndpointID"] = json!(endpoint_id);
     ep["Gateway"] = json!(info.gateway);
     ep["IPAddress"] = json!(info.ip);
     ep["IPPrefixLen"] = json!(if info.ip.is_empty() {
@@ -210,11 +231,69 @@ pub async fn join_one(
         info.prefix_len
     });
     ep["MacAddress"] = json!(info.mac);
-    if !super::PREDEFINED.contains(&name.as_str()) {
-        ep["DNSNames"] = json!(dns_names(c, &ep));
+    let v6 = info.ipv6;
+    ep["GlobalIPv6Address"] = json!(v6.map(|c| c.addr.to_string()).unwrap_or_default());
+    ep["GlobalIPv6PrefixLen"] = json!(v6.map_or(0, |c| c.prefix));
+    ep["IPv6Gateway"] = json!(info.gateway_v6.map(|g| g.to_string()).unwrap_or_default());
+    if !info.dns.is_empty() {
+        ep[DRIVER_DNS] = json!(info.dns);
     }
-    publish(ctx, &net, "connect", Some(&c.id));
-    Ok((name, ep, info.ports))
+}
+
+/// Clears an endpoint entry's runtime fields (the container left the network).
+fn clear(ep: &mut Value) {
+    for k in [
+        "EndpointID",
+        "Gateway",
+        "IPAddress",
+        "MacAddress",
+        "GlobalIPv6Address",
+        "IPv6Gateway",
+    ] {
+        ep[k] = json!("");
+    }
+    ep["IPPrefixLen"] = json!(0);
+    ep["GlobalIPv6PrefixLen"] = json!(0);
+    ep["DNSNames"] = Value::Null;
+    if let Some(m) = ep.as_object_mut() {
+        m.remove(DRIVER_DNS);
+    }
+}
+
+/// The `resolv.conf` the driver of the container's first network asked for, if it asked
+/// for any and the user gave no `--dns` (which wins, as in Docker).
+pub fn driver_resolv(rec: &Value) -> Option<String> {
+    if rec["HostConfig"]["Dns"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        return None;
+    }
+    let first = to_join(rec).into_iter().next()?;
+    let stored = rec["NetworkSettings"]["Networks"]
+        .get(&first)?
+        .get(DRIVER_DNS)?;
+    let dns: EndpointDns = serde_json::from_value(stored.clone()).ok()?;
+    if dns.servers.is_empty() {
+        return None;
+    }
+    Some(resolv_text(&dns))
+}
+
+/// Renders resolver settings as `resolv.conf` lines.
+fn resolv_text(dns: &EndpointDns) -> String {
+    let mut out: String = dns
+        .servers
+        .iter()
+        .map(|s| format!("nameserver {s}\n"))
+        .collect();
+    if !dns.search.is_empty() {
+        out.push_str(&format!("search {}\n", dns.search.join(" ")));
+    }
+    if !dns.options.is_empty() {
+        out.push_str(&format!("options {}\n", dns.options.join(" ")));
+    }
+    out
 }
 
 /// A network event as Docker emits them (`create`, `destroy`, and `connect`/`disconnect`
@@ -387,14 +466,60 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<Value> {
         ns["MacAddress"] = json!("");
         ns["Ports"] = json!({});
         if let Some(m) = ns["Networks"].as_object_mut() {
-            for ep in m.values_mut() {
-                for k in ["EndpointID", "Gateway", "IPAddress", "MacAddress"] {
-                    ep[k] = json!("");
-                }
-                ep["IPPrefixLen"] = json!(0);
-                ep["DNSNames"] = Value::Null;
-            }
+            m.values_mut().for_each(clear);
         }
     });
     left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drivers_answer_fills_the_entry_and_its_dns_becomes_resolv_conf() {
+        let info = EndpointInfo {
+            ip: "10.3.0.2".into(),
+            prefix_len: 24,
+            gateway: "10.3.0.1".into(),
+            mac: "02:42:0a:03:00:02".into(),
+            ipv6: "fd00:3::2/64".parse().ok(),
+            gateway_v6: "fd00:3::1".parse().ok(),
+            dns: EndpointDns {
+                servers: vec!["10.3.0.1".parse().expect("ip")],
+                search: vec!["corp.test".into()],
+                options: vec!["ndots:1".into()],
+            },
+            ..EndpointInfo::default()
+        };
+        let mut ep = entry(&json!({"Id": "n"}), &Value::Null);
+        fill(&mut ep, "c1", &info);
+        assert_eq!(ep["GlobalIPv6Address"], "fd00:3::2");
+        assert_eq!(ep["GlobalIPv6PrefixLen"], 64);
+        assert_eq!(ep["IPv6Gateway"], "fd00:3::1");
+        let mut rec = json!({"HostConfig": {"NetworkMode": "corp"},
+            "NetworkSettings": {"Networks": {"corp": ep.clone()}}});
+        assert_eq!(
+            driver_resolv(&rec).as_deref(),
+            Some("nameserver 10.3.0.1\nsearch corp.test\noptions ndots:1\n")
+        );
+        rec["HostConfig"]["Dns"] = json!(["9.9.9.9"]);
+        assert_eq!(driver_resolv(&rec), None, "--dns wins");
+        clear(&mut ep);
+        assert!(ep.get(DRIVER_DNS).is_none());
+        assert_eq!(ep["GlobalIPv6Address"], "");
+    }
+
+    #[test]
+    fn a_driver_without_dns_wishes_leaves_resolv_conf_to_the_daemon() {
+        let info = EndpointInfo {
+            ip: "10.3.0.2".into(),
+            ..EndpointInfo::default()
+        };
+        let mut ep = entry(&json!({"Id": "n"}), &Value::Null);
+        fill(&mut ep, "c1", &info);
+        let rec = json!({"HostConfig": {"NetworkMode": "bridge"},
+            "NetworkSettings": {"Networks": {"bridge": ep}}});
+        assert_eq!(driver_resolv(&rec), None);
+    }
 }

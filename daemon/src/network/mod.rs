@@ -335,5 +335,6 @@ pub fn spec_of(rec: &Value) -> Option<berth_core::network::NetworkSpec> {
                     .collect()
             })
             .unwrap_or_default(),
+        ..Default::default()
     })
 }

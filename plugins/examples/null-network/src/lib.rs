@@ -8,7 +8,9 @@
 //! Build it with `cargo build` and name it in daemon.json:
 //! `"plugins": {"drivers": {"null": "/path/libnull_network.so"}}`.
 
-use berth_plugins::core::network::{EndpointInfo, EndpointSpec, NetworkInfo, NetworkSpec};
+use berth_plugins::core::network::{
+    EndpointInfo, EndpointSpec, NetworkCapabilities, NetworkInfo, NetworkSpec,
+};
 use berth_plugins::core::{DriverError, DriverResult, NetworkDriver};
 use berth_plugins::serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,8 +48,18 @@ impl NetworkDriver for Null {
         vec![("Networks".into(), self.lock().len().to_string())]
     }
 
+    fn capabilities(&self) -> NetworkCapabilities {
+        // No interface, no addresses, no ports: the conformance suite checks only the
+        // lifecycle (create, join, leave, delete, typed errors) and that nothing is left.
+        NetworkCapabilities::default()
+    }
+
     fn create_network(&self, spec: &NetworkSpec) -> DriverResult<NetworkInfo> {
-        if spec.subnet.is_some() || spec.gateway.is_some() || spec.ip_range.is_some() {
+        if spec.subnet.is_some()
+            || spec.gateway.is_some()
+            || spec.ip_range.is_some()
+            || spec.subnet_v6.is_some()
+        {
             return Err(DriverError::InvalidInput(
                 "the null driver hands out no addresses: --subnet, --gateway and --ip-range are not supported".into(),
             ));
@@ -64,8 +76,9 @@ impl NetworkDriver for Null {
                 "network {network_id} has active endpoints"
             )));
         }
-        nets.remove(network_id);
-        Ok(())
+        nets.remove(network_id)
+            .map(|_| ())
+            .ok_or_else(|| DriverError::NotFound(format!("network {network_id} not found")))
     }
 
     fn join(&self, spec: &EndpointSpec) -> DriverResult<EndpointInfo> {
@@ -78,8 +91,14 @@ impl NetworkDriver for Null {
         let eps = nets.get_mut(&spec.network_id).ok_or_else(|| {
             DriverError::NotFound(format!("network {} not found", spec.network_id))
         })?;
-        eps.insert(spec.endpoint_id.clone());
-        // Nothing to create: the namespace keeps only its loopback device.
+        if !eps.insert(spec.endpoint_id.clone()) {
+            return Err(DriverError::AlreadyExists(format!(
+                "endpoint {} already exists in network {}",
+                spec.endpoint_id, spec.network_id
+            )));
+        }
+        // Nothing to create: the namespace keeps only its loopback device, and the answer
+        // (no interface, no routes, no DNS wishes) says so.
         Ok(EndpointInfo::default())
     }
 
