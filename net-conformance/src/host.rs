@@ -132,6 +132,12 @@ impl Netns {
     }
 }
 
+impl Default for Netns {
+    fn default() -> Self {
+        Netns::new()
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = run("ip", &["netns", "del", &self.name]);
