@@ -108,9 +108,10 @@ pub async fn events(ctx: Ctx, req: Req) -> ApiResult {
     let filters = req.query.filters()?;
     filters.only(FILTERS)?;
     let (past, mut rx) = ctx.events.subscribe();
-    let mut stop = ctx.shutdown.subscribe();
+    let stop = ctx.shutdown.fired();
     let (tx, resp) = http::json_stream();
     tokio::spawn(async move {
+        tokio::pin!(stop);
         let in_range = |e: &Event| {
             since.is_none_or(|s| e.time_nano >= s) && until.is_none_or(|u| e.time_nano <= u)
         };
@@ -126,7 +127,7 @@ pub async fn events(ctx: Ctx, req: Req) -> ApiResult {
                 std::time::Duration::from_nanos(u.saturating_sub(now_nanos()).max(0) as u64)
             });
             let next = tokio::select! {
-                _ = stop.changed() => return,
+                _ = &mut stop => return,
                 _ = tx.0.closed() => return,
                 _ = tokio::time::sleep(left.unwrap_or(std::time::Duration::from_secs(31_536_000))), if left.is_some() => return,
                 n = rx.recv() => n,
