@@ -91,10 +91,7 @@ fn matches(e: &Event, f: &Filters) -> bool {
         && any("network", &id_or_name("network"))
         && any("daemon", &id_or_name("daemon"))
         && any("plugin", &id_or_name("plugin"))
-        && f.get("label").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => e.actor.attributes.get(k).map(String::as_str) == Some(v),
-            None => e.actor.attributes.contains_key(l.as_str()),
-        })
+        && super::filters::labels(f).matches(|k| e.actor.attributes.get(k).map(String::as_str))
 }
 
 fn now_nanos() -> i64 {
