@@ -12,6 +12,7 @@ mod config;
 mod containers;
 mod error;
 mod events;
+mod filters;
 mod idle;
 mod jsonv;
 mod lock;
@@ -20,6 +21,7 @@ mod modes;
 mod network;
 mod plugins;
 mod server;
+mod shutdown;
 mod state;
 mod tlsconf;
 mod volumes;
@@ -195,7 +197,7 @@ async fn serve(
         registry: drivers.registry,
         plugins: drivers.infos,
         events: events::EventBus::default(),
-        shutdown: server::Shutdown::default(),
+        shutdown: shutdown::Shutdown::default(),
         started_at: std::time::Instant::now(),
         id,
         images,

@@ -33,7 +33,7 @@ pub struct Daemon {
     /// Events.
     pub events: EventBus,
     /// Shutdown signal: long streams (`/events`, logs, stats) end when it fires.
-    pub shutdown: crate::server::Shutdown,
+    pub shutdown: crate::shutdown::Shutdown,
     /// When the daemon started.
     pub started_at: Instant,
     /// The persistent daemon ID.

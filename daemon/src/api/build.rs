@@ -1,9 +1,9 @@
-//! `POST /build`: Docker's classic (non-BuildKit) build endpoint — the context tarball is
-//! unpacked into a fresh private folder (no size limit, as Docker), the builder runs, and
-//! its output streams as Docker's `{"stream": ...}` / `{"aux": {"ID": ...}}` /
+//! `POST /build`: Docker's classic (non-BuildKit) build endpoint — the query becomes
+//! [`BuildOpts`], the builder (`crate::build::run`) runs on a thread of its own, and its typed
+//! [`BuildEvent`]s are rendered here as Docker's `{"stream": ...}` / `{"aux": {"ID": ...}}` /
 //! `errorDetail` messages.
 
-use crate::build::{build, BuildOpts, BUILD_STACK};
+use crate::build::{short, BuildEvent, BuildOpts, BUILD_STACK};
 use crate::server::http::{self, ApiError, ApiResult, BodyReader};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -26,6 +26,38 @@ fn json_map(s: Option<&str>) -> Result<BTreeMap<String, Value>, ApiError> {
         None => Ok(BTreeMap::new()),
         Some(s) => serde_json::from_str(s)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON parameter: {e}"))),
+    }
+}
+
+/// One build event as Docker's JSON stream shows it; `None` for progress under `-q`.
+fn render(ev: &BuildEvent, quiet: bool) -> Option<Value> {
+    if quiet && ev.is_progress() {
+        return None;
+    }
+    let line = |s: String| Some(json!({ "stream": s }));
+    match ev {
+        BuildEvent::Step {
+            n,
+            total,
+            instruction,
+        } => line(format!("Step {n}/{total} : {instruction}\n")),
+        BuildEvent::UsingCache => line(" ---> Using cache\n".into()),
+        BuildEvent::StepImage(id) => line(format!(" ---> {}\n", short(id))),
+        BuildEvent::RunningIn(id) => line(format!(" ---> Running in {}\n", short(id))),
+        BuildEvent::Output(text) => line(text.clone()),
+        BuildEvent::RemovedIntermediate(id) => {
+            line(format!("Removing intermediate container {}\n", short(id)))
+        }
+        BuildEvent::ImageId(id) => Some(json!({"aux": {"ID": id}})),
+        BuildEvent::Built(id) => line(format!("Successfully built {}\n", short(id))),
+        BuildEvent::Tagged(shown) => line(format!("Successfully tagged {shown}\n")),
+        BuildEvent::Error { message, code } => {
+            let mut detail = json!({ "message": message });
+            if let Some(c) = code {
+                detail["code"] = json!(c);
+            }
+            Some(json!({"errorDetail": detail, "error": message}))
+        }
     }
 }
 
@@ -71,63 +103,13 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
     let (tx, resp) = http::json_stream();
     let rt = tokio::runtime::Handle::current();
     let job = move || {
-        let dir = ctx.images.tmp_dir().join(format!(
-            "build-ctx-{}",
-            (0..8)
-                .map(|_| format!("{:02x}", rand::random::<u8>()))
-                .collect::<String>()
-        ));
-        // A fresh folder of berthd's own, so the tar lands in nothing it did not make; the
-        // tar is a plain one (no layer whiteouts), unpacked without following its links.
-        let unpacked = std::fs::create_dir(&dir)
-            .map_err(|e| e.to_string())
-            .and_then(|_| berth_archive::decompress(reader).map_err(|e| e.to_string()))
-            .and_then(|(_, plain)| {
-                berth_archive::extract(plain, &dir, &berth_archive::ExtractOptions::default())
-                    .map_err(|e| e.to_string())
-            });
-        let result = match unpacked {
-            Err(e) => Err(crate::build::BuildError {
-                message: format!("invalid build context: {e}"),
-                code: None,
-            }),
-            Ok(_) => build(&ctx, &opts, &dir, &tx, &rt),
+        let quiet = opts.quiet;
+        let sink = |ev: BuildEvent| {
+            if let Some(v) = render(&ev, quiet) {
+                tx.send_blocking(v);
+            }
         };
-        let _ = std::fs::remove_dir_all(&dir);
-        match result {
-            Ok(id) => {
-                tx.send_blocking(json!({"aux": {"ID": id}}));
-                let short: String = id.trim_start_matches("sha256:").chars().take(12).collect();
-                if !opts.quiet {
-                    tx.send_blocking(json!({"stream": format!("Successfully built {short}\n")}));
-                }
-                for t in &opts.tags {
-                    match ctx.images.tag(&id, t) {
-                        Ok(_) => {
-                            let shown = berth_core::reference::Reference::parse(t)
-                                .map(|r| r.familiar_string())
-                                .unwrap_or(t.clone());
-                            if !opts.quiet {
-                                tx.send_blocking(
-                                    json!({"stream": format!("Successfully tagged {shown}\n")}),
-                                );
-                            }
-                        }
-                        Err(e) => {
-                            let m = e.to_string();
-                            tx.send_blocking(json!({"errorDetail": {"message": m}, "error": m}));
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                let mut detail = json!({"message": e.message});
-                if let Some(c) = e.code {
-                    detail["code"] = json!(c);
-                }
-                tx.send_blocking(json!({"errorDetail": detail, "error": e.message}));
-            }
-        }
+        crate::build::run(&ctx, &opts, reader, &sink, &rt);
     };
     // A thread of its own with a large stack: copying, diffing and removing trees recurse
     // once per folder level, and a hostile context or stage nests folders deeply

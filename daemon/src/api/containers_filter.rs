@@ -120,10 +120,8 @@ impl PsFilter {
                 r.pointer("/Config/Image").and_then(Value::as_str) == Some(v)
                     || r["Image"].as_str().is_some_and(|i| i.contains(v))
             })
-            && f.get("label").iter().all(|l| match l.split_once('=') {
-                Some((k, v)) => labels.get(k).and_then(Value::as_str) == Some(v),
-                None => labels.contains_key(l.as_str()),
-            })
+            && super::filters::labels(f)
+                .matches(|k| labels.get(k).map(|v| v.as_str().unwrap_or_default()))
             && self.before.as_deref().is_none_or(|b| created < b)
             && self.since.as_deref().is_none_or(|s| created > s)
             && any("volume", &|v| {

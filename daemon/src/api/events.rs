@@ -91,10 +91,7 @@ fn matches(e: &Event, f: &Filters) -> bool {
         && any("network", &id_or_name("network"))
         && any("daemon", &id_or_name("daemon"))
         && any("plugin", &id_or_name("plugin"))
-        && f.get("label").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => e.actor.attributes.get(k).map(String::as_str) == Some(v),
-            None => e.actor.attributes.contains_key(l.as_str()),
-        })
+        && super::filters::labels(f).matches(|k| e.actor.attributes.get(k).map(String::as_str))
 }
 
 fn now_nanos() -> i64 {
@@ -108,9 +105,10 @@ pub async fn events(ctx: Ctx, req: Req) -> ApiResult {
     let filters = req.query.filters()?;
     filters.only(FILTERS)?;
     let (past, mut rx) = ctx.events.subscribe();
-    let mut stop = ctx.shutdown.subscribe();
+    let stop = ctx.shutdown.fired();
     let (tx, resp) = http::json_stream();
     tokio::spawn(async move {
+        tokio::pin!(stop);
         let in_range = |e: &Event| {
             since.is_none_or(|s| e.time_nano >= s) && until.is_none_or(|u| e.time_nano <= u)
         };
@@ -126,7 +124,7 @@ pub async fn events(ctx: Ctx, req: Req) -> ApiResult {
                 std::time::Duration::from_nanos(u.saturating_sub(now_nanos()).max(0) as u64)
             });
             let next = tokio::select! {
-                _ = stop.changed() => return,
+                _ = &mut stop => return,
                 _ = tx.0.closed() => return,
                 _ = tokio::time::sleep(left.unwrap_or(std::time::Duration::from_secs(31_536_000))), if left.is_some() => return,
                 n = rx.recv() => n,

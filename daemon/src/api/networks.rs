@@ -83,11 +83,12 @@ fn complete(ctx: &Ctx, mut rec: Value, with_containers: bool) -> Value {
 async fn list(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     f.only(&["driver", "id", "label", "name", "scope", "type", "dangling"])?;
+    let f = super::filters::network(&f);
     let out: Vec<Value> = ctx
         .networks
         .list()
         .into_iter()
-        .filter(|n| network::matches(n, &f, attached(&ctx, n).is_empty()))
+        .filter(|n| f.matches(n, attached(&ctx, n).is_empty()))
         .map(|n| complete(&ctx, n, false))
         .collect();
     ok_json(&out)
@@ -258,21 +259,16 @@ async fn remove(ctx: Ctx, req: Req) -> ApiResult {
 async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     f.only(&["label", "label!", "until"])?;
+    let labels = super::filters::labels(&f);
     let mut deleted = Vec::new();
     for rec in ctx.networks.list() {
         let name = rec["Name"].as_str().unwrap_or_default().to_string();
         if PREDEFINED.contains(&name.as_str()) || !attached(&ctx, &rec).is_empty() {
             continue;
         }
-        let labels_ok = f.get("label").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => rec["Labels"][k].as_str() == Some(v),
-            None => rec["Labels"].get(l).is_some(),
-        });
-        let not_labels_ok = f.get("label!").iter().all(|l| match l.split_once('=') {
-            Some((k, v)) => rec["Labels"][k].as_str() != Some(v),
-            None => rec["Labels"].get(l).is_none(),
-        });
-        if labels_ok && not_labels_ok && delete_one(&ctx, &rec).await.is_ok() {
+        let labels_ok =
+            labels.matches(|k| rec["Labels"].get(k).map(|v| v.as_str().unwrap_or_default()));
+        if labels_ok && delete_one(&ctx, &rec).await.is_ok() {
             deleted.push(name);
         }
     }

@@ -1,6 +1,7 @@
 //! Volume endpoints: `GET /volumes`, `POST /volumes/create`, `GET|DELETE /volumes/{name}`,
 //! `POST /volumes/prune`, with moby's shapes and error texts.
 
+use crate::filters::truthy;
 use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -27,11 +28,12 @@ fn publish(ctx: &Ctx, action: &str, name: &str) {
 async fn list(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     f.only(&["name", "driver", "label", "label!", "dangling"])?;
+    let f = super::filters::volume(&f);
     let out: Vec<Value> = ctx
         .volumes
         .list()
         .iter()
-        .filter(|v| volumes::matches(v, &f, !mounts::users(&ctx.containers, &v.name).is_empty()))
+        .filter(|v| f.matches(v, !mounts::users(&ctx.containers, &v.name).is_empty()))
         .map(volumes::Volume::to_json)
         .collect();
     ok_json(&json!({"Volumes": out, "Warnings": null}))
@@ -83,17 +85,15 @@ async fn remove(ctx: Ctx, req: Req) -> ApiResult {
 async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     f.only(&["label", "label!", "all"])?;
-    let all = f
-        .get("all")
-        .iter()
-        .any(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false"));
+    let all = f.get("all").iter().any(|v| truthy(v));
+    let f = super::filters::volume(&f);
     let mut deleted = Vec::new();
     let mut reclaimed: u64 = 0;
     for v in ctx.volumes.list() {
         if !all && !v.anonymous() {
             continue;
         }
-        if !volumes::matches(&v, &f, false) || !mounts::users(&ctx.containers, &v.name).is_empty() {
+        if !f.matches(&v, false) || !mounts::users(&ctx.containers, &v.name).is_empty() {
             continue;
         }
         let size = volumes::disk_usage(&v.mountpoint);

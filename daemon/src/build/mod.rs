@@ -4,14 +4,15 @@
 //! builds and Docker's output stream.
 
 pub mod copy;
+pub mod events;
 mod fetch;
 mod steps;
 mod view;
 
-use crate::server::http::JsonSender;
 use crate::state::Ctx;
 use berth_build::parse::Instruction;
 use berth_image::Image;
+pub use events::{BuildEvent, BuildSink};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -69,14 +70,8 @@ impl BuildError {
     }
 }
 
-/// Sends a `stream` line unless quiet.
-pub(crate) fn say(tx: &JsonSender, opts: &BuildOpts, s: impl Into<String>) {
-    if !opts.quiet {
-        tx.send_blocking(json!({"stream": s.into()}));
-    }
-}
-
-fn short(id: &str) -> String {
+/// An ID as Docker shows it in build output: 12 hex digits, without `sha256:`.
+pub fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
@@ -107,7 +102,7 @@ pub fn build(
     ctx: &Ctx,
     opts: &BuildOpts,
     ctx_dir: &std::path::Path,
-    tx: &JsonSender,
+    out: &dyn BuildSink,
     rt: &tokio::runtime::Handle,
 ) -> Result<String, BuildError> {
     // The context is the client's tree: everything in it is resolved inside it.
@@ -155,15 +150,15 @@ pub fn build(
     let total = body.len();
     let mut stages: Vec<Stage> = Vec::new();
     for (n, ins) in body.iter().enumerate() {
-        say(
-            tx,
-            opts,
-            format!("Step {}/{} : {}\n", n + 1, total, ins.original),
-        );
+        out.emit(BuildEvent::Step {
+            n: n + 1,
+            total,
+            instruction: ins.original.clone(),
+        });
         if ins.keyword == "FROM" {
             let st = steps::from(ctx, ins, &global, &stages)?;
             if let Some(img) = &st.image {
-                say(tx, opts, format!(" ---> {}\n", short(&img.id)));
+                out.emit(BuildEvent::StepImage(img.id.clone()));
             }
             stages.push(st);
             continue;
@@ -182,7 +177,7 @@ pub fn build(
             cur,
             ins,
             df.escape,
-            tx,
+            out,
             rt,
         )?;
     }
@@ -213,4 +208,61 @@ pub fn build(
         }
     };
     Ok(img.id)
+}
+
+/// A whole build as `POST /build` runs it, on the calling (build) thread: the context tarball
+/// `context_tar` is unpacked into a fresh private folder (no size limit, as Docker), the
+/// Dockerfile built, the image tagged; everything is reported to `out`, errors included.
+pub fn run(
+    ctx: &Ctx,
+    opts: &BuildOpts,
+    context_tar: impl std::io::Read,
+    out: &dyn BuildSink,
+    rt: &tokio::runtime::Handle,
+) {
+    let dir = ctx.images.tmp_dir().join(format!(
+        "build-ctx-{}",
+        (0..8)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect::<String>()
+    ));
+    // A fresh folder of berthd's own, so the tar lands in nothing it did not make; the tar is
+    // a plain one (no layer whiteouts), unpacked without following its links.
+    let unpacked = std::fs::create_dir(&dir)
+        .map_err(|e| e.to_string())
+        .and_then(|_| berth_archive::decompress(context_tar).map_err(|e| e.to_string()))
+        .and_then(|(_, plain)| {
+            berth_archive::extract(plain, &dir, &berth_archive::ExtractOptions::default())
+                .map_err(|e| e.to_string())
+        });
+    let result = match unpacked {
+        Err(e) => Err(BuildError::msg(format!("invalid build context: {e}"))),
+        Ok(_) => build(ctx, opts, &dir, out, rt),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let id = match result {
+        Ok(id) => id,
+        Err(e) => {
+            return out.emit(BuildEvent::Error {
+                message: e.message,
+                code: e.code,
+            })
+        }
+    };
+    out.emit(BuildEvent::ImageId(id.clone()));
+    out.emit(BuildEvent::Built(id.clone()));
+    for t in &opts.tags {
+        match ctx.images.tag(&id, t) {
+            Ok(_) => {
+                let shown = berth_core::reference::Reference::parse(t)
+                    .map(|r| r.familiar_string())
+                    .unwrap_or(t.clone());
+                out.emit(BuildEvent::Tagged(shown));
+            }
+            Err(e) => out.emit(BuildEvent::Error {
+                message: e.to_string(),
+                code: None,
+            }),
+        }
+    }
 }

@@ -1,8 +1,7 @@
 //! One Dockerfile step: FROM, config instructions, RUN, COPY/ADD — each with the cache.
 
 use super::view::ImageView;
-use super::{copy, fetch, say, short, BuildError, BuildOpts, Stage};
-use crate::server::http::JsonSender;
+use super::{copy, fetch, BuildError, BuildEvent, BuildOpts, BuildSink, Stage};
 use crate::state::Ctx;
 use berth_build::expand::expand;
 use berth_build::parse::{Args, Instruction};
@@ -194,15 +193,15 @@ fn use_cache(
     opts: &BuildOpts,
     st: &mut Stage,
     created_by: &str,
-    tx: &JsonSender,
+    out: &dyn BuildSink,
 ) -> bool {
     if opts.no_cache {
         return false;
     }
     match cached(ctx, st, created_by) {
         Some(img) => {
-            say(tx, opts, " ---> Using cache\n");
-            say(tx, opts, format!(" ---> {}\n", short(&img.id)));
+            out.emit(BuildEvent::UsingCache);
+            out.emit(BuildEvent::StepImage(img.id.clone()));
             st.cfg = img.config["config"]
                 .as_object()
                 .cloned()
@@ -214,9 +213,9 @@ fn use_cache(
     }
 }
 
-fn done(opts: &BuildOpts, st: &Stage, tx: &JsonSender) {
+fn done(st: &Stage, out: &dyn BuildSink) {
     if let Some(i) = &st.image {
-        say(tx, opts, format!(" ---> {}\n", short(&i.id)));
+        out.emit(BuildEvent::StepImage(i.id.clone()));
     }
 }
 
@@ -262,7 +261,7 @@ pub(crate) fn step(
     st: &mut Stage,
     ins: &Instruction,
     escape: char,
-    tx: &JsonSender,
+    out: &dyn BuildSink,
     rt: &tokio::runtime::Handle,
 ) -> Result<(), BuildError> {
     match ins.keyword.as_str() {
@@ -272,19 +271,19 @@ pub(crate) fn step(
                 st.args.insert(k, val);
             }
             let created_by = format!("/bin/sh -c #(nop)  ARG {}", ins.text());
-            if !use_cache(ctx, opts, st, &created_by, tx) {
+            if !use_cache(ctx, opts, st, &created_by, out) {
                 commit_config(ctx, st, &created_by)?;
-                done(opts, st, tx);
+                done(st, out);
             }
             Ok(())
         }
-        "RUN" => run(ctx, opts, st, ins, escape, tx, rt),
-        "COPY" | "ADD" => copy_step(ctx, opts, context, prev, st, ins, tx),
+        "RUN" => run(ctx, opts, st, ins, escape, out, rt),
+        "COPY" | "ADD" => copy_step(ctx, opts, context, prev, st, ins, out),
         "MAINTAINER" => {
             let created_by = format!("/bin/sh -c #(nop)  MAINTAINER {}", ins.text());
-            if !use_cache(ctx, opts, st, &created_by, tx) {
+            if !use_cache(ctx, opts, st, &created_by, out) {
                 commit_config(ctx, st, &created_by)?;
-                done(opts, st, tx);
+                done(st, out);
             }
             Ok(())
         }
@@ -323,12 +322,12 @@ pub(crate) fn step(
                 Args::Shell(s) => s.clone(),
             };
             let created_by = format!("/bin/sh -c #(nop)  {} {}", ins.keyword, shown);
-            if use_cache(ctx, opts, st, &created_by, tx) {
+            if use_cache(ctx, opts, st, &created_by, out) {
                 return Ok(());
             }
             st.cfg = applied;
             commit_config(ctx, st, &created_by)?;
-            done(opts, st, tx);
+            done(st, out);
             Ok(())
         }
     }
@@ -340,7 +339,7 @@ fn run(
     st: &mut Stage,
     ins: &Instruction,
     escape: char,
-    tx: &JsonSender,
+    out: &dyn BuildSink,
     rt: &tokio::runtime::Handle,
 ) -> Result<(), BuildError> {
     let Some(img) = st.image.clone() else {
@@ -361,7 +360,7 @@ fn run(
     if !used.is_empty() {
         created_by = format!("|{} {} {created_by}", used.len(), used.join(" "));
     }
-    if use_cache(ctx, opts, st, &created_by, tx) {
+    if use_cache(ctx, opts, st, &created_by, out) {
         return Ok(());
     }
     let mut env: Vec<Value> = st
@@ -403,10 +402,10 @@ fn run(
         Ok((id, code))
     });
     let (id, code) = result?;
-    say(tx, opts, format!(" ---> Running in {}\n", short(&id)));
+    out.emit(BuildEvent::RunningIn(id.clone()));
     let log = ctx.containers.dir(&id).join(format!("{id}-json.log"));
     // Streamed line by line (the monitor cuts lines at 16 KiB): a RUN that prints gigabytes
-    // must not be held in berthd's memory whole.
+    // must not be held in berthd's memory whole. With `-q` nobody sees it: not read at all.
     let shown_log = if opts.quiet {
         None
     } else {
@@ -419,7 +418,9 @@ fn run(
             .map_while(Result::ok)
         {
             if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                say(tx, opts, v["log"].as_str().unwrap_or("").to_string());
+                out.emit(BuildEvent::Output(
+                    v["log"].as_str().unwrap_or("").to_string(),
+                ));
             }
         }
     }
@@ -459,18 +460,14 @@ fn run(
         .map_err(|e| BuildError::msg(e.to_string()))?;
     if opts.rm || opts.force_rm {
         remove(ctx);
-        say(
-            tx,
-            opts,
-            format!("Removing intermediate container {}\n", short(&id)),
-        );
+        out.emit(BuildEvent::RemovedIntermediate(id.clone()));
     }
     st.image = Some(
         ctx.images
             .get(&new_id)
             .map_err(|e| BuildError::msg(e.to_string()))?,
     );
-    done(opts, st, tx);
+    done(st, out);
     Ok(())
 }
 
@@ -481,7 +478,7 @@ fn copy_step(
     prev: &[Stage],
     st: &mut Stage,
     ins: &Instruction,
-    tx: &JsonSender,
+    out: &dyn BuildSink,
 ) -> Result<(), BuildError> {
     let words: Vec<String> = match &ins.args {
         Args::Json(v) => v.clone(),
@@ -612,7 +609,7 @@ fn copy_step(
         ins.keyword,
         if srcs.len() == 1 { "file" } else { "multi" }
     );
-    if use_cache(ctx, opts, st, &created_by, tx) {
+    if use_cache(ctx, opts, st, &created_by, out) {
         return Ok(());
     }
     let (r, mut w) = std::io::pipe().map_err(|e| BuildError::msg(e.to_string()))?;
@@ -638,6 +635,6 @@ fn copy_step(
         .layer(&chain)
         .ok_or_else(|| BuildError::msg("copied layer vanished"))?;
     store_image(ctx, st, &created_by, Some(&rec.diff_id))?;
-    done(opts, st, tx);
+    done(st, out);
     Ok(())
 }

@@ -16,6 +16,7 @@ mod logfiles;
 pub mod monitor_exe;
 pub mod names;
 pub mod prestart;
+pub mod signal;
 pub mod spawner;
 pub mod start;
 pub mod streams;

@@ -38,7 +38,7 @@ fn strs(v: &Value) -> Vec<String> {
 }
 
 fn signal_number(name: &str) -> i32 {
-    crate::api::signal_number(name).unwrap_or(libc::SIGTERM)
+    super::signal::signal_number(name).unwrap_or(libc::SIGTERM)
 }
 
 /// The container's stop signal.

@@ -2,17 +2,24 @@
 //! followed while the container runs), in Docker's stream formats.
 
 use super::logfiles::{inode, log_files, successor};
-use crate::server::hijack::Upgraded;
 use bytes::Bytes;
 use serde_json::Value;
 use std::path::PathBuf;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+/// What a client's raw bidirectional stream must be: bytes both ways (a hijacked HTTP
+/// connection, a test's duplex pipe). The domain sees no more of the transport than this.
+pub trait ClientIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> ClientIo for T {}
+
+/// A client's stream, type-erased so it can wait in a container's pending attaches.
+pub type ClientStream = Box<dyn ClientIo>;
 
 /// An attach request waiting for the container to start.
 pub struct PendingAttach {
     /// The client's raw connection, once the upgrade is through (the request is registered
     /// before its `101` goes out, so a `start` that follows at once cannot miss it).
-    pub io: tokio::sync::oneshot::Receiver<Upgraded>,
+    pub io: tokio::sync::oneshot::Receiver<ClientStream>,
     /// Streams wanted.
     pub stdin: bool,
     /// stdout.
@@ -57,10 +64,23 @@ async fn pump(m: tokio::net::UnixStream, p: PendingAttach, tty: bool) {
     let Ok(io) = p.io.await else {
         return;
     };
+    relay(m, io, p.stdin, p.detach_keys, tty).await;
+}
+
+/// Relays between the monitor connection `m` of an attach and the client's stream `io` until
+/// either side ends or the client types `detach_keys`: the client's bytes go to the
+/// container's stdin (when `stdin`), the container's stdcopy frames to the client (as raw
+/// bytes when `tty`).
+pub async fn relay(
+    m: tokio::net::UnixStream,
+    io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    stdin: bool,
+    detach_keys: Vec<u8>,
+    tty: bool,
+) {
     let (mut mr, mut mw) = m.into_split();
     let (mut cr, mut cw) = tokio::io::split(io);
-    let stdin = p.stdin;
-    let mut escape = berth_api::detach::Escape::new(p.detach_keys);
+    let mut escape = berth_api::detach::Escape::new(detach_keys);
     let (detached_tx, detached_rx) = tokio::sync::oneshot::channel::<()>();
     let up = tokio::spawn(async move {
         let mut buf = [0u8; 4096];

@@ -19,6 +19,7 @@ mod dns_msg;
 pub mod endpoints;
 
 use crate::error::ServiceError;
+use crate::filters::LabelFilter;
 use berth_core::NetworkDriver;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -253,32 +254,47 @@ impl Networks {
     }
 }
 
-/// Whether `rec` passes `docker network ls` filters (`dangling` is decided by the caller).
-pub fn matches(rec: &Value, f: &crate::server::http::Filters, dangling: bool) -> bool {
-    let s = |k: &str| rec[k].as_str().unwrap_or_default().to_string();
-    let any = |key: &str, test: &dyn Fn(&str) -> bool| {
-        let vals = f.get(key);
-        vals.is_empty() || vals.iter().any(|v| test(v))
-    };
-    let name = s("Name");
-    let predefined = PREDEFINED.contains(&name.as_str());
-    any("driver", &|v| s("Driver") == v)
-        && any("id", &|v| s("Id").starts_with(v))
-        && any("name", &|v| name.contains(v))
-        && any("scope", &|v| v == "local")
-        && any("type", &|v| match v {
-            "builtin" => predefined,
-            "custom" => !predefined,
-            _ => false,
-        })
-        && any("label", &|v| match v.split_once('=') {
-            Some((k, val)) => rec["Labels"][k].as_str() == Some(val),
-            None => rec["Labels"].get(v).is_some(),
-        })
-        && any("dangling", &|v| match v {
-            "true" | "1" => dangling && !predefined,
-            _ => !dangling || predefined,
-        })
+/// `docker network ls` filters, parsed. Each field is one filter: empty passes everything,
+/// otherwise a network passes when any of its values matches.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkFilter {
+    /// `driver`: the driver's name.
+    pub drivers: Vec<String>,
+    /// `id`: ID prefixes.
+    pub ids: Vec<String>,
+    /// `name`: substrings of the name.
+    pub names: Vec<String>,
+    /// `scope` (only `local` matches).
+    pub scopes: Vec<String>,
+    /// `type`: `Some(true)` builtin, `Some(false)` custom, `None` a value that matches nothing.
+    pub builtin: Vec<Option<bool>>,
+    /// `label`: `key` or `key=value`.
+    pub labels: Vec<LabelFilter>,
+    /// `dangling`.
+    pub dangling: Vec<bool>,
+}
+
+impl NetworkFilter {
+    /// Whether `rec` passes; `dangling`: no container is attached to it.
+    pub fn matches(&self, rec: &Value, dangling: bool) -> bool {
+        fn any<T>(vals: &[T], test: impl Fn(&T) -> bool) -> bool {
+            vals.is_empty() || vals.iter().any(test)
+        }
+        let s = |k: &str| rec[k].as_str().unwrap_or_default().to_string();
+        let name = s("Name");
+        let predefined = PREDEFINED.contains(&name.as_str());
+        let label = |k: &str| rec["Labels"].get(k).map(|v| v.as_str().unwrap_or_default());
+        any(&self.drivers, |v| s("Driver") == *v)
+            && any(&self.ids, |v| s("Id").starts_with(v.as_str()))
+            && any(&self.names, |v| name.contains(v.as_str()))
+            && any(&self.scopes, |v| v == "local")
+            && any(&self.builtin, |v| *v == Some(predefined))
+            && any(&self.labels, |l| l.matches(label))
+            && any(&self.dangling, |want| match want {
+                true => dangling && !predefined,
+                false => !dangling || predefined,
+            })
+    }
 }
 
 /// Re-creates (idempotently) the networks of third-party drivers at start-up.

@@ -10,15 +10,12 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::HeaderValue;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-
-/// A raw bidirectional byte stream.
-pub trait RawIo: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> RawIo for T {}
+use tokio::io::AsyncWriteExt;
 
 /// The hijacked connection given to the handler: read the client's stdin from it, write
-/// output to it (stdcopy frames when multiplexed), shut it down when done.
-pub type Upgraded = Box<dyn RawIo>;
+/// output to it (stdcopy frames when multiplexed), shut it down when done. To the domain it
+/// is just a client stream (`AsyncRead + AsyncWrite`).
+pub type Upgraded = crate::containers::streams::ClientStream;
 
 /// A pending upgrade taken from a request (whose body can still be read).
 pub struct Upgrader {

@@ -11,16 +11,16 @@
 
 use super::handle;
 use super::router::Router;
+use crate::shutdown::Shutdown;
 use crate::state::Ctx;
 use anyhow::{Context, Result};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 /// HTTP connections served at once by one listener.
@@ -66,79 +66,23 @@ pub fn bind(hosts: &[String], tls: Option<TlsAcceptor>) -> Result<Vec<Listener>>
     Ok(out)
 }
 
-/// Shutdown signalling shared by the listeners and their connections.
-#[derive(Clone)]
-pub struct Shutdown {
-    tx: Arc<watch::Sender<bool>>,
-    open: Arc<(AtomicUsize, Notify)>,
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Shutdown {
-            tx: Arc::new(watch::channel(false).0),
-            open: Arc::new((AtomicUsize::new(0), Notify::new())),
-        }
-    }
-}
-
-impl Shutdown {
-    /// Starts the shutdown: listeners stop accepting, connections finish their request.
-    pub fn trigger(&self) {
-        let _ = self.tx.send(true);
-    }
-
-    /// A receiver that changes when shutdown starts (for long streams such as `/events`).
-    pub fn subscribe(&self) -> watch::Receiver<bool> {
-        self.tx.subscribe()
-    }
-
-    /// Waits until every connection closed, or `max` passed. Returns how many are left.
-    pub async fn drained(&self, max: Duration) -> usize {
-        let wait = async {
-            loop {
-                let notified = self.open.1.notified();
-                if self.open.0.load(Ordering::SeqCst) == 0 {
-                    return;
-                }
-                notified.await;
-            }
-        };
-        let _ = tokio::time::timeout(max, wait).await;
-        self.open.0.load(Ordering::SeqCst)
-    }
-
-    fn enter(&self) -> ConnGuard {
-        self.open.0.fetch_add(1, Ordering::SeqCst);
-        ConnGuard(self.open.clone())
-    }
-}
-
-struct ConnGuard(Arc<(AtomicUsize, Notify)>);
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0 .0.fetch_sub(1, Ordering::SeqCst);
-        self.0 .1.notify_waiters();
-    }
-}
-
 /// Serves one listener until shutdown.
 pub async fn serve(l: Listener, ctx: Ctx, router: Arc<Router>, shutdown: Shutdown) {
-    let mut stop = shutdown.subscribe();
+    let stop = shutdown.fired();
+    tokio::pin!(stop);
     let slots = Arc::new(Semaphore::new(MAX_CONNS));
     let timeout = ctx.config.header_read_timeout;
     loop {
         // A free slot first: at the cap, clients wait in the backlog, not in berthd.
         let permit = tokio::select! {
-            _ = stop.changed() => return,
+            _ = &mut stop => return,
             p = slots.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => return,
             },
         };
         let accepted = tokio::select! {
-            _ = stop.changed() => return,
+            _ = &mut stop => return,
             a = accept(&l) => a,
         };
         let c = Spawn {
@@ -221,8 +165,8 @@ impl Spawn<'_> {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
         F: std::future::Future<Output = Option<S>> + Send + 'static,
     {
-        let guard = self.shutdown.enter();
-        let stop = self.shutdown.subscribe();
+        let guard = self.shutdown.hold();
+        let stop = self.shutdown.fired();
         let (ctx, router, timeout, permit) = (
             self.ctx.clone(),
             self.router.clone(),
@@ -244,7 +188,7 @@ async fn http<S>(
     io: S,
     ctx: Ctx,
     router: Arc<Router>,
-    mut stop: watch::Receiver<bool>,
+    stop: impl std::future::Future<Output = ()>,
     timeout: Duration,
     permit: OwnedSemaphorePermit,
 ) where
@@ -263,7 +207,7 @@ async fn http<S>(
     tokio::pin!(conn);
     let r = tokio::select! {
         r = conn.as_mut() => r,
-        _ = stop.changed() => {
+        _ = stop => {
             conn.as_mut().graceful_shutdown();
             conn.as_mut().await
         }

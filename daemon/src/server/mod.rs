@@ -7,7 +7,7 @@ mod listen;
 pub mod router;
 pub mod tls;
 
-pub use listen::{bind, serve, Listener, Shutdown};
+pub use listen::{bind, serve, Listener};
 
 use crate::state::Ctx;
 use http::{ApiError, Resp};

@@ -8,7 +8,7 @@ pub mod copy;
 pub mod mounts;
 
 use crate::error::ServiceError;
-use crate::server::http::Filters;
+use crate::filters::Labels;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -209,25 +209,29 @@ impl Volumes {
     }
 }
 
-/// Whether a volume passes `filters` (`name`, `driver`, `label`, `dangling`); `in_use` says
-/// whether a container refers to it.
-pub fn matches(v: &Volume, f: &Filters, in_use: bool) -> bool {
-    let name_ok =
-        f.get("name").is_empty() || f.get("name").iter().any(|n| v.name.contains(n.as_str()));
-    let driver_ok = f.get("driver").is_empty() || f.get("driver").iter().any(|d| d == "local");
-    let label_ok = f.get("label").iter().all(|l| match l.split_once('=') {
-        Some((k, val)) => v.labels.get(k).is_some_and(|x| x == val),
-        None => v.labels.contains_key(l.as_str()),
-    });
-    let neg_label_ok = f.get("label!").iter().all(|l| match l.split_once('=') {
-        Some((k, val)) => v.labels.get(k).is_none_or(|x| x != val),
-        None => !v.labels.contains_key(l.as_str()),
-    });
-    let dangling_ok = f.get("dangling").iter().all(|d| {
-        let want = !matches!(d.to_ascii_lowercase().as_str(), "0" | "false");
-        want != in_use
-    });
-    name_ok && driver_ok && label_ok && neg_label_ok && dangling_ok
+/// `docker volume ls` / `prune` filters, parsed (values of one filter are alternatives).
+#[derive(Debug, Clone, Default)]
+pub struct VolumeFilter {
+    /// `name`: substrings of the name.
+    pub names: Vec<String>,
+    /// `driver`.
+    pub drivers: Vec<String>,
+    /// `label`, `label!`.
+    pub labels: Labels,
+    /// `dangling` (each value must hold).
+    pub dangling: Vec<bool>,
+}
+
+impl VolumeFilter {
+    /// Whether `v` passes; `in_use` says whether a container refers to it.
+    pub fn matches(&self, v: &Volume, in_use: bool) -> bool {
+        let name_ok =
+            self.names.is_empty() || self.names.iter().any(|n| v.name.contains(n.as_str()));
+        let driver_ok = self.drivers.is_empty() || self.drivers.iter().any(|d| d == "local");
+        let label_ok = self.labels.matches(|k| v.labels.get(k).map(String::as_str));
+        let dangling_ok = self.dangling.iter().all(|want| *want != in_use);
+        name_ok && driver_ok && label_ok && dangling_ok
+    }
 }
 
 /// The `Labels` object of a create request with Docker's anonymous marker added.

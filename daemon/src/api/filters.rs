@@ -1,0 +1,59 @@
+//! Docker's `filters` query parameter turned into the domain's typed filters
+//! ([`crate::filters`], [`VolumeFilter`], [`NetworkFilter`]): the keys each list accepts are
+//! checked by the handler (`Filters::only`), the values parsed here.
+
+use crate::filters::{truthy, LabelFilter, Labels};
+use crate::network::NetworkFilter;
+use crate::server::http::Filters;
+use crate::volumes::VolumeFilter;
+
+fn strings(f: &Filters, k: &str) -> Vec<String> {
+    f.get(k).to_vec()
+}
+
+fn label_filters(f: &Filters, k: &str) -> Vec<LabelFilter> {
+    f.get(k).iter().map(|l| LabelFilter::parse(l)).collect()
+}
+
+/// `label` and `label!`.
+pub fn labels(f: &Filters) -> Labels {
+    Labels {
+        with: label_filters(f, "label"),
+        without: label_filters(f, "label!"),
+    }
+}
+
+/// `docker volume ls` / `prune`: `name`, `driver`, `label`, `label!`, `dangling`.
+pub fn volume(f: &Filters) -> VolumeFilter {
+    VolumeFilter {
+        names: strings(f, "name"),
+        drivers: strings(f, "driver"),
+        labels: labels(f),
+        dangling: f.get("dangling").iter().map(|d| truthy(d)).collect(),
+    }
+}
+
+/// `docker network ls`: `driver`, `id`, `name`, `scope`, `type`, `label`, `dangling`.
+pub fn network(f: &Filters) -> NetworkFilter {
+    NetworkFilter {
+        drivers: strings(f, "driver"),
+        ids: strings(f, "id"),
+        names: strings(f, "name"),
+        scopes: strings(f, "scope"),
+        builtin: f
+            .get("type")
+            .iter()
+            .map(|t| match t.as_str() {
+                "builtin" => Some(true),
+                "custom" => Some(false),
+                _ => None,
+            })
+            .collect(),
+        labels: label_filters(f, "label"),
+        dangling: f
+            .get("dangling")
+            .iter()
+            .map(|d| matches!(d.as_str(), "true" | "1"))
+            .collect(),
+    }
+}
