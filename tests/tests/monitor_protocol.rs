@@ -223,3 +223,20 @@ fn missing_and_non_executable_commands_are_127_and_126_through_berthd() {
         assert_eq!(run.status, code, "{run:?}");
     }
 }
+
+/// berthd's typed requests on a running container: pause, unpause, resize, kill.
+#[test]
+fn berthd_drives_the_monitor_with_typed_requests() {
+    let d = berth_tests::TestDaemon::start();
+    d.import_busybox();
+    let id = d.sleeper("ptyped");
+    d.docker(&["pause", &id]).ok();
+    let st = d.docker(&["inspect", "-f", "{{.State.Status}}", &id]);
+    assert_eq!(st.ok().trim(), "paused");
+    d.docker(&["unpause", &id]).ok();
+    let (status, _, body) = d.request("POST", &format!("/containers/{id}/resize?h=40&w=120"), None);
+    assert_eq!(status, 200, "{body}");
+    d.docker(&["kill", &id]).ok();
+    let code = d.docker(&["wait", &id]);
+    assert_eq!(code.ok().trim(), "137");
+}
