@@ -37,6 +37,17 @@ pub enum DriverError {
     /// The driver panicked or broke its contract (reported by the plugin boundary).
     #[error("{0}")]
     Internal(String),
+    /// A container's command could not be executed: Docker's exit code for it (127 not
+    /// found, 126 not executable) and the reason (`exec: "nope": executable file not found
+    /// in $PATH`). A runtime's `create` or `start` returns it; the daemon records the code as
+    /// the container's and answers as Docker does for a task that failed to start.
+    #[error("{message}")]
+    Exec {
+        /// The exit code.
+        code: i32,
+        /// The reason.
+        message: String,
+    },
 }
 
 impl DriverError {
@@ -55,7 +66,8 @@ impl DriverError {
             | DriverError::Unauthorized(m)
             | DriverError::Unsupported(m)
             | DriverError::Io(m)
-            | DriverError::Internal(m) => m,
+            | DriverError::Internal(m)
+            | DriverError::Exec { message: m, .. } => m,
         }
     }
 }

@@ -1,66 +1,13 @@
-//! `monitor.json`, `state.json` and `exit.json` (see PROTOCOL.md), with atomic writes.
+//! The monitor's files in the state folder: their types are the protocol's
+//! (`berth-monitor-proto`: `monitor.json`, `state.json`, `exit.json`); this writes them.
 
-use serde::{Deserialize, Serialize};
-use std::path::Path;
-
-/// Which runtime to drive.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum RuntimeSel {
-    /// berth's own.
-    Native,
-    /// An OCI runtime binary.
-    Oci {
-        /// Binary.
-        path: String,
-        /// Extra args.
-        #[serde(default)]
-        args: Vec<String>,
-    },
-}
-
-/// What berthd writes before spawning us.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct MonitorConfig {
-    pub id: String,
-    pub bundle: String,
-    pub runtime: RuntimeSel,
-    #[serde(default)]
-    pub rootfs_mounts: Vec<berth_core::storage::Mount>,
-    pub log_path: Option<String>,
-    /// json-file `max-size`: bytes a log file holds before it is rotated (none: never).
-    #[serde(default)]
-    pub log_max_size: Option<u64>,
-    /// json-file `max-file`: how many log files are kept, the one written included.
-    #[serde(default)]
-    pub log_max_file: Option<u32>,
-    #[serde(default)]
-    pub tty: bool,
-    #[serde(default)]
-    pub open_stdin: bool,
-    #[serde(default)]
-    pub stdin_once: bool,
-    #[serde(default)]
-    pub console_size: Option<[u16; 2]>,
-    /// Where to write the init's host pid (optional).
-    #[serde(default)]
-    pub pid_file: Option<String>,
-}
-
-/// What we record at exit.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct ExitInfo {
-    pub exit_code: i32,
-    pub oom_killed: bool,
-    pub finished_at: String,
-    pub error: String,
-}
+pub use berth_monitor_proto::{MonitorConfig, RuntimeSel};
 
 /// Writes `data` to `path` atomically (temp file, rename). No fsync: these files live in the
 /// exec-root, run-time state (`/run/berth`, a tmpfs, by default) that must survive a daemon
 /// crash, which the page cache does, but not a power loss, after which no container or
 /// monitor is left to describe. A flush here would cost the start and exit path ~6 ms each.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub fn write_atomic(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     berth_core::atomic::write_atomic_unflushed(path, data)
 }
 

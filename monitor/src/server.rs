@@ -1,13 +1,15 @@
 //! The monitor's serving loop: the socket commands, attach streams, the json-file log, reaping
 //! the init process and the clean-up after its exit.
 
-use crate::config::{now, write_atomic, ExitInfo, MonitorConfig};
+use crate::config::{now, write_atomic, MonitorConfig};
 use crate::log::JsonLog;
 use crate::startup::Rt;
+use berth_monitor_proto::{
+    Command, ExitRecord, Failure, ProtoError, Reply, Request, RunStatus, MAX_LINE,
+};
 use berth_runtime::cgroups::{Cgroup, Hierarchy};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
-use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -78,7 +80,8 @@ pub struct Monitor {
     clients: Vec<Client>,
     log: JsonLog,
     exit: Option<i32>,
-    start_error: Option<String>,
+    /// Why the init never ran its command (`start`'s failure, or its set-up's).
+    start_error: Option<Failure>,
     paused: bool,
     /// `start` was asked for.
     started: bool,
@@ -305,18 +308,25 @@ impl Monitor {
         }
         self.clients[i].buf.extend_from_slice(&buf[..n]);
         let Some(pos) = self.clients[i].buf.iter().position(|b| *b == b'\n') else {
+            // A request never longer than a line may be: one that is gets its error and
+            // the connection ends (the monitor goes on serving the others).
+            let len = self.clients[i].buf.len();
+            if len > MAX_LINE {
+                let r = Reply::Failure(ProtoError::TooLong { len }.into());
+                self.reply(i, &r);
+                return false;
+            }
             return true;
         };
         let line: Vec<u8> = self.clients[i].buf.drain(..=pos).collect();
         let rest = std::mem::take(&mut self.clients[i].buf);
-        let cmd: Value = serde_json::from_slice(&line).unwrap_or(Value::Null);
-        let reply = self.command(i, &cmd);
+        // A request it cannot serve (malformed, unknown, a newer version) gets a typed error.
+        let reply = match Request::decode(&line) {
+            Ok(req) => self.command(i, req.command),
+            Err(e) => Some(Reply::Failure(e.into())),
+        };
         if let Some(r) = reply {
-            if self.clients[i]
-                .sock
-                .write_all(format!("{r}\n").as_bytes())
-                .is_err()
-            {
+            if !self.reply(i, &r) {
                 return false;
             }
         }
@@ -330,89 +340,103 @@ impl Monitor {
         true
     }
 
-    fn command(&mut self, i: usize, cmd: &Value) -> Option<Value> {
-        let ok = json!({"ok": true});
-        let err = |e: String| json!({"ok": false, "error": e});
+    /// Writes reply `r` to client `i`; false when that failed.
+    fn reply(&mut self, i: usize, r: &Reply) -> bool {
+        berth_monitor_proto::encode(r)
+            .is_ok_and(|line| self.clients[i].sock.write_all(&line).is_ok())
+    }
+
+    fn command(&mut self, i: usize, cmd: Command) -> Option<Reply> {
+        let done = |r: berth_core::DriverResult<()>| match r {
+            Ok(()) => Reply::Ok,
+            Err(e) => Reply::Failure(Failure::from(&e)),
+        };
         self.settle.get_or_insert(RESETTLE_MS);
-        match cmd["cmd"].as_str().unwrap_or("") {
-            "start" => {
+        match cmd {
+            Command::Start { wait } => {
                 self.settle = Some(SETTLE_MS);
                 self.started = true;
                 // Started: the container now outlives berthd (live restore).
                 self.daemon = None;
                 self.unstarted_until = None;
-                if cmd["wait"].as_bool().unwrap_or(false) {
+                if wait {
                     // After the reply, this connection gets the exit line as a `wait` one.
                     self.clients[i].mode = Mode::Waiting;
                 }
                 Some(match self.rt.get().start(&self.cfg.id) {
-                    Ok(()) => ok,
+                    Ok(()) => Reply::Ok,
                     Err(e) => {
-                        let (code, text) = crate::startup::start_failure(&e.to_string());
-                        self.start_error = Some(text.clone());
-                        json!({"ok": false, "error": text, "exit_code": code})
+                        // Typed from the init on: a command that cannot be executed keeps
+                        // its exit code (126/127).
+                        let f = Failure::from(&e);
+                        self.start_error = Some(f.clone());
+                        Reply::Failure(f)
                     }
                 })
             }
-            "attach" => {
+            Command::Attach {
+                stdin,
+                stdout,
+                stderr,
+            } => {
                 self.clients[i].mode = Mode::Attached {
-                    stdin: cmd["stdin"].as_bool().unwrap_or(false),
-                    stdout: cmd["stdout"].as_bool().unwrap_or(true),
-                    stderr: cmd["stderr"].as_bool().unwrap_or(true),
+                    stdin,
+                    stdout,
+                    stderr,
                 };
-                Some(ok)
+                Some(Reply::Ok)
             }
-            "resize" => {
+            Command::Resize { h, w } => {
                 if let Some(m) = &self.io.master {
                     let ws = libc::winsize {
-                        ws_row: cmd["h"].as_u64().unwrap_or(24) as u16,
-                        ws_col: cmd["w"].as_u64().unwrap_or(80) as u16,
+                        ws_row: h,
+                        ws_col: w,
                         ws_xpixel: 0,
                         ws_ypixel: 0,
                     };
                     // SAFETY: TIOCSWINSZ on our pty master with a valid winsize.
                     unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
                 }
-                Some(ok)
+                Some(Reply::Ok)
             }
-            "kill" => {
-                let sig = cmd["signal"].as_i64().unwrap_or(15) as i32;
-                let all = cmd["all"].as_bool().unwrap_or(false);
-                let r = self.rt.get().kill(&self.cfg.id, sig, all);
+            Command::Kill { signal, all } => {
+                let r = self.rt.get().kill(&self.cfg.id, signal, all);
                 // Frozen tasks act on SIGKILL only once thawed (cgroup v1 freezer).
                 if r.is_ok()
-                    && sig == libc::SIGKILL
+                    && signal == libc::SIGKILL
                     && self.paused
                     && self.rt.get().resume(&self.cfg.id).is_ok()
                 {
                     self.paused = false;
                 }
-                Some(match r {
-                    Ok(()) => ok,
-                    Err(e) => err(e.to_string()),
-                })
+                Some(done(r))
             }
-            "pause" => Some(match self.rt.get().pause(&self.cfg.id) {
-                Ok(()) => {
+            Command::Pause => {
+                let r = self.rt.get().pause(&self.cfg.id);
+                if r.is_ok() {
                     self.paused = true;
-                    ok
                 }
-                Err(e) => err(e.to_string()),
-            }),
-            "resume" => Some(match self.rt.get().resume(&self.cfg.id) {
-                Ok(()) => {
+                Some(done(r))
+            }
+            Command::Resume => {
+                let r = self.rt.get().resume(&self.cfg.id);
+                if r.is_ok() {
                     self.paused = false;
-                    ok
                 }
-                Err(e) => err(e.to_string()),
+                Some(done(r))
+            }
+            Command::State => Some(Reply::State {
+                pid: self.pid,
+                status: if self.paused {
+                    RunStatus::Paused
+                } else {
+                    RunStatus::Running
+                },
             }),
-            "state" => Some(json!({"ok": true, "pid": self.pid,
-                "status": if self.paused { "paused" } else { "running" }})),
-            "wait" => {
+            Command::Wait => {
                 self.clients[i].mode = Mode::Waiting;
                 None
             }
-            other => Some(err(format!("unknown command {other:?}"))),
         }
     }
 
@@ -511,18 +535,18 @@ impl Monitor {
     /// tells berthd that the clean-up is over too (PROTOCOL.md).
     pub fn finish(&mut self, dir: &Path, rootfs: &Path) {
         self.log.flush();
-        let info = ExitInfo {
+        let info = ExitRecord {
             exit_code: self.exit.unwrap_or(-1),
             oom_killed: self.cgroup.oom_kills() > 0,
             finished_at: now(),
-            error: self.start_error.clone().unwrap_or_default(),
+            error: self.start_error.take().map(|f| f.error).unwrap_or_default(),
         };
-        let text = serde_json::to_string(&info).unwrap_or_default();
-        let _ = write_atomic(&dir.join("exit.json"), text.as_bytes());
+        let line = berth_monitor_proto::encode(&info).unwrap_or_default();
+        let _ = write_atomic(&dir.join("exit.json"), &line);
         let _ = std::fs::remove_file(dir.join("monitor.sock"));
         for c in self.clients.iter_mut() {
             if c.mode == Mode::Waiting {
-                let _ = c.sock.write_all(format!("{text}\n").as_bytes());
+                let _ = c.sock.write_all(&line);
                 let _ = c.sock.shutdown(std::net::Shutdown::Read);
             } else {
                 let _ = c.sock.shutdown(std::net::Shutdown::Both);

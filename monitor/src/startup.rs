@@ -9,11 +9,11 @@ use crate::server::{Io, Monitor};
 use berth_core::runtime::{Spec, StdioFds};
 use berth_core::DriverResult;
 use berth_core::Runtime;
+use berth_monitor_proto::{Failure, Ready, StateFile, PROTOCOL_VERSION};
 use berth_runtime::native::NativeRuntime;
 use berth_runtime::oci::OciRuntime;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
-use serde_json::{json, Value};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -49,10 +49,10 @@ impl Rt {
 
     /// Why a native init that exited before `start` never got to exec (its set-up failure, as
     /// `start` would have reported it).
-    pub fn set_up_error(&self, id: &str) -> Option<String> {
+    pub fn set_up_error(&self, id: &str) -> Option<Failure> {
         match self {
             // An init killed before start (no message) has no set-up error to tell.
-            Rt::Native(r) => r.set_up_failure(id).map(|m| start_failure(&m).1),
+            Rt::Native(r) => r.set_up_failure(id).map(|e| Failure::from(&e)),
             Rt::Oci(_) => None,
         }
     }
@@ -66,13 +66,13 @@ impl Rt {
     }
 }
 
-fn ready_line(fd: RawFd, v: Value) {
+fn ready_line(fd: RawFd, r: Ready) {
     if fd < 0 {
         return;
     }
     // SAFETY: the ready fd was handed to us by berthd and is used once, here.
     let mut f = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
-    let _ = f.write_all(format!("{v}\n").as_bytes());
+    let _ = f.write_all(&berth_monitor_proto::encode(&r).unwrap_or_default());
     if fd <= 2 {
         // berthd passes the pipe as stdout: put /dev/null back, so the standard descriptor
         // numbers are never reused by what the monitor opens later.
@@ -162,24 +162,19 @@ fn make_io(cfg: &MonitorConfig) -> std::io::Result<(Io, [OwnedFd; 3])> {
     ))
 }
 
-/// The error line for a failed create: Docker's exit code when the command could not be
-/// executed (`"127:exec: ..."` from the runtime).
-fn create_error(e: &berth_core::DriverError) -> Value {
-    let msg = e.to_string();
-    match berth_runtime::process::exec_error_code(&msg) {
-        Some((code, text)) => json!({"ok": false, "error": text, "exit_code": code}),
-        None => json!({"ok": false, "error": msg}),
-    }
+/// The ready line of a start-up that failed for `e`.
+fn failed(e: impl Into<String>) -> Ready {
+    Ready::Failed(Failure::new(e))
 }
 
 /// The container's `monitor.json`; on failure the reason has gone to the ready fd.
 fn read_config(dir: &Path, ready_fd: RawFd) -> Option<MonitorConfig> {
     let cfg = std::fs::read(dir.join("monitor.json"))
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+        .and_then(|b| berth_monitor_proto::decode(&b).ok());
     if cfg.is_none() {
         let e = format!("cannot read {}/monitor.json", dir.display());
-        ready_line(ready_fd, json!({"ok": false, "error": e}));
+        ready_line(ready_fd, failed(e));
     }
     cfg
 }
@@ -191,7 +186,7 @@ pub fn run(dir: &Path, ready_fd: RawFd) -> i32 {
     };
     let Ok(daemon) = detach(ready_fd) else {
         let e = "berthd exited before its monitor started";
-        ready_line(ready_fd, json!({"ok": false, "error": e}));
+        ready_line(ready_fd, failed(e));
         return 1;
     };
     supervise(dir, cfg, ready_fd, daemon)
@@ -231,7 +226,7 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
     let _ = std::fs::create_dir_all(&rootfs);
     if let Err(e) = berth_core::mount::mount_all(&cfg.rootfs_mounts, &rootfs) {
         let e = format!("mounting the container's rootfs: {e}");
-        ready_line(ready_fd, json!({"ok": false, "error": e}));
+        ready_line(ready_fd, failed(e));
         return 1;
     }
     let unmount = |cfg: &MonitorConfig| {
@@ -252,7 +247,7 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
     let Some(spec) = spec else {
         unmount(&cfg);
         let e = "cannot read the bundle's config.json";
-        ready_line(ready_fd, json!({"ok": false, "error": e}));
+        ready_line(ready_fd, failed(e));
         return 1;
     };
     let cgroup_path = spec
@@ -267,7 +262,7 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
         Err(e) => {
             unmount(&cfg);
             let e = format!("setting up stdio: {e}");
-            ready_line(ready_fd, json!({"ok": false, "error": e}));
+            ready_line(ready_fd, failed(e));
             return 1;
         }
     };
@@ -284,10 +279,7 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
         Ok(s) => s,
         Err(e) => {
             unmount(&cfg);
-            ready_line(
-                ready_fd,
-                json!({"ok": false, "error": format!("signalfd: {e}")}),
-            );
+            ready_line(ready_fd, failed(format!("signalfd: {e}")));
             return 1;
         }
     };
@@ -296,7 +288,9 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
         Err(e) => {
             let _ = rt.get().delete(&cfg.id);
             unmount(&cfg);
-            ready_line(ready_fd, create_error(&e));
+            // A command that cannot be executed (an OCI runtime checks at create) keeps its
+            // exit code.
+            ready_line(ready_fd, Ready::Failed(Failure::from(&e)));
             return 1;
         }
     };
@@ -310,7 +304,7 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
                 Err(e) => {
                     let _ = rt.get().delete(&cfg.id);
                     unmount(&cfg);
-                    ready_line(ready_fd, json!({"ok": false, "error": e.to_string()}));
+                    ready_line(ready_fd, failed(e.to_string()));
                     return 1;
                 }
             }
@@ -319,8 +313,16 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
     if let Some(p) = cfg.pid_file.as_deref().filter(|p| !p.is_empty()) {
         let _ = write_atomic(Path::new(p), pid.to_string().as_bytes());
     }
-    let state = json!({"monitor_pid": std::process::id(), "pid": pid, "started_at": now()});
-    let _ = write_atomic(&dir.join("state.json"), state.to_string().as_bytes());
+    let state = StateFile {
+        monitor_pid: std::process::id(),
+        pid,
+        started_at: now(),
+        version: Some(PROTOCOL_VERSION),
+    };
+    let _ = write_atomic(
+        &dir.join("state.json"),
+        &berth_monitor_proto::encode(&state).unwrap_or_default(),
+    );
     let sock_path = dir.join("monitor.sock");
     let _ = std::fs::remove_file(&sock_path);
     let listener = match UnixListener::bind(&sock_path) {
@@ -330,14 +332,17 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
             let _ = rt.get().delete(&cfg.id);
             unmount(&cfg);
             let e = format!("binding {}: {e}", sock_path.display());
-            ready_line(ready_fd, json!({"ok": false, "error": e}));
+            ready_line(ready_fd, failed(e));
             return 1;
         }
     };
     let _ = listener.set_nonblocking(true);
     ready_line(
         ready_fd,
-        json!({"ok": true, "pid": pid, "monitor_pid": std::process::id()}),
+        Ready::Ready {
+            pid,
+            monitor_pid: std::process::id(),
+        },
     );
     // A reference to the container's mount namespace: when the init exits, the kernel then
     // does not take the namespace's mounts down before telling us (about a millisecond); that
@@ -355,12 +360,4 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
     drop(mount_ns);
     let _ = std::fs::remove_file(&sock_path);
     0
-}
-
-/// A runtime's `start` error as Docker's exit code and text: the native runtime tells a
-/// command not found or not executable as `<code>:<text>`; anything else is 127.
-pub fn start_failure(msg: &str) -> (i32, String) {
-    msg.split_once(':')
-        .and_then(|(c, t)| Some((c.parse::<i32>().ok()?, t.to_string())))
-        .unwrap_or_else(|| (127, msg.to_string()))
 }

@@ -74,6 +74,7 @@ impl From<RuntimeError> for berth_core::DriverError {
     fn from(e: RuntimeError) -> Self {
         match e {
             RuntimeError::Invalid(m) => berth_core::DriverError::InvalidInput(m),
+            RuntimeError::Exec { code, message } => berth_core::DriverError::Exec { code, message },
             other => berth_core::DriverError::Io(other.to_string()),
         }
     }

@@ -257,10 +257,11 @@ impl NativeRuntime {
         Ok(pid)
     }
 
-    /// Why the init of `id`, which ended before `start`, failed its set-up (its `<code>:<text>`
-    /// report, as `start` would have returned it); `None` when it had reported itself set up
-    /// (it was killed afterwards) or said nothing. The init is not released.
-    pub fn set_up_failure(&self, id: &str) -> Option<String> {
+    /// Why the init of `id`, which ended before `start`, failed its set-up (the error `start`
+    /// would have returned: [`DriverError::Exec`] for a command that cannot be executed);
+    /// `None` when it had reported itself set up (it was killed afterwards) or said nothing.
+    /// The init is not released.
+    pub fn set_up_failure(&self, id: &str) -> Option<DriverError> {
         let (mut status, set_up) = {
             let mut procs = self.procs.lock().ok()?;
             let p = procs.get_mut(id)?;
@@ -271,8 +272,8 @@ impl NativeRuntime {
         }
         await_set_up(&mut status)
             .err()
-            .map(|e| driver_error(e).to_string())
-            .filter(|m| !m.trim_end().ends_with("container init failed:"))
+            .map(DriverError::from)
+            .filter(|e| !e.message().trim_end().ends_with("container init failed:"))
     }
 
     fn start_inner(&self, id: &str) -> Result<(), RuntimeError> {
@@ -334,17 +335,6 @@ fn join_pid_namespace(spec: &Value) -> Result<bool, RuntimeError> {
     Ok(true)
 }
 
-/// A runtime error for the trait: a command not found or not executable keeps its exit code,
-/// as `<code>:<text>` (the monitor turns it into Docker's exit code and message).
-fn driver_error(e: RuntimeError) -> DriverError {
-    match e {
-        RuntimeError::Exec { code, message } => {
-            DriverError::InvalidInput(format!("{code}:{message}"))
-        }
-        other => other.into(),
-    }
-}
-
 fn spec_json(spec: &Spec) -> DriverResult<Value> {
     serde_json::to_value(spec).map_err(|e| DriverError::InvalidInput(format!("encoding spec: {e}")))
 }
@@ -357,11 +347,11 @@ impl Runtime for NativeRuntime {
     fn create(&self, id: &str, _bundle: &Path, spec: &Spec, stdio: StdioFds) -> DriverResult<i32> {
         let v = spec_json(spec)?;
         self.create_inner(id, &v, stdio, false)
-            .map_err(driver_error)
+            .map_err(DriverError::from)
     }
 
     fn start(&self, id: &str) -> DriverResult<()> {
-        self.start_inner(id).map_err(driver_error)
+        self.start_inner(id).map_err(DriverError::from)
     }
 
     fn kill(&self, id: &str, signal: i32, all: bool) -> DriverResult<()> {

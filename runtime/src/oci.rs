@@ -153,7 +153,10 @@ impl OciRuntime {
         if !status.success() {
             let msg = self.last_error("");
             return Err(match exec_error_code(&msg) {
-                Some((code, text)) => DriverError::InvalidInput(format!("{code}:{text}")),
+                Some((code, text)) => DriverError::Exec {
+                    code,
+                    message: text,
+                },
                 None => DriverError::Io(format!("{} create failed: {msg}", self.name())),
             });
         }

@@ -92,8 +92,11 @@ fn native_runtime_lifecycle() {
         .create(&c.id, &c.bundle, &spec, stdio)
         .expect_err("create must fail");
     assert_eq!(
-        e.to_string(),
-        "127:exec: \"nope\": executable file not found in $PATH"
+        e,
+        berth_core::DriverError::Exec {
+            code: 127,
+            message: "exec: \"nope\": executable file not found in $PATH".into()
+        }
     );
     let cg = std::path::Path::new("/sys/fs/cgroup/pids").join(c.cgroup_path());
     assert!(!cg.exists(), "cgroup removed");

@@ -4,10 +4,11 @@
 //! `containers_archive`, `docker update` in `containers_update`).
 
 use super::{containers_archive as archive, containers_io as io, containers_list as list};
-use crate::containers::{create, exit, start, Container};
+use crate::containers::{create, exit, monitor_client, start, Container};
 use crate::server::http::{self, empty, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
+use berth_monitor_proto::{Command, Reply};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -171,18 +172,13 @@ fn publish_kill(ctx: &Ctx, c: &Container, sig: i32) {
 
 async fn send_signal(ctx: &Ctx, c: &Container, sig: i32) -> Result<(), ApiError> {
     let sock = ctx.containers.monitor_sock(&c.id);
-    let r = tokio::task::spawn_blocking(move || {
-        start::monitor_cmd(
-            &sock,
-            &json!({"cmd": "kill", "signal": sig, "all": sig == libc::SIGKILL}),
-        )
-    })
-    .await?;
-    match r {
-        Ok(v) if v["ok"].as_bool() == Some(true) => Ok(()),
-        Ok(v) => Err(ApiError::internal(
-            v["error"].as_str().unwrap_or("kill failed").to_string(),
-        )),
+    let cmd = Command::Kill {
+        signal: sig,
+        all: sig == libc::SIGKILL,
+    };
+    match monitor_client::call(&sock, cmd).await {
+        Ok(Reply::Failure(f)) => Err(ApiError::internal(f.error)),
+        Ok(_) => Ok(()),
         Err(e) => Err(ApiError::conflict(format!(
             "Container {} is not running ({e})",
             c.id
@@ -239,15 +235,14 @@ async fn pause_resume(ctx: Ctx, req: Req, pause: bool) -> ApiResult {
         )));
     }
     let sock = ctx.containers.monitor_sock(&c.id);
-    let cmd = json!({"cmd": if pause { "pause" } else { "resume" }});
-    let r = tokio::task::spawn_blocking(move || start::monitor_cmd(&sock, &cmd))
-        .await?
+    let cmd = if pause {
+        Command::Pause
+    } else {
+        Command::Resume
+    };
+    monitor_client::request(&sock, cmd)
+        .await
         .map_err(ApiError::internal)?;
-    if r["ok"].as_bool() != Some(true) {
-        return Err(ApiError::internal(
-            r["error"].as_str().unwrap_or("failed").to_string(),
-        ));
-    }
     c.update(|r| {
         r["State"]["Paused"] = json!(pause);
         r["State"]["Status"] = json!(if pause { "paused" } else { "running" });
@@ -278,10 +273,12 @@ async fn resize(ctx: Ctx, req: Req) -> ApiResult {
     );
     if c.running() {
         let sock = ctx.containers.monitor_sock(&c.id);
-        let _ = tokio::task::spawn_blocking(move || {
-            start::monitor_cmd(&sock, &json!({"cmd": "resize", "h": h, "w": w}))
-        })
-        .await;
+        let dim = |v: i64| u16::try_from(v.max(0)).unwrap_or(u16::MAX);
+        let cmd = Command::Resize {
+            h: dim(h),
+            w: dim(w),
+        };
+        let _ = monitor_client::call(&sock, cmd).await;
     }
     Ok(empty(StatusCode::OK))
 }

@@ -2,12 +2,13 @@
 //! the monitor's `wait`, or `exit.json` when the monitor is gone), restart policies, AutoRemove,
 //! and reconciling everything after a daemon restart.
 
+use super::monitor_client::{self, until_closed, wait_reply_rest, wait_request};
 use super::{timestamp, Container};
 use crate::state::Ctx;
+use berth_monitor_proto::ExitRecord;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// Publishes container event `action` about the container `name_or_id` names, if it exists.
 pub fn publish(ctx: &Ctx, name_or_id: &str, action: &str) {
@@ -119,46 +120,6 @@ pub fn watch(ctx: Ctx, c: Arc<Container>) {
     watch_with(ctx, c, None);
 }
 
-/// Asks the monitor at `sock` to answer when the container has exited (`wait`). Made before
-/// `start` on the start path, so a container that exits at once cannot take the socket away
-/// before the daemon asked.
-pub async fn wait_request(sock: &std::path::Path) -> Option<tokio::net::UnixStream> {
-    let mut s = tokio::net::UnixStream::connect(sock).await.ok()?;
-    s.write_all(b"{\"cmd\":\"wait\"}\n").await.ok()?;
-    Some(s)
-}
-
-/// Sends `start` to the monitor at `sock` on a connection that then waits for the exit
-/// (PROTOCOL.md): the reply (or why there is none), and the connection for
-/// [`watch_with`].
-pub async fn start_and_wait(
-    sock: &std::path::Path,
-) -> (Result<Value, String>, Option<tokio::net::UnixStream>) {
-    let mut s = match tokio::net::UnixStream::connect(sock).await {
-        Ok(s) => s,
-        Err(e) => {
-            return (
-                Err(format!("connecting to the container's monitor: {e}")),
-                None,
-            )
-        }
-    };
-    if let Err(e) = s.write_all(b"{\"cmd\":\"start\",\"wait\":true}\n").await {
-        return (Err(e.to_string()), None);
-    }
-    // The exit line may follow at once: it stays for the waiter.
-    let read = super::streams::read_line_raw(&mut s);
-    let line = match tokio::time::timeout(std::time::Duration::from_secs(30), read).await {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => return (Err(format!("reading the monitor's answer: {e}")), None),
-        Err(_) => return (Err("the monitor did not answer `start`".into()), None),
-    };
-    match serde_json::from_slice::<Value>(&line) {
-        Ok(v) => (Ok(v), Some(s)),
-        Err(e) => (Err(format!("bad monitor reply: {e}")), None),
-    }
-}
-
 /// Follows a running container until it exits, on the `wait` connection `waiting` when one is
 /// already open.
 pub fn watch_with(ctx: Ctx, c: Arc<Container>, waiting: Option<tokio::net::UnixStream>) {
@@ -178,51 +139,21 @@ pub fn watch_with(ctx: Ctx, c: Arc<Container>, waiting: Option<tokio::net::UnixS
             None => {
                 // The monitor is gone: its exit.json says how the container ended.
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                std::fs::read(sdir.join("exit.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_else(
-                        || json!({"exit_code": 137, "error": "container monitor disappeared"}),
-                    )
+                monitor_client::exit_record(&sdir)
+                    .unwrap_or_else(|| ExitRecord::vanished(137, "container monitor disappeared"))
             }
         };
         on_exit(&ctx, &c, &info).await;
     });
 }
 
-/// The monitor's one-line answer to `wait` (the content of `exit.json`).
-pub async fn wait_reply(s: Option<tokio::net::UnixStream>) -> Option<Value> {
-    wait_reply_rest(s).await.map(|(v, _)| v)
-}
-
-/// As [`wait_reply`], with the rest of the connection: its end of file means the monitor has
-/// finished its clean-up and exited (PROTOCOL.md, "Exit and clean-up").
-pub async fn wait_reply_rest(
-    s: Option<tokio::net::UnixStream>,
-) -> Option<(Value, BufReader<tokio::net::UnixStream>)> {
-    let mut r = BufReader::new(s?);
-    let mut line = String::new();
-    r.read_line(&mut line).await.ok()?;
-    Some((serde_json::from_str(&line).ok()?, r))
-}
-
-/// Reads a monitor connection to its end (bounded in time): the monitor is gone.
-pub async fn until_closed(mut r: BufReader<tokio::net::UnixStream>) {
-    let mut buf = [0u8; 256];
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while matches!(r.read(&mut buf).await, Ok(n) if n > 0) {}
-    })
-    .await;
-}
-
 /// Records an exit and applies the restart policy / AutoRemove.
-pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
-    let code = info["exit_code"].as_i64().unwrap_or(-1);
-    let oom = info["oom_killed"].as_bool().unwrap_or(false);
+pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
+    let code = i64::from(info.exit_code);
+    let oom = info.oom_killed;
     let left = leave_network(ctx, c).await;
-    let finished = info["finished_at"]
-        .as_str()
-        .map(str::to_string)
+    let finished = Some(info.finished_at.clone())
+        .filter(|f| !f.is_empty())
         .unwrap_or_else(timestamp);
     c.update(|r| {
         r["State"]["Status"] = json!("exited");
@@ -232,8 +163,8 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
         r["State"]["ExitCode"] = json!(code);
         r["State"]["OOMKilled"] = json!(oom);
         r["State"]["FinishedAt"] = json!(finished);
-        if let Some(e) = info["error"].as_str().filter(|e| !e.is_empty()) {
-            r["State"]["Error"] = json!(e);
+        if !info.error.is_empty() {
+            r["State"]["Error"] = json!(info.error);
         }
     });
     let rec = c.record();
@@ -405,10 +336,8 @@ pub async fn restore(ctx: &Ctx) {
             c.events.send_modify(|l| l.running = true);
             watch(ctx.clone(), c.clone());
         } else {
-            let info = std::fs::read(sdir.join("exit.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_else(|| json!({"exit_code": 137}));
+            let info =
+                monitor_client::exit_record(&sdir).unwrap_or_else(|| ExitRecord::vanished(137, ""));
             tracing::info!("container {} exited while the daemon was down", c.id);
             on_exit(ctx, &c, &info).await;
         }

@@ -13,6 +13,7 @@ mod flush;
 pub mod initlayer;
 pub mod logconfig;
 mod logfiles;
+pub mod monitor_client;
 pub mod monitor_exe;
 pub mod names;
 pub mod prestart;

@@ -24,9 +24,10 @@
 //! Locking: the preparation holds the container's `prep` lock while it runs, so a start or a
 //! removal arriving meanwhile waits for it; `prep` is always taken after `op`, never before.
 
+use super::monitor_client;
 use super::Container;
 use crate::state::Ctx;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,19 +154,16 @@ pub async fn orphan(ctx: &Ctx, c: &Container) {
 /// cgroups and exits), and unmounts the rootfs.
 async fn discard(ctx: &Ctx, c: &Container) {
     let sock = ctx.containers.monitor_sock(&c.id);
-    let waiting = super::exit::wait_request(&sock).await;
-    let _ = tokio::task::spawn_blocking(move || {
-        super::start::monitor_cmd(&sock, &json!({"cmd": "kill", "signal": 9, "all": true}))
-    })
-    .await;
+    let waiting = monitor_client::wait_request(&sock).await;
+    monitor_client::kill_all(&sock).await;
     // The reply says the init is dead; the end of the connection, that the monitor is gone.
     if let Ok(Some((_, rest))) = tokio::time::timeout(
         Duration::from_secs(10),
-        super::exit::wait_reply_rest(waiting),
+        monitor_client::wait_reply_rest(waiting),
     )
     .await
     {
-        super::exit::until_closed(rest).await;
+        monitor_client::until_closed(rest).await;
     }
     let root = super::start::rootfs(ctx, &c.id);
     let sdir = ctx.containers.state_dir(&c.id);

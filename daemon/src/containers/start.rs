@@ -2,29 +2,16 @@
 //! spawn its monitor (or take the one `prestart` spawned at create), join networks, wire
 //! waiting attaches, then let it run.
 
+use super::monitor_client;
 use super::{timestamp, Container};
 use crate::error::ServiceError;
 use crate::state::Ctx;
+use berth_core::DriverError;
+use berth_monitor_proto::{Failure, MonitorConfig, Ready, Reply, RuntimeSel};
 use berth_runtime::spec::{MountSpec, NetNs, SpecOptions, Ulimit};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Sends one command line to a monitor and reads the one-line reply (blocking).
-pub fn monitor_cmd(sock: &Path, cmd: &Value) -> Result<Value, String> {
-    let mut s = UnixStream::connect(sock)
-        .map_err(|e| format!("connecting to the container's monitor: {e}"))?;
-    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(30)));
-    s.write_all(format!("{cmd}\n").as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(s)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    serde_json::from_str(&line).map_err(|e| format!("bad monitor reply {line:?}: {e}"))
-}
 
 fn strs(v: &Value) -> Vec<String> {
     match v {
@@ -306,14 +293,23 @@ fn start_error_text(msg: &str) -> String {
     )
 }
 
-/// The exit code Docker records for a start failure with this message.
-fn start_error_code(msg: &str) -> i64 {
-    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
-        127
-    } else if msg.contains("permission denied") {
-        126
-    } else {
-        128
+/// The error of a start the monitor reported failed: a command that could not be executed
+/// keeps its exit code (typed from the init on, [`DriverError::Exec`]); any other failure is
+/// the caller's configuration.
+fn start_error(f: Failure) -> ServiceError {
+    let message = start_error_text(&f.error);
+    match f.exit_code {
+        Some(code) => ServiceError::Driver(DriverError::Exec { code, message }),
+        None => ServiceError::bad_request(message),
+    }
+}
+
+/// The exit code Docker records for a failed start: the command's (127 not found, 126 not
+/// executable), else 128.
+fn start_error_code(e: &ServiceError) -> i64 {
+    match e {
+        ServiceError::Driver(DriverError::Exec { code, .. }) => i64::from(*code),
+        _ => 128,
     }
 }
 
@@ -337,7 +333,7 @@ async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ServiceError) {
     let left = super::exit::leave_network(ctx, c).await;
     super::exit::publish_left(ctx, c, &left);
     let _ = berth_core::mount::unmount(&rootfs(ctx, &c.id));
-    let code = start_error_code(&e.to_string());
+    let code = start_error_code(e);
     c.update(|r| {
         if r["State"]["Status"].as_str() == Some("running") {
             r["State"]["Status"] = json!("exited");
@@ -373,15 +369,11 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
         Ok(ip) => ip,
         Err(e) => {
             // Nothing half set up: the created init is killed and the exit recorded.
-            let sock = ctx.containers.monitor_sock(&c.id);
-            let _ = tokio::task::spawn_blocking(move || {
-                monitor_cmd(&sock, &json!({"cmd": "kill", "signal": 9, "all": true}))
-            })
-            .await;
+            monitor_client::kill_all(&ctx.containers.monitor_sock(&c.id)).await;
             // An init whose command cannot run fails its set-up before it reports ready, and
             // may be gone before the join could use its namespace: that is the start's error.
             let e = match set_up_failure(ctx, c).await {
-                Some(msg) => ServiceError::bad_request(start_error_text(&msg)),
+                Some(f) => start_error(f),
                 None => e,
             };
             super::exit::watch(ctx.clone(), c.clone());
@@ -421,29 +413,25 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
     for p in pending {
         super::streams::wire(sock.clone(), p, c.tty()).await;
     }
-    let (reply, waiting) = super::exit::start_and_wait(&sock).await;
+    let (reply, waiting) = monitor_client::start_and_wait(&sock).await;
     let saved = saved.await?;
     let (reply, waiting) = match reply {
         Ok(r) => (r, waiting),
         // The init failed its set-up and the monitor finished before reading `start`: the
         // reason is in its exit record.
-        Err(e) => match exit_error(&sock.with_file_name("exit.json")).flatten() {
-            Some(error) => (json!({"ok": false, "error": error}), None),
+        Err(e) => match exit_failure(&ctx.containers.state_dir(&c.id)).flatten() {
+            Some(f) => (Reply::Failure(f), None),
             None => {
                 undo(c);
-                return Err(ServiceError::internal(e));
+                return Err(ServiceError::internal(e.to_string()));
             }
         },
     };
-    if reply["ok"].as_bool() != Some(true) {
-        let msg = reply["error"]
-            .as_str()
-            .unwrap_or("unknown error")
-            .to_string();
+    if let Reply::Failure(f) = reply {
         // The monitor cleans up and exits by itself; make sure it is gone before returning.
-        let _ = super::exit::wait_reply(waiting).await;
+        let _ = monitor_client::wait_reply(waiting).await;
         undo(c);
-        return Err(ServiceError::bad_request(start_error_text(&msg)));
+        return Err(start_error(f));
     }
     saved?;
     c.events.send_modify(|l| l.running = true);
@@ -460,27 +448,22 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
 /// Why the init of `c` ended before its start, when it failed its set-up (its monitor writes
 /// that to `exit.json`, removed before every start): `None` for an init that was killed or
 /// is still there after a short wait.
-async fn set_up_failure(ctx: &Ctx, c: &Container) -> Option<String> {
-    let path = ctx.containers.state_dir(&c.id).join("exit.json");
+async fn set_up_failure(ctx: &Ctx, c: &Container) -> Option<Failure> {
+    let sdir = ctx.containers.state_dir(&c.id);
     for _ in 0..50 {
-        if let Some(error) = exit_error(&path) {
-            return error;
+        if let Some(failure) = exit_failure(&sdir) {
+            return failure;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     None
 }
 
-/// The monitor's exit record at `path`: `None` while there is none (or it is unreadable),
-/// else its error, `None` inside when empty (the init was killed or exited by itself).
-fn exit_error(path: &Path) -> Option<Option<String>> {
-    let info: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    Some(
-        info["error"]
-            .as_str()
-            .filter(|e| !e.is_empty())
-            .map(str::to_string),
-    )
+/// The monitor's exit record in the state folder `sdir`: `None` while there is none (or it
+/// is unreadable), else the start failure it tells of, `None` inside when there is none (the
+/// init was killed or exited by itself).
+fn exit_failure(sdir: &Path) -> Option<Option<Failure>> {
+    monitor_client::exit_record(sdir).map(|r| r.start_failure())
 }
 
 /// Mounts the rootfs, writes the bundle and spawns the monitor, which clones the init and
@@ -510,7 +493,7 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         .map(str::to_string)
         .unwrap_or(ctx.config.default_runtime.clone());
     let runtime = if runtime_name == "native" {
-        json!({"kind": "native"})
+        RuntimeSel::Native
     } else {
         let rt = ctx.config.runtimes.get(&runtime_name).cloned().or_else(|| {
             (runtime_name == "runc").then(|| crate::config::RuntimeConfig {
@@ -521,41 +504,50 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         let rt = rt.ok_or_else(|| {
             ServiceError::bad_request(format!("unknown runtime specified {runtime_name}"))
         })?;
-        json!({"kind": "oci", "path": rt.path, "args": rt.runtime_args})
+        RuntimeSel::Oci {
+            path: rt.path,
+            args: rt.runtime_args,
+        }
     };
     let cfg = &rec["Config"];
     let console = rec
         .pointer("/HostConfig/ConsoleSize")
         .and_then(Value::as_array)
-        .filter(|a| a.len() == 2 && a[0].as_u64().unwrap_or(0) > 0)
-        .cloned();
+        .and_then(|a| match a.as_slice() {
+            [h, w] => Some([h.as_u64()?, w.as_u64()?]),
+            _ => None,
+        })
+        .filter(|[h, _]| *h > 0)
+        .map(|[h, w]| [clamp_u16(h), clamp_u16(w)]);
     let rotation = super::logconfig::rotation(&rec);
-    let mcfg = json!({
-        "id": c.id,
-        "bundle": bundle,
-        "runtime": runtime,
-        "rootfs_mounts": [],
-        "log_path": rec["LogPath"].as_str().filter(|p| !p.is_empty()),
-        "log_max_size": rotation.and_then(|r| r.max_size),
-        "log_max_file": rotation.map(|r| r.max_file),
-        "tty": cfg["Tty"].as_bool().unwrap_or(false),
-        "open_stdin": cfg["OpenStdin"].as_bool().unwrap_or(false),
-        "stdin_once": cfg["StdinOnce"].as_bool().unwrap_or(false),
-        "console_size": console,
-    });
-    std::fs::write(sdir.join("monitor.json"), mcfg.to_string())
-        .map_err(|e| ServiceError::internal(format!("writing monitor.json: {e}")))?;
+    let mcfg = MonitorConfig {
+        log_path: rec["LogPath"]
+            .as_str()
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
+        log_max_size: rotation.and_then(|r| r.max_size),
+        log_max_file: rotation.map(|r| r.max_file),
+        tty: cfg["Tty"].as_bool().unwrap_or(false),
+        open_stdin: cfg["OpenStdin"].as_bool().unwrap_or(false),
+        stdin_once: cfg["StdinOnce"].as_bool().unwrap_or(false),
+        console_size: console,
+        ..MonitorConfig::new(c.id.clone(), bundle.display().to_string(), runtime)
+    };
+    monitor_client::write_config(&sdir, &mcfg)
+        .map_err(|e| ServiceError::internal(e.to_string()))?;
     let r = ctx.containers.spawner.monitor(&sdir)?;
-    let mut line = String::new();
-    let _ = BufReader::new(r).read_line(&mut line);
-    let reply: Value = serde_json::from_str(&line)
-        .unwrap_or_else(|_| json!({"ok": false, "error": "the monitor died before reporting"}));
-    if reply["ok"].as_bool() != Some(true) {
-        let _ = berth_core::mount::unmount(&rootfs);
-        let msg = reply["error"].as_str().unwrap_or("unknown").to_string();
-        return Err(ServiceError::bad_request(start_error_text(&msg)));
+    match monitor_client::read_ready(r) {
+        Ready::Ready { pid, .. } => Ok(pid),
+        Ready::Failed(f) => {
+            let _ = berth_core::mount::unmount(&rootfs);
+            Err(start_error(f))
+        }
     }
-    Ok(reply["pid"].as_i64().unwrap_or(0) as i32)
+}
+
+/// A terminal dimension as the monitor takes it (a larger one is the largest).
+fn clamp_u16(v: u64) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
 }
 
 /// Creates the run-time folders of a container.

@@ -33,30 +33,10 @@ pub struct PendingAttach {
 /// Connects `p` to the monitor at `sock` and pumps both directions in the background.
 /// Returns once the monitor accepted the attach (so no output is missed after `start`).
 pub async fn wire(sock: PathBuf, p: PendingAttach, tty: bool) {
-    let Ok(mut m) = tokio::net::UnixStream::connect(&sock).await else {
+    let Some(m) = super::monitor_client::attach(&sock, p.stdin, p.stdout, p.stderr).await else {
         return;
     };
-    let cmd = serde_json::json!({"cmd": "attach", "stdin": p.stdin, "stdout": p.stdout, "stderr": p.stderr});
-    if m.write_all(format!("{cmd}\n").as_bytes()).await.is_err() {
-        return;
-    }
-    // The reply line, and not a byte of the frames that may follow it.
-    let _ = read_line_raw(&mut m).await;
     tokio::spawn(pump(m, p, tty));
-}
-
-/// Reads one `\n`-terminated line from a monitor connection byte by byte, so nothing that
-/// follows it (attach frames, the exit line of a `start` that also waits) is consumed.
-pub async fn read_line_raw(s: &mut tokio::net::UnixStream) -> std::io::Result<Vec<u8>> {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        s.read_exact(&mut b).await?;
-        if b[0] == b'\n' {
-            return Ok(line);
-        }
-        line.push(b[0]);
-    }
 }
 
 async fn pump(m: tokio::net::UnixStream, p: PendingAttach, tty: bool) {

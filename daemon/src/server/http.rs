@@ -66,7 +66,8 @@ impl From<berth_core::DriverError> for ApiError {
         let status = match &e {
             D::NotFound(_) => StatusCode::NOT_FOUND,
             D::AlreadyExists(_) | D::Conflict(_) => StatusCode::CONFLICT,
-            D::InvalidInput(_) => StatusCode::BAD_REQUEST,
+            // Docker: a task whose command cannot be executed is the caller's mistake (400).
+            D::InvalidInput(_) | D::Exec { .. } => StatusCode::BAD_REQUEST,
             D::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             D::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             D::Io(_) | D::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

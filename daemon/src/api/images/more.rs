@@ -2,11 +2,13 @@
 //! becomes an image) and `GET /system/df` (disk usage of images, containers and their layers).
 
 use super::{attrs, blocking, summary};
+use crate::containers::monitor_client;
 use crate::server::http::{self, ok_json, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
 use berth_api::types::image::ImageSummary;
 use berth_image::CommitOpts;
+use berth_monitor_proto::Command;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
@@ -69,19 +71,12 @@ pub(super) async fn commit(ctx: Ctx, req: Req) -> ApiResult {
     let pause = q.bool("pause", true) && c.running();
     let sock = ctx.containers.monitor_sock(&c.id);
     if pause {
-        let s = sock.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            crate::containers::start::monitor_cmd(&s, &json!({"cmd": "pause"}))
-        })
-        .await;
+        let _ = monitor_client::call(&sock, Command::Pause).await;
     }
     let ctx2 = ctx.clone();
     let result = blocking(move || ctx2.images.commit(&opts)).await;
     if pause {
-        let _ = tokio::task::spawn_blocking(move || {
-            crate::containers::start::monitor_cmd(&sock, &json!({"cmd": "resume"}))
-        })
-        .await;
+        let _ = monitor_client::call(&sock, Command::Resume).await;
     }
     let id = result?;
     ctx.events

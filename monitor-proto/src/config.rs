@@ -1,0 +1,80 @@
+//! `monitor.json`: what berthd writes in the state folder before it hands the folder to a
+//! monitor (PROTOCOL.md "Files").
+
+use serde::{Deserialize, Serialize};
+
+/// Which runtime the monitor drives.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RuntimeSel {
+    /// berth's own.
+    Native,
+    /// An OCI runtime binary (runc, crun).
+    Oci {
+        /// The binary.
+        path: String,
+        /// Arguments put before every subcommand.
+        #[serde(default)]
+        args: Vec<String>,
+    },
+}
+
+/// The monitor's configuration for one container.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct MonitorConfig {
+    /// The container's id.
+    pub id: String,
+    /// The bundle folder: `config.json` (the OCI runtime spec) and `rootfs/`.
+    pub bundle: String,
+    /// The runtime to create the container with.
+    pub runtime: RuntimeSel,
+    /// Mounted by the monitor onto `bundle/rootfs` before create and unmounted after the
+    /// exit; empty: berthd mounted the rootfs already.
+    #[serde(default)]
+    pub rootfs_mounts: Vec<berth_core::storage::Mount>,
+    /// The json-file log (none: no log).
+    #[serde(default)]
+    pub log_path: Option<String>,
+    /// json-file `max-size`: bytes a log file holds before it is rotated (none: never).
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// json-file `max-file`: how many log files are kept, the one written included (none: 1).
+    #[serde(default)]
+    pub log_max_file: Option<u32>,
+    /// The container has a terminal.
+    #[serde(default)]
+    pub tty: bool,
+    /// The container's stdin is kept open for attaches.
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// The container's stdin closes when the first attach that writes it half-closes.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// The terminal's initial size, `[rows, columns]`.
+    #[serde(default)]
+    pub console_size: Option<[u16; 2]>,
+    /// Where to write the init's host pid (none: nowhere).
+    #[serde(default)]
+    pub pid_file: Option<String>,
+}
+
+impl MonitorConfig {
+    /// A configuration with the defaults for everything but the container, bundle and
+    /// runtime.
+    pub fn new(id: impl Into<String>, bundle: impl Into<String>, runtime: RuntimeSel) -> Self {
+        MonitorConfig {
+            id: id.into(),
+            bundle: bundle.into(),
+            runtime,
+            rootfs_mounts: Vec::new(),
+            log_path: None,
+            log_max_size: None,
+            log_max_file: None,
+            tty: false,
+            open_stdin: false,
+            stdin_once: false,
+            console_size: None,
+            pid_file: None,
+        }
+    }
+}
