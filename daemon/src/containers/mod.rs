@@ -7,20 +7,30 @@
 //! container stops, restart policies, restore after a daemon restart), [`streams`] (attach
 //! and logs).
 
+pub mod attach;
 pub mod create;
+pub mod exec;
 pub mod exit;
 mod flush;
 pub mod initlayer;
+pub mod kill;
 pub mod logconfig;
 mod logfiles;
 pub mod monitor_exe;
 pub mod names;
+pub mod pause;
 pub mod prestart;
+pub mod remove;
+pub mod rename;
+pub mod restart;
 pub mod spawner;
 pub mod start;
+pub mod stop;
 pub mod streams;
 mod teardown;
+pub mod update;
 pub mod validate;
+pub mod wait;
 
 use crate::config::Config;
 use crate::error::ServiceError;

@@ -168,7 +168,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, Servi
         _ => NetNs::New,
     };
     let sysctls = sysctls(hc, &netns)?;
-    let (quota, period) = crate::api::containers_update::cpu_quota_period(hc);
+    let (quota, period) = super::update::cpu_quota_period(hc);
     let sec = berth_runtime::security::parse(&strs(&hc["SecurityOpt"]))
         .map_err(ServiceError::bad_request)?;
     Ok(SpecOptions {
