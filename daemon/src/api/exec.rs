@@ -1,44 +1,35 @@
-//! Exec endpoints: create, start (hijacked or detached), resize, inspect. Each exec runs as
-//! `berth-monitor exec` — a child of berthd joined to the container — with pipes or a pty.
+//! Exec endpoints: create, start (hijacked or detached), resize, inspect. The exec itself is
+//! `containers::exec`; here its output is served, with pipes or a pty.
 //! The output stream ends when the process exits (after draining its pipes), even if a
 //! background child still holds them, as Docker's does.
 
-use crate::containers::exec::{
-    cloexec_pty, create, exec_attrs, exec_command, get, process_spec, set,
-};
-use crate::server::http::{self, empty, ok_json, ApiError, ApiResult};
+use crate::containers::exec;
+use crate::server::http::{self, empty, ok_json, read_json, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
 use berth_api::stdcopy::Stream;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Registers the routes.
 pub fn register(r: &mut Router) {
-    r.add(Method::POST, "/containers/{id}/exec", create);
+    r.add(Method::POST, "/containers/{id}/exec", create_h);
     r.add(Method::POST, "/exec/{id}/start", start);
     r.add(Method::POST, "/exec/{id}/resize", resize);
     r.add(Method::GET, "/exec/{id}/json", inspect);
 }
 
+async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
+    let c = ctx.containers.get(req.param("id"))?;
+    let body: Value = read_json(req.into_body()).await?;
+    let id = exec::create(&ctx, &c, body)?;
+    Ok(http::json(StatusCode::CREATED, &json!({"Id": id})))
+}
+
 async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
-    let e = get(&ctx, req.param("id"))?;
-    if e.running {
-        return Err(ApiError::conflict(format!(
-            "Error: Exec command {} is already running",
-            e.id
-        )));
-    }
-    let c = ctx.containers.get(&e.container)?;
-    if !c.running() {
-        return Err(ApiError::conflict(format!(
-            "container {} is not running",
-            c.id
-        )));
-    }
+    let id = req.param("id").to_string();
+    exec::get(&ctx, &id)?;
     let upgrader = crate::server::hijack::take(&mut req.inner);
     let body: Value = {
         let b = http::read_body(req.into_body(), 1 << 20)
@@ -47,92 +38,16 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
         serde_json::from_slice(&b).unwrap_or(json!({}))
     };
     let detach = body["Detach"].as_bool().unwrap_or(false);
-    let tty = e.config["Tty"].as_bool().unwrap_or(false);
-    // The user lookup reads the container's /etc/passwd and /etc/group: off the async
-    // runtime, so a hostile file (however it is made) cannot hold a worker thread.
-    let spec = {
-        let (ctx, e) = (ctx.clone(), e.clone());
-        tokio::task::spawn_blocking(move || process_spec(&ctx, &e))
-            .await
-            .map_err(|err| ApiError::internal(format!("exec set-up: {err}")))??
-    };
-    let spec_path = ctx
-        .containers
-        .state_dir(&c.id)
-        .join(format!("exec-{}.json", e.id));
-    std::fs::write(&spec_path, spec.to_string())
-        .map_err(|err| ApiError::internal(format!("writing exec spec: {err}")))?;
-    let mut cmd = tokio::process::Command::from(crate::containers::monitor_exe::command());
-    cmd.arg("exec")
-        .arg("--pid")
-        .arg(c.pid().to_string())
-        .arg("--spec")
-        .arg(&spec_path);
-    let attach_stdin = e.config["AttachStdin"].as_bool().unwrap_or(false);
-    let mut master: Option<OwnedFd> = None;
-    if tty {
-        let (pty_master, s) =
-            cloexec_pty().map_err(|err| ApiError::internal(format!("openpty: {err}")))?;
-        cmd.stdin(Stdio::from(
-            s.try_clone()
-                .map_err(|e| ApiError::internal(e.to_string()))?,
-        ));
-        cmd.stdout(Stdio::from(
-            s.try_clone()
-                .map_err(|e| ApiError::internal(e.to_string()))?,
-        ));
-        cmd.stderr(Stdio::from(s));
-        master = Some(pty_master);
-    } else {
-        cmd.stdin(if attach_stdin && !detach {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        cmd.stdout(if detach {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        });
-        cmd.stderr(if detach {
-            Stdio::null()
-        } else {
-            Stdio::piped()
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|err| ApiError::internal(format!("starting exec: {err}")))?;
-    let exec_id = e.id.clone();
-    set(&ctx, &exec_id, |r| {
-        r.running = true;
-        r.pid = child.id().unwrap_or(0) as i64;
-    });
-    if let Some(m) = &master {
-        if let Ok(mut map) = ctx.containers.execs.lock() {
-            if let Some(r) = map.get_mut(&exec_id) {
-                r.config["__master_fd"] = json!(m.as_raw_fd());
-            }
-        }
-    }
-    ctx.events.publish(
-        "container",
-        &format!("exec_start: {}", exec_command(&e.config)),
-        &c.id,
-        exec_attrs(&c, &exec_id),
-    );
+    let exec::Spawned {
+        mut child,
+        master,
+        exec: e,
+        container: c,
+        tty,
+    } = exec::start(&ctx, &id, detach).await?;
     let finish = {
         let ctx = ctx.clone();
-        let id = exec_id.clone();
-        move |code: i64| {
-            set(&ctx, &id, |r| {
-                r.running = false;
-                r.exit_code = Some(code);
-            });
-            let mut a = exec_attrs(&c, &id);
-            a.insert("exitCode".into(), code.to_string());
-            ctx.events.publish("container", "exec_die", &c.id, a);
-        }
+        move |code: i64| exec::finish(&ctx, &c, &e.id, code)
     };
     if detach {
         tokio::spawn(async move {
@@ -257,7 +172,7 @@ async fn pump(
 }
 
 async fn resize(ctx: Ctx, req: Req) -> ApiResult {
-    let e = get(&ctx, req.param("id"))?;
+    let e = exec::get(&ctx, req.param("id"))?;
     if let Some(fd) = e.config["__master_fd"].as_i64() {
         let ws = libc::winsize {
             ws_row: req.query.int("h")?.unwrap_or(24) as u16,
@@ -272,7 +187,7 @@ async fn resize(ctx: Ctx, req: Req) -> ApiResult {
 }
 
 async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
-    let e = get(&ctx, req.param("id"))?;
+    let e = exec::get(&ctx, req.param("id"))?;
     let mut cfg = e.config.clone();
     if let Some(o) = cfg.as_object_mut() {
         o.remove("__master_fd");

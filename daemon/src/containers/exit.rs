@@ -217,6 +217,8 @@ pub async fn until_closed(mut r: BufReader<tokio::net::UnixStream>) {
 
 /// Records an exit and applies the restart policy / AutoRemove.
 pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
+    // Verbs taking the op lock wait until this is over (`lock::op`).
+    c.events.send_modify(|l| l.exiting = true);
     let code = info["exit_code"].as_i64().unwrap_or(-1);
     let oom = info["oom_killed"].as_bool().unwrap_or(false);
     let left = leave_network(ctx, c).await;
@@ -256,10 +258,13 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &Value) {
     a.insert("exitCode".into(), code.to_string());
     ctx.events.publish("container", "die", &c.id, a);
     publish_left(ctx, c, &left);
+    // An AutoRemove container stays `exiting` until it has left the store (`forget`).
+    let leaving = kept.is_none();
     c.events.send_modify(|l| {
         l.exits += 1;
         l.exit_code = code;
         l.running = false;
+        l.exiting = leaving;
     });
     let Some(detached) = kept else {
         let _ = remove_detached(ctx, c, &root).await;
@@ -327,11 +332,6 @@ async fn remove_detached(
     Ok(())
 }
 
-/// Removes a stopped container and everything it owns.
-pub async fn remove(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::error::ServiceError> {
-    remove_with_volumes(ctx, c, false).await
-}
-
 /// Removes a stopped container; with `volumes` also its anonymous volumes no other
 /// container uses (`docker rm -v`, `--rm`).
 pub async fn remove_with_volumes(
@@ -365,6 +365,7 @@ fn remove_volumes(ctx: &Ctx, anon: Vec<String>) {
 async fn remove_container(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::error::ServiceError> {
     super::prestart::cancel(ctx, c).await;
     c.monitor_gone().await;
+    super::teardown::flush_detached(c).await;
     let root = super::start::rootfs(ctx, &c.id);
     let _ = berth_core::mount::unmount(&root);
     let (storage, id) = (ctx.storage.clone(), c.id.clone());
@@ -380,7 +381,10 @@ async fn remove_container(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::er
 fn forget(ctx: &Ctx, c: &Arc<Container>) {
     ctx.containers.forget(&c.id);
     ctx.events.publish("container", "destroy", &c.id, attrs(c));
-    c.events.send_modify(|l| l.removed = true);
+    c.events.send_modify(|l| {
+        l.removed = true;
+        l.exiting = false;
+    });
 }
 
 /// After a daemon start: re-attach to live monitors, record exits that happened meanwhile,

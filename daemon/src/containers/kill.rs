@@ -1,27 +1,70 @@
-//! Sending a signal to a running container (`docker kill`).
+//! Sending a signal to a running container (`docker kill`), and the signal step every verb
+//! that ends a container uses (stop, restart, `rm -f`): one `kill` command to its monitor.
 
-use crate::server::http::{empty, ApiError, ApiResult};
-use crate::server::router::Req;
+use super::{exit, lock, start, Container};
+use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
-use hyper::StatusCode;
 use serde_json::json;
+use std::sync::Arc;
 
-pub async fn kill(ctx: Ctx, req: Req) -> ApiResult {
-    let c = ctx.containers.get(req.param("id"))?;
-    let sig_s = req.query.get("signal").unwrap_or("SIGKILL");
-    let sig = crate::api::signal_number(sig_s)
-        .ok_or_else(|| ApiError::bad_request(format!("Invalid signal: {sig_s}")))?;
+/// Sends `sig` to the running container `c` (`key`: the name or id the caller gave).
+/// Waits for a start in progress; alongside a stop in progress it signals at once (see
+/// [`lock`]). Docker's 409 when the container is not running.
+pub async fn kill(ctx: &Ctx, c: &Arc<Container>, key: &str, sig: i32) -> ServiceResult<()> {
+    let _op = lock::op_or_stopping(c).await?;
     if !c.running() {
-        return Err(ApiError::conflict(format!(
-            "cannot kill container: {}: container {} is not running",
-            req.param("id"),
-            c.id
-        )));
+        return Err(not_running(key, c));
     }
     if sig == libc::SIGKILL || sig == libc::SIGTERM {
         c.update(|r| r["ManuallyStopped"] = json!(true));
     }
-    super::stop::send_signal(&ctx, &c, sig).await?;
-    super::stop::publish_kill(&ctx, &c, sig);
-    Ok(empty(StatusCode::NO_CONTENT))
+    signal(ctx, c, sig).await.map_err(|e| match e {
+        ServiceError::Conflict(_) => not_running(key, c),
+        e => e,
+    })?;
+    publish_kill(ctx, c, sig);
+    Ok(())
+}
+
+/// Docker's refusal to kill a container that is not running.
+fn not_running(key: &str, c: &Container) -> ServiceError {
+    ServiceError::conflict(format!(
+        "cannot kill container: {key}: container {} is not running",
+        c.id
+    ))
+}
+
+/// The `kill` event (`signal` attribute), which Docker also emits for each signal of a stop.
+pub fn publish_kill(ctx: &Ctx, c: &Container, sig: i32) {
+    let mut a = exit::attrs(c);
+    a.insert("signal".into(), sig.to_string());
+    ctx.events.publish("container", "kill", &c.id, a);
+}
+
+/// Asks `c`'s monitor to send `sig` (to every process of the container for SIGKILL). A
+/// monitor that is gone, or that fails while the container is no longer running, means the
+/// container has exited meanwhile: a conflict, not a failure of the daemon.
+pub async fn signal(ctx: &Ctx, c: &Container, sig: i32) -> ServiceResult<()> {
+    let sock = ctx.containers.monitor_sock(&c.id);
+    let r = tokio::task::spawn_blocking(move || {
+        start::monitor_cmd(
+            &sock,
+            &json!({"cmd": "kill", "signal": sig, "all": sig == libc::SIGKILL}),
+        )
+    })
+    .await?;
+    match r {
+        Ok(v) if v["ok"].as_bool() == Some(true) => Ok(()),
+        Ok(_) if !c.running() => Err(ServiceError::conflict(format!(
+            "Container {} is not running",
+            c.id
+        ))),
+        Ok(v) => Err(ServiceError::internal(
+            v["error"].as_str().unwrap_or("kill failed").to_string(),
+        )),
+        Err(e) => Err(ServiceError::conflict(format!(
+            "Container {} is not running ({e})",
+            c.id
+        ))),
+    }
 }

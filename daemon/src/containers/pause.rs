@@ -1,48 +1,84 @@
-//! Pausing and unpausing a container (its cgroup frozen and thawed by its monitor).
+//! Pausing and unpausing a container (`docker pause`, `docker unpause`): its cgroup frozen and
+//! thawed by its monitor.
 
-use super::{exit, start};
-use crate::server::http::{empty, ApiError, ApiResult};
-use crate::server::router::Req;
+use super::{exit, lock, start, Container};
+use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
-use hyper::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::sync::Arc;
 
-pub async fn pause_resume(ctx: Ctx, req: Req, pause: bool) -> ApiResult {
-    let c = ctx.containers.get(req.param("id"))?;
+/// Freezes the running container `c`.
+pub async fn pause(ctx: &Ctx, c: &Arc<Container>) -> ServiceResult<()> {
+    set_paused(ctx, c, true).await
+}
+
+/// Thaws the paused container `c`.
+pub async fn unpause(ctx: &Ctx, c: &Arc<Container>) -> ServiceResult<()> {
+    set_paused(ctx, c, false).await
+}
+
+fn paused(c: &Container) -> bool {
+    c.view(|r| {
+        r.pointer("/State/Paused")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    })
+}
+
+async fn set_paused(ctx: &Ctx, c: &Arc<Container>, pause: bool) -> ServiceResult<()> {
+    let _op = lock::op(c).await?;
+    let not_running = || ServiceError::conflict(format!("Container {} is not running", c.id));
     if !c.running() {
-        return Err(ApiError::conflict(format!(
-            "Container {} is not running",
-            c.id
-        )));
+        return Err(not_running());
+    }
+    match (pause, paused(c)) {
+        (true, true) => {
+            return Err(ServiceError::conflict(format!(
+                "Container {} is already paused",
+                c.id
+            )))
+        }
+        (false, false) => {
+            return Err(ServiceError::conflict(format!(
+                "Container {} is not paused",
+                c.id
+            )))
+        }
+        _ => {}
     }
     let sock = ctx.containers.monitor_sock(&c.id);
     let cmd = json!({"cmd": if pause { "pause" } else { "resume" }});
     let r = tokio::task::spawn_blocking(move || start::monitor_cmd(&sock, &cmd))
         .await?
-        .map_err(ApiError::internal)?;
+        // The monitor is gone: the container exited meanwhile.
+        .map_err(|_| not_running())?;
     if r["ok"].as_bool() != Some(true) {
-        return Err(ApiError::internal(
+        if !c.running() {
+            return Err(not_running());
+        }
+        return Err(ServiceError::internal(
             r["error"].as_str().unwrap_or("failed").to_string(),
         ));
     }
+    // Only while it still runs: an exit recorded meanwhile (without the lock) has the last
+    // word, so a stopped container is never left `paused`.
+    let mut recorded = false;
     c.update(|r| {
-        r["State"]["Paused"] = json!(pause);
-        r["State"]["Status"] = json!(if pause { "paused" } else { "running" });
+        if r.pointer("/State/Running").and_then(Value::as_bool) == Some(true) {
+            r["State"]["Paused"] = json!(pause);
+            r["State"]["Status"] = json!(if pause { "paused" } else { "running" });
+            recorded = true;
+        }
     });
-    let _ = ctx.containers.save(&c);
+    if !recorded {
+        return Err(not_running());
+    }
+    let _ = ctx.containers.save(c);
     ctx.events.publish(
         "container",
         if pause { "pause" } else { "unpause" },
         &c.id,
-        exit::attrs(&c),
+        exit::attrs(c),
     );
-    Ok(empty(StatusCode::NO_CONTENT))
-}
-
-pub async fn pause(ctx: Ctx, req: Req) -> ApiResult {
-    pause_resume(ctx, req, true).await
-}
-
-pub async fn unpause(ctx: Ctx, req: Req) -> ApiResult {
-    pause_resume(ctx, req, false).await
+    Ok(())
 }

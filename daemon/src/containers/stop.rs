@@ -1,100 +1,79 @@
-//! Stopping a container: its stop signal, then SIGKILL after a timeout.
+//! Stopping a container (`docker stop`): its stop signal, then SIGKILL after a timeout.
 
-use super::{exit, start, Container};
-use crate::server::http::{empty, ApiError, ApiResult};
-use crate::server::router::Req;
+use super::{exit, kill, lock, Container};
+use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
-use hyper::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Stops `c`: its stop signal, then SIGKILL after `timeout` seconds.
+/// How long the exit may take after SIGKILL before the stop gives up waiting.
+const KILL_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Stops `c`: `signal` (default its stop signal), then SIGKILL after `timeout` seconds
+/// (default its `StopTimeout`, else 10; negative: wait for ever). `NotModified` when it was
+/// not running.
 pub async fn stop(
     ctx: &Ctx,
     c: &Arc<Container>,
     timeout: Option<i64>,
     signal: Option<i32>,
-) -> Result<bool, ApiError> {
+) -> ServiceResult<()> {
+    let _op = lock::op(c).await?;
+    if !stop_held(ctx, c, timeout, signal).await? {
+        return Err(ServiceError::not_modified());
+    }
+    Ok(())
+}
+
+/// [`stop`] with `c`'s op lock held by the caller (`stop`, `restart`); false when it was not
+/// running. While it waits for the exit, `kill` and `rm -f` signal alongside it.
+pub async fn stop_held(
+    ctx: &Ctx,
+    c: &Arc<Container>,
+    timeout: Option<i64>,
+    signal: Option<i32>,
+) -> ServiceResult<bool> {
     if !c.running() {
         return Ok(false);
     }
     c.update(|r| r["ManuallyStopped"] = json!(true));
     let _ = ctx.containers.save(c);
-    let sig = signal.unwrap_or_else(|| start::stop_signal(c));
+    let sig = signal.unwrap_or_else(|| super::start::stop_signal(c));
     let t = timeout
-        .or_else(|| {
-            c.record()
-                .pointer("/Config/StopTimeout")
-                .and_then(Value::as_i64)
-        })
+        .or_else(|| c.view(|r| r.pointer("/Config/StopTimeout").and_then(Value::as_i64)))
         .unwrap_or(10);
-    let mut rx = c.events.subscribe();
-    send_signal(ctx, c, sig).await?;
-    publish_kill(ctx, c, sig);
-    let wait = async {
-        while rx.borrow().running {
-            if rx.changed().await.is_err() {
-                break;
-            }
+    let _stopping = lock::Stopping::begin(c);
+    match kill::signal(ctx, c, sig).await {
+        Ok(()) => kill::publish_kill(ctx, c, sig),
+        // Its monitor is gone or going: the container is exiting by itself.
+        Err(ServiceError::Conflict(_)) => {
+            exited(c, KILL_PATIENCE).await;
+            return Ok(true);
         }
+        Err(e) => return Err(e),
+    }
+    let in_time = match u64::try_from(t) {
+        Ok(t) => exited(c, Duration::from_secs(t)).await,
+        Err(_) => exited(c, Duration::MAX).await,
     };
-    if t < 0 {
-        wait.await;
-    } else if tokio::time::timeout(std::time::Duration::from_secs(t as u64), wait)
-        .await
-        .is_err()
-    {
-        send_signal(ctx, c, libc::SIGKILL).await?;
-        publish_kill(ctx, c, libc::SIGKILL);
-        let mut rx = c.events.subscribe();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            while rx.borrow().running {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await;
+    if !in_time {
+        if kill::signal(ctx, c, libc::SIGKILL).await.is_ok() {
+            kill::publish_kill(ctx, c, libc::SIGKILL);
+        }
+        exited(c, KILL_PATIENCE).await;
     }
     ctx.events
         .publish("container", "stop", &c.id, exit::attrs(c));
     Ok(true)
 }
 
-/// The `kill` event (`signal` attribute), which Docker also emits for each signal of a stop.
-pub fn publish_kill(ctx: &Ctx, c: &Container, sig: i32) {
-    let mut a = exit::attrs(c);
-    a.insert("signal".into(), sig.to_string());
-    ctx.events.publish("container", "kill", &c.id, a);
-}
-
-pub async fn send_signal(ctx: &Ctx, c: &Container, sig: i32) -> Result<(), ApiError> {
-    let sock = ctx.containers.monitor_sock(&c.id);
-    let r = tokio::task::spawn_blocking(move || {
-        start::monitor_cmd(
-            &sock,
-            &json!({"cmd": "kill", "signal": sig, "all": sig == libc::SIGKILL}),
-        )
-    })
-    .await?;
-    match r {
-        Ok(v) if v["ok"].as_bool() == Some(true) => Ok(()),
-        Ok(v) => Err(ApiError::internal(
-            v["error"].as_str().unwrap_or("kill failed").to_string(),
-        )),
-        Err(e) => Err(ApiError::conflict(format!(
-            "Container {} is not running ({e})",
-            c.id
-        ))),
+/// Waits up to `patience` until the exit of `c` has been recorded; false if it was not.
+pub async fn exited(c: &Container, patience: Duration) -> bool {
+    let mut rx = c.events.subscribe();
+    let wait = async move { rx.wait_for(|l| !l.running).await.is_ok() };
+    if patience == Duration::MAX {
+        return wait.await;
     }
-}
-
-pub async fn stop_h(ctx: Ctx, req: Req) -> ApiResult {
-    let c = ctx.containers.get(req.param("id"))?;
-    let t = req.query.int("t")?.or(req.query.int("timeout")?);
-    let sig = req.query.get("signal").and_then(crate::api::signal_number);
-    if !stop(&ctx, &c, t, sig).await? {
-        return Err(ApiError::not_modified());
-    }
-    Ok(empty(StatusCode::NO_CONTENT))
+    tokio::time::timeout(patience, wait).await.unwrap_or(false)
 }
