@@ -1,7 +1,7 @@
 //! Container listing and inspection: `GET /containers/json` (filters in `containers_filter`),
 //! `GET /containers/{id}/json` and `POST /containers/prune`.
 
-use crate::containers::{exit, Container};
+use crate::containers::Container;
 use crate::server::http::{ok_json, ApiError, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
@@ -191,12 +191,6 @@ pub(crate) async fn summaries_with_sizes(
 }
 
 pub async fn prune(ctx: Ctx, _req: Req) -> ApiResult {
-    let mut deleted = Vec::new();
-    for c in ctx.containers.all() {
-        if !c.running() {
-            exit::remove(&ctx, &c).await?;
-            deleted.push(c.id.clone());
-        }
-    }
+    let deleted = crate::containers::remove::prune(&ctx).await?;
     ok_json(&json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}))
 }

@@ -8,7 +8,6 @@ mod containers_io;
 mod containers_list;
 mod containers_paths;
 mod containers_stats;
-pub mod containers_update;
 mod distribution;
 mod events;
 mod exec;

@@ -429,7 +429,7 @@ fn run(
         let id2 = id.clone();
         rt.block_on(async move {
             if let Ok(c) = ctx2.containers.get(&id2) {
-                let _ = crate::containers::exit::remove(&ctx2, &c).await;
+                let _ = crate::containers::remove::remove(&ctx2, &c, false, false).await;
             }
         });
     };

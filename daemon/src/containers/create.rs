@@ -174,13 +174,8 @@ pub async fn create(
                 )));
             }
             let n = n.trim_start_matches('/').to_string();
-            if let Ok(other) = ctx.containers.get(&n) {
-                if other.name() == n {
-                    return Err(ServiceError::conflict(format!(
-                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                        other.id
-                    )));
-                }
+            if let Some(e) = names::taken(&ctx.containers, &n, "") {
+                return Err(e);
             }
             n
         }
@@ -257,11 +252,32 @@ pub async fn create(
         "ManuallyStopped": false,
     });
     let c = Container::new(id.clone(), rec);
-    if let Err(e) = ctx.containers.save(&c) {
+    let undo = |e: ServiceError| {
         let _ = ctx.storage.remove(&id);
-        return Err(e);
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(e)
+    };
+    if let Err(e) = crate::modes::private_dir_all(&dir) {
+        return undo(ServiceError::internal(format!(
+            "creating {}: {e}",
+            dir.display()
+        )));
     }
-    ctx.containers.insert(Arc::clone(&c));
+    if let Err(e) = ctx.containers.save(&c) {
+        return undo(e);
+    }
+    // The name is taken for good here, under the names lock (it was free when checked above,
+    // but another create or a rename may have taken it since).
+    {
+        let Ok(_names) = ctx.containers.names.lock() else {
+            return undo(ServiceError::internal("container names lock poisoned"));
+        };
+        if let Some(e) = names::taken(&ctx.containers, &name, &id) {
+            drop(_names);
+            return undo(e);
+        }
+        ctx.containers.insert(Arc::clone(&c));
+    }
     ctx.events
         .publish("container", "create", &id, super::exit::attrs(&c));
     super::prestart::begin(ctx, &c);

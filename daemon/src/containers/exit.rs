@@ -149,6 +149,8 @@ pub fn watch_with(ctx: Ctx, c: Arc<Container>, waiting: Option<tokio::net::UnixS
 
 /// Records an exit and applies the restart policy / AutoRemove.
 pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
+    // Verbs taking the op lock wait until this is over (`lock::op`).
+    c.events.send_modify(|l| l.exiting = true);
     let code = i64::from(info.exit_code);
     let oom = info.oom_killed;
     let left = leave_network(ctx, c).await;
@@ -187,10 +189,13 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     a.insert("exitCode".into(), code.to_string());
     ctx.events.publish("container", "die", &c.id, a);
     publish_left(ctx, c, &left);
+    // An AutoRemove container stays `exiting` until it has left the store (`forget`).
+    let leaving = kept.is_none();
     c.events.send_modify(|l| {
         l.exits += 1;
         l.exit_code = code;
         l.running = false;
+        l.exiting = leaving;
     });
     let Some(detached) = kept else {
         let _ = remove_detached(ctx, c, &root).await;
@@ -258,11 +263,6 @@ async fn remove_detached(
     Ok(())
 }
 
-/// Removes a stopped container and everything it owns.
-pub async fn remove(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::error::ServiceError> {
-    remove_with_volumes(ctx, c, false).await
-}
-
 /// Removes a stopped container; with `volumes` also its anonymous volumes no other
 /// container uses (`docker rm -v`, `--rm`).
 pub async fn remove_with_volumes(
@@ -296,6 +296,7 @@ fn remove_volumes(ctx: &Ctx, anon: Vec<String>) {
 async fn remove_container(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::error::ServiceError> {
     super::prestart::cancel(ctx, c).await;
     c.monitor_gone().await;
+    super::teardown::flush_detached(c).await;
     let root = super::start::rootfs(ctx, &c.id);
     let _ = berth_core::mount::unmount(&root);
     let (storage, id) = (ctx.storage.clone(), c.id.clone());
@@ -311,7 +312,10 @@ async fn remove_container(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::er
 fn forget(ctx: &Ctx, c: &Arc<Container>) {
     ctx.containers.forget(&c.id);
     ctx.events.publish("container", "destroy", &c.id, attrs(c));
-    c.events.send_modify(|l| l.removed = true);
+    c.events.send_modify(|l| {
+        l.removed = true;
+        l.exiting = false;
+    });
 }
 
 /// After a daemon start: re-attach to live monitors, record exits that happened meanwhile,

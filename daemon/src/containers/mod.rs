@@ -7,22 +7,33 @@
 //! container stops, restart policies, restore after a daemon restart), [`streams`] (attach
 //! and logs).
 
+pub mod attach;
 pub mod create;
+pub mod exec;
 pub mod exit;
 mod flush;
 pub mod initlayer;
+pub mod kill;
+pub mod lock;
 pub mod logconfig;
 mod logfiles;
 pub mod monitor_client;
 pub mod monitor_exe;
 pub mod names;
+pub mod pause;
 pub mod prestart;
+pub mod remove;
+pub mod rename;
+pub mod restart;
 pub mod signal;
 pub mod spawner;
 pub mod start;
+pub mod stop;
 pub mod streams;
 mod teardown;
+pub mod update;
 pub mod validate;
+pub mod wait;
 
 use crate::config::Config;
 use crate::error::ServiceError;
@@ -42,11 +53,17 @@ pub struct Container {
     pub events: watch::Sender<Lifecycle>,
     /// Attach sessions waiting for `start`.
     pub pending: Mutex<Vec<streams::PendingAttach>>,
-    /// Serialises start/stop/remove.
+    /// Serialises the verbs that change the container's state (see [`lock`] for the rules).
     pub op: tokio::sync::Mutex<()>,
+    /// True while a stop holding `op` waits for the container's exit: `kill` and `rm -f` then
+    /// signal alongside it instead of waiting for the lock ([`lock::op_or_stopping`]).
+    pub stopping: watch::Sender<bool>,
     /// The init's PID while the container is prepared ahead of its start ([`prestart`]);
     /// held while the preparation runs. Taken after `op` when both are needed.
     pub prep: Arc<tokio::sync::Mutex<Option<i32>>>,
+    /// The rootfs of the last run, detached at its exit and not yet let go (its flush;
+    /// [`teardown`]): the next start lets go of it first.
+    detached: Mutex<Option<teardown::Detached>>,
     /// Set when the monitor has reported an exit; finishes once that monitor is gone, its
     /// clean-up of cgroups and mounts over (see [`Container::monitor_gone`]).
     pub monitor_exit: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -63,6 +80,9 @@ pub struct Lifecycle {
     pub removed: bool,
     /// Running now.
     pub running: bool,
+    /// An exit is being recorded ([`exit::on_exit`]): the record may already say stopped
+    /// while networks, rootfs and AutoRemove are still being dealt with.
+    pub exiting: bool,
 }
 
 /// An exec instance.
@@ -86,6 +106,9 @@ pub struct Containers {
     pub prepared: std::sync::atomic::AtomicUsize,
     /// Spawns the containers' monitors, one ahead of need.
     pub spawner: spawner::Spawner,
+    /// Held while a name is checked free and taken (create, rename): two containers cannot
+    /// take one name, and no op lock is needed for it.
+    pub names: Mutex<()>,
 }
 
 fn now() -> String {
@@ -111,8 +134,10 @@ impl Container {
             events: tx,
             pending: Mutex::new(Vec::new()),
             op: tokio::sync::Mutex::new(()),
+            stopping: watch::channel(false).0,
             prep: Arc::new(tokio::sync::Mutex::new(None)),
             monitor_exit: Mutex::new(None),
+            detached: Mutex::new(None),
         })
     }
 
@@ -212,6 +237,7 @@ impl Containers {
             execs: Mutex::new(HashMap::new()),
             prepared: std::sync::atomic::AtomicUsize::new(0),
             spawner: spawner::Spawner::default(),
+            names: Mutex::new(()),
         })
     }
 
@@ -301,11 +327,15 @@ impl Containers {
 
     /// Writes a container's record atomically; it is made durable in the background
     /// ([`flush`]).
+    ///
+    /// The folder must exist (made at create): a record saved while the container is being
+    /// removed — an exit recorded at the same time — cannot bring its folder back.
     pub fn save(&self, c: &Container) -> Result<(), ServiceError> {
+        if c.events.borrow().removed {
+            return Ok(());
+        }
         let rec = c.record();
         let dir = self.dir(&c.id);
-        crate::modes::private_dir_all(&dir)
-            .map_err(|e| ServiceError::internal(format!("creating {}: {e}", dir.display())))?;
         let bytes = serde_json::to_vec(&rec).map_err(|e| ServiceError::internal(e.to_string()))?;
         let path = dir.join("config.v2.json");
         berth_core::atomic::write_atomic_unflushed(&path, &bytes)

@@ -56,15 +56,6 @@ pub async fn call(sock: &Path, cmd: Command) -> Result<Reply, ClientError> {
     reply(&mut s, name).await
 }
 
-/// As [`call`], with a failure reply as an error text (what the API shows).
-pub async fn request(sock: &Path, cmd: Command) -> Result<Reply, String> {
-    match call(sock, cmd).await {
-        Ok(Reply::Failure(f)) => Err(f.error),
-        Ok(r) => Ok(r),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// Reads the reply line to request `name` on `s`, bounded in time.
 async fn reply(s: &mut UnixStream, name: &'static str) -> Result<Reply, ClientError> {
     let line = tokio::time::timeout(REPLY_TIMEOUT, read_line(s))

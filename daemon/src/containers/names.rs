@@ -1,5 +1,7 @@
 //! Container names: validation and Docker-style generated names (`adjective_surname`).
 
+use super::Containers;
+use crate::error::ServiceError;
 use rand::seq::SliceRandom;
 
 const LEFT: &[&str] = &[
@@ -47,4 +49,16 @@ pub fn generate() -> String {
         LEFT.choose(&mut rng).unwrap_or(&"brave"),
         RIGHT.choose(&mut rng).unwrap_or(&"turing")
     )
+}
+
+/// Docker's conflict when another container than `except` (an id) is named `name` (without
+/// the slash). Checked, and the name then taken, under [`Containers::names`].
+pub fn taken(containers: &Containers, name: &str, except: &str) -> Option<ServiceError> {
+    let other = containers.get(name).ok()?;
+    (other.name() == name && other.id != except).then(|| {
+        ServiceError::conflict(format!(
+            "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+            other.id
+        ))
+    })
 }

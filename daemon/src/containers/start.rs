@@ -157,7 +157,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, Servi
         _ => NetNs::New,
     };
     let sysctls = sysctls(hc, &netns)?;
-    let (quota, period) = crate::api::containers_update::cpu_quota_period(hc);
+    let (quota, period) = super::update::cpu_quota_period(hc);
     let sec = berth_runtime::security::parse(&strs(&hc["SecurityOpt"]))
         .map_err(ServiceError::bad_request)?;
     Ok(SpecOptions {
@@ -315,7 +315,12 @@ fn start_error_code(e: &ServiceError) -> i64 {
 
 /// Starts container `c` (not running). Blocking work runs on the blocking pool.
 pub async fn start(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError> {
-    let _op = c.op.lock().await;
+    let _op = super::lock::op(c).await?;
+    start_held(ctx, c).await
+}
+
+/// [`start`] with `c`'s op lock already held by the caller (`start`, `restart`).
+pub async fn start_held(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError> {
     if c.running() {
         return Err(ServiceError::not_modified());
     }
@@ -355,8 +360,10 @@ async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ServiceError) {
 }
 
 async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError> {
-    // The monitor of the last run may still be removing the cgroup this start makes again.
+    // The monitor of the last run may still be removing the cgroup this start makes again,
+    // and the last run's rootfs may still be flushing.
     c.monitor_gone().await;
+    super::teardown::flush_detached(c).await;
     let pid = match super::prestart::take(ctx, c).await {
         Some(pid) => pid,
         None => {

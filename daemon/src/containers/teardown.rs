@@ -9,8 +9,10 @@
 //! is when the kernel flushes and frees the overlay — on the blocking pool afterwards.
 //!
 //! A later start of the same container mounts a new overlay on the same upper and work
-//! folders; it must not race the old one's flush, so the close runs under the container's
-//! `op` lock, which `start` holds. An AutoRemove container's rw layer and folders are removed
+//! folders; it must not race the old one's flush, so the detached rootfs waits in the
+//! container ([`Container::detached`]) and is let go either by a background task under the
+//! container's `op` lock or, first, by the next start or removal ([`flush_detached`], under
+//! the same lock: a restart holds it from its stop to its start). An AutoRemove container's rw layer and folders are removed
 //! in the same background step; if berthd dies before that, `exit::restore` removes the
 //! (still recorded, stopped) AutoRemove container at the next start, as dockerd does.
 
@@ -42,17 +44,34 @@ pub fn detach(root: &Path) -> Detached {
     }
 }
 
-/// Closes the last reference to the detached rootfs (the flush happens here), under the
-/// container's `op` lock so a new start of `c` waits for it. Runs in the background.
+/// Closes the last reference to the detached rootfs (the flush happens here) in the
+/// background under the container's `op` lock, unless the next start or removal of `c` does
+/// it first ([`flush_detached`]).
 pub fn finish(c: &Arc<Container>, d: Detached) {
     if d.0.is_none() {
         return;
     }
+    let older = match c.detached.lock() {
+        Ok(mut slot) => slot.replace(d),
+        Err(_) => return,
+    };
     let c = c.clone();
     tokio::spawn(async move {
         let _op = c.op.lock().await;
-        let _ = tokio::task::spawn_blocking(move || drop(d)).await;
+        if let Some(o) = older {
+            let _ = tokio::task::spawn_blocking(move || drop(o)).await;
+        }
+        flush_detached(&c).await;
     });
+}
+
+/// Lets go of the rootfs of `c`'s last run if it is still detached (the caller holds the op
+/// lock): a new mount of the same layer comes after the old one's flush.
+pub async fn flush_detached(c: &Container) {
+    let d = c.detached.lock().ok().and_then(|mut s| s.take());
+    if let Some(d) = d {
+        let _ = tokio::task::spawn_blocking(move || drop(d)).await;
+    }
 }
 
 /// Removes what is left of a container already gone from the store: the detached rootfs, its

@@ -1,14 +1,14 @@
-//! `POST /containers/{id}/update` (`docker update`): new memory, swap, CPU and pids limits
+//! Updating a container's resources (`docker update`): new memory, swap, CPU and pids limits
 //! and restart policy, merged into the container's HostConfig as Docker merges them (a zero
 //! value leaves a field as it was), written to its cgroup at once when it runs, and saved.
 
-use crate::containers::{validate, Container};
-use crate::server::http::{ok_json, read_json, ApiError, ApiResult};
-use crate::server::router::Req;
+use super::{exit, lock, prestart, validate, Container};
+use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
 use berth_api::types::container::HostConfig;
 use berth_runtime::cgroups::{Cgroup, Hierarchy, Limits};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// The CFS quota and period of a HostConfig: from `NanoCpus` when set, else `CpuQuota` and
 /// `CpuPeriod` (default 100 ms).
@@ -113,49 +113,44 @@ fn limits(hc: &Value, pids_changed: bool) -> Limits {
     }
 }
 
-fn apply_live(c: &Container, hc: &Value, pids_changed: bool) -> Result<(), ApiError> {
+fn apply_live(c: &Container, hc: &Value, pids_changed: bool) -> ServiceResult<()> {
     Cgroup::new(Hierarchy::detect(), &format!("berth/{}", c.id))
         .apply(&limits(hc, pids_changed))
-        .map_err(|e| ApiError::internal(format!("Cannot update container {}: {e}", c.id)))
+        .map_err(|e| ServiceError::internal(format!("Cannot update container {}: {e}", c.id)))
 }
 
-/// The handler.
-pub async fn update(ctx: Ctx, req: Req) -> ApiResult {
-    // The body first, as dockerd: the client has sent all of it before it reads the answer.
-    let id = req.param("id").to_string();
-    let mut body: Value = read_json(req.into_body()).await?;
-    let c = ctx.containers.get(&id)?;
-    validate::normalise(&mut body);
-    let u: HostConfig =
-        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("json: {e}")))?;
+/// Merges `u` into `c`'s HostConfig, applies it to its cgroups when it runs, and saves it.
+pub async fn update(ctx: &Ctx, c: &Arc<Container>, u: &HostConfig) -> ServiceResult<()> {
+    let _op = lock::op(c).await?;
     let mut hc = c.record()["HostConfig"].clone();
-    if let Some(msg) = conflicts(&hc, &u) {
-        return Err(ApiError::conflict(format!(
+    if let Some(msg) = conflicts(&hc, u) {
+        return Err(ServiceError::conflict(format!(
             "Cannot update container {}: {msg}",
             c.id
         )));
     }
-    merge(&mut hc, &u);
+    merge(&mut hc, u);
     let typed: HostConfig = serde_json::from_value(hc.clone()).unwrap_or_default();
     validate::check_host_config(&typed)?;
     if c.running() {
-        let hc2 = hc.clone();
-        let c2 = c.clone();
+        let (hc2, c2) = (hc.clone(), c.clone());
         let pids_changed = u.pids_limit.is_some();
-        tokio::task::spawn_blocking(move || apply_live(&c2, &hc2, pids_changed)).await??;
+        let applied =
+            tokio::task::spawn_blocking(move || apply_live(&c2, &hc2, pids_changed)).await?;
+        // A container that exited meanwhile (its cgroup gone) gets the new limits at its
+        // next start, as a stopped one does.
+        if applied.is_err() && c.running() {
+            return applied;
+        }
     } else {
         // A container prepared ahead of its start has its cgroups already: start afresh.
-        crate::containers::prestart::cancel(&ctx, &c).await;
+        prestart::cancel(ctx, c).await;
     }
     c.update(|r| r["HostConfig"] = hc);
-    ctx.containers.save(&c)?;
-    ctx.events.publish(
-        "container",
-        "update",
-        &c.id,
-        crate::containers::exit::attrs(&c),
-    );
-    ok_json(&json!({"Warnings": []}))
+    ctx.containers.save(c)?;
+    ctx.events
+        .publish("container", "update", &c.id, exit::attrs(c));
+    Ok(())
 }
 
 #[cfg(test)]

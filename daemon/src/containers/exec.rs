@@ -1,0 +1,285 @@
+//! Exec instances (`docker exec`): their records, the process an exec runs — `berth-monitor
+//! exec`, a child of berthd joined to the container, with the container's user, environment,
+//! capabilities and seccomp profile — and its pty for a TTY. Spawning holds the container's
+//! op lock (a stop, kill or removal waits for it, or it for them); the exec's output is
+//! served afterwards, without it.
+
+use super::{exit, lock, Container, ExecRecord};
+use crate::error::{ServiceError, ServiceResult};
+use crate::jsonv::{merge_env, strings};
+use crate::state::Ctx;
+use serde_json::{json, Value};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Stdio;
+use std::sync::Arc;
+
+/// Docker's refusals of an exec into `c`: not running, or paused.
+fn check_runnable(c: &Container) -> ServiceResult<()> {
+    if !c.running() {
+        return Err(ServiceError::conflict(format!(
+            "container {} is not running",
+            c.id
+        )));
+    }
+    if c.view(|r| r.pointer("/State/Paused").and_then(Value::as_bool)) == Some(true) {
+        return Err(ServiceError::conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            c.id
+        )));
+    }
+    Ok(())
+}
+
+/// Records an exec of `config` (Docker's `ExecConfig`) in the running container `c`; its id.
+pub fn create(ctx: &Ctx, c: &Container, config: Value) -> ServiceResult<String> {
+    check_runnable(c)?;
+    if config["Cmd"].as_array().is_none_or(|a| a.is_empty()) {
+        return Err(ServiceError::bad_request("No exec command specified"));
+    }
+    let id: String = (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect();
+    let rec = ExecRecord {
+        id: id.clone(),
+        container: c.id.clone(),
+        config,
+        running: false,
+        exit_code: None,
+        pid: 0,
+    };
+    let action = format!("exec_create: {}", exec_command(&rec.config));
+    if let Ok(mut m) = ctx.containers.execs.lock() {
+        m.insert(id.clone(), rec);
+    }
+    ctx.events
+        .publish("container", &action, &c.id, exec_attrs(c, &id));
+    Ok(id)
+}
+
+/// A copy of exec `id`'s record.
+pub fn get(ctx: &Ctx, id: &str) -> ServiceResult<ExecRecord> {
+    ctx.containers
+        .execs
+        .lock()
+        .ok()
+        .and_then(|m| m.get(id).cloned())
+        .ok_or_else(|| ServiceError::not_found(format!("No such exec instance: {id}")))
+}
+
+fn set(ctx: &Ctx, id: &str, f: impl FnOnce(&mut ExecRecord)) {
+    if let Ok(mut m) = ctx.containers.execs.lock() {
+        if let Some(r) = m.get_mut(id) {
+            f(r);
+        }
+    }
+}
+
+/// A started exec: its process, and what serving its streams needs.
+pub struct Spawned {
+    /// The exec helper (stdin/stdout/stderr piped unless detached or on a pty).
+    pub child: tokio::process::Child,
+    /// The pty master of a TTY exec.
+    pub master: Option<OwnedFd>,
+    /// Its record as it was started.
+    pub exec: ExecRecord,
+    /// Its container.
+    pub container: Arc<Container>,
+    /// Whether it has a TTY.
+    pub tty: bool,
+}
+
+/// Starts exec `id` (not yet started) in its running container: pipes for the streams it
+/// attaches, none when `detach`, a pty for a TTY.
+pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> {
+    let e = get(ctx, id)?;
+    if e.running {
+        return Err(ServiceError::conflict(format!(
+            "Error: Exec command {} is already running",
+            e.id
+        )));
+    }
+    let c = ctx.containers.get(&e.container)?;
+    check_runnable(&c)?;
+    let tty = e.config["Tty"].as_bool().unwrap_or(false);
+    // The user lookup reads the container's /etc/passwd and /etc/group: off the async
+    // runtime, so a hostile file (however it is made) cannot hold a worker thread.
+    let spec = {
+        let (ctx, e) = (ctx.clone(), e.clone());
+        tokio::task::spawn_blocking(move || process_spec(&ctx, &e))
+            .await
+            .map_err(|err| ServiceError::internal(format!("exec set-up: {err}")))??
+    };
+    let spec_path = ctx
+        .containers
+        .state_dir(&c.id)
+        .join(format!("exec-{}.json", e.id));
+    // Spawned under the op lock: the container cannot stop or go while its process joins it.
+    let op = lock::op(&c).await?;
+    check_runnable(&c)?;
+    std::fs::write(&spec_path, spec.to_string())
+        .map_err(|err| ServiceError::internal(format!("writing exec spec: {err}")))?;
+    let mut cmd = tokio::process::Command::from(super::monitor_exe::command());
+    cmd.arg("exec")
+        .arg("--pid")
+        .arg(c.pid().to_string())
+        .arg("--spec")
+        .arg(&spec_path);
+    let attach_stdin = e.config["AttachStdin"].as_bool().unwrap_or(false);
+    let mut master: Option<OwnedFd> = None;
+    if tty {
+        let (pty_master, s) =
+            cloexec_pty().map_err(|err| ServiceError::internal(format!("openpty: {err}")))?;
+        let dup = |s: &OwnedFd| {
+            s.try_clone()
+                .map_err(|e| ServiceError::internal(e.to_string()))
+        };
+        cmd.stdin(Stdio::from(dup(&s)?));
+        cmd.stdout(Stdio::from(dup(&s)?));
+        cmd.stderr(Stdio::from(s));
+        master = Some(pty_master);
+    } else {
+        let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
+        cmd.stdin(piped(attach_stdin && !detach));
+        cmd.stdout(piped(!detach));
+        cmd.stderr(piped(!detach));
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|err| ServiceError::internal(format!("starting exec: {err}")))?;
+    set(ctx, &e.id, |r| {
+        r.running = true;
+        r.pid = child.id().unwrap_or(0) as i64;
+        if let Some(m) = &master {
+            r.config["__master_fd"] = json!(m.as_raw_fd());
+        }
+    });
+    ctx.events.publish(
+        "container",
+        &format!("exec_start: {}", exec_command(&e.config)),
+        &c.id,
+        exec_attrs(&c, &e.id),
+    );
+    drop(op);
+    Ok(Spawned {
+        child,
+        master,
+        exec: e,
+        container: c,
+        tty,
+    })
+}
+
+/// Records the end of exec `id` in `c` with `code`.
+pub fn finish(ctx: &Ctx, c: &Container, id: &str, code: i64) {
+    set(ctx, id, |r| {
+        r.running = false;
+        r.exit_code = Some(code);
+    });
+    let mut a = exec_attrs(c, id);
+    a.insert("exitCode".into(), code.to_string());
+    ctx.events.publish("container", "exec_die", &c.id, a);
+}
+
+/// The OCI process of exec `e`: the container's environment, user, capabilities, seccomp
+/// profile and `no_new_privs`, with the exec's own settings on top.
+fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
+    let c = ctx.containers.get(&e.container)?;
+    let rec = c.record();
+    let cfg = &e.config;
+    let mut env = merge_env(
+        strings(rec.pointer("/Config/Env")),
+        &strings(cfg.get("Env")),
+    );
+    let tty = cfg["Tty"].as_bool().unwrap_or(false);
+    if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let user_s = cfg["User"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .or(rec.pointer("/Config/User").and_then(Value::as_str))
+        .unwrap_or("");
+    let root = format!("/proc/{}/root", c.pid());
+    let user = berth_runtime::user::resolve(std::path::Path::new(&root), user_s, &[])
+        .map_err(|e| ServiceError::bad_request(e.to_string()))?;
+    let container_privileged = rec
+        .pointer("/HostConfig/Privileged")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let container_caps = berth_runtime::caps::compute(
+        container_privileged,
+        &strs(&rec["HostConfig"]["CapAdd"]),
+        &strs(&rec["HostConfig"]["CapDrop"]),
+    );
+    // Confined like the container: its seccomp profile (made for the container's
+    // capabilities) and no_new_privs. `exec --privileged` adds every capability and nothing
+    // else, as Docker's (moby sets only the exec's capabilities; runc applies the container's
+    // filter to every process it joins to it).
+    let caps = if cfg["Privileged"].as_bool().unwrap_or(false) {
+        berth_runtime::caps::compute(true, &[], &[])
+    } else {
+        container_caps.clone()
+    };
+    let sec = berth_runtime::security::parse(&strs(&rec["HostConfig"]["SecurityOpt"]))
+        .map_err(ServiceError::bad_request)?;
+    let seccomp = sec
+        .seccomp
+        .oci(container_privileged, &container_caps)
+        .map_err(|e| ServiceError::bad_request(e.to_string()))?;
+    let cwd = cfg["WorkingDir"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .or(rec.pointer("/Config/WorkingDir").and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .unwrap_or("/");
+    Ok(json!({
+        "terminal": tty,
+        "args": cfg["Cmd"],
+        "env": env,
+        "cwd": cwd,
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": sec.no_new_privileges,
+        "seccomp": seccomp,
+        "rlimits": [],
+    }))
+}
+
+/// A pty pair (master, slave) whose descriptors are close-on-exec from the start, so that no
+/// monitor or other exec berthd spawns meanwhile inherits them (the slave reaches this
+/// exec's helper as its 0-2 only).
+fn cloexec_pty() -> nix::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let m = nix::pty::posix_openpt(flags)?;
+    nix::pty::grantpt(&m)?;
+    nix::pty::unlockpt(&m)?;
+    let name = nix::pty::ptsname_r(&m)?;
+    // SAFETY: posix_openpt returned this descriptor, owned from now on by the OwnedFd.
+    let master = unsafe { OwnedFd::from_raw_fd(m.into_raw_fd()) };
+    let fd = nix::fcntl::open(name.as_str(), flags, nix::sys::stat::Mode::empty())?;
+    // SAFETY: open returned this descriptor, owned from now on by the OwnedFd.
+    Ok((master, unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// The command line in Docker's exec event actions (`exec_start: sh -c exit 3`).
+fn exec_command(config: &Value) -> String {
+    strings(Some(&config["Cmd"])).join(" ")
+}
+
+/// An exec event's attributes: the container's, plus `execID`.
+fn exec_attrs(c: &Container, exec_id: &str) -> std::collections::BTreeMap<String, String> {
+    let mut a = exit::attrs(c);
+    a.insert("execID".into(), exec_id.to_string());
+    a
+}

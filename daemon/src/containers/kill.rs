@@ -1,0 +1,66 @@
+//! Sending a signal to a running container (`docker kill`), and the signal step every verb
+//! that ends a container uses (stop, restart, `rm -f`): one `kill` command to its monitor.
+
+use super::{exit, lock, monitor_client, Container};
+use crate::error::{ServiceError, ServiceResult};
+use crate::state::Ctx;
+use berth_monitor_proto::{Command, Reply};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Sends `sig` to the running container `c` (`key`: the name or id the caller gave).
+/// Waits for a start in progress; alongside a stop in progress it signals at once (see
+/// [`lock`]). Docker's 409 when the container is not running.
+pub async fn kill(ctx: &Ctx, c: &Arc<Container>, key: &str, sig: i32) -> ServiceResult<()> {
+    let _op = lock::op_or_stopping(c).await?;
+    if !c.running() {
+        return Err(not_running(key, c));
+    }
+    if sig == libc::SIGKILL || sig == libc::SIGTERM {
+        c.update(|r| r["ManuallyStopped"] = json!(true));
+    }
+    signal(ctx, c, sig).await.map_err(|e| match e {
+        ServiceError::Conflict(_) => not_running(key, c),
+        e => e,
+    })?;
+    publish_kill(ctx, c, sig);
+    Ok(())
+}
+
+/// Docker's refusal to kill a container that is not running.
+fn not_running(key: &str, c: &Container) -> ServiceError {
+    ServiceError::conflict(format!(
+        "cannot kill container: {key}: container {} is not running",
+        c.id
+    ))
+}
+
+/// The `kill` event (`signal` attribute), which Docker also emits for each signal of a stop.
+pub fn publish_kill(ctx: &Ctx, c: &Container, sig: i32) {
+    let mut a = exit::attrs(c);
+    a.insert("signal".into(), sig.to_string());
+    ctx.events.publish("container", "kill", &c.id, a);
+}
+
+/// Asks `c`'s monitor to send `sig` (to every process of the container for SIGKILL). A
+/// monitor that is gone, or that fails while the container is no longer running, means the
+/// container has exited meanwhile: a conflict, not a failure of the daemon.
+pub async fn signal(ctx: &Ctx, c: &Container, sig: i32) -> ServiceResult<()> {
+    let sock = ctx.containers.monitor_sock(&c.id);
+    let cmd = Command::Kill {
+        signal: sig,
+        all: sig == libc::SIGKILL,
+    };
+    match monitor_client::call(&sock, cmd).await {
+        Ok(Reply::Failure(_)) if !c.running() => Err(ServiceError::conflict(format!(
+            "Container {} is not running",
+            c.id
+        ))),
+        Ok(Reply::Failure(f)) => Err(ServiceError::internal(f.error)),
+        Ok(_) => Ok(()),
+        Err(e) => Err(ServiceError::conflict(format!(
+            "Container {} is not running ({e})",
+            c.id
+        ))),
+    }
+}

@@ -1,0 +1,70 @@
+//! Removing a container (`docker rm`; with `-f` a running one is killed first).
+
+use super::{exit, kill, lock, stop, Container};
+use crate::error::{ServiceError, ServiceResult};
+use crate::state::Ctx;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long `rm -f` waits for the exit of the container it killed.
+const KILL_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Removes `c`: its rw layer, folders and record; with `volumes` also its anonymous volumes
+/// no other container uses. A running container only with `force` (killed, its exit recorded
+/// first); a stop in progress does not hold that up (see [`lock`]).
+pub async fn remove(
+    ctx: &Ctx,
+    c: &Arc<Container>,
+    force: bool,
+    volumes: bool,
+) -> ServiceResult<()> {
+    let _op = if force {
+        match lock::op_or_stopping(c).await? {
+            Some(g) => g,
+            None => {
+                // A stop holds the lock, waiting for the exit: hurry it up.
+                let _ = kill::signal(ctx, c, libc::SIGKILL).await;
+                lock::op(c).await?
+            }
+        }
+    } else {
+        lock::op(c).await?
+    };
+    if c.running() {
+        if !force {
+            return Err(ServiceError::conflict(format!(
+                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                c.name()
+            )));
+        }
+        c.update(|r| r["ManuallyStopped"] = json!(true));
+        let _ = kill::signal(ctx, c, libc::SIGKILL).await;
+        if !stop::exited(c, KILL_PATIENCE).await {
+            return Err(ServiceError::internal(format!(
+                "Could not kill running container {}, cannot remove",
+                c.id
+            )));
+        }
+        lock::settled(c).await;
+        // An AutoRemove container is gone by itself.
+        if c.events.borrow().removed {
+            return Ok(());
+        }
+    }
+    exit::remove_with_volumes(ctx, c, volumes).await
+}
+
+/// Removes every stopped container (`docker container prune`); the ids removed.
+pub async fn prune(ctx: &Ctx) -> ServiceResult<Vec<String>> {
+    let mut deleted = Vec::new();
+    for c in ctx.containers.all() {
+        match remove(ctx, &c, false, false).await {
+            Ok(()) => deleted.push(c.id.clone()),
+            // Running, or removed meanwhile: not for this prune.
+            Err(ServiceError::Conflict(_) | ServiceError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(deleted)
+}
