@@ -6,7 +6,7 @@
 
 use crate::error::DriverResult;
 use serde::{Deserialize, Serialize};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
 
 pub use oci_spec::runtime::Spec;
@@ -54,7 +54,11 @@ pub trait Runtime: Send + Sync {
 
     /// Creates container `id` from `spec`, rooted in `bundle` (whose `rootfs` is already mounted
     /// or described by the spec's mounts). The first process is set up but waits for `start`.
-    /// Returns its host PID.
+    /// Returns its host PID. A runtime may return before the set-up is over (the native one
+    /// returns once the init is cloned); `start` then reports a set-up failure.
+    ///
+    /// The caller (the container's monitor) is single-threaded and a subreaper: the PID
+    /// returned is its child (or its runtime's), reaped by the caller.
     fn create(&self, id: &str, bundle: &Path, spec: &Spec, stdio: StdioFds) -> DriverResult<i32>;
 
     /// Lets the created container's process run.
@@ -74,4 +78,17 @@ pub trait Runtime: Send + Sync {
 
     /// Thaws the container's processes.
     fn resume(&self, id: &str) -> DriverResult<()>;
+
+    /// The pty master of a terminal container (`process.terminal`), once, after `create`:
+    /// the caller owns it from then on. Runtimes without terminals return `None`.
+    fn take_console(&self, _id: &str) -> Option<OwnedFd> {
+        None
+    }
+
+    /// Why a container whose first process ended before `start` never got to run its command
+    /// (the set-up failure `start` would have reported, as `<code>:<text>` for a command not
+    /// found or not executable), if the runtime knows.
+    fn set_up_error(&self, _id: &str) -> Option<String> {
+        None
+    }
 }

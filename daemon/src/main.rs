@@ -19,6 +19,7 @@ mod logging;
 mod modes;
 mod network;
 mod plugins;
+mod runtimes;
 mod server;
 mod state;
 mod tlsconf;
@@ -194,6 +195,7 @@ async fn serve(
         network: drivers.network,
         registry: drivers.registry,
         plugins: drivers.infos,
+        runtimes: drivers.runtimes,
         events: events::EventBus::default(),
         shutdown: server::Shutdown::default(),
         started_at: std::time::Instant::now(),

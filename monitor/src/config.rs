@@ -3,28 +3,13 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Which runtime to drive.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum RuntimeSel {
-    /// berth's own.
-    Native,
-    /// An OCI runtime binary.
-    Oci {
-        /// Binary.
-        path: String,
-        /// Extra args.
-        #[serde(default)]
-        args: Vec<String>,
-    },
-}
-
 /// What berthd writes before spawning us.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct MonitorConfig {
     pub id: String,
     pub bundle: String,
-    pub runtime: RuntimeSel,
+    /// The runtime plugin to drive (see `crate::runtimes`).
+    pub runtime: berth_plugins::RuntimeChoice,
     #[serde(default)]
     pub rootfs_mounts: Vec<berth_core::storage::Mount>,
     pub log_path: Option<String>,

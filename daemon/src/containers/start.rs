@@ -507,20 +507,11 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .unwrap_or(ctx.config.default_runtime.clone());
-    let runtime = if runtime_name == "native" {
-        json!({"kind": "native"})
-    } else {
-        let rt = ctx.config.runtimes.get(&runtime_name).cloned().or_else(|| {
-            (runtime_name == "runc").then(|| crate::config::RuntimeConfig {
-                path: "/usr/sbin/runc".into(),
-                runtime_args: vec![],
-            })
-        });
-        let rt = rt.ok_or_else(|| {
-            ServiceError::bad_request(format!("unknown runtime specified {runtime_name}"))
-        })?;
-        json!({"kind": "oci", "path": rt.path, "args": rt.runtime_args})
-    };
+    let runtime = ctx
+        .runtimes
+        .get(&runtime_name)
+        .map(|c| crate::runtimes::for_container(c, sdir.join("oci")))
+        .ok_or_else(|| ServiceError::bad_request(crate::runtimes::unknown(&runtime_name)))?;
     let cfg = &rec["Config"];
     let console = rec
         .pointer("/HostConfig/ConsoleSize")
