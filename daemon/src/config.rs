@@ -312,13 +312,14 @@ pub fn merge(
     }
     let runtimes = f.runtimes.unwrap_or_default();
     let default_runtime = f.default_runtime.unwrap_or_else(|| "native".into());
+    let plugins = f.plugins.unwrap_or_default();
     if default_runtime != "native"
         && !runtimes.contains_key(&default_runtime)
         && default_runtime != "runc"
+        && !plugins.drivers.contains_key(&default_runtime)
     {
         bail!("invalid default-runtime {default_runtime:?}: no runtime of that name is configured");
     }
-    let plugins = f.plugins.unwrap_or_default();
     let mut plugin_search = plugins.search_paths;
     if let Some(d) = exe_dir {
         plugin_search.push(d);

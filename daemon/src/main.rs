@@ -20,6 +20,7 @@ mod logging;
 mod modes;
 mod network;
 mod plugins;
+mod runtimes;
 mod server;
 mod shutdown;
 mod state;
@@ -196,6 +197,7 @@ async fn serve(
         network: drivers.network,
         registry: drivers.registry,
         plugins: drivers.infos,
+        runtimes: drivers.runtimes,
         events: events::EventBus::default(),
         shutdown: shutdown::Shutdown::default(),
         started_at: std::time::Instant::now(),

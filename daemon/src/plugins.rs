@@ -4,6 +4,8 @@
 //! comes back as [`Drivers::notes`]. A library (or its folder, or a search folder) that is not
 //! root's or that others could write, and a driver name two search-folder libraries claim,
 //! stop berthd the same way (`berthd: failed to load plugin library <path> refused: ...`).
+//! The isolation runtimes load last (`crate::runtimes`): one that fails is a warning, unless
+//! it is the default one.
 
 use crate::config::Config;
 use anyhow::{anyhow, Result};
@@ -19,6 +21,8 @@ pub struct Drivers {
     /// Third-party network drivers, by name.
     pub extra_networks: Vec<(String, Arc<dyn NetworkDriver>)>,
     pub registry: Arc<dyn Registry>,
+    /// The isolation runtimes, by name.
+    pub runtimes: crate::runtimes::Runtimes,
     pub infos: Vec<PluginInfo>,
     /// Warnings to log once logging is up.
     pub notes: Vec<String>,
@@ -102,12 +106,19 @@ pub fn load(cfg: &Config) -> Result<Drivers> {
             }
         }
     }
+    let mut taken: Vec<&str> = vec!["bridge", &cfg.registry_driver];
+    taken.extend(cfg.storage_driver.as_deref());
+    taken.extend(extra_networks.iter().map(|(n, _)| n.as_str()));
+    let (runtimes, runtime_infos) = crate::runtimes::load(&mut loader, cfg, &taken, &mut notes)?;
+    let mut infos = loader.loaded();
+    infos.extend(runtime_infos);
     Ok(Drivers {
+        runtimes,
         storage,
         network,
         extra_networks,
         registry,
-        infos: loader.loaded(),
+        infos,
         notes,
     })
 }

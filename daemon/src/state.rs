@@ -30,6 +30,8 @@ pub struct Daemon {
     pub registry: Arc<dyn berth_core::Registry>,
     /// Loaded plugins, for `info`.
     pub plugins: Vec<PluginInfo>,
+    /// The isolation runtimes, by name (`crate::runtimes`).
+    pub runtimes: crate::runtimes::Runtimes,
     /// Events.
     pub events: EventBus,
     /// Shutdown signal: long streams (`/events`, logs, stats) end when it fires.

@@ -1,23 +1,8 @@
 //! `monitor.json`: what berthd writes in the state folder before it hands the folder to a
 //! monitor (PROTOCOL.md "Files").
 
+use berth_core::runtime::RuntimeChoice;
 use serde::{Deserialize, Serialize};
-
-/// Which runtime the monitor drives.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum RuntimeSel {
-    /// berth's own.
-    Native,
-    /// An OCI runtime binary (runc, crun).
-    Oci {
-        /// The binary.
-        path: String,
-        /// Arguments put before every subcommand.
-        #[serde(default)]
-        args: Vec<String>,
-    },
-}
 
 /// The monitor's configuration for one container.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -26,8 +11,8 @@ pub struct MonitorConfig {
     pub id: String,
     /// The bundle folder: `config.json` (the OCI runtime spec) and `rootfs/`.
     pub bundle: String,
-    /// The runtime to create the container with.
-    pub runtime: RuntimeSel,
+    /// The runtime plugin to create the container with.
+    pub runtime: RuntimeChoice,
     /// Mounted by the monitor onto `bundle/rootfs` before create and unmounted after the
     /// exit; empty: berthd mounted the rootfs already.
     #[serde(default)]
@@ -61,7 +46,7 @@ pub struct MonitorConfig {
 impl MonitorConfig {
     /// A configuration with the defaults for everything but the container, bundle and
     /// runtime.
-    pub fn new(id: impl Into<String>, bundle: impl Into<String>, runtime: RuntimeSel) -> Self {
+    pub fn new(id: impl Into<String>, bundle: impl Into<String>, runtime: RuntimeChoice) -> Self {
         MonitorConfig {
             id: id.into(),
             bundle: bundle.into(),

@@ -21,7 +21,8 @@ mod records;
 mod reply;
 mod request;
 
-pub use config::{MonitorConfig, RuntimeSel};
+pub use berth_core::runtime::RuntimeChoice;
+pub use config::MonitorConfig;
 pub use error::ProtoError;
 pub use records::{ExitRecord, StateFile};
 pub use reply::{Failure, Ready, Reply, RunStatus};

@@ -1,7 +1,7 @@
 //! The monitor's files in the state folder: their types are the protocol's
 //! (`berth-monitor-proto`: `monitor.json`, `state.json`, `exit.json`); this writes them.
 
-pub use berth_monitor_proto::{MonitorConfig, RuntimeSel};
+pub use berth_monitor_proto::MonitorConfig;
 
 /// Writes `data` to `path` atomically (temp file, rename). No fsync: these files live in the
 /// exec-root, run-time state (`/run/berth`, a tmpfs, by default) that must survive a daemon

@@ -10,6 +10,7 @@
 mod config;
 mod lifeline;
 mod log;
+mod runtimes;
 mod server;
 mod startup;
 

@@ -3,15 +3,12 @@
 //! `state.json`, bind `monitor.sock`, report on the ready fd; then hand over to the serving loop
 //! and clean up at the end.
 
-use crate::config::{now, write_atomic, MonitorConfig, RuntimeSel};
+use crate::config::{now, write_atomic, MonitorConfig};
 use crate::lifeline;
 use crate::server::{Io, Monitor};
-use berth_core::runtime::{Spec, StdioFds};
-use berth_core::DriverResult;
+use berth_core::runtime::StdioFds;
 use berth_core::Runtime;
 use berth_monitor_proto::{Failure, Ready, StateFile, PROTOCOL_VERSION};
-use berth_runtime::native::NativeRuntime;
-use berth_runtime::oci::OciRuntime;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use std::fs::File;
@@ -19,50 +16,22 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The runtime a monitor drives.
-pub enum Rt {
-    /// berth's own.
-    Native(NativeRuntime),
-    /// An OCI runtime binary.
-    Oci(OciRuntime),
-}
+/// The runtime a monitor drives: a runtime plugin opened by name (`crate::runtimes`).
+pub struct Rt(Arc<dyn Runtime>);
 
 impl Rt {
-    /// The pty master the runtime made for a terminal container.
-    fn take_console(&self, id: &str) -> Option<OwnedFd> {
-        match self {
-            Rt::Native(r) => r.take_console(id),
-            Rt::Oci(r) => r.take_console(id),
-        }
-    }
-
-    /// Creates the container. The native runtime returns once the init is cloned (its cgroup
-    /// placement and set-up finish before `start` lets it exec), so readiness reaches berthd
-    /// while the kernel is still busy with those.
-    fn create(&self, id: &str, bundle: &Path, spec: &Spec, stdio: StdioFds) -> DriverResult<i32> {
-        match self {
-            Rt::Native(r) => r.create_early(id, spec, stdio),
-            Rt::Oci(r) => r.create(id, bundle, spec, stdio),
-        }
-    }
-
-    /// Why a native init that exited before `start` never got to exec (its set-up failure, as
+    /// Why an init that exited before `start` never got to exec (its set-up failure, as
     /// `start` would have reported it).
     pub fn set_up_error(&self, id: &str) -> Option<Failure> {
-        match self {
-            // An init killed before start (no message) has no set-up error to tell.
-            Rt::Native(r) => r.set_up_failure(id).map(|e| Failure::from(&e)),
-            Rt::Oci(_) => None,
-        }
+        // An init killed before start (no message) has no set-up error to tell.
+        self.0.set_up_error(id).map(|e| Failure::from(&e))
     }
 
     /// As the `core::Runtime` trait.
     pub fn get(&self) -> &dyn Runtime {
-        match self {
-            Rt::Native(r) => r,
-            Rt::Oci(r) => r,
-        }
+        self.0.as_ref()
     }
 }
 
@@ -234,10 +203,12 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
             let _ = berth_core::mount::unmount(&rootfs);
         }
     };
-    let rt = match &cfg.runtime {
-        RuntimeSel::Native => Rt::Native(NativeRuntime::default()),
-        RuntimeSel::Oci { path, args } => {
-            Rt::Oci(OciRuntime::new(path, args.clone(), dir.join("oci")))
+    let rt = match crate::runtimes::open(&cfg.runtime) {
+        Ok(rt) => Rt(rt),
+        Err(e) => {
+            unmount(&cfg);
+            ready_line(ready_fd, Ready::Failed(Failure::new(e.to_string())));
+            return 1;
         }
     };
     let spec: Option<berth_core::runtime::Spec> =
@@ -283,7 +254,10 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
             return 1;
         }
     };
-    let pid = match rt.create(&cfg.id, Path::new(&cfg.bundle), &spec, stdio) {
+    let pid = match rt
+        .get()
+        .create(&cfg.id, Path::new(&cfg.bundle), &spec, stdio)
+    {
         Ok(p) => p,
         Err(e) => {
             let _ = rt.get().delete(&cfg.id);
@@ -297,7 +271,7 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
     drop(child_fds);
     drop(spec);
     if cfg.tty {
-        if let Some(master) = rt.take_console(&cfg.id) {
+        if let Some(master) = rt.get().take_console(&cfg.id) {
             set_winsize(master.as_raw_fd(), cfg.console_size);
             match Io::from_master(File::from(master), cfg.open_stdin) {
                 Ok(x) => io = x,

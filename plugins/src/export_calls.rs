@@ -12,7 +12,7 @@ use berth_core::{DriverError, NetworkDriver, Registry, Runtime, StorageDriver};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fs::File;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -162,6 +162,9 @@ fn runtime(d: &dyn Runtime, method: &str, a: &Value, _fd: i32) -> Outcome {
         "state" => out(d.state(&id()?)?),
         "pause" => out(d.pause(&id()?)?),
         "resume" => out(d.resume(&id()?)?),
+        // The descriptor crosses as a number (same process); the host takes it over.
+        "take_console" => out(d.take_console(&id()?).map(IntoRawFd::into_raw_fd)),
+        "set_up_error" => out(d.set_up_error(&id()?)),
         other => unknown("runtime", other),
     }
 }

@@ -6,10 +6,11 @@ use crate::host::{call, call_reading, call_streaming, call_writing};
 use berth_core::reference::Reference;
 use berth_core::registry::{Credentials, FetchedManifest};
 use berth_core::runtime::{Spec, State, StdioFds};
-use berth_core::{DriverResult, Registry, Runtime};
+use berth_core::{DriverError, DriverResult, Registry, Runtime};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// A registry living in a plugin library.
@@ -142,5 +143,15 @@ impl Runtime for RuntimeProxy {
     }
     fn resume(&self, id: &str) -> DriverResult<()> {
         self.call("resume", json!({"id": id}))
+    }
+    fn take_console(&self, id: &str) -> Option<OwnedFd> {
+        let fd: Option<RawFd> = self.call("take_console", json!({"id": id})).ok()?;
+        // SAFETY: the plugin runs in this process and gave up the descriptor (`into_raw_fd`)
+        // for us to own; it is not used by anybody else from now on.
+        fd.filter(|f| *f >= 0)
+            .map(|f| unsafe { OwnedFd::from_raw_fd(f) })
+    }
+    fn set_up_error(&self, id: &str) -> Option<DriverError> {
+        self.call("set_up_error", json!({"id": id})).ok().flatten()
     }
 }

@@ -89,11 +89,13 @@ mod export_calls;
 mod host;
 mod host_more;
 mod loader;
+mod runtimes;
 mod trust;
 
 pub use berth_core as core;
 pub use error::PluginError;
 pub use loader::{Loader, PluginInfo};
+pub use runtimes::{open_runtime, Linked, RuntimeChoice};
 pub use trust::Distrust;
 
 /// The interface version this crate speaks.

@@ -344,10 +344,9 @@ impl Runtime for NativeRuntime {
         "native".into()
     }
 
+    /// Returns once the init is cloned (see [`NativeRuntime::create_early`]).
     fn create(&self, id: &str, _bundle: &Path, spec: &Spec, stdio: StdioFds) -> DriverResult<i32> {
-        let v = spec_json(spec)?;
-        self.create_inner(id, &v, stdio, false)
-            .map_err(DriverError::from)
+        self.create_early(id, spec, stdio)
     }
 
     fn start(&self, id: &str) -> DriverResult<()> {
@@ -426,4 +425,21 @@ impl Runtime for NativeRuntime {
             .ok_or_else(|| DriverError::NotFound(id.into()))?;
         Ok(cg.freeze(false)?)
     }
+
+    fn take_console(&self, id: &str) -> Option<OwnedFd> {
+        NativeRuntime::take_console(self, id)
+    }
+
+    fn set_up_error(&self, id: &str) -> Option<DriverError> {
+        self.set_up_failure(id)
+    }
+}
+
+/// The plugin name under which `runtime-native` exports [`open`] (and the monitor registers it).
+pub const PLUGIN: &str = "berth-runtime-native";
+
+/// The plugin constructor (`runtime-native` exports it as driver `native`): the configuration
+/// is empty; the cgroup hierarchy is the host's.
+pub fn open(_config: &Value) -> DriverResult<Box<dyn Runtime>> {
+    Ok(Box::new(NativeRuntime::default()))
 }

@@ -272,4 +272,47 @@ impl Runtime for OciRuntime {
     fn resume(&self, id: &str) -> DriverResult<()> {
         self.run(&["resume", id]).map(|_| ())
     }
+
+    fn take_console(&self, id: &str) -> Option<OwnedFd> {
+        OciRuntime::take_console(self, id)
+    }
+}
+
+/// The binaries tried, in order, when the configuration names none: Debian's and the usual
+/// places of `runc`.
+pub const RUNC_PATHS: [&str; 3] = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc"];
+
+/// The plugin name under which `runtime-oci` exports [`open`] (and the monitor registers it).
+pub const PLUGIN: &str = "berth-runtime-oci";
+
+/// The plugin constructor (`runtime-oci` exports it as driver `runc`). Configuration:
+/// `{"path": binary, "args": [global args], "root": state folder}`; without `path`, the first
+/// of [`RUNC_PATHS`] that exists; without `root`, `/run/berth/runtime-oci`. The binary must
+/// exist.
+pub fn open(config: &serde_json::Value) -> DriverResult<Box<dyn Runtime>> {
+    let path = match config["path"].as_str().filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => RUNC_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .ok_or_else(|| {
+                DriverError::InvalidInput(format!(
+                    "no runc binary (tried {})",
+                    RUNC_PATHS.join(", ")
+                ))
+            })?,
+    };
+    if !path.is_file() {
+        return Err(DriverError::InvalidInput(format!(
+            "OCI runtime binary {} not found",
+            path.display()
+        )));
+    }
+    let args: Vec<String> = serde_json::from_value(config["args"].clone()).unwrap_or_default();
+    let root = config["root"]
+        .as_str()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/berth/runtime-oci"));
+    Ok(Box::new(OciRuntime::new(path, args, root)))
 }

@@ -9,7 +9,7 @@ mod runtime_support;
 use berth_core::storage::Mount;
 use berth_monitor_proto::{
     decode, encode, Command, ExitRecord, Failure, MonitorConfig, ProtoError, Ready, Reply, Request,
-    RunStatus, RuntimeSel, StateFile, MAX_LINE, PROTOCOL_VERSION,
+    RunStatus, RuntimeChoice, StateFile, MAX_LINE, PROTOCOL_VERSION,
 };
 use runtime_support::*;
 use serde_json::json;
@@ -85,9 +85,13 @@ fn every_message_round_trips() {
     let mut cfg = MonitorConfig::new(
         "abc",
         "/b",
-        RuntimeSel::Oci {
-            path: "/usr/sbin/runc".into(),
-            args: vec!["--debug".into()],
+        RuntimeChoice {
+            name: "runc".into(),
+            driver: "runc".into(),
+            plugin: "berth-runtime-oci".into(),
+            version: "0.1.0".into(),
+            library: "/usr/lib/berth/plugins/libberth_runtime_oci.so".into(),
+            config: serde_json::json!({"path": "/usr/sbin/runc", "args": ["--debug"]}),
         },
     );
     cfg.rootfs_mounts = vec![Mount {
@@ -98,7 +102,15 @@ fn every_message_round_trips() {
     cfg.console_size = Some([30, 100]);
     cfg.log_max_size = Some(1 << 20);
     round_trip(&cfg);
-    round_trip(&MonitorConfig::new("n", "/b", RuntimeSel::Native));
+    let native = RuntimeChoice {
+        name: "native".into(),
+        driver: "native".into(),
+        plugin: "berth-runtime-native".into(),
+        version: "0.1.0".into(),
+        library: "/usr/lib/berth/plugins/libberth_runtime_native.so".into(),
+        config: serde_json::Value::Null,
+    };
+    round_trip(&MonitorConfig::new("n", "/b", native));
     round_trip(&StateFile {
         monitor_pid: 1,
         pid: 2,
@@ -111,11 +123,13 @@ fn every_message_round_trips() {
         finished_at: "2026-12-06T00:00:00.000000001Z".into(),
         error: String::new(),
     });
+    // A monitor.json naming its runtime the old way (`{"kind": …}`, before runtimes were
+    // plugins) is refused with an error, not misread: a monitor only reads the configuration
+    // its own berthd wrote, so none is left to read after an upgrade.
+    let old: Result<MonitorConfig, _> =
+        decode(br#"{"id":"x","bundle":"/b","runtime":{"kind":"native"},"log_path":null}"#);
+    assert!(old.is_err(), "the pre-plugin runtime selector is refused");
     // What older berthds and monitors wrote still reads.
-    let old: MonitorConfig =
-        decode(br#"{"id":"x","bundle":"/b","runtime":{"kind":"native"},"log_path":null}"#)
-            .expect("v1 monitor.json");
-    assert_eq!(old.runtime, RuntimeSel::Native);
     let old: StateFile =
         decode(br#"{"monitor_pid":1,"pid":2,"started_at":"t"}"#).expect("v1 state.json");
     assert_eq!(old.version, None);

@@ -53,37 +53,15 @@ fn count_entries(dir: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Docker's `Runtimes`: each runtime berthd loaded, with its OCI binary or plugin library.
 fn runtimes(ctx: &Ctx) -> BTreeMap<String, RuntimeInfo> {
-    let mut out = BTreeMap::new();
-    out.insert(
-        "native".to_string(),
-        RuntimeInfo {
-            path: "berth-monitor".into(),
-            runtime_args: Vec::new(),
-        },
-    );
-    for p in ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc"] {
-        if Path::new(p).exists() {
-            out.insert(
-                "runc".to_string(),
-                RuntimeInfo {
-                    path: p.into(),
-                    runtime_args: Vec::new(),
-                },
-            );
-            break;
-        }
-    }
-    for (name, rt) in &ctx.config.runtimes {
-        out.insert(
-            name.clone(),
-            RuntimeInfo {
-                path: rt.path.clone(),
-                runtime_args: rt.runtime_args.clone(),
-            },
-        );
-    }
-    out
+    ctx.runtimes
+        .iter()
+        .map(|(name, c)| {
+            let (path, runtime_args) = crate::runtimes::info_path(c);
+            (name.clone(), RuntimeInfo { path, runtime_args })
+        })
+        .collect()
 }
 
 fn registry_config(ctx: &Ctx) -> RegistryConfig {
@@ -142,9 +120,18 @@ fn build(ctx: &Ctx) -> Info {
                 format!("{} {} ({})", p.plugin, p.version, p.library.display()),
             ]);
         }
+        // Runtimes are labelled by the names containers use (below).
+        if p.kind != DriverKind::Runtime {
+            labels.push(format!(
+                "berth.plugin.{}.{}={} {}",
+                p.kind, p.driver, p.plugin, p.version
+            ));
+        }
+    }
+    for (name, c) in &ctx.runtimes {
         labels.push(format!(
-            "berth.plugin.{}.{}={} {}",
-            p.kind, p.driver, p.plugin, p.version
+            "berth.plugin.runtime.{name}={} {}",
+            c.plugin, c.version
         ));
     }
     let mut warnings = Vec::new();

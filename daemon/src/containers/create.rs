@@ -140,6 +140,13 @@ pub async fn create(
     }
     super::validate::normalise(&mut body);
     super::validate::check(&body)?;
+    if let Some(rt) = body
+        .pointer("/HostConfig/Runtime")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty() && !ctx.runtimes.contains_key(*r))
+    {
+        return Err(ServiceError::bad_request(crate::runtimes::unknown(rt)));
+    }
     let image_name = body["Image"].as_str().unwrap_or("").to_string();
     if image_name.is_empty() {
         return Err(ServiceError::bad_request("No command specified"));

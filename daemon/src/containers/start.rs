@@ -7,7 +7,7 @@ use super::{timestamp, Container};
 use crate::error::ServiceError;
 use crate::state::Ctx;
 use berth_core::DriverError;
-use berth_monitor_proto::{Failure, MonitorConfig, Ready, Reply, RuntimeSel};
+use berth_monitor_proto::{Failure, MonitorConfig, Ready, Reply};
 use berth_runtime::spec::{MountSpec, NetNs, SpecOptions, Ulimit};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -499,23 +499,11 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .unwrap_or(ctx.config.default_runtime.clone());
-    let runtime = if runtime_name == "native" {
-        RuntimeSel::Native
-    } else {
-        let rt = ctx.config.runtimes.get(&runtime_name).cloned().or_else(|| {
-            (runtime_name == "runc").then(|| crate::config::RuntimeConfig {
-                path: "/usr/sbin/runc".into(),
-                runtime_args: vec![],
-            })
-        });
-        let rt = rt.ok_or_else(|| {
-            ServiceError::bad_request(format!("unknown runtime specified {runtime_name}"))
-        })?;
-        RuntimeSel::Oci {
-            path: rt.path,
-            args: rt.runtime_args,
-        }
-    };
+    let runtime = ctx
+        .runtimes
+        .get(&runtime_name)
+        .map(|c| crate::runtimes::for_container(c, sdir.join("oci")))
+        .ok_or_else(|| ServiceError::bad_request(crate::runtimes::unknown(&runtime_name)))?;
     let cfg = &rec["Config"];
     let console = rec
         .pointer("/HostConfig/ConsoleSize")

@@ -150,6 +150,26 @@ impl Ctr {
         spec
     }
 
+    /// The monitor's runtime choice (PROTOCOL.md) for `{"kind":"native"}` or
+    /// `{"kind":"oci","path","args"}`: the runtime plugins linked into berth-monitor, named as
+    /// berthd names them.
+    pub fn runtime_choice(&self, runtime: &Value) -> Value {
+        let version = env!("CARGO_PKG_VERSION");
+        match runtime["kind"].as_str() {
+            Some("oci") => json!({
+                "name": "runc", "driver": "runc", "plugin": "berth-runtime-oci",
+                "version": version, "library": "libberth_runtime_oci.so",
+                "config": {"path": runtime["path"], "args": runtime["args"],
+                           "root": self.state.join("oci")},
+            }),
+            Some("native") => json!({
+                "name": "native", "driver": "native", "plugin": "berth-runtime-native",
+                "version": version, "library": "libberth_runtime_native.so", "config": {},
+            }),
+            _ => runtime.clone(),
+        }
+    }
+
     /// Writes `monitor.json` for `runtime` (`{"kind":"native"}` or an OCI binary).
     pub fn write_monitor_json(&self, runtime: Value, tty: bool, open_stdin: bool) {
         self.write_monitor_json_with(runtime, tty, open_stdin, json!([]));
@@ -166,7 +186,7 @@ impl Ctr {
         let m = json!({
             "id": self.id,
             "bundle": self.bundle,
-            "runtime": runtime,
+            "runtime": self.runtime_choice(&runtime),
             "rootfs_mounts": rootfs_mounts,
             "log_path": self.log,
             "tty": tty,
