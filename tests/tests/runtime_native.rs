@@ -44,8 +44,17 @@ fn native_runtime_lifecycle() {
     drop(out_w);
     assert_eq!(rt.state(&c.id).expect("state").status, Status::Created);
     let cg = std::path::Path::new("/sys/fs/cgroup/pids").join(c.cgroup_path());
-    let procs = std::fs::read_to_string(cg.join("cgroup.procs")).expect("procs");
-    assert_eq!(procs.trim(), pid.to_string(), "init placed in its cgroup");
+    // `create` returns once the init is cloned; the init joins its cgroup (v1: by itself)
+    // before it may exec, so it shows up there while it still waits for `start`.
+    let placed = (0..200).any(|_| {
+        let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+        let there = procs.trim() == pid.to_string();
+        if !there {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        there
+    });
+    assert!(placed, "init placed in its cgroup before start");
     rt.start(&c.id).expect("start");
     let mut out = String::new();
     out_r.read_to_string(&mut out).expect("read");
@@ -84,13 +93,19 @@ fn native_runtime_lifecycle() {
     assert_eq!(wait_exit(pid), 137);
     rt.delete(&c.id).expect("delete");
 
-    // A missing command fails `create`, with Docker's text and code, as runc's create does:
-    // the init looks the command up before it reports itself set up. Nothing is left.
+    // A missing command fails with Docker's text and code: `create` when the init's set-up
+    // is over before it returns, else `start` (`create` returns once the init is cloned; the
+    // init looks the command up before it reports itself set up). Nothing is left.
     let c = Ctr::new("natnf");
     let spec = build_spec(&c.opts(&["nope"])).expect("spec");
-    let e = rt
-        .create(&c.id, &c.bundle, &spec, stdio)
-        .expect_err("create must fail");
+    let e = match rt.create(&c.id, &c.bundle, &spec, stdio) {
+        Err(e) => e,
+        Ok(pid) => {
+            let e = rt.start(&c.id).expect_err("start must fail");
+            let _ = wait_exit(pid);
+            e
+        }
+    };
     assert_eq!(
         e,
         berth_core::DriverError::Exec {
@@ -98,7 +113,7 @@ fn native_runtime_lifecycle() {
             message: "exec: \"nope\": executable file not found in $PATH".into()
         }
     );
+    rt.delete(&c.id).expect("delete");
     let cg = std::path::Path::new("/sys/fs/cgroup/pids").join(c.cgroup_path());
     assert!(!cg.exists(), "cgroup removed");
-    rt.delete(&c.id).expect("delete");
 }
