@@ -42,6 +42,7 @@ pub struct Builder {
     config: serde_json::Map<String, Value>,
     args: Vec<String>,
     tcp: bool,
+    berthd: Option<PathBuf>,
 }
 
 impl Builder {
@@ -62,6 +63,13 @@ impl Builder {
     /// Extra berthd command-line arguments.
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.to_string());
+        self
+    }
+
+    /// Runs this berthd binary instead of the target folder's (an older build: its
+    /// berth-monitor and plugins are the ones beside it).
+    pub fn berthd(mut self, bin: &Path) -> Self {
+        self.berthd = Some(bin.to_path_buf());
         self
     }
 
@@ -124,6 +132,7 @@ impl Builder {
             subnet,
             tcp_port,
             args: self.args,
+            berthd: self.berthd,
             child: None,
             _tmp: Some(tmp),
         }
@@ -156,6 +165,7 @@ pub struct TestDaemon {
     subnet: u8,
     tcp_port: Option<u16>,
     args: Vec<String>,
+    berthd: Option<PathBuf>,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -184,15 +194,22 @@ impl TestDaemon {
 
     /// The command line this daemon runs (`berthd --config-file <dir>/daemon.json ...`).
     pub fn berthd_command(&self) -> Command {
-        let mut c = Command::new(Self::berthd_bin());
+        let bin = self.berthd.clone().unwrap_or_else(Self::berthd_bin);
+        let mut c = Command::new(bin);
         c.arg("--config-file")
             .arg(&self.config_file)
             .args(&self.args);
         c
     }
 
+    /// The berthd binary the next start ([`TestDaemon::restart`]) runs: `None` for the target
+    /// folder's.
+    pub fn use_berthd(&mut self, bin: Option<&Path>) {
+        self.berthd = bin.map(Path::to_path_buf);
+    }
+
     fn spawn(&mut self) {
-        let bin = Self::berthd_bin();
+        let bin = self.berthd.clone().unwrap_or_else(Self::berthd_bin);
         assert!(
             bin.exists(),
             "{} not found: run `cargo build --workspace` before the integration tests",

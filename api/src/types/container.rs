@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub use super::container_state::ContainerState;
+pub use super::network::{EndpointSettings, NetworkSettings};
+
 /// Reads `null` as the default value (clients send `"LogConfig": null` and the like).
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -50,6 +53,10 @@ pub struct ContainerConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
     pub on_build: Option<Vec<String>>,
+    /// Every other field a client sent, kept as sent: Docker round-trips them in inspect
+    /// (`MacAddress`, `ArgsEscaped`, ...), and berth interprets none of them.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
 }
 
 /// `HostConfig.RestartPolicy`.
@@ -111,6 +118,7 @@ pub struct Ulimit {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
     pub binds: Option<Vec<String>>,
+    #[serde(rename = "ContainerIDFile")]
     pub container_id_file: String,
     #[serde(deserialize_with = "nullable")]
     pub log_config: LogConfig,
@@ -150,7 +158,8 @@ pub struct HostConfig {
     pub pids_limit: Option<i64>,
     pub ulimits: Option<Vec<Ulimit>>,
     pub mounts: Option<Vec<Mount>>,
-    /// Everything else, kept as sent.
+    /// Everything else a client sent (`MemorySwappiness`, `CgroupnsMode`, `Devices`, ...),
+    /// kept as sent: Docker round-trips these in inspect.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
@@ -180,27 +189,6 @@ pub struct ContainerCreate {
 pub struct ContainerCreateResponse {
     pub id: String,
     pub warnings: Vec<String>,
-}
-
-/// `State` in inspect.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct ContainerState {
-    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`.
-    pub status: String,
-    pub running: bool,
-    pub paused: bool,
-    pub restarting: bool,
-    #[serde(rename = "OOMKilled")]
-    pub oom_killed: bool,
-    pub dead: bool,
-    pub pid: i64,
-    pub exit_code: i64,
-    pub error: String,
-    pub started_at: String,
-    pub finished_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub health: Option<Value>,
 }
 
 /// One entry of `Mounts` in inspect and list.
@@ -249,11 +237,14 @@ pub struct ContainerJson {
     pub exec_ids: Option<Vec<String>>,
     #[serde(deserialize_with = "nullable")]
     pub host_config: HostConfig,
-    pub graph_driver: Value,
+    #[serde(deserialize_with = "nullable")]
+    pub graph_driver: super::image::GraphDriver,
+    #[serde(deserialize_with = "nullable")]
     pub mounts: Vec<MountPoint>,
     #[serde(deserialize_with = "nullable")]
     pub config: ContainerConfig,
-    pub network_settings: Value,
+    #[serde(deserialize_with = "nullable")]
+    pub network_settings: NetworkSettings,
 }
 
 /// A port of a container in `ContainerSummary`.

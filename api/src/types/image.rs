@@ -32,7 +32,7 @@ pub struct ImageSummary {
 
 /// `GraphDriver` of an inspect answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", default)]
 pub struct GraphDriver {
     /// Driver name (`overlay2`, `vfs`).
     pub name: String,

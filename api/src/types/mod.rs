@@ -2,7 +2,9 @@
 
 pub mod archive;
 pub mod container;
+pub mod container_state;
 pub mod events;
 pub mod image;
+pub mod network;
 pub mod system;
 pub mod volume;

@@ -9,6 +9,7 @@ pub mod mounts;
 
 use crate::error::ServiceError;
 use crate::filters::Labels;
+use crate::model::volume::VolumeRecord;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -116,14 +117,14 @@ impl Volumes {
             return None;
         }
         let dir = self.root.join(name);
-        let meta: Value = std::fs::read(dir.join("volume.json"))
+        let meta: VolumeRecord = std::fs::read(dir.join("volume.json"))
             .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())?;
+            .and_then(|b| crate::model::migrate::parse(&b).ok())?;
         Some(Volume {
             name: name.to_string(),
-            created_at: meta["CreatedAt"].as_str().unwrap_or("").to_string(),
-            labels: string_map(&meta["Labels"]),
-            options: string_map(&meta["Options"]),
+            created_at: meta.created_at,
+            labels: meta.labels,
+            options: meta.options,
             mountpoint: dir.join("_data"),
         })
     }
@@ -179,8 +180,13 @@ impl Volumes {
             .and_then(|_| std::fs::create_dir_all(&data))
             .map_err(|e| ServiceError::internal(format!("create {name}: {e}")))?;
         let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let meta = json!({"Name": name, "CreatedAt": created_at, "Labels": string_map(labels), "Options": options});
-        berth_core::atomic::write_atomic(&dir.join("volume.json"), meta.to_string().as_bytes())
+        let meta = VolumeRecord {
+            name: name.to_string(),
+            created_at,
+            labels: string_map(labels),
+            options,
+        };
+        berth_core::atomic::write_json_atomic(&dir.join("volume.json"), &meta)
             .map_err(|e| ServiceError::internal(format!("create {name}: {e}")))?;
         let v = self
             .read(name)
