@@ -270,15 +270,14 @@ async fn remove(ctx: Ctx, req: Req) -> ApiResult {
 async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     f.only(&["label", "label!", "until"])?;
-    let labels = super::filters::labels(&f);
+    let filter = super::filters::network_prune(&f)?;
     let mut deleted = Vec::new();
     for rec in ctx.networks.list() {
         let name = rec.name.clone();
         if PREDEFINED.contains(&name.as_str()) || !attached(&ctx, &rec).is_empty() {
             continue;
         }
-        let labels_ok = labels.matches(|k| rec.labels.get(k).map(String::as_str));
-        if labels_ok && delete_one(&ctx, &rec).await.is_ok() {
+        if filter.matches(&rec) && delete_one(&ctx, &rec).await.is_ok() {
             deleted.push(name);
         }
     }

@@ -1,7 +1,8 @@
-//! `docker network ls` filters as a predicate over the store's typed records.
+//! `docker network ls` and `docker network prune` filters as predicates over the store's
+//! typed records.
 
 use super::PREDEFINED;
-use crate::filters::LabelFilter;
+use crate::filters::{LabelFilter, Labels};
 use crate::model::network::NetworkRecord;
 
 /// `docker network ls` filters, parsed. Each field is one filter: empty passes everything,
@@ -45,6 +46,28 @@ impl NetworkFilter {
     }
 }
 
+/// `docker network prune` filters, parsed: a network is pruned when its labels pass and it
+/// was created at or before `until` (Unix nanoseconds), as Docker's.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkPruneFilter {
+    /// `label`, `label!`.
+    pub labels: Labels,
+    /// `until`.
+    pub until: Option<i64>,
+}
+
+impl NetworkPruneFilter {
+    /// Whether `rec` may be pruned by these filters (in use or predefined is the caller's).
+    pub fn matches(&self, rec: &NetworkRecord) -> bool {
+        let created = chrono::DateTime::parse_from_rfc3339(&rec.created)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt());
+        self.labels
+            .matches(|k| rec.labels.get(k).map(String::as_str))
+            && self.until.is_none_or(|u| created.is_some_and(|c| c <= u))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +101,27 @@ mod tests {
         assert!(custom.matches(&user, true));
         assert!(!custom.matches(&net("bridge", "bridge"), true));
         assert!(!custom.matches(&user, false));
+    }
+
+    #[test]
+    fn prune_takes_labels_and_until() {
+        let mut old = net("old", "bridge");
+        old.created = "2026-01-01T00:00:00.5Z".into();
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .ok()
+                .and_then(|t| t.timestamp_nanos_opt())
+        };
+        let f = |until: &str, label: &str| NetworkPruneFilter {
+            labels: Labels {
+                with: vec![LabelFilter::parse(label)],
+                without: Vec::new(),
+            },
+            until: at(until),
+        };
+        assert!(f("2026-01-01T00:00:00.5Z", "team").matches(&old));
+        assert!(!f("2026-01-01T00:00:00Z", "team").matches(&old));
+        assert!(!f("2026-02-01T00:00:00Z", "team=b").matches(&old));
+        assert!(NetworkPruneFilter::default().matches(&old));
     }
 }

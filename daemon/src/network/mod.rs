@@ -20,7 +20,7 @@ mod dns_msg;
 pub mod endpoints;
 mod filter;
 
-pub use filter::NetworkFilter;
+pub use filter::{NetworkFilter, NetworkPruneFilter};
 
 use crate::error::ServiceError;
 use crate::model::network::NetworkRecord;
