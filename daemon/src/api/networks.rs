@@ -7,7 +7,10 @@ use crate::network::{self, endpoints, PREDEFINED};
 use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
-use berth_api::types::network::{IpamConfig, NetworkContainer, NetworkResource};
+use berth_api::types::network::{
+    IpamConfig, NetworkContainer, NetworkCreateRequest, NetworkCreateResponse, NetworkResource,
+    NetworksPruneResponse,
+};
 use berth_core::network::NetworkSpec;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -111,8 +114,9 @@ async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
 }
 
 async fn create(ctx: Ctx, req: Req) -> ApiResult {
-    let body: Value = read_json(req.into_body()).await?;
-    let name = body["Name"].as_str().unwrap_or_default().to_string();
+    let body: Option<NetworkCreateRequest> = read_json(req.into_body()).await?;
+    let body = body.unwrap_or_default();
+    let name = body.name;
     if name.is_empty() {
         return Err(ApiError::bad_request("network name cannot be empty"));
     }
@@ -121,8 +125,7 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
             "network with name {name} already exists"
         )));
     }
-    let driver = body["Driver"]
-        .as_str()
+    let driver = Some(body.driver.as_str())
         .filter(|d| !d.is_empty())
         .unwrap_or("bridge");
     let plugin = ctx.networks.driver_named(driver, None).is_some();
@@ -136,26 +139,17 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
         .networks
         .driver_named(&driver, ctx.network.as_ref())
         .ok_or_else(|| ApiError::not_found(format!("plugin \"{driver}\" not found")))?;
-    let cfg = body["IPAM"]["Config"]
-        .get(0)
-        .cloned()
-        .unwrap_or(Value::Null);
-    let opt = |k: &str| {
-        cfg[k]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let options = string_map(&body["Options"]);
+    let cfg = body.ipam.config.into_iter().next().unwrap_or_default();
+    let opt = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
     let id = network::random_id();
     let spec = NetworkSpec {
         id: id.clone(),
         name: name.clone(),
-        subnet: opt("Subnet"),
-        gateway: opt("Gateway"),
-        ip_range: opt("IPRange"),
-        internal: body["Internal"].as_bool().unwrap_or(false),
-        options: options.clone(),
+        subnet: opt(&cfg.subnet),
+        gateway: opt(&cfg.gateway),
+        ip_range: opt(&cfg.ip_range),
+        internal: body.internal,
+        options: body.options.clone(),
         ..Default::default()
     };
     let net2 = net.clone();
@@ -165,15 +159,15 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
         rec.ipam.config = vec![IpamConfig {
             subnet: info.subnet,
             gateway: info.gateway,
-            ip_range: opt("IPRange").unwrap_or_default(),
+            ip_range: cfg.ip_range,
             ..IpamConfig::default()
         }];
     }
-    rec.user_subnet = opt("Subnet").is_some();
-    rec.internal = spec_internal(&body);
-    rec.attachable = body["Attachable"].as_bool().unwrap_or(false);
-    rec.labels = string_map(&body["Labels"]);
-    rec.options = options;
+    rec.user_subnet = !cfg.subnet.is_empty();
+    rec.internal = body.internal;
+    rec.attachable = body.attachable;
+    rec.labels = body.labels;
+    rec.options = body.options;
     if let Err(e) = ctx.networks.save(&rec) {
         let _ = tokio::task::spawn_blocking(move || net.delete_network(&id)).await;
         return Err(e.into());
@@ -181,23 +175,11 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
     endpoints::publish(&ctx, &rec, "create", None);
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"Id": rec.id, "Warning": ""}),
+        &NetworkCreateResponse {
+            id: rec.id.clone(),
+            warning: String::new(),
+        },
     ))
-}
-
-/// The string members of a request's object (`Options`, `Labels`); others are ignored.
-fn string_map(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn spec_internal(body: &Value) -> bool {
-    body["Internal"].as_bool().unwrap_or(false)
 }
 
 /// Deletes one custom network (Docker's texts for predefined and in-use networks).
@@ -281,7 +263,9 @@ async fn prune(ctx: Ctx, req: Req) -> ApiResult {
             deleted.push(name);
         }
     }
-    ok_json(&json!({"NetworksDeleted": deleted}))
+    ok_json(&NetworksPruneResponse {
+        networks_deleted: deleted,
+    })
 }
 
 /// The network, the request body, the container it names and the network's name, for
