@@ -191,6 +191,13 @@ pub struct ContainerCreateResponse {
     pub warnings: Vec<String>,
 }
 
+/// `{"Id": ...}`: the reply of `POST /containers/{id}/exec` and `POST /commit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IdResponse {
+    pub id: String,
+}
+
 /// One entry of `Mounts` in inspect and list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]

@@ -8,9 +8,8 @@ use crate::server::http::{self, empty, ok_json, read_json, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
 use berth_api::stdcopy::Stream;
-use berth_api::types::container::{ExecConfig, ExecStart};
+use berth_api::types::container::{ExecConfig, ExecStart, IdResponse};
 use hyper::{Method, StatusCode};
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Registers the routes.
@@ -25,7 +24,7 @@ async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
     let c = ctx.containers.get(req.param("id"))?;
     let body: Option<ExecConfig> = read_json(req.into_body()).await?;
     let id = exec::create(&ctx, &c, body.unwrap_or_default())?;
-    Ok(http::json(StatusCode::CREATED, &json!({"Id": id})))
+    Ok(http::json(StatusCode::CREATED, &IdResponse { id }))
 }
 
 async fn start(ctx: Ctx, mut req: Req) -> ApiResult {

@@ -81,7 +81,10 @@ pub(super) async fn commit(ctx: Ctx, req: Req) -> ApiResult {
     let id = result?;
     ctx.events
         .publish("container", "commit", &c.id, attrs(&[("name", &c.name())]));
-    Ok(http::json(StatusCode::CREATED, &json!({ "Id": id })))
+    Ok(http::json(
+        StatusCode::CREATED,
+        &berth_api::types::container::IdResponse { id },
+    ))
 }
 
 pub(super) async fn df(ctx: Ctx, _req: Req) -> ApiResult {
