@@ -313,11 +313,7 @@ fn forwards(ctx: &Ctx, id: &str) -> bool {
     };
     nets.iter()
         .filter(|(_, ep)| ep["EndpointID"].as_str().is_some_and(|s| !s.is_empty()))
-        .any(|(name, _)| {
-            ctx.networks
-                .get(name)
-                .is_ok_and(|n| !n["Internal"].as_bool().unwrap_or(false))
-        })
+        .any(|(name, _)| ctx.networks.get(name).is_ok_and(|n| !n.internal))
 }
 
 /// Where names not ours go: the container's `--dns` servers, else the host's resolvers.

@@ -15,9 +15,9 @@
 //! host's resolvers otherwise. The driver installs the routes it reports, inside the
 //! namespace, before it answers (the network conformance suite checks both agree).
 
-use super::driver_id;
 use crate::containers::Container;
 use crate::error::ServiceError;
+use crate::model::network::NetworkRecord;
 use crate::state::Ctx;
 use berth_core::network::{EndpointDns, EndpointInfo, EndpointSpec, PortBinding};
 use serde_json::{json, Value};
@@ -28,7 +28,7 @@ fn special_mode(mode: &str) -> bool {
 }
 
 /// The `NetworkSettings.Networks.<name>` entry of a configured, not yet joined endpoint.
-pub fn entry(net: &Value, epc: &Value) -> Value {
+pub fn entry(net: &NetworkRecord, epc: &Value) -> Value {
     let list = |v: &Value| if v.is_array() { v.clone() } else { Value::Null };
     let ipam = if epc["IPAMConfig"].is_object() {
         epc["IPAMConfig"].clone()
@@ -37,15 +37,14 @@ pub fn entry(net: &Value, epc: &Value) -> Value {
     };
     json!({"IPAMConfig": ipam, "Links": list(&epc["Links"]), "Aliases": list(&epc["Aliases"]),
         "MacAddress": epc["MacAddress"].as_str().unwrap_or(""), "DriverOpts": epc["DriverOpts"],
-        "NetworkID": net["Id"], "EndpointID": "", "Gateway": "", "IPAddress": "",
+        "NetworkID": net.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
         "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
         "DNSNames": null})
 }
 
 /// Checks an endpoint configuration against its network, with Docker's texts.
-pub fn validate(net: &Value, epc: &Value) -> Result<(), ServiceError> {
-    let name = net["Name"].as_str().unwrap_or_default();
-    let user = !super::PREDEFINED.contains(&name);
+pub fn validate(net: &NetworkRecord, epc: &Value) -> Result<(), ServiceError> {
+    let user = !super::PREDEFINED.contains(&net.name.as_str());
     let ip = epc["IPAMConfig"]["IPv4Address"].as_str().unwrap_or("");
     let aliases = epc["Aliases"].as_array().is_some_and(|a| !a.is_empty());
     if !user && !ip.is_empty() {
@@ -64,7 +63,7 @@ pub fn validate(net: &Value, epc: &Value) -> Result<(), ServiceError> {
                 "invalid IPv4 address: {ip}"
             )));
         }
-        if net["BerthUserSubnet"].as_bool() != Some(true) {
+        if !net.user_subnet {
             return Err(ServiceError::bad_request(
                 "user specified IP address is supported only when connecting to networks with user configured subnets",
             ));
@@ -110,10 +109,10 @@ pub fn plan(ctx: &Ctx, host_config: &Value, networking: &Value) -> Result<Value,
         let net = known
             .as_ref()
             .cloned()
-            .unwrap_or_else(|_| json!({"Name": key, "Id": ""}));
+            .unwrap_or_else(|_| super::record("", &key, ""));
         let epc = eps
             .get(&key)
-            .or_else(|| eps.get(net["Name"].as_str().unwrap_or_default()))
+            .or_else(|| eps.get(&net.name))
             .or_else(|| {
                 eps.iter()
                     .find(|(k, _)| key == mode && is_mode(k))
@@ -124,8 +123,7 @@ pub fn plan(ctx: &Ctx, host_config: &Value, networking: &Value) -> Result<Value,
         if known.is_ok() {
             validate(&net, &epc)?;
         }
-        let name = net["Name"].as_str().unwrap_or_default().to_string();
-        out.insert(name, entry(&net, &epc));
+        out.insert(net.name.clone(), entry(&net, &epc));
     }
     Ok(Value::Object(out))
 }
@@ -181,7 +179,7 @@ pub async fn join_one(
     ports: Vec<PortBinding>,
 ) -> Result<(String, Value, Vec<PortBinding>), ServiceError> {
     let net = ctx.networks.get(key)?;
-    let name = net["Name"].as_str().unwrap_or_default().to_string();
+    let name = net.name.clone();
     let rec = c.record();
     let epc = rec["NetworkSettings"]["Networks"]
         .get(&name)
@@ -193,7 +191,7 @@ pub async fn join_one(
         return Ok((name, ep, Vec::new()));
     };
     let spec = EndpointSpec {
-        network_id: driver_id(&net),
+        network_id: net.driver_id().to_string(),
         endpoint_id: c.id.clone(),
         container_id: c.id.clone(),
         netns_path: format!("/proc/{pid}/ns/net"),
@@ -298,19 +296,16 @@ fn resolv_text(dns: &EndpointDns) -> String {
 
 /// A network event as Docker emits them (`create`, `destroy`, and `connect`/`disconnect`
 /// with the container, also when a container joins or leaves at start and stop).
-pub fn publish(ctx: &Ctx, net: &Value, action: &str, container: Option<&str>) {
-    let mut attrs: std::collections::BTreeMap<String, String> = [
-        ("name", net["Name"].as_str().unwrap_or_default()),
-        ("type", net["Driver"].as_str().unwrap_or_default()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+pub fn publish(ctx: &Ctx, net: &NetworkRecord, action: &str, container: Option<&str>) {
+    let mut attrs: std::collections::BTreeMap<String, String> =
+        [("name", net.name.as_str()), ("type", net.driver.as_str())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     if let Some(c) = container {
         attrs.insert("container".to_string(), c.to_string());
     }
-    let id = net["Id"].as_str().unwrap_or_default();
-    ctx.events.publish("network", action, id, attrs);
+    ctx.events.publish("network", action, &net.id, attrs);
 }
 
 /// `NetworkSettings.Ports` from the bound ports.
@@ -355,7 +350,7 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
                 let ids: Vec<String> = joined
                     .iter()
                     .filter_map(|(n, _)| ctx.networks.get(n).ok())
-                    .map(|n| driver_id(&n))
+                    .map(|n| n.driver_id().to_string())
                     .collect();
                 leave_ids(ctx, c, ids).await;
                 let e = if e.is_server_side() || e.to_string().contains("already allocated") {
@@ -406,7 +401,7 @@ async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
             .networks
             .list()
             .into_iter()
-            .find(|n| driver_id(n) == nid)
+            .find(|n| n.driver_id() == nid)
             .and_then(|n| ctx.networks.driver(&n, ctx.network.as_ref()))
             .or_else(|| ctx.network.clone());
         if let Some(d) = drv {
@@ -427,7 +422,7 @@ async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
 /// Leaves every network of a container that stopped (or failed to start) and clears the
 /// endpoints' runtime fields, keeping their configuration. Returns the networks it left, for
 /// their `disconnect` events ([`publish`]), which Docker sends after the container's `die`.
-pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<Value> {
+pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
     ctx.networks.dns.stop(&c.id);
     let rec = c.record();
     // The default bridge always when the container has a network namespace of its own
@@ -448,7 +443,7 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<Value> {
             let Ok(net) = ctx.networks.get(name) else {
                 continue;
             };
-            let id = driver_id(&net);
+            let id = net.driver_id().to_string();
             if !ids.contains(&id) && !super::PREDEFINED.contains(&name.as_str()) {
                 ids.push(id);
             }
@@ -476,6 +471,10 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<Value> {
 mod tests {
     use super::*;
 
+    fn net(id: &str) -> NetworkRecord {
+        crate::network::record(id, "n", "bridge")
+    }
+
     #[test]
     fn a_drivers_answer_fills_the_entry_and_its_dns_becomes_resolv_conf() {
         let info = EndpointInfo {
@@ -492,7 +491,7 @@ mod tests {
             },
             ..EndpointInfo::default()
         };
-        let mut ep = entry(&json!({"Id": "n"}), &Value::Null);
+        let mut ep = entry(&net("n"), &Value::Null);
         fill(&mut ep, "c1", &info);
         assert_eq!(ep["GlobalIPv6Address"], "fd00:3::2");
         assert_eq!(ep["GlobalIPv6PrefixLen"], 64);
@@ -516,7 +515,7 @@ mod tests {
             ip: "10.3.0.2".into(),
             ..EndpointInfo::default()
         };
-        let mut ep = entry(&json!({"Id": "n"}), &Value::Null);
+        let mut ep = entry(&net("n"), &Value::Null);
         fill(&mut ep, "c1", &info);
         let rec = json!({"HostConfig": {"NetworkMode": "bridge"},
             "NetworkSettings": {"Networks": {"bridge": ep}}});
