@@ -108,6 +108,13 @@ fn userns_example_runtime_conforms() {
         root_is_host_root: false,
     };
     run_all(&Cli(&d), "userns", expect);
+    drop(d);
+
+    // Named in Docker's `runtimes` instead: the same runtime.
+    let d = daemon(json!({"runtimes": {"userns": {"path": lib}}}));
+    listed(&d, "userns", "userns-runtime");
+    let o = d.docker(&["run", "--rm", "--runtime", "userns", "busybox", "id", "-u"]);
+    assert_eq!(o.ok().trim(), "0");
 }
 
 #[test]
