@@ -108,6 +108,23 @@ fn userns_example_runtime_conforms() {
         root_is_host_root: false,
     };
     run_all(&Cli(&d), "userns", expect);
+
+    // What its root writes is stored with the image's ids: committed and run natively, the
+    // file is root's.
+    let o = d.docker(&[
+        "run",
+        "--runtime",
+        "userns",
+        "--name",
+        "writer",
+        "busybox",
+        "touch",
+        "/etc/w",
+    ]);
+    o.ok();
+    d.docker(&["commit", "writer", "written"]).ok();
+    let o = d.docker(&["run", "--rm", "written", "stat", "-c", "%u:%g", "/etc/w"]);
+    assert_eq!(o.ok().trim(), "0:0");
     drop(d);
 
     // Named in Docker's `runtimes` instead: the same runtime.
