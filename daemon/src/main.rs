@@ -17,8 +17,6 @@ mod idle;
 mod jsonv;
 mod lock;
 mod logging;
-// The typed records are read by the migration; the stores still convert to them (issue 17).
-#[allow(dead_code)]
 mod model;
 mod modes;
 mod network;

@@ -158,6 +158,9 @@ pub struct HostConfig {
     pub pids_limit: Option<i64>,
     pub ulimits: Option<Vec<Ulimit>>,
     pub mounts: Option<Vec<Mount>>,
+    pub oom_score_adj: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysctls: Option<BTreeMap<String, String>>,
     /// Everything else a client sent (`MemorySwappiness`, `CgroupnsMode`, `Devices`, ...),
     /// kept as sent: Docker round-trips these in inspect.
     #[serde(flatten)]

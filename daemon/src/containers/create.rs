@@ -1,10 +1,12 @@
 //! `POST /containers/create`: merge the request with the image's config as Docker does,
 //! create the rw layer, record the container.
 
-use super::{initial_state, names, timestamp, Container};
+use super::{names, timestamp, Container, ContainerRecord};
 use crate::error::ServiceError;
 use crate::jsonv::{env_key, merge_env, strings};
 use crate::state::Ctx;
+use berth_api::types::container::{ContainerConfig, ContainerJson, HostConfig, NetworkSettings};
+use berth_api::types::image::GraphDriver;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -208,12 +210,23 @@ pub async fn create(
     )
     .map_err(ServiceError::bad_request)?;
     let log_path = if host_config["LogConfig"]["Type"] == "none" {
-        json!("")
+        String::new()
     } else {
-        json!(ctx.containers.dir(&id).join(format!("{id}-json.log")))
+        ctx.containers
+            .dir(&id)
+            .join(format!("{id}-json.log"))
+            .display()
+            .to_string()
     };
     let networks = crate::network::endpoints::plan(ctx, &host_config, &body["NetworkingConfig"])?;
     let mounts = crate::volumes::mounts::plan(&ctx.volumes, &ctx.containers, &cfg, &host_config)?;
+    // The request was checked field by field (`validate::check`); what the image adds may
+    // still be of the wrong type.
+    let cfg: ContainerConfig = serde_json::from_value(cfg).map_err(|e| {
+        ServiceError::bad_request(format!("the image's config cannot be used: {e}"))
+    })?;
+    let host_config: HostConfig = serde_json::from_value(host_config)
+        .map_err(|e| ServiceError::bad_request(format!("json: invalid HostConfig: {e}")))?;
     let parent = image.top_chain().map(|c| berth_image::storage_id(&c));
     let (storage, lid) = (ctx.storage.clone(), id.clone());
     let inits = super::initlayer::InitLayers::of(ctx);
@@ -234,30 +247,36 @@ pub async fn create(
     })
     .await??;
     let dir = ctx.containers.dir(&id);
-    let rec = json!({
-        "Id": id,
-        "Created": timestamp(),
-        "Path": path_args.first().cloned().unwrap_or_default(),
-        "Args": path_args.iter().skip(1).collect::<Vec<_>>(),
-        "State": initial_state(),
-        "Image": image.id,
-        "ResolvConfPath": dir.join("resolv.conf"),
-        "HostnamePath": dir.join("hostname"),
-        "HostsPath": dir.join("hosts"),
-        "LogPath": log_path,
-        "Name": format!("/{name}"),
-        "RestartCount": 0,
-        "Driver": ctx.storage.name(),
-        "Platform": "linux",
-        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": null,
-        "HostConfig": host_config,
-        "GraphDriver": {"Name": ctx.storage.name(), "Data": null},
-        "Mounts": mounts,
-        "Config": cfg,
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": networks, "IPAddress": "", "Gateway": "", "MacAddress": "", "IPPrefixLen": 0},
-        "ManuallyStopped": false,
-    });
+    let path = |f: &str| dir.join(f).display().to_string();
+    let rec = ContainerRecord {
+        inspect: ContainerJson {
+            id: id.clone(),
+            created: timestamp(),
+            path: path_args.first().cloned().unwrap_or_default(),
+            args: path_args.iter().skip(1).cloned().collect(),
+            image: image.id.clone(),
+            resolv_conf_path: path("resolv.conf"),
+            hostname_path: path("hostname"),
+            hosts_path: path("hosts"),
+            log_path,
+            name: format!("/{name}"),
+            driver: ctx.storage.name().to_string(),
+            platform: "linux".into(),
+            host_config,
+            graph_driver: GraphDriver {
+                name: ctx.storage.name().to_string(),
+                data: None,
+            },
+            mounts,
+            config: cfg,
+            network_settings: NetworkSettings {
+                networks,
+                ..NetworkSettings::default()
+            },
+            ..ContainerJson::default()
+        },
+        manually_stopped: false,
+    };
     let c = Container::new(id.clone(), rec);
     let undo = |e: ServiceError| {
         let _ = ctx.storage.remove(&id);

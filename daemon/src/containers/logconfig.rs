@@ -149,20 +149,12 @@ pub fn rotation_of(opts: &BTreeMap<String, String>) -> Result<Rotation, String> 
 
 /// The rotation of a container record's `HostConfig.LogConfig` (none for other drivers or
 /// options that no longer parse).
-pub fn rotation(rec: &Value) -> Option<Rotation> {
-    let lc = rec.pointer("/HostConfig/LogConfig")?;
-    if lc["Type"].as_str() != Some("json-file") {
+pub fn rotation(rec: &crate::containers::ContainerRecord) -> Option<Rotation> {
+    let lc = &rec.host_config.log_config;
+    if lc.kind != "json-file" {
         return None;
     }
-    let opts: BTreeMap<String, String> = lc["Config"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    rotation_of(&opts).ok()
+    rotation_of(&lc.config).ok()
 }
 
 #[cfg(test)]
@@ -200,7 +192,9 @@ mod tests {
         )
         .expect("accepted");
         assert_eq!(lc["Config"]["max-size"], "2k");
-        let rot = rotation(&json!({"HostConfig": {"LogConfig": lc}})).expect("accepted");
+        let mut rec = crate::containers::ContainerRecord::default();
+        rec.host_config.log_config = serde_json::from_value(lc).expect("typed");
+        let rot = rotation(&rec).expect("accepted");
         assert_eq!(
             rot,
             Rotation {

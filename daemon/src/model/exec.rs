@@ -3,6 +3,8 @@
 use berth_api::types::container::ExecConfig;
 
 /// One exec instance.
+// Not used yet: `containers::ExecRecord` becomes this one (issue 17, helper "netexec").
+#[allow(dead_code)]
 #[derive(Debug, Clone, Default)]
 pub struct ExecRecord {
     /// 64-hex id.
