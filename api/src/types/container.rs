@@ -176,7 +176,7 @@ pub struct HostConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkingConfig {
-    pub endpoints_config: Option<BTreeMap<String, Value>>,
+    pub endpoints_config: Option<BTreeMap<String, EndpointSettings>>,
 }
 
 /// `POST /containers/create` body.

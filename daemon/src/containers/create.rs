@@ -89,38 +89,19 @@ pub fn merge_config(req: &Value, image_cfg: &Value) -> Value {
     Value::Object(cfg)
 }
 
-fn host_config_defaults(hc: &Value) -> Value {
-    let mut h = hc.as_object().cloned().unwrap_or_default();
-    for (k, d) in [
-        ("NetworkMode", json!("bridge")),
-        (
-            "RestartPolicy",
-            json!({"Name": "no", "MaximumRetryCount": 0}),
-        ),
-        ("AutoRemove", json!(false)),
-        ("Privileged", json!(false)),
-        ("ReadonlyRootfs", json!(false)),
-        ("Binds", Value::Null),
-        ("PortBindings", json!({})),
-        ("Memory", json!(0)),
-        ("MemorySwap", json!(0)),
-        ("NanoCpus", json!(0)),
-        ("CpuShares", json!(0)),
-        ("PidsLimit", Value::Null),
-        ("ShmSize", json!(67108864)),
-        ("Runtime", json!("")),
-    ] {
-        let missing = h
-            .get(k)
-            .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
-        if missing && !(k == "Runtime" && h.contains_key(k)) {
-            h.insert(k.into(), d);
-        }
+/// The request's `HostConfig` with Docker's defaults where it left a field unset.
+fn host_config_defaults(mut h: HostConfig) -> HostConfig {
+    if h.network_mode.is_empty() || h.network_mode == "default" {
+        h.network_mode = "bridge".into();
     }
-    if h.get("NetworkMode").and_then(Value::as_str) == Some("default") {
-        h.insert("NetworkMode".into(), json!("bridge"));
+    if h.restart_policy.name.is_empty() {
+        h.restart_policy.name = "no".into();
     }
-    Value::Object(h)
+    h.port_bindings.get_or_insert_with(Default::default);
+    if h.shm_size == 0 {
+        h.shm_size = 64 << 20;
+    }
+    h
 }
 
 fn random_id() -> String {
@@ -141,12 +122,9 @@ pub async fn create(
         ));
     }
     super::validate::normalise(&mut body);
-    super::validate::check(&body)?;
-    if let Some(rt) = body
-        .pointer("/HostConfig/Runtime")
-        .and_then(Value::as_str)
-        .filter(|r| !r.is_empty() && !ctx.runtimes.contains_key(*r))
-    {
+    let (host_config, networking) = super::validate::check(&body)?;
+    let rt = &host_config.runtime;
+    if !rt.is_empty() && !ctx.runtimes.contains_key(rt) {
         return Err(ServiceError::bad_request(crate::runtimes::unknown(rt)));
     }
     let image_name = body["Image"].as_str().unwrap_or("").to_string();
@@ -201,15 +179,20 @@ pub async fn create(
         cfg["Hostname"] = json!(id[..12]);
     }
     cfg["Image"] = json!(image_name);
-    let mut host_config = host_config_defaults(&body["HostConfig"]);
+    // The request was checked field by field (`validate::check`); what the image adds may
+    // still be of the wrong type.
+    let cfg: ContainerConfig = serde_json::from_value(cfg).map_err(|e| {
+        ServiceError::bad_request(format!("the image's config cannot be used: {e}"))
+    })?;
+    let mut host_config = host_config_defaults(host_config);
     // The daemon's log-driver and log-opts complete the request's; refused as Docker does.
-    host_config["LogConfig"] = super::logconfig::merge_and_check(
-        &host_config["LogConfig"],
+    host_config.log_config = super::logconfig::merge_and_check(
+        &host_config.log_config,
         &ctx.config.log_driver,
         &ctx.config.log_opts,
     )
     .map_err(ServiceError::bad_request)?;
-    let log_path = if host_config["LogConfig"]["Type"] == "none" {
+    let log_path = if host_config.log_config.kind == "none" {
         String::new()
     } else {
         ctx.containers
@@ -218,15 +201,8 @@ pub async fn create(
             .display()
             .to_string()
     };
-    let networks = crate::network::endpoints::plan(ctx, &host_config, &body["NetworkingConfig"])?;
+    let networks = crate::network::endpoints::plan(ctx, &host_config, &networking)?;
     let mounts = crate::volumes::mounts::plan(&ctx.volumes, &ctx.containers, &cfg, &host_config)?;
-    // The request was checked field by field (`validate::check`); what the image adds may
-    // still be of the wrong type.
-    let cfg: ContainerConfig = serde_json::from_value(cfg).map_err(|e| {
-        ServiceError::bad_request(format!("the image's config cannot be used: {e}"))
-    })?;
-    let host_config: HostConfig = serde_json::from_value(host_config)
-        .map_err(|e| ServiceError::bad_request(format!("json: invalid HostConfig: {e}")))?;
     let parent = image.top_chain().map(|c| berth_image::storage_id(&c));
     let (storage, lid) = (ctx.storage.clone(), id.clone());
     let inits = super::initlayer::InitLayers::of(ctx);

@@ -33,17 +33,19 @@ fn strip_nulls(v: &mut Value) {
     }
 }
 
-/// Checks a normalised create body: field types, then limits and policies.
-pub fn check(body: &Value) -> Result<(), ServiceError> {
+/// Checks a normalised create body: field types, then limits and policies. Returns its
+/// `HostConfig` and `NetworkingConfig`, typed.
+pub fn check(body: &Value) -> Result<(HostConfig, NetworkingConfig), ServiceError> {
     let mut config = body.clone();
     if let Some(m) = config.as_object_mut() {
         m.remove("HostConfig");
         m.remove("NetworkingConfig");
     }
     typed::<ContainerConfig>(&config, "")?;
-    typed::<NetworkingConfig>(&body["NetworkingConfig"], "NetworkingConfig.")?;
+    let networking = typed::<NetworkingConfig>(&body["NetworkingConfig"], "NetworkingConfig.")?;
     let hc = typed::<HostConfig>(&body["HostConfig"], "HostConfig.")?;
-    check_host_config(&hc)
+    check_host_config(&hc)?;
+    Ok((hc, networking))
 }
 
 /// `v` (absent = the default) as a `T`, or a 400 naming the field that has the wrong type.
@@ -123,7 +125,7 @@ mod tests {
         let mut b = body;
         normalise(&mut b);
         match check(&b) {
-            Ok(()) => String::new(),
+            Ok(_) => String::new(),
             Err(e) => e.to_string(),
         }
     }

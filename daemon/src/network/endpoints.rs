@@ -20,7 +20,7 @@ use crate::containers::Container;
 use crate::containers::ContainerRecord;
 use crate::error::ServiceError;
 use crate::state::Ctx;
-use berth_api::types::container::PortBinding as HostPort;
+use berth_api::types::container::{HostConfig, NetworkingConfig, PortBinding as HostPort};
 use berth_api::types::network::EndpointSettings;
 use berth_core::network::{EndpointDns, EndpointInfo, EndpointSpec, PortBinding};
 use serde_json::{json, Value};
@@ -103,19 +103,17 @@ fn requested_ip(epc: &EndpointSettings) -> Option<&str> {
 /// `NetworkingConfig.EndpointsConfig`, validated (unknown network: Docker's 404).
 pub fn plan(
     ctx: &Ctx,
-    host_config: &Value,
-    networking: &Value,
+    host_config: &HostConfig,
+    networking: &NetworkingConfig,
 ) -> Result<BTreeMap<String, EndpointSettings>, ServiceError> {
-    let mode = host_config["NetworkMode"].as_str().unwrap_or("bridge");
+    let mode = host_config.network_mode.as_str();
     let mode = if mode.is_empty() || mode == "default" {
         "bridge"
     } else {
         mode
     };
-    let eps = networking["EndpointsConfig"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let none = BTreeMap::new();
+    let eps = networking.endpoints_config.as_ref().unwrap_or(&none);
     let mut out = BTreeMap::new();
     if special_mode(mode) {
         if let Some(k) = eps.keys().find(|k| k.as_str() != mode) {
@@ -148,8 +146,9 @@ pub fn plan(
                 eps.iter()
                     .find(|(k, _)| key == mode && is_mode(k))
                     .map(|e| e.1)
-            });
-        let epc = requested(epc, &key)?;
+            })
+            .cloned()
+            .unwrap_or_default();
         if known.is_ok() {
             validate(&net, &epc)?;
         }

@@ -6,7 +6,7 @@
 use super::{anonymous_labels, anonymous_name, Volumes};
 use crate::containers::{Container, ContainerRecord, Containers};
 use crate::error::ServiceError;
-use berth_api::types::container::MountPoint;
+use berth_api::types::container::{ContainerConfig, HostConfig, Mount, MountPoint};
 use berth_runtime::spec::MountSpec;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -121,17 +121,19 @@ fn parse_bind(vols: &Volumes, spec: &str) -> Result<MountPoint, ServiceError> {
 }
 
 /// Parses one `--mount` entry (`HostConfig.Mounts[]`).
-fn parse_mount(vols: &Volumes, m: &Value) -> Result<MountPoint, ServiceError> {
-    let kind = m["Type"].as_str().unwrap_or("volume");
-    let target = m["Target"].as_str().unwrap_or("");
+fn parse_mount(vols: &Volumes, m: &Mount) -> Result<MountPoint, ServiceError> {
+    let kind = Some(m.kind.as_str())
+        .filter(|k| !k.is_empty())
+        .unwrap_or("volume");
+    let target = m.target.as_str();
     if target.is_empty() {
         return Err(ServiceError::bad_request(
             "invalid mount config: Target must not be empty",
         ));
     }
     let dest = clean_dest(target, target)?;
-    let rw = !m["ReadOnly"].as_bool().unwrap_or(false);
-    let source = m["Source"].as_str().unwrap_or("");
+    let rw = !m.read_only;
+    let source = m.source.as_str();
     match kind {
         "bind" => {
             if source.is_empty() {
@@ -147,8 +149,9 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<MountPoint, ServiceError> {
             }
             let mut p = bind_point(source, &dest, rw, "");
             if let Some(prop) = m
-                .pointer("/BindOptions/Propagation")
-                .and_then(Value::as_str)
+                .bind_options
+                .as_ref()
+                .and_then(|o| o["Propagation"].as_str())
                 .filter(|s| !s.is_empty())
             {
                 p.propagation = prop.to_string();
@@ -156,10 +159,8 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<MountPoint, ServiceError> {
             Ok(p)
         }
         "volume" => {
-            let labels = m
-                .pointer("/VolumeOptions/Labels")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let options = m.volume_options.as_ref().unwrap_or(&Value::Null);
+            let labels = options["Labels"].clone();
             let (name, anonymous) = if source.is_empty() {
                 (anonymous_name(), true)
             } else {
@@ -170,10 +171,7 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<MountPoint, ServiceError> {
             } else {
                 labels
             };
-            let opts = m
-                .pointer("/VolumeOptions/DriverConfig/Options")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let opts = options["DriverConfig"]["Options"].clone();
             let (v, _) = vols.create(&name, &labels, &opts)?;
             Ok(named_point(&v.name, &v.mountpoint, &dest, rw, "z"))
         }
@@ -196,22 +194,12 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<MountPoint, ServiceError> {
     }
 }
 
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Computes (and creates the volumes of) a new container's mount points.
 pub fn plan(
     vols: &Volumes,
     containers: &Containers,
-    cfg: &Value,
-    hc: &Value,
+    cfg: &ContainerConfig,
+    hc: &HostConfig,
 ) -> Result<Vec<MountPoint>, ServiceError> {
     let mut points: Vec<MountPoint> = Vec::new();
     let taken = |points: &[MountPoint], dest: &str| points.iter().any(|q| q.destination == dest);
@@ -225,13 +213,13 @@ pub fn plan(
         points.push(p);
         Ok(())
     };
-    for b in strs(&hc["Binds"]) {
-        push(parse_bind(vols, &b)?, &mut points)?;
+    for b in hc.binds.iter().flatten() {
+        push(parse_bind(vols, b)?, &mut points)?;
     }
-    for m in hc["Mounts"].as_array().cloned().unwrap_or_default() {
-        push(parse_mount(vols, &m)?, &mut points)?;
+    for m in hc.mounts.iter().flatten() {
+        push(parse_mount(vols, m)?, &mut points)?;
     }
-    if let Some(tmpfs) = hc["Tmpfs"].as_object() {
+    if let Some(tmpfs) = &hc.tmpfs {
         for dest in tmpfs.keys() {
             if taken(&points, dest) {
                 return Err(ServiceError::bad_request(format!(
@@ -240,10 +228,10 @@ pub fn plan(
             }
         }
     }
-    for from in strs(&hc["VolumesFrom"]) {
+    for from in hc.volumes_from.iter().flatten() {
         let (name, mode) = match from.rsplit_once(':') {
             Some((n, m)) if m == "ro" || m == "rw" => (n.to_string(), Some(m.to_string())),
-            _ => (from.clone(), None),
+            _ => (from.to_string(), None),
         };
         // Docker answers 400 here (not 404, which would make the CLI pull the image).
         let other = containers
@@ -261,8 +249,8 @@ pub fn plan(
         }
     }
     // Image VOLUMEs and `-v /path` end up in Config.Volumes: anonymous unless covered.
-    if let Some(vs) = cfg["Volumes"].as_object() {
-        let tmpfs = hc["Tmpfs"].as_object();
+    if let Some(vs) = &cfg.volumes {
+        let tmpfs = hc.tmpfs.as_ref();
         for dest in vs.keys() {
             let d = clean_dest(dest, dest)?;
             if taken(&points, &d) || tmpfs.is_some_and(|t| t.contains_key(&d)) {
