@@ -184,3 +184,50 @@ pub async fn prune(ctx: Ctx, _req: Req) -> ApiResult {
     let deleted = crate::containers::remove::prune(&ctx).await?;
     ok_json(&json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(ip: &str, port: &str) -> Option<Vec<PortBinding>> {
+        Some(vec![PortBinding {
+            host_ip: ip.into(),
+            host_port: port.into(),
+        }])
+    }
+
+    #[test]
+    fn ports_are_the_live_bindings_else_the_requested_ones_with_an_address() {
+        let mut r = ContainerRecord::default();
+        let mut asked = BTreeMap::new();
+        asked.insert("80/tcp".to_string(), binding("", "8080"));
+        r.host_config.port_bindings = Some(asked);
+        assert_eq!(ports(&r)["80/tcp"], binding("0.0.0.0", "8080"));
+        r.network_settings
+            .ports
+            .insert("80/tcp".into(), binding("127.0.0.1", "32768"));
+        assert_eq!(ports(&r)["80/tcp"], binding("127.0.0.1", "32768"));
+        let s = summary_of("abc", &r);
+        assert_eq!(
+            (s.ports[0].private_port, s.ports[0].public_port),
+            (80, 32768)
+        );
+        assert_eq!(
+            (s.state.as_str(), s.status.as_str()),
+            ("created", "Created")
+        );
+    }
+
+    #[test]
+    fn inspect_hides_berths_bookkeeping() {
+        let mut r = ContainerRecord {
+            manually_stopped: true,
+            ..ContainerRecord::default()
+        };
+        r.state.set_running(7, "2026-01-01T00:00:00Z");
+        let v = serde_json::to_value(&r.inspect).expect("serialises");
+        assert!(v.get("ManuallyStopped").is_none());
+        assert_eq!(v["State"]["Status"], "running");
+        assert_eq!(v["State"]["Pid"], 7);
+    }
+}
