@@ -379,7 +379,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
         r.manually_stopped = false;
         before
     });
-    let undo = |c: &Container| c.update(|r| r.state.status.clone_from(&before));
+    let undo = |c: &Container| c.update(|r| r.state.undo_running(&before));
     let (ctx2, c2) = (ctx.clone(), c.clone());
     let saved = tokio::task::spawn_blocking(move || ctx2.containers.save(&c2));
     // The attaches waiting for this start; one that comes later sees the container running
