@@ -53,6 +53,92 @@ pub fn truthy(v: &str) -> bool {
     !matches!(v.to_ascii_lowercase().as_str(), "0" | "false")
 }
 
+/// A time as Docker's filters and `since`/`until` parameters give it (what moby's
+/// `GetTimestamp` accepts), in Unix nanoseconds: a Go duration back from `now` (`10m`,
+/// `1h30m`, `-5s`), RFC 3339 (`2026-01-02T15:04:05.5Z`, `...+02:00`), a date or date-time
+/// without a zone in the daemon's local time (`2026-01-02`, `2026-01-02T15`,
+/// `2026-01-02T15:04`, `2026-01-02T15:04:05`), or Unix seconds (`1700000000`, `1.5`).
+pub fn timestamp(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+    let v = v.trim();
+    if v != "0" {
+        if let Some(d) = go_duration_nanos(v) {
+            return now.timestamp_nanos_opt()?.checked_sub(d);
+        }
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return t.timestamp_nanos_opt();
+    }
+    let local = |t: NaiveDateTime| {
+        chrono::Local
+            .from_local_datetime(&t)
+            .earliest()?
+            .timestamp_nanos_opt()
+    };
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(v, fmt) {
+            return local(t);
+        }
+    }
+    if let Some((day, hour)) = v.split_once('T') {
+        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+        let hour: u32 = hour.parse().ok().filter(|_| hour.len() == 2)?;
+        return local(day.and_hms_opt(hour, 0, 0)?);
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return local(day.and_hms_opt(0, 0, 0)?);
+    }
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = secs.parse().ok()?;
+    let nanos: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().ok()?
+    };
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// A Go duration (`300ms`, `-1.5h`, `2h45m`) in nanoseconds; `None` if `v` is not one.
+fn go_duration_nanos(v: &str) -> Option<i64> {
+    let (neg, mut rest) = match v.as_bytes().first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&i| i > 0)?;
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit: f64 = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total += n * unit;
+    }
+    if total > i64::MAX as f64 {
+        return None;
+    }
+    Some(if neg { -(total as i64) } else { total as i64 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +164,46 @@ mod tests {
         assert!(!f(&[], &["app=web"]).matches(get));
         assert!(truthy("1") && truthy("TRUE") && truthy("yes"));
         assert!(!truthy("0") && !truthy("False"));
+    }
+
+    #[test]
+    fn timestamps_in_dockers_forms() {
+        use chrono::TimeZone;
+        let now = chrono::Utc
+            .timestamp_opt(1_000_000, 0)
+            .single()
+            .expect("a time");
+        let s = |v: &str| timestamp(v, now);
+        const NS: i64 = 1_000_000_000;
+        assert_eq!(s("10m"), Some((1_000_000 - 600) * NS));
+        assert_eq!(s("1h30m"), Some((1_000_000 - 5400) * NS));
+        assert_eq!(s("1.5s"), Some(1_000_000 * NS - 1_500_000_000));
+        assert_eq!(s("-5s"), Some((1_000_000 + 5) * NS));
+        assert_eq!(s("0"), Some(0), "0 is the epoch, not now");
+        assert_eq!(s("1.5"), Some(1_500_000_000));
+        assert_eq!(s("1700000000"), Some(1_700_000_000 * NS));
+        assert_eq!(s("1970-01-01T00:00:02Z"), Some(2 * NS));
+        assert_eq!(s("1970-01-01T01:00:02.5+01:00"), Some(2 * NS + NS / 2));
+        let local = |y, mo, d, h, mi, se| {
+            chrono::Local
+                .with_ymd_and_hms(y, mo, d, h, mi, se)
+                .earliest()
+                .and_then(|t| t.timestamp_nanos_opt())
+        };
+        assert_eq!(s("2026-01-02"), local(2026, 1, 2, 0, 0, 0));
+        assert_eq!(s("2026-01-02T15"), local(2026, 1, 2, 15, 0, 0));
+        assert_eq!(s("2026-01-02T15:04"), local(2026, 1, 2, 15, 4, 0));
+        assert_eq!(s("2026-01-02T15:04:05"), local(2026, 1, 2, 15, 4, 5));
+        for bad in [
+            "soon",
+            "10x",
+            "1.2.3",
+            "",
+            "h",
+            "2026-13-01",
+            "1.1234567890",
+        ] {
+            assert_eq!(s(bad), None, "{bad}");
+        }
     }
 }

@@ -36,8 +36,8 @@ fn host_uid(pid: i32) -> Option<u32> {
 }
 
 /// pid, mount, uts, ipc and net namespaces are the container's own; `--hostname` is its
-/// hostname; a file it writes lands in its own layer (`docker diff`); uid 0 inside is host
-/// root, or not, as `expect` says.
+/// hostname; its root may write in the image's root-owned folders; a file it writes lands in
+/// its own layer (`docker diff`); uid 0 inside is host root, or not, as `expect` says.
 pub fn isolation(s: &Suite<'_>, expect: Expect) {
     let rt = s.runtime;
     let id = s.detached(&["--hostname", "confhost"], &["sleep", "300"]);
@@ -52,11 +52,23 @@ pub fn isolation(s: &Suite<'_>, expect: Expect) {
     let n: u32 = procs.parse().unwrap_or(u32::MAX);
     assert!(n <= 4, "[{rt}] the container sees {procs} processes");
     s.ok(&["exec", &id, "sh", "-c", "echo m > /tmp/conformance-marker"]);
+    // The container's root owns the image's files, whoever it is on the host: it writes in
+    // a root-owned 0755 folder, and what it writes is its own.
+    let owner = s.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo m > /etc/conformance-marker && stat -c %u:%g /etc/conformance-marker",
+    ]);
+    assert_eq!(owner, "0:0", "[{rt}] owner of a file root wrote in /etc");
     let diff = s.ok(&["diff", &id]);
-    assert!(
-        diff.lines().any(|l| l == "A /tmp/conformance-marker"),
-        "[{rt}] the write is not in the container's layer: {diff}"
-    );
+    for f in ["/tmp/conformance-marker", "/etc/conformance-marker"] {
+        assert!(
+            diff.lines().any(|l| l == format!("A {f}")),
+            "[{rt}] the write of {f} is not in the container's layer: {diff}"
+        );
+    }
     assert_eq!(s.ok(&["exec", &id, "id", "-u"]), "0", "[{rt}] uid inside");
     let uid = host_uid(pid).expect("the init's status");
     if expect.root_is_host_root {

@@ -11,7 +11,8 @@
 //! - exec: exit code, environment, working folder;
 //! - limits: the memory and pids limits are in the container's cgroup;
 //! - isolation: pid, mount, uts, ipc and net namespaces differ from the host's, the hostname
-//!   is set, the root filesystem is the container's (its change shows in `docker diff`), and
+//!   is set, the root filesystem is the container's (its root writes in the image's
+//!   root-owned folders, and its changes show in `docker diff`), and
 //!   the container's root is host root or not, as the runtime promises ([`Expect`]).
 //!
 //! The caller provides a daemon with a `busybox` image (the test image: busybox with its

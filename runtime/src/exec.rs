@@ -1,6 +1,11 @@
 //! `docker exec`: join a running container's namespaces and cgroup, fork into its pid
 //! namespace, set the process up like init does, exec. Runs in a short-lived helper process
 //! (`berth-monitor exec`), never in the daemon.
+//!
+//! A container in a user namespace of its own (a runtime that maps its root to an
+//! unprivileged host uid, such as the `userns-runtime` example) is joined in that namespace
+//! last, once every other namespace has been joined with host root's privileges; the process
+//! then takes the container's uid inside it, like the container's init.
 
 use crate::process;
 use nix::sched::{setns, CloneFlags};
@@ -50,11 +55,20 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
         ("net", CloneFlags::CLONE_NEWNET),
         ("pid", CloneFlags::CLONE_NEWPID),
         ("mnt", CloneFlags::CLONE_NEWNS),
+        ("user", CloneFlags::CLONE_NEWUSER),
     ];
+    // Which namespaces to join is decided before joining any: once in the container's mount
+    // namespace, `/proc` is the container's.
     let mut files = Vec::new();
     for (name, flag) in order {
         match fs::File::open(format!("/proc/{pid}/ns/{name}")) {
-            Ok(f) => files.push((f, flag)),
+            Ok(f) => {
+                let own = fs::read_link(format!("/proc/self/ns/{name}")).ok();
+                let theirs = fs::read_link(format!("/proc/{pid}/ns/{name}")).ok();
+                if own.is_none() || own != theirs {
+                    files.push((f, flag));
+                }
+            }
             Err(e) => {
                 eprintln!("cannot exec in a stopped container: {e}");
                 return 126;
@@ -62,11 +76,6 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
         }
     }
     for (f, flag) in files {
-        let own = fs::read_link(format!("/proc/self/ns/{}", ns_name(flag))).ok();
-        let theirs = fs::read_link(format!("/proc/{pid}/ns/{}", ns_name(flag))).ok();
-        if own.is_some() && own == theirs {
-            continue;
-        }
         if let Err(e) = setns(f, flag) {
             eprintln!("joining the {} namespace: {e}", ns_name(flag));
             return 126;
@@ -153,6 +162,7 @@ fn ns_name(f: CloneFlags) -> &'static str {
         CloneFlags::CLONE_NEWUTS => "uts",
         CloneFlags::CLONE_NEWNET => "net",
         CloneFlags::CLONE_NEWPID => "pid",
+        CloneFlags::CLONE_NEWUSER => "user",
         _ => "mnt",
     }
 }

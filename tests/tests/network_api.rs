@@ -161,7 +161,18 @@ fn user_networks_through_the_docker_cli() {
         .trim()
         .to_string();
     guard.user_bridges.push(format!("br-{}", &id2[..12]));
-    let pruned = d.docker(&["network", "prune", "-f"]);
+    // `until` in Docker's forms: a network made since is kept; a bad value is refused.
+    for until in ["until=1h", "until=2001-01-01", "until=1000000000"] {
+        let kept = d.docker(&["network", "prune", "-f", "--filter", until]);
+        assert!(!kept.ok().contains("spare"), "{until}: {}", kept.stdout);
+    }
+    let bad = d.docker(&["network", "prune", "-f", "--filter", "until=soon"]);
+    assert!(
+        bad.stderr.contains("invalid filter 'until=soon'"),
+        "{}",
+        bad.stderr
+    );
+    let pruned = d.docker(&["network", "prune", "-f", "--filter", "until=-1m"]);
     assert!(pruned.ok().contains("spare"), "{}", pruned.stdout);
     let ls = d
         .docker(&["network", "ls", "--format", "{{.Name}}"])

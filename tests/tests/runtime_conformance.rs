@@ -2,8 +2,8 @@
 //! berth ships or shows how to write, each selected the way users select it
 //! (`docker run --runtime NAME`): the native runtime, runc through the OCI plugin (Debian's
 //! `/usr/sbin/runc`; `xtask ci` installs it), and the out-of-tree example
-//! `plugins/examples/userns-runtime`, built here and named in daemon.json's `runtimes` — whose
-//! container root must not be host root. `docker info` lists each of them.
+//! `plugins/examples/userns-runtime`, built here and named in daemon.json's `plugins` section —
+//! whose container root must not be host root. `docker info` lists each of them.
 
 use berth_runtime_conformance::{run_all, Docker, Expect, Outcome};
 use berth_tests::TestDaemon;
@@ -100,15 +100,38 @@ fn userns_library() -> (tempfile::TempDir, PathBuf) {
 }
 
 #[test]
-#[ignore = "plugins/examples/userns-runtime is not written yet (see the runtimes report)"]
 fn userns_example_runtime_conforms() {
     let (_keep, lib) = userns_library();
-    let d = daemon(json!({"runtimes": {"userns": {"path": lib}}}));
+    let d = daemon(json!({"plugins": {"drivers": {"userns": lib}}}));
     listed(&d, "userns", "userns-runtime");
     let expect = Expect {
         root_is_host_root: false,
     };
     run_all(&Cli(&d), "userns", expect);
+
+    // What its root writes is stored with the image's ids: committed and run natively, the
+    // file is root's.
+    let o = d.docker(&[
+        "run",
+        "--runtime",
+        "userns",
+        "--name",
+        "writer",
+        "busybox",
+        "touch",
+        "/etc/w",
+    ]);
+    o.ok();
+    d.docker(&["commit", "writer", "written"]).ok();
+    let o = d.docker(&["run", "--rm", "written", "stat", "-c", "%u:%g", "/etc/w"]);
+    assert_eq!(o.ok().trim(), "0:0");
+    drop(d);
+
+    // Named in Docker's `runtimes` instead: the same runtime.
+    let d = daemon(json!({"runtimes": {"userns": {"path": lib}}}));
+    listed(&d, "userns", "userns-runtime");
+    let o = d.docker(&["run", "--rm", "--runtime", "userns", "busybox", "id", "-u"]);
+    assert_eq!(o.ok().trim(), "0");
 }
 
 #[test]

@@ -199,6 +199,13 @@ pub struct ContainerCreateResponse {
     pub warnings: Vec<String>,
 }
 
+/// `{"Id": ...}`: the reply of `POST /containers/{id}/exec` and `POST /commit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IdResponse {
+    pub id: String,
+}
+
 /// One entry of `Mounts` in inspect and list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -335,21 +342,31 @@ pub struct ContainersPruneResponse {
     pub space_reclaimed: u64,
 }
 
-/// `POST /containers/{id}/exec` body.
+/// `POST /containers/{id}/exec` body (`null` members read as their defaults, as Docker's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ExecConfig {
+    #[serde(deserialize_with = "nullable")]
     pub user: String,
+    #[serde(deserialize_with = "nullable")]
     pub privileged: bool,
+    #[serde(deserialize_with = "nullable")]
     pub tty: bool,
     pub console_size: Option<[u32; 2]>,
+    #[serde(deserialize_with = "nullable")]
     pub attach_stdin: bool,
+    #[serde(deserialize_with = "nullable")]
     pub attach_stderr: bool,
+    #[serde(deserialize_with = "nullable")]
     pub attach_stdout: bool,
+    #[serde(deserialize_with = "nullable")]
     pub detach: bool,
+    #[serde(deserialize_with = "nullable")]
     pub detach_keys: String,
     pub env: Option<Vec<String>>,
+    #[serde(deserialize_with = "nullable")]
     pub working_dir: String,
+    #[serde(deserialize_with = "nullable")]
     pub cmd: Vec<String>,
 }
 
@@ -376,9 +393,21 @@ pub struct ExecInspect {
     #[serde(rename = "ContainerID")]
     pub container_id: String,
     pub pid: i64,
-    pub process_config: Value,
+    pub process_config: ExecProcessConfig,
     pub can_remove: bool,
     pub detach_keys: String,
+}
+
+/// `ProcessConfig` of an exec's inspect (lower-case names, as Docker's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecProcessConfig {
+    pub tty: bool,
+    pub entrypoint: String,
+    pub arguments: Vec<String>,
+    pub privileged: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub user: String,
 }
 
 #[cfg(test)]

@@ -16,11 +16,15 @@ fn is_empty(s: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct IpamConfig {
-    #[serde(skip_serializing_if = "is_empty")]
+    #[serde(skip_serializing_if = "is_empty", deserialize_with = "nullable")]
     pub subnet: String,
-    #[serde(rename = "IPRange", skip_serializing_if = "is_empty")]
+    #[serde(
+        rename = "IPRange",
+        skip_serializing_if = "is_empty",
+        deserialize_with = "nullable"
+    )]
     pub ip_range: String,
-    #[serde(skip_serializing_if = "is_empty")]
+    #[serde(skip_serializing_if = "is_empty", deserialize_with = "nullable")]
     pub gateway: String,
     /// `AuxiliaryAddresses` and anything else, kept as sent.
     #[serde(flatten)]
@@ -31,6 +35,7 @@ pub struct IpamConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Ipam {
+    #[serde(deserialize_with = "nullable")]
     pub driver: String,
     pub options: Option<BTreeMap<String, String>>,
     #[serde(deserialize_with = "nullable")]
@@ -123,6 +128,43 @@ impl Default for NetworkResource {
             extra: BTreeMap::new(),
         }
     }
+}
+
+/// `POST /networks/create` body (`null` members read as their defaults; members berth does
+/// not interpret — `EnableIPv6`, `Scope`, `ConfigFrom`... — are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkCreateRequest {
+    #[serde(deserialize_with = "nullable")]
+    pub name: String,
+    /// Empty: `bridge`.
+    #[serde(deserialize_with = "nullable")]
+    pub driver: String,
+    #[serde(deserialize_with = "nullable")]
+    pub internal: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub attachable: bool,
+    #[serde(rename = "IPAM", deserialize_with = "nullable")]
+    pub ipam: Ipam,
+    #[serde(deserialize_with = "nullable")]
+    pub options: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `POST /networks/create` reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkCreateResponse {
+    pub id: String,
+    pub warning: String,
+}
+
+/// `POST /networks/prune` reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworksPruneResponse {
+    pub networks_deleted: Vec<String>,
 }
 
 /// `IPAMConfig` of an endpoint (`--ip`, `--ip6`).
@@ -222,6 +264,20 @@ mod tests {
         let back = serde_json::to_value(&n).expect("t");
         let want: Value = serde_json::from_str(body).expect("t");
         assert_eq!(back, want);
+    }
+
+    #[test]
+    fn create_request_tolerates_nulls() {
+        let body = r#"{"Name":"n1","Driver":null,"Options":null,"Labels":{"a":"b"},
+            "IPAM":{"Driver":null,"Config":[{"Subnet":"10.9.0.0/24","Gateway":null}],
+            "Options":null},"EnableIPv6":false,"CheckDuplicate":true}"#;
+        let r: NetworkCreateRequest = serde_json::from_str(body).expect("t");
+        assert_eq!(r.driver, "");
+        assert_eq!(r.ipam.config[0].subnet, "10.9.0.0/24");
+        assert_eq!(r.ipam.config[0].gateway, "");
+        assert_eq!(r.labels["a"], "b");
+        let none: NetworkCreateRequest = serde_json::from_str(r#"{"IPAM":null}"#).expect("t");
+        assert!(none.ipam.config.is_empty());
     }
 
     #[test]

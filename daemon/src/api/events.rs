@@ -25,28 +25,16 @@ const FILTERS: &[&str] = &[
     "config",
 ];
 
-/// Parses `since`/`until`: unix seconds with an optional fraction (`1700000000.123456789`),
-/// or RFC 3339. Returns unix nanoseconds.
+/// Parses `since`/`until` in Docker's forms ([`crate::filters::timestamp`]: unix seconds with
+/// an optional fraction, RFC 3339, a local date, a duration back from now). Returns unix
+/// nanoseconds.
 fn parse_time(name: &str, s: Option<&str>) -> Result<Option<i64>, ApiError> {
     let Some(v) = s.filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let bad = || ApiError::bad_request(format!("invalid value for {name}: {v:?}"));
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return t.timestamp_nanos_opt().map(Some).ok_or_else(bad);
-    }
-    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
-    let secs: i64 = secs.parse().map_err(|_| bad())?;
-    let mut nanos = 0i64;
-    if !frac.is_empty() {
-        if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        nanos = format!("{frac:0<9}").parse().map_err(|_| bad())?;
-    }
-    Ok(Some(
-        secs.saturating_mul(1_000_000_000).saturating_add(nanos),
-    ))
+    crate::filters::timestamp(v, chrono::Utc::now())
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid value for {name}: {v:?}")))
 }
 
 /// Whether `image` (a reference as events carry it) matches the filter value `want`.

@@ -8,8 +8,8 @@ use crate::server::http::{self, empty, ok_json, read_json, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
 use berth_api::stdcopy::Stream;
+use berth_api::types::container::{ExecConfig, ExecStart, IdResponse};
 use hyper::{Method, StatusCode};
-use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Registers the routes.
@@ -22,22 +22,22 @@ pub fn register(r: &mut Router) {
 
 async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
     let c = ctx.containers.get(req.param("id"))?;
-    let body: Value = read_json(req.into_body()).await?;
-    let id = exec::create(&ctx, &c, body)?;
-    Ok(http::json(StatusCode::CREATED, &json!({"Id": id})))
+    let body: Option<ExecConfig> = read_json(req.into_body()).await?;
+    let id = exec::create(&ctx, &c, body.unwrap_or_default())?;
+    Ok(http::json(StatusCode::CREATED, &IdResponse { id }))
 }
 
 async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
     let id = req.param("id").to_string();
     exec::get(&ctx, &id)?;
     let upgrader = crate::server::hijack::take(&mut req.inner);
-    let body: Value = {
+    let body: ExecStart = {
         let b = http::read_body(req.into_body(), 1 << 20)
             .await
             .unwrap_or_default();
-        serde_json::from_slice(&b).unwrap_or(json!({}))
+        serde_json::from_slice(&b).unwrap_or_default()
     };
-    let detach = body["Detach"].as_bool().unwrap_or(false);
+    let detach = body.detach;
     let exec::Spawned {
         mut child,
         master,
@@ -173,7 +173,7 @@ async fn pump(
 
 async fn resize(ctx: Ctx, req: Req) -> ApiResult {
     let e = exec::get(&ctx, req.param("id"))?;
-    if let Some(fd) = e.config["__master_fd"].as_i64() {
+    if let Some(fd) = e.master_fd {
         let ws = libc::winsize {
             ws_row: req.query.int("h")?.unwrap_or(24) as u16,
             ws_col: req.query.int("w")?.unwrap_or(80) as u16,
@@ -181,20 +181,11 @@ async fn resize(ctx: Ctx, req: Req) -> ApiResult {
             ws_ypixel: 0,
         };
         // SAFETY: TIOCSWINSZ on the exec's pty master, which lives while the exec runs.
-        unsafe { libc::ioctl(fd as i32, libc::TIOCSWINSZ, &ws) };
+        unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
     }
     Ok(empty(StatusCode::CREATED))
 }
 
 async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
-    let e = exec::get(&ctx, req.param("id"))?;
-    let mut cfg = e.config.clone();
-    if let Some(o) = cfg.as_object_mut() {
-        o.remove("__master_fd");
-    }
-    ok_json(&json!({
-        "ID": e.id, "Running": e.running, "ExitCode": e.exit_code, "ProcessConfig": {"tty": cfg["Tty"], "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"].as_array().map(|a| a[1..].to_vec()).unwrap_or_default(), "privileged": cfg["Privileged"], "user": cfg["User"]},
-        "OpenStdin": cfg["AttachStdin"], "OpenStderr": cfg["AttachStderr"], "OpenStdout": cfg["AttachStdout"],
-        "CanRemove": false, "ContainerID": e.container, "DetachKeys": "", "Pid": e.pid,
-    }))
+    ok_json(&exec::get(&ctx, req.param("id"))?.inspect())
 }

@@ -1,10 +1,10 @@
 //! Docker's `filters` query parameter turned into the domain's typed filters
-//! ([`crate::filters`], [`VolumeFilter`], [`NetworkFilter`]): the keys each list accepts are
-//! checked by the handler (`Filters::only`), the values parsed here.
+//! ([`crate::filters`], [`VolumeFilter`], [`NetworkFilter`], [`NetworkPruneFilter`]): the keys
+//! each list accepts are checked by the handler (`Filters::only`), the values parsed here.
 
 use crate::filters::{truthy, LabelFilter, Labels};
-use crate::network::NetworkFilter;
-use crate::server::http::Filters;
+use crate::network::{NetworkFilter, NetworkPruneFilter};
+use crate::server::http::{ApiError, Filters};
 use crate::volumes::VolumeFilter;
 
 fn strings(f: &Filters, k: &str) -> Vec<String> {
@@ -56,4 +56,20 @@ pub fn network(f: &Filters) -> NetworkFilter {
             .map(|d| matches!(d.as_str(), "true" | "1"))
             .collect(),
     }
+}
+
+/// `docker network prune`: `label`, `label!`, `until` (Docker's time forms; the latest value
+/// counts).
+pub fn network_prune(f: &Filters) -> Result<NetworkPruneFilter, ApiError> {
+    let until = match f.get("until").last() {
+        None => None,
+        Some(v) => Some(
+            crate::filters::timestamp(v, chrono::Utc::now())
+                .ok_or_else(|| ApiError::bad_request(format!("invalid filter 'until={v}'")))?,
+        ),
+    };
+    Ok(NetworkPruneFilter {
+        labels: labels(f),
+        until,
+    })
 }

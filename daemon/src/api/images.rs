@@ -90,13 +90,9 @@ fn summary(img: &Image, shared: i64, containers: i64) -> ImageSummary {
 
 fn unix_filter(v: Option<&String>) -> Result<Option<i64>, ApiError> {
     let Some(v) = v else { return Ok(None) };
-    if let Ok(secs) = v.parse::<f64>() {
-        return Ok(Some(secs as i64));
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return Ok(Some(t.timestamp()));
-    }
-    Err(ApiError::bad_request(format!("invalid filter 'until={v}'")))
+    crate::filters::timestamp(v, chrono::Utc::now())
+        .map(|ns| Some(ns.div_euclid(1_000_000_000)))
+        .ok_or_else(|| ApiError::bad_request(format!("invalid filter 'until={v}'")))
 }
 
 fn bool_filter(f: &http::Filters, k: &str) -> Result<Option<bool>, ApiError> {

@@ -2,13 +2,18 @@
 //! `POST /networks/{id}/connect|disconnect`, `POST /networks/prune`, with moby's shapes, status
 //! codes and error texts.
 
-use crate::network::{self, driver_id, endpoints, PREDEFINED};
+use crate::model::network::NetworkRecord;
+use crate::network::{self, endpoints, PREDEFINED};
 use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
+use berth_api::types::network::{
+    IpamConfig, NetworkContainer, NetworkCreateRequest, NetworkCreateResponse, NetworkResource,
+    NetworksPruneResponse,
+};
 use berth_core::network::NetworkSpec;
 use hyper::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Registers the routes.
@@ -27,9 +32,9 @@ fn forbidden(m: impl Into<String>) -> ApiError {
 }
 
 /// The `Containers` map of a network, from the containers' records.
-fn attached(ctx: &Ctx, rec: &Value) -> serde_json::Map<String, Value> {
-    let name = rec["Name"].as_str().unwrap_or_default();
-    let mut out = serde_json::Map::new();
+fn attached(ctx: &Ctx, rec: &NetworkRecord) -> BTreeMap<String, NetworkContainer> {
+    let name = rec.name.as_str();
+    let mut out = BTreeMap::new();
     for c in ctx.containers.all() {
         let Some((cname, ep)) = c.view(|r| {
             let ep = r.network_settings.networks.get(name)?.clone();
@@ -49,44 +54,52 @@ fn attached(ctx: &Ctx, rec: &Value) -> serde_json::Map<String, Value> {
         };
         out.insert(
             c.id.clone(),
-            json!({"Name": cname, "EndpointID": ep.endpoint_id, "MacAddress": ep.mac_address,
-                   "IPv4Address": v4, "IPv6Address": ""}),
+            NetworkContainer {
+                name: cname,
+                endpoint_id: ep.endpoint_id,
+                mac_address: ep.mac_address,
+                ipv4_address: v4,
+                ipv6_address: String::new(),
+            },
         );
     }
     out
 }
 
-/// Fills what only the driver knows (the default network's subnet) and the endpoints.
-fn complete(ctx: &Ctx, mut rec: Value, with_containers: bool) -> Value {
-    if rec["Driver"] == "bridge"
-        && rec["IPAM"]["Config"]
-            .as_array()
-            .is_none_or(|a| a.is_empty())
-    {
+/// What clients see of a network: its resource, with what only the driver knows (the
+/// default network's subnet) and, for inspect, the attached containers.
+fn complete(ctx: &Ctx, rec: NetworkRecord, with_containers: bool) -> NetworkResource {
+    let containers = if with_containers {
+        attached(ctx, &rec)
+    } else {
+        BTreeMap::new()
+    };
+    let driver_id = rec.driver_id().to_string();
+    let mut res = rec.resource;
+    if res.driver == "bridge" && res.ipam.config.is_empty() {
         let state = ctx
             .config
             .data_root
             .join("network/bridge")
-            .join(format!("{}.json", driver_id(&rec)));
+            .join(format!("{driver_id}.json"));
         if let Ok(Ok(st)) = std::fs::read(state).map(|b| serde_json::from_slice::<Value>(&b)) {
-            rec["IPAM"]["Config"] = json!([{"Subnet": st["subnet"], "Gateway": st["gateway"]}]);
+            let s = |k: &str| st[k].as_str().unwrap_or_default().to_string();
+            res.ipam.config = vec![IpamConfig {
+                subnet: s("subnet"),
+                gateway: s("gateway"),
+                ..IpamConfig::default()
+            }];
         }
     }
-    if with_containers {
-        rec["Containers"] = Value::Object(attached(ctx, &rec));
-    }
-    if let Some(o) = rec.as_object_mut() {
-        o.remove("DriverNetworkID");
-        o.remove("BerthUserSubnet");
-    }
-    rec
+    res.containers = containers;
+    res
 }
 
 async fn list(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     f.only(&["driver", "id", "label", "name", "scope", "type", "dangling"])?;
     let f = super::filters::network(&f);
-    let out: Vec<Value> = ctx
+    let out: Vec<NetworkResource> = ctx
         .networks
         .list()
         .into_iter()
@@ -102,8 +115,9 @@ async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
 }
 
 async fn create(ctx: Ctx, req: Req) -> ApiResult {
-    let body: Value = read_json(req.into_body()).await?;
-    let name = body["Name"].as_str().unwrap_or_default().to_string();
+    let body: Option<NetworkCreateRequest> = read_json(req.into_body()).await?;
+    let body = body.unwrap_or_default();
+    let name = body.name;
     if name.is_empty() {
         return Err(ApiError::bad_request("network name cannot be empty"));
     }
@@ -112,8 +126,7 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
             "network with name {name} already exists"
         )));
     }
-    let driver = body["Driver"]
-        .as_str()
+    let driver = Some(body.driver.as_str())
         .filter(|d| !d.is_empty())
         .unwrap_or("bridge");
     let plugin = ctx.networks.driver_named(driver, None).is_some();
@@ -127,54 +140,35 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
         .networks
         .driver_named(&driver, ctx.network.as_ref())
         .ok_or_else(|| ApiError::not_found(format!("plugin \"{driver}\" not found")))?;
-    let cfg = body["IPAM"]["Config"]
-        .get(0)
-        .cloned()
-        .unwrap_or(Value::Null);
-    let opt = |k: &str| {
-        cfg[k]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let options: BTreeMap<String, String> = body["Options"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let cfg = body.ipam.config.into_iter().next().unwrap_or_default();
+    let opt = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
     let id = network::random_id();
     let spec = NetworkSpec {
         id: id.clone(),
         name: name.clone(),
-        subnet: opt("Subnet"),
-        gateway: opt("Gateway"),
-        ip_range: opt("IPRange"),
-        internal: body["Internal"].as_bool().unwrap_or(false),
-        options: options.clone(),
+        subnet: opt(&cfg.subnet),
+        gateway: opt(&cfg.gateway),
+        ip_range: opt(&cfg.ip_range),
+        internal: body.internal,
+        options: body.options.clone(),
         ..Default::default()
     };
     let net2 = net.clone();
     let info = tokio::task::spawn_blocking(move || net2.create_network(&spec)).await??;
     let mut rec = network::record(&id, &name, &driver);
     if !info.subnet.is_empty() {
-        let mut ipam = json!({"Subnet": info.subnet, "Gateway": info.gateway});
-        if let Some(r) = opt("IPRange") {
-            ipam["IPRange"] = json!(r);
-        }
-        rec["IPAM"]["Config"] = json!([ipam]);
+        rec.ipam.config = vec![IpamConfig {
+            subnet: info.subnet,
+            gateway: info.gateway,
+            ip_range: cfg.ip_range,
+            ..IpamConfig::default()
+        }];
     }
-    rec["BerthUserSubnet"] = json!(opt("Subnet").is_some());
-    rec["Internal"] = json!(spec_internal(&body));
-    rec["Attachable"] = json!(body["Attachable"].as_bool().unwrap_or(false));
-    rec["Labels"] = if body["Labels"].is_object() {
-        body["Labels"].clone()
-    } else {
-        json!({})
-    };
-    rec["Options"] = json!(options);
+    rec.user_subnet = !cfg.subnet.is_empty();
+    rec.internal = body.internal;
+    rec.attachable = body.attachable;
+    rec.labels = body.labels;
+    rec.options = body.options;
     if let Err(e) = ctx.networks.save(&rec) {
         let _ = tokio::task::spawn_blocking(move || net.delete_network(&id)).await;
         return Err(e.into());
@@ -182,17 +176,16 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
     endpoints::publish(&ctx, &rec, "create", None);
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"Id": rec["Id"], "Warning": ""}),
+        &NetworkCreateResponse {
+            id: rec.id.clone(),
+            warning: String::new(),
+        },
     ))
 }
 
-fn spec_internal(body: &Value) -> bool {
-    body["Internal"].as_bool().unwrap_or(false)
-}
-
 /// Deletes one custom network (Docker's texts for predefined and in-use networks).
-async fn delete_one(ctx: &Ctx, rec: &Value) -> Result<(), ApiError> {
-    let name = rec["Name"].as_str().unwrap_or_default().to_string();
+async fn delete_one(ctx: &Ctx, rec: &NetworkRecord) -> Result<(), ApiError> {
+    let name = rec.name.clone();
     if PREDEFINED.contains(&name.as_str()) {
         return Err(forbidden(format!(
             "{name} is a pre-defined network and cannot be removed"
@@ -205,9 +198,9 @@ async fn delete_one(ctx: &Ctx, rec: &Value) -> Result<(), ApiError> {
     }
     if let Some(net) = ctx.networks.driver(rec, ctx.network.as_ref()) {
         {
-            let did = driver_id(rec);
+            let did = rec.driver_id().to_string();
             // Leases of containers that are gone (removed without leaving this network).
-            let stale = if rec["Driver"] == "bridge" {
+            let stale = if rec.driver == "bridge" {
                 driver_endpoints(ctx, &did)
             } else {
                 Vec::new()
@@ -225,8 +218,7 @@ async fn delete_one(ctx: &Ctx, rec: &Value) -> Result<(), ApiError> {
             .await??;
         }
     }
-    ctx.networks
-        .remove(rec["Id"].as_str().unwrap_or_default())?;
+    ctx.networks.remove(&rec.id)?;
     endpoints::publish(ctx, rec, "destroy", None);
     Ok(())
 }
@@ -261,20 +253,20 @@ async fn remove(ctx: Ctx, req: Req) -> ApiResult {
 async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     f.only(&["label", "label!", "until"])?;
-    let labels = super::filters::labels(&f);
+    let filter = super::filters::network_prune(&f)?;
     let mut deleted = Vec::new();
     for rec in ctx.networks.list() {
-        let name = rec["Name"].as_str().unwrap_or_default().to_string();
+        let name = rec.name.clone();
         if PREDEFINED.contains(&name.as_str()) || !attached(&ctx, &rec).is_empty() {
             continue;
         }
-        let labels_ok =
-            labels.matches(|k| rec["Labels"].get(k).map(|v| v.as_str().unwrap_or_default()));
-        if labels_ok && delete_one(&ctx, &rec).await.is_ok() {
+        if filter.matches(&rec) && delete_one(&ctx, &rec).await.is_ok() {
             deleted.push(name);
         }
     }
-    ok_json(&json!({"NetworksDeleted": deleted}))
+    ok_json(&NetworksPruneResponse {
+        networks_deleted: deleted,
+    })
 }
 
 /// The network, the request body, the container it names and the network's name, for
@@ -284,7 +276,7 @@ async fn target(
     req: Req,
 ) -> Result<
     (
-        Value,
+        NetworkRecord,
         Value,
         std::sync::Arc<crate::containers::Container>,
         String,
@@ -296,7 +288,7 @@ async fn target(
     let c = ctx
         .containers
         .get(body["Container"].as_str().unwrap_or_default())?;
-    let name = rec["Name"].as_str().unwrap_or_default().to_string();
+    let name = rec.name.clone();
     Ok((rec, body, c, name))
 }
 
@@ -363,7 +355,7 @@ async fn disconnect(ctx: Ctx, req: Req) -> ApiResult {
         )));
     }
     if let Some(net) = ctx.networks.driver(&rec, ctx.network.as_ref()) {
-        let (did, id) = (driver_id(&rec), c.id.clone());
+        let (did, id) = (rec.driver_id().to_string(), c.id.clone());
         tokio::task::spawn_blocking(move || net.leave(&did, &id)).await??;
     }
     c.update(|r| {

@@ -6,8 +6,9 @@ use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
 use crate::volumes::{self, mounts};
+use berth_api::types::volume::{Volume as ApiVolume, VolumeList, VolumesPruneResponse};
 use hyper::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Registers the routes.
@@ -29,14 +30,17 @@ async fn list(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     f.only(&["name", "driver", "label", "label!", "dangling"])?;
     let f = super::filters::volume(&f);
-    let out: Vec<Value> = ctx
+    let out: Vec<ApiVolume> = ctx
         .volumes
         .list()
         .iter()
         .filter(|v| f.matches(v, !mounts::users(&ctx.containers, &v.name).is_empty()))
-        .map(volumes::Volume::to_json)
+        .map(volumes::Volume::to_api)
         .collect();
-    ok_json(&json!({"Volumes": out, "Warnings": null}))
+    ok_json(&VolumeList {
+        volumes: Some(out),
+        warnings: None,
+    })
 }
 
 async fn create(ctx: Ctx, req: Req) -> ApiResult {
@@ -62,12 +66,12 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
     if created {
         publish(&ctx, "create", &v.name);
     }
-    Ok(http::json(StatusCode::CREATED, &v.to_json()))
+    Ok(http::json(StatusCode::CREATED, &v.to_api()))
 }
 
 async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
     let v = ctx.volumes.get(req.param("name"))?;
-    ok_json(&v.to_json())
+    ok_json(&v.to_api())
 }
 
 async fn remove(ctx: Ctx, req: Req) -> ApiResult {
@@ -103,5 +107,8 @@ async fn prune(ctx: Ctx, req: Req) -> ApiResult {
             deleted.push(v.name.clone());
         }
     }
-    ok_json(&json!({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}))
+    ok_json(&VolumesPruneResponse {
+        volumes_deleted: Some(deleted),
+        space_reclaimed: reclaimed,
+    })
 }

@@ -4,10 +4,12 @@
 //! op lock (a stop, kill or removal waits for it, or it for them); the exec's output is
 //! served afterwards, without it.
 
-use super::{exit, lock, Container, ExecRecord};
+use super::{exit, lock, Container};
 use crate::error::{ServiceError, ServiceResult};
-use crate::jsonv::{merge_env, strings};
+use crate::jsonv::merge_env;
+use crate::model::exec::ExecRecord;
 use crate::state::Ctx;
+use berth_api::types::container::ExecConfig;
 use serde_json::{json, Value};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
@@ -31,9 +33,9 @@ fn check_runnable(c: &Container) -> ServiceResult<()> {
 }
 
 /// Records an exec of `config` (Docker's `ExecConfig`) in the running container `c`; its id.
-pub fn create(ctx: &Ctx, c: &Container, config: Value) -> ServiceResult<String> {
+pub fn create(ctx: &Ctx, c: &Container, config: ExecConfig) -> ServiceResult<String> {
     check_runnable(c)?;
-    if config["Cmd"].as_array().is_none_or(|a| a.is_empty()) {
+    if config.cmd.is_empty() {
         return Err(ServiceError::bad_request("No exec command specified"));
     }
     let id: String = (0..32)
@@ -43,9 +45,7 @@ pub fn create(ctx: &Ctx, c: &Container, config: Value) -> ServiceResult<String> 
         id: id.clone(),
         container: c.id.clone(),
         config,
-        running: false,
-        exit_code: None,
-        pid: 0,
+        ..ExecRecord::default()
     };
     let action = format!("exec_create: {}", exec_command(&rec.config));
     if let Ok(mut m) = ctx.containers.execs.lock() {
@@ -100,7 +100,7 @@ pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> 
     }
     let c = ctx.containers.get(&e.container)?;
     check_runnable(&c)?;
-    let tty = e.config["Tty"].as_bool().unwrap_or(false);
+    let tty = e.config.tty;
     // The user lookup reads the container's /etc/passwd and /etc/group: off the async
     // runtime, so a hostile file (however it is made) cannot hold a worker thread.
     let spec = {
@@ -124,7 +124,7 @@ pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> 
         .arg(c.pid().to_string())
         .arg("--spec")
         .arg(&spec_path);
-    let attach_stdin = e.config["AttachStdin"].as_bool().unwrap_or(false);
+    let attach_stdin = e.config.attach_stdin;
     let mut master: Option<OwnedFd> = None;
     if tty {
         let (pty_master, s) =
@@ -149,9 +149,7 @@ pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> 
     set(ctx, &e.id, |r| {
         r.running = true;
         r.pid = child.id().unwrap_or(0) as i64;
-        if let Some(m) = &master {
-            r.config["__master_fd"] = json!(m.as_raw_fd());
-        }
+        r.master_fd = master.as_ref().map(|m| m.as_raw_fd());
     });
     ctx.events.publish(
         "container",
@@ -174,6 +172,8 @@ pub fn finish(ctx: &Ctx, c: &Container, id: &str, code: i64) {
     set(ctx, id, |r| {
         r.running = false;
         r.exit_code = Some(code);
+        // The pty master closes with the exec's streams: no resize may reach its number.
+        r.master_fd = None;
     });
     let mut a = exec_attrs(c, id);
     a.insert("exitCode".into(), code.to_string());
@@ -188,14 +188,13 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
     let cfg = &e.config;
     let mut env = merge_env(
         rec.config.env.clone().unwrap_or_default(),
-        &strings(cfg.get("Env")),
+        cfg.env.as_deref().unwrap_or_default(),
     );
-    let tty = cfg["Tty"].as_bool().unwrap_or(false);
+    let tty = cfg.tty;
     if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
-    let user_s = cfg["User"]
-        .as_str()
+    let user_s = Some(cfg.user.as_str())
         .filter(|s| !s.is_empty())
         .unwrap_or(&rec.config.user);
     let root = format!("/proc/{}/root", c.pid());
@@ -213,7 +212,7 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
     // capabilities) and no_new_privs. `exec --privileged` adds every capability and nothing
     // else, as Docker's (moby sets only the exec's capabilities; runc applies the container's
     // filter to every process it joins to it).
-    let caps = if cfg["Privileged"].as_bool().unwrap_or(false) {
+    let caps = if cfg.privileged {
         berth_runtime::caps::compute(true, &[], &[])
     } else {
         container_caps.clone()
@@ -224,15 +223,14 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
         .seccomp
         .oci(container_privileged, &container_caps)
         .map_err(|e| ServiceError::bad_request(e.to_string()))?;
-    let cwd = cfg["WorkingDir"]
-        .as_str()
+    let cwd = Some(cfg.working_dir.as_str())
         .filter(|s| !s.is_empty())
         .or(Some(rec.config.working_dir.as_str()))
         .filter(|s| !s.is_empty())
         .unwrap_or("/");
     Ok(json!({
         "terminal": tty,
-        "args": cfg["Cmd"],
+        "args": cfg.cmd,
         "env": env,
         "cwd": cwd,
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
@@ -262,8 +260,8 @@ fn cloexec_pty() -> nix::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// The command line in Docker's exec event actions (`exec_start: sh -c exit 3`).
-fn exec_command(config: &Value) -> String {
-    strings(Some(&config["Cmd"])).join(" ")
+fn exec_command(config: &ExecConfig) -> String {
+    config.cmd.join(" ")
 }
 
 /// An exec event's attributes: the container's, plus `execID`.

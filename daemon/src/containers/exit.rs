@@ -6,7 +6,6 @@ use super::monitor_client::{self, until_closed, wait_reply_rest, wait_request};
 use super::{timestamp, Container, ContainerRecord};
 use crate::state::Ctx;
 use berth_monitor_proto::ExitRecord;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -76,12 +75,12 @@ pub async fn join_network(
 }
 
 /// Leaves every network the container joined; returns them (see `network::endpoints`).
-pub async fn leave_network(ctx: &Ctx, c: &Container) -> Vec<Value> {
+pub async fn leave_network(ctx: &Ctx, c: &Container) -> Vec<crate::model::network::NetworkRecord> {
     crate::network::endpoints::leave_all(ctx, c).await
 }
 
 /// The `network disconnect` events of the networks a container left.
-pub fn publish_left(ctx: &Ctx, c: &Container, left: &[Value]) {
+pub fn publish_left(ctx: &Ctx, c: &Container, left: &[crate::model::network::NetworkRecord]) {
     for net in left {
         crate::network::endpoints::publish(ctx, net, "disconnect", Some(&c.id));
     }

@@ -39,7 +39,6 @@ pub mod wait;
 use crate::config::Config;
 use crate::error::ServiceError;
 pub use crate::model::container::ContainerRecord;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -87,23 +86,12 @@ pub struct Lifecycle {
     pub exiting: bool,
 }
 
-/// An exec instance.
-#[derive(Debug, Clone)]
-pub struct ExecRecord {
-    pub id: String,
-    pub container: String,
-    pub config: Value,
-    pub running: bool,
-    pub exit_code: Option<i64>,
-    pub pid: i64,
-}
-
 /// All containers.
 pub struct Containers {
     pub root: PathBuf,
     pub exec_root: PathBuf,
     map: RwLock<HashMap<String, Arc<Container>>>,
-    pub execs: Mutex<HashMap<String, ExecRecord>>,
+    pub execs: Mutex<HashMap<String, crate::model::exec::ExecRecord>>,
     /// Containers prepared ahead of their start, or being prepared ([`prestart`]).
     pub prepared: std::sync::atomic::AtomicUsize,
     /// Spawns the containers' monitors, one ahead of need.

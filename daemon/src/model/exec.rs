@@ -1,10 +1,8 @@
 //! An exec instance (`POST /containers/{id}/exec`): kept in memory only, as Docker's.
 
-use berth_api::types::container::ExecConfig;
+use berth_api::types::container::{ExecConfig, ExecInspect, ExecProcessConfig};
 
 /// One exec instance.
-// Not used yet: `containers::ExecRecord` becomes this one (issue 17, helper "netexec").
-#[allow(dead_code)]
 #[derive(Debug, Clone, Default)]
 pub struct ExecRecord {
     /// 64-hex id.
@@ -21,4 +19,64 @@ pub struct ExecRecord {
     pub pid: i64,
     /// The TTY master berthd holds for a `-t` exec (resizes go to it).
     pub master_fd: Option<i32>,
+}
+
+impl ExecRecord {
+    /// `GET /exec/{id}/json`: Docker's shape (`ExitCode` is `null` until it exited).
+    pub fn inspect(&self) -> ExecInspect {
+        let cfg = &self.config;
+        ExecInspect {
+            id: self.id.clone(),
+            running: self.running,
+            exit_code: self.exit_code,
+            open_stdin: cfg.attach_stdin,
+            open_stderr: cfg.attach_stderr,
+            open_stdout: cfg.attach_stdout,
+            container_id: self.container.clone(),
+            pid: self.pid,
+            process_config: ExecProcessConfig {
+                tty: cfg.tty,
+                entrypoint: cfg.cmd.first().cloned().unwrap_or_default(),
+                arguments: cfg.cmd.iter().skip(1).cloned().collect(),
+                privileged: cfg.privileged,
+                user: cfg.user.clone(),
+            },
+            can_remove: false,
+            detach_keys: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_splits_the_command_and_hides_the_pty() {
+        let config: ExecConfig = serde_json::from_str(
+            r#"{"Cmd":["sh","-c","exit 3"],"Tty":true,"User":null,"Env":null,
+                "WorkingDir":null,"AttachStdout":true,"Container":"ignored"}"#,
+        )
+        .expect("a docker-py body parses");
+        let e = ExecRecord {
+            id: "e1".into(),
+            container: "c1".into(),
+            config,
+            exit_code: Some(3),
+            master_fd: Some(9),
+            ..ExecRecord::default()
+        };
+        let v = serde_json::to_value(e.inspect()).expect("t");
+        assert_eq!(v["ProcessConfig"]["entrypoint"], "sh");
+        assert_eq!(
+            v["ProcessConfig"]["arguments"],
+            serde_json::json!(["-c", "exit 3"])
+        );
+        assert_eq!(v["ProcessConfig"]["tty"], true);
+        assert!(v["ProcessConfig"].get("user").is_none());
+        assert_eq!(v["ExitCode"], 3);
+        assert_eq!(v["OpenStdout"], true);
+        assert_eq!(v["ContainerID"], "c1");
+        assert!(!v.to_string().contains("master"));
+    }
 }

@@ -39,8 +39,6 @@ impl DerefMut for NetworkRecord {
 
 impl NetworkRecord {
     /// The id the network's driver knows it by.
-    // Not used yet: the network store converts to `NetworkRecord` (issue 17, helper "netexec").
-    #[allow(dead_code)]
     pub fn driver_id(&self) -> &str {
         if self.driver_network_id.is_empty() {
             &self.resource.id

@@ -313,11 +313,8 @@ fn forwards(ctx: &Ctx, id: &str) -> bool {
             .map(|(name, _)| name.clone())
             .collect()
     });
-    live.iter().any(|name| {
-        ctx.networks
-            .get(name)
-            .is_ok_and(|n| !n["Internal"].as_bool().unwrap_or(false))
-    })
+    live.iter()
+        .any(|name| ctx.networks.get(name).is_ok_and(|n| !n.internal))
 }
 
 /// Where names not ours go: the container's `--dns` servers, else the host's resolvers.

@@ -15,10 +15,10 @@
 //! host's resolvers otherwise. The driver installs the routes it reports, inside the
 //! namespace, before it answers (the network conformance suite checks both agree).
 
-use super::driver_id;
 use crate::containers::Container;
 use crate::containers::ContainerRecord;
 use crate::error::ServiceError;
+use crate::model::network::NetworkRecord;
 use crate::state::Ctx;
 use berth_api::types::container::{HostConfig, NetworkingConfig, PortBinding as HostPort};
 use berth_api::types::network::EndpointSettings;
@@ -48,22 +48,21 @@ pub fn requested(epc: Option<&Value>, name: &str) -> Result<EndpointSettings, Se
 
 /// The `NetworkSettings.Networks.<name>` entry of a configured, not yet joined endpoint:
 /// the configuration of `epc` on network `net`.
-pub fn entry(net: &Value, epc: &EndpointSettings) -> EndpointSettings {
+pub fn entry(net: &NetworkRecord, epc: &EndpointSettings) -> EndpointSettings {
     EndpointSettings {
         ipam_config: epc.ipam_config.clone(),
         links: epc.links.clone(),
         aliases: epc.aliases.clone(),
         mac_address: epc.mac_address.clone(),
         driver_opts: epc.driver_opts.clone(),
-        network_id: net["Id"].as_str().unwrap_or_default().to_string(),
+        network_id: net.id.clone(),
         ..EndpointSettings::default()
     }
 }
 
 /// Checks an endpoint configuration against its network, with Docker's texts.
-pub fn validate(net: &Value, epc: &EndpointSettings) -> Result<(), ServiceError> {
-    let name = net["Name"].as_str().unwrap_or_default();
-    let user = !super::PREDEFINED.contains(&name);
+pub fn validate(net: &NetworkRecord, epc: &EndpointSettings) -> Result<(), ServiceError> {
+    let user = !super::PREDEFINED.contains(&net.name.as_str());
     let ip = requested_ip(epc).unwrap_or("");
     let aliases = epc.aliases.as_ref().is_some_and(|a| !a.is_empty());
     if !user && !ip.is_empty() {
@@ -82,7 +81,7 @@ pub fn validate(net: &Value, epc: &EndpointSettings) -> Result<(), ServiceError>
                 "invalid IPv4 address: {ip}"
             )));
         }
-        if net["BerthUserSubnet"].as_bool() != Some(true) {
+        if !net.user_subnet {
             return Err(ServiceError::bad_request(
                 "user specified IP address is supported only when connecting to networks with user configured subnets",
             ));
@@ -138,10 +137,10 @@ pub fn plan(
         let net = known
             .as_ref()
             .cloned()
-            .unwrap_or_else(|_| json!({"Name": key, "Id": ""}));
+            .unwrap_or_else(|_| super::record("", &key, ""));
         let epc = eps
             .get(&key)
-            .or_else(|| eps.get(net["Name"].as_str().unwrap_or_default()))
+            .or_else(|| eps.get(&net.name))
             .or_else(|| {
                 eps.iter()
                     .find(|(k, _)| key == mode && is_mode(k))
@@ -152,8 +151,7 @@ pub fn plan(
         if known.is_ok() {
             validate(&net, &epc)?;
         }
-        let name = net["Name"].as_str().unwrap_or_default().to_string();
-        out.insert(name, entry(&net, &epc));
+        out.insert(net.name.clone(), entry(&net, &epc));
     }
     Ok(out)
 }
@@ -204,7 +202,7 @@ pub async fn join_one(
     ports: Vec<PortBinding>,
 ) -> Result<(String, EndpointSettings, Vec<PortBinding>), ServiceError> {
     let net = ctx.networks.get(key)?;
-    let name = net["Name"].as_str().unwrap_or_default().to_string();
+    let name = net.name.clone();
     let epc = c.view(|r| {
         let nets = &r.network_settings.networks;
         nets.get(&name).or_else(|| nets.get(key)).cloned()
@@ -214,7 +212,7 @@ pub async fn join_one(
         return Ok((name, ep, Vec::new()));
     };
     let spec = EndpointSpec {
-        network_id: driver_id(&net),
+        network_id: net.driver_id().to_string(),
         endpoint_id: c.id.clone(),
         container_id: c.id.clone(),
         netns_path: format!("/proc/{pid}/ns/net"),
@@ -302,19 +300,16 @@ fn resolv_text(dns: &EndpointDns) -> String {
 
 /// A network event as Docker emits them (`create`, `destroy`, and `connect`/`disconnect`
 /// with the container, also when a container joins or leaves at start and stop).
-pub fn publish(ctx: &Ctx, net: &Value, action: &str, container: Option<&str>) {
-    let mut attrs: std::collections::BTreeMap<String, String> = [
-        ("name", net["Name"].as_str().unwrap_or_default()),
-        ("type", net["Driver"].as_str().unwrap_or_default()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+pub fn publish(ctx: &Ctx, net: &NetworkRecord, action: &str, container: Option<&str>) {
+    let mut attrs: std::collections::BTreeMap<String, String> =
+        [("name", net.name.as_str()), ("type", net.driver.as_str())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     if let Some(c) = container {
         attrs.insert("container".to_string(), c.to_string());
     }
-    let id = net["Id"].as_str().unwrap_or_default();
-    ctx.events.publish("network", action, id, attrs);
+    ctx.events.publish("network", action, &net.id, attrs);
 }
 
 /// `NetworkSettings.Ports` from the bound ports.
@@ -363,7 +358,7 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
                 let ids: Vec<String> = joined
                     .iter()
                     .filter_map(|(n, _)| ctx.networks.get(n).ok())
-                    .map(|n| driver_id(&n))
+                    .map(|n| n.driver_id().to_string())
                     .collect();
                 leave_ids(ctx, c, ids).await;
                 let e = if e.is_server_side() || e.to_string().contains("already allocated") {
@@ -412,7 +407,7 @@ async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
             .networks
             .list()
             .into_iter()
-            .find(|n| driver_id(n) == nid)
+            .find(|n| n.driver_id() == nid)
             .and_then(|n| ctx.networks.driver(&n, ctx.network.as_ref()))
             .or_else(|| ctx.network.clone());
         if let Some(d) = drv {
@@ -433,7 +428,7 @@ async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
 /// Leaves every network of a container that stopped (or failed to start) and clears the
 /// endpoints' runtime fields, keeping their configuration. Returns the networks it left, for
 /// their `disconnect` events ([`publish`]), which Docker sends after the container's `die`.
-pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<Value> {
+pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
     ctx.networks.dns.stop(&c.id);
     // The default bridge always when the container has a network namespace of its own
     // (records from before a crash may not show it); none when it shares the host's or
@@ -459,7 +454,7 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<Value> {
         let Ok(net) = ctx.networks.get(&name) else {
             continue;
         };
-        let id = driver_id(&net);
+        let id = net.driver_id().to_string();
         if !ids.contains(&id) && !super::PREDEFINED.contains(&name.as_str()) {
             ids.push(id);
         }
@@ -494,6 +489,10 @@ mod tests {
         rec
     }
 
+    fn net(id: &str) -> NetworkRecord {
+        crate::network::record(id, "n", "bridge")
+    }
+
     #[test]
     fn a_drivers_answer_fills_the_entry_and_its_dns_becomes_resolv_conf() {
         let info = EndpointInfo {
@@ -510,7 +509,7 @@ mod tests {
             },
             ..EndpointInfo::default()
         };
-        let mut ep = entry(&json!({"Id": "n"}), &EndpointSettings::default());
+        let mut ep = entry(&net("n"), &EndpointSettings::default());
         fill(&mut ep, "c1", &info);
         assert_eq!(ep.global_ipv6_address, "fd00:3::2");
         assert_eq!(ep.global_ipv6_prefix_len, 64);
@@ -533,7 +532,7 @@ mod tests {
             ip: "10.3.0.2".into(),
             ..EndpointInfo::default()
         };
-        let mut ep = entry(&json!({"Id": "n"}), &EndpointSettings::default());
+        let mut ep = entry(&net("n"), &EndpointSettings::default());
         fill(&mut ep, "c1", &info);
         assert_eq!(driver_resolv(&record("bridge", &ep)), None);
     }

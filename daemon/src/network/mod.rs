@@ -4,9 +4,10 @@
 //!
 //! README — how the rest of berthd uses this:
 //! * `ctx.networks.get(key)` finds a network (Docker's 404 text otherwise); `list()` returns
-//!   them all; records are `serde_json::Value`s in Docker's `NetworkResource` shape.
+//!   them all; records are typed [`NetworkRecord`]s (Docker's `NetworkResource` plus the
+//!   driver's id), read through the migration's tolerant parse.
 //! * A network's kernel side belongs to its driver (`ctx.network` for `bridge`, third-party
-//!   drivers through [`Networks::driver`]), keyed by [`driver_id`]: the default network's
+//!   drivers through [`Networks::driver`]), keyed by [`NetworkRecord::driver_id`]: the default network's
 //!   driver id is `"bridge"`, user networks use their 64-hex id. Containers join and leave
 //!   through [`endpoints`] (`plan` at create, `join_all` at start, `leave_all` at exit,
 //!   `join_one` for `network connect`).
@@ -17,11 +18,14 @@
 pub mod dns;
 mod dns_msg;
 pub mod endpoints;
+mod filter;
+
+pub use filter::{NetworkFilter, NetworkPruneFilter};
 
 use crate::error::ServiceError;
-use crate::filters::LabelFilter;
+use crate::model::network::NetworkRecord;
+use berth_api::types::network::NetworkResource;
 use berth_core::NetworkDriver;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -32,21 +36,11 @@ pub const PREDEFINED: &[&str] = &["bridge", "host", "none"];
 /// The network store.
 pub struct Networks {
     dir: PathBuf,
-    map: RwLock<BTreeMap<String, Value>>,
+    map: RwLock<BTreeMap<String, NetworkRecord>>,
     /// Third-party network drivers by name (the bridge driver is `Ctx::network`).
     drivers: RwLock<BTreeMap<String, Arc<dyn NetworkDriver>>>,
     /// The embedded DNS servers of running containers.
     pub dns: dns::Servers,
-}
-
-/// The id the network's driver knows it by.
-pub fn driver_id(rec: &Value) -> String {
-    rec["DriverNetworkID"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .or_else(|| rec["Id"].as_str())
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// A fresh 64-hex id.
@@ -61,16 +55,18 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// A new network record in Docker's `NetworkResource` shape.
-pub fn record(id: &str, name: &str, driver: &str) -> Value {
-    json!({
-        "Name": name, "Id": id, "Created": now(), "Scope": "local", "Driver": driver,
-        "EnableIPv4": true, "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": []},
-        "Internal": false, "Attachable": false, "Ingress": false,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
-        "Containers": {}, "Options": {}, "Labels": {},
-    })
+/// A new network record (Docker's defaults: local scope, IPv4 only, default IPAM).
+pub fn record(id: &str, name: &str, driver: &str) -> NetworkRecord {
+    NetworkRecord {
+        resource: NetworkResource {
+            name: name.into(),
+            id: id.into(),
+            created: now(),
+            driver: driver.into(),
+            ..NetworkResource::default()
+        },
+        ..NetworkRecord::default()
+    }
 }
 
 impl Networks {
@@ -86,10 +82,10 @@ impl Networks {
             if p.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            if let Ok(v) = std::fs::read(&p).map(|b| serde_json::from_slice::<Value>(&b)) {
-                match v {
-                    Ok(v) if v["Id"].is_string() => {
-                        map.insert(v["Id"].as_str().unwrap_or_default().to_string(), v);
+            if let Ok(b) = std::fs::read(&p) {
+                match crate::model::migrate::parse::<NetworkRecord>(&b) {
+                    Ok(rec) if !rec.id.is_empty() => {
+                        map.insert(rec.id.clone(), rec);
                     }
                     _ => tracing::warn!("skipping unreadable network file {}", p.display()),
                 }
@@ -105,15 +101,18 @@ impl Networks {
             if nets.find_name(name).is_none() {
                 let mut rec = record(&random_id(), name, driver);
                 if name == "bridge" {
-                    rec["DriverNetworkID"] = json!("bridge");
-                    rec["Options"] = json!({
-                        "com.docker.network.bridge.default_bridge": "true",
-                        "com.docker.network.bridge.enable_icc": icc.to_string(),
-                        "com.docker.network.bridge.enable_ip_masquerade": "true",
-                        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-                        "com.docker.network.bridge.name": bridge_device,
-                        "com.docker.network.driver.mtu": "1500",
-                    });
+                    rec.driver_network_id = "bridge".into();
+                    rec.options = [
+                        ("com.docker.network.bridge.default_bridge", "true"),
+                        ("com.docker.network.bridge.enable_icc", &icc.to_string()),
+                        ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                        ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                        ("com.docker.network.bridge.name", bridge_device),
+                        ("com.docker.network.driver.mtu", "1500"),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
                 }
                 nets.save(&rec)
                     .map_err(|e| anyhow::anyhow!(e.to_string()))?;
@@ -122,9 +121,9 @@ impl Networks {
         // The default network follows the daemon's current `icc` (as Docker re-creates it).
         if let Some(mut rec) = nets.find_name("bridge") {
             let key = "com.docker.network.bridge.enable_icc";
-            let want = json!(icc.to_string());
-            if rec["Options"].is_object() && rec["Options"][key] != want {
-                rec["Options"][key] = want;
+            let want = icc.to_string();
+            if rec.options.get(key) != Some(&want) {
+                rec.options.insert(key.to_string(), want);
                 nets.save(&rec)
                     .map_err(|e| anyhow::anyhow!(e.to_string()))?;
             }
@@ -154,22 +153,22 @@ impl Networks {
     /// The driver of network record `rec` (`None` for `host`/`none`, or a driver not loaded).
     pub fn driver(
         &self,
-        rec: &Value,
+        rec: &NetworkRecord,
         bridge: Option<&Arc<dyn NetworkDriver>>,
     ) -> Option<Arc<dyn NetworkDriver>> {
-        if rec["Name"] == "host" || rec["Name"] == "none" {
+        if rec.name == "host" || rec.name == "none" {
             return None;
         }
-        self.driver_named(rec["Driver"].as_str().unwrap_or_default(), bridge)
+        self.driver_named(&rec.driver, bridge)
     }
 
-    fn find_name(&self, name: &str) -> Option<Value> {
+    fn find_name(&self, name: &str) -> Option<NetworkRecord> {
         let map = self.map.read().ok()?;
-        map.values().find(|v| v["Name"] == name).cloned()
+        map.values().find(|v| v.name == name).cloned()
     }
 
     /// Every network.
-    pub fn list(&self) -> Vec<Value> {
+    pub fn list(&self) -> Vec<NetworkRecord> {
         self.map
             .read()
             .map(|m| m.values().cloned().collect())
@@ -177,7 +176,7 @@ impl Networks {
     }
 
     /// Finds by full id, exact name, or unique id prefix.
-    pub fn get(&self, key: &str) -> Result<Value, ServiceError> {
+    pub fn get(&self, key: &str) -> Result<NetworkRecord, ServiceError> {
         let map = self
             .map
             .read()
@@ -185,10 +184,10 @@ impl Networks {
         if let Some(v) = map.get(key) {
             return Ok(v.clone());
         }
-        if let Some(v) = map.values().find(|v| v["Name"] == key) {
+        if let Some(v) = map.values().find(|v| v.name == key) {
             return Ok(v.clone());
         }
-        let hits: Vec<&Value> = if key.is_empty() {
+        let hits: Vec<&NetworkRecord> = if key.is_empty() {
             Vec::new()
         } else {
             map.iter()
@@ -212,14 +211,13 @@ impl Networks {
     }
 
     /// Writes a record atomically and durably (`berth_core::atomic`) and caches it.
-    pub fn save(&self, rec: &Value) -> Result<(), ServiceError> {
-        let id = rec["Id"].as_str().unwrap_or_default().to_string();
+    pub fn save(&self, rec: &NetworkRecord) -> Result<(), ServiceError> {
+        let id = rec.id.clone();
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ServiceError::internal(format!("invalid network id {id:?}")));
         }
         let path = self.dir.join(format!("{id}.json"));
-        let data = serde_json::to_vec_pretty(rec).unwrap_or_default();
-        berth_core::atomic::write_atomic(&path, &data)
+        berth_core::atomic::write_json_atomic(&path, rec)
             .map_err(|e| ServiceError::internal(format!("saving network {id}: {e}")))?;
         if let Ok(mut m) = self.map.write() {
             m.insert(id, rec.clone());
@@ -248,59 +246,16 @@ impl Networks {
     pub fn bridge_driver_ids(&self) -> Vec<String> {
         self.list()
             .iter()
-            .filter(|v| v["Driver"] == "bridge")
-            .map(driver_id)
+            .filter(|v| v.driver == "bridge")
+            .map(|v| v.driver_id().to_string())
             .collect()
-    }
-}
-
-/// `docker network ls` filters, parsed. Each field is one filter: empty passes everything,
-/// otherwise a network passes when any of its values matches.
-#[derive(Debug, Clone, Default)]
-pub struct NetworkFilter {
-    /// `driver`: the driver's name.
-    pub drivers: Vec<String>,
-    /// `id`: ID prefixes.
-    pub ids: Vec<String>,
-    /// `name`: substrings of the name.
-    pub names: Vec<String>,
-    /// `scope` (only `local` matches).
-    pub scopes: Vec<String>,
-    /// `type`: `Some(true)` builtin, `Some(false)` custom, `None` a value that matches nothing.
-    pub builtin: Vec<Option<bool>>,
-    /// `label`: `key` or `key=value`.
-    pub labels: Vec<LabelFilter>,
-    /// `dangling`.
-    pub dangling: Vec<bool>,
-}
-
-impl NetworkFilter {
-    /// Whether `rec` passes; `dangling`: no container is attached to it.
-    pub fn matches(&self, rec: &Value, dangling: bool) -> bool {
-        fn any<T>(vals: &[T], test: impl Fn(&T) -> bool) -> bool {
-            vals.is_empty() || vals.iter().any(test)
-        }
-        let s = |k: &str| rec[k].as_str().unwrap_or_default().to_string();
-        let name = s("Name");
-        let predefined = PREDEFINED.contains(&name.as_str());
-        let label = |k: &str| rec["Labels"].get(k).map(|v| v.as_str().unwrap_or_default());
-        any(&self.drivers, |v| s("Driver") == *v)
-            && any(&self.ids, |v| s("Id").starts_with(v.as_str()))
-            && any(&self.names, |v| name.contains(v.as_str()))
-            && any(&self.scopes, |v| v == "local")
-            && any(&self.builtin, |v| *v == Some(predefined))
-            && any(&self.labels, |l| l.matches(label))
-            && any(&self.dangling, |want| match want {
-                true => dangling && !predefined,
-                false => !dangling || predefined,
-            })
     }
 }
 
 /// Re-creates (idempotently) the networks of third-party drivers at start-up.
 pub async fn recreate_plugin_networks(ctx: &crate::state::Ctx) {
     for rec in ctx.networks.list() {
-        if rec["Driver"] == "bridge" {
+        if rec.driver == "bridge" {
             continue;
         }
         let (Some(spec), Some(d)) = (spec_of(&rec), ctx.networks.driver(&rec, None)) else {
@@ -308,49 +263,38 @@ pub async fn recreate_plugin_networks(ctx: &crate::state::Ctx) {
         };
         match tokio::task::spawn_blocking(move || d.create_network(&spec)).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!("re-creating network {}: {e}", rec["Name"]),
-            Err(e) => tracing::warn!("re-creating network {}: {e}", rec["Name"]),
+            Ok(Err(e)) => tracing::warn!("re-creating network {}: {e}", rec.name),
+            Err(e) => tracing::warn!("re-creating network {}: {e}", rec.name),
         }
     }
 }
 
 /// The driver spec that re-creates a user bridge network at start-up (`None` for the
 /// predefined ones and other drivers).
-pub fn bridge_spec(rec: &Value) -> Option<berth_core::network::NetworkSpec> {
-    if rec["Driver"] != "bridge" {
+pub fn bridge_spec(rec: &NetworkRecord) -> Option<berth_core::network::NetworkSpec> {
+    if rec.driver != "bridge" {
         return None;
     }
     spec_of(rec)
 }
 
 /// The driver spec of a user network's record (`None` for the predefined ones).
-pub fn spec_of(rec: &Value) -> Option<berth_core::network::NetworkSpec> {
-    let name = rec["Name"].as_str()?;
-    if PREDEFINED.contains(&name) {
+pub fn spec_of(rec: &NetworkRecord) -> Option<berth_core::network::NetworkSpec> {
+    if PREDEFINED.contains(&rec.name.as_str()) {
         return None;
     }
-    let cfg = &rec["IPAM"]["Config"][0];
-    let opt = |k: &str| {
-        cfg[k]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
+    let cfg = rec.ipam.config.first();
+    let opt = |f: fn(&berth_api::types::network::IpamConfig) -> &String| {
+        cfg.map(f).filter(|s| !s.is_empty()).cloned()
     };
     Some(berth_core::network::NetworkSpec {
-        id: driver_id(rec),
-        name: name.to_string(),
-        subnet: opt("Subnet"),
-        gateway: opt("Gateway"),
-        ip_range: opt("IPRange"),
-        internal: rec["Internal"].as_bool().unwrap_or(false),
-        options: rec["Options"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        id: rec.driver_id().to_string(),
+        name: rec.name.clone(),
+        subnet: opt(|c| &c.subnet),
+        gateway: opt(|c| &c.gateway),
+        ip_range: opt(|c| &c.ip_range),
+        internal: rec.internal,
+        options: rec.options.clone(),
         ..Default::default()
     })
 }

@@ -10,6 +10,7 @@ pub mod mounts;
 use crate::error::ServiceError;
 use crate::filters::Labels;
 use crate::model::volume::VolumeRecord;
+use berth_api::types::volume::Volume as ApiVolume;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,17 +40,20 @@ impl Volume {
         self.labels.contains_key(ANONYMOUS_LABEL)
     }
 
-    /// Docker's JSON shape (`docker volume inspect`).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "CreatedAt": self.created_at,
-            "Driver": "local",
-            "Labels": if self.labels.is_empty() { Value::Null } else { json!(self.labels) },
-            "Mountpoint": self.mountpoint,
-            "Name": self.name,
-            "Options": if self.options.is_empty() { Value::Null } else { json!(self.options) },
-            "Scope": "local",
-        })
+    /// Docker's shape (`docker volume inspect`, list element, create reply): empty labels
+    /// and options are `null`, as Docker's.
+    pub fn to_api(&self) -> ApiVolume {
+        let nonempty = |m: &BTreeMap<String, String>| (!m.is_empty()).then(|| m.clone());
+        ApiVolume {
+            created_at: self.created_at.clone(),
+            driver: "local".into(),
+            labels: nonempty(&self.labels),
+            mountpoint: self.mountpoint.to_string_lossy().into_owned(),
+            name: self.name.clone(),
+            options: nonempty(&self.options),
+            scope: "local".into(),
+            usage_data: None,
+        }
     }
 }
 

@@ -73,7 +73,10 @@ pub(super) async fn commit(ctx: Ctx, req: Req) -> ApiResult {
     let id = result?;
     ctx.events
         .publish("container", "commit", &c.id, attrs(&[("name", &c.name())]));
-    Ok(http::json(StatusCode::CREATED, &json!({ "Id": id })))
+    Ok(http::json(
+        StatusCode::CREATED,
+        &berth_api::types::container::IdResponse { id },
+    ))
 }
 
 pub(super) async fn df(ctx: Ctx, _req: Req) -> ApiResult {
@@ -89,17 +92,17 @@ pub(super) async fn df(ctx: Ctx, _req: Req) -> ApiResult {
     let all = ctx.containers.all();
     let containers = super::super::containers_list::summaries_with_sizes(&ctx, &all).await?;
     let ctx3 = ctx.clone();
-    let volumes: Vec<Value> = blocking(move || {
+    let volumes: Vec<berth_api::types::volume::Volume> = blocking(move || {
         Ok(ctx3
             .volumes
             .list()
             .iter()
             .map(|v| {
                 let users = crate::volumes::mounts::users(&ctx3.containers, &v.name);
-                let mut j = v.to_json();
-                j["UsageData"] = json!({
-                    "Size": crate::volumes::disk_usage(&v.mountpoint),
-                    "RefCount": users.len(),
+                let mut j = v.to_api();
+                j.usage_data = Some(berth_api::types::volume::UsageData {
+                    size: crate::volumes::disk_usage(&v.mountpoint) as i64,
+                    ref_count: users.len() as i64,
                 });
                 j
             })
