@@ -1,5 +1,6 @@
-//! Small readers for the loosely typed JSON documents the API and image configs carry
-//! (string arrays, `KEY=value` environment lists).
+//! Small helpers for the loosely typed JSON documents the API and image configs carry
+//! (string arrays, `KEY=value` environment lists, `null` members dropped before a typed
+//! parse).
 
 use serde_json::Value;
 
@@ -12,6 +13,19 @@ pub fn strings(v: Option<&Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Drops every `null` member of the objects in `v`, recursively (Go's decoder leaves such a
+/// field at its zero value; serde's defaults do the same once the member is gone).
+pub fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 /// The variable name of a `KEY=value` entry.

@@ -93,8 +93,10 @@ pub struct Mount {
     /// `bind`, `volume`, `tmpfs`.
     #[serde(rename = "Type")]
     pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub source: String,
     pub target: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_options: Option<Value>,
@@ -143,9 +145,11 @@ pub struct HostConfig {
     pub publish_all_ports: bool,
     pub readonly_rootfs: bool,
     pub security_opt: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs: Option<BTreeMap<String, String>>,
     pub shm_size: i64,
     pub runtime: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
     pub memory: i64,
     pub memory_swap: i64,
@@ -157,7 +161,11 @@ pub struct HostConfig {
     pub cpuset_cpus: String,
     pub pids_limit: Option<i64>,
     pub ulimits: Option<Vec<Ulimit>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mounts: Option<Vec<Mount>>,
+    pub oom_score_adj: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysctls: Option<BTreeMap<String, String>>,
     /// Everything else a client sent (`MemorySwappiness`, `CgroupnsMode`, `Devices`, ...),
     /// kept as sent: Docker round-trips these in inspect.
     #[serde(flatten)]
@@ -168,7 +176,7 @@ pub struct HostConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkingConfig {
-    pub endpoints_config: Option<BTreeMap<String, Value>>,
+    pub endpoints_config: Option<BTreeMap<String, EndpointSettings>>,
 }
 
 /// `POST /containers/create` body.

@@ -88,6 +88,15 @@ impl ContainerState {
         self.error = error.into();
     }
 
+    /// A start recorded with [`set_running`](Self::set_running) before the process was let
+    /// go, which then did not happen: back to `previous` (the status before that start), not
+    /// running. [`set_start_failed`](Self::set_start_failed) records the error.
+    pub fn undo_running(&mut self, previous: &str) {
+        self.status = previous.into();
+        self.running = false;
+        self.pid = 0;
+    }
+
     /// Paused (`true`) or running again (`false`).
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
@@ -161,6 +170,10 @@ mod tests {
     #[test]
     fn a_failed_first_start_stays_created() {
         let mut s = ContainerState::default();
+        let before = s.status.clone();
+        s.set_running(9, "2026-01-01T00:00:00Z");
+        s.undo_running(&before);
+        assert!(!s.running && s.pid == 0);
         s.set_start_failed(126, "permission denied");
         assert_eq!(s.status, "created");
         assert_eq!(s.error, "permission denied");

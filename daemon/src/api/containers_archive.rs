@@ -21,7 +21,6 @@ use berth_api::types::archive::{asserts_dir, base, PathStat, STAT_HEADER};
 use berth_confine::{ConfineError, Root};
 use hyper::header::HeaderValue;
 use hyper::StatusCode;
-use serde_json::Value;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -81,22 +80,21 @@ fn live_root(c: &Container) -> Option<Root> {
 
 fn open_fs(ctx: &Ctx, c: &Arc<Container>) -> Result<Fs, ApiError> {
     let r = c.record();
-    let mut sources: Vec<(PathBuf, PathBuf)> = r["Mounts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| matches!(m["Type"].as_str(), Some("bind" | "volume")))
+    let mut sources: Vec<(PathBuf, PathBuf)> = r
+        .mounts
+        .iter()
+        .filter(|m| matches!(m.kind.as_str(), "bind" | "volume"))
         .filter_map(|m| {
-            let (d, s) = (m["Destination"].as_str()?, m["Source"].as_str()?);
+            let (d, s) = (&m.destination, &m.source);
             (!s.is_empty()).then(|| (PathBuf::from(d), PathBuf::from(s)))
         })
         .collect();
-    for (key, dest) in [
-        ("HostsPath", "/etc/hosts"),
-        ("HostnamePath", "/etc/hostname"),
-        ("ResolvConfPath", "/etc/resolv.conf"),
+    for (file, dest) in [
+        (&r.hosts_path, "/etc/hosts"),
+        (&r.hostname_path, "/etc/hostname"),
+        (&r.resolv_conf_path, "/etc/resolv.conf"),
     ] {
-        if let Some(p) = r[key].as_str().filter(|p| Path::new(p).is_file()) {
+        if let Some(p) = Some(file).filter(|p| Path::new(p).is_file()) {
             sources.push((PathBuf::from(dest), PathBuf::from(p)));
         }
     }
@@ -240,22 +238,24 @@ pub async fn get(ctx: Ctx, req: Req) -> ApiResult {
 
 /// Refuses writes into a read-only rootfs or read-only mount, as Docker does.
 fn check_writable(fs: &Fs, cpath: &Path) -> Result<(), ApiError> {
-    let r = fs.c.record();
+    let (ro_mounts, ro_rootfs) = fs.c.view(|r| {
+        let ro: Vec<PathBuf> = r
+            .mounts
+            .iter()
+            .filter(|m| !m.rw)
+            .map(|m| PathBuf::from(&m.destination))
+            .collect();
+        (ro, r.host_config.readonly_rootfs)
+    });
     match fs.scope()?.mount_of(cpath) {
         Some(dest) => {
-            let ro = r["Mounts"].as_array().into_iter().flatten().any(|m| {
-                m["Destination"].as_str().map(Path::new) == Some(dest)
-                    && m["RW"].as_bool() == Some(false)
-            });
+            let ro = ro_mounts.iter().any(|d| d == dest);
             if ro {
                 return Err(ApiError::bad_request("mounted volume is marked read-only"));
             }
         }
         None => {
-            if r.pointer("/HostConfig/ReadonlyRootfs")
-                .and_then(Value::as_bool)
-                == Some(true)
-            {
+            if ro_rootfs {
                 return Err(ApiError::bad_request(
                     "container rootfs is marked read-only",
                 ));
@@ -293,12 +293,7 @@ pub async fn put(ctx: Ctx, req: Req) -> ApiResult {
             Err(e) => return Err(err(e.into())),
         };
         check_writable(&fs, &cpath)?;
-        let user = c2
-            .record()
-            .pointer("/Config/User")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let user = c2.view(|r| r.config.user.clone());
         let chown = if copy_ids && !user.is_empty() {
             Some(user_ids(scope, &user)?)
         } else {

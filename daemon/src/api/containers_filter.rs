@@ -3,10 +3,9 @@
 //! before, since, volume, network, health and is-task (accepted; berth runs no swarm
 //! tasks), with moby's refusals of unknown keys and bad values.
 
-use crate::containers::Container;
+use crate::containers::{Container, ContainerRecord};
 use crate::server::http::{ApiError, Filters};
 use crate::state::Ctx;
-use serde_json::Value;
 
 const KEYS: &[&str] = &[
     "id", "name", "status", "exited", "ancestor", "label", "before", "since", "volume", "network",
@@ -59,9 +58,7 @@ impl PsFilter {
         }
         let created = |k: &str| -> Result<Option<String>, ApiError> {
             match f.get(k).last() {
-                Some(v) => Ok(ctx.containers.get(v)?.record()["Created"]
-                    .as_str()
-                    .map(str::to_string)),
+                Some(v) => Ok(Some(ctx.containers.get(v)?.view(|r| r.created.clone()))),
                 None => Ok(None),
             }
         };
@@ -79,65 +76,45 @@ impl PsFilter {
 
     /// Whether `c` passes every filter.
     pub fn matches(&self, c: &Container) -> bool {
+        c.view(|r| self.matches_record(&c.id, r))
+    }
+
+    fn matches_record(&self, id: &str, r: &ContainerRecord) -> bool {
         let f = &self.f;
-        let r = c.record();
-        let name = format!("/{}", c.name());
-        let status = r
-            .pointer("/State/Status")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let name = format!("/{}", r.short_name());
+        let status = r.state.status();
         let any = |k: &str, pred: &dyn Fn(&str) -> bool| {
             f.get(k).is_empty() || f.get(k).iter().any(|v| pred(v))
         };
-        let labels = r
-            .pointer("/Config/Labels")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let created = r["Created"].as_str().unwrap_or("");
-        let mounts = r["Mounts"].as_array().cloned().unwrap_or_default();
-        let nets = r
-            .pointer("/NetworkSettings/Networks")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let none = Default::default();
+        let labels = r.config.labels.as_ref().unwrap_or(&none);
+        let created = r.created.as_str();
         let health = r
-            .pointer("/State/Health/Status")
-            .and_then(Value::as_str)
+            .state
+            .health
+            .as_ref()
+            .and_then(|h| h["Status"].as_str())
             .unwrap_or("none");
-        any("id", &|v| c.id.starts_with(v))
+        any("id", &|v| id.starts_with(v))
             && any("name", &|v| name_matches(v, &name))
             && any("status", &|v| v == status)
             && any("exited", &|v| {
-                status == "exited"
-                    && r.pointer("/State/ExitCode")
-                        .and_then(Value::as_i64)
-                        .map(|x| x.to_string())
-                        .as_deref()
-                        == Some(v)
+                status == "exited" && r.state.exit_code.to_string() == v
             })
-            && any("ancestor", &|v| {
-                r.pointer("/Config/Image").and_then(Value::as_str) == Some(v)
-                    || r["Image"].as_str().is_some_and(|i| i.contains(v))
-            })
-            && super::filters::labels(f)
-                .matches(|k| labels.get(k).map(|v| v.as_str().unwrap_or_default()))
+            && any("ancestor", &|v| r.config.image == v || r.image.contains(v))
+            && super::filters::labels(f).matches(|k| labels.get(k).map(String::as_str))
             && self.before.as_deref().is_none_or(|b| created < b)
             && self.since.as_deref().is_none_or(|s| created > s)
             && any("volume", &|v| {
-                mounts.iter().any(|m| {
-                    [&m["Name"], &m["Destination"], &m["Source"]]
-                        .iter()
-                        .any(|x| x.as_str() == Some(v))
-                })
+                r.mounts
+                    .iter()
+                    .any(|m| [&m.name, &m.destination, &m.source].iter().any(|x| *x == v))
             })
             && any("network", &|v| {
-                nets.iter().any(|(n, ep)| {
-                    n == v
-                        || ep["NetworkID"]
-                            .as_str()
-                            .is_some_and(|id| !v.is_empty() && id.starts_with(v))
-                })
+                r.network_settings
+                    .networks
+                    .iter()
+                    .any(|(n, ep)| n == v || (!v.is_empty() && ep.network_id.starts_with(v)))
             })
             && any("health", &|v| v == health)
             && any("is-task", &|v| v != "true")

@@ -25,7 +25,7 @@ pub async fn logs(ctx: Ctx, req: Req) -> ApiResult {
             "Bad parameters: you must choose at least one stream",
         ));
     }
-    if c.record().pointer("/HostConfig/LogConfig/Type") == Some(&json!("none")) {
+    if c.view(|r| r.host_config.log_config.kind == "none") {
         return Err(ApiError::new(
             hyper::StatusCode::NOT_IMPLEMENTED,
             "configured logging driver does not support reading",
@@ -51,7 +51,7 @@ pub async fn logs(ctx: Ctx, req: Req) -> ApiResult {
     } else {
         "application/vnd.docker.multiplexed-stream"
     });
-    let path = std::path::PathBuf::from(c.record()["LogPath"].as_str().unwrap_or(""));
+    let path = std::path::PathBuf::from(c.view(|r| r.log_path.clone()));
     let c2 = c.clone();
     tokio::spawn(streams::logs(path, o, tx, move || c2.running()));
     Ok(resp)
@@ -183,7 +183,7 @@ pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
         let Some(mut io) = upgraded.await else { return };
         if logs {
             let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-            let path = std::path::PathBuf::from(c2.record()["LogPath"].as_str().unwrap_or(""));
+            let path = std::path::PathBuf::from(c2.view(|r| r.log_path.clone()));
             let o = streams::LogOpts {
                 stdout,
                 stderr,

@@ -1,41 +1,43 @@
 //! Container listing and inspection: `GET /containers/json` (filters in `containers_filter`),
 //! `GET /containers/{id}/json` and `POST /containers/prune`.
 
-use crate::containers::Container;
+use crate::containers::{Container, ContainerRecord};
 use crate::server::http::{ok_json, ApiError, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
+use berth_api::types::container::{
+    ContainerJson, ContainerState, ContainerSummary, Port, PortBinding,
+};
 use berth_api::units::human_duration;
-use serde_json::{json, Value};
+use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Docker's inspect JSON of a container.
-pub fn inspect_json(c: &Container) -> Value {
-    let mut r = c.record();
-    if let Some(o) = r.as_object_mut() {
-        o.remove("ManuallyStopped");
-    }
-    let live = r
-        .pointer("/NetworkSettings/Ports")
-        .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
-        .cloned();
-    let mut ports = live.unwrap_or_else(|| {
-        r.pointer("/HostConfig/PortBindings")
-            .cloned()
-            .unwrap_or(json!({}))
-    });
-    // As Docker reports them: the bound address (0.0.0.0 for "all").
-    if let Some(m) = ports.as_object_mut() {
-        for list in m.values_mut() {
-            for b in list.as_array_mut().into_iter().flatten() {
-                if b["HostIp"].as_str().unwrap_or("").is_empty() {
-                    b["HostIp"] = json!("0.0.0.0");
-                }
-            }
+/// The published ports of a record as Docker reports them: the live bindings while it runs,
+/// else the requested ones, each with its bound address (0.0.0.0 for "all").
+fn ports(r: &ContainerRecord) -> BTreeMap<String, Option<Vec<PortBinding>>> {
+    let live = &r.network_settings.ports;
+    let mut ports = if live.is_empty() {
+        r.host_config.port_bindings.clone().unwrap_or_default()
+    } else {
+        live.clone()
+    };
+    for b in ports.values_mut().flatten().flatten() {
+        if b.host_ip.is_empty() {
+            b.host_ip = "0.0.0.0".into();
         }
     }
-    r["NetworkSettings"]["Ports"] = ports;
-    r
+    ports
+}
+
+/// Docker's inspect shape of a container: the record (without berth's bookkeeping) plus
+/// the derived fields.
+pub fn inspect_json(c: &Container) -> ContainerJson {
+    c.view(|r| {
+        let mut out = r.inspect.clone();
+        out.network_settings.ports = ports(r);
+        out
+    })
 }
 
 pub async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
@@ -43,81 +45,71 @@ pub async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
     ok_json(&inspect_json(&c))
 }
 
-fn status_text(state: &Value) -> String {
+fn status_text(state: &ContainerState) -> String {
     let since = |t: &str| -> String {
         let secs = chrono::DateTime::parse_from_rfc3339(t)
             .map(|d| (chrono::Utc::now().timestamp() - d.timestamp()).max(0))
             .unwrap_or(0);
         human_duration(secs)
     };
-    match state["Status"].as_str().unwrap_or("created") {
-        "running" => format!("Up {}", since(state["StartedAt"].as_str().unwrap_or(""))),
-        "paused" => format!(
-            "Up {} (Paused)",
-            since(state["StartedAt"].as_str().unwrap_or(""))
-        ),
+    match state.status() {
+        "running" => format!("Up {}", since(&state.started_at)),
+        "paused" => format!("Up {} (Paused)", since(&state.started_at)),
         "exited" => format!(
             "Exited ({}) {} ago",
-            state["ExitCode"].as_i64().unwrap_or(0),
-            since(state["FinishedAt"].as_str().unwrap_or(""))
+            state.exit_code,
+            since(&state.finished_at)
         ),
         "created" => "Created".into(),
         other => other.to_string(),
     }
 }
 
-fn command_text(r: &Value) -> String {
-    let mut parts = vec![r["Path"].as_str().unwrap_or("").to_string()];
-    parts.extend(
-        r["Args"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|a| a.as_str().map(str::to_string)),
-    );
+fn command_text(r: &ContainerRecord) -> String {
+    let mut parts = vec![r.path.clone()];
+    parts.extend(r.args.iter().cloned());
     parts.join(" ")
 }
 
 /// A container as `GET /containers/json` lists it.
-fn summary(c: &Container) -> Value {
+fn summary(c: &Container) -> ContainerSummary {
     c.view(|r| summary_of(&c.id, r))
 }
 
-fn summary_of(id: &str, r: &Value) -> Value {
-    let created = chrono::DateTime::parse_from_rfc3339(r["Created"].as_str().unwrap_or(""))
+fn summary_of(id: &str, r: &ContainerRecord) -> ContainerSummary {
+    let created = chrono::DateTime::parse_from_rfc3339(&r.created)
         .map(|d| d.timestamp())
         .unwrap_or(0);
-    let mut ports = Vec::new();
-    let live = r
-        .pointer("/NetworkSettings/Ports")
-        .filter(|p| p.as_object().is_some_and(|m| !m.is_empty()));
-    if let Some(pb) = live
-        .or(r.pointer("/HostConfig/PortBindings"))
-        .and_then(Value::as_object)
-    {
-        for (k, v) in pb {
-            let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
-            for b in v.as_array().cloned().unwrap_or_default() {
-                ports.push(json!({"IP": if b["HostIp"].as_str().unwrap_or("").is_empty() { "0.0.0.0" } else { b["HostIp"].as_str().unwrap_or("") }, "PrivatePort": port.parse::<u16>().unwrap_or(0), "PublicPort": b["HostPort"].as_str().unwrap_or("0").parse::<u16>().unwrap_or(0), "Type": proto}));
-            }
+    let mut list = Vec::new();
+    for (k, v) in ports(r) {
+        let (port, proto) = k.split_once('/').unwrap_or((&k, "tcp"));
+        for b in v.into_iter().flatten() {
+            list.push(Port {
+                ip: b.host_ip,
+                private_port: port.parse().unwrap_or(0),
+                public_port: b.host_port.parse().unwrap_or(0),
+                kind: proto.to_string(),
+            });
         }
     }
-    json!({
-        "Id": id,
-        "Names": [r["Name"]],
-        "Image": r.pointer("/Config/Image").cloned().unwrap_or(json!("")),
-        "ImageID": r["Image"],
-        "Command": command_text(r),
-        "Created": created,
-        "Ports": ports,
-        "Labels": r.pointer("/Config/Labels").cloned().unwrap_or(json!({})),
-        "State": r.pointer("/State/Status").cloned().unwrap_or(json!("created")),
-        "Status": status_text(&r["State"]),
-        "HostConfig": {"NetworkMode": r.pointer("/HostConfig/NetworkMode").cloned().unwrap_or(json!("bridge"))},
-        "NetworkSettings": {"Networks": r.pointer("/NetworkSettings/Networks").cloned().unwrap_or(json!({}))},
-        "Mounts": r["Mounts"],
-    })
+    let mode = Some(r.host_config.network_mode.as_str()).filter(|m| !m.is_empty());
+    ContainerSummary {
+        id: id.to_string(),
+        names: vec![r.name.clone()],
+        image: r.config.image.clone(),
+        image_id: r.image.clone(),
+        command: command_text(r),
+        created,
+        ports: list,
+        size_rw: None,
+        size_root_fs: None,
+        labels: r.config.labels.clone().unwrap_or_default(),
+        state: r.state.status().to_string(),
+        status: status_text(&r.state),
+        host_config: json!({"NetworkMode": mode.unwrap_or("bridge")}),
+        network_settings: json!({"Networks": r.network_settings.networks}),
+        mounts: r.mounts.clone(),
+    }
 }
 
 pub async fn list(ctx: Ctx, req: Req) -> ApiResult {
@@ -132,16 +124,14 @@ pub async fn list(ctx: Ctx, req: Req) -> ApiResult {
         .filter(|c| (all || c.running() || limit > 0) && f.matches(c))
         .collect();
     // Newest first; each record's creation time read once, in place.
-    cs.sort_by_cached_key(|c| {
-        std::cmp::Reverse(c.view(|r| r["Created"].as_str().unwrap_or("").to_string()))
-    });
+    cs.sort_by_cached_key(|c| std::cmp::Reverse(c.view(|r| r.created.clone())));
     if limit > 0 {
         cs.truncate(limit as usize);
     }
     if req.query.bool("size", false) {
         return ok_json(&summaries_with_sizes(&ctx, &cs).await?);
     }
-    let out: Vec<Value> = cs.iter().map(|c| summary(c)).collect();
+    let out: Vec<ContainerSummary> = cs.iter().map(|c| summary(c)).collect();
     ok_json(&out)
 }
 
@@ -150,13 +140,13 @@ pub async fn list(ctx: Ctx, req: Req) -> ApiResult {
 pub(crate) async fn summaries_with_sizes(
     ctx: &Ctx,
     cs: &[Arc<Container>],
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<ContainerSummary>, ApiError> {
     let items: Vec<(String, Option<String>)> = cs
         .iter()
         .map(|c| {
             (
                 c.id.clone(),
-                c.record()["Image"].as_str().map(str::to_string),
+                c.view(|r| Some(r.image.clone()).filter(|i| !i.is_empty())),
             )
         })
         .collect();
@@ -183,8 +173,8 @@ pub(crate) async fn summaries_with_sizes(
         .zip(sizes)
         .map(|(c, (rw, rootfs))| {
             let mut v = summary(c);
-            v["SizeRw"] = json!(rw);
-            v["SizeRootFs"] = json!(rootfs);
+            v.size_rw = i64::try_from(rw).ok();
+            v.size_root_fs = i64::try_from(rootfs).ok();
             v
         })
         .collect())
@@ -193,4 +183,51 @@ pub(crate) async fn summaries_with_sizes(
 pub async fn prune(ctx: Ctx, _req: Req) -> ApiResult {
     let deleted = crate::containers::remove::prune(&ctx).await?;
     ok_json(&json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(ip: &str, port: &str) -> Option<Vec<PortBinding>> {
+        Some(vec![PortBinding {
+            host_ip: ip.into(),
+            host_port: port.into(),
+        }])
+    }
+
+    #[test]
+    fn ports_are_the_live_bindings_else_the_requested_ones_with_an_address() {
+        let mut r = ContainerRecord::default();
+        let mut asked = BTreeMap::new();
+        asked.insert("80/tcp".to_string(), binding("", "8080"));
+        r.host_config.port_bindings = Some(asked);
+        assert_eq!(ports(&r)["80/tcp"], binding("0.0.0.0", "8080"));
+        r.network_settings
+            .ports
+            .insert("80/tcp".into(), binding("127.0.0.1", "32768"));
+        assert_eq!(ports(&r)["80/tcp"], binding("127.0.0.1", "32768"));
+        let s = summary_of("abc", &r);
+        assert_eq!(
+            (s.ports[0].private_port, s.ports[0].public_port),
+            (80, 32768)
+        );
+        assert_eq!(
+            (s.state.as_str(), s.status.as_str()),
+            ("created", "Created")
+        );
+    }
+
+    #[test]
+    fn inspect_hides_berths_bookkeeping() {
+        let mut r = ContainerRecord {
+            manually_stopped: true,
+            ..ContainerRecord::default()
+        };
+        r.state.set_running(7, "2026-01-01T00:00:00Z");
+        let v = serde_json::to_value(&r.inspect).expect("serialises");
+        assert!(v.get("ManuallyStopped").is_none());
+        assert_eq!(v["State"]["Status"], "running");
+        assert_eq!(v["State"]["Pid"], 7);
+    }
 }

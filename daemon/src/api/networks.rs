@@ -13,7 +13,7 @@ use berth_api::types::network::{
 };
 use berth_core::network::NetworkSpec;
 use hyper::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Registers the routes.
@@ -36,27 +36,28 @@ fn attached(ctx: &Ctx, rec: &NetworkRecord) -> BTreeMap<String, NetworkContainer
     let name = rec.name.as_str();
     let mut out = BTreeMap::new();
     for c in ctx.containers.all() {
-        let r = c.record();
-        let Some(ep) = r["NetworkSettings"]["Networks"].get(name) else {
+        let Some((cname, ep)) = c.view(|r| {
+            let ep = r.network_settings.networks.get(name)?.clone();
+            Some((r.short_name().to_string(), ep))
+        }) else {
             continue;
         };
         // Only live endpoints (a stopped container keeps its configuration, not its endpoint).
-        if ep["EndpointID"].as_str().unwrap_or_default().is_empty() {
+        if ep.endpoint_id.is_empty() {
             continue;
         }
-        let ip = ep["IPAddress"].as_str().unwrap_or_default();
+        let ip = &ep.ip_address;
         let v4 = if ip.is_empty() {
             String::new()
         } else {
-            format!("{ip}/{}", ep["IPPrefixLen"].as_u64().unwrap_or(0))
+            format!("{ip}/{}", ep.ip_prefix_len)
         };
-        let s = |k: &str| ep[k].as_str().unwrap_or_default().to_string();
         out.insert(
             c.id.clone(),
             NetworkContainer {
-                name: c.name(),
-                endpoint_id: s("EndpointID"),
-                mac_address: s("MacAddress"),
+                name: cname,
+                endpoint_id: ep.endpoint_id,
+                mac_address: ep.mac_address,
                 ipv4_address: v4,
                 ipv6_address: String::new(),
             },
@@ -293,15 +294,17 @@ async fn target(
 
 async fn connect(ctx: Ctx, req: Req) -> ApiResult {
     let (rec, body, c, name) = target(&ctx, req).await?;
-    let crec = c.record();
-    let nets = &crec["NetworkSettings"]["Networks"];
-    if nets.get(&name).is_some() {
+    let (n, connected, mode) = c.view(|r| {
+        let nets = &r.network_settings.networks;
+        let mode = r.host_config.network_mode.clone();
+        (nets.len(), nets.contains_key(&name), mode)
+    });
+    if connected {
         return Err(forbidden(format!(
             "endpoint with name {} already exists in network {name}",
             c.name()
         )));
     }
-    let mode = crec["HostConfig"]["NetworkMode"].as_str().unwrap_or("");
     if name == "host" || mode == "host" {
         return Err(ApiError::bad_request(
             "container cannot be disconnected from host network or connected to host network",
@@ -317,31 +320,24 @@ async fn connect(ctx: Ctx, req: Req) -> ApiResult {
             "container cannot be connected to multiple networks with one of the networks in private (none) mode",
         ));
     }
-    let epc = &body["EndpointConfig"];
-    endpoints::validate(&rec, epc)?;
-    let mut entry = endpoints::entry(&rec, epc);
+    let epc = endpoints::requested(body.get("EndpointConfig"), &name)?;
+    endpoints::validate(&rec, &epc)?;
+    let mut entry = endpoints::entry(&rec, &epc);
     if c.running() {
         // Stores the configuration first: `join_one` reads it from the record.
-        c.update(|r| r["NetworkSettings"]["Networks"][&name] = entry.clone());
-        let n = nets.as_object().map_or(0, |m| m.len());
+        c.update(|r| {
+            let nets = &mut r.network_settings.networks;
+            nets.insert(name.clone(), entry.clone())
+        });
         match endpoints::join_one(&ctx, &c, c.pid(), &name, format!("eth{n}"), Vec::new()).await {
             Ok((_, ep, _)) => entry = ep,
             Err(e) => {
-                c.update(|r| {
-                    if let Some(m) = r["NetworkSettings"]["Networks"].as_object_mut() {
-                        m.remove(&name);
-                    }
-                });
+                c.update(|r| r.network_settings.networks.remove(&name));
                 return Err(e.into());
             }
         }
     }
-    c.update(|r| {
-        if !r["NetworkSettings"]["Networks"].is_object() {
-            r["NetworkSettings"]["Networks"] = json!({});
-        }
-        r["NetworkSettings"]["Networks"][&name] = entry;
-    });
+    c.update(|r| r.network_settings.networks.insert(name, entry));
     ctx.containers.save(&c)?;
     if !c.running() {
         // A running container's join published it.
@@ -352,10 +348,7 @@ async fn connect(ctx: Ctx, req: Req) -> ApiResult {
 
 async fn disconnect(ctx: Ctx, req: Req) -> ApiResult {
     let (rec, _, c, name) = target(&ctx, req).await?;
-    if c.record()["NetworkSettings"]["Networks"]
-        .get(&name)
-        .is_none()
-    {
+    if !c.view(|r| r.network_settings.networks.contains_key(&name)) {
         return Err(forbidden(format!(
             "container {} is not connected to network {name}",
             c.id
@@ -366,11 +359,9 @@ async fn disconnect(ctx: Ctx, req: Req) -> ApiResult {
         tokio::task::spawn_blocking(move || net.leave(&did, &id)).await??;
     }
     c.update(|r| {
-        if let Some(m) = r["NetworkSettings"]["Networks"].as_object_mut() {
-            m.remove(&name);
-        }
+        r.network_settings.networks.remove(&name);
         if name == "bridge" {
-            r["NetworkSettings"]["IPAddress"] = json!("");
+            r.network_settings.ip_address.clear();
         }
     });
     ctx.containers.save(&c)?;

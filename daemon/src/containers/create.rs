@@ -1,124 +1,97 @@
 //! `POST /containers/create`: merge the request with the image's config as Docker does,
 //! create the rw layer, record the container.
 
-use super::{initial_state, names, timestamp, Container};
+use super::{names, timestamp, Container, ContainerRecord};
 use crate::error::ServiceError;
-use crate::jsonv::{env_key, merge_env, strings};
+use crate::jsonv::{env_key, merge_env};
 use crate::state::Ctx;
-use serde_json::{json, Map, Value};
+use berth_api::types::container::{ContainerConfig, ContainerJson, HostConfig, NetworkSettings};
+use berth_api::types::image::GraphDriver;
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-fn non_empty_array(v: &Value) -> bool {
-    v.as_array().is_some_and(|a| !a.is_empty())
+/// The `PATH` a container gets when neither the image nor the request sets one.
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The image's `config` (its `Config` in Docker's shape); `null` members take their
+/// defaults, and a config of the wrong shape is refused (Docker would not have loaded it).
+fn image_config(v: &Value) -> Result<ContainerConfig, ServiceError> {
+    if v.is_null() {
+        return Ok(ContainerConfig::default());
+    }
+    serde_json::from_value(v.clone())
+        .or_else(|_| {
+            let mut v = v.clone();
+            crate::jsonv::drop_nulls(&mut v);
+            serde_json::from_value(v)
+        })
+        .map_err(|e| ServiceError::bad_request(format!("the image's config cannot be used: {e}")))
 }
 
-/// Merges the request's `Config` over the image's config.
-pub fn merge_config(req: &Value, image_cfg: &Value) -> Value {
-    let mut cfg: Map<String, Value> = req.as_object().cloned().unwrap_or_default();
-    for k in ["HostConfig", "NetworkingConfig"] {
-        cfg.remove(k);
-    }
-    let img = image_cfg.as_object().cloned().unwrap_or_default();
-    // Env: image first, request overrides by key.
-    let mut env = merge_env(strings(img.get("Env")), &strings(cfg.get("Env")));
+/// `a` with the entries of `b` added (`b` wins); `None` when both are empty.
+fn merged<V: Clone>(
+    a: Option<BTreeMap<String, V>>,
+    b: &Option<BTreeMap<String, V>>,
+) -> Option<BTreeMap<String, V>> {
+    let mut m = a.unwrap_or_default();
+    m.extend(b.iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+    (!m.is_empty()).then_some(m)
+}
+
+/// Completes the request's `Config` with the image's, as Docker does: the environment merged
+/// by name (with a default `PATH`), the image's entrypoint and command unless the request
+/// has an entrypoint, its working folder, user and stop signal where the request has none,
+/// exposed ports, volumes and labels merged, its health check unless the request has one.
+pub fn merge_config(mut cfg: ContainerConfig, img: ContainerConfig) -> ContainerConfig {
+    let mut env = merge_env(
+        img.env.unwrap_or_default(),
+        cfg.env.as_deref().unwrap_or_default(),
+    );
     if !env.iter().any(|e| env_key(e) == "PATH") {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        );
+        env.insert(0, DEFAULT_PATH.into());
     }
-    cfg.insert("Env".into(), json!(env));
-    let has_ep = non_empty_array(cfg.get("Entrypoint").unwrap_or(&Value::Null));
-    if !has_ep {
-        cfg.insert(
-            "Entrypoint".into(),
-            img.get("Entrypoint").cloned().unwrap_or(Value::Null),
-        );
-        if !non_empty_array(cfg.get("Cmd").unwrap_or(&Value::Null)) {
-            cfg.insert("Cmd".into(), img.get("Cmd").cloned().unwrap_or(Value::Null));
+    cfg.env = Some(env);
+    let non_empty = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|a| !a.is_empty());
+    if !non_empty(&cfg.entrypoint) {
+        cfg.entrypoint = img.entrypoint;
+        if !non_empty(&cfg.cmd) {
+            cfg.cmd = img.cmd;
         }
     }
-    for k in ["WorkingDir", "User", "StopSignal"] {
-        if cfg.get(k).and_then(Value::as_str).unwrap_or("").is_empty() {
-            if let Some(v) = img.get(k).filter(|v| !v.as_str().unwrap_or("").is_empty()) {
-                cfg.insert(k.into(), v.clone());
-            }
-        }
+    if cfg.working_dir.is_empty() {
+        cfg.working_dir = img.working_dir;
     }
-    for k in ["ExposedPorts", "Volumes", "Labels"] {
-        let mut merged: Map<String, Value> = img
-            .get(k)
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        if let Some(m) = cfg.get(k).and_then(Value::as_object) {
-            for (a, b) in m {
-                merged.insert(a.clone(), b.clone());
-            }
-        }
-        cfg.insert(
-            k.into(),
-            if merged.is_empty() && k != "Labels" {
-                Value::Null
-            } else {
-                Value::Object(merged)
-            },
-        );
+    if cfg.user.is_empty() {
+        cfg.user = img.user;
     }
-    if cfg.get("Healthcheck").is_none_or(Value::is_null) {
-        if let Some(h) = img.get("Healthcheck") {
-            cfg.insert("Healthcheck".into(), h.clone());
-        }
+    if cfg.stop_signal.as_deref().unwrap_or("").is_empty()
+        && img.stop_signal.as_deref().is_some_and(|s| !s.is_empty())
+    {
+        cfg.stop_signal = img.stop_signal;
     }
-    for (k, d) in [
-        ("AttachStdin", json!(false)),
-        ("AttachStdout", json!(false)),
-        ("AttachStderr", json!(false)),
-        ("Tty", json!(false)),
-        ("OpenStdin", json!(false)),
-        ("StdinOnce", json!(false)),
-        ("Domainname", json!("")),
-        ("Hostname", json!("")),
-        ("User", json!("")),
-        ("WorkingDir", json!("")),
-    ] {
-        cfg.entry(k).or_insert(d);
+    cfg.exposed_ports = merged(img.exposed_ports, &cfg.exposed_ports);
+    cfg.volumes = merged(img.volumes, &cfg.volumes);
+    cfg.labels = Some(merged(img.labels, &cfg.labels).unwrap_or_default());
+    if cfg.healthcheck.is_none() {
+        cfg.healthcheck = img.healthcheck;
     }
-    Value::Object(cfg)
+    cfg
 }
 
-fn host_config_defaults(hc: &Value) -> Value {
-    let mut h = hc.as_object().cloned().unwrap_or_default();
-    for (k, d) in [
-        ("NetworkMode", json!("bridge")),
-        (
-            "RestartPolicy",
-            json!({"Name": "no", "MaximumRetryCount": 0}),
-        ),
-        ("AutoRemove", json!(false)),
-        ("Privileged", json!(false)),
-        ("ReadonlyRootfs", json!(false)),
-        ("Binds", Value::Null),
-        ("PortBindings", json!({})),
-        ("Memory", json!(0)),
-        ("MemorySwap", json!(0)),
-        ("NanoCpus", json!(0)),
-        ("CpuShares", json!(0)),
-        ("PidsLimit", Value::Null),
-        ("ShmSize", json!(67108864)),
-        ("Runtime", json!("")),
-    ] {
-        let missing = h
-            .get(k)
-            .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
-        if missing && !(k == "Runtime" && h.contains_key(k)) {
-            h.insert(k.into(), d);
-        }
+/// The request's `HostConfig` with Docker's defaults where it left a field unset.
+fn host_config_defaults(mut h: HostConfig) -> HostConfig {
+    if h.network_mode.is_empty() || h.network_mode == "default" {
+        h.network_mode = "bridge".into();
     }
-    if h.get("NetworkMode").and_then(Value::as_str) == Some("default") {
-        h.insert("NetworkMode".into(), json!("bridge"));
+    if h.restart_policy.name.is_empty() {
+        h.restart_policy.name = "no".into();
     }
-    Value::Object(h)
+    h.port_bindings.get_or_insert_with(Default::default);
+    if h.shm_size == 0 {
+        h.shm_size = 64 << 20;
+    }
+    h
 }
 
 fn random_id() -> String {
@@ -139,15 +112,12 @@ pub async fn create(
         ));
     }
     super::validate::normalise(&mut body);
-    super::validate::check(&body)?;
-    if let Some(rt) = body
-        .pointer("/HostConfig/Runtime")
-        .and_then(Value::as_str)
-        .filter(|r| !r.is_empty() && !ctx.runtimes.contains_key(*r))
-    {
+    let (cfg, host_config, networking) = super::validate::check(&body)?;
+    let rt = &host_config.runtime;
+    if !rt.is_empty() && !ctx.runtimes.contains_key(rt) {
         return Err(ServiceError::bad_request(crate::runtimes::unknown(rt)));
     }
-    let image_name = body["Image"].as_str().unwrap_or("").to_string();
+    let image_name = cfg.image.clone();
     if image_name.is_empty() {
         return Err(ServiceError::bad_request("No command specified"));
     }
@@ -161,15 +131,13 @@ pub async fn create(
                 .unwrap_or(image_name.clone());
             ServiceError::not_found(format!("No such image: {shown}"))
         })?;
-    let cfg = merge_config(&body, &image.config["config"]);
-    let mut path_args: Vec<String> = Vec::new();
-    for k in ["Entrypoint", "Cmd"] {
-        if cfg[k].is_array() {
-            path_args.extend(strings(cfg.get(k)));
-        } else if let Some(s) = cfg[k].as_str() {
-            path_args.push(s.to_string());
-        }
-    }
+    let mut cfg = merge_config(cfg, image_config(&image.config["config"])?);
+    let path_args: Vec<String> = [&cfg.entrypoint, &cfg.cmd]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .cloned()
+        .collect();
     if path_args.is_empty() {
         return Err(ServiceError::bad_request("no command specified"));
     }
@@ -194,25 +162,27 @@ pub async fn create(
         },
     };
     let id = random_id();
-    let mut cfg = cfg;
-    if cfg["Hostname"].as_str().unwrap_or("").is_empty() {
-        cfg["Hostname"] = json!(id[..12]);
+    if cfg.hostname.is_empty() {
+        cfg.hostname = id[..12].to_string();
     }
-    cfg["Image"] = json!(image_name);
-    let mut host_config = host_config_defaults(&body["HostConfig"]);
+    let mut host_config = host_config_defaults(host_config);
     // The daemon's log-driver and log-opts complete the request's; refused as Docker does.
-    host_config["LogConfig"] = super::logconfig::merge_and_check(
-        &host_config["LogConfig"],
+    host_config.log_config = super::logconfig::merge_and_check(
+        &host_config.log_config,
         &ctx.config.log_driver,
         &ctx.config.log_opts,
     )
     .map_err(ServiceError::bad_request)?;
-    let log_path = if host_config["LogConfig"]["Type"] == "none" {
-        json!("")
+    let log_path = if host_config.log_config.kind == "none" {
+        String::new()
     } else {
-        json!(ctx.containers.dir(&id).join(format!("{id}-json.log")))
+        ctx.containers
+            .dir(&id)
+            .join(format!("{id}-json.log"))
+            .display()
+            .to_string()
     };
-    let networks = crate::network::endpoints::plan(ctx, &host_config, &body["NetworkingConfig"])?;
+    let networks = crate::network::endpoints::plan(ctx, &host_config, &networking)?;
     let mounts = crate::volumes::mounts::plan(&ctx.volumes, &ctx.containers, &cfg, &host_config)?;
     let parent = image.top_chain().map(|c| berth_image::storage_id(&c));
     let (storage, lid) = (ctx.storage.clone(), id.clone());
@@ -234,30 +204,36 @@ pub async fn create(
     })
     .await??;
     let dir = ctx.containers.dir(&id);
-    let rec = json!({
-        "Id": id,
-        "Created": timestamp(),
-        "Path": path_args.first().cloned().unwrap_or_default(),
-        "Args": path_args.iter().skip(1).collect::<Vec<_>>(),
-        "State": initial_state(),
-        "Image": image.id,
-        "ResolvConfPath": dir.join("resolv.conf"),
-        "HostnamePath": dir.join("hostname"),
-        "HostsPath": dir.join("hosts"),
-        "LogPath": log_path,
-        "Name": format!("/{name}"),
-        "RestartCount": 0,
-        "Driver": ctx.storage.name(),
-        "Platform": "linux",
-        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": null,
-        "HostConfig": host_config,
-        "GraphDriver": {"Name": ctx.storage.name(), "Data": null},
-        "Mounts": mounts,
-        "Config": cfg,
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "Networks": networks, "IPAddress": "", "Gateway": "", "MacAddress": "", "IPPrefixLen": 0},
-        "ManuallyStopped": false,
-    });
+    let path = |f: &str| dir.join(f).display().to_string();
+    let rec = ContainerRecord {
+        inspect: ContainerJson {
+            id: id.clone(),
+            created: timestamp(),
+            path: path_args.first().cloned().unwrap_or_default(),
+            args: path_args.iter().skip(1).cloned().collect(),
+            image: image.id.clone(),
+            resolv_conf_path: path("resolv.conf"),
+            hostname_path: path("hostname"),
+            hosts_path: path("hosts"),
+            log_path,
+            name: format!("/{name}"),
+            driver: ctx.storage.name().to_string(),
+            platform: "linux".into(),
+            host_config,
+            graph_driver: GraphDriver {
+                name: ctx.storage.name().to_string(),
+                data: None,
+            },
+            mounts,
+            config: cfg,
+            network_settings: NetworkSettings {
+                networks,
+                ..NetworkSettings::default()
+            },
+            ..ContainerJson::default()
+        },
+        manually_stopped: false,
+    };
     let c = Container::new(id.clone(), rec);
     let undo = |e: ServiceError| {
         let _ = ctx.storage.remove(&id);
@@ -289,4 +265,52 @@ pub async fn create(
         .publish("container", "create", &id, super::exit::attrs(&c));
     super::prestart::begin(ctx, &c);
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(v: Value) -> ContainerConfig {
+        serde_json::from_value(v).expect("a Config")
+    }
+
+    #[test]
+    fn the_request_completed_with_the_image_as_docker() {
+        let img = image_config(&json!({"Env": ["PATH=/x", "A=1"], "Entrypoint": null,
+            "Cmd": ["sh"], "WorkingDir": "/w", "User": null, "StopSignal": "SIGQUIT",
+            "ExposedPorts": {"80/tcp": {}}, "Volumes": {"/data": {}}, "Labels": {"a": "1"}}))
+        .expect("tolerates nulls");
+        let req = config(json!({"Image": "i", "Env": ["A=2"], "Labels": {"b": "2"},
+            "Volumes": {}, "MacAddress": "x"}));
+        let c = merge_config(req, img.clone());
+        assert_eq!(
+            c.env.as_deref(),
+            Some(&["PATH=/x".to_string(), "A=2".into()][..])
+        );
+        assert_eq!(c.cmd.as_deref(), Some(&["sh".to_string()][..]));
+        assert_eq!((c.working_dir.as_str(), c.user.as_str()), ("/w", ""));
+        assert_eq!(c.stop_signal.as_deref(), Some("SIGQUIT"));
+        assert!(c.exposed_ports.is_some_and(|p| p.contains_key("80/tcp")));
+        assert!(c.volumes.is_some_and(|v| v.contains_key("/data")));
+        assert_eq!(c.labels.map(|l| l.len()), Some(2));
+        assert_eq!(c.extra.get("MacAddress"), Some(&json!("x")));
+        // An entrypoint in the request drops the image's command; a command keeps its own.
+        let c = merge_config(config(json!({"Entrypoint": ["e"]})), img.clone());
+        assert_eq!((c.entrypoint.is_some(), c.cmd), (true, None));
+        let c = merge_config(config(json!({"Cmd": ["c"]})), img);
+        assert_eq!(c.cmd.as_deref(), Some(&["c".to_string()][..]));
+        // No image environment: a default PATH; nothing to merge: no ports or volumes.
+        let c = merge_config(ContainerConfig::default(), ContainerConfig::default());
+        assert_eq!(c.env.as_deref(), Some(&[DEFAULT_PATH.to_string()][..]));
+        assert_eq!((c.exposed_ports, c.volumes), (None, None));
+        assert_eq!(c.labels, Some(BTreeMap::new()));
+    }
+
+    #[test]
+    fn an_image_config_of_the_wrong_shape_is_refused() {
+        assert!(image_config(&json!({"Cmd": 5})).is_err());
+        assert!(image_config(&Value::Null).is_ok());
+    }
 }

@@ -6,7 +6,7 @@
 
 use super::{exit, lock, Container};
 use crate::error::{ServiceError, ServiceResult};
-use crate::jsonv::{merge_env, strings};
+use crate::jsonv::merge_env;
 use crate::model::exec::ExecRecord;
 use crate::state::Ctx;
 use berth_api::types::container::ExecConfig;
@@ -23,7 +23,7 @@ fn check_runnable(c: &Container) -> ServiceResult<()> {
             c.id
         )));
     }
-    if c.view(|r| r.pointer("/State/Paused").and_then(Value::as_bool)) == Some(true) {
+    if c.paused() {
         return Err(ServiceError::conflict(format!(
             "Container {} is paused, unpause the container before exec",
             c.id
@@ -187,7 +187,7 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
     let rec = c.record();
     let cfg = &e.config;
     let mut env = merge_env(
-        strings(rec.pointer("/Config/Env")),
+        rec.config.env.clone().unwrap_or_default(),
         cfg.env.as_deref().unwrap_or_default(),
     );
     let tty = cfg.tty;
@@ -196,28 +196,17 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
     }
     let user_s = Some(cfg.user.as_str())
         .filter(|s| !s.is_empty())
-        .or(rec.pointer("/Config/User").and_then(Value::as_str))
-        .unwrap_or("");
+        .unwrap_or(&rec.config.user);
     let root = format!("/proc/{}/root", c.pid());
     let user = berth_runtime::user::resolve(std::path::Path::new(&root), user_s, &[])
         .map_err(|e| ServiceError::bad_request(e.to_string()))?;
-    let container_privileged = rec
-        .pointer("/HostConfig/Privileged")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let strs = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let hc = &rec.host_config;
+    let container_privileged = hc.privileged;
+    let strs = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
     let container_caps = berth_runtime::caps::compute(
         container_privileged,
-        &strs(&rec["HostConfig"]["CapAdd"]),
-        &strs(&rec["HostConfig"]["CapDrop"]),
+        &strs(&hc.cap_add),
+        &strs(&hc.cap_drop),
     );
     // Confined like the container: its seccomp profile (made for the container's
     // capabilities) and no_new_privs. `exec --privileged` adds every capability and nothing
@@ -228,7 +217,7 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
     } else {
         container_caps.clone()
     };
-    let sec = berth_runtime::security::parse(&strs(&rec["HostConfig"]["SecurityOpt"]))
+    let sec = berth_runtime::security::parse(&strs(&hc.security_opt))
         .map_err(ServiceError::bad_request)?;
     let seccomp = sec
         .seccomp
@@ -236,7 +225,7 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
         .map_err(|e| ServiceError::bad_request(e.to_string()))?;
     let cwd = Some(cfg.working_dir.as_str())
         .filter(|s| !s.is_empty())
-        .or(rec.pointer("/Config/WorkingDir").and_then(Value::as_str))
+        .or(Some(rec.config.working_dir.as_str()))
         .filter(|s| !s.is_empty())
         .unwrap_or("/");
     Ok(json!({

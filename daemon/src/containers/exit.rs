@@ -3,10 +3,9 @@
 //! and reconciling everything after a daemon restart.
 
 use super::monitor_client::{self, until_closed, wait_reply_rest, wait_request};
-use super::{timestamp, Container};
+use super::{timestamp, Container, ContainerRecord};
 use crate::state::Ctx;
 use berth_monitor_proto::ExitRecord;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -19,65 +18,37 @@ pub fn publish(ctx: &Ctx, name_or_id: &str, action: &str) {
 
 /// Event attributes of a container (image, name, labels).
 pub fn attrs(c: &Container) -> BTreeMap<String, String> {
-    let rec = c.record();
-    let mut a: BTreeMap<String, String> = rec
-        .pointer("/Config/Labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    a.insert(
-        "image".into(),
-        rec.pointer("/Config/Image")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-    );
-    a.insert("name".into(), c.name());
-    a
+    c.view(|r| {
+        let mut a = r.config.labels.clone().unwrap_or_default();
+        a.insert("image".into(), r.config.image.clone());
+        a.insert("name".into(), r.short_name().to_string());
+        a
+    })
 }
 
 /// The ports to publish: `HostConfig.PortBindings`, plus every exposed port on a random host
 /// port with `PublishAllPorts` (`-P`).
-pub fn port_bindings(rec: &Value) -> Vec<berth_core::network::PortBinding> {
+pub fn port_bindings(rec: &ContainerRecord) -> Vec<berth_core::network::PortBinding> {
     let mut out = Vec::new();
-    let bindings = rec
-        .pointer("/HostConfig/PortBindings")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for (k, list) in &bindings {
+    let none = Default::default();
+    let bindings = rec.host_config.port_bindings.as_ref().unwrap_or(&none);
+    for (k, list) in bindings {
         let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
         let Ok(container_port) = port.parse::<u16>() else {
             continue;
         };
-        for b in list.as_array().cloned().unwrap_or_default() {
+        for b in list.iter().flatten() {
             out.push(berth_core::network::PortBinding {
                 proto: proto.to_string(),
                 container_port,
-                host_ip: b["HostIp"].as_str().unwrap_or("").to_string(),
-                host_port: b["HostPort"]
-                    .as_str()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0),
+                host_ip: b.host_ip.clone(),
+                host_port: b.host_port.parse().unwrap_or(0),
             });
         }
     }
-    if rec
-        .pointer("/HostConfig/PublishAllPorts")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
-        for k in rec
-            .pointer("/Config/ExposedPorts")
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            if bindings.contains_key(&k) {
+    if rec.host_config.publish_all_ports {
+        for k in rec.config.exposed_ports.iter().flat_map(|m| m.keys()) {
+            if bindings.contains_key(k) {
                 continue;
             }
             let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
@@ -157,21 +128,13 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     let finished = Some(info.finished_at.clone())
         .filter(|f| !f.is_empty())
         .unwrap_or_else(timestamp);
-    c.update(|r| {
-        r["State"]["Status"] = json!("exited");
-        r["State"]["Running"] = json!(false);
-        r["State"]["Paused"] = json!(false);
-        r["State"]["Pid"] = json!(0);
-        r["State"]["ExitCode"] = json!(code);
-        r["State"]["OOMKilled"] = json!(oom);
-        r["State"]["FinishedAt"] = json!(finished);
+    let (auto, restart, count) = c.update(|r| {
+        r.state.set_exited(code, &finished, oom);
         if !info.error.is_empty() {
-            r["State"]["Error"] = json!(info.error);
+            r.state.set_error(&info.error);
         }
+        (auto_remove(r), restarts(r, code), r.restart_count)
     });
-    let rec = c.record();
-    let auto = auto_remove(&rec);
-    let restart = restarts(&rec, code);
     // A container that stays has its rootfs detached before anyone hears of the exit (a start
     // right after must mount a new one); an AutoRemove one only once it has left the store.
     let root = super::start::rootfs(ctx, &c.id);
@@ -204,12 +167,11 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     };
     if restart {
         super::teardown::finish(c, detached);
-        let count = rec["RestartCount"].as_i64().unwrap_or(0);
         let (ctx2, c2) = (ctx.clone(), c.clone());
         tokio::spawn(async move {
             let delay = 100u64 << count.clamp(0, 10);
             tokio::time::sleep(std::time::Duration::from_millis(delay.min(60_000))).await;
-            c2.update(|r| r["RestartCount"] = json!(count + 1));
+            c2.update(|r| r.restart_count = count + 1);
             if let Err(e) = super::start::start(&ctx2, &c2).await {
                 tracing::warn!("restarting {}: {}", c2.id, e.to_string());
             }
@@ -222,26 +184,17 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
 }
 
 /// Whether a container (record `rec`) is removed when it exits (`--rm`).
-pub fn auto_remove(rec: &Value) -> bool {
-    rec.pointer("/HostConfig/AutoRemove")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+pub fn auto_remove(rec: &ContainerRecord) -> bool {
+    rec.host_config.auto_remove
 }
 
 /// Whether the restart policy of a container (record `rec`) that exited with `code` restarts it.
-fn restarts(rec: &Value, code: i64) -> bool {
-    let manual = rec["ManuallyStopped"].as_bool().unwrap_or(false);
-    let policy = rec
-        .pointer("/HostConfig/RestartPolicy/Name")
-        .and_then(Value::as_str)
-        .unwrap_or("no");
-    let max = rec
-        .pointer("/HostConfig/RestartPolicy/MaximumRetryCount")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let count = rec["RestartCount"].as_i64().unwrap_or(0);
-    !manual
-        && match policy {
+fn restarts(rec: &ContainerRecord, code: i64) -> bool {
+    let policy = &rec.host_config.restart_policy;
+    let max = policy.maximum_retry_count;
+    let count = rec.restart_count;
+    !rec.manually_stopped
+        && match policy.name.as_str() {
             "always" | "unless-stopped" => true,
             "on-failure" => code != 0 && (max == 0 || count < max),
             _ => false,
@@ -256,7 +209,7 @@ async fn remove_detached(
     c: &Arc<Container>,
     root: &std::path::Path,
 ) -> Result<(), crate::error::ServiceError> {
-    let anon = crate::volumes::mounts::anonymous_volumes(&ctx.volumes, &c.record());
+    let anon = crate::volumes::mounts::anonymous_volumes(&ctx.volumes, c);
     forget(ctx, c);
     super::teardown::purge(ctx, c, super::teardown::detach(root));
     remove_volumes(ctx, anon);
@@ -271,7 +224,7 @@ pub async fn remove_with_volumes(
     volumes: bool,
 ) -> Result<(), crate::error::ServiceError> {
     let anon = if volumes {
-        crate::volumes::mounts::anonymous_volumes(&ctx.volumes, &c.record())
+        crate::volumes::mounts::anonymous_volumes(&ctx.volumes, c)
     } else {
         Vec::new()
     };
@@ -323,8 +276,7 @@ fn forget(ctx: &Ctx, c: &Arc<Container>) {
 pub async fn restore(ctx: &Ctx) {
     for c in ctx.containers.all() {
         if !c.running() {
-            let rec = c.record();
-            if auto_remove(&rec) && rec["State"]["Status"] == "exited" {
+            if c.view(|r| auto_remove(r) && r.state.status() == "exited") {
                 // Exited, but berthd stopped before removing it (see `teardown`).
                 let _ = remove_with_volumes(ctx, &c, true).await;
                 continue;

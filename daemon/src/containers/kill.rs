@@ -5,7 +5,6 @@ use super::{exit, lock, monitor_client, Container};
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
 use berth_monitor_proto::{Command, Reply};
-use serde_json::json;
 use std::sync::Arc;
 
 /// Sends `sig` to the running container `c` (`key`: the name or id the caller gave).
@@ -17,7 +16,7 @@ pub async fn kill(ctx: &Ctx, c: &Arc<Container>, key: &str, sig: i32) -> Service
         return Err(not_running(key, c));
     }
     if sig == libc::SIGKILL || sig == libc::SIGTERM {
-        c.update(|r| r["ManuallyStopped"] = json!(true));
+        c.update(|r| r.manually_stopped = true);
     }
     signal(ctx, c, sig).await.map_err(|e| match e {
         ServiceError::Conflict(_) => not_running(key, c),

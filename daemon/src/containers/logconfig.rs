@@ -5,7 +5,7 @@
 //! at start, as "failed to initialize logging driver: ..."), and `max-size` / `max-file`
 //! become the log rotation the container's monitor does (`<id>-json.log`, `.1`, `.2`...).
 
-use serde_json::{json, Map, Value};
+use berth_api::types::container::LogConfig;
 use std::collections::BTreeMap;
 
 /// The options Docker's json-file driver knows.
@@ -64,26 +64,21 @@ pub fn parse_size(s: &str) -> Result<i64, String> {
 /// Fills in the daemon's defaults and checks `lc` (a `LogConfig` object); Docker's error text
 /// when it is refused.
 pub fn merge_and_check(
-    lc: &Value,
+    lc: &LogConfig,
     default_driver: &str,
     default_opts: &BTreeMap<String, String>,
-) -> Result<Value, String> {
-    let mut driver = lc["Type"].as_str().unwrap_or("").to_string();
-    if driver.is_empty() {
-        driver = default_driver.to_string();
+) -> Result<LogConfig, String> {
+    let mut out = lc.clone();
+    if out.kind.is_empty() {
+        out.kind = default_driver.to_string();
     }
-    let mut opts: Map<String, Value> = lc["Config"].as_object().cloned().unwrap_or_default();
-    if driver == default_driver {
+    if out.kind == default_driver {
         for (k, v) in default_opts {
-            opts.entry(k.clone()).or_insert_with(|| json!(v));
+            out.config.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    let strings: BTreeMap<String, String> = opts
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect();
-    check(&driver, &strings)?;
-    Ok(json!({"Type": driver, "Config": opts}))
+    check(&out.kind, &out.config)?;
+    Ok(out)
 }
 
 /// Checks a driver and its options (also used for daemon.json's `log-opts`).
@@ -149,25 +144,22 @@ pub fn rotation_of(opts: &BTreeMap<String, String>) -> Result<Rotation, String> 
 
 /// The rotation of a container record's `HostConfig.LogConfig` (none for other drivers or
 /// options that no longer parse).
-pub fn rotation(rec: &Value) -> Option<Rotation> {
-    let lc = rec.pointer("/HostConfig/LogConfig")?;
-    if lc["Type"].as_str() != Some("json-file") {
+pub fn rotation(rec: &crate::containers::ContainerRecord) -> Option<Rotation> {
+    let lc = &rec.host_config.log_config;
+    if lc.kind != "json-file" {
         return None;
     }
-    let opts: BTreeMap<String, String> = lc["Config"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    rotation_of(&opts).ok()
+    rotation_of(&lc.config).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    fn typed(v: Value) -> LogConfig {
+        serde_json::from_value(v).expect("a LogConfig")
+    }
 
     #[test]
     fn sizes_as_docker() {
@@ -187,20 +179,22 @@ mod tests {
     fn options_checked_and_defaulted() {
         let mut d = BTreeMap::new();
         d.insert("max-size".to_string(), "1m".to_string());
-        let lc =
-            merge_and_check(&json!({"Type": "", "Config": {}}), "json-file", &d).expect("accepted");
+        let lc = merge_and_check(&typed(json!({"Type": "", "Config": {}})), "json-file", &d)
+            .expect("accepted");
         assert_eq!(
             lc,
-            json!({"Type": "json-file", "Config": {"max-size": "1m"}})
+            typed(json!({"Type": "json-file", "Config": {"max-size": "1m"}}))
         );
         let lc = merge_and_check(
-            &json!({"Type": "json-file", "Config": {"max-size": "2k", "max-file": "3"}}),
+            &typed(json!({"Type": "json-file", "Config": {"max-size": "2k", "max-file": "3"}})),
             "json-file",
             &d,
         )
         .expect("accepted");
-        assert_eq!(lc["Config"]["max-size"], "2k");
-        let rot = rotation(&json!({"HostConfig": {"LogConfig": lc}})).expect("accepted");
+        assert_eq!(lc.config["max-size"], "2k");
+        let mut rec = crate::containers::ContainerRecord::default();
+        rec.host_config.log_config = lc;
+        let rot = rotation(&rec).expect("accepted");
         assert_eq!(
             rot,
             Rotation {
@@ -209,12 +203,15 @@ mod tests {
             }
         );
         // daemon.json's log-driver is the default; its options go only to that driver.
-        let none = merge_and_check(&json!({}), "none", &BTreeMap::new()).expect("accepted");
-        assert_eq!(none, json!({"Type": "none", "Config": {}}));
-        let other = merge_and_check(&json!({"Type": "none"}), "json-file", &d).expect("accepted");
-        assert_eq!(other, json!({"Type": "none", "Config": {}}));
-        let e =
-            |lc: Value| merge_and_check(&lc, "json-file", &BTreeMap::new()).expect_err("refused");
+        let none_lc = typed(json!({"Type": "none", "Config": {}}));
+        let none = merge_and_check(&typed(json!({})), "none", &BTreeMap::new()).expect("accepted");
+        assert_eq!(none, none_lc);
+        let other =
+            merge_and_check(&typed(json!({"Type": "none"})), "json-file", &d).expect("accepted");
+        assert_eq!(other, none_lc);
+        let e = |lc: Value| {
+            merge_and_check(&typed(lc), "json-file", &BTreeMap::new()).expect_err("refused")
+        };
         assert_eq!(
             e(json!({"Type": "syslog"})),
             "error looking up logging plugin syslog: plugin \"syslog\" not found"

@@ -1,8 +1,9 @@
 //! Containers: the store (`<data-root>/containers/<id>/config.v2.json`, written atomically),
 //! their state machine, and the bookkeeping that connects the API to each container's monitor.
 //!
-//! The record keeps Docker's shapes (`Config`, `HostConfig`, `State`) as JSON so inspect and
-//! list answer exactly what clients expect; the submodules do the work: [`create`] (config
+//! The record is typed ([`ContainerRecord`]: Docker's inspect shape plus berth's own
+//! bookkeeping), so inspect and list answer what clients expect and every state change goes
+//! through `ContainerState`'s transitions; the submodules do the work: [`create`] (config
 //! merge, rw layer), [`start`] (bundle, spec, monitor, network), [`exit`] (what happens when a
 //! container stops, restart policies, restore after a daemon restart), [`streams`] (attach
 //! and logs).
@@ -37,7 +38,7 @@ pub mod wait;
 
 use crate::config::Config;
 use crate::error::ServiceError;
-use serde_json::{json, Value};
+pub use crate::model::container::ContainerRecord;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -48,7 +49,7 @@ pub struct Container {
     /// 64-hex id.
     pub id: String,
     /// The persisted record (Docker's inspect shape, minus derived fields).
-    pub rec: Mutex<Value>,
+    rec: Mutex<ContainerRecord>,
     /// Bumped on every exit and on removal; waiters watch it.
     pub events: watch::Sender<Lifecycle>,
     /// Attach sessions waiting for `start`.
@@ -105,16 +106,12 @@ fn now() -> String {
 }
 
 /// A zero time as Docker writes it.
-pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+pub use berth_api::types::container_state::ZERO_TIME;
 
 impl Container {
-    fn new(id: String, rec: Value) -> Arc<Container> {
-        let running = rec
-            .pointer("/State/Running")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+    fn new(id: String, rec: ContainerRecord) -> Arc<Container> {
         let (tx, _) = watch::channel(Lifecycle {
-            running,
+            running: rec.state.running,
             ..Default::default()
         });
         Arc::new(Container {
@@ -140,58 +137,50 @@ impl Container {
         }
     }
 
+    /// The record, locked (a panic while it was held leaves it as it was: each change is
+    /// one closure, and a half-done one is still a record).
+    fn locked(&self) -> std::sync::MutexGuard<'_, ContainerRecord> {
+        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A copy of the record.
-    pub fn record(&self) -> Value {
-        self.rec.lock().map(|r| r.clone()).unwrap_or(Value::Null)
+    pub fn record(&self) -> ContainerRecord {
+        self.locked().clone()
     }
 
     /// `f` of the record, read in place (no copy; keep `f` short, the record is locked).
-    pub fn view<T>(&self, f: impl FnOnce(&Value) -> T) -> T {
-        match self.rec.lock() {
-            Ok(r) => f(&r),
-            Err(_) => f(&Value::Null),
-        }
+    pub fn view<T>(&self, f: impl FnOnce(&ContainerRecord) -> T) -> T {
+        f(&self.locked())
     }
 
-    /// `/name` without the slash.
+    /// The name without its leading `/`.
     pub fn name(&self) -> String {
-        self.view(|r| {
-            r["Name"]
-                .as_str()
-                .unwrap_or("")
-                .trim_start_matches('/')
-                .to_string()
-        })
+        self.view(|r| r.short_name().to_string())
     }
 
     /// Whether it runs.
     pub fn running(&self) -> bool {
-        self.view(|r| {
-            r.pointer("/State/Running")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        })
+        self.view(|r| r.state.running)
+    }
+
+    /// Whether it is paused.
+    pub fn paused(&self) -> bool {
+        self.view(|r| r.state.paused)
     }
 
     /// Its init's host PID (0 if not running).
     pub fn pid(&self) -> i64 {
-        self.view(|r| r.pointer("/State/Pid").and_then(Value::as_i64).unwrap_or(0))
+        self.view(|r| r.state.pid)
     }
 
     /// Whether it has a TTY.
     pub fn tty(&self) -> bool {
-        self.view(|r| {
-            r.pointer("/Config/Tty")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        })
+        self.view(|r| r.config.tty)
     }
 
-    /// Mutates the record.
-    pub fn update(&self, f: impl FnOnce(&mut Value)) {
-        if let Ok(mut r) = self.rec.lock() {
-            f(&mut r);
-        }
+    /// Changes the record; returns what `f` returns.
+    pub fn update<T>(&self, f: impl FnOnce(&mut ContainerRecord) -> T) -> T {
+        f(&mut self.locked())
     }
 }
 
@@ -208,7 +197,7 @@ impl Containers {
             berth_core::atomic::clean_temps(&e.path());
             match std::fs::read(e.path().join("config.v2.json"))
                 .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .and_then(|b| crate::model::migrate::parse::<ContainerRecord>(&b).ok())
             {
                 Some(rec) => {
                     map.insert(id.clone(), Container::new(id, rec));
@@ -233,15 +222,7 @@ impl Containers {
     /// (running, paused, stopped).
     pub fn counts(&self) -> (usize, usize, usize) {
         let all = self.all();
-        let paused = all
-            .iter()
-            .filter(|c| {
-                c.record()
-                    .pointer("/State/Paused")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-            })
-            .count();
+        let paused = all.iter().filter(|c| c.paused()).count();
         let running = all.iter().filter(|c| c.running()).count();
         (running - paused.min(running), paused, all.len() - running)
     }
@@ -264,9 +245,7 @@ impl Containers {
             return Ok(c.clone());
         }
         let name = key.trim_start_matches('/');
-        let named = |c: &&Arc<Container>| {
-            c.view(|r| r["Name"].as_str().map(|n| n.trim_start_matches('/')) == Some(name))
-        };
+        let named = |c: &&Arc<Container>| c.view(|r| r.short_name() == name);
         if let Some(c) = map.values().find(named) {
             return Ok(c.clone());
         }
@@ -323,9 +302,10 @@ impl Containers {
         if c.events.borrow().removed {
             return Ok(());
         }
-        let rec = c.record();
         let dir = self.dir(&c.id);
-        let bytes = serde_json::to_vec(&rec).map_err(|e| ServiceError::internal(e.to_string()))?;
+        let bytes = c
+            .view(serde_json::to_vec)
+            .map_err(|e| ServiceError::internal(e.to_string()))?;
         let path = dir.join("config.v2.json");
         berth_core::atomic::write_atomic_unflushed(&path, &bytes)
             .map_err(|e| ServiceError::internal(format!("saving container {}: {e}", c.id)))?;
@@ -337,18 +317,10 @@ impl Containers {
     pub fn using_image(&self, image_id: &str) -> Vec<String> {
         self.all()
             .iter()
-            .filter(|c| c.record()["Image"].as_str() == Some(image_id))
+            .filter(|c| c.view(|r| r.image == image_id))
             .map(|c| c.id.clone())
             .collect()
     }
-}
-
-/// A fresh State object.
-pub fn initial_state() -> Value {
-    json!({
-        "Status": "created", "Running": false, "Paused": false, "Restarting": false, "OOMKilled": false,
-        "Dead": false, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME,
-    })
 }
 
 /// Current time in Docker's format.

@@ -5,7 +5,6 @@ use super::{exit, lock, monitor_client, Container};
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
 use berth_monitor_proto::{Command, Reply};
-use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// Freezes the running container `c`.
@@ -18,21 +17,13 @@ pub async fn unpause(ctx: &Ctx, c: &Arc<Container>) -> ServiceResult<()> {
     set_paused(ctx, c, false).await
 }
 
-fn paused(c: &Container) -> bool {
-    c.view(|r| {
-        r.pointer("/State/Paused")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    })
-}
-
 async fn set_paused(ctx: &Ctx, c: &Arc<Container>, pause: bool) -> ServiceResult<()> {
     let _op = lock::op(c).await?;
     let not_running = || ServiceError::conflict(format!("Container {} is not running", c.id));
     if !c.running() {
         return Err(not_running());
     }
-    match (pause, paused(c)) {
+    match (pause, c.paused()) {
         (true, true) => {
             return Err(ServiceError::conflict(format!(
                 "Container {} is already paused",
@@ -65,12 +56,10 @@ async fn set_paused(ctx: &Ctx, c: &Arc<Container>, pause: bool) -> ServiceResult
     }
     // Only while it still runs: an exit recorded meanwhile (without the lock) has the last
     // word, so a stopped container is never left `paused`.
-    let mut recorded = false;
-    c.update(|r| {
-        if r.pointer("/State/Running").and_then(Value::as_bool) == Some(true) {
-            r["State"]["Paused"] = json!(pause);
-            r["State"]["Status"] = json!(if pause { "paused" } else { "running" });
-            recorded = true;
+    let recorded = c.update(|r| {
+        r.state.running && {
+            r.state.set_paused(pause);
+            true
         }
     });
     if !recorded {

@@ -27,7 +27,6 @@
 use super::monitor_client;
 use super::Container;
 use crate::state::Ctx;
-use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,13 +35,10 @@ use std::time::Duration;
 pub const EXPIRY: Duration = Duration::from_secs(10);
 
 /// Whether a container's configuration allows preparing it at create time.
-fn eligible(rec: &Value) -> bool {
-    let shared = |key: &str| {
-        rec.pointer(&format!("/HostConfig/{key}"))
-            .and_then(Value::as_str)
-            .is_some_and(|m| m.starts_with("container:"))
-    };
-    !shared("NetworkMode") && !shared("PidMode") && !shared("IpcMode")
+fn eligible(rec: &super::ContainerRecord) -> bool {
+    let hc = &rec.host_config;
+    let shared = |m: &str| m.starts_with("container:");
+    !shared(&hc.network_mode) && !shared(&hc.pid_mode) && !shared(&hc.ipc_mode)
 }
 
 /// Takes one unit of the budget; false when it is used up.
@@ -67,7 +63,7 @@ fn release(ctx: &Ctx) {
 /// Called after a create: prepares `c` in the background when its configuration and the
 /// budget allow.
 pub fn begin(ctx: &Ctx, c: &Arc<Container>) {
-    if !eligible(&c.record()) || !reserve(ctx) {
+    if !c.view(eligible) || !reserve(ctx) {
         return;
     }
     // Locked before the task runs, so a start or removal that arrives at once waits for it.

@@ -3,7 +3,6 @@
 use super::{exit, kill, lock, stop, Container};
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +37,7 @@ pub async fn remove(
                 c.name()
             )));
         }
-        c.update(|r| r["ManuallyStopped"] = json!(true));
+        c.update(|r| r.manually_stopped = true);
         let _ = kill::signal(ctx, c, libc::SIGKILL).await;
         if !stop::exited(c, KILL_PATIENCE).await {
             return Err(ServiceError::internal(format!(

@@ -3,7 +3,6 @@
 use super::{exit, lock, names, Container};
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
-use serde_json::json;
 use std::sync::Arc;
 
 /// Gives `c` the name `new` (with or without its leading slash), if valid and free.
@@ -25,7 +24,7 @@ pub async fn rename(ctx: &Ctx, c: &Arc<Container>, new: &str) -> ServiceResult<(
         if let Some(e) = names::taken(&ctx.containers, &new, &c.id) {
             return Err(e);
         }
-        c.update(|r| r["Name"] = json!(format!("/{new}")));
+        c.update(|r| r.name = format!("/{new}"));
     }
     ctx.containers.save(c)?;
     let mut a = exit::attrs(c);

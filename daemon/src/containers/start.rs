@@ -3,25 +3,18 @@
 //! waiting attaches, then let it run.
 
 use super::monitor_client;
-use super::{timestamp, Container};
+use super::{timestamp, Container, ContainerRecord};
 use crate::error::ServiceError;
 use crate::state::Ctx;
 use berth_core::DriverError;
 use berth_monitor_proto::{Failure, MonitorConfig, Ready, Reply};
 use berth_runtime::spec::{MountSpec, NetNs, SpecOptions, Ulimit};
-use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn strs(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => Vec::new(),
-    }
+/// The strings of an optional list (none = empty).
+fn strs(v: &Option<Vec<String>>) -> &[String] {
+    v.as_deref().unwrap_or_default()
 }
 
 fn signal_number(name: &str) -> i32 {
@@ -30,12 +23,7 @@ fn signal_number(name: &str) -> i32 {
 
 /// The container's stop signal.
 pub fn stop_signal(c: &Container) -> i32 {
-    signal_number(
-        c.record()
-            .pointer("/Config/StopSignal")
-            .and_then(Value::as_str)
-            .unwrap_or("SIGTERM"),
-    )
+    c.view(|r| signal_number(r.config.stop_signal.as_deref().unwrap_or("SIGTERM")))
 }
 
 fn host_resolv() -> String {
@@ -56,13 +44,10 @@ fn host_resolv() -> String {
 }
 
 /// Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container.
-pub fn write_net_files(dir: &Path, rec: &Value, ip: Option<&str>) -> std::io::Result<()> {
-    let hostname = rec
-        .pointer("/Config/Hostname")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+pub fn write_net_files(dir: &Path, rec: &ContainerRecord, ip: Option<&str>) -> std::io::Result<()> {
+    let hostname = rec.config.hostname.as_str();
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
-    for h in strs(&rec["HostConfig"]["ExtraHosts"]) {
+    for h in strs(&rec.host_config.extra_hosts) {
         if let Some((name, addr)) = h.split_once(':') {
             hosts.push_str(&format!("{addr}\t{name}\n"));
         }
@@ -72,7 +57,7 @@ pub fn write_net_files(dir: &Path, rec: &Value, ip: Option<&str>) -> std::io::Re
     }
     std::fs::write(dir.join("hosts"), hosts)?;
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    let dns = strs(&rec["HostConfig"]["Dns"]);
+    let dns = strs(&rec.host_config.dns);
     let resolv = if let Some(r) = crate::network::endpoints::driver_resolv(rec) {
         r
     } else if crate::network::dns::embedded(rec) {
@@ -86,40 +71,37 @@ pub fn write_net_files(dir: &Path, rec: &Value, ip: Option<&str>) -> std::io::Re
     std::fs::write(dir.join("resolv.conf"), resolv)
 }
 
-fn ulimits(v: &Value) -> Vec<Ulimit> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|u| Ulimit {
-                    name: u["Name"].as_str().unwrap_or("").into(),
-                    soft: u["Soft"].as_u64().unwrap_or(0),
-                    hard: u["Hard"].as_u64().unwrap_or(0),
-                })
-                .collect()
+fn ulimits(v: &Option<Vec<berth_api::types::container::Ulimit>>) -> Vec<Ulimit> {
+    v.iter()
+        .flatten()
+        .map(|u| Ulimit {
+            name: u.name.clone(),
+            soft: u64::try_from(u.soft).unwrap_or(0),
+            hard: u64::try_from(u.hard).unwrap_or(0),
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Builds the spec options of a container.
-fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, ServiceError> {
-    let rec = c.record();
-    let cfg = &rec["Config"];
-    let hc = &rec["HostConfig"];
+fn options(
+    ctx: &Ctx,
+    c: &Container,
+    rec: &ContainerRecord,
+    rootfs: &Path,
+) -> Result<SpecOptions, ServiceError> {
+    let cfg = &rec.config;
+    let hc = &rec.host_config;
     let dir = ctx.containers.dir(&c.id);
-    let mut args = strs(&cfg["Entrypoint"]);
-    args.extend(strs(&cfg["Cmd"]));
-    let mut env = strs(&cfg["Env"]);
-    let hostname = cfg["Hostname"].as_str().unwrap_or("").to_string();
+    let mut args = strs(&cfg.entrypoint).to_vec();
+    args.extend_from_slice(strs(&cfg.cmd));
+    let mut env = strs(&cfg.env).to_vec();
+    let hostname = cfg.hostname.clone();
     env.push(format!("HOSTNAME={hostname}"));
-    if cfg["Tty"].as_bool().unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
+    if cfg.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
-    let user = berth_runtime::user::resolve(
-        rootfs,
-        cfg["User"].as_str().unwrap_or(""),
-        &strs(&hc["GroupAdd"]),
-    )
-    .map_err(|e| ServiceError::bad_request(e.to_string()))?;
+    let user = berth_runtime::user::resolve(rootfs, &cfg.user, strs(&hc.group_add))
+        .map_err(|e| ServiceError::bad_request(e.to_string()))?;
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!(
             "HOME={}",
@@ -130,8 +112,8 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, Servi
             }
         ));
     }
-    let mut mounts = crate::volumes::mounts::specs(&rec);
-    let mode = hc["NetworkMode"].as_str().unwrap_or("bridge");
+    let mut mounts = crate::volumes::mounts::specs(rec);
+    let mode = hc.network_mode.as_str();
     if mode != "host" {
         for f in ["resolv.conf", "hosts", "hostname"] {
             mounts.push(MountSpec {
@@ -158,43 +140,43 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, Servi
     };
     let sysctls = sysctls(hc, &netns)?;
     let (quota, period) = super::update::cpu_quota_period(hc);
-    let sec = berth_runtime::security::parse(&strs(&hc["SecurityOpt"]))
+    let sec = berth_runtime::security::parse(strs(&hc.security_opt))
         .map_err(ServiceError::bad_request)?;
     Ok(SpecOptions {
         id: c.id.clone(),
         args,
         env,
-        cwd: cfg["WorkingDir"].as_str().unwrap_or("").to_string(),
+        cwd: cfg.working_dir.clone(),
         uid: user.uid,
         gid: user.gid,
         additional_gids: user.additional_gids,
         hostname,
         rootfs: rootfs.display().to_string(),
-        readonly_rootfs: hc["ReadonlyRootfs"].as_bool().unwrap_or(false),
-        tty: cfg["Tty"].as_bool().unwrap_or(false),
+        readonly_rootfs: hc.readonly_rootfs,
+        tty: cfg.tty,
         mounts,
-        cap_add: strs(&hc["CapAdd"]),
-        cap_drop: strs(&hc["CapDrop"]),
-        privileged: hc["Privileged"].as_bool().unwrap_or(false),
+        cap_add: strs(&hc.cap_add).to_vec(),
+        cap_drop: strs(&hc.cap_drop).to_vec(),
+        privileged: hc.privileged,
         no_new_privileges: sec.no_new_privileges,
-        memory: hc["Memory"].as_i64().unwrap_or(0),
-        memory_swap: hc["MemorySwap"].as_i64().unwrap_or(0),
+        memory: hc.memory,
+        memory_swap: hc.memory_swap,
         cpu_quota: quota,
         cpu_period: period,
-        cpu_shares: hc["CpuShares"].as_u64().unwrap_or(0),
-        pids_limit: hc["PidsLimit"].as_i64().unwrap_or(0),
-        ulimits: ulimits(&hc["Ulimits"]),
-        shm_size: hc["ShmSize"].as_i64().unwrap_or(0),
+        cpu_shares: u64::try_from(hc.cpu_shares).unwrap_or(0),
+        pids_limit: hc.pids_limit.unwrap_or(0),
+        ulimits: ulimits(&hc.ulimits),
+        shm_size: hc.shm_size,
         netns,
         cgroup_path: format!("berth/{}", c.id),
-        user: cfg["User"].as_str().unwrap_or("").to_string(),
-        group_add: strs(&hc["GroupAdd"]),
+        user: cfg.user.clone(),
+        group_add: strs(&hc.group_add).to_vec(),
         masked_paths: sec.systempaths_unconfined.then(Vec::new),
         readonly_paths: sec.systempaths_unconfined.then(Vec::new),
         seccomp: sec.seccomp,
         sysctls,
-        oom_score_adj: hc["OomScoreAdj"].as_i64().unwrap_or(0) as i32,
-        init: match hc["Init"].as_bool().unwrap_or(ctx.config.init) {
+        oom_score_adj: hc.oom_score_adj as i32,
+        init: match hc.init.unwrap_or(ctx.config.init) {
             true => Some(init_binary(ctx)?.display().to_string()),
             false => None,
         },
@@ -206,7 +188,7 @@ fn options(ctx: &Ctx, c: &Container, rootfs: &Path) -> Result<SpecOptions, Servi
 /// namespaces of its own; a network one other than the host's unless `--network host`, or
 /// `container:X` with X on the host's), or Docker's start error.
 fn sysctls(
-    hc: &Value,
+    hc: &berth_api::types::container::HostConfig,
     netns: &NetNs,
 ) -> Result<std::collections::BTreeMap<String, String>, ServiceError> {
     let private = berth_runtime::sysctl::Private {
@@ -220,13 +202,13 @@ fn sysctls(
         uts: true,
     };
     let mut out = std::collections::BTreeMap::new();
-    for (k, v) in hc["Sysctls"].as_object().into_iter().flatten() {
+    for (k, v) in hc.sysctls.iter().flatten() {
         berth_runtime::sysctl::check(k, private).map_err(|e| {
             ServiceError::bad_request(format!(
                 "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: {e}: unknown"
             ))
         })?;
-        out.insert(k.clone(), v.as_str().unwrap_or("").to_string());
+        out.insert(k.clone(), v.clone());
     }
     Ok(out)
 }
@@ -339,14 +321,9 @@ async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ServiceError) {
     super::exit::publish_left(ctx, c, &left);
     let _ = berth_core::mount::unmount(&rootfs(ctx, &c.id));
     let code = start_error_code(e);
-    c.update(|r| {
-        if r["State"]["Status"].as_str() == Some("running") {
-            r["State"]["Status"] = json!("exited");
-        }
-        r["State"]["Running"] = json!(false);
-        r["State"]["Pid"] = json!(0);
-        r["State"]["ExitCode"] = json!(code);
-        r["State"]["Error"] = json!(e.to_string());
+    let auto = c.update(|r| {
+        r.state.set_start_failed(code, &e.to_string());
+        super::exit::auto_remove(r)
     });
     let _ = ctx.containers.save(c);
     c.events.send_modify(|l| {
@@ -354,7 +331,7 @@ async fn failed(ctx: &Ctx, c: &Arc<Container>, e: &ServiceError) {
         l.exit_code = code;
         l.running = false;
     });
-    if super::exit::auto_remove(&c.record()) {
+    if auto {
         let _ = super::exit::remove_with_volumes(ctx, c, true).await;
     }
 }
@@ -389,24 +366,20 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
     };
     // Written without an address with the bundle; again now only if there is one.
     if ip.is_some() {
-        let _ = write_net_files(&ctx.containers.dir(&c.id), &c.record(), ip.as_deref());
+        let dir = ctx.containers.dir(&c.id);
+        let _ = c.view(|r| write_net_files(&dir, r, ip.as_deref()));
     }
     // Recorded as running before the init is let go, and saved while it execs: after a crash
     // in between, `restore` finds a running record and asks its monitor (or its exit.json)
     // what became of it; a failed start below puts the status back (Docker leaves a container
     // whose process could not start `created`) and `failed` records the error.
-    let before = c.record()["State"]["Status"].clone();
-    let undo = |c: &Container| c.update(|r| r["State"]["Status"] = before.clone());
-    c.update(|r| {
-        r["State"]["Status"] = json!("running");
-        r["State"]["Running"] = json!(true);
-        r["State"]["Paused"] = json!(false);
-        r["State"]["Pid"] = json!(pid);
-        r["State"]["StartedAt"] = json!(timestamp());
-        r["State"]["ExitCode"] = json!(0);
-        r["State"]["Error"] = json!("");
-        r["ManuallyStopped"] = json!(false);
+    let before = c.update(|r| {
+        let before = r.state.status.clone();
+        r.state.set_running(i64::from(pid), &timestamp());
+        r.manually_stopped = false;
+        before
     });
+    let undo = |c: &Container| c.update(|r| r.state.undo_running(&before));
     let (ctx2, c2) = (ctx.clone(), c.clone());
     let saved = tokio::task::spawn_blocking(move || ctx2.containers.save(&c2));
     // The attaches waiting for this start; one that comes later sees the container running
@@ -485,7 +458,7 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
     write_net_files(&dir, &rec, None)
         .map_err(|e| ServiceError::internal(format!("writing network files: {e}")))?;
     crate::volumes::mounts::seed(&rootfs, &rec);
-    let opts = options(ctx, c, &rootfs)?;
+    let opts = options(ctx, c, &rec, &rootfs)?;
     let spec = berth_runtime::spec::build_json(&opts)
         .map_err(|e| ServiceError::bad_request(e.to_string()))?;
     std::fs::write(
@@ -493,38 +466,28 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         serde_json::to_vec(&spec).unwrap_or_default(),
     )
     .map_err(|e| ServiceError::internal(format!("writing the bundle: {e}")))?;
-    let runtime_name = rec
-        .pointer("/HostConfig/Runtime")
-        .and_then(Value::as_str)
+    let runtime_name = Some(rec.host_config.runtime.clone())
         .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .unwrap_or(ctx.config.default_runtime.clone());
+        .unwrap_or_else(|| ctx.config.default_runtime.clone());
     let runtime = ctx
         .runtimes
         .get(&runtime_name)
         .map(|c| crate::runtimes::for_container(c, sdir.join("oci")))
         .ok_or_else(|| ServiceError::bad_request(crate::runtimes::unknown(&runtime_name)))?;
-    let cfg = &rec["Config"];
+    let cfg = &rec.config;
     let console = rec
-        .pointer("/HostConfig/ConsoleSize")
-        .and_then(Value::as_array)
-        .and_then(|a| match a.as_slice() {
-            [h, w] => Some([h.as_u64()?, w.as_u64()?]),
-            _ => None,
-        })
+        .host_config
+        .console_size
         .filter(|[h, _]| *h > 0)
-        .map(|[h, w]| [clamp_u16(h), clamp_u16(w)]);
+        .map(|[h, w]| [clamp_u16(h.into()), clamp_u16(w.into())]);
     let rotation = super::logconfig::rotation(&rec);
     let mcfg = MonitorConfig {
-        log_path: rec["LogPath"]
-            .as_str()
-            .filter(|p| !p.is_empty())
-            .map(str::to_string),
+        log_path: Some(rec.log_path.clone()).filter(|p| !p.is_empty()),
         log_max_size: rotation.and_then(|r| r.max_size),
         log_max_file: rotation.map(|r| r.max_file),
-        tty: cfg["Tty"].as_bool().unwrap_or(false),
-        open_stdin: cfg["OpenStdin"].as_bool().unwrap_or(false),
-        stdin_once: cfg["StdinOnce"].as_bool().unwrap_or(false),
+        tty: cfg.tty,
+        open_stdin: cfg.open_stdin,
+        stdin_once: cfg.stdin_once,
         console_size: console,
         ..MonitorConfig::new(c.id.clone(), bundle.display().to_string(), runtime)
     };

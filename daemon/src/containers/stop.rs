@@ -3,7 +3,6 @@
 use super::{exit, kill, lock, Container};
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
-use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,11 +36,11 @@ pub async fn stop_held(
     if !c.running() {
         return Ok(false);
     }
-    c.update(|r| r["ManuallyStopped"] = json!(true));
+    c.update(|r| r.manually_stopped = true);
     let _ = ctx.containers.save(c);
     let sig = signal.unwrap_or_else(|| super::start::stop_signal(c));
     let t = timeout
-        .or_else(|| c.view(|r| r.pointer("/Config/StopTimeout").and_then(Value::as_i64)))
+        .or_else(|| c.view(|r| r.config.stop_timeout))
         .unwrap_or(10);
     let _stopping = lock::Stopping::begin(c);
     match kill::signal(ctx, c, sig).await {

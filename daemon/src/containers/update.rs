@@ -7,29 +7,21 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
 use berth_api::types::container::HostConfig;
 use berth_runtime::cgroups::{Cgroup, Hierarchy, Limits};
-use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The CFS quota and period of a HostConfig: from `NanoCpus` when set, else `CpuQuota` and
 /// `CpuPeriod` (default 100 ms).
-pub fn cpu_quota_period(hc: &Value) -> (i64, u64) {
-    let nano = hc["NanoCpus"].as_i64().unwrap_or(0);
-    if nano > 0 {
-        return (nano / 10_000, 100_000);
+pub fn cpu_quota_period(hc: &HostConfig) -> (i64, u64) {
+    if hc.nano_cpus > 0 {
+        return (hc.nano_cpus / 10_000, 100_000);
     }
-    let period = hc["CpuPeriod"].as_u64().filter(|p| *p > 0);
-    (
-        hc["CpuQuota"].as_i64().unwrap_or(0),
-        period.unwrap_or(100_000),
-    )
+    let period = u64::try_from(hc.cpu_period).ok().filter(|p| *p > 0);
+    (hc.cpu_quota, period.unwrap_or(100_000))
 }
 
 /// The swap limit Docker records for `--memory` without `--memory-swap`: twice the memory.
-fn effective_swap(hc: &Value) -> i64 {
-    let (mem, swap) = (
-        hc["Memory"].as_i64().unwrap_or(0),
-        hc["MemorySwap"].as_i64().unwrap_or(0),
-    );
+fn effective_swap(hc: &HostConfig) -> i64 {
+    let (mem, swap) = (hc.memory, hc.memory_swap);
     if swap == 0 && mem > 0 {
         mem * 2
     } else {
@@ -38,17 +30,16 @@ fn effective_swap(hc: &Value) -> i64 {
 }
 
 /// Docker's refusals of an update against the container's current settings.
-fn conflicts(cur: &Value, u: &HostConfig) -> Option<&'static str> {
-    let cur_i = |k: &str| cur[k].as_i64().unwrap_or(0);
-    if u.nano_cpus != 0 && (cur_i("CpuQuota") != 0 || cur_i("CpuPeriod") != 0) && u.cpu_quota == 0 {
+fn conflicts(cur: &HostConfig, u: &HostConfig) -> Option<&'static str> {
+    if u.nano_cpus != 0 && (cur.cpu_quota != 0 || cur.cpu_period != 0) && u.cpu_quota == 0 {
         return Some("Conflicting options: Nano CPUs cannot be updated as CPU Period/Quota has already been set");
     }
-    if u.cpu_quota != 0 && cur_i("NanoCpus") != 0 && u.nano_cpus == 0 {
+    if u.cpu_quota != 0 && cur.nano_cpus != 0 && u.nano_cpus == 0 {
         return Some(
             "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set",
         );
     }
-    if u.cpu_period != 0 && cur_i("NanoCpus") != 0 && u.nano_cpus == 0 {
+    if u.cpu_period != 0 && cur.nano_cpus != 0 && u.nano_cpus == 0 {
         return Some(
             "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set",
         );
@@ -58,7 +49,7 @@ fn conflicts(cur: &Value, u: &HostConfig) -> Option<&'static str> {
         return Some("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
     }
     let policy = u.restart_policy.name.as_str();
-    if !matches!(policy, "" | "no") && cur["AutoRemove"].as_bool() == Some(true) {
+    if !matches!(policy, "" | "no") && cur.auto_remove {
         return Some(
             "Restart policy cannot be updated because AutoRemove is enabled for the container",
         );
@@ -67,44 +58,44 @@ fn conflicts(cur: &Value, u: &HostConfig) -> Option<&'static str> {
 }
 
 /// `cur` with the non-zero fields of `u` set.
-fn merge(cur: &mut Value, u: &HostConfig) {
+fn merge(cur: &mut HostConfig, u: &HostConfig) {
     let old_swap = effective_swap(cur);
-    for (k, v) in [
-        ("Memory", u.memory),
-        ("MemorySwap", u.memory_swap),
-        ("NanoCpus", u.nano_cpus),
-        ("CpuShares", u.cpu_shares),
-        ("CpuQuota", u.cpu_quota),
-        ("CpuPeriod", u.cpu_period),
+    for (slot, v) in [
+        (&mut cur.memory, u.memory),
+        (&mut cur.memory_swap, u.memory_swap),
+        (&mut cur.nano_cpus, u.nano_cpus),
+        (&mut cur.cpu_shares, u.cpu_shares),
+        (&mut cur.cpu_quota, u.cpu_quota),
+        (&mut cur.cpu_period, u.cpu_period),
     ] {
         if v != 0 {
-            cur[k] = json!(v);
+            *slot = v;
         }
     }
     // Docker records the swap limit (twice the memory unless given) and keeps it when only the
     // memory changes.
-    if u.memory != 0 && u.memory_swap == 0 && cur["MemorySwap"].as_i64().unwrap_or(0) == 0 {
-        cur["MemorySwap"] = json!(if old_swap > 0 { old_swap } else { u.memory * 2 });
+    if u.memory != 0 && u.memory_swap == 0 && cur.memory_swap == 0 {
+        cur.memory_swap = if old_swap > 0 { old_swap } else { u.memory * 2 };
     }
     if let Some(p) = u.pids_limit {
-        cur["PidsLimit"] = json!(p);
+        cur.pids_limit = Some(p);
     }
     if !u.restart_policy.name.is_empty() {
-        cur["RestartPolicy"] = json!({"Name": u.restart_policy.name, "MaximumRetryCount": u.restart_policy.maximum_retry_count});
+        cur.restart_policy = u.restart_policy.clone();
     }
 }
 
 /// The cgroup limits of a HostConfig, for a live update (fields not set stay as they are;
 /// a pids limit of 0 or less lifts it).
-fn limits(hc: &Value, pids_changed: bool) -> Limits {
+fn limits(hc: &HostConfig, pids_changed: bool) -> Limits {
     let (cpu_quota, cpu_period) = cpu_quota_period(hc);
-    let pids = hc["PidsLimit"].as_i64().unwrap_or(0);
+    let pids = hc.pids_limit.unwrap_or(0);
     Limits {
-        memory: hc["Memory"].as_i64().unwrap_or(0),
+        memory: hc.memory,
         memory_swap: effective_swap(hc),
         cpu_quota,
         cpu_period,
-        cpu_shares: hc["CpuShares"].as_u64().unwrap_or(0),
+        cpu_shares: u64::try_from(hc.cpu_shares).unwrap_or(0),
         pids: match (pids_changed, pids) {
             (true, p) if p <= 0 => -1,
             (_, p) => p.max(0),
@@ -113,7 +104,7 @@ fn limits(hc: &Value, pids_changed: bool) -> Limits {
     }
 }
 
-fn apply_live(c: &Container, hc: &Value, pids_changed: bool) -> ServiceResult<()> {
+fn apply_live(c: &Container, hc: &HostConfig, pids_changed: bool) -> ServiceResult<()> {
     Cgroup::new(Hierarchy::detect(), &format!("berth/{}", c.id))
         .apply(&limits(hc, pids_changed))
         .map_err(|e| ServiceError::internal(format!("Cannot update container {}: {e}", c.id)))
@@ -122,7 +113,7 @@ fn apply_live(c: &Container, hc: &Value, pids_changed: bool) -> ServiceResult<()
 /// Merges `u` into `c`'s HostConfig, applies it to its cgroups when it runs, and saves it.
 pub async fn update(ctx: &Ctx, c: &Arc<Container>, u: &HostConfig) -> ServiceResult<()> {
     let _op = lock::op(c).await?;
-    let mut hc = c.record()["HostConfig"].clone();
+    let mut hc = c.view(|r| r.host_config.clone());
     if let Some(msg) = conflicts(&hc, u) {
         return Err(ServiceError::conflict(format!(
             "Cannot update container {}: {msg}",
@@ -130,8 +121,7 @@ pub async fn update(ctx: &Ctx, c: &Arc<Container>, u: &HostConfig) -> ServiceRes
         )));
     }
     merge(&mut hc, u);
-    let typed: HostConfig = serde_json::from_value(hc.clone()).unwrap_or_default();
-    validate::check_host_config(&typed)?;
+    validate::check_host_config(&hc)?;
     if c.running() {
         let (hc2, c2) = (hc.clone(), c.clone());
         let pids_changed = u.pids_limit.is_some();
@@ -146,7 +136,7 @@ pub async fn update(ctx: &Ctx, c: &Arc<Container>, u: &HostConfig) -> ServiceRes
         // A container prepared ahead of its start has its cgroups already: start afresh.
         prestart::cancel(ctx, c).await;
     }
-    c.update(|r| r["HostConfig"] = hc);
+    c.update(|r| r.host_config = hc);
     ctx.containers.save(c)?;
     ctx.events
         .publish("container", "update", &c.id, exit::attrs(c));
@@ -156,6 +146,7 @@ pub async fn update(ctx: &Ctx, c: &Arc<Container>, u: &HostConfig) -> ServiceRes
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn hc(v: Value) -> HostConfig {
         serde_json::from_value(v).expect("host config")
@@ -163,7 +154,7 @@ mod tests {
 
     #[test]
     fn merges_as_docker() {
-        let mut cur = json!({"Memory": 64 << 20, "MemorySwap": 0, "PidsLimit": 20});
+        let mut cur = hc(json!({"Memory": 64 << 20, "MemorySwap": 0, "PidsLimit": 20}));
         assert_eq!(
             conflicts(&cur, &hc(json!({"Memory": 256 << 20}))),
             Some("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
@@ -171,8 +162,8 @@ mod tests {
         let u = hc(json!({"Memory": 100 << 20, "NanoCpus": 500_000_000, "PidsLimit": 0}));
         assert_eq!(conflicts(&cur, &u), None);
         merge(&mut cur, &u);
-        assert_eq!(cur["Memory"], json!(100 << 20));
-        assert_eq!(cur["NanoCpus"], json!(500_000_000));
+        assert_eq!(cur.memory, 100 << 20);
+        assert_eq!(cur.nano_cpus, 500_000_000);
         assert_eq!(cpu_quota_period(&cur), (50_000, 100_000));
         let l = limits(&cur, true);
         assert_eq!((l.memory_swap, l.pids), (128 << 20, -1));

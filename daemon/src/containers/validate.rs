@@ -14,7 +14,7 @@ const MIN_MEMORY: i64 = 6 << 20;
 
 /// Drops `null` members (recursively) and turns a string `Cmd`/`Entrypoint` into a list.
 pub fn normalise(body: &mut Value) {
-    strip_nulls(body);
+    crate::jsonv::drop_nulls(body);
     for k in ["Cmd", "Entrypoint"] {
         if let Some(s) = body[k].as_str() {
             body[k] = json!([s]);
@@ -22,28 +22,21 @@ pub fn normalise(body: &mut Value) {
     }
 }
 
-fn strip_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(strip_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
-        _ => {}
-    }
-}
-
-/// Checks a normalised create body: field types, then limits and policies.
-pub fn check(body: &Value) -> Result<(), ServiceError> {
+/// Checks a normalised create body: field types, then limits and policies. Returns its
+/// `Config`, `HostConfig` and `NetworkingConfig`, typed.
+pub fn check(
+    body: &Value,
+) -> Result<(ContainerConfig, HostConfig, NetworkingConfig), ServiceError> {
     let mut config = body.clone();
     if let Some(m) = config.as_object_mut() {
         m.remove("HostConfig");
         m.remove("NetworkingConfig");
     }
-    typed::<ContainerConfig>(&config, "")?;
-    typed::<NetworkingConfig>(&body["NetworkingConfig"], "NetworkingConfig.")?;
+    let config = typed::<ContainerConfig>(&config, "")?;
+    let networking = typed::<NetworkingConfig>(&body["NetworkingConfig"], "NetworkingConfig.")?;
     let hc = typed::<HostConfig>(&body["HostConfig"], "HostConfig.")?;
-    check_host_config(&hc)
+    check_host_config(&hc)?;
+    Ok((config, hc, networking))
 }
 
 /// `v` (absent = the default) as a `T`, or a 400 naming the field that has the wrong type.
@@ -123,7 +116,7 @@ mod tests {
         let mut b = body;
         normalise(&mut b);
         match check(&b) {
-            Ok(()) => String::new(),
+            Ok(_) => String::new(),
             Err(e) => e.to_string(),
         }
     }

@@ -3,7 +3,6 @@
 
 use super::Container;
 use crate::error::{ServiceError, ServiceResult};
-use serde_json::Value;
 use std::sync::Arc;
 
 /// What to wait for.
@@ -53,11 +52,7 @@ pub fn wait(
                 return Some(if now.exits > 0 || now.removed {
                     now.exit_code
                 } else {
-                    c.view(|r| {
-                        r.pointer("/State/ExitCode")
-                            .and_then(Value::as_i64)
-                            .unwrap_or(0)
-                    })
+                    c.view(|r| r.state.exit_code)
                 });
             }
             rx.changed().await.ok()?;

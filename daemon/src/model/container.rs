@@ -33,12 +33,6 @@ impl DerefMut for ContainerRecord {
 }
 
 impl ContainerRecord {
-    /// Parses a stored record; missing fields take their defaults, unknown ones outside the
-    /// open-ended objects are dropped.
-    pub fn from_slice(bytes: &[u8]) -> serde_json::Result<ContainerRecord> {
-        serde_json::from_slice(bytes)
-    }
-
     /// The name without its leading `/`.
     pub fn short_name(&self) -> &str {
         self.inspect.name.trim_start_matches('/')
@@ -48,6 +42,11 @@ impl ContainerRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses a stored record as the store does (`migrate::parse`).
+    fn parse(bytes: &[u8]) -> ContainerRecord {
+        crate::model::migrate::parse(bytes).expect("parses")
+    }
 
     /// A record as berthd wrote it before the typed model (format 1), trimmed.
     const V1: &str = r#"{"Id":"abc","Created":"2026-01-01T00:00:00Z","Path":"sleep","Args":["60"],
@@ -71,7 +70,7 @@ mod tests {
 
     #[test]
     fn reads_a_format_1_record() {
-        let r = ContainerRecord::from_slice(V1.as_bytes()).expect("parses");
+        let r = parse(V1.as_bytes());
         assert_eq!(r.short_name(), "web");
         assert_eq!((r.state.status.as_str(), r.state.pid), ("running", 77));
         assert!(r.manually_stopped);
@@ -101,16 +100,15 @@ mod tests {
 
     #[test]
     fn round_trips_through_its_own_format() {
-        let r = ContainerRecord::from_slice(V1.as_bytes()).expect("parses");
+        let r = parse(V1.as_bytes());
         let bytes = serde_json::to_vec(&r).expect("serialises");
-        let back = ContainerRecord::from_slice(&bytes).expect("parses again");
+        let back = parse(&bytes);
         assert_eq!(r, back);
     }
 
     #[test]
     fn tolerates_a_skeleton() {
-        let r = ContainerRecord::from_slice(br#"{"Id":"x","State":null,"Config":null}"#)
-            .expect("parses");
+        let r = parse(br#"{"Id":"x","State":null,"Config":null}"#);
         assert_eq!(r.state.status(), "created");
         assert!(!r.manually_stopped);
     }

@@ -184,20 +184,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
         Ok(t) => Ok(t),
         Err(first) => {
             let mut v: Value = serde_json::from_slice(bytes)?;
-            drop_nulls(&mut v);
+            crate::jsonv::drop_nulls(&mut v);
             serde_json::from_value(v).map_err(|_| first)
         }
-    }
-}
-
-fn drop_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(drop_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
-        _ => {}
     }
 }
 

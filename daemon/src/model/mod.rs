@@ -16,9 +16,6 @@
 //! network resources) keep every field berth does not interpret in a
 //! `#[serde(flatten)] extra` map, so inspect gives back what the client sent, as Docker's.
 
-// Until the container store holds `ContainerRecord`s (issue 17), only the migration reads
-// them, and `from_slice`/`short_name` have no caller.
-#[allow(dead_code)]
 pub mod container;
 pub mod exec;
 pub mod format;

@@ -19,9 +19,9 @@
 
 use super::dns_msg::{self, TYPE_A};
 use super::{endpoints, PREDEFINED};
-use crate::containers::Container;
+use crate::containers::{Container, ContainerRecord};
 use crate::state::Ctx;
-use serde_json::Value;
+use berth_api::types::network::EndpointSettings;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -72,11 +72,8 @@ impl Servers {
 }
 
 /// Whether a container uses the embedded server: its network mode is a user network.
-pub fn embedded(rec: &Value) -> bool {
-    let mode = rec
-        .pointer("/HostConfig/NetworkMode")
-        .and_then(Value::as_str)
-        .unwrap_or("bridge");
+pub fn embedded(rec: &ContainerRecord) -> bool {
+    let mode = rec.host_config.network_mode.as_str();
     !(mode.is_empty()
         || mode == "default"
         || PREDEFINED.contains(&mode)
@@ -107,17 +104,15 @@ pub fn resolv_conf(host: &str) -> String {
 
 /// Starts container `c`'s server inside the namespace of its process `pid` (when it uses one).
 pub async fn serve(ctx: &Ctx, c: &Container, pid: i64) {
-    let rec = c.record();
     // Only with an address on a user network (a `null` network has no loopback route to it).
-    let addressed = rec["NetworkSettings"]["Networks"]
-        .as_object()
-        .is_some_and(|m| {
-            m.iter().any(|(n, ep)| {
-                !PREDEFINED.contains(&n.as_str())
-                    && ep["IPAddress"].as_str().is_some_and(|ip| !ip.is_empty())
-            })
-        });
-    if !embedded(&rec) || !addressed {
+    let used = c.view(|r| {
+        embedded(r)
+            && r.network_settings
+                .networks
+                .iter()
+                .any(|(n, ep)| !PREDEFINED.contains(&n.as_str()) && !ep.ip_address.is_empty())
+    });
+    if !used {
         return;
     }
     let path = format!("/proc/{pid}/ns/net");
@@ -270,33 +265,36 @@ async fn handle(ctx: &Ctx, id: &str, q: &[u8]) -> Option<Vec<u8>> {
 /// The addresses of `name` among the containers sharing a user network with `id`.
 fn lookup(ctx: &Ctx, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
     let me = ctx.containers.get(id).ok()?;
-    let live = |ep: &Value| ep["EndpointID"].as_str().is_some_and(|s| !s.is_empty());
-    let mine: Vec<String> = me.record()["NetworkSettings"]["Networks"]
-        .as_object()?
-        .iter()
-        .filter(|(n, ep)| !PREDEFINED.contains(&n.as_str()) && live(ep))
-        .map(|(n, _)| n.clone())
-        .collect();
+    let live = |ep: &EndpointSettings| !ep.endpoint_id.is_empty();
+    let mine: Vec<String> = me.view(|r| {
+        r.network_settings
+            .networks
+            .iter()
+            .filter(|(n, ep)| !PREDEFINED.contains(&n.as_str()) && live(ep))
+            .map(|(n, _)| n.clone())
+            .collect()
+    });
     let mut out = Vec::new();
     for c in ctx.containers.all() {
-        if !c.running() {
-            continue;
-        }
-        let rec = c.record();
-        for net in &mine {
-            let Some(ep) = rec["NetworkSettings"]["Networks"].get(net) else {
-                continue;
-            };
-            let hit = live(ep)
-                && endpoints::dns_names(&c, ep)
-                    .iter()
-                    .any(|n| n.eq_ignore_ascii_case(name));
-            if let Some(ip) = ep["IPAddress"].as_str().and_then(|s| s.parse().ok()) {
-                if hit && !out.contains(&ip) {
-                    out.push(ip);
+        c.view(|rec| {
+            if !rec.state.running {
+                return;
+            }
+            for net in &mine {
+                let Some(ep) = rec.network_settings.networks.get(net) else {
+                    continue;
+                };
+                let hit = live(ep)
+                    && endpoints::dns_names(rec, ep)
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(name));
+                if let Ok(ip) = ep.ip_address.parse() {
+                    if hit && !out.contains(&ip) {
+                        out.push(ip);
+                    }
                 }
             }
-        }
+        });
     }
     (!out.is_empty()).then_some(out)
 }
@@ -307,13 +305,16 @@ fn forwards(ctx: &Ctx, id: &str) -> bool {
     let Ok(me) = ctx.containers.get(id) else {
         return false;
     };
-    let rec = me.record();
-    let Some(nets) = rec["NetworkSettings"]["Networks"].as_object() else {
-        return false;
-    };
-    nets.iter()
-        .filter(|(_, ep)| ep["EndpointID"].as_str().is_some_and(|s| !s.is_empty()))
-        .any(|(name, _)| ctx.networks.get(name).is_ok_and(|n| !n.internal))
+    let live: Vec<String> = me.view(|r| {
+        r.network_settings
+            .networks
+            .iter()
+            .filter(|(_, ep)| !ep.endpoint_id.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect()
+    });
+    live.iter()
+        .any(|name| ctx.networks.get(name).is_ok_and(|n| !n.internal))
 }
 
 /// Where names not ours go: the container's `--dns` servers, else the host's resolvers.
@@ -321,7 +322,7 @@ fn upstreams(ctx: &Ctx, id: &str) -> Vec<SocketAddr> {
     let dns = ctx
         .containers
         .get(id)
-        .map(|c| crate::jsonv::strings(c.record().pointer("/HostConfig/Dns")))
+        .map(|c| c.view(|r| r.host_config.dns.clone().unwrap_or_default()))
         .unwrap_or_default();
     let servers = if dns.is_empty() {
         std::fs::read_to_string("/etc/resolv.conf")

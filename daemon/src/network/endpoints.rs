@@ -16,37 +16,55 @@
 //! namespace, before it answers (the network conformance suite checks both agree).
 
 use crate::containers::Container;
+use crate::containers::ContainerRecord;
 use crate::error::ServiceError;
 use crate::model::network::NetworkRecord;
 use crate::state::Ctx;
+use berth_api::types::container::{HostConfig, NetworkingConfig, PortBinding as HostPort};
+use berth_api::types::network::EndpointSettings;
 use berth_core::network::{EndpointDns, EndpointInfo, EndpointSpec, PortBinding};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// Modes that are not a network's name.
 fn special_mode(mode: &str) -> bool {
     matches!(mode, "host" | "none") || mode.starts_with("container:")
 }
 
-/// The `NetworkSettings.Networks.<name>` entry of a configured, not yet joined endpoint.
-pub fn entry(net: &NetworkRecord, epc: &Value) -> Value {
-    let list = |v: &Value| if v.is_array() { v.clone() } else { Value::Null };
-    let ipam = if epc["IPAMConfig"].is_object() {
-        epc["IPAMConfig"].clone()
-    } else {
-        Value::Null
-    };
-    json!({"IPAMConfig": ipam, "Links": list(&epc["Links"]), "Aliases": list(&epc["Aliases"]),
-        "MacAddress": epc["MacAddress"].as_str().unwrap_or(""), "DriverOpts": epc["DriverOpts"],
-        "NetworkID": net.id, "EndpointID": "", "Gateway": "", "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "DNSNames": null})
+/// An endpoint configuration of a request (`EndpointsConfig.<name>` of create or
+/// `network connect`; absent = none), or Docker's 400 naming the field of the wrong type.
+pub fn requested(epc: Option<&Value>, name: &str) -> Result<EndpointSettings, ServiceError> {
+    match epc.filter(|v| !v.is_null()) {
+        None => Ok(EndpointSettings::default()),
+        Some(v) => serde_path_to_error::deserialize(v).map_err(|e| {
+            ServiceError::bad_request(format!(
+                "json: invalid value for EndpointsConfig.{name}.{}: {}",
+                e.path(),
+                e.inner()
+            ))
+        }),
+    }
+}
+
+/// The `NetworkSettings.Networks.<name>` entry of a configured, not yet joined endpoint:
+/// the configuration of `epc` on network `net`.
+pub fn entry(net: &NetworkRecord, epc: &EndpointSettings) -> EndpointSettings {
+    EndpointSettings {
+        ipam_config: epc.ipam_config.clone(),
+        links: epc.links.clone(),
+        aliases: epc.aliases.clone(),
+        mac_address: epc.mac_address.clone(),
+        driver_opts: epc.driver_opts.clone(),
+        network_id: net.id.clone(),
+        ..EndpointSettings::default()
+    }
 }
 
 /// Checks an endpoint configuration against its network, with Docker's texts.
-pub fn validate(net: &NetworkRecord, epc: &Value) -> Result<(), ServiceError> {
+pub fn validate(net: &NetworkRecord, epc: &EndpointSettings) -> Result<(), ServiceError> {
     let user = !super::PREDEFINED.contains(&net.name.as_str());
-    let ip = epc["IPAMConfig"]["IPv4Address"].as_str().unwrap_or("");
-    let aliases = epc["Aliases"].as_array().is_some_and(|a| !a.is_empty());
+    let ip = requested_ip(epc).unwrap_or("");
+    let aliases = epc.aliases.as_ref().is_some_and(|a| !a.is_empty());
     if !user && !ip.is_empty() {
         return Err(ServiceError::bad_request(
             "user specified IP address is supported on user defined networks only",
@@ -72,20 +90,30 @@ pub fn validate(net: &NetworkRecord, epc: &Value) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// The address asked for with `--ip`, if any.
+fn requested_ip(epc: &EndpointSettings) -> Option<&str> {
+    epc.ipam_config
+        .as_ref()
+        .map(|c| c.ipv4_address.as_str())
+        .filter(|s| !s.is_empty())
+}
+
 /// `NetworkSettings.Networks` of a new container: the mode's network and every network of
 /// `NetworkingConfig.EndpointsConfig`, validated (unknown network: Docker's 404).
-pub fn plan(ctx: &Ctx, host_config: &Value, networking: &Value) -> Result<Value, ServiceError> {
-    let mode = host_config["NetworkMode"].as_str().unwrap_or("bridge");
+pub fn plan(
+    ctx: &Ctx,
+    host_config: &HostConfig,
+    networking: &NetworkingConfig,
+) -> Result<BTreeMap<String, EndpointSettings>, ServiceError> {
+    let mode = host_config.network_mode.as_str();
     let mode = if mode.is_empty() || mode == "default" {
         "bridge"
     } else {
         mode
     };
-    let eps = networking["EndpointsConfig"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let mut out = serde_json::Map::new();
+    let none = BTreeMap::new();
+    let eps = networking.endpoints_config.as_ref().unwrap_or(&none);
+    let mut out = BTreeMap::new();
     if special_mode(mode) {
         if let Some(k) = eps.keys().find(|k| k.as_str() != mode) {
             return Err(ServiceError::bad_request(format!(
@@ -94,9 +122,9 @@ pub fn plan(ctx: &Ctx, host_config: &Value, networking: &Value) -> Result<Value,
         }
         if !mode.starts_with("container:") {
             let net = ctx.networks.get(mode)?;
-            out.insert(mode.to_string(), entry(&net, &Value::Null));
+            out.insert(mode.to_string(), entry(&net, &EndpointSettings::default()));
         }
-        return Ok(Value::Object(out));
+        return Ok(out);
     }
     let mut keys: Vec<String> = vec![mode.to_string()];
     // The CLI names the default network `default`.
@@ -119,34 +147,32 @@ pub fn plan(ctx: &Ctx, host_config: &Value, networking: &Value) -> Result<Value,
                     .map(|e| e.1)
             })
             .cloned()
-            .unwrap_or(Value::Null);
+            .unwrap_or_default();
         if known.is_ok() {
             validate(&net, &epc)?;
         }
         out.insert(net.name.clone(), entry(&net, &epc));
     }
-    Ok(Value::Object(out))
+    Ok(out)
 }
 
 /// The names a container answers to on a network: its name, short id and the aliases.
-pub fn dns_names(c: &Container, ep: &Value) -> Vec<String> {
-    let mut names = vec![c.name(), c.id.chars().take(12).collect()];
-    for a in ep["Aliases"].as_array().into_iter().flatten() {
-        if let Some(a) = a.as_str().filter(|a| !a.is_empty()) {
-            if !names.iter().any(|n| n == a) {
-                names.push(a.to_string());
-            }
+pub fn dns_names(rec: &ContainerRecord, ep: &EndpointSettings) -> Vec<String> {
+    let mut names = vec![
+        rec.short_name().to_string(),
+        rec.id.chars().take(12).collect(),
+    ];
+    for a in ep.aliases.iter().flatten().filter(|a| !a.is_empty()) {
+        if !names.contains(a) {
+            names.push(a.clone());
         }
     }
     names
 }
 
 /// The networks to join, in order (the mode's network first).
-fn to_join(rec: &Value) -> Vec<String> {
-    let mode = rec
-        .pointer("/HostConfig/NetworkMode")
-        .and_then(Value::as_str)
-        .unwrap_or("bridge");
+fn to_join(rec: &ContainerRecord) -> Vec<String> {
+    let mode = rec.host_config.network_mode.as_str();
     let mode = if mode == "default" || mode.is_empty() {
         "bridge"
     } else {
@@ -155,10 +181,7 @@ fn to_join(rec: &Value) -> Vec<String> {
     if special_mode(mode) {
         return Vec::new();
     }
-    let mut names: Vec<String> = rec["NetworkSettings"]["Networks"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
+    let mut names: Vec<String> = rec.network_settings.networks.keys().cloned().collect();
     // Older records (and `--network <id>`) may not key the mode's network by its name.
     let first = names.iter().position(|n| n == mode).unwrap_or_else(|| {
         names.insert(0, mode.to_string());
@@ -177,16 +200,14 @@ pub async fn join_one(
     key: &str,
     ifname: String,
     ports: Vec<PortBinding>,
-) -> Result<(String, Value, Vec<PortBinding>), ServiceError> {
+) -> Result<(String, EndpointSettings, Vec<PortBinding>), ServiceError> {
     let net = ctx.networks.get(key)?;
     let name = net.name.clone();
-    let rec = c.record();
-    let epc = rec["NetworkSettings"]["Networks"]
-        .get(&name)
-        .or_else(|| rec["NetworkSettings"]["Networks"].get(key))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let mut ep = entry(&net, &epc);
+    let epc = c.view(|r| {
+        let nets = &r.network_settings.networks;
+        nets.get(&name).or_else(|| nets.get(key)).cloned()
+    });
+    let mut ep = entry(&net, &epc.unwrap_or_default());
     let Some(drv) = ctx.networks.driver(&net, ctx.network.as_ref()) else {
         return Ok((name, ep, Vec::new()));
     };
@@ -196,20 +217,14 @@ pub async fn join_one(
         container_id: c.id.clone(),
         netns_path: format!("/proc/{pid}/ns/net"),
         ifname,
-        ip: epc["IPAMConfig"]["IPv4Address"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        mac: epc["MacAddress"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
+        ip: requested_ip(&ep).map(str::to_string),
+        mac: Some(ep.mac_address.clone()).filter(|s| !s.is_empty()),
         ports,
     };
     let info = tokio::task::spawn_blocking(move || drv.join(&spec)).await??;
     fill(&mut ep, &c.id, &info);
     if !super::PREDEFINED.contains(&name.as_str()) {
-        ep["DNSNames"] = json!(dns_names(c, &ep));
+        ep.dns_names = Some(c.view(|r| dns_names(r, &ep)));
     }
     publish(ctx, &net, "connect", Some(&c.id));
     Ok((name, ep, info.ports))
@@ -219,57 +234,46 @@ pub async fn join_one(
 const DRIVER_DNS: &str = "BerthDriverDNS";
 
 /// Fills an endpoint entry's runtime fields from the driver's answer to `join`.
-fn fill(ep: &mut Value, endpoint_id: &str, info: &EndpointInfo) {
-    ep["EndpointID"] = json!(endpoint_id);
-    ep["Gateway"] = json!(info.gateway);
-    ep["IPAddress"] = json!(info.ip);
-    ep["IPPrefixLen"] = json!(if info.ip.is_empty() {
+fn fill(ep: &mut EndpointSettings, endpoint_id: &str, info: &EndpointInfo) {
+    ep.endpoint_id = endpoint_id.to_string();
+    ep.gateway.clone_from(&info.gateway);
+    ep.ip_address.clone_from(&info.ip);
+    ep.ip_prefix_len = if info.ip.is_empty() {
         0
     } else {
-        info.prefix_len
-    });
-    ep["MacAddress"] = json!(info.mac);
+        i64::from(info.prefix_len)
+    };
+    ep.mac_address.clone_from(&info.mac);
     let v6 = info.ipv6;
-    ep["GlobalIPv6Address"] = json!(v6.map(|c| c.addr.to_string()).unwrap_or_default());
-    ep["GlobalIPv6PrefixLen"] = json!(v6.map_or(0, |c| c.prefix));
-    ep["IPv6Gateway"] = json!(info.gateway_v6.map(|g| g.to_string()).unwrap_or_default());
+    ep.global_ipv6_address = v6.map(|c| c.addr.to_string()).unwrap_or_default();
+    ep.global_ipv6_prefix_len = v6.map_or(0, |c| i64::from(c.prefix));
+    ep.ipv6_gateway = info.gateway_v6.map(|g| g.to_string()).unwrap_or_default();
     if !info.dns.is_empty() {
-        ep[DRIVER_DNS] = json!(info.dns);
+        ep.extra.insert(DRIVER_DNS.into(), json!(info.dns));
     }
 }
 
 /// Clears an endpoint entry's runtime fields (the container left the network).
-fn clear(ep: &mut Value) {
-    for k in [
-        "EndpointID",
-        "Gateway",
-        "IPAddress",
-        "MacAddress",
-        "GlobalIPv6Address",
-        "IPv6Gateway",
-    ] {
-        ep[k] = json!("");
-    }
-    ep["IPPrefixLen"] = json!(0);
-    ep["GlobalIPv6PrefixLen"] = json!(0);
-    ep["DNSNames"] = Value::Null;
-    if let Some(m) = ep.as_object_mut() {
-        m.remove(DRIVER_DNS);
-    }
+fn clear(ep: &mut EndpointSettings) {
+    ep.clear_runtime();
+    ep.global_ipv6_address.clear();
+    ep.global_ipv6_prefix_len = 0;
+    ep.ipv6_gateway.clear();
+    ep.extra.remove(DRIVER_DNS);
 }
 
 /// The `resolv.conf` the driver of the container's first network asked for, if it asked
 /// for any and the user gave no `--dns` (which wins, as in Docker).
-pub fn driver_resolv(rec: &Value) -> Option<String> {
-    if rec["HostConfig"]["Dns"]
-        .as_array()
-        .is_some_and(|a| !a.is_empty())
-    {
+pub fn driver_resolv(rec: &ContainerRecord) -> Option<String> {
+    if rec.host_config.dns.as_ref().is_some_and(|d| !d.is_empty()) {
         return None;
     }
     let first = to_join(rec).into_iter().next()?;
-    let stored = rec["NetworkSettings"]["Networks"]
+    let stored = rec
+        .network_settings
+        .networks
         .get(&first)?
+        .extra
         .get(DRIVER_DNS)?;
     let dns: EndpointDns = serde_json::from_value(stored.clone()).ok()?;
     if dns.servers.is_empty() {
@@ -309,8 +313,8 @@ pub fn publish(ctx: &Ctx, net: &NetworkRecord, action: &str, container: Option<&
 }
 
 /// `NetworkSettings.Ports` from the bound ports.
-fn ports_value(ports: &[PortBinding]) -> Value {
-    let mut bound = serde_json::Map::new();
+fn ports_value(ports: &[PortBinding]) -> BTreeMap<String, Option<Vec<HostPort>>> {
+    let mut bound: BTreeMap<String, Option<Vec<HostPort>>> = BTreeMap::new();
     for p in ports {
         let key = format!("{}/{}", p.container_port, p.proto);
         let ip = if p.host_ip.is_empty() {
@@ -318,24 +322,28 @@ fn ports_value(ports: &[PortBinding]) -> Value {
         } else {
             p.host_ip.as_str()
         };
-        let entry = bound.entry(key).or_insert_with(|| json!([]));
-        if let Some(a) = entry.as_array_mut() {
-            a.push(json!({"HostIp": ip, "HostPort": p.host_port.to_string()}));
-        }
+        bound
+            .entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(HostPort {
+                host_ip: ip.to_string(),
+                host_port: p.host_port.to_string(),
+            });
     }
-    Value::Object(bound)
+    bound
 }
 
 /// Joins every network of a starting container (its process `pid` created, not yet running);
 /// returns the address of its first endpoint. On failure nothing stays joined.
 pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<String>, ServiceError> {
-    let rec = c.record();
-    let names = to_join(&rec);
-    let mut joined: Vec<(String, Value)> = Vec::new();
+    let (names, first_ports) = c.view(|r| (to_join(r), crate::containers::exit::port_bindings(r)));
+    let mut first_ports = Some(first_ports);
+    let mut joined: Vec<(String, EndpointSettings)> = Vec::new();
     let mut bound = Vec::new();
     for (i, key) in names.iter().enumerate() {
         let ports = if i == 0 {
-            crate::containers::exit::port_bindings(&rec)
+            first_ports.take().unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -369,22 +377,20 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
     }
     let first = joined
         .first()
-        .map(|(_, ep)| ep["IPAddress"].as_str().unwrap_or_default().to_string())
+        .map(|(_, ep)| ep.ip_address.clone())
         .filter(|ip| !ip.is_empty());
     c.update(|r| {
-        let ns = &mut r["NetworkSettings"];
-        if !ns["Networks"].is_object() {
-            ns["Networks"] = json!({});
-        }
+        let ns = &mut r.network_settings;
         for (name, ep) in joined {
             if name == "bridge" {
-                for k in ["IPAddress", "Gateway", "IPPrefixLen", "MacAddress"] {
-                    ns[k] = ep[k].clone();
-                }
+                ns.ip_address.clone_from(&ep.ip_address);
+                ns.gateway.clone_from(&ep.gateway);
+                ns.ip_prefix_len = ep.ip_prefix_len;
+                ns.mac_address.clone_from(&ep.mac_address);
             }
-            ns["Networks"][&name] = ep;
+            ns.networks.insert(name, ep);
         }
-        ns["Ports"] = ports_value(&bound);
+        ns.ports = ports_value(&bound);
     });
     super::dns::serve(ctx, c, pid).await;
     Ok(first)
@@ -424,13 +430,19 @@ async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
 /// their `disconnect` events ([`publish`]), which Docker sends after the container's `die`.
 pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
     ctx.networks.dns.stop(&c.id);
-    let rec = c.record();
     // The default bridge always when the container has a network namespace of its own
     // (records from before a crash may not show it); none when it shares the host's or
     // another container's, or has no network (`none`), unless a network shows in its record.
-    let mode = rec["HostConfig"]["NetworkMode"]
-        .as_str()
-        .unwrap_or("bridge");
+    let (mode, nets) = c.view(|r| {
+        let nets: Vec<(String, bool)> = r
+            .network_settings
+            .networks
+            .iter()
+            .map(|(name, ep)| (name.clone(), !ep.endpoint_id.is_empty()))
+            .collect();
+        (r.host_config.network_mode.clone(), nets)
+    });
+    let mode = if mode.is_empty() { "bridge" } else { &mode };
     let own = !(mode == "none" || mode == "host" || mode.starts_with("container:"));
     let mut ids = if own {
         vec!["bridge".to_string()]
@@ -438,31 +450,27 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
         Vec::new()
     };
     let mut left = Vec::new();
-    if let Some(m) = rec["NetworkSettings"]["Networks"].as_object() {
-        for (name, ep) in m {
-            let Ok(net) = ctx.networks.get(name) else {
-                continue;
-            };
-            let id = net.driver_id().to_string();
-            if !ids.contains(&id) && !super::PREDEFINED.contains(&name.as_str()) {
-                ids.push(id);
-            }
-            if !ep["EndpointID"].as_str().unwrap_or_default().is_empty() {
-                left.push(net);
-            }
+    for (name, live) in nets {
+        let Ok(net) = ctx.networks.get(&name) else {
+            continue;
+        };
+        let id = net.driver_id().to_string();
+        if !ids.contains(&id) && !super::PREDEFINED.contains(&name.as_str()) {
+            ids.push(id);
+        }
+        if live {
+            left.push(net);
         }
     }
     leave_ids(ctx, c, ids).await;
     c.update(|r| {
-        let ns = &mut r["NetworkSettings"];
-        ns["IPAddress"] = json!("");
-        ns["Gateway"] = json!("");
-        ns["IPPrefixLen"] = json!(0);
-        ns["MacAddress"] = json!("");
-        ns["Ports"] = json!({});
-        if let Some(m) = ns["Networks"].as_object_mut() {
-            m.values_mut().for_each(clear);
-        }
+        let ns = &mut r.network_settings;
+        ns.ip_address.clear();
+        ns.gateway.clear();
+        ns.ip_prefix_len = 0;
+        ns.mac_address.clear();
+        ns.ports.clear();
+        ns.networks.values_mut().for_each(clear);
     });
     left
 }
@@ -470,6 +478,16 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record on one network `name` with endpoint `ep`.
+    fn record(name: &str, ep: &EndpointSettings) -> ContainerRecord {
+        let mut rec = ContainerRecord::default();
+        rec.host_config.network_mode = name.into();
+        rec.network_settings
+            .networks
+            .insert(name.into(), ep.clone());
+        rec
+    }
 
     fn net(id: &str) -> NetworkRecord {
         crate::network::record(id, "n", "bridge")
@@ -491,22 +509,21 @@ mod tests {
             },
             ..EndpointInfo::default()
         };
-        let mut ep = entry(&net("n"), &Value::Null);
+        let mut ep = entry(&net("n"), &EndpointSettings::default());
         fill(&mut ep, "c1", &info);
-        assert_eq!(ep["GlobalIPv6Address"], "fd00:3::2");
-        assert_eq!(ep["GlobalIPv6PrefixLen"], 64);
-        assert_eq!(ep["IPv6Gateway"], "fd00:3::1");
-        let mut rec = json!({"HostConfig": {"NetworkMode": "corp"},
-            "NetworkSettings": {"Networks": {"corp": ep.clone()}}});
+        assert_eq!(ep.global_ipv6_address, "fd00:3::2");
+        assert_eq!(ep.global_ipv6_prefix_len, 64);
+        assert_eq!(ep.ipv6_gateway, "fd00:3::1");
+        let mut rec = record("corp", &ep);
         assert_eq!(
             driver_resolv(&rec).as_deref(),
             Some("nameserver 10.3.0.1\nsearch corp.test\noptions ndots:1\n")
         );
-        rec["HostConfig"]["Dns"] = json!(["9.9.9.9"]);
+        rec.host_config.dns = Some(vec!["9.9.9.9".into()]);
         assert_eq!(driver_resolv(&rec), None, "--dns wins");
         clear(&mut ep);
-        assert!(ep.get(DRIVER_DNS).is_none());
-        assert_eq!(ep["GlobalIPv6Address"], "");
+        assert!(!ep.extra.contains_key(DRIVER_DNS));
+        assert_eq!(ep.global_ipv6_address, "");
     }
 
     #[test]
@@ -515,10 +532,8 @@ mod tests {
             ip: "10.3.0.2".into(),
             ..EndpointInfo::default()
         };
-        let mut ep = entry(&net("n"), &Value::Null);
+        let mut ep = entry(&net("n"), &EndpointSettings::default());
         fill(&mut ep, "c1", &info);
-        let rec = json!({"HostConfig": {"NetworkMode": "bridge"},
-            "NetworkSettings": {"Networks": {"bridge": ep}}});
-        assert_eq!(driver_resolv(&rec), None);
+        assert_eq!(driver_resolv(&record("bridge", &ep)), None);
     }
 }

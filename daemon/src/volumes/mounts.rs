@@ -4,18 +4,41 @@
 //! become the runtime's mount specs, and empty volumes are seeded from the image (copy-up).
 
 use super::{anonymous_labels, anonymous_name, Volumes};
-use crate::containers::Containers;
+use crate::containers::{Container, ContainerRecord, Containers};
 use crate::error::ServiceError;
+use berth_api::types::container::{ContainerConfig, HostConfig, Mount, MountPoint};
 use berth_runtime::spec::MountSpec;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn invalid_spec(spec: &str) -> ServiceError {
     ServiceError::bad_request(format!("invalid volume specification: '{spec}'"))
 }
 
-fn bind_point(source: &str, dest: &str, rw: bool, mode: &str) -> Value {
-    json!({"Type": "bind", "Source": source, "Destination": dest, "Mode": mode, "RW": rw, "Propagation": "rprivate"})
+fn bind_point(source: &str, dest: &str, rw: bool, mode: &str) -> MountPoint {
+    MountPoint {
+        kind: "bind".into(),
+        source: source.into(),
+        destination: dest.into(),
+        mode: mode.into(),
+        rw,
+        propagation: "rprivate".into(),
+        ..MountPoint::default()
+    }
+}
+
+/// The mount point of volume `name` (at `mountpoint` on the host).
+fn named_point(name: &str, mountpoint: &Path, dest: &str, rw: bool, mode: &str) -> MountPoint {
+    MountPoint {
+        kind: "volume".into(),
+        name: name.into(),
+        source: mountpoint.display().to_string(),
+        destination: dest.into(),
+        driver: "local".into(),
+        mode: mode.into(),
+        rw,
+        propagation: String::new(),
+    }
 }
 
 fn volume_point(
@@ -25,17 +48,14 @@ fn volume_point(
     rw: bool,
     mode: &str,
     anonymous: bool,
-) -> Result<Value, ServiceError> {
+) -> Result<MountPoint, ServiceError> {
     let labels = if anonymous {
         anonymous_labels()
     } else {
         Value::Null
     };
     let (v, _) = vols.create(name, &labels, &Value::Null)?;
-    Ok(json!({
-        "Type": "volume", "Name": v.name, "Source": v.mountpoint, "Destination": dest,
-        "Driver": "local", "Mode": mode, "RW": rw, "Propagation": "",
-    }))
+    Ok(named_point(&v.name, &v.mountpoint, dest, rw, mode))
 }
 
 /// Normalises a container path (absolute, no trailing slash).
@@ -48,7 +68,7 @@ fn clean_dest(dest: &str, spec: &str) -> Result<String, ServiceError> {
 }
 
 /// Parses one `-v` entry: `src:dst[:opts]` or `/dst` (anonymous).
-fn parse_bind(vols: &Volumes, spec: &str) -> Result<Value, ServiceError> {
+fn parse_bind(vols: &Volumes, spec: &str) -> Result<MountPoint, ServiceError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, dst, mode) = match parts.as_slice() {
         [d] => ("", *d, ""),
@@ -101,17 +121,19 @@ fn parse_bind(vols: &Volumes, spec: &str) -> Result<Value, ServiceError> {
 }
 
 /// Parses one `--mount` entry (`HostConfig.Mounts[]`).
-fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ServiceError> {
-    let kind = m["Type"].as_str().unwrap_or("volume");
-    let target = m["Target"].as_str().unwrap_or("");
+fn parse_mount(vols: &Volumes, m: &Mount) -> Result<MountPoint, ServiceError> {
+    let kind = Some(m.kind.as_str())
+        .filter(|k| !k.is_empty())
+        .unwrap_or("volume");
+    let target = m.target.as_str();
     if target.is_empty() {
         return Err(ServiceError::bad_request(
             "invalid mount config: Target must not be empty",
         ));
     }
     let dest = clean_dest(target, target)?;
-    let rw = !m["ReadOnly"].as_bool().unwrap_or(false);
-    let source = m["Source"].as_str().unwrap_or("");
+    let rw = !m.read_only;
+    let source = m.source.as_str();
     match kind {
         "bind" => {
             if source.is_empty() {
@@ -127,19 +149,18 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ServiceError> {
             }
             let mut p = bind_point(source, &dest, rw, "");
             if let Some(prop) = m
-                .pointer("/BindOptions/Propagation")
-                .and_then(Value::as_str)
+                .bind_options
+                .as_ref()
+                .and_then(|o| o["Propagation"].as_str())
                 .filter(|s| !s.is_empty())
             {
-                p["Propagation"] = json!(prop);
+                p.propagation = prop.to_string();
             }
             Ok(p)
         }
         "volume" => {
-            let labels = m
-                .pointer("/VolumeOptions/Labels")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let options = m.volume_options.as_ref().unwrap_or(&Value::Null);
+            let labels = options["Labels"].clone();
             let (name, anonymous) = if source.is_empty() {
                 (anonymous_name(), true)
             } else {
@@ -150,15 +171,9 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ServiceError> {
             } else {
                 labels
             };
-            let opts = m
-                .pointer("/VolumeOptions/DriverConfig/Options")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let opts = options["DriverConfig"]["Options"].clone();
             let (v, _) = vols.create(&name, &labels, &opts)?;
-            Ok(json!({
-                "Type": "volume", "Name": v.name, "Source": v.mountpoint, "Destination": dest,
-                "Driver": "local", "Mode": "z", "RW": rw, "Propagation": "",
-            }))
+            Ok(named_point(&v.name, &v.mountpoint, &dest, rw, "z"))
         }
         "tmpfs" => {
             if !source.is_empty() {
@@ -166,9 +181,12 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ServiceError> {
                     "invalid mount config for type \"tmpfs\": field Source must be empty",
                 ));
             }
-            Ok(
-                json!({"Type": "tmpfs", "Source": "", "Destination": dest, "Mode": "", "RW": rw, "Propagation": ""}),
-            )
+            Ok(MountPoint {
+                kind: "tmpfs".into(),
+                destination: dest,
+                rw,
+                ..MountPoint::default()
+            })
         }
         other => Err(ServiceError::bad_request(format!(
             "invalid mount config for type \"{other}\": mount type unknown"
@@ -176,93 +194,66 @@ fn parse_mount(vols: &Volumes, m: &Value) -> Result<Value, ServiceError> {
     }
 }
 
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Computes (and creates the volumes of) a new container's mount points.
 pub fn plan(
     vols: &Volumes,
     containers: &Containers,
-    cfg: &Value,
-    hc: &Value,
-) -> Result<Vec<Value>, ServiceError> {
-    let mut points: Vec<Value> = Vec::new();
-    let push = |p: Value, points: &mut Vec<Value>| -> Result<(), ServiceError> {
-        let dest = p["Destination"].as_str().unwrap_or("").to_string();
-        if points
-            .iter()
-            .any(|q| q["Destination"].as_str() == Some(dest.as_str()))
-        {
+    cfg: &ContainerConfig,
+    hc: &HostConfig,
+) -> Result<Vec<MountPoint>, ServiceError> {
+    let mut points: Vec<MountPoint> = Vec::new();
+    let taken = |points: &[MountPoint], dest: &str| points.iter().any(|q| q.destination == dest);
+    let push = |p: MountPoint, points: &mut Vec<MountPoint>| -> Result<(), ServiceError> {
+        if taken(points, &p.destination) {
             return Err(ServiceError::bad_request(format!(
-                "Duplicate mount point: {dest}"
+                "Duplicate mount point: {}",
+                p.destination
             )));
         }
         points.push(p);
         Ok(())
     };
-    for b in strs(&hc["Binds"]) {
-        push(parse_bind(vols, &b)?, &mut points)?;
+    for b in hc.binds.iter().flatten() {
+        push(parse_bind(vols, b)?, &mut points)?;
     }
-    for m in hc["Mounts"].as_array().cloned().unwrap_or_default() {
-        push(parse_mount(vols, &m)?, &mut points)?;
+    for m in hc.mounts.iter().flatten() {
+        push(parse_mount(vols, m)?, &mut points)?;
     }
-    if let Some(tmpfs) = hc["Tmpfs"].as_object() {
+    if let Some(tmpfs) = &hc.tmpfs {
         for dest in tmpfs.keys() {
-            if points
-                .iter()
-                .any(|q| q["Destination"].as_str() == Some(dest.as_str()))
-            {
+            if taken(&points, dest) {
                 return Err(ServiceError::bad_request(format!(
                     "Duplicate mount point: {dest}"
                 )));
             }
         }
     }
-    for from in strs(&hc["VolumesFrom"]) {
+    for from in hc.volumes_from.iter().flatten() {
         let (name, mode) = match from.rsplit_once(':') {
             Some((n, m)) if m == "ro" || m == "rw" => (n.to_string(), Some(m.to_string())),
-            _ => (from.clone(), None),
+            _ => (from.to_string(), None),
         };
         // Docker answers 400 here (not 404, which would make the CLI pull the image).
         let other = containers
             .get(&name)
             .map_err(|e| ServiceError::bad_request(e.to_string()))?;
-        for mut p in other.record()["Mounts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-        {
-            let dest = p["Destination"].as_str().unwrap_or("").to_string();
-            if points
-                .iter()
-                .any(|q| q["Destination"].as_str() == Some(dest.as_str()))
-            {
+        for mut p in other.view(|r| r.mounts.clone()) {
+            if taken(&points, &p.destination) {
                 continue;
             }
             if let Some(m) = &mode {
-                p["RW"] = json!(m == "rw");
-                p["Mode"] = json!(m);
+                p.rw = m == "rw";
+                p.mode.clone_from(m);
             }
             points.push(p);
         }
     }
     // Image VOLUMEs and `-v /path` end up in Config.Volumes: anonymous unless covered.
-    if let Some(vs) = cfg["Volumes"].as_object() {
-        let tmpfs = hc["Tmpfs"].as_object();
+    if let Some(vs) = &cfg.volumes {
+        let tmpfs = hc.tmpfs.as_ref();
         for dest in vs.keys() {
             let d = clean_dest(dest, dest)?;
-            if points
-                .iter()
-                .any(|q| q["Destination"].as_str() == Some(d.as_str()))
-                || tmpfs.is_some_and(|t| t.contains_key(&d))
-            {
+            if taken(&points, &d) || tmpfs.is_some_and(|t| t.contains_key(&d)) {
                 continue;
             }
             points.push(volume_point(vols, &anonymous_name(), &d, true, "", true)?);
@@ -272,38 +263,28 @@ pub fn plan(
 }
 
 /// The runtime mount specs of a container record (`Mounts` plus `HostConfig.Tmpfs`).
-pub fn specs(rec: &Value) -> Vec<MountSpec> {
+pub fn specs(rec: &ContainerRecord) -> Vec<MountSpec> {
     let mut out = Vec::new();
-    let hc = &rec["HostConfig"];
-    for p in rec["Mounts"].as_array().cloned().unwrap_or_default() {
-        let dest = p["Destination"].as_str().unwrap_or("").to_string();
-        let rw = p["RW"].as_bool().unwrap_or(true);
-        match p["Type"].as_str().unwrap_or("") {
+    let hc = &rec.host_config;
+    for p in &rec.mounts {
+        let dest = p.destination.clone();
+        let rw = p.rw;
+        match p.kind.as_str() {
             "tmpfs" => {
                 let mut options = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
-                let spec = hc["Mounts"]
-                    .as_array()
-                    .and_then(|a| {
-                        a.iter().find(|m| {
-                            m["Target"].as_str().map(|t| t.trim_end_matches('/'))
-                                == Some(dest.as_str())
-                        })
-                    })
-                    .cloned();
+                let spec = hc
+                    .mounts
+                    .iter()
+                    .flatten()
+                    .find(|m| m.target.trim_end_matches('/') == dest)
+                    .and_then(|m| m.tmpfs_options.as_ref());
                 if let Some(size) = spec
-                    .as_ref()
-                    .and_then(|m| m.pointer("/TmpfsOptions/SizeBytes"))
-                    .and_then(Value::as_i64)
+                    .and_then(|o| o["SizeBytes"].as_i64())
                     .filter(|s| *s > 0)
                 {
                     options.push(format!("size={size}"));
                 }
-                if let Some(mode) = spec
-                    .as_ref()
-                    .and_then(|m| m.pointer("/TmpfsOptions/Mode"))
-                    .and_then(Value::as_u64)
-                    .filter(|m| *m > 0)
-                {
+                if let Some(mode) = spec.and_then(|o| o["Mode"].as_u64()).filter(|m| *m > 0) {
                     options.push(format!("mode={mode:o}"));
                 }
                 if !rw {
@@ -321,54 +302,61 @@ pub fn specs(rec: &Value) -> Vec<MountSpec> {
                 if !rw {
                     options.push("ro".into());
                 }
-                let source = p["Source"].as_str().unwrap_or("").to_string();
                 out.push(MountSpec {
                     destination: dest,
                     kind: "bind".into(),
-                    source,
+                    source: p.source.clone(),
                     options,
                 });
             }
         }
     }
-    if let Some(t) = hc["Tmpfs"].as_object() {
-        for (dst, opts) in t {
-            let mut options = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
-            options.extend(
-                opts.as_str()
-                    .unwrap_or("")
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string),
-            );
-            out.push(MountSpec {
-                destination: dst.clone(),
-                kind: "tmpfs".into(),
-                source: "tmpfs".into(),
-                options,
-            });
-        }
+    for (dst, opts) in hc.tmpfs.iter().flatten() {
+        let mut options = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
+        options.extend(
+            opts.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+        out.push(MountSpec {
+            destination: dst.clone(),
+            kind: "tmpfs".into(),
+            source: "tmpfs".into(),
+            options,
+        });
     }
     out
 }
 
 /// Seeds empty volumes from the image content at their destination (Docker's copy-up),
 /// unless the mount asked for `nocopy`. `rootfs` is the container's mounted filesystem.
-pub fn seed(rootfs: &Path, rec: &Value) {
-    let nocopy_dests: Vec<String> = rec
-        .pointer("/HostConfig/Mounts")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter(|m| {
-                    m.pointer("/VolumeOptions/NoCopy")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false)
-                })
-                .filter_map(|m| m["Target"].as_str().map(str::to_string))
-                .collect()
+pub fn seed(rootfs: &Path, rec: &ContainerRecord) {
+    let nocopy_dests: Vec<&str> = rec
+        .host_config
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| {
+            m.volume_options
+                .as_ref()
+                .and_then(|o| o["NoCopy"].as_bool())
+                .unwrap_or(false)
         })
-        .unwrap_or_default();
+        .map(|m| m.target.as_str())
+        .collect();
+    let volumes: Vec<&MountPoint> = rec
+        .mounts
+        .iter()
+        .filter(|p| p.kind == "volume" && !p.mode.split(',').any(|m| m == "nocopy"))
+        .filter(|p| {
+            !nocopy_dests
+                .iter()
+                .any(|d| d.trim_end_matches('/') == p.destination)
+        })
+        .collect();
+    if volumes.is_empty() {
+        return;
+    }
     let image = match berth_confine::Root::open(rootfs) {
         Ok(r) => r,
         Err(e) => {
@@ -376,21 +364,9 @@ pub fn seed(rootfs: &Path, rec: &Value) {
             return;
         }
     };
-    for p in rec["Mounts"].as_array().cloned().unwrap_or_default() {
-        if p["Type"].as_str() != Some("volume")
-            || p["Mode"]
-                .as_str()
-                .unwrap_or("")
-                .split(',')
-                .any(|m| m == "nocopy")
-        {
-            continue;
-        }
-        let dest = p["Destination"].as_str().unwrap_or("");
-        if nocopy_dests.iter().any(|d| d.trim_end_matches('/') == dest) {
-            continue;
-        }
-        let data = PathBuf::from(p["Source"].as_str().unwrap_or(""));
+    for p in volumes {
+        let dest = p.destination.as_str();
+        let data = PathBuf::from(&p.source);
         let empty = std::fs::read_dir(&data)
             .map(|mut d| d.next().is_none())
             .unwrap_or(false);
@@ -403,33 +379,32 @@ pub fn seed(rootfs: &Path, rec: &Value) {
     }
 }
 
+/// Whether mount point `p` is volume `name`.
+fn is_volume(p: &MountPoint, name: &str) -> bool {
+    p.kind == "volume" && p.name == name
+}
+
 /// Ids of the containers whose mounts use volume `name`.
 pub fn users(containers: &Containers, name: &str) -> Vec<String> {
     containers
         .all()
         .iter()
-        .filter(|c| {
-            c.record()["Mounts"].as_array().is_some_and(|a| {
-                a.iter().any(|p| {
-                    p["Type"].as_str() == Some("volume") && p["Name"].as_str() == Some(name)
-                })
-            })
-        })
+        .filter(|c| c.view(|r| r.mounts.iter().any(|p| is_volume(p, name))))
         .map(|c| c.id.clone())
         .collect()
 }
 
-/// Names of the anonymous volumes a container record mounts (removed by `rm -v` / `--rm`).
-pub fn anonymous_volumes(vols: &Volumes, rec: &Value) -> Vec<String> {
-    rec["Mounts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|p| p["Type"].as_str() == Some("volume"))
-                .filter_map(|p| p["Name"].as_str())
-                .filter(|n| vols.get(n).is_ok_and(|v| v.anonymous()))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+/// Names of the anonymous volumes container `c` mounts (removed by `rm -v` / `--rm`).
+pub fn anonymous_volumes(vols: &Volumes, c: &Container) -> Vec<String> {
+    let named: Vec<String> = c.view(|r| {
+        r.mounts
+            .iter()
+            .filter(|p| p.kind == "volume")
+            .map(|p| p.name.clone())
+            .collect()
+    });
+    named
+        .into_iter()
+        .filter(|n| vols.get(n).is_ok_and(|v| v.anonymous()))
+        .collect()
 }

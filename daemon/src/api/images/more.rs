@@ -30,10 +30,7 @@ pub(super) async fn commit(ctx: Ctx, req: Req) -> ApiResult {
     let c = ctx.containers.get(q.get("container").unwrap_or(""))?;
     let body: Value = http::read_json(req.into_body()).await?;
     let rec = c.record();
-    let parent = rec["Image"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+    let parent = Some(rec.image.clone()).filter(|s| !s.is_empty());
     let repo = q.get("repo").unwrap_or("").to_string();
     let tag = q.get("tag").unwrap_or("").to_string();
     let target = match (repo.is_empty(), tag.is_empty()) {
@@ -41,7 +38,8 @@ pub(super) async fn commit(ctx: Ctx, req: Req) -> ApiResult {
         (false, true) => Some(repo),
         (false, false) => Some(format!("{repo}:{tag}")),
     };
-    let mut cfg = rec["Config"].clone();
+    // The image config is JSON the image store merges into (a commit is not a hot path).
+    let mut cfg = serde_json::to_value(&rec.config).unwrap_or_default();
     if let (Some(o), true) = (body.as_object(), cfg.is_object()) {
         for (k, v) in o {
             if is_set(v) {
@@ -49,14 +47,8 @@ pub(super) async fn commit(ctx: Ctx, req: Req) -> ApiResult {
             }
         }
     }
-    let mut cmd = vec![rec["Path"].as_str().unwrap_or("").to_string()];
-    cmd.extend(
-        rec["Args"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(str::to_string)),
-    );
+    let mut cmd = vec![rec.path.clone()];
+    cmd.extend(rec.args.iter().cloned());
     let opts = CommitOpts {
         layer: c.id.clone(),
         parent,
