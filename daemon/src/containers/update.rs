@@ -105,9 +105,17 @@ fn limits(hc: &HostConfig, pids_changed: bool) -> Limits {
 }
 
 fn apply_live(c: &Container, hc: &HostConfig, pids_changed: bool) -> ServiceResult<()> {
-    Cgroup::new(Hierarchy::detect(), &format!("berth/{}", c.id))
-        .apply(&limits(hc, pids_changed))
-        .map_err(|e| ServiceError::internal(format!("Cannot update container {}: {e}", c.id)))
+    let cg = Cgroup::new(Hierarchy::detect(), &format!("berth/{}", c.id));
+    match cg.apply(&limits(hc, pids_changed)) {
+        Ok(()) => Ok(()),
+        // The monitor removes the cgroup once the init has exited, before berthd records the
+        // exit: the container is stopping, and gets the new limits at its next start.
+        Err(_) if cg.dirs().iter().any(|d| !d.exists()) => Ok(()),
+        Err(e) => Err(ServiceError::internal(format!(
+            "Cannot update container {}: {e}",
+            c.id
+        ))),
+    }
 }
 
 /// Merges `u` into `c`'s HostConfig, applies it to its cgroups when it runs, and saves it.
@@ -127,8 +135,8 @@ pub async fn update(ctx: &Ctx, c: &Arc<Container>, u: &HostConfig) -> ServiceRes
         let pids_changed = u.pids_limit.is_some();
         let applied =
             tokio::task::spawn_blocking(move || apply_live(&c2, &hc2, pids_changed)).await?;
-        // A container that exited meanwhile (its cgroup gone) gets the new limits at its
-        // next start, as a stopped one does.
+        // A container that exited meanwhile gets the new limits at its next start, as a
+        // stopped one does.
         if applied.is_err() && c.running() {
             return applied;
         }
