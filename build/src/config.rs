@@ -39,17 +39,16 @@ pub const CHANGE_KEYWORDS: &[&str] = &[
     "SHELL",
 ];
 
-fn env_lookup(cfg: &Map<String, Value>) -> impl Fn(&str) -> Option<String> + '_ {
-    move |name: &str| {
-        cfg.get("Env")?
-            .as_array()?
-            .iter()
-            .filter_map(Value::as_str)
-            .find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                (k == name).then(|| v.to_string())
-            })
-    }
+/// The value of `name` in the config's `Env`.
+pub fn env_value(cfg: &Map<String, Value>, name: &str) -> Option<String> {
+    cfg.get("Env")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
 }
 
 /// The shell used for shell-form commands (`SHELL`, default `/bin/sh -c`).
@@ -135,14 +134,34 @@ fn parse_duration(s: &str) -> Option<i64> {
     Some((n * mult) as i64)
 }
 
-/// Applies one instruction to the config object `cfg` (the image config's `config`).
+/// The variables a word expands with: the config's `Env`, then `args`.
+fn vars<'a>(
+    cfg: &'a Map<String, Value>,
+    args: &'a dyn Fn(&str) -> Option<String>,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| env_value(cfg, name).or_else(|| args(name))
+}
+
+/// Applies one instruction to the config object `cfg` (the image config's `config`); words
+/// are expanded with the config's `Env` only.
 pub fn apply(
     cfg: &mut Map<String, Value>,
     ins: &Instruction,
     escape: char,
 ) -> Result<(), ConfigError> {
+    apply_with(cfg, ins, escape, &|_| None)
+}
+
+/// [`apply`] in a build: a variable missing from the config's `Env` is looked up in
+/// `args` (the build arguments in scope; `ENV` wins over `ARG`, as Docker's).
+pub fn apply_with(
+    cfg: &mut Map<String, Value>,
+    ins: &Instruction,
+    escape: char,
+    args: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     let lookup = |c: &Map<String, Value>, s: &str| -> Result<String, ConfigError> {
-        let env = env_lookup(c);
+        let env = vars(c, args);
         expand(s, &env, escape).map_err(|e| invalid(ins, e.to_string()))
     };
     match ins.keyword.as_str() {
@@ -157,7 +176,7 @@ pub fn apply(
         }
         "ENV" | "LABEL" => {
             let words = {
-                let env = env_lookup(cfg);
+                let env = vars(cfg, args);
                 expand_words(&ins.text(), &env, escape).map_err(|e| invalid(ins, e.to_string()))?
             };
             for (k, v) in kv_pairs(ins, words)? {
@@ -176,7 +195,7 @@ pub fn apply(
         }
         "EXPOSE" => {
             let words = {
-                let env = env_lookup(cfg);
+                let env = vars(cfg, args);
                 expand_words(&ins.text(), &env, escape).map_err(|e| invalid(ins, e.to_string()))?
             };
             let ports = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
@@ -198,7 +217,7 @@ pub fn apply(
             let list: Vec<String> = match &ins.args {
                 Args::Json(v) => v.clone(),
                 Args::Shell(_) => {
-                    let env = env_lookup(cfg);
+                    let env = vars(cfg, args);
                     expand_words(&ins.text(), &env, escape)
                         .map_err(|e| invalid(ins, e.to_string()))?
                 }

@@ -50,6 +50,8 @@ pub(crate) struct Stage {
     pub cfg: Map<String, Value>,
     /// ARGs in scope with their values.
     pub args: BTreeMap<String, Option<String>>,
+    /// The global ARGs (before the first `FROM`) a stage's `ARG name` may take over.
+    pub meta: BTreeMap<String, Option<String>>,
 }
 
 /// A build error shown to the client.
@@ -110,19 +112,11 @@ pub fn build(
         .map_err(|e| BuildError::msg(format!("invalid build context: {e}")))?;
     let text = read_dockerfile(&context, &opts.dockerfile)?;
     let df = berth_build::parse(&text).map_err(|e| BuildError::msg(e.to_string()))?;
-    // Global ARGs (before the first FROM).
-    let mut global: BTreeMap<String, Option<String>> = BTreeMap::new();
     let first_from = df
         .instructions
         .iter()
         .position(|i| i.keyword == "FROM")
         .unwrap_or(0);
-    for ins in &df.instructions[..first_from] {
-        for (k, v) in steps::arg_decl(ins) {
-            let val = opts.build_args.get(&k).cloned().flatten().or(v);
-            global.insert(k, val);
-        }
-    }
     let body: Vec<&Instruction> = df.instructions[first_from..].iter().collect();
     // Stop at the target stage.
     let mut upto = body.len();
@@ -147,11 +141,29 @@ pub fn build(
         }
     }
     let body = &body[..upto];
-    let total = body.len();
+    // Docker counts the global ARGs (before the first FROM) as steps too.
+    let total = first_from + body.len();
+    let mut global: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (n, ins) in df.instructions[..first_from].iter().enumerate() {
+        out.emit(BuildEvent::Step {
+            n: n + 1,
+            total,
+            instruction: ins.original.clone(),
+        });
+        let decls = {
+            let vars = |n: &str| global.get(n).cloned().flatten();
+            berth_build::vars::declarations(ins, &vars, df.escape)
+                .map_err(|e| BuildError::msg(format!("Dockerfile line {}: {e}", ins.line)))?
+        };
+        for (k, v) in decls {
+            let val = berth_build::vars::value(&k, v, &opts.build_args, &BTreeMap::new());
+            global.insert(k, val);
+        }
+    }
     let mut stages: Vec<Stage> = Vec::new();
     for (n, ins) in body.iter().enumerate() {
         out.emit(BuildEvent::Step {
-            n: n + 1,
+            n: first_from + n + 1,
             total,
             instruction: ins.original.clone(),
         });

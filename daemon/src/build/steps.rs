@@ -5,26 +5,13 @@ use super::{copy, fetch, BuildError, BuildEvent, BuildOpts, BuildSink, Stage};
 use crate::state::Ctx;
 use berth_build::expand::expand;
 use berth_build::parse::{Args, Instruction};
+use berth_build::vars;
 use berth_image::Image;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// `ARG name[=default]` declarations of an instruction.
-pub fn arg_decl(ins: &Instruction) -> Vec<(String, Option<String>)> {
-    if ins.keyword != "ARG" {
-        return Vec::new();
-    }
-    ins.text()
-        .split_whitespace()
-        .map(|w| match w.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.trim_matches('"').to_string())),
-            None => (w.to_string(), None),
-        })
-        .collect()
-}
 
 /// (image, stage name) of a FROM.
 pub fn from_parts(ins: &Instruction) -> (String, Option<String>) {
@@ -38,22 +25,6 @@ pub fn from_parts(ins: &Instruction) -> (String, Option<String>) {
     (image, name)
 }
 
-fn lookup_in<'a>(
-    args: &'a BTreeMap<String, Option<String>>,
-    cfg: &'a Map<String, Value>,
-) -> impl Fn(&str) -> Option<String> + 'a {
-    move |name: &str| {
-        let env = cfg.get("Env").and_then(Value::as_array).and_then(|a| {
-            a.iter().filter_map(Value::as_str).find_map(|kv| {
-                kv.split_once('=')
-                    .filter(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            })
-        });
-        env.or_else(|| args.get(name).cloned().flatten())
-    }
-}
-
 /// FROM: a stage from an image, a previous stage, or scratch.
 pub(crate) fn from(
     ctx: &Ctx,
@@ -63,13 +34,14 @@ pub(crate) fn from(
 ) -> Result<Stage, BuildError> {
     let (raw, name) = from_parts(ins);
     let empty = Map::new();
-    let image_name = expand(&raw, &lookup_in(global, &empty), '\\')
+    let image_name = expand(&raw, &vars::lookup(&empty, global), '\\')
         .map_err(|e| BuildError::msg(e.to_string()))?;
     let mut st = Stage {
         name,
         image: None,
         cfg: Map::new(),
         args: BTreeMap::new(),
+        meta: global.clone(),
     };
     if image_name == "scratch" {
         st.cfg.insert("Env".into(), json!([DEFAULT_PATH]));
@@ -266,8 +238,10 @@ pub(crate) fn step(
 ) -> Result<(), BuildError> {
     match ins.keyword.as_str() {
         "ARG" => {
-            for (k, v) in arg_decl(ins) {
-                let val = opts.build_args.get(&k).cloned().flatten().or(v);
+            let decls = vars::declarations(ins, &vars::lookup(&st.cfg, &st.args), escape)
+                .map_err(|e| BuildError::msg(format!("Dockerfile line {}: {e}", ins.line)))?;
+            for (k, v) in decls {
+                let val = vars::value(&k, v, &opts.build_args, &st.meta);
                 st.args.insert(k, val);
             }
             let created_by = format!("/bin/sh -c #(nop)  ARG {}", ins.text());
@@ -288,34 +262,10 @@ pub(crate) fn step(
             Ok(())
         }
         _ => {
-            // Config instructions: expand with ENV and ARGs in scope.
-            let mut cfg = st.cfg.clone();
-            for (k, v) in &st.args {
-                if cfg.get("Env").and_then(Value::as_array).is_none_or(|a| {
-                    !a.iter()
-                        .any(|e| e.as_str().is_some_and(|s| s.starts_with(&format!("{k}="))))
-                }) {
-                    if let Some(v) = v {
-                        berth_build::config::set_env(&mut cfg, k, v);
-                    }
-                }
-            }
+            // Config instructions: words expanded with ENV, then the ARGs in scope.
             let mut applied = st.cfg.clone();
-            let mut ins2 = ins.clone();
-            if !matches!(
-                ins.keyword.as_str(),
-                "CMD" | "ENTRYPOINT" | "RUN" | "HEALTHCHECK" | "SHELL" | "ONBUILD"
-            ) {
-                if let Args::Shell(s) = &ins.args {
-                    if ins.keyword != "ENV" && ins.keyword != "LABEL" {
-                        let lookup = lookup_in(&st.args, &cfg);
-                        ins2.args = Args::Shell(expand(s, &lookup, escape).map_err(|e| {
-                            BuildError::msg(format!("Dockerfile line {}: {e}", ins.line))
-                        })?);
-                    }
-                }
-            }
-            berth_build::config::apply(&mut applied, &ins2, escape)
+            let args = |n: &str| st.args.get(n).cloned().flatten();
+            berth_build::config::apply_with(&mut applied, ins, escape, &args)
                 .map_err(|e| BuildError::msg(e.to_string()))?;
             let shown = match &ins.args {
                 Args::Json(v) => serde_json::to_string(v).unwrap_or_default(),
@@ -348,11 +298,7 @@ fn run(
         ));
     };
     let cmd = shell_cmd(st, ins, escape)?;
-    let used: Vec<String> = st
-        .args
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-        .collect();
+    let used = vars::run_env(&st.cfg, &st.args);
     let mut created_by = match &ins.args {
         Args::Json(v) => serde_json::to_string(v).unwrap_or_default(),
         Args::Shell(_) => cmd.join(" "),
@@ -491,7 +437,7 @@ fn copy_step(
         )));
     }
     let words: Vec<String> = {
-        let lookup = lookup_in(&st.args, &st.cfg);
+        let lookup = vars::lookup(&st.cfg, &st.args);
         words
             .iter()
             .map(|w| expand(w, &lookup, '\\').unwrap_or_else(|_| w.clone()))
