@@ -126,3 +126,113 @@ fn errors_stream_as_docker_with_the_failing_runs_output() {
         cli.ours
     );
 }
+
+const LISTING: &str = "FROM busybox\nCOPY . /ctx/\nRUN cd /ctx && find . | sort > /list\n";
+
+#[test]
+fn a_dockerfile_outside_the_context_or_on_stdin() {
+    let Some(p) = Pair::start() else { return };
+    let ctx = p.context(
+        "ctx-out",
+        &[
+            ("a.txt", "a\n"),
+            (".dockerignore", "b.txt\n"),
+            ("b.txt", "b\n"),
+        ],
+    );
+    let other = p.context("other", &[("Dockerfile", LISTING)]);
+    let outside = other.join("Dockerfile").display().to_string();
+    let ctx_s = ctx.display().to_string();
+    p.build(&["--network", "none", "-f", &outside, "-t", "out:1", &ctx_s])
+        .ok();
+    let list = p.same_file("out:1", "/list");
+    assert_eq!(
+        list, ".\n./.dockerignore\n./a.txt\n",
+        "the Dockerfile added under a random name is dropped"
+    );
+    let stdin = p.docker(
+        &[
+            "build",
+            "--network",
+            "none",
+            "-f",
+            "-",
+            "-t",
+            "out:2",
+            &ctx_s,
+        ],
+        Some(LISTING.as_bytes()),
+    );
+    stdin.ok();
+    assert_eq!(p.same_file("out:2", "/list"), list);
+    // berth's CLI sends the same context.
+    let b = p.d.berth(&[
+        "build",
+        "--network",
+        "none",
+        "-f",
+        &outside,
+        "-t",
+        "out:3",
+        &ctx_s,
+    ]);
+    b.ok();
+    let mine =
+        p.d.docker(&["run", "--rm", "--network", "none", "out:3", "cat", "/list"]);
+    assert_eq!(mine.ok(), list);
+    let b = p.d.berth_stdin(
+        &[
+            "build",
+            "--network",
+            "none",
+            "-f",
+            "-",
+            "-t",
+            "out:4",
+            &ctx_s,
+        ],
+        LISTING.as_bytes(),
+    );
+    b.ok();
+    let mine =
+        p.d.docker(&["run", "--rm", "--network", "none", "out:4", "cat", "/list"]);
+    assert_eq!(mine.ok(), list);
+}
+
+#[test]
+fn dockerignore_has_dockers_pattern_semantics() {
+    let Some(p) = Pair::start() else { return };
+    let ignore = "# comment line\n  *.log\n/top.txt\n**/cache\n!keep.log\nsub/**/*.tmp\nbuild\n!build/keep\nDockerfile\n.dockerignore\n";
+    let files = [
+        ("Dockerfile", LISTING),
+        (".dockerignore", ignore),
+        ("a.log", "x"),
+        ("keep.log", "x"),
+        ("deep/a.log", "x"),
+        ("top.txt", "x"),
+        ("deep/top.txt", "x"),
+        ("cache/x", "x"),
+        ("deep/er/cache/y", "x"),
+        ("sub/a.tmp", "x"),
+        ("sub/x/y/b.tmp", "x"),
+        ("sub/c.txt", "x"),
+        ("build/out.o", "x"),
+        ("build/keep/k", "x"),
+        ("# comment line", "x"),
+        ("plain.txt", "x"),
+    ];
+    let ctx = p.context("ctx-ignore", &files);
+    let ctx_s = ctx.display().to_string();
+    p.build(&["--network", "none", "-t", "ign:1", &ctx_s]).ok();
+    let list = p.same_file("ign:1", "/list");
+    assert!(
+        list.contains("./plain.txt") && !list.contains("a.log\n./cache"),
+        "{list}"
+    );
+    // berth's CLI, with its own matcher, sends the same files.
+    p.d.berth(&["build", "--network", "none", "-t", "ign:2", &ctx_s])
+        .ok();
+    let mine =
+        p.d.docker(&["run", "--rm", "--network", "none", "ign:2", "cat", "/list"]);
+    assert_eq!(mine.ok(), list);
+}

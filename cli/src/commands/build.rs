@@ -4,6 +4,7 @@
 use anyhow::{bail, Result};
 use berth_api::client::enc;
 use berth_api::Client;
+use berth_build::ignore::Ignore;
 use clap::Args;
 use serde_json::Value;
 use std::io::Read;
@@ -46,64 +47,26 @@ pub struct BuildArgs {
     pub force_rm: bool,
 }
 
-fn patterns(ctx: &Path) -> Vec<(bool, String)> {
-    std::fs::read_to_string(ctx.join(".dockerignore"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| match l.strip_prefix('!') {
-            Some(p) => (
-                false,
-                p.trim_start_matches('/').trim_end_matches('/').to_string(),
-            ),
-            None => (
-                true,
-                l.trim_start_matches('/').trim_end_matches('/').to_string(),
-            ),
-        })
-        .collect()
-}
-
-fn glob(p: &str, s: &str) -> bool {
-    fn rec(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => {
-                let p2 = if p.get(1) == Some(&b'*') {
-                    &p[2..]
-                } else {
-                    &p[1..]
-                };
-                let double = p.get(1) == Some(&b'*');
-                rec(p2, s) || (!s.is_empty() && (double || s[0] != b'/') && rec(p, &s[1..]))
-            }
-            (Some(b'?'), Some(c)) if *c != b'/' => rec(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &s[1..]),
-            _ => false,
+/// The context's `.dockerignore`, with the exceptions the docker CLI adds so that the
+/// Dockerfile (when in the context) and `.dockerignore` itself are always sent.
+fn patterns(ctx: &Path, dockerfile: Option<&str>) -> Result<Ignore> {
+    let text = match std::fs::read_to_string(ctx.join(".dockerignore")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => bail!("reading .dockerignore: {e}"),
+    };
+    let mut ig = Ignore::parse(&text)?;
+    for keep in std::iter::once(".dockerignore").chain(dockerfile) {
+        if ig.excluded(keep) {
+            ig.push(&format!("!{keep}"))?;
         }
     }
-    rec(p.as_bytes(), s.as_bytes())
+    Ok(ig)
 }
 
-fn ignored(rel: &str, pats: &[(bool, String)]) -> bool {
-    let mut out = false;
-    for (exclude, p) in pats {
-        let hit = glob(p, rel) || rel.starts_with(&format!("{p}/"));
-        if hit {
-            out = *exclude;
-        }
-    }
-    out
-}
-
-fn add_dir(
-    b: &mut tar::Builder<Vec<u8>>,
-    root: &Path,
-    dir: &Path,
-    pats: &[(bool, String)],
-    keep: &[String],
-) -> Result<()> {
+/// Adds the folder `dir` of the context `root` to the tar, as Docker's walk does: excluded
+/// files left out, an excluded folder skipped unless an exception names something in it.
+fn add_dir(b: &mut tar::Builder<Vec<u8>>, root: &Path, dir: &Path, ig: &Ignore) -> Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .flatten()
         .map(|e| e.path())
@@ -111,24 +74,85 @@ fn add_dir(
     entries.sort();
     for p in entries {
         let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
-        if ignored(&rel, pats) && !keep.contains(&rel) {
-            continue;
-        }
+        let excluded = ig.excluded(&rel);
         let m = std::fs::symlink_metadata(&p)?;
         if m.is_dir() {
-            b.append_dir(&rel, &p)?;
-            add_dir(b, root, &p, pats, keep)?;
-        } else {
+            if !excluded {
+                b.append_dir(&rel, &p)?;
+                add_dir(b, root, &p, ig)?;
+            } else if ig.walk_excluded_dir(&rel) {
+                add_dir(b, root, &p, ig)?;
+            }
+        } else if !excluded {
             b.append_path_with_name(&p, &rel)?;
         }
     }
     Ok(())
 }
 
+/// Where `-f` points, as the docker CLI resolves it (relative to the current folder): a path
+/// inside the context, or the text of a Dockerfile outside it (or from stdin with `-f -`).
+enum Dockerfile {
+    InContext(String),
+    Outside(Vec<u8>),
+}
+
+fn dockerfile(ctx: &Path, file: Option<&str>) -> Result<Dockerfile> {
+    let Some(f) = file else {
+        return Ok(Dockerfile::InContext("Dockerfile".into()));
+    };
+    if f == "-" {
+        let mut text = Vec::new();
+        std::io::stdin().read_to_end(&mut text)?;
+        return Ok(Dockerfile::Outside(text));
+    }
+    let abs_ctx = std::fs::canonicalize(ctx)?;
+    let abs = std::path::absolute(f)?;
+    let abs = match std::fs::canonicalize(&abs) {
+        Ok(p) => p,
+        Err(_) => bail!("Cannot locate Dockerfile: {:?}", abs.display().to_string()),
+    };
+    match abs.strip_prefix(&abs_ctx) {
+        Ok(rel) => Ok(Dockerfile::InContext(rel.display().to_string())),
+        Err(_) => Ok(Dockerfile::Outside(std::fs::read(&abs)?)),
+    }
+}
+
+/// Adds a Dockerfile from outside the context under a random name, listing it in the
+/// `.dockerignore` sent, so the daemon drops it from the context once read — as the docker
+/// CLI does. Returns the name.
+fn add_outside_dockerfile(
+    b: &mut tar::Builder<Vec<u8>>,
+    ctx: &Path,
+    text: &[u8],
+) -> Result<String> {
+    let name = format!(".dockerfile.{:020x}", rand_id());
+    let mut ignore = std::fs::read(ctx.join(".dockerignore")).unwrap_or_default();
+    ignore.extend_from_slice(format!("\n{name}\n").as_bytes());
+    for (path, data) in [(name.as_str(), text), (".dockerignore", &ignore[..])] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o600);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, path, data)?;
+    }
+    Ok(name)
+}
+
+/// 80 random bits (from the kernel's generator).
+fn rand_id() -> u128 {
+    let mut buf = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut buf[..10]);
+    }
+    u128::from_le_bytes(buf)
+}
+
 /// `berth build`.
 pub fn build(c: &mut Client, a: BuildArgs) -> Result<i32> {
     let mut body: Vec<u8> = Vec::new();
-    let dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
+    let mut dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
     if a.context == "-" {
         std::io::stdin().read_to_end(&mut body)?;
     } else {
@@ -136,16 +160,26 @@ pub fn build(c: &mut Client, a: BuildArgs) -> Result<i32> {
         if !ctx.is_dir() {
             bail!("unable to prepare context: path {:?} not found", a.context);
         }
-        let pats = patterns(&ctx);
+        let df = self::dockerfile(&ctx, a.file.as_deref())?;
+        let ig = match &df {
+            Dockerfile::InContext(rel) => patterns(&ctx, Some(rel))?,
+            Dockerfile::Outside(_) => patterns(&ctx, None)?,
+        };
         let mut b = tar::Builder::new(Vec::new());
         b.follow_symlinks(false);
-        add_dir(
-            &mut b,
-            &ctx,
-            &ctx,
-            &pats,
-            &[dockerfile.clone(), ".dockerignore".into()],
-        )?;
+        match df {
+            Dockerfile::InContext(rel) => {
+                add_dir(&mut b, &ctx, &ctx, &ig)?;
+                dockerfile = rel;
+            }
+            Dockerfile::Outside(text) => {
+                // The context's own .dockerignore is replaced by the one naming the file.
+                let mut ig = ig;
+                ig.push(".dockerignore")?;
+                add_dir(&mut b, &ctx, &ctx, &ig)?;
+                dockerfile = add_outside_dockerfile(&mut b, &ctx, &text)?;
+            }
+        }
         body = b.into_inner()?;
     }
     if !a.quiet {

@@ -99,6 +99,23 @@ fn read_dockerfile(context: &berth_confine::Root, name: &str) -> Result<String, 
     }
 }
 
+/// As Docker's builder: once the Dockerfile is read, `.dockerignore` and the Dockerfile leave
+/// the context when `.dockerignore` excludes them (the docker CLI sends both whatever it
+/// says, and lists there the Dockerfile it adds from outside the context or from stdin).
+fn drop_build_files(context: &berth_confine::Root, dockerfile: &str) -> Result<(), BuildError> {
+    let Ok(text) = context.read_regular(".dockerignore", MAX_DOCKERFILE) else {
+        return Ok(());
+    };
+    let ignore = berth_build::ignore::Ignore::parse(&String::from_utf8_lossy(&text))
+        .map_err(|e| BuildError::msg(format!("failed to parse .dockerignore: {e}")))?;
+    for f in [".dockerignore", dockerfile] {
+        if ignore.excluded(f) {
+            let _ = context.remove(copy::clean_dest(f));
+        }
+    }
+    Ok(())
+}
+
 /// Runs a build from the context folder `ctx_dir`. Returns the final image ID.
 pub fn build(
     ctx: &Ctx,
@@ -111,6 +128,7 @@ pub fn build(
     let context = berth_confine::Root::open(ctx_dir)
         .map_err(|e| BuildError::msg(format!("invalid build context: {e}")))?;
     let text = read_dockerfile(&context, &opts.dockerfile)?;
+    drop_build_files(&context, &opts.dockerfile)?;
     let df = berth_build::parse(&text).map_err(|e| BuildError::msg(e.to_string()))?;
     let first_from = df
         .instructions
@@ -222,6 +240,34 @@ pub fn build(
     Ok(img.id)
 }
 
+/// A context tar as the docker CLI sends it with `-f -` or a Dockerfile outside the context:
+/// its last entry's data not padded and no end-of-archive blocks (Go's tar reader, and so
+/// Docker's daemon, take that). At the stream's end this supplies the zeros a tar reader
+/// wants: the padding to a 512-byte block and two zero blocks (ignored after a complete tar).
+struct TarTail<R> {
+    inner: R,
+    read: u64,
+    tail: Option<u64>,
+}
+
+impl<R: std::io::Read> std::io::Read for TarTail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.tail.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            self.tail = Some((512 - self.read % 512) % 512 + 1024);
+        }
+        let left = self.tail.unwrap_or(0);
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        buf[..n].fill(0);
+        self.tail = Some(left - n as u64);
+        Ok(n)
+    }
+}
+
 /// A whole build as `POST /build` runs it, on the calling (build) thread: the context tarball
 /// `context_tar` is unpacked into a fresh private folder (no size limit, as Docker), the
 /// Dockerfile built, the image tagged; everything is reported to `out`, errors included.
@@ -244,6 +290,11 @@ pub fn run(
         .map_err(|e| e.to_string())
         .and_then(|_| berth_archive::decompress(context_tar).map_err(|e| e.to_string()))
         .and_then(|(_, plain)| {
+            let plain = TarTail {
+                inner: plain,
+                read: 0,
+                tail: None,
+            };
             berth_archive::extract(plain, &dir, &berth_archive::ExtractOptions::default())
                 .map_err(|e| e.to_string())
         });
