@@ -236,3 +236,28 @@ fn dockerignore_has_dockers_pattern_semantics() {
         p.d.docker(&["run", "--rm", "--network", "none", "ign:2", "cat", "/list"]);
     assert_eq!(mine.ok(), list);
 }
+
+#[test]
+fn run_sees_extra_hosts_shm_size_and_ulimits() {
+    let Some(p) = Pair::start() else { return };
+    let df = "FROM busybox\nRUN grep myhost /etc/hosts | awk '{print $1, $2}' > /hosts; df -k /dev/shm | tail -n 1 | awk '{print $2}' > /shm; ulimit -n > /nofile\n";
+    let ctx = p.context("ctx-hc", &[("Dockerfile", df)]);
+    let ctx_s = ctx.display().to_string();
+    p.build(&[
+        "--network",
+        "none",
+        "--add-host",
+        "myhost:10.1.2.3",
+        "--shm-size",
+        "32m",
+        "--ulimit",
+        "nofile=1234:2345",
+        "-t",
+        "hc:1",
+        &ctx_s,
+    ])
+    .ok();
+    assert_eq!(p.same_file("hc:1", "/hosts"), "10.1.2.3 myhost\n");
+    assert_eq!(p.same_file("hc:1", "/shm"), "32768\n");
+    assert_eq!(p.same_file("hc:1", "/nofile"), "1234\n");
+}

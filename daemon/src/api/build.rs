@@ -94,6 +94,18 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
         force_rm: q.bool("forcerm", false),
         quiet: q.bool("q", false),
         network: q.get("networkmode").unwrap_or("").to_string(),
+        extra_hosts: q.all("extrahosts"),
+        shm_size: match q.get("shmsize").filter(|s| !s.is_empty()) {
+            None => 0,
+            Some(s) => s
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid shmsize {s:?}")))?,
+        },
+        ulimits: match q.get("ulimits").filter(|s| !s.is_empty()) {
+            None => Vec::new(),
+            Some(s) => serde_json::from_str(s)
+                .map_err(|e| ApiError::bad_request(format!("invalid ulimits: {e}")))?,
+        },
     };
     for t in &opts.tags {
         berth_core::reference::Reference::parse(t)

@@ -39,6 +39,12 @@ pub struct BuildOpts {
     pub quiet: bool,
     /// `--network`.
     pub network: String,
+    /// `--add-host` (`name:ip`), for `RUN`.
+    pub extra_hosts: Vec<String>,
+    /// `--shm-size` in bytes (0: the default), for `RUN`.
+    pub shm_size: i64,
+    /// `--ulimit`s (`{"Name","Soft","Hard"}` as `HostConfig.Ulimits`), for `RUN`.
+    pub ulimits: Vec<serde_json::Value>,
 }
 
 /// A stage being built.

@@ -324,7 +324,12 @@ fn run(
         "WorkingDir": st.cfg.get("WorkingDir").cloned().unwrap_or(json!("")),
         "User": st.cfg.get("User").cloned().unwrap_or(json!("")),
         "Labels": {},
-        "HostConfig": {"NetworkMode": if opts.network.is_empty() { "default" } else { &opts.network }},
+        "HostConfig": {
+            "NetworkMode": if opts.network.is_empty() { "default" } else { &opts.network },
+            "ExtraHosts": opts.extra_hosts,
+            "ShmSize": opts.shm_size,
+            "Ulimits": opts.ulimits,
+        },
     });
     let ctx2 = ctx.clone();
     let result: Result<(String, i64), BuildError> = rt.block_on(async move {
