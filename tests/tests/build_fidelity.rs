@@ -261,3 +261,53 @@ fn run_sees_extra_hosts_shm_size_and_ulimits() {
     assert_eq!(p.same_file("hc:1", "/shm"), "32768\n");
     assert_eq!(p.same_file("hc:1", "/nofile"), "1234\n");
 }
+
+#[test]
+fn onbuild_shell_stopsignal_target_and_labels() {
+    let Some(p) = Pair::start() else { return };
+    let df = r#"FROM busybox AS base
+SHELL ["/bin/sh", "-ec"]
+STOPSIGNAL SIGUSR1
+ONBUILD RUN echo triggered > /trig
+ONBUILD LABEL from.trigger=yes
+RUN echo shell-form > /shell
+CMD echo cmd
+FROM base AS child
+RUN cat /trig > /trig2
+FROM busybox AS never
+RUN exit 1
+"#;
+    let ctx = p.context("ctx-ob", &[("Dockerfile", df)]);
+    let ctx_s = ctx.display().to_string();
+    let out = p.build(&[
+        "--network",
+        "none",
+        "--target",
+        "child",
+        "--label",
+        "given=label",
+        "-t",
+        "ob:1",
+        &ctx_s,
+    ]);
+    out.ok();
+    for (who, text) in [("berthd", &out.ours.stdout), ("real", &out.theirs.stdout)] {
+        assert!(
+            text.contains("# Executing 2 build triggers"),
+            "{who}: {text}"
+        );
+    }
+    p.same_config(
+        "ob:1",
+        &[
+            "Shell",
+            "StopSignal",
+            "OnBuild",
+            "Labels",
+            "Cmd",
+            "Entrypoint",
+        ],
+    );
+    assert_eq!(p.same_file("ob:1", "/trig2"), "triggered\n");
+    assert_eq!(p.same_file("ob:1", "/shell"), "shell-form\n");
+}

@@ -122,6 +122,30 @@ fn drop_build_files(context: &berth_confine::Root, dockerfile: &str) -> Result<(
     Ok(())
 }
 
+/// The `ONBUILD` triggers of a stage's base image, taken out of its config (the image built
+/// does not inherit them) and parsed, as Docker's builder runs them right after `FROM`.
+fn onbuild_triggers(st: &mut Stage) -> Result<Vec<Instruction>, BuildError> {
+    let Some(Value::Array(list)) = st.cfg.remove("OnBuild") else {
+        return Ok(Vec::new());
+    };
+    let text: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let df = berth_build::parse(&format!("FROM scratch\n{}", text.join("\n")))
+        .map_err(|e| BuildError::msg(format!("failed to parse the ONBUILD triggers: {e}")))?;
+    let triggers: Vec<Instruction> = df.instructions.into_iter().skip(1).collect();
+    for t in &triggers {
+        if matches!(t.keyword.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+            return Err(BuildError::msg(format!(
+                "{} isn't allowed as an ONBUILD trigger",
+                t.keyword
+            )));
+        }
+    }
+    Ok(triggers)
+}
+
 /// Runs a build from the context folder `ctx_dir`. Returns the final image ID.
 pub fn build(
     ctx: &Ctx,
@@ -166,7 +190,9 @@ pub fn build(
     }
     let body = &body[..upto];
     // Docker counts the global ARGs (before the first FROM) as steps too.
-    let total = first_from + body.len();
+    // ... and `--label` as a last `LABEL` step.
+    let label_step = !opts.labels.is_empty();
+    let total = first_from + body.len() + usize::from(label_step);
     let mut global: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (n, ins) in df.instructions[..first_from].iter().enumerate() {
         out.emit(BuildEvent::Step {
@@ -192,11 +218,34 @@ pub fn build(
             instruction: ins.original.clone(),
         });
         if ins.keyword == "FROM" {
-            let st = steps::from(ctx, ins, &global, &stages)?;
+            let mut st = steps::from(ctx, ins, &global, &stages)?;
             if let Some(img) = &st.image {
                 out.emit(BuildEvent::StepImage(img.id.clone()));
             }
+            let triggers = onbuild_triggers(&mut st)?;
             stages.push(st);
+            if !triggers.is_empty() {
+                let n = triggers.len();
+                out.emit(BuildEvent::Output(format!(
+                    "# Executing {n} build trigger{}\n",
+                    if n == 1 { "" } else { "s" }
+                )));
+            }
+            for t in &triggers {
+                let len = stages.len();
+                let (prev_stages, rest) = stages.split_at_mut(len - 1);
+                steps::step(
+                    ctx,
+                    opts,
+                    &context,
+                    prev_stages,
+                    &mut rest[0],
+                    t,
+                    df.escape,
+                    out,
+                    rt,
+                )?;
+            }
             continue;
         }
         if stages.is_empty() {
@@ -221,7 +270,17 @@ pub fn build(
         .last_mut()
         .ok_or_else(|| BuildError::msg("the Dockerfile has no FROM"))?;
     // --label applies to the final image.
-    if !opts.labels.is_empty() {
+    if label_step {
+        let shown: Vec<String> = opts
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        out.emit(BuildEvent::Step {
+            n: total,
+            total,
+            instruction: format!("LABEL {}", shown.join(" ")),
+        });
         let mut labels = last
             .cfg
             .get("Labels")
@@ -233,6 +292,9 @@ pub fn build(
         }
         last.cfg.insert("Labels".into(), Value::Object(labels));
         steps::commit_config(ctx, last, "/bin/sh -c #(nop)  LABEL (build labels)")?;
+        if let Some(img) = &last.image {
+            out.emit(BuildEvent::StepImage(img.id.clone()));
+        }
     }
     let img = match &last.image {
         Some(i) => i.clone(),
