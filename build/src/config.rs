@@ -11,6 +11,9 @@ pub enum ConfigError {
     /// The instruction is not a config change (e.g. `RUN` in `import -c`).
     #[error("{0} is not a valid change command")]
     NotAChange(String),
+    /// `STOPSIGNAL` names no signal.
+    #[error("Invalid signal: {0}")]
+    Signal(String),
     /// Bad arguments.
     #[error("line {line}: {keyword}: {message}")]
     Invalid {
@@ -21,6 +24,31 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// Linux signal names (without `SIG`), as Docker's `signal.ParseSignal` knows them.
+const SIGNALS: &[&str] = &[
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL",
+    "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP",
+    "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+];
+
+/// Whether `s` names a signal: a number 1-64, a name with or without `SIG`, or `RTMIN+n` /
+/// `RTMAX-n`.
+fn valid_signal(s: &str) -> bool {
+    if let Ok(n) = s.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let name = s.strip_prefix("SIG").unwrap_or(s);
+    SIGNALS.contains(&name)
+        || ["RTMIN", "RTMAX"].iter().any(|rt| {
+            name.strip_prefix(rt).is_some_and(|r| {
+                r.is_empty()
+                    || r.strip_prefix(['+', '-'])
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .is_some_and(|n| n <= 15)
+            })
+        })
 }
 
 /// Keywords a change may use.
@@ -252,6 +280,9 @@ pub fn apply_with(
         }
         "STOPSIGNAL" => {
             let v = lookup(cfg, ins.text().trim())?;
+            if !valid_signal(&v) {
+                return Err(ConfigError::Signal(v));
+            }
             cfg.insert("StopSignal".into(), json!(v));
         }
         "SHELL" => match &ins.args {
@@ -369,5 +400,17 @@ mod tests {
         assert_eq!(cfg["WorkingDir"], json!("/app/sub"));
         assert_eq!(cfg["Labels"]["x"], json!("y"));
         assert!(apply_changes(&mut cfg, &["RUN true".into()]).is_err());
+        for (sig, ok) in [
+            ("SIGUSR1", true),
+            ("TERM", true),
+            ("9", true),
+            ("SIGRTMIN+3", true),
+        ] {
+            let r = apply_changes(&mut cfg, &[format!("STOPSIGNAL {sig}")]);
+            assert_eq!(r.is_ok(), ok, "{sig}");
+        }
+        let bad = apply_changes(&mut cfg, &["STOPSIGNAL SIGx".into()]);
+        assert_eq!(bad, Err(ConfigError::Signal("SIGx".into())));
+        assert_eq!(cfg["StopSignal"], json!("SIGRTMIN+3"));
     }
 }

@@ -81,7 +81,13 @@ mod tests {
         let meta: ArgMap = [("G".to_string(), Some("global".to_string()))].into();
         let build: ArgMap = [("B".to_string(), Some("given".to_string()))].into();
         let mut cfg = Map::new();
-        for line in ["ARG G", "ARG A=x B=def", "ARG C=\"$A-y\"", "ARG N"] {
+        for line in [
+            "ARG G",
+            "ARG A=x B=def",
+            "ARG C=\"$A-y\"",
+            "ARG N",
+            "ARG ONE=1",
+        ] {
             let i = ins(line);
             let decls = declarations(&i, &lookup(&cfg, &args), '\\').expect("decl");
             for (k, d) in decls {
@@ -98,7 +104,7 @@ mod tests {
             "LABEL l=$B",
             "WORKDIR /w/$A",
             "USER $A",
-            "STOPSIGNAL SIG$A",
+            "STOPSIGNAL SIGUSR$ONE",
             "EXPOSE ${P:-80}",
             "VOLUME /v/$C",
         ] {
@@ -109,7 +115,7 @@ mod tests {
         assert_eq!(cfg["Labels"], json!({"l": "given"}));
         assert_eq!(cfg["WorkingDir"], json!("/w/x"));
         assert_eq!(cfg["User"], json!("x"));
-        assert_eq!(cfg["StopSignal"], json!("SIGx"));
+        assert_eq!(cfg["StopSignal"], json!("SIGUSR1"));
         assert!(cfg["ExposedPorts"].get("80/tcp").is_some());
         assert!(cfg["Volumes"].get("/v/x-y").is_some());
         // ENV wins over ARG, and a RUN sees only the ARGs ENV does not shadow.
