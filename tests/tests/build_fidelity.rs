@@ -311,3 +311,84 @@ RUN exit 1
     assert_eq!(p.same_file("ob:1", "/trig2"), "triggered\n");
     assert_eq!(p.same_file("ob:1", "/shell"), "shell-form\n");
 }
+
+#[test]
+fn cache_from_reuses_a_loaded_image_without_parent_links() {
+    let Some(p) = Pair::start() else { return };
+    let df =
+        "FROM busybox\nENV X=1\nRUN echo hi > /hi\nCOPY f.txt /f.txt\nCMD [\"cat\", \"/hi\"]\n";
+    let ctx = p.context("ctx-cf", &[("Dockerfile", df), ("f.txt", "f\n")]);
+    let ctx_s = ctx.display().to_string();
+    p.build(&["--network", "none", "-t", "cf:1", &ctx_s]).ok();
+    let id = |who: &berth_tests::Output| who.stdout.trim().to_string();
+    let first = p.docker(&["image", "inspect", "--format", "{{.Id}}", "cf:1"], None);
+    first.ok();
+    // Saved, removed (with the intermediate images) and loaded back: no parent links left.
+    let ours = p.d.dir().join("cf-ours.tar").display().to_string();
+    let theirs = p.d.dir().join("cf-theirs.tar").display().to_string();
+    for args in [
+        ["save", "-o", &ours, "cf:1"],
+        ["rmi", "cf:1", "", ""],
+        ["load", "-i", &ours, ""],
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        p.d.docker(&args).ok();
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == ours { theirs.as_str() } else { *a })
+            .collect();
+        p.real.ok(&args);
+    }
+    let again = p.build(&[
+        "--network",
+        "none",
+        "--cache-from",
+        "cf:1",
+        "-t",
+        "cf:2",
+        &ctx_s,
+    ]);
+    again.ok();
+    let hits = |o: &berth_tests::Output| o.stdout.matches("Using cache").count();
+    let dbg = |img: &str| {
+        p.d.docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RootFS}} {{.Parent}}",
+            img,
+        ])
+        .stdout
+    };
+    assert_eq!(
+        hits(&again.ours),
+        4,
+        "{}\n{}\n{}\n{}",
+        again.ours.stdout,
+        dbg("cf:1"),
+        dbg("cf:2"),
+        p.d.docker(&[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}|{{.Size}}",
+            "cf:1"
+        ])
+        .stdout
+    );
+    assert_eq!(
+        hits(&again.ours),
+        hits(&again.theirs),
+        "{}\n{}",
+        again.ours.stdout,
+        again.theirs.stdout
+    );
+    let second = p.docker(&["image", "inspect", "--format", "{{.Id}}", "cf:2"], None);
+    assert_eq!(
+        id(&second.ours),
+        id(&first.ours),
+        "berthd builds the cache-from image itself"
+    );
+    assert_eq!(id(&second.theirs), id(&first.theirs));
+    assert_eq!(p.same_file("cf:2", "/hi"), "hi\n");
+}

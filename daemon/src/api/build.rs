@@ -95,6 +95,11 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
         quiet: q.bool("q", false),
         network: q.get("networkmode").unwrap_or("").to_string(),
         extra_hosts: q.all("extrahosts"),
+        cache_from: match q.get("cachefrom").filter(|s| !s.is_empty()) {
+            None => Vec::new(),
+            Some(s) => serde_json::from_str(s)
+                .map_err(|e| ApiError::bad_request(format!("invalid cachefrom: {e}")))?,
+        },
         shm_size: match q.get("shmsize").filter(|s| !s.is_empty()) {
             None => 0,
             Some(s) => s

@@ -3,6 +3,7 @@
 //! a staged tree), with Docker's cache (same parent image + same `created_by`), multi-stage
 //! builds and Docker's output stream.
 
+mod cache;
 pub mod copy;
 pub mod events;
 mod fetch;
@@ -43,6 +44,8 @@ pub struct BuildOpts {
     pub extra_hosts: Vec<String>,
     /// `--shm-size` in bytes (0: the default), for `RUN`.
     pub shm_size: i64,
+    /// `--cache-from` images.
+    pub cache_from: Vec<String>,
     /// `--ulimit`s (`{"Name","Soft","Hard"}` as `HostConfig.Ulimits`), for `RUN`.
     pub ulimits: Vec<serde_json::Value>,
 }

@@ -1,12 +1,12 @@
 //! One Dockerfile step: FROM, config instructions, RUN, COPY/ADD — each with the cache.
 
+use super::cache::use_cache;
 use super::view::ImageView;
 use super::{copy, fetch, BuildError, BuildEvent, BuildOpts, BuildSink, Stage};
 use crate::state::Ctx;
 use berth_build::expand::expand;
 use berth_build::parse::{Args, Instruction};
 use berth_build::vars;
-use berth_image::Image;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -84,24 +84,6 @@ pub(crate) fn from(
     Ok(st)
 }
 
-fn history_last(img: &Image) -> String {
-    img.config["history"]
-        .as_array()
-        .and_then(|h| h.last())
-        .and_then(|h| h["created_by"].as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
-/// An existing image that is the result of `created_by` on top of the stage's image.
-fn cached(ctx: &Ctx, st: &Stage, created_by: &str) -> Option<Image> {
-    let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
-    ctx.images
-        .list()
-        .into_iter()
-        .find(|i| i.parent == parent && !parent.is_empty() && history_last(i) == created_by)
-}
-
 fn base_config(st: &Stage) -> Value {
     match &st.image {
         Some(i) => i.config.clone(),
@@ -158,31 +140,6 @@ fn store_image(
             .map_err(|e| BuildError::msg(e.to_string()))?,
     );
     Ok(())
-}
-
-fn use_cache(
-    ctx: &Ctx,
-    opts: &BuildOpts,
-    st: &mut Stage,
-    created_by: &str,
-    out: &dyn BuildSink,
-) -> bool {
-    if opts.no_cache {
-        return false;
-    }
-    match cached(ctx, st, created_by) {
-        Some(img) => {
-            out.emit(BuildEvent::UsingCache);
-            out.emit(BuildEvent::StepImage(img.id.clone()));
-            st.cfg = img.config["config"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            st.image = Some(img);
-            true
-        }
-        None => false,
-    }
 }
 
 fn done(st: &Stage, out: &dyn BuildSink) {
@@ -245,7 +202,8 @@ pub(crate) fn step(
                 st.args.insert(k, val);
             }
             let created_by = format!("/bin/sh -c #(nop)  ARG {}", ins.text());
-            if !use_cache(ctx, opts, st, &created_by, out) {
+            let after = st.cfg.clone();
+            if !use_cache(ctx, opts, st, &created_by, &after, out)? {
                 commit_config(ctx, st, &created_by)?;
                 done(st, out);
             }
@@ -255,7 +213,8 @@ pub(crate) fn step(
         "COPY" | "ADD" => copy_step(ctx, opts, context, prev, st, ins, out),
         "MAINTAINER" => {
             let created_by = format!("/bin/sh -c #(nop)  MAINTAINER {}", ins.text());
-            if !use_cache(ctx, opts, st, &created_by, out) {
+            let after = st.cfg.clone();
+            if !use_cache(ctx, opts, st, &created_by, &after, out)? {
                 commit_config(ctx, st, &created_by)?;
                 done(st, out);
             }
@@ -272,7 +231,7 @@ pub(crate) fn step(
                 Args::Shell(s) => s.clone(),
             };
             let created_by = format!("/bin/sh -c #(nop)  {} {}", ins.keyword, shown);
-            if use_cache(ctx, opts, st, &created_by, out) {
+            if use_cache(ctx, opts, st, &created_by, &applied, out)? {
                 return Ok(());
             }
             st.cfg = applied;
@@ -306,7 +265,8 @@ fn run(
     if !used.is_empty() {
         created_by = format!("|{} {} {created_by}", used.len(), used.join(" "));
     }
-    if use_cache(ctx, opts, st, &created_by, out) {
+    let after = st.cfg.clone();
+    if use_cache(ctx, opts, st, &created_by, &after, out)? {
         return Ok(());
     }
     let mut env: Vec<Value> = st
@@ -560,7 +520,8 @@ fn copy_step(
         ins.keyword,
         if srcs.len() == 1 { "file" } else { "multi" }
     );
-    if use_cache(ctx, opts, st, &created_by, out) {
+    let after = st.cfg.clone();
+    if use_cache(ctx, opts, st, &created_by, &after, out)? {
         return Ok(());
     }
     let (r, mut w) = std::io::pipe().map_err(|e| BuildError::msg(e.to_string()))?;
