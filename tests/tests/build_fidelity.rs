@@ -392,3 +392,83 @@ fn cache_from_reuses_a_loaded_image_without_parent_links() {
     assert_eq!(id(&second.theirs), id(&first.theirs));
     assert_eq!(p.same_file("cf:2", "/hi"), "hi\n");
 }
+
+#[test]
+fn run_takes_the_build_network_mode() {
+    let Some(p) = Pair::start() else { return };
+    let host_ns = std::fs::read_link("/proc/self/ns/net")
+        .expect("host netns")
+        .display()
+        .to_string();
+    let df =
+        "FROM busybox\nRUN readlink /proc/self/ns/net > /ns; ls /sys/class/net | sort > /nets\n";
+    let ctx = p.context("ctx-net", &[("Dockerfile", df)]);
+    let ctx_s = ctx.display().to_string();
+    p.build(&["--network", "none", "-t", "net:none", &ctx_s])
+        .ok();
+    assert_eq!(p.same_file("net:none", "/nets"), "lo\n");
+    p.build(&["--network", "host", "--no-cache", "-t", "net:host", &ctx_s])
+        .ok();
+    assert_eq!(p.same_file("net:host", "/ns").trim(), host_ns);
+    // The real engine runs without a bridge: the default bridge and user networks are
+    // checked on berthd alone.
+    let d = &p.d;
+    let df = "FROM busybox\nRUN ip -4 -o addr show eth0 | awk '{print $4}' > /addr; nslookup peer > /dns 2>&1 || true\n";
+    let ctx = p.context("ctx-net2", &[("Dockerfile", df)]);
+    let ctx_s = ctx.display().to_string();
+    let mut b = d.docker_cmd(&["build", "-t", "net:bridge", &ctx_s]);
+    b.env("DOCKER_BUILDKIT", "0");
+    assert!(b.status().expect("build").success());
+    let addr = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "net:bridge",
+            "cat",
+            "/addr",
+        ])
+        .ok()
+        .to_string();
+    let prefix = d.subnet();
+    let prefix = prefix.rsplit_once('.').map_or("", |(a, _)| a);
+    assert!(addr.starts_with(prefix), "{addr} not in {}", d.subnet());
+    d.docker(&["network", "create", "--subnet", "10.77.91.0/24", "bn"])
+        .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--network",
+        "bn",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let mut b = d.docker_cmd(&[
+        "build",
+        "--no-cache",
+        "--network",
+        "bn",
+        "-t",
+        "net:user",
+        &ctx_s,
+    ]);
+    b.env("DOCKER_BUILDKIT", "0");
+    assert!(b.status().expect("build").success());
+    let cat = |f: &str| {
+        d.docker(&["run", "--rm", "--network", "none", "net:user", "cat", f])
+            .ok()
+            .to_string()
+    };
+    assert!(cat("/addr").starts_with("10.77.91."), "{}", cat("/addr"));
+    assert!(
+        cat("/dns").contains("10.77.91."),
+        "the RUN resolves its peer: {}",
+        cat("/dns")
+    );
+    d.docker(&["rm", "-f", "peer"]).ok();
+}
