@@ -92,7 +92,7 @@ pub fn shell(cfg: &Map<String, Value>) -> Vec<String> {
         .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
 }
 
-fn command(ins: &Instruction, cfg: &Map<String, Value>) -> Value {
+pub(crate) fn command(ins: &Instruction, cfg: &Map<String, Value>) -> Value {
     match &ins.args {
         Args::Json(v) => json!(v),
         Args::Shell(s) => {
@@ -129,7 +129,10 @@ fn invalid(ins: &Instruction, message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn kv_pairs(ins: &Instruction, words: Vec<String>) -> Result<Vec<(String, String)>, ConfigError> {
+pub(crate) fn kv_pairs(
+    ins: &Instruction,
+    words: Vec<String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
     if words.len() == 2 && !words[0].contains('=') {
         return Ok(vec![(words[0].clone(), words[1].clone())]);
     }

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod expand;
+pub mod history;
 pub mod ignore;
 pub mod parse;
 pub mod vars;

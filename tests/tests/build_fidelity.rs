@@ -472,3 +472,61 @@ fn run_takes_the_build_network_mode() {
     );
     d.docker(&["rm", "-f", "peer"]).ok();
 }
+
+#[test]
+fn history_records_each_step_as_docker() {
+    let Some(p) = Pair::start() else { return };
+    let df = r#"FROM busybox
+ARG A=x
+ARG B
+MAINTAINER someone
+ENV E=$A F="two words"
+LABEL l=$A "k 2"=v
+WORKDIR w/$A
+USER 1000:1000
+EXPOSE 8080 53/udp
+VOLUME /v/$A /other
+STOPSIGNAL SIGUSR1
+SHELL ["/bin/sh", "-ec"]
+ONBUILD RUN echo later
+HEALTHCHECK --interval=30s CMD true
+ENTRYPOINT ["cat"]
+CMD echo cmd
+CMD ["json", "form"]
+COPY f.txt /f.txt
+RUN true
+"#;
+    let ctx = p.context("ctx-hist", &[("Dockerfile", df), ("f.txt", "f\n")]);
+    let ctx_s = ctx.display().to_string();
+    p.build(&[
+        "--network",
+        "none",
+        "--build-arg",
+        "B=given",
+        "-t",
+        "hist:1",
+        &ctx_s,
+    ])
+    .ok();
+    let h = p.docker(
+        &[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            "hist:1",
+        ],
+        None,
+    );
+    h.ok();
+    // COPY's content checksum is each engine's own (the tarsum of Docker's context).
+    let norm = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| match l.split_once("COPY file:") {
+                Some((a, b)) => format!("{a}COPY file:<sum>{}", &b[b.find(' ').unwrap_or(0)..]),
+                None => l.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(norm(&h.ours.stdout), norm(&h.theirs.stdout));
+}

@@ -294,7 +294,9 @@ pub fn build(
             labels.insert(k.clone(), json!(v));
         }
         last.cfg.insert("Labels".into(), Value::Object(labels));
-        steps::commit_config(ctx, last, "/bin/sh -c #(nop)  LABEL (build labels)")?;
+        let created_by =
+            berth_build::history::nop(&last.cfg, &format!("LABEL {}", shown.join(" ")));
+        steps::commit_config(ctx, last, &created_by)?;
         if let Some(img) = &last.image {
             out.emit(BuildEvent::StepImage(img.id.clone()));
         }

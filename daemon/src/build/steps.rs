@@ -5,6 +5,7 @@ use super::view::ImageView;
 use super::{copy, fetch, BuildError, BuildEvent, BuildOpts, BuildSink, Stage};
 use crate::state::Ctx;
 use berth_build::expand::expand;
+use berth_build::history::nop;
 use berth_build::parse::{Args, Instruction};
 use berth_build::vars;
 use serde_json::{json, Map, Value};
@@ -201,7 +202,7 @@ pub(crate) fn step(
                 let val = vars::value(&k, v, &opts.build_args, &st.meta);
                 st.args.insert(k, val);
             }
-            let created_by = format!("/bin/sh -c #(nop)  ARG {}", ins.text());
+            let created_by = nop(&st.cfg, &format!("ARG {}", ins.text()));
             let after = st.cfg.clone();
             if !use_cache(ctx, opts, st, &created_by, &after, out)? {
                 commit_config(ctx, st, &created_by)?;
@@ -212,7 +213,7 @@ pub(crate) fn step(
         "RUN" => run(ctx, opts, st, ins, escape, out, rt),
         "COPY" | "ADD" => copy_step(ctx, opts, context, prev, st, ins, out),
         "MAINTAINER" => {
-            let created_by = format!("/bin/sh -c #(nop)  MAINTAINER {}", ins.text());
+            let created_by = nop(&st.cfg, &format!("MAINTAINER {}", ins.text()));
             let after = st.cfg.clone();
             if !use_cache(ctx, opts, st, &created_by, &after, out)? {
                 commit_config(ctx, st, &created_by)?;
@@ -226,11 +227,8 @@ pub(crate) fn step(
             let args = |n: &str| st.args.get(n).cloned().flatten();
             berth_build::config::apply_with(&mut applied, ins, escape, &args)
                 .map_err(|e| BuildError::msg(e.to_string()))?;
-            let shown = match &ins.args {
-                Args::Json(v) => serde_json::to_string(v).unwrap_or_default(),
-                Args::Shell(s) => s.clone(),
-            };
-            let created_by = format!("/bin/sh -c #(nop)  {} {}", ins.keyword, shown);
+            let created_by = berth_build::history::created_by(ins, &applied, escape, &args)
+                .map_err(|e| BuildError::msg(e.to_string()))?;
             if use_cache(ctx, opts, st, &created_by, &applied, out)? {
                 return Ok(());
             }
@@ -516,7 +514,8 @@ fn copy_step(
     let sum = copy::checksum(&staged);
     drop(staged);
     let created_by = format!(
-        "/bin/sh -c #(nop) {} {}:{sum} in {dest} ",
+        "{} #(nop) {} {}:{sum} in {dest} ",
+        berth_build::config::shell(&st.cfg).join(" "),
         ins.keyword,
         if srcs.len() == 1 { "file" } else { "multi" }
     );
