@@ -64,6 +64,40 @@ pub fn run_env(cfg: &Map<String, Value>, args: &ArgMap) -> Vec<String> {
         .collect()
 }
 
+/// Build arguments every build accepts without an `ARG` (Docker's predefined proxy ones).
+pub const PREDEFINED: &[&str] = &[
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Docker's warning for `--build-arg`s no `ARG` of the stages built declared (none when all
+/// were): `[Warning] One or more build-args [A B] were not consumed`.
+pub fn unconsumed_warning<'a>(
+    given: &ArgMap,
+    declared: impl Iterator<Item = &'a String>,
+) -> Option<String> {
+    let declared: std::collections::BTreeSet<&String> = declared.collect();
+    let left: Vec<&str> = given
+        .keys()
+        .filter(|k| !declared.contains(k) && !PREDEFINED.contains(&k.as_str()))
+        .map(String::as_str)
+        .collect();
+    (!left.is_empty()).then(|| {
+        format!(
+            "[Warning] One or more build-args [{}] were not consumed\n",
+            left.join(" ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

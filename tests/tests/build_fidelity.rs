@@ -530,3 +530,77 @@ RUN true
     };
     assert_eq!(norm(&h.ours.stdout), norm(&h.theirs.stdout));
 }
+
+#[test]
+fn unconsumed_build_args_and_bad_instructions_are_reported_as_docker() {
+    let Some(p) = Pair::start() else { return };
+    let df = "ARG USED_IN_FROM=busybox\nARG GLOBAL_ONLY\nFROM $USED_IN_FROM\nARG STAGE\nRUN true\n";
+    let ctx = p.context("ctx-unused", &[("Dockerfile", df)]);
+    let ctx_s = ctx.display().to_string();
+    let mut args = vec!["--network", "none", "-t", "unused:1"];
+    for a in [
+        "USED_IN_FROM=busybox",
+        "GLOBAL_ONLY=1",
+        "STAGE=1",
+        "NOT_DECLARED=1",
+        "ALSO_NOT=2",
+        "HTTP_PROXY=http://127.0.0.1:9",
+    ] {
+        args.extend(["--build-arg", a]);
+    }
+    args.push(&ctx_s);
+    let both = p.build(&args);
+    both.ok();
+    // Docker lists them in its map's (random) order: compared as sorted lists.
+    let warning = |o: &berth_tests::Output| {
+        format!("{}{}", o.stdout, o.stderr)
+            .lines()
+            .find(|l| l.contains("were not consumed"))
+            .map(|l| {
+                let (head, rest) = l.split_once("build-args [").unwrap_or((l, ""));
+                let (names, tail) = rest.split_once(']').unwrap_or((rest, ""));
+                let mut names: Vec<&str> = names.split(' ').collect();
+                names.sort();
+                format!("{head}build-args [{}]{tail}", names.join(" "))
+            })
+    };
+    assert_eq!(
+        warning(&both.ours),
+        warning(&both.theirs),
+        "{}",
+        both.theirs.stdout
+    );
+    assert!(warning(&both.ours).is_some());
+    // Refused instructions: the same message and exit status on both.
+    for (name, df) in [
+        ("sig", "FROM busybox\nSTOPSIGNAL SIGNOPE\n"),
+        ("shell", "FROM busybox\nSHELL /bin/bash -c\n"),
+        ("onbuild", "FROM busybox\nONBUILD ONBUILD RUN true\n"),
+        ("onbuild-from", "FROM busybox\nONBUILD FROM busybox\n"),
+        ("target", "FROM busybox AS a\nRUN true\n"),
+    ] {
+        let ctx = p.context(&format!("ctx-bad-{name}"), &[("Dockerfile", df)]);
+        let ctx_s = ctx.display().to_string();
+        let both = p.build(&[
+            "--network",
+            "none",
+            "--target",
+            if name == "target" { "nope" } else { "" },
+            &ctx_s,
+        ]);
+        // Docker 20.10 says "parse error line N", later ones "parse error on line N".
+        let last = |o: &berth_tests::Output| {
+            o.stderr
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("")
+                .replace("parse error on line", "parse error line")
+        };
+        assert_eq!(
+            (both.ours.status, last(&both.ours)),
+            (both.theirs.status, last(&both.theirs)),
+            "{name}"
+        );
+    }
+}

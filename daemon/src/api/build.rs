@@ -3,7 +3,7 @@
 //! [`BuildEvent`]s are rendered here as Docker's `{"stream": ...}` / `{"aux": {"ID": ...}}` /
 //! `errorDetail` messages.
 
-use crate::build::{short, BuildEvent, BuildOpts, BUILD_STACK};
+use crate::build::{short, BuildEvent, BuildOpts, Ready, BUILD_STACK};
 use crate::server::http::{self, ApiError, ApiResult, BodyReader};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -119,6 +119,10 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
     let reader = BodyReader::new(req.into_body());
     let (tx, resp) = http::json_stream();
     let rt = tokio::runtime::Handle::current();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let ready = Ready::new(move |r| {
+        let _ = ready_tx.send(r);
+    });
     let job = move || {
         let quiet = opts.quiet;
         let sink = |ev: BuildEvent| {
@@ -126,7 +130,7 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
                 tx.send_blocking(v);
             }
         };
-        crate::build::run(&ctx, &opts, reader, &sink, &rt);
+        crate::build::run(&ctx, &opts, reader, &sink, &rt, &ready);
     };
     // A thread of its own with a large stack: copying, diffing and removing trees recurse
     // once per folder level, and a hostile context or stage nests folders deeply
@@ -136,5 +140,9 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
         .stack_size(BUILD_STACK)
         .spawn(job)
         .map_err(|e| ApiError::internal(format!("starting the build: {e}")))?;
-    Ok(resp)
+    // As Docker: what fails before the first step is the answer's status, not a message.
+    match ready_rx.await {
+        Ok(Err(message)) => Err(ApiError::bad_request(message)),
+        _ => Ok(resp),
+    }
 }

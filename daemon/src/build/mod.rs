@@ -13,7 +13,7 @@ mod view;
 use crate::state::Ctx;
 use berth_build::parse::Instruction;
 use berth_image::Image;
-pub use events::{BuildEvent, BuildSink};
+pub use events::{BuildEvent, BuildSink, Ready};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -156,6 +156,7 @@ pub fn build(
     ctx_dir: &std::path::Path,
     out: &dyn BuildSink,
     rt: &tokio::runtime::Handle,
+    ready: &Ready,
 ) -> Result<String, BuildError> {
     // The context is the client's tree: everything in it is resolved inside it.
     let context = berth_confine::Root::open(ctx_dir)
@@ -192,6 +193,7 @@ pub fn build(
         }
     }
     let body = &body[..upto];
+    ready.fire(Ok(()));
     // Docker counts the global ARGs (before the first FROM) as steps too.
     // ... and `--label` as a last `LABEL` step.
     let label_step = !opts.labels.is_empty();
@@ -269,6 +271,12 @@ pub fn build(
             rt,
         )?;
     }
+    let declared = global
+        .keys()
+        .chain(stages.iter().flat_map(|s| s.args.keys()));
+    if let Some(w) = berth_build::vars::unconsumed_warning(&opts.build_args, declared) {
+        out.emit(BuildEvent::Output(w));
+    }
     let last = stages
         .last_mut()
         .ok_or_else(|| BuildError::msg("the Dockerfile has no FROM"))?;
@@ -343,13 +351,15 @@ impl<R: std::io::Read> std::io::Read for TarTail<R> {
 
 /// A whole build as `POST /build` runs it, on the calling (build) thread: the context tarball
 /// `context_tar` is unpacked into a fresh private folder (no size limit, as Docker), the
-/// Dockerfile built, the image tagged; everything is reported to `out`, errors included.
+/// Dockerfile built, the image tagged; everything is reported to `out`, errors included —
+/// but those before the first step to `ready`.
 pub fn run(
     ctx: &Ctx,
     opts: &BuildOpts,
     context_tar: impl std::io::Read,
     out: &dyn BuildSink,
     rt: &tokio::runtime::Handle,
+    ready: &Ready,
 ) {
     let dir = ctx.images.tmp_dir().join(format!(
         "build-ctx-{}",
@@ -373,16 +383,19 @@ pub fn run(
         });
     let result = match unpacked {
         Err(e) => Err(BuildError::msg(format!("invalid build context: {e}"))),
-        Ok(_) => build(ctx, opts, &dir, out, rt),
+        Ok(_) => build(ctx, opts, &dir, out, rt, ready),
     };
     let _ = std::fs::remove_dir_all(&dir);
     let id = match result {
         Ok(id) => id,
         Err(e) => {
-            return out.emit(BuildEvent::Error {
-                message: e.message,
-                code: e.code,
-            })
+            if !ready.fire(Err(e.message.clone())) {
+                out.emit(BuildEvent::Error {
+                    message: e.message,
+                    code: e.code,
+                });
+            }
+            return;
         }
     };
     out.emit(BuildEvent::ImageId(id.clone()));
