@@ -260,6 +260,35 @@ fn run_sees_extra_hosts_shm_size_and_ulimits() {
     assert_eq!(p.same_file("hc:1", "/hosts"), "10.1.2.3 myhost\n");
     assert_eq!(p.same_file("hc:1", "/shm"), "32768\n");
     assert_eq!(p.same_file("hc:1", "/nofile"), "1234\n");
+    // berth's CLI sends the same options.
+    p.d.berth(&[
+        "build",
+        "--network",
+        "none",
+        "--add-host",
+        "myhost:10.1.2.3",
+        "--shm-size",
+        "32m",
+        "--ulimit",
+        "nofile=1234:2345",
+        "--no-cache",
+        "-t",
+        "hc:2",
+        &ctx_s,
+    ])
+    .ok();
+    let got = p.d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "hc:2",
+        "cat",
+        "/hosts",
+        "/shm",
+        "/nofile",
+    ]);
+    assert_eq!(got.ok(), "10.1.2.3 myhost\n32768\n1234\n");
 }
 
 #[test]
@@ -384,6 +413,22 @@ fn cache_from_reuses_a_loaded_image_without_parent_links() {
         again.theirs.stdout
     );
     let second = p.docker(&["image", "inspect", "--format", "{{.Id}}", "cf:2"], None);
+    let mine = p.d.berth(&[
+        "build",
+        "--network",
+        "none",
+        "--cache-from",
+        "cf:1",
+        "-t",
+        "cf:3",
+        &ctx_s,
+    ]);
+    assert_eq!(
+        mine.ok().matches("Using cache").count(),
+        4,
+        "{}",
+        mine.stdout
+    );
     assert_eq!(
         id(&second.ours),
         id(&first.ours),
@@ -601,6 +646,15 @@ fn unconsumed_build_args_and_bad_instructions_are_reported_as_docker() {
             (both.ours.status, last(&both.ours)),
             (both.theirs.status, last(&both.theirs)),
             "{name}"
+        );
+        // berth's CLI prints the same.
+        let target = if name == "target" { "nope" } else { "" };
+        let mine =
+            p.d.berth(&["build", "--network", "none", "--target", target, &ctx_s]);
+        assert_eq!(
+            (mine.status, last(&mine)),
+            (both.theirs.status, last(&both.theirs)),
+            "berth CLI, {name}"
         );
     }
 }

@@ -45,6 +45,18 @@ pub struct BuildArgs {
     /// Always remove intermediate containers.
     #[arg(long)]
     pub force_rm: bool,
+    /// Add a custom host-to-IP mapping (host:ip) for RUN.
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Size of /dev/shm for RUN.
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Ulimit options for RUN.
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Images to consider as cache sources.
+    #[arg(long)]
+    pub cache_from: Vec<String>,
 }
 
 /// The context's `.dockerignore`, with the exceptions the docker CLI adds so that the
@@ -244,6 +256,22 @@ pub fn build(c: &mut Client, a: BuildArgs) -> Result<i32> {
     }
     if let Some(n) = &a.network {
         q.push(format!("networkmode={}", enc(n)));
+    }
+    for h in super::create::parse_extra_hosts(&a.add_host) {
+        q.push(format!("extrahosts={}", enc(&h)));
+    }
+    if let Some(s) = &a.shm_size {
+        q.push(format!("shmsize={}", super::create::parse_bytes(s)?));
+    }
+    if !a.ulimit.is_empty() {
+        let u = Value::Array(super::create::parse_ulimits(&a.ulimit)?);
+        q.push(format!("ulimits={}", enc(&u.to_string())));
+    }
+    if !a.cache_from.is_empty() {
+        q.push(format!(
+            "cachefrom={}",
+            enc(&serde_json::json!(a.cache_from).to_string())
+        ));
     }
     let r = c.request(
         "POST",
