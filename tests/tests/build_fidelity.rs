@@ -658,3 +658,40 @@ fn unconsumed_build_args_and_bad_instructions_are_reported_as_docker() {
         );
     }
 }
+
+#[test]
+fn copy_chown_resolves_names_in_the_image_and_expands_args() {
+    let Some(p) = Pair::start() else { return };
+    let df = r#"FROM busybox AS src
+RUN echo staged > /staged
+FROM busybox
+ARG U=33
+COPY --chown=nobody:nogroup f.txt /a
+COPY --chown=www-data f.txt /b
+COPY --chown=1:5 f.txt /c
+COPY --chown=$U:tty f.txt /d
+COPY --from=src --chown=daemon /staged /e
+RUN stat -c '%n %u:%g' /a /b /c /d /e > /owners
+"#;
+    let ctx = p.context("ctx-chown", &[("Dockerfile", df), ("f.txt", "f\n")]);
+    let ctx_s = ctx.display().to_string();
+    p.build(&["--network", "none", "-t", "chown:1", &ctx_s])
+        .ok();
+    assert_eq!(
+        p.same_file("chown:1", "/owners"),
+        "/a 65534:65534\n/b 33:33\n/c 1:5\n/d 33:5\n/e 1:1\n"
+    );
+    let ctx = p.context(
+        "ctx-chown-bad",
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY --chown=nosuch f.txt /x\n"),
+            ("f.txt", "f\n"),
+        ],
+    );
+    let both = p.build(&["--network", "none", &ctx.display().to_string()]);
+    let last = |o: &berth_tests::Output| o.stderr.trim().lines().last().unwrap_or("").to_string();
+    assert_eq!(
+        (both.ours.status, last(&both.ours)),
+        (both.theirs.status, last(&both.theirs))
+    );
+}

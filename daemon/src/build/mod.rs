@@ -4,6 +4,7 @@
 //! builds and Docker's output stream.
 
 mod cache;
+mod chown;
 pub mod copy;
 pub mod events;
 mod fetch;

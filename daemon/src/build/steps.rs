@@ -417,16 +417,15 @@ fn copy_step(
     if !dest.starts_with('/') {
         dest = format!("{}/{}", workdir.trim_end_matches('/'), dest);
     }
-    let chown = match ins.flag("chown") {
-        Some(c) => {
-            let (u, g) = c.split_once(':').unwrap_or((c, c));
-            Some((u.parse().unwrap_or(0), g.parse().unwrap_or(0)))
-        }
-        None => None,
+    // `--chown` and `--chmod` are expanded too (`--chown=$UID`); `--from` is not, as Docker's.
+    let flag = |name: &str| -> Result<Option<String>, BuildError> {
+        let lookup = vars::lookup(&st.cfg, &st.args);
+        ins.flag(name)
+            .map(|v| expand(v, &lookup, '\\'))
+            .transpose()
+            .map_err(|e| BuildError::msg(format!("Dockerfile line {}: {e}", ins.line)))
     };
-    let chmod = ins
-        .flag("chmod")
-        .and_then(|m| u32::from_str_radix(m, 8).ok());
+    let chmod = flag("chmod")?.and_then(|m| u32::from_str_radix(&m, 8).ok());
     let view = match ins.flag("from") {
         Some(f) => {
             let img = prev
@@ -453,15 +452,22 @@ fn copy_step(
     };
     // The destination as Docker's builder writes it: symlinks of the image being built
     // followed inside its rootfs (`/o -> /elsewhere`: the files land in its `/elsewhere`).
-    let (dest_rel, dest_kind) = match &st.image {
-        Some(img) => {
-            let base = ImageView::open(ctx, img)?;
-            base.root()?
-                .scoped_path(copy::clean_dest(&dest))
-                .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?
-        }
+    let base = st
+        .image
+        .as_ref()
+        .map(|img| ImageView::open(ctx, img))
+        .transpose()?;
+    let base_root = base.as_ref().map(ImageView::root).transpose()?;
+    let (dest_rel, dest_kind) = match base_root {
+        Some(r) => r
+            .scoped_path(copy::clean_dest(&dest))
+            .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?,
         None => (copy::clean_dest(&dest), None),
     };
+    let chown = flag("chown")?
+        .map(|c| super::chown::resolve(&c, base_root))
+        .transpose()?;
+    drop(base);
     let dest_is_dir = dest.ends_with('/') || dest_kind == Some(berth_confine::FileKind::Dir);
     let staging = ctx.images.tmp_dir().join(format!(
         "stage-{}",
