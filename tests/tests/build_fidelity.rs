@@ -695,3 +695,64 @@ RUN stat -c '%n %u:%g' /a /b /c /d /e > /owners
         (both.theirs.status, last(&both.theirs))
     );
 }
+
+#[test]
+fn quiet_builds_and_contexts_on_stdin() {
+    let Some(p) = Pair::start() else { return };
+    let df = "FROM busybox\nRUN echo from-stdin > /s\n";
+    let ctx = p.context("ctx-q", &[("Dockerfile", df)]);
+    let ctx_s = ctx.display().to_string();
+    let q = p.build(&["-q", "--network", "none", "-t", "q:1", &ctx_s]);
+    q.ok();
+    for o in [&q.ours, &q.theirs] {
+        let out = o.stdout.trim();
+        assert!(
+            out.starts_with("sha256:") && out.len() == 71 && !out.contains('\n'),
+            "{o:?}"
+        );
+    }
+    let mine =
+        p.d.berth(&["build", "-q", "--network", "none", "-t", "q:1", &ctx_s]);
+    assert_eq!(
+        mine.ok().trim(),
+        q.ours.stdout.trim(),
+        "berth build -q prints the ID once"
+    );
+    // A Dockerfile alone on stdin, and a gzipped context tar on stdin.
+    let both = p.docker(
+        &["build", "--network", "none", "-t", "q:2", "-"],
+        Some(df.as_bytes()),
+    );
+    both.ok();
+    assert_eq!(p.same_file("q:2", "/s"), "from-stdin\n");
+    let mine = p.d.berth_stdin(
+        &["build", "--network", "none", "-t", "q:4", "-"],
+        df.as_bytes(),
+    );
+    mine.ok();
+    let tgz = p.d.dir().join("ctx.tgz");
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&ctx)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    let data = std::fs::read(&tgz).expect("tgz");
+    p.docker(
+        &["build", "--network", "none", "-t", "q:3", "-"],
+        Some(&data),
+    )
+    .ok();
+    assert_eq!(p.same_file("q:3", "/s"), "from-stdin\n");
+    let mine =
+        p.d.berth_stdin(&["build", "--network", "none", "-t", "q:5", "-"], &data);
+    mine.ok();
+    for img in ["q:4", "q:5"] {
+        let got =
+            p.d.docker(&["run", "--rm", "--network", "none", img, "cat", "/s"]);
+        assert_eq!(got.ok(), "from-stdin\n", "{img}");
+    }
+}

@@ -161,12 +161,35 @@ fn rand_id() -> u128 {
     u128::from_le_bytes(buf)
 }
 
+/// Whether `data` is a tar (`ustar` at 257) or a compressed stream (gzip, bzip2, xz, zstd).
+fn is_archive(data: &[u8]) -> bool {
+    data.get(257..262) == Some(b"ustar".as_slice())
+        || [
+            &[0x1f, 0x8b][..],
+            b"BZh",
+            &[0xfd, b'7', b'z', b'X', b'Z', 0x00],
+            &[0x28, 0xb5, 0x2f, 0xfd],
+        ]
+        .iter()
+        .any(|m| data.starts_with(m))
+}
+
 /// `berth build`.
 pub fn build(c: &mut Client, a: BuildArgs) -> Result<i32> {
     let mut body: Vec<u8> = Vec::new();
     let mut dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
     if a.context == "-" {
         std::io::stdin().read_to_end(&mut body)?;
+        if !is_archive(&body) {
+            // A Dockerfile alone: sent as the only file of a context, as the docker CLI does.
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o600);
+            h.set_cksum();
+            b.append_data(&mut h, "Dockerfile", body.as_slice())?;
+            body = b.into_inner()?;
+        }
     } else {
         let ctx = PathBuf::from(&a.context);
         if !ctx.is_dir() {
@@ -281,18 +304,22 @@ pub fn build(c: &mut Client, a: BuildArgs) -> Result<i32> {
     )?;
     let mut code = 0;
     let mut id = String::new();
+    let mut printed = false;
     r.messages(|v| {
         if let Some(e) = v["error"].as_str() {
             eprintln!("{e}");
             code = 1;
         } else if let Some(s) = v["stream"].as_str() {
             print!("{s}");
+            printed = true;
         } else if let Some(i) = v.pointer("/aux/ID").and_then(Value::as_str) {
             id = i.to_string();
         }
         Ok(())
     })?;
-    if a.quiet && code == 0 {
+    // Under -q the daemon's stream is the image ID alone (as dockerd's); an older daemon that
+    // sent nothing gets the aux ID printed.
+    if a.quiet && code == 0 && !printed {
         println!("{id}");
     }
     Ok(code)

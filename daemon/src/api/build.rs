@@ -32,7 +32,11 @@ fn json_map(s: Option<&str>) -> Result<BTreeMap<String, Value>, ApiError> {
 /// One build event as Docker's JSON stream shows it; `None` for progress under `-q`.
 fn render(ev: &BuildEvent, quiet: bool) -> Option<Value> {
     if quiet && ev.is_progress() {
-        return None;
+        // Under `-q` Docker's one line is the image ID.
+        return match ev {
+            BuildEvent::Built(id) => Some(json!({ "stream": format!("{id}\n") })),
+            _ => None,
+        };
     }
     let line = |s: String| Some(json!({ "stream": s }));
     match ev {
