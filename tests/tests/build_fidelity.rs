@@ -756,3 +756,28 @@ fn quiet_builds_and_contexts_on_stdin() {
         assert_eq!(got.ok(), "from-stdin\n", "{img}");
     }
 }
+
+#[test]
+fn workdir_and_copy_lay_out_folders_as_docker() {
+    let Some(p) = Pair::start() else { return };
+    let df = r#"FROM busybox AS a
+WORKDIR /made/deep
+WORKDIR /tmp/wd
+FROM busybox
+COPY --from=a /made /copied
+COPY f.txt /tmp/sub/f.txt
+COPY f.txt /var/x/
+RUN stat -c '%n %a %u:%g' /copied /copied/deep /tmp /tmp/sub /var /var/x > /modes
+"#;
+    let ctx = p.context("ctx-wd", &[("Dockerfile", df), ("f.txt", "f\n")]);
+    p.build(&[
+        "--network",
+        "none",
+        "-t",
+        "wd:1",
+        &ctx.display().to_string(),
+    ])
+    .ok();
+    let modes = p.same_file("wd:1", "/modes");
+    assert!(modes.contains("/tmp 1777 0:0"), "{modes}");
+}

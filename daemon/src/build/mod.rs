@@ -8,6 +8,7 @@ mod chown;
 pub mod copy;
 pub mod events;
 mod fetch;
+mod layer;
 mod steps;
 mod view;
 

@@ -10,7 +10,6 @@ use berth_build::parse::{Args, Instruction};
 use berth_build::vars;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -102,7 +101,7 @@ pub(crate) fn commit_config(ctx: &Ctx, st: &mut Stage, created_by: &str) -> Resu
 /// Stores the stage's config as a new image on top of the stage's image and makes it the
 /// stage's image. With `diff_id` the image gains that layer and a history entry for it;
 /// without, the history entry (if `created_by` is not empty) is an empty layer.
-fn store_image(
+pub(crate) fn store_image(
     ctx: &Ctx,
     st: &mut Stage,
     created_by: &str,
@@ -233,7 +232,9 @@ pub(crate) fn step(
                 return Ok(());
             }
             st.cfg = applied;
-            commit_config(ctx, st, &created_by)?;
+            if !(ins.keyword == "WORKDIR" && super::layer::workdir(ctx, st, &created_by)?) {
+                commit_config(ctx, st, &created_by)?;
+            }
             done(st, out);
             Ok(())
         }
@@ -467,24 +468,11 @@ fn copy_step(
     let chown = flag("chown")?
         .map(|c| super::chown::resolve(&c, base_root))
         .transpose()?;
-    drop(base);
     let dest_is_dir = dest.ends_with('/') || dest_kind == Some(berth_confine::FileKind::Dir);
-    let staging = ctx.images.tmp_dir().join(format!(
-        "stage-{}",
-        (0..8)
-            .map(|_| format!("{:02x}", rand::random::<u8>()))
-            .collect::<String>()
-    ));
-    std::fs::create_dir(&staging).map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
-    struct Rm(PathBuf);
-    impl Drop for Rm {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _cleanup = Rm(staging.clone());
-    let staged = berth_confine::Root::open(&staging)
-        .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
+    let staging = super::layer::Staging::new(ctx)?;
+    let staged = staging.root()?;
+    super::layer::mirror_folders(base_root, &staged, &dest_rel)?;
+    drop(base);
     // ADD of http(s) URLs: downloaded (never extracted, as Docker), bounded in size and time.
     let (urls, local): (Vec<String>, Vec<String>) = srcs.iter().cloned().partition(|s| {
         ins.keyword == "ADD" && (s.starts_with("http://") || s.starts_with("https://"))
@@ -529,29 +517,7 @@ fn copy_step(
     if use_cache(ctx, opts, st, &created_by, &after, out)? {
         return Ok(());
     }
-    let (r, mut w) = std::io::pipe().map_err(|e| BuildError::msg(e.to_string()))?;
-    let st_dir = staging.clone();
-    let producer = std::thread::Builder::new()
-        .name("berth-build-diff".into())
-        .stack_size(super::BUILD_STACK)
-        .spawn(move || {
-            let res = berth_archive::write_diff_between(&st_dir, None, &mut w);
-            drop(w);
-            res
-        })
-        .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
-    let parent_chain = st.image.as_ref().and_then(|i| i.top_chain());
-    let mut reader = std::io::BufReader::new(r);
-    let chain = ctx
-        .images
-        .apply_unknown_layer(parent_chain.as_deref(), &mut reader)
-        .map_err(|e| BuildError::msg(e.to_string()))?;
-    let _ = producer.join();
-    let rec = ctx
-        .images
-        .layer(&chain)
-        .ok_or_else(|| BuildError::msg("copied layer vanished"))?;
-    store_image(ctx, st, &created_by, Some(&rec.diff_id))?;
+    super::layer::commit_tree(ctx, st, staging.path(), &created_by)?;
     done(st, out);
     Ok(())
 }
