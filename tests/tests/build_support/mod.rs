@@ -2,6 +2,8 @@
 //! busybox image (imported into berthd, `docker save`d and loaded into the real engine — no
 //! registry), the same classic build (`DOCKER_BUILDKIT=0 docker build`) run against both, and
 //! ways to compare what came out (config fields, files, the raw JSON stream).
+// Shared by several test binaries, each using part of it.
+#![allow(dead_code)]
 
 use berth_tests::{Output, RealEngine, TestDaemon};
 use serde_json::Value;
