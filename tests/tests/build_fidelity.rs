@@ -564,3 +564,52 @@ fn quiet_builds_and_contexts_on_stdin() {
         assert_eq!(got.ok(), "from-stdin\n", "{img}");
     }
 }
+
+/// Runs `cmd` (a build printing `first` and then waiting for an HTTP answer on `port`) and
+/// answers only once `first` has been streamed: output shown live lets the build finish.
+fn live_build(mut cmd: std::process::Command, port: u16) -> (bool, String) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker build");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut seen = String::new();
+    let mut listener = None;
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.trim() == "first" && listener.is_none() {
+            let l = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+            std::thread::spawn(move || {
+                for mut s in l.incoming().flatten() {
+                    let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+                }
+            });
+            listener = Some(());
+        }
+    }
+    let ok = child.wait().expect("wait").success();
+    (ok && listener.is_some(), seen)
+}
+
+#[test]
+fn run_output_is_streamed_while_the_command_runs() {
+    let Some(p) = Pair::start() else { return };
+    for (who, engine) in [("berthd", 0), ("real", 1)] {
+        let port = berth_tests::free_port();
+        let df = format!(
+            "FROM busybox\nRUN echo first; i=0; until wget -q -O /dev/null http://127.0.0.1:{port}/; do i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.1; done; echo second\n"
+        );
+        let ctx = p.context(&format!("ctx-live-{who}"), &[("Dockerfile", &df)]);
+        let args = ["build", "--network", "host", &ctx.display().to_string()];
+        let cmd = if engine == 0 {
+            p.ours_cmd(&args)
+        } else {
+            p.theirs_cmd(&args)
+        };
+        let (ok, seen) = live_build(cmd, port);
+        assert!(ok && seen.contains("second\n"), "{who}: {seen}");
+    }
+}

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod events;
 mod fetch;
 mod layer;
+mod runlog;
 mod steps;
 mod view;
 

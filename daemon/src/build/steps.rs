@@ -291,7 +291,7 @@ fn run(
         },
     });
     let ctx2 = ctx.clone();
-    let result: Result<(String, i64), BuildError> = rt.block_on(async move {
+    let started = rt.block_on(async move {
         let id = crate::containers::create::create(&ctx2, None, body)
             .await
             .map_err(|e| BuildError::msg(e.to_string()))?;
@@ -299,41 +299,30 @@ fn run(
             .containers
             .get(&id)
             .map_err(|e| BuildError::msg(e.to_string()))?;
-        let mut rx = c.events.subscribe();
-        crate::containers::start::start(&ctx2, &c)
-            .await
-            .map_err(|e| BuildError::msg(e.to_string()))?;
+        let rx = c.events.subscribe();
+        let res = crate::containers::start::start(&ctx2, &c).await;
+        if let Err(e) = res {
+            // Not left behind, as Docker's builder.
+            let _ = crate::containers::remove::remove(&ctx2, &c, true, false).await;
+            return Err(BuildError::msg(e.to_string()));
+        }
+        Ok((id, rx))
+    });
+    let (id, mut rx) = started?;
+    out.emit(BuildEvent::RunningIn(id.clone()));
+    // With `-q` nobody sees the output: not read at all.
+    if !opts.quiet {
+        let log = ctx.containers.dir(&id).join(format!("{id}-json.log"));
+        super::runlog::follow(&log, &|| rx.borrow().exits != 0, out);
+    }
+    let code = rt.block_on(async {
         while rx.borrow().exits == 0 {
             if rx.changed().await.is_err() {
                 break;
             }
         }
-        let code = rx.borrow().exit_code;
-        Ok((id, code))
+        rx.borrow().exit_code
     });
-    let (id, code) = result?;
-    out.emit(BuildEvent::RunningIn(id.clone()));
-    let log = ctx.containers.dir(&id).join(format!("{id}-json.log"));
-    // Streamed line by line (the monitor cuts lines at 16 KiB): a RUN that prints gigabytes
-    // must not be held in berthd's memory whole. With `-q` nobody sees it: not read at all.
-    let shown_log = if opts.quiet {
-        None
-    } else {
-        std::fs::File::open(&log).ok()
-    };
-    if let Some(f) = shown_log {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(f)
-            .split(b'\n')
-            .map_while(Result::ok)
-        {
-            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                out.emit(BuildEvent::Output(
-                    v["log"].as_str().unwrap_or("").to_string(),
-                ));
-            }
-        }
-    }
     let remove = |ctx: &Ctx| {
         let ctx2 = ctx.clone();
         let id2 = id.clone();

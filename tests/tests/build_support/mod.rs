@@ -81,13 +81,15 @@ impl Pair {
         dir
     }
 
-    fn ours_cmd(&self, args: &[&str]) -> Command {
+    /// A docker command (classic builder) against berthd.
+    pub fn ours_cmd(&self, args: &[&str]) -> Command {
         let mut c = self.d.docker_cmd(args);
         c.env("DOCKER_BUILDKIT", "0");
         c
     }
 
-    fn theirs_cmd(&self, args: &[&str]) -> Command {
+    /// A docker command (classic builder) against the real engine.
+    pub fn theirs_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("/usr/local/bin/docker");
         c.arg("-H")
             .arg(format!(
