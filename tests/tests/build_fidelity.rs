@@ -308,24 +308,53 @@ RUN exit 1
 "#;
     let ctx = p.context("ctx-ob", &[("Dockerfile", df)]);
     let ctx_s = ctx.display().to_string();
-    let out = p.build(&[
+    let args = [
         "--network",
         "none",
         "--target",
         "child",
         "--label",
         "given=label",
+        "--label",
+        "another=one",
         "-t",
         "ob:1",
         &ctx_s,
-    ]);
+    ];
+    let out = p.build(&args);
     out.ok();
+    p.docker(&["tag", "ob:1", "ob:0"], None).ok();
     for (who, text) in [("berthd", &out.ours.stdout), ("real", &out.theirs.stdout)] {
         assert!(
             text.contains("# Executing 2 build triggers"),
             "{who}: {text}"
         );
     }
+    let steps = |o: &berth_tests::Output| -> Vec<String> {
+        o.stdout
+            .lines()
+            .filter(|l| l.starts_with("Step "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(steps(&out.ours), steps(&out.theirs));
+    // Built again: every step (the --label ones too) from the cache, the same image.
+    let again = p.build(&args);
+    again.ok();
+    let hits = |o: &berth_tests::Output| o.stdout.matches("Using cache").count();
+    assert_eq!(
+        hits(&again.ours),
+        hits(&again.theirs),
+        "{}",
+        again.ours.stdout
+    );
+    let id = "{{.Id}}";
+    let ids = p.docker(&["image", "inspect", "--format", id, "ob:1"], None);
+    let first = p.docker(&["image", "inspect", "--format", id, "ob:0"], None);
+    assert_eq!(
+        ids.ours.stdout, first.ours.stdout,
+        "a cached build gives the same image"
+    );
     p.same_config(
         "ob:1",
         &[

@@ -223,3 +223,44 @@ RUN stat -c '%n %a %u:%g' /copied /copied/deep /tmp /tmp/sub /var /var/x > /mode
     let modes = p.same_file("wd:1", "/modes");
     assert!(modes.contains("/tmp 1777 0:0"), "{modes}");
 }
+
+#[test]
+fn copy_words_are_split_and_expanded_as_docker() {
+    let Some(p) = Pair::start() else { return };
+    let df = r#"FROM busybox
+ARG F=plain.txt
+COPY ["$F", "/with space/"]
+COPY ${F} /j/
+RUN ls /j "/with space" > /list
+"#;
+    let files = [
+        ("Dockerfile", df),
+        ("a b.txt", "ab\n"),
+        ("plain.txt", "p\n"),
+    ];
+    let ctx = p.context("ctx-words", &files);
+    p.build(&[
+        "--network",
+        "none",
+        "-t",
+        "words:1",
+        &ctx.display().to_string(),
+    ])
+    .ok();
+    let list = p.same_file("words:1", "/list");
+    assert!(list.contains("plain.txt"), "{list}");
+    // The shell form is split at white space before quotes are seen: refused on both.
+    let ctx = p.context(
+        "ctx-words2",
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY \"a b.txt\" /d/\n"),
+            ("a b.txt", "ab\n"),
+        ],
+    );
+    let both = p.build(&["--network", "none", &ctx.display().to_string()]);
+    let last = |o: &berth_tests::Output| o.stderr.trim().lines().last().unwrap_or("").to_string();
+    assert_eq!(
+        (both.ours.status, last(&both.ours)),
+        (both.theirs.status, last(&both.theirs))
+    );
+}

@@ -198,9 +198,8 @@ pub fn build(
     let body = &body[..upto];
     ready.fire(Ok(()));
     // Docker counts the global ARGs (before the first FROM) as steps too.
-    // ... and `--label` as a last `LABEL` step.
-    let label_step = !opts.labels.is_empty();
-    let total = first_from + body.len() + usize::from(label_step);
+    // ... and each `--label` as a `LABEL` step at the end.
+    let total = first_from + body.len() + opts.labels.len();
     let mut global: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (n, ins) in df.instructions[..first_from].iter().enumerate() {
         out.emit(BuildEvent::Step {
@@ -284,29 +283,26 @@ pub fn build(
         .last_mut()
         .ok_or_else(|| BuildError::msg("the Dockerfile has no FROM"))?;
     // --label applies to the final image.
-    if label_step {
-        let shown: Vec<String> = opts
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+    // Docker adds each --label (sorted by key) to the last stage as a LABEL step of its own.
+    for (i, (k, v)) in opts.labels.iter().enumerate() {
         out.emit(BuildEvent::Step {
-            n: total,
+            n: total - opts.labels.len() + i + 1,
             total,
-            instruction: format!("LABEL {}", shown.join(" ")),
+            instruction: format!("LABEL {k}={v}"),
         });
-        let mut labels = last
-            .cfg
+        let mut after = last.cfg.clone();
+        let mut labels = after
             .get("Labels")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        for (k, v) in &opts.labels {
-            labels.insert(k.clone(), json!(v));
+        labels.insert(k.clone(), json!(v));
+        after.insert("Labels".into(), Value::Object(labels));
+        let created_by = berth_build::history::nop(&after, &format!("LABEL {k}={v}"));
+        if cache::use_cache(ctx, opts, last, &created_by, &after, out)? {
+            continue;
         }
-        last.cfg.insert("Labels".into(), Value::Object(labels));
-        let created_by =
-            berth_build::history::nop(&last.cfg, &format!("LABEL {}", shown.join(" ")));
+        last.cfg = after;
         steps::commit_config(ctx, last, &created_by)?;
         if let Some(img) = &last.image {
             out.emit(BuildEvent::StepImage(img.id.clone()));

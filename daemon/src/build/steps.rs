@@ -210,7 +210,7 @@ pub(crate) fn step(
             Ok(())
         }
         "RUN" => run(ctx, opts, st, ins, escape, out, rt),
-        "COPY" | "ADD" => copy_step(ctx, opts, context, prev, st, ins, out),
+        "COPY" | "ADD" => copy_step(ctx, opts, context, prev, st, ins, escape, out),
         "MAINTAINER" => {
             let created_by = nop(&st.cfg, &format!("MAINTAINER {}", ins.text()));
             let after = st.cfg.clone();
@@ -370,6 +370,7 @@ fn run(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn copy_step(
     ctx: &Ctx,
     opts: &BuildOpts,
@@ -377,11 +378,23 @@ fn copy_step(
     prev: &[Stage],
     st: &mut Stage,
     ins: &Instruction,
+    escape: char,
     out: &dyn BuildSink,
 ) -> Result<(), BuildError> {
-    let words: Vec<String> = match &ins.args {
-        Args::Json(v) => v.clone(),
-        Args::Shell(s) => s.split_whitespace().map(str::to_string).collect(),
+    // Words expanded with ENV and the ARGs in scope; the shell form split at white space
+    // first, as Docker's classic builder does (`COPY "a b" /d/` is refused).
+    let words: Vec<String> = {
+        let lookup = vars::lookup(&st.cfg, &st.args);
+        let raw: Vec<String> = match &ins.args {
+            Args::Json(v) => v.clone(),
+            Args::Shell(s) => s.split_whitespace().map(str::to_string).collect(),
+        };
+        raw.iter()
+            .map(|w| {
+                expand(w, &lookup, escape)
+                    .map_err(|e| BuildError::msg(format!("failed to process {w:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?
     };
     if words.len() < 2 {
         return Err(BuildError::msg(format!(
@@ -389,13 +402,6 @@ fn copy_step(
             ins.line, ins.keyword
         )));
     }
-    let words: Vec<String> = {
-        let lookup = vars::lookup(&st.cfg, &st.args);
-        words
-            .iter()
-            .map(|w| expand(w, &lookup, '\\').unwrap_or_else(|_| w.clone()))
-            .collect()
-    };
     let (srcs, dest) = words.split_at(words.len() - 1);
     let workdir = st
         .cfg
@@ -411,7 +417,7 @@ fn copy_step(
     let flag = |name: &str| -> Result<Option<String>, BuildError> {
         let lookup = vars::lookup(&st.cfg, &st.args);
         ins.flag(name)
-            .map(|v| expand(v, &lookup, '\\'))
+            .map(|v| expand(v, &lookup, escape))
             .transpose()
             .map_err(|e| BuildError::msg(format!("Dockerfile line {}: {e}", ins.line)))
     };
