@@ -289,6 +289,29 @@ fn run_sees_extra_hosts_shm_size_and_ulimits() {
         "/nofile",
     ]);
     assert_eq!(got.ok(), "10.1.2.3 myhost\n32768\n1234\n");
+    // Resource limits reach the RUN container's cgroup (v1 or v2, whichever the host has).
+    // (--cpuset-cpus is passed on too, but berth's containers do not apply cpusets yet.)
+    let df = "FROM busybox\nRUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu/cpu.shares > /limits 2>/dev/null || true\n";
+    let ctx = p.context("ctx-limits", &[("Dockerfile", df)]);
+    let args = [
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        "--cpu-shares",
+        "512",
+        "-t",
+        "lim:1",
+    ];
+    let mut all = args.to_vec();
+    let ctx_s = ctx.display().to_string();
+    all.push(&ctx_s);
+    p.build(&all).ok();
+    let limits = p.same_file("lim:1", "/limits");
+    assert!(
+        limits.contains("67108864") && limits.contains("512"),
+        "{limits}"
+    );
 }
 
 #[test]

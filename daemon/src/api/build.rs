@@ -80,6 +80,31 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
         .into_iter()
         .map(|(k, v)| (k, v.as_str().unwrap_or("").to_string()))
         .collect();
+    // Resource limits for RUN, as moby reads them (numbers, or text for the cpuset/cgroup).
+    let mut resources = serde_json::Map::new();
+    for (param, field) in [
+        ("memory", "Memory"),
+        ("memswap", "MemorySwap"),
+        ("cpushares", "CpuShares"),
+        ("cpuperiod", "CpuPeriod"),
+        ("cpuquota", "CpuQuota"),
+    ] {
+        if let Some(v) = q.get(param).filter(|v| !v.is_empty()) {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid {param} {v:?}")))?;
+            resources.insert(field.into(), json!(n));
+        }
+    }
+    for (param, field) in [
+        ("cpusetcpus", "CpusetCpus"),
+        ("cpusetmems", "CpusetMems"),
+        ("cgroupparent", "CgroupParent"),
+    ] {
+        if let Some(v) = q.get(param).filter(|v| !v.is_empty()) {
+            resources.insert(field.into(), json!(v));
+        }
+    }
     let opts = BuildOpts {
         tags: q.all("t"),
         dockerfile: q
@@ -99,6 +124,7 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
         quiet: q.bool("q", false),
         network: q.get("networkmode").unwrap_or("").to_string(),
         extra_hosts: q.all("extrahosts"),
+        resources,
         cache_from: match q.get("cachefrom").filter(|s| !s.is_empty()) {
             None => Vec::new(),
             Some(s) => serde_json::from_str(s)

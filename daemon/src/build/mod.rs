@@ -47,6 +47,10 @@ pub struct BuildOpts {
     pub extra_hosts: Vec<String>,
     /// `--shm-size` in bytes (0: the default), for `RUN`.
     pub shm_size: i64,
+    /// Resource limits for `RUN` (`--memory`, `--cpu-shares`, ...) as `HostConfig` fields
+    /// (`Memory`, `MemorySwap`, `CpuShares`, `CpuPeriod`, `CpuQuota`, `CpusetCpus`,
+    /// `CpusetMems`, `CgroupParent`); only those given.
+    pub resources: serde_json::Map<String, serde_json::Value>,
     /// `--cache-from` images.
     pub cache_from: Vec<String>,
     /// `--ulimit`s (`{"Name","Soft","Hard"}` as `HostConfig.Ulimits`), for `RUN`.

@@ -290,6 +290,10 @@ fn run(
             "Ulimits": opts.ulimits,
         },
     });
+    let mut body = body;
+    if let Some(hc) = body["HostConfig"].as_object_mut() {
+        hc.extend(opts.resources.clone());
+    }
     let ctx2 = ctx.clone();
     let started = rt.block_on(async move {
         let id = crate::containers::create::create(&ctx2, None, body)
