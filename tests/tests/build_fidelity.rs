@@ -308,10 +308,31 @@ fn run_sees_extra_hosts_shm_size_and_ulimits() {
     all.push(&ctx_s);
     p.build(&all).ok();
     let limits = p.same_file("lim:1", "/limits");
-    assert!(
-        limits.contains("67108864") && limits.contains("512"),
-        "{limits}"
-    );
+    assert!(limits.contains("67108864"), "{limits}");
+    let mine = [
+        "build",
+        "--no-cache",
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        "--cpu-shares",
+        "512",
+        "-t",
+        "lim:2",
+        &ctx_s,
+    ];
+    p.d.berth(&mine).ok();
+    let got = p.d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "lim:2",
+        "cat",
+        "/limits",
+    ]);
+    assert_eq!(got.ok(), limits, "berth build --memory --cpu-shares");
 }
 
 #[test]

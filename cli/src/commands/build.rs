@@ -57,6 +57,30 @@ pub struct BuildArgs {
     /// Images to consider as cache sources.
     #[arg(long)]
     pub cache_from: Vec<String>,
+    /// Memory limit for RUN.
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit for RUN ('-1' for unlimited swap).
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// CPU shares (relative weight) for RUN.
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<i64>,
+    /// CFS period for RUN.
+    #[arg(long)]
+    pub cpu_period: Option<i64>,
+    /// CFS quota for RUN.
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow RUN (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow RUN.
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Parent cgroup for RUN containers.
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
 }
 
 /// The context's `.dockerignore`, with the exceptions the docker CLI adds so that the
@@ -289,6 +313,29 @@ pub fn build(c: &mut Client, a: BuildArgs) -> Result<i32> {
     if !a.ulimit.is_empty() {
         let u = Value::Array(super::create::parse_ulimits(&a.ulimit)?);
         q.push(format!("ulimits={}", enc(&u.to_string())));
+    }
+    for (param, v) in [("memory", &a.memory), ("memswap", &a.memory_swap)] {
+        if let Some(v) = v {
+            q.push(format!("{param}={}", super::create::parse_bytes(v)?));
+        }
+    }
+    for (param, v) in [
+        ("cpushares", a.cpu_shares),
+        ("cpuperiod", a.cpu_period),
+        ("cpuquota", a.cpu_quota),
+    ] {
+        if let Some(v) = v {
+            q.push(format!("{param}={v}"));
+        }
+    }
+    for (param, v) in [
+        ("cpusetcpus", &a.cpuset_cpus),
+        ("cpusetmems", &a.cpuset_mems),
+        ("cgroupparent", &a.cgroup_parent),
+    ] {
+        if let Some(v) = v {
+            q.push(format!("{param}={}", enc(v)));
+        }
     }
     if !a.cache_from.is_empty() {
         q.push(format!(
