@@ -125,6 +125,27 @@ fn errors_stream_as_docker_with_the_failing_runs_output() {
         "{:?}",
         cli.ours
     );
+    // No Dockerfile: an HTTP error (no stream) on both; a lower-case `dockerfile` is taken.
+    let ctx = p.context("ctx-nodf", &[("x.txt", "x\n")]);
+    let (ours, theirs) = p.api_build(&ctx, "networkmode=none");
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(
+        ours[0].get("message").is_some(),
+        theirs.first().is_some_and(|m| m.get("message").is_some()),
+        "{ours:?} {theirs:?}"
+    );
+    let ctx = p.context(
+        "ctx-lower",
+        &[("dockerfile", "FROM busybox\nLABEL lower=yes\n")],
+    );
+    let (ours, theirs) = p.api_build(&ctx, "networkmode=none");
+    for (who, msgs) in [("berthd", &ours), ("real", &theirs)] {
+        assert!(build_support::errors(msgs).is_empty(), "{who}: {msgs:?}");
+        let text = build_support::streamed(msgs);
+        assert!(text.contains("Successfully built"), "{who}: {msgs:?}");
+    }
+    p.d.berth(&["build", "--network", "none", &ctx.display().to_string()])
+        .ok();
 }
 
 const LISTING: &str = "FROM busybox\nCOPY . /ctx/\nRUN cd /ctx && find . | sort > /list\n";

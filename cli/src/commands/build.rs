@@ -135,7 +135,10 @@ enum Dockerfile {
 
 fn dockerfile(ctx: &Path, file: Option<&str>) -> Result<Dockerfile> {
     let Some(f) = file else {
-        return Ok(Dockerfile::InContext("Dockerfile".into()));
+        // As the docker CLI: a lower-case `dockerfile` when there is no `Dockerfile`.
+        let lower = !ctx.join("Dockerfile").exists() && ctx.join("dockerfile").exists();
+        let name = if lower { "dockerfile" } else { "Dockerfile" };
+        return Ok(Dockerfile::InContext(name.into()));
     };
     if f == "-" {
         let mut text = Vec::new();

@@ -168,8 +168,15 @@ pub fn build(
     // The context is the client's tree: everything in it is resolved inside it.
     let context = berth_confine::Root::open(ctx_dir)
         .map_err(|e| BuildError::msg(format!("invalid build context: {e}")))?;
-    let text = read_dockerfile(&context, &opts.dockerfile)?;
-    drop_build_files(&context, &opts.dockerfile)?;
+    // As Docker: the default name falls back to a lower-case `dockerfile`.
+    let exists = |n: &str| context.lstat(n).ok().flatten().is_some();
+    let name = if opts.dockerfile == "Dockerfile" && !exists("Dockerfile") && exists("dockerfile") {
+        "dockerfile"
+    } else {
+        opts.dockerfile.as_str()
+    };
+    let text = read_dockerfile(&context, name)?;
+    drop_build_files(&context, name)?;
     let df = berth_build::parse(&text).map_err(|e| BuildError::msg(e.to_string()))?;
     let first_from = df
         .instructions
