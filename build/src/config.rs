@@ -11,6 +11,9 @@ pub enum ConfigError {
     /// The instruction is not a config change (e.g. `RUN` in `import -c`).
     #[error("{0} is not a valid change command")]
     NotAChange(String),
+    /// `STOPSIGNAL` names no signal.
+    #[error("Invalid signal: {0}")]
+    Signal(String),
     /// Bad arguments.
     #[error("line {line}: {keyword}: {message}")]
     Invalid {
@@ -21,6 +24,31 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// Linux signal names (without `SIG`), as Docker's `signal.ParseSignal` knows them.
+const SIGNALS: &[&str] = &[
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL",
+    "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP",
+    "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+];
+
+/// Whether `s` names a signal: a number 1-64, a name with or without `SIG`, or `RTMIN+n` /
+/// `RTMAX-n`.
+fn valid_signal(s: &str) -> bool {
+    if let Ok(n) = s.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let name = s.strip_prefix("SIG").unwrap_or(s);
+    SIGNALS.contains(&name)
+        || ["RTMIN", "RTMAX"].iter().any(|rt| {
+            name.strip_prefix(rt).is_some_and(|r| {
+                r.is_empty()
+                    || r.strip_prefix(['+', '-'])
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .is_some_and(|n| n <= 15)
+            })
+        })
 }
 
 /// Keywords a change may use.
@@ -39,17 +67,16 @@ pub const CHANGE_KEYWORDS: &[&str] = &[
     "SHELL",
 ];
 
-fn env_lookup(cfg: &Map<String, Value>) -> impl Fn(&str) -> Option<String> + '_ {
-    move |name: &str| {
-        cfg.get("Env")?
-            .as_array()?
-            .iter()
-            .filter_map(Value::as_str)
-            .find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                (k == name).then(|| v.to_string())
-            })
-    }
+/// The value of `name` in the config's `Env`.
+pub fn env_value(cfg: &Map<String, Value>, name: &str) -> Option<String> {
+    cfg.get("Env")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
 }
 
 /// The shell used for shell-form commands (`SHELL`, default `/bin/sh -c`).
@@ -65,7 +92,7 @@ pub fn shell(cfg: &Map<String, Value>) -> Vec<String> {
         .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
 }
 
-fn command(ins: &Instruction, cfg: &Map<String, Value>) -> Value {
+pub(crate) fn command(ins: &Instruction, cfg: &Map<String, Value>) -> Value {
     match &ins.args {
         Args::Json(v) => json!(v),
         Args::Shell(s) => {
@@ -102,7 +129,10 @@ fn invalid(ins: &Instruction, message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn kv_pairs(ins: &Instruction, words: Vec<String>) -> Result<Vec<(String, String)>, ConfigError> {
+pub(crate) fn kv_pairs(
+    ins: &Instruction,
+    words: Vec<String>,
+) -> Result<Vec<(String, String)>, ConfigError> {
     if words.len() == 2 && !words[0].contains('=') {
         return Ok(vec![(words[0].clone(), words[1].clone())]);
     }
@@ -135,14 +165,34 @@ fn parse_duration(s: &str) -> Option<i64> {
     Some((n * mult) as i64)
 }
 
-/// Applies one instruction to the config object `cfg` (the image config's `config`).
+/// The variables a word expands with: the config's `Env`, then `args`.
+fn vars<'a>(
+    cfg: &'a Map<String, Value>,
+    args: &'a dyn Fn(&str) -> Option<String>,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| env_value(cfg, name).or_else(|| args(name))
+}
+
+/// Applies one instruction to the config object `cfg` (the image config's `config`); words
+/// are expanded with the config's `Env` only.
 pub fn apply(
     cfg: &mut Map<String, Value>,
     ins: &Instruction,
     escape: char,
 ) -> Result<(), ConfigError> {
+    apply_with(cfg, ins, escape, &|_| None)
+}
+
+/// [`apply`] in a build: a variable missing from the config's `Env` is looked up in
+/// `args` (the build arguments in scope; `ENV` wins over `ARG`, as Docker's).
+pub fn apply_with(
+    cfg: &mut Map<String, Value>,
+    ins: &Instruction,
+    escape: char,
+    args: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
     let lookup = |c: &Map<String, Value>, s: &str| -> Result<String, ConfigError> {
-        let env = env_lookup(c);
+        let env = vars(c, args);
         expand(s, &env, escape).map_err(|e| invalid(ins, e.to_string()))
     };
     match ins.keyword.as_str() {
@@ -157,7 +207,7 @@ pub fn apply(
         }
         "ENV" | "LABEL" => {
             let words = {
-                let env = env_lookup(cfg);
+                let env = vars(cfg, args);
                 expand_words(&ins.text(), &env, escape).map_err(|e| invalid(ins, e.to_string()))?
             };
             for (k, v) in kv_pairs(ins, words)? {
@@ -176,7 +226,7 @@ pub fn apply(
         }
         "EXPOSE" => {
             let words = {
-                let env = env_lookup(cfg);
+                let env = vars(cfg, args);
                 expand_words(&ins.text(), &env, escape).map_err(|e| invalid(ins, e.to_string()))?
             };
             let ports = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
@@ -198,7 +248,7 @@ pub fn apply(
             let list: Vec<String> = match &ins.args {
                 Args::Json(v) => v.clone(),
                 Args::Shell(_) => {
-                    let env = env_lookup(cfg);
+                    let env = vars(cfg, args);
                     expand_words(&ins.text(), &env, escape)
                         .map_err(|e| invalid(ins, e.to_string()))?
                 }
@@ -233,6 +283,9 @@ pub fn apply(
         }
         "STOPSIGNAL" => {
             let v = lookup(cfg, ins.text().trim())?;
+            if !valid_signal(&v) {
+                return Err(ConfigError::Signal(v));
+            }
             cfg.insert("StopSignal".into(), json!(v));
         }
         "SHELL" => match &ins.args {
@@ -350,5 +403,17 @@ mod tests {
         assert_eq!(cfg["WorkingDir"], json!("/app/sub"));
         assert_eq!(cfg["Labels"]["x"], json!("y"));
         assert!(apply_changes(&mut cfg, &["RUN true".into()]).is_err());
+        for (sig, ok) in [
+            ("SIGUSR1", true),
+            ("TERM", true),
+            ("9", true),
+            ("SIGRTMIN+3", true),
+        ] {
+            let r = apply_changes(&mut cfg, &[format!("STOPSIGNAL {sig}")]);
+            assert_eq!(r.is_ok(), ok, "{sig}");
+        }
+        let bad = apply_changes(&mut cfg, &["STOPSIGNAL SIGx".into()]);
+        assert_eq!(bad, Err(ConfigError::Signal("SIGx".into())));
+        assert_eq!(cfg["StopSignal"], json!("SIGRTMIN+3"));
     }
 }

@@ -17,7 +17,7 @@ pub enum ExpandError {
     #[error("{0}: {1}")]
     Required(String, String),
     /// An unterminated quote.
-    #[error("unexpected end of statement while looking for matching {0}")]
+    #[error("unexpected end of statement while looking for matching {}", if *.0 == '"' { "double-quote" } else { "single-quote" })]
     Quote(char),
 }
 

@@ -113,6 +113,22 @@ pub enum ParseError {
         /// The value given.
         value: String,
     },
+    /// `SHELL` in shell form.
+    #[error(
+        "dockerfile parse error on line {line}: SHELL requires the arguments to be in JSON form"
+    )]
+    ShellForm {
+        /// Line.
+        line: usize,
+    },
+    /// `ONBUILD ONBUILD`, `ONBUILD FROM`, `ONBUILD MAINTAINER`.
+    #[error("dockerfile parse error on line {line}: {message}")]
+    OnBuild {
+        /// Line.
+        line: usize,
+        /// Docker's text.
+        message: String,
+    },
     /// No instructions at all.
     #[error("the Dockerfile cannot be empty")]
     NoInstructions,
@@ -122,6 +138,33 @@ pub enum ParseError {
         /// Line.
         line: usize,
     },
+}
+
+/// What Docker refuses when it parses the instructions, before building anything.
+fn check(ins: &Instruction) -> Result<(), ParseError> {
+    match ins.keyword.as_str() {
+        "SHELL" if matches!(ins.args, Args::Shell(_)) => {
+            Err(ParseError::ShellForm { line: ins.line })
+        }
+        "ONBUILD" => {
+            let text = ins.text();
+            let trigger = text
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let message = match trigger.as_str() {
+                "ONBUILD" => "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".to_string(),
+                "FROM" | "MAINTAINER" => format!("{trigger} isn't allowed as an ONBUILD trigger"),
+                _ => return Ok(()),
+            };
+            Err(ParseError::OnBuild {
+                line: ins.line,
+                message,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Keywords Docker knows.
@@ -304,6 +347,9 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         if first.keyword != "FROM" {
             return Err(ParseError::NoFrom { line: first.line });
         }
+    }
+    for ins in &instructions {
+        check(ins)?;
     }
     Ok(Dockerfile {
         escape,

@@ -51,7 +51,8 @@ fn multi_stage_build_runs_and_has_the_config() {
     let out = legacy_build(&d, &ctx, "app:1");
     let text = out.ok();
     assert!(
-        text.contains("Step 1/13 : FROM ${BASE} AS builder"),
+        text.contains("Step 1/14 : ARG BASE=busybox")
+            && text.contains("Step 2/14 : FROM ${BASE} AS builder"),
         "{text}"
     );
     assert!(

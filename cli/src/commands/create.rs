@@ -150,6 +150,24 @@ pub(crate) fn parse_restart(s: &str) -> Result<(String, i64)> {
     Ok((policy, max))
 }
 
+/// `--ulimit name=soft[:hard]` as `HostConfig.Ulimits` entries.
+pub(crate) fn parse_ulimits(list: &[String]) -> Result<Vec<Value>> {
+    list.iter()
+        .map(|u| {
+            let (name, vals) = u
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("invalid ulimit argument: {u}"))?;
+            let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+            Ok(json!({"Name": name, "Soft": soft.parse::<i64>().unwrap_or(0), "Hard": hard.parse::<i64>().unwrap_or(0)}))
+        })
+        .collect()
+}
+
+/// `--add-host name:ip` (or `name=ip`) as `HostConfig.ExtraHosts` entries (`name:ip`).
+pub(crate) fn parse_extra_hosts(list: &[String]) -> Vec<String> {
+    list.iter().map(|h| h.replacen('=', ":", 1)).collect()
+}
+
 pub(crate) fn parse_bytes(s: &str) -> Result<i64> {
     let s = s.trim().to_ascii_lowercase();
     if s == "-1" {
@@ -274,23 +292,13 @@ pub(crate) fn create_body(a: &RunArgs) -> Result<Value> {
     let attach_all = a.attach.is_empty() && !a.detach;
     let att = |s: &str| attach_all || a.attach.iter().any(|x| x.eq_ignore_ascii_case(s));
     let (policy, max) = parse_restart(&a.restart)?;
-    let mut ulimits = Vec::new();
-    for u in &a.ulimit {
-        let (name, vals) = u
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("invalid ulimit argument: {u}"))?;
-        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
-        ulimits.push(json!({"Name": name, "Soft": soft.parse::<i64>().unwrap_or(0), "Hard": hard.parse::<i64>().unwrap_or(0)}));
-    }
+    let ulimits = parse_ulimits(&a.ulimit)?;
     let mut tmpfs = Map::new();
     for t in &a.tmpfs {
         let (p, o) = t.split_once(':').unwrap_or((t, ""));
         tmpfs.insert(p.to_string(), json!(o));
     }
-    let mut extra_hosts = Vec::new();
-    for h in &a.add_host {
-        extra_hosts.push(json!(h.replacen('=', ":", 1)));
-    }
+    let extra_hosts = parse_extra_hosts(&a.add_host);
     Ok(json!({
         "Hostname": a.hostname.clone().unwrap_or_default(),
         "User": a.user.clone().unwrap_or_default(),

@@ -3,7 +3,7 @@
 //! [`BuildEvent`]s are rendered here as Docker's `{"stream": ...}` / `{"aux": {"ID": ...}}` /
 //! `errorDetail` messages.
 
-use crate::build::{short, BuildEvent, BuildOpts, BUILD_STACK};
+use crate::build::{short, BuildEvent, BuildOpts, Ready, BUILD_STACK};
 use crate::server::http::{self, ApiError, ApiResult, BodyReader};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -32,7 +32,11 @@ fn json_map(s: Option<&str>) -> Result<BTreeMap<String, Value>, ApiError> {
 /// One build event as Docker's JSON stream shows it; `None` for progress under `-q`.
 fn render(ev: &BuildEvent, quiet: bool) -> Option<Value> {
     if quiet && ev.is_progress() {
-        return None;
+        // Under `-q` Docker's one line is the image ID.
+        return match ev {
+            BuildEvent::Built(id) => Some(json!({ "stream": format!("{id}\n") })),
+            _ => None,
+        };
     }
     let line = |s: String| Some(json!({ "stream": s }));
     match ev {
@@ -76,6 +80,31 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
         .into_iter()
         .map(|(k, v)| (k, v.as_str().unwrap_or("").to_string()))
         .collect();
+    // Resource limits for RUN, as moby reads them (numbers, or text for the cpuset/cgroup).
+    let mut resources = serde_json::Map::new();
+    for (param, field) in [
+        ("memory", "Memory"),
+        ("memswap", "MemorySwap"),
+        ("cpushares", "CpuShares"),
+        ("cpuperiod", "CpuPeriod"),
+        ("cpuquota", "CpuQuota"),
+    ] {
+        if let Some(v) = q.get(param).filter(|v| !v.is_empty()) {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid {param} {v:?}")))?;
+            resources.insert(field.into(), json!(n));
+        }
+    }
+    for (param, field) in [
+        ("cpusetcpus", "CpusetCpus"),
+        ("cpusetmems", "CpusetMems"),
+        ("cgroupparent", "CgroupParent"),
+    ] {
+        if let Some(v) = q.get(param).filter(|v| !v.is_empty()) {
+            resources.insert(field.into(), json!(v));
+        }
+    }
     let opts = BuildOpts {
         tags: q.all("t"),
         dockerfile: q
@@ -94,6 +123,24 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
         force_rm: q.bool("forcerm", false),
         quiet: q.bool("q", false),
         network: q.get("networkmode").unwrap_or("").to_string(),
+        extra_hosts: q.all("extrahosts"),
+        resources,
+        cache_from: match q.get("cachefrom").filter(|s| !s.is_empty()) {
+            None => Vec::new(),
+            Some(s) => serde_json::from_str(s)
+                .map_err(|e| ApiError::bad_request(format!("invalid cachefrom: {e}")))?,
+        },
+        shm_size: match q.get("shmsize").filter(|s| !s.is_empty()) {
+            None => 0,
+            Some(s) => s
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid shmsize {s:?}")))?,
+        },
+        ulimits: match q.get("ulimits").filter(|s| !s.is_empty()) {
+            None => Vec::new(),
+            Some(s) => serde_json::from_str(s)
+                .map_err(|e| ApiError::bad_request(format!("invalid ulimits: {e}")))?,
+        },
     };
     for t in &opts.tags {
         berth_core::reference::Reference::parse(t)
@@ -102,6 +149,10 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
     let reader = BodyReader::new(req.into_body());
     let (tx, resp) = http::json_stream();
     let rt = tokio::runtime::Handle::current();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let ready = Ready::new(move |r| {
+        let _ = ready_tx.send(r);
+    });
     let job = move || {
         let quiet = opts.quiet;
         let sink = |ev: BuildEvent| {
@@ -109,7 +160,7 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
                 tx.send_blocking(v);
             }
         };
-        crate::build::run(&ctx, &opts, reader, &sink, &rt);
+        crate::build::run(&ctx, &opts, reader, &sink, &rt, &ready);
     };
     // A thread of its own with a large stack: copying, diffing and removing trees recurse
     // once per folder level, and a hostile context or stage nests folders deeply
@@ -119,5 +170,9 @@ async fn build_h(ctx: Ctx, req: Req) -> ApiResult {
         .stack_size(BUILD_STACK)
         .spawn(job)
         .map_err(|e| ApiError::internal(format!("starting the build: {e}")))?;
-    Ok(resp)
+    // As Docker: what fails before the first step is the answer's status, not a message.
+    match ready_rx.await {
+        Ok(Err(message)) => Err(ApiError::bad_request(message)),
+        _ => Ok(resp),
+    }
 }

@@ -50,3 +50,29 @@ impl<F: Fn(BuildEvent) + Sync> BuildSink for F {
         self(ev)
     }
 }
+
+/// Called once: whether the build got as far as its first step. Before that (an unreadable
+/// context, a missing or malformed Dockerfile, an unknown `--target`) Docker answers with an
+/// HTTP error rather than in the stream, so the HTTP side holds its answer until this fires.
+pub struct Ready(std::sync::Mutex<Option<ReadyFn>>);
+
+type ReadyFn = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+impl Ready {
+    /// `f` learns the outcome.
+    pub fn new(f: impl FnOnce(Result<(), String>) + Send + 'static) -> Ready {
+        Ready(std::sync::Mutex::new(Some(Box::new(f))))
+    }
+
+    /// Reports `r` unless already reported; false when it was.
+    pub fn fire(&self, r: Result<(), String>) -> bool {
+        let f = self.0.lock().ok().and_then(|mut g| g.take());
+        match f {
+            Some(f) => {
+                f(r);
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,30 +1,17 @@
 //! One Dockerfile step: FROM, config instructions, RUN, COPY/ADD — each with the cache.
 
+use super::cache::use_cache;
 use super::view::ImageView;
 use super::{copy, fetch, BuildError, BuildEvent, BuildOpts, BuildSink, Stage};
 use crate::state::Ctx;
 use berth_build::expand::expand;
+use berth_build::history::nop;
 use berth_build::parse::{Args, Instruction};
-use berth_image::Image;
+use berth_build::vars;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// `ARG name[=default]` declarations of an instruction.
-pub fn arg_decl(ins: &Instruction) -> Vec<(String, Option<String>)> {
-    if ins.keyword != "ARG" {
-        return Vec::new();
-    }
-    ins.text()
-        .split_whitespace()
-        .map(|w| match w.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.trim_matches('"').to_string())),
-            None => (w.to_string(), None),
-        })
-        .collect()
-}
 
 /// (image, stage name) of a FROM.
 pub fn from_parts(ins: &Instruction) -> (String, Option<String>) {
@@ -38,22 +25,6 @@ pub fn from_parts(ins: &Instruction) -> (String, Option<String>) {
     (image, name)
 }
 
-fn lookup_in<'a>(
-    args: &'a BTreeMap<String, Option<String>>,
-    cfg: &'a Map<String, Value>,
-) -> impl Fn(&str) -> Option<String> + 'a {
-    move |name: &str| {
-        let env = cfg.get("Env").and_then(Value::as_array).and_then(|a| {
-            a.iter().filter_map(Value::as_str).find_map(|kv| {
-                kv.split_once('=')
-                    .filter(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            })
-        });
-        env.or_else(|| args.get(name).cloned().flatten())
-    }
-}
-
 /// FROM: a stage from an image, a previous stage, or scratch.
 pub(crate) fn from(
     ctx: &Ctx,
@@ -63,13 +34,14 @@ pub(crate) fn from(
 ) -> Result<Stage, BuildError> {
     let (raw, name) = from_parts(ins);
     let empty = Map::new();
-    let image_name = expand(&raw, &lookup_in(global, &empty), '\\')
+    let image_name = expand(&raw, &vars::lookup(&empty, global), '\\')
         .map_err(|e| BuildError::msg(e.to_string()))?;
     let mut st = Stage {
         name,
         image: None,
         cfg: Map::new(),
         args: BTreeMap::new(),
+        meta: global.clone(),
     };
     if image_name == "scratch" {
         st.cfg.insert("Env".into(), json!([DEFAULT_PATH]));
@@ -112,24 +84,6 @@ pub(crate) fn from(
     Ok(st)
 }
 
-fn history_last(img: &Image) -> String {
-    img.config["history"]
-        .as_array()
-        .and_then(|h| h.last())
-        .and_then(|h| h["created_by"].as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
-/// An existing image that is the result of `created_by` on top of the stage's image.
-fn cached(ctx: &Ctx, st: &Stage, created_by: &str) -> Option<Image> {
-    let parent = st.image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
-    ctx.images
-        .list()
-        .into_iter()
-        .find(|i| i.parent == parent && !parent.is_empty() && history_last(i) == created_by)
-}
-
 fn base_config(st: &Stage) -> Value {
     match &st.image {
         Some(i) => i.config.clone(),
@@ -147,7 +101,7 @@ pub(crate) fn commit_config(ctx: &Ctx, st: &mut Stage, created_by: &str) -> Resu
 /// Stores the stage's config as a new image on top of the stage's image and makes it the
 /// stage's image. With `diff_id` the image gains that layer and a history entry for it;
 /// without, the history entry (if `created_by` is not empty) is an empty layer.
-fn store_image(
+pub(crate) fn store_image(
     ctx: &Ctx,
     st: &mut Stage,
     created_by: &str,
@@ -186,31 +140,6 @@ fn store_image(
             .map_err(|e| BuildError::msg(e.to_string()))?,
     );
     Ok(())
-}
-
-fn use_cache(
-    ctx: &Ctx,
-    opts: &BuildOpts,
-    st: &mut Stage,
-    created_by: &str,
-    out: &dyn BuildSink,
-) -> bool {
-    if opts.no_cache {
-        return false;
-    }
-    match cached(ctx, st, created_by) {
-        Some(img) => {
-            out.emit(BuildEvent::UsingCache);
-            out.emit(BuildEvent::StepImage(img.id.clone()));
-            st.cfg = img.config["config"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            st.image = Some(img);
-            true
-        }
-        None => false,
-    }
 }
 
 fn done(st: &Stage, out: &dyn BuildSink) {
@@ -266,67 +195,46 @@ pub(crate) fn step(
 ) -> Result<(), BuildError> {
     match ins.keyword.as_str() {
         "ARG" => {
-            for (k, v) in arg_decl(ins) {
-                let val = opts.build_args.get(&k).cloned().flatten().or(v);
+            let decls = vars::declarations(ins, &vars::lookup(&st.cfg, &st.args), escape)
+                .map_err(|e| BuildError::msg(format!("Dockerfile line {}: {e}", ins.line)))?;
+            for (k, v) in decls {
+                let val = vars::value(&k, v, &opts.build_args, &st.meta);
                 st.args.insert(k, val);
             }
-            let created_by = format!("/bin/sh -c #(nop)  ARG {}", ins.text());
-            if !use_cache(ctx, opts, st, &created_by, out) {
+            let created_by = nop(&st.cfg, &format!("ARG {}", ins.text()));
+            let after = st.cfg.clone();
+            if !use_cache(ctx, opts, st, &created_by, &after, out)? {
                 commit_config(ctx, st, &created_by)?;
                 done(st, out);
             }
             Ok(())
         }
         "RUN" => run(ctx, opts, st, ins, escape, out, rt),
-        "COPY" | "ADD" => copy_step(ctx, opts, context, prev, st, ins, out),
+        "COPY" | "ADD" => copy_step(ctx, opts, context, prev, st, ins, escape, out),
         "MAINTAINER" => {
-            let created_by = format!("/bin/sh -c #(nop)  MAINTAINER {}", ins.text());
-            if !use_cache(ctx, opts, st, &created_by, out) {
+            let created_by = nop(&st.cfg, &format!("MAINTAINER {}", ins.text()));
+            let after = st.cfg.clone();
+            if !use_cache(ctx, opts, st, &created_by, &after, out)? {
                 commit_config(ctx, st, &created_by)?;
                 done(st, out);
             }
             Ok(())
         }
         _ => {
-            // Config instructions: expand with ENV and ARGs in scope.
-            let mut cfg = st.cfg.clone();
-            for (k, v) in &st.args {
-                if cfg.get("Env").and_then(Value::as_array).is_none_or(|a| {
-                    !a.iter()
-                        .any(|e| e.as_str().is_some_and(|s| s.starts_with(&format!("{k}="))))
-                }) {
-                    if let Some(v) = v {
-                        berth_build::config::set_env(&mut cfg, k, v);
-                    }
-                }
-            }
+            // Config instructions: words expanded with ENV, then the ARGs in scope.
             let mut applied = st.cfg.clone();
-            let mut ins2 = ins.clone();
-            if !matches!(
-                ins.keyword.as_str(),
-                "CMD" | "ENTRYPOINT" | "RUN" | "HEALTHCHECK" | "SHELL" | "ONBUILD"
-            ) {
-                if let Args::Shell(s) = &ins.args {
-                    if ins.keyword != "ENV" && ins.keyword != "LABEL" {
-                        let lookup = lookup_in(&st.args, &cfg);
-                        ins2.args = Args::Shell(expand(s, &lookup, escape).map_err(|e| {
-                            BuildError::msg(format!("Dockerfile line {}: {e}", ins.line))
-                        })?);
-                    }
-                }
-            }
-            berth_build::config::apply(&mut applied, &ins2, escape)
+            let args = |n: &str| st.args.get(n).cloned().flatten();
+            berth_build::config::apply_with(&mut applied, ins, escape, &args)
                 .map_err(|e| BuildError::msg(e.to_string()))?;
-            let shown = match &ins.args {
-                Args::Json(v) => serde_json::to_string(v).unwrap_or_default(),
-                Args::Shell(s) => s.clone(),
-            };
-            let created_by = format!("/bin/sh -c #(nop)  {} {}", ins.keyword, shown);
-            if use_cache(ctx, opts, st, &created_by, out) {
+            let created_by = berth_build::history::created_by(ins, &applied, escape, &args)
+                .map_err(|e| BuildError::msg(e.to_string()))?;
+            if use_cache(ctx, opts, st, &created_by, &applied, out)? {
                 return Ok(());
             }
             st.cfg = applied;
-            commit_config(ctx, st, &created_by)?;
+            if !(ins.keyword == "WORKDIR" && super::layer::workdir(ctx, st, &created_by)?) {
+                commit_config(ctx, st, &created_by)?;
+            }
             done(st, out);
             Ok(())
         }
@@ -348,11 +256,7 @@ fn run(
         ));
     };
     let cmd = shell_cmd(st, ins, escape)?;
-    let used: Vec<String> = st
-        .args
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-        .collect();
+    let used = vars::run_env(&st.cfg, &st.args);
     let mut created_by = match &ins.args {
         Args::Json(v) => serde_json::to_string(v).unwrap_or_default(),
         Args::Shell(_) => cmd.join(" "),
@@ -360,7 +264,8 @@ fn run(
     if !used.is_empty() {
         created_by = format!("|{} {} {created_by}", used.len(), used.join(" "));
     }
-    if use_cache(ctx, opts, st, &created_by, out) {
+    let after = st.cfg.clone();
+    if use_cache(ctx, opts, st, &created_by, &after, out)? {
         return Ok(());
     }
     let mut env: Vec<Value> = st
@@ -378,10 +283,19 @@ fn run(
         "WorkingDir": st.cfg.get("WorkingDir").cloned().unwrap_or(json!("")),
         "User": st.cfg.get("User").cloned().unwrap_or(json!("")),
         "Labels": {},
-        "HostConfig": {"NetworkMode": if opts.network.is_empty() { "default" } else { &opts.network }},
+        "HostConfig": {
+            "NetworkMode": if opts.network.is_empty() { "default" } else { &opts.network },
+            "ExtraHosts": opts.extra_hosts,
+            "ShmSize": opts.shm_size,
+            "Ulimits": opts.ulimits,
+        },
     });
+    let mut body = body;
+    if let Some(hc) = body["HostConfig"].as_object_mut() {
+        hc.extend(opts.resources.clone());
+    }
     let ctx2 = ctx.clone();
-    let result: Result<(String, i64), BuildError> = rt.block_on(async move {
+    let started = rt.block_on(async move {
         let id = crate::containers::create::create(&ctx2, None, body)
             .await
             .map_err(|e| BuildError::msg(e.to_string()))?;
@@ -389,41 +303,30 @@ fn run(
             .containers
             .get(&id)
             .map_err(|e| BuildError::msg(e.to_string()))?;
-        let mut rx = c.events.subscribe();
-        crate::containers::start::start(&ctx2, &c)
-            .await
-            .map_err(|e| BuildError::msg(e.to_string()))?;
+        let rx = c.events.subscribe();
+        let res = crate::containers::start::start(&ctx2, &c).await;
+        if let Err(e) = res {
+            // Not left behind, as Docker's builder.
+            let _ = crate::containers::remove::remove(&ctx2, &c, true, false).await;
+            return Err(BuildError::msg(e.to_string()));
+        }
+        Ok((id, rx))
+    });
+    let (id, mut rx) = started?;
+    out.emit(BuildEvent::RunningIn(id.clone()));
+    // With `-q` nobody sees the output: not read at all.
+    if !opts.quiet {
+        let log = ctx.containers.dir(&id).join(format!("{id}-json.log"));
+        super::runlog::follow(&log, &|| rx.borrow().exits != 0, out);
+    }
+    let code = rt.block_on(async {
         while rx.borrow().exits == 0 {
             if rx.changed().await.is_err() {
                 break;
             }
         }
-        let code = rx.borrow().exit_code;
-        Ok((id, code))
+        rx.borrow().exit_code
     });
-    let (id, code) = result?;
-    out.emit(BuildEvent::RunningIn(id.clone()));
-    let log = ctx.containers.dir(&id).join(format!("{id}-json.log"));
-    // Streamed line by line (the monitor cuts lines at 16 KiB): a RUN that prints gigabytes
-    // must not be held in berthd's memory whole. With `-q` nobody sees it: not read at all.
-    let shown_log = if opts.quiet {
-        None
-    } else {
-        std::fs::File::open(&log).ok()
-    };
-    if let Some(f) = shown_log {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(f)
-            .split(b'\n')
-            .map_while(Result::ok)
-        {
-            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                out.emit(BuildEvent::Output(
-                    v["log"].as_str().unwrap_or("").to_string(),
-                ));
-            }
-        }
-    }
     let remove = |ctx: &Ctx| {
         let ctx2 = ctx.clone();
         let id2 = id.clone();
@@ -471,6 +374,7 @@ fn run(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn copy_step(
     ctx: &Ctx,
     opts: &BuildOpts,
@@ -478,11 +382,23 @@ fn copy_step(
     prev: &[Stage],
     st: &mut Stage,
     ins: &Instruction,
+    escape: char,
     out: &dyn BuildSink,
 ) -> Result<(), BuildError> {
-    let words: Vec<String> = match &ins.args {
-        Args::Json(v) => v.clone(),
-        Args::Shell(s) => s.split_whitespace().map(str::to_string).collect(),
+    // Words expanded with ENV and the ARGs in scope; the shell form split at white space
+    // first, as Docker's classic builder does (`COPY "a b" /d/` is refused).
+    let words: Vec<String> = {
+        let lookup = vars::lookup(&st.cfg, &st.args);
+        let raw: Vec<String> = match &ins.args {
+            Args::Json(v) => v.clone(),
+            Args::Shell(s) => s.split_whitespace().map(str::to_string).collect(),
+        };
+        raw.iter()
+            .map(|w| {
+                expand(w, &lookup, escape)
+                    .map_err(|e| BuildError::msg(format!("failed to process {w:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?
     };
     if words.len() < 2 {
         return Err(BuildError::msg(format!(
@@ -490,13 +406,6 @@ fn copy_step(
             ins.line, ins.keyword
         )));
     }
-    let words: Vec<String> = {
-        let lookup = lookup_in(&st.args, &st.cfg);
-        words
-            .iter()
-            .map(|w| expand(w, &lookup, '\\').unwrap_or_else(|_| w.clone()))
-            .collect()
-    };
     let (srcs, dest) = words.split_at(words.len() - 1);
     let workdir = st
         .cfg
@@ -508,16 +417,15 @@ fn copy_step(
     if !dest.starts_with('/') {
         dest = format!("{}/{}", workdir.trim_end_matches('/'), dest);
     }
-    let chown = match ins.flag("chown") {
-        Some(c) => {
-            let (u, g) = c.split_once(':').unwrap_or((c, c));
-            Some((u.parse().unwrap_or(0), g.parse().unwrap_or(0)))
-        }
-        None => None,
+    // `--chown` and `--chmod` are expanded too (`--chown=$UID`); `--from` is not, as Docker's.
+    let flag = |name: &str| -> Result<Option<String>, BuildError> {
+        let lookup = vars::lookup(&st.cfg, &st.args);
+        ins.flag(name)
+            .map(|v| expand(v, &lookup, escape))
+            .transpose()
+            .map_err(|e| BuildError::msg(format!("Dockerfile line {}: {e}", ins.line)))
     };
-    let chmod = ins
-        .flag("chmod")
-        .and_then(|m| u32::from_str_radix(m, 8).ok());
+    let chmod = flag("chmod")?.and_then(|m| u32::from_str_radix(&m, 8).ok());
     let view = match ins.flag("from") {
         Some(f) => {
             let img = prev
@@ -544,32 +452,26 @@ fn copy_step(
     };
     // The destination as Docker's builder writes it: symlinks of the image being built
     // followed inside its rootfs (`/o -> /elsewhere`: the files land in its `/elsewhere`).
-    let (dest_rel, dest_kind) = match &st.image {
-        Some(img) => {
-            let base = ImageView::open(ctx, img)?;
-            base.root()?
-                .scoped_path(copy::clean_dest(&dest))
-                .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?
-        }
+    let base = st
+        .image
+        .as_ref()
+        .map(|img| ImageView::open(ctx, img))
+        .transpose()?;
+    let base_root = base.as_ref().map(ImageView::root).transpose()?;
+    let (dest_rel, dest_kind) = match base_root {
+        Some(r) => r
+            .scoped_path(copy::clean_dest(&dest))
+            .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?,
         None => (copy::clean_dest(&dest), None),
     };
+    let chown = flag("chown")?
+        .map(|c| super::chown::resolve(&c, base_root))
+        .transpose()?;
     let dest_is_dir = dest.ends_with('/') || dest_kind == Some(berth_confine::FileKind::Dir);
-    let staging = ctx.images.tmp_dir().join(format!(
-        "stage-{}",
-        (0..8)
-            .map(|_| format!("{:02x}", rand::random::<u8>()))
-            .collect::<String>()
-    ));
-    std::fs::create_dir(&staging).map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
-    struct Rm(PathBuf);
-    impl Drop for Rm {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _cleanup = Rm(staging.clone());
-    let staged = berth_confine::Root::open(&staging)
-        .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
+    let staging = super::layer::Staging::new(ctx)?;
+    let staged = staging.root()?;
+    super::layer::mirror_folders(base_root, &staged, &dest_rel)?;
+    drop(base);
     // ADD of http(s) URLs: downloaded (never extracted, as Docker), bounded in size and time.
     let (urls, local): (Vec<String>, Vec<String>) = srcs.iter().cloned().partition(|s| {
         ins.keyword == "ADD" && (s.starts_with("http://") || s.starts_with("https://"))
@@ -605,36 +507,16 @@ fn copy_step(
     let sum = copy::checksum(&staged);
     drop(staged);
     let created_by = format!(
-        "/bin/sh -c #(nop) {} {}:{sum} in {dest} ",
+        "{} #(nop) {} {}:{sum} in {dest} ",
+        berth_build::config::shell(&st.cfg).join(" "),
         ins.keyword,
         if srcs.len() == 1 { "file" } else { "multi" }
     );
-    if use_cache(ctx, opts, st, &created_by, out) {
+    let after = st.cfg.clone();
+    if use_cache(ctx, opts, st, &created_by, &after, out)? {
         return Ok(());
     }
-    let (r, mut w) = std::io::pipe().map_err(|e| BuildError::msg(e.to_string()))?;
-    let st_dir = staging.clone();
-    let producer = std::thread::Builder::new()
-        .name("berth-build-diff".into())
-        .stack_size(super::BUILD_STACK)
-        .spawn(move || {
-            let res = berth_archive::write_diff_between(&st_dir, None, &mut w);
-            drop(w);
-            res
-        })
-        .map_err(|e| BuildError::msg(format!("COPY failed: {e}")))?;
-    let parent_chain = st.image.as_ref().and_then(|i| i.top_chain());
-    let mut reader = std::io::BufReader::new(r);
-    let chain = ctx
-        .images
-        .apply_unknown_layer(parent_chain.as_deref(), &mut reader)
-        .map_err(|e| BuildError::msg(e.to_string()))?;
-    let _ = producer.join();
-    let rec = ctx
-        .images
-        .layer(&chain)
-        .ok_or_else(|| BuildError::msg("copied layer vanished"))?;
-    store_image(ctx, st, &created_by, Some(&rec.diff_id))?;
+    super::layer::commit_tree(ctx, st, staging.path(), &created_by)?;
     done(st, out);
     Ok(())
 }
