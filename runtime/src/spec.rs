@@ -74,6 +74,10 @@ pub struct SpecOptions {
     pub tty: bool,
     /// Extra mounts.
     pub mounts: Vec<MountSpec>,
+    /// `linux.rootfsPropagation` (empty: none, the container's tree is made private); Docker
+    /// asks for `shared` or `rslave` when a bind has that propagation.
+    #[serde(default)]
+    pub rootfs_propagation: String,
     /// `--cap-add`.
     pub cap_add: Vec<String>,
     /// `--cap-drop`.
@@ -328,7 +332,7 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
     if !user.additional_gids.is_empty() {
         user_json["additionalGids"] = json!(user.additional_gids);
     }
-    Ok(json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": o.tty,
@@ -353,7 +357,11 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
             "sysctl": o.sysctls,
             "seccomp": seccomp,
         },
-    }))
+    });
+    if !o.rootfs_propagation.is_empty() {
+        spec["linux"]["rootfsPropagation"] = json!(o.rootfs_propagation);
+    }
+    Ok(spec)
 }
 
 /// The spec as the `oci-spec` type.

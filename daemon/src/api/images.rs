@@ -292,13 +292,23 @@ fn items(list: &[DeleteItem]) -> Vec<DeleteResponseItem> {
         .collect()
 }
 
-/// Publishes `untag`/`delete` events for what a removal did (images only, not layers).
+/// Publishes `untag`/`delete` events for what a removal did (images only, not layers). As
+/// dockerd's, an `untag` event names the image ID (actor and `name`), not the tag: that of
+/// `id`, or (a prune, `id` empty) of the image deleted next in `list`, whose tags come first.
 fn removal_events(ctx: &Ctx, id: &str, list: &[DeleteItem], deleted_ids: &[String]) {
-    for d in list {
+    for (i, d) in list.iter().enumerate() {
         match d {
-            DeleteItem::Untagged(t) => {
-                ctx.events
-                    .publish("image", "untag", id, attrs(&[("name", t)]));
+            DeleteItem::Untagged(_) => {
+                let image = Some(id).filter(|s| !s.is_empty()).or_else(|| {
+                    list[i..].iter().find_map(|x| match x {
+                        DeleteItem::Deleted(x) if deleted_ids.contains(x) => Some(x.as_str()),
+                        _ => None,
+                    })
+                });
+                if let Some(image) = image {
+                    ctx.events
+                        .publish("image", "untag", image, attrs(&[("name", image)]));
+                }
             }
             DeleteItem::Deleted(x) if deleted_ids.contains(x) => {
                 ctx.events

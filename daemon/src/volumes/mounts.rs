@@ -15,14 +15,25 @@ fn invalid_spec(spec: &str) -> ServiceError {
     ServiceError::bad_request(format!("invalid volume specification: '{spec}'"))
 }
 
+/// The bind propagations a mount may ask for (Docker's; `rprivate` is the default).
+const PROPAGATIONS: [&str; 6] = [
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
+
+/// A bind's mount point; its propagation is the one `mode` names (`-v a:b:ro,rshared`), else
+/// Docker's default `rprivate`.
 fn bind_point(source: &str, dest: &str, rw: bool, mode: &str) -> MountPoint {
+    let propagation = mode
+        .split(',')
+        .rfind(|m| PROPAGATIONS.contains(m))
+        .unwrap_or("rprivate");
     MountPoint {
         kind: "bind".into(),
         source: source.into(),
         destination: dest.into(),
         mode: mode.into(),
         rw,
-        propagation: "rprivate".into(),
+        propagation: propagation.into(),
         ..MountPoint::default()
     }
 }
@@ -88,17 +99,12 @@ fn parse_bind(vols: &Volumes, spec: &str) -> Result<MountPoint, ServiceError> {
             "z",
             "Z",
             "nocopy",
-            "shared",
-            "rshared",
-            "slave",
-            "rslave",
-            "private",
-            "rprivate",
             "consistent",
             "cached",
             "delegated",
         ]
         .contains(o)
+            && !PROPAGATIONS.contains(o)
     }) {
         return Err(ServiceError::bad_request(format!("invalid mode: {bad}")));
     }
@@ -154,6 +160,11 @@ fn parse_mount(vols: &Volumes, m: &Mount) -> Result<MountPoint, ServiceError> {
                 .and_then(|o| o["Propagation"].as_str())
                 .filter(|s| !s.is_empty())
             {
+                if !PROPAGATIONS.contains(&prop) {
+                    return Err(ServiceError::bad_request(format!(
+                        "invalid mount config for type \"bind\": invalid propagation mode: {prop}"
+                    )));
+                }
                 p.propagation = prop.to_string();
             }
             Ok(p)
@@ -301,6 +312,9 @@ pub fn specs(rec: &ContainerRecord) -> Vec<MountSpec> {
                 let mut options = vec!["rbind".to_string()];
                 if !rw {
                     options.push("ro".into());
+                }
+                if PROPAGATIONS.contains(&p.propagation.as_str()) {
+                    options.push(p.propagation.clone());
                 }
                 out.push(MountSpec {
                     destination: dest,
