@@ -302,9 +302,16 @@ pub(crate) fn devices(root: &Root) -> Result<(), String> {
 /// does; the old root, whose mounts may then still be peers of the host's, is made a slave
 /// first so that detaching it cannot propagate to the host.
 pub(crate) fn pivot(root: &Path, root_propagation: Option<MsFlags>) -> Result<(), String> {
+    // The old root, held open to reach it after `pivot_root` (where "." may name the new one).
+    let old_root = match root_propagation {
+        Some(_) => Some(fs::File::open("/").map_err(|e| format!("opening the old root: {e}"))?),
+        None => None,
+    };
     std::env::set_current_dir(root).map_err(|e| format!("chdir to rootfs: {e}"))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
-    if root_propagation.is_some() {
+    if let Some(old) = &old_root {
+        nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(old))
+            .map_err(|e| format!("chdir to the old root: {e}"))?;
         set_propagation(Path::new("."), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC))?;
     }
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("detaching the old root: {e}"))?;
