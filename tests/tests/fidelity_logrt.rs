@@ -284,3 +284,38 @@ fn untag_events_name_the_image_id_as_dockerd() {
     assert!(ours.contains(&untag), "{ours:?}");
     assert_eq!(ours, untag_events(&real));
 }
+
+/// `HostConfig.Mounts` binds with `BindOptions.Propagation`: shown in inspect, and an unknown
+/// one refused, as dockerd does.
+#[test]
+fn mount_api_bind_propagation_as_dockerd() {
+    let Some((d, real)) = engines() else {
+        return;
+    };
+    let src = tempfile::Builder::new()
+        .prefix("berth-mountprop-")
+        .tempdir_in("/var/tmp")
+        .expect("tempdir");
+    let src = src.path().display().to_string();
+    let mount = |prop: &str| {
+        json!({"NetworkMode": "none", "Mounts": [{"Type": "bind", "Source": src, "Target": "/m",
+            "BindOptions": {"Propagation": prop}}]})
+    };
+    for prop in ["rslave", "shared", ""] {
+        let shown: Vec<Value> = [&d as &dyn Engine, &real]
+            .iter()
+            .map(|e| {
+                let id = created(*e, mount(prop));
+                let m = e.inspect(&id)["Mounts"][0].clone();
+                json!({"Type": m["Type"], "Mode": m["Mode"], "RW": m["RW"], "Propagation": m["Propagation"]})
+            })
+            .collect();
+        assert_eq!(shown[0], shown[1], "{prop:?}");
+    }
+    let refused: Vec<(u16, Value)> = [&d as &dyn Engine, &real]
+        .iter()
+        .map(|e| create(*e, mount("sideways")))
+        .collect();
+    assert_eq!(refused[0].0, 400, "{:?}", refused[0]);
+    assert_eq!(refused[0], refused[1]);
+}
