@@ -104,28 +104,39 @@ fn daemon_json_log_driver_and_opts() {
 /// What a container with `-v <shared tmpfs>/<sub>:/m:<prop>` sees: (the host sees a mount
 /// made in the container, the container sees a mount made on the host afterwards), and its
 /// `Mounts[0]` (Type, Mode, RW, Propagation).
-fn propagation_seen(e: &dyn Engine, shared: &SharedMount, prop: &str) -> (bool, bool, Value) {
-    let sub = shared.path().join(format!("{}-{prop}", e.name()));
+/// `runtime` is the engine's default when empty.
+fn propagation_seen(
+    e: &dyn Engine,
+    shared: &SharedMount,
+    prop: &str,
+    runtime: &str,
+) -> (bool, bool, Value) {
+    let sub = shared.path().join(format!("{}{runtime}-{prop}", e.name()));
     std::fs::create_dir_all(sub.join("outer")).expect("mkdir");
     let name = format!("prop-{prop}");
     let bind = format!("{}:/m:{prop}", sub.display());
     let script = "mkdir -p /m/inner && mount -t tmpfs none /m/inner && touch /m/ready && sleep 300";
+    let rt = match runtime {
+        "" => vec![],
+        r => vec!["--runtime", r],
+    };
     e.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--cap-add",
-        "SYS_ADMIN",
-        "--network",
-        "none",
-        "-v",
-        &bind,
-        "busybox",
-        "sh",
-        "-c",
-        script,
-    ]);
+        &["run", "-d", "--name", &name][..],
+        &rt,
+        &[
+            "--cap-add",
+            "SYS_ADMIN",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ],
+    ]
+    .concat());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !sub.join("ready").exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -165,8 +176,11 @@ fn bind_propagation_as_dockerd() {
         ("private", (false, false)),
         ("rprivate", (false, false)),
     ] {
-        let ours = propagation_seen(&d, &shared, prop);
-        let theirs = propagation_seen(&real, &shared, prop);
+        let ours = propagation_seen(&d, &shared, prop, "");
+        let theirs = propagation_seen(&real, &shared, prop, "");
+        // berth's OCI backend (runc) gets the same spec.
+        let runc = propagation_seen(&d, &shared, prop, "runc");
+        assert_eq!(ours, runc, "{prop}, berthd with runc");
         assert_eq!((ours.0, ours.1), expect, "berthd, {prop}: {ours:?}");
         assert_eq!(ours, theirs, "{prop}");
         assert_eq!(ours.2["Propagation"], prop);
