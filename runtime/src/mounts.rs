@@ -93,7 +93,7 @@ pub fn holder(path: &Path) -> std::io::Result<(String, Vec<String>)> {
 }
 
 /// A mountinfo path with its octal escapes (a space is `\040`) decoded.
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
