@@ -5,9 +5,10 @@
 //! Docker's mount points and the runtime's mount specs; [`propagation`] checks their bind
 //! propagation at start.
 
+pub mod propagation;
+
 pub mod copy;
 pub mod mounts;
-pub mod propagation;
 
 use crate::error::ServiceError;
 use crate::filters::Labels;
