@@ -326,6 +326,20 @@ fn mount_api_bind_propagation_as_dockerd() {
             .collect();
         assert_eq!(shown[0], shown[1], "{prop:?}");
     }
+    // A named volume with a propagation (`-v name:/m:rslave`, or BindOptions): refused.
+    let vol = json!({"Binds": ["propvol:/m:rslave"]});
+    let vol_mount = json!({"Mounts": [{"Type": "volume", "Source": "propvol", "Target": "/m",
+        "BindOptions": {"Propagation": "rslave"}}]});
+    // (dockerd 20.10 answers the `-v` form with a 500; later ones, as berthd, with a 400.)
+    for hc in [vol, vol_mount] {
+        let refused: Vec<(u16, Value)> = [&d as &dyn Engine, &real]
+            .iter()
+            .map(|e| create(*e, hc.clone()))
+            .collect();
+        assert_eq!(refused[0].0, 400, "{:?}", refused[0]);
+        assert!(refused[1].0 >= 400, "{:?}", refused[1]);
+        assert_eq!(refused[0].1, refused[1].1);
+    }
     let refused: Vec<(u16, Value)> = [&d as &dyn Engine, &real]
         .iter()
         .map(|e| create(*e, mount("sideways")))

@@ -78,6 +78,11 @@ fn clean_dest(dest: &str, spec: &str) -> Result<String, ServiceError> {
     Ok(p.display().to_string())
 }
 
+/// Docker's refusal of bind options (a propagation) on a mount of another type.
+fn no_bind_options(kind: &str) -> String {
+    format!("invalid mount config for type \"{kind}\": field BindOptions must not be specified")
+}
+
 /// Parses one `-v` entry: `src:dst[:opts]` or `/dst` (anonymous).
 fn parse_bind(vols: &Volumes, spec: &str) -> Result<MountPoint, ServiceError> {
     let parts: Vec<&str> = spec.split(':').collect();
@@ -109,6 +114,12 @@ fn parse_bind(vols: &Volumes, spec: &str) -> Result<MountPoint, ServiceError> {
         return Err(ServiceError::bad_request(format!("invalid mode: {bad}")));
     }
     let rw = !opts.contains(&"ro");
+    if !src.starts_with('/') && opts.iter().any(|o| PROPAGATIONS.contains(o)) {
+        return Err(ServiceError::bad_request(format!(
+            "invalid volume specification: '{spec}': {}",
+            no_bind_options("volume")
+        )));
+    }
     if src.is_empty() {
         return volume_point(vols, &anonymous_name(), &dest, rw, mode, true);
     }
@@ -170,6 +181,9 @@ fn parse_mount(vols: &Volumes, m: &Mount) -> Result<MountPoint, ServiceError> {
             Ok(p)
         }
         "volume" => {
+            if m.bind_options.as_ref().is_some_and(|o| !o.is_null()) {
+                return Err(ServiceError::bad_request(no_bind_options("volume")));
+            }
             let options = m.volume_options.as_ref().unwrap_or(&Value::Null);
             let labels = options["Labels"].clone();
             let (name, anonymous) = if source.is_empty() {
