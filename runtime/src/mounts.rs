@@ -474,3 +474,23 @@ pub(crate) fn mount_cgroups(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_and_propagation_names() {
+        assert_eq!(unescape("/a\\040b\\011c"), "/a b\tc");
+        assert_eq!(unescape("/a\\777b"), "/a\\777b");
+        assert_eq!(unescape("/a\\04"), "/a\\04");
+        assert_eq!(
+            propagation("rslave"),
+            Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+        );
+        assert_eq!(propagation("shared"), Some(MsFlags::MS_SHARED));
+        assert_eq!(propagation("z"), None);
+        let (point, _) = holder(Path::new("/proc/self")).expect("mountinfo");
+        assert_eq!(point, "/proc");
+    }
+}

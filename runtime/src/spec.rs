@@ -440,6 +440,23 @@ mod tests {
     }
 
     #[test]
+    fn rootfs_propagation_only_when_asked() {
+        let v = build_json(&opts()).expect("spec");
+        assert!(v["linux"]["rootfsPropagation"].is_null());
+        let v = build_json(&SpecOptions {
+            rootfs_propagation: "rslave".into(),
+            ..opts()
+        })
+        .expect("spec");
+        assert_eq!(v["linux"]["rootfsPropagation"], "rslave");
+        build_spec(&SpecOptions {
+            rootfs_propagation: "shared".into(),
+            ..opts()
+        })
+        .expect("a valid OCI spec");
+    }
+
+    #[test]
     fn privileged_host_net_and_overrides() {
         let v = build_json(&SpecOptions {
             privileged: true,
