@@ -210,15 +210,25 @@ fn setup(spec: &Value) -> Result<(), String> {
         berth_core::netns::loopback_up()
             .map_err(|e| format!("setting up the loopback interface: {e}"))?;
     }
+    // The container's tree is made private as a whole, unless the spec asks for another
+    // `rootfsPropagation` (a bind with shared or slave propagation): then, as runc does, the
+    // tree gets that propagation and only the mount holding the rootfs is made private.
+    let root = PathBuf::from(spec["root"]["path"].as_str().unwrap_or("/"));
+    let root_prop = spec["linux"]["rootfsPropagation"]
+        .as_str()
+        .and_then(mounts::propagation)
+        .filter(|p| !p.contains(MsFlags::MS_PRIVATE));
     mount(
         None::<&str>,
         "/",
         None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        root_prop.unwrap_or(MsFlags::MS_REC | MsFlags::MS_PRIVATE),
         None::<&str>,
     )
-    .map_err(|e| format!("making mounts private: {e}"))?;
-    let root = PathBuf::from(spec["root"]["path"].as_str().unwrap_or("/"));
+    .map_err(|e| format!("setting the propagation of mounts: {e}"))?;
+    if root_prop.is_some() {
+        mounts::parent_mount_private(&root)?;
+    }
     mount(
         Some(&root),
         &root,
@@ -231,7 +241,7 @@ fn setup(spec: &Value) -> Result<(), String> {
     let confined = berth_confine::Root::open(&root)
         .map_err(|e| format!("opening rootfs {}: {e}", root.display()))?;
     for m in spec["mounts"].as_array().cloned().unwrap_or_default() {
-        mounts::do_mount(&confined, &m)?;
+        mounts::do_mount(&confined, &m, root_prop.is_none())?;
     }
     mounts::devices(&confined)?;
     drop(confined);
@@ -243,7 +253,7 @@ fn setup(spec: &Value) -> Result<(), String> {
     {
         nix::unistd::sethostname(h).map_err(|e| format!("sethostname: {e}"))?;
     }
-    mounts::pivot(&root)?;
+    mounts::pivot(&root, root_prop)?;
     process::sysctls(&spec["linux"]["sysctl"], private)?;
     mounts::mask(&strs(&spec["linux"]["maskedPaths"]));
     mounts::readonly(&strs(&spec["linux"]["readonlyPaths"]));

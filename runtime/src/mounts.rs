@@ -38,6 +38,84 @@ fn flags_of(options: &[String]) -> (MsFlags, String) {
     (f, data.join(","))
 }
 
+/// The propagation flags of an OCI propagation name (`rshared`, `slave`, ...), as runc's.
+pub(crate) fn propagation(name: &str) -> Option<MsFlags> {
+    let rec = MsFlags::MS_REC;
+    Some(match name {
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | rec,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | rec,
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | rec,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | rec,
+        _ => return None,
+    })
+}
+
+/// Sets the propagation of the mount at `at` (no-op for `None`).
+fn set_propagation(at: &Path, flags: Option<MsFlags>) -> Result<(), String> {
+    let Some(flags) = flags else {
+        return Ok(());
+    };
+    mount(None::<&str>, at, None::<&str>, flags, None::<&str>)
+        .map_err(|e| format!("setting the propagation of {}: {e}", at.display()))
+}
+
+/// Makes the mount that holds `path` private (runc's `rootfsParentMountPrivate`), so that
+/// what is mounted on the rootfs does not propagate to the host when the container's tree
+/// was not made private as a whole (a `rootfsPropagation`), and `pivot_root` accepts it.
+pub(crate) fn parent_mount_private(path: &Path) -> Result<(), String> {
+    let (holder, _) = holder(path).map_err(|e| format!("reading mountinfo: {e}"))?;
+    set_propagation(Path::new(&holder), Some(MsFlags::MS_PRIVATE))
+}
+
+/// The mount that holds `path` (already free of symlinks) in this process's mount namespace:
+/// its mount point and its optional fields (`shared:N`, `master:N`, ...), from
+/// `/proc/self/mountinfo`; `/` with none when nothing matches.
+pub fn holder(path: &Path) -> std::io::Result<(String, Vec<String>)> {
+    let info = fs::read_to_string("/proc/self/mountinfo")?;
+    let best = info
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let point = unescape(f.nth(4)?);
+            let optional: Vec<String> = f
+                .skip(1)
+                .take_while(|x| *x != "-")
+                .map(str::to_string)
+                .collect();
+            path.starts_with(&point).then_some((point, optional))
+        })
+        .max_by_key(|(p, _)| p.len());
+    Ok(best.unwrap_or_else(|| ("/".to_string(), Vec::new())))
+}
+
+/// A mountinfo path with its octal escapes (a space is `\040`) decoded.
+pub fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok());
+        match (b[i], oct) {
+            (b'\\', Some(v)) => {
+                out.push(v);
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub(crate) fn strs(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
@@ -97,12 +175,20 @@ fn target_file(root: &Root, dest: &str) -> Result<OwnedFd, ConfineError> {
 /// `pivot_root`). Destinations are the image's to shape: they are resolved inside `root` and
 /// mounted through `/proc/self/fd/N` of the resolved descriptor. Sources are the daemon's
 /// (host paths the user named, the container's own files, volume folders).
-pub(crate) fn do_mount(root: &Root, m: &Value) -> Result<(), String> {
+///
+/// A propagation option (`rshared`, `slave`, ...) is applied to the mount once made; a
+/// private one only when the container's tree is not private already (`tree_private`).
+pub(crate) fn do_mount(root: &Root, m: &Value, tree_private: bool) -> Result<(), String> {
     let dest = m["destination"].as_str().unwrap_or("");
     let kind = m["type"].as_str().unwrap_or("");
     let source = m["source"].as_str().unwrap_or("");
     let opts = strs(&m["options"]);
     let (flags, data) = flags_of(&opts);
+    let prop = opts
+        .iter()
+        .filter_map(|o| propagation(o))
+        .next_back()
+        .filter(|p| !(tree_private && p.contains(MsFlags::MS_PRIVATE)));
     if kind == "cgroup" {
         // Mounted later, once in the container's cgroup namespace (`mount_cgroups`).
         return mount_point(root, dest, false).map(drop);
@@ -135,6 +221,12 @@ pub(crate) fn do_mount(root: &Root, m: &Value) -> Result<(), String> {
                 None::<&str>,
             )
             .map_err(|e| format!("remounting {dest}: {e}"))?;
+        }
+        if prop.is_some() {
+            let top = root
+                .resolve(dest, Follow::Yes)
+                .map_err(|e| format!("resolving {dest}: {e}"))?;
+            set_propagation(&berth_confine::proc_path(&top), prop)?;
         }
         return Ok(());
     }
@@ -205,10 +297,25 @@ pub(crate) fn devices(root: &Root) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn pivot(root: &Path) -> Result<(), String> {
+/// Makes `root` the container's `/` and detaches the old root. `root_propagation` (a
+/// `rootfsPropagation` other than private) is applied to the new `/` afterwards, as runc
+/// does; the old root, whose mounts may then still be peers of the host's, is made a slave
+/// first so that detaching it cannot propagate to the host.
+pub(crate) fn pivot(root: &Path, root_propagation: Option<MsFlags>) -> Result<(), String> {
+    // The old root, held open to reach it after `pivot_root` (where "." may name the new one).
+    let old_root = match root_propagation {
+        Some(_) => Some(fs::File::open("/").map_err(|e| format!("opening the old root: {e}"))?),
+        None => None,
+    };
     std::env::set_current_dir(root).map_err(|e| format!("chdir to rootfs: {e}"))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
+    if let Some(old) = &old_root {
+        nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(old))
+            .map_err(|e| format!("chdir to the old root: {e}"))?;
+        set_propagation(Path::new("."), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC))?;
+    }
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("detaching the old root: {e}"))?;
+    set_propagation(Path::new("/"), root_propagation)?;
     std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
 }
 
@@ -366,4 +473,24 @@ pub(crate) fn mount_cgroups(
         .map_err(|e| format!("remounting /sys/fs/cgroup read-only: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_and_propagation_names() {
+        assert_eq!(unescape("/a\\040b\\011c"), "/a b\tc");
+        assert_eq!(unescape("/a\\777b"), "/a\\777b");
+        assert_eq!(unescape("/a\\04"), "/a\\04");
+        assert_eq!(
+            propagation("rslave"),
+            Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+        );
+        assert_eq!(propagation("shared"), Some(MsFlags::MS_SHARED));
+        assert_eq!(propagation("z"), None);
+        let (point, _) = holder(Path::new("/proc/self")).expect("mountinfo");
+        assert_eq!(point, "/proc");
+    }
 }

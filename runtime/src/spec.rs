@@ -74,6 +74,10 @@ pub struct SpecOptions {
     pub tty: bool,
     /// Extra mounts.
     pub mounts: Vec<MountSpec>,
+    /// `linux.rootfsPropagation` (empty: none, the container's tree is made private); Docker
+    /// asks for `shared` or `rslave` when a bind has that propagation.
+    #[serde(default)]
+    pub rootfs_propagation: String,
     /// `--cap-add`.
     pub cap_add: Vec<String>,
     /// `--cap-drop`.
@@ -328,7 +332,7 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
     if !user.additional_gids.is_empty() {
         user_json["additionalGids"] = json!(user.additional_gids);
     }
-    Ok(json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": o.tty,
@@ -353,7 +357,11 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
             "sysctl": o.sysctls,
             "seccomp": seccomp,
         },
-    }))
+    });
+    if !o.rootfs_propagation.is_empty() {
+        spec["linux"]["rootfsPropagation"] = json!(o.rootfs_propagation);
+    }
+    Ok(spec)
 }
 
 /// The spec as the `oci-spec` type.
@@ -429,6 +437,23 @@ mod tests {
         assert_eq!(v["process"]["rlimits"][0]["type"], "RLIMIT_NOFILE");
         assert_eq!(v["process"]["user"]["uid"], 0);
         assert_eq!(v["linux"]["resources"]["devices"][0]["allow"], false);
+    }
+
+    #[test]
+    fn rootfs_propagation_only_when_asked() {
+        let v = build_json(&opts()).expect("spec");
+        assert!(v["linux"]["rootfsPropagation"].is_null());
+        let v = build_json(&SpecOptions {
+            rootfs_propagation: "rslave".into(),
+            ..opts()
+        })
+        .expect("spec");
+        assert_eq!(v["linux"]["rootfsPropagation"], "rslave");
+        build_spec(&SpecOptions {
+            rootfs_propagation: "shared".into(),
+            ..opts()
+        })
+        .expect("a valid OCI spec");
     }
 
     #[test]

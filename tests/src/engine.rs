@@ -102,6 +102,17 @@ impl RealEngine {
         assert!(ok, "real docker {args:?} failed: {err}\n{out}");
         out
     }
+
+    /// Imports busybox into berthd `d` and loads the same image into this engine (both then
+    /// have it as `busybox:latest`, with the same ID).
+    #[track_caller]
+    pub fn load_busybox_of(&self, d: &crate::TestDaemon) {
+        d.import_busybox();
+        let saved = d.dir().join("bb.tar");
+        d.docker(&["save", "-o", &saved.display().to_string(), "busybox:latest"])
+            .ok();
+        self.ok(&["load", "-i", &saved.display().to_string()]);
+    }
 }
 
 impl Drop for RealEngine {

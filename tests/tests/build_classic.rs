@@ -202,11 +202,7 @@ fn the_real_engine_builds_the_same_config_and_files() {
         return;
     };
     let d = TestDaemon::start();
-    d.import_busybox();
-    let saved = d.dir().join("bb.tar");
-    d.docker(&["save", "-o", &saved.display().to_string(), "busybox:latest"])
-        .ok();
-    real.ok(&["load", "-i", &saved.display().to_string()]);
+    real.load_busybox_of(&d);
     let ctx = context(&d, "ctx-real", DOCKERFILE);
     let mut ours = d.docker_cmd(&[
         "build",

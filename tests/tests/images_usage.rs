@@ -108,7 +108,9 @@ fn rmi_respects_containers_and_commit_makes_children() {
         "{{.Action}} {{.Actor.Attributes.name}}",
     ]);
     let ev = ev.ok().to_string();
-    for want in ["import", "untag child:1", "delete"] {
+    // As dockerd's, `untag` names the image ID, not the tag.
+    let untag = format!("untag {child}");
+    for want in ["import", untag.as_str(), "delete"] {
         assert!(ev.contains(want), "missing {want:?} in events:\n{ev}");
     }
 }

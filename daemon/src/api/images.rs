@@ -266,14 +266,14 @@ async fn tag(ctx: Ctx, req: Req) -> ApiResult {
     let shown = r.familiar_string();
     let ctx2 = ctx.clone();
     let key = shown.clone();
-    let id = blocking(move || {
+    let (id, labels) = blocking(move || {
         let img = ctx2.images.resolve(&name)?;
         ctx2.images.tag(&img.id, &key)?;
-        Ok(img.id)
+        Ok((img.id.clone(), img.labels()))
     })
     .await?;
     ctx.events
-        .publish("image", "tag", &id, attrs(&[("name", &shown)]));
+        .publish("image", "tag", &id, image_attrs(labels, &shown));
     Ok(http::empty(StatusCode::CREATED))
 }
 
@@ -292,13 +292,41 @@ fn items(list: &[DeleteItem]) -> Vec<DeleteResponseItem> {
         .collect()
 }
 
+/// An image event's attributes as dockerd's: the image's labels, then `name`.
+fn image_attrs(labels: BTreeMap<String, String>, name: &str) -> BTreeMap<String, String> {
+    let mut a = labels;
+    a.insert("name".into(), name.into());
+    a
+}
+
 /// Publishes `untag`/`delete` events for what a removal did (images only, not layers).
 fn removal_events(ctx: &Ctx, id: &str, list: &[DeleteItem], deleted_ids: &[String]) {
-    for d in list {
+    removal_events_labelled(ctx, id, &BTreeMap::new(), list, deleted_ids);
+}
+
+/// [`removal_events`] of an image with `labels`. As dockerd's, an `untag` event names the
+/// image ID (actor and `name`), not the tag, and carries the image's labels: that of `id`,
+/// or (a prune, `id` empty) of the image deleted next in `list`, whose tags come first.
+fn removal_events_labelled(
+    ctx: &Ctx,
+    id: &str,
+    labels: &BTreeMap<String, String>,
+    list: &[DeleteItem],
+    deleted_ids: &[String],
+) {
+    for (i, d) in list.iter().enumerate() {
         match d {
-            DeleteItem::Untagged(t) => {
-                ctx.events
-                    .publish("image", "untag", id, attrs(&[("name", t)]));
+            DeleteItem::Untagged(_) => {
+                let image = Some(id).filter(|s| !s.is_empty()).or_else(|| {
+                    list[i..].iter().find_map(|x| match x {
+                        DeleteItem::Deleted(x) if deleted_ids.contains(x) => Some(x.as_str()),
+                        _ => None,
+                    })
+                });
+                if let Some(image) = image {
+                    let a = image_attrs(labels.clone(), image);
+                    ctx.events.publish("image", "untag", image, a);
+                }
             }
             DeleteItem::Deleted(x) if deleted_ids.contains(x) => {
                 ctx.events
@@ -314,17 +342,17 @@ async fn remove(ctx: Ctx, req: Req) -> ApiResult {
     let force = req.query.bool("force", false);
     let prune = !req.query.bool("noprune", false);
     let ctx2 = ctx.clone();
-    let (id, list, ids) = blocking(move || {
+    let (img, list, ids) = blocking(move || {
         let before: Vec<String> = ctx2.images.ids();
         let img = ctx2.images.resolve(&name)?;
         let list = ctx2
             .images
             .remove(&name, force, prune, &Usage(ctx2.clone()))?;
         InitLayers::of(&ctx2).remove_orphans(ctx2.storage.as_ref());
-        Ok((img.id, list, before))
+        Ok((img, list, before))
     })
     .await?;
-    removal_events(&ctx, &id, &list, &ids);
+    removal_events_labelled(&ctx, &img.id, &img.labels(), &list, &ids);
     ok_json(&items(&list))
 }
 

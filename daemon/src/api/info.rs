@@ -102,6 +102,7 @@ fn build(ctx: &Ctx) -> Info {
     let c = &ctx.config;
     let (running, paused, stopped) = ctx.containers.counts();
     let cgroup_version = berth_runtime::cgroups::version().to_string();
+    let security_options = security_options(&cgroup_version);
     let mut network = vec!["bridge".to_string(), "host".into(), "null".into()];
     let mut labels = Vec::new();
     let mut driver_status: Vec<[String; 2]> = ctx
@@ -220,12 +221,24 @@ fn build(ctx: &Ctx) -> Info {
         },
         live_restore_enabled: c.live_restore,
         isolation: String::new(),
-        security_options: vec![
-            "name=seccomp,profile=builtin".into(),
-            "name=cgroupns".into(),
-        ],
+        security_options,
         warnings,
     }
+}
+
+/// Docker's `SecurityOptions`: the seccomp profile where the kernel has seccomp (berth's
+/// default profile is the built-in one), and `name=cgroupns` where containers get a cgroup
+/// namespace of their own by default, which dockerd does on cgroup v2 only.
+fn security_options(cgroup_version: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if status.lines().any(|l| l.starts_with("Seccomp:")) {
+        out.push("name=seccomp,profile=builtin".to_string());
+    }
+    if cgroup_version == "2" {
+        out.push("name=cgroupns".to_string());
+    }
+    out
 }
 
 /// `GET /info`.

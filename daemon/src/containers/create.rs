@@ -166,6 +166,10 @@ pub async fn create(
         cfg.hostname = id[..12].to_string();
     }
     let mut host_config = host_config_defaults(host_config);
+    // Docker records the runtime a container runs on: the default one when none was asked for.
+    if host_config.runtime.is_empty() {
+        host_config.runtime = ctx.config.default_runtime.clone();
+    }
     // The daemon's log-driver and log-opts complete the request's; refused as Docker does.
     host_config.log_config = super::logconfig::merge_and_check(
         &host_config.log_config,

@@ -155,6 +155,7 @@ fn options(
         readonly_rootfs: hc.readonly_rootfs,
         tty: cfg.tty,
         mounts,
+        rootfs_propagation: crate::volumes::propagation::rootfs(rec)?,
         cap_add: strs(&hc.cap_add).to_vec(),
         cap_drop: strs(&hc.cap_drop).to_vec(),
         privileged: hc.privileged,

@@ -2,7 +2,10 @@
 //! metadata `<data-root>/volumes/<name>/volume.json` (written atomically). Whether a volume
 //! is in use is computed from the containers' `Mounts`, so it cannot drift after a crash.
 //! [`mounts`] turns a container's `Binds`/`Mounts`/`Volumes`/`Tmpfs`/`VolumesFrom` into
-//! Docker's mount points and the runtime's mount specs.
+//! Docker's mount points and the runtime's mount specs; [`propagation`] checks their bind
+//! propagation at start.
+
+pub mod propagation;
 
 pub mod copy;
 pub mod mounts;

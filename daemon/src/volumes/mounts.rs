@@ -15,14 +15,25 @@ fn invalid_spec(spec: &str) -> ServiceError {
     ServiceError::bad_request(format!("invalid volume specification: '{spec}'"))
 }
 
+/// The bind propagations a mount may ask for (Docker's; `rprivate` is the default).
+const PROPAGATIONS: [&str; 6] = [
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
+
+/// A bind's mount point; its propagation is the one `mode` names (`-v a:b:ro,rshared`), else
+/// Docker's default `rprivate`.
 fn bind_point(source: &str, dest: &str, rw: bool, mode: &str) -> MountPoint {
+    let propagation = mode
+        .split(',')
+        .rfind(|m| PROPAGATIONS.contains(m))
+        .unwrap_or("rprivate");
     MountPoint {
         kind: "bind".into(),
         source: source.into(),
         destination: dest.into(),
         mode: mode.into(),
         rw,
-        propagation: "rprivate".into(),
+        propagation: propagation.into(),
         ..MountPoint::default()
     }
 }
@@ -67,6 +78,11 @@ fn clean_dest(dest: &str, spec: &str) -> Result<String, ServiceError> {
     Ok(p.display().to_string())
 }
 
+/// Docker's refusal of bind options (a propagation) on a mount of another type.
+fn no_bind_options(kind: &str) -> String {
+    format!("invalid mount config for type \"{kind}\": field BindOptions must not be specified")
+}
+
 /// Parses one `-v` entry: `src:dst[:opts]` or `/dst` (anonymous).
 fn parse_bind(vols: &Volumes, spec: &str) -> Result<MountPoint, ServiceError> {
     let parts: Vec<&str> = spec.split(':').collect();
@@ -88,21 +104,22 @@ fn parse_bind(vols: &Volumes, spec: &str) -> Result<MountPoint, ServiceError> {
             "z",
             "Z",
             "nocopy",
-            "shared",
-            "rshared",
-            "slave",
-            "rslave",
-            "private",
-            "rprivate",
             "consistent",
             "cached",
             "delegated",
         ]
         .contains(o)
+            && !PROPAGATIONS.contains(o)
     }) {
         return Err(ServiceError::bad_request(format!("invalid mode: {bad}")));
     }
     let rw = !opts.contains(&"ro");
+    if !src.starts_with('/') && opts.iter().any(|o| PROPAGATIONS.contains(o)) {
+        return Err(ServiceError::bad_request(format!(
+            "invalid volume specification: '{spec}': {}",
+            no_bind_options("volume")
+        )));
+    }
     if src.is_empty() {
         return volume_point(vols, &anonymous_name(), &dest, rw, mode, true);
     }
@@ -154,11 +171,19 @@ fn parse_mount(vols: &Volumes, m: &Mount) -> Result<MountPoint, ServiceError> {
                 .and_then(|o| o["Propagation"].as_str())
                 .filter(|s| !s.is_empty())
             {
+                if !PROPAGATIONS.contains(&prop) {
+                    return Err(ServiceError::bad_request(format!(
+                        "invalid mount config for type \"bind\": invalid propagation mode: {prop}"
+                    )));
+                }
                 p.propagation = prop.to_string();
             }
             Ok(p)
         }
         "volume" => {
+            if m.bind_options.as_ref().is_some_and(|o| !o.is_null()) {
+                return Err(ServiceError::bad_request(no_bind_options("volume")));
+            }
             let options = m.volume_options.as_ref().unwrap_or(&Value::Null);
             let labels = options["Labels"].clone();
             let (name, anonymous) = if source.is_empty() {
@@ -301,6 +326,9 @@ pub fn specs(rec: &ContainerRecord) -> Vec<MountSpec> {
                 let mut options = vec!["rbind".to_string()];
                 if !rw {
                     options.push("ro".into());
+                }
+                if PROPAGATIONS.contains(&p.propagation.as_str()) {
+                    options.push(p.propagation.clone());
                 }
                 out.push(MountSpec {
                     destination: dest,

@@ -61,11 +61,7 @@ impl Pair {
     pub fn start() -> Option<Pair> {
         let real = RealEngine::start()?;
         let d = TestDaemon::start();
-        d.import_busybox();
-        let saved = d.dir().join("bb.tar");
-        d.docker(&["save", "-o", &saved.display().to_string(), "busybox:latest"])
-            .ok();
-        real.ok(&["load", "-i", &saved.display().to_string()]);
+        real.load_busybox_of(&d);
         Some(Pair { d, real })
     }
 
