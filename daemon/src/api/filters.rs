@@ -1,9 +1,9 @@
 //! Docker's `filters` query parameter turned into the domain's typed filters
-//! ([`crate::filters`], [`VolumeFilter`], [`NetworkFilter`], [`NetworkPruneFilter`]): the keys
+//! ([`crate::filters`], [`VolumeFilter`], [`NetworkFilter`], [`PruneFilter`]): the keys
 //! each list accepts are checked by the handler (`Filters::only`), the values parsed here.
 
-use crate::filters::{truthy, LabelFilter, Labels};
-use crate::network::{NetworkFilter, NetworkPruneFilter};
+use crate::filters::{truthy, LabelFilter, Labels, PruneFilter};
+use crate::network::NetworkFilter;
 use crate::server::http::{ApiError, Filters};
 use crate::volumes::VolumeFilter;
 
@@ -58,18 +58,23 @@ pub fn network(f: &Filters) -> NetworkFilter {
     }
 }
 
-/// `docker network prune`: `label`, `label!`, `until` (Docker's time forms; the latest value
-/// counts).
-pub fn network_prune(f: &Filters) -> Result<NetworkPruneFilter, ApiError> {
-    let until = match f.get("until").last() {
-        None => None,
-        Some(v) => Some(
-            crate::filters::timestamp(v, chrono::Utc::now())
-                .ok_or_else(|| ApiError::bad_request(format!("invalid filter 'until={v}'")))?,
-        ),
-    };
-    Ok(NetworkPruneFilter {
+/// `docker container prune` / `network prune`: `label`, `label!`, `until` (Docker's time
+/// forms; the latest value counts).
+pub fn prune(f: &Filters) -> Result<PruneFilter, ApiError> {
+    Ok(PruneFilter {
         labels: labels(f),
-        until,
+        until: until(f)?,
     })
+}
+
+/// The `until` filter (Docker's time forms; the latest value counts) in Unix nanoseconds.
+pub fn until(f: &Filters) -> Result<Option<i64>, ApiError> {
+    let Some(v) = f.get("until").last() else {
+        return Ok(None);
+    };
+    crate::filters::timestamp(v, chrono::Utc::now())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("failed to parse value as time or duration: {v:?}"))
+        })
 }

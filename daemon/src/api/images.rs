@@ -88,11 +88,9 @@ fn summary(img: &Image, shared: i64, containers: i64) -> ImageSummary {
     }
 }
 
-fn unix_filter(v: Option<&String>) -> Result<Option<i64>, ApiError> {
-    let Some(v) = v else { return Ok(None) };
-    crate::filters::timestamp(v, chrono::Utc::now())
-        .map(|ns| Some(ns.div_euclid(1_000_000_000)))
-        .ok_or_else(|| ApiError::bad_request(format!("invalid filter 'until={v}'")))
+/// The `until` filter in Unix seconds, as the image store takes it.
+fn unix_filter(f: &http::Filters) -> Result<Option<i64>, ApiError> {
+    Ok(super::filters::until(f)?.map(|ns| ns.div_euclid(1_000_000_000)))
 }
 
 fn bool_filter(f: &http::Filters, k: &str) -> Result<Option<bool>, ApiError> {
@@ -116,7 +114,7 @@ async fn list(ctx: Ctx, req: Req) -> ApiResult {
         references: f.get("reference").to_vec(),
         before: f.get("before").first().cloned(),
         since: f.get("since").first().cloned(),
-        until: unix_filter(f.get("until").first())?,
+        until: unix_filter(&f)?,
     };
     let shared = req.query.bool("shared-size", false);
     let ctx2 = ctx.clone();
@@ -334,7 +332,7 @@ async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let all = bool_filter(&f, "dangling")? == Some(false);
     let mut labels = f.get("label").to_vec();
     labels.extend(f.get("label!").iter().map(|l| format!("!{l}")));
-    let until = unix_filter(f.get("until").first())?;
+    let until = unix_filter(&f)?;
     let ctx2 = ctx.clone();
     let (report, ids) = blocking(move || {
         let ids = ctx2.images.ids();

@@ -6,6 +6,7 @@
 
 pub mod copy;
 pub mod mounts;
+pub mod prune;
 
 use crate::error::ServiceError;
 use crate::filters::Labels;
