@@ -206,6 +206,34 @@ fn container_and_network_prune_answer_as_dockerd() {
     let (ours, theirs) = both(&p, "1.41", "containers/prune");
     assert_eq!(ours, theirs);
 
+    // SpaceReclaimed: what the container wrote in its rw layer.
+    docker_both(
+        &p,
+        &[
+            "run",
+            "--name",
+            "c-big",
+            "--network",
+            "none",
+            "busybox",
+            "dd",
+            "if=/dev/zero",
+            "of=/big",
+            "bs=1000",
+            "count=300",
+        ],
+    );
+    let (ours, theirs) = both(&p, "1.41", "containers/prune");
+    assert_eq!(ours["ContainersDeleted"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        theirs["ContainersDeleted"].as_array().map(Vec::len),
+        Some(1)
+    );
+    for v in [&ours, &theirs] {
+        let n = v["SpaceReclaimed"].as_u64().unwrap_or(0);
+        assert!((300_000..400_000).contains(&n), "{ours} / {theirs}");
+    }
+
     // Networks: labels, `until`, in use or predefined stays; `null` when nothing goes.
     for (name, label) in [("n-a", "team=a"), ("n-b", "team=b"), ("n-used", "team=a")] {
         docker_both(&p, &["network", "create", "--label", label, name]);
