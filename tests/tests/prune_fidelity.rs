@@ -287,6 +287,7 @@ fn container_and_network_prune_answer_as_dockerd() {
 #[test]
 fn volume_image_and_build_prune_answer_as_dockerd() {
     let Some(p) = Pair::start() else { return };
+    let since = unix_now();
     for (name, label) in [("v-a", "team=a"), ("v-b", "team=b"), ("v-used", "team=a")] {
         docker_both(&p, &["volume", "create", "--label", label, name]);
     }
@@ -377,6 +378,35 @@ fn volume_image_and_build_prune_answer_as_dockerd() {
     ] {
         let (ours, theirs) = both(&p, "1.41", &format!("build/prune?{q}"));
         assert_eq!(ours, theirs, "{q}");
+        // Each prune says so in the event stream, with what it reclaimed.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let until = unix_now();
+        let fmt = "{{.Type}} {{.Action}} {{index .Actor.Attributes \"reclaimed\"}}";
+        let b = p.docker(
+            &[
+                "events",
+                "--since",
+                &since,
+                "--until",
+                &until,
+                "--filter",
+                "event=prune",
+                "--format",
+                fmt,
+            ],
+            None,
+        );
+        b.ok();
+        let kinds = |s: &str| {
+            s.lines()
+                .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(kinds(&b.ours.stdout), kinds(&b.theirs.stdout));
+        assert_eq!(
+            kinds(&b.ours.stdout),
+            BTreeSet::from(["volume prune", "image prune", "builder prune"].map(String::from))
+        );
     }
 }
 
@@ -568,4 +598,11 @@ print("ok")
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+fn unix_now() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .to_string()
 }

@@ -21,7 +21,7 @@ pub fn register(r: &mut Router) {
 /// `POST /build/prune` (`docker builder prune`): the filters are checked as Docker's; the
 /// classic builder keeps its cache as images (`image prune` removes those), so no BuildKit
 /// cache record is ever deleted here.
-async fn prune(_ctx: Ctx, req: Req) -> ApiResult {
+async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     let keys = [
         "id",
@@ -50,6 +50,8 @@ async fn prune(_ctx: Ctx, req: Req) -> ApiResult {
             )));
         }
     }
+    let reclaimed = BTreeMap::from([("reclaimed".to_string(), "0".to_string())]);
+    ctx.events.publish("builder", "prune", "", reclaimed);
     http::ok_json(&json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
 }
 
