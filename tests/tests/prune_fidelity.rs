@@ -518,6 +518,36 @@ fn prune_output_is_dockers_in_both_clis() {
         berth(&["image", "prune", "-a", "-f"], None).ok(),
         docker_out.ok()
     );
+    // `system prune -a --volumes` on berthd: both CLIs print the same.
+    let setup: [&[&str]; 3] = [
+        &["create", "--name", "s1", "-v", "/anon", "busybox", "true"],
+        &["network", "create", "s-net"],
+        &["volume", "create", "s-named"],
+    ];
+    let all = ["system", "prune", "-a", "--volumes", "-f"];
+    for s in setup {
+        d.docker(s).ok();
+    }
+    let docker_out = d.docker(&all);
+    let text = no_ids(docker_out.ok());
+    assert!(
+        text
+            == "Deleted Containers:\n<id>\n\nDeleted Networks:\ns-net\n\nDeleted Volumes:\n<id>\n\nTotal reclaimed space: 0B",
+        "{text}"
+    );
+    for s in setup.iter().take(2) {
+        d.docker(s).ok();
+    }
+    assert_eq!(no_ids(berth(&all, None).ok()), text);
+    d.docker(&["volume", "rm", "s-named"]).ok();
+    // `until` with `--volumes` is refused before anything is asked, as the docker CLI does.
+    let until = ["system", "prune", "-f", "--volumes", "--filter", "until=1h"];
+    let theirs = d.docker(&until);
+    let ours = berth(&until, None);
+    assert_eq!(
+        (ours.status, ours.stderr.trim()),
+        (theirs.status, theirs.stderr.trim())
+    );
     // Without `-f` the question is asked; `n` keeps everything.
     docker_both(&p, &["create", "--name", "kept", "busybox", "true"]);
     let b = p.docker(&["container", "prune"], Some(b"n\n"));
