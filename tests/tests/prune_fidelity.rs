@@ -345,9 +345,18 @@ fn volume_image_and_build_prune_answer_as_dockerd() {
         &p,
         &format!("images/prune?{}", filters(&[("until", "bad")])),
     );
-    // (dockerd 20.10 untags all but one tag of an image a container uses under
-    // `dangling=false`; berthd leaves used images alone, as Docker documents: compared on an
-    // unused image only.)
+    // An image a container uses loses all tags but its last.
+    let (ours, theirs) = both(
+        &p,
+        "1.41",
+        &format!("images/prune?{}", filters(&[("dangling", "false")])),
+    );
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        ours["ImagesDeleted"],
+        serde_json::json!([{"Untagged": "busybox:latest"}])
+    );
+    docker_both(&p, &["tag", "extra:1", "busybox"]);
     docker_both(&p, &["rm", "user"]);
     let (ours, theirs) = both(
         &p,
@@ -367,6 +376,10 @@ fn volume_image_and_build_prune_answer_as_dockerd() {
     assert_eq!(
         ours["ImagesDeleted"][0],
         serde_json::json!({"Untagged": "busybox:latest"})
+    );
+    assert_eq!(
+        ours["ImagesDeleted"][1],
+        serde_json::json!({"Untagged": "extra:1"})
     );
     assert!(ours["SpaceReclaimed"].as_u64() > Some(0), "{ours}");
 
@@ -510,14 +523,21 @@ fn prune_output_is_dockers_in_both_clis() {
             "berth {prune:?}"
         );
     }
-    // `image prune -a` with a used image (see the API test): berthd alone, both CLIs.
-    d.docker(&["tag", "busybox", "extra:2"]).ok();
-    let docker_out = d.docker(&["image", "prune", "-a", "-f"]);
-    d.docker(&["tag", "busybox", "extra:2"]).ok();
+    // `image prune -a` with a used image: it loses all tags but its last.
+    docker_both(&p, &["tag", "busybox", "extra:2"]);
+    let b = p.docker(&["image", "prune", "-a", "-f"], None);
+    assert_eq!(b.ours.stdout, b.theirs.stdout);
+    assert_eq!(
+        b.ours.stdout,
+        "Deleted Images:\nuntagged: busybox:latest\n\nTotal reclaimed space: 0B\n"
+    );
+    docker_both(&p, &["tag", "extra:2", "busybox"]);
     assert_eq!(
         berth(&["image", "prune", "-a", "-f"], None).ok(),
-        docker_out.ok()
+        b.ours.stdout
     );
+    docker_both(&p, &["tag", "extra:2", "busybox"]);
+    docker_both(&p, &["rmi", "extra:2"]);
     // `system prune -a --volumes` on berthd: both CLIs print the same.
     let setup: [&[&str]; 3] = [
         &["create", "--name", "s1", "-v", "/anon", "busybox", "true"],
