@@ -160,6 +160,13 @@ fn container_and_network_prune_answer_as_dockerd() {
         &p,
         &format!("containers/prune?{}", filters(&[("until", "garbage")])),
     );
+    let two = filters(&[("until", "1h"), ("until", "2h")]);
+    both_fail(&p, &format!("containers/prune?{two}"));
+    let (st, v) = post(p.d.socket(), "1.41", &format!("containers/prune?{two}"));
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("more than one until filter specified"))
+    );
 
     // `until` before everything: nothing, and `null` as Docker's.
     let q = filters(&[("until", "2000-01-01T00:00:00Z")]);

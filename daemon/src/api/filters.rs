@@ -58,8 +58,7 @@ pub fn network(f: &Filters) -> NetworkFilter {
     }
 }
 
-/// `docker container prune` / `network prune`: `label`, `label!`, `until` (Docker's time
-/// forms; the latest value counts).
+/// `docker container prune` / `network prune`: `label`, `label!`, `until`.
 pub fn prune(f: &Filters) -> Result<PruneFilter, ApiError> {
     Ok(PruneFilter {
         labels: labels(f),
@@ -67,10 +66,16 @@ pub fn prune(f: &Filters) -> Result<PruneFilter, ApiError> {
     })
 }
 
-/// The `until` filter (Docker's time forms; the latest value counts) in Unix nanoseconds.
+/// The `until` filter (Docker's time forms, one value at most) in Unix nanoseconds.
 pub fn until(f: &Filters) -> Result<Option<i64>, ApiError> {
-    let Some(v) = f.get("until").last() else {
-        return Ok(None);
+    let v = match f.get("until") {
+        [] => return Ok(None),
+        [v] => v,
+        _ => {
+            return Err(ApiError::bad_request(
+                "more than one until filter specified",
+            ))
+        }
     };
     crate::filters::timestamp(v, chrono::Utc::now())
         .map(Some)
