@@ -317,6 +317,12 @@ fn volume_image_and_build_prune_answer_as_dockerd() {
             "true",
         ],
     );
+    // A volume with mount options is never pruned.
+    let opts = ["--opt", "type=tmpfs", "--opt", "device=tmpfs"];
+    docker_both(
+        &p,
+        &[&["volume", "create"][..], &opts, &["v-opts"]].concat(),
+    );
     // API 1.41: every unused volume, named ones too; `until` and `all` are refused.
     for bad in [("until", "1h"), ("all", "true"), ("bogus", "1")] {
         let (ours, theirs) = both(&p, "1.41", &format!("volumes/prune?{}", filters(&[bad])));
@@ -342,6 +348,9 @@ fn volume_image_and_build_prune_answer_as_dockerd() {
         ours,
         serde_json::json!({"VolumesDeleted": [], "SpaceReclaimed": 0})
     );
+    let (ours, theirs) = names(&p, &["volume", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(ours, theirs);
+    assert_eq!(ours, BTreeSet::from(["v-opts", "v-used"].map(String::from)));
 
     // Images: dangling only by default; `dangling=false` takes unused tags; bad `until`.
     docker_both(&p, &["tag", "busybox", "extra:1"]);

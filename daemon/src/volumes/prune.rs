@@ -1,6 +1,6 @@
 //! `docker volume prune`: removes the volumes no container refers to that its filters admit —
 //! with API ≥ 1.42 only anonymous ones unless `all`, before 1.42 every unused one (Docker's
-//! rule) — and says how much space that gave back.
+//! rule), never one with mount options — and says how much space that gave back.
 
 use super::{disk_usage, mounts, VolumeFilter};
 use crate::state::Ctx;
@@ -17,7 +17,9 @@ pub struct Pruned {
 pub fn prune(ctx: &Ctx, filter: &VolumeFilter, all: bool, removed: impl Fn(&str)) -> Pruned {
     let mut out = Pruned::default();
     for v in ctx.volumes.list() {
-        if !all && !v.anonymous() {
+        // A volume with mount options (tmpfs, nfs, a bind) holds nothing here to reclaim:
+        // Docker's prune leaves those alone.
+        if (!all && !v.anonymous()) || !v.options.is_empty() {
             continue;
         }
         if !filter.matches(&v, false) || !mounts::users(&ctx.containers, &v.name).is_empty() {
