@@ -630,6 +630,15 @@ r = c.networks.prune(filters={"label": "k=v"})
 assert r["NetworksDeleted"] == ["py-net"], r
 r = c.images.prune(filters={"dangling": False})
 assert r["ImagesDeleted"] is None, r
+c.volumes.create("py-vol", labels={"k": "v"})
+f = {"label": "k=v"}
+if tuple(map(int, c.api.api_version.split("."))) >= (1, 42):
+    assert c.volumes.prune(filters=f)["VolumesDeleted"] == [], "named volumes stay"
+    f["all"] = "true"
+r = c.volumes.prune(filters=f)
+assert r == {"VolumesDeleted": ["py-vol"], "SpaceReclaimed": 0}, r
+r = c.api.prune_builds(filters={"until": "24h"})
+assert r == {"CachesDeleted": None, "SpaceReclaimed": 0}, r
 print("ok")
 "#;
     let ours = p.d.python(script);
