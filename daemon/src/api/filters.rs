@@ -66,20 +66,20 @@ pub fn prune(f: &Filters) -> Result<PruneFilter, ApiError> {
     })
 }
 
-/// The `until` filter (Docker's time forms, one value at most) in Unix nanoseconds.
+/// A prune's `until` filter (Docker's time forms, one value at most) in Unix nanoseconds.
 pub fn until(f: &Filters) -> Result<Option<i64>, ApiError> {
-    let v = match f.get("until") {
-        [] => return Ok(None),
-        [v] => v,
-        _ => {
-            return Err(ApiError::bad_request(
-                "more than one until filter specified",
-            ))
-        }
-    };
-    crate::filters::timestamp(v, chrono::Utc::now())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("failed to parse value as time or duration: {v:?}"))
-        })
+    match f.get("until") {
+        [] => Ok(None),
+        [v] => time(v).map(Some),
+        _ => Err(ApiError::bad_request(
+            "more than one until filter specified",
+        )),
+    }
+}
+
+/// One time filter value (Docker's forms) in Unix nanoseconds.
+pub fn time(v: &str) -> Result<i64, ApiError> {
+    crate::filters::timestamp(v, chrono::Utc::now()).ok_or_else(|| {
+        ApiError::bad_request(format!("failed to parse value as time or duration: {v:?}"))
+    })
 }

@@ -88,9 +88,9 @@ fn summary(img: &Image, shared: i64, containers: i64) -> ImageSummary {
     }
 }
 
-/// The `until` filter in Unix seconds, as the image store takes it.
-fn unix_filter(f: &http::Filters) -> Result<Option<i64>, ApiError> {
-    Ok(super::filters::until(f)?.map(|ns| ns.div_euclid(1_000_000_000)))
+/// Nanoseconds as the image store's Unix seconds.
+fn unix_secs(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000_000)
 }
 
 fn bool_filter(f: &http::Filters, k: &str) -> Result<Option<bool>, ApiError> {
@@ -114,7 +114,11 @@ async fn list(ctx: Ctx, req: Req) -> ApiResult {
         references: f.get("reference").to_vec(),
         before: f.get("before").first().cloned(),
         since: f.get("since").first().cloned(),
-        until: unix_filter(&f)?,
+        // The list takes the last `until`, as Docker's.
+        until: match f.get("until").last() {
+            Some(v) => Some(unix_secs(super::filters::time(v)?)),
+            None => None,
+        },
     };
     let shared = req.query.bool("shared-size", false);
     let ctx2 = ctx.clone();
@@ -332,7 +336,7 @@ async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let all = bool_filter(&f, "dangling")? == Some(false);
     let mut labels = f.get("label").to_vec();
     labels.extend(f.get("label!").iter().map(|l| format!("!{l}")));
-    let until = unix_filter(&f)?;
+    let until = super::filters::until(&f)?.map(unix_secs);
     let ctx2 = ctx.clone();
     let (report, ids) = blocking(move || {
         let ids = ctx2.images.ids();
