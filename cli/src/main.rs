@@ -12,7 +12,7 @@ mod commands;
 mod output;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use commands::{build, containers, images, network, registry, system, volume};
+use commands::{build, containers, images, network, prune, registry, system, volume};
 
 /// The CLI.
 #[derive(Debug, Parser)]
@@ -153,6 +153,9 @@ pub enum Cmd {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCmd),
+    /// Manage builds.
+    #[command(subcommand)]
+    Builder(prune::BuilderCmd),
 }
 
 fn main() {
@@ -250,6 +253,7 @@ fn run(cli: Cli, c: &mut berth_api::Client) -> anyhow::Result<i32> {
         Cmd::Container(cc) => containers::container(c, cc, cli.config.as_deref()),
         Cmd::Network(n) => network::network(c, n),
         Cmd::Volume(v) => volume::volume(c, v),
+        Cmd::Builder(b) => prune::builder(c, b),
     }
 }
 

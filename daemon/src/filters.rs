@@ -48,6 +48,27 @@ impl Labels {
     }
 }
 
+/// What may be pruned, by Docker's `prune` filters (containers, networks): its labels pass
+/// `label`/`label!` and it was created at or before `until` (Unix nanoseconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneFilter {
+    /// `label`, `label!`.
+    pub labels: Labels,
+    /// `until`.
+    pub until: Option<i64>,
+}
+
+impl PruneFilter {
+    /// Whether a record with labels looked up by `get` and created at `created` (RFC 3339)
+    /// may be pruned (in use, running or predefined is the caller's to say).
+    pub fn matches<'a>(&self, get: impl Fn(&str) -> Option<&'a str> + Copy, created: &str) -> bool {
+        let created = chrono::DateTime::parse_from_rfc3339(created)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt());
+        self.labels.matches(get) && self.until.is_none_or(|u| created.is_some_and(|c| c <= u))
+    }
+}
+
 /// A Docker boolean filter value: anything but `0` and `false` (any case) is true.
 pub fn truthy(v: &str) -> bool {
     !matches!(v.to_ascii_lowercase().as_str(), "0" | "false")
@@ -102,7 +123,7 @@ pub fn timestamp(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
 }
 
 /// A Go duration (`300ms`, `-1.5h`, `2h45m`) in nanoseconds; `None` if `v` is not one.
-fn go_duration_nanos(v: &str) -> Option<i64> {
+pub fn go_duration_nanos(v: &str) -> Option<i64> {
     let (neg, mut rest) = match v.as_bytes().first()? {
         b'-' => (true, &v[1..]),
         b'+' => (false, &v[1..]),

@@ -205,9 +205,10 @@ impl ImageStore {
         Ok(())
     }
 
-    /// `docker image prune`: removes dangling images (`all`: every image no container uses)
-    /// whose labels satisfy `labels` (`k`, `k=v`, `label!=...` as `!k=v`) and created before
-    /// `until` (unix seconds).
+    /// `docker image prune`: removes dangling images (`all`: tagged ones too) whose labels
+    /// satisfy `labels` (`k`, `k=v`, `label!=...` as `!k=v`) and created before `until` (unix
+    /// seconds). As Docker's, `all` removes a tagged image's tags one by one (in order) under
+    /// `rmi`'s rules: an image a container uses loses every tag but its last.
     pub fn prune(
         &self,
         all: bool,
@@ -231,14 +232,19 @@ impl ImageStore {
             if !crate::list::labels_match(&img.labels(), labels) {
                 continue;
             }
-            if !usage.containers_using(&img.id).is_empty() || self.get(&img.id).is_err() {
+            if self.get(&img.id).is_err() {
                 continue;
             }
             let res = if img.repo_tags.is_empty() {
+                if !usage.containers_using(&img.id).is_empty() {
+                    continue;
+                }
                 self.remove(&img.id, false, true, usage)
             } else if all {
                 let mut acc = Vec::new();
-                for t in &img.repo_tags {
+                let mut tags = img.repo_tags.clone();
+                tags.sort();
+                for t in &tags {
                     match self.remove(t, false, true, usage) {
                         Ok(v) => acc.extend(v),
                         Err(e) => tracing::debug!("prune: {t}: {e}"),

@@ -164,7 +164,8 @@ pub struct NetworkCreateResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworksPruneResponse {
-    pub networks_deleted: Vec<String>,
+    /// `null` when nothing was deleted, as Docker's.
+    pub networks_deleted: Option<Vec<String>>,
 }
 
 /// `IPAMConfig` of an endpoint (`--ip`, `--ip6`).

@@ -11,7 +11,6 @@ pub use super::containers_run::{kill, rm, run, simple, start, stop, wait};
 pub use super::containers_update::{update, UpdateArgs};
 pub use super::create::RunArgs;
 pub use super::state::{commit, diff, export, port, rename, top};
-use crate::output;
 use anyhow::Result;
 use berth_api::Client;
 use clap::{Args, Subcommand};
@@ -253,11 +252,7 @@ pub enum ContainerCmd {
     #[command(alias = "list")]
     Ls(PsArgs),
     /// Remove all stopped containers.
-    Prune {
-        /// Do not prompt for confirmation.
-        #[arg(short, long)]
-        force: bool,
-    },
+    Prune(super::prune::PruneArgs),
     /// Run a command in a new container.
     Run(RunArgs),
     /// Create a new container.
@@ -282,22 +277,7 @@ pub enum ContainerCmd {
 pub fn container(c: &mut Client, cmd: ContainerCmd, dir: Option<&str>) -> Result<i32> {
     match cmd {
         ContainerCmd::Ls(a) => ps(c, a),
-        ContainerCmd::Prune { .. } => {
-            let v = c.request("POST", "/containers/prune", &[], None)?.json()?;
-            println!("Deleted Containers:");
-            for d in v["ContainersDeleted"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-            {
-                println!("{}", d.as_str().unwrap_or(""));
-            }
-            println!(
-                "\nTotal reclaimed space: {}",
-                output::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
-            );
-            Ok(0)
-        }
+        ContainerCmd::Prune(a) => super::prune::one(c, super::prune::Area::Containers, false, &a),
         ContainerCmd::Run(a) => run(c, a, true, dir),
         ContainerCmd::Create(a) => run(c, a, false, dir),
         ContainerCmd::Rm(a) => rm(c, a),

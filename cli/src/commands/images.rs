@@ -57,9 +57,8 @@ pub enum ImageCmd {
         /// Remove all unused images, not just dangling ones.
         #[arg(short, long)]
         all: bool,
-        /// Do not prompt for confirmation.
-        #[arg(short, long)]
-        force: bool,
+        #[command(flatten)]
+        args: super::prune::PruneArgs,
     },
     /// Show the history of an image.
     History(HistoryArgs),
@@ -238,28 +237,8 @@ pub fn image(c: &mut Client, cmd: ImageCmd) -> Result<i32> {
             })
         }
         ImageCmd::Rm(a) => rmi(c, a),
-        ImageCmd::Prune { all, .. } => {
-            let f = if all {
-                "?filters=".to_string() + &enc("{\"dangling\":{\"false\":true}}")
-            } else {
-                String::new()
-            };
-            let v = c
-                .request("POST", &format!("/images/prune{f}"), &[], None)?
-                .json()?;
-            for d in v["ImagesDeleted"].as_array().cloned().unwrap_or_default() {
-                if let Some(u) = d["Untagged"].as_str() {
-                    println!("untagged: {u}");
-                }
-                if let Some(u) = d["Deleted"].as_str() {
-                    println!("deleted: {u}");
-                }
-            }
-            println!(
-                "\nTotal reclaimed space: {}",
-                output::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
-            );
-            Ok(0)
+        ImageCmd::Prune { all, args } => {
+            super::prune::one(c, super::prune::Area::Images, all, &args)
         }
         ImageCmd::History(a) => history(c, a),
         ImageCmd::Tag(a) => tag(c, a),

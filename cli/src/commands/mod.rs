@@ -10,6 +10,7 @@ mod containers_update;
 pub mod create;
 pub mod images;
 pub mod network;
+pub mod prune;
 pub mod registry;
 pub mod state;
 pub mod system;

@@ -114,14 +114,7 @@ pub enum NetworkCmd {
         force: bool,
     },
     /// Remove all unused networks.
-    Prune {
-        /// Do not prompt for confirmation.
-        #[arg(short, long)]
-        force: bool,
-        /// Provide filter values (e.g. "until=<timestamp>").
-        #[arg(long)]
-        filter: Vec<String>,
-    },
+    Prune(super::prune::PruneArgs),
 }
 
 /// `KEY=VALUE` pairs as a JSON object.
@@ -248,20 +241,6 @@ pub fn network(c: &mut Client, cmd: NetworkCmd) -> Result<i32> {
             c.json("POST", &path, &body)?;
             Ok(0)
         }
-        NetworkCmd::Prune { filter, .. } => {
-            let mut path = "/networks/prune".to_string();
-            if !filter.is_empty() {
-                path += &format!("?filters={}", enc(&filters_json(&filter)));
-            }
-            let v = c.request("POST", &path, &[], None)?.json()?;
-            let deleted = v["NetworksDeleted"].as_array().cloned().unwrap_or_default();
-            if !deleted.is_empty() {
-                println!("Deleted Networks:");
-                for d in deleted {
-                    println!("{}", d.as_str().unwrap_or_default());
-                }
-            }
-            Ok(0)
-        }
+        NetworkCmd::Prune(a) => super::prune::one(c, super::prune::Area::Networks, false, &a),
     }
 }

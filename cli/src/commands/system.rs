@@ -49,6 +49,8 @@ pub enum SystemCmd {
     Info(InfoArgs),
     /// Get real time events from the server.
     Events(EventsArgs),
+    /// Remove unused data.
+    Prune(super::prune::SystemPruneArgs),
 }
 
 fn s(v: &Value, k: &str) -> String {
@@ -325,6 +327,7 @@ pub fn system(c: &mut Client, cmd: SystemCmd) -> Result<i32> {
     match cmd {
         SystemCmd::Info(a) => info(c, a),
         SystemCmd::Events(a) => events(c, a),
+        SystemCmd::Prune(a) => super::prune::system(c, &a),
         SystemCmd::Df => {
             let v = c.get("/system/df")?;
             let imgs = v["Images"].as_array().cloned().unwrap_or_default();

@@ -67,12 +67,8 @@ pub enum VolumeCmd {
         /// Remove all unused volumes, not just anonymous ones.
         #[arg(short, long)]
         all: bool,
-        /// Do not prompt for confirmation.
-        #[arg(short, long)]
-        force: bool,
-        /// Provide filter values (e.g. "label=<label>").
-        #[arg(long)]
-        filter: Vec<String>,
+        #[command(flatten)]
+        args: super::prune::PruneArgs,
     },
 }
 
@@ -135,29 +131,8 @@ pub fn volume(c: &mut Client, cmd: VolumeCmd) -> Result<i32> {
             }
             Ok(code)
         }
-        VolumeCmd::Prune { all, filter, .. } => {
-            let mut f = filter;
-            if all {
-                f.push("all=true".to_string());
-            }
-            let mut path = "/volumes/prune".to_string();
-            if !f.is_empty() {
-                path += &format!("?filters={}", enc(&filters_json(&f)));
-            }
-            let v = c.request("POST", &path, &[], None)?.json()?;
-            let deleted = v["VolumesDeleted"].as_array().cloned().unwrap_or_default();
-            if !deleted.is_empty() {
-                println!("Deleted Volumes:");
-                for d in deleted {
-                    println!("{}", d.as_str().unwrap_or_default());
-                }
-                println!();
-            }
-            println!(
-                "Total reclaimed space: {}",
-                output::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
-            );
-            Ok(0)
+        VolumeCmd::Prune { all, args } => {
+            super::prune::one(c, super::prune::Area::Volumes, all, &args)
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `errorDetail` messages.
 
 use crate::build::{short, BuildEvent, BuildOpts, Ready, BUILD_STACK};
+use crate::filters::go_duration_nanos;
 use crate::server::http::{self, ApiError, ApiResult, BodyReader};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -17,8 +18,41 @@ pub fn register(r: &mut Router) {
     r.add(Method::POST, "/build/prune", prune);
 }
 
-async fn prune(_ctx: Ctx, _req: Req) -> ApiResult {
-    http::ok_json(&json!({"CachesDeleted": [], "SpaceReclaimed": 0}))
+/// `POST /build/prune` (`docker builder prune`): the filters are checked as Docker's; the
+/// classic builder keeps its cache as images (`image prune` removes those), so no BuildKit
+/// cache record is ever deleted here.
+async fn prune(ctx: Ctx, req: Req) -> ApiResult {
+    let f = req.query.filters()?;
+    let keys = [
+        "id",
+        "parent",
+        "type",
+        "description",
+        "inuse",
+        "shared",
+        "private",
+        "until",
+        "unused-for",
+        "unusedfor",
+        "label",
+        "label!",
+    ];
+    if let Err(e) = f.only(&keys) {
+        return Err(ApiError::bad_request(format!(
+            "failed to prune build cache: {}",
+            e.message
+        )));
+    }
+    for k in ["until", "unused-for", "unusedfor"] {
+        if let Some(v) = f.get(k).iter().find(|v| go_duration_nanos(v).is_none()) {
+            return Err(ApiError::bad_request(format!(
+                "failed to prune build cache: \"{k}\" filter expects a duration (e.g., '24h'): time: invalid duration {v:?}"
+            )));
+        }
+    }
+    let reclaimed = BTreeMap::from([("reclaimed".to_string(), "0".to_string())]);
+    ctx.events.publish("builder", "prune", "", reclaimed);
+    http::ok_json(&json!({"CachesDeleted": null, "SpaceReclaimed": 0}))
 }
 
 fn json_map(s: Option<&str>) -> Result<BTreeMap<String, Value>, ApiError> {

@@ -6,7 +6,7 @@ use crate::server::http::{ok_json, ApiError, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
 use berth_api::types::container::{
-    ContainerJson, ContainerState, ContainerSummary, Port, PortBinding,
+    ContainerJson, ContainerState, ContainerSummary, ContainersPruneResponse, Port, PortBinding,
 };
 use berth_api::units::human_duration;
 use serde_json::json;
@@ -180,9 +180,18 @@ pub(crate) async fn summaries_with_sizes(
         .collect())
 }
 
-pub async fn prune(ctx: Ctx, _req: Req) -> ApiResult {
-    let deleted = crate::containers::remove::prune(&ctx).await?;
-    ok_json(&json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}))
+pub async fn prune(ctx: Ctx, req: Req) -> ApiResult {
+    let f = req.query.filters()?;
+    f.only(&["label", "label!", "until"])?;
+    let filter = super::filters::prune(&f)?;
+    let p = crate::containers::remove::prune(&ctx, &filter).await?;
+    let mut a = BTreeMap::new();
+    a.insert("reclaimed".to_string(), p.reclaimed.to_string());
+    ctx.events.publish("container", "prune", "", a);
+    ok_json(&ContainersPruneResponse {
+        containers_deleted: (!p.deleted.is_empty()).then_some(p.deleted),
+        space_reclaimed: p.reclaimed,
+    })
 }
 
 #[cfg(test)]

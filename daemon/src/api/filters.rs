@@ -1,9 +1,9 @@
 //! Docker's `filters` query parameter turned into the domain's typed filters
-//! ([`crate::filters`], [`VolumeFilter`], [`NetworkFilter`], [`NetworkPruneFilter`]): the keys
+//! ([`crate::filters`], [`VolumeFilter`], [`NetworkFilter`], [`PruneFilter`]): the keys
 //! each list accepts are checked by the handler (`Filters::only`), the values parsed here.
 
-use crate::filters::{truthy, LabelFilter, Labels};
-use crate::network::{NetworkFilter, NetworkPruneFilter};
+use crate::filters::{truthy, LabelFilter, Labels, PruneFilter};
+use crate::network::NetworkFilter;
 use crate::server::http::{ApiError, Filters};
 use crate::volumes::VolumeFilter;
 
@@ -58,18 +58,28 @@ pub fn network(f: &Filters) -> NetworkFilter {
     }
 }
 
-/// `docker network prune`: `label`, `label!`, `until` (Docker's time forms; the latest value
-/// counts).
-pub fn network_prune(f: &Filters) -> Result<NetworkPruneFilter, ApiError> {
-    let until = match f.get("until").last() {
-        None => None,
-        Some(v) => Some(
-            crate::filters::timestamp(v, chrono::Utc::now())
-                .ok_or_else(|| ApiError::bad_request(format!("invalid filter 'until={v}'")))?,
-        ),
-    };
-    Ok(NetworkPruneFilter {
+/// `docker container prune` / `network prune`: `label`, `label!`, `until`.
+pub fn prune(f: &Filters) -> Result<PruneFilter, ApiError> {
+    Ok(PruneFilter {
         labels: labels(f),
-        until,
+        until: until(f)?,
+    })
+}
+
+/// A prune's `until` filter (Docker's time forms, one value at most) in Unix nanoseconds.
+pub fn until(f: &Filters) -> Result<Option<i64>, ApiError> {
+    match f.get("until") {
+        [] => Ok(None),
+        [v] => time(v).map(Some),
+        _ => Err(ApiError::bad_request(
+            "more than one until filter specified",
+        )),
+    }
+}
+
+/// One time filter value (Docker's forms) in Unix nanoseconds.
+pub fn time(v: &str) -> Result<i64, ApiError> {
+    crate::filters::timestamp(v, chrono::Utc::now()).ok_or_else(|| {
+        ApiError::bad_request(format!("failed to parse value as time or duration: {v:?}"))
     })
 }

@@ -88,11 +88,9 @@ fn summary(img: &Image, shared: i64, containers: i64) -> ImageSummary {
     }
 }
 
-fn unix_filter(v: Option<&String>) -> Result<Option<i64>, ApiError> {
-    let Some(v) = v else { return Ok(None) };
-    crate::filters::timestamp(v, chrono::Utc::now())
-        .map(|ns| Some(ns.div_euclid(1_000_000_000)))
-        .ok_or_else(|| ApiError::bad_request(format!("invalid filter 'until={v}'")))
+/// Nanoseconds as the image store's Unix seconds.
+fn unix_secs(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000_000)
 }
 
 fn bool_filter(f: &http::Filters, k: &str) -> Result<Option<bool>, ApiError> {
@@ -116,7 +114,11 @@ async fn list(ctx: Ctx, req: Req) -> ApiResult {
         references: f.get("reference").to_vec(),
         before: f.get("before").first().cloned(),
         since: f.get("since").first().cloned(),
-        until: unix_filter(f.get("until").first())?,
+        // The list takes the last `until`, as Docker's.
+        until: match f.get("until").last() {
+            Some(v) => Some(unix_secs(super::filters::time(v)?)),
+            None => None,
+        },
     };
     let shared = req.query.bool("shared-size", false);
     let ctx2 = ctx.clone();
@@ -362,7 +364,7 @@ async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let all = bool_filter(&f, "dangling")? == Some(false);
     let mut labels = f.get("label").to_vec();
     labels.extend(f.get("label!").iter().map(|l| format!("!{l}")));
-    let until = unix_filter(f.get("until").first())?;
+    let until = super::filters::until(&f)?.map(unix_secs);
     let ctx2 = ctx.clone();
     let (report, ids) = blocking(move || {
         let ids = ctx2.images.ids();

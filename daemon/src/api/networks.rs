@@ -253,19 +253,22 @@ async fn remove(ctx: Ctx, req: Req) -> ApiResult {
 async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
     f.only(&["label", "label!", "until"])?;
-    let filter = super::filters::network_prune(&f)?;
+    let filter = super::filters::prune(&f)?;
     let mut deleted = Vec::new();
     for rec in ctx.networks.list() {
         let name = rec.name.clone();
         if PREDEFINED.contains(&name.as_str()) || !attached(&ctx, &rec).is_empty() {
             continue;
         }
-        if filter.matches(&rec) && delete_one(&ctx, &rec).await.is_ok() {
+        if crate::network::prunable(&filter, &rec) && delete_one(&ctx, &rec).await.is_ok() {
             deleted.push(name);
         }
     }
+    let mut a = BTreeMap::new();
+    a.insert("reclaimed".to_string(), "0".to_string());
+    ctx.events.publish("network", "prune", "", a);
     ok_json(&NetworksPruneResponse {
-        networks_deleted: deleted,
+        networks_deleted: (!deleted.is_empty()).then_some(deleted),
     })
 }
 

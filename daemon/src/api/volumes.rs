@@ -88,27 +88,26 @@ async fn remove(ctx: Ctx, req: Req) -> ApiResult {
 
 async fn prune(ctx: Ctx, req: Req) -> ApiResult {
     let f = req.query.filters()?;
-    f.only(&["label", "label!", "all"])?;
-    let all = f.get("all").iter().any(|v| truthy(v));
-    let f = super::filters::volume(&f);
-    let mut deleted = Vec::new();
-    let mut reclaimed: u64 = 0;
-    for v in ctx.volumes.list() {
-        if !all && !v.anonymous() {
-            continue;
-        }
-        if !f.matches(&v, false) || !mounts::users(&ctx.containers, &v.name).is_empty() {
-            continue;
-        }
-        let size = volumes::disk_usage(&v.mountpoint);
-        if ctx.volumes.remove(&v.name, &[]).is_ok() {
-            reclaimed += size;
-            publish(&ctx, "destroy", &v.name);
-            deleted.push(v.name.clone());
-        }
-    }
+    // API 1.42 made prune spare named volumes unless `all` (which older versions refuse).
+    let modern = req.version >= (1, 42);
+    f.only(if modern {
+        &["label", "label!", "all"]
+    } else {
+        &["label", "label!"]
+    })?;
+    let all = !modern || f.get("all").iter().any(|v| truthy(v));
+    let filter = super::filters::volume(&f);
+    let ctx2 = ctx.clone();
+    let p = tokio::task::spawn_blocking(move || {
+        volumes::prune::prune(&ctx2, &filter, all, |name| publish(&ctx2, "destroy", name))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("pruning volumes: {e}")))?;
+    let mut a = BTreeMap::new();
+    a.insert("reclaimed".to_string(), p.reclaimed.to_string());
+    ctx.events.publish("volume", "prune", "", a);
     ok_json(&VolumesPruneResponse {
-        volumes_deleted: Some(deleted),
-        space_reclaimed: reclaimed,
+        volumes_deleted: Some(p.deleted),
+        space_reclaimed: p.reclaimed,
     })
 }

@@ -2,6 +2,7 @@
 
 use super::{exit, kill, lock, stop, Container};
 use crate::error::{ServiceError, ServiceResult};
+use crate::filters::PruneFilter;
 use crate::state::Ctx;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,16 +55,38 @@ pub async fn remove(
     exit::remove_with_volumes(ctx, c, volumes).await
 }
 
-/// Removes every stopped container (`docker container prune`); the ids removed.
-pub async fn prune(ctx: &Ctx) -> ServiceResult<Vec<String>> {
-    let mut deleted = Vec::new();
+/// What `docker container prune` did: the ids removed and the bytes their rw layers held.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub deleted: Vec<String>,
+    pub reclaimed: u64,
+}
+
+/// Removes every stopped container `filter` admits (`docker container prune`).
+pub async fn prune(ctx: &Ctx, filter: &PruneFilter) -> ServiceResult<Pruned> {
+    let mut out = Pruned::default();
     for c in ctx.containers.all() {
+        let admitted = c.view(|r| {
+            let labels = r.config.labels.as_ref();
+            filter.matches(|k| labels?.get(k).map(String::as_str), &r.created)
+        });
+        if !admitted || c.running() {
+            continue;
+        }
+        let storage = ctx.storage.clone();
+        let id = c.id.clone();
+        let size = tokio::task::spawn_blocking(move || storage.usage(&id).map_or(0, |u| u.size))
+            .await
+            .unwrap_or(0);
         match remove(ctx, &c, false, false).await {
-            Ok(()) => deleted.push(c.id.clone()),
+            Ok(()) => {
+                out.deleted.push(c.id.clone());
+                out.reclaimed += size;
+            }
             // Running, or removed meanwhile: not for this prune.
             Err(ServiceError::Conflict(_) | ServiceError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(deleted)
+    Ok(out)
 }

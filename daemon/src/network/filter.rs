@@ -2,7 +2,7 @@
 //! typed records.
 
 use super::PREDEFINED;
-use crate::filters::{LabelFilter, Labels};
+use crate::filters::{LabelFilter, PruneFilter};
 use crate::model::network::NetworkRecord;
 
 /// `docker network ls` filters, parsed. Each field is one filter: empty passes everything,
@@ -46,31 +46,16 @@ impl NetworkFilter {
     }
 }
 
-/// `docker network prune` filters, parsed: a network is pruned when its labels pass and it
-/// was created at or before `until` (Unix nanoseconds), as Docker's.
-#[derive(Debug, Clone, Default)]
-pub struct NetworkPruneFilter {
-    /// `label`, `label!`.
-    pub labels: Labels,
-    /// `until`.
-    pub until: Option<i64>,
-}
-
-impl NetworkPruneFilter {
-    /// Whether `rec` may be pruned by these filters (in use or predefined is the caller's).
-    pub fn matches(&self, rec: &NetworkRecord) -> bool {
-        let created = chrono::DateTime::parse_from_rfc3339(&rec.created)
-            .ok()
-            .and_then(|t| t.timestamp_nanos_opt());
-        self.labels
-            .matches(|k| rec.labels.get(k).map(String::as_str))
-            && self.until.is_none_or(|u| created.is_some_and(|c| c <= u))
-    }
+/// Whether `rec` may be pruned by `docker network prune`'s filters `f` (in use or predefined
+/// is the caller's).
+pub fn prunable(f: &PruneFilter, rec: &NetworkRecord) -> bool {
+    f.matches(|k| rec.labels.get(k).map(String::as_str), &rec.created)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filters::Labels;
 
     fn net(name: &str, driver: &str) -> NetworkRecord {
         let mut r = super::super::record("ab12", name, driver);
@@ -112,16 +97,16 @@ mod tests {
                 .ok()
                 .and_then(|t| t.timestamp_nanos_opt())
         };
-        let f = |until: &str, label: &str| NetworkPruneFilter {
+        let f = |until: &str, label: &str| PruneFilter {
             labels: Labels {
                 with: vec![LabelFilter::parse(label)],
                 without: Vec::new(),
             },
             until: at(until),
         };
-        assert!(f("2026-01-01T00:00:00.5Z", "team").matches(&old));
-        assert!(!f("2026-01-01T00:00:00Z", "team").matches(&old));
-        assert!(!f("2026-02-01T00:00:00Z", "team=b").matches(&old));
-        assert!(NetworkPruneFilter::default().matches(&old));
+        assert!(prunable(&f("2026-01-01T00:00:00.5Z", "team"), &old));
+        assert!(!prunable(&f("2026-01-01T00:00:00Z", "team"), &old));
+        assert!(!prunable(&f("2026-02-01T00:00:00Z", "team=b"), &old));
+        assert!(prunable(&PruneFilter::default(), &old));
     }
 }

@@ -20,7 +20,7 @@ mod dns_msg;
 pub mod endpoints;
 mod filter;
 
-pub use filter::{NetworkFilter, NetworkPruneFilter};
+pub use filter::{prunable, NetworkFilter};
 
 use crate::error::ServiceError;
 use crate::model::network::NetworkRecord;

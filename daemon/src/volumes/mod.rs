@@ -9,6 +9,7 @@ pub mod propagation;
 
 pub mod copy;
 pub mod mounts;
+pub mod prune;
 
 use crate::error::ServiceError;
 use crate::filters::Labels;
