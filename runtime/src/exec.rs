@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::fs;
 
 /// Joins container `pid` and runs `process` (an OCI process object); returns the exit code
-/// to exit with (the command's, or 126/127 with a message on stderr).
+/// to exit with (the command's, or 126 with Docker's message on stdout).
 pub fn exec_into(pid: i32, process: &Value) -> i32 {
     // Nothing of berthd's and of this helper (the host binary behind `/proc/PID/exe`, its
     // descriptors) may be reachable from the container: see `process::non_dumpable`.
@@ -93,11 +93,7 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
             }
             // Only 0-2 are the container's: the rest goes before anything else happens.
             process::close_fds(&[]);
-            let fail = |e: String| -> ! {
-                eprintln!("OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown");
-                // SAFETY: ending the child.
-                unsafe { libc::_exit(126) }
-            };
+            let fail = |e: String| -> ! { start_failed(&e) };
             // The container's filter, which berthd passes along (`"seccomp"`), installed as
             // init does (see `init::run`).
             let nnp = process["noNewPrivileges"].as_bool().unwrap_or(false);
@@ -134,10 +130,8 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
                         .collect()
                 })
                 .unwrap_or_default();
-            let (code, msg) = process::exec(&args, &env);
-            eprintln!("OCI runtime exec failed: {msg}: unknown");
-            // SAFETY: ending the child.
-            unsafe { libc::_exit(code) }
+            let (_, msg) = process::exec(&args, &env);
+            start_failed(&msg)
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => loop {
             match nix::sys::wait::waitpid(child, None) {
@@ -153,6 +147,22 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
             126
         }
     }
+}
+
+/// Ends an exec's child that could not start its command as Docker's does: exit code 126
+/// whatever the reason (a missing command too: 127 is `docker run`'s), and dockerd's text on
+/// the exec's stdout, ended by `\r\n` (dockerd writes it into the hijacked stream).
+fn start_failed(reason: &str) -> ! {
+    use std::io::Write;
+    // runc reports a directory as EACCES ("permission denied"), as execve does.
+    let reason = reason.replace(": is a directory", ": permission denied");
+    let msg = format!(
+        "OCI runtime exec failed: exec failed: unable to start container process: {reason}: unknown\r\n"
+    );
+    let _ = std::io::stdout().write_all(msg.as_bytes());
+    let _ = std::io::stdout().flush();
+    // SAFETY: ending the child.
+    unsafe { libc::_exit(126) }
 }
 
 fn ns_name(f: CloneFlags) -> &'static str {

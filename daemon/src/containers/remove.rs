@@ -32,10 +32,7 @@ pub async fn remove(
     };
     if c.running() {
         if !force {
-            return Err(ServiceError::conflict(format!(
-                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                c.name()
-            )));
+            return Err(refusal(c));
         }
         c.update(|r| r.manually_stopped = true);
         let _ = kill::signal(ctx, c, libc::SIGKILL).await;
@@ -52,6 +49,21 @@ pub async fn remove(
         }
     }
     exit::remove_with_volumes(ctx, c, volumes).await
+}
+
+/// Docker's refusal to remove a running, paused or restarting container without `force`.
+fn refusal(c: &Container) -> ServiceError {
+    let state = c.view(|r| r.state.status().to_string());
+    let procedure = "Stop the container before attempting removal or force remove";
+    let procedure = if state == "paused" {
+        format!("Unpause and then {}", procedure.to_lowercase())
+    } else {
+        procedure.to_string()
+    };
+    ServiceError::conflict(format!(
+        "You cannot remove a {state} container {}. {procedure}",
+        c.id
+    ))
 }
 
 /// Removes every stopped container (`docker container prune`); the ids removed.
