@@ -153,11 +153,17 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
 /// whatever the reason (a missing command too: 127 is `docker run`'s), and dockerd's text on
 /// the exec's stdout, ended by `\r\n` (dockerd writes it into the hijacked stream).
 fn start_failed(reason: &str) -> ! {
-    use std::io::Write;
+    use std::io::{IsTerminal, Write};
     // runc reports a directory as EACCES ("permission denied"), as execve does.
     let reason = reason.replace(": is a directory", ": permission denied");
+    // On a terminal the line discipline turns the `\n` into `\r\n` itself.
+    let end = if std::io::stdout().is_terminal() {
+        "\n"
+    } else {
+        "\r\n"
+    };
     let msg = format!(
-        "OCI runtime exec failed: exec failed: unable to start container process: {reason}: unknown\r\n"
+        "OCI runtime exec failed: exec failed: unable to start container process: {reason}: unknown{end}"
     );
     let _ = std::io::stdout().write_all(msg.as_bytes());
     let _ = std::io::stdout().flush();

@@ -38,6 +38,11 @@ pub fn create(ctx: &Ctx, c: &Container, config: ExecConfig) -> ServiceResult<Str
     if config.cmd.is_empty() {
         return Err(ServiceError::bad_request("No exec command specified"));
     }
+    let detach_keys = match config.detach_keys.as_str() {
+        "" => Vec::new(),
+        k => berth_api::detach::parse(k)
+            .map_err(|_| ServiceError::internal(format!("Invalid escape keys ({k}) provided")))?,
+    };
     let id: String = (0..32)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect();
@@ -45,6 +50,7 @@ pub fn create(ctx: &Ctx, c: &Container, config: ExecConfig) -> ServiceResult<Str
         id: id.clone(),
         container: c.id.clone(),
         config,
+        detach_keys,
         ..ExecRecord::default()
     };
     let action = format!("exec_create: {}", exec_command(&rec.config));

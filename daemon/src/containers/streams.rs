@@ -48,7 +48,7 @@ async fn pump(m: tokio::net::UnixStream, p: PendingAttach, tty: bool) {
 }
 
 /// Relays between the monitor connection `m` of an attach and the client's stream `io` until
-/// either side ends or the client types `detach_keys`: the client's bytes go to the
+/// either side ends or the client of a TTY types `detach_keys`: the client's bytes go to the
 /// container's stdin (when `stdin`), the container's stdcopy frames to the client (as raw
 /// bytes when `tty`).
 pub async fn relay(
@@ -60,7 +60,11 @@ pub async fn relay(
 ) {
     let (mut mr, mut mw) = m.into_split();
     let (mut cr, mut cw) = tokio::io::split(io);
-    let mut escape = berth_api::detach::Escape::new(detach_keys);
+    // As dockerd's: only a TTY attach watches for the detach keys; without a TTY the
+    // client's bytes all reach the container (which keeps its stdin when the client goes,
+    // unless `StdinOnce`).
+    let keys = if tty { detach_keys } else { Vec::new() };
+    let mut escape = berth_api::detach::Escape::new(keys);
     let (detached_tx, detached_rx) = tokio::sync::oneshot::channel::<()>();
     let up = tokio::spawn(async move {
         let mut buf = [0u8; 4096];

@@ -1,0 +1,223 @@
+//! Exec and lifecycle details against a private real dockerd (issue 16): the same docker-py
+//! calls on both engines, their answers compared — the framing of exec streams (raw for a
+//! TTY, stdcopy otherwise), the hijacked `socket` mode, `exec_run(tty, stream, demux)`
+//! chunks, a command that cannot start (126 and dockerd's text), `ExecInspect` fields,
+//! detach keys (a TTY exec's, and a non-TTY attach passing them through with its stdin kept
+//! open), `rm` of a running container, and `kill` answering once the container has exited.
+//! Without dockerd the berth side is still checked against the values dockerd gives.
+
+use berth_tests::{RealEngine, TestDaemon};
+use serde_json::Value;
+use std::process::Command;
+
+/// Runs `script` in python3 with `c` a docker-py client of `host` and `api` its low-level
+/// API; the script prints one JSON object, returned parsed.
+fn py(host: &str, script: &str) -> Value {
+    let full = format!(
+        "import docker, json, socket, time\nc = docker.DockerClient(base_url={host:?})\napi = c.api\nout = {{}}\n{HELPERS}\n{script}\nprint(json.dumps(out))\n"
+    );
+    let o = Command::new("timeout")
+        .args(["120", "python3", "-c", &full])
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "python on {host}: {stdout}\n{stderr}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+}
+
+/// Python helpers: `text` (bytes as a JSON-safe string), `drain` (a socket read to its end,
+/// or to a 10 s silence), `until` (reads until a marker has come).
+const HELPERS: &str = r#"
+def text(b):
+    return None if b is None else b.decode('latin-1')
+def drain(sk):
+    sk.settimeout(10)
+    got = b''
+    try:
+        while True:
+            d = sk.recv(65536)
+            if not d:
+                return got, 'closed'
+            got += d
+    except socket.timeout:
+        return got, 'open'
+def until(sk, marker):
+    sk.settimeout(10)
+    got = b''
+    while marker not in got:
+        d = sk.recv(65536)
+        if not d:
+            break
+        got += d
+    return got
+def raw(eid, tty=False):
+    return text(drain(api.exec_start(eid, socket=True, tty=tty)._sock)[0])
+def pick(i):
+    keys = ['Running', 'ExitCode', 'ProcessConfig', 'OpenStdin', 'OpenStdout', 'OpenStderr',
+            'CanRemove', 'DetachKeys']
+    return {k: i.get(k) for k in keys}
+"#;
+
+/// The exec calls, run on one engine (a running container `ex1` exists).
+const EXEC: &str = r#"
+e = api.exec_create('ex1', ['nosuch'])['Id']
+out['missing'] = raw(e)
+out['missing_inspect'] = pick(api.exec_inspect(e))
+e = api.exec_create('ex1', ['/etc'], tty=True)['Id']
+out['notexec_tty'] = raw(e, tty=True)
+out['notexec_code'] = api.exec_inspect(e)['ExitCode']
+e = api.exec_create('ex1', ['sh', '-c', 'echo out; echo err >&2; exit 3'], tty=True)['Id']
+out['tty_raw'] = raw(e, tty=True)
+i = api.exec_inspect(e)
+out['tty_inspect'] = pick(i)
+out['tty_pid_kept'] = i['Pid'] > 0
+e = api.exec_create('ex1', ['sh', '-c', 'echo out; sleep 0.2; echo err >&2; exit 4'])['Id']
+out['framed'] = raw(e)
+e = api.exec_create('ex1', ['sleep', '1'], user='root', workdir='/tmp', detach_keys='ctrl-x,x',
+                    environment=['A=1'])['Id']
+out['created_inspect'] = pick(api.exec_inspect(e))
+try:
+    api.exec_create('ex1', ['true'], detach_keys='ctrl-')
+    out['bad_keys'] = 'accepted'
+except docker.errors.APIError as err:
+    out['bad_keys'] = [err.status_code, err.explanation]
+e = api.exec_create('ex1', ['sh', '-c', 'echo detached > /tmp/d'])['Id']
+out['detach_start'] = repr(api.exec_start(e, detach=True))
+time.sleep(0.5)
+out['detach_result'] = c.containers.get('ex1').exec_run(['cat', '/tmp/d']).output.decode()
+e = api.exec_create('ex1', ['cat'], stdin=True)['Id']
+sk = api.exec_start(e, socket=True)._sock
+sk.sendall(b'through the socket\n')
+sk.shutdown(socket.SHUT_WR)
+out['socket_stdin'] = list(map(str, [text(drain(sk)[0]), api.exec_inspect(e)['ExitCode']]))
+cmd = ['sh', '-c', 'echo a; sleep 0.3; echo b >&2; sleep 0.3; echo c']
+r = c.containers.get('ex1').exec_run(cmd, tty=True, stream=True, demux=True)
+out['demux_tty'] = [[text(o), text(e)] for (o, e) in r.output]
+r = c.containers.get('ex1').exec_run(cmd, stream=True, demux=True)
+out['demux'] = [[text(o), text(e)] for (o, e) in r.output]
+e = api.exec_create('ex1', ['cat'], tty=True, stdin=True, detach_keys='ctrl-x,x')['Id']
+sk = api.exec_start(e, socket=True, tty=True)._sock
+sk.sendall(b'hi\n')
+until(sk, b'hi')
+sk.sendall(b'\x18x')
+got, state = drain(sk)
+i = api.exec_inspect(e)
+out['tty_detach'] = [text(got), state, i['Running'], i['ExitCode'], i['DetachKeys']]
+"#;
+
+/// The lifecycle calls, run on one engine.
+const LIFECYCLE: &str = r#"
+ct = c.containers.run('busybox', ['sleep', '300'], detach=True, name='kx', network_mode='none')
+try:
+    api.remove_container('kx')
+    out['rm_running'] = 'removed'
+except docker.errors.APIError as err:
+    out['rm_running'] = [err.status_code, err.explanation.replace(ct.id, 'ID')]
+states = []
+for n in range(5):
+    api.kill('kx')
+    states.append(api.inspect_container('kx')['State']['Status'])
+    api.start('kx')
+out['kill_then_inspect'] = states
+api.remove_container('kx', force=True)
+hc = api.create_host_config(network_mode='none')
+api.create_container('busybox', ['cat'], stdin_open=True, name='cat', host_config=hc)
+api.start('cat')
+params = {'stdin': 1, 'stdout': 1, 'stream': 1}
+sk = api.attach_socket('cat', params=params)._sock
+sk.sendall(b'one\x10\x11\n')
+first = until(sk, b'one\x10\x11\n')
+sk.close()
+time.sleep(0.5)
+sk = api.attach_socket('cat', params=params)._sock
+sk.sendall(b'two\n')
+second = until(sk, b'two\n')
+sk.close()
+out['attach_again'] = [text(first), text(second), api.inspect_container('cat')['State']['Status']]
+api.remove_container('cat', force=True)
+"#;
+
+/// A real dockerd with busybox imported, or `None` (skipped, with a message).
+fn real_engine(d: &TestDaemon) -> Option<RealEngine> {
+    let real = RealEngine::start()?;
+    let tar = d.busybox_tar().display().to_string();
+    real.ok(&["import", "-c", "CMD [\"sh\"]", &tar, "busybox:latest"]);
+    Some(real)
+}
+
+fn real_host(real: &RealEngine) -> String {
+    format!("unix://{}", real.path("docker.sock").display())
+}
+
+/// Asserts that every key of `ours` equals dockerd's (`theirs`).
+fn same(ours: &Value, theirs: &Value) {
+    let keys = ours.as_object().expect("an object").keys();
+    for k in keys {
+        assert_eq!(
+            ours[k], theirs[k],
+            "{k}: berth {} / dockerd {}",
+            ours[k], theirs[k]
+        );
+    }
+}
+
+#[test]
+fn exec_streams_errors_inspect_and_detach_as_dockerds() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d.sleeper("ex1");
+    let ours = py(&d.host(), EXEC);
+    let msg = "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH: unknown\r\n";
+    let mut frame = vec![1u8, 0, 0, 0, 0, 0, 0, msg.len() as u8];
+    frame.extend_from_slice(msg.as_bytes());
+    assert_eq!(ours["missing"], String::from_utf8_lossy(&frame).as_ref());
+    assert_eq!(ours["missing_inspect"]["ExitCode"], 126, "{ours}");
+    assert_eq!(ours["notexec_code"], 126, "{ours}");
+    assert_eq!(ours["tty_raw"], "out\r\nerr\r\n", "{ours}");
+    assert_eq!(ours["created_inspect"]["DetachKeys"], "GHg=", "{ours}");
+    let detached = "exec attach failed: error on attach stdin: read escape sequence\r\n";
+    let detached = serde_json::json!([detached, "closed", false, 126, "GHg="]);
+    assert_eq!(ours["tty_detach"], detached, "{ours}");
+    // The docker CLI: exit status 126 and the text, as with dockerd.
+    let o = d.docker(&["exec", "ex1", "nosuch"]);
+    assert_eq!(o.status, 126, "{o:?}");
+    assert!(
+        o.stdout.contains("executable file not found in $PATH"),
+        "{o:?}"
+    );
+    let Some(real) = real_engine(&d) else { return };
+    real.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ex1",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let theirs = py(&real_host(&real), EXEC);
+    same(&ours, &theirs);
+    real.ok(&["rm", "-f", "ex1"]);
+    d.docker(&["rm", "-f", "ex1"]).ok();
+}
+
+#[test]
+fn rm_kill_and_a_non_tty_attach_as_dockerds() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let ours = py(&d.host(), LIFECYCLE);
+    assert_eq!(
+        ours["rm_running"],
+        serde_json::json!([409, "You cannot remove a running container ID. Stop the container before attempting removal or force remove"])
+    );
+    assert_eq!(
+        ours["kill_then_inspect"],
+        serde_json::json!(["exited", "exited", "exited", "exited", "exited"])
+    );
+    let Some(real) = real_engine(&d) else { return };
+    let theirs = py(&real_host(&real), LIFECYCLE);
+    same(&ours, &theirs);
+}
