@@ -171,7 +171,9 @@ fn exec_streams_errors_inspect_and_detach_as_dockerds() {
     let msg = "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH: unknown\r\n";
     let mut frame = vec![1u8, 0, 0, 0, 0, 0, 0, msg.len() as u8];
     frame.extend_from_slice(msg.as_bytes());
-    assert_eq!(ours["missing"], String::from_utf8_lossy(&frame).as_ref());
+    // The script decodes bytes as latin-1: one char per byte.
+    let frame: String = frame.iter().map(|&b| char::from(b)).collect();
+    assert_eq!(ours["missing"], frame.as_str());
     assert_eq!(ours["missing_inspect"]["ExitCode"], 126, "{ours}");
     assert_eq!(ours["notexec_code"], 126, "{ours}");
     assert_eq!(ours["tty_raw"], "out\r\nerr\r\n", "{ours}");
