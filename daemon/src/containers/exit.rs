@@ -128,13 +128,20 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     let finished = Some(info.finished_at.clone())
         .filter(|f| !f.is_empty())
         .unwrap_or_else(timestamp);
-    let (auto, restart, count) = c.update(|r| {
+    let (auto, restart, ran) = c.update(|r| {
+        let ran = run_time(&r.state.started_at, &finished);
         r.state.set_exited(code, &finished, oom);
         if !info.error.is_empty() {
             r.state.set_error(&info.error);
         }
-        (auto_remove(r), restarts(r, code), r.restart_count)
+        let restart = restarts(r, code);
+        // Counted when the restart is decided, as Docker's restart manager does.
+        if restart {
+            r.restart_count += 1;
+        }
+        (auto_remove(r), restart, ran)
     });
+    let delay = super::restart::backoff(c.events.borrow().restart_delay, ran);
     // A container that stays has its rootfs detached before anyone hears of the exit (a start
     // right after must mount a new one); an AutoRemove one only once it has left the store.
     let root = super::start::rootfs(ctx, &c.id);
@@ -159,6 +166,10 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
         l.exit_code = code;
         l.running = false;
         l.exiting = leaving;
+        l.restart_pending = restart;
+        if restart {
+            l.restart_delay = delay;
+        }
     });
     let Some(detached) = kept else {
         let _ = remove_detached(ctx, c, &root).await;
@@ -169,9 +180,14 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
         super::teardown::finish(c, detached);
         let (ctx2, c2) = (ctx.clone(), c.clone());
         tokio::spawn(async move {
-            let delay = 100u64 << count.clamp(0, 10);
-            tokio::time::sleep(std::time::Duration::from_millis(delay.min(60_000))).await;
-            c2.update(|r| r.restart_count = count + 1);
+            tokio::time::sleep(delay).await;
+            // A stop or removal during the back-off cancelled it.
+            let mut pending = false;
+            c2.events
+                .send_modify(|l| pending = std::mem::take(&mut l.restart_pending));
+            if !pending || c2.view(|r| r.manually_stopped) {
+                return;
+            }
             if let Err(e) = super::start::start(&ctx2, &c2).await {
                 tracing::warn!("restarting {}: {}", c2.id, e.to_string());
             }
@@ -181,6 +197,16 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     super::teardown::finish(c, detached);
     // The next container's monitor, spawned ahead now that this one has finished.
     super::spawner::refill_later(ctx, std::time::Duration::ZERO);
+}
+
+/// How long a run that started at `started` (RFC 3339) and ended at `finished` lasted (zero
+/// when either does not parse).
+fn run_time(started: &str, finished: &str) -> std::time::Duration {
+    let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    match (t(started), t(finished)) {
+        (Some(s), Some(f)) => (f - s).to_std().unwrap_or_default(),
+        _ => std::time::Duration::ZERO,
+    }
 }
 
 /// Whether a container (record `rec`) is removed when it exits (`--rm`).

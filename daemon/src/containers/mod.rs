@@ -84,6 +84,12 @@ pub struct Lifecycle {
     /// An exit is being recorded ([`exit::on_exit`]): the record may already say stopped
     /// while networks, rootfs and AutoRemove are still being dealt with.
     pub exiting: bool,
+    /// Its restart policy will start it again after [`Lifecycle::restart_delay`] (a stop
+    /// or removal meanwhile cancels that).
+    pub restart_pending: bool,
+    /// The back-off before the last restart (Docker's restart manager; see
+    /// [`restart::backoff`]).
+    pub restart_delay: std::time::Duration,
 }
 
 /// All containers.

@@ -30,9 +30,18 @@ pub async fn remove(
     } else {
         lock::op(c).await?
     };
+    if !c.running() && c.events.borrow().restart_pending {
+        // Waiting to restart: dockerd's restarting container.
+        if !force {
+            return Err(refusal(c, "restarting"));
+        }
+        c.update(|r| r.manually_stopped = true);
+        c.events.send_modify(|l| l.restart_pending = false);
+    }
     if c.running() {
         if !force {
-            return Err(refusal(c));
+            let state = c.view(|r| r.state.status().to_string());
+            return Err(refusal(c, &state));
         }
         c.update(|r| r.manually_stopped = true);
         let _ = kill::signal(ctx, c, libc::SIGKILL).await;
@@ -52,8 +61,7 @@ pub async fn remove(
 }
 
 /// Docker's refusal to remove a running, paused or restarting container without `force`.
-fn refusal(c: &Container) -> ServiceError {
-    let state = c.view(|r| r.state.status().to_string());
+fn refusal(c: &Container, state: &str) -> ServiceError {
     let procedure = "Stop the container before attempting removal or force remove";
     let procedure = if state == "paused" {
         format!("Unpause and then {}", procedure.to_lowercase())

@@ -34,7 +34,15 @@ pub async fn stop_held(
     signal: Option<i32>,
 ) -> ServiceResult<bool> {
     if !c.running() {
-        return Ok(false);
+        // Waiting to restart (its policy's back-off): stopped for good, as dockerd's.
+        let mut pending = false;
+        c.events
+            .send_modify(|l| pending = std::mem::take(&mut l.restart_pending));
+        if pending {
+            c.update(|r| r.manually_stopped = true);
+            let _ = ctx.containers.save(c);
+        }
+        return Ok(pending);
     }
     c.update(|r| r.manually_stopped = true);
     let _ = ctx.containers.save(c);
