@@ -138,6 +138,24 @@ out['attach_again'] = [text(first), text(second), api.inspect_container('cat')['
 api.remove_container('cat', force=True)
 "#;
 
+/// A `--restart always` container that exits at once, on one engine: restarted with a
+/// back-off (a handful of restarts in 2.5 s, not dozens), and a stop during the back-off
+/// leaves it exited for good.
+const RESTART: &str = r#"
+hc = api.create_host_config(network_mode='none', restart_policy={'Name': 'always'})
+api.create_container('busybox', ['sh', '-c', 'exit 2'], name='ra', host_config=hc)
+api.start('ra')
+time.sleep(2.5)
+n = api.inspect_container('ra')['RestartCount']
+out['backed_off'] = 2 <= n <= 8 or n
+api.stop('ra')
+n = api.inspect_container('ra')['RestartCount']
+time.sleep(1.5)
+i = api.inspect_container('ra')
+out['stopped'] = [i['State']['Status'], i['State']['ExitCode'], i['RestartCount'] == n]
+api.remove_container('ra')
+"#;
+
 /// A real dockerd with busybox imported, or `None` (skipped, with a message).
 fn real_engine(d: &TestDaemon) -> Option<RealEngine> {
     let real = RealEngine::start()?;
@@ -221,5 +239,17 @@ fn rm_kill_and_a_non_tty_attach_as_dockerds() {
     );
     let Some(real) = real_engine(&d) else { return };
     let theirs = py(&real_host(&real), LIFECYCLE);
+    same(&ours, &theirs);
+}
+
+#[test]
+fn restart_always_backs_off_and_a_stop_ends_it_as_dockerds() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    let ours = py(&d.host(), RESTART);
+    assert_eq!(ours["backed_off"], true, "{ours}");
+    assert_eq!(ours["stopped"], serde_json::json!(["exited", 2, true]));
+    let Some(real) = real_engine(&d) else { return };
+    let theirs = py(&real_host(&real), RESTART);
     same(&ours, &theirs);
 }

@@ -13,6 +13,16 @@ use std::sync::Arc;
 pub async fn kill(ctx: &Ctx, c: &Arc<Container>, key: &str, sig: i32) -> ServiceResult<()> {
     let _op = lock::op_or_stopping(c).await?;
     if !c.running() {
+        // Waiting to restart (its policy's back-off): dockerd sends nothing and the container
+        // stays stopped.
+        let mut pending = false;
+        c.events
+            .send_modify(|l| pending = std::mem::take(&mut l.restart_pending));
+        if pending {
+            c.update(|r| r.manually_stopped = true);
+            let _ = ctx.containers.save(c);
+            return Ok(());
+        }
         return Err(not_running(key, c));
     }
     if sig == libc::SIGKILL || sig == libc::SIGTERM {
