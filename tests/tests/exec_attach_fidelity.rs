@@ -139,8 +139,8 @@ api.remove_container('cat', force=True)
 "#;
 
 /// A `--restart always` container that exits at once, on one engine: restarted with a
-/// back-off (a handful of restarts in 2.5 s, not dozens), and a stop during the back-off
-/// leaves it exited for good.
+/// back-off (a handful of restarts in 2.5 s, not dozens), `restarting` meanwhile (Running,
+/// no Pid; `rm` refused), and a stop during the back-off leaves it exited for good.
 const RESTART: &str = r#"
 hc = api.create_host_config(network_mode='none', restart_policy={'Name': 'always'})
 api.create_container('busybox', ['sh', '-c', 'exit 2'], name='ra', host_config=hc)
@@ -148,6 +148,20 @@ api.start('ra')
 time.sleep(2.5)
 n = api.inspect_container('ra')['RestartCount']
 out['backed_off'] = 2 <= n <= 8 or n
+cid = api.inspect_container('ra')['Id']
+msg = None
+for _ in range(40):
+    st = api.inspect_container('ra')['State']
+    if st['Status'] == 'restarting':
+        out['restarting'] = [st['Running'], st['Restarting'], st['Pid'], st['ExitCode']]
+        try:
+            api.remove_container('ra')
+        except docker.errors.APIError as err:
+            if 'restarting' in err.explanation:
+                msg = [err.status_code, err.explanation.replace(cid, 'ID')]
+                break
+    time.sleep(0.05)
+out['rm_restarting'] = msg
 api.stop('ra')
 n = api.inspect_container('ra')['RestartCount']
 time.sleep(1.5)
@@ -248,6 +262,9 @@ fn restart_always_backs_off_and_a_stop_ends_it_as_dockerds() {
     d.import_busybox();
     let ours = py(&d.host(), RESTART);
     assert_eq!(ours["backed_off"], true, "{ours}");
+    assert_eq!(ours["restarting"], serde_json::json!([true, true, 0, 2]));
+    let refusal = "You cannot remove a restarting container ID. Stop the container before attempting removal or force remove";
+    assert_eq!(ours["rm_restarting"], serde_json::json!([409, refusal]));
     assert_eq!(ours["stopped"], serde_json::json!(["exited", 2, true]));
     let Some(real) = real_engine(&d) else { return };
     let theirs = py(&real_host(&real), RESTART);

@@ -79,10 +79,11 @@ impl ContainerState {
     /// A start that failed with `code` and `error` before the process ran: a container that
     /// had been running becomes `exited`, one never started stays `created` (as Docker's).
     pub fn set_start_failed(&mut self, code: i64, error: &str) {
-        if self.status == "running" {
+        if self.status == "running" || self.status == "restarting" {
             self.status = "exited".into();
         }
         self.running = false;
+        self.restarting = false;
         self.pid = 0;
         self.exit_code = code;
         self.error = error.into();

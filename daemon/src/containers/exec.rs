@@ -17,6 +17,12 @@ use std::sync::Arc;
 
 /// Docker's refusals of an exec into `c`: not running, or paused.
 fn check_runnable(c: &Container) -> ServiceResult<()> {
+    if c.view(|r| r.state.restarting) {
+        return Err(ServiceError::conflict(format!(
+            "Container {} is restarting, wait until the container is running",
+            c.id
+        )));
+    }
     if !c.running() {
         return Err(ServiceError::conflict(format!(
             "container {} is not running",

@@ -135,9 +135,11 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
             r.state.set_error(&info.error);
         }
         let restart = restarts(r, code);
-        // Counted when the restart is decided, as Docker's restart manager does.
+        // Counted when the restart is decided, as Docker's restart manager does; the
+        // container is `restarting` (Running, no Pid) until then.
         if restart {
             r.restart_count += 1;
+            r.state.set_restarting(code, &finished);
         }
         (auto_remove(r), restart, ran)
     });
@@ -181,11 +183,11 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
         let (ctx2, c2) = (ctx.clone(), c.clone());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            // A stop or removal during the back-off cancelled it.
+            // A stop, kill or removal during the back-off cancelled it.
             let mut pending = false;
             c2.events
                 .send_modify(|l| pending = std::mem::take(&mut l.restart_pending));
-            if !pending || c2.view(|r| r.manually_stopped) {
+            if !pending {
                 return;
             }
             if let Err(e) = super::start::start(&ctx2, &c2).await {
@@ -301,6 +303,18 @@ fn forget(ctx: &Ctx, c: &Arc<Container>) {
 /// restart containers whose policy says so.
 pub async fn restore(ctx: &Ctx) {
     for c in ctx.containers.all() {
+        if c.view(|r| r.state.restarting) {
+            // berthd stopped during a restart policy's back-off: exited, as it was.
+            c.update(|r| {
+                let (code, finished, oom) = (
+                    r.state.exit_code,
+                    r.state.finished_at.clone(),
+                    r.state.oom_killed,
+                );
+                r.state.set_exited(code, &finished, oom);
+            });
+            let _ = ctx.containers.save(&c);
+        }
         if !c.running() {
             if c.view(|r| auto_remove(r) && r.state.status() == "exited") {
                 // Exited, but berthd stopped before removing it (see `teardown`).

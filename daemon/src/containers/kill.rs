@@ -15,12 +15,7 @@ pub async fn kill(ctx: &Ctx, c: &Arc<Container>, key: &str, sig: i32) -> Service
     if !c.running() {
         // Waiting to restart (its policy's back-off): dockerd sends nothing and the container
         // stays stopped.
-        let mut pending = false;
-        c.events
-            .send_modify(|l| pending = std::mem::take(&mut l.restart_pending));
-        if pending {
-            c.update(|r| r.manually_stopped = true);
-            let _ = ctx.containers.save(c);
+        if super::restart::cancel_pending(ctx, c) {
             return Ok(());
         }
         return Err(not_running(key, c));

@@ -117,7 +117,7 @@ pub use berth_api::types::container_state::ZERO_TIME;
 impl Container {
     fn new(id: String, rec: ContainerRecord) -> Arc<Container> {
         let (tx, _) = watch::channel(Lifecycle {
-            running: rec.state.running,
+            running: rec.state.running && !rec.state.restarting,
             ..Default::default()
         });
         Arc::new(Container {
@@ -166,7 +166,8 @@ impl Container {
 
     /// Whether it runs.
     pub fn running(&self) -> bool {
-        self.view(|r| r.state.running)
+        // Docker shows a container waiting to restart as `Running`; it has no process.
+        self.view(|r| r.state.running && !r.state.restarting)
     }
 
     /// Whether it is paused.

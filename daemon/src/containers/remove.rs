@@ -35,8 +35,7 @@ pub async fn remove(
         if !force {
             return Err(refusal(c, "restarting"));
         }
-        c.update(|r| r.manually_stopped = true);
-        c.events.send_modify(|l| l.restart_pending = false);
+        super::restart::cancel_pending(ctx, c);
     }
     if c.running() {
         if !force {

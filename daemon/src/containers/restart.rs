@@ -29,6 +29,27 @@ pub fn backoff(previous: Duration, ran: Duration) -> Duration {
     }
 }
 
+/// Cancels the restart `c`'s policy has pending (stop, kill and `rm -f` of a `restarting`
+/// container): it is `exited` again, stopped by hand. False when none was pending.
+pub fn cancel_pending(ctx: &Ctx, c: &Container) -> bool {
+    let mut pending = false;
+    c.events
+        .send_modify(|l| pending = std::mem::take(&mut l.restart_pending));
+    if pending {
+        c.update(|r| {
+            r.manually_stopped = true;
+            let (code, finished, oom) = (
+                r.state.exit_code,
+                r.state.finished_at.clone(),
+                r.state.oom_killed,
+            );
+            r.state.set_exited(code, &finished, oom);
+        });
+        let _ = ctx.containers.save(c);
+    }
+    pending
+}
+
 /// Stops `c` (SIGKILL after `timeout` seconds) if it runs, then starts it.
 pub async fn restart(ctx: &Ctx, c: &Arc<Container>, timeout: Option<i64>) -> ServiceResult<()> {
     let _op = lock::op(c).await?;

@@ -35,14 +35,7 @@ pub async fn stop_held(
 ) -> ServiceResult<bool> {
     if !c.running() {
         // Waiting to restart (its policy's back-off): stopped for good, as dockerd's.
-        let mut pending = false;
-        c.events
-            .send_modify(|l| pending = std::mem::take(&mut l.restart_pending));
-        if pending {
-            c.update(|r| r.manually_stopped = true);
-            let _ = ctx.containers.save(c);
-        }
-        return Ok(pending);
+        return Ok(super::restart::cancel_pending(ctx, c));
     }
     c.update(|r| r.manually_stopped = true);
     let _ = ctx.containers.save(c);
