@@ -2,8 +2,9 @@
 //! calls on both engines, their answers compared — the framing of exec streams (raw for a
 //! TTY, stdcopy otherwise), the hijacked `socket` mode, `exec_run(tty, stream, demux)`
 //! chunks, a command that cannot start (126 and dockerd's text), `ExecInspect` fields,
-//! detach keys (a TTY exec's, and a non-TTY attach passing them through with its stdin kept
-//! open), `rm` of a running container, and `kill` answering once the container has exited.
+//! detach keys (a TTY exec's; a TTY attach's, with its `detach` event; a non-TTY attach
+//! passing them through, its stdin kept open), `rm` of a running container, `kill`
+//! answering once the container has exited, and `--restart always` with its back-off.
 //! Without dockerd the berth side is still checked against the values dockerd gives.
 
 use berth_tests::{RealEngine, TestDaemon};
@@ -136,6 +137,21 @@ second = until(sk, b'two\n')
 sk.close()
 out['attach_again'] = [text(first), text(second), api.inspect_container('cat')['State']['Status']]
 api.remove_container('cat', force=True)
+api.create_container('busybox', ['cat'], stdin_open=True, tty=True, name='tcat', host_config=hc)
+api.start('tcat')
+since = int(time.time())
+params = {'stdin': 1, 'stdout': 1, 'stream': 1, 'detachKeys': 'ctrl-x,x'}
+sk = api.attach_socket('tcat', params=params)._sock
+sk.sendall(b'hi\n')
+first = until(sk, b'hi\r\nhi\r\n')
+sk.sendall(b'\x18x')
+rest, state = drain(sk)
+time.sleep(0.3)
+ev = api.events(since=since, until=int(time.time()) + 1, decode=True)
+ev = [e['Action'] for e in ev if e.get('Type') == 'container']
+st = api.inspect_container('tcat')['State']['Status']
+out['tty_attach_detach'] = [text(first), text(rest), state, st, 'detach' in ev]
+api.remove_container('tcat', force=True)
 "#;
 
 /// A `--restart always` container that exits at once, on one engine: restarted with a
@@ -251,6 +267,8 @@ fn rm_kill_and_a_non_tty_attach_as_dockerds() {
         ours["kill_then_inspect"],
         serde_json::json!(["exited", "exited", "exited", "exited", "exited"])
     );
+    let detached = serde_json::json!(["hi\r\nhi\r\n", "", "closed", "running", true]);
+    assert_eq!(ours["tty_attach_detach"], detached, "{ours}");
     let Some(real) = real_engine(&d) else { return };
     let theirs = py(&real_host(&real), LIFECYCLE);
     same(&ours, &theirs);
