@@ -83,6 +83,14 @@ try:
     out['bad_keys'] = 'accepted'
 except docker.errors.APIError as err:
     out['bad_keys'] = [err.status_code, err.explanation]
+for cmd in (['nosuch'], ['/etc']):
+    e = api.exec_create('ex1', cmd)['Id']
+    try:
+        api.exec_start(e, detach=True)
+        out['detach_' + cmd[0]] = 'started'
+    except docker.errors.APIError as err:
+        i = api.exec_inspect(e)
+        out['detach_' + cmd[0]] = [err.status_code, err.explanation, i['ExitCode'], i['Pid']]
 e = api.exec_create('ex1', ['sh', '-c', 'echo detached > /tmp/d'])['Id']
 out['detach_start'] = repr(api.exec_start(e, detach=True))
 time.sleep(0.5)
