@@ -116,6 +116,15 @@ impl ContainerState {
         self.finished_at = finished_at.into();
     }
 
+    /// A restart that will not happen after all (stopped during the back-off, or berthd
+    /// restarted meanwhile): `exited` again with the exit it recorded.
+    pub fn cancel_restart(&mut self) {
+        if self.restarting {
+            let (code, finished, oom) = (self.exit_code, self.finished_at.clone(), self.oom_killed);
+            self.set_exited(code, &finished, oom);
+        }
+    }
+
     /// Being removed.
     pub fn set_removing(&mut self) {
         self.status = "removing".into();

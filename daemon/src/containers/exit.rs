@@ -305,14 +305,7 @@ pub async fn restore(ctx: &Ctx) {
     for c in ctx.containers.all() {
         if c.view(|r| r.state.restarting) {
             // berthd stopped during a restart policy's back-off: exited, as it was.
-            c.update(|r| {
-                let (code, finished, oom) = (
-                    r.state.exit_code,
-                    r.state.finished_at.clone(),
-                    r.state.oom_killed,
-                );
-                r.state.set_exited(code, &finished, oom);
-            });
+            c.update(|r| r.state.cancel_restart());
             let _ = ctx.containers.save(&c);
         }
         if !c.running() {

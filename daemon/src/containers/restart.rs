@@ -38,12 +38,7 @@ pub fn cancel_pending(ctx: &Ctx, c: &Container) -> bool {
     if pending {
         c.update(|r| {
             r.manually_stopped = true;
-            let (code, finished, oom) = (
-                r.state.exit_code,
-                r.state.finished_at.clone(),
-                r.state.oom_killed,
-            );
-            r.state.set_exited(code, &finished, oom);
+            r.state.cancel_restart();
         });
         let _ = ctx.containers.save(c);
     }
