@@ -296,3 +296,68 @@ fn restart_always_backs_off_and_a_stop_ends_it_as_dockerds() {
     let theirs = py(&real_host(&real), RESTART);
     same(&ours, &theirs);
 }
+
+/// Stopped containers whose policy asks for it start with the daemon, as dockerd 20.10 does
+/// (observed on it: `always` even after `docker stop`, `on-failure` after a stop's 137, not
+/// `unless-stopped` after a stop, not `on-failure:1` once its retry is spent, not one never
+/// started). Not differential: the private dockerd here cannot be restarted in place.
+#[test]
+fn stopped_containers_with_a_policy_start_with_berthd_as_with_dockerd() {
+    let mut d = TestDaemon::start();
+    d.import_busybox();
+    let run = |name: &str, policy: &str, cmd: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+        args.extend(["--restart", policy, "busybox"]);
+        args.extend(cmd);
+        d.docker(&args).ok();
+    };
+    run("a1", "always", &["sleep", "300"]);
+    run("u1", "unless-stopped", &["sleep", "300"]);
+    run("f1", "on-failure", &["sleep", "300"]);
+    run("f2", "on-failure:1", &["sh", "-c", "exit 3"]);
+    for name in ["a1", "u1", "f1"] {
+        d.docker(&["stop", "-t", "0", name]).ok();
+    }
+    let args = [
+        "create",
+        "--name",
+        "a3",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+    ];
+    let mut args = args.to_vec();
+    args.extend(["busybox", "sleep", "300"]);
+    d.docker(&args).ok();
+    // f2's one retry comes and goes (its back-off is 100 ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = |d: &TestDaemon, n: &str| {
+        let f = "{{.State.Status}} {{.RestartCount}}";
+        d.docker(&["inspect", "-f", f, n]).ok().trim().to_string()
+    };
+    while status(&d, "f2") != "exited 1" {
+        assert!(std::time::Instant::now() < deadline, "{}", status(&d, "f2"));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    d.restart();
+    let want = [
+        ("a1", "running"),
+        ("f1", "running"),
+        ("u1", "exited"),
+        ("f2", "exited"),
+        ("a3", "created"),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    for (name, state) in want {
+        loop {
+            let got = status(&d, name);
+            if got.starts_with(state) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{name}: {got}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    d.docker(&["rm", "-f", "a1", "u1", "f1", "f2", "a3"]).ok();
+}

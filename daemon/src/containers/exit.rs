@@ -218,15 +218,28 @@ pub fn auto_remove(rec: &ContainerRecord) -> bool {
 
 /// Whether the restart policy of a container (record `rec`) that exited with `code` restarts it.
 fn restarts(rec: &ContainerRecord, code: i64) -> bool {
+    !rec.manually_stopped && policy_restarts(rec, code)
+}
+
+/// Whether the policy of a container (record `rec`) that exited with `code` asks for a
+/// restart, stopped by hand or not (as Docker's restart manager decides at daemon start:
+/// only `unless-stopped` heeds a manual stop there).
+fn policy_restarts(rec: &ContainerRecord, code: i64) -> bool {
     let policy = &rec.host_config.restart_policy;
     let max = policy.maximum_retry_count;
     let count = rec.restart_count;
-    !rec.manually_stopped
-        && match policy.name.as_str() {
-            "always" | "unless-stopped" => true,
-            "on-failure" => code != 0 && (max == 0 || count < max),
-            _ => false,
-        }
+    match policy.name.as_str() {
+        "always" => true,
+        "unless-stopped" => !rec.manually_stopped,
+        "on-failure" => code != 0 && (max == 0 || count < max),
+        _ => false,
+    }
+}
+
+/// Whether berthd starts the stopped container (record `rec`) when it starts, as dockerd
+/// does: one started before whose policy asks for it.
+fn starts_with_daemon(rec: &ContainerRecord) -> bool {
+    rec.state.started_at != super::ZERO_TIME && policy_restarts(rec, rec.state.exit_code)
 }
 
 /// AutoRemove: the container leaves the store (its name is free, `wait?condition=removed`
@@ -300,7 +313,9 @@ fn forget(ctx: &Ctx, c: &Arc<Container>) {
 }
 
 /// After a daemon start: re-attach to live monitors, record exits that happened meanwhile,
-/// restart containers whose policy says so.
+/// restart containers whose policy says so (stopped ones too, as dockerd: `always` even
+/// after a manual stop, `unless-stopped` unless stopped by hand, `on-failure` after a
+/// failure within its retries).
 pub async fn restore(ctx: &Ctx) {
     for c in ctx.containers.all() {
         if c.view(|r| r.state.restarting) {
@@ -316,6 +331,14 @@ pub async fn restore(ctx: &Ctx) {
             }
             super::prestart::orphan(ctx, &c).await;
             let _ = super::start::prepare_dirs(ctx, &c.id);
+            if c.view(starts_with_daemon) {
+                let (ctx, c) = (ctx.clone(), c.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = super::start::start(&ctx, &c).await {
+                        tracing::warn!("starting {} (restart policy): {}", c.id, e.to_string());
+                    }
+                });
+            }
             continue;
         }
         let sdir = ctx.containers.state_dir(&c.id);
