@@ -67,5 +67,6 @@ fn exec_mode(args: &[String]) -> i32 {
             return 126;
         }
     };
-    berth_runtime::exec::exec_into(pid, &process)
+    let status = get("--status-fd").and_then(|s| s.parse::<i32>().ok());
+    berth_runtime::exec::exec_into(pid, &process, status)
 }

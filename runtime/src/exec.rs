@@ -13,8 +13,10 @@ use serde_json::Value;
 use std::fs;
 
 /// Joins container `pid` and runs `process` (an OCI process object); returns the exit code
-/// to exit with (the command's, or 126/127 with a message on stderr).
-pub fn exec_into(pid: i32, process: &Value) -> i32 {
+/// to exit with (the command's, or 126 with Docker's message on stdout). With `status` (a
+/// descriptor of this helper), a command that cannot start writes that message there
+/// instead, and the descriptor reaches end of file once the command runs (close-on-exec).
+pub fn exec_into(pid: i32, process: &Value, status: Option<i32>) -> i32 {
     // Nothing of berthd's and of this helper (the host binary behind `/proc/PID/exe`, its
     // descriptors) may be reachable from the container: see `process::non_dumpable`.
     process::non_dumpable();
@@ -92,12 +94,8 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
                 }
             }
             // Only 0-2 are the container's: the rest goes before anything else happens.
-            process::close_fds(&[]);
-            let fail = |e: String| -> ! {
-                eprintln!("OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown");
-                // SAFETY: ending the child.
-                unsafe { libc::_exit(126) }
-            };
+            process::close_fds(status.as_slice());
+            let fail = |e: String| -> ! { start_failed(&e, status) };
             // The container's filter, which berthd passes along (`"seccomp"`), installed as
             // init does (see `init::run`).
             let nnp = process["noNewPrivileges"].as_bool().unwrap_or(false);
@@ -134,25 +132,60 @@ pub fn exec_into(pid: i32, process: &Value) -> i32 {
                         .collect()
                 })
                 .unwrap_or_default();
-            let (code, msg) = process::exec(&args, &env);
-            eprintln!("OCI runtime exec failed: {msg}: unknown");
-            // SAFETY: ending the child.
-            unsafe { libc::_exit(code) }
+            let (_, msg) = process::exec(&args, &env);
+            start_failed(&msg, status)
         }
-        Ok(nix::unistd::ForkResult::Parent { child }) => loop {
-            match nix::sys::wait::waitpid(child, None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => return c,
-                Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
-                Ok(_) => continue,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return 126,
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            if let Some(fd) = status {
+                // Only the child's copy may keep it open: its exec or exit ends it.
+                // SAFETY: closing this helper's own descriptor, used nowhere else here.
+                unsafe { libc::close(fd) };
             }
-        },
+            loop {
+                match nix::sys::wait::waitpid(child, None) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => return c,
+                    Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+                    Ok(_) => continue,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return 126,
+                }
+            }
+        }
         Err(e) => {
             eprintln!("fork: {e}");
             126
         }
     }
+}
+
+/// Ends an exec's child that could not start its command as Docker's does: exit code 126
+/// whatever the reason (a missing command too: 127 is `docker run`'s), and dockerd's text on
+/// the `status` descriptor (a detached exec: berthd answers the start with it) or else on
+/// the exec's stdout, ended by `\r\n` (dockerd writes it into the hijacked stream).
+fn start_failed(reason: &str, status: Option<i32>) -> ! {
+    use std::io::{IsTerminal, Write};
+    // runc reports a directory as EACCES ("permission denied"), as execve does.
+    let reason = reason.replace(": is a directory", ": permission denied");
+    // On a terminal the line discipline turns the `\n` into `\r\n` itself.
+    let end = if std::io::stdout().is_terminal() {
+        "\n"
+    } else {
+        "\r\n"
+    };
+    let msg = format!(
+        "OCI runtime exec failed: exec failed: unable to start container process: {reason}: unknown"
+    );
+    if let Some(fd) = status {
+        // SAFETY: writing this process's own descriptor; it ends right after.
+        unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
+        // SAFETY: ending the child.
+        unsafe { libc::_exit(126) }
+    }
+    let msg = msg + end;
+    let _ = std::io::stdout().write_all(msg.as_bytes());
+    let _ = std::io::stdout().flush();
+    // SAFETY: ending the child.
+    unsafe { libc::_exit(126) }
 }
 
 fn ns_name(f: CloneFlags) -> &'static str {

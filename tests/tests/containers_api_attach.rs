@@ -1,6 +1,7 @@
 //! Detach keys (issue 4): ctrl-p ctrl-q leaves `docker run -it` / `docker attach` and
 //! `berth run -it` in a real pty with the container still running; the daemon honours
-//! `detachKeys` on a non-TTY attach (docker-py's socket) and ends only that attach.
+//! `detachKeys` on a TTY attach (docker-py's socket) and ends only that attach (a non-TTY
+//! attach passes the keys through, as dockerd's: `exec_attach_fidelity.rs`).
 
 use berth_tests::TestDaemon;
 
@@ -104,8 +105,8 @@ fn detach_keys_leave_the_container_running() {
     assert_eq!(o.ok().trim(), "exit 1", "{o:?}");
     assert!(o.stderr.contains("read escape sequence"), "{o:?}");
     assert_eq!(running(&d, "bk"), "true");
-    // Daemon side: a non-TTY attach with detachKeys ends at the sequence; cat keeps running.
-    d.docker(&["run", "-d", "-i", "--name", "dk2", "busybox", "cat"])
+    // Daemon side: a TTY attach with detachKeys ends at the sequence; cat keeps running.
+    d.docker(&["run", "-d", "-i", "-t", "--name", "dk2", "busybox", "cat"])
         .ok();
     let py = d.python(
         "import time, socket\ns = c.api.attach_socket('dk2', params={'stdin': 1, 'stdout': 1, 'stream': 1, 'detachKeys': 'ctrl-x,x'})\nsk = s._sock\nsk.settimeout(10)\nsk.sendall(b'hello\\n')\ngot = b''\nwhile b'hello' not in got:\n    got += sk.recv(4096)\nsk.sendall(b'\\x18x')\nwhile True:\n    b = sk.recv(4096)\n    if not b:\n        break\nprint('closed', c.containers.get('dk2').status)",

@@ -361,7 +361,8 @@ pub struct ExecConfig {
     pub attach_stdout: bool,
     #[serde(deserialize_with = "nullable")]
     pub detach: bool,
-    #[serde(deserialize_with = "nullable")]
+    /// docker-py sends it as `detachKeys` (Go's decoder ignores the case).
+    #[serde(deserialize_with = "nullable", alias = "detachKeys")]
     pub detach_keys: String,
     pub env: Option<Vec<String>>,
     #[serde(deserialize_with = "nullable")]

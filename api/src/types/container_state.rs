@@ -79,10 +79,11 @@ impl ContainerState {
     /// A start that failed with `code` and `error` before the process ran: a container that
     /// had been running becomes `exited`, one never started stays `created` (as Docker's).
     pub fn set_start_failed(&mut self, code: i64, error: &str) {
-        if self.status == "running" {
+        if self.status == "running" || self.status == "restarting" {
             self.status = "exited".into();
         }
         self.running = false;
+        self.restarting = false;
         self.pid = 0;
         self.exit_code = code;
         self.error = error.into();
@@ -113,6 +114,15 @@ impl ContainerState {
         self.pid = 0;
         self.exit_code = code;
         self.finished_at = finished_at.into();
+    }
+
+    /// A restart that will not happen after all (stopped during the back-off, or berthd
+    /// restarted meanwhile): `exited` again with the exit it recorded.
+    pub fn cancel_restart(&mut self) {
+        if self.restarting {
+            let (code, finished, oom) = (self.exit_code, self.finished_at.clone(), self.oom_killed);
+            self.set_exited(code, &finished, oom);
+        }
     }
 
     /// Being removed.

@@ -170,12 +170,17 @@ pub async fn attach(ctx: Ctx, mut req: Req) -> ApiResult {
     let (io_tx, io_rx) = tokio::sync::oneshot::channel();
     // Registered now, before the answer goes out: the client sends `start` as soon as it has
     // it.
+    let on_detach = {
+        let (ctx, id) = (ctx.clone(), c.id.clone());
+        move || crate::containers::exit::publish(&ctx, &id, "detach")
+    };
     let p = stream.then(|| streams::PendingAttach {
         io: io_rx,
         stdin,
         stdout,
         stderr,
         detach_keys,
+        on_detach: Some(Box::new(on_detach)),
     });
     attach::attach(&ctx, &c, p);
     let c2 = c.clone();

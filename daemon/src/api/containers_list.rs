@@ -60,6 +60,11 @@ fn status_text(state: &ContainerState) -> String {
             state.exit_code,
             since(&state.finished_at)
         ),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            state.exit_code,
+            since(&state.finished_at)
+        ),
         "created" => "Created".into(),
         other => other.to_string(),
     }

@@ -45,6 +45,11 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
         container: c,
         tty,
     } = exec::start(&ctx, &id, detach).await?;
+    let keys = match e.detach_keys.as_slice() {
+        [] => berth_api::detach::DEFAULT.to_vec(),
+        k => k.to_vec(),
+    };
+    let attach_stdin = e.config.attach_stdin;
     let finish = {
         let ctx = ctx.clone();
         move |code: i64| exec::finish(&ctx, &c, &e.id, code)
@@ -68,16 +73,18 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
             return;
         };
         let (mut cr, mut cw) = tokio::io::split(io);
-        let (tx, rx) = tokio::sync::mpsc::channel::<(Stream, Vec<u8>)>(32);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Stream, Vec<u8>)>(32);
+        let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
         let mut readers = Vec::new();
         let up = if let Some(m) = master {
             let mf = std::fs::File::from(m);
             let Ok(rf) = mf.try_clone() else { return };
-            let mut mw = tokio::fs::File::from_std(mf);
+            let mw = tokio::fs::File::from_std(mf);
             readers.push(forward(Stream::Stdout, tokio::fs::File::from_std(rf), tx));
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut cr, &mut mw).await;
-            })
+            // As dockerd's: only a TTY exec watches its stdin for the detach keys, and only
+            // an exec that asked for stdin gets the client's bytes.
+            let mw = attach_stdin.then_some(mw);
+            tokio::spawn(tty_stdin(cr, mw, keys, detach_tx))
         } else {
             let stdin = child.stdin.take();
             if let Some(o) = child.stdout.take() {
@@ -92,7 +99,26 @@ async fn start(ctx: Ctx, mut req: Req) -> ApiResult {
                 }
             })
         };
-        let code = pump(rx, &mut child, &mut cw, !tty).await;
+        let detached = async move {
+            if detach_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let Some(code) = pump(&mut rx, &mut child, &mut cw, !tty, detached).await else {
+            // The client typed the detach keys. dockerd (20.10) ends the stream with this
+            // text, records the exec as ended with 126 and lets go of its terminal (a
+            // process that does not survive the hang-up ends).
+            let text = b"exec attach failed: error on attach stdin: read escape sequence\r\n";
+            let _ = cw.write_all(text).await;
+            for r in readers {
+                r.abort();
+            }
+            up.abort();
+            finish(126);
+            let _ = cw.shutdown().await;
+            let _ = child.wait().await;
+            return;
+        };
         for r in readers {
             r.abort();
         }
@@ -126,14 +152,45 @@ fn forward(
     })
 }
 
+/// Copies a TTY exec's client input to its pty (`mw`; `None`: the exec has no stdin, the
+/// input is dropped) until the client types `keys`, which fires `detach`.
+async fn tty_stdin(
+    mut cr: impl tokio::io::AsyncRead + Unpin,
+    mut mw: Option<tokio::fs::File>,
+    keys: Vec<u8>,
+    detach: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut escape = berth_api::detach::Escape::new(keys);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = match cr.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let (fwd, detached) = escape.feed(&buf[..n]);
+        if let Some(w) = mw.as_mut() {
+            if !fwd.is_empty() && w.write_all(&fwd).await.is_err() {
+                return;
+            }
+        }
+        if detached {
+            let _ = detach.send(());
+            return;
+        }
+    }
+}
+
 /// Copies output to the client (stdcopy frames when `framed`) until the process has exited
-/// and its pipes are drained; returns its exit code.
+/// and its pipes are drained; returns its exit code, or `None` when `detached` fired first
+/// (the process still runs).
 async fn pump(
-    mut rx: tokio::sync::mpsc::Receiver<(Stream, Vec<u8>)>,
+    rx: &mut tokio::sync::mpsc::Receiver<(Stream, Vec<u8>)>,
     child: &mut tokio::process::Child,
     out: &mut (impl tokio::io::AsyncWrite + Unpin),
     framed: bool,
-) -> i64 {
+    detached: impl std::future::Future<Output = ()>,
+) -> Option<i64> {
+    tokio::pin!(detached);
     let code = |s: std::io::Result<std::process::ExitStatus>| {
         s.ok().and_then(|s| s.code()).unwrap_or(126) as i64
     };
@@ -149,6 +206,7 @@ async fn pump(
             }
             None => tokio::select! {
                 m = rx.recv() => m,
+                () = &mut detached => return None,
                 s = child.wait() => {
                     exited = Some((code(s), tokio::time::Instant::now() + DRAIN_MAX));
                     continue;
@@ -165,10 +223,10 @@ async fn pump(
             break;
         }
     }
-    match exited {
+    Some(match exited {
         Some((c, _)) => c,
         None => code(child.wait().await),
-    }
+    })
 }
 
 async fn resize(ctx: Ctx, req: Req) -> ApiResult {

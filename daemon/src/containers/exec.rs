@@ -17,6 +17,12 @@ use std::sync::Arc;
 
 /// Docker's refusals of an exec into `c`: not running, or paused.
 fn check_runnable(c: &Container) -> ServiceResult<()> {
+    if c.view(|r| r.state.restarting) {
+        return Err(ServiceError::conflict(format!(
+            "Container {} is restarting, wait until the container is running",
+            c.id
+        )));
+    }
     if !c.running() {
         return Err(ServiceError::conflict(format!(
             "container {} is not running",
@@ -38,6 +44,11 @@ pub fn create(ctx: &Ctx, c: &Container, config: ExecConfig) -> ServiceResult<Str
     if config.cmd.is_empty() {
         return Err(ServiceError::bad_request("No exec command specified"));
     }
+    let detach_keys = match config.detach_keys.as_str() {
+        "" => Vec::new(),
+        k => berth_api::detach::parse(k)
+            .map_err(|_| ServiceError::internal(format!("Invalid escape keys ({k}) provided")))?,
+    };
     let id: String = (0..32)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
         .collect();
@@ -45,6 +56,7 @@ pub fn create(ctx: &Ctx, c: &Container, config: ExecConfig) -> ServiceResult<Str
         id: id.clone(),
         container: c.id.clone(),
         config,
+        detach_keys,
         ..ExecRecord::default()
     };
     let action = format!("exec_create: {}", exec_command(&rec.config));
@@ -125,6 +137,16 @@ pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> 
         .arg("--spec")
         .arg(&spec_path);
     let attach_stdin = e.config.attach_stdin;
+    // A detached exec learns through this pipe whether its command started (end of file)
+    // or not (dockerd's text): its start is answered accordingly, as dockerd's.
+    let status = if detach {
+        let (r, w) = std::io::pipe()
+            .map_err(|err| ServiceError::internal(format!("exec status pipe: {err}")))?;
+        status_fd_3(&mut cmd, w.as_raw_fd());
+        Some((r, w))
+    } else {
+        None
+    };
     let mut master: Option<OwnedFd> = None;
     if tty {
         let (pty_master, s) =
@@ -143,9 +165,11 @@ pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> 
         cmd.stdout(piped(!detach));
         cmd.stderr(piped(!detach));
     }
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .map_err(|err| ServiceError::internal(format!("starting exec: {err}")))?;
+    // The helper and its child hold the only write ends now.
+    let status = status.map(|(r, _w)| r);
     set(ctx, &e.id, |r| {
         r.running = true;
         r.pid = child.id().unwrap_or(0) as i64;
@@ -158,6 +182,22 @@ pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> 
         exec_attrs(&c, &e.id),
     );
     drop(op);
+    if let Some(r) = status {
+        let failed = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut s = String::new();
+            let _ = r.take(65536).read_to_string(&mut s);
+            s
+        })
+        .await
+        .unwrap_or_default();
+        if !failed.is_empty() {
+            let _ = child.wait().await;
+            set(ctx, &e.id, |r| r.pid = 0);
+            finish(ctx, &c, &e.id, 126);
+            return Err(start_error(failed));
+        }
+    }
     Ok(Spawned {
         child,
         master,
@@ -239,6 +279,41 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
         "seccomp": seccomp,
         "rlimits": [],
     }))
+}
+
+/// dockerd's answer to a command that could not start: 400 when it is missing or may not be
+/// run (moby's `translateContainerdStartErr`), else 500.
+fn start_error(text: String) -> ServiceError {
+    let t = text.to_lowercase();
+    let invalid = ["executable file not found", "no such file or directory"]
+        .iter()
+        .any(|s| t.contains(s))
+        || t.contains("permission denied");
+    if invalid {
+        ServiceError::bad_request(text)
+    } else {
+        ServiceError::internal(text)
+    }
+}
+
+/// Passes `fd` to the exec helper `cmd` spawns as its descriptor 3 (`--status-fd 3`).
+fn status_fd_3(cmd: &mut tokio::process::Command, fd: std::os::fd::RawFd) {
+    cmd.arg("--status-fd").arg("3");
+    // SAFETY: runs in the forked child before its exec and calls only async-signal-safe
+    // functions: it places `fd` (still open there) at 3 without close-on-exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// A pty pair (master, slave) whose descriptors are close-on-exec from the start, so that no

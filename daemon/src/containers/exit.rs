@@ -128,13 +128,22 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     let finished = Some(info.finished_at.clone())
         .filter(|f| !f.is_empty())
         .unwrap_or_else(timestamp);
-    let (auto, restart, count) = c.update(|r| {
+    let (auto, restart, ran) = c.update(|r| {
+        let ran = run_time(&r.state.started_at, &finished);
         r.state.set_exited(code, &finished, oom);
         if !info.error.is_empty() {
             r.state.set_error(&info.error);
         }
-        (auto_remove(r), restarts(r, code), r.restart_count)
+        let restart = restarts(r, code);
+        // Counted when the restart is decided, as Docker's restart manager does; the
+        // container is `restarting` (Running, no Pid) until then.
+        if restart {
+            r.restart_count += 1;
+            r.state.set_restarting(code, &finished);
+        }
+        (auto_remove(r), restart, ran)
     });
+    let delay = super::restart::backoff(c.events.borrow().restart_delay, ran);
     // A container that stays has its rootfs detached before anyone hears of the exit (a start
     // right after must mount a new one); an AutoRemove one only once it has left the store.
     let root = super::start::rootfs(ctx, &c.id);
@@ -159,6 +168,10 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
         l.exit_code = code;
         l.running = false;
         l.exiting = leaving;
+        l.restart_pending = restart;
+        if restart {
+            l.restart_delay = delay;
+        }
     });
     let Some(detached) = kept else {
         let _ = remove_detached(ctx, c, &root).await;
@@ -169,9 +182,14 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
         super::teardown::finish(c, detached);
         let (ctx2, c2) = (ctx.clone(), c.clone());
         tokio::spawn(async move {
-            let delay = 100u64 << count.clamp(0, 10);
-            tokio::time::sleep(std::time::Duration::from_millis(delay.min(60_000))).await;
-            c2.update(|r| r.restart_count = count + 1);
+            tokio::time::sleep(delay).await;
+            // A stop, kill or removal during the back-off cancelled it.
+            let mut pending = false;
+            c2.events
+                .send_modify(|l| pending = std::mem::take(&mut l.restart_pending));
+            if !pending {
+                return;
+            }
             if let Err(e) = super::start::start(&ctx2, &c2).await {
                 tracing::warn!("restarting {}: {}", c2.id, e.to_string());
             }
@@ -183,6 +201,16 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     super::spawner::refill_later(ctx, std::time::Duration::ZERO);
 }
 
+/// How long a run that started at `started` (RFC 3339) and ended at `finished` lasted (zero
+/// when either does not parse).
+fn run_time(started: &str, finished: &str) -> std::time::Duration {
+    let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    match (t(started), t(finished)) {
+        (Some(s), Some(f)) => (f - s).to_std().unwrap_or_default(),
+        _ => std::time::Duration::ZERO,
+    }
+}
+
 /// Whether a container (record `rec`) is removed when it exits (`--rm`).
 pub fn auto_remove(rec: &ContainerRecord) -> bool {
     rec.host_config.auto_remove
@@ -190,15 +218,28 @@ pub fn auto_remove(rec: &ContainerRecord) -> bool {
 
 /// Whether the restart policy of a container (record `rec`) that exited with `code` restarts it.
 fn restarts(rec: &ContainerRecord, code: i64) -> bool {
+    !rec.manually_stopped && policy_restarts(rec, code)
+}
+
+/// Whether the policy of a container (record `rec`) that exited with `code` asks for a
+/// restart, stopped by hand or not (as Docker's restart manager decides at daemon start:
+/// only `unless-stopped` heeds a manual stop there).
+fn policy_restarts(rec: &ContainerRecord, code: i64) -> bool {
     let policy = &rec.host_config.restart_policy;
     let max = policy.maximum_retry_count;
     let count = rec.restart_count;
-    !rec.manually_stopped
-        && match policy.name.as_str() {
-            "always" | "unless-stopped" => true,
-            "on-failure" => code != 0 && (max == 0 || count < max),
-            _ => false,
-        }
+    match policy.name.as_str() {
+        "always" => true,
+        "unless-stopped" => !rec.manually_stopped,
+        "on-failure" => code != 0 && (max == 0 || count < max),
+        _ => false,
+    }
+}
+
+/// Whether berthd starts the stopped container (record `rec`) when it starts, as dockerd
+/// does: one started before whose policy asks for it.
+fn starts_with_daemon(rec: &ContainerRecord) -> bool {
+    rec.state.started_at != super::ZERO_TIME && policy_restarts(rec, rec.state.exit_code)
 }
 
 /// AutoRemove: the container leaves the store (its name is free, `wait?condition=removed`
@@ -272,9 +313,16 @@ fn forget(ctx: &Ctx, c: &Arc<Container>) {
 }
 
 /// After a daemon start: re-attach to live monitors, record exits that happened meanwhile,
-/// restart containers whose policy says so.
+/// restart containers whose policy says so (stopped ones too, as dockerd: `always` even
+/// after a manual stop, `unless-stopped` unless stopped by hand, `on-failure` after a
+/// failure within its retries).
 pub async fn restore(ctx: &Ctx) {
     for c in ctx.containers.all() {
+        if c.view(|r| r.state.restarting) {
+            // berthd stopped during a restart policy's back-off: exited, as it was.
+            c.update(|r| r.state.cancel_restart());
+            let _ = ctx.containers.save(&c);
+        }
         if !c.running() {
             if c.view(|r| auto_remove(r) && r.state.status() == "exited") {
                 // Exited, but berthd stopped before removing it (see `teardown`).
@@ -283,6 +331,14 @@ pub async fn restore(ctx: &Ctx) {
             }
             super::prestart::orphan(ctx, &c).await;
             let _ = super::start::prepare_dirs(ctx, &c.id);
+            if c.view(starts_with_daemon) {
+                let (ctx, c) = (ctx.clone(), c.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = super::start::start(&ctx, &c).await {
+                        tracing::warn!("starting {} (restart policy): {}", c.id, e.to_string());
+                    }
+                });
+            }
             continue;
         }
         let sdir = ctx.containers.state_dir(&c.id);

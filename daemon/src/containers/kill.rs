@@ -13,6 +13,11 @@ use std::sync::Arc;
 pub async fn kill(ctx: &Ctx, c: &Arc<Container>, key: &str, sig: i32) -> ServiceResult<()> {
     let _op = lock::op_or_stopping(c).await?;
     if !c.running() {
+        // Waiting to restart (its policy's back-off): dockerd sends nothing and the container
+        // stays stopped.
+        if super::restart::cancel_pending(ctx, c) {
+            return Ok(());
+        }
         return Err(not_running(key, c));
     }
     if sig == libc::SIGKILL || sig == libc::SIGTERM {
@@ -23,8 +28,22 @@ pub async fn kill(ctx: &Ctx, c: &Arc<Container>, key: &str, sig: i32) -> Service
         e => e,
     })?;
     publish_kill(ctx, c, sig);
+    if sig == libc::SIGKILL {
+        // As dockerd's: a SIGKILL is answered once the exit is recorded, so the container is
+        // `exited` to the next request (a kill that takes no effect is an error).
+        if !super::stop::exited(c, KILL_PATIENCE).await {
+            return Err(ServiceError::internal(format!(
+                "tried to kill container, but did not receive an exit event: {}",
+                c.id
+            )));
+        }
+        lock::settled(c).await;
+    }
     Ok(())
 }
+
+/// How long a SIGKILL waits for the exit to be recorded (dockerd: 10 s, then 2 s more).
+const KILL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(12);
 
 /// Docker's refusal to kill a container that is not running.
 fn not_running(key: &str, c: &Container) -> ServiceError {

@@ -84,6 +84,12 @@ pub struct Lifecycle {
     /// An exit is being recorded ([`exit::on_exit`]): the record may already say stopped
     /// while networks, rootfs and AutoRemove are still being dealt with.
     pub exiting: bool,
+    /// Its restart policy will start it again after [`Lifecycle::restart_delay`] (a stop
+    /// or removal meanwhile cancels that).
+    pub restart_pending: bool,
+    /// The back-off before the last restart (Docker's restart manager; see
+    /// [`restart::backoff`]).
+    pub restart_delay: std::time::Duration,
 }
 
 /// All containers.
@@ -111,7 +117,7 @@ pub use berth_api::types::container_state::ZERO_TIME;
 impl Container {
     fn new(id: String, rec: ContainerRecord) -> Arc<Container> {
         let (tx, _) = watch::channel(Lifecycle {
-            running: rec.state.running,
+            running: rec.state.running && !rec.state.restarting,
             ..Default::default()
         });
         Arc::new(Container {
@@ -160,7 +166,8 @@ impl Container {
 
     /// Whether it runs.
     pub fn running(&self) -> bool {
-        self.view(|r| r.state.running)
+        // Docker shows a container waiting to restart as `Running`; it has no process.
+        self.view(|r| r.state.running && !r.state.restarting)
     }
 
     /// Whether it is paused.

@@ -57,7 +57,7 @@ async fn set_paused(ctx: &Ctx, c: &Arc<Container>, pause: bool) -> ServiceResult
     // Only while it still runs: an exit recorded meanwhile (without the lock) has the last
     // word, so a stopped container is never left `paused`.
     let recorded = c.update(|r| {
-        r.state.running && {
+        r.state.running && !r.state.restarting && {
             r.state.set_paused(pause);
             true
         }

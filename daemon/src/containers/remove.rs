@@ -31,12 +31,17 @@ pub async fn remove(
     } else {
         lock::op(c).await?
     };
+    if !c.running() && c.events.borrow().restart_pending {
+        // Waiting to restart: dockerd's restarting container.
+        if !force {
+            return Err(refusal(c, "restarting"));
+        }
+        super::restart::cancel_pending(ctx, c);
+    }
     if c.running() {
         if !force {
-            return Err(ServiceError::conflict(format!(
-                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                c.name()
-            )));
+            let state = c.view(|r| r.state.status().to_string());
+            return Err(refusal(c, &state));
         }
         c.update(|r| r.manually_stopped = true);
         let _ = kill::signal(ctx, c, libc::SIGKILL).await;
@@ -53,6 +58,20 @@ pub async fn remove(
         }
     }
     exit::remove_with_volumes(ctx, c, volumes).await
+}
+
+/// Docker's refusal to remove a running, paused or restarting container without `force`.
+fn refusal(c: &Container, state: &str) -> ServiceError {
+    let procedure = "Stop the container before attempting removal or force remove";
+    let procedure = if state == "paused" {
+        format!("Unpause and then {}", procedure.to_lowercase())
+    } else {
+        procedure.to_string()
+    };
+    ServiceError::conflict(format!(
+        "You cannot remove a {state} container {}. {procedure}",
+        c.id
+    ))
 }
 
 /// What `docker container prune` did: the ids removed and the bytes their rw layers held.

@@ -34,7 +34,8 @@ pub async fn stop_held(
     signal: Option<i32>,
 ) -> ServiceResult<bool> {
     if !c.running() {
-        return Ok(false);
+        // Waiting to restart (its policy's back-off): stopped for good, as dockerd's.
+        return Ok(super::restart::cancel_pending(ctx, c));
     }
     c.update(|r| r.manually_stopped = true);
     let _ = ctx.containers.save(c);

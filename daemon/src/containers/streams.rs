@@ -28,6 +28,8 @@ pub struct PendingAttach {
     pub stderr: bool,
     /// The detach sequence watched for on stdin (empty: none).
     pub detach_keys: Vec<u8>,
+    /// Called when the client detaches with it (Docker's `detach` event).
+    pub on_detach: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Connects `p` to the monitor at `sock` and pumps both directions in the background.
@@ -44,23 +46,31 @@ async fn pump(m: tokio::net::UnixStream, p: PendingAttach, tty: bool) {
     let Ok(io) = p.io.await else {
         return;
     };
-    relay(m, io, p.stdin, p.detach_keys, tty).await;
+    if relay(m, io, p.stdin, p.detach_keys, tty).await {
+        if let Some(f) = p.on_detach {
+            f();
+        }
+    }
 }
 
 /// Relays between the monitor connection `m` of an attach and the client's stream `io` until
-/// either side ends or the client types `detach_keys`: the client's bytes go to the
+/// either side ends or the client of a TTY types `detach_keys`: the client's bytes go to the
 /// container's stdin (when `stdin`), the container's stdcopy frames to the client (as raw
-/// bytes when `tty`).
+/// bytes when `tty`). True when the client detached.
 pub async fn relay(
     m: tokio::net::UnixStream,
     io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     stdin: bool,
     detach_keys: Vec<u8>,
     tty: bool,
-) {
+) -> bool {
     let (mut mr, mut mw) = m.into_split();
     let (mut cr, mut cw) = tokio::io::split(io);
-    let mut escape = berth_api::detach::Escape::new(detach_keys);
+    // As dockerd's: only a TTY attach watches for the detach keys; without a TTY the
+    // client's bytes all reach the container (which keeps its stdin when the client goes,
+    // unless `StdinOnce`).
+    let keys = if tty { detach_keys } else { Vec::new() };
+    let mut escape = berth_api::detach::Escape::new(keys);
     let (detached_tx, detached_rx) = tokio::sync::oneshot::channel::<()>();
     let up = tokio::spawn(async move {
         let mut buf = [0u8; 4096];
@@ -106,12 +116,13 @@ pub async fn relay(
             let _ = cw.flush().await;
         }
     };
-    tokio::select! {
-        _ = out => {}
-        Ok(()) = detached_rx => {}
-    }
+    let detached = tokio::select! {
+        _ = out => false,
+        Ok(()) = detached_rx => true,
+    };
     let _ = cw.shutdown().await;
     up.abort();
+    detached
 }
 
 /// Log options.

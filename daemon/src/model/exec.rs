@@ -19,6 +19,9 @@ pub struct ExecRecord {
     pub pid: i64,
     /// The TTY master berthd holds for a `-t` exec (resizes go to it).
     pub master_fd: Option<i32>,
+    /// The detach sequence the client asked for (`DetachKeys`, parsed; empty: Docker's
+    /// default `ctrl-p,ctrl-q`).
+    pub detach_keys: Vec<u8>,
 }
 
 impl ExecRecord {
@@ -42,7 +45,13 @@ impl ExecRecord {
                 user: cfg.user.clone(),
             },
             can_remove: false,
-            detach_keys: String::new(),
+            // Docker shows the parsed bytes, base64-encoded as Go encodes a `[]byte`.
+            detach_keys: if self.detach_keys.is_empty() {
+                String::new()
+            } else {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(&self.detach_keys)
+            },
         }
     }
 }
@@ -64,6 +73,7 @@ mod tests {
             config,
             exit_code: Some(3),
             master_fd: Some(9),
+            detach_keys: vec![0x18, b'x'],
             ..ExecRecord::default()
         };
         let v = serde_json::to_value(e.inspect()).expect("t");
@@ -77,6 +87,7 @@ mod tests {
         assert_eq!(v["ExitCode"], 3);
         assert_eq!(v["OpenStdout"], true);
         assert_eq!(v["ContainerID"], "c1");
+        assert_eq!(v["DetachKeys"], "GHg=", "ctrl-x,x as dockerd shows it");
         assert!(!v.to_string().contains("master"));
     }
 }

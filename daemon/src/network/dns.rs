@@ -277,7 +277,7 @@ fn lookup(ctx: &Ctx, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
     let mut out = Vec::new();
     for c in ctx.containers.all() {
         c.view(|rec| {
-            if !rec.state.running {
+            if !rec.state.running || rec.state.restarting {
                 return;
             }
             for net in &mine {
