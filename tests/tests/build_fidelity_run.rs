@@ -185,6 +185,24 @@ fn run_takes_the_build_network_mode() {
     d.docker(&["rm", "-f", "peer"]).ok();
 }
 
+/// `line` without ANSI colour sequences (`ESC [ … m`).
+fn plain(line: &str) -> String {
+    let mut out = String::new();
+    let mut it = line.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\u{1b}' && it.peek() == Some(&'[') {
+            for c in it.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Runs `cmd` (a build printing `first` and then waiting for an HTTP answer on `port`) and
 /// answers only once `first` has been streamed: output shown live lets the build finish.
 fn live_build(mut cmd: std::process::Command, port: u16) -> (bool, String) {
@@ -200,7 +218,9 @@ fn live_build(mut cmd: std::process::Command, port: u16) -> (bool, String) {
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         seen.push_str(&line);
         seen.push('\n');
-        if line.trim() == "first" && listener.is_none() {
+        // The docker CLI colours a RUN's stderr (`ESC[91m` … `ESC[0m`), so a line can start
+        // with the reset of the stderr chunk streamed just before it.
+        if plain(&line).trim() == "first" && listener.is_none() {
             let l = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
             std::thread::spawn(move || {
                 for mut s in l.incoming().flatten() {
