@@ -11,6 +11,7 @@
 pub mod attach;
 pub mod create;
 pub mod exec;
+pub mod exec_io;
 pub mod exit;
 mod flush;
 pub mod initlayer;
