@@ -19,7 +19,6 @@ pub struct Req {
     /// Query parameters.
     pub query: Query,
     /// The negotiated API version (major, minor); some formats depend on it.
-    #[allow(dead_code)] // read by handlers whose output differs by version
     pub version: (u32, u32),
 }
 
