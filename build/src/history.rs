@@ -125,15 +125,7 @@ pub fn created_by(
             message: e.to_string(),
         })
     };
-    let list = |v: Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let list = |v: Value| berth_core::json::strings(&v);
     let text = match ins.keyword.as_str() {
         "CMD" | "ENTRYPOINT" => {
             format!(

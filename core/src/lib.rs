@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod digest;
 pub mod error;
+pub mod json;
 pub mod mount;
 pub mod netns;
 pub mod network;

@@ -6,13 +6,7 @@ use serde_json::Value;
 
 /// The strings of a JSON array (other elements skipped); empty when `v` is not an array.
 pub fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    v.map(berth_core::json::strings).unwrap_or_default()
 }
 
 /// Drops every `null` member of the objects in `v`, recursively (Go's decoder leaves such a

@@ -116,15 +116,7 @@ pub fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub(crate) fn strs(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(crate) use berth_core::json::strings as strs;
 
 /// The mount point `dest` inside the rootfs: a folder made with every missing parent (or, for
 /// the bind of a file, a file), each step resolved inside `root` so that an image's symlinks

@@ -7,8 +7,8 @@ use crate::output;
 use anyhow::{bail, Result};
 use berth_api::client::enc;
 use berth_api::Client;
+use berth_core::json::strings;
 use clap::{Args, Subcommand};
-use serde_json::Value;
 use std::io::{BufRead, Write};
 
 /// What a prune removes.
@@ -106,16 +106,6 @@ fn confirm(question: &str) -> Result<bool> {
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// One area's prune request: the bytes reclaimed and what Docker prints for it (empty when
