@@ -141,39 +141,51 @@ fn compile(pattern: &str) -> Result<Vec<Tok>, IgnoreError> {
     Ok(toks)
 }
 
-/// Whether `toks` match all of `s` (backtracking, as the regular expression Docker builds).
+/// Whether `toks` match all of `s`, as the regular expression Docker builds. Memoised on
+/// (token, position): a context's `.dockerignore` and file names are both hostile, and plain
+/// backtracking over patterns like `*a*a*a*a*b` takes exponential time.
 fn matches(toks: &[Tok], s: &[char]) -> bool {
-    let Some((t, rest)) = toks.split_first() else {
-        return s.is_empty();
-    };
-    match t {
-        Tok::Lit(c) => s.first() == Some(c) && matches(rest, &s[1..]),
-        Tok::One => s.first().is_some_and(|&c| c != '/') && matches(rest, &s[1..]),
-        Tok::Class(neg, ranges) => {
-            s.first()
-                .is_some_and(|&c| ranges.iter().any(|&(a, b)| a <= c && c <= b) != *neg)
-                && matches(rest, &s[1..])
-        }
-        Tok::Star => {
-            for k in 0..=s.len() {
-                if matches(rest, &s[k..]) {
-                    return true;
+    let mut memo = vec![None; (toks.len() + 1) * (s.len() + 1)];
+    match_at(toks, s, 0, 0, &mut memo)
+}
+
+fn match_at(toks: &[Tok], s: &[char], i: usize, j: usize, memo: &mut [Option<bool>]) -> bool {
+    let key = i * (s.len() + 1) + j;
+    if let Some(done) = memo[key] {
+        return done;
+    }
+    let one = |ok: bool, memo: &mut [Option<bool>]| ok && match_at(toks, s, i + 1, j + 1, memo);
+    let found = match toks.get(i) {
+        None => j == s.len(),
+        Some(Tok::Lit(c)) => one(s.get(j) == Some(c), memo),
+        Some(Tok::One) => one(s.get(j).is_some_and(|&c| c != '/'), memo),
+        Some(Tok::Class(neg, ranges)) => one(
+            s.get(j)
+                .is_some_and(|&c| ranges.iter().any(|&(a, b)| a <= c && c <= b) != *neg),
+            memo,
+        ),
+        Some(Tok::Star) => {
+            let mut found = false;
+            for k in j..=s.len() {
+                if match_at(toks, s, i + 1, k, memo) {
+                    found = true;
+                    break;
                 }
                 if s.get(k) == Some(&'/') {
-                    return false;
+                    break;
                 }
             }
-            false
+            found
         }
-        Tok::Dirs => {
-            // (.*/)? : nothing, or anything ending with a `/`.
-            if matches(rest, s) {
-                return true;
-            }
-            (0..s.len()).any(|k| s[k] == '/' && matches(rest, &s[k + 1..]))
+        // (.*/)? : nothing, or anything ending with a `/`.
+        Some(Tok::Dirs) => {
+            match_at(toks, s, i + 1, j, memo)
+                || (j..s.len()).any(|k| s[k] == '/' && match_at(toks, s, i + 1, k + 1, memo))
         }
-        Tok::All => true,
-    }
+        Some(Tok::All) => true,
+    };
+    memo[key] = Some(found);
+    found
 }
 
 impl Ignore {
@@ -297,5 +309,13 @@ mod tests {
         assert!(Ignore::parse("[ab\n").is_err());
         assert_eq!(clean("/a//b/./c/../d/"), "/a/b/d");
         assert_eq!(clean("./"), ".");
+    }
+
+    #[test]
+    fn a_hostile_pattern_does_not_backtrack_for_ever() {
+        let i = ig("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b\n");
+        let name = "a".repeat(200);
+        // Plain backtracking would not finish this in a lifetime.
+        assert!(!i.excluded(&name));
     }
 }
