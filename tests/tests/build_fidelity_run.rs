@@ -13,7 +13,8 @@ fn run_sees_extra_hosts_shm_size_and_ulimits() {
     let df = "FROM busybox\nRUN grep myhost /etc/hosts | awk '{print $1, $2}' > /hosts; df -k /dev/shm | tail -n 1 | awk '{print $2}' > /shm; ulimit -n > /nofile\n";
     let ctx = p.context("ctx-hc", &[("Dockerfile", df)]);
     let ctx_s = ctx.display().to_string();
-    p.build(&[
+    // The RUN options both builds pass.
+    let opts = [
         "--network",
         "none",
         "--add-host",
@@ -22,31 +23,14 @@ fn run_sees_extra_hosts_shm_size_and_ulimits() {
         "32m",
         "--ulimit",
         "nofile=1234:2345",
-        "-t",
-        "hc:1",
-        &ctx_s,
-    ])
-    .ok();
+    ];
+    p.build(&[&opts[..], &["-t", "hc:1", &ctx_s]].concat()).ok();
     assert_eq!(p.same_file("hc:1", "/hosts"), "10.1.2.3 myhost\n");
     assert_eq!(p.same_file("hc:1", "/shm"), "32768\n");
     assert_eq!(p.same_file("hc:1", "/nofile"), "1234\n");
     // berth's CLI sends the same options.
-    p.d.berth(&[
-        "build",
-        "--network",
-        "none",
-        "--add-host",
-        "myhost:10.1.2.3",
-        "--shm-size",
-        "32m",
-        "--ulimit",
-        "nofile=1234:2345",
-        "--no-cache",
-        "-t",
-        "hc:2",
-        &ctx_s,
-    ])
-    .ok();
+    p.d.berth(&[&["build"], &opts[..], &["--no-cache", "-t", "hc:2", &ctx_s]].concat())
+        .ok();
     let got = p.d.docker(&[
         "run",
         "--rm",
