@@ -16,6 +16,7 @@ pub mod exit;
 mod flush;
 pub mod initlayer;
 pub mod kill;
+pub mod links;
 pub mod lock;
 pub mod logconfig;
 mod logfiles;
