@@ -386,3 +386,42 @@ fn links_as_dockerd() {
         assert_eq!(theirs.get(k), Some(&v), "dockerd's {k} changed");
     }
 }
+
+/// berth's CLI sends links as docker's does: `--link` in `HostConfig.Links` (and, on a user
+/// network, the endpoint's `Links`), `rm --link /parent/alias`.
+#[test]
+fn berth_cli_links() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d.berth(&["run", "-d", "--name", "web", "busybox", "sleep", "300"])
+        .ok();
+    let args = ["run", "-d", "--name", "app", "--link", "web:db", "busybox"];
+    d.berth(&[&args[..], &["sleep", "300"]].concat()).ok();
+    let env = d.berth(&["exec", "app", "env"]);
+    assert!(env.ok().contains("DB_NAME=/app/db\n"), "{env:?}");
+    let links = |n: &str| {
+        let f = "{{json .HostConfig.Links}} {{json .NetworkSettings.Networks}}";
+        d.docker(&["inspect", "-f", f, n]).ok().trim().to_string()
+    };
+    assert!(links("app").starts_with("[\"/web:/app/db\"] "));
+    assert_eq!(d.berth(&["rm", "--link", "/app/db"]).ok(), "/app/db\n");
+    assert!(links("app").starts_with("null "));
+    d.berth(&["network", "create", "un"]).ok();
+    let args = [
+        "run",
+        "-d",
+        "--name",
+        "u1",
+        "--network",
+        "un",
+        "--link",
+        "web:w",
+    ];
+    d.berth(&[&args[..], &["busybox", "sleep", "300"]].concat())
+        .ok();
+    assert!(
+        links("u1").contains("\"Links\":[\"web:w\"]"),
+        "{}",
+        links("u1")
+    );
+}
