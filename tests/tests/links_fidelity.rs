@@ -425,3 +425,30 @@ fn berth_cli_links() {
         links("u1")
     );
 }
+
+/// Links are kept across a berthd restart, and containers started with it come up after
+/// their link targets (not differential: the private dockerd cannot be restarted in place).
+#[test]
+fn links_survive_a_daemon_restart_in_order() {
+    let mut d = TestDaemon::start();
+    d.import_busybox();
+    let run = |extra: &[&str]| {
+        let args = ["run", "-d", "--restart", "always"];
+        d.docker(&[&args[..], extra, &["busybox", "sleep", "300"]].concat())
+            .ok();
+    };
+    run(&["--name", "web"]);
+    run(&["--name", "app", "--link", "web:db"]);
+    d.docker(&["stop", "-t", "0", "app", "web"]).ok();
+    d.restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let state = || d.docker(&["inspect", "-f", "{{.State.Status}}", "app"]);
+    while state().ok().trim() != "running" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let env = d.docker(&["exec", "app", "env"]);
+    assert!(env.ok().contains("DB_NAME=/app/db\n"), "{env:?}");
+    let f = "{{json .HostConfig.Links}}";
+    let links = d.docker(&["inspect", "-f", f, "app"]);
+    assert_eq!(links.ok().trim(), "[\"/web:/app/db\"]");
+}
