@@ -3,7 +3,7 @@
 //! `ALIAS_PORT*` with port runs) at start and in an exec, the `/etc/hosts` lines (after
 //! `--add-host` ones; rewritten when the target comes back with a new address),
 //! `HostConfig.Links` in inspect, the link's name naming its target (inspect, `ps` names),
-//! dockerd's errors (unknown target, bad formats, host and
+//! renames of either end, dockerd's errors (unknown target, bad formats, host and
 //! container network modes, a target that is not running at start), `docker rm --link` and
 //! its errors, and links on a user network acting as aliases (`EndpointSettings.Links`, the
 //! embedded DNS answering the linking container only). Without dockerd the berth side is
@@ -253,6 +253,36 @@ fn scenario(e: &Eng) -> Map<String, Value> {
     let exec_env = e.ok(&["exec", "app", "env"]);
     put("exec_env_after_rm", json!(vars(&exec_env, "DB_")));
 
+    // Renames of the parent and of the target carry the link along.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rt",
+        "--hostname",
+        "rth",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    e.ok(&[
+        "run", "-d", "--name", "rp", "--link", "rt:db", "busybox", "sleep", "300",
+    ]);
+    e.ok(&["rename", "rp", "rp2"]);
+    let first = e.inspect("rp2", "{{json .HostConfig.Links}}");
+    e.ok(&["rename", "rt", "rt9"]);
+    let second = e.inspect("rp2", "{{json .HostConfig.Links}}");
+    let by_name = e.inspect("rp2/db", "{{.Name}}");
+    let env = vars(&e.ok(&["exec", "rp2", "env"]), "DB_NAME");
+    e.ok(&["restart", "-t", "0", "rp2"]);
+    let rt_ip = e.inspect("rt9", "{{.NetworkSettings.IPAddress}}");
+    let hosts = e.ok(&["exec", "rp2", "cat", "/etc/hosts"]);
+    let hosts: Vec<String> = host_lines(&hosts.replace(&rt_ip, "RTIP"))
+        .into_iter()
+        .filter(|l| l.starts_with("RTIP"))
+        .collect();
+    put("renames", json!([first, second, by_name, env, hosts]));
+
     // On a user network links are aliases for the linking container.
     e.ok(&["network", "create", "un"]);
     e.ok(&[
@@ -342,6 +372,16 @@ fn expected_of_dockerd() -> Vec<(&'static str, Value)> {
             json!([404, "No such container: app/nope"]),
         ),
         ("links_after_rm", json!("null")),
+        (
+            "renames",
+            json!([
+                "[\"/rt:/rp2/db\"]",
+                "[\"/rt9:/rp2/db\"]",
+                "/rt9",
+                ["DB_NAME=/rp2/db"],
+                ["RTIP\tdb rth rt9"]
+            ]),
+        ),
         ("user_links", json!("null [\"w3:dbx\"]")),
         ("user_alias_resolves", json!(true)),
         ("user_alias_elsewhere", json!(false)),
