@@ -378,6 +378,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
         let before = r.state.status.clone();
         r.state.set_running(i64::from(pid), &timestamp());
         r.manually_stopped = false;
+        super::health::init(r);
         before
     });
     let undo = |c: &Container| c.update(|r| r.state.undo_running(&before));
@@ -419,6 +420,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
     super::exit::watch_with(ctx.clone(), c.clone(), waiting);
     ctx.events
         .publish("container", "start", &c.id, super::exit::attrs(c));
+    super::health::start(ctx, c);
     // The next monitor is spawned once this container has exited (`exit::on_exit`), or has
     // run for a while: any earlier, its exec would compete for the CPU with this container's
     // set-up, run and exit.
