@@ -11,7 +11,7 @@ mod probe;
 use super::{exit, Container, ContainerRecord};
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
-use berth_api::types::health::{Health, HealthConfig, STARTING, UNHEALTHY};
+use berth_api::types::health::{Health, HealthConfig, HealthcheckResult, STARTING, UNHEALTHY};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -206,30 +206,38 @@ async fn run(ctx: Ctx, c: Arc<Container>, stop: CancellationToken) {
             () = tokio::time::sleep(next_interval(&hc, &started, &status)) => {}
         }
         let timeout = or_default(hc.timeout, DEFAULT_TIMEOUT);
-        let Some(result) = probe::run(&ctx, &c, argv, timeout, &stop).await else {
-            return;
-        };
+        let probe::Outcome { result, ending } = probe::run(&ctx, &c, argv, timeout, &stop).await;
+        if let Some(result) = result.filter(|_| !stop.is_cancelled()) {
+            record(&ctx, &c, &hc, &started, result);
+        }
+        if let Some(ending) = ending {
+            let _ = ending.await;
+        }
         if stop.is_cancelled() {
             return;
         }
-        let in_start_period = chrono::DateTime::parse_from_rfc3339(&result.start)
-            .ok()
-            .zip(chrono::DateTime::parse_from_rfc3339(&started).ok())
-            .and_then(|(s, t)| (s - t).to_std().ok())
-            .is_some_and(|d| d < or_default(hc.start_period, Duration::ZERO));
-        let changed = c.update(|r| {
-            // An exit or pause recorded meanwhile has the last word.
-            let same_run = r.state.running && !r.state.paused && r.state.started_at == started;
-            let h = r.state.health.as_mut().filter(|_| same_run)?;
-            h.record(result, hc.retries, in_start_period)
-                .then(|| h.status.clone())
-        });
-        let _ = ctx.containers.save(&c);
-        if let Some(status) = changed {
-            let action = format!("health_status: {status}");
-            ctx.events
-                .publish("container", &action, &c.id, exit::attrs(&c));
-        }
+    }
+}
+
+/// Records a probe's `result` in the run of `c` that started at `started`.
+fn record(ctx: &Ctx, c: &Container, hc: &HealthConfig, started: &str, result: HealthcheckResult) {
+    let in_start_period = chrono::DateTime::parse_from_rfc3339(&result.start)
+        .ok()
+        .zip(chrono::DateTime::parse_from_rfc3339(started).ok())
+        .and_then(|(s, t)| (s - t).to_std().ok())
+        .is_some_and(|d| d < or_default(hc.start_period, Duration::ZERO));
+    let changed = c.update(|r| {
+        // An exit or pause recorded meanwhile has the last word.
+        let same_run = r.state.running && !r.state.paused && r.state.started_at == started;
+        let h = r.state.health.as_mut().filter(|_| same_run)?;
+        h.record(result, hc.retries, in_start_period)
+            .then(|| h.status.clone())
+    });
+    let _ = ctx.containers.save(c);
+    if let Some(status) = changed {
+        let action = format!("health_status: {status}");
+        ctx.events
+            .publish("container", &action, &c.id, exit::attrs(c));
     }
 }
 

@@ -20,23 +20,32 @@ const TERM_GRACE: Duration = Duration::from_secs(10);
 /// background child may hold them open).
 const DRAIN_MAX: Duration = Duration::from_secs(1);
 
-/// Runs `argv` in `c` for at most `timeout`; its result, or `None` when `stop` was cancelled
-/// meanwhile (the process is ended and nothing is recorded).
+/// A probe's outcome: its result (`None` when `stop` was cancelled meanwhile: nothing is
+/// recorded), and, for a probe that ran out of time or was stopped, the ending of its
+/// process, to be awaited once the result is recorded (dockerd records a timeout at once,
+/// then waits for the probe to die before the next interval).
+pub struct Outcome {
+    pub result: Option<HealthcheckResult>,
+    pub ending: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Runs `argv` in `c` for at most `timeout`.
 pub async fn run(
     ctx: &Ctx,
     c: &Arc<Container>,
     argv: Vec<String>,
     timeout: Duration,
     stop: &CancellationToken,
-) -> Option<HealthcheckResult> {
+) -> Outcome {
     let start = timestamp();
-    let failed = |output: String| {
-        Some(HealthcheckResult {
+    let failed = |output: String| Outcome {
+        result: Some(HealthcheckResult {
             start: start.clone(),
             end: timestamp(),
             exit_code: -1,
             output,
-        })
+        }),
+        ending: None,
     };
     let (user, working_dir) = c.view(|r| (r.config.user.clone(), r.config.working_dir.clone()));
     let config = ExecConfig {
@@ -51,16 +60,22 @@ pub async fn run(
         Ok(id) => id,
         Err(e) => return failed(e.to_string()),
     };
-    let spawned = exec::start(ctx, &id, false).await;
-    let result = match spawned {
-        Ok(s) => watch(ctx, c, &id, s, timeout, stop).await,
-        Err(e) => failed(e.to_string()),
+    let mut out = match exec::start(ctx, &id, false).await {
+        Ok(s) => watch(ctx, c, id, s, timeout, stop).await,
+        Err(e) => {
+            forget(ctx, &id);
+            failed(e.to_string())
+        }
     };
-    // Probes are not kept for `exec inspect` (one every interval would pile up).
+    out.result = out.result.map(|r| HealthcheckResult { start, ..r });
+    out
+}
+
+/// Probes are not kept for `exec inspect` (one every interval would pile up).
+fn forget(ctx: &Ctx, id: &str) {
     if let Ok(mut m) = ctx.containers.execs.lock() {
-        m.remove(&id);
+        m.remove(id);
     }
-    result.map(|r| HealthcheckResult { start, ..r })
 }
 
 /// Reads `r` into `out` (stdout and stderr as they come) until its end, keeping one byte
@@ -87,11 +102,11 @@ fn collect(
 async fn watch(
     ctx: &Ctx,
     c: &Arc<Container>,
-    id: &str,
+    id: String,
     s: exec::Spawned,
     timeout: Duration,
     stop: &CancellationToken,
-) -> Option<HealthcheckResult> {
+) -> Outcome {
     let mut child = s.child;
     let out = Arc::new(Mutex::new(Vec::new()));
     let mut readers = Vec::new();
@@ -106,7 +121,7 @@ async fn watch(
         () = tokio::time::sleep(timeout) => None,
         () = stop.cancelled() => None,
     };
-    let (code, result) = match exited {
+    match exited {
         Some(status) => {
             let code = status.ok().and_then(|s| s.code()).unwrap_or(126) as i64;
             let drained = async {
@@ -116,20 +131,34 @@ async fn watch(
             };
             let _ = tokio::time::timeout(DRAIN_MAX, drained).await;
             let text = out.lock().map(|o| capped_output(&o)).unwrap_or_default();
-            let r = HealthcheckResult {
-                end: timestamp(),
-                exit_code: code,
-                output: text,
-                ..Default::default()
-            };
-            (code, Some(r))
+            for r in readers {
+                r.abort();
+            }
+            exec::finish(ctx, c, &id, code);
+            forget(ctx, &id);
+            Outcome {
+                result: Some(HealthcheckResult {
+                    end: timestamp(),
+                    exit_code: code,
+                    output: text,
+                    ..Default::default()
+                }),
+                ending: None,
+            }
         }
         None => {
             let timed_out = !stop.is_cancelled();
-            let end = timestamp();
-            let code = end_process(&mut child).await;
-            let r = timed_out.then(|| HealthcheckResult {
-                end,
+            let (ctx, c) = (ctx.clone(), c.clone());
+            let ending = tokio::spawn(async move {
+                let code = end_process(&mut child).await;
+                for r in readers {
+                    r.abort();
+                }
+                exec::finish(&ctx, &c, &id, code);
+                forget(&ctx, &id);
+            });
+            let result = timed_out.then(|| HealthcheckResult {
+                end: timestamp(),
                 exit_code: -1,
                 output: format!(
                     "Health check exceeded timeout ({})",
@@ -139,14 +168,12 @@ async fn watch(
                 ),
                 ..Default::default()
             });
-            (code, r)
+            Outcome {
+                result,
+                ending: Some(ending),
+            }
         }
-    };
-    for r in readers {
-        r.abort();
     }
-    exec::finish(ctx, c, id, code);
-    result
 }
 
 /// Ends a probe that ran out of time, as dockerd ends it: SIGTERM to the command in the
