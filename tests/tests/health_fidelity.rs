@@ -104,6 +104,16 @@ fn images(e: &Engine, tar: &str) {
         "hcnone:1",
     ]);
     e.ok(&["import", "-c", "CMD [\"sh\"]", tar, "busybox:latest"]);
+    let missing = r#"HEALTHCHECK --interval=200ms --retries=1 CMD ["nosuch", "x"]"#;
+    e.ok(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        "-c",
+        missing,
+        tar,
+        "hcmissing:1",
+    ]);
 }
 
 /// The containers of the scenario: name → `run` flags and image.
@@ -147,6 +157,7 @@ const RUNS: &[(&str, &[&str])] = &[
     ("img", &["--health-timeout", "2s", "hc:1"]),
     ("nohc", &["--no-healthcheck", "hc:1"]),
     ("none", &["hcnone:1"]),
+    ("missing", &["hcmissing:1"]),
 ];
 
 /// A health log entry's shape: its keys, exit code and output (times are checked to be
@@ -168,13 +179,6 @@ fn rfc3339_key(t: &str) -> Option<String> {
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
     let ok = whole.len() == 19 && whole.as_bytes()[10] == b'T' && frac.len() <= 9;
     ok.then(|| format!("{whole}.{frac:0<9}"))
-}
-
-/// Seconds since the epoch, as `docker events --since` takes them.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// What `State.Health` looks like, with the streak counted from the log only where it is
@@ -215,7 +219,7 @@ fn suffixes(e: &Engine) -> BTreeMap<String, String> {
 /// Runs the scenario on one engine; everything that should be equal between engines.
 fn scenario(e: &Engine, tar: &str) -> Value {
     images(e, tar);
-    let t0 = unix_now().to_string();
+    let log = Events::follow(e);
     let mut out = json!({});
     for (name, flags) in RUNS {
         let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
@@ -237,7 +241,10 @@ fn scenario(e: &Engine, tar: &str) -> Value {
     e.wait_status("sick", "unhealthy");
     e.wait_status("slow", "unhealthy");
     e.wait_status("img", "healthy");
-    for name in ["healthy", "sick", "slow", "img", "nohc", "none", "created"] {
+    e.wait_status("missing", "unhealthy");
+    for name in [
+        "healthy", "sick", "slow", "img", "nohc", "none", "created", "missing",
+    ] {
         out[name] = json!({
             "config": e.inspect(name, "{{json .Config.Healthcheck}}"),
             "health": health_shape(&e.inspect(name, "{{json .State.Health}}")),
@@ -265,7 +272,7 @@ fn scenario(e: &Engine, tar: &str) -> Value {
     e.ok(&["start", "healthy"]);
     out["restarted"] = json!(e.health_status("healthy"));
     e.wait_status("healthy", "healthy");
-    out["events"] = events(e, &t0);
+    out["events"] = events(&log.stop());
     // How often each status was announced: only on a change (dockerd's own count races with
     // a probe that ends during a stop, so it is checked on berth alone).
     out["_counts"] = out["events"]["_counts"].take();
@@ -291,12 +298,45 @@ fn scenario(e: &Engine, tar: &str) -> Value {
     out
 }
 
-/// The container events since `t0`: for each container, its distinct health and exec
+/// `docker events` followed into a file from the scenario's start (dockerd replays only its
+/// last 1,024 events for `--since`, fewer than the probes make).
+struct Events {
+    child: std::process::Child,
+    file: tempfile::NamedTempFile,
+}
+
+impl Events {
+    fn follow(e: &Engine) -> Events {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let fmt = "{{.Action}}|{{.Actor.Attributes.name}}|{{.Actor.Attributes.execID}}";
+        let child = Command::new("/usr/local/bin/docker")
+            .args([
+                "-H",
+                &format!("unix://{}", e.socket),
+                "events",
+                "--format",
+                fmt,
+            ])
+            .stdout(file.reopen().expect("reopen"))
+            .spawn()
+            .expect("docker events");
+        // The stream is open once the CLI has connected; a hang guard for that.
+        std::thread::sleep(Duration::from_millis(500));
+        Events { child, file }
+    }
+
+    /// Everything seen so far.
+    fn stop(mut self) -> String {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(self.file.path()).unwrap_or_default()
+    }
+}
+
+/// The container events in `raw`: for each container, its distinct health and exec
 /// actions in order of first appearance, and how many `health_status` events it had.
-fn events(e: &Engine, t0: &str) -> Value {
-    let until = (unix_now() + 1).to_string();
-    let fmt = "{{.Action}}|{{.Actor.Attributes.name}}|{{.Actor.Attributes.execID}}";
-    let raw = e.ok(&["events", "--since", t0, "--until", &until, "--format", fmt]);
+fn events(raw: &str) -> Value {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut exec_ids_ok = true;
@@ -340,6 +380,16 @@ fn check_berth(b: &Value) {
         b["nohc"]["config"],
         json!({"Test": ["NONE"], "Interval": 200_000_000, "Retries": 2})
     );
+    let missing = &b["missing"]["health"]["entries"][0];
+    assert_eq!(missing["ExitCode"], -1, "{b:#}");
+    let text = missing["Output"].as_str().unwrap_or("");
+    assert!(
+        text.starts_with("OCI runtime exec failed: exec failed: "),
+        "{text}"
+    );
+    assert!(!b["events"]["actions"]["missing"]
+        .to_string()
+        .contains("exec_die"));
     assert_eq!(b["none"]["health"], Value::Null);
     assert_eq!(b["created"]["health"], Value::Null);
     assert_eq!(b["ps"]["healthy"], "(healthy)");

@@ -131,10 +131,14 @@ async fn watch(
             };
             let _ = tokio::time::timeout(DRAIN_MAX, drained).await;
             let text = out.lock().map(|o| capped_output(&o)).unwrap_or_default();
+            let (code, text) = start_failure(code, text);
             for r in readers {
                 r.abort();
             }
-            exec::finish(ctx, c, &id, code);
+            // A command that did not start has no `exec_die`, as dockerd's.
+            if code != -1 {
+                exec::finish(ctx, c, &id, code);
+            }
             forget(ctx, &id);
             Outcome {
                 result: Some(HealthcheckResult {
@@ -173,6 +177,17 @@ async fn watch(
                 ending: Some(ending),
             }
         }
+    }
+}
+
+/// A probe whose command could not start: the exec helper says so on its stdout with 126
+/// (as `docker exec` shows it); dockerd's probe gets it as the exec start's error instead
+/// and records -1 with that text.
+fn start_failure(code: i64, text: String) -> (i64, String) {
+    if code == 126 && text.starts_with("OCI runtime exec failed: ") {
+        (-1, text.trim_end().to_string())
+    } else {
+        (code, text)
     }
 }
 
