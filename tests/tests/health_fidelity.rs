@@ -158,6 +158,16 @@ const RUNS: &[(&str, &[&str])] = &[
     ("nohc", &["--no-healthcheck", "hc:1"]),
     ("none", &["hcnone:1"]),
     ("missing", &["hcmissing:1"]),
+    (
+        "chatty",
+        &[
+            "--health-cmd",
+            "yes x | head -c 5000",
+            "--health-interval",
+            "200ms",
+            "busybox",
+        ],
+    ),
 ];
 
 /// A health log entry's shape: its keys, exit code and output (times are checked to be
@@ -242,9 +252,11 @@ fn scenario(e: &Engine, tar: &str) -> Value {
     e.wait_status("slow", "unhealthy");
     e.wait_status("img", "healthy");
     e.wait_status("missing", "unhealthy");
-    for name in [
-        "healthy", "sick", "slow", "img", "nohc", "none", "created", "missing",
-    ] {
+    e.wait_status("chatty", "healthy");
+    let names = [
+        "healthy", "sick", "slow", "img", "nohc", "none", "created", "missing", "chatty",
+    ];
+    for name in names {
         out[name] = json!({
             "config": e.inspect(name, "{{json .Config.Healthcheck}}"),
             "health": health_shape(&e.inspect(name, "{{json .State.Health}}")),
@@ -292,9 +304,9 @@ fn scenario(e: &Engine, tar: &str) -> Value {
         let (code, msg) = e.create(body);
         out["refusals"][i.to_string()] = json!([code, msg]);
     }
-    e.ok(&[
-        "rm", "-f", "healthy", "sick", "slow", "img", "nohc", "none", "created",
-    ]);
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names);
+    e.ok(&rm);
     out
 }
 
@@ -341,8 +353,9 @@ fn events(raw: &str) -> Value {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut exec_ids_ok = true;
     for l in raw.lines() {
-        let mut p = l.split('|');
-        let (action, name, exec) = (p.next().unwrap_or(""), p.next().unwrap_or(""), p.next());
+        // From the right: a probe's command (in the action) may hold a `|`.
+        let mut p = l.rsplitn(3, '|');
+        let (exec, name, action) = (p.next(), p.next().unwrap_or(""), p.next().unwrap_or(""));
         if action.starts_with("exec_") {
             exec_ids_ok &= exec.is_some_and(|x| x.len() == 64);
         }
@@ -380,6 +393,14 @@ fn check_berth(b: &Value) {
         b["nohc"]["config"],
         json!({"Test": ["NONE"], "Interval": 200_000_000, "Retries": 2})
     );
+    let chatty = b["chatty"]["health"]["entries"][0]["Output"]
+        .as_str()
+        .unwrap_or("");
+    assert_eq!(chatty.len(), 4096 + 3, "{chatty}");
+    assert!(
+        chatty.starts_with("x\nx\n") && chatty.ends_with("..."),
+        "{chatty}"
+    );
     let missing = &b["missing"]["health"]["entries"][0];
     assert_eq!(missing["ExitCode"], -1, "{b:#}");
     let text = missing["Output"].as_str().unwrap_or("");
@@ -396,7 +417,7 @@ fn check_berth(b: &Value) {
     assert_eq!(b["ps"]["sick"], "(unhealthy)");
     assert_eq!(b["ps"]["none"], "");
     assert_eq!(b["filter"]["none"], json!(["created", "nohc", "none"]));
-    assert_eq!(b["filter"]["healthy"], json!(["healthy", "img"]));
+    assert_eq!(b["filter"]["healthy"], json!(["chatty", "healthy", "img"]));
     assert_eq!(b["paused"], json!(["unhealthy", "(Paused)"]));
     assert_eq!(
         (&b["stopped"], &b["restarted"]),
