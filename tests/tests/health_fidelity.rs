@@ -568,6 +568,57 @@ fn health_survives_berthd_restart_and_speaks_berth_cli_and_docker_py() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(status(&d)["Status"], "healthy");
+    // Failures within the start period do not count; probes come every start interval.
+    let early = [
+        "run",
+        "-d",
+        "--name",
+        "early",
+        "--network",
+        "none",
+        "--health-cmd",
+        "test -e /ok",
+        "--health-start-period",
+        "60s",
+        "--health-start-interval",
+        "100ms",
+        "--health-interval",
+        "30s",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "120",
+    ];
+    d.docker(&early).ok();
+    let health = |d: &TestDaemon| {
+        let out = d.docker(&["inspect", "-f", "{{json .State.Health}}", "early"]);
+        serde_json::from_str::<Value>(out.ok().trim()).unwrap_or(Value::Null)
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while health(&d)["Log"].as_array().map_or(0, Vec::len) < 3 {
+        assert!(Instant::now() < deadline, "no probes: {}", health(&d));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let h = health(&d);
+    assert_eq!(
+        (&h["Status"], &h["FailingStreak"]),
+        (&json!("starting"), &json!(0)),
+        "{h}"
+    );
+    assert!(
+        h["Log"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["ExitCode"] == 1),
+        "{h}"
+    );
+    d.docker(&["exec", "early", "touch", "/ok"]).ok();
+    while health(&d)["Status"] != "healthy" {
+        assert!(Instant::now() < deadline, "never healthy: {}", health(&d));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // docker-py's healthcheck reaches healthy.
     let py = d.python(
         r#"
