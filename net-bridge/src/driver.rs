@@ -175,11 +175,24 @@ impl BridgeDriver {
             gateway = Some(ipam::parse_ip(g)?);
         }
         let gateway = gateway.unwrap_or_else(|| subnet.first_host());
-        if !subnet.contains(gateway) || gateway == subnet.net || gateway == subnet.broadcast() {
+        if !subnet.contains(gateway) {
             return Err(DriverError::InvalidInput(format!(
                 "invalid gateway {} for subnet {subnet}",
                 Ipv4Addr::from(gateway)
             )));
+        }
+        let reserved = |ip: u32| ip == subnet.net || ip == subnet.broadcast();
+        if reserved(gateway) {
+            return Err(in_use("gateway", &Ipv4Addr::from(gateway).to_string()));
+        }
+        for (name, ip) in ipam::aux_v4(&spec.aux_addresses) {
+            if reserved(ip) || ip == gateway {
+                let name = name.trim_end_matches("/v6");
+                let what = format!("secondary ip address ({name}:{})", Ipv4Addr::from(ip));
+                return Err(DriverError::InvalidInput(format!(
+                    "failed to allocate {what}: Address already in use"
+                )));
+            }
         }
         let range = match &spec.ip_range {
             Some(r) => {
@@ -248,6 +261,13 @@ impl BridgeDriver {
         }
         inner.reservations.extend(taken);
     }
+}
+
+/// dockerd's text for an address IPAM cannot give to the gateway.
+fn in_use(what: &str, addr: &str) -> DriverError {
+    DriverError::InvalidInput(format!(
+        "failed to allocate {what} ({addr}): Address already in use"
+    ))
 }
 
 fn tracing_warn(msg: &str) {

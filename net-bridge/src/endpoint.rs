@@ -52,6 +52,11 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
                 .endpoints
                 .values()
                 .filter_map(|l| ipam::parse_ip(&l.ip).ok())
+                .chain(
+                    ipam::aux_v4(&net.spec.aux_addresses)
+                        .into_iter()
+                        .map(|a| a.1),
+                )
                 .collect();
             let ip = match &spec.ip {
                 Some(want) => {

@@ -1,0 +1,363 @@
+//! Networking at create and IPv6 (issue 16) against berthd and a private real dockerd: a
+//! network's `IPAM.Config` round-trips every field and allocation honours it; bad IPAM is
+//! refused; `NetworkingConfig.EndpointsConfig` (several networks, aliases, `IPAMConfig`,
+//! `MacAddress` per endpoint and the top-level one, fresh `EndpointID`s); IPv6 networks whose
+//! containers get `GlobalIPv6Address` (and `--ip6`), resolve each other's AAAA records and
+//! ping each other; the Python SDK's IPv6 network.
+//!
+//! The real engine is Debian's dockerd 20.10 (API 1.41): API ≥ 1.44 behaviour (every network
+//! attached at create) is checked on berthd alone. For bad IPAM dockerd 20.10 answers 500
+//! with libnetwork's texts where newer dockerd (and berthd) check first and answer 400
+//! (`invalid network config:` ...): only the refusal is compared there, berthd's text is
+//! checked as is. Every network uses its own subnets (10.219.0.0/16, fd42:219::/32) and is
+//! removed from both engines at the end, failed or not.
+
+mod build_support;
+mod net_create_fidelity_support;
+
+use build_support::Pair;
+use net_create_fidelity_support::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const V: &str = "1.41";
+
+/// Creates network `body` on both engines (both must answer 201).
+#[track_caller]
+fn create_both(p: &Pair, body: Value) {
+    let (ours, theirs) = both(p, "POST", V, "networks/create", &body);
+    assert_eq!((ours.0, theirs.0), (201, 201), "{ours:?} / {theirs:?}");
+}
+
+/// `IPAM` and `EnableIPv6` of network `name` on both engines.
+fn ipam_of(p: &Pair, name: &str) -> [Value; 2] {
+    sockets(p).map(|s| {
+        let n = inspect(&s, &format!("networks/{name}"));
+        json!({"IPAM": n["IPAM"], "EnableIPv6": n["EnableIPv6"]})
+    })
+}
+
+/// `NetworkSettings.Networks.<net>` of container `c` on both engines.
+fn endpoint_of(p: &Pair, c: &str, net: &str) -> [Value; 2] {
+    sockets(p).map(|s| {
+        inspect(&s, &format!("containers/{c}/json"))["NetworkSettings"]["Networks"][net].clone()
+    })
+}
+
+/// The same members of two JSON objects.
+#[track_caller]
+fn same(a: &Value, b: &Value, keys: &[&str]) {
+    for k in keys {
+        assert_eq!(a[k], b[k], "{k}: berthd {a} / dockerd {b}");
+    }
+}
+
+#[test]
+fn ipam_config_round_trips_and_allocation_honours_it() {
+    let Some(p) = Pair::start() else { return };
+    let names = ["ncf-r1", "ncf-r2", "ncf-r3"];
+    let _g = Cleanup::new(&p, &names, &["ncf-full", "ncf-plain", "ncf-auto"]);
+    create_both(
+        &p,
+        json!({"Name": "ncf-full", "IPAM": {"Config": [{"Subnet": "10.219.1.0/24",
+            "IPRange": "10.219.1.128/25", "Gateway": "10.219.1.1",
+            "AuxiliaryAddresses": {"a": "10.219.1.129", "b": "10.219.1.130"}}]}}),
+    );
+    create_both(
+        &p,
+        json!({"Name": "ncf-plain", "IPAM": {"Config": [{"Subnet": "10.219.2.0/24"}]}}),
+    );
+    create_both(&p, json!({"Name": "ncf-auto"}));
+    for name in ["ncf-full", "ncf-plain"] {
+        let [ours, theirs] = ipam_of(&p, name);
+        assert_eq!(ours, theirs, "{name}");
+    }
+    // A pool the engine picked: its subnet and gateway, nothing else.
+    let [ours, theirs] = ipam_of(&p, "ncf-auto");
+    let keys = |v: &Value| -> Vec<BTreeSet<String>> {
+        v["IPAM"]["Config"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        c.as_object()
+                            .map(|o| o.keys().cloned().collect())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&ours), keys(&theirs));
+
+    // Addresses come from the range, skipping the auxiliary ones (the gateway is outside it).
+    for n in names {
+        p.docker(
+            &[
+                "run",
+                "-d",
+                "--name",
+                n,
+                "--network",
+                "ncf-full",
+                "busybox",
+                "sleep",
+                "300",
+            ],
+            None,
+        )
+        .ok();
+    }
+    let ips = |i: usize| -> Vec<String> {
+        names
+            .iter()
+            .map(|n| {
+                endpoint_of(&p, n, "ncf-full")[i]["IPAddress"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(ips(0), ["10.219.1.128", "10.219.1.131", "10.219.1.132"]);
+    assert_eq!(ips(0), ips(1));
+    // An auxiliary address cannot be asked for either.
+    let aux = p.docker(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "ncf-full",
+            "--ip",
+            "10.219.1.129",
+            "busybox",
+            "true",
+        ],
+        None,
+    );
+    assert!(
+        !aux.ours.success() && !aux.theirs.success(),
+        "{:?}",
+        aux.ours
+    );
+    assert!(
+        aux.ours.stderr.contains("Address already in use"),
+        "{}",
+        aux.ours.stderr
+    );
+    assert!(
+        aux.theirs.stderr.contains("Address already in use"),
+        "{}",
+        aux.theirs.stderr
+    );
+}
+
+#[test]
+fn bad_ipam_is_refused() {
+    let Some(p) = Pair::start() else { return };
+    let bad = [
+        (
+            json!({"Subnet": "10.219.10.0/24", "Gateway": "10.219.11.1"}),
+            "invalid network config:\ninvalid gateway 10.219.11.1: parent subnet 10.219.10.0/24 doesn't contain this address",
+        ),
+        (
+            json!({"Subnet": "10.219.12.0/24", "AuxiliaryAddresses": {"x": "10.219.13.3"}}),
+            "invalid network config:\ninvalid auxiliary address x: parent subnet 10.219.12.0/24 doesn't contain this address",
+        ),
+        (
+            json!({"Subnet": "10.219.14.0/24", "Gateway": "zzz"}),
+            "invalid network config:\ninvalid gateway zzz: invalid address",
+        ),
+        (
+            json!({"Subnet": "bogus"}),
+            "invalid network config:\ninvalid subnet bogus: invalid CIDR block notation",
+        ),
+        (
+            json!({"Subnet": "10.219.15.0/24", "IPRange": "bogus"}),
+            "invalid network config:\ninvalid ip-range bogus: invalid CIDR block notation",
+        ),
+        (
+            json!({"Gateway": "10.219.16.1"}),
+            "invalid network config:\ninvalid subnet : invalid CIDR block notation",
+        ),
+    ];
+    for (i, (cfg, text)) in bad.iter().enumerate() {
+        let name = format!("ncf-bad{i}");
+        let _g = Cleanup::new(&p, &[], &[&name]);
+        let body = json!({"Name": name, "IPAM": {"Config": [cfg]}});
+        let (ours, theirs) = both(&p, "POST", V, "networks/create", &body);
+        assert_eq!(
+            (ours.0, ours.1["message"].as_str()),
+            (400, Some(*text)),
+            "{cfg}"
+        );
+        assert!(theirs.0 >= 400, "dockerd took {cfg}: {theirs:?}");
+    }
+    // What only allocation finds: dockerd's texts (dockerd 20.10 answers 500, berthd 400).
+    let taken = [
+        (
+            json!({"Subnet": "10.219.17.0/24", "Gateway": "10.219.17.0"}),
+            "failed to allocate gateway (10.219.17.0): Address already in use",
+        ),
+        (
+            json!({"Subnet": "10.219.18.0/24", "AuxiliaryAddresses": {"x": "10.219.18.1"}}),
+            "failed to allocate secondary ip address (x:10.219.18.1): Address already in use",
+        ),
+    ];
+    for (i, (cfg, text)) in taken.iter().enumerate() {
+        let name = format!("ncf-taken{i}");
+        let _g = Cleanup::new(&p, &[], &[&name]);
+        let body = json!({"Name": name, "IPAM": {"Config": [cfg]}});
+        let (ours, theirs) = both(&p, "POST", V, "networks/create", &body);
+        assert_eq!(ours.1["message"].as_str(), Some(*text), "{cfg}");
+        assert_eq!(theirs.1["message"].as_str(), Some(*text), "{cfg}");
+        assert_eq!(ours.0, 400);
+    }
+    // Overlapping pools: the same 403 on both.
+    let _g = Cleanup::new(&p, &[], &["ncf-over1", "ncf-over2"]);
+    create_both(
+        &p,
+        json!({"Name": "ncf-over1", "IPAM": {"Config": [{"Subnet": "10.219.19.0/24"}]}}),
+    );
+    let body = json!({"Name": "ncf-over2", "IPAM": {"Config": [{"Subnet": "10.219.19.128/25"}]}});
+    let (ours, theirs) = both(&p, "POST", V, "networks/create", &body);
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.0, 403);
+}
+
+#[test]
+fn endpoints_config_at_create() {
+    let Some(p) = Pair::start() else { return };
+    let _g = Cleanup::new(
+        &p,
+        &["ncf-multi", "ncf-one", "ncf-new"],
+        &["ncf-m1", "ncf-m2"],
+    );
+    for (n, s) in [("ncf-m1", "10.219.40.0/24"), ("ncf-m2", "10.219.41.0/24")] {
+        create_both(&p, json!({"Name": n, "IPAM": {"Config": [{"Subnet": s}]}}));
+    }
+    // Before API 1.44, one network at create: the same refusal (dockerd lists the names in
+    // map order).
+    let two = json!({"Image": "busybox", "Cmd": ["sleep", "300"],
+        "HostConfig": {"NetworkMode": "ncf-m1"},
+        "NetworkingConfig": {"EndpointsConfig": {"ncf-m1": {}, "ncf-m2": {}}}});
+    let (ours, theirs) = both(&p, "POST", V, "containers/create?name=ncf-multi", &two);
+    let listed = |v: &Value| -> BTreeSet<String> {
+        let m = v["message"].as_str().unwrap_or("");
+        let rest = m
+            .strip_prefix("Container cannot be connected to network endpoints: ")
+            .unwrap_or_else(|| panic!("unexpected text {m:?}"));
+        rest.split(", ").map(str::to_string).collect()
+    };
+    assert_eq!((ours.0, theirs.0), (400, 400));
+    assert_eq!(listed(&ours.1), listed(&theirs.1));
+
+    // One endpoint with aliases, an address and the top-level MAC address (API 1.41).
+    let one = json!({"Image": "busybox", "Cmd": ["sleep", "300"], "MacAddress": "02:11:22:33:44:55",
+        "HostConfig": {"NetworkMode": "ncf-m1"},
+        "NetworkingConfig": {"EndpointsConfig": {"ncf-m1": {"Aliases": ["al1"],
+            "IPAMConfig": {"IPv4Address": "10.219.40.200"}}}}});
+    let (ours, theirs) = both(&p, "POST", V, "containers/create?name=ncf-one", &one);
+    assert_eq!((ours.0, theirs.0), (201, 201), "{ours:?} / {theirs:?}");
+    let [a, b] = endpoint_of(&p, "ncf-one", "ncf-m1");
+    same(
+        &a,
+        &b,
+        &[
+            "IPAMConfig",
+            "Aliases",
+            "EndpointID",
+            "IPAddress",
+            "MacAddress",
+            "Gateway",
+        ],
+    );
+    p.docker(&["start", "ncf-one"], None).ok();
+    let [a, b] = endpoint_of(&p, "ncf-one", "ncf-m1");
+    same(
+        &a,
+        &b,
+        &[
+            "IPAMConfig",
+            "IPAddress",
+            "IPPrefixLen",
+            "Gateway",
+            "MacAddress",
+            "IPv6Gateway",
+            "GlobalIPv6Address",
+        ],
+    );
+    for (s, ep) in sockets(&p).iter().zip([&a, &b]) {
+        let c = inspect(s, "containers/ncf-one/json");
+        let net = inspect(s, "networks/ncf-m1");
+        assert_eq!(ep["NetworkID"], net["Id"]);
+        let eid = ep["EndpointID"].as_str().unwrap_or("");
+        assert!(hex64(eid) && eid != c["Id"].as_str().unwrap_or(""), "{ep}");
+        assert!(
+            ep["Aliases"]
+                .as_array()
+                .is_some_and(|a| a.contains(&json!("al1"))),
+            "{ep}"
+        );
+        assert_eq!(
+            net["Containers"][c["Id"].as_str().unwrap_or("")]["EndpointID"],
+            ep["EndpointID"]
+        );
+    }
+
+    // API 1.44 (berthd alone: dockerd 20.10 stops at 1.41): every network attached at create,
+    // each endpoint with its own aliases, address and MAC address.
+    let multi = json!({"Image": "busybox", "Cmd": ["sleep", "300"],
+        "HostConfig": {"NetworkMode": "ncf-m1"},
+        "NetworkingConfig": {"EndpointsConfig": {
+            "ncf-m1": {"Aliases": ["web"], "IPAMConfig": {"IPv4Address": "10.219.40.10"},
+                       "MacAddress": "02:aa:bb:cc:dd:01"},
+            "ncf-m2": {"IPAMConfig": {"IPv4Address": "10.219.41.10"},
+                       "MacAddress": "02:aa:bb:cc:dd:02"}}}});
+    let sock = p.d.socket();
+    let (st, v) = call(
+        sock,
+        "POST",
+        "1.44",
+        "containers/create?name=ncf-multi",
+        &multi,
+    );
+    assert_eq!(st, 201, "{v}");
+    let nets = inspect(sock, "containers/ncf-multi/json")["NetworkSettings"]["Networks"].clone();
+    assert_eq!(nets.as_object().map(|m| m.len()), Some(2), "{nets}");
+    p.d.docker(&["start", "ncf-multi"]).ok();
+    let c = inspect(sock, "containers/ncf-multi/json");
+    let nets = &c["NetworkSettings"]["Networks"];
+    let mut ids = BTreeSet::new();
+    for (n, ip, mac) in [
+        ("ncf-m1", "10.219.40.10", "02:aa:bb:cc:dd:01"),
+        ("ncf-m2", "10.219.41.10", "02:aa:bb:cc:dd:02"),
+    ] {
+        assert_eq!(nets[n]["IPAddress"], ip, "{nets}");
+        assert_eq!(nets[n]["MacAddress"], mac, "{nets}");
+        let eid = nets[n]["EndpointID"].as_str().unwrap_or("").to_string();
+        assert!(
+            hex64(&eid) && Some(eid.as_str()) != c["Id"].as_str(),
+            "{nets}"
+        );
+        ids.insert(eid);
+    }
+    assert_eq!(ids.len(), 2, "each endpoint has its own id");
+    let links =
+        p.d.docker(&["exec", "ncf-multi", "ip", "-o", "link"])
+            .ok()
+            .to_string();
+    assert!(
+        links.contains("02:aa:bb:cc:dd:01") && links.contains("02:aa:bb:cc:dd:02"),
+        "{links}"
+    );
+    // Its names on each network, from a peer there.
+    let ask = |net: &str, name: &str| {
+        p.d.docker(&["run", "--rm", "--network", net, "busybox", "nslookup", name])
+            .ok()
+            .to_string()
+    };
+    assert!(ask("ncf-m1", "web").contains("10.219.40.10"));
+    assert!(ask("ncf-m2", "ncf-multi").contains("10.219.41.10"));
+    assert!(ask("ncf-m2", "ncf-multi.ncf-m2").contains("10.219.41.10"));
+}
