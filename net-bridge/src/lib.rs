@@ -59,7 +59,9 @@
 mod driver;
 mod endpoint;
 mod filter;
+mod inside;
 pub mod ipam;
+mod ipam6;
 mod link;
 mod nft;
 mod nl;

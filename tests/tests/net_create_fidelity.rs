@@ -361,3 +361,165 @@ fn endpoints_config_at_create() {
     assert!(ask("ncf-m2", "ncf-multi").contains("10.219.41.10"));
     assert!(ask("ncf-m2", "ncf-multi.ncf-m2").contains("10.219.41.10"));
 }
+
+#[test]
+fn ipv6_networks_give_containers_working_addresses() {
+    let Some(p) = Pair::start() else { return };
+    let _g = Cleanup::new(
+        &p,
+        &["ncf-s1", "ncf-s2"],
+        &["ncf-v6", "ncf-v6only", "ncf-v6none"],
+    );
+    create_both(
+        &p,
+        json!({"Name": "ncf-v6", "EnableIPv6": true, "IPAM": {"Config": [
+            {"Subnet": "10.219.60.0/24"}, {"Subnet": "fd42:219:60::/64"}]}}),
+    );
+    // Only an IPv6 pool: the engine picks the IPv4 one (shown first).
+    create_both(
+        &p,
+        json!({"Name": "ncf-v6only", "EnableIPv6": true, "IPAM": {"Config": [
+            {"Subnet": "fd42:219:61::/64"}]}}),
+    );
+    let [ours, theirs] = ipam_of(&p, "ncf-v6");
+    assert_eq!(ours, theirs);
+    assert_eq!(ours["EnableIPv6"], true);
+    let [ours, theirs] = ipam_of(&p, "ncf-v6only");
+    assert_eq!(ours["IPAM"]["Config"][1], theirs["IPAM"]["Config"][1]);
+    assert_eq!(ours["IPAM"]["Config"].as_array().map(Vec::len), Some(2));
+    // IPv6 without a pool: no default IPv6 pool on either.
+    let body = json!({"Name": "ncf-v6none", "EnableIPv6": true});
+    let (ours, theirs) = both(&p, "POST", V, "networks/create", &body);
+    assert_eq!(ours, theirs);
+
+    // `--ip6` and an address IPAM picks; the same addresses, prefix and gateway on both.
+    p.docker(
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ncf-s1",
+            "--network",
+            "ncf-v6",
+            "--ip6",
+            "fd42:219:60::99",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+        None,
+    )
+    .ok();
+    p.docker(
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ncf-s2",
+            "--network",
+            "ncf-v6",
+            "busybox",
+            "sleep",
+            "300",
+        ],
+        None,
+    )
+    .ok();
+    let keys = [
+        "IPAMConfig",
+        "IPAddress",
+        "GlobalIPv6Address",
+        "GlobalIPv6PrefixLen",
+        "IPv6Gateway",
+        "Gateway",
+    ];
+    for c in ["ncf-s1", "ncf-s2"] {
+        let [a, b] = endpoint_of(&p, c, "ncf-v6");
+        same(&a, &b, &keys);
+    }
+    let [a, _] = endpoint_of(&p, "ncf-s2", "ncf-v6");
+    assert_eq!(a["GlobalIPv6Address"], "fd42:219:60::2");
+    assert_eq!(a["IPv6Gateway"], "fd42:219:60::1");
+    // The network lists both addresses of each container.
+    for s in sockets(&p) {
+        let n = inspect(&s, "networks/ncf-v6");
+        let v6: BTreeSet<String> = n["Containers"]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter_map(|c| c["IPv6Address"].as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want: BTreeSet<String> = ["fd42:219:60::99/64", "fd42:219:60::2/64"]
+            .map(String::from)
+            .into();
+        assert_eq!(v6, want, "{n}");
+    }
+    // Inside: the address and the default route; the peers reach and resolve each other.
+    let addr = p.docker(
+        &["exec", "ncf-s2", "ip", "-6", "addr", "show", "eth0"],
+        None,
+    );
+    addr.ok();
+    for out in [&addr.ours.stdout, &addr.theirs.stdout] {
+        assert!(out.contains("inet6 fd42:219:60::2/64"), "{out}");
+    }
+    let route = p.docker(&["exec", "ncf-s2", "ip", "-6", "route"], None);
+    route.ok();
+    assert!(
+        route.ours.stdout.contains("default via fd42:219:60::1"),
+        "{}",
+        route.ours.stdout
+    );
+    let ping = p.docker(
+        &[
+            "exec",
+            "ncf-s2",
+            "ping6",
+            "-c",
+            "1",
+            "-W",
+            "5",
+            "fd42:219:60::99",
+        ],
+        None,
+    );
+    ping.ok();
+    for name in ["ncf-s1", "ncf-s1.ncf-v6"] {
+        let q = p.docker(&["exec", "ncf-s2", "nslookup", "-type=AAAA", name], None);
+        q.ok();
+        for out in [&q.ours.stdout, &q.theirs.stdout] {
+            assert!(out.contains("fd42:219:60::99"), "{name}: {out}");
+        }
+    }
+    let ping = p.docker(
+        &["exec", "ncf-s2", "ping6", "-c", "1", "-W", "5", "ncf-s1"],
+        None,
+    );
+    ping.ok();
+}
+
+#[test]
+fn python_sdk_ipv6_network() {
+    let Some(p) = Pair::start() else { return };
+    let _g = Cleanup::new(&p, &["ncf-py"], &["ncf-pyv6"]);
+    let script = r#"
+from docker.types import IPAMConfig, IPAMPool
+n = c.networks.create("ncf-pyv6", driver="bridge", enable_ipv6=True,
+    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet="fd42:219:70::/64")]))
+ct = c.containers.run("busybox", ["sleep", "300"], name="ncf-py", network="ncf-pyv6", detach=True)
+ct.reload()
+ep = ct.attrs["NetworkSettings"]["Networks"]["ncf-pyv6"]
+print(ep["GlobalIPv6Address"], ep["GlobalIPv6PrefixLen"], ep["IPv6Gateway"])
+print(n.attrs["EnableIPv6"])
+"#;
+    let out = p.d.python(script);
+    assert_eq!(
+        out.ok(),
+        "fd42:219:70::2 64 fd42:219:70::1\nTrue\n",
+        "{}",
+        out.stderr
+    );
+}
