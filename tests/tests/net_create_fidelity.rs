@@ -360,6 +360,25 @@ fn endpoints_config_at_create() {
     assert!(ask("ncf-m1", "web").contains("10.219.40.10"));
     assert!(ask("ncf-m2", "ncf-multi").contains("10.219.41.10"));
     assert!(ask("ncf-m2", "ncf-multi.ncf-m2").contains("10.219.41.10"));
+
+    // The configuration outlives the endpoints: stopped, the MAC addresses asked for stay
+    // (berth's bookkeeping never shows); started again, they come back with fresh ids.
+    p.d.docker(&["stop", "-t", "0", "ncf-multi"]).ok();
+    let nets = inspect(sock, "containers/ncf-multi/json")["NetworkSettings"]["Networks"].clone();
+    assert_eq!(nets["ncf-m1"]["MacAddress"], "02:aa:bb:cc:dd:01", "{nets}");
+    assert_eq!(nets["ncf-m1"]["EndpointID"], "", "{nets}");
+    let listed = call(sock, "GET", "1.44", "containers/json?all=1", &Value::Null).1;
+    assert!(!format!("{nets}{listed}").contains("Berth"), "{nets}");
+    p.d.docker(&["start", "ncf-multi"]).ok();
+    let nets = inspect(sock, "containers/ncf-multi/json")["NetworkSettings"]["Networks"].clone();
+    for (n, mac) in [
+        ("ncf-m1", "02:aa:bb:cc:dd:01"),
+        ("ncf-m2", "02:aa:bb:cc:dd:02"),
+    ] {
+        assert_eq!(nets[n]["MacAddress"], mac, "{nets}");
+        let eid = nets[n]["EndpointID"].as_str().unwrap_or("");
+        assert!(hex64(eid) && !ids.contains(eid), "{nets}");
+    }
 }
 
 #[test]

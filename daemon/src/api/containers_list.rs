@@ -30,12 +30,25 @@ fn ports(r: &ContainerRecord) -> BTreeMap<String, Option<Vec<PortBinding>>> {
     ports
 }
 
+/// A container's endpoints as clients see them (without berth's bookkeeping members).
+fn shown_networks(
+    nets: &BTreeMap<String, berth_api::types::network::EndpointSettings>,
+) -> BTreeMap<String, berth_api::types::network::EndpointSettings> {
+    let mut out = nets.clone();
+    for ep in out.values_mut() {
+        ep.extra
+            .retain(|k, _| !crate::network::endpoints::bookkeeping(k));
+    }
+    out
+}
+
 /// Docker's inspect shape of a container: the record (without berth's bookkeeping) plus
 /// the derived fields.
 pub fn inspect_json(c: &Container) -> ContainerJson {
     c.view(|r| {
         let mut out = r.inspect.clone();
         out.network_settings.ports = ports(r);
+        out.network_settings.networks = shown_networks(&r.network_settings.networks);
         out
     })
 }
@@ -112,7 +125,7 @@ fn summary_of(id: &str, r: &ContainerRecord) -> ContainerSummary {
         state: r.state.status().to_string(),
         status: status_text(&r.state),
         host_config: json!({"NetworkMode": mode.unwrap_or("bridge")}),
-        network_settings: json!({"Networks": r.network_settings.networks}),
+        network_settings: json!({"Networks": shown_networks(&r.network_settings.networks)}),
         mounts: r.mounts.clone(),
     }
 }

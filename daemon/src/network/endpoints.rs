@@ -49,7 +49,7 @@ pub fn requested(epc: Option<&Value>, name: &str) -> Result<EndpointSettings, Se
 /// The `NetworkSettings.Networks.<name>` entry of a configured, not yet joined endpoint:
 /// the configuration of `epc` on network `net`.
 pub fn entry(net: &NetworkRecord, epc: &EndpointSettings) -> EndpointSettings {
-    EndpointSettings {
+    let mut ep = EndpointSettings {
         ipam_config: epc.ipam_config.clone(),
         links: epc.links.clone(),
         aliases: epc.aliases.clone(),
@@ -57,8 +57,17 @@ pub fn entry(net: &NetworkRecord, epc: &EndpointSettings) -> EndpointSettings {
         driver_opts: epc.driver_opts.clone(),
         network_id: net.id.clone(),
         ..EndpointSettings::default()
+    };
+    if !epc.mac_address.is_empty() {
+        ep.extra
+            .insert(CONFIGURED_MAC.into(), json!(epc.mac_address));
     }
+    ep
 }
+
+/// The key of an endpoint entry holding the MAC address its configuration asked for, which
+/// `MacAddress` shows again once the container has left the network (inspect hides it).
+const CONFIGURED_MAC: &str = "BerthMacAddress";
 
 /// Checks an endpoint configuration against its network, with Docker's texts.
 pub fn validate(net: &NetworkRecord, epc: &EndpointSettings) -> Result<(), ServiceError> {
@@ -268,6 +277,11 @@ fn first_mac(c: &Container, ifname: &str) -> Option<String> {
     .filter(|m| !m.is_empty())
 }
 
+/// Whether an endpoint entry's member is berth's bookkeeping (not shown by inspect).
+pub fn bookkeeping(key: &str) -> bool {
+    key.starts_with("Berth")
+}
+
 /// The key of an endpoint entry holding the resolver settings its driver asked for.
 const DRIVER_DNS: &str = "BerthDriverDNS";
 
@@ -294,6 +308,9 @@ fn fill(ep: &mut EndpointSettings, endpoint_id: &str, info: &EndpointInfo) {
 /// Clears an endpoint entry's runtime fields (the container left the network).
 fn clear(ep: &mut EndpointSettings) {
     ep.clear_runtime();
+    if let Some(mac) = ep.extra.get(CONFIGURED_MAC).and_then(Value::as_str) {
+        ep.mac_address = mac.to_string();
+    }
     ep.global_ipv6_address.clear();
     ep.global_ipv6_prefix_len = 0;
     ep.ipv6_gateway.clear();
