@@ -383,7 +383,7 @@ fn endpoints_config_at_create() {
 
 #[test]
 fn ipv6_networks_give_containers_working_addresses() {
-    let Some(p) = Pair::start() else { return };
+    let Some(mut p) = Pair::start() else { return };
     let _g = Cleanup::new(
         &p,
         &["ncf-s1", "ncf-s2"],
@@ -518,6 +518,61 @@ fn ipv6_networks_give_containers_working_addresses() {
         None,
     );
     ping.ok();
+    // `--ip6` on a network whose IPv4 pool the engine picked; refused where no IPv6 pool is.
+    let ip6 = |net: &str, addr: &str| {
+        let args = [
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "--ip6",
+            addr,
+            "busybox",
+            "ip",
+            "-6",
+            "addr",
+        ];
+        p.docker(&args, None)
+    };
+    let got = ip6("ncf-v6only", "fd42:219:61::77");
+    got.ok();
+    assert!(
+        got.ours.stdout.contains("fd42:219:61::77/64"),
+        "{}",
+        got.ours.stdout
+    );
+    let _g2 = Cleanup::new(&p, &[], &["ncf-v4"]);
+    create_both(
+        &p,
+        json!({"Name": "ncf-v4", "IPAM": {"Config": [{"Subnet": "10.219.62.0/24"}]}}),
+    );
+    let refused = ip6("ncf-v4", "fd42:219:62::7");
+    assert!(!refused.ours.success() && !refused.theirs.success());
+    let text = "user specified IP address is supported only when connecting to networks with user configured subnets";
+    assert!(
+        refused.ours.stderr.contains(text),
+        "{}",
+        refused.ours.stderr
+    );
+    assert!(
+        refused.theirs.stderr.contains(text),
+        "{}",
+        refused.theirs.stderr
+    );
+
+    // A restarted berthd re-creates the network: its containers still reach each other.
+    p.d.restart();
+    p.d.docker(&[
+        "exec",
+        "ncf-s2",
+        "ping6",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        "fd42:219:60::99",
+    ])
+    .ok();
 }
 
 #[test]

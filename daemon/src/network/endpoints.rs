@@ -91,18 +91,27 @@ pub fn validate(net: &NetworkRecord, epc: &EndpointSettings) -> Result<(), Servi
             )));
         }
     }
-    if !ip.is_empty() {
-        let v4 = requested_ip(epc).unwrap_or("");
-        if !v4.is_empty() && v4.parse::<std::net::Ipv4Addr>().is_err() {
+    if let Some(v4) = requested_ip(epc) {
+        if v4.parse::<std::net::Ipv4Addr>().is_err() {
             return Err(ServiceError::bad_request(format!(
                 "invalid IPv4 address: {v4}"
             )));
         }
-        if !net.user_subnet {
-            return Err(ServiceError::bad_request(
-                "user specified IP address is supported only when connecting to networks with user configured subnets",
-            ));
-        }
+    }
+    // Each family's address needs a pool of that family the user configured (IPv6 pools
+    // always are).
+    let v6_pool = || {
+        net.enable_ipv6
+            && super::ipam::subnets(&net.ipam.config)
+                .iter()
+                .any(|c| c.is_v6())
+    };
+    let unconfigured = (requested_ip(epc).is_some() && !net.user_subnet)
+        || (requested_ip6(epc).is_some() && !v6_pool());
+    if unconfigured {
+        return Err(ServiceError::bad_request(
+            "user specified IP address is supported only when connecting to networks with user configured subnets",
+        ));
     }
     Ok(())
 }

@@ -56,43 +56,34 @@ pub fn inspect(sock: &Path, path: &str) -> Value {
 }
 
 /// Removes the named containers and networks from both engines when dropped.
-pub struct Cleanup<'a> {
-    pub p: &'a Pair,
+pub struct Cleanup {
+    pub sockets: [PathBuf; 2],
     pub containers: Vec<String>,
     pub networks: Vec<String>,
 }
 
-impl<'a> Cleanup<'a> {
+impl Cleanup {
     /// A guard for `containers` and `networks` (names) on both engines of `p`.
-    pub fn new(p: &'a Pair, containers: &[&str], networks: &[&str]) -> Self {
+    pub fn new(p: &Pair, containers: &[&str], networks: &[&str]) -> Self {
         Cleanup {
-            p,
+            sockets: sockets(p),
             containers: containers.iter().map(|s| s.to_string()).collect(),
             networks: networks.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
 
-impl Drop for Cleanup<'_> {
+impl Drop for Cleanup {
     fn drop(&mut self) {
-        for sock in sockets(self.p) {
-            for c in &self.containers {
-                let _ = call(
-                    &sock,
-                    "DELETE",
-                    "1.41",
-                    &format!("containers/{c}?force=1"),
-                    &Value::Null,
-                );
-            }
-            for n in &self.networks {
-                let _ = call(
-                    &sock,
-                    "DELETE",
-                    "1.41",
-                    &format!("networks/{n}"),
-                    &Value::Null,
-                );
+        let containers = self
+            .containers
+            .iter()
+            .map(|c| format!("containers/{c}?force=1"));
+        let networks = self.networks.iter().map(|n| format!("networks/{n}"));
+        let paths: Vec<String> = containers.chain(networks).collect();
+        for sock in &self.sockets {
+            for path in &paths {
+                let _ = call(sock, "DELETE", "1.41", path, &Value::Null);
             }
         }
     }
