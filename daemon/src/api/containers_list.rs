@@ -55,7 +55,23 @@ pub fn inspect_json(c: &Container) -> ContainerJson {
 
 pub async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
     let c = ctx.containers.get(req.param("id"))?;
-    ok_json(&inspect_json(&c))
+    let mut out = inspect_json(&c);
+    // Before API 1.45 a live endpoint on a user network listed the short id among its
+    // aliases (it is in `DNSNames` since).
+    if req.version < (1, 45) {
+        let short: String = c.id.chars().take(12).collect();
+        for (name, ep) in out.network_settings.networks.iter_mut() {
+            let user = !crate::network::PREDEFINED.contains(&name.as_str());
+            if !user || ep.endpoint_id.is_empty() {
+                continue;
+            }
+            let aliases = ep.aliases.get_or_insert_with(Vec::new);
+            if !aliases.contains(&short) {
+                aliases.push(short.clone());
+            }
+        }
+    }
+    ok_json(&out)
 }
 
 fn status_text(state: &ContainerState) -> String {
