@@ -51,7 +51,19 @@ pub fn register(r: &mut Router) {
 
 async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
     let name = req.query.get("name").map(str::to_string);
+    let old_api = req.version < (1, 44);
     let body: Value = read_json(req.into_body()).await?;
+    // Before API 1.44 dockerd connected a new container to one network only.
+    if let Some(eps) = body["NetworkingConfig"]["EndpointsConfig"]
+        .as_object()
+        .filter(|m| old_api && m.len() > 1)
+    {
+        let names: Vec<&str> = eps.keys().map(String::as_str).collect();
+        return Err(ApiError::bad_request(format!(
+            "Container cannot be connected to network endpoints: {}",
+            names.join(", ")
+        )));
+    }
     let id = create::create(&ctx, name.as_deref(), body).await?;
     Ok(http::json(
         StatusCode::CREATED,
