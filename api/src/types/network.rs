@@ -131,7 +131,7 @@ impl Default for NetworkResource {
 }
 
 /// `POST /networks/create` body (`null` members read as their defaults; members berth does
-/// not interpret — `EnableIPv6`, `Scope`, `ConfigFrom`... — are ignored).
+/// not interpret — `Scope`, `ConfigFrom`... — are ignored).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkCreateRequest {
@@ -144,6 +144,8 @@ pub struct NetworkCreateRequest {
     pub internal: bool,
     #[serde(deserialize_with = "nullable")]
     pub attachable: bool,
+    #[serde(rename = "EnableIPv6", deserialize_with = "nullable")]
+    pub enable_ipv6: bool,
     #[serde(rename = "IPAM", deserialize_with = "nullable")]
     pub ipam: Ipam,
     #[serde(deserialize_with = "nullable")]

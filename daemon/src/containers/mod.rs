@@ -17,6 +17,7 @@ mod flush;
 mod health;
 pub mod initlayer;
 pub mod kill;
+pub mod links;
 pub mod lock;
 pub mod logconfig;
 mod logfiles;
