@@ -568,6 +568,15 @@ fn health_survives_berthd_restart_and_speaks_berth_cli_and_docker_py() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(status(&d)["Status"], "healthy");
+    // StartInterval came with API 1.44: an older client's is dropped, as dockerd does.
+    for (v, kept) in [("1.43", false), ("1.44", true)] {
+        let body = r#"{"Image":"busybox","Healthcheck":{"Test":["NONE"],"StartInterval":5000000}}"#;
+        let (code, _, out) = d.request("POST", &format!("/v{v}/containers/create"), Some(body));
+        assert_eq!(code, 201, "{out}");
+        let id = serde_json::from_str::<Value>(&out).expect("id")["Id"].clone();
+        let got = config_of(&d, id.as_str().unwrap_or(""));
+        assert_eq!(got.get("StartInterval").is_some(), kept, "API {v}: {got}");
+    }
     // Failures within the start period do not count; probes come every start interval.
     let early = [
         "run",

@@ -53,7 +53,13 @@ pub fn register(r: &mut Router) {
 async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
     let name = req.query.get("name").map(str::to_string);
     let old_api = req.version < (1, 44);
-    let body: Value = read_json(req.into_body()).await?;
+    let mut body: Value = read_json(req.into_body()).await?;
+    // `Healthcheck.StartInterval` came with API 1.44: dockerd drops an older client's.
+    if let Some(hc) = body.get_mut("Healthcheck").and_then(Value::as_object_mut) {
+        if old_api {
+            hc.remove("StartInterval");
+        }
+    }
     // Before API 1.44 dockerd connected a new container to one network only.
     if let Some(eps) = body["NetworkingConfig"]["EndpointsConfig"]
         .as_object()
