@@ -358,6 +358,29 @@ fn endpoints_config_at_create() {
     assert!(ask("ncf-m2", "ncf-multi").contains("10.219.41.10"));
     assert!(ask("ncf-m2", "ncf-multi.ncf-m2").contains("10.219.41.10"));
 
+    // From API 1.44 the container-wide MAC address is the main endpoint's (with dockerd's
+    // deprecation warning); a different one there is refused.
+    let top = json!({"Image": "busybox", "Cmd": ["true"], "MacAddress": "02:aa:bb:cc:dd:09",
+        "HostConfig": {"NetworkMode": "ncf-m1"}});
+    let (st, v) = call(sock, "POST", "1.44", "containers/create?name=ncf-new", &top);
+    assert_eq!(st, 201, "{v}");
+    assert!(
+        v["Warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("deprecated")),
+        "{v}"
+    );
+    let ep = &inspect(sock, "containers/ncf-new/json")["NetworkSettings"]["Networks"]["ncf-m1"];
+    assert_eq!(ep["MacAddress"], "02:aa:bb:cc:dd:09", "{ep}");
+    let mut clash = top.clone();
+    clash["NetworkingConfig"] =
+        json!({"EndpointsConfig": {"ncf-m1": {"MacAddress": "02:aa:bb:cc:dd:0a"}}});
+    let (st, v) = call(sock, "POST", "1.44", "containers/create", &clash);
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty"))
+    );
+
     // The configuration outlives the endpoints: stopped, the MAC addresses asked for stay
     // (berth's bookkeeping never shows); started again, they come back with fresh ids.
     p.d.docker(&["stop", "-t", "0", "ncf-multi"]).ok();

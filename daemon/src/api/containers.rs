@@ -52,7 +52,7 @@ pub fn register(r: &mut Router) {
 async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
     let name = req.query.get("name").map(str::to_string);
     let old_api = req.version < (1, 44);
-    let body: Value = read_json(req.into_body()).await?;
+    let mut body: Value = read_json(req.into_body()).await?;
     // Before API 1.44 dockerd connected a new container to one network only.
     if let Some(eps) = body["NetworkingConfig"]["EndpointsConfig"]
         .as_object()
@@ -64,10 +64,17 @@ async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
             names.join(", ")
         )));
     }
+    let warnings: Vec<String> = if old_api || !body.is_object() {
+        Vec::new()
+    } else {
+        crate::network::mac::main_mac_from_1_44(&mut body)?
+            .into_iter()
+            .collect()
+    };
     let id = create::create(&ctx, name.as_deref(), body).await?;
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"Id": id, "Warnings": []}),
+        &json!({"Id": id, "Warnings": warnings}),
     ))
 }
 
