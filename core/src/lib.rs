@@ -9,6 +9,7 @@
 
 pub mod atomic;
 pub mod digest;
+pub mod duration;
 pub mod error;
 pub mod json;
 pub mod mount;

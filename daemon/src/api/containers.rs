@@ -6,8 +6,8 @@
 
 use super::{containers_archive as archive, containers_io as io, containers_list as list};
 use crate::containers::{
-    create, kill, monitor_client, pause, remove, rename, restart, start, stop, update, validate,
-    wait,
+    create, kill, links, monitor_client, pause, remove, rename, restart, start, stop, update,
+    validate, wait,
 };
 use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
@@ -46,7 +46,8 @@ pub fn register(r: &mut Router) {
     r.add(Method::GET, "/containers/{id}/archive", archive::get);
     r.add(Method::PUT, "/containers/{id}/archive", archive::put);
     r.add(Method::POST, "/containers/{id}/update", update_h);
-    r.add(Method::DELETE, "/containers/{id}", remove_h);
+    // `{id*}`: `docker rm --link` names a link, `parent/alias`.
+    r.add(Method::DELETE, "/containers/{id*}", remove_h);
 }
 
 async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
@@ -174,6 +175,10 @@ async fn update_h(ctx: Ctx, req: Req) -> ApiResult {
 }
 
 async fn remove_h(ctx: Ctx, req: Req) -> ApiResult {
+    if req.query.bool("link", false) {
+        links::remove_link(&ctx, req.param("id"))?;
+        return Ok(empty(StatusCode::NO_CONTENT));
+    }
     let c = ctx.containers.get(req.param("id"))?;
     let (force, volumes) = (req.query.bool("force", false), req.query.bool("v", false));
     remove::remove(&ctx, &c, force, volumes).await?;

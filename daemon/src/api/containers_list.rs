@@ -82,7 +82,10 @@ fn status_text(state: &ContainerState) -> String {
         human_duration(secs)
     };
     match state.status() {
-        "running" => format!("Up {}", since(&state.started_at)),
+        "running" => match &state.health {
+            Some(h) => format!("Up {} ({})", since(&state.started_at), h.summary()),
+            None => format!("Up {}", since(&state.started_at)),
+        },
         "paused" => format!("Up {} (Paused)", since(&state.started_at)),
         "exited" => format!(
             "Exited ({}) {} ago",

@@ -42,7 +42,7 @@ fn merged<V: Clone>(
 /// Completes the request's `Config` with the image's, as Docker does: the environment merged
 /// by name (with a default `PATH`), the image's entrypoint and command unless the request
 /// has an entrypoint, its working folder, user and stop signal where the request has none,
-/// exposed ports, volumes and labels merged, its health check unless the request has one.
+/// exposed ports, volumes and labels merged, its health check field by field.
 pub fn merge_config(mut cfg: ContainerConfig, img: ContainerConfig) -> ContainerConfig {
     let mut env = merge_env(
         img.env.unwrap_or_default(),
@@ -73,8 +73,10 @@ pub fn merge_config(mut cfg: ContainerConfig, img: ContainerConfig) -> Container
     cfg.exposed_ports = merged(img.exposed_ports, &cfg.exposed_ports);
     cfg.volumes = merged(img.volumes, &cfg.volumes);
     cfg.labels = Some(merged(img.labels, &cfg.labels).unwrap_or_default());
-    if cfg.healthcheck.is_none() {
-        cfg.healthcheck = img.healthcheck;
+    match (&mut cfg.healthcheck, img.healthcheck) {
+        (Some(mine), Some(image)) => mine.inherit(&image),
+        (mine @ None, image) => *mine = image,
+        _ => {}
     }
     cfg
 }
@@ -166,6 +168,7 @@ pub async fn create(
         cfg.hostname = id[..12].to_string();
     }
     let mut host_config = host_config_defaults(host_config);
+    super::links::resolve(ctx, &name, &mut host_config)?;
     // Docker records the runtime a container runs on: the default one when none was asked for.
     if host_config.runtime.is_empty() {
         host_config.runtime = ctx.config.default_runtime.clone();

@@ -14,8 +14,10 @@ pub mod exec;
 pub mod exec_io;
 pub mod exit;
 mod flush;
+mod health;
 pub mod initlayer;
 pub mod kill;
+pub mod links;
 pub mod lock;
 pub mod logconfig;
 mod logfiles;
@@ -69,6 +71,8 @@ pub struct Container {
     /// Set when the monitor has reported an exit; finishes once that monitor is gone, its
     /// clean-up of cgroups and mounts over (see [`Container::monitor_gone`]).
     pub monitor_exit: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Its health prober, while one runs ([`health`]).
+    health: health::Slot,
 }
 
 /// What waiters see.
@@ -131,6 +135,7 @@ impl Container {
             prep: Arc::new(tokio::sync::Mutex::new(None)),
             monitor_exit: Mutex::new(None),
             detached: Mutex::new(None),
+            health: health::Slot::default(),
         })
     }
 

@@ -27,6 +27,7 @@ pub async fn rename(ctx: &Ctx, c: &Arc<Container>, new: &str) -> ServiceResult<(
         c.update(|r| r.name = format!("/{new}"));
     }
     ctx.containers.save(c)?;
+    super::links::renamed(ctx, c, &old[1..], &new);
     let mut a = exit::attrs(c);
     a.insert("oldName".into(), old);
     ctx.events.publish("container", "rename", &c.id, a);

@@ -268,6 +268,9 @@ async fn handle(ctx: &Ctx, id: &str, q: &[u8]) -> Option<Vec<u8>> {
 /// sharing a user network with `id`.
 fn lookup(ctx: &Ctx, id: &str, name: &str) -> Option<Vec<IpAddr>> {
     let me = ctx.containers.get(id).ok()?;
+    // A link on a user network: its alias names the target for this container alone.
+    let target = me.view(|r| crate::containers::links::dns_target(r, name));
+    let name = target.as_deref().unwrap_or(name);
     let live = |ep: &EndpointSettings| !ep.endpoint_id.is_empty();
     let mine: Vec<String> = me.view(|r| {
         r.network_settings
