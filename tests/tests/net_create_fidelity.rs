@@ -302,6 +302,29 @@ fn endpoints_config_at_create() {
         );
     }
 
+    // The top-level (default network) fields: present, and empty off the default bridge.
+    let top = [
+        "EndpointID",
+        "Gateway",
+        "GlobalIPv6Address",
+        "GlobalIPv6PrefixLen",
+        "IPAddress",
+        "IPPrefixLen",
+        "IPv6Gateway",
+        "MacAddress",
+    ];
+    let [a, b] =
+        sockets(&p).map(|s| inspect(&s, "containers/ncf-one/json")["NetworkSettings"].clone());
+    same(&a, &b, &top);
+    // On berthd's default bridge they are its endpoint's.
+    let d =
+        p.d.docker(&["run", "-d", "--name", "ncf-def", "busybox", "sleep", "300"]);
+    d.ok();
+    let ns = inspect(p.d.socket(), "containers/ncf-def/json")["NetworkSettings"].clone();
+    let _ = p.d.docker(&["rm", "-f", "ncf-def"]);
+    same(&ns, &ns["Networks"]["bridge"], &top);
+    assert!(hex64(ns["EndpointID"].as_str().unwrap_or("")), "{ns}");
+
     // API 1.44 (berthd alone: dockerd 20.10 stops at 1.41): every network attached at create,
     // each endpoint with its own aliases, address and MAC address.
     let multi = json!({"Image": "busybox", "Cmd": ["sleep", "300"],

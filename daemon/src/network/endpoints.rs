@@ -433,10 +433,7 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
         let ns = &mut r.network_settings;
         for (name, ep) in joined {
             if name == "bridge" {
-                ns.ip_address.clone_from(&ep.ip_address);
-                ns.gateway.clone_from(&ep.gateway);
-                ns.ip_prefix_len = ep.ip_prefix_len;
-                ns.mac_address.clone_from(&ep.mac_address);
+                ns.show_default(&ep);
             }
             ns.networks.insert(name, ep);
         }
@@ -522,10 +519,7 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
     leave_ids(ctx, ids).await;
     c.update(|r| {
         let ns = &mut r.network_settings;
-        ns.ip_address.clear();
-        ns.gateway.clear();
-        ns.ip_prefix_len = 0;
-        ns.mac_address.clear();
+        ns.show_default(&EndpointSettings::default());
         ns.ports.clear();
         ns.networks.values_mut().for_each(clear);
     });
