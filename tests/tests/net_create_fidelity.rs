@@ -302,6 +302,29 @@ fn endpoints_config_at_create() {
         );
     }
 
+    // The top-level (default network) fields: present, and empty off the default bridge.
+    let top = [
+        "EndpointID",
+        "Gateway",
+        "GlobalIPv6Address",
+        "GlobalIPv6PrefixLen",
+        "IPAddress",
+        "IPPrefixLen",
+        "IPv6Gateway",
+        "MacAddress",
+    ];
+    let [a, b] =
+        sockets(&p).map(|s| inspect(&s, "containers/ncf-one/json")["NetworkSettings"].clone());
+    same(&a, &b, &top);
+    // On berthd's default bridge they are its endpoint's.
+    let d =
+        p.d.docker(&["run", "-d", "--name", "ncf-def", "busybox", "sleep", "300"]);
+    d.ok();
+    let ns = inspect(p.d.socket(), "containers/ncf-def/json")["NetworkSettings"].clone();
+    let _ = p.d.docker(&["rm", "-f", "ncf-def"]);
+    same(&ns, &ns["Networks"]["bridge"], &top);
+    assert!(hex64(ns["EndpointID"].as_str().unwrap_or("")), "{ns}");
+
     // API 1.44 (berthd alone: dockerd 20.10 stops at 1.41): every network attached at create,
     // each endpoint with its own aliases, address and MAC address.
     let multi = json!({"Image": "busybox", "Cmd": ["sleep", "300"],
@@ -357,6 +380,29 @@ fn endpoints_config_at_create() {
     assert!(ask("ncf-m1", "web").contains("10.219.40.10"));
     assert!(ask("ncf-m2", "ncf-multi").contains("10.219.41.10"));
     assert!(ask("ncf-m2", "ncf-multi.ncf-m2").contains("10.219.41.10"));
+
+    // From API 1.44 the container-wide MAC address is the main endpoint's (with dockerd's
+    // deprecation warning); a different one there is refused.
+    let top = json!({"Image": "busybox", "Cmd": ["true"], "MacAddress": "02:aa:bb:cc:dd:09",
+        "HostConfig": {"NetworkMode": "ncf-m1"}});
+    let (st, v) = call(sock, "POST", "1.44", "containers/create?name=ncf-new", &top);
+    assert_eq!(st, 201, "{v}");
+    assert!(
+        v["Warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("deprecated")),
+        "{v}"
+    );
+    let ep = &inspect(sock, "containers/ncf-new/json")["NetworkSettings"]["Networks"]["ncf-m1"];
+    assert_eq!(ep["MacAddress"], "02:aa:bb:cc:dd:09", "{ep}");
+    let mut clash = top.clone();
+    clash["NetworkingConfig"] =
+        json!({"EndpointsConfig": {"ncf-m1": {"MacAddress": "02:aa:bb:cc:dd:0a"}}});
+    let (st, v) = call(sock, "POST", "1.44", "containers/create", &clash);
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (400, Some("the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty"))
+    );
 
     // The configuration outlives the endpoints: stopped, the MAC addresses asked for stay
     // (berth's bookkeeping never shows); started again, they come back with fresh ids.

@@ -71,10 +71,17 @@ async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
             names.join(", ")
         )));
     }
+    let warnings: Vec<String> = if old_api || !body.is_object() {
+        Vec::new()
+    } else {
+        crate::network::mac::main_mac_from_1_44(&mut body)?
+            .into_iter()
+            .collect()
+    };
     let id = create::create(&ctx, name.as_deref(), body).await?;
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"Id": id, "Warnings": []}),
+        &json!({"Id": id, "Warnings": warnings}),
     ))
 }
 

@@ -389,7 +389,8 @@ async fn disconnect(ctx: Ctx, req: Req) -> ApiResult {
     c.update(|r| {
         r.network_settings.networks.remove(&name);
         if name == "bridge" {
-            r.network_settings.ip_address.clear();
+            let none = berth_api::types::network::EndpointSettings::default();
+            r.network_settings.show_default(&none);
         }
     });
     ctx.containers.save(&c)?;

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Modes that are not a network's name.
-fn special_mode(mode: &str) -> bool {
+pub(super) fn special_mode(mode: &str) -> bool {
     matches!(mode, "host" | "none") || mode.starts_with("container:")
 }
 
@@ -249,7 +249,7 @@ pub async fn join_one(
     let endpoint_id = super::random_id();
     let mac = Some(ep.mac_address.clone())
         .filter(|s| !s.is_empty())
-        .or_else(|| first_mac(c, &ifname));
+        .or_else(|| super::mac::first_mac(c, &ifname));
     let spec = EndpointSpec {
         network_id: net.driver_id().to_string(),
         endpoint_id: endpoint_id.clone(),
@@ -268,22 +268,6 @@ pub async fn join_one(
     }
     publish(ctx, &net, "connect", Some(&c.id));
     Ok((name, ep, info.ports))
-}
-
-/// The container's `Config.MacAddress` (the API before 1.44 had no per-endpoint one), for
-/// its first interface.
-fn first_mac(c: &Container, ifname: &str) -> Option<String> {
-    if ifname != "eth0" {
-        return None;
-    }
-    c.view(|r| {
-        r.config
-            .extra
-            .get("MacAddress")?
-            .as_str()
-            .map(str::to_string)
-    })
-    .filter(|m| !m.is_empty())
 }
 
 /// Whether an endpoint entry's member is berth's bookkeeping (not shown by inspect).
@@ -449,10 +433,7 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
         let ns = &mut r.network_settings;
         for (name, ep) in joined {
             if name == "bridge" {
-                ns.ip_address.clone_from(&ep.ip_address);
-                ns.gateway.clone_from(&ep.gateway);
-                ns.ip_prefix_len = ep.ip_prefix_len;
-                ns.mac_address.clone_from(&ep.mac_address);
+                ns.show_default(&ep);
             }
             ns.networks.insert(name, ep);
         }
@@ -513,7 +494,8 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
     // Endpoints are left by the id they joined with; one not recorded live is left by the
     // container's id, the endpoint id of berths before 16 (missing is not an error).
     let mut ids: Vec<(String, String)> = Vec::new();
-    if own {
+    let live_bridge = nets.iter().any(|(n, e)| n == "bridge" && !e.is_empty());
+    if own && !live_bridge {
         ids.push(("bridge".to_string(), c.id.clone()));
     }
     let mut left = Vec::new();
@@ -537,10 +519,7 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
     leave_ids(ctx, ids).await;
     c.update(|r| {
         let ns = &mut r.network_settings;
-        ns.ip_address.clear();
-        ns.gateway.clear();
-        ns.ip_prefix_len = 0;
-        ns.mac_address.clear();
+        ns.show_default(&EndpointSettings::default());
         ns.ports.clear();
         ns.networks.values_mut().for_each(clear);
     });

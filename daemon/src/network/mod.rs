@@ -20,6 +20,7 @@ mod dns_msg;
 pub mod endpoints;
 mod filter;
 pub mod ipam;
+pub mod mac;
 
 pub use filter::{prunable, NetworkFilter};
 
