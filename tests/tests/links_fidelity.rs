@@ -2,7 +2,8 @@
 //! their answers compared: the variables a `--link` gives (`ALIAS_NAME`, `ALIAS_ENV_*`,
 //! `ALIAS_PORT*` with port runs) at start and in an exec, the `/etc/hosts` lines (after
 //! `--add-host` ones; rewritten when the target comes back with a new address),
-//! `HostConfig.Links` in inspect, dockerd's errors (unknown target, bad formats, host and
+//! `HostConfig.Links` in inspect, the link's name naming its target (inspect, `ps` names),
+//! dockerd's errors (unknown target, bad formats, host and
 //! container network modes, a target that is not running at start), `docker rm --link` and
 //! its errors, and links on a user network acting as aliases (`EndpointSettings.Links`, the
 //! embedded DNS answering the linking container only). Without dockerd the berth side is
@@ -144,6 +145,12 @@ fn scenario(e: &Eng) -> Map<String, Value> {
         "links",
         json!(e.inspect("app", "{{json .HostConfig.Links}}")),
     );
+    // A link's name names its target, in inspect and in the list.
+    put("by_link_name", json!(e.inspect("app/db", "{{.Name}}")));
+    let ps = e.ok(&["ps", "--no-trunc", "--format", "{{.Names}}"]);
+    let mut ps: Vec<&str> = ps.lines().collect();
+    ps.sort();
+    put("ps_names", json!(ps));
     // A link without an alias, and one whose alias is the target's name.
     e.ok(&[
         "run",
@@ -302,6 +309,8 @@ fn scenario(e: &Eng) -> Map<String, Value> {
 fn expected_of_dockerd() -> Vec<(&'static str, Value)> {
     vec![
         ("links", json!("[\"/web:/app/db\"]")),
+        ("by_link_name", json!("/web")),
+        ("ps_names", json!(["app", "app/db,web"])),
         (
             "hosts",
             json!(["1.2.3.4\textra", "WEBIP\tdb webhost web", "APPIP\tAPPHOST"]),

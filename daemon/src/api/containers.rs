@@ -17,36 +17,36 @@ use berth_monitor_proto::Command;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// Registers the routes.
+/// Registers the routes. A container is named by `{id*}`: a link's name (`parent/alias`)
+/// names its target, as with dockerd, and `docker rm --link` names a link.
 pub fn register(r: &mut Router) {
     r.add(Method::POST, "/containers/create", create_h);
     r.add(Method::GET, "/containers/json", list::list);
     r.add(Method::POST, "/containers/prune", list::prune);
-    r.add(Method::GET, "/containers/{id}/json", list::inspect);
-    r.add(Method::POST, "/containers/{id}/start", start_h);
-    r.add(Method::POST, "/containers/{id}/attach", io::attach);
-    r.add(Method::POST, "/containers/{id}/wait", wait_h);
-    r.add(Method::POST, "/containers/{id}/stop", stop_h);
-    r.add(Method::POST, "/containers/{id}/kill", kill_h);
-    r.add(Method::POST, "/containers/{id}/restart", restart_h);
-    r.add(Method::POST, "/containers/{id}/pause", pause_h);
-    r.add(Method::POST, "/containers/{id}/unpause", unpause_h);
-    r.add(Method::POST, "/containers/{id}/resize", resize);
-    r.add(Method::POST, "/containers/{id}/rename", rename_h);
-    r.add(Method::GET, "/containers/{id}/logs", io::logs);
-    r.add(Method::GET, "/containers/{id}/top", io::top);
-    r.add(Method::GET, "/containers/{id}/changes", io::changes);
-    r.add(Method::GET, "/containers/{id}/export", io::export);
+    r.add(Method::GET, "/containers/{id*}/json", list::inspect);
+    r.add(Method::POST, "/containers/{id*}/start", start_h);
+    r.add(Method::POST, "/containers/{id*}/attach", io::attach);
+    r.add(Method::POST, "/containers/{id*}/wait", wait_h);
+    r.add(Method::POST, "/containers/{id*}/stop", stop_h);
+    r.add(Method::POST, "/containers/{id*}/kill", kill_h);
+    r.add(Method::POST, "/containers/{id*}/restart", restart_h);
+    r.add(Method::POST, "/containers/{id*}/pause", pause_h);
+    r.add(Method::POST, "/containers/{id*}/unpause", unpause_h);
+    r.add(Method::POST, "/containers/{id*}/resize", resize);
+    r.add(Method::POST, "/containers/{id*}/rename", rename_h);
+    r.add(Method::GET, "/containers/{id*}/logs", io::logs);
+    r.add(Method::GET, "/containers/{id*}/top", io::top);
+    r.add(Method::GET, "/containers/{id*}/changes", io::changes);
+    r.add(Method::GET, "/containers/{id*}/export", io::export);
     r.add(
         Method::GET,
-        "/containers/{id}/stats",
+        "/containers/{id*}/stats",
         super::containers_stats::stats,
     );
-    r.add(Method::HEAD, "/containers/{id}/archive", archive::head);
-    r.add(Method::GET, "/containers/{id}/archive", archive::get);
-    r.add(Method::PUT, "/containers/{id}/archive", archive::put);
-    r.add(Method::POST, "/containers/{id}/update", update_h);
-    // `{id*}`: `docker rm --link` names a link, `parent/alias`.
+    r.add(Method::HEAD, "/containers/{id*}/archive", archive::head);
+    r.add(Method::GET, "/containers/{id*}/archive", archive::get);
+    r.add(Method::PUT, "/containers/{id*}/archive", archive::put);
+    r.add(Method::POST, "/containers/{id*}/update", update_h);
     r.add(Method::DELETE, "/containers/{id*}", remove_h);
 }
 

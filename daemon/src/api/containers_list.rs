@@ -165,10 +165,23 @@ pub async fn list(ctx: Ctx, req: Req) -> ApiResult {
     if limit > 0 {
         cs.truncate(limit as usize);
     }
-    if req.query.bool("size", false) {
-        return ok_json(&summaries_with_sizes(&ctx, &cs).await?);
+    let mut out = if req.query.bool("size", false) {
+        summaries_with_sizes(&ctx, &cs).await?
+    } else {
+        cs.iter().map(|c| summary(c)).collect()
+    };
+    // A link target is also listed by its links' names (`/parent/alias`), as dockerd's.
+    let linked = crate::containers::links::names_by_target(&ctx);
+    for s in &mut out {
+        if let Some(more) = s
+            .names
+            .first()
+            .and_then(|n| linked.get(n.trim_start_matches('/')))
+        {
+            s.names.extend(more.iter().cloned());
+            s.names.sort();
+        }
     }
-    let out: Vec<ContainerSummary> = cs.iter().map(|c| summary(c)).collect();
     ok_json(&out)
 }
 

@@ -13,11 +13,12 @@
 //! which the embedded DNS answers for the linking container only ([`dns_target`]), and
 //! `HostConfig.Links` is not kept (dockerd does not register them).
 
-use super::{Container, ContainerRecord};
+use super::{Container, ContainerRecord, Containers};
 use crate::error::ServiceError;
 use crate::jsonv::merge_env;
 use crate::state::Ctx;
 use berth_api::types::container::HostConfig;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// `name[:alias]` as dockerd's `ParseLink` reads it: (target name, alias). A stored link
@@ -354,6 +355,29 @@ pub fn renamed(ctx: &Ctx, c: &Container, old: &str, new: &str) {
             let _ = ctx.containers.save(&p);
         }
     }
+}
+
+/// The links' names (`/parent/alias`) of every link target, by the target's name.
+pub fn names_by_target(ctx: &Ctx) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for p in ctx.containers.all() {
+        for l in p.view(stored) {
+            out.entry(l.target).or_default().push(l.full);
+        }
+    }
+    out
+}
+
+/// The target of the link named `name` (`parent/alias`, slashes around it allowed), which
+/// dockerd resolves like a container name.
+pub fn target_of(containers: &Containers, name: &str) -> Option<String> {
+    let full = format!("/{}", name.trim_matches('/'));
+    containers.all().iter().find_map(|p| {
+        p.view(stored)
+            .into_iter()
+            .find(|l| l.full == full)
+            .map(|l| l.target)
+    })
 }
 
 /// The name an embedded DNS query of container `rec` for `name` stands for: a user

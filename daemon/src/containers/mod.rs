@@ -262,6 +262,14 @@ impl Containers {
         if let Some(c) = map.values().find(named) {
             return Ok(c.clone());
         }
+        if name.contains('/') {
+            // A link's name (`parent/alias`) names its target, as with dockerd.
+            drop(map);
+            return match links::target_of(self, name) {
+                Some(t) if !t.contains('/') => self.get(&t),
+                _ => Err(ServiceError::not_found(format!("No such container: {key}"))),
+            };
+        }
         let matches: Vec<&Arc<Container>> = map
             .values()
             .filter(|c| !key.is_empty() && c.id.starts_with(key))
