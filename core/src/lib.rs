@@ -15,6 +15,7 @@ pub mod json;
 pub mod mount;
 pub mod netns;
 pub mod network;
+pub mod nofile;
 pub mod reference;
 pub mod registry;
 pub mod runtime;

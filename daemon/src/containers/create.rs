@@ -143,6 +143,9 @@ pub async fn create(
     if path_args.is_empty() {
         return Err(ServiceError::bad_request("no command specified"));
     }
+    let id = random_id();
+    // The name is reserved first, as dockerd does: a conflict answers before any work, and
+    // two creates can never take one name. Dropped (freed) on every failure below.
     let name = match name.filter(|n| !n.is_empty()) {
         Some(n) => {
             if !names::valid(n) {
@@ -150,20 +153,10 @@ pub async fn create(
                     "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 )));
             }
-            let n = n.trim_start_matches('/').to_string();
-            if let Some(e) = names::taken(&ctx.containers, &n, "") {
-                return Err(e);
-            }
-            n
+            names::Reserved::name(&ctx.containers, n.trim_start_matches('/'), &id)?
         }
-        None => loop {
-            let n = names::generate();
-            if ctx.containers.get(&n).is_err() {
-                break n;
-            }
-        },
+        None => names::Reserved::generated(&ctx.containers, &id)?,
     };
-    let id = random_id();
     if cfg.hostname.is_empty() {
         cfg.hostname = id[..12].to_string();
     }
@@ -223,7 +216,7 @@ pub async fn create(
             hostname_path: path("hostname"),
             hosts_path: path("hosts"),
             log_path,
-            name: format!("/{name}"),
+            name: format!("/{}", name.as_str()),
             driver: ctx.storage.name().to_string(),
             platform: "linux".into(),
             host_config,
@@ -256,18 +249,8 @@ pub async fn create(
     if let Err(e) = ctx.containers.save(&c) {
         return undo(e);
     }
-    // The name is taken for good here, under the names lock (it was free when checked above,
-    // but another create or a rename may have taken it since).
-    {
-        let Ok(_names) = ctx.containers.names.lock() else {
-            return undo(ServiceError::internal("container names lock poisoned"));
-        };
-        if let Some(e) = names::taken(&ctx.containers, &name, &id) {
-            drop(_names);
-            return undo(e);
-        }
-        ctx.containers.insert(Arc::clone(&c));
-    }
+    ctx.containers.insert(Arc::clone(&c));
+    name.keep();
     ctx.events
         .publish("container", "create", &id, super::exit::attrs(&c));
     super::prestart::begin(ctx, &c);

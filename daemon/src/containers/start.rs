@@ -276,15 +276,10 @@ pub fn mount_rootfs(ctx: &Ctx, id: &str) -> Result<PathBuf, ServiceError> {
     Ok(root)
 }
 
-/// Whether something is mounted at `p`.
+/// Whether something is mounted at `p` (asked for `p` alone: the mount table grows with
+/// every running container).
 pub fn is_mounted(p: &Path) -> bool {
-    let s = p.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| {
-            m.lines()
-                .any(|l| l.split_whitespace().nth(4) == Some(s.as_str()))
-        })
-        .unwrap_or(false)
+    berth_core::mount::is_mount_point(p).unwrap_or(false)
 }
 
 /// Docker's text for a process that could not be started.
@@ -518,11 +513,15 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
     monitor_client::write_config(&sdir, &mcfg)
         .map_err(|e| ServiceError::internal(e.to_string()))?;
     let r = ctx.containers.spawner.monitor(&sdir)?;
-    match monitor_client::read_ready(r) {
-        Ready::Ready { pid, .. } => Ok(pid),
-        Ready::Failed(f) => {
+    match monitor_client::read_ready(r, monitor_client::READY_TIMEOUT) {
+        Ok(Ready::Ready { pid, .. }) => Ok(pid),
+        Ok(Ready::Failed(f)) => {
             let _ = berth_core::mount::unmount(&rootfs);
             Err(start_error(f))
+        }
+        Err(e) => {
+            let _ = berth_core::mount::unmount(&rootfs);
+            Err(ServiceError::internal(e.to_string()))
         }
     }
 }
