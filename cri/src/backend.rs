@@ -1,0 +1,111 @@
+//! What the CRI server needs from the engine under it: narrow traits the daemon implements
+//! over its own services (the image store and pull service, later the container services and
+//! events), in CRI-neutral terms. Nothing here names gRPC, protobuf or HTTP, so the daemon
+//! implements them without knowing either wire, and this crate knows nothing of the daemon.
+
+use crate::error::CriResult;
+use std::future::Future;
+
+/// An image as the engine's store holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageRecord {
+    /// `sha256:<hex>` (the config digest).
+    pub id: String,
+    /// Fully qualified tags (`docker.io/library/busybox:latest`).
+    pub repo_tags: Vec<String>,
+    /// Fully qualified digests (`docker.io/library/busybox@sha256:…`).
+    pub repo_digests: Vec<String>,
+    /// The size of its layers, bytes.
+    pub size: u64,
+    /// The image config's `User` (`""`, `1000`, `1000:1000`, `nobody`, `nobody:grp`).
+    pub user: String,
+    /// The image's config document (JSON), for `ImageStatus`'s verbose info.
+    pub config_json: String,
+}
+
+/// Registry credentials a pull carries (already decoded from the CRI's `auth` field).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuth {
+    /// User name (empty: anonymous, or a token below).
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// An OAuth identity (refresh) token.
+    pub identity_token: String,
+    /// A bearer token for the registry itself.
+    pub registry_token: String,
+}
+
+/// How much of a filesystem the engine's images use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FsUsage {
+    /// Where the filesystem holding the images is mounted (the storage driver's folder).
+    pub mountpoint: String,
+    /// Bytes the images use there.
+    pub used_bytes: u64,
+    /// Inodes the images use there.
+    pub inodes_used: u64,
+}
+
+/// The cgroup driver the engine places containers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupDriver {
+    /// cgroupfs (berth's own `berth/<id>` cgroups).
+    Cgroupfs,
+    /// systemd slices and scopes.
+    Systemd,
+}
+
+/// One condition of `Status` (`RuntimeReady`, `NetworkReady`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Condition {
+    /// Whether it holds.
+    pub ready: bool,
+    /// A CamelCase reason when it does not (`NetworkPluginNotReady`).
+    pub reason: String,
+    /// A human-readable message.
+    pub message: String,
+}
+
+/// The engine's health, as `Status` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// `RuntimeReady`: containers can be run.
+    pub runtime: Condition,
+    /// `NetworkReady`: pods can get their network.
+    pub network: Condition,
+    /// Verbose information (key → JSON text), shown by `crictl info`.
+    pub info: Vec<(String, String)>,
+}
+
+/// The image side of the engine: its one image store, shared with every other front end
+/// (an image pulled through the CRI is the same image the Docker API shows).
+pub trait ImageBackend: Send + Sync + 'static {
+    /// Every image.
+    fn list_images(&self) -> impl Future<Output = CriResult<Vec<ImageRecord>>> + Send;
+    /// The image a reference (name, name:tag, name@digest, full or short ID) names, if any.
+    fn image(&self, reference: &str)
+        -> impl Future<Output = CriResult<Option<ImageRecord>>> + Send;
+    /// Pulls `reference` with `auth` through the engine's registry client; answers the
+    /// image's ID.
+    fn pull_image(
+        &self,
+        reference: &str,
+        auth: RegistryAuth,
+    ) -> impl Future<Output = CriResult<String>> + Send;
+    /// Removes the image `reference` names with all its tags; an absent image is no error
+    /// (the CRI's removal is idempotent).
+    fn remove_image(&self, reference: &str) -> impl Future<Output = CriResult<()>> + Send;
+    /// The filesystems the images use.
+    fn image_fs(&self) -> impl Future<Output = CriResult<Vec<FsUsage>>> + Send;
+}
+
+/// The runtime side's engine-wide facts.
+pub trait RuntimeBackend: Send + Sync + 'static {
+    /// The engine's version (`runtime_version` of `Version`).
+    fn engine_version(&self) -> String;
+    /// Readiness of the runtime and the pod network.
+    fn health(&self) -> impl Future<Output = Health> + Send;
+    /// The cgroup driver.
+    fn cgroup_driver(&self) -> CgroupDriver;
+}
