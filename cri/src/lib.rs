@@ -7,8 +7,10 @@
 //! The crate has no HTTP or daemon types: a backend speaks in [`backend`]'s plain records and
 //! [`CriError`], and [`serve`] turns them into gRPC on the socket.
 
+mod authority;
 pub mod backend;
 mod error;
+mod huffman;
 pub mod image;
 pub mod runtime;
 mod serve;

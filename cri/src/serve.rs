@@ -2,6 +2,7 @@
 //! `0660` (root's, as dockerd's and containerd's), and the server ends when the shutdown
 //! future completes.
 
+use crate::authority::FixAuthority;
 use crate::backend::{ImageBackend, RuntimeBackend};
 use crate::error::CriError;
 use crate::image::Images;
@@ -14,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::StreamExt;
 
 /// Largest message accepted or sent (kubelet's own limit is 16 MiB).
 const MAX_MESSAGE: usize = 16 << 20;
@@ -55,7 +57,10 @@ where
     tonic::transport::Server::builder()
         .add_service(runtime)
         .add_service(images)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            UnixListenerStream::new(listener).map(|c| c.map(FixAuthority::new)),
+            shutdown,
+        )
         .await?;
     Ok(())
 }
