@@ -109,3 +109,73 @@ pub trait RuntimeBackend: Send + Sync + 'static {
     /// The cgroup driver.
     fn cgroup_driver(&self) -> CgroupDriver;
 }
+
+/// A pod's DNS settings (`resolv.conf` of its containers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodDns {
+    /// Name servers.
+    pub servers: Vec<String>,
+    /// Search domains.
+    pub searches: Vec<String>,
+    /// `options` lines.
+    pub options: Vec<String>,
+}
+
+/// What a pod sandbox is asked to be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodSpec {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.attempt`.
+    pub attempt: u32,
+    /// The pod's hostname (its UTS namespace's; empty: the name).
+    pub hostname: String,
+    /// Where its containers' logs go (`log_directory`).
+    pub log_directory: String,
+    /// Labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// DNS.
+    pub dns: PodDns,
+    /// `hostNetwork`: the host's network (and UTS) namespace.
+    pub host_network: bool,
+    /// `hostIPC`: the host's IPC namespace.
+    pub host_ipc: bool,
+    /// `hostPID`: the host's PID namespace (the default: a PID namespace per container).
+    pub host_pid: bool,
+}
+
+/// A pod sandbox as the engine knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodInfo {
+    /// Its ID (64 hex).
+    pub id: String,
+    /// What it was asked to be.
+    pub spec: PodSpec,
+    /// Ready (namespaces held) or not (stopped).
+    pub ready: bool,
+    /// Creation time, ns since the epoch.
+    pub created_at: i64,
+    /// Its IPv4 address (empty: none but loopback, or the host's network).
+    pub ip: String,
+}
+
+/// The pod side of the engine: sandboxes that hold the namespaces a pod's containers share.
+pub trait PodBackend: Send + Sync + 'static {
+    /// Makes a pod sandbox; answers its ID.
+    fn run_pod(&self, spec: PodSpec) -> impl Future<Output = CriResult<String>> + Send;
+    /// Stops a pod's containers and releases its namespaces; a missing or stopped pod is no
+    /// error.
+    fn stop_pod(&self, id: &str) -> impl Future<Output = CriResult<()>> + Send;
+    /// Removes a pod and its containers; a missing pod is no error.
+    fn remove_pod(&self, id: &str) -> impl Future<Output = CriResult<()>> + Send;
+    /// The pod an ID (or a unique prefix of one) names.
+    fn pod(&self, id: &str) -> impl Future<Output = CriResult<Option<PodInfo>>> + Send;
+    /// Every pod.
+    fn list_pods(&self) -> impl Future<Output = CriResult<Vec<PodInfo>>> + Send;
+}

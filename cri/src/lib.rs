@@ -12,10 +12,11 @@ pub mod backend;
 mod error;
 mod huffman;
 pub mod image;
+pub mod pods;
 pub mod runtime;
 mod serve;
 
-pub use backend::{ImageBackend, RuntimeBackend};
+pub use backend::{ImageBackend, PodBackend, RuntimeBackend};
 pub use error::{CriError, CriResult};
 pub use serve::{bind, serve};
 

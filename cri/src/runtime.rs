@@ -1,8 +1,9 @@
-//! The CRI `RuntimeService` over a [`RuntimeBackend`]: `Version`, `Status` (RuntimeReady,
-//! NetworkReady) and `RuntimeConfig` (the cgroup driver) are answered here; the calls berth
-//! does not serve yet answer `Unimplemented` with their name.
+//! The CRI `RuntimeService` over a [`RuntimeBackend`] and a [`PodBackend`]: `Version`,
+//! `Status` (RuntimeReady, NetworkReady) and `RuntimeConfig` (the cgroup driver) are answered
+//! here, pod sandboxes through [`crate::pods`]; the calls berth does not serve yet answer
+//! `Unimplemented` with their name.
 
-use crate::backend::{CgroupDriver, Condition, RuntimeBackend};
+use crate::backend::{CgroupDriver, Condition, PodBackend, RuntimeBackend};
 use crate::error::CriError;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
@@ -42,7 +43,7 @@ type EventStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl<B: RuntimeBackend> RuntimeService for Runtime<B> {
+impl<B: RuntimeBackend + PodBackend> RuntimeService for Runtime<B> {
     async fn version(
         &self,
         _req: Request<cri::VersionRequest>,
@@ -104,33 +105,46 @@ impl<B: RuntimeBackend> RuntimeService for Runtime<B> {
 
     async fn run_pod_sandbox(
         &self,
-        _req: Request<cri::RunPodSandboxRequest>,
+        req: Request<cri::RunPodSandboxRequest>,
     ) -> Result<Response<cri::RunPodSandboxResponse>, Status> {
-        Err(CriError::Unimplemented("RunPodSandbox").into())
+        let config = req
+            .into_inner()
+            .config
+            .ok_or_else(|| CriError::InvalidArgument("RunPodSandbox without a config".into()))?;
+        let pod_sandbox_id = self.backend.run_pod(crate::pods::spec(config)?).await?;
+        Ok(Response::new(cri::RunPodSandboxResponse { pod_sandbox_id }))
     }
     async fn stop_pod_sandbox(
         &self,
-        _req: Request<cri::StopPodSandboxRequest>,
+        req: Request<cri::StopPodSandboxRequest>,
     ) -> Result<Response<cri::StopPodSandboxResponse>, Status> {
-        Err(CriError::Unimplemented("StopPodSandbox").into())
+        self.backend
+            .stop_pod(&req.into_inner().pod_sandbox_id)
+            .await?;
+        Ok(Response::new(cri::StopPodSandboxResponse {}))
     }
     async fn remove_pod_sandbox(
         &self,
-        _req: Request<cri::RemovePodSandboxRequest>,
+        req: Request<cri::RemovePodSandboxRequest>,
     ) -> Result<Response<cri::RemovePodSandboxResponse>, Status> {
-        Err(CriError::Unimplemented("RemovePodSandbox").into())
+        self.backend
+            .remove_pod(&req.into_inner().pod_sandbox_id)
+            .await?;
+        Ok(Response::new(cri::RemovePodSandboxResponse {}))
     }
     async fn pod_sandbox_status(
         &self,
-        _req: Request<cri::PodSandboxStatusRequest>,
+        req: Request<cri::PodSandboxStatusRequest>,
     ) -> Result<Response<cri::PodSandboxStatusResponse>, Status> {
-        Err(CriError::Unimplemented("PodSandboxStatus").into())
+        let r = crate::pods::pod_status(&*self.backend, req.into_inner()).await?;
+        Ok(Response::new(r))
     }
     async fn list_pod_sandbox(
         &self,
-        _req: Request<cri::ListPodSandboxRequest>,
+        req: Request<cri::ListPodSandboxRequest>,
     ) -> Result<Response<cri::ListPodSandboxResponse>, Status> {
-        Err(CriError::Unimplemented("ListPodSandbox").into())
+        let items = crate::pods::list(&*self.backend, req.into_inner().filter).await?;
+        Ok(Response::new(cri::ListPodSandboxResponse { items }))
     }
     async fn create_container(
         &self,

@@ -138,6 +138,11 @@ fn options(
         }
         _ => NetNs::New,
     };
+    let pod_ns = |p: &Option<String>| p.clone().map_or(NetNs::Host, NetNs::Path);
+    let (netns, ipc_ns, uts_ns) = match &rec.pod {
+        Some(p) => (pod_ns(&p.net), pod_ns(&p.ipc), pod_ns(&p.uts)),
+        None => (netns, NetNs::New, NetNs::New),
+    };
     let sysctls = sysctls(hc, &netns)?;
     let (quota, period) = super::update::cpu_quota_period(hc);
     let sec = berth_runtime::security::parse(strs(&hc.security_opt))
@@ -169,6 +174,8 @@ fn options(
         ulimits: ulimits(&hc.ulimits),
         shm_size: hc.shm_size,
         netns,
+        ipc_ns,
+        uts_ns,
         cgroup_path: format!("berth/{}", c.id),
         user: cfg.user.clone(),
         group_add: strs(&hc.group_add).to_vec(),

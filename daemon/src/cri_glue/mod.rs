@@ -6,6 +6,8 @@
 
 pub mod config;
 mod images;
+mod pod_ns;
+mod pods;
 mod runtime;
 
 use crate::state::Ctx;
@@ -14,6 +16,7 @@ use anyhow::{Context, Result};
 /// The daemon as the CRI's backend.
 pub struct Engine {
     ctx: Ctx,
+    pods: pods::Pods,
 }
 
 /// Binds the CRI socket (a bad path stops berthd at start, as a bad `-H` does) and serves the
@@ -23,8 +26,12 @@ pub fn start(ctx: &Ctx) -> Result<()> {
     if !cfg.enabled {
         return Ok(());
     }
+    let pods = pods::Pods::open(ctx).context("opening the CRI pod store")?;
     let listener = berth_cri::bind(&cfg.socket).context("serving the CRI")?;
-    let engine = std::sync::Arc::new(Engine { ctx: ctx.clone() });
+    let engine = std::sync::Arc::new(Engine {
+        ctx: ctx.clone(),
+        pods,
+    });
     let (fired, path) = (ctx.shutdown.fired(), cfg.socket.clone());
     let hold = ctx.shutdown.hold();
     tokio::spawn(async move {
