@@ -179,3 +179,145 @@ pub trait PodBackend: Send + Sync + 'static {
     /// Every pod.
     fn list_pods(&self) -> impl Future<Output = CriResult<Vec<PodInfo>>> + Send;
 }
+
+/// A bind mount a container asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindMount {
+    /// Where it appears in the container.
+    pub container_path: String,
+    /// The host path.
+    pub host_path: String,
+    /// Read-only.
+    pub readonly: bool,
+    /// `private`, `rslave` or `rshared`.
+    pub propagation: String,
+}
+
+/// What a container is asked to be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// The pod sandbox it belongs to.
+    pub pod_id: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.attempt`.
+    pub attempt: u32,
+    /// The image, as the request named it.
+    pub image: String,
+    /// The entrypoint (`command`; empty: the image's).
+    pub command: Vec<String>,
+    /// Its arguments (`args`; empty: the image's).
+    pub args: Vec<String>,
+    /// Working directory (empty: the image's).
+    pub working_dir: String,
+    /// Environment, `KEY=value`.
+    pub env: Vec<String>,
+    /// Bind mounts.
+    pub mounts: Vec<BindMount>,
+    /// Labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// The log file, absolute (the pod's log directory joined with the request's path), or
+    /// empty for none.
+    pub log_path: String,
+    /// Keep stdin open.
+    pub stdin: bool,
+    /// Close stdin after the first attach.
+    pub stdin_once: bool,
+    /// A terminal.
+    pub tty: bool,
+    /// Privileged.
+    pub privileged: bool,
+    /// Read-only root filesystem.
+    pub readonly_rootfs: bool,
+    /// `user[:group]` to run as (empty: the image's).
+    pub user: String,
+    /// Supplementary group IDs.
+    pub supplemental_groups: Vec<i64>,
+    /// Capabilities added and dropped.
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped.
+    pub cap_drop: Vec<String>,
+    /// `no_new_privs`.
+    pub no_new_privs: bool,
+}
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContainerState {
+    /// Created, never started.
+    #[default]
+    Created,
+    /// Running.
+    Running,
+    /// Exited.
+    Exited,
+    /// Unknown.
+    Unknown,
+}
+
+/// A container as the engine knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// Its ID.
+    pub id: String,
+    /// What it was asked to be (`pod_id`, `name`, `attempt`, `image`, labels, annotations,
+    /// log path and mounts are kept).
+    pub spec: ContainerSpec,
+    /// The image ID it runs.
+    pub image_id: String,
+    /// State.
+    pub state: ContainerState,
+    /// Times, ns since the epoch (0: not yet).
+    pub created_at: i64,
+    /// Started.
+    pub started_at: i64,
+    /// Finished.
+    pub finished_at: i64,
+    /// Exit code (when exited).
+    pub exit_code: i32,
+    /// `Completed`, `Error`, `OOMKilled` for an exited container.
+    pub reason: String,
+    /// A message (the start error).
+    pub message: String,
+}
+
+/// What an `ExecSync` gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Its standard output (capped).
+    pub stdout: Vec<u8>,
+    /// Its standard error (capped).
+    pub stderr: Vec<u8>,
+    /// Its exit code.
+    pub exit_code: i32,
+}
+
+/// The container side of the engine: the same containers the Docker API shows, joined to
+/// their pod's namespaces.
+pub trait ContainerBackend: Send + Sync + 'static {
+    /// Creates a container in a ready pod; answers its ID.
+    fn create_container(
+        &self,
+        spec: ContainerSpec,
+    ) -> impl Future<Output = CriResult<String>> + Send;
+    /// Starts a created container.
+    fn start_container(&self, id: &str) -> impl Future<Output = CriResult<()>> + Send;
+    /// Stops a container, killing it after `timeout` seconds; a stopped one is no error.
+    fn stop_container(&self, id: &str, timeout: i64) -> impl Future<Output = CriResult<()>> + Send;
+    /// Removes a container (stopping it first); a missing one is no error.
+    fn remove_container(&self, id: &str) -> impl Future<Output = CriResult<()>> + Send;
+    /// The container an ID (or a unique prefix) names, if it belongs to a pod.
+    fn container(&self, id: &str) -> impl Future<Output = CriResult<Option<ContainerInfo>>> + Send;
+    /// Every container of every pod.
+    fn list_containers(&self) -> impl Future<Output = CriResult<Vec<ContainerInfo>>> + Send;
+    /// Runs `cmd` in a running container and waits for it, at most `timeout` seconds
+    /// (0: no limit).
+    fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout: i64,
+    ) -> impl Future<Output = CriResult<ExecOutput>> + Send;
+}

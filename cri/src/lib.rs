@@ -9,6 +9,7 @@
 
 mod authority;
 pub mod backend;
+pub mod containers;
 mod error;
 mod huffman;
 pub mod image;
@@ -16,7 +17,7 @@ pub mod pods;
 pub mod runtime;
 mod serve;
 
-pub use backend::{ImageBackend, PodBackend, RuntimeBackend};
+pub use backend::{ContainerBackend, ImageBackend, PodBackend, RuntimeBackend};
 pub use error::{CriError, CriResult};
 pub use serve::{bind, serve};
 

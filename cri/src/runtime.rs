@@ -3,7 +3,7 @@
 //! here, pod sandboxes through [`crate::pods`]; the calls berth does not serve yet answer
 //! `Unimplemented` with their name.
 
-use crate::backend::{CgroupDriver, Condition, PodBackend, RuntimeBackend};
+use crate::backend::{CgroupDriver, Condition, ContainerBackend, PodBackend, RuntimeBackend};
 use crate::error::CriError;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
@@ -43,7 +43,7 @@ type EventStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl<B: RuntimeBackend + PodBackend> RuntimeService for Runtime<B> {
+impl<B: RuntimeBackend + PodBackend + ContainerBackend> RuntimeService for Runtime<B> {
     async fn version(
         &self,
         _req: Request<cri::VersionRequest>,
@@ -148,39 +148,53 @@ impl<B: RuntimeBackend + PodBackend> RuntimeService for Runtime<B> {
     }
     async fn create_container(
         &self,
-        _req: Request<cri::CreateContainerRequest>,
+        req: Request<cri::CreateContainerRequest>,
     ) -> Result<Response<cri::CreateContainerResponse>, Status> {
-        Err(CriError::Unimplemented("CreateContainer").into())
+        let spec = crate::containers::spec(req.into_inner())?;
+        let container_id = self.backend.create_container(spec).await?;
+        Ok(Response::new(cri::CreateContainerResponse { container_id }))
     }
     async fn start_container(
         &self,
-        _req: Request<cri::StartContainerRequest>,
+        req: Request<cri::StartContainerRequest>,
     ) -> Result<Response<cri::StartContainerResponse>, Status> {
-        Err(CriError::Unimplemented("StartContainer").into())
+        self.backend
+            .start_container(&req.into_inner().container_id)
+            .await?;
+        Ok(Response::new(cri::StartContainerResponse {}))
     }
     async fn stop_container(
         &self,
-        _req: Request<cri::StopContainerRequest>,
+        req: Request<cri::StopContainerRequest>,
     ) -> Result<Response<cri::StopContainerResponse>, Status> {
-        Err(CriError::Unimplemented("StopContainer").into())
+        let r = req.into_inner();
+        self.backend
+            .stop_container(&r.container_id, r.timeout)
+            .await?;
+        Ok(Response::new(cri::StopContainerResponse {}))
     }
     async fn remove_container(
         &self,
-        _req: Request<cri::RemoveContainerRequest>,
+        req: Request<cri::RemoveContainerRequest>,
     ) -> Result<Response<cri::RemoveContainerResponse>, Status> {
-        Err(CriError::Unimplemented("RemoveContainer").into())
+        self.backend
+            .remove_container(&req.into_inner().container_id)
+            .await?;
+        Ok(Response::new(cri::RemoveContainerResponse {}))
     }
     async fn list_containers(
         &self,
-        _req: Request<cri::ListContainersRequest>,
+        req: Request<cri::ListContainersRequest>,
     ) -> Result<Response<cri::ListContainersResponse>, Status> {
-        Err(CriError::Unimplemented("ListContainers").into())
+        let containers = crate::containers::list(&*self.backend, req.into_inner().filter).await?;
+        Ok(Response::new(cri::ListContainersResponse { containers }))
     }
     async fn container_status(
         &self,
-        _req: Request<cri::ContainerStatusRequest>,
+        req: Request<cri::ContainerStatusRequest>,
     ) -> Result<Response<cri::ContainerStatusResponse>, Status> {
-        Err(CriError::Unimplemented("ContainerStatus").into())
+        let r = crate::containers::container_status(&*self.backend, req.into_inner()).await?;
+        Ok(Response::new(r))
     }
     async fn update_container_resources(
         &self,
@@ -196,9 +210,18 @@ impl<B: RuntimeBackend + PodBackend> RuntimeService for Runtime<B> {
     }
     async fn exec_sync(
         &self,
-        _req: Request<cri::ExecSyncRequest>,
+        req: Request<cri::ExecSyncRequest>,
     ) -> Result<Response<cri::ExecSyncResponse>, Status> {
-        Err(CriError::Unimplemented("ExecSync").into())
+        let r = req.into_inner();
+        let out = self
+            .backend
+            .exec_sync(&r.container_id, r.cmd, r.timeout)
+            .await?;
+        Ok(Response::new(cri::ExecSyncResponse {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            exit_code: out.exit_code,
+        }))
     }
     async fn exec(
         &self,

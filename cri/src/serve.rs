@@ -3,7 +3,7 @@
 //! future completes.
 
 use crate::authority::FixAuthority;
-use crate::backend::{ImageBackend, PodBackend, RuntimeBackend};
+use crate::backend::{ContainerBackend, ImageBackend, PodBackend, RuntimeBackend};
 use crate::error::CriError;
 use crate::image::Images;
 use crate::runtime::Runtime;
@@ -46,7 +46,7 @@ pub async fn serve<B>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), CriError>
 where
-    B: ImageBackend + RuntimeBackend + PodBackend,
+    B: ImageBackend + RuntimeBackend + PodBackend + ContainerBackend,
 {
     let images = ImageServiceServer::new(Images::new(backend.clone()))
         .max_decoding_message_size(MAX_MESSAGE)

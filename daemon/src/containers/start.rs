@@ -66,7 +66,17 @@ pub fn write_net_files(dir: &Path, rec: &ContainerRecord, ip: Option<&str>) -> s
     } else if dns.is_empty() {
         host_resolv()
     } else {
-        dns.iter().map(|d| format!("nameserver {d}\n")).collect()
+        let mut r: String = dns.iter().map(|d| format!("nameserver {d}\n")).collect();
+        // `--dns-search`, `--dns-option` (and a CRI pod's DNS config) with the servers.
+        for (key, v) in [
+            ("search", strs(&rec.host_config.dns_search)),
+            ("options", strs(&rec.host_config.dns_options)),
+        ] {
+            if !v.is_empty() {
+                r.push_str(&format!("{key} {}\n", v.join(" ")));
+            }
+        }
+        r
     };
     std::fs::write(dir.join("resolv.conf"), resolv)
 }

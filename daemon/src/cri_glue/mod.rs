@@ -5,6 +5,7 @@
 //! `--cri-socket`) and serves it until shutdown.
 
 pub mod config;
+mod containers;
 mod images;
 mod pod_ns;
 mod pods;

@@ -76,7 +76,6 @@ impl PodRecord {
     }
 
     /// The namespaces its containers join.
-    #[allow(dead_code)] // the container calls come next
     pub fn namespaces(&self, run_dir: &std::path::Path) -> PodNamespaces {
         let own = self.own();
         let p =
