@@ -10,10 +10,12 @@ mod api;
 mod build;
 mod config;
 mod containers;
+mod cri_glue;
 mod error;
 mod events;
 mod filters;
 mod idle;
+mod images;
 mod jsonv;
 mod lock;
 mod logging;
@@ -91,6 +93,9 @@ struct Flags {
     /// Path to the TLS key file [default: /etc/berth/key.pem].
     #[arg(long)]
     tlskey: Option<PathBuf>,
+    /// Socket of the Kubernetes CRI server [default: unix:///run/berth/cri.sock].
+    #[arg(long)]
+    cri_socket: Option<String>,
 }
 
 fn main() {
@@ -138,6 +143,7 @@ fn run(flags: Flags) -> Result<()> {
             tlscert: flags.tlscert,
             tlskey: flags.tlskey,
         },
+        cri_socket: flags.cri_socket,
     };
     let cfg = config::merge(fc, file, config_file, exe_dir)?;
     let tls = server::tls::acceptor(&cfg.tls)?;
@@ -273,6 +279,7 @@ async fn serve(
         let sd = ctx.shutdown.clone();
         tokio::spawn(server::serve(l, ctx.clone(), router.clone(), sd));
     }
+    cri_glue::start(&ctx)?;
     tracing::info!(
         "berthd {} listening on {}",
         env!("CARGO_PKG_VERSION"),

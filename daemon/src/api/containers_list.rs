@@ -281,6 +281,7 @@ mod tests {
     fn inspect_hides_berths_bookkeeping() {
         let mut r = ContainerRecord {
             manually_stopped: true,
+            pod: None,
             ..ContainerRecord::default()
         };
         r.state.set_running(7, "2026-01-01T00:00:00Z");

@@ -103,10 +103,16 @@ fn random_id() -> String {
 }
 
 /// Creates a container; returns its id.
-pub async fn create(
+pub async fn create(ctx: &Ctx, name: Option<&str>, body: Value) -> Result<String, ServiceError> {
+    create_in(ctx, name, body, None).await
+}
+
+/// Creates a container that joins the namespaces of a CRI pod sandbox when `pod` is given.
+pub async fn create_in(
     ctx: &Ctx,
     name: Option<&str>,
     mut body: Value,
+    pod: Option<crate::model::container::PodNamespaces>,
 ) -> Result<String, ServiceError> {
     if !body.is_object() {
         return Err(ServiceError::bad_request(
@@ -233,6 +239,7 @@ pub async fn create(
             ..ContainerJson::default()
         },
         manually_stopped: false,
+        pod,
     };
     let c = Container::new(id.clone(), rec);
     let undo = |e: ServiceError| {

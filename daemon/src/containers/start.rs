@@ -83,7 +83,17 @@ pub fn write_net_files(
     } else if dns.is_empty() {
         host_resolv()
     } else {
-        dns.iter().map(|d| format!("nameserver {d}\n")).collect()
+        let mut r: String = dns.iter().map(|d| format!("nameserver {d}\n")).collect();
+        // `--dns-search`, `--dns-option` (and a CRI pod's DNS config) with the servers.
+        for (key, v) in [
+            ("search", strs(&rec.host_config.dns_search)),
+            ("options", strs(&rec.host_config.dns_options)),
+        ] {
+            if !v.is_empty() {
+                r.push_str(&format!("{key} {}\n", v.join(" ")));
+            }
+        }
+        r
     };
     std::fs::write(dir.join("resolv.conf"), resolv)
 }
@@ -156,6 +166,11 @@ fn options(
         }
         _ => NetNs::New,
     };
+    let pod_ns = |p: &Option<String>| p.clone().map_or(NetNs::Host, NetNs::Path);
+    let (netns, ipc_ns, uts_ns) = match &rec.pod {
+        Some(p) => (pod_ns(&p.net), pod_ns(&p.ipc), pod_ns(&p.uts)),
+        None => (netns, NetNs::New, NetNs::New),
+    };
     let sysctls = sysctls(hc, &netns)?;
     let (quota, period) = super::update::cpu_quota_period(hc);
     let sec = berth_runtime::security::parse(strs(&hc.security_opt))
@@ -187,6 +202,8 @@ fn options(
         ulimits: ulimits(&hc.ulimits),
         shm_size: hc.shm_size,
         netns,
+        ipc_ns,
+        uts_ns,
         cgroup_path: format!("berth/{}", c.id),
         user: cfg.user.clone(),
         group_add: strs(&hc.group_add).to_vec(),
