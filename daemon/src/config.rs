@@ -50,6 +50,8 @@ pub struct FileConfig {
     /// Seconds a client has to send a request's headers (and to finish the TLS handshake)
     /// before its connection is closed (berth's own key; default 30).
     pub header_read_timeout: Option<u64>,
+    /// The Kubernetes CRI (berth's own section; see `cri_glue::config`).
+    pub cri: Option<crate::cri_glue::config::CriFile>,
 }
 
 /// An OCI runtime binary (`runtimes` in daemon.json).
@@ -86,6 +88,8 @@ pub struct FlagConfig {
     /// `--icc`: inter-container communication on the default network.
     pub icc: Option<bool>,
     pub tls: crate::tlsconf::TlsFlags,
+    /// `--cri-socket`.
+    pub cri_socket: Option<String>,
 }
 
 /// The effective configuration.
@@ -129,6 +133,8 @@ pub struct Config {
     pub tls: crate::tlsconf::TlsConfig,
     /// `header-read-timeout`.
     pub header_read_timeout: std::time::Duration,
+    /// The Kubernetes CRI server.
+    pub cri: crate::cri_glue::config::CriConfig,
 }
 
 const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "fatal", "panic"];
@@ -262,6 +268,7 @@ pub fn merge(
         (true, Some(h)) => h,
         (true, None) => Vec::new(),
     };
+    crate::cri_glue::config::conflicts(flags.cri_socket.as_deref(), f.cri.as_ref(), &mut conflicts);
     if !conflicts.is_empty() {
         bail!(
             "unable to configure the berth daemon with file {}: the following directives are specified both as a flag and in the configuration file: {}",
@@ -279,6 +286,7 @@ pub fn merge(
             );
         }
     }
+    let cri = crate::cri_glue::config::settle(flags.cri_socket, f.cri, &exec_root)?;
     let default_socket = format!("{}/berth.sock", exec_root.display());
     let hosts = if hosts.is_empty() {
         vec![format!("unix://{default_socket}")]
@@ -365,6 +373,7 @@ pub fn merge(
         config_file,
         tls,
         header_read_timeout: std::time::Duration::from_secs(f.header_read_timeout.unwrap_or(30)),
+        cri,
     })
 }
 

@@ -10,10 +10,12 @@ mod api;
 mod build;
 mod config;
 mod containers;
+mod cri_glue;
 mod error;
 mod events;
 mod filters;
 mod idle;
+mod images;
 mod jsonv;
 mod lock;
 mod logging;
@@ -91,6 +93,9 @@ struct Flags {
     /// Path to the TLS key file [default: /etc/berth/key.pem].
     #[arg(long)]
     tlskey: Option<PathBuf>,
+    /// Socket of the Kubernetes CRI server [default: unix:///run/berth/cri.sock].
+    #[arg(long)]
+    cri_socket: Option<String>,
 }
 
 fn main() {
@@ -101,6 +106,9 @@ fn main() {
     // threads come and go, and each arena keeps its own free memory resident.
     // SAFETY: mallopt before any other thread exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    // As dockerd: a descriptor or two per running container must not meet a soft limit of
+    // 1,024; containers keep the original limit as their default.
+    berth_core::nofile::raise();
     let flags = Flags::parse();
     if let Err(e) = run(flags) {
         let text = format!("{e:#}").replace('\n', " ");
@@ -135,6 +143,7 @@ fn run(flags: Flags) -> Result<()> {
             tlscert: flags.tlscert,
             tlskey: flags.tlskey,
         },
+        cri_socket: flags.cri_socket,
     };
     let cfg = config::merge(fc, file, config_file, exe_dir)?;
     let tls = server::tls::acceptor(&cfg.tls)?;
@@ -270,6 +279,7 @@ async fn serve(
         let sd = ctx.shutdown.clone();
         tokio::spawn(server::serve(l, ctx.clone(), router.clone(), sd));
     }
+    cri_glue::start(&ctx)?;
     tracing::info!(
         "berthd {} listening on {}",
         env!("CARGO_PKG_VERSION"),

@@ -19,6 +19,7 @@
 
 mod cleanup;
 mod cmd;
+mod cri;
 mod daemon;
 mod engine;
 pub mod hostile;
@@ -29,6 +30,7 @@ mod sdk;
 
 pub use berth_testimg::busybox_rootfs_tar;
 pub use cmd::{Lines, Output};
+pub use cri::{crictl_bin, Crictl};
 pub use daemon::{free_port, target_dir, Builder, TestDaemon};
 pub use engine::RealEngine;
 pub use refusal::berthd_refuses;

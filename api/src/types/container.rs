@@ -38,7 +38,7 @@ pub struct ContainerConfig {
     pub env: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Value>,
+    pub healthcheck: Option<super::health::HealthConfig>,
     /// The image as the user named it.
     pub image: String,
     /// `{"/data": {}}`.

@@ -52,11 +52,36 @@ pub fn register(r: &mut Router) {
 
 async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
     let name = req.query.get("name").map(str::to_string);
-    let body: Value = read_json(req.into_body()).await?;
+    let old_api = req.version < (1, 44);
+    let mut body: Value = read_json(req.into_body()).await?;
+    // `Healthcheck.StartInterval` came with API 1.44: dockerd drops an older client's.
+    if let Some(hc) = body.get_mut("Healthcheck").and_then(Value::as_object_mut) {
+        if old_api {
+            hc.remove("StartInterval");
+        }
+    }
+    // Before API 1.44 dockerd connected a new container to one network only.
+    if let Some(eps) = body["NetworkingConfig"]["EndpointsConfig"]
+        .as_object()
+        .filter(|m| old_api && m.len() > 1)
+    {
+        let names: Vec<&str> = eps.keys().map(String::as_str).collect();
+        return Err(ApiError::bad_request(format!(
+            "Container cannot be connected to network endpoints: {}",
+            names.join(", ")
+        )));
+    }
+    let warnings: Vec<String> = if old_api || !body.is_object() {
+        Vec::new()
+    } else {
+        crate::network::mac::main_mac_from_1_44(&mut body)?
+            .into_iter()
+            .collect()
+    };
     let id = create::create(&ctx, name.as_deref(), body).await?;
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"Id": id, "Warnings": []}),
+        &json!({"Id": id, "Warnings": warnings}),
     ))
 }
 

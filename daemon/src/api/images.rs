@@ -5,6 +5,7 @@
 
 use super::containers_io::ChannelWriter;
 use crate::containers::initlayer::InitLayers;
+use crate::images::remove::{image_attrs, removal_events, Usage};
 use crate::server::http::{self, ok_json, ApiError, ApiResult, BodyReader};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -12,7 +13,7 @@ use berth_api::types::image::{
     DeleteResponseItem, GraphDriver, HistoryResponseItem, ImageInspect, ImageMetadata,
     ImagePruneReport, ImageSummary, RootFs,
 };
-use berth_image::{DeleteItem, Image, ImageError, ImageUsage, ListFilter};
+use berth_image::{DeleteItem, Image, ImageError, ListFilter};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -52,18 +53,6 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await?.map_err(err)
-}
-
-/// What the containers area tells the image store.
-struct Usage(Ctx);
-
-impl ImageUsage for Usage {
-    fn containers_using(&self, image_id: &str) -> Vec<String> {
-        self.0.containers.using_image(image_id)
-    }
-    fn is_running(&self, id: &str) -> bool {
-        self.0.containers.get(id).is_ok_and(|c| c.running())
-    }
 }
 
 fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -294,67 +283,11 @@ fn items(list: &[DeleteItem]) -> Vec<DeleteResponseItem> {
         .collect()
 }
 
-/// An image event's attributes as dockerd's: the image's labels, then `name`.
-fn image_attrs(labels: BTreeMap<String, String>, name: &str) -> BTreeMap<String, String> {
-    let mut a = labels;
-    a.insert("name".into(), name.into());
-    a
-}
-
-/// Publishes `untag`/`delete` events for what a removal did (images only, not layers).
-fn removal_events(ctx: &Ctx, id: &str, list: &[DeleteItem], deleted_ids: &[String]) {
-    removal_events_labelled(ctx, id, &BTreeMap::new(), list, deleted_ids);
-}
-
-/// [`removal_events`] of an image with `labels`. As dockerd's, an `untag` event names the
-/// image ID (actor and `name`), not the tag, and carries the image's labels: that of `id`,
-/// or (a prune, `id` empty) of the image deleted next in `list`, whose tags come first.
-fn removal_events_labelled(
-    ctx: &Ctx,
-    id: &str,
-    labels: &BTreeMap<String, String>,
-    list: &[DeleteItem],
-    deleted_ids: &[String],
-) {
-    for (i, d) in list.iter().enumerate() {
-        match d {
-            DeleteItem::Untagged(_) => {
-                let image = Some(id).filter(|s| !s.is_empty()).or_else(|| {
-                    list[i..].iter().find_map(|x| match x {
-                        DeleteItem::Deleted(x) if deleted_ids.contains(x) => Some(x.as_str()),
-                        _ => None,
-                    })
-                });
-                if let Some(image) = image {
-                    let a = image_attrs(labels.clone(), image);
-                    ctx.events.publish("image", "untag", image, a);
-                }
-            }
-            DeleteItem::Deleted(x) if deleted_ids.contains(x) => {
-                ctx.events
-                    .publish("image", "delete", x, attrs(&[("name", x)]));
-            }
-            DeleteItem::Deleted(_) => {}
-        }
-    }
-}
-
 async fn remove(ctx: Ctx, req: Req) -> ApiResult {
     let name = req.param("name").to_string();
     let force = req.query.bool("force", false);
     let prune = !req.query.bool("noprune", false);
-    let ctx2 = ctx.clone();
-    let (img, list, ids) = blocking(move || {
-        let before: Vec<String> = ctx2.images.ids();
-        let img = ctx2.images.resolve(&name)?;
-        let list = ctx2
-            .images
-            .remove(&name, force, prune, &Usage(ctx2.clone()))?;
-        InitLayers::of(&ctx2).remove_orphans(ctx2.storage.as_ref());
-        Ok((img, list, before))
-    })
-    .await?;
-    removal_events_labelled(&ctx, &img.id, &img.labels(), &list, &ids);
+    let list = blocking(move || crate::images::remove::remove(&ctx, &name, force, prune)).await?;
     ok_json(&items(&list))
 }
 

@@ -16,7 +16,6 @@ mod images;
 mod info;
 mod networks;
 mod pull;
-mod pull_layers;
 mod system;
 mod volumes;
 

@@ -1,231 +1,15 @@
-//! `docker pull` (`POST /images/create?fromImage=`): the manifest is resolved first (a list or
-//! index to the host's platform or `--platform`), so that errors before any progress — no such
-//! image, access denied, unreachable registry — are HTTP errors with Docker's texts; then the
-//! 200 goes out and Docker's progress messages stream while each missing layer flows from the
-//! registry plugin through digest check, decompression and unpack into the storage driver
-//! (`pull_layers`, several at once).
+//! `docker pull` (`POST /images/create?fromImage=`): the query becomes a reference, platform and
+//! credentials; the manifest is resolved before answering (so its errors are HTTP errors with
+//! Docker's texts), then the 200 goes out and the pull service (`crate::images::pull`) streams
+//! Docker's progress messages into it.
 
 use super::distribution::decode_auth;
-use super::pull_layers::Layer;
-use crate::jsonv::strings;
-use crate::server::http::{self, ApiError, ApiResult, JsonSender};
+use crate::images::pull::{resolve, Pull};
+use crate::server::http::{self, ApiError, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
 use berth_core::reference::Reference;
-use berth_core::registry::Credentials;
-use berth_core::{DriverError, Registry};
-use hyper::StatusCode;
-use serde_json::{json, Value};
-use std::sync::Arc;
-
-/// The largest image config read into memory from a registry, MiB (a hostile registry's
-/// endless config blob fails the pull instead of filling berthd's memory).
-const MAX_CONFIG_MIB: u64 = 8;
-const MAX_CONFIG: u64 = MAX_CONFIG_MIB << 20;
-
-/// The config blob as the registry plugin writes it, refusing bytes past [`MAX_CONFIG`].
-#[derive(Default)]
-struct CappedConfig {
-    bytes: Vec<u8>,
-    over: bool,
-}
-
-impl std::io::Write for CappedConfig {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if (self.bytes.len() + buf.len()) as u64 > MAX_CONFIG {
-            self.over = true;
-            return Err(std::io::Error::other("image config too large"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The image manifest a reference resolved to.
-struct Resolved {
-    /// The digest the reference named (the list's, for a manifest list).
-    top_digest: String,
-    /// The platform's image manifest.
-    doc: Value,
-}
-
-/// Docker's text for a pull the registry refused (moby's `notFoundError`).
-fn access_denied(r: &Reference) -> String {
-    format!(
-        "pull access denied for {}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
-        r.familiar_name()
-    )
-}
-
-fn api_error(r: &Reference, e: DriverError) -> ApiError {
-    match e {
-        DriverError::Unauthorized(_) => ApiError::not_found(access_denied(r)),
-        DriverError::NotFound(m) => ApiError::not_found(m),
-        other => ApiError::internal(other.to_string()),
-    }
-}
-
-/// Fetches the manifest `r` names and, for a list or index, the one for `platform`
-/// (`(os, arch[/variant])`, default the host's).
-fn resolve(
-    reg: &dyn Registry,
-    r: &Reference,
-    platform: Option<(String, String)>,
-    creds: &Credentials,
-) -> Result<Resolved, ApiError> {
-    let m = reg.fetch_manifest(r, creds).map_err(|e| api_error(r, e))?;
-    let invalid = |e: serde_json::Error| ApiError::internal(format!("invalid manifest: {e}"));
-    let doc: Value = serde_json::from_slice(&m.bytes).map_err(invalid)?;
-    let Some(entries) = doc.get("manifests").and_then(Value::as_array) else {
-        return Ok(Resolved {
-            top_digest: m.digest,
-            doc,
-        });
-    };
-    let (os, arch) =
-        platform.unwrap_or_else(|| ("linux".into(), berth_image::save::host_arch().to_string()));
-    let (want_arch, want_variant) = match arch.split_once('/') {
-        Some((a, v)) => (a, Some(v)),
-        None => (arch.as_str(), None),
-    };
-    fn field<'a>(d: &'a Value, f: &str) -> Option<&'a str> {
-        d.pointer(&format!("/platform/{f}")).and_then(Value::as_str)
-    }
-    let pick = entries.iter().find(|d| {
-        field(d, "os") == Some(os.as_str())
-            && field(d, "architecture") == Some(want_arch)
-            && want_variant.is_none_or(|v| field(d, "variant") == Some(v))
-    });
-    let d = pick.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no matching manifest for {os}/{arch} in the manifest list entries"
-        ))
-    })?;
-    let mut by_digest = r.clone();
-    by_digest.tag = None;
-    by_digest.digest = d["digest"].as_str().map(str::to_string);
-    let one = reg
-        .fetch_manifest(&by_digest, creds)
-        .map_err(|e| api_error(r, e))?;
-    Ok(Resolved {
-        top_digest: m.digest,
-        doc: serde_json::from_slice(&one.bytes).map_err(invalid)?,
-    })
-}
-
-/// One pull in progress: where its messages go, its credentials and registry.
-pub(super) struct Pull {
-    pub(super) ctx: Ctx,
-    tx: JsonSender,
-    pub(super) creds: Credentials,
-    pub(super) reg: Arc<dyn Registry>,
-}
-
-impl Pull {
-    pub(super) fn msg(&self, v: Value) {
-        self.tx.send_blocking(v);
-    }
-
-    pub(super) fn status(&self, status: &str, id: &str) {
-        self.msg(json!({"status": status, "progressDetail": {}, "id": id}));
-    }
-
-    fn run(&self, r: &Reference, m: Resolved) -> Result<(), String> {
-        let shown_tag = r
-            .tag
-            .clone()
-            .or_else(|| r.digest.clone())
-            .unwrap_or_default();
-        self.msg(json!({"status": format!("Pulling from {}", r.familiar_name()), "id": shown_tag}));
-        let cfg_digest = m
-            .doc
-            .pointer("/config/digest")
-            .and_then(Value::as_str)
-            .ok_or("manifest has no config")?
-            .to_string();
-        let too_large = || {
-            format!("image config is larger than the limit of {MAX_CONFIG_MIB} MiB: refusing it")
-        };
-        if m.doc.pointer("/config/size").and_then(Value::as_u64) > Some(MAX_CONFIG) {
-            return Err(too_large());
-        }
-        let mut cfg = CappedConfig::default();
-        let fetched = self.reg.fetch_blob(r, &cfg_digest, &self.creds, &mut cfg);
-        if cfg.over {
-            return Err(too_large());
-        }
-        fetched.map_err(|e| e.to_string())?;
-        let cfg_bytes = cfg.bytes;
-        let config: Value =
-            serde_json::from_slice(&cfg_bytes).map_err(|e| format!("invalid image config: {e}"))?;
-        let diff_ids = strings(config.pointer("/rootfs/diff_ids"));
-        let descs = m.doc["layers"].as_array().cloned().unwrap_or_default();
-        if descs.len() != diff_ids.len() {
-            return Err("manifest and config disagree on the number of layers".into());
-        }
-        let id = berth_core::Digest::of(&cfg_bytes).to_string();
-        let existed = self.ctx.images.get(&id).is_ok();
-        let chains = berth_image::chain_ids(&diff_ids);
-        let layers: Vec<Layer> = descs
-            .iter()
-            .zip(diff_ids.iter().zip(&chains))
-            .map(|(l, (diff_id, chain))| {
-                let digest = l["digest"].as_str().unwrap_or("").to_string();
-                Layer {
-                    short: digest
-                        .trim_start_matches("sha256:")
-                        .chars()
-                        .take(12)
-                        .collect(),
-                    size: l["size"].as_u64().unwrap_or(0),
-                    digest,
-                    diff_id: diff_id.clone(),
-                    chain: chain.clone(),
-                }
-            })
-            .collect();
-        let present: Vec<bool> = layers
-            .iter()
-            .map(|l| self.ctx.images.layer(&l.chain).is_some())
-            .collect();
-        for (l, have) in layers.iter().zip(&present) {
-            self.status(
-                if *have {
-                    "Already exists"
-                } else {
-                    "Pulling fs layer"
-                },
-                &l.short,
-            );
-        }
-        self.fetch_layers(r, &layers, &present)?;
-        let tags: Vec<String> = r
-            .tag
-            .iter()
-            .map(|t| format!("{}:{t}", r.familiar_name()))
-            .collect();
-        let id = self
-            .ctx
-            .images
-            .add_image(&cfg_bytes, &tags, None)
-            .map_err(|e| e.to_string())?;
-        let _ = self
-            .ctx
-            .images
-            .add_repo_digest(&id, &format!("{}@{}", r.familiar_name(), m.top_digest));
-        self.msg(json!({"status": format!("Digest: {}", m.top_digest)}));
-        let what = r.familiar_string();
-        self.msg(json!({"status": if existed { format!("Status: Image is up to date for {what}") } else { format!("Status: Downloaded newer image for {what}") }}));
-        let mut a = std::collections::BTreeMap::new();
-        a.insert("name".into(), what);
-        self.ctx.events.publish("image", "pull", &id, a);
-        Ok(())
-    }
-}
+use serde_json::json;
 
 /// `POST /images/create?fromImage=...`.
 pub async fn pull(ctx: Ctx, req: Req) -> ApiResult {
@@ -255,14 +39,16 @@ pub async fn pull(ctx: Ctx, req: Req) -> ApiResult {
     let (r2, creds2) = (r.clone(), creds.clone());
     let resolved = tokio::task::spawn_blocking(move || resolve(&*reg, &r2, platform, &creds2))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+        .map_err(ApiError::from)??;
     let (tx, resp) = http::json_stream();
-    let p = Pull {
-        reg: ctx.registry.clone(),
+    let sink = tx.clone();
+    let p = Pull::new(
         ctx,
-        tx: tx.clone(),
         creds,
-    };
+        Box::new(move |v| {
+            sink.send_blocking(v);
+        }),
+    );
     tokio::task::spawn_blocking(move || {
         if let Err(e) = p.run(&r, resolved) {
             tx.send_blocking(json!({"errorDetail": {"message": e}, "error": e}));

@@ -42,7 +42,7 @@ fn merged<V: Clone>(
 /// Completes the request's `Config` with the image's, as Docker does: the environment merged
 /// by name (with a default `PATH`), the image's entrypoint and command unless the request
 /// has an entrypoint, its working folder, user and stop signal where the request has none,
-/// exposed ports, volumes and labels merged, its health check unless the request has one.
+/// exposed ports, volumes and labels merged, its health check field by field.
 pub fn merge_config(mut cfg: ContainerConfig, img: ContainerConfig) -> ContainerConfig {
     let mut env = merge_env(
         img.env.unwrap_or_default(),
@@ -73,8 +73,10 @@ pub fn merge_config(mut cfg: ContainerConfig, img: ContainerConfig) -> Container
     cfg.exposed_ports = merged(img.exposed_ports, &cfg.exposed_ports);
     cfg.volumes = merged(img.volumes, &cfg.volumes);
     cfg.labels = Some(merged(img.labels, &cfg.labels).unwrap_or_default());
-    if cfg.healthcheck.is_none() {
-        cfg.healthcheck = img.healthcheck;
+    match (&mut cfg.healthcheck, img.healthcheck) {
+        (Some(mine), Some(image)) => mine.inherit(&image),
+        (mine @ None, image) => *mine = image,
+        _ => {}
     }
     cfg
 }
@@ -101,10 +103,16 @@ fn random_id() -> String {
 }
 
 /// Creates a container; returns its id.
-pub async fn create(
+pub async fn create(ctx: &Ctx, name: Option<&str>, body: Value) -> Result<String, ServiceError> {
+    create_in(ctx, name, body, None).await
+}
+
+/// Creates a container that joins the namespaces of a CRI pod sandbox when `pod` is given.
+pub async fn create_in(
     ctx: &Ctx,
     name: Option<&str>,
     mut body: Value,
+    pod: Option<crate::model::container::PodNamespaces>,
 ) -> Result<String, ServiceError> {
     if !body.is_object() {
         return Err(ServiceError::bad_request(
@@ -141,6 +149,9 @@ pub async fn create(
     if path_args.is_empty() {
         return Err(ServiceError::bad_request("no command specified"));
     }
+    let id = random_id();
+    // The name is reserved first, as dockerd does: a conflict answers before any work, and
+    // two creates can never take one name. Dropped (freed) on every failure below.
     let name = match name.filter(|n| !n.is_empty()) {
         Some(n) => {
             if !names::valid(n) {
@@ -148,20 +159,10 @@ pub async fn create(
                     "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 )));
             }
-            let n = n.trim_start_matches('/').to_string();
-            if let Some(e) = names::taken(&ctx.containers, &n, "") {
-                return Err(e);
-            }
-            n
+            names::Reserved::name(&ctx.containers, n.trim_start_matches('/'), &id)?
         }
-        None => loop {
-            let n = names::generate();
-            if ctx.containers.get(&n).is_err() {
-                break n;
-            }
-        },
+        None => names::Reserved::generated(&ctx.containers, &id)?,
     };
-    let id = random_id();
     if cfg.hostname.is_empty() {
         cfg.hostname = id[..12].to_string();
     }
@@ -221,7 +222,7 @@ pub async fn create(
             hostname_path: path("hostname"),
             hosts_path: path("hosts"),
             log_path,
-            name: format!("/{name}"),
+            name: format!("/{}", name.as_str()),
             driver: ctx.storage.name().to_string(),
             platform: "linux".into(),
             host_config,
@@ -238,6 +239,7 @@ pub async fn create(
             ..ContainerJson::default()
         },
         manually_stopped: false,
+        pod,
     };
     let c = Container::new(id.clone(), rec);
     let undo = |e: ServiceError| {
@@ -254,18 +256,8 @@ pub async fn create(
     if let Err(e) = ctx.containers.save(&c) {
         return undo(e);
     }
-    // The name is taken for good here, under the names lock (it was free when checked above,
-    // but another create or a rename may have taken it since).
-    {
-        let Ok(_names) = ctx.containers.names.lock() else {
-            return undo(ServiceError::internal("container names lock poisoned"));
-        };
-        if let Some(e) = names::taken(&ctx.containers, &name, &id) {
-            drop(_names);
-            return undo(e);
-        }
-        ctx.containers.insert(Arc::clone(&c));
-    }
+    ctx.containers.insert(Arc::clone(&c));
+    name.keep();
     ctx.events
         .publish("container", "create", &id, super::exit::attrs(&c));
     super::prestart::begin(ctx, &c);

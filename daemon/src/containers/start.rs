@@ -83,7 +83,17 @@ pub fn write_net_files(
     } else if dns.is_empty() {
         host_resolv()
     } else {
-        dns.iter().map(|d| format!("nameserver {d}\n")).collect()
+        let mut r: String = dns.iter().map(|d| format!("nameserver {d}\n")).collect();
+        // `--dns-search`, `--dns-option` (and a CRI pod's DNS config) with the servers.
+        for (key, v) in [
+            ("search", strs(&rec.host_config.dns_search)),
+            ("options", strs(&rec.host_config.dns_options)),
+        ] {
+            if !v.is_empty() {
+                r.push_str(&format!("{key} {}\n", v.join(" ")));
+            }
+        }
+        r
     };
     std::fs::write(dir.join("resolv.conf"), resolv)
 }
@@ -156,6 +166,11 @@ fn options(
         }
         _ => NetNs::New,
     };
+    let pod_ns = |p: &Option<String>| p.clone().map_or(NetNs::Host, NetNs::Path);
+    let (netns, ipc_ns, uts_ns) = match &rec.pod {
+        Some(p) => (pod_ns(&p.net), pod_ns(&p.ipc), pod_ns(&p.uts)),
+        None => (netns, NetNs::New, NetNs::New),
+    };
     let sysctls = sysctls(hc, &netns)?;
     let (quota, period) = super::update::cpu_quota_period(hc);
     let sec = berth_runtime::security::parse(strs(&hc.security_opt))
@@ -187,6 +202,8 @@ fn options(
         ulimits: ulimits(&hc.ulimits),
         shm_size: hc.shm_size,
         netns,
+        ipc_ns,
+        uts_ns,
         cgroup_path: format!("berth/{}", c.id),
         user: cfg.user.clone(),
         group_add: strs(&hc.group_add).to_vec(),
@@ -276,15 +293,10 @@ pub fn mount_rootfs(ctx: &Ctx, id: &str) -> Result<PathBuf, ServiceError> {
     Ok(root)
 }
 
-/// Whether something is mounted at `p`.
+/// Whether something is mounted at `p` (asked for `p` alone: the mount table grows with
+/// every running container).
 pub fn is_mounted(p: &Path) -> bool {
-    let s = p.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| {
-            m.lines()
-                .any(|l| l.split_whitespace().nth(4) == Some(s.as_str()))
-        })
-        .unwrap_or(false)
+    berth_core::mount::is_mount_point(p).unwrap_or(false)
 }
 
 /// Docker's text for a process that could not be started.
@@ -399,6 +411,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
         let before = r.state.status.clone();
         r.state.set_running(i64::from(pid), &timestamp());
         r.manually_stopped = false;
+        super::health::init(r);
         before
     });
     let undo = |c: &Container| c.update(|r| r.state.undo_running(&before));
@@ -440,6 +453,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
     super::exit::watch_with(ctx.clone(), c.clone(), waiting);
     ctx.events
         .publish("container", "start", &c.id, super::exit::attrs(c));
+    super::health::start(ctx, c);
     // The next monitor is spawned once this container has exited (`exit::on_exit`), or has
     // run for a while: any earlier, its exec would compete for the CPU with this container's
     // set-up, run and exit.
@@ -516,11 +530,15 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
     monitor_client::write_config(&sdir, &mcfg)
         .map_err(|e| ServiceError::internal(e.to_string()))?;
     let r = ctx.containers.spawner.monitor(&sdir)?;
-    match monitor_client::read_ready(r) {
-        Ready::Ready { pid, .. } => Ok(pid),
-        Ready::Failed(f) => {
+    match monitor_client::read_ready(r, monitor_client::READY_TIMEOUT) {
+        Ok(Ready::Ready { pid, .. }) => Ok(pid),
+        Ok(Ready::Failed(f)) => {
             let _ = berth_core::mount::unmount(&rootfs);
             Err(start_error(f))
+        }
+        Err(e) => {
+            let _ = berth_core::mount::unmount(&rootfs);
+            Err(ServiceError::internal(e.to_string()))
         }
     }
 }

@@ -17,6 +17,27 @@ pub struct ContainerRecord {
     /// stopped when berthd starts again. Never shown by inspect.
     #[serde(rename = "ManuallyStopped", default)]
     pub manually_stopped: bool,
+    /// The CRI pod sandbox it belongs to, whose namespaces it joins at start. Never shown by
+    /// inspect.
+    #[serde(rename = "BerthPod", default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodNamespaces>,
+}
+
+/// The namespaces of a CRI pod sandbox (files berthd pinned them to; `None`: the host's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodNamespaces {
+    /// The pod sandbox's ID.
+    #[serde(rename = "Id")]
+    pub id: String,
+    /// Its network namespace.
+    #[serde(rename = "Net", default)]
+    pub net: Option<String>,
+    /// Its IPC namespace.
+    #[serde(rename = "Ipc", default)]
+    pub ipc: Option<String>,
+    /// Its UTS namespace (hostname).
+    #[serde(rename = "Uts", default)]
+    pub uts: Option<String>,
 }
 
 impl Deref for ContainerRecord {

@@ -1,0 +1,190 @@
+//! The container calls of the `RuntimeService`: a `CreateContainer` request turned into a
+//! [`ContainerSpec`] for a [`ContainerBackend`], its [`ContainerInfo`]s back into the CRI's
+//! statuses and lists (filtered by ID, pod, state and labels), and `ExecSync`.
+
+use crate::backend::{BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState};
+use crate::error::{CriError, CriResult};
+use crate::pods::selected;
+use k8s_cri::v1 as cri;
+use std::collections::HashMap;
+
+/// The spec of a `CreateContainer` request; `log_directory` is the pod's.
+pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
+    let c = req
+        .config
+        .ok_or_else(|| CriError::InvalidArgument("CreateContainer without a config".into()))?;
+    let m = c
+        .metadata
+        .ok_or_else(|| CriError::InvalidArgument("the container config has no metadata".into()))?;
+    let image = c.image.map(|i| i.image).unwrap_or_default();
+    if m.name.is_empty() || image.is_empty() {
+        return Err(CriError::InvalidArgument(
+            "a container needs a name and an image".into(),
+        ));
+    }
+    let log_dir = req
+        .sandbox_config
+        .map(|s| s.log_directory)
+        .unwrap_or_default();
+    let log_path = match (log_dir.is_empty(), c.log_path.is_empty()) {
+        (_, true) => String::new(),
+        (true, false) => c.log_path,
+        (false, false) => format!("{}/{}", log_dir.trim_end_matches('/'), c.log_path),
+    };
+    let sec = c.linux.and_then(|l| l.security_context).unwrap_or_default();
+    let mut user = sec
+        .run_as_user
+        .map(|u| u.value.to_string())
+        .unwrap_or(sec.run_as_username);
+    if let Some(g) = sec.run_as_group {
+        if !user.is_empty() {
+            user = format!("{user}:{}", g.value);
+        }
+    }
+    let caps = sec.capabilities.unwrap_or_default();
+    let propagation = |p: i32| match cri::MountPropagation::try_from(p) {
+        Ok(cri::MountPropagation::PropagationHostToContainer) => "rslave",
+        Ok(cri::MountPropagation::PropagationBidirectional) => "rshared",
+        _ => "rprivate",
+    };
+    Ok(ContainerSpec {
+        pod_id: req.pod_sandbox_id,
+        name: m.name,
+        attempt: m.attempt,
+        image,
+        command: c.command,
+        args: c.args,
+        working_dir: c.working_dir,
+        env: c
+            .envs
+            .into_iter()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect(),
+        mounts: c
+            .mounts
+            .into_iter()
+            .map(|m| BindMount {
+                propagation: propagation(m.propagation).into(),
+                container_path: m.container_path,
+                host_path: m.host_path,
+                readonly: m.readonly,
+            })
+            .collect(),
+        labels: c.labels.into_iter().collect(),
+        annotations: c.annotations.into_iter().collect(),
+        log_path,
+        stdin: c.stdin,
+        stdin_once: c.stdin_once,
+        tty: c.tty,
+        privileged: sec.privileged,
+        readonly_rootfs: sec.readonly_rootfs,
+        user,
+        supplemental_groups: sec.supplemental_groups,
+        cap_add: caps.add_capabilities,
+        cap_drop: caps.drop_capabilities,
+        no_new_privs: sec.no_new_privs,
+    })
+}
+
+fn state(s: ContainerState) -> i32 {
+    (match s {
+        ContainerState::Created => cri::ContainerState::ContainerCreated,
+        ContainerState::Running => cri::ContainerState::ContainerRunning,
+        ContainerState::Exited => cri::ContainerState::ContainerExited,
+        ContainerState::Unknown => cri::ContainerState::ContainerUnknown,
+    }) as i32
+}
+
+fn hash(m: &std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn metadata(c: &ContainerInfo) -> cri::ContainerMetadata {
+    cri::ContainerMetadata {
+        name: c.spec.name.clone(),
+        attempt: c.spec.attempt,
+    }
+}
+
+fn image(c: &ContainerInfo) -> cri::ImageSpec {
+    cri::ImageSpec {
+        image: c.spec.image.clone(),
+        ..Default::default()
+    }
+}
+
+/// `ContainerStatus`'s status.
+pub fn status(c: &ContainerInfo) -> cri::ContainerStatus {
+    cri::ContainerStatus {
+        id: c.id.clone(),
+        metadata: Some(metadata(c)),
+        state: state(c.state),
+        created_at: c.created_at,
+        started_at: c.started_at,
+        finished_at: c.finished_at,
+        exit_code: c.exit_code,
+        image: Some(image(c)),
+        image_ref: c.image_id.clone(),
+        image_id: c.image_id.clone(),
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+        labels: hash(&c.spec.labels),
+        annotations: hash(&c.spec.annotations),
+        mounts: c
+            .spec
+            .mounts
+            .iter()
+            .map(|m| cri::Mount {
+                container_path: m.container_path.clone(),
+                host_path: m.host_path.clone(),
+                readonly: m.readonly,
+                ..Default::default()
+            })
+            .collect(),
+        log_path: c.spec.log_path.clone(),
+        ..Default::default()
+    }
+}
+
+/// `ListContainers`, filtered.
+pub async fn list<B: ContainerBackend>(
+    b: &B,
+    filter: Option<cri::ContainerFilter>,
+) -> CriResult<Vec<cri::Container>> {
+    let f = filter.unwrap_or_default();
+    let all = b.list_containers().await?;
+    Ok(all
+        .iter()
+        .filter(|c| f.id.is_empty() || c.id.starts_with(&f.id))
+        .filter(|c| f.pod_sandbox_id.is_empty() || c.spec.pod_id.starts_with(&f.pod_sandbox_id))
+        .filter(|c| f.state.as_ref().is_none_or(|s| s.state == state(c.state)))
+        .filter(|c| selected(&c.spec.labels, &f.label_selector))
+        .map(|c| cri::Container {
+            id: c.id.clone(),
+            pod_sandbox_id: c.spec.pod_id.clone(),
+            metadata: Some(metadata(c)),
+            image: Some(image(c)),
+            image_ref: c.image_id.clone(),
+            image_id: c.image_id.clone(),
+            state: state(c.state),
+            created_at: c.created_at,
+            labels: hash(&c.spec.labels),
+            annotations: hash(&c.spec.annotations),
+        })
+        .collect())
+}
+
+/// `ContainerStatus`: NotFound for an unknown container.
+pub async fn container_status<B: ContainerBackend>(
+    b: &B,
+    req: cri::ContainerStatusRequest,
+) -> CriResult<cri::ContainerStatusResponse> {
+    let c = b
+        .container(&req.container_id)
+        .await?
+        .ok_or_else(|| CriError::NotFound(format!("container {} not found", req.container_id)))?;
+    Ok(cri::ContainerStatusResponse {
+        status: Some(status(&c)),
+        ..Default::default()
+    })
+}

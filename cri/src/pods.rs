@@ -1,0 +1,163 @@
+//! The pod sandbox calls of the `RuntimeService`: the CRI's requests turned into
+//! [`PodSpec`]s for a [`PodBackend`], and its [`PodInfo`]s back into the CRI's statuses and
+//! lists (with the filters kubelet and crictl send: ID, state, label selector).
+
+use crate::backend::{PodBackend, PodDns, PodInfo, PodSpec};
+use crate::error::{CriError, CriResult};
+use k8s_cri::v1 as cri;
+use std::collections::{BTreeMap, HashMap};
+
+fn btree(m: HashMap<String, String>) -> BTreeMap<String, String> {
+    m.into_iter().collect()
+}
+
+fn hash(m: &BTreeMap<String, String>) -> HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// The spec a `RunPodSandbox` config asks for.
+pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
+    let m = c.metadata.ok_or_else(|| {
+        CriError::InvalidArgument("the pod sandbox config has no metadata".into())
+    })?;
+    if m.name.is_empty() {
+        return Err(CriError::InvalidArgument(
+            "the pod sandbox has no name".into(),
+        ));
+    }
+    let ns = c
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref());
+    let node = cri::NamespaceMode::Node as i32;
+    let dns = c.dns_config.unwrap_or_default();
+    Ok(PodSpec {
+        name: m.name,
+        uid: m.uid,
+        namespace: m.namespace,
+        attempt: m.attempt,
+        hostname: c.hostname,
+        log_directory: c.log_directory,
+        labels: btree(c.labels),
+        annotations: btree(c.annotations),
+        dns: PodDns {
+            servers: dns.servers,
+            searches: dns.searches,
+            options: dns.options,
+        },
+        host_network: ns.is_some_and(|n| n.network == node),
+        host_ipc: ns.is_some_and(|n| n.ipc == node),
+        host_pid: ns.is_some_and(|n| n.pid == node),
+    })
+}
+
+fn metadata(s: &PodSpec) -> cri::PodSandboxMetadata {
+    cri::PodSandboxMetadata {
+        name: s.name.clone(),
+        uid: s.uid.clone(),
+        namespace: s.namespace.clone(),
+        attempt: s.attempt,
+    }
+}
+
+fn state(p: &PodInfo) -> i32 {
+    if p.ready {
+        cri::PodSandboxState::SandboxReady as i32
+    } else {
+        cri::PodSandboxState::SandboxNotready as i32
+    }
+}
+
+fn mode(host: bool, pod: cri::NamespaceMode) -> i32 {
+    if host {
+        cri::NamespaceMode::Node as i32
+    } else {
+        pod as i32
+    }
+}
+
+/// `PodSandboxStatus`'s status.
+pub fn status(p: &PodInfo) -> cri::PodSandboxStatus {
+    let s = &p.spec;
+    cri::PodSandboxStatus {
+        id: p.id.clone(),
+        metadata: Some(metadata(s)),
+        state: state(p),
+        created_at: p.created_at,
+        network: Some(cri::PodSandboxNetworkStatus {
+            ip: p.ip.clone(),
+            ..Default::default()
+        }),
+        linux: Some(cri::LinuxPodSandboxStatus {
+            namespaces: Some(cri::Namespace {
+                options: Some(cri::NamespaceOption {
+                    network: mode(s.host_network, cri::NamespaceMode::Pod),
+                    pid: mode(s.host_pid, cri::NamespaceMode::Container),
+                    ipc: mode(s.host_ipc, cri::NamespaceMode::Pod),
+                    ..Default::default()
+                }),
+            }),
+        }),
+        labels: hash(&s.labels),
+        annotations: hash(&s.annotations),
+        runtime_handler: String::new(),
+    }
+}
+
+/// Whether `labels` has every pair of `selector`.
+pub fn selected(labels: &BTreeMap<String, String>, selector: &HashMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// `ListPodSandbox`, filtered.
+pub async fn list<B: PodBackend>(
+    b: &B,
+    filter: Option<cri::PodSandboxFilter>,
+) -> CriResult<Vec<cri::PodSandbox>> {
+    let f = filter.unwrap_or_default();
+    let pods = b.list_pods().await?;
+    Ok(pods
+        .iter()
+        .filter(|p| f.id.is_empty() || p.id.starts_with(&f.id))
+        .filter(|p| f.state.as_ref().is_none_or(|s| s.state == state(p)))
+        .filter(|p| selected(&p.spec.labels, &f.label_selector))
+        .map(|p| cri::PodSandbox {
+            id: p.id.clone(),
+            metadata: Some(metadata(&p.spec)),
+            state: state(p),
+            created_at: p.created_at,
+            labels: hash(&p.spec.labels),
+            annotations: hash(&p.spec.annotations),
+            runtime_handler: String::new(),
+        })
+        .collect())
+}
+
+/// `PodSandboxStatus`: NotFound for an unknown pod, as kubelet expects.
+pub async fn pod_status<B: PodBackend>(
+    b: &B,
+    req: cri::PodSandboxStatusRequest,
+) -> CriResult<cri::PodSandboxStatusResponse> {
+    let p = b.pod(&req.pod_sandbox_id).await?.ok_or_else(|| {
+        CriError::NotFound(format!("pod sandbox {} not found", req.pod_sandbox_id))
+    })?;
+    let info = if req.verbose {
+        let doc = serde_json::json!({
+            "hostname": p.spec.hostname,
+            "logDirectory": p.spec.log_directory,
+            "dns": {"servers": p.spec.dns.servers, "searches": p.spec.dns.searches, "options": p.spec.dns.options},
+            "hostNetwork": p.spec.host_network,
+            "hostIPC": p.spec.host_ipc,
+            "hostPID": p.spec.host_pid,
+        });
+        HashMap::from([("info".to_string(), doc.to_string())])
+    } else {
+        HashMap::new()
+    };
+    Ok(cri::PodSandboxStatusResponse {
+        status: Some(status(&p)),
+        info,
+        ..Default::default()
+    })
+}

@@ -1,0 +1,298 @@
+//! CRI containers in berthd: each is an ordinary berth container (created, started, stopped,
+//! removed and exec'd through the daemon's container services, so `docker ps` shows it as
+//! `k8s_<name>_<pod>_<namespace>_<uid>_<attempt>`, as dockershim named them) whose record
+//! names its pod, whose namespaces it joins at start. The CRI's metadata it has no Docker
+//! field for (its name, attempt, annotations, log path) is kept in labels under
+//! `io.berth.cri.`, hidden again from the CRI's answers.
+
+use super::{blocking, cri_error, Engine};
+use crate::containers::Container;
+use crate::error::ServiceError;
+use berth_api::types::container::ExecConfig;
+use berth_cri::backend::{
+    ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, ExecOutput,
+};
+use berth_cri::{CriError, CriResult};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+
+const NAME: &str = "io.berth.cri.name";
+const ATTEMPT: &str = "io.berth.cri.attempt";
+const LOG_PATH: &str = "io.berth.cri.log-path";
+const IMAGE: &str = "io.berth.cri.image";
+const ANNOTATION: &str = "io.berth.cri.annotation.";
+/// The most an `ExecSync` keeps of each stream (the CRI's cap; the rest is read and dropped).
+const EXEC_CAP: u64 = 16 << 20;
+
+/// The Docker create request for `spec` in the pod `pod`.
+fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> Value {
+    let mut labels: BTreeMap<String, String> = spec.labels.clone();
+    labels.insert(NAME.into(), spec.name.clone());
+    labels.insert(ATTEMPT.into(), spec.attempt.to_string());
+    labels.insert(LOG_PATH.into(), spec.log_path.clone());
+    labels.insert(IMAGE.into(), spec.image.clone());
+    for (k, v) in &spec.annotations {
+        labels.insert(format!("{ANNOTATION}{k}"), v.clone());
+    }
+    let binds: Vec<String> = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            let mode = if m.readonly { "ro" } else { "rw" };
+            format!(
+                "{}:{}:{mode},{}",
+                m.host_path, m.container_path, m.propagation
+            )
+        })
+        .collect();
+    let mut sec = Vec::new();
+    if spec.no_new_privs {
+        sec.push("no-new-privileges".to_string());
+    }
+    let mut body = json!({
+        "Image": spec.image,
+        "Env": spec.env,
+        "WorkingDir": spec.working_dir,
+        "Labels": labels,
+        "Tty": spec.tty,
+        "OpenStdin": spec.stdin,
+        "StdinOnce": spec.stdin_once,
+        "User": spec.user,
+        "HostConfig": {
+            "NetworkMode": if pod.host_network { "host" } else { "none" },
+            "Binds": binds,
+            "Privileged": spec.privileged,
+            "ReadonlyRootfs": spec.readonly_rootfs,
+            "CapAdd": spec.cap_add,
+            "CapDrop": spec.cap_drop,
+            "GroupAdd": spec.supplemental_groups.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
+            "SecurityOpt": sec,
+            "Dns": pod.dns_servers,
+            "DnsSearch": pod.dns_searches,
+            "DnsOptions": pod.dns_options,
+        },
+    });
+    if !pod.host_network {
+        body["Hostname"] = json!(pod.hostname);
+    }
+    if !spec.command.is_empty() {
+        body["Entrypoint"] = json!(spec.command);
+        body["Cmd"] = json!(spec.args);
+    } else if !spec.args.is_empty() {
+        body["Cmd"] = json!(spec.args);
+    }
+    body
+}
+
+/// A record's RFC 3339 time as ns since the epoch (0 for Docker's zero time).
+fn nanos(t: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
+        .filter(|n| *n > 0)
+        .unwrap_or(0)
+}
+
+/// A pod container in the CRI's terms (None: not a pod's).
+fn info(c: &Container) -> Option<ContainerInfo> {
+    c.view(|r| {
+        let pod = r.pod.as_ref()?;
+        let labels = r.config.labels.clone().unwrap_or_default();
+        let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+        let s = &r.state;
+        let state = match s.status.as_str() {
+            "created" => ContainerState::Created,
+            "running" | "paused" | "restarting" => ContainerState::Running,
+            "exited" | "dead" => ContainerState::Exited,
+            _ => ContainerState::Unknown,
+        };
+        let reason = match state {
+            ContainerState::Exited if s.oom_killed => "OOMKilled",
+            ContainerState::Exited if s.exit_code == 0 => "Completed",
+            ContainerState::Exited => "Error",
+            _ => "",
+        };
+        Some(ContainerInfo {
+            id: r.id.clone(),
+            spec: ContainerSpec {
+                pod_id: pod.id.clone(),
+                name: get(NAME),
+                attempt: get(ATTEMPT).parse().unwrap_or(0),
+                image: get(IMAGE),
+                labels: labels
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("io.berth.cri."))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                annotations: labels
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix(ANNOTATION)?.to_string(), v.clone())))
+                    .collect(),
+                log_path: get(LOG_PATH),
+                ..Default::default()
+            },
+            image_id: r.image.clone(),
+            state,
+            created_at: nanos(&r.created),
+            started_at: nanos(&s.started_at),
+            finished_at: nanos(&s.finished_at),
+            exit_code: i32::try_from(s.exit_code).unwrap_or(-1),
+            reason: reason.into(),
+            message: s.error.clone(),
+        })
+    })
+}
+
+impl Engine {
+    /// The pod container `id` names (NotFound when there is none).
+    fn pod_container(&self, id: &str) -> CriResult<Arc<Container>> {
+        let c = self.ctx.containers.get(id).map_err(cri_error)?;
+        if c.view(|r| r.pod.is_none()) {
+            return Err(CriError::NotFound(format!("container {id} is no pod's")));
+        }
+        Ok(c)
+    }
+}
+
+/// Reads `r` to its end, keeping at most [`EXEC_CAP`] bytes.
+async fn capped(r: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(r) = r {
+        let mut r = r;
+        let _ = (&mut r).take(EXEC_CAP).read_to_end(&mut out).await;
+        let _ = tokio::io::copy(&mut r, &mut tokio::io::sink()).await;
+    }
+    out
+}
+
+impl ContainerBackend for Engine {
+    async fn create_container(&self, spec: ContainerSpec) -> CriResult<String> {
+        let pod = self
+            .pods
+            .find(&spec.pod_id)?
+            .ok_or_else(|| CriError::NotFound(format!("pod sandbox {} not found", spec.pod_id)))?;
+        if !pod.ready {
+            return Err(CriError::FailedPrecondition(format!(
+                "pod sandbox {} is not ready",
+                pod.id
+            )));
+        }
+        let name = format!(
+            "k8s_{}_{}_{}_{}_{}",
+            spec.name, pod.name, pod.namespace, pod.uid, spec.attempt
+        );
+        let ns = pod.namespaces(&self.pods.run_dir(&pod.id));
+        let body = create_body(&spec, &pod);
+        crate::containers::create::create_in(&self.ctx, Some(&name), body, Some(ns))
+            .await
+            .map_err(cri_error)
+    }
+
+    async fn start_container(&self, id: &str) -> CriResult<()> {
+        let c = self.pod_container(id)?;
+        // The CRI log file's folder (the pod's log directory) must exist.
+        let log = c.view(|r| {
+            r.config
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LOG_PATH).cloned())
+        });
+        if let Some(dir) = log
+            .as_deref()
+            .and_then(|p| std::path::Path::new(p).parent())
+        {
+            let dir = dir.to_path_buf();
+            blocking(move || std::fs::create_dir_all(&dir).map_err(CriError::internal)).await?;
+        }
+        crate::containers::start::start(&self.ctx, &c)
+            .await
+            .map_err(cri_error)
+    }
+
+    async fn stop_container(&self, id: &str, timeout: i64) -> CriResult<()> {
+        let c = match self.pod_container(id) {
+            Err(CriError::NotFound(_)) => return Ok(()),
+            other => other?,
+        };
+        match crate::containers::stop::stop(&self.ctx, &c, Some(timeout.max(0)), None).await {
+            Ok(()) | Err(ServiceError::NotModified) => Ok(()),
+            Err(e) => Err(cri_error(e)),
+        }
+    }
+
+    async fn remove_container(&self, id: &str) -> CriResult<()> {
+        let c = match self.pod_container(id) {
+            Err(CriError::NotFound(_)) => return Ok(()),
+            other => other?,
+        };
+        match crate::containers::remove::remove(&self.ctx, &c, true, true).await {
+            Ok(()) | Err(ServiceError::NotFound(_)) => Ok(()),
+            Err(e) => Err(cri_error(e)),
+        }
+    }
+
+    async fn container(&self, id: &str) -> CriResult<Option<ContainerInfo>> {
+        match self.ctx.containers.get(id) {
+            Ok(c) => Ok(info(&c)),
+            Err(ServiceError::NotFound(_)) => Ok(None),
+            Err(e) => Err(cri_error(e)),
+        }
+    }
+
+    async fn list_containers(&self) -> CriResult<Vec<ContainerInfo>> {
+        Ok(self
+            .ctx
+            .containers
+            .all()
+            .iter()
+            .filter_map(|c| info(c))
+            .collect())
+    }
+
+    async fn exec_sync(&self, id: &str, cmd: Vec<String>, timeout: i64) -> CriResult<ExecOutput> {
+        let c = self.pod_container(id)?;
+        let config = ExecConfig {
+            cmd,
+            attach_stdout: true,
+            attach_stderr: true,
+            ..Default::default()
+        };
+        let exec_id = crate::containers::exec::create(&self.ctx, &c, config).map_err(cri_error)?;
+        let mut s = crate::containers::exec::start(&self.ctx, &exec_id, false)
+            .await
+            .map_err(cri_error)?;
+        let (out, err) = (s.child.stdout.take(), s.child.stderr.take());
+        let run = async {
+            let (stdout, stderr) = tokio::join!(capped(out), capped(err));
+            let status = s.child.wait().await;
+            (stdout, stderr, status)
+        };
+        let limit = u64::try_from(timeout).ok().filter(|t| *t > 0);
+        let done = match limit {
+            Some(t) => tokio::time::timeout(std::time::Duration::from_secs(t), run)
+                .await
+                .ok(),
+            None => Some(run.await),
+        };
+        let Some((stdout, stderr, status)) = done else {
+            let _ = s.child.kill().await;
+            crate::containers::exec::finish(&self.ctx, &c, &exec_id, -1);
+            return Err(CriError::DeadlineExceeded(format!(
+                "command timed out after {timeout}s"
+            )));
+        };
+        let code = status
+            .ok()
+            .and_then(|st| st.code())
+            .map(i64::from)
+            .unwrap_or(-1);
+        crate::containers::exec::finish(&self.ctx, &c, &exec_id, code);
+        Ok(ExecOutput {
+            stdout,
+            stderr,
+            exit_code: i32::try_from(code).unwrap_or(-1),
+        })
+    }
+}

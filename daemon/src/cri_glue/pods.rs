@@ -1,0 +1,300 @@
+//! CRI pod sandboxes in berthd: each is a record on disk (`<data-root>/cri/pods/<id>.json`,
+//! written atomically) and, while ready, its namespaces pinned under
+//! `<exec-root>/cri/pods/<id>/` ([`super::pod_ns`]); no process and no image. Its containers
+//! are ordinary berth containers whose record names the pod (`ContainerRecord::pod`) and
+//! which join its namespaces at start. Stop and remove are idempotent, as kubelet expects.
+
+use super::pod_ns::{self, Own};
+use super::{blocking, cri_error, Engine};
+use crate::model::container::PodNamespaces;
+use crate::state::Ctx;
+use berth_cri::backend::{PodBackend, PodDns, PodInfo, PodSpec};
+use berth_cri::{CriError, CriResult};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// A pod sandbox as stored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodRecord {
+    pub id: String,
+    pub name: String,
+    pub uid: String,
+    pub namespace: String,
+    pub attempt: u32,
+    pub hostname: String,
+    pub log_directory: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub dns_servers: Vec<String>,
+    pub dns_searches: Vec<String>,
+    pub dns_options: Vec<String>,
+    pub host_network: bool,
+    pub host_ipc: bool,
+    pub host_pid: bool,
+    pub created_at: i64,
+    pub ready: bool,
+}
+
+impl PodRecord {
+    fn info(&self) -> PodInfo {
+        PodInfo {
+            id: self.id.clone(),
+            spec: PodSpec {
+                name: self.name.clone(),
+                uid: self.uid.clone(),
+                namespace: self.namespace.clone(),
+                attempt: self.attempt,
+                hostname: self.hostname.clone(),
+                log_directory: self.log_directory.clone(),
+                labels: self.labels.clone(),
+                annotations: self.annotations.clone(),
+                dns: PodDns {
+                    servers: self.dns_servers.clone(),
+                    searches: self.dns_searches.clone(),
+                    options: self.dns_options.clone(),
+                },
+                host_network: self.host_network,
+                host_ipc: self.host_ipc,
+                host_pid: self.host_pid,
+            },
+            ready: self.ready,
+            created_at: self.created_at,
+            ip: String::new(),
+        }
+    }
+
+    /// What its namespaces are: pinned files, or the host's.
+    pub fn own(&self) -> Own {
+        Own {
+            net: !self.host_network,
+            ipc: !self.host_ipc,
+            uts: !self.host_network,
+        }
+    }
+
+    /// The namespaces its containers join.
+    pub fn namespaces(&self, run_dir: &std::path::Path) -> PodNamespaces {
+        let own = self.own();
+        let p =
+            |yes: bool, kind: &str| yes.then(|| pod_ns::path(run_dir, kind).display().to_string());
+        PodNamespaces {
+            id: self.id.clone(),
+            net: p(own.net, "net"),
+            ipc: p(own.ipc, "ipc"),
+            uts: p(own.uts, "uts"),
+        }
+    }
+}
+
+/// The pod records, in memory and on disk.
+pub struct Pods {
+    dir: PathBuf,
+    run: PathBuf,
+    map: Mutex<BTreeMap<String, PodRecord>>,
+}
+
+impl Pods {
+    /// Opens the store (records under `<data-root>/cri/pods`, namespaces under
+    /// `<exec-root>/cri/pods`); a pod whose namespaces are no longer pinned (a reboot) is not
+    /// ready.
+    pub fn open(ctx: &Ctx) -> std::io::Result<Pods> {
+        let dir = ctx.config.data_root.join("cri").join("pods");
+        crate::modes::private_dir_all(&dir)?;
+        berth_core::atomic::clean_temps(&dir);
+        let run = ctx.config.exec_root.join("cri").join("pods");
+        let mut map = BTreeMap::new();
+        for e in std::fs::read_dir(&dir)?.flatten() {
+            let Ok(bytes) = std::fs::read(e.path()) else {
+                continue;
+            };
+            let Ok(mut r) = serde_json::from_slice::<PodRecord>(&bytes) else {
+                tracing::warn!("ignoring unreadable pod record {}", e.path().display());
+                continue;
+            };
+            let own = r.own();
+            let rd = run.join(&r.id);
+            let held = ["net", "ipc", "uts"]
+                .iter()
+                .filter(|k| match **k {
+                    "net" => own.net,
+                    "ipc" => own.ipc,
+                    _ => own.uts,
+                })
+                .all(|k| pod_ns::pinned(&rd, k));
+            r.ready = r.ready && held;
+            map.insert(r.id.clone(), r);
+        }
+        Ok(Pods {
+            dir,
+            run,
+            map: Mutex::new(map),
+        })
+    }
+
+    fn lock(&self) -> CriResult<std::sync::MutexGuard<'_, BTreeMap<String, PodRecord>>> {
+        self.map
+            .lock()
+            .map_err(|_| CriError::Internal("pod store lock poisoned".into()))
+    }
+
+    /// The run-time folder of pod `id`.
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.run.join(id)
+    }
+
+    fn save(&self, r: &PodRecord) -> CriResult<()> {
+        berth_core::atomic::write_json_atomic(&self.dir.join(format!("{}.json", r.id)), r)
+            .map_err(CriError::internal)
+    }
+
+    /// The pod an ID or a unique ID prefix names.
+    pub fn find(&self, key: &str) -> CriResult<Option<PodRecord>> {
+        if key.is_empty() {
+            return Ok(None);
+        }
+        let map = self.lock()?;
+        if let Some(r) = map.get(key) {
+            return Ok(Some(r.clone()));
+        }
+        let mut hits = map.values().filter(|r| r.id.starts_with(key));
+        match (hits.next(), hits.next()) {
+            (Some(r), None) => Ok(Some(r.clone())),
+            (None, _) => Ok(None),
+            _ => Err(CriError::InvalidArgument(format!(
+                "pod sandbox ID prefix {key} is ambiguous"
+            ))),
+        }
+    }
+}
+
+fn random_id() -> String {
+    (0..32)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+impl Engine {
+    /// The berth containers of pod `id`.
+    pub(super) fn pod_containers(
+        &self,
+        id: &str,
+    ) -> Vec<std::sync::Arc<crate::containers::Container>> {
+        self.ctx
+            .containers
+            .all()
+            .into_iter()
+            .filter(|c| c.view(|r| r.pod.as_ref().is_some_and(|p| p.id == id)))
+            .collect()
+    }
+}
+
+impl PodBackend for Engine {
+    async fn run_pod(&self, spec: PodSpec) -> CriResult<String> {
+        let mut r = PodRecord {
+            id: random_id(),
+            hostname: if spec.hostname.is_empty() {
+                spec.name.clone()
+            } else {
+                spec.hostname
+            },
+            name: spec.name,
+            uid: spec.uid,
+            namespace: spec.namespace,
+            attempt: spec.attempt,
+            log_directory: spec.log_directory,
+            labels: spec.labels,
+            annotations: spec.annotations,
+            dns_servers: spec.dns.servers,
+            dns_searches: spec.dns.searches,
+            dns_options: spec.dns.options,
+            host_network: spec.host_network,
+            host_ipc: spec.host_ipc,
+            host_pid: spec.host_pid,
+            created_at: berth_cri::now_nanos(),
+            ready: false,
+        };
+        {
+            let map = self.pods.lock()?;
+            let same = |o: &&PodRecord| {
+                (&o.name, &o.namespace, &o.uid, o.attempt)
+                    == (&r.name, &r.namespace, &r.uid, r.attempt)
+            };
+            if let Some(o) = map.values().find(same) {
+                return Err(CriError::FailedPrecondition(format!(
+                    "the pod sandbox name {}_{}_{}_{} is reserved for {}",
+                    r.name, r.namespace, r.uid, r.attempt, o.id
+                )));
+            }
+        }
+        let dir = self.pods.run_dir(&r.id);
+        let (own, host) = (r.own(), r.hostname.clone());
+        let d2 = dir.clone();
+        blocking(move || pod_ns::pin(&d2, own, &host).map_err(CriError::internal)).await?;
+        r.ready = true;
+        if let Err(e) = self.pods.save(&r) {
+            pod_ns::release(&dir);
+            return Err(e);
+        }
+        self.pods.lock()?.insert(r.id.clone(), r.clone());
+        Ok(r.id)
+    }
+
+    async fn stop_pod(&self, id: &str) -> CriResult<()> {
+        let Some(mut r) = self.pods.find(id)? else {
+            return Ok(());
+        };
+        for c in self.pod_containers(&r.id) {
+            if c.running() {
+                match crate::containers::stop::stop(&self.ctx, &c, Some(0), None).await {
+                    Ok(()) | Err(crate::error::ServiceError::NotModified) => {}
+                    Err(e) => return Err(cri_error(e)),
+                }
+            }
+        }
+        let dir = self.pods.run_dir(&r.id);
+        blocking(move || {
+            pod_ns::release(&dir);
+            Ok(())
+        })
+        .await?;
+        if r.ready {
+            r.ready = false;
+            self.pods.save(&r)?;
+            self.pods.lock()?.insert(r.id.clone(), r);
+        }
+        Ok(())
+    }
+
+    async fn remove_pod(&self, id: &str) -> CriResult<()> {
+        let Some(r) = self.pods.find(id)? else {
+            return Ok(());
+        };
+        self.stop_pod(&r.id).await?;
+        for c in self.pod_containers(&r.id) {
+            match crate::containers::remove::remove(&self.ctx, &c, true, true).await {
+                Ok(()) | Err(crate::error::ServiceError::NotFound(_)) => {}
+                Err(e) => return Err(cri_error(e)),
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.pods.run_dir(&r.id));
+        match std::fs::remove_file(self.pods.dir.join(format!("{}.json", r.id))) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CriError::internal(e))
+            }
+            _ => {}
+        }
+        self.pods.lock()?.remove(&r.id);
+        Ok(())
+    }
+
+    async fn pod(&self, id: &str) -> CriResult<Option<PodInfo>> {
+        Ok(self.pods.find(id)?.map(|r| r.info()))
+    }
+
+    async fn list_pods(&self) -> CriResult<Vec<PodInfo>> {
+        Ok(self.pods.lock()?.values().map(PodRecord::info).collect())
+    }
+}

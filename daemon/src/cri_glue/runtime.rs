@@ -1,0 +1,43 @@
+//! The CRI's engine-wide runtime facts: berth's version, readiness (the runtime is ready once
+//! berthd serves; pods get loopback-only networks or the host's until CNI lands, which
+//! `NetworkReady` says), and the cgroup driver (berth places containers with cgroupfs under
+//! `berth/<id>`).
+
+use super::Engine;
+use berth_cri::backend::{CgroupDriver, Condition, Health, RuntimeBackend};
+
+impl RuntimeBackend for Engine {
+    fn engine_version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_string()
+    }
+
+    async fn health(&self) -> Health {
+        let cfg = &self.ctx.config.cri;
+        let info = serde_json::json!({
+            "socket": cfg.socket.display().to_string(),
+            "cniConfDir": cfg.cni_conf_dir.display().to_string(),
+            "cniBinDir": cfg.cni_bin_dir.display().to_string(),
+            "streamingAddress": cfg.streaming_address,
+            "cgroupDriver": "cgroupfs",
+            "dataRoot": self.ctx.config.data_root.display().to_string(),
+            "storageDriver": self.ctx.storage.name(),
+            "podNetwork": "loopback only, or the host's with hostNetwork (CNI not yet used)",
+        });
+        Health {
+            runtime: Condition {
+                ready: true,
+                ..Default::default()
+            },
+            network: Condition {
+                ready: true,
+                reason: String::new(),
+                message: "pods get a loopback-only network namespace or the host's network".into(),
+            },
+            info: vec![("config".into(), info.to_string())],
+        }
+    }
+
+    fn cgroup_driver(&self) -> CgroupDriver {
+        CgroupDriver::Cgroupfs
+    }
+}
