@@ -42,7 +42,11 @@ impl RealEngine {
             .map(|i| (start + i) % 250 + 2)
             .find(|c| !used.contains(&format!("10.214.{c}.")))
             .unwrap_or(2);
-        let _ = Command::new("ip").args(["link", "del", &name]).status();
+        // One left by a test of this process that did not finish.
+        let _ = Command::new("ip")
+            .args(["link", "del", &name])
+            .stderr(Stdio::null())
+            .status();
         for args in [
             vec!["link", "add", &name, "type", "bridge"],
             vec!["addr", "add", &format!("10.214.{n}.1/24"), "dev", &name],
