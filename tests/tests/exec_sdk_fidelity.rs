@@ -4,7 +4,8 @@
 //! whole output and exit code without `stream`, `stdout=False` / `stderr=False` (the stream
 //! not asked for is not sent), `socket=True` (the hijacked socket: multiplexed without a TTY,
 //! raw with one, stdin through it), `detach=True`, the exec's `environment`, `workdir` and
-//! `user`, a missing command; and `docker exec -d` and a failing `docker exec` from the CLI.
+//! `user`, a missing command, the client's end of input (a TTY exec with stdin ends its
+//! stream there); and `docker exec -d` and a failing `docker exec` from the CLI.
 //! Without dockerd the berth side is checked against the values dockerd gives.
 
 use berth_tests::{sdk_json, RealEngine, TestDaemon};
@@ -57,6 +58,17 @@ out['env_workdir_user'] = [r.exit_code, text(r.output)]
 # (`privileged=True` is left out: this host's runc cannot apply every capability.)
 r = ct.exec_run(['sh', '-c', 'grep CapEff /proc/self/status'])
 out['unprivileged'] = [r.exit_code, text(r.output)]
+# The client ends its input at once: a TTY exec with stdin ends its stream there (the process
+# runs on), any other goes on to the process's end.
+for tty in (False, True):
+    for stdin in (False, True):
+        e = api.exec_create('sx', ['sh', '-c', 'sleep 1; echo late'], tty=tty, stdin=stdin)['Id']
+        sk = api.exec_start(e, socket=True, tty=tty)._sock
+        sk.shutdown(socket.SHUT_WR)
+        got, st = drain(sk, 5)
+        time.sleep(1.5)
+        i = api.exec_inspect(e)
+        out['eof_%s_%s' % (tty, stdin)] = [text(got), st, i['Running'], i['ExitCode']]
 r = ct.exec_run(['nosuch'])
 out['missing'] = [r.exit_code, text(r.output)]
 r = ct.exec_run(['nosuch'], stream=True, demux=True)
@@ -92,6 +104,9 @@ fn expected_of_dockerd() -> Vec<(&'static str, Value)> {
         ("env_workdir_user", json!([0, "1 x y\n/tmp\n1000\n1000\n"])),
         ("missing", json!([126, "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nosuch\": executable file not found in $PATH: unknown\r\n"])),
         ("cli_detach", json!([[0, ""], [0, "cli\n"]])),
+        ("eof_True_True", json!(["", "closed", false, 0])),
+        ("eof_True_False", json!(["late\r\n", "closed", false, 0])),
+        ("eof_False_True", json!(["\u{1}\0\0\0\0\0\0\u{5}late\n", "closed", false, 0])),
         ("cli_fail", json!([5, "o\n"])),
     ]
 }

@@ -53,7 +53,7 @@ pub async fn serve(ctx: Ctx, s: Spawned, io: ClientStream) {
     let finish = move |code: i64| exec::finish(&ctx, &c, &e.id, code);
     let (mut cr, mut cw) = tokio::io::split(io);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Stream, Vec<u8>)>(32);
-    let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
+    let (cut_tx, cut_rx) = tokio::sync::oneshot::channel::<Cut>();
     let mut readers = Vec::new();
     let up = if let Some(m) = master {
         let mf = std::fs::File::from(m);
@@ -67,7 +67,7 @@ pub async fn serve(ctx: Ctx, s: Spawned, io: ClientStream) {
         // As dockerd's: only a TTY exec watches its stdin for the detach keys, and only
         // an exec that asked for stdin gets the client's bytes.
         let mw = attach_stdin.then_some(mw);
-        tokio::spawn(tty_stdin(cr, mw, keys, detach_tx))
+        tokio::spawn(tty_stdin(cr, mw, keys, cut_tx))
     } else {
         let stdin = child.stdin.take();
         // A stream the exec did not ask for (`AttachStdout`/`AttachStderr` false) is read
@@ -85,25 +85,39 @@ pub async fn serve(ctx: Ctx, s: Spawned, io: ClientStream) {
             }
         })
     };
-    let detached = async move {
-        if detach_rx.await.is_err() {
-            std::future::pending::<()>().await;
+    let cut = async move {
+        match cut_rx.await {
+            Ok(c) => c,
+            Err(_) => std::future::pending().await,
         }
     };
-    let Some(code) = pump(&mut rx, &mut child, &mut cw, !tty, detached).await else {
-        // The client typed the detach keys. dockerd (20.10) ends the stream with this
-        // text, records the exec as ended with 126 and lets go of its terminal (a
-        // process that does not survive the hang-up ends).
-        let text = b"exec attach failed: error on attach stdin: read escape sequence\r\n";
-        let _ = cw.write_all(text).await;
-        for r in readers {
-            r.abort();
+    let code = match pump(&mut rx, &mut child, &mut cw, !tty, cut).await {
+        Ok(code) => code,
+        Err(Cut::Detached) => {
+            // The client typed the detach keys. dockerd (20.10) ends the stream with this
+            // text, records the exec as ended with 126 and lets go of its terminal (a
+            // process that does not survive the hang-up ends).
+            let text = b"exec attach failed: error on attach stdin: read escape sequence\r\n";
+            let _ = cw.write_all(text).await;
+            for r in readers {
+                r.abort();
+            }
+            up.abort();
+            finish(126);
+            let _ = cw.shutdown().await;
+            let _ = child.wait().await;
+            return;
         }
-        up.abort();
-        finish(126);
-        let _ = cw.shutdown().await;
-        let _ = child.wait().await;
-        return;
+        Err(Cut::InputEnded) => {
+            // As dockerd's: the stream ends with the client's input; the process runs on,
+            // its output read and dropped, and its exit is recorded.
+            let _ = cw.shutdown().await;
+            let never = std::future::pending();
+            let sink = &mut tokio::io::sink();
+            pump(&mut rx, &mut child, sink, !tty, never)
+                .await
+                .unwrap_or(126)
+        }
     };
     for r in readers {
         r.abort();
@@ -141,19 +155,33 @@ fn forward(
     })
 }
 
+/// Why an exec's stream ended before its process.
+enum Cut {
+    /// The client typed the detach keys.
+    Detached,
+    /// The client's input of a TTY exec with stdin ended.
+    InputEnded,
+}
+
 /// Copies a TTY exec's client input to its pty (`mw`; `None`: the exec has no stdin, the
-/// input is dropped) until the client types `keys`, which fires `detach`.
+/// input is dropped) until the client types `keys` ([`Cut::Detached`]) or, with stdin, its
+/// input ends ([`Cut::InputEnded`]: dockerd ends such a stream there).
 async fn tty_stdin(
     mut cr: impl tokio::io::AsyncRead + Unpin,
     mut mw: Option<tokio::fs::File>,
     keys: Vec<u8>,
-    detach: tokio::sync::oneshot::Sender<()>,
+    cut: tokio::sync::oneshot::Sender<Cut>,
 ) {
     let mut escape = berth_api::detach::Escape::new(keys);
     let mut buf = vec![0u8; 4096];
     loop {
         let n = match cr.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => {
+                if mw.is_some() {
+                    let _ = cut.send(Cut::InputEnded);
+                }
+                return;
+            }
             Ok(n) => n,
         };
         let (fwd, detached) = escape.feed(&buf[..n]);
@@ -163,23 +191,23 @@ async fn tty_stdin(
             }
         }
         if detached {
-            let _ = detach.send(());
+            let _ = cut.send(Cut::Detached);
             return;
         }
     }
 }
 
 /// Copies output to the client (stdcopy frames when `framed`) until the process has exited
-/// and its pipes are drained; returns its exit code, or `None` when `detached` fired first
+/// and its pipes are drained; returns its exit code, or what `cut` gave if it came first
 /// (the process still runs).
 async fn pump(
     rx: &mut tokio::sync::mpsc::Receiver<(Stream, Vec<u8>)>,
     child: &mut tokio::process::Child,
     out: &mut (impl tokio::io::AsyncWrite + Unpin),
     framed: bool,
-    detached: impl std::future::Future<Output = ()>,
-) -> Option<i64> {
-    tokio::pin!(detached);
+    cut: impl std::future::Future<Output = Cut>,
+) -> Result<i64, Cut> {
+    tokio::pin!(cut);
     let code = |s: std::io::Result<std::process::ExitStatus>| {
         s.ok().and_then(|s| s.code()).unwrap_or(126) as i64
     };
@@ -195,7 +223,7 @@ async fn pump(
             }
             None => tokio::select! {
                 m = rx.recv() => m,
-                () = &mut detached => return None,
+                c = &mut cut => return Err(c),
                 s = child.wait() => {
                     exited = Some((code(s), tokio::time::Instant::now() + DRAIN_MAX));
                     continue;
@@ -212,7 +240,7 @@ async fn pump(
             break;
         }
     }
-    Some(match exited {
+    Ok(match exited {
         Some((c, _)) => c,
         None => code(child.wait().await),
     })
