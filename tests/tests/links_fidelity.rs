@@ -5,9 +5,9 @@
 //! `HostConfig.Links` in inspect, the link's name naming its target (inspect, `ps` names),
 //! renames of either end, dockerd's errors (unknown target, bad formats, host and
 //! container network modes, a target that is not running at start), `docker rm --link` and
-//! its errors, and links on a user network acting as aliases (`EndpointSettings.Links`, the
-//! embedded DNS answering the linking container only). Without dockerd the berth side is
-//! still checked against the values dockerd gives.
+//! its errors, and links on a user network acting as aliases (`EndpointSettings.Links`, at
+//! create or `network connect --link`, the embedded DNS answering the linking container
+//! only). Without dockerd the berth side is still checked against the values dockerd gives.
 
 use berth_tests::{RealEngine, TestDaemon};
 use serde_json::{json, Map, Value};
@@ -316,6 +316,15 @@ fn scenario(e: &Eng) -> Map<String, Value> {
     put("user_alias_resolves", json!(ok && o.contains(&w3_ip)));
     let (ok, _, _) = e.docker(&["exec", "w3", "nslookup", "dbx"]);
     put("user_alias_elsewhere", json!(ok));
+    // A link given when connecting.
+    e.ok(&["network", "disconnect", "un", "u3"]);
+    e.ok(&["network", "connect", "--link", "w3:viac", "un", "u3"]);
+    let f = "{{json .NetworkSettings.Networks.un.Links}}";
+    let (ok, o, _) = e.docker(&["exec", "u3", "nslookup", "viac"]);
+    put(
+        "connect_link",
+        json!([e.inspect("u3", f), ok && o.contains(&w3_ip)]),
+    );
     let (code, v) = e.api(
         "POST",
         "/containers/create",
@@ -385,6 +394,7 @@ fn expected_of_dockerd() -> Vec<(&'static str, Value)> {
         ("user_links", json!("null [\"w3:dbx\"]")),
         ("user_alias_resolves", json!(true)),
         ("user_alias_elsewhere", json!(false)),
+        ("connect_link", json!(["[\"w3:viac\"]", true])),
     ]
 }
 
