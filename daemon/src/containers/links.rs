@@ -126,11 +126,16 @@ fn stored(rec: &ContainerRecord) -> Vec<Stored> {
         .iter()
         .flatten()
         .filter_map(|l| {
-            let (target, full) = l.split_once(':')?;
+            let (target, alias) = parse(l).ok()?;
+            // A record written before links were normalised holds them as sent.
+            let full = match l.split_once(':') {
+                Some((t, full)) if t.starts_with('/') => full.to_string(),
+                _ => format!("/{}/{alias}", rec.short_name()),
+            };
             Some(Stored {
-                target: target.trim_start_matches('/').to_string(),
-                full: full.to_string(),
-                alias: last(full).to_string(),
+                target,
+                full,
+                alias,
             })
         })
         .collect()
@@ -424,6 +429,35 @@ mod tests {
         assert_eq!(p("/web:/app/db"), Ok(("web".into(), "db".into())));
         assert!(p("").is_err_and(|e| e.contains("empty string")));
         assert!(p("a:b:c").is_err_and(|e| e.contains("bad format for links: a:b:c")));
+    }
+
+    #[test]
+    fn stored_links_read_normalised_or_as_sent() {
+        let mut r = ContainerRecord {
+            inspect: berth_api::types::container::ContainerJson {
+                name: "/app".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        r.host_config.network_mode = "bridge".into();
+        r.host_config.links = Some(vec!["/web:/app/db".into(), "cache".into(), "q:x".into()]);
+        let got: Vec<(String, String, String)> = stored(&r)
+            .into_iter()
+            .map(|l| (l.target, l.full, l.alias))
+            .collect();
+        let want = [
+            ("web", "/app/db", "db"),
+            ("cache", "/app/cache", "cache"),
+            ("q", "/app/x", "x"),
+        ];
+        let want: Vec<(String, String, String)> = want
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        r.host_config.network_mode = "none".into();
+        assert!(stored(&r).is_empty());
     }
 
     #[test]
