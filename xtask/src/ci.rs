@@ -27,6 +27,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "openssl",
     "apache2-utils",
     "tini",
+    "protobuf-compiler",
 ];
 
 /// Runs the suite.

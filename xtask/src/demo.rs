@@ -12,9 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Packages berth needs at run time.
-pub const RUNTIME_PACKAGES: &[&str] =
-    &["busybox-static", "iproute2", "iptables", "nftables", "tini"];
+/// Packages berth needs to build (`protoc` for the CRI's bindings) and at run time.
+pub const RUNTIME_PACKAGES: &[&str] = &[
+    "busybox-static",
+    "iproute2",
+    "iptables",
+    "nftables",
+    "tini",
+    "protobuf-compiler",
+];
 
 const SOCKET: &str = "/run/berth/berth.sock";
 
