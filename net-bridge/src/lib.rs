@@ -70,6 +70,7 @@ pub mod ipam;
 mod ipam6;
 mod link;
 mod nft;
+mod nft6;
 mod nl;
 mod plugin;
 mod ports;
