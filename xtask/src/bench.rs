@@ -12,6 +12,7 @@ mod containers;
 mod engines;
 mod registry;
 mod report;
+mod scale;
 mod scenarios;
 mod stats;
 

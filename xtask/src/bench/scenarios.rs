@@ -301,6 +301,10 @@ pub fn all(
         eprintln!("bench: build");
         rows.extend(build(opts, work, &all));
     }
+    if opts.wants("scale") {
+        eprintln!("bench: scale (0, 100 and 1,000 running containers)");
+        rows.extend(super::scale::rows(opts, bin, engines));
+    }
     if opts.wants("start") {
         eprintln!("bench: daemon start and stop");
         rows.extend(start_stop(opts, bin, engines));
