@@ -343,10 +343,11 @@ pub async fn restore(ctx: &Ctx) {
         }
         let sdir = ctx.containers.state_dir(&c.id);
         let sock = ctx.containers.monitor_sock(&c.id);
-        if tokio::net::UnixStream::connect(&sock).await.is_ok() {
+        // One connection both tells that the monitor lives and waits for the exit.
+        if let Some(waiting) = wait_request(&sock).await {
             tracing::info!("re-attached to running container {}", c.id);
             c.events.send_modify(|l| l.running = true);
-            watch(ctx.clone(), c.clone());
+            watch_with(ctx.clone(), c.clone(), Some(waiting));
         } else {
             let info =
                 monitor_client::exit_record(&sdir).unwrap_or_else(|| ExitRecord::vanished(137, ""));
