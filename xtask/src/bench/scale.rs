@@ -40,11 +40,11 @@ const METRICS: &[(&str, &str)] = &[
     ),
 ];
 
-fn levels(opts: &Opts) -> [usize; 3] {
-    if opts.quick {
-        [0, 5, 10]
-    } else {
-        [0, 100, 1000]
+fn levels(opts: &Opts) -> Vec<usize> {
+    match &opts.levels {
+        Some(l) if !l.is_empty() => l.clone(),
+        _ if opts.quick => vec![0, 5, 10],
+        _ => vec![0, 100, 1000],
     }
 }
 
@@ -262,8 +262,8 @@ pub fn rows(opts: &Opts, bin: &Path, engines: &mut [Engine]) -> Vec<Row> {
                 ));
             }
         }
-        if let Some(g) = growth(&table, mi, levels.len() - 1) {
-            let top = levels[levels.len() - 1];
+        if let Some(g) = growth(&table, mi, levels.len().saturating_sub(1)) {
+            let top = levels.last().copied().unwrap_or(0);
             out.push(row(
                 &format!("scale: {metric}, growth {top} vs 0 running"),
                 "×",
@@ -271,8 +271,9 @@ pub fn rows(opts: &Opts, bin: &Path, engines: &mut [Engine]) -> Vec<Row> {
             ));
         }
     }
+    let all = levels.last().copied().unwrap_or(0);
     out.push(row(
-        &format!("scale: rm -f of all {} (one call)", levels[2]),
+        &format!("scale: rm -f of all {all} (one call)"),
         "ms",
         rm,
     ));

@@ -274,6 +274,7 @@ pub fn all(
             json: opts.json.clone(),
             n,
             warmup: 0,
+            levels: None,
         };
         let mut r = row(
             &format!("load big image ({} MB)", images.big_bytes / MB),
@@ -450,6 +451,7 @@ fn pull(opts: &Opts, work: &Path, images: &Images, engines: &[&Engine]) -> Vec<R
         json: opts.json.clone(),
         n,
         warmup: 0,
+        levels: None,
     };
     let results = latency(&o, engines, |e| {
         // Remove every image holding the big layers so the pull really downloads them.
