@@ -3,7 +3,7 @@
 //! `ALIAS_PORT*` with port runs) at start and in an exec, the `/etc/hosts` lines (after
 //! `--add-host` ones; rewritten when the target comes back with a new address),
 //! `HostConfig.Links` in inspect, the link's name naming its target (inspect, `ps` names),
-//! dockerd's errors (unknown target, bad formats, host and
+//! renames of either end, dockerd's errors (unknown target, bad formats, host and
 //! container network modes, a target that is not running at start), `docker rm --link` and
 //! its errors, and links on a user network acting as aliases (`EndpointSettings.Links`, the
 //! embedded DNS answering the linking container only). Without dockerd the berth side is
@@ -253,6 +253,36 @@ fn scenario(e: &Eng) -> Map<String, Value> {
     let exec_env = e.ok(&["exec", "app", "env"]);
     put("exec_env_after_rm", json!(vars(&exec_env, "DB_")));
 
+    // Renames of the parent and of the target carry the link along.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "rt",
+        "--hostname",
+        "rth",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    e.ok(&[
+        "run", "-d", "--name", "rp", "--link", "rt:db", "busybox", "sleep", "300",
+    ]);
+    e.ok(&["rename", "rp", "rp2"]);
+    let first = e.inspect("rp2", "{{json .HostConfig.Links}}");
+    e.ok(&["rename", "rt", "rt9"]);
+    let second = e.inspect("rp2", "{{json .HostConfig.Links}}");
+    let by_name = e.inspect("rp2/db", "{{.Name}}");
+    let env = vars(&e.ok(&["exec", "rp2", "env"]), "DB_NAME");
+    e.ok(&["restart", "-t", "0", "rp2"]);
+    let rt_ip = e.inspect("rt9", "{{.NetworkSettings.IPAddress}}");
+    let hosts = e.ok(&["exec", "rp2", "cat", "/etc/hosts"]);
+    let hosts: Vec<String> = host_lines(&hosts.replace(&rt_ip, "RTIP"))
+        .into_iter()
+        .filter(|l| l.starts_with("RTIP"))
+        .collect();
+    put("renames", json!([first, second, by_name, env, hosts]));
+
     // On a user network links are aliases for the linking container.
     e.ok(&["network", "create", "un"]);
     e.ok(&[
@@ -342,6 +372,16 @@ fn expected_of_dockerd() -> Vec<(&'static str, Value)> {
             json!([404, "No such container: app/nope"]),
         ),
         ("links_after_rm", json!("null")),
+        (
+            "renames",
+            json!([
+                "[\"/rt:/rp2/db\"]",
+                "[\"/rt9:/rp2/db\"]",
+                "/rt9",
+                ["DB_NAME=/rp2/db"],
+                ["RTIP\tdb rth rt9"]
+            ]),
+        ),
         ("user_links", json!("null [\"w3:dbx\"]")),
         ("user_alias_resolves", json!(true)),
         ("user_alias_elsewhere", json!(false)),
@@ -385,4 +425,70 @@ fn links_as_dockerd() {
     for (k, v) in expected_of_dockerd() {
         assert_eq!(theirs.get(k), Some(&v), "dockerd's {k} changed");
     }
+}
+
+/// berth's CLI sends links as docker's does: `--link` in `HostConfig.Links` (and, on a user
+/// network, the endpoint's `Links`), `rm --link /parent/alias`.
+#[test]
+fn berth_cli_links() {
+    let d = TestDaemon::start();
+    d.import_busybox();
+    d.berth(&["run", "-d", "--name", "web", "busybox", "sleep", "300"])
+        .ok();
+    let args = ["run", "-d", "--name", "app", "--link", "web:db", "busybox"];
+    d.berth(&[&args[..], &["sleep", "300"]].concat()).ok();
+    let env = d.berth(&["exec", "app", "env"]);
+    assert!(env.ok().contains("DB_NAME=/app/db\n"), "{env:?}");
+    let links = |n: &str| {
+        let f = "{{json .HostConfig.Links}} {{json .NetworkSettings.Networks}}";
+        d.docker(&["inspect", "-f", f, n]).ok().trim().to_string()
+    };
+    assert!(links("app").starts_with("[\"/web:/app/db\"] "));
+    assert_eq!(d.berth(&["rm", "--link", "/app/db"]).ok(), "/app/db\n");
+    assert!(links("app").starts_with("null "));
+    d.berth(&["network", "create", "un"]).ok();
+    let args = [
+        "run",
+        "-d",
+        "--name",
+        "u1",
+        "--network",
+        "un",
+        "--link",
+        "web:w",
+    ];
+    d.berth(&[&args[..], &["busybox", "sleep", "300"]].concat())
+        .ok();
+    assert!(
+        links("u1").contains("\"Links\":[\"web:w\"]"),
+        "{}",
+        links("u1")
+    );
+}
+
+/// Links are kept across a berthd restart, and containers started with it come up after
+/// their link targets (not differential: the private dockerd cannot be restarted in place).
+#[test]
+fn links_survive_a_daemon_restart_in_order() {
+    let mut d = TestDaemon::start();
+    d.import_busybox();
+    let run = |extra: &[&str]| {
+        let args = ["run", "-d", "--restart", "always"];
+        d.docker(&[&args[..], extra, &["busybox", "sleep", "300"]].concat())
+            .ok();
+    };
+    run(&["--name", "web"]);
+    run(&["--name", "app", "--link", "web:db"]);
+    d.docker(&["stop", "-t", "0", "app", "web"]).ok();
+    d.restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let state = || d.docker(&["inspect", "-f", "{{.State.Status}}", "app"]);
+    while state().ok().trim() != "running" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let env = d.docker(&["exec", "app", "env"]);
+    assert!(env.ok().contains("DB_NAME=/app/db\n"), "{env:?}");
+    let f = "{{json .HostConfig.Links}}";
+    let links = d.docker(&["inspect", "-f", f, "app"]);
+    assert_eq!(links.ok().trim(), "[\"/web:/app/db\"]");
 }

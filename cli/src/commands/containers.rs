@@ -98,6 +98,9 @@ pub struct RmArgs {
     /// Remove anonymous volumes associated with the container.
     #[arg(short, long)]
     pub volumes: bool,
+    /// Remove the specified link.
+    #[arg(short, long)]
+    pub link: bool,
 }
 
 /// Containers only.

@@ -176,11 +176,13 @@ pub fn kill(c: &mut Client, a: KillArgs) -> Result<i32> {
 /// `berth rm`.
 pub fn rm(c: &mut Client, a: RmArgs) -> Result<i32> {
     Ok(each(&a.containers, |id| {
+        // A link (`/parent/alias`) is named without its slashes, as by docker's CLI.
+        let id = id.trim_matches('/');
         c.request(
             "DELETE",
             &format!(
-                "/containers/{id}?force={}&v={}",
-                a.force as u8, a.volumes as u8
+                "/containers/{id}?force={}&v={}&link={}",
+                a.force as u8, a.volumes as u8, a.link as u8
             ),
             &[],
             None,

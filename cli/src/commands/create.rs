@@ -80,6 +80,9 @@ pub struct RunArgs {
     /// Add a custom host-to-IP mapping (host:ip).
     #[arg(long)]
     pub add_host: Vec<String>,
+    /// Add link to another container (name[:alias]).
+    #[arg(long)]
+    pub link: Vec<String>,
     /// Bind mount a volume.
     #[arg(short, long)]
     pub volume: Vec<String>,
@@ -330,6 +333,7 @@ pub(crate) fn create_body(a: &RunArgs) -> Result<Value> {
             "CapDrop": a.cap_drop,
             "Dns": a.dns,
             "ExtraHosts": extra_hosts,
+            "Links": a.link,
             "Privileged": a.privileged,
             "ReadonlyRootfs": a.read_only,
             "SecurityOpt": security_opts(&a.security_opt)?,
@@ -349,12 +353,29 @@ pub(crate) fn create_body(a: &RunArgs) -> Result<Value> {
     }))
 }
 
+/// On a user network links are the endpoint's (aliases there), as docker's CLI sends them.
+fn user_network_links(body: &mut Value, a: &RunArgs) {
+    let Some(net) = a.network.as_deref() else {
+        return;
+    };
+    let predefined = ["default", "bridge", "host", "none"].contains(&net);
+    if a.link.is_empty() || predefined || net.starts_with("container:") {
+        return;
+    }
+    let ep = &mut body["NetworkingConfig"]["EndpointsConfig"][net];
+    if ep.is_null() {
+        *ep = json!({});
+    }
+    ep["Links"] = json!(a.link);
+}
+
 pub(crate) fn create_container(
     c: &mut Client,
     a: &RunArgs,
     dir: Option<&str>,
 ) -> Result<String, anyhow::Error> {
-    let body = create_body(a)?;
+    let mut body = create_body(a)?;
+    user_network_links(&mut body, a);
     let path = match &a.name {
         Some(n) => format!("/containers/create?name={}", enc(n)),
         None => "/containers/create".into(),

@@ -239,7 +239,7 @@ fn policy_restarts(rec: &ContainerRecord, code: i64) -> bool {
 
 /// Whether berthd starts the stopped container (record `rec`) when it starts, as dockerd
 /// does: one started before whose policy asks for it.
-fn starts_with_daemon(rec: &ContainerRecord) -> bool {
+pub(super) fn starts_with_daemon(rec: &ContainerRecord) -> bool {
     rec.state.started_at != super::ZERO_TIME && policy_restarts(rec, rec.state.exit_code)
 }
 
@@ -336,6 +336,8 @@ pub async fn restore(ctx: &Ctx) {
             if c.view(starts_with_daemon) {
                 let (ctx, c) = (ctx.clone(), c.clone());
                 tokio::spawn(async move {
+                    // Link targets started the same way come first, as with dockerd.
+                    super::links::await_targets(&ctx, &c).await;
                     if let Err(e) = super::start::start(&ctx, &c).await {
                         tracing::warn!("starting {} (restart policy): {}", c.id, e.to_string());
                     }

@@ -357,6 +357,26 @@ pub fn renamed(ctx: &Ctx, c: &Container, old: &str, new: &str) {
     }
 }
 
+/// How long a container started with berthd waits for its link targets to run.
+const TARGETS_PATIENCE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Waits (a while at most) until the link targets of `c` that berthd starts as well are
+/// running: at berthd's start, containers whose restart policy starts them again come up in
+/// their links' order, as with dockerd.
+pub async fn await_targets(ctx: &Ctx, c: &Container) {
+    let targets: Vec<String> = c.view(|r| stored(r).into_iter().map(|l| l.target).collect());
+    let deadline = tokio::time::Instant::now() + TARGETS_PATIENCE;
+    for t in targets {
+        while let Ok(t) = ctx.containers.get(&t) {
+            let coming = t.view(super::exit::starts_with_daemon);
+            if t.running() || !coming || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// The links' names (`/parent/alias`) of every link target, by the target's name.
 pub fn names_by_target(ctx: &Ctx) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
