@@ -183,7 +183,8 @@ impl ContainerBackend for Engine {
             "k8s_{}_{}_{}_{}_{}",
             spec.name, pod.name, pod.namespace, pod.uid, spec.attempt
         );
-        let ns = pod.namespaces(&self.pods.run_dir(&pod.id));
+        let mut ns = pod.namespaces(&self.pods.run_dir(&pod.id));
+        ns.log_path = Some(spec.log_path.clone()).filter(|p| !p.is_empty());
         let body = create_body(&spec, &pod);
         crate::containers::create::create_in(&self.ctx, Some(&name), body, Some(ns))
             .await

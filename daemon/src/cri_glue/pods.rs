@@ -85,6 +85,7 @@ impl PodRecord {
             net: p(own.net, "net"),
             ipc: p(own.ipc, "ipc"),
             uts: p(own.uts, "uts"),
+            log_path: None,
         }
     }
 }
