@@ -187,4 +187,36 @@ mod tests {
         assert!(!log.rotated(1).exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn cri_lines_carry_time_stream_and_tag() {
+        let dir = std::env::temp_dir().join(format!("berth-log-cri-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("c.log");
+        let mut log = JsonLog::open(path.to_str(), None, 1).with_format(LogFormat::Cri);
+        log.write(0, b"one\ntw");
+        log.write(1, b"err\n");
+        log.write(0, b"o\nrest");
+        log.flush();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let tails: Vec<&str> = text
+            .lines()
+            .map(|l| {
+                l.split_once(' ').map_or("", |(t, rest)| {
+                    assert!(t.ends_with('Z') && t.contains('T'), "{l}");
+                    rest
+                })
+            })
+            .collect();
+        assert_eq!(
+            tails,
+            [
+                "stdout F one",
+                "stderr F err",
+                "stdout F two",
+                "stdout P rest"
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
