@@ -150,21 +150,6 @@ pub(crate) fn kv_pairs(
         .collect()
 }
 
-fn parse_duration(s: &str) -> Option<i64> {
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
-    let n: f64 = num.parse().ok()?;
-    let mult = match unit {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        "h" => 3600e9,
-        _ => return None,
-    };
-    Some((n * mult) as i64)
-}
-
 /// The variables a word expands with: the config's `Env`, then `args`.
 fn vars<'a>(
     cfg: &'a Map<String, Value>,
@@ -344,7 +329,7 @@ pub fn apply_with(
                         }
                         other => return Err(invalid(ins, format!("unknown flag: --{other}"))),
                     };
-                    let d = parse_duration(v)
+                    let d = berth_core::duration::parse(v)
                         .ok_or_else(|| invalid(ins, format!("invalid duration {v:?}")))?;
                     hc.insert(key.into(), json!(d));
                 }

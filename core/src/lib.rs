@@ -9,11 +9,13 @@
 
 pub mod atomic;
 pub mod digest;
+pub mod duration;
 pub mod error;
 pub mod json;
 pub mod mount;
 pub mod netns;
 pub mod network;
+pub mod nofile;
 pub mod reference;
 pub mod registry;
 pub mod runtime;

@@ -91,3 +91,49 @@ pub fn unmount(target: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Whether `p` is the root of a mount (something is mounted on it), asked of the kernel for
+/// this one path (`statx`'s `STATX_ATTR_MOUNT_ROOT`, Linux ≥ 5.8) rather than by reading the
+/// whole mount table, whose size grows with every running container. On older kernels the
+/// mount table is read after all.
+pub fn is_mount_point(p: &Path) -> io::Result<bool> {
+    let path = cstr(p.as_os_str().as_encoded_bytes())?;
+    // SAFETY: statx is plain old data; all-zero is a valid value for it to be overwritten.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a statx buffer owned by this frame.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            0,
+            &mut stx,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    if stx.stx_attributes_mask & bit != 0 {
+        return Ok(stx.stx_attributes & bit != 0);
+    }
+    let text = p.display().to_string();
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(info
+        .lines()
+        .any(|l| l.split_whitespace().nth(4) == Some(text.as_str())))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mount_points_are_told_from_folders() {
+        let root = std::path::Path::new("/");
+        assert!(super::is_mount_point(root).expect("statx /"));
+        let dir = std::env::temp_dir().join(format!("berth-mountpoint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let is = super::is_mount_point(&dir).expect("statx dir");
+        let _ = std::fs::remove_dir(&dir);
+        assert!(!is, "a new folder is no mount point");
+    }
+}

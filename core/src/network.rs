@@ -34,6 +34,16 @@ pub struct NetworkSpec {
     /// [`NetworkCapabilities::ipv6`]); `None`: IPv4 only.
     #[serde(default)]
     pub subnet_v6: Option<String>,
+    /// The IPv6 gateway; `None` takes the first address of `subnet_v6`.
+    #[serde(default)]
+    pub gateway_v6: Option<String>,
+    /// The range to hand out IPv6 addresses from (CIDR inside `subnet_v6`).
+    #[serde(default)]
+    pub ip_range_v6: Option<String>,
+    /// Addresses (of either family) IPAM must never hand out, by name
+    /// (`IPAM.Config[].AuxiliaryAddresses`).
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, String>,
 }
 
 /// What the driver reports about a network it created.
@@ -87,6 +97,10 @@ pub struct EndpointSpec {
     /// Ports to publish.
     #[serde(default)]
     pub ports: Vec<PortBinding>,
+    /// A requested IPv6 address (`--ip6`); `None` lets IPAM choose (on a network with an
+    /// IPv6 subnet).
+    #[serde(default)]
+    pub ip6: Option<String>,
 }
 
 /// A network driver.

@@ -106,6 +106,9 @@ fn main() {
     // threads come and go, and each arena keeps its own free memory resident.
     // SAFETY: mallopt before any other thread exists.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    // As dockerd: a descriptor or two per running container must not meet a soft limit of
+    // 1,024; containers keep the original limit as their default.
+    berth_core::nofile::raise();
     let flags = Flags::parse();
     if let Err(e) = run(flags) {
         let text = format!("{e:#}").replace('\n', " ");

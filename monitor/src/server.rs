@@ -290,12 +290,18 @@ impl Monitor {
         let n = self.clients[i].sock.read(buf).unwrap_or_default();
         if let Mode::Attached { stdin, .. } = self.clients[i].mode {
             if n == 0 {
-                if stdin && self.cfg.stdin_once && self.io.master.is_none() {
-                    self.io.stdin = None;
+                // As dockerd's: the end of an attach's stdin closes the container's with
+                // `stdin_once` and no tty, and the attach keeps the output until the exit;
+                // any other end of an attached stdin ends the attach, the container's stdin
+                // staying open for the next one. An attach without stdin is unaffected.
+                if !stdin || (self.cfg.stdin_once && self.io.master.is_none()) {
+                    if stdin {
+                        self.io.stdin = None;
+                    }
+                    self.clients[i].eof = true;
+                    return true;
                 }
-                // Half-closed: keep sending output until the container exits.
-                self.clients[i].eof = true;
-                return true;
+                return false;
             }
             if stdin {
                 if let Some(s) = self.io.stdin.as_mut() {

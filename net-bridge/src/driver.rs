@@ -3,20 +3,20 @@
 
 use crate::filter;
 use crate::ipam::{self, Pool, Subnet};
+use crate::ipam6::{self, Subnet6};
 use crate::link;
 use crate::nft;
 use crate::nl::Socket;
 use crate::ports::{self, Reservation};
 use crate::reaper::Reaper;
 use crate::state::{is_safe_id, NetState, Store};
-use berth_core::netns;
 use berth_core::network::{
     EndpointInfo, EndpointSpec, NetworkCapabilities, NetworkInfo, NetworkSpec,
 };
 use berth_core::{DriverError, DriverResult, NetworkDriver};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Mutex, MutexGuard};
 
 /// The MTU of bridges and veths.
@@ -175,11 +175,24 @@ impl BridgeDriver {
             gateway = Some(ipam::parse_ip(g)?);
         }
         let gateway = gateway.unwrap_or_else(|| subnet.first_host());
-        if !subnet.contains(gateway) || gateway == subnet.net || gateway == subnet.broadcast() {
+        if !subnet.contains(gateway) {
             return Err(DriverError::InvalidInput(format!(
                 "invalid gateway {} for subnet {subnet}",
                 Ipv4Addr::from(gateway)
             )));
+        }
+        let reserved = |ip: u32| ip == subnet.net || ip == subnet.broadcast();
+        if reserved(gateway) {
+            return Err(in_use("gateway", &Ipv4Addr::from(gateway).to_string()));
+        }
+        for (name, ip) in ipam::aux_v4(&spec.aux_addresses) {
+            if reserved(ip) || ip == gateway {
+                let name = name.trim_end_matches("/v6");
+                let what = format!("secondary ip address ({name}:{})", Ipv4Addr::from(ip));
+                return Err(DriverError::InvalidInput(format!(
+                    "failed to allocate {what}: Address already in use"
+                )));
+            }
         }
         let range = match &spec.ip_range {
             Some(r) => {
@@ -193,12 +206,36 @@ impl BridgeDriver {
             }
             None => subnet,
         };
+        let v6 = match &spec.subnet_v6 {
+            Some(s6) => {
+                let ours6: Vec<Subnet6> = inner
+                    .nets
+                    .values()
+                    .filter_map(|n| Subnet6::parse(&n.subnet_v6).ok())
+                    .collect();
+                Some(ipam6::plan(
+                    s6,
+                    spec.gateway_v6.as_deref(),
+                    spec.ip_range_v6.as_deref(),
+                    &spec.aux_addresses,
+                    &ours6,
+                )?)
+            }
+            None => None,
+        };
+        let (subnet_v6, gateway_v6, ip_range_v6) = match v6 {
+            Some(p) => (p.subnet, p.gateway, p.range),
+            None => Default::default(),
+        };
         Ok(NetState {
             spec: spec.clone(),
             bridge,
             subnet: subnet.to_string(),
             gateway: Ipv4Addr::from(gateway).to_string(),
             ip_range: range.to_string(),
+            subnet_v6,
+            gateway_v6,
+            ip_range_v6,
             last: 0,
             endpoints: BTreeMap::new(),
         })
@@ -216,6 +253,21 @@ impl BridgeDriver {
             .map_err(kernel(format!("creating bridge {}", net.bridge)))?;
         link::add_addr(sock, idx, gw, sub.prefix)
             .map_err(kernel(format!("adding {gw} to {}", net.bridge)))?;
+        if !net.subnet_v6.is_empty() {
+            let sub6 = Subnet6::parse(&net.subnet_v6)?;
+            let gw6: Ipv6Addr = net
+                .gateway_v6
+                .parse()
+                .map_err(|_| DriverError::Internal(format!("bad gateway {}", net.gateway_v6)))?;
+            // IPv6 on this bridge only (the host's other interfaces keep their settings).
+            link::write_knob(
+                &format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", net.bridge),
+                "0",
+            )
+            .map_err(kernel(format!("enabling IPv6 on {}", net.bridge)))?;
+            link::add_addr6(sock, idx, gw6, sub6.prefix)
+                .map_err(kernel(format!("adding {gw6} to {}", net.bridge)))?;
+        }
         link::write_knob("/proc/sys/net/ipv4/ip_forward", "1")
             .map_err(kernel("enabling net.ipv4.ip_forward"))?;
         link::write_knob(
@@ -250,6 +302,13 @@ impl BridgeDriver {
     }
 }
 
+/// dockerd's text for an address IPAM cannot give to the gateway.
+fn in_use(what: &str, addr: &str) -> DriverError {
+    DriverError::InvalidInput(format!(
+        "failed to allocate {what} ({addr}): Address already in use"
+    ))
+}
+
 fn tracing_warn(msg: &str) {
     eprintln!("berth-net-bridge: {msg}");
 }
@@ -260,10 +319,9 @@ impl NetworkDriver for BridgeDriver {
     }
 
     fn capabilities(&self) -> NetworkCapabilities {
-        // IPv4 only for now: an IPv6 subnet is refused at create.
         NetworkCapabilities {
             interface: true,
-            ipv6: false,
+            ipv6: true,
             static_ip: true,
             ports: true,
         }
@@ -290,11 +348,6 @@ impl NetworkDriver for BridgeDriver {
                 "invalid network id {:?}",
                 spec.id
             )));
-        }
-        if spec.subnet_v6.is_some() {
-            return Err(DriverError::Unsupported(
-                "the bridge driver does not support IPv6 subnets yet".into(),
-            ));
         }
         let mut inner = self.lock();
         let existing = inner.nets.get(&spec.id).cloned();
@@ -324,11 +377,13 @@ impl NetworkDriver for BridgeDriver {
         let mut details = BTreeMap::new();
         details.insert(OPT_BRIDGE_NAME.to_string(), net.bridge.clone());
         details.insert("ip_range".to_string(), net.ip_range.clone());
+        let v6 = |s: String| Some(s).filter(|s| !s.is_empty());
         Ok(NetworkInfo {
             subnet: net.subnet,
             gateway: net.gateway,
             details,
-            ..NetworkInfo::default()
+            subnet_v6: v6(net.subnet_v6),
+            gateway_v6: v6(net.gateway_v6),
         })
     }
 
@@ -476,32 +531,4 @@ impl InnerRef<'_> {
 /// Opens a namespace file for `IFLA_NET_NS_FD`.
 pub(crate) fn open_netns(path: &str) -> DriverResult<File> {
     File::open(path).map_err(|e| DriverError::io(format!("opening network namespace {path}"), e))
-}
-
-/// Programs the container side: lo up, address on `ifname`, default route.
-pub(crate) fn configure_inside(
-    ns: &File,
-    path: &str,
-    ifname: &str,
-    ip: Ipv4Addr,
-    prefix: u8,
-    gateway: Option<Ipv4Addr>,
-) -> DriverResult<()> {
-    netns::run_in(ns, || {
-        let mut sock = Socket::open()?;
-        link::set_up(&mut sock, 1)?;
-        let idx = link::index_of(ifname).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, format!("{ifname} missing"))
-        })?;
-        link::set_up(&mut sock, idx)?;
-        link::add_addr(&mut sock, idx, ip, prefix)?;
-        if let Some(gw) = gateway {
-            match link::add_default_route(&mut sock, idx, gw) {
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
-                r => r?,
-            }
-        }
-        Ok(())
-    })
-    .map_err(|e| DriverError::io(format!("configuring {ifname} in {path}"), e))
 }

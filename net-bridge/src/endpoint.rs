@@ -2,17 +2,20 @@
 //! with its peer inside the container's namespace and programs it; `leave` undoes all of it.
 //! Either everything is set up or nothing is left behind.
 
-use crate::driver::{configure_inside, open_netns, veth_name, BridgeDriver, InnerRef};
+use crate::driver::{open_netns, veth_name, BridgeDriver, InnerRef};
+use crate::inside::{self, Inside};
 use crate::ipam::{self, Subnet};
+use crate::ipam6::{self, Subnet6};
 use crate::link::{self, VethSpec};
 use crate::nft;
 use crate::nl::parse_mac;
 use crate::ports;
 use crate::state::Lease;
+use crate::state::NetState;
 use berth_core::network::{Cidr, EndpointInfo, EndpointSpec, Route};
 use berth_core::{DriverError, DriverResult};
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 
@@ -35,7 +38,7 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
     d.with_inner(|inner| {
         let table = inner.table.to_string();
         // 1. Lease an address (saved before the kernel is touched).
-        let (lease, bridge, subnet, gateway, internal) = {
+        let (lease, bridge, subnet, gateway, internal, v6) = {
             let net = inner.net_mut(&spec.network_id).ok_or_else(|| {
                 DriverError::NotFound(format!("network {} not found", spec.network_id))
             })?;
@@ -52,6 +55,11 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
                 .endpoints
                 .values()
                 .filter_map(|l| ipam::parse_ip(&l.ip).ok())
+                .chain(
+                    ipam::aux_v4(&net.spec.aux_addresses)
+                        .into_iter()
+                        .map(|a| a.1),
+                )
                 .collect();
             let ip = match &spec.ip {
                 Some(want) => {
@@ -79,19 +87,22 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
                 })?,
                 None => ipam::mac_for(ip),
             };
+            let ip6 = allocate6(net, spec.ip6.as_deref())?;
             if spec.ip.is_none() {
                 net.last = ip;
             }
             let lease = Lease {
                 container_id: spec.container_id.clone(),
                 ip: Ipv4Addr::from(ip).to_string(),
+                ip6,
                 mac: ipam::mac_string(&mac),
                 veth: veth_name(&spec.network_id, &spec.endpoint_id),
                 ports: Vec::new(),
                 netns: spec.netns_path.clone(),
                 netns_ino,
             };
-            (lease, net.bridge.clone(), subnet, gw, net.spec.internal)
+            let v6 = v6_of(net)?;
+            (lease, net.bridge.clone(), subnet, gw, net.spec.internal, v6)
         };
         // 2. Reserve the host ports (all or nothing: reservations drop on error).
         let mut lease = lease;
@@ -136,8 +147,16 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
                 r => r,
             };
             created.map_err(|e| DriverError::io(format!("creating veth {}", lease.veth), e))?;
-            let gw = (!internal).then(|| Ipv4Addr::from(gateway));
-            configure_inside(&ns, &spec.netns_path, ifname, ip, subnet.prefix, gw)?;
+            let ip6 = lease.ip6.parse::<Ipv6Addr>().ok();
+            let cfg = Inside {
+                ifname,
+                ip,
+                prefix: subnet.prefix,
+                gateway: (!internal).then(|| Ipv4Addr::from(gateway)),
+                ip6: ip6.zip(v6.map(|v| v.0)),
+                gateway6: v6.map(|v| v.1).filter(|_| !internal),
+            };
+            inside::configure(&ns, &spec.netns_path, &cfg)?;
             if !lease.ports.is_empty() {
                 let hp = format!("/sys/class/net/{}/brport/hairpin_mode", lease.veth);
                 let _ = link::write_knob(&hp, "1");
@@ -157,13 +176,26 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
         let gw = Ipv4Addr::from(gateway);
         // The default route `configure_inside` installed; DNS is left to the daemon (its
         // embedded server on user networks, the host's resolvers on the default one).
-        let routes = (!internal)
-            .then(|| Route {
+        let ipv6 = lease
+            .ip6
+            .parse::<Ipv6Addr>()
+            .ok()
+            .zip(v6)
+            .and_then(|(a, (prefix, _))| Cidr::new(IpAddr::V6(a), prefix).ok());
+        let gateway_v6 = ipv6.and(v6).map(|v| IpAddr::V6(v.1));
+        let mut routes = Vec::new();
+        if !internal {
+            routes.push(Route {
                 destination: Cidr::default_route(false),
                 next_hop: Some(IpAddr::V4(gw)),
-            })
-            .into_iter()
-            .collect();
+            });
+            if let Some(g6) = gateway_v6 {
+                routes.push(Route {
+                    destination: Cidr::default_route(true),
+                    next_hop: Some(g6),
+                });
+            }
+        }
         Ok(EndpointInfo {
             ip: lease.ip.clone(),
             prefix_len: subnet.prefix,
@@ -171,10 +203,69 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
             mac: lease.mac.clone(),
             ports: lease.ports.clone(),
             ifname: ifname.to_string(),
+            ipv6,
+            gateway_v6,
             routes,
             ..EndpointInfo::default()
         })
     })
+}
+
+/// The IPv6 prefix length and gateway of a network with an IPv6 subnet.
+fn v6_of(net: &NetState) -> DriverResult<Option<(u8, Ipv6Addr)>> {
+    if net.subnet_v6.is_empty() {
+        return Ok(None);
+    }
+    let sub = Subnet6::parse(&net.subnet_v6)?;
+    let gw = Ipv6Addr::from(ipam6::parse_ip6(&net.gateway_v6)?);
+    Ok(Some((sub.prefix, gw)))
+}
+
+/// The IPv6 address of a new endpoint on `net`: `want` (`--ip6`) if free, else the lowest
+/// free one; empty on a network without an IPv6 subnet (where `--ip6` is refused).
+fn allocate6(net: &NetState, want: Option<&str>) -> DriverResult<String> {
+    if net.subnet_v6.is_empty() {
+        return match want {
+            Some(w) => Err(DriverError::InvalidInput(format!(
+                "no configured subnet or ip-range contain the IP address {w}"
+            ))),
+            None => Ok(String::new()),
+        };
+    }
+    let sub = Subnet6::parse(&net.subnet_v6)?;
+    let range = Subnet6::parse(&net.ip_range_v6).unwrap_or(sub);
+    let gw = ipam6::parse_ip6(&net.gateway_v6)?;
+    let used: BTreeSet<u128> = net
+        .endpoints
+        .values()
+        .filter_map(|l| ipam6::parse_ip6(&l.ip6).ok())
+        .chain(
+            ipam6::aux_v6(&net.spec.aux_addresses)
+                .into_iter()
+                .map(|a| a.1),
+        )
+        .collect();
+    let ip = match want {
+        Some(w) => {
+            let ip = ipam6::parse_ip6(w)?;
+            if !sub.contains(ip) || ip == sub.net {
+                return Err(DriverError::InvalidInput(format!(
+                    "no configured subnet or ip-range contain the IP address {w}"
+                )));
+            }
+            if ip == gw || used.contains(&ip) {
+                return Err(DriverError::Conflict("Address already in use".into()));
+            }
+            ip
+        }
+        None => ipam6::next_free(&sub, &range, gw, &used).ok_or_else(|| {
+            DriverError::Conflict(format!(
+                "no available IPv6 addresses on this network's address pools: {} ({})",
+                net.spec.name, net.spec.id
+            ))
+        })?,
+    };
+    Ok(Ipv6Addr::from(ip).to_string())
 }
 
 /// Records (or with `None` drops) an endpoint's lease, in memory and on disk.

@@ -157,6 +157,9 @@ mod tests {
             subnet: "10.1.0.0/24".into(),
             gateway: "10.1.0.1".into(),
             ip_range: "10.1.0.0/24".into(),
+            subnet_v6: String::new(),
+            gateway_v6: String::new(),
+            ip_range_v6: String::new(),
             last: 0,
             endpoints: Default::default(),
         }

@@ -80,6 +80,14 @@ pub fn parse_ip(s: &str) -> DriverResult<u32> {
         .map_err(|_| DriverError::InvalidInput(format!("invalid IPv4 address {s:?}")))
 }
 
+/// The IPv4 addresses among a network's auxiliary addresses (`AuxiliaryAddresses`: never
+/// handed out), with their names; other families and malformed ones are left out.
+pub fn aux_v4(aux: &std::collections::BTreeMap<String, String>) -> Vec<(&str, u32)> {
+    aux.iter()
+        .filter_map(|(k, v)| Some((k.as_str(), u32::from(v.parse::<Ipv4Addr>().ok()?))))
+        .collect()
+}
+
 /// An address pool (`default-address-pools`: base and size of the subnets cut from it).
 #[derive(Debug, Clone, Copy)]
 pub struct Pool {

@@ -43,7 +43,13 @@
 //!   The default network uses `bip` if set; networks without a subnet take the first /24 of
 //!   `default-address-pools` (default `10.250.0.0/16` in /24s — clear of Docker's
 //!   `172.17.0.0/16` and of common LAN ranges) that overlaps neither another berth network nor
-//!   a route on the host.
+//!   a route on the host. Auxiliary addresses (`AuxiliaryAddresses`) are never handed out.
+//! * **IPv6** (`ipam6.rs`, `inside.rs`): a network with an IPv6 subnet gets its gateway
+//!   (`::1` unless given) on the bridge, and each endpoint the lowest free address (or its
+//!   `--ip6`) with `nodad` and a default route via the gateway; IPv6 is switched on for the
+//!   bridge and the container's interface only (`disable_ipv6=0`), no other host setting is
+//!   touched. Traffic between containers on the bridge is switched, so it needs no rule; there
+//!   is no IPv6 NAT or forwarding to the outside (the firewall table is IPv4's).
 //! * **Leave** deletes the host veth synchronously only while the container's namespace lives;
 //!   when it is gone (exit), the pair is left to the kernel's namespace clean-up and a reaper
 //!   thread deletes it by interface index (`reaper.rs`), off the path `docker run --rm` waits on.
@@ -59,7 +65,9 @@
 mod driver;
 mod endpoint;
 mod filter;
+mod inside;
 pub mod ipam;
+mod ipam6;
 mod link;
 mod nft;
 mod nl;

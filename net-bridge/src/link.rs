@@ -4,7 +4,7 @@
 use crate::nl::{self, Msg, Socket};
 use std::ffi::CString;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// The interface index of `name` in the calling thread's namespace, if it exists.
@@ -47,14 +47,43 @@ pub fn set_up(sock: &mut Socket, index: u32) -> io::Result<()> {
 
 /// Adds `ip/prefix` to link `index`; an address already there is fine.
 pub fn add_addr(sock: &mut Socket, index: u32, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
+    add_addr_raw(sock, index, libc::AF_INET, &ip.octets(), prefix, 0)
+}
+
+/// Adds IPv6 `ip/prefix` to link `index`, usable at once (no duplicate address detection:
+/// IPAM hands each address out once, as dockerd's `nodad`); one already there is fine.
+pub fn add_addr6(sock: &mut Socket, index: u32, ip: Ipv6Addr, prefix: u8) -> io::Result<()> {
+    add_addr_raw(
+        sock,
+        index,
+        libc::AF_INET6,
+        &ip.octets(),
+        prefix,
+        IFA_F_NODAD,
+    )
+}
+
+/// `IFA_F_NODAD` of `ifaddrmsg.ifa_flags`.
+const IFA_F_NODAD: u8 = 0x02;
+
+fn add_addr_raw(
+    sock: &mut Socket,
+    index: u32,
+    family: i32,
+    addr: &[u8],
+    prefix: u8,
+    flags: u8,
+) -> io::Result<()> {
     let mut m = Msg::new(nl::RTM_NEWADDR, nl::NLM_F_CREATE | nl::NLM_F_EXCL);
+    // ifaddrmsg: family, prefix length, flags, scope (universe), index.
     let mut h = [0u8; 8];
-    h[0] = libc::AF_INET as u8;
+    h[0] = family as u8;
     h[1] = prefix;
+    h[2] = flags;
     h[4..8].copy_from_slice(&index.to_ne_bytes());
     m.raw(&h)
-        .attr(nl::IFA_LOCAL, &ip.octets())
-        .attr(nl::IFA_ADDRESS, &ip.octets());
+        .attr(nl::IFA_LOCAL, addr)
+        .attr(nl::IFA_ADDRESS, addr);
     match sock.request(&mut m) {
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
         r => r,
@@ -63,12 +92,21 @@ pub fn add_addr(sock: &mut Socket, index: u32, ip: Ipv4Addr, prefix: u8) -> io::
 
 /// Adds the default route via `gw` out of link `index`.
 pub fn add_default_route(sock: &mut Socket, index: u32, gw: Ipv4Addr) -> io::Result<()> {
+    add_default_route_raw(sock, index, libc::AF_INET, &gw.octets())
+}
+
+/// Adds the IPv6 default route via `gw` out of link `index`.
+pub fn add_default_route6(sock: &mut Socket, index: u32, gw: Ipv6Addr) -> io::Result<()> {
+    add_default_route_raw(sock, index, libc::AF_INET6, &gw.octets())
+}
+
+fn add_default_route_raw(sock: &mut Socket, index: u32, family: i32, gw: &[u8]) -> io::Result<()> {
     let mut m = Msg::new(nl::RTM_NEWROUTE, nl::NLM_F_CREATE | nl::NLM_F_EXCL);
     // rtmsg: family, dst_len, src_len, tos, table(main), protocol(boot), scope(universe),
     // type(unicast), flags.
-    let h = [libc::AF_INET as u8, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0];
+    let h = [family as u8, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0];
     m.raw(&h)
-        .attr(nl::RTA_GATEWAY, &gw.octets())
+        .attr(nl::RTA_GATEWAY, gw)
         .attr_u32(nl::RTA_OIF, index);
     sock.request(&mut m)
 }

@@ -32,6 +32,15 @@ pub struct NetState {
     pub gateway: String,
     /// The allocation range (CIDR), the subnet when unset.
     pub ip_range: String,
+    /// The IPv6 subnet (CIDR); empty for an IPv4-only network.
+    #[serde(default)]
+    pub subnet_v6: String,
+    /// The IPv6 gateway (the bridge's IPv6 address), when `subnet_v6` is set.
+    #[serde(default)]
+    pub gateway_v6: String,
+    /// The IPv6 allocation range, when `subnet_v6` is set.
+    #[serde(default)]
+    pub ip_range_v6: String,
     /// The last address handed out (allocation continues after it).
     #[serde(default)]
     pub last: u32,
@@ -48,6 +57,9 @@ pub struct Lease {
     pub container_id: String,
     /// The address handed out.
     pub ip: String,
+    /// The IPv6 address handed out (empty: none).
+    #[serde(default)]
+    pub ip6: String,
     /// The MAC address.
     pub mac: String,
     /// The host side of the veth pair.

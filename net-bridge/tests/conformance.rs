@@ -24,14 +24,17 @@ fn bridge_passes_network_conformance() {
         options: BTreeMap::from([(OPT_BRIDGE_NAME.to_string(), format!("{tag}b{i}"))]),
         ..NetworkSpec::default()
     };
+    // The bridge claims IPv6: the suite's IPv6 network gets its own ULA /64.
+    let subnet_v6 = format!("fd42:{:x}:{third:x}::/64", 0xbc00 + pid % 256);
     let mut marks: Vec<String> = (0..4).map(|i| format!("{tag}b{i}")).collect();
     marks.extend((0..4).map(subnet));
+    marks.push(subnet_v6.trim_end_matches("::/64").to_string());
     marks.push(table.clone());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         berth_net_conformance::run_all(&berth_net_conformance::Harness {
             driver: &driver,
             network: &spec,
-            subnet_v6: None,
+            subnet_v6: Some(subnet_v6.clone()),
             marks: marks.clone(),
         })
     }));

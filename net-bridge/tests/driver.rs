@@ -71,6 +71,7 @@ fn ep(net: &str, n: usize, ns: &str, ports: Vec<PortBinding>) -> EndpointSpec {
         ip: None,
         mac: None,
         ports,
+        ip6: None,
     }
 }
 

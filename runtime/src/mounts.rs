@@ -67,8 +67,25 @@ fn set_propagation(at: &Path, flags: Option<MsFlags>) -> Result<(), String> {
 /// what is mounted on the rootfs does not propagate to the host when the container's tree
 /// was not made private as a whole (a `rootfsPropagation`), and `pivot_root` accepts it.
 pub(crate) fn parent_mount_private(path: &Path) -> Result<(), String> {
-    let (holder, _) = holder(path).map_err(|e| format!("reading mountinfo: {e}"))?;
-    set_propagation(Path::new(&holder), Some(MsFlags::MS_PRIVATE))
+    let holder =
+        holding_mount(path).map_err(|e| format!("finding {}'s mount: {e}", path.display()))?;
+    set_propagation(&holder, Some(MsFlags::MS_PRIVATE))
+}
+
+/// The mount point of the mount that holds `path` (already free of symlinks): `path` or the
+/// nearest parent that is a mount's root, asked of the kernel path by path rather than read
+/// from the mount table, which holds every running container's rootfs.
+fn holding_mount(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut p = path;
+    loop {
+        if berth_core::mount::is_mount_point(p)? {
+            return Ok(p.to_path_buf());
+        }
+        match p.parent() {
+            Some(up) => p = up,
+            None => return Ok(std::path::PathBuf::from("/")),
+        }
+    }
 }
 
 /// The mount that holds `path` (already free of symlinks) in this process's mount namespace:
@@ -371,33 +388,71 @@ pub struct CgroupLayout {
 }
 
 impl CgroupLayout {
-    /// Reads `/proc/self/mountinfo`.
+    /// The host's layout. With cgroup v2 at `/sys/fs/cgroup`, found without the mount table
+    /// (`cgroups::probe`: flat in the number of mounts). v1 hierarchies are mounted with the
+    /// host's own options (`xattr`, ...), which only the mount table tells: it is read until
+    /// every hierarchy the probe expects has been seen — mounted at boot, they come long
+    /// before the mounts of running containers, whose number does not matter then.
     pub fn host() -> CgroupLayout {
-        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        match crate::cgroups::probe::host() {
+            Some(crate::cgroups::probe::Found::V2) => CgroupLayout {
+                v2: true,
+                v1: Vec::new(),
+            },
+            Some(crate::cgroups::probe::Found::V1(expected)) => Self::read_until(|l| {
+                expected
+                    .iter()
+                    .all(|(dir, _)| l.v1.iter().any(|(n, _)| n == dir))
+            }),
+            None => Self::from_mount_table(),
+        }
+    }
+
+    /// Reads all of `/proc/self/mountinfo`.
+    pub fn from_mount_table() -> CgroupLayout {
+        Self::read_until(|_| false)
+    }
+
+    /// Reads `/proc/self/mountinfo` line by line (the kernel writes it as it is read) until
+    /// `done` says the layout is complete, or to its end.
+    fn read_until(done: impl Fn(&CgroupLayout) -> bool) -> CgroupLayout {
+        use std::io::BufRead;
         let mut layout = CgroupLayout::default();
-        for line in info.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let point = left.split_whitespace().nth(4).unwrap_or("");
-            let mut r = right.split_whitespace();
-            let fstype = r.next().unwrap_or("");
-            let opts = r.nth(1).unwrap_or("");
-            if fstype == "cgroup2" && point == "/sys/fs/cgroup" {
-                layout.v2 = true;
-            } else if let (true, Some(name)) =
-                (fstype == "cgroup", point.strip_prefix("/sys/fs/cgroup/"))
-            {
-                let controllers: Vec<&str> = opts
-                    .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains("agent"))
-                    .collect();
-                if !name.contains('/') {
-                    layout.v1.push((name.to_string(), controllers.join(",")));
-                }
+        let Ok(f) = fs::File::open("/proc/self/mountinfo") else {
+            return layout;
+        };
+        for line in std::io::BufReader::new(f).lines() {
+            let Ok(line) = line else { break };
+            layout.add(&line);
+            if done(&layout) {
+                break;
             }
         }
         layout
+    }
+
+    /// Takes in one mountinfo line.
+    fn add(&mut self, line: &str) {
+        let Some((left, right)) = line.split_once(" - ") else {
+            return;
+        };
+        let point = left.split_whitespace().nth(4).unwrap_or("");
+        let mut r = right.split_whitespace();
+        let fstype = r.next().unwrap_or("");
+        let opts = r.nth(1).unwrap_or("");
+        if fstype == "cgroup2" && point == "/sys/fs/cgroup" {
+            self.v2 = true;
+        } else if let (true, Some(name)) =
+            (fstype == "cgroup", point.strip_prefix("/sys/fs/cgroup/"))
+        {
+            let controllers: Vec<&str> = opts
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains("agent"))
+                .collect();
+            if !name.contains('/') {
+                self.v1.push((name.to_string(), controllers.join(",")));
+            }
+        }
     }
 }
 
@@ -470,6 +525,15 @@ pub(crate) fn mount_cgroups(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_holding_mount_is_the_mount_tables() {
+        for p in ["/proc/self", "/sys/fs", "/"] {
+            let by_table = holder(Path::new(p)).expect("mountinfo").0;
+            let walked = holding_mount(Path::new(p)).expect("statx");
+            assert_eq!(walked, Path::new(&by_table), "{p}");
+        }
+    }
 
     #[test]
     fn mountinfo_escapes_and_propagation_names() {

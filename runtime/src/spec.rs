@@ -191,17 +191,10 @@ fn device_rules(privileged: bool) -> Vec<Value> {
     v
 }
 
-/// The daemon's own `RLIMIT_NOFILE` (soft, hard), the containers' default.
+/// The `RLIMIT_NOFILE` (soft, hard) berthd was started with, the containers' default (its
+/// own soft limit is raised at start: `berth_core::nofile`).
 fn own_nofile() -> (u64, u64) {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit with a valid pointer to a local struct.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
-        return (1024, 4096);
-    }
-    (r.rlim_cur, r.rlim_max)
+    berth_core::nofile::original()
 }
 
 /// The user the process runs as: `o.user` resolved in the rootfs, or the numeric fields.

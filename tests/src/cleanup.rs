@@ -12,6 +12,11 @@ pub fn everything(dir: &Path, data_root: &Path, bridge: &str) {
     kill_leftovers(dir);
     unmount_under(dir);
     remove_cgroups(&containers);
+    // The bridges of the user networks the daemon created (berthd keeps them across its
+    // restarts, as dockerd does), then its default bridge.
+    for b in user_bridges(data_root) {
+        delete_link(&b);
+    }
     delete_link(bridge);
     // The bridge driver's own nftables table for this daemon's bridge.
     let _ = std::process::Command::new("nft")
@@ -19,6 +24,22 @@ pub fn everything(dir: &Path, data_root: &Path, bridge: &str) {
         .stderr(std::process::Stdio::null())
         .status();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The bridge devices of the networks the bridge driver of the daemon at `data_root` keeps
+/// (`<data-root>/network/bridge/<id>.json`, member `bridge`).
+pub fn user_bridges(data_root: &Path) -> Vec<String> {
+    std::fs::read_dir(data_root.join("network/bridge"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .filter_map(|e| std::fs::read(e.path()).ok())
+                .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .filter_map(|v| v["bridge"].as_str().map(str::to_string))
+                .filter(|b| !b.is_empty() && !b.contains('/'))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn container_ids(data_root: &Path) -> Vec<String> {

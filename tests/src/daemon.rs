@@ -471,7 +471,12 @@ impl TestDaemon {
 impl Drop for TestDaemon {
     fn drop(&mut self) {
         self.stop();
-        cleanup::everything(&self.dir, &self.data_root(), &self.bridge);
+        // A test may have named the default bridge itself (`config_json`).
+        let bridge = self.config["bridge"]
+            .as_str()
+            .unwrap_or(&self.bridge)
+            .to_string();
+        cleanup::everything(&self.dir, &self.data_root(), &bridge);
     }
 }
 

@@ -1,25 +1,64 @@
 //! A private real Docker engine (Debian's dockerd) for comparison tests: its own data root,
-//! exec root, socket, no networking and the vfs driver; stopped (by PID) and its mounts
-//! detached when dropped. Tests skip, with a message, when dockerd is not installed.
+//! exec root, socket, no default bridge (or, with [`RealEngine::start_bridged`], a private
+//! one) and the vfs driver; stopped (by PID), its mounts detached and its bridge deleted when
+//! dropped. Tests skip, with a message, when dockerd is not installed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DOCKER: &str = "/usr/local/bin/docker";
+/// Where dockerd may be installed.
+const DOCKERDS: [&str; 2] = ["/usr/sbin/dockerd", "/usr/bin/dockerd"];
 
 /// A private dockerd, stopped (by PID) and removed when dropped.
 pub struct RealEngine {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// The private default bridge made for it, deleted at drop.
+    bridge: Option<String>,
 }
 
 impl RealEngine {
     /// Starts one, or `None` (with a message) when dockerd is missing.
     pub fn start() -> Option<RealEngine> {
-        let dockerd = ["/usr/sbin/dockerd", "/usr/bin/dockerd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists());
+        Self::start_with(None)
+    }
+
+    /// Starts one whose default bridge is a private device on a free `10.214.N.0/24` (made
+    /// here, deleted at drop; no iptables rules), for links and the default bridge's names.
+    pub fn start_bridged() -> Option<RealEngine> {
+        if !DOCKERDS.iter().any(|p| Path::new(p).exists()) {
+            return Self::start_with(None);
+        }
+        let name = format!("rd{:05x}", std::process::id() & 0xfffff);
+        let used = Command::new("ip")
+            .args(["-o", "-4", "addr"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let start = std::process::id() % 250;
+        let n = (0..250)
+            .map(|i| (start + i) % 250 + 2)
+            .find(|c| !used.contains(&format!("10.214.{c}.")))
+            .unwrap_or(2);
+        let _ = Command::new("ip").args(["link", "del", &name]).status();
+        for args in [
+            vec!["link", "add", &name, "type", "bridge"],
+            vec!["addr", "add", &format!("10.214.{n}.1/24"), "dev", &name],
+            vec!["link", "set", &name, "up"],
+        ] {
+            let ok = Command::new("ip")
+                .args(&args)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "ip {args:?} failed");
+        }
+        Self::start_with(Some(name))
+    }
+
+    fn start_with(bridge: Option<String>) -> Option<RealEngine> {
+        let dockerd = DOCKERDS.into_iter().find(|p| Path::new(p).exists());
         let Some(dockerd) = dockerd else {
             eprintln!("SKIP: dockerd is not installed; the real-engine round trip is not tested");
             return None;
@@ -42,7 +81,8 @@ impl RealEngine {
             .arg(p.join("daemon.json"))
             .arg("-H")
             .arg(format!("unix://{}", p.join("docker.sock").display()))
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .arg(format!("--bridge={}", bridge.as_deref().unwrap_or("none")))
+            .args(["--iptables=false", "--ip-masq=false"])
             .args(["--ip6tables=false", "--storage-driver", "vfs"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -52,6 +92,7 @@ impl RealEngine {
         let mut e = RealEngine {
             dir,
             child: Some(child),
+            bridge,
         };
         // A hang guard, not a timing assertion.
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -145,6 +186,9 @@ impl Drop for RealEngine {
         points.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for p in points {
             let _ = Command::new("umount").arg("-l").arg(p).status();
+        }
+        if let Some(b) = &self.bridge {
+            let _ = Command::new("ip").args(["link", "del", b]).status();
         }
     }
 }

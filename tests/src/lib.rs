@@ -26,6 +26,7 @@ pub mod hostile;
 pub mod procs;
 mod refusal;
 mod registry;
+mod sdk;
 
 pub use berth_testimg::busybox_rootfs_tar;
 pub use cmd::{Lines, Output};
@@ -34,3 +35,4 @@ pub use daemon::{free_port, target_dir, Builder, TestDaemon};
 pub use engine::RealEngine;
 pub use refusal::berthd_refuses;
 pub use registry::{have, run_ok, scratch_dir, self_signed, DistRegistry, RegistryAuth};
+pub use sdk::sdk_json;

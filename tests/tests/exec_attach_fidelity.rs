@@ -7,58 +7,13 @@
 //! answering once the container has exited, and `--restart always` with its back-off.
 //! Without dockerd the berth side is still checked against the values dockerd gives.
 
-use berth_tests::{RealEngine, TestDaemon};
+use berth_tests::{sdk_json, RealEngine, TestDaemon};
 use serde_json::Value;
-use std::process::Command;
 
-/// Runs `script` in python3 with `c` a docker-py client of `host` and `api` its low-level
-/// API; the script prints one JSON object, returned parsed.
+/// Runs `script` with docker-py against `host` ([`sdk_json`]).
 fn py(host: &str, script: &str) -> Value {
-    let full = format!(
-        "import docker, json, socket, time\nc = docker.DockerClient(base_url={host:?})\napi = c.api\nout = {{}}\n{HELPERS}\n{script}\nprint(json.dumps(out))\n"
-    );
-    let o = Command::new("timeout")
-        .args(["120", "python3", "-c", &full])
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "python on {host}: {stdout}\n{stderr}");
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+    sdk_json(host, script)
 }
-
-/// Python helpers: `text` (bytes as a JSON-safe string), `drain` (a socket read to its end,
-/// or to a 10 s silence), `until` (reads until a marker has come).
-const HELPERS: &str = r#"
-def text(b):
-    return None if b is None else b.decode('latin-1')
-def drain(sk):
-    sk.settimeout(10)
-    got = b''
-    try:
-        while True:
-            d = sk.recv(65536)
-            if not d:
-                return got, 'closed'
-            got += d
-    except socket.timeout:
-        return got, 'open'
-def until(sk, marker):
-    sk.settimeout(10)
-    got = b''
-    while marker not in got:
-        d = sk.recv(65536)
-        if not d:
-            break
-        got += d
-    return got
-def raw(eid, tty=False):
-    return text(drain(api.exec_start(eid, socket=True, tty=tty)._sock)[0])
-def pick(i):
-    keys = ['Running', 'ExitCode', 'ProcessConfig', 'OpenStdin', 'OpenStdout', 'OpenStderr',
-            'CanRemove', 'DetachKeys']
-    return {k: i.get(k) for k in keys}
-"#;
 
 /// The exec calls, run on one engine (a running container `ex1` exists).
 const EXEC: &str = r#"

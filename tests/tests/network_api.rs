@@ -59,7 +59,8 @@ fn user_networks_through_the_docker_cli() {
         "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Labels.team}}",
         "app",
     ]);
-    assert_eq!(sub.ok().trim(), format!("{subnet} 10.214.{n}.1 blue"));
+    // As dockerd: the configuration as given (no gateway was), not the one IPAM picked.
+    assert_eq!(sub.ok().trim(), format!("{subnet}  blue"));
     let filtered = d.docker(&[
         "network",
         "ls",

@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: the whole test suite, as CI and the README run it.
 //!
-//! Installs the system packages the tests use (the real Docker engine and registry for interop
-//! tests, runc for the OCI backend, busybox-static for the test image, tmux for the TTY test),
+//! Installs the system packages the tests use (the real Docker engine, registry and docker-compose
+//! for interop tests, runc for the OCI backend, busybox-static for the test image, tmux for the TTY test),
 //! checks `cargo fmt` and `cargo clippy -D warnings`, builds every binary and plugin library,
 //! runs every test, then the quick benchmark so its harness never rots. Services the tests need (berthd, registries, a reference dockerd) are
 //! started by the tests themselves on private sockets and loopback ports.
@@ -20,6 +20,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "skopeo",
     "docker-registry",
     "docker.io",
+    "docker-compose",
     "socat",
     "tmux",
     "hyperfine",

@@ -38,7 +38,7 @@ pub struct ContainerConfig {
     pub env: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Value>,
+    pub healthcheck: Option<super::health::HealthConfig>,
     /// The image as the user named it.
     pub image: String,
     /// `{"/data": {}}`.
@@ -139,6 +139,8 @@ pub struct HostConfig {
     pub dns_search: Option<Vec<String>>,
     pub extra_hosts: Option<Vec<String>>,
     pub group_add: Option<Vec<String>>,
+    /// Legacy links: `name[:alias]` as sent, `/target:/container/alias` as dockerd shows them.
+    pub links: Option<Vec<String>>,
     pub ipc_mode: String,
     pub pid_mode: String,
     pub privileged: bool,

@@ -3,7 +3,6 @@
 //! `Paused`, `Restarting`, ...) and `Status` never disagree.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// A zero time as Docker writes it (`StartedAt`/`FinishedAt` of a container never run).
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -26,7 +25,7 @@ pub struct ContainerState {
     pub started_at: String,
     pub finished_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub health: Option<Value>,
+    pub health: Option<super::health::Health>,
 }
 
 impl Default for ContainerState {

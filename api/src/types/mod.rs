@@ -4,6 +4,7 @@ pub mod archive;
 pub mod container;
 pub mod container_state;
 pub mod events;
+pub mod health;
 pub mod image;
 pub mod network;
 pub mod system;

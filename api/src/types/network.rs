@@ -131,7 +131,7 @@ impl Default for NetworkResource {
 }
 
 /// `POST /networks/create` body (`null` members read as their defaults; members berth does
-/// not interpret — `EnableIPv6`, `Scope`, `ConfigFrom`... — are ignored).
+/// not interpret — `Scope`, `ConfigFrom`... — are ignored).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkCreateRequest {
@@ -144,6 +144,8 @@ pub struct NetworkCreateRequest {
     pub internal: bool,
     #[serde(deserialize_with = "nullable")]
     pub attachable: bool,
+    #[serde(rename = "EnableIPv6", deserialize_with = "nullable")]
+    pub enable_ipv6: bool,
     #[serde(rename = "IPAM", deserialize_with = "nullable")]
     pub ipam: Ipam,
     #[serde(deserialize_with = "nullable")]
@@ -244,9 +246,32 @@ pub struct NetworkSettings {
     pub mac_address: String,
     #[serde(rename = "IPPrefixLen")]
     pub ip_prefix_len: i64,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: i64,
+    #[serde(rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
     /// Fields berth does not interpret (`SandboxKey`, `HairpinMode`, ...).
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+impl NetworkSettings {
+    /// Shows the default network's endpoint `ep` in the top-level fields (deprecated by the
+    /// API, still there as in dockerd); a default entry clears them.
+    pub fn show_default(&mut self, ep: &EndpointSettings) {
+        self.endpoint_id.clone_from(&ep.endpoint_id);
+        self.ip_address.clone_from(&ep.ip_address);
+        self.gateway.clone_from(&ep.gateway);
+        self.ip_prefix_len = ep.ip_prefix_len;
+        self.mac_address.clone_from(&ep.mac_address);
+        self.global_ipv6_address.clone_from(&ep.global_ipv6_address);
+        self.global_ipv6_prefix_len = ep.global_ipv6_prefix_len;
+        self.ipv6_gateway.clone_from(&ep.ipv6_gateway);
+    }
 }
 
 #[cfg(test)]

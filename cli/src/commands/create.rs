@@ -131,6 +131,8 @@ pub struct RunArgs {
     /// Run an init inside the container.
     #[arg(long)]
     pub init: bool,
+    #[command(flatten)]
+    pub health: super::create_health::HealthArgs,
     /// Image.
     pub image: String,
     /// Command and arguments.
@@ -317,6 +319,7 @@ pub(crate) fn create_body(a: &RunArgs) -> Result<Value> {
         "Labels": labels,
         "StopSignal": a.stop_signal,
         "StopTimeout": a.stop_timeout,
+        "Healthcheck": a.health.config()?,
         "HostConfig": {
             "Binds": a.volume,
             "NetworkMode": a.network.clone().unwrap_or_else(|| "default".into()),

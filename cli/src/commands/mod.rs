@@ -8,6 +8,7 @@ mod containers_list;
 mod containers_run;
 mod containers_update;
 pub mod create;
+mod create_health;
 pub mod images;
 pub mod network;
 pub mod prune;

@@ -6,8 +6,8 @@
 
 use super::{containers_archive as archive, containers_io as io, containers_list as list};
 use crate::containers::{
-    create, kill, monitor_client, pause, remove, rename, restart, start, stop, update, validate,
-    wait,
+    create, kill, links, monitor_client, pause, remove, rename, restart, start, stop, update,
+    validate, wait,
 };
 use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
@@ -17,45 +17,71 @@ use berth_monitor_proto::Command;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// Registers the routes.
+/// Registers the routes. A container is named by `{id*}`: a link's name (`parent/alias`)
+/// names its target, as with dockerd, and `docker rm --link` names a link.
 pub fn register(r: &mut Router) {
     r.add(Method::POST, "/containers/create", create_h);
     r.add(Method::GET, "/containers/json", list::list);
     r.add(Method::POST, "/containers/prune", list::prune);
-    r.add(Method::GET, "/containers/{id}/json", list::inspect);
-    r.add(Method::POST, "/containers/{id}/start", start_h);
-    r.add(Method::POST, "/containers/{id}/attach", io::attach);
-    r.add(Method::POST, "/containers/{id}/wait", wait_h);
-    r.add(Method::POST, "/containers/{id}/stop", stop_h);
-    r.add(Method::POST, "/containers/{id}/kill", kill_h);
-    r.add(Method::POST, "/containers/{id}/restart", restart_h);
-    r.add(Method::POST, "/containers/{id}/pause", pause_h);
-    r.add(Method::POST, "/containers/{id}/unpause", unpause_h);
-    r.add(Method::POST, "/containers/{id}/resize", resize);
-    r.add(Method::POST, "/containers/{id}/rename", rename_h);
-    r.add(Method::GET, "/containers/{id}/logs", io::logs);
-    r.add(Method::GET, "/containers/{id}/top", io::top);
-    r.add(Method::GET, "/containers/{id}/changes", io::changes);
-    r.add(Method::GET, "/containers/{id}/export", io::export);
+    r.add(Method::GET, "/containers/{id*}/json", list::inspect);
+    r.add(Method::POST, "/containers/{id*}/start", start_h);
+    r.add(Method::POST, "/containers/{id*}/attach", io::attach);
+    r.add(Method::POST, "/containers/{id*}/wait", wait_h);
+    r.add(Method::POST, "/containers/{id*}/stop", stop_h);
+    r.add(Method::POST, "/containers/{id*}/kill", kill_h);
+    r.add(Method::POST, "/containers/{id*}/restart", restart_h);
+    r.add(Method::POST, "/containers/{id*}/pause", pause_h);
+    r.add(Method::POST, "/containers/{id*}/unpause", unpause_h);
+    r.add(Method::POST, "/containers/{id*}/resize", resize);
+    r.add(Method::POST, "/containers/{id*}/rename", rename_h);
+    r.add(Method::GET, "/containers/{id*}/logs", io::logs);
+    r.add(Method::GET, "/containers/{id*}/top", io::top);
+    r.add(Method::GET, "/containers/{id*}/changes", io::changes);
+    r.add(Method::GET, "/containers/{id*}/export", io::export);
     r.add(
         Method::GET,
-        "/containers/{id}/stats",
+        "/containers/{id*}/stats",
         super::containers_stats::stats,
     );
-    r.add(Method::HEAD, "/containers/{id}/archive", archive::head);
-    r.add(Method::GET, "/containers/{id}/archive", archive::get);
-    r.add(Method::PUT, "/containers/{id}/archive", archive::put);
-    r.add(Method::POST, "/containers/{id}/update", update_h);
-    r.add(Method::DELETE, "/containers/{id}", remove_h);
+    r.add(Method::HEAD, "/containers/{id*}/archive", archive::head);
+    r.add(Method::GET, "/containers/{id*}/archive", archive::get);
+    r.add(Method::PUT, "/containers/{id*}/archive", archive::put);
+    r.add(Method::POST, "/containers/{id*}/update", update_h);
+    r.add(Method::DELETE, "/containers/{id*}", remove_h);
 }
 
 async fn create_h(ctx: Ctx, req: Req) -> ApiResult {
     let name = req.query.get("name").map(str::to_string);
-    let body: Value = read_json(req.into_body()).await?;
+    let old_api = req.version < (1, 44);
+    let mut body: Value = read_json(req.into_body()).await?;
+    // `Healthcheck.StartInterval` came with API 1.44: dockerd drops an older client's.
+    if let Some(hc) = body.get_mut("Healthcheck").and_then(Value::as_object_mut) {
+        if old_api {
+            hc.remove("StartInterval");
+        }
+    }
+    // Before API 1.44 dockerd connected a new container to one network only.
+    if let Some(eps) = body["NetworkingConfig"]["EndpointsConfig"]
+        .as_object()
+        .filter(|m| old_api && m.len() > 1)
+    {
+        let names: Vec<&str> = eps.keys().map(String::as_str).collect();
+        return Err(ApiError::bad_request(format!(
+            "Container cannot be connected to network endpoints: {}",
+            names.join(", ")
+        )));
+    }
+    let warnings: Vec<String> = if old_api || !body.is_object() {
+        Vec::new()
+    } else {
+        crate::network::mac::main_mac_from_1_44(&mut body)?
+            .into_iter()
+            .collect()
+    };
     let id = create::create(&ctx, name.as_deref(), body).await?;
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"Id": id, "Warnings": []}),
+        &json!({"Id": id, "Warnings": warnings}),
     ))
 }
 
@@ -155,6 +181,10 @@ async fn update_h(ctx: Ctx, req: Req) -> ApiResult {
 }
 
 async fn remove_h(ctx: Ctx, req: Req) -> ApiResult {
+    if req.query.bool("link", false) {
+        links::remove_link(&ctx, req.param("id"))?;
+        return Ok(empty(StatusCode::NO_CONTENT));
+    }
     let c = ctx.containers.get(req.param("id"))?;
     let (force, volumes) = (req.query.bool("force", false), req.query.bool("v", false));
     remove::remove(&ctx, &c, force, volumes).await?;

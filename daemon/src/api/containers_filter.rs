@@ -93,8 +93,7 @@ impl PsFilter {
             .state
             .health
             .as_ref()
-            .and_then(|h| h["Status"].as_str())
-            .unwrap_or("none");
+            .map_or(berth_api::types::health::NONE, |h| h.status.as_str());
         any("id", &|v| id.starts_with(v))
             && any("name", &|v| name_matches(v, &name))
             && any("status", &|v| v == status)

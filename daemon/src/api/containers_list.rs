@@ -30,19 +30,48 @@ fn ports(r: &ContainerRecord) -> BTreeMap<String, Option<Vec<PortBinding>>> {
     ports
 }
 
+/// A container's endpoints as clients see them (without berth's bookkeeping members).
+fn shown_networks(
+    nets: &BTreeMap<String, berth_api::types::network::EndpointSettings>,
+) -> BTreeMap<String, berth_api::types::network::EndpointSettings> {
+    let mut out = nets.clone();
+    for ep in out.values_mut() {
+        ep.extra
+            .retain(|k, _| !crate::network::endpoints::bookkeeping(k));
+    }
+    out
+}
+
 /// Docker's inspect shape of a container: the record (without berth's bookkeeping) plus
 /// the derived fields.
 pub fn inspect_json(c: &Container) -> ContainerJson {
     c.view(|r| {
         let mut out = r.inspect.clone();
         out.network_settings.ports = ports(r);
+        out.network_settings.networks = shown_networks(&r.network_settings.networks);
         out
     })
 }
 
 pub async fn inspect(ctx: Ctx, req: Req) -> ApiResult {
     let c = ctx.containers.get(req.param("id"))?;
-    ok_json(&inspect_json(&c))
+    let mut out = inspect_json(&c);
+    // Before API 1.45 a live endpoint on a user network listed the short id among its
+    // aliases (it is in `DNSNames` since).
+    if req.version < (1, 45) {
+        let short: String = c.id.chars().take(12).collect();
+        for (name, ep) in out.network_settings.networks.iter_mut() {
+            let user = !crate::network::PREDEFINED.contains(&name.as_str());
+            if !user || ep.endpoint_id.is_empty() {
+                continue;
+            }
+            let aliases = ep.aliases.get_or_insert_with(Vec::new);
+            if !aliases.contains(&short) {
+                aliases.push(short.clone());
+            }
+        }
+    }
+    ok_json(&out)
 }
 
 fn status_text(state: &ContainerState) -> String {
@@ -53,7 +82,10 @@ fn status_text(state: &ContainerState) -> String {
         human_duration(secs)
     };
     match state.status() {
-        "running" => format!("Up {}", since(&state.started_at)),
+        "running" => match &state.health {
+            Some(h) => format!("Up {} ({})", since(&state.started_at), h.summary()),
+            None => format!("Up {}", since(&state.started_at)),
+        },
         "paused" => format!("Up {} (Paused)", since(&state.started_at)),
         "exited" => format!(
             "Exited ({}) {} ago",
@@ -112,7 +144,7 @@ fn summary_of(id: &str, r: &ContainerRecord) -> ContainerSummary {
         state: r.state.status().to_string(),
         status: status_text(&r.state),
         host_config: json!({"NetworkMode": mode.unwrap_or("bridge")}),
-        network_settings: json!({"Networks": r.network_settings.networks}),
+        network_settings: json!({"Networks": shown_networks(&r.network_settings.networks)}),
         mounts: r.mounts.clone(),
     }
 }
@@ -133,10 +165,23 @@ pub async fn list(ctx: Ctx, req: Req) -> ApiResult {
     if limit > 0 {
         cs.truncate(limit as usize);
     }
-    if req.query.bool("size", false) {
-        return ok_json(&summaries_with_sizes(&ctx, &cs).await?);
+    let mut out = if req.query.bool("size", false) {
+        summaries_with_sizes(&ctx, &cs).await?
+    } else {
+        cs.iter().map(|c| summary(c)).collect()
+    };
+    // A link target is also listed by its links' names (`/parent/alias`), as dockerd's.
+    let linked = crate::containers::links::names_by_target(&ctx);
+    for s in &mut out {
+        if let Some(more) = s
+            .names
+            .first()
+            .and_then(|n| linked.get(n.trim_start_matches('/')))
+        {
+            s.names.extend(more.iter().cloned());
+            s.names.sort();
+        }
     }
-    let out: Vec<ContainerSummary> = cs.iter().map(|c| summary(c)).collect();
     ok_json(&out)
 }
 

@@ -10,7 +10,7 @@ use hyper::{Method, StatusCode};
 
 /// Registers the routes.
 pub fn register(r: &mut Router) {
-    r.add(Method::POST, "/containers/{id}/exec", create_h);
+    r.add(Method::POST, "/containers/{id*}/exec", create_h);
     r.add(Method::POST, "/exec/{id}/start", start);
     r.add(Method::POST, "/exec/{id}/resize", resize);
     r.add(Method::GET, "/exec/{id}/json", inspect);

@@ -3,7 +3,7 @@
 //! codes and error texts.
 
 use crate::model::network::NetworkRecord;
-use crate::network::{self, endpoints, PREDEFINED};
+use crate::network::{self, endpoints, ipam, PREDEFINED};
 use crate::server::http::{self, empty, ok_json, read_json, ApiError, ApiResult};
 use crate::server::router::{Req, Router};
 use crate::state::Ctx;
@@ -46,12 +46,15 @@ fn attached(ctx: &Ctx, rec: &NetworkRecord) -> BTreeMap<String, NetworkContainer
         if ep.endpoint_id.is_empty() {
             continue;
         }
-        let ip = &ep.ip_address;
-        let v4 = if ip.is_empty() {
-            String::new()
-        } else {
-            format!("{ip}/{}", ep.ip_prefix_len)
+        let with_prefix = |ip: &str, len: i64| {
+            if ip.is_empty() {
+                String::new()
+            } else {
+                format!("{ip}/{len}")
+            }
         };
+        let v4 = with_prefix(&ep.ip_address, ep.ip_prefix_len);
+        let v6 = with_prefix(&ep.global_ipv6_address, ep.global_ipv6_prefix_len);
         out.insert(
             c.id.clone(),
             NetworkContainer {
@@ -59,7 +62,7 @@ fn attached(ctx: &Ctx, rec: &NetworkRecord) -> BTreeMap<String, NetworkContainer
                 endpoint_id: ep.endpoint_id,
                 mac_address: ep.mac_address,
                 ipv4_address: v4,
-                ipv6_address: String::new(),
+                ipv6_address: v6,
             },
         );
     }
@@ -140,31 +143,44 @@ async fn create(ctx: Ctx, req: Req) -> ApiResult {
         .networks
         .driver_named(&driver, ctx.network.as_ref())
         .ok_or_else(|| ApiError::not_found(format!("plugin \"{driver}\" not found")))?;
-    let cfg = body.ipam.config.into_iter().next().unwrap_or_default();
-    let opt = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
+    let taken: Vec<berth_core::network::Cidr> = ctx
+        .networks
+        .list()
+        .into_iter()
+        .flat_map(|n| ipam::subnets(&complete(&ctx, n, false).ipam.config))
+        .collect();
+    let pools = ipam::check(&body.ipam.config, body.enable_ipv6, &taken)?;
+    if body.enable_ipv6 && pools.v6.is_none() {
+        return Err(ApiError::not_found(
+            "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network",
+        ));
+    }
     let id = network::random_id();
-    let spec = NetworkSpec {
+    let mut spec = NetworkSpec {
         id: id.clone(),
         name: name.clone(),
-        subnet: opt(&cfg.subnet),
-        gateway: opt(&cfg.gateway),
-        ip_range: opt(&cfg.ip_range),
         internal: body.internal,
         options: body.options.clone(),
         ..Default::default()
     };
+    ipam::fill_spec(&mut spec, &pools);
     let net2 = net.clone();
     let info = tokio::task::spawn_blocking(move || net2.create_network(&spec)).await??;
     let mut rec = network::record(&id, &name, &driver);
-    if !info.subnet.is_empty() {
-        rec.ipam.config = vec![IpamConfig {
-            subnet: info.subnet,
-            gateway: info.gateway,
-            ip_range: cfg.ip_range,
-            ..IpamConfig::default()
-        }];
+    // dockerd shows the configuration as given, and the pool it picked when none was.
+    rec.ipam.config = body.ipam.config;
+    if pools.v4.is_none() && !info.subnet.is_empty() {
+        rec.ipam.config.insert(
+            0,
+            IpamConfig {
+                subnet: info.subnet,
+                gateway: info.gateway,
+                ..IpamConfig::default()
+            },
+        );
     }
-    rec.user_subnet = !cfg.subnet.is_empty();
+    rec.user_subnet = pools.v4.is_some();
+    rec.enable_ipv6 = body.enable_ipv6;
     rec.internal = body.internal;
     rec.attachable = body.attachable;
     rec.labels = body.labels;
@@ -358,13 +374,23 @@ async fn disconnect(ctx: Ctx, req: Req) -> ApiResult {
         )));
     }
     if let Some(net) = ctx.networks.driver(&rec, ctx.network.as_ref()) {
-        let (did, id) = (rec.driver_id().to_string(), c.id.clone());
+        let did = rec.driver_id().to_string();
+        let id = c
+            .view(|r| {
+                r.network_settings
+                    .networks
+                    .get(&name)
+                    .map(|e| e.endpoint_id.clone())
+            })
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| c.id.clone());
         tokio::task::spawn_blocking(move || net.leave(&did, &id)).await??;
     }
     c.update(|r| {
         r.network_settings.networks.remove(&name);
         if name == "bridge" {
-            r.network_settings.ip_address.clear();
+            let none = berth_api::types::network::EndpointSettings::default();
+            r.network_settings.show_default(&none);
         }
     });
     ctx.containers.save(&c)?;

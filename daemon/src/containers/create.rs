@@ -42,7 +42,7 @@ fn merged<V: Clone>(
 /// Completes the request's `Config` with the image's, as Docker does: the environment merged
 /// by name (with a default `PATH`), the image's entrypoint and command unless the request
 /// has an entrypoint, its working folder, user and stop signal where the request has none,
-/// exposed ports, volumes and labels merged, its health check unless the request has one.
+/// exposed ports, volumes and labels merged, its health check field by field.
 pub fn merge_config(mut cfg: ContainerConfig, img: ContainerConfig) -> ContainerConfig {
     let mut env = merge_env(
         img.env.unwrap_or_default(),
@@ -73,8 +73,10 @@ pub fn merge_config(mut cfg: ContainerConfig, img: ContainerConfig) -> Container
     cfg.exposed_ports = merged(img.exposed_ports, &cfg.exposed_ports);
     cfg.volumes = merged(img.volumes, &cfg.volumes);
     cfg.labels = Some(merged(img.labels, &cfg.labels).unwrap_or_default());
-    if cfg.healthcheck.is_none() {
-        cfg.healthcheck = img.healthcheck;
+    match (&mut cfg.healthcheck, img.healthcheck) {
+        (Some(mine), Some(image)) => mine.inherit(&image),
+        (mine @ None, image) => *mine = image,
+        _ => {}
     }
     cfg
 }
@@ -147,6 +149,9 @@ pub async fn create_in(
     if path_args.is_empty() {
         return Err(ServiceError::bad_request("no command specified"));
     }
+    let id = random_id();
+    // The name is reserved first, as dockerd does: a conflict answers before any work, and
+    // two creates can never take one name. Dropped (freed) on every failure below.
     let name = match name.filter(|n| !n.is_empty()) {
         Some(n) => {
             if !names::valid(n) {
@@ -154,24 +159,15 @@ pub async fn create_in(
                     "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                 )));
             }
-            let n = n.trim_start_matches('/').to_string();
-            if let Some(e) = names::taken(&ctx.containers, &n, "") {
-                return Err(e);
-            }
-            n
+            names::Reserved::name(&ctx.containers, n.trim_start_matches('/'), &id)?
         }
-        None => loop {
-            let n = names::generate();
-            if ctx.containers.get(&n).is_err() {
-                break n;
-            }
-        },
+        None => names::Reserved::generated(&ctx.containers, &id)?,
     };
-    let id = random_id();
     if cfg.hostname.is_empty() {
         cfg.hostname = id[..12].to_string();
     }
     let mut host_config = host_config_defaults(host_config);
+    super::links::resolve(ctx, &name, &mut host_config)?;
     // Docker records the runtime a container runs on: the default one when none was asked for.
     if host_config.runtime.is_empty() {
         host_config.runtime = ctx.config.default_runtime.clone();
@@ -226,7 +222,7 @@ pub async fn create_in(
             hostname_path: path("hostname"),
             hosts_path: path("hosts"),
             log_path,
-            name: format!("/{name}"),
+            name: format!("/{}", name.as_str()),
             driver: ctx.storage.name().to_string(),
             platform: "linux".into(),
             host_config,
@@ -260,18 +256,8 @@ pub async fn create_in(
     if let Err(e) = ctx.containers.save(&c) {
         return undo(e);
     }
-    // The name is taken for good here, under the names lock (it was free when checked above,
-    // but another create or a rename may have taken it since).
-    {
-        let Ok(_names) = ctx.containers.names.lock() else {
-            return undo(ServiceError::internal("container names lock poisoned"));
-        };
-        if let Some(e) = names::taken(&ctx.containers, &name, &id) {
-            drop(_names);
-            return undo(e);
-        }
-        ctx.containers.insert(Arc::clone(&c));
-    }
+    ctx.containers.insert(Arc::clone(&c));
+    name.keep();
     ctx.events
         .publish("container", "create", &id, super::exit::attrs(&c));
     super::prestart::begin(ctx, &c);

@@ -226,10 +226,12 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
     let c = ctx.containers.get(&e.container)?;
     let rec = c.record();
     let cfg = &e.config;
-    let mut env = merge_env(
-        rec.config.env.clone().unwrap_or_default(),
-        cfg.env.as_deref().unwrap_or_default(),
+    // The links' variables as at start, then the container's own, then the exec's.
+    let base = merge_env(
+        super::links::env(ctx, &rec, false)?,
+        rec.config.env.as_deref().unwrap_or_default(),
     );
+    let mut env = merge_env(base, cfg.env.as_deref().unwrap_or_default());
     let tty = cfg.tty;
     if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());

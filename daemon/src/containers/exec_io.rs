@@ -49,6 +49,7 @@ pub async fn serve(ctx: Ctx, s: Spawned, io: ClientStream) {
         k => k.to_vec(),
     };
     let attach_stdin = e.config.attach_stdin;
+    let (attach_out, attach_err) = (e.config.attach_stdout, e.config.attach_stderr);
     let finish = move |code: i64| exec::finish(&ctx, &c, &e.id, code);
     let (mut cr, mut cw) = tokio::io::split(io);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Stream, Vec<u8>)>(32);
@@ -58,18 +59,25 @@ pub async fn serve(ctx: Ctx, s: Spawned, io: ClientStream) {
         let mf = std::fs::File::from(m);
         let Ok(rf) = mf.try_clone() else { return };
         let mw = tokio::fs::File::from_std(mf);
-        readers.push(forward(Stream::Stdout, tokio::fs::File::from_std(rf), tx));
+        readers.push(forward(
+            Stream::Stdout,
+            tokio::fs::File::from_std(rf),
+            Some(tx),
+        ));
         // As dockerd's: only a TTY exec watches its stdin for the detach keys, and only
         // an exec that asked for stdin gets the client's bytes.
         let mw = attach_stdin.then_some(mw);
         tokio::spawn(tty_stdin(cr, mw, keys, detach_tx))
     } else {
         let stdin = child.stdin.take();
+        // A stream the exec did not ask for (`AttachStdout`/`AttachStderr` false) is read
+        // and dropped, as dockerd gives the process nothing to fill there.
+        let (out_tx, err_tx) = (attach_out.then(|| tx.clone()), attach_err.then_some(tx));
         if let Some(o) = child.stdout.take() {
-            readers.push(forward(Stream::Stdout, o, tx.clone()));
+            readers.push(forward(Stream::Stdout, o, out_tx));
         }
         if let Some(e) = child.stderr.take() {
-            readers.push(forward(Stream::Stderr, e, tx));
+            readers.push(forward(Stream::Stderr, e, err_tx));
         }
         tokio::spawn(async move {
             if let Some(mut s) = stdin {
@@ -112,17 +120,22 @@ const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
 /// ends the stream when the process exits.
 const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Reads `r` into `tx` as `(stream, bytes)` until EOF.
+/// Reads `r` into `tx` as `(stream, bytes)` until EOF (`None`: read and dropped).
 fn forward(
     stream: Stream,
     mut r: impl tokio::io::AsyncRead + Unpin + Send + 'static,
-    tx: tokio::sync::mpsc::Sender<(Stream, Vec<u8>)>,
+    tx: Option<tokio::sync::mpsc::Sender<(Stream, Vec<u8>)>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 16384];
         while let Ok(n) = r.read(&mut buf).await {
-            if n == 0 || tx.send((stream, buf[..n].to_vec())).await.is_err() {
+            if n == 0 {
                 break;
+            }
+            if let Some(tx) = &tx {
+                if tx.send((stream, buf[..n].to_vec())).await.is_err() {
+                    break;
+                }
             }
         }
     })

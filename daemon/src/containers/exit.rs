@@ -131,6 +131,7 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     let (auto, restart, ran) = c.update(|r| {
         let ran = run_time(&r.state.started_at, &finished);
         r.state.set_exited(code, &finished, oom);
+        super::health::stopped(r);
         if !info.error.is_empty() {
             r.state.set_error(&info.error);
         }
@@ -347,6 +348,7 @@ pub async fn restore(ctx: &Ctx) {
             tracing::info!("re-attached to running container {}", c.id);
             c.events.send_modify(|l| l.running = true);
             watch(ctx.clone(), c.clone());
+            super::health::resume(ctx, &c);
         } else {
             let info =
                 monitor_client::exit_record(&sdir).unwrap_or_else(|| ExitRecord::vanished(137, ""));

@@ -14,8 +14,11 @@ pub mod exec;
 pub mod exec_io;
 pub mod exit;
 mod flush;
+mod health;
+mod index;
 pub mod initlayer;
 pub mod kill;
+pub mod links;
 pub mod lock;
 pub mod logconfig;
 mod logfiles;
@@ -69,6 +72,8 @@ pub struct Container {
     /// Set when the monitor has reported an exit; finishes once that monitor is gone, its
     /// clean-up of cgroups and mounts over (see [`Container::monitor_gone`]).
     pub monitor_exit: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Its health prober, while one runs ([`health`]).
+    health: health::Slot,
 }
 
 /// What waiters see.
@@ -97,15 +102,13 @@ pub struct Lifecycle {
 pub struct Containers {
     pub root: PathBuf,
     pub exec_root: PathBuf,
-    map: RwLock<HashMap<String, Arc<Container>>>,
+    /// By id and by name ([`index`]).
+    index: RwLock<index::Index>,
     pub execs: Mutex<HashMap<String, crate::model::exec::ExecRecord>>,
     /// Containers prepared ahead of their start, or being prepared ([`prestart`]).
     pub prepared: std::sync::atomic::AtomicUsize,
     /// Spawns the containers' monitors, one ahead of need.
     pub spawner: spawner::Spawner,
-    /// Held while a name is checked free and taken (create, rename): two containers cannot
-    /// take one name, and no op lock is needed for it.
-    pub names: Mutex<()>,
 }
 
 fn now() -> String {
@@ -131,6 +134,7 @@ impl Container {
             prep: Arc::new(tokio::sync::Mutex::new(None)),
             monitor_exit: Mutex::new(None),
             detached: Mutex::new(None),
+            health: health::Slot::default(),
         })
     }
 
@@ -199,7 +203,7 @@ impl Containers {
         let exec_root = cfg.exec_root.join("containers");
         std::fs::create_dir_all(&root)?;
         std::fs::create_dir_all(&exec_root)?;
-        let mut map = HashMap::new();
+        let mut map = index::Index::default();
         for e in std::fs::read_dir(&root)?.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
             berth_core::atomic::clean_temps(&e.path());
@@ -208,7 +212,7 @@ impl Containers {
                 .and_then(|b| crate::model::migrate::parse::<ContainerRecord>(&b).ok())
             {
                 Some(rec) => {
-                    map.insert(id.clone(), Container::new(id, rec));
+                    map.insert(Container::new(id, rec));
                 }
                 None => tracing::warn!(
                     "container folder {} has no readable record; ignoring",
@@ -219,11 +223,10 @@ impl Containers {
         Ok(Containers {
             root,
             exec_root,
-            map: RwLock::new(map),
+            index: RwLock::new(map),
             execs: Mutex::new(HashMap::new()),
             prepared: std::sync::atomic::AtomicUsize::new(0),
             spawner: spawner::Spawner::default(),
-            names: Mutex::new(()),
         })
     }
 
@@ -237,51 +240,72 @@ impl Containers {
 
     /// Every container.
     pub fn all(&self) -> Vec<Arc<Container>> {
-        self.map
-            .read()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
+        self.read().all()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, index::Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, index::Index> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Finds by full id, name, or unique id prefix; Docker's 404 text otherwise.
     pub fn get(&self, key: &str) -> Result<Arc<Container>, ServiceError> {
-        let map = self
-            .map
-            .read()
-            .map_err(|_| ServiceError::internal("container map poisoned"))?;
-        if let Some(c) = map.get(key) {
-            return Ok(c.clone());
-        }
-        let name = key.trim_start_matches('/');
-        let named = |c: &&Arc<Container>| c.view(|r| r.short_name() == name);
-        if let Some(c) = map.values().find(named) {
-            return Ok(c.clone());
-        }
-        let matches: Vec<&Arc<Container>> = map
-            .values()
-            .filter(|c| !key.is_empty() && c.id.starts_with(key))
-            .collect();
-        match matches.len() {
-            1 => Ok(matches[0].clone()),
-            0 => Err(ServiceError::not_found(format!("No such container: {key}"))),
-            _ => Err(ServiceError::bad_request(format!(
+        let found = self.read().get(key);
+        match found {
+            index::Found::One(c) => Ok(c),
+            index::Found::None => {
+                let name = key.trim_start_matches('/');
+                // A link's name (`parent/alias`) names its target, as with dockerd.
+                match name.contains('/').then(|| links::target_of(self, name)).flatten() {
+                    Some(t) if !t.contains('/') => self.get(&t),
+                    _ => Err(ServiceError::not_found(format!("No such container: {key}"))),
+                }
+            }
+            index::Found::Ambiguous => Err(ServiceError::bad_request(format!(
                 "multiple IDs found with provided prefix: {key}"
             ))),
         }
     }
 
-    /// Adds a container.
-    pub fn insert(&self, c: Arc<Container>) {
-        if let Ok(mut m) = self.map.write() {
-            m.insert(c.id.clone(), c);
-        }
+    /// Reserves `name` (without its `/`) for the container `id` (created next, or renamed);
+    /// Docker's conflict when another container holds it.
+    pub fn reserve_name(&self, name: &str, id: &str) -> Result<(), ServiceError> {
+        self.write()
+            .reserve(name, id)
+            .map_err(|holder| names::conflict(name, &holder))
     }
 
-    /// Forgets a container.
-    pub fn forget(&self, id: &str) {
-        if let Ok(mut m) = self.map.write() {
-            m.remove(id);
+    /// Frees `name` if the container `id` holds it (a create that failed).
+    pub fn release_name(&self, name: &str, id: &str) {
+        self.write().release(name, id);
+    }
+
+    /// Renames `c` to `new` (without its `/`): reserved, recorded and the old name freed at
+    /// once, so no other container can take either name in between.
+    pub fn rename(&self, c: &Container, new: &str) -> Result<(), ServiceError> {
+        let mut index = self.write();
+        index
+            .reserve(new, &c.id)
+            .map_err(|holder| names::conflict(new, &holder))?;
+        let old = c.name();
+        c.update(|r| r.name = format!("/{new}"));
+        if old != new {
+            index.release(&old, &c.id);
         }
+        Ok(())
+    }
+
+    /// Adds a container; its name was reserved for it ([`Containers::reserve_name`]).
+    pub fn insert(&self, c: Arc<Container>) {
+        self.write().insert(c);
+    }
+
+    /// Forgets a container and frees its name.
+    pub fn forget(&self, id: &str) {
+        self.write().remove(id);
     }
 
     /// The folder of a container's persistent files.

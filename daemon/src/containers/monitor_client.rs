@@ -9,7 +9,7 @@
 use berth_monitor_proto::{
     self as proto, Command, ExitRecord, MonitorConfig, ProtoError, Ready, Reply, Request, MAX_LINE,
 };
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -162,15 +162,62 @@ pub fn write_config(sdir: &Path, cfg: &MonitorConfig) -> Result<(), ProtoError> 
         .map_err(|e| ProtoError::Encode(format!("writing monitor.json: {e}")))
 }
 
-/// Reads the ready line a monitor writes to `r` (its ready pipe); a monitor that ended
-/// without one failed.
-pub fn read_ready(r: impl Read) -> Ready {
+/// How long a new monitor may take to report its container created (the runtime's set-up
+/// of the init: namespaces, cgroups, an OCI runtime's `create`).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Reads the ready line a monitor writes to `r` (its ready pipe), waiting at most `patience`:
+/// a monitor that ended without one failed; one still silent after it is a
+/// [`ClientError::Timeout`] (it takes its container down by itself: PROTOCOL.md, "Lifetime").
+pub fn read_ready(
+    mut r: impl Read + std::os::fd::AsFd,
+    patience: Duration,
+) -> Result<Ready, ClientError> {
+    let deadline = std::time::Instant::now() + patience;
     let mut line = Vec::new();
-    let _ = std::io::BufReader::new(r.take(MAX_LINE as u64)).read_until(b'\n', &mut line);
-    if line.is_empty() {
-        return Ready::Failed(proto::Failure::new("the monitor died before reporting"));
+    let mut buf = [0u8; 512];
+    while !line.ends_with(b"\n") && line.len() <= MAX_LINE {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if !readable(r.as_fd(), left).map_err(ClientError::Io)? {
+            return Err(ClientError::Timeout("ready"));
+        }
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => line.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ClientError::Io(e)),
+        }
     }
-    proto::decode(&line).unwrap_or_else(|e| Ready::Failed(e.into()))
+    if line.is_empty() {
+        return Ok(Ready::Failed(proto::Failure::new(
+            "the monitor died before reporting",
+        )));
+    }
+    Ok(proto::decode(&line).unwrap_or_else(|e| Ready::Failed(e.into())))
+}
+
+/// Whether `fd` has something to read (or its end of file) within `patience`.
+fn readable(fd: std::os::fd::BorrowedFd<'_>, patience: Duration) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let ms = i32::try_from(patience.as_millis()).unwrap_or(i32::MAX);
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd, its count 1; `fd` is borrowed open for the call.
+        match unsafe { libc::poll(&mut p, 1, ms) } {
+            n if n > 0 => return Ok(true),
+            0 => return Ok(false),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
 }
 
 /// The exit record in the state folder `sdir` (`exit.json`), if the monitor wrote one.

@@ -72,5 +72,6 @@ async fn set_paused(ctx: &Ctx, c: &Arc<Container>, pause: bool) -> ServiceResult
         &c.id,
         exit::attrs(c),
     );
+    super::health::paused(ctx, c, pause);
     Ok(())
 }

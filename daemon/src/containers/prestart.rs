@@ -19,7 +19,8 @@
 //! - a preparation that fails is dropped silently: `start` does the whole work again and
 //!   reports the error as it always would;
 //! - containers that join another container's namespace are never prepared (that container
-//!   must be running at `start`, not at create).
+//!   must be running at `start`, not at create), nor those with links (their targets'
+//!   addresses are read at `start`).
 //!
 //! Locking: the preparation holds the container's `prep` lock while it runs, so a start or a
 //! removal arriving meanwhile waits for it; `prep` is always taken after `op`, never before.
@@ -38,7 +39,9 @@ pub const EXPIRY: Duration = Duration::from_secs(10);
 fn eligible(rec: &super::ContainerRecord) -> bool {
     let hc = &rec.host_config;
     let shared = |m: &str| m.starts_with("container:");
-    !shared(&hc.network_mode) && !shared(&hc.pid_mode) && !shared(&hc.ipc_mode)
+    // Links take their targets' addresses at start.
+    let linked = hc.links.as_ref().is_some_and(|l| !l.is_empty());
+    !shared(&hc.network_mode) && !shared(&hc.pid_mode) && !shared(&hc.ipc_mode) && !linked
 }
 
 /// Takes one unit of the budget; false when it is used up.

@@ -15,18 +15,9 @@ pub async fn rename(ctx: &Ctx, c: &Arc<Container>, new: &str) -> ServiceResult<(
     }
     let _op = lock::op(c).await?;
     let old = format!("/{}", c.name());
-    {
-        let _names = ctx
-            .containers
-            .names
-            .lock()
-            .map_err(|_| ServiceError::internal("container names lock poisoned"))?;
-        if let Some(e) = names::taken(&ctx.containers, &new, &c.id) {
-            return Err(e);
-        }
-        c.update(|r| r.name = format!("/{new}"));
-    }
+    ctx.containers.rename(c, &new)?;
     ctx.containers.save(c)?;
+    super::links::renamed(ctx, c, &old[1..], &new);
     let mut a = exit::attrs(c);
     a.insert("oldName".into(), old);
     ctx.events.publish("container", "rename", &c.id, a);

@@ -5,6 +5,7 @@
 use super::monitor_client;
 use super::{timestamp, Container, ContainerRecord};
 use crate::error::ServiceError;
+use crate::jsonv::merge_env;
 use crate::state::Ctx;
 use berth_core::DriverError;
 use berth_monitor_proto::{Failure, MonitorConfig, Ready, Reply};
@@ -43,8 +44,9 @@ fn host_resolv() -> String {
     out
 }
 
-/// Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container.
-pub fn write_net_files(dir: &Path, rec: &ContainerRecord, ip: Option<&str>) -> std::io::Result<()> {
+/// The container's /etc/hosts: the defaults, `--add-host` entries, the lines of its links
+/// ([`super::links::hosts_lines`]), then its own address.
+pub fn hosts_text(rec: &ContainerRecord, ip: Option<&str>, links: &[String]) -> String {
     let hostname = rec.config.hostname.as_str();
     let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
     for h in strs(&rec.host_config.extra_hosts) {
@@ -52,10 +54,25 @@ pub fn write_net_files(dir: &Path, rec: &ContainerRecord, ip: Option<&str>) -> s
             hosts.push_str(&format!("{addr}\t{name}\n"));
         }
     }
+    for l in links {
+        hosts.push_str(l);
+        hosts.push('\n');
+    }
     if let Some(ip) = ip {
         hosts.push_str(&format!("{ip}\t{hostname}\n"));
     }
-    std::fs::write(dir.join("hosts"), hosts)?;
+    hosts
+}
+
+/// Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container.
+pub fn write_net_files(
+    dir: &Path,
+    rec: &ContainerRecord,
+    ip: Option<&str>,
+    links: &[String],
+) -> std::io::Result<()> {
+    let hostname = rec.config.hostname.as_str();
+    std::fs::write(dir.join("hosts"), hosts_text(rec, ip, links))?;
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
     let dns = strs(&rec.host_config.dns);
     let resolv = if let Some(r) = crate::network::endpoints::driver_resolv(rec) {
@@ -104,7 +121,8 @@ fn options(
     let dir = ctx.containers.dir(&c.id);
     let mut args = strs(&cfg.entrypoint).to_vec();
     args.extend_from_slice(strs(&cfg.cmd));
-    let mut env = strs(&cfg.env).to_vec();
+    // Link variables first: the container's own environment wins, as dockerd's.
+    let mut env = merge_env(super::links::env(ctx, rec, true)?, strs(&cfg.env));
     let hostname = cfg.hostname.clone();
     env.push(format!("HOSTNAME={hostname}"));
     if cfg.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
@@ -275,15 +293,10 @@ pub fn mount_rootfs(ctx: &Ctx, id: &str) -> Result<PathBuf, ServiceError> {
     Ok(root)
 }
 
-/// Whether something is mounted at `p`.
+/// Whether something is mounted at `p` (asked for `p` alone: the mount table grows with
+/// every running container).
 pub fn is_mounted(p: &Path) -> bool {
-    let s = p.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| {
-            m.lines()
-                .any(|l| l.split_whitespace().nth(4) == Some(s.as_str()))
-        })
-        .unwrap_or(false)
+    berth_core::mount::is_mount_point(p).unwrap_or(false)
 }
 
 /// Docker's text for a process that could not be started.
@@ -385,7 +398,10 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
     // Written without an address with the bundle; again now only if there is one.
     if ip.is_some() {
         let dir = ctx.containers.dir(&c.id);
-        let _ = c.view(|r| write_net_files(&dir, r, ip.as_deref()));
+        let rec = c.record();
+        let links = super::links::hosts_lines(ctx, &rec);
+        let _ = write_net_files(&dir, &rec, ip.as_deref(), &links);
+        super::links::refresh_parents(ctx, c);
     }
     // Recorded as running before the init is let go, and saved while it execs: after a crash
     // in between, `restore` finds a running record and asks its monitor (or its exit.json)
@@ -395,6 +411,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
         let before = r.state.status.clone();
         r.state.set_running(i64::from(pid), &timestamp());
         r.manually_stopped = false;
+        super::health::init(r);
         before
     });
     let undo = |c: &Container| c.update(|r| r.state.undo_running(&before));
@@ -436,6 +453,7 @@ async fn start_locked(ctx: &Ctx, c: &Arc<Container>) -> Result<(), ServiceError>
     super::exit::watch_with(ctx.clone(), c.clone(), waiting);
     ctx.events
         .publish("container", "start", &c.id, super::exit::attrs(c));
+    super::health::start(ctx, c);
     // The next monitor is spawned once this container has exited (`exit::on_exit`), or has
     // run for a while: any earlier, its exec would compete for the CPU with this container's
     // set-up, run and exit.
@@ -473,7 +491,7 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
     let _ = std::fs::remove_file(sdir.join("exit.json"));
     let dir = ctx.containers.dir(&c.id);
     let rec = c.record();
-    write_net_files(&dir, &rec, None)
+    write_net_files(&dir, &rec, None, &super::links::hosts_lines(ctx, &rec))
         .map_err(|e| ServiceError::internal(format!("writing network files: {e}")))?;
     crate::volumes::mounts::seed(&rootfs, &rec);
     let opts = options(ctx, c, &rec, &rootfs)?;
@@ -518,11 +536,15 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
     monitor_client::write_config(&sdir, &mcfg)
         .map_err(|e| ServiceError::internal(e.to_string()))?;
     let r = ctx.containers.spawner.monitor(&sdir)?;
-    match monitor_client::read_ready(r) {
-        Ready::Ready { pid, .. } => Ok(pid),
-        Ready::Failed(f) => {
+    match monitor_client::read_ready(r, monitor_client::READY_TIMEOUT) {
+        Ok(Ready::Ready { pid, .. }) => Ok(pid),
+        Ok(Ready::Failed(f)) => {
             let _ = berth_core::mount::unmount(&rootfs);
             Err(start_error(f))
+        }
+        Err(e) => {
+            let _ = berth_core::mount::unmount(&rootfs);
+            Err(ServiceError::internal(e.to_string()))
         }
     }
 }

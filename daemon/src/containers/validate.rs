@@ -33,6 +33,7 @@ pub fn check(
         m.remove("NetworkingConfig");
     }
     let config = typed::<ContainerConfig>(&config, "")?;
+    super::health::check(config.healthcheck.as_ref())?;
     let networking = typed::<NetworkingConfig>(&body["NetworkingConfig"], "NetworkingConfig.")?;
     let hc = typed::<HostConfig>(&body["HostConfig"], "HostConfig.")?;
     check_host_config(&hc)?;

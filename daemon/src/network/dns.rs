@@ -17,7 +17,7 @@
 //! all `--internal` gets no upstream forwarding (as Docker's resolver): its peers' names
 //! resolve, any other name is answered REFUSED at once.
 
-use super::dns_msg::{self, TYPE_A};
+use super::dns_msg::{self, TYPE_A, TYPE_AAAA};
 use super::{endpoints, PREDEFINED};
 use crate::containers::{Container, ContainerRecord};
 use crate::state::Ctx;
@@ -243,11 +243,13 @@ async fn tcp_client(ctx: Ctx, id: String, mut s: TcpStream, busy: Arc<Semaphore>
 async fn handle(ctx: &Ctx, id: &str, q: &[u8]) -> Option<Vec<u8>> {
     let qn = dns_msg::parse(q)?;
     if let Some(addrs) = lookup(ctx, id, &qn.name) {
-        let addrs = if qn.qtype == TYPE_A {
-            addrs
-        } else {
-            Vec::new()
-        };
+        let addrs: Vec<IpAddr> = addrs
+            .into_iter()
+            .filter(|a| match a {
+                IpAddr::V4(_) => qn.qtype == TYPE_A,
+                IpAddr::V6(_) => qn.qtype == TYPE_AAAA,
+            })
+            .collect();
         return Some(dns_msg::answer(q, &qn, &addrs, 0));
     }
     if !forwards(ctx, id) {
@@ -262,9 +264,13 @@ async fn handle(ctx: &Ctx, id: &str, q: &[u8]) -> Option<Vec<u8>> {
     Some(dns_msg::answer(q, &qn, &[], dns_msg::SERVFAIL))
 }
 
-/// The addresses of `name` among the containers sharing a user network with `id`.
-fn lookup(ctx: &Ctx, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+/// The addresses (IPv4 and IPv6) of `name` — or of `name.<network>` — among the containers
+/// sharing a user network with `id`.
+fn lookup(ctx: &Ctx, id: &str, name: &str) -> Option<Vec<IpAddr>> {
     let me = ctx.containers.get(id).ok()?;
+    // A link on a user network: its alias names the target for this container alone.
+    let target = me.view(|r| crate::containers::links::dns_target(r, name));
+    let name = target.as_deref().unwrap_or(name);
     let live = |ep: &EndpointSettings| !ep.endpoint_id.is_empty();
     let mine: Vec<String> = me.view(|r| {
         r.network_settings
@@ -284,12 +290,26 @@ fn lookup(ctx: &Ctx, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
                 let Some(ep) = rec.network_settings.networks.get(net) else {
                     continue;
                 };
+                let scoped = name
+                    .len()
+                    .checked_sub(net.len() + 1)
+                    .filter(|&i| name.is_char_boundary(i))
+                    .map(|i| name.split_at(i))
+                    .filter(|(_, tail)| {
+                        tail[1..].eq_ignore_ascii_case(net) && tail.starts_with('.')
+                    })
+                    .map(|(head, _)| head);
                 let hit = live(ep)
-                    && endpoints::dns_names(rec, ep)
-                        .iter()
-                        .any(|n| n.eq_ignore_ascii_case(name));
-                if let Ok(ip) = ep.ip_address.parse() {
-                    if hit && !out.contains(&ip) {
+                    && endpoints::dns_names(rec, ep).iter().any(|n| {
+                        n.eq_ignore_ascii_case(name)
+                            || scoped.is_some_and(|h| n.eq_ignore_ascii_case(h))
+                    });
+                if !hit {
+                    continue;
+                }
+                let v6 = ep.global_ipv6_address.parse::<IpAddr>();
+                for ip in [ep.ip_address.parse::<IpAddr>(), v6].into_iter().flatten() {
+                    if !out.contains(&ip) {
                         out.push(ip);
                     }
                 }

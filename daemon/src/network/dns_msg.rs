@@ -1,10 +1,13 @@
 //! The little of the DNS wire format (RFC 1035) the embedded resolver needs: reading the one
-//! question of a query, and writing an answer with A records (or an empty / error answer).
+//! question of a query, and writing an answer with A and AAAA records (or an empty / error
+//! answer).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Record type A.
 pub const TYPE_A: u16 = 1;
+/// Record type AAAA.
+pub const TYPE_AAAA: u16 = 28;
 /// Response code: the server failed.
 pub const SERVFAIL: u8 = 2;
 /// Response code: the server refuses to answer (names it does not forward).
@@ -64,10 +67,10 @@ pub fn parse(q: &[u8]) -> Option<Question> {
     })
 }
 
-/// An answer to `query` (whose question is `qn`): `addrs` as A records, with response code
-/// `rcode`.
-pub fn answer(query: &[u8], qn: &Question, addrs: &[Ipv4Addr], rcode: u8) -> Vec<u8> {
-    let mut out = Vec::with_capacity(qn.end + addrs.len() * 16);
+/// An answer to `query` (whose question is `qn`): `addrs` as A (IPv4) and AAAA (IPv6)
+/// records, with response code `rcode`.
+pub fn answer(query: &[u8], qn: &Question, addrs: &[IpAddr], rcode: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(qn.end + addrs.len() * 28);
     out.extend_from_slice(&qn.id.to_be_bytes());
     // QR, AA, the query's opcode and RD, RA, the response code.
     let flags = 0x8000 | 0x0400 | (qn.flags & 0x7900) | 0x0080 | u16::from(rcode & 0xf);
@@ -79,11 +82,15 @@ pub fn answer(query: &[u8], qn: &Question, addrs: &[Ipv4Addr], rcode: u8) -> Vec
     for a in addrs {
         // A pointer to the question's name at offset 12.
         out.extend_from_slice(&[0xc0, 0x0c]);
-        out.extend_from_slice(&TYPE_A.to_be_bytes());
+        let (kind, data) = match a {
+            IpAddr::V4(v4) => (TYPE_A, v4.octets().to_vec()),
+            IpAddr::V6(v6) => (TYPE_AAAA, v6.octets().to_vec()),
+        };
+        out.extend_from_slice(&kind.to_be_bytes());
         out.extend_from_slice(&1u16.to_be_bytes());
         out.extend_from_slice(&TTL.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&a.octets());
+        out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        out.extend_from_slice(&data);
     }
     out
 }
@@ -91,6 +98,7 @@ pub fn answer(query: &[u8], qn: &Question, addrs: &[Ipv4Addr], rcode: u8) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn query(name: &str, qtype: u16) -> Vec<u8> {
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -110,11 +118,23 @@ mod tests {
         let qn = parse(&q).expect("a query");
         assert_eq!(qn.name, "web1.example");
         assert_eq!(qn.qtype, TYPE_A);
-        let a = answer(&q, &qn, &[Ipv4Addr::new(10, 0, 0, 7)], 0);
+        let a = answer(&q, &qn, &[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))], 0);
         assert_eq!(&a[..2], &[0x12, 0x34]);
         assert_eq!(a[3] & 0xf, 0);
         assert_eq!(u16::from_be_bytes([a[6], a[7]]), 1);
         assert_eq!(&a[a.len() - 4..], &[10, 0, 0, 7]);
+        let q = query("web1", TYPE_AAAA);
+        let qn = parse(&q).expect("a query");
+        let six: IpAddr = "fd42::7".parse().expect("ip");
+        let a = answer(&q, &qn, &[six], 0);
+        assert_eq!(
+            &a[a.len() - 16..],
+            &[0xfd, 0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]
+        );
+        assert_eq!(
+            u16::from_be_bytes([a[a.len() - 26], a[a.len() - 25]]),
+            TYPE_AAAA
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Modes that are not a network's name.
-fn special_mode(mode: &str) -> bool {
+pub(super) fn special_mode(mode: &str) -> bool {
     matches!(mode, "host" | "none") || mode.starts_with("container:")
 }
 
@@ -49,7 +49,7 @@ pub fn requested(epc: Option<&Value>, name: &str) -> Result<EndpointSettings, Se
 /// The `NetworkSettings.Networks.<name>` entry of a configured, not yet joined endpoint:
 /// the configuration of `epc` on network `net`.
 pub fn entry(net: &NetworkRecord, epc: &EndpointSettings) -> EndpointSettings {
-    EndpointSettings {
+    let mut ep = EndpointSettings {
         ipam_config: epc.ipam_config.clone(),
         links: epc.links.clone(),
         aliases: epc.aliases.clone(),
@@ -57,13 +57,22 @@ pub fn entry(net: &NetworkRecord, epc: &EndpointSettings) -> EndpointSettings {
         driver_opts: epc.driver_opts.clone(),
         network_id: net.id.clone(),
         ..EndpointSettings::default()
+    };
+    if !epc.mac_address.is_empty() {
+        ep.extra
+            .insert(CONFIGURED_MAC.into(), json!(epc.mac_address));
     }
+    ep
 }
+
+/// The key of an endpoint entry holding the MAC address its configuration asked for, which
+/// `MacAddress` shows again once the container has left the network (inspect hides it).
+const CONFIGURED_MAC: &str = "BerthMacAddress";
 
 /// Checks an endpoint configuration against its network, with Docker's texts.
 pub fn validate(net: &NetworkRecord, epc: &EndpointSettings) -> Result<(), ServiceError> {
     let user = !super::PREDEFINED.contains(&net.name.as_str());
-    let ip = requested_ip(epc).unwrap_or("");
+    let ip = requested_ip(epc).or(requested_ip6(epc)).unwrap_or("");
     let aliases = epc.aliases.as_ref().is_some_and(|a| !a.is_empty());
     if !user && !ip.is_empty() {
         return Err(ServiceError::bad_request(
@@ -75,17 +84,34 @@ pub fn validate(net: &NetworkRecord, epc: &EndpointSettings) -> Result<(), Servi
             "network-scoped alias is supported only for containers in user defined networks",
         ));
     }
-    if !ip.is_empty() {
-        if ip.parse::<std::net::Ipv4Addr>().is_err() {
+    if let Some(ip6) = requested_ip6(epc) {
+        if ip6.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(ServiceError::bad_request(format!(
-                "invalid IPv4 address: {ip}"
+                "invalid IPv6 address: {ip6}"
             )));
         }
-        if !net.user_subnet {
-            return Err(ServiceError::bad_request(
-                "user specified IP address is supported only when connecting to networks with user configured subnets",
-            ));
+    }
+    if let Some(v4) = requested_ip(epc) {
+        if v4.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(ServiceError::bad_request(format!(
+                "invalid IPv4 address: {v4}"
+            )));
         }
+    }
+    // Each family's address needs a pool of that family the user configured (IPv6 pools
+    // always are).
+    let v6_pool = || {
+        net.enable_ipv6
+            && super::ipam::subnets(&net.ipam.config)
+                .iter()
+                .any(|c| c.is_v6())
+    };
+    let unconfigured = (requested_ip(epc).is_some() && !net.user_subnet)
+        || (requested_ip6(epc).is_some() && !v6_pool());
+    if unconfigured {
+        return Err(ServiceError::bad_request(
+            "user specified IP address is supported only when connecting to networks with user configured subnets",
+        ));
     }
     Ok(())
 }
@@ -95,6 +121,14 @@ fn requested_ip(epc: &EndpointSettings) -> Option<&str> {
     epc.ipam_config
         .as_ref()
         .map(|c| c.ipv4_address.as_str())
+        .filter(|s| !s.is_empty())
+}
+
+/// The address asked for with `--ip6`, if any.
+fn requested_ip6(epc: &EndpointSettings) -> Option<&str> {
+    epc.ipam_config
+        .as_ref()
+        .map(|c| c.ipv6_address.as_str())
         .filter(|s| !s.is_empty())
 }
 
@@ -211,23 +245,34 @@ pub async fn join_one(
     let Some(drv) = ctx.networks.driver(&net, ctx.network.as_ref()) else {
         return Ok((name, ep, Vec::new()));
     };
+    // A fresh id per endpoint, as dockerd's (never the container's).
+    let endpoint_id = super::random_id();
+    let mac = Some(ep.mac_address.clone())
+        .filter(|s| !s.is_empty())
+        .or_else(|| super::mac::first_mac(c, &ifname));
     let spec = EndpointSpec {
         network_id: net.driver_id().to_string(),
-        endpoint_id: c.id.clone(),
+        endpoint_id: endpoint_id.clone(),
         container_id: c.id.clone(),
         netns_path: format!("/proc/{pid}/ns/net"),
         ifname,
         ip: requested_ip(&ep).map(str::to_string),
-        mac: Some(ep.mac_address.clone()).filter(|s| !s.is_empty()),
+        mac,
         ports,
+        ip6: requested_ip6(&ep).map(str::to_string),
     };
     let info = tokio::task::spawn_blocking(move || drv.join(&spec)).await??;
-    fill(&mut ep, &c.id, &info);
+    fill(&mut ep, &endpoint_id, &info);
     if !super::PREDEFINED.contains(&name.as_str()) {
         ep.dns_names = Some(c.view(|r| dns_names(r, &ep)));
     }
     publish(ctx, &net, "connect", Some(&c.id));
     Ok((name, ep, info.ports))
+}
+
+/// Whether an endpoint entry's member is berth's bookkeeping (not shown by inspect).
+pub fn bookkeeping(key: &str) -> bool {
+    key.starts_with("Berth")
 }
 
 /// The key of an endpoint entry holding the resolver settings its driver asked for.
@@ -256,6 +301,9 @@ fn fill(ep: &mut EndpointSettings, endpoint_id: &str, info: &EndpointInfo) {
 /// Clears an endpoint entry's runtime fields (the container left the network).
 fn clear(ep: &mut EndpointSettings) {
     ep.clear_runtime();
+    if let Some(mac) = ep.extra.get(CONFIGURED_MAC).and_then(Value::as_str) {
+        ep.mac_address = mac.to_string();
+    }
     ep.global_ipv6_address.clear();
     ep.global_ipv6_prefix_len = 0;
     ep.ipv6_gateway.clear();
@@ -355,12 +403,14 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
                 joined.push((name, ep));
             }
             Err(e) => {
-                let ids: Vec<String> = joined
+                let ids: Vec<(String, String)> = joined
                     .iter()
-                    .filter_map(|(n, _)| ctx.networks.get(n).ok())
-                    .map(|n| n.driver_id().to_string())
+                    .filter_map(|(n, ep)| {
+                        let net = ctx.networks.get(n).ok()?;
+                        Some((net.driver_id().to_string(), ep.endpoint_id.clone()))
+                    })
                     .collect();
-                leave_ids(ctx, c, ids).await;
+                leave_ids(ctx, ids).await;
                 let e = if e.is_server_side() || e.to_string().contains("already allocated") {
                     ServiceError::internal(format!(
                         "driver failed programming external connectivity on endpoint {} ({}): {}",
@@ -383,10 +433,7 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
         let ns = &mut r.network_settings;
         for (name, ep) in joined {
             if name == "bridge" {
-                ns.ip_address.clone_from(&ep.ip_address);
-                ns.gateway.clone_from(&ep.gateway);
-                ns.ip_prefix_len = ep.ip_prefix_len;
-                ns.mac_address.clone_from(&ep.mac_address);
+                ns.show_default(&ep);
             }
             ns.networks.insert(name, ep);
         }
@@ -396,13 +443,14 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
     Ok(first)
 }
 
-/// Leaves the driver side of networks `ids` (driver ids); errors are only logged.
-async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
+/// Leaves the driver side of endpoints `ids` (network driver id, endpoint id); errors are
+/// only logged.
+async fn leave_ids(ctx: &Ctx, ids: Vec<(String, String)>) {
     if ids.is_empty() {
         return;
     }
     let mut work = Vec::new();
-    for nid in ids {
+    for (nid, ep) in ids {
         let drv = ctx
             .networks
             .list()
@@ -411,13 +459,12 @@ async fn leave_ids(ctx: &Ctx, c: &Container, ids: Vec<String>) {
             .and_then(|n| ctx.networks.driver(&n, ctx.network.as_ref()))
             .or_else(|| ctx.network.clone());
         if let Some(d) = drv {
-            work.push((d, nid));
+            work.push((d, nid, ep));
         }
     }
-    let id = c.id.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        for (d, nid) in work {
-            if let Err(e) = d.leave(&nid, &id) {
+        for (d, nid, ep) in work {
+            if let Err(e) = d.leave(&nid, &ep) {
                 tracing::warn!("leaving network {nid}: {e}");
             }
         }
@@ -434,41 +481,45 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
     // (records from before a crash may not show it); none when it shares the host's or
     // another container's, or has no network (`none`), unless a network shows in its record.
     let (mode, nets) = c.view(|r| {
-        let nets: Vec<(String, bool)> = r
+        let nets: Vec<(String, String)> = r
             .network_settings
             .networks
             .iter()
-            .map(|(name, ep)| (name.clone(), !ep.endpoint_id.is_empty()))
+            .map(|(name, ep)| (name.clone(), ep.endpoint_id.clone()))
             .collect();
         (r.host_config.network_mode.clone(), nets)
     });
     let mode = if mode.is_empty() { "bridge" } else { &mode };
     let own = !(mode == "none" || mode == "host" || mode.starts_with("container:"));
-    let mut ids = if own {
-        vec!["bridge".to_string()]
-    } else {
-        Vec::new()
-    };
+    // Endpoints are left by the id they joined with; one not recorded live is left by the
+    // container's id, the endpoint id of berths before 16 (missing is not an error).
+    let mut ids: Vec<(String, String)> = Vec::new();
+    let live_bridge = nets.iter().any(|(n, e)| n == "bridge" && !e.is_empty());
+    if own && !live_bridge {
+        ids.push(("bridge".to_string(), c.id.clone()));
+    }
     let mut left = Vec::new();
-    for (name, live) in nets {
+    for (name, endpoint) in nets {
         let Ok(net) = ctx.networks.get(&name) else {
             continue;
         };
-        let id = net.driver_id().to_string();
-        if !ids.contains(&id) && !super::PREDEFINED.contains(&name.as_str()) {
-            ids.push(id);
+        if name == "host" || name == "none" {
+            continue;
+        }
+        let live = !endpoint.is_empty();
+        let ep = if live { endpoint } else { c.id.clone() };
+        let key = (net.driver_id().to_string(), ep);
+        if !ids.contains(&key) {
+            ids.push(key);
         }
         if live {
             left.push(net);
         }
     }
-    leave_ids(ctx, c, ids).await;
+    leave_ids(ctx, ids).await;
     c.update(|r| {
         let ns = &mut r.network_settings;
-        ns.ip_address.clear();
-        ns.gateway.clear();
-        ns.ip_prefix_len = 0;
-        ns.mac_address.clear();
+        ns.show_default(&EndpointSettings::default());
         ns.ports.clear();
         ns.networks.values_mut().for_each(clear);
     });

@@ -19,6 +19,8 @@ pub mod dns;
 mod dns_msg;
 pub mod endpoints;
 mod filter;
+pub mod ipam;
+pub mod mac;
 
 pub use filter::{prunable, NetworkFilter};
 
@@ -278,23 +280,31 @@ pub fn bridge_spec(rec: &NetworkRecord) -> Option<berth_core::network::NetworkSp
     spec_of(rec)
 }
 
-/// The driver spec of a user network's record (`None` for the predefined ones).
+/// The driver spec of a user network's record (`None` for the predefined ones): its pools
+/// as the create checked them (a record whose configuration no longer passes — written by an
+/// older berth — keeps its first subnet, gateway and range).
 pub fn spec_of(rec: &NetworkRecord) -> Option<berth_core::network::NetworkSpec> {
     if PREDEFINED.contains(&rec.name.as_str()) {
         return None;
     }
-    let cfg = rec.ipam.config.first();
-    let opt = |f: fn(&berth_api::types::network::IpamConfig) -> &String| {
-        cfg.map(f).filter(|s| !s.is_empty()).cloned()
-    };
-    Some(berth_core::network::NetworkSpec {
+    let mut spec = berth_core::network::NetworkSpec {
         id: rec.driver_id().to_string(),
         name: rec.name.clone(),
-        subnet: opt(|c| &c.subnet),
-        gateway: opt(|c| &c.gateway),
-        ip_range: opt(|c| &c.ip_range),
         internal: rec.internal,
         options: rec.options.clone(),
         ..Default::default()
-    })
+    };
+    match ipam::check(&rec.ipam.config, rec.enable_ipv6, &[]) {
+        Ok(pools) => ipam::fill_spec(&mut spec, &pools),
+        Err(_) => {
+            let cfg = rec.ipam.config.first();
+            let opt = |f: fn(&berth_api::types::network::IpamConfig) -> &String| {
+                cfg.map(f).filter(|s| !s.is_empty()).cloned()
+            };
+            spec.subnet = opt(|c| &c.subnet);
+            spec.gateway = opt(|c| &c.gateway);
+            spec.ip_range = opt(|c| &c.ip_range);
+        }
+    }
+    Some(spec)
 }

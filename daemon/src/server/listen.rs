@@ -34,6 +34,17 @@ pub enum Listener {
     Tcp(TcpListener, Option<TlsAcceptor>),
 }
 
+impl Listener {
+    /// The listening socket.
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        match self {
+            Listener::Unix(u, _) => u.as_fd(),
+            Listener::Tcp(t, _) => t.as_fd(),
+        }
+    }
+}
+
 /// Binds every `-H` address (already validated by the configuration); TCP listeners speak
 /// TLS through `tls` when given. A stale unix socket is replaced: the caller holds the
 /// data-root lock, so no other berthd owns it.
@@ -72,6 +83,8 @@ pub async fn serve(l: Listener, ctx: Ctx, router: Arc<Router>, shutdown: Shutdow
     tokio::pin!(stop);
     let slots = Arc::new(Semaphore::new(MAX_CONNS));
     let timeout = ctx.config.header_read_timeout;
+    let mut spare = super::fdlimit::Spare::new();
+    let mut out_of_fds = false;
     loop {
         // A free slot first: at the cap, clients wait in the backlog, not in berthd.
         let permit = tokio::select! {
@@ -92,6 +105,9 @@ pub async fn serve(l: Listener, ctx: Ctx, router: Arc<Router>, shutdown: Shutdow
             timeout,
             permit,
         };
+        if accepted.is_ok() {
+            out_of_fds = false;
+        }
         match accepted {
             Ok(Conn::Unix(s)) => c.spawn(s),
             Ok(Conn::Tcp(s, None)) => {
@@ -101,6 +117,14 @@ pub async fn serve(l: Listener, ctx: Ctx, router: Arc<Router>, shutdown: Shutdow
             Ok(Conn::Tcp(s, Some(tls))) => {
                 let _ = s.set_nodelay(true);
                 c.spawn_tls(s, tls)
+            }
+            Err(e) if super::fdlimit::exhausted(&e) => {
+                if !out_of_fds {
+                    tracing::error!("accept failed: {e}; clients are answered an error");
+                }
+                out_of_fds = true;
+                drop(c);
+                spare.refuse(l.fd(), || accept_plain(&l)).await;
             }
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -121,6 +145,20 @@ async fn accept(l: &Listener) -> std::io::Result<Conn> {
         Listener::Tcp(t, tls) => t.accept().await.map(|(s, _)| Conn::Tcp(s, tls.clone())),
     }
 }
+
+/// The next client of `l` as a plain stream, to be told an error (`None` for TLS, which
+/// gets no answer it could read: its connection is just closed).
+async fn accept_plain(l: &Listener) -> std::io::Result<Option<Box<dyn PlainStream>>> {
+    Ok(match accept(l).await? {
+        Conn::Unix(s) => Some(Box::new(s)),
+        Conn::Tcp(s, None) => Some(Box::new(s)),
+        Conn::Tcp(_, Some(_)) => None,
+    })
+}
+
+/// A client connection without TLS.
+trait PlainStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PlainStream for T {}
 
 /// What a new connection's task needs.
 struct Spawn<'a> {

@@ -1,6 +1,7 @@
 //! The HTTP server: listeners (unix and tcp, TLS on tcp), API version prefixes, the headers every response
 //! carries, and dispatch through the [`router::Router`].
 
+mod fdlimit;
 pub mod hijack;
 pub mod http;
 mod listen;

@@ -12,6 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 mod devices;
+pub(crate) mod probe;
 mod stats;
 pub use stats::{BlkioEntry, Stats};
 
@@ -29,8 +30,30 @@ const V1_CONTROLLERS: &[&str] = &[
 ];
 
 impl Hierarchy {
-    /// Detects the host's layout from `/proc/self/mountinfo`.
+    /// Detects the host's layout: from `/proc/self/cgroup` where the hierarchies are where
+    /// they usually are ([`probe`]), else from `/proc/self/mountinfo`.
     pub fn detect() -> Hierarchy {
+        match probe::host() {
+            Some(probe::Found::V2) => Hierarchy::V2(PathBuf::from("/sys/fs/cgroup")),
+            Some(probe::Found::V1(hierarchies)) => {
+                let mut v1 = BTreeMap::new();
+                for (dir, controllers) in hierarchies {
+                    for c in controllers
+                        .split(',')
+                        .filter(|c| V1_CONTROLLERS.contains(c))
+                    {
+                        v1.entry(c.to_string())
+                            .or_insert_with(|| Path::new("/sys/fs/cgroup").join(&dir));
+                    }
+                }
+                Hierarchy::V1(v1)
+            }
+            None => Self::from_mount_table(),
+        }
+    }
+
+    /// The host's layout from `/proc/self/mountinfo`.
+    pub fn from_mount_table() -> Hierarchy {
         let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut v1 = BTreeMap::new();
         let mut v2 = None;
