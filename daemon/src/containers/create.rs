@@ -167,7 +167,7 @@ pub async fn create_in(
         cfg.hostname = id[..12].to_string();
     }
     let mut host_config = host_config_defaults(host_config);
-    super::links::resolve(ctx, &name, &mut host_config)?;
+    super::links::resolve(ctx, name.as_str(), &mut host_config)?;
     // Docker records the runtime a container runs on: the default one when none was asked for.
     if host_config.runtime.is_empty() {
         host_config.runtime = ctx.config.default_runtime.clone();
