@@ -28,6 +28,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "apache2-utils",
     "tini",
     "protobuf-compiler",
+    "containernetworking-plugins",
 ];
 
 /// Runs the suite.

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Packages berth needs to build (`protoc` for the CRI's bindings) and at run time.
+/// Packages berth needs to build (`protobuf-compiler`: the CRI's protos) and at run time
+/// (`containernetworking-plugins`: the CNI plugins pods will use).
 pub const RUNTIME_PACKAGES: &[&str] = &[
     "busybox-static",
     "iproute2",
@@ -20,6 +21,7 @@ pub const RUNTIME_PACKAGES: &[&str] = &[
     "nftables",
     "tini",
     "protobuf-compiler",
+    "containernetworking-plugins",
 ];
 
 const SOCKET: &str = "/run/berth/berth.sock";

@@ -259,7 +259,11 @@ impl Containers {
             index::Found::None => {
                 let name = key.trim_start_matches('/');
                 // A link's name (`parent/alias`) names its target, as with dockerd.
-                match name.contains('/').then(|| links::target_of(self, name)).flatten() {
+                match name
+                    .contains('/')
+                    .then(|| links::target_of(self, name))
+                    .flatten()
+                {
                     Some(t) if !t.contains('/') => self.get(&t),
                     _ => Err(ServiceError::not_found(format!("No such container: {key}"))),
                 }
