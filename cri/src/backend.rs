@@ -132,7 +132,7 @@ pub struct PodSpec {
     pub namespace: String,
     /// `metadata.attempt`.
     pub attempt: u32,
-    /// The pod's hostname (its UTS namespace's; empty: the name).
+    /// The pod's hostname (its UTS namespace's; empty: the node's).
     pub hostname: String,
     /// Where its containers' logs go (`log_directory`).
     pub log_directory: String,

@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub storage_opts: Option<Vec<String>>,
     pub insecure_registries: Option<Vec<String>>,
     pub registry_mirrors: Option<Vec<String>>,
+    /// Mirrors of any registry, by registry host (berth's own key; see `images::mirrors`).
+    pub registry_mirror_map: Option<BTreeMap<String, Vec<String>>>,
     /// The registry plugin's driver name (berth's own key; default `distribution`).
     pub registry_driver: Option<String>,
     pub bridge: Option<String>,
@@ -102,6 +104,8 @@ pub struct Config {
     pub storage_opts: BTreeMap<String, String>,
     pub insecure_registries: Vec<String>,
     pub registry_mirrors: Vec<String>,
+    /// `registry-mirror-map`: mirrors by registry host.
+    pub registry_mirror_map: BTreeMap<String, Vec<String>>,
     pub registry_driver: String,
     pub bridge: String,
     pub bip: Option<String>,
@@ -351,6 +355,7 @@ pub fn merge(
         storage_opts,
         insecure_registries: f.insecure_registries.unwrap_or_default(),
         registry_mirrors: f.registry_mirrors.unwrap_or_default(),
+        registry_mirror_map: f.registry_mirror_map.unwrap_or_default(),
         registry_driver: f.registry_driver.unwrap_or_else(|| "distribution".into()),
         bridge: bridge.unwrap_or_else(|| "berth0".into()),
         bip,

@@ -41,6 +41,22 @@ pub struct MonitorConfig {
     /// Where to write the init's host pid (none: nowhere).
     #[serde(default)]
     pub pid_file: Option<String>,
+    /// The log's format: json-file (Docker's) or the CRI's text lines
+    /// (`<RFC 3339 time> <stream> <F|P> <text>`, what kubelet and `crictl logs` read).
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+/// How the monitor writes a container's output to its log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// One JSON object per line (`{"log","stream","time"}`), as Docker's json-file driver.
+    #[default]
+    JsonFile,
+    /// The CRI's format: `2016-10-06T00:17:09.669794202Z stdout F text` (`P` for a line the
+    /// container has not ended yet).
+    Cri,
 }
 
 impl MonitorConfig {
@@ -60,6 +76,7 @@ impl MonitorConfig {
             stdin_once: false,
             console_size: None,
             pid_file: None,
+            log_format: LogFormat::JsonFile,
         }
     }
 }

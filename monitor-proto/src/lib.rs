@@ -22,7 +22,7 @@ mod reply;
 mod request;
 
 pub use berth_core::runtime::RuntimeChoice;
-pub use config::MonitorConfig;
+pub use config::{LogFormat, MonitorConfig};
 pub use error::ProtoError;
 pub use records::{ExitRecord, StateFile};
 pub use reply::{Failure, Ready, Reply, RunStatus};

@@ -3,8 +3,10 @@
 //! next record first moves `<log>.N-1` to `<log>.N`, ..., `<log>` to `<log>.1` (the oldest
 //! beyond `max-file` files in all is dropped) and starts a new `<log>`; with `max-file` 1 the
 //! file is truncated instead. A container writing without end thus keeps at most about
-//! `max-size * max-file` bytes of log on the host.
+//! `max-size * max-file` bytes of log on the host. With the CRI's format each line is
+//! `<time> <stream> <F|P> <text>` instead (`P`: a partial line, cut at 16 KiB or at the exit).
 
+use berth_monitor_proto::LogFormat;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ pub struct JsonLog {
     max_size: Option<u64>,
     max_file: u32,
     partial: [Vec<u8>; 2],
+    format: LogFormat,
 }
 
 const MAX_PARTIAL: usize = 16 * 1024;
@@ -51,7 +54,14 @@ impl JsonLog {
             max_size: max_size.filter(|n| *n > 0),
             max_file: max_file.max(1),
             partial: [Vec::new(), Vec::new()],
+            format: LogFormat::JsonFile,
         }
+    }
+
+    /// The same log in `format`.
+    pub fn with_format(mut self, format: LogFormat) -> JsonLog {
+        self.format = format;
+        self
     }
 
     /// `<log>.n`.
@@ -88,13 +98,29 @@ impl JsonLog {
             self.rotate();
         }
         let Some(f) = self.file.as_mut() else { return };
-        let rec = serde_json::json!({
-            "log": String::from_utf8_lossy(line),
-            "stream": if stream == 0 { "stdout" } else { "stderr" },
-            "time": crate::config::now(),
-        });
-        let mut b = serde_json::to_vec(&rec).unwrap_or_default();
-        b.push(b'\n');
+        let name = if stream == 0 { "stdout" } else { "stderr" };
+        let b = match self.format {
+            LogFormat::JsonFile => {
+                let rec = serde_json::json!({
+                    "log": String::from_utf8_lossy(line),
+                    "stream": name,
+                    "time": crate::config::now(),
+                });
+                let mut b = serde_json::to_vec(&rec).unwrap_or_default();
+                b.push(b'\n');
+                b
+            }
+            LogFormat::Cri => {
+                let (text, tag) = match line.strip_suffix(b"\n") {
+                    Some(t) => (t, "F"),
+                    None => (line, "P"),
+                };
+                let mut b = format!("{} {name} {tag} ", crate::config::now()).into_bytes();
+                b.extend_from_slice(text);
+                b.push(b'\n');
+                b
+            }
+        };
         if f.write_all(&b).is_ok() {
             self.size += b.len() as u64;
         }
@@ -159,6 +185,38 @@ mod tests {
         }
         assert!(len(single.clone()) < 700);
         assert!(!log.rotated(1).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn cri_lines_carry_time_stream_and_tag() {
+        let dir = std::env::temp_dir().join(format!("berth-log-cri-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("c.log");
+        let mut log = JsonLog::open(path.to_str(), None, 1).with_format(LogFormat::Cri);
+        log.write(0, b"one\ntw");
+        log.write(1, b"err\n");
+        log.write(0, b"o\nrest");
+        log.flush();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let tails: Vec<&str> = text
+            .lines()
+            .map(|l| {
+                l.split_once(' ').map_or("", |(t, rest)| {
+                    assert!(t.ends_with('Z') && t.contains('T'), "{l}");
+                    rest
+                })
+            })
+            .collect();
+        assert_eq!(
+            tails,
+            [
+                "stdout F one",
+                "stderr F err",
+                "stdout F two",
+                "stdout P rest"
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -125,7 +125,8 @@ impl Monitor {
             cfg.log_path.as_deref(),
             cfg.log_max_size,
             cfg.log_max_file.unwrap_or(1),
-        );
+        )
+        .with_format(cfg.log_format);
         Monitor {
             cfg,
             rt,

@@ -73,6 +73,7 @@ impl Inner {
     /// `br_netfilter` on first when a bridge without icc needs it.
     fn apply_rules(&self, table: &str, icc: bool) -> DriverResult<()> {
         let nets: Vec<&NetState> = self.nets.values().collect();
+        crate::nft6::apply(table, &nets, icc)?;
         if nets.is_empty() {
             return nft::retire(table);
         }

@@ -48,8 +48,10 @@
 //!   (`::1` unless given) on the bridge, and each endpoint the lowest free address (or its
 //!   `--ip6`) with `nodad` and a default route via the gateway; IPv6 is switched on for the
 //!   bridge and the container's interface only (`disable_ipv6=0`), no other host setting is
-//!   touched. Traffic between containers on the bridge is switched, so it needs no rule; there
-//!   is no IPv6 NAT or forwarding to the outside (the firewall table is IPv4's).
+//!   touched. There is no IPv6 NAT (traffic leaving a bridge keeps its address) and no port
+//!   published over IPv6; while an IPv6 network exists an `ip6` table of the same name holds
+//!   the `forward` rules over the IPv6 bridges (`nft6.rs`), since the host may route IPv6
+//!   between bridges.
 //! * **Leave** deletes the host veth synchronously only while the container's namespace lives;
 //!   when it is gone (exit), the pair is left to the kernel's namespace clean-up and a reaper
 //!   thread deletes it by interface index (`reaper.rs`), off the path `docker run --rm` waits on.
@@ -70,6 +72,7 @@ pub mod ipam;
 mod ipam6;
 mod link;
 mod nft;
+mod nft6;
 mod nl;
 mod plugin;
 mod ports;

@@ -228,13 +228,17 @@ pub fn retire(table: &str) -> DriverResult<()> {
         .output()
         .map_err(|e| DriverError::io("running nft", e))?;
     let text = String::from_utf8_lossy(&listing.stdout);
-    let user_rules = text
-        .lines()
-        .map(str::trim)
-        .any(|l| !l.is_empty() && !l.starts_with("table ") && !l.starts_with("chain ") && l != "}");
-    if user_rules {
+    if has_rules(&text) {
         apply(&render(table, &[], true))
     } else {
         apply(&format!("table ip {table} {{}}\ndelete table ip {table}\n"))
     }
+}
+
+/// Whether an `nft list chain` listing shows any rule.
+pub fn has_rules(listing: &str) -> bool {
+    listing
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with("table ") && !l.starts_with("chain ") && l != "}")
 }

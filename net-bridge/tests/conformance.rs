@@ -42,7 +42,9 @@ fn bridge_passes_network_conformance() {
     for m in marks.iter().take(4) {
         let _ = berth_net_conformance::host::run("ip", &["link", "del", m]);
     }
-    let _ = berth_net_conformance::host::run("nft", &["delete", "table", "ip", &table]);
+    for family in ["ip", "ip6"] {
+        let _ = berth_net_conformance::host::run("nft", &["delete", "table", family, &table]);
+    }
     if let Err(p) = outcome {
         std::panic::resume_unwind(p);
     }

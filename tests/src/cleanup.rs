@@ -18,11 +18,14 @@ pub fn everything(dir: &Path, data_root: &Path, bridge: &str) {
         delete_link(&b);
     }
     delete_link(bridge);
-    // The bridge driver's own nftables table for this daemon's bridge.
-    let _ = std::process::Command::new("nft")
-        .args(["delete", "table", "ip", &format!("berth_{bridge}")])
-        .stderr(std::process::Stdio::null())
-        .status();
+    // The bridge driver's own nftables tables (IPv4, and IPv6 when it had IPv6 networks)
+    // for this daemon's bridge.
+    for family in ["ip", "ip6"] {
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", family, &format!("berth_{bridge}")])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

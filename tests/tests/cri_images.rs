@@ -163,3 +163,51 @@ fn crictl_pull_passes_registry_credentials() {
     let out = c.ok(&["pull", "--auth", auth, &name]);
     assert!(out.contains(&id), "{out}");
 }
+
+#[test]
+fn registry_mirrors_serve_any_registry_and_docker_hub() {
+    let Some(reg) = DistRegistry::start(RegistryAuth::None) else {
+        return;
+    };
+    let mirror = format!("http://{}", reg.addr);
+    let d = TestDaemon::builder()
+        .config_json(serde_json::json!({
+            "registry-mirrors": [mirror],
+            "registry-mirror-map": {"registry.k8s.io": [mirror]},
+        }))
+        .start();
+    let Some(c) = Crictl::for_daemon(&d) else {
+        return;
+    };
+    // The mirror holds the same repository paths as the registries it stands in for.
+    let k8s_on_mirror = format!("{}/e2e-test-images/busybox:1.29-2", reg.addr);
+    let id = push_busybox(&d, &k8s_on_mirror);
+    let hub_on_mirror = format!("{}/library/busybox:mirrored", reg.addr);
+    let hub_id = push_busybox(&d, &hub_on_mirror);
+    d.docker(&["rmi", "busybox:latest"]).ok();
+
+    // Nothing reaches registry.k8s.io or Docker Hub: both come from the loopback mirror and
+    // are recorded under their own names.
+    let name = "registry.k8s.io/e2e-test-images/busybox:1.29-2";
+    let out = c.ok(&["pull", name]);
+    assert!(out.contains(&id), "{out}");
+    let st = c.json(&["inspecti", "-o", "json", name]);
+    assert_eq!(st["status"]["repoTags"][0], name, "{st}");
+    // Its digest under its own name (the mirror's is there too: the test pushed it).
+    let digests = st["status"]["repoDigests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        digests.iter().any(|d| d
+            .as_str()
+            .is_some_and(|d| d.starts_with("registry.k8s.io/e2e-test-images/busybox@sha256:"))),
+        "{st}"
+    );
+    let pulled = d.docker(&["pull", "busybox:mirrored"]).ok().to_string();
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    assert_eq!(
+        docker_id(&d, "busybox:mirrored").as_deref(),
+        Some(hub_id.as_str())
+    );
+}

@@ -603,6 +603,45 @@ fn ipv6_networks_give_containers_working_addresses() {
         refused.theirs.stderr
     );
 
+    // berthd isolates its IPv6 networks from each other as its IPv4 ones (the host routes
+    // IPv6 between bridges when forwarding is on; dockerd here runs without ip6tables).
+    let _g3 = Cleanup::new(&p, &["ncf-iso"], &["ncf-v6b"]);
+    let other = [
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd42:219:63::/64",
+        "ncf-v6b",
+    ];
+    p.d.docker(&other).ok();
+    let iso = [
+        "run",
+        "-d",
+        "--name",
+        "ncf-iso",
+        "--network",
+        "ncf-v6b",
+        "busybox",
+        "sleep",
+        "300",
+    ];
+    p.d.docker(&iso).ok();
+    let cross = [
+        "exec",
+        "ncf-s2",
+        "ping6",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        "fd42:219:63::2",
+    ];
+    assert!(
+        !p.d.docker(&cross).success(),
+        "IPv6 crossed from one network to another"
+    );
+
     // A restarted berthd re-creates the network: its containers still reach each other.
     p.d.restart();
     p.d.docker(&[

@@ -5,13 +5,15 @@
 //! roots and sockets, alternates engines run by run after a warm-up, and prints a markdown
 //! table (median, min–max, ratio, n) plus a JSON file. `--quick` takes one sample of each with
 //! a small "big" image and the debug binaries, so CI keeps the harness alive; `--filter NAME`
-//! runs the rows whose key contains NAME. No test asserts a time: figures are for people.
+//! runs the rows whose key contains NAME (`--levels 0,100,1000`: the running containers the
+//! `scale` rows are measured at). No test asserts a time: figures are for people.
 
 mod cli_floor;
 mod containers;
 mod engines;
 mod registry;
 mod report;
+mod scale;
 mod scenarios;
 mod stats;
 
@@ -32,6 +34,8 @@ pub struct Opts {
     pub n: usize,
     /// Warm-up runs per latency row.
     pub warmup: usize,
+    /// The numbers of running containers the scale rows are measured at (`--levels 0,100,1000`).
+    pub levels: Option<Vec<usize>>,
 }
 
 impl Opts {
@@ -48,14 +52,22 @@ fn parse(args: &[String]) -> Result<Opts> {
         json: PathBuf::from("target/bench.json"),
         n: 20,
         warmup: 3,
+        levels: None,
     };
+    let mut n_given = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
             "--filter" => o.filter = Some(it.next().context("--filter needs a value")?.clone()),
             "--json" => o.json = PathBuf::from(it.next().context("--json needs a value")?),
+            "--levels" => {
+                let v = it.next().context("--levels needs a value")?;
+                let l: Result<Vec<usize>, _> = v.split(',').map(str::parse).collect();
+                o.levels = Some(l.context("--levels takes numbers: 0,100,1000")?);
+            }
             "-n" => {
+                n_given = true;
                 o.n = it
                     .next()
                     .context("-n needs a value")?
@@ -66,7 +78,9 @@ fn parse(args: &[String]) -> Result<Opts> {
         }
     }
     if o.quick {
-        o.n = 1;
+        if !n_given {
+            o.n = 1;
+        }
         o.warmup = 0;
     }
     Ok(o)

@@ -27,6 +27,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "openssl",
     "apache2-utils",
     "tini",
+    "protobuf-compiler",
+    "containernetworking-plugins",
 ];
 
 /// Runs the suite.

@@ -12,9 +12,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Packages berth needs at run time.
-pub const RUNTIME_PACKAGES: &[&str] =
-    &["busybox-static", "iproute2", "iptables", "nftables", "tini"];
+/// Packages berth needs to build (`protobuf-compiler`: the CRI's protos) and at run time
+/// (`containernetworking-plugins`: the CNI plugins pods will use).
+pub const RUNTIME_PACKAGES: &[&str] = &[
+    "busybox-static",
+    "iproute2",
+    "iptables",
+    "nftables",
+    "tini",
+    "protobuf-compiler",
+    "containernetworking-plugins",
+];
 
 const SOCKET: &str = "/run/berth/berth.sock";
 

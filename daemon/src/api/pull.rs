@@ -37,9 +37,11 @@ pub async fn pull(ctx: Ctx, req: Req) -> ApiResult {
     let creds = decode_auth(req.header("x-registry-auth"));
     let reg = ctx.registry.clone();
     let (r2, creds2) = (r.clone(), creds.clone());
-    let resolved = tokio::task::spawn_blocking(move || resolve(&*reg, &r2, platform, &creds2))
-        .await
-        .map_err(ApiError::from)??;
+    let sources = crate::images::mirrors::sources(&ctx.config, &r);
+    let resolved =
+        tokio::task::spawn_blocking(move || resolve(&*reg, &r2, &sources, platform, &creds2))
+            .await
+            .map_err(ApiError::from)??;
     let (tx, resp) = http::json_stream();
     let sink = tx.clone();
     let p = Pull::new(

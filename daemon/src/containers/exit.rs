@@ -318,6 +318,7 @@ fn forget(ctx: &Ctx, c: &Arc<Container>) {
 /// after a manual stop, `unless-stopped` unless stopped by hand, `on-failure` after a
 /// failure within its retries).
 pub async fn restore(ctx: &Ctx) {
+    let mut live = Vec::new();
     for c in ctx.containers.all() {
         if c.view(|r| r.state.restarting) {
             // berthd stopped during a restart policy's back-off: exited, as it was.
@@ -344,18 +345,32 @@ pub async fn restore(ctx: &Ctx) {
             }
             continue;
         }
+        // The running ones all at once: a thousand monitors answer in parallel.
+        live.push(tokio::spawn(reattach(ctx.clone(), c)));
+    }
+    let n = live.len();
+    for t in live {
+        let _ = t.await;
+    }
+    if n > 0 {
+        tracing::info!("{n} container(s) found running at start-up");
+    }
+}
+
+/// A container recorded running when berthd starts: followed again if its monitor answers
+/// (one connection both tells that and waits for the exit), else its exit is recorded.
+async fn reattach(ctx: Ctx, c: Arc<Container>) {
+    let sock = ctx.containers.monitor_sock(&c.id);
+    if let Some(waiting) = wait_request(&sock).await {
+        tracing::debug!("re-attached to running container {}", c.id);
+        c.events.send_modify(|l| l.running = true);
+        watch_with(ctx.clone(), c.clone(), Some(waiting));
+        super::health::resume(&ctx, &c);
+    } else {
         let sdir = ctx.containers.state_dir(&c.id);
-        let sock = ctx.containers.monitor_sock(&c.id);
-        if tokio::net::UnixStream::connect(&sock).await.is_ok() {
-            tracing::info!("re-attached to running container {}", c.id);
-            c.events.send_modify(|l| l.running = true);
-            watch(ctx.clone(), c.clone());
-            super::health::resume(ctx, &c);
-        } else {
-            let info =
-                monitor_client::exit_record(&sdir).unwrap_or_else(|| ExitRecord::vanished(137, ""));
-            tracing::info!("container {} exited while the daemon was down", c.id);
-            on_exit(ctx, &c, &info).await;
-        }
+        let info =
+            monitor_client::exit_record(&sdir).unwrap_or_else(|| ExitRecord::vanished(137, ""));
+        tracing::info!("container {} exited while the daemon was down", c.id);
+        on_exit(&ctx, &c, &info).await;
     }
 }

@@ -126,7 +126,9 @@ pub async fn wait_reply(s: Option<UnixStream>) -> Option<ExitRecord> {
 /// As [`wait_reply`], with the rest of the connection: its end of file means the monitor has
 /// finished its clean-up and exited (PROTOCOL.md, "Exit and clean-up").
 pub async fn wait_reply_rest(s: Option<UnixStream>) -> Option<(ExitRecord, BufReader<UnixStream>)> {
-    let mut r = BufReader::new(s?);
+    // Every running container has one of these waiting: a small buffer (the exit line is
+    // short) instead of the default 8 KiB, which was a third of berthd's memory per container.
+    let mut r = BufReader::with_capacity(WAIT_BUFFER, s?);
     let mut line = Vec::new();
     (&mut r)
         .take(MAX_LINE as u64)
@@ -161,6 +163,9 @@ pub fn write_config(sdir: &Path, cfg: &MonitorConfig) -> Result<(), ProtoError> 
     std::fs::write(sdir.join("monitor.json"), line)
         .map_err(|e| ProtoError::Encode(format!("writing monitor.json: {e}")))
 }
+
+/// The read buffer of a connection waiting for a container's exit.
+const WAIT_BUFFER: usize = 256;
 
 /// How long a new monitor may take to report its container created (the runtime's set-up
 /// of the init: namespaces, cgroups, an OCI runtime's `create`).

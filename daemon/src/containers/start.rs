@@ -517,8 +517,14 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         .filter(|[h, _]| *h > 0)
         .map(|[h, w]| [clamp_u16(h.into()), clamp_u16(w.into())]);
     let rotation = super::logconfig::rotation(&rec);
+    // A CRI pod's container logs in the CRI's format where kubelet said.
+    let cri_log = rec.pod.as_ref().and_then(|p| p.log_path.clone());
     let mcfg = MonitorConfig {
-        log_path: Some(rec.log_path.clone()).filter(|p| !p.is_empty()),
+        log_format: match cri_log {
+            Some(_) => berth_monitor_proto::LogFormat::Cri,
+            None => berth_monitor_proto::LogFormat::JsonFile,
+        },
+        log_path: cri_log.or_else(|| Some(rec.log_path.clone()).filter(|p| !p.is_empty())),
         log_max_size: rotation.and_then(|r| r.max_size),
         log_max_file: rotation.map(|r| r.max_file),
         tty: cfg.tty,

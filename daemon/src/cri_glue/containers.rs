@@ -183,7 +183,14 @@ impl ContainerBackend for Engine {
             "k8s_{}_{}_{}_{}_{}",
             spec.name, pod.name, pod.namespace, pod.uid, spec.attempt
         );
-        let ns = pod.namespaces(&self.pods.run_dir(&pod.id));
+        // The CRI log file's folder must exist before the container is prepared (at create,
+        // `containers::prestart`), when its monitor opens the log.
+        if let Some(dir) = std::path::Path::new(&spec.log_path).parent() {
+            let dir = dir.to_path_buf();
+            blocking(move || std::fs::create_dir_all(&dir).map_err(CriError::internal)).await?;
+        }
+        let mut ns = pod.namespaces(&self.pods.run_dir(&pod.id));
+        ns.log_path = Some(spec.log_path.clone()).filter(|p| !p.is_empty());
         let body = create_body(&spec, &pod);
         crate::containers::create::create_in(&self.ctx, Some(&name), body, Some(ns))
             .await
@@ -192,20 +199,6 @@ impl ContainerBackend for Engine {
 
     async fn start_container(&self, id: &str) -> CriResult<()> {
         let c = self.pod_container(id)?;
-        // The CRI log file's folder (the pod's log directory) must exist.
-        let log = c.view(|r| {
-            r.config
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LOG_PATH).cloned())
-        });
-        if let Some(dir) = log
-            .as_deref()
-            .and_then(|p| std::path::Path::new(p).parent())
-        {
-            let dir = dir.to_path_buf();
-            blocking(move || std::fs::create_dir_all(&dir).map_err(CriError::internal)).await?;
-        }
         crate::containers::start::start(&self.ctx, &c)
             .await
             .map_err(cri_error)

@@ -73,7 +73,8 @@ impl ImageBackend for Engine {
         };
         let ctx = self.ctx.clone();
         blocking(move || {
-            let m = resolve(&*ctx.registry, &r, None, &creds).map_err(cri_error)?;
+            let sources = crate::images::mirrors::sources(&ctx.config, &r);
+            let m = resolve(&*ctx.registry, &r, &sources, None, &creds).map_err(cri_error)?;
             // The CRI has no progress stream: the messages are dropped.
             let p = Pull::new(ctx, creds, Box::new(|_| {}));
             p.run(&r, m).map_err(CriError::Internal)

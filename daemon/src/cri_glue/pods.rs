@@ -85,6 +85,7 @@ impl PodRecord {
             net: p(own.net, "net"),
             ipc: p(own.ipc, "ipc"),
             uts: p(own.uts, "uts"),
+            log_path: None,
         }
     }
 }
@@ -195,8 +196,11 @@ impl PodBackend for Engine {
     async fn run_pod(&self, spec: PodSpec) -> CriResult<String> {
         let mut r = PodRecord {
             id: random_id(),
+            // No hostname: the node's, as containerd does (kubelet always sends one).
             hostname: if spec.hostname.is_empty() {
-                spec.name.clone()
+                nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             } else {
                 spec.hostname
             },
@@ -228,6 +232,12 @@ impl PodBackend for Engine {
                     r.name, r.namespace, r.uid, r.attempt, o.id
                 )));
             }
+        }
+        if r.hostname.len() > 64 {
+            return Err(CriError::InvalidArgument(format!(
+                "hostname {:?} is longer than 64 characters",
+                r.hostname
+            )));
         }
         let dir = self.pods.run_dir(&r.id);
         let (own, host) = (r.own(), r.hostname.clone());

@@ -45,6 +45,8 @@ impl std::io::Write for CappedConfig {
 
 /// The image manifest a reference resolved to.
 pub struct Resolved {
+    /// Where it was found: the reference itself, or the same on a mirror.
+    source: Reference,
     /// The digest the reference named (the list's, for a manifest list).
     top_digest: String,
     /// The platform's image manifest.
@@ -67,19 +69,47 @@ fn pull_error(r: &Reference, e: DriverError) -> ServiceError {
     }
 }
 
-/// Fetches the manifest `r` names and, for a list or index, the one for `platform`
-/// (`(os, arch[/variant])`, default the host's).
+/// Fetches the manifest `r` names from the first of `sources` (its mirrors, then itself:
+/// [`super::mirrors::sources`]) that has it and, for a list or index, the one for `platform`
+/// (`(os, arch[/variant])`, default the host's). The last source's error is the answer.
 pub fn resolve(
     reg: &dyn Registry,
     r: &Reference,
+    sources: &[Reference],
     platform: Option<(String, String)>,
     creds: &Credentials,
 ) -> Result<Resolved, ServiceError> {
-    let m = reg.fetch_manifest(r, creds).map_err(|e| pull_error(r, e))?;
+    let mut last = None;
+    for s in sources {
+        match resolve_at(reg, r, s, platform.clone(), creds) {
+            Ok(m) => return Ok(m),
+            Err(e) => {
+                if s != r {
+                    tracing::debug!("mirror {} has no {}: {e}", s.domain, r);
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| ServiceError::internal("no registry to pull from")))
+}
+
+/// [`resolve`] at one source.
+fn resolve_at(
+    reg: &dyn Registry,
+    r: &Reference,
+    source: &Reference,
+    platform: Option<(String, String)>,
+    creds: &Credentials,
+) -> Result<Resolved, ServiceError> {
+    let m = reg
+        .fetch_manifest(source, creds)
+        .map_err(|e| pull_error(r, e))?;
     let invalid = |e: serde_json::Error| ServiceError::internal(format!("invalid manifest: {e}"));
     let doc: Value = serde_json::from_slice(&m.bytes).map_err(invalid)?;
     let Some(entries) = doc.get("manifests").and_then(Value::as_array) else {
         return Ok(Resolved {
+            source: source.clone(),
             top_digest: m.digest,
             doc,
         });
@@ -103,13 +133,14 @@ pub fn resolve(
             "no matching manifest for {os}/{arch} in the manifest list entries"
         ))
     })?;
-    let mut by_digest = r.clone();
+    let mut by_digest = source.clone();
     by_digest.tag = None;
     by_digest.digest = d["digest"].as_str().map(str::to_string);
     let one = reg
         .fetch_manifest(&by_digest, creds)
         .map_err(|e| pull_error(r, e))?;
     Ok(Resolved {
+        source: source.clone(),
         top_digest: m.digest,
         doc: serde_json::from_slice(&one.bytes).map_err(invalid)?,
     })
@@ -167,7 +198,9 @@ impl Pull {
             return Err(too_large());
         }
         let mut cfg = CappedConfig::default();
-        let fetched = self.reg.fetch_blob(r, &cfg_digest, &self.creds, &mut cfg);
+        let fetched = self
+            .reg
+            .fetch_blob(&m.source, &cfg_digest, &self.creds, &mut cfg);
         if cfg.over {
             return Err(too_large());
         }
@@ -215,7 +248,7 @@ impl Pull {
                 &l.short,
             );
         }
-        self.fetch_layers(r, &layers, &present)?;
+        self.fetch_layers(&m.source, &layers, &present)?;
         let tags: Vec<String> = r
             .tag
             .iter()

@@ -38,6 +38,9 @@ pub struct PodNamespaces {
     /// Its UTS namespace (hostname).
     #[serde(rename = "Uts", default)]
     pub uts: Option<String>,
+    /// The log in the CRI's format kubelet asked for (none: the json-file log only).
+    #[serde(rename = "LogPath", default)]
+    pub log_path: Option<String>,
 }
 
 impl Deref for ContainerRecord {

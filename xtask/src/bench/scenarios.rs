@@ -274,6 +274,7 @@ pub fn all(
             json: opts.json.clone(),
             n,
             warmup: 0,
+            levels: None,
         };
         let mut r = row(
             &format!("load big image ({} MB)", images.big_bytes / MB),
@@ -300,6 +301,10 @@ pub fn all(
     if opts.wants("build") {
         eprintln!("bench: build");
         rows.extend(build(opts, work, &all));
+    }
+    if opts.wants("scale") {
+        eprintln!("bench: scale (0, 100 and 1,000 running containers)");
+        rows.extend(super::scale::rows(opts, bin, engines));
     }
     if opts.wants("start") {
         eprintln!("bench: daemon start and stop");
@@ -446,6 +451,7 @@ fn pull(opts: &Opts, work: &Path, images: &Images, engines: &[&Engine]) -> Vec<R
         json: opts.json.clone(),
         n,
         warmup: 0,
+        levels: None,
     };
     let results = latency(&o, engines, |e| {
         // Remove every image holding the big layers so the pull really downloads them.
