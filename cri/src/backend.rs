@@ -108,6 +108,9 @@ pub trait RuntimeBackend: Send + Sync + 'static {
     fn health(&self) -> impl Future<Output = Health> + Send;
     /// The cgroup driver.
     fn cgroup_driver(&self) -> CgroupDriver;
+    /// Called as each CRI request arrives (the engine may track its activity, e.g. to give
+    /// memory back once idle).
+    fn on_request(&self) {}
 }
 
 /// A pod's DNS settings (`resolv.conf` of its containers).

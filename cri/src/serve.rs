@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 use tokio_stream::StreamExt;
+use tonic::service::interceptor::InterceptedService;
 
 /// Largest message accepted or sent (kubelet's own limit is 16 MiB).
 const MAX_MESSAGE: usize = 16 << 20;
@@ -48,12 +49,25 @@ pub async fn serve<B>(
 where
     B: ImageBackend + RuntimeBackend + PodBackend + ContainerBackend,
 {
-    let images = ImageServiceServer::new(Images::new(backend.clone()))
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
-    let runtime = RuntimeServiceServer::new(Runtime::new(backend))
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+    // Each request is announced to the backend first.
+    let seen = |b: Arc<B>| {
+        move |r: tonic::Request<()>| {
+            b.on_request();
+            Ok(r)
+        }
+    };
+    let images = InterceptedService::new(
+        ImageServiceServer::new(Images::new(backend.clone()))
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
+        seen(backend.clone()),
+    );
+    let runtime = InterceptedService::new(
+        RuntimeServiceServer::new(Runtime::new(backend.clone()))
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
+        seen(backend),
+    );
     tonic::transport::Server::builder()
         .add_service(runtime)
         .add_service(images)

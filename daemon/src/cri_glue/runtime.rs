@@ -40,4 +40,9 @@ impl RuntimeBackend for Engine {
     fn cgroup_driver(&self) -> CgroupDriver {
         CgroupDriver::Cgroupfs
     }
+
+    fn on_request(&self) {
+        // CRI requests count for the idle trimmer as Docker API requests do.
+        crate::idle::request();
+    }
 }
