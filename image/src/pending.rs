@@ -174,10 +174,7 @@ impl NewLayer<'_> {
                     let path = self.temp.insert(temp_name(&layers, ".split")).clone();
                     let mut rec = Recorder::create(&path, root, &store.tmp_dir())
                         .map_err(ImageError::io("creating the split record"))?;
-                    let mut tee = SplitTee {
-                        inner: limited,
-                        rec: &mut rec,
-                    };
+                    let mut tee = SplitTee::new(limited, &mut rec);
                     let (size, digest) = self.apply_digesting(&mut tee, hash_plain)?;
                     rec.finish()
                         .map_err(ImageError::io("writing the split record"))?;

@@ -73,6 +73,8 @@ pub(crate) struct Recorder {
     meta_whole: bool,
     pax: Option<Vec<u8>>,
     long_name: Option<Vec<u8>>,
+    /// Bodies to read back before the header just taken in reaches the driver.
+    pending: Vec<(Vec<u8>, BodyRef)>,
     files: u64,
     total: u64,
     failed: Option<String>,
@@ -110,28 +112,47 @@ impl Recorder {
             meta_whole: true,
             pax: None,
             long_name: None,
+            pending: Vec::new(),
             files: 0,
             total: 0,
             failed: None,
         })
     }
 
-    /// Takes in the next bytes of the stream.
-    pub(crate) fn feed(&mut self, mut data: &[u8]) -> io::Result<()> {
+    /// Takes in a prefix of `data`, the next bytes of the stream, and returns its length: all
+    /// of it, or up to the end of a header that puts earlier bodies at risk ([`Self::held`]):
+    /// those must be read back ([`Self::settle`]) once the driver has every byte before that
+    /// header, and before it gets the header itself.
+    pub(crate) fn feed(&mut self, data: &[u8]) -> io::Result<usize> {
         if let Some(why) = &self.failed {
             return Err(io::Error::other(why.clone()));
         }
-        self.total += data.len() as u64;
-        while !data.is_empty() {
-            let n = self.step(data);
-            let n = match n {
-                Ok(n) => n,
+        let mut done = 0;
+        while done < data.len() && self.pending.is_empty() {
+            match self.step(&data[done..]) {
+                Ok(n) => done += n,
                 Err(e) => {
                     self.failed = Some(e.to_string());
                     return Err(e);
                 }
-            };
-            data = &data[n..];
+            }
+        }
+        self.total += done as u64;
+        Ok(done)
+    }
+
+    /// Whether bodies wait to be read back (see [`Self::feed`]).
+    pub(crate) fn held(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Reads back the bodies the last header put at risk.
+    pub(crate) fn settle(&mut self) -> io::Result<()> {
+        for (path, r) in std::mem::take(&mut self.pending) {
+            if let Err(e) = self.read_back(&path, r) {
+                self.failed = Some(e.to_string());
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -280,9 +301,7 @@ impl Recorder {
             (rel.clone(), !kind.is_dir())
         };
         if !touched.is_empty() {
-            for (path, r) in self.live.take_at_risk(&touched, below) {
-                self.read_back(&path, r)?;
-            }
+            self.pending = self.live.take_at_risk(&touched, below);
         }
         let whiteout = name.starts_with(berth_archive::WHITEOUT_PREFIX.as_bytes());
         let regular = matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous);
@@ -410,6 +429,7 @@ impl Recorder {
     /// Ends the record at the end of the stream: writes the late bodies and the footer and
     /// syncs the file. Returns the tar's length.
     pub(crate) fn finish(mut self) -> io::Result<u64> {
+        self.settle()?;
         if let Some(why) = self.failed.take() {
             return Err(io::Error::other(why));
         }
@@ -468,16 +488,82 @@ fn copy_summed(f: File, w: &mut File, size: u64) -> io::Result<Option<u64>> {
     Ok((n_total == size).then(|| sum.finish()))
 }
 
-/// Hands everything read through it to a [`Recorder`].
+/// Hands everything read through it to a [`Recorder`], and holds back a header that puts
+/// earlier bodies at risk until they are read back: the reader first gets every byte before
+/// that header (so the driver can finish those bodies), then, at its next read, the header.
 pub(crate) struct SplitTee<'r, R> {
-    pub inner: R,
-    pub rec: &'r mut Recorder,
+    inner: R,
+    rec: &'r mut Recorder,
+    stash: Vec<u8>,
+    /// Bytes of `stash` handed out.
+    out: usize,
+    /// Bytes of `stash` taken in by the recorder.
+    fed: usize,
+    /// Where the held header starts in `stash` (nothing from there on is handed out).
+    hold: Option<usize>,
+}
+
+impl<'r, R: Read> SplitTee<'r, R> {
+    pub(crate) fn new(inner: R, rec: &'r mut Recorder) -> Self {
+        SplitTee {
+            inner,
+            rec,
+            stash: Vec::new(),
+            out: 0,
+            fed: 0,
+            hold: None,
+        }
+    }
 }
 
 impl<R: Read> Read for SplitTee<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.rec.feed(&buf[..n])?;
-        Ok(n)
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let end = self.hold.unwrap_or(self.fed);
+            if self.out < end {
+                let n = (end - self.out).min(buf.len());
+                buf[..n].copy_from_slice(&self.stash[self.out..self.out + n]);
+                self.out += n;
+                return Ok(n);
+            }
+            if self.rec.held() {
+                // Every byte before the held header is out: the driver can finish the
+                // bodies at risk, and cannot act on the header yet.
+                self.rec.settle()?;
+                self.hold = None;
+                continue;
+            }
+            if self.fed < self.stash.len() {
+                let n = self.rec.feed(&self.stash[self.fed..])?;
+                self.fed += n;
+                if self.rec.held() {
+                    self.hold = Some(self.fed.saturating_sub(512).max(self.out));
+                }
+                continue;
+            }
+            self.stash.resize(256 << 10, 0);
+            let n = loop {
+                match self.inner.read(&mut self.stash) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => {
+                    self.stash.clear();
+                    return Err(e);
+                }
+            };
+            self.stash.truncate(n);
+            self.out = 0;
+            self.fed = 0;
+            if n == 0 {
+                return Ok(0);
+            }
+        }
     }
 }
