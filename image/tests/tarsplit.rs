@@ -82,6 +82,20 @@ fn round_trip(driver: &str) {
         rebuilt(&s, &chain),
         Err(ImageError::LayerChanged { .. })
     ));
+    // Nor is a folder on the way replaced by a symlink (to an intact copy).
+    std::fs::remove_file(&odd).expect("rm");
+    std::fs::write(&odd, &bytes).expect("restore");
+    bytes[10] ^= 0xFF;
+    std::fs::write(&odd, &bytes).expect("restore");
+    assert!(rebuilt(&s, &chain).expect("intact again") == tar);
+    std::fs::rename(unpacked.join("etc"), unpacked.join("etc.real")).expect("mv");
+    std::os::unix::fs::symlink("etc.real", unpacked.join("etc")).expect("symlink");
+    match rebuilt(&s, &chain) {
+        Err(ImageError::LayerChanged { reason, .. }) => {
+            assert!(reason.contains("etc/"), "{reason}")
+        }
+        other => panic!("expected LayerChanged, got {:?}", other.map(|v| v.len())),
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@
 //! footer:   (u64 record number, u64 offset, u64 len) per late body,
 //!           u64 late count, u64 tar length, u64 footer offset, "BSPLITND"
 //! ```
-//! `sum` is [`Sum`], a fast non-cryptographic checksum that tells which file changed on disk;
+//! `sum` is [`Sum`], a CRC-32 and the length, that tells which file changed on disk;
 //! the whole rebuilt stream is checked against the diff_id as it is served ([`rebuild`]).
 
 pub(crate) mod rebuild;
@@ -35,72 +35,26 @@ pub(crate) const FILE_NAME: &str = "tar-split";
 /// [`berth_core::StorageDriver::diff_dir`]).
 pub(crate) const TAR_NAME: &str = "layer.tar";
 
-/// A fast streaming checksum of a file body (four multiply-rotate lanes over 8-byte words;
-/// not cryptographic: it names the file that changed, the diff_id proves the stream).
-#[derive(Clone)]
+/// A streaming checksum of a file body (CRC-32 with the length; not cryptographic: it names
+/// the file that changed, the diff_id proves the stream).
+#[derive(Default)]
 pub(crate) struct Sum {
-    lanes: [u64; 4],
-    tail: [u8; 32],
-    tail_len: usize,
+    crc: flate2::Crc,
     len: u64,
 }
 
-const P1: u64 = 0x9E37_79B1_85EB_CA87;
-const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
-
 impl Sum {
     pub(crate) fn new() -> Sum {
-        Sum {
-            lanes: [P1, P2, P1 ^ P2, P2.rotate_left(17)],
-            tail: [0; 32],
-            tail_len: 0,
-            len: 0,
-        }
+        Sum::default()
     }
 
-    fn block(&mut self, b: &[u8]) {
-        for (lane, w) in self.lanes.iter_mut().zip(b.chunks_exact(8)) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            *lane = (*lane ^ u64::from_le_bytes(word))
-                .wrapping_mul(P1)
-                .rotate_left(31)
-                .wrapping_mul(P2);
-        }
-    }
-
-    pub(crate) fn update(&mut self, mut data: &[u8]) {
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        self.crc.update(data);
         self.len += data.len() as u64;
-        if self.tail_len > 0 {
-            let take = (32 - self.tail_len).min(data.len());
-            self.tail[self.tail_len..self.tail_len + take].copy_from_slice(&data[..take]);
-            self.tail_len += take;
-            data = &data[take..];
-            if self.tail_len < 32 {
-                return;
-            }
-            let t = self.tail;
-            self.block(&t);
-            self.tail_len = 0;
-        }
-        let mut chunks = data.chunks_exact(32);
-        for c in &mut chunks {
-            self.block(c);
-        }
-        let rest = chunks.remainder();
-        self.tail[..rest.len()].copy_from_slice(rest);
-        self.tail_len = rest.len();
     }
 
     pub(crate) fn finish(&self) -> u64 {
-        let mut h = self.len.wrapping_mul(P2);
-        for (i, l) in self.lanes.iter().enumerate() {
-            h = (h ^ l.rotate_left(i as u32 * 13)).wrapping_mul(P1);
-        }
-        for b in &self.tail[..self.tail_len] {
-            h = (h ^ u64::from(*b)).wrapping_mul(P2).rotate_left(11);
-        }
-        h ^ (h >> 29)
+        (u64::from(self.crc.sum()) << 32) ^ self.len
     }
 }
 
