@@ -49,11 +49,12 @@ fn many_layers(work: &Path, rootfs: &Path) -> Result<PathBuf> {
 /// The rows of this module that `opts` wants.
 pub fn rows(opts: &Opts, work: &Path, rootfs: &Path, engines: &[&Engine]) -> Vec<Row> {
     let mut rows = Vec::new();
-    let wants_layers = opts.wants("load") || opts.wants("pull") || opts.wants("layers");
+    // Keys: `layers50` (both rows), `load`, `pull`; `images1000`.
+    let wants_layers = opts.wants("load") || opts.wants("pull") || opts.wants("layers50");
     if wants_layers {
         match many_layers(work, rootfs) {
             Ok(arch) => {
-                if opts.wants("load") || opts.wants("layers") {
+                if opts.wants("load") || opts.wants("layers50") {
                     eprintln!("bench: load of an image of {LAYERS} small layers");
                     let a = arch.display().to_string();
                     let results = latency(&few(opts), engines, |e| {
@@ -66,7 +67,7 @@ pub fn rows(opts: &Opts, work: &Path, rootfs: &Path, engines: &[&Engine]) -> Vec
                         results,
                     ));
                 }
-                if opts.wants("pull") || opts.wants("layers") {
+                if opts.wants("pull") || opts.wants("layers50") {
                     eprintln!("bench: pull of an image of {LAYERS} small layers");
                     rows.push(pull(
                         opts,
@@ -82,7 +83,7 @@ pub fn rows(opts: &Opts, work: &Path, rootfs: &Path, engines: &[&Engine]) -> Vec
             Err(e) => eprintln!("bench: the {LAYERS}-layer image: {e:#}"),
         }
     }
-    if opts.wants("images") {
+    if opts.wants("images1000") {
         eprintln!("bench: images with {IMAGES} images");
         rows.push(images_listing(opts, work, rootfs, engines));
     }
