@@ -59,6 +59,13 @@ pub struct ApplyStats {
     pub entries: u64,
 }
 
+/// Where a layer entry named `raw` lands inside the layer's folder, as [`apply_layer`] places
+/// it (`/` and `.` parts dropped; `None` when it has a `..` and would be refused). The image
+/// store uses it to find the file bodies it reads back.
+pub fn entry_path(raw: &Path) -> Option<PathBuf> {
+    clean(raw, "").ok()
+}
+
 /// Cleans an entry path into a relative path with no `..`.
 fn clean(raw: &Path, entry: &str) -> Result<PathBuf, ArchiveError> {
     let mut out = PathBuf::new();
@@ -265,7 +272,9 @@ fn unpack(
             continue;
         }
         let header = entry.header().clone();
-        let size = header.entry_size().map_err(tar_err)?;
+        // The body's length as the tar reader reads it (a PAX `size` record wins over the
+        // header's field, as it must for files of 8 GiB and more).
+        let size = entry.size();
         stats.bytes += size;
         if stats.bytes > opts.max_size {
             return Err(ArchiveError::TooLarge {

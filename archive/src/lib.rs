@@ -21,8 +21,8 @@ pub mod diff;
 pub mod digest;
 
 pub use apply::{
-    apply_layer, apply_layer_in, extract, extract_in, ApplyOptions, ApplyStats, ExtractOptions,
-    Whiteouts,
+    apply_layer, apply_layer_in, entry_path, extract, extract_in, ApplyOptions, ApplyStats,
+    ExtractOptions, Whiteouts,
 };
 pub use compression::{decompress, Compression};
 pub use diff::{

@@ -130,6 +130,37 @@ impl Root {
         Ok((Dir { fd }, name))
     }
 
+    /// Opens the regular file `rel` for reading without following any symlink on the way:
+    /// every folder is opened `O_NOFOLLOW` from its parent's descriptor and the file itself
+    /// with [`Dir::open_file`], so a symlink anywhere in `rel` (or a `..`) is an error rather
+    /// than a detour (reading back file bodies of an unpacked layer).
+    pub fn open_regular_nofollow(&self, rel: impl AsRef<Path>) -> Result<File, ConfineError> {
+        let rel = rel.as_ref();
+        let fail = |e| ConfineError::io("opening", self.display(rel), e);
+        let mut names = Vec::new();
+        for c in rel.components() {
+            match c {
+                std::path::Component::Normal(n) => names.push(n),
+                std::path::Component::CurDir | std::path::Component::RootDir => {}
+                _ => {
+                    return Err(ConfineError::InvalidPath {
+                        path: self.display(rel),
+                    })
+                }
+            }
+        }
+        let Some((last, dirs)) = names.split_last() else {
+            return Err(ConfineError::InvalidPath {
+                path: self.display(rel),
+            });
+        };
+        let mut dir = self.open_top()?;
+        for d in dirs {
+            dir = dir.open_dir(d).map_err(fail)?;
+        }
+        dir.open_file(last).map_err(fail)
+    }
+
     /// The root's own folder as a [`Dir`].
     pub fn open_top(&self) -> Result<Dir, ConfineError> {
         let fd = resolve::reopen(self.as_fd(), libc::O_RDONLY | libc::O_DIRECTORY)

@@ -102,6 +102,16 @@ pub trait StorageDriver: Send + Sync {
         false
     }
 
+    /// The folder that holds the content [`apply_diff`](StorageDriver::apply_diff) unpacked
+    /// into layer `id`, exactly as unpacked (overlay's `diff` folder, vfs's snapshot), so the
+    /// image store can read file bodies back instead of keeping the layer's tar a second time.
+    /// `None` (the default) when the driver has no such folder or changes what it unpacks: the
+    /// store then keeps the whole tar. The folder's content comes from an image: callers open
+    /// it only through `berth-confine`, never following symlinks.
+    fn diff_dir(&self, _id: &str) -> DriverResult<Option<std::path::PathBuf>> {
+        Ok(None)
+    }
+
     /// Writes the changes of layer `id` against its parent as an uncompressed tar stream with
     /// `.wh.` whiteouts (what `commit`, `save` and layer export use).
     fn diff(&self, id: &str, out: &mut dyn Write) -> DriverResult<()>;

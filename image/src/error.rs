@@ -27,6 +27,16 @@ pub enum ImageError {
         /// Computed.
         actual: String,
     },
+    /// A recorded layer's tar can no longer be rebuilt byte for byte (its unpacked files
+    /// changed on disk since it was unpacked, or its split record is damaged): nothing wrong
+    /// is served.
+    #[error("layer {chain} cannot be reproduced exactly: {reason}")]
+    LayerChanged {
+        /// The layer's chain id.
+        chain: String,
+        /// What differs.
+        reason: String,
+    },
     /// The storage driver failed.
     #[error("{0}")]
     Driver(#[from] DriverError),
@@ -56,7 +66,9 @@ impl From<ImageError> for DriverError {
             }
             ImageError::Conflict(_) => DriverError::Conflict(e.to_string()),
             ImageError::Driver(d) => d,
-            ImageError::Io { .. } => DriverError::Io(e.to_string()),
+            ImageError::Io { .. } | ImageError::LayerChanged { .. } => {
+                DriverError::Io(e.to_string())
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Layers: applying a layer stream into the storage driver under its chain id, verifying its
-//! diff_id, and recording it (`layers/<chain hex>/{diff_id,size,parent,cache-id,layer.tar}`,
-//! like Docker's layerdb) only when it is complete. The uncompressed tar is kept so `save`
-//! reproduces the exact bytes the diff_id names. (The steps of making one are in `pending`.)
+//! diff_id, and recording it (`layers/<chain hex>/{diff_id,size,parent,cache-id,tar-split}`,
+//! like Docker's layerdb) only when it is complete. The split record rebuilds the exact bytes
+//! the diff_id names for `save` and `push` (`split`). (The steps of making one are in
+//! `pending`.)
 
 use crate::fsutil::{temp_name, LimitReader};
 pub(crate) use crate::pending::Streamed;
@@ -51,11 +52,6 @@ impl ImageStore {
             .unwrap_or_default()
     }
 
-    /// The kept uncompressed tar of layer `chain`.
-    pub fn layer_tar(&self, chain: &str) -> PathBuf {
-        self.layer_dir(chain).join("layer.tar")
-    }
-
     /// Applies a (gzip, zstd or plain) layer stream on top of `parent`, expecting
     /// `diff_id`. Returns the new chain id. An existing complete layer is reused (the stream
     /// is then not read). Nothing is left behind on failure.
@@ -65,28 +61,27 @@ impl ImageStore {
         diff_id: &str,
         r: &mut dyn Read,
     ) -> Result<String, ImageError> {
-        match self.apply_inner(parent, diff_id, r, Keep::Temp)? {
+        match self.apply_inner(parent, diff_id, r, Keep::Stream)? {
             Applied::Existing(chain) | Applied::New { chain, .. } => Ok(chain),
             Applied::Mismatch(s) => Err(diff_mismatch(diff_id, s.diff_id)),
         }
     }
 
     /// Applies the raw (gzip, zstd or plain) layer stream `r` on top of `parent`, expecting
-    /// `diff_id`, copying the uncompressed tar to the new file `tee` as it goes (it becomes
-    /// the layer's `layer.tar`). When the content turns out to have another diff_id, nothing
-    /// is recorded and `tee` holds the whole uncompressed stream ([`Applied::Mismatch`]).
+    /// `diff_id`. When the content turns out to have another diff_id, nothing is recorded
+    /// and the stream was read to its end ([`Applied::Mismatch`]).
     pub(crate) fn apply_stream(
         &self,
         parent: Option<&str>,
         diff_id: &str,
         r: &mut dyn Read,
-        tee: &Path,
     ) -> Result<Applied, ImageError> {
-        self.apply_inner(parent, diff_id, r, Keep::Tee(tee))
+        self.apply_inner(parent, diff_id, r, Keep::Stream)
     }
 
     /// Applies the uncompressed layer tar in file `path` on top of `parent`, expecting
-    /// `diff_id`; on success the file is moved into the layer record as its `layer.tar`.
+    /// `diff_id` (when the driver has no diff folder, the file is moved into the layer record
+    /// as its `layer.tar`).
     pub(crate) fn apply_file(
         &self,
         parent: Option<&str>,

@@ -4,9 +4,11 @@
 //! - `blobs/sha256/<hex>`: image config blobs; the image ID is the sha256 of these exact bytes;
 //! - `imagedb/<hex>.json`: the per-image record (diff_ids, chain ids, parent, created, size,
 //!   repo digests); an image exists exactly when its record does;
-//! - `layers/<chain hex>/{diff_id,size,parent,cache-id,layer.tar}`: a layer, like Docker's
+//! - `layers/<chain hex>/{diff_id,size,parent,cache-id,tar-split}`: a layer, like Docker's
 //!   layerdb; the storage driver's layer of the same name (the cache-id) holds its content, so
-//!   identical layers are shared; they are refcounted by the image records that list them;
+//!   identical layers are shared; they are refcounted by the image records that list them.
+//!   `tar-split` rebuilds the layer's exact tar from the unpacked files (see `split`); data
+//!   roots written before it, and drivers without a diff folder, keep `layer.tar` instead;
 //! - `repositories.json`: tags (`busybox:latest` → image ID), in Docker's format;
 //! - `tmp/`: spools of running loads (wiped at open).
 //!
@@ -30,6 +32,7 @@ mod members;
 mod pending;
 mod remove;
 pub mod save;
+mod split;
 mod store;
 pub mod tags;
 
@@ -38,6 +41,7 @@ pub use error::ImageError;
 pub use list::{HistoryItem, ListFilter};
 pub use pending::{Begun, NewLayer};
 pub use remove::{DeleteItem, ImageUsage, NoContainers, PruneReport};
+pub use split::rebuild::{layer_read_error, LayerTar};
 pub use store::{Image, ImageStore, LayerRecord};
 
 /// Docker's media types.

@@ -117,9 +117,10 @@ impl ImageStore {
             .as_deref()
             .map(|n| self.resolve(n).map(|i| i.created_nanos()))
             .transpose()?;
-        let parents: BTreeSet<String> = self.list().into_iter().map(|i| i.parent).collect();
+        let all = self.list();
+        let parents: BTreeSet<String> = all.iter().map(|i| i.parent.clone()).collect();
         let mut out = Vec::new();
-        for mut img in self.list() {
+        for mut img in all {
             let created = img.created_nanos();
             if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
                 continue;

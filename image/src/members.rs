@@ -2,8 +2,8 @@
 //!
 //! Small members (configs, manifests, index.json) stay in memory. A large member is a layer
 //! (or something `load` will ignore): it is streamed once — hashed (blob digest and, when
-//! compressed, diff_id), decompressed within `max-layer-size` and copied to a file that can
-//! become the layer's `layer.tar`. When the configs and manifests seen so far say which layer
+//! compressed, diff_id) and decompressed within `max-layer-size`. When the configs and
+//! manifests seen so far say which layer
 //! a member is (its name is the digest of a blob an earlier config or OCI manifest lists) and
 //! its parent layer is already there, it is applied to the storage driver in that same pass
 //! (as docker-archives written by berth and Docker list the config before the layers, most
@@ -11,7 +11,8 @@
 //! file and applied once manifest.json or index.json (which may come last) tells where it
 //! goes. A guess never decides anything: every use checks the blob digest against the name
 //! and the diff_id against the config, and a member applied under a wrong guess is applied
-//! again from its kept copy (the layer made by the guess is removed when no image uses it).
+//! again from the tar its layer rebuilds (the layer made by the guess is removed when no image
+//! uses it); a member whose content is not the guessed layer's is not kept.
 
 use crate::store::ImageStore;
 use crate::{chain_id, ImageError};
@@ -247,8 +248,8 @@ impl<'s> Members<'s> {
             .and_then(|h| self.guesses.get(h))
             .filter(|g| g.parent.as_deref().is_none_or(|p| store.layer(p).is_some()))
             .map(|g| (g.diff_id.clone(), g.parent.clone()));
-        let path = self.spool_path();
         let Some((diff_id, parent)) = guess else {
+            let path = self.spool_path();
             let streamed = store.spool_stream(r, &path)?;
             return Ok(Member::File { path, streamed });
         };
@@ -256,12 +257,12 @@ impl<'s> Members<'s> {
         let existing = if store.layer(&chain).is_some() {
             Some(chain)
         } else {
-            match store.apply_stream(parent.as_deref(), &diff_id, r, &path)? {
+            match store.apply_stream(parent.as_deref(), &diff_id, r)? {
                 Applied::New { chain, streamed } => {
                     self.created.push(chain.clone());
                     return Ok(Member::Layer { chain, streamed });
                 }
-                Applied::Mismatch(streamed) => return Ok(Member::File { path, streamed }),
+                Applied::Mismatch(streamed) => return Ok(Member::Unkept { streamed }),
                 Applied::Existing(chain) => Some(chain),
             }
         };
@@ -415,9 +416,9 @@ impl<'s> Members<'s> {
                 if store.layer(&chain).is_some() {
                     return Ok(chain);
                 }
-                // Listed on another parent than guessed: apply the kept tar again.
-                let kept = store.layer_tar(c);
-                self.apply_copy(parent, diff_id, &kept)?
+                // Listed on another parent than guessed: apply its tar again.
+                let mut tar = store.open_layer_tar(c)?;
+                store.apply_layer(parent, diff_id, &mut tar)?
             }
             Member::Unkept { streamed } => {
                 check_blob_name(key, &streamed.blob)?;

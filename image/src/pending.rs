@@ -1,7 +1,8 @@
 //! Layers being made, in three steps: [`ImageStore::begin_layer`] claims the chain id (two
 //! pulls never fill the same storage layer; the second waits and then finds it recorded) and
 //! creates its empty storage layer; [`NewLayer::fill`] decompresses a stream into it while
-//! keeping the uncompressed tar and hashing the diff_id, holding no store lock; and
+//! recording what rebuilds its exact tar (the split record, see `split`; the whole tar when
+//! the driver has no diff folder) and hashing the diff_id, holding no store lock; and
 //! [`NewLayer::commit`] records the layer once its diff_id is verified and its parent is
 //! recorded. A `NewLayer` dropped before its commit takes its storage layer and temp tar away.
 //!
@@ -11,6 +12,7 @@
 
 use crate::copy::LayerCopy;
 use crate::fsutil::{temp_name, write_dir_atomic, LimitReader};
+use crate::split::record::{Recorder, SplitTee};
 use crate::store::{lock, poisoned, ImageStore};
 use crate::{chain_id, storage_id, ImageError};
 use berth_archive::{Compression, DigestReader};
@@ -27,14 +29,13 @@ pub enum Begun<'a> {
     New(NewLayer<'a>),
 }
 
-/// Where the uncompressed tar kept as the layer's `layer.tar` comes from.
+/// Where the stream being applied comes from (it matters only when the driver has no diff
+/// folder and the whole tar is kept as the layer's `layer.tar`).
 #[derive(Clone, Copy)]
 pub(crate) enum Keep<'a> {
-    /// A new temp file of the store's, copied from the stream while it is applied.
-    Temp,
-    /// Copy the stream into this new file of the caller's while applying it.
-    Tee(&'a Path),
-    /// The stream is already this (uncompressed) file of the caller's.
+    /// A stream: the store copies it to a temp file of its own while it is applied.
+    Stream,
+    /// The stream is already this (uncompressed) file of the caller's, moved into the record.
     Existing(&'a Path),
 }
 
@@ -50,11 +51,13 @@ pub(crate) struct Streamed {
     pub compressed: bool,
 }
 
-/// A filled layer's content size, what the stream held, and where its tar is.
+/// A filled layer's content size, what the stream held, and the file that rebuilds its tar
+/// (moved into the record under `name`: `tar-split` or `layer.tar`).
 struct Filled {
     size: u64,
     streamed: Streamed,
     tar: PathBuf,
+    name: &'static str,
 }
 
 /// A claimed layer being made (see the module documentation).
@@ -64,9 +67,10 @@ pub struct NewLayer<'a> {
     parent: Option<String>,
     diff_id: String,
     sid: String,
-    /// The store's own temp copy of the tar, removed on drop unless moved into the record.
+    /// The store's own temp split record or tar copy, removed on drop unless moved into the
+    /// record.
     temp: Option<PathBuf>,
-    filled: Option<Filled>,
+    filled: Option<Box<Filled>>,
     committed: bool,
 }
 
@@ -137,7 +141,7 @@ impl NewLayer<'_> {
     /// registry blob) need not have its raw bytes hashed again: `hash_raw` false (the
     /// uncompressed content is hashed either way).
     pub fn fill(&mut self, r: &mut dyn Read, hash_raw: bool) -> Result<(), ImageError> {
-        self.fill_keep(r, Keep::Temp, hash_raw).map(|_| ())
+        self.fill_keep(r, Keep::Stream, hash_raw).map(|_| ())
     }
 
     pub(crate) fn fill_keep(
@@ -152,25 +156,40 @@ impl NewLayer<'_> {
         } else {
             Raw::Plain(r)
         };
-        let (compressed, size, diff_id, tar) = {
+        let (compressed, size, diff_id, tar, name) = {
             let (kind, plain) = berth_archive::decompress(&mut raw).map_err(layer_err)?;
             let compressed = kind != Compression::None;
             // The diff_id is the raw stream's digest when that is hashed and not compressed.
             let hash_plain = compressed || !hash_raw;
             let mut limited = LimitReader::new(plain, store.max_layer);
-            let (size, diff_id, tar) = match keep {
-                Keep::Existing(path) => {
-                    let (size, digest) = self.apply_digesting(&mut limited, hash_plain)?;
-                    (size, digest, path.to_path_buf())
+            let split = match store.storage.diff_dir(&self.sid)? {
+                Some(dir) => Some(berth_confine::Root::open(&dir).map_err(|e| {
+                    ImageError::io("opening the unpacked layer")(io::Error::other(e))
+                })?),
+                None => None,
+            };
+            let (size, diff_id, tar, name) = match (split, keep) {
+                (Some(root), _) => {
+                    let layers = store.root.join("layers");
+                    let path = self.temp.insert(temp_name(&layers, ".split")).clone();
+                    let mut rec = Recorder::create(&path, root, &store.tmp_dir())
+                        .map_err(ImageError::io("creating the split record"))?;
+                    let mut tee = SplitTee::new(limited, &mut rec);
+                    let (size, digest) = self.apply_digesting(&mut tee, hash_plain)?;
+                    rec.finish()
+                        .map_err(ImageError::io("writing the split record"))?;
+                    (size, digest, path, crate::split::FILE_NAME)
                 }
-                Keep::Temp | Keep::Tee(_) => {
-                    let path = match keep {
-                        Keep::Tee(p) => p.to_path_buf(),
-                        _ => self
-                            .temp
-                            .insert(temp_name(&store.root.join("layers"), ".tar"))
-                            .clone(),
-                    };
+                (None, Keep::Existing(path)) => {
+                    let (size, digest) = self.apply_digesting(&mut limited, hash_plain)?;
+                    File::open(path)
+                        .and_then(|f| f.sync_all())
+                        .map_err(ImageError::io("syncing the layer copy"))?;
+                    (size, digest, path.to_path_buf(), crate::split::TAR_NAME)
+                }
+                (None, Keep::Stream) => {
+                    let layers = store.root.join("layers");
+                    let path = self.temp.insert(temp_name(&layers, ".tar")).clone();
                     let copy = LayerCopy::create(&path)
                         .map_err(ImageError::io("creating the layer copy"))?;
                     let mut tee = Tee {
@@ -181,10 +200,10 @@ impl NewLayer<'_> {
                     tee.copy
                         .finish()
                         .map_err(ImageError::io("writing the layer copy"))?;
-                    (size, digest, path)
+                    (size, digest, path, crate::split::TAR_NAME)
                 }
             };
-            (compressed, size, diff_id, tar)
+            (compressed, size, diff_id, tar, name)
         };
         // What the decompressor left (bytes after the end of a gzip stream) still counts for
         // the blob digest, and reaching the end is what makes a self-checking source check.
@@ -198,16 +217,12 @@ impl NewLayer<'_> {
             blob,
             compressed,
         };
-        if matches!(keep, Keep::Existing(_)) {
-            File::open(&tar)
-                .and_then(|f| f.sync_all())
-                .map_err(ImageError::io("syncing the layer copy"))?;
-        }
-        self.filled = Some(Filled {
+        self.filled = Some(Box::new(Filled {
             size,
             streamed: streamed.clone(),
             tar,
-        });
+            name,
+        }));
         Ok(streamed)
     }
 
@@ -260,7 +275,7 @@ impl NewLayer<'_> {
         write_dir_atomic(
             &store.layer_dir(&self.chain),
             &files,
-            Some((&filled.tar, "layer.tar")),
+            Some((&filled.tar, filled.name)),
         )?;
         self.committed = true;
         Ok(self.chain.clone())

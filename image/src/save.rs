@@ -1,7 +1,8 @@
 //! `save`: images to a docker-archive tarball with OCI layout entries, as Docker 25+ writes —
 //! `blobs/sha256/*` (configs, uncompressed layers, OCI manifests), `index.json`, `oci-layout`,
-//! `manifest.json`, `repositories`. Layers are the exact tars the images were made from, so
-//! every engine computes the same image IDs.
+//! `manifest.json`, `repositories`. Layers are the exact tars the images were made from
+//! (rebuilt and checked against their diff_ids, `split::rebuild`), so every engine computes
+//! the same image IDs.
 
 use crate::store::{Image, ImageStore};
 use crate::{chain_ids, media, ImageError};
@@ -73,10 +74,8 @@ impl ImageStore {
             let mut layer_descs = Vec::new();
             let mut layer_paths = Vec::new();
             for (chain, diff_id) in chain_ids(&img.diff_ids).iter().zip(&img.diff_ids) {
-                let path = self.layer_tar(chain);
-                let mut f = std::fs::File::open(&path)
-                    .map_err(ImageError::io(format!("opening layer {chain}")))?;
-                let size = f.metadata().map_err(ImageError::io("stat layer"))?.len();
+                let mut tar = self.open_layer_tar(chain)?;
+                let size = tar.size();
                 let hex = diff_id.trim_start_matches("sha256:").to_string();
                 if written.insert(hex.clone()) {
                     let mut h = tar::Header::new_gnu();
@@ -84,8 +83,8 @@ impl ImageStore {
                     h.set_mode(0o644);
                     h.set_size(size);
                     h.set_mtime(0);
-                    b.append_data(&mut h, format!("blobs/sha256/{hex}"), &mut f)
-                        .map_err(io_err)?;
+                    b.append_data(&mut h, format!("blobs/sha256/{hex}"), &mut tar)
+                        .map_err(|e| crate::layer_read_error("writing the archive", e))?;
                 }
                 layer_descs
                     .push(json!({"mediaType": media::OCI_LAYER, "digest": diff_id, "size": size}));

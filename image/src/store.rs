@@ -294,6 +294,13 @@ impl ImageStore {
 
     /// Loads image `id` (`sha256:<hex>`).
     pub fn get(&self, id: &str) -> Result<Image, ImageError> {
+        let full = format!("sha256:{}", hex_of(id));
+        let tags = self.tags.of(&full);
+        self.get_tagged(id, tags)
+    }
+
+    /// Loads image `id` whose tags the caller already knows.
+    fn get_tagged(&self, id: &str, repo_tags: Vec<String>) -> Result<Image, ImageError> {
         let rec = self
             .record(id)
             .ok_or_else(|| ImageError::NotFound(id.to_string()))?;
@@ -303,7 +310,7 @@ impl ImageStore {
             .map_err(|e| ImageError::Invalid(format!("bad config of {id}: {e}")))?;
         let full = format!("sha256:{}", hex_of(id));
         Ok(Image {
-            repo_tags: self.tags.of(&full),
+            repo_tags,
             id: full,
             config,
             repo_digests: rec.repo_digests,
@@ -316,9 +323,13 @@ impl ImageStore {
 
     /// Every image.
     pub fn list(&self) -> Vec<Image> {
+        let mut tags = self.tags.by_id();
         self.ids()
             .iter()
-            .filter_map(|id| self.get(id).ok())
+            .filter_map(|id| {
+                let t = tags.remove(id).unwrap_or_default();
+                self.get_tagged(id, t).ok()
+            })
             .collect()
     }
 

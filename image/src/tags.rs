@@ -113,6 +113,18 @@ impl Tags {
             .unwrap_or_default()
     }
 
+    /// Every tag key by the ID it points at (each list sorted): one pass for listings, where
+    /// [`Tags::of`] per image would read every tag once per image.
+    pub fn by_id(&self) -> std::collections::HashMap<String, Vec<String>> {
+        let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+        if let Ok(m) = self.map.read() {
+            for (k, v) in m.iter() {
+                out.entry(v.clone()).or_default().push(k.clone());
+            }
+        }
+        out
+    }
+
     /// Points `key` at `id`; returns the previous target.
     pub fn set(&self, key: &str, id: &str) -> Result<Option<String>, ImageError> {
         let mut m = self.write()?;

@@ -93,6 +93,7 @@ fn storage(d: &dyn StorageDriver, method: &str, a: &Value, fd: i32) -> Outcome {
         "mounts" => out(d.mounts(&id()?)?),
         "apply_diff" => out(d.apply_diff(&id()?, &mut stream(fd)?)?),
         "independent_diffs" => out(d.independent_diffs()),
+        "diff_dir" => out(d.diff_dir(&id()?)?),
         "diff" => out(d.diff(&id()?, &mut stream(fd)?)?),
         "changes" => out(d.changes(&id()?)?),
         "usage" => out(d.usage(&id()?)?),

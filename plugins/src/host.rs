@@ -167,6 +167,11 @@ impl StorageDriver for StorageProxy {
         // A plugin built before the method existed answers "unknown method": false.
         self.call("independent_diffs", json!({})).unwrap_or(false)
     }
+    fn diff_dir(&self, id: &str) -> DriverResult<Option<std::path::PathBuf>> {
+        // A plugin built before the method existed answers "unknown method": no folder, so
+        // the image store keeps whole tars for its layers, as it did then.
+        Ok(self.call("diff_dir", json!({"id": id})).unwrap_or(None))
+    }
     fn diff(&self, id: &str, out: &mut dyn Write) -> DriverResult<()> {
         call_writing(self.call, self.handle, "diff", json!({"id": id}), out)
     }

@@ -336,6 +336,13 @@ impl StorageDriver for Overlay {
         true
     }
 
+    fn diff_dir(&self, id: &str) -> DriverResult<Option<PathBuf>> {
+        if !self.exists(id) {
+            return Err(DriverError::NotFound(format!("layer {id} does not exist")));
+        }
+        Ok(Some(self.layer(id).join("diff")))
+    }
+
     fn diff(&self, id: &str, out: &mut dyn Write) -> DriverResult<()> {
         write_diff_overlay(&self.layer(id).join("diff"), &mut &mut *out)
             .map_err(|e| DriverError::Io(e.to_string()))

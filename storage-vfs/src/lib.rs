@@ -217,6 +217,13 @@ impl StorageDriver for Vfs {
             .map_err(|e| DriverError::InvalidInput(e.to_string()))
     }
 
+    fn diff_dir(&self, id: &str) -> DriverResult<Option<PathBuf>> {
+        if !self.exists(id) {
+            return Err(DriverError::NotFound(format!("layer {id} does not exist")));
+        }
+        Ok(Some(self.dir(id)))
+    }
+
     fn diff(&self, id: &str, out: &mut dyn Write) -> DriverResult<()> {
         let parent = self.parent(id).map(|p| self.dir(&p));
         write_diff_between(&self.dir(id), parent.as_deref(), &mut &mut *out)

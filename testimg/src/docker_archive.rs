@@ -42,6 +42,19 @@ pub fn write(
     repo_tag: &str,
     cmd: &[&str],
 ) -> Result<String, TestImageError> {
+    let ids = write_many(dest, layers, &[repo_tag.to_string()], cmd)?;
+    Ok(ids.into_iter().next().unwrap_or_default())
+}
+
+/// Like [`write`] with one image per tag in `repo_tags`, all on the same layers (stored once);
+/// with more than one tag each image's config carries the label `berth.testimg.n=<index>`,
+/// so the images are distinct (`images` with 1,000 images). Returns the image IDs.
+pub fn write_many(
+    dest: &Path,
+    layers: &[&Path],
+    repo_tags: &[String],
+    cmd: &[&str],
+) -> Result<Vec<String>, TestImageError> {
     let io_err = |e| TestImageError::Io(dest.to_path_buf(), e);
     let mut diff_ids = Vec::new();
     for l in layers {
@@ -53,30 +66,40 @@ pub fn write(
         .enumerate()
         .map(|(i, _)| serde_json::json!({"created": "2026-11-28T00:00:00Z", "created_by": format!("berth-testimg layer {i}")}))
         .collect();
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "created": "2026-11-28T00:00:00Z",
-        "config": {
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": cmd,
-        },
-        "rootfs": {"type": "layers", "diff_ids": diff_ids.iter().map(|d| format!("sha256:{d}")).collect::<Vec<_>>()},
-        "history": history,
-    });
-    let config_bytes = serde_json::to_vec(&config).map_err(|e| io_err(io::Error::other(e)))?;
-    let image_hex = hex::encode(Sha256::digest(&config_bytes));
     let layer_names: Vec<String> = diff_ids.iter().map(|d| format!("{d}/layer.tar")).collect();
-    let manifest = serde_json::json!([{
-        "Config": format!("{image_hex}.json"),
-        "RepoTags": [repo_tag],
-        "Layers": layer_names,
-    }]);
+    let mut configs = Vec::new();
+    let mut manifest = Vec::new();
+    for (i, tag) in repo_tags.iter().enumerate() {
+        let mut config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2026-11-28T00:00:00Z",
+            "config": {
+                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                "Cmd": cmd,
+            },
+            "rootfs": {"type": "layers", "diff_ids": diff_ids.iter().map(|d| format!("sha256:{d}")).collect::<Vec<_>>()},
+            "history": history,
+        });
+        if repo_tags.len() > 1 {
+            config["config"]["Labels"] = serde_json::json!({"berth.testimg.n": i.to_string()});
+        }
+        let bytes = serde_json::to_vec(&config).map_err(|e| io_err(io::Error::other(e)))?;
+        let hex = hex::encode(Sha256::digest(&bytes));
+        manifest.push(serde_json::json!({
+            "Config": format!("{hex}.json"),
+            "RepoTags": [tag],
+            "Layers": layer_names,
+        }));
+        configs.push((hex, bytes));
+    }
     let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| io_err(io::Error::other(e)))?;
     let file = File::create(dest).map_err(io_err)?;
     let mut b = tar::Builder::new(BufWriter::new(file));
     let mut build = || -> io::Result<()> {
-        entry(&mut b, &format!("{image_hex}.json"), &config_bytes)?;
+        for (hex, bytes) in &configs {
+            entry(&mut b, &format!("{hex}.json"), bytes)?;
+        }
         for (l, name) in layers.iter().zip(&layer_names) {
             let mut f = File::open(l)?;
             let len = f.metadata()?.len();
@@ -93,5 +116,8 @@ pub fn write(
     build().map_err(io_err)?;
     let mut w = b.into_inner().map_err(io_err)?;
     w.flush().map_err(io_err)?;
-    Ok(format!("sha256:{image_hex}"))
+    Ok(configs
+        .iter()
+        .map(|(hex, _)| format!("sha256:{hex}"))
+        .collect())
 }

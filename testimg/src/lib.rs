@@ -7,6 +7,7 @@
 
 pub mod bulk;
 pub mod docker_archive;
+pub mod odd;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

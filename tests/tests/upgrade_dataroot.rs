@@ -263,6 +263,9 @@ fn upgrade_keeps_images_containers_volumes_networks() {
         .ok()
         .to_string();
     assert_eq!(images_before, images_after);
+    // Layers the old berthd kept as whole tars are served from them as they are (issue 19:
+    // new layers keep split records; old ones are not converted).
+    assert_saved_layers_exact(&d, "busybox");
     for (name, old) in names.iter().zip(&before) {
         let new = inspect(&d, "container", name);
         same(name, old, &new, CONTAINER_FIELDS);
@@ -337,4 +340,34 @@ fn upgrade_keeps_images_containers_volumes_networks() {
         .ok();
     d.docker(&["network", "rm", "net1"]).ok();
     d.docker(&["volume", "rm", "data"]).ok();
+}
+
+/// `save` of `image` holds every blob with the bytes its name promises, and the old layers'
+/// whole tars are still where the old berthd kept them.
+fn assert_saved_layers_exact(d: &TestDaemon, image: &str) {
+    use sha2::{Digest, Sha256};
+    let kept = std::fs::read_dir(d.data_root().join("image/layers"))
+        .expect("layers")
+        .flatten()
+        .filter(|e| e.path().join("layer.tar").exists())
+        .count();
+    assert!(kept > 0, "the old layers keep their tars");
+    let path = d.dir().join("upgraded-save.tar");
+    d.docker(&["save", "-o", &path.display().to_string(), image])
+        .ok();
+    let mut ar = tar::Archive::new(std::fs::File::open(&path).expect("saved"));
+    let mut blobs = 0;
+    for e in ar.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let name = e.path().expect("path").display().to_string();
+        let Some(hex) = name.strip_prefix("blobs/sha256/").map(str::to_string) else {
+            continue;
+        };
+        let mut h = Sha256::new();
+        std::io::copy(&mut e, &mut h).expect("read");
+        assert_eq!(hex::encode(h.finalize()), hex, "blob {name}");
+        blobs += 1;
+    }
+    assert!(blobs >= 2, "a layer and the config: {blobs}");
+    let _ = std::fs::remove_file(&path);
 }

@@ -69,10 +69,11 @@ async fn push(ctx: Ctx, req: Req) -> ApiResult {
                     .take(12)
                     .collect();
                 send(json!({"status": "Preparing", "progressDetail": {}, "id": short}));
-                let path = ctx.images.layer_tar(chain);
-                let size = std::fs::metadata(&path)
-                    .map_err(|e| format!("layer {chain}: {e}"))?
-                    .len();
+                let mut tar = ctx
+                    .images
+                    .open_layer_tar(chain)
+                    .map_err(|e| e.to_string())?;
+                let size = tar.size();
                 if reg
                     .blob_exists(&r, diff, &creds)
                     .map_err(|e| e.to_string())?
@@ -84,10 +85,7 @@ async fn push(ctx: Ctx, req: Req) -> ApiResult {
                     send(
                         json!({"status": "Pushing", "progressDetail": {"current": 0, "total": size}, "id": short}),
                     );
-                    let mut f = std::io::BufReader::new(
-                        std::fs::File::open(&path).map_err(|e| e.to_string())?,
-                    );
-                    reg.push_blob(&r, diff, size, &creds, &mut f)
+                    reg.push_blob(&r, diff, size, &creds, &mut tar)
                         .map_err(|e| e.to_string())?;
                     send(json!({"status": "Pushed", "progressDetail": {}, "id": short}));
                 }

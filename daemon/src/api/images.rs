@@ -45,7 +45,9 @@ pub fn err(e: ImageError) -> ApiError {
             ApiError::bad_request(e.to_string())
         }
         ImageError::Driver(d) => ApiError::from(d),
-        ImageError::Io { .. } => ApiError::internal(e.to_string()),
+        ImageError::Io { .. } | ImageError::LayerChanged { .. } => {
+            ApiError::internal(e.to_string())
+        }
     }
 }
 

@@ -298,6 +298,7 @@ pub fn all(
         eprintln!("bench: pull of the big image from a loopback registry");
         rows.extend(pull(opts, work, images, &all));
     }
+    rows.extend(super::images::rows(opts, work, &images.rootfs, &all));
     if opts.wants("build") {
         eprintln!("bench: build");
         rows.extend(build(opts, work, &all));
@@ -428,48 +429,18 @@ fn limit_fsync(work: &Path, mb: u64) -> Result<Stats> {
 }
 
 fn pull(opts: &Opts, work: &Path, images: &Images, engines: &[&Engine]) -> Vec<Row> {
-    let reg = match super::registry::Registry::start(work) {
-        Ok(r) => r,
-        Err(e) => {
-            let mut r = Row::new("pull big image from a loopback registry", "ms");
-            r.results
-                .insert("berth".into(), Err(format!("registry: {e:#}")));
-            return vec![r];
-        }
-    };
-    let target = format!("{}/big:latest", reg.addr);
-    if let Err(e) = reg.push_archive(&images.big, "big:latest") {
-        let mut r = Row::new("pull big image from a loopback registry", "ms");
-        r.results
-            .insert("berth".into(), Err(format!("push with skopeo: {e:#}")));
-        return vec![r];
-    }
-    let n = if opts.quick { 1 } else { 5 };
-    let o = Opts {
-        quick: opts.quick,
-        filter: None,
-        json: opts.json.clone(),
-        n,
-        warmup: 0,
-        levels: None,
-    };
-    let results = latency(&o, engines, |e| {
-        // Remove every image holding the big layers so the pull really downloads them.
-        let _ = e.cmd(&["rmi", "-f", &target, "big:bench"]).output();
-        let mut args = vec!["pull", "-q"];
-        if e.kind == Kind::Podman {
-            args.push("--tls-verify=false");
-        }
-        args.push(&target);
-        time_ms(&mut e.cmd(&args))
-    });
-    vec![row(
-        &format!(
-            "pull big image ({} MB) from a loopback registry",
-            images.big_bytes / MB
-        ),
-        "ms",
-        results,
+    let label = format!(
+        "pull big image ({} MB) from a loopback registry",
+        images.big_bytes / MB
+    );
+    vec![super::images::pull(
+        opts,
+        work,
+        engines,
+        &images.big,
+        "big",
+        &label,
+        &["big:bench"],
     )]
 }
 
