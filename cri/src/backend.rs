@@ -151,6 +151,8 @@ pub struct PodSpec {
     pub host_ipc: bool,
     /// `hostPID`: the host's PID namespace (the default: a PID namespace per container).
     pub host_pid: bool,
+    /// Namespaced sysctls for the pod's containers (`linux.sysctls`).
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }
 
 /// A pod sandbox as the engine knows it.

@@ -32,6 +32,11 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         (false, false) => format!("{}/{}", log_dir.trim_end_matches('/'), c.log_path),
     };
     let sec = c.linux.and_then(|l| l.security_context).unwrap_or_default();
+    if sec.run_as_group.is_some() && sec.run_as_user.is_none() && sec.run_as_username.is_empty() {
+        return Err(CriError::InvalidArgument(
+            "run_as_group is set without run_as_user or run_as_username".into(),
+        ));
+    }
     let mut user = sec
         .run_as_user
         .map(|u| u.value.to_string())

@@ -30,6 +30,11 @@ pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
         .as_ref()
         .and_then(|l| l.security_context.as_ref())
         .and_then(|s| s.namespace_options.as_ref());
+    let sysctls = c
+        .linux
+        .as_ref()
+        .map(|l| btree(l.sysctls.clone()))
+        .unwrap_or_default();
     let node = cri::NamespaceMode::Node as i32;
     let dns = c.dns_config.unwrap_or_default();
     Ok(PodSpec {
@@ -49,6 +54,7 @@ pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
         host_network: ns.is_some_and(|n| n.network == node),
         host_ipc: ns.is_some_and(|n| n.ipc == node),
         host_pid: ns.is_some_and(|n| n.pid == node),
+        sysctls,
     })
 }
 

@@ -1,9 +1,9 @@
 //! CRI pod sandboxes and their containers, driven by the real `crictl` (cri-tools v1.26.1)
 //! against a test daemon: `runp` (hostname, DNS, labels), `create`/`start`/`ps`/`inspect`,
 //! `exec -s` (exit code, timeout), `logs` from the CRI-format file at the path the request
-//! names, two containers sharing the pod's network, IPC and UTS namespaces, `hostNetwork`,
-//! then `stop`/`stopp`/`rmp` (idempotent) leaving nothing behind: no container, no pinned
-//! namespace. Networking is loopback-only or the host's until CNI lands. Skipped, with a
+//! names, two containers sharing the pod's network, IPC and UTS namespaces and sysctls,
+//! `hostNetwork`, then `stop`/`stopp`/`rmp` (idempotent) leaving nothing behind: no container,
+//! no pinned namespace. Networking is loopback-only or the host's until CNI lands. Skipped, with a
 //! message, without crictl.
 
 use berth_tests::{Crictl, TestDaemon};
@@ -43,7 +43,7 @@ fn a_pod_runs_containers_in_its_namespaces_and_goes_away_cleanly() {
         "log_directory": logs,
         "dns_config": {"servers": ["10.96.0.10"], "searches": ["svc.cluster.local"], "options": ["ndots:5"]},
         "labels": {"app": "web"},
-        "linux": {}
+        "linux": {"sysctls": {"kernel.shm_rmid_forced": "1", "net.ipv4.ip_unprivileged_port_start": "80"}}
     });
     let pod_cfg = write(d.dir(), "pod.json", &pod);
     let p = c.ok(&["runp", &pod_cfg]).trim().to_string();
@@ -94,6 +94,17 @@ fn a_pod_runs_containers_in_its_namespaces_and_goes_away_cleanly() {
     assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
     assert!(resolv.contains("search svc.cluster.local"), "{resolv}");
     assert!(resolv.contains("options ndots:5"), "{resolv}");
+    // The pod's sysctls, in its IPC and network namespaces.
+    for (path, want) in [
+        ("/proc/sys/kernel/shm_rmid_forced", "1"),
+        ("/proc/sys/net/ipv4/ip_unprivileged_port_start", "80"),
+    ] {
+        assert_eq!(
+            c.ok(&["exec", "-s", &b, "cat", path]).trim(),
+            want,
+            "{path}"
+        );
+    }
     let links = c.ok(&["exec", "-s", &a, "cat", "/proc/net/dev"]);
     assert!(links.contains("lo:") && !links.contains("eth0"), "{links}");
     for kind in ["net", "ipc", "uts"] {

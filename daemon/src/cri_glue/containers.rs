@@ -72,6 +72,8 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> Value {
             "Dns": pod.dns_servers,
             "DnsSearch": pod.dns_searches,
             "DnsOptions": pod.dns_options,
+            // The pod's sysctls, set by each container's init in the pod's namespaces.
+            "Sysctls": pod.sysctls,
         },
     });
     if !pod.host_network {

@@ -36,6 +36,7 @@ pub struct PodRecord {
     pub host_pid: bool,
     pub created_at: i64,
     pub ready: bool,
+    pub sysctls: BTreeMap<String, String>,
 }
 
 impl PodRecord {
@@ -59,6 +60,7 @@ impl PodRecord {
                 host_network: self.host_network,
                 host_ipc: self.host_ipc,
                 host_pid: self.host_pid,
+                sysctls: self.sysctls.clone(),
             },
             ready: self.ready,
             created_at: self.created_at,
@@ -217,6 +219,7 @@ impl PodBackend for Engine {
             host_network: spec.host_network,
             host_ipc: spec.host_ipc,
             host_pid: spec.host_pid,
+            sysctls: spec.sysctls,
             created_at: berth_cri::now_nanos(),
             ready: false,
         };
