@@ -1,4 +1,5 @@
-//! The kept copy of a layer's tar (`layer.tar`), written as the layer streams in: in 4 MiB
+//! The kept copy of a layer's tar (`layer.tar`, only for storage drivers without a diff
+//! folder; the others keep a split record, `split`), written as the layer streams in: in 4 MiB
 //! blocks, with `O_DIRECT` when the filesystem allows, by a writer thread of its own. The copy
 //! is read only by `save` and `push`, so it need not sit in the page cache: writing around it
 //! saves a memory copy of every byte, and the final fsync finds nothing left to flush. The

@@ -96,6 +96,7 @@ pub fn run_all(make: MakeDriver<'_>) {
     let d = make(&root);
     let initial: Vec<String> = d.list().expect("list");
     layers_and_whiteouts(d.as_ref(), tmp.path());
+    diff_dir_holds_the_bodies(d.as_ref());
     diff_round_trip(d.as_ref(), tmp.path());
     refuses_unsafe(d.as_ref());
     independent_fill_order(d.as_ref(), tmp.path());
@@ -109,6 +110,36 @@ pub fn run_all(make: MakeDriver<'_>) {
         initial,
         "removing every layer must leave nothing behind"
     );
+}
+
+/// A driver that names a diff folder (`StorageDriver::diff_dir`) keeps there every regular
+/// file an applied layer wrote, byte for byte at its tar path: the image store reads file
+/// bodies back from it to rebuild layer tars for `save` and `push`.
+fn diff_dir_holds_the_bodies(d: &dyn StorageDriver) {
+    let Some(dir) = d.diff_dir("upper").expect("diff_dir") else {
+        return;
+    };
+    let tar = fixtures::upper_tar();
+    let mut ar = tar::Archive::new(tar.as_slice());
+    for e in ar.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let path = e.path().expect("path").into_owned();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if e.header().entry_type() != tar::EntryType::Regular
+            || name.is_some_and(|n| n.starts_with(".wh."))
+        {
+            continue;
+        }
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut body).expect("body");
+        let on_disk = fs::read(dir.join(&path))
+            .unwrap_or_else(|err| panic!("{} in the diff folder: {err}", path.display()));
+        assert!(
+            on_disk == body,
+            "{} differs in the diff folder",
+            path.display()
+        );
+    }
 }
 
 fn layers_and_whiteouts(d: &dyn StorageDriver, tmp: &Path) {

@@ -142,3 +142,39 @@ fn pull_then_push_to_another_registry_keeps_the_digests() {
         assert_eq!(id(&c, &dst), id(&a, "odd:1"), "{driver}: same image");
     }
 }
+
+/// The unpacked copy of `rel` in the layer that holds it (overlay: a `diff` folder).
+fn unpacked(d: &TestDaemon, rel: &str) -> PathBuf {
+    std::fs::read_dir(d.data_root().join("overlay2"))
+        .expect("overlay2")
+        .flatten()
+        .map(|e| e.path().join("diff").join(rel))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no unpacked {rel}"))
+}
+
+#[test]
+fn a_layer_file_changed_on_disk_is_refused_by_save_and_push() {
+    let Some(reg) = DistRegistry::start(RegistryAuth::None) else {
+        return;
+    };
+    let d = TestDaemon::start();
+    let (arch, _) = odd_archive(&d, "odd:1");
+    d.docker(&["load", "-q", "-i", &arch.display().to_string()])
+        .ok();
+    // An admin edits a file of the image's layer in place (same size).
+    let odd = unpacked(&d, "etc/odd");
+    let mut bytes = std::fs::read(&odd).expect("read");
+    bytes[0] ^= 0xFF;
+    std::fs::write(&odd, &bytes).expect("write");
+    let saved = d.dir().join("refused.tar");
+    let save = d.docker(&["save", "-o", &saved.display().to_string(), "odd:1"]);
+    // The status line went out before the layer was read: the transfer is cut.
+    assert!(!save.success(), "save of a changed layer must fail");
+    let target = format!("{}/odd:1", reg.addr);
+    d.docker(&["tag", "odd:1", &target]).ok();
+    let push = d.docker(&["push", &target]);
+    let said = format!("{}{}", push.stdout, push.stderr);
+    assert!(!push.success(), "push of a changed layer must fail: {said}");
+    assert!(said.contains("cannot be reproduced exactly"), "{said}");
+}

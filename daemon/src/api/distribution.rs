@@ -85,8 +85,9 @@ async fn push(ctx: Ctx, req: Req) -> ApiResult {
                     send(
                         json!({"status": "Pushing", "progressDetail": {"current": 0, "total": size}, "id": short}),
                     );
+                    // A layer that cannot be rebuilt exactly says so, not how the upload ended.
                     reg.push_blob(&r, diff, size, &creds, &mut tar)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| tar.failure().map_or_else(|| e.to_string(), str::to_string))?;
                     send(json!({"status": "Pushed", "progressDetail": {}, "id": short}));
                 }
                 descs.push(json!({"mediaType": berth_image::media::OCI_LAYER, "digest": diff, "size": size}));

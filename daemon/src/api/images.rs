@@ -336,7 +336,7 @@ async fn save_names(ctx: Ctx, names: Vec<String>) -> ApiResult {
             .collect::<Result<Vec<_>, _>>()
     })
     .await?;
-    let (tx, resp) = http::stream("application/x-tar");
+    let (tx, abort, resp) = http::stream_abortable("application/x-tar");
     tokio::task::spawn_blocking(move || {
         let mut w = std::io::BufWriter::with_capacity(256 << 10, ChannelWriter(tx));
         match ctx.images.save(&names, &mut w) {
@@ -347,8 +347,12 @@ async fn save_names(ctx: Ctx, names: Vec<String>) -> ApiResult {
                         .publish("image", "save", id, attrs(&[("name", n)]));
                 }
             }
-            // The status line is gone already: cutting the stream short tells the client.
-            Err(e) => tracing::warn!("save failed: {e}"),
+            // The status line is gone already: the connection is cut without the final chunk
+            // (a layer that cannot be reproduced exactly is never sent whole).
+            Err(e) => {
+                tracing::warn!("save failed: {e}");
+                abort.fail();
+            }
         }
     });
     Ok(resp)

@@ -156,6 +156,51 @@ pub fn stream(content_type: &'static str) -> (tokio::sync::mpsc::Sender<Bytes>, 
     (tx, r)
 }
 
+/// Marks a [`stream_abortable`] as failed: its body then ends with an error, so the
+/// connection is cut without the final chunk and the client sees a broken transfer, never a
+/// short body that looks whole.
+#[derive(Clone, Default)]
+pub struct Abort(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Abort {
+    /// Fails the stream (takes effect when its sender is dropped).
+    pub fn fail(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Like [`stream`], for bodies whose producer can fail after the status line went out
+/// (`save`): see [`Abort`].
+pub fn stream_abortable(
+    content_type: &'static str,
+) -> (tokio::sync::mpsc::Sender<Bytes>, Abort, Resp) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let abort = Abort::default();
+    let flag = abort.clone();
+    let s = futures_util::stream::unfold(Some(rx), move |rx| {
+        let flag = flag.clone();
+        async move {
+            let mut rx = rx?;
+            match rx.recv().await {
+                Some(b) => Some((Ok(Frame::data(b)), Some(rx))),
+                None if flag.0.load(std::sync::atomic::Ordering::SeqCst) => Some((
+                    Err(std::io::Error::other(
+                        "the stream failed; see the daemon log",
+                    )),
+                    None,
+                )),
+                None => None,
+            }
+        }
+    });
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(s)));
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    (tx, abort, r)
+}
+
 /// A JSON message stream (pull, push, load, build): sender of JSON values.
 pub fn json_stream() -> (JsonSender, Resp) {
     let (tx, r) = stream("application/json");

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub struct LayerTar {
     size: u64,
     inner: Verified,
+    failure: Option<String>,
 }
 
 impl LayerTar {
@@ -29,11 +30,21 @@ impl LayerTar {
     pub fn size(&self) -> u64 {
         self.size
     }
+
+    /// Why reading failed, once it did (for a consumer, such as a plugin behind a pipe, that
+    /// reports its own error instead of the reader's).
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
 }
 
 impl Read for LayerTar {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
+        let r = self.inner.read(buf);
+        if let Err(e) = &r {
+            self.failure = Some(e.to_string());
+        }
+        r
     }
 }
 
@@ -106,6 +117,7 @@ impl ImageStore {
                 chain: chain.to_string(),
                 bad: None,
             },
+            failure: None,
         })
     }
 }
