@@ -246,6 +246,10 @@ pub struct ContainerSpec {
     pub cap_drop: Vec<String>,
     /// `no_new_privs`.
     pub no_new_privs: bool,
+    /// Paths to mask (none: the runtime's defaults).
+    pub masked_paths: Option<Vec<String>>,
+    /// Paths to make read-only (none: the runtime's defaults).
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 /// Where a container is in its life.

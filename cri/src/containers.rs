@@ -88,6 +88,9 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         cap_add: caps.add_capabilities,
         cap_drop: caps.drop_capabilities,
         no_new_privs: sec.no_new_privs,
+        // kubelet sends the lists it wants; an empty one means the runtime's defaults.
+        masked_paths: Some(sec.masked_paths).filter(|p| !p.is_empty()),
+        readonly_paths: Some(sec.readonly_paths).filter(|p| !p.is_empty()),
     })
 }
 

@@ -79,6 +79,12 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> Value {
     if !pod.host_network {
         body["Hostname"] = json!(pod.hostname);
     }
+    if let Some(p) = &spec.masked_paths {
+        body["HostConfig"]["MaskedPaths"] = json!(p);
+    }
+    if let Some(p) = &spec.readonly_paths {
+        body["HostConfig"]["ReadonlyPaths"] = json!(p);
+    }
     if !spec.command.is_empty() {
         body["Entrypoint"] = json!(spec.command);
         body["Cmd"] = json!(spec.args);
