@@ -246,6 +246,24 @@ pub struct ContainerSpec {
     pub cap_drop: Vec<String>,
     /// `no_new_privs`.
     pub no_new_privs: bool,
+    /// The seccomp profile.
+    pub seccomp: SeccompProfile,
+    /// Paths to mask (none: the runtime's defaults).
+    pub masked_paths: Option<Vec<String>>,
+    /// Paths to make read-only (none: the runtime's defaults).
+    pub readonly_paths: Option<Vec<String>>,
+}
+
+/// A container's seccomp profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SeccompProfile {
+    /// None at all (the CRI's default when nothing is asked for).
+    #[default]
+    Unconfined,
+    /// The runtime's default profile.
+    RuntimeDefault,
+    /// A profile file on the node (an absolute path).
+    Localhost(String),
 }
 
 /// Where a container is in its life.

@@ -2,11 +2,37 @@
 //! [`ContainerSpec`] for a [`ContainerBackend`], its [`ContainerInfo`]s back into the CRI's
 //! statuses and lists (filtered by ID, pod, state and labels), and `ExecSync`.
 
-use crate::backend::{BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState};
+use crate::backend::{
+    BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, SeccompProfile,
+};
 use crate::error::{CriError, CriResult};
 use crate::pods::selected;
 use k8s_cri::v1 as cri;
 use std::collections::HashMap;
+
+/// The seccomp profile a security context asks for: the `seccomp` field, else the deprecated
+/// `seccomp_profile_path` (`""`/`unconfined`, `runtime/default`, `docker/default`,
+/// `localhost/<path>`); nothing asked is unconfined, as the CRI says.
+pub fn seccomp(profile: Option<cri::SecurityProfile>, path: &str) -> CriResult<SeccompProfile> {
+    use cri::security_profile::ProfileType;
+    if let Some(p) = profile {
+        return Ok(match ProfileType::try_from(p.profile_type) {
+            Ok(ProfileType::RuntimeDefault) => SeccompProfile::RuntimeDefault,
+            Ok(ProfileType::Localhost) => SeccompProfile::Localhost(p.localhost_ref),
+            _ => SeccompProfile::Unconfined,
+        });
+    }
+    match path {
+        "" | "unconfined" => Ok(SeccompProfile::Unconfined),
+        "runtime/default" | "docker/default" => Ok(SeccompProfile::RuntimeDefault),
+        p => match p.strip_prefix("localhost/") {
+            Some(file) => Ok(SeccompProfile::Localhost(file.to_string())),
+            None => Err(CriError::InvalidArgument(format!(
+                "unsupported seccomp profile {p:?}: use unconfined, runtime/default or localhost/<path>"
+            ))),
+        },
+    }
+}
 
 /// The spec of a `CreateContainer` request; `log_directory` is the pod's.
 pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
@@ -46,6 +72,10 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
             user = format!("{user}:{}", g.value);
         }
     }
+    // critest 1.26 still sends the deprecated path field.
+    #[allow(deprecated)]
+    let path = sec.seccomp_profile_path.clone();
+    let seccomp = seccomp(sec.seccomp.clone(), &path)?;
     let caps = sec.capabilities.unwrap_or_default();
     let propagation = |p: i32| match cri::MountPropagation::try_from(p) {
         Ok(cri::MountPropagation::PropagationHostToContainer) => "rslave",
@@ -88,6 +118,10 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         cap_add: caps.add_capabilities,
         cap_drop: caps.drop_capabilities,
         no_new_privs: sec.no_new_privs,
+        seccomp,
+        // kubelet sends the lists it wants; an empty one means the runtime's defaults.
+        masked_paths: Some(sec.masked_paths).filter(|p| !p.is_empty()),
+        readonly_paths: Some(sec.readonly_paths).filter(|p| !p.is_empty()),
     })
 }
 
@@ -192,4 +226,37 @@ pub async fn container_status<B: ContainerBackend>(
         status: Some(status(&c)),
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seccomp_profiles_from_the_field_or_the_deprecated_path() {
+        use SeccompProfile as S;
+        assert_eq!(seccomp(None, "").ok(), Some(S::Unconfined));
+        assert_eq!(seccomp(None, "unconfined").ok(), Some(S::Unconfined));
+        assert_eq!(
+            seccomp(None, "docker/default").ok(),
+            Some(S::RuntimeDefault)
+        );
+        assert_eq!(
+            seccomp(None, "runtime/default").ok(),
+            Some(S::RuntimeDefault)
+        );
+        assert_eq!(
+            seccomp(None, "localhost//etc/p.json").ok(),
+            Some(S::Localhost("/etc/p.json".into()))
+        );
+        assert!(seccomp(None, "/etc/p.json").is_err());
+        let field = cri::SecurityProfile {
+            profile_type: cri::security_profile::ProfileType::Localhost as i32,
+            localhost_ref: "/p".into(),
+        };
+        assert_eq!(
+            seccomp(Some(field), "unconfined").ok(),
+            Some(S::Localhost("/p".into()))
+        );
+    }
 }

@@ -61,7 +61,8 @@ fn a_pod_runs_containers_in_its_namespaces_and_goes_away_cleanly() {
             "command": ["sh", "-c", cmd],
             "log_path": format!("{name}/0.log"),
             "labels": {"role": name},
-            "annotations": {"note": "kept"}
+            "annotations": {"note": "kept"},
+            "linux": {"security_context": {"supplemental_groups": [1234]}}
         })
     };
     let main = write(
@@ -94,6 +95,10 @@ fn a_pod_runs_containers_in_its_namespaces_and_goes_away_cleanly() {
     assert!(resolv.contains("nameserver 10.96.0.10"), "{resolv}");
     assert!(resolv.contains("search svc.cluster.local"), "{resolv}");
     assert!(resolv.contains("options ndots:5"), "{resolv}");
+    // Supplemental groups, for the container's process and its execs (as dockerd's
+    // `--group-add` reaches `docker exec`).
+    let groups = c.ok(&["exec", "-s", &a, "id", "-G"]);
+    assert!(groups.split_whitespace().any(|g| g == "1234"), "{groups}");
     // The pod's sysctls, in its IPC and network namespaces.
     for (path, want) in [
         ("/proc/sys/kernel/shm_rmid_forced", "1"),

@@ -168,6 +168,12 @@ pub struct HostConfig {
     pub oom_score_adj: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sysctls: Option<BTreeMap<String, String>>,
+    /// Paths masked in the container (none: Docker's default list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked_paths: Option<Vec<String>>,
+    /// Paths made read-only in the container (none: Docker's default list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readonly_paths: Option<Vec<String>>,
     /// Everything else a client sent (`MemorySwappiness`, `CgroupnsMode`, `Devices`, ...),
     /// kept as sent: Docker round-trips these in inspect.
     #[serde(flatten)]

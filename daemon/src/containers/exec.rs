@@ -240,7 +240,9 @@ fn process_spec(ctx: &Ctx, e: &ExecRecord) -> ServiceResult<Value> {
         .filter(|s| !s.is_empty())
         .unwrap_or(&rec.config.user);
     let root = format!("/proc/{}/root", c.pid());
-    let user = berth_runtime::user::resolve(std::path::Path::new(&root), user_s, &[])
+    // The container's `--group-add` groups too, as dockerd gives an exec's process.
+    let group_add = rec.host_config.group_add.as_deref().unwrap_or_default();
+    let user = berth_runtime::user::resolve(std::path::Path::new(&root), user_s, group_add)
         .map_err(|e| ServiceError::bad_request(e.to_string()))?;
     let hc = &rec.host_config;
     let container_privileged = hc.privileged;

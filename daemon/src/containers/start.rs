@@ -207,8 +207,16 @@ fn options(
         cgroup_path: format!("berth/{}", c.id),
         user: cfg.user.clone(),
         group_add: strs(&hc.group_add).to_vec(),
-        masked_paths: sec.systempaths_unconfined.then(Vec::new),
-        readonly_paths: sec.systempaths_unconfined.then(Vec::new),
+        // `systempaths=unconfined` clears both lists; else `MaskedPaths`/`ReadonlyPaths` as
+        // given, or Docker's defaults.
+        masked_paths: match sec.systempaths_unconfined {
+            true => Some(Vec::new()),
+            false => hc.masked_paths.clone(),
+        },
+        readonly_paths: match sec.systempaths_unconfined {
+            true => Some(Vec::new()),
+            false => hc.readonly_paths.clone(),
+        },
         seccomp: sec.seccomp,
         sysctls,
         oom_score_adj: hc.oom_score_adj as i32,

@@ -10,7 +10,7 @@ use crate::containers::Container;
 use crate::error::ServiceError;
 use berth_api::types::container::ExecConfig;
 use berth_cri::backend::{
-    ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, ExecOutput,
+    ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, ExecOutput, SeccompProfile,
 };
 use berth_cri::{CriError, CriResult};
 use serde_json::{json, Value};
@@ -26,8 +26,28 @@ const ANNOTATION: &str = "io.berth.cri.annotation.";
 /// The most an `ExecSync` keeps of each stream (the CRI's cap; the rest is read and dropped).
 const EXEC_CAP: u64 = 16 << 20;
 
+/// The largest seccomp profile file read from the node.
+const MAX_PROFILE: u64 = 4 << 20;
+
+/// The `--security-opt seccomp=…` a CRI profile is (none: berth's default profile); a
+/// localhost profile's file is read here, as the docker CLI reads `seccomp=FILE`.
+fn seccomp_opt(p: &SeccompProfile) -> CriResult<Option<String>> {
+    match p {
+        SeccompProfile::RuntimeDefault => Ok(None),
+        SeccompProfile::Unconfined => Ok(Some("seccomp=unconfined".into())),
+        SeccompProfile::Localhost(path) => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| CriError::InvalidArgument(format!("seccomp profile {path}: {e}")))?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, MAX_PROFILE), &mut text)
+                .map_err(|e| CriError::InvalidArgument(format!("seccomp profile {path}: {e}")))?;
+            Ok(Some(format!("seccomp={text}")))
+        }
+    }
+}
+
 /// The Docker create request for `spec` in the pod `pod`.
-fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> Value {
+fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> CriResult<Value> {
     let mut labels: BTreeMap<String, String> = spec.labels.clone();
     labels.insert(NAME.into(), spec.name.clone());
     labels.insert(ATTEMPT.into(), spec.attempt.to_string());
@@ -50,6 +70,9 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> Value {
     let mut sec = Vec::new();
     if spec.no_new_privs {
         sec.push("no-new-privileges".to_string());
+    }
+    if !spec.privileged {
+        sec.extend(seccomp_opt(&spec.seccomp)?);
     }
     let mut body = json!({
         "Image": spec.image,
@@ -79,13 +102,19 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> Value {
     if !pod.host_network {
         body["Hostname"] = json!(pod.hostname);
     }
+    if let Some(p) = &spec.masked_paths {
+        body["HostConfig"]["MaskedPaths"] = json!(p);
+    }
+    if let Some(p) = &spec.readonly_paths {
+        body["HostConfig"]["ReadonlyPaths"] = json!(p);
+    }
     if !spec.command.is_empty() {
         body["Entrypoint"] = json!(spec.command);
         body["Cmd"] = json!(spec.args);
     } else if !spec.args.is_empty() {
         body["Cmd"] = json!(spec.args);
     }
-    body
+    Ok(body)
 }
 
 /// A record's RFC 3339 time as ns since the epoch (0 for Docker's zero time).
@@ -193,7 +222,7 @@ impl ContainerBackend for Engine {
         }
         let mut ns = pod.namespaces(&self.pods.run_dir(&pod.id));
         ns.log_path = Some(spec.log_path.clone()).filter(|p| !p.is_empty());
-        let body = create_body(&spec, &pod);
+        let body = create_body(&spec, &pod)?;
         crate::containers::create::create_in(&self.ctx, Some(&name), body, Some(ns))
             .await
             .map_err(cri_error)
