@@ -314,6 +314,11 @@ impl Containers {
         self.write().insert(c);
     }
 
+    /// The ids of the containers whose mounts use volume `name` (from the index).
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.read().volume_users(name)
+    }
+
     /// Forgets a container and frees its name.
     pub fn forget(&self, id: &str) {
         self.write().remove(id);
