@@ -11,6 +11,7 @@
 mod cli_floor;
 mod containers;
 mod engines;
+mod load;
 mod registry;
 mod report;
 mod scale;
