@@ -238,7 +238,7 @@ impl BridgeDriver {
             gateway_v6,
             ip_range_v6,
             last: 0,
-            endpoints: BTreeMap::new(),
+            endpoints: Default::default(),
         })
     }
 

@@ -14,7 +14,6 @@ use crate::state::Lease;
 use crate::state::NetState;
 use berth_core::network::{Cidr, EndpointInfo, EndpointSpec, Route};
 use berth_core::{DriverError, DriverResult};
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
@@ -51,16 +50,11 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
             let subnet = Subnet::parse(&net.subnet)?;
             let range = Subnet::parse(&net.ip_range)?;
             let gw = ipam::parse_ip(&net.gateway)?;
-            let used: BTreeSet<u32> = net
-                .endpoints
-                .values()
-                .filter_map(|l| ipam::parse_ip(&l.ip).ok())
-                .chain(
-                    ipam::aux_v4(&net.spec.aux_addresses)
-                        .into_iter()
-                        .map(|a| a.1),
-                )
+            let aux: Vec<u32> = ipam::aux_v4(&net.spec.aux_addresses)
+                .into_iter()
+                .map(|a| a.1)
                 .collect();
+            let used = |ip: u32| net.endpoints.holds4(ip) || aux.contains(&ip);
             let ip = match &spec.ip {
                 Some(want) => {
                     let ip = ipam::parse_ip(want)?;
@@ -69,12 +63,12 @@ pub fn join(d: &BridgeDriver, spec: &EndpointSpec) -> DriverResult<EndpointInfo>
                             "no configured subnet or ip-range contain the IP address {want}"
                         )));
                     }
-                    if ip == gw || used.contains(&ip) {
+                    if ip == gw || used(ip) {
                         return Err(DriverError::Conflict("Address already in use".into()));
                     }
                     ip
                 }
-                None => ipam::next_free(&subnet, &range, gw, &used, net.last).ok_or_else(|| {
+                None => ipam::next_free(&subnet, &range, gw, used, net.last).ok_or_else(|| {
                     DriverError::Conflict(format!(
                         "no available IPv4 addresses on this network's address pools: {} ({})",
                         net.spec.name, net.spec.id
@@ -223,7 +217,7 @@ fn v6_of(net: &NetState) -> DriverResult<Option<(u8, Ipv6Addr)>> {
 
 /// The IPv6 address of a new endpoint on `net`: `want` (`--ip6`) if free, else the lowest
 /// free one; empty on a network without an IPv6 subnet (where `--ip6` is refused).
-fn allocate6(net: &NetState, want: Option<&str>) -> DriverResult<String> {
+fn allocate6(net: &mut NetState, want: Option<&str>) -> DriverResult<String> {
     if net.subnet_v6.is_empty() {
         return match want {
             Some(w) => Err(DriverError::InvalidInput(format!(
@@ -235,16 +229,12 @@ fn allocate6(net: &NetState, want: Option<&str>) -> DriverResult<String> {
     let sub = Subnet6::parse(&net.subnet_v6)?;
     let range = Subnet6::parse(&net.ip_range_v6).unwrap_or(sub);
     let gw = ipam6::parse_ip6(&net.gateway_v6)?;
-    let used: BTreeSet<u128> = net
-        .endpoints
-        .values()
-        .filter_map(|l| ipam6::parse_ip6(&l.ip6).ok())
-        .chain(
-            ipam6::aux_v6(&net.spec.aux_addresses)
-                .into_iter()
-                .map(|a| a.1),
-        )
+    let aux: Vec<u128> = ipam6::aux_v6(&net.spec.aux_addresses)
+        .into_iter()
+        .map(|a| a.1)
         .collect();
+    let leases = &net.endpoints;
+    let used = |ip: u128| leases.holds6(ip) || aux.contains(&ip);
     let ip = match want {
         Some(w) => {
             let ip = ipam6::parse_ip6(w)?;
@@ -253,17 +243,21 @@ fn allocate6(net: &NetState, want: Option<&str>) -> DriverResult<String> {
                     "no configured subnet or ip-range contain the IP address {w}"
                 )));
             }
-            if ip == gw || used.contains(&ip) {
+            if ip == gw || used(ip) {
                 return Err(DriverError::Conflict("Address already in use".into()));
             }
             ip
         }
-        None => ipam6::next_free(&sub, &range, gw, &used).ok_or_else(|| {
-            DriverError::Conflict(format!(
-                "no available IPv6 addresses on this network's address pools: {} ({})",
-                net.spec.name, net.spec.id
-            ))
-        })?,
+        None => {
+            let ip = ipam6::next_free(&sub, &range, gw, used, leases.low6()).ok_or_else(|| {
+                DriverError::Conflict(format!(
+                    "no available IPv6 addresses on this network's address pools: {} ({})",
+                    net.spec.name, net.spec.id
+                ))
+            })?;
+            net.endpoints.allocated6(ip);
+            ip
+        }
     };
     Ok(Ipv6Addr::from(ip).to_string())
 }

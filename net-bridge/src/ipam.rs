@@ -2,7 +2,6 @@
 //! handing out addresses round-robin inside a network (never one that is in use).
 
 use berth_core::{DriverError, DriverResult};
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 /// An IPv4 subnet.
@@ -134,12 +133,12 @@ pub fn pick_subnet(pools: &[Pool], taken: &[Subnet]) -> DriverResult<Subnet> {
 }
 
 /// Chooses the next free address in `range` (inside `subnet`) after `last`, skipping the
-/// network and broadcast addresses, the gateway and everything in `used`.
+/// network and broadcast addresses, the gateway and every address `used` says is taken.
 pub fn next_free(
     subnet: &Subnet,
     range: &Subnet,
     gateway: u32,
-    used: &BTreeSet<u32>,
+    used: impl Fn(u32) -> bool,
     last: u32,
 ) -> Option<u32> {
     let lo = range.net.max(subnet.net + 1);
@@ -155,7 +154,7 @@ pub fn next_free(
     };
     for i in 0..span {
         let cand = (u64::from(lo) + (u64::from(start - lo) + i) % span) as u32;
-        if cand != gateway && !used.contains(&cand) {
+        if cand != gateway && !used(cand) {
             return Some(cand);
         }
     }
@@ -209,6 +208,7 @@ pub fn mac_string(mac: &[u8; 6]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn subnet_math() {
@@ -224,17 +224,20 @@ mod tests {
         let s = Subnet::parse("10.0.0.0/29").expect("test");
         let gw = s.first_host();
         let mut used = BTreeSet::new();
-        let a = next_free(&s, &s, gw, &used, 0).expect("test");
+        let a = next_free(&s, &s, gw, |i| used.contains(&i), 0).expect("test");
         assert_eq!(Ipv4Addr::from(a).to_string(), "10.0.0.2");
         used.insert(a);
-        let b = next_free(&s, &s, gw, &used, a).expect("test");
+        let b = next_free(&s, &s, gw, |i| used.contains(&i), a).expect("test");
         assert_eq!(Ipv4Addr::from(b).to_string(), "10.0.0.3");
         for ip in 2..=6 {
             used.insert(s.net + ip);
         }
-        assert_eq!(next_free(&s, &s, gw, &used, b), None);
+        assert_eq!(next_free(&s, &s, gw, |i| used.contains(&i), b), None);
         used.remove(&(s.net + 2));
-        assert_eq!(next_free(&s, &s, gw, &used, s.net + 6), Some(s.net + 2));
+        assert_eq!(
+            next_free(&s, &s, gw, |i| used.contains(&i), s.net + 6),
+            Some(s.net + 2)
+        );
     }
 
     #[test]

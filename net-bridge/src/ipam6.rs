@@ -4,7 +4,7 @@
 //! subnet's anycast address, the gateway, an auxiliary address or one in use.
 
 use berth_core::{DriverError, DriverResult};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
 /// An IPv6 prefix.
@@ -146,24 +146,27 @@ pub fn plan(
 /// How many candidates an allocation looks at before it gives up (a /64 is never full).
 const SCAN: u128 = 1 << 20;
 
-/// The lowest free address of `range` inside `subnet`: not the subnet's anycast address, the
-/// gateway, or anything in `used`.
+/// The lowest free address of `range` inside `subnet` from `from` on (every address below
+/// `from` is known to be taken): not the subnet's anycast address, the gateway, or an
+/// address `used` says is taken.
 pub fn next_free(
     subnet: &Subnet6,
     range: &Subnet6,
     gateway: u128,
-    used: &BTreeSet<u128>,
+    used: impl Fn(u128) -> bool,
+    from: u128,
 ) -> Option<u128> {
-    let lo = range.net.max(subnet.net + 1);
+    let lo = range.net.max(subnet.net + 1).max(from);
     let hi = range.last().min(subnet.last());
     (0..SCAN)
         .map_while(|i| lo.checked_add(i).filter(|c| *c <= hi))
-        .find(|c| *c != gateway && !used.contains(c))
+        .find(|c| *c != gateway && !used(*c))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn plans_and_hands_out_lowest_first() {
@@ -173,10 +176,10 @@ mod tests {
         let sub = Subnet6::parse(&p.subnet).expect("subnet");
         let gw = parse_ip6(&p.gateway).expect("gw");
         let mut used: BTreeSet<u128> = aux_v6(&aux).into_iter().map(|a| a.1).collect();
-        let a = next_free(&sub, &sub, gw, &used).expect("free");
+        let a = next_free(&sub, &sub, gw, |i| used.contains(&i), 0).expect("free");
         assert_eq!(Ipv6Addr::from(a).to_string(), "fd42:1::2");
         used.insert(a);
-        let b = next_free(&sub, &sub, gw, &used).expect("free");
+        let b = next_free(&sub, &sub, gw, |i| used.contains(&i), 0).expect("free");
         assert_eq!(Ipv6Addr::from(b).to_string(), "fd42:1::4");
         let taken = [sub];
         assert!(plan("fd42:1::/80", None, None, &BTreeMap::new(), &taken).is_err());
@@ -188,6 +191,9 @@ mod tests {
         );
         let tiny = Subnet6::parse("fd42:3::/126").expect("subnet");
         let full: BTreeSet<u128> = [tiny.net + 2, tiny.net + 3].into();
-        assert_eq!(next_free(&tiny, &tiny, tiny.net + 1, &full), None);
+        assert_eq!(
+            next_free(&tiny, &tiny, tiny.net + 1, |i| full.contains(&i), 0),
+            None
+        );
     }
 }

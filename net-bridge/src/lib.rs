@@ -70,6 +70,7 @@ mod filter;
 mod inside;
 pub mod ipam;
 mod ipam6;
+mod leases;
 mod link;
 mod nft;
 mod nft6;

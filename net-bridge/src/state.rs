@@ -47,7 +47,7 @@ pub struct NetState {
     /// Endpoints (leases) by endpoint id (stored as lease files; read from the network file
     /// only when migrating state written before lease files existed).
     #[serde(default, skip_serializing)]
-    pub endpoints: BTreeMap<String, Lease>,
+    pub endpoints: crate::leases::Leases,
 }
 
 /// One endpoint's lease.
@@ -123,7 +123,7 @@ impl Store {
                     self.put_lease(&st.spec.id, &ep, &lease)?;
                 }
                 self.save(&st)?;
-                st.endpoints = self.load_leases(&st.spec.id);
+                st.endpoints = self.load_leases(&st.spec.id).into();
                 let newest = st
                     .endpoints
                     .values()

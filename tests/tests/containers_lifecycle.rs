@@ -248,15 +248,22 @@ fn rm_f_of_many_leaves_nothing() {
     }
     let monitors = d.monitor_pids().len();
     assert_eq!(monitors, 0, "no monitor left");
-    let left: Vec<String> = std::fs::read_dir(d.exec_root().join("containers"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| ids.iter().any(|i| i.starts_with(n.as_str())))
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(left.is_empty(), "exec-root state left: {left:?}");
+    // Their files go in the background (`containers/teardown.rs`).
+    let left = || -> Vec<String> {
+        std::fs::read_dir(d.exec_root().join("containers"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| ids.iter().any(|i| i.starts_with(n.as_str())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let t = std::time::Instant::now();
+    while !left().is_empty() && t.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(left().is_empty(), "exec-root state left: {:?}", left());
 }
 
 #[test]

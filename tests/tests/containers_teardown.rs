@@ -2,6 +2,8 @@
 //! teardown.rs`): `run --rm` answers once the container is gone from the store, and its
 //! rootfs, rw layer and folders are removed in the background; a container started again right
 //! after it exited gets its rw layer back intact (the new mount waits for the old one's flush).
+//! `docker rm` answers once the container is gone too, and a berthd crash before the files
+//! are gone loses nothing: the next start purges them.
 
 use berth_tests::TestDaemon;
 use std::collections::BTreeSet;
@@ -43,10 +45,12 @@ fn run_rm_frees_the_name_at_once_and_leaves_nothing_behind() {
     let d = TestDaemon::builder().storage_driver("overlay2").start();
     d.import_busybox();
     // The image's init layer is made by the first create.
-    d.docker(&["create", "--name", "first", "busybox", "true"])
-        .ok();
+    let first = d.docker(&["create", "--name", "first", "busybox", "true"]);
+    let first = first.ok().trim().to_string();
     d.docker(&["rm", "first"]).ok();
-    let before = layers(&d);
+    // Its rw layer may still be on its way out.
+    let mut before = layers(&d);
+    before.remove(&first);
     for _ in 0..3 {
         let out = d.docker(&[
             "run",
@@ -103,4 +107,54 @@ fn start_right_after_exit_finds_the_rw_layer_intact() {
     }
     d.docker(&["rm", "keep"]).ok();
     eventually("no mounts left", || mounts_under(&d).is_empty());
+}
+
+#[test]
+fn rm_leaves_nothing_behind_even_when_berthd_dies_before_the_files_are_gone() {
+    let mut d = TestDaemon::builder().storage_driver("overlay2").start();
+    d.import_busybox();
+    let first = d.docker(&["create", "--name", "first", "busybox", "true"]);
+    let first = first.ok().trim().to_string();
+    d.docker(&["rm", "first"]).ok();
+    let mut before = layers(&d);
+    before.remove(&first);
+    let empty =
+        |dir: std::path::PathBuf| std::fs::read_dir(dir).map_or(true, |mut rd| rd.next().is_none());
+
+    // rm -f of running containers: gone at once for clients; their files follow.
+    let ids: Vec<String> = (0..3).map(|i| d.sleeper(&format!("s{i}"))).collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    d.docker(&args).ok();
+    assert!(d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty());
+    d.sleeper("s0");
+    d.docker(&["rm", "-f", "s0"]).ok();
+    eventually("the removed containers' rw layers go", || {
+        layers(&d) == before
+    });
+    eventually("and their folders and mounts", || {
+        empty(d.data_root().join("containers"))
+            && empty(d.exec_root().join("containers"))
+            && mounts_under(&d).is_empty()
+    });
+
+    // berthd dies right after `rm` took the record out of the store (its folder renamed to
+    // a tombstone, `teardown::bury`) and before the files went: the next start purges them
+    // and the container stays removed.
+    let id = d.docker(&["create", "--name", "doomed", "busybox", "true"]);
+    let id = id.ok().trim().to_string();
+    d.kill9();
+    let containers = d.data_root().join("containers");
+    std::fs::rename(
+        containers.join(&id),
+        containers.join(format!(".removed-{id}")),
+    )
+    .expect("burying the record");
+    d.restart();
+    assert!(d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty());
+    eventually("the tombstone and the rw layer are purged", || {
+        layers(&d) == before && empty(d.data_root().join("containers"))
+    });
+    d.docker(&["create", "--name", "doomed", "busybox", "true"])
+        .ok();
 }

@@ -12,6 +12,7 @@ mod cli_floor;
 mod containers;
 mod engines;
 mod images;
+mod load;
 mod registry;
 mod report;
 mod scale;

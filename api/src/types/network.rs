@@ -238,8 +238,10 @@ pub struct NetworkSettings {
     /// exposed but not published.
     #[serde(deserialize_with = "nullable")]
     pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    /// Boxed: a map node holds room for 11 values, and an `EndpointSettings` is ~400 bytes,
+    /// so a container on one network kept 4 KiB here (berthd holds every container's).
     #[serde(deserialize_with = "nullable")]
-    pub networks: BTreeMap<String, EndpointSettings>,
+    pub networks: BTreeMap<String, Box<EndpointSettings>>,
     #[serde(rename = "IPAddress")]
     pub ip_address: String,
     pub gateway: String,

@@ -32,8 +32,8 @@ fn ports(r: &ContainerRecord) -> BTreeMap<String, Option<Vec<PortBinding>>> {
 
 /// A container's endpoints as clients see them (without berth's bookkeeping members).
 fn shown_networks(
-    nets: &BTreeMap<String, berth_api::types::network::EndpointSettings>,
-) -> BTreeMap<String, berth_api::types::network::EndpointSettings> {
+    nets: &BTreeMap<String, Box<berth_api::types::network::EndpointSettings>>,
+) -> BTreeMap<String, Box<berth_api::types::network::EndpointSettings>> {
     let mut out = nets.clone();
     for ep in out.values_mut() {
         ep.extra

@@ -346,7 +346,7 @@ async fn connect(ctx: Ctx, req: Req) -> ApiResult {
         // Stores the configuration first: `join_one` reads it from the record.
         c.update(|r| {
             let nets = &mut r.network_settings.networks;
-            nets.insert(name.clone(), entry.clone())
+            nets.insert(name.clone(), Box::new(entry.clone()))
         });
         match endpoints::join_one(&ctx, &c, c.pid(), &name, format!("eth{n}"), Vec::new()).await {
             Ok((_, ep, _)) => entry = ep,
@@ -356,7 +356,7 @@ async fn connect(ctx: Ctx, req: Req) -> ApiResult {
             }
         }
     }
-    c.update(|r| r.network_settings.networks.insert(name, entry));
+    c.update(|r| r.network_settings.networks.insert(name, Box::new(entry)));
     ctx.containers.save(&c)?;
     if !c.running() {
         // A running container's join published it.

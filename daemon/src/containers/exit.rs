@@ -150,8 +150,9 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     let root = super::start::rootfs(ctx, &c.id);
     let kept = (restart || !auto).then(|| super::teardown::detach(&root));
     // An AutoRemove container is about to go: its record is removed, not rewritten (after a
-    // crash, `restore` finds it "running" without a monitor and removes it then).
-    if restart || !auto {
+    // crash, `restore` finds it "running" without a monitor and removes it then); so is one
+    // that `rm -f` killed (after a crash it is found exited, as the kill left it).
+    if (restart || !auto) && !c.events.borrow().removing {
         let _ = ctx.containers.save(c);
         let _ = std::fs::remove_file(ctx.containers.state_dir(&c.id).join("exit.json"));
     }
@@ -253,7 +254,8 @@ async fn remove_detached(
 ) -> Result<(), crate::error::ServiceError> {
     let anon = crate::volumes::mounts::anonymous_volumes(&ctx.volumes, c);
     forget(ctx, c);
-    super::teardown::purge(ctx, c, super::teardown::detach(root));
+    let record = ctx.containers.dir(&c.id);
+    super::teardown::purge(ctx, c, super::teardown::detach(root), record);
     remove_volumes(ctx, anon);
     Ok(())
 }
@@ -290,15 +292,15 @@ fn remove_volumes(ctx: &Ctx, anon: Vec<String>) {
 
 async fn remove_container(ctx: &Ctx, c: &Arc<Container>) -> Result<(), crate::error::ServiceError> {
     super::prestart::cancel(ctx, c).await;
+    // Its processes and cgroups are gone when `rm` answers (the monitor's clean-up); its
+    // files follow in the background.
     c.monitor_gone().await;
-    super::teardown::flush_detached(c).await;
-    let root = super::start::rootfs(ctx, &c.id);
-    let _ = berth_core::mount::unmount(&root);
-    let (storage, id) = (ctx.storage.clone(), c.id.clone());
-    tokio::task::spawn_blocking(move || storage.remove(&id)).await??;
-    let _ = std::fs::remove_dir_all(ctx.containers.state_dir(&c.id));
-    let _ = std::fs::remove_dir_all(ctx.containers.dir(&c.id));
+    let record = super::teardown::bury(ctx, &c.id).map_err(|e| {
+        crate::error::ServiceError::internal(format!("removing container {}: {e}", c.id))
+    })?;
+    let detached = super::teardown::take_detached(c);
     forget(ctx, c);
+    super::teardown::purge(ctx, c, detached, record);
     Ok(())
 }
 
@@ -318,6 +320,7 @@ fn forget(ctx: &Ctx, c: &Arc<Container>) {
 /// after a manual stop, `unless-stopped` unless stopped by hand, `on-failure` after a
 /// failure within its retries).
 pub async fn restore(ctx: &Ctx) {
+    super::teardown::purge_buried(ctx);
     let mut live = Vec::new();
     for c in ctx.containers.all() {
         if c.view(|r| r.state.restarting) {

@@ -1,12 +1,14 @@
 //! The container index: containers by id (ordered, so an id prefix is found in O(log n)) and
-//! names by container (so a name is found, reserved or freed in O(1)), under one lock.
+//! names by container (so a name is found, reserved or freed in O(1)), and the containers
+//! mounting each volume (so removing a `--rm` container's volumes scans no other container),
+//! under one lock.
 //!
 //! A name is *reserved* for an id before that container exists (create picks and reserves
 //! it first, as dockerd's name registrar does), so two creates can never take one name, and
 //! a lookup by a name whose container is not inserted yet finds nothing.
 
 use super::Container;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// What a lookup found.
@@ -25,6 +27,20 @@ pub struct Index {
     by_id: BTreeMap<String, Arc<Container>>,
     /// Name (without its `/`) → the id holding or reserving it.
     by_name: HashMap<String, String>,
+    /// Volume name → the ids of the containers whose mounts use it (a record's mounts are
+    /// fixed at create).
+    by_volume: HashMap<String, BTreeSet<String>>,
+}
+
+/// The names of the volumes `c` mounts.
+fn volumes(c: &Container) -> Vec<String> {
+    c.view(|r| {
+        r.mounts
+            .iter()
+            .filter(|p| p.kind == "volume")
+            .map(|p| p.name.clone())
+            .collect()
+    })
 }
 
 impl Index {
@@ -80,6 +96,9 @@ impl Index {
     /// reserved).
     pub fn insert(&mut self, c: Arc<Container>) {
         self.by_name.insert(c.name(), c.id.clone());
+        for v in volumes(&c) {
+            self.by_volume.entry(v).or_default().insert(c.id.clone());
+        }
         self.by_id.insert(c.id.clone(), c);
     }
 
@@ -87,7 +106,23 @@ impl Index {
     pub fn remove(&mut self, id: &str) {
         if let Some(c) = self.by_id.remove(id) {
             self.release(&c.name(), id);
+            for v in volumes(&c) {
+                if let Some(ids) = self.by_volume.get_mut(&v) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        self.by_volume.remove(&v);
+                    }
+                }
+            }
         }
+    }
+
+    /// The ids of the containers whose mounts use volume `name`.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.by_volume
+            .get(name)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -145,5 +180,31 @@ mod tests {
         i.remove("a1");
         assert_eq!(found(&i, "web"), None);
         assert!(i.reserve("web", "b2").is_ok());
+    }
+
+    #[test]
+    fn volume_users_follow_inserts_and_removals() {
+        let with = |id: &str, vols: &[&str]| {
+            let c = container(id, id);
+            c.update(|r| {
+                r.mounts = vols
+                    .iter()
+                    .map(|v| berth_api::types::container::MountPoint {
+                        kind: "volume".into(),
+                        name: v.to_string(),
+                        ..Default::default()
+                    })
+                    .collect()
+            });
+            c
+        };
+        let mut i = Index::default();
+        i.insert(with("a", &["v1", "v2"]));
+        i.insert(with("b", &["v1"]));
+        assert_eq!(i.volume_users("v1"), ["a", "b"]);
+        assert_eq!(i.volume_users("v2"), ["a"]);
+        i.remove("a");
+        assert_eq!(i.volume_users("v1"), ["b"]);
+        assert!(i.volume_users("v2").is_empty());
     }
 }

@@ -90,6 +90,9 @@ pub struct Lifecycle {
     /// An exit is being recorded ([`exit::on_exit`]): the record may already say stopped
     /// while networks, rootfs and AutoRemove are still being dealt with.
     pub exiting: bool,
+    /// `rm -f` killed it and removes it once the exit is recorded (the record on disk is
+    /// not rewritten for that exit).
+    pub removing: bool,
     /// Its restart policy will start it again after [`Lifecycle::restart_delay`] (a stop
     /// or removal meanwhile cancels that).
     pub restart_pending: bool,
@@ -206,6 +209,10 @@ impl Containers {
         let mut map = index::Index::default();
         for e in std::fs::read_dir(&root)?.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
+            if id.starts_with('.') {
+                // A removed container's tombstone (`teardown::bury`), purged by `restore`.
+                continue;
+            }
             berth_core::atomic::clean_temps(&e.path());
             match std::fs::read(e.path().join("config.v2.json"))
                 .ok()
@@ -305,6 +312,11 @@ impl Containers {
     /// Adds a container; its name was reserved for it ([`Containers::reserve_name`]).
     pub fn insert(&self, c: Arc<Container>) {
         self.write().insert(c);
+    }
+
+    /// The ids of the containers whose mounts use volume `name` (from the index).
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.read().volume_users(name)
     }
 
     /// Forgets a container and frees its name.

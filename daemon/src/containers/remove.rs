@@ -44,8 +44,10 @@ pub async fn remove(
             return Err(refusal(c, &state));
         }
         c.update(|r| r.manually_stopped = true);
+        c.events.send_modify(|l| l.removing = true);
         let _ = kill::signal(ctx, c, libc::SIGKILL).await;
         if !stop::exited(c, KILL_PATIENCE).await {
+            c.events.send_modify(|l| l.removing = false);
             return Err(ServiceError::internal(format!(
                 "Could not kill running container {}, cannot remove",
                 c.id

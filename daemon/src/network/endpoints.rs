@@ -138,7 +138,7 @@ pub fn plan(
     ctx: &Ctx,
     host_config: &HostConfig,
     networking: &NetworkingConfig,
-) -> Result<BTreeMap<String, EndpointSettings>, ServiceError> {
+) -> Result<BTreeMap<String, Box<EndpointSettings>>, ServiceError> {
     let mode = host_config.network_mode.as_str();
     let mode = if mode.is_empty() || mode == "default" {
         "bridge"
@@ -156,7 +156,8 @@ pub fn plan(
         }
         if !mode.starts_with("container:") {
             let net = ctx.networks.get(mode)?;
-            out.insert(mode.to_string(), entry(&net, &EndpointSettings::default()));
+            let ep = entry(&net, &EndpointSettings::default());
+            out.insert(mode.to_string(), Box::new(ep));
         }
         return Ok(out);
     }
@@ -185,7 +186,7 @@ pub fn plan(
         if known.is_ok() {
             validate(&net, &epc)?;
         }
-        out.insert(net.name.clone(), entry(&net, &epc));
+        out.insert(net.name.clone(), Box::new(entry(&net, &epc)));
     }
     Ok(out)
 }
@@ -435,7 +436,7 @@ pub async fn join_all(ctx: &Ctx, c: &Container, pid: i64) -> Result<Option<Strin
             if name == "bridge" {
                 ns.show_default(&ep);
             }
-            ns.networks.insert(name, ep);
+            ns.networks.insert(name, Box::new(ep));
         }
         ns.ports = ports_value(&bound);
     });
@@ -521,7 +522,7 @@ pub async fn leave_all(ctx: &Ctx, c: &Container) -> Vec<NetworkRecord> {
         let ns = &mut r.network_settings;
         ns.show_default(&EndpointSettings::default());
         ns.ports.clear();
-        ns.networks.values_mut().for_each(clear);
+        ns.networks.values_mut().for_each(|ep| clear(ep));
     });
     left
 }
@@ -536,7 +537,7 @@ mod tests {
         rec.host_config.network_mode = name.into();
         rec.network_settings
             .networks
-            .insert(name.into(), ep.clone());
+            .insert(name.into(), Box::new(ep.clone()));
         rec
     }
 

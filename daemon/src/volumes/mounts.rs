@@ -408,18 +408,9 @@ pub fn seed(rootfs: &Path, rec: &ContainerRecord) {
 }
 
 /// Whether mount point `p` is volume `name`.
-fn is_volume(p: &MountPoint, name: &str) -> bool {
-    p.kind == "volume" && p.name == name
-}
-
 /// Ids of the containers whose mounts use volume `name`.
 pub fn users(containers: &Containers, name: &str) -> Vec<String> {
-    containers
-        .all()
-        .iter()
-        .filter(|c| c.view(|r| r.mounts.iter().any(|p| is_volume(p, name))))
-        .map(|c| c.id.clone())
-        .collect()
+    containers.volume_users(name)
 }
 
 /// Names of the anonymous volumes container `c` mounts (removed by `rm -v` / `--rm`).

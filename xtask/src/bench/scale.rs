@@ -3,8 +3,9 @@
 //! At 0, 100 and 1,000 running `sleep` containers (`--network none`; with `--quick` 0, 5 and
 //! 10), engine by engine: `run --rm --network none busybox true`, `ps`, `ps -a`, the daemon's
 //! RSS (dockerd with containerd), each running container's monitor (berth-monitor, the
-//! containerd shim) RSS and PSS, and for berth a `kill -9` of berthd until `/_ping` answers
-//! and until `ps` lists every container again; then `rm -f` of them all. Every row at the top
+//! containerd shim) RSS and PSS, and for berth a `kill -9` of berthd, then a SIGTERM, each
+//! until `/_ping` answers and until `ps` lists every container again; then `rm -f` of them
+//! all (and, for berth, until its data root holds none of their files). Every row at the top
 //! level is followed by its growth factor over the same row with none running. Only engines
 //! with a daemon take part (Podman has none to grow).
 
@@ -38,6 +39,11 @@ const METRICS: &[(&str, &str)] = &[
         "berthd kill -9, restart until ps lists every container",
         "ms",
     ),
+    ("berthd SIGTERM, restart until /_ping answers", "ms"),
+    (
+        "berthd SIGTERM, restart until ps lists every container",
+        "ms",
+    ),
 ];
 
 fn levels(opts: &Opts) -> Vec<usize> {
@@ -69,7 +75,7 @@ fn run_detached(c: &mut berth_api::Client) -> Result<String> {
 }
 
 /// Starts containers on `e`, [`CLIENTS`] at once, until `ids` holds `want`.
-fn fill(e: &Engine, ids: &mut Vec<String>, want: usize) -> Result<()> {
+pub(super) fn fill(e: &Engine, ids: &mut Vec<String>, want: usize) -> Result<()> {
     let need = want.saturating_sub(ids.len());
     let next = AtomicUsize::new(0);
     let made = Mutex::new(Vec::new());
@@ -135,10 +141,13 @@ fn samples(opts: &Opts, mut cmd: impl FnMut() -> Result<f64>) -> Result<Stats, S
     Stats::of(&v).ok_or_else(|| "no samples".into())
 }
 
-/// berthd killed with SIGKILL and started again: ms until `/_ping` answers, and until `ps`
-/// lists `want` containers.
-fn restart_berth(bin: &Path, e: &mut Engine, want: usize) -> Result<(f64, f64)> {
-    if let Some(mut child) = e.daemon.take() {
+/// berthd killed with SIGKILL (`term`: stopped with SIGTERM, its containers left running)
+/// and started again: ms from the new start until `/_ping` answers, and until `ps` lists
+/// `want` containers.
+fn restart_berth(bin: &Path, e: &mut Engine, want: usize, term: bool) -> Result<(f64, f64)> {
+    if term {
+        e.stop();
+    } else if let Some(mut child) = e.daemon.take() {
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -202,14 +211,16 @@ fn measure(
         per(p),
     ];
     if e.kind == Kind::Berth {
-        match restart_berth(bin, e, running) {
-            Ok((ping, all)) => {
-                out.push(Some(Ok(Stats::single(ping))));
-                out.push(Some(Ok(Stats::single(all))));
-            }
-            Err(x) => {
-                out.push(Some(Err(format!("{x:#}"))));
-                out.push(Some(Err(format!("{x:#}"))));
+        for term in [false, true] {
+            match restart_berth(bin, e, running, term) {
+                Ok((ping, all)) => {
+                    out.push(Some(Ok(Stats::single(ping))));
+                    out.push(Some(Ok(Stats::single(all))));
+                }
+                Err(x) => {
+                    out.push(Some(Err(format!("{x:#}"))));
+                    out.push(Some(Err(format!("{x:#}"))));
+                }
             }
         }
     }
@@ -222,6 +233,7 @@ pub fn rows(opts: &Opts, bin: &Path, engines: &mut [Engine]) -> Vec<Row> {
     // (metric, level) → engine → result.
     let mut table: BTreeMap<(usize, usize), Results> = BTreeMap::new();
     let mut rm = Results::new();
+    let mut files = Results::new();
     for e in engines.iter_mut().filter(|e| e.socket.is_some()) {
         let mut ids = Vec::new();
         for (li, &level) in levels.iter().enumerate() {
@@ -242,6 +254,7 @@ pub fn rows(opts: &Opts, bin: &Path, engines: &mut [Engine]) -> Vec<Row> {
         }
         let mut args = vec!["rm", "-f"];
         args.extend(ids.iter().map(String::as_str));
+        let t0 = Instant::now();
         let removed = if ids.is_empty() {
             Err("no containers".to_string())
         } else {
@@ -249,6 +262,21 @@ pub fn rows(opts: &Opts, bin: &Path, engines: &mut [Engine]) -> Vec<Row> {
                 .map(Stats::single)
                 .map_err(|x| format!("{x:#}"))
         };
+        if e.kind == Kind::Berth && removed.is_ok() {
+            // berthd answers `rm` once the containers are gone; their files follow.
+            let dir = e.root.join("data").join("containers");
+            let gone = loop {
+                let left = std::fs::read_dir(&dir).map_or(0, |d| d.count());
+                if left == 0 {
+                    break Ok(Stats::single(t0.elapsed().as_secs_f64() * 1000.0));
+                }
+                if t0.elapsed() > RESTORE_PATIENCE {
+                    break Err(format!("{left} container folders left"));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            files.insert(e.name.into(), gone);
+        }
         rm.insert(e.name.into(), removed);
     }
     let mut out = Vec::new();
@@ -276,6 +304,11 @@ pub fn rows(opts: &Opts, bin: &Path, engines: &mut [Engine]) -> Vec<Row> {
         &format!("scale: rm -f of all {all} (one call)"),
         "ms",
         rm,
+    ));
+    out.push(row(
+        &format!("scale: rm -f of all {all}, until their files are gone"),
+        "ms",
+        files,
     ));
     out
 }

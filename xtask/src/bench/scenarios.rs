@@ -307,6 +307,10 @@ pub fn all(
         eprintln!("bench: scale (0, 100 and 1,000 running containers)");
         rows.extend(super::scale::rows(opts, bin, engines));
     }
+    if opts.wants("concurrency") || opts.wants("events") {
+        eprintln!("bench: concurrency (clients at once, events subscribers)");
+        rows.extend(super::load::rows(opts, engines));
+    }
     if opts.wants("start") {
         eprintln!("bench: daemon start and stop");
         rows.extend(start_stop(opts, bin, engines));
