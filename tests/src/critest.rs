@@ -7,6 +7,7 @@
 //! Everything it started is stopped and removed when it returns, also on a failure or a panic
 //! (the registry and daemons are dropped).
 
+use crate::cri::shared_tool;
 use crate::daemon::TestDaemon;
 use crate::registry::{DistRegistry, RegistryAuth};
 use berth_testimg::critest::{rootfs_tar, Rootfs, IMAGES};
@@ -28,18 +29,9 @@ pub const DIGEST_SKIP_REASON: &str =
     "it pulls gcr.io/k8s-staging-cri-tools/test-image-digest@sha256:9700f9…, \
      which only upstream's exact image bytes match; a locally made stand-in cannot";
 
-/// Where critest is: `$CRITEST`, else `shared/tools/critest` next to the workspace or one of
-/// its parent folders (`../shared/tools` of the checkout, as CI has it).
+/// Where critest is: `$CRITEST`, else `../shared/tools/critest` ([`shared_tool`]).
 pub fn critest_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CRITEST").map(PathBuf::from) {
-        return p.is_file().then_some(p);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
-    workspace
-        .ancestors()
-        .skip(1)
-        .map(|d| d.join("shared/tools/critest"))
-        .find(|p| p.is_file())
+    shared_tool("CRITEST", "critest")
 }
 
 /// One critest run.
