@@ -1,6 +1,8 @@
 //! critest (cri-tools v1.26.1) against berthd's CRI: the stable subset that passes today —
 //! runtime info, the image manager (every stand-in image pulled through the registry mirrors),
-//! DNS config and hostname, basic pod sandbox and container operations — through the same
+//! DNS config and hostname, basic pod sandbox and container operations, volumes, CRI logs,
+//! two containers in a pod (the httpd stand-in), no-new-privs (the setuid stand-in) and the
+//! basic security context — through the same
 //! harness as `cargo xtask critest` (`berth_tests::critest`). Skips, saying how to get it,
 //! when critest is not there. The whole suite: `cargo xtask critest`.
 
@@ -15,6 +17,11 @@ const STABLE: &[&str] = &[
     r"PodSandbox runtime should support basic operations on PodSandbox",
     r"Container runtime should support basic operations on container runtime should support (creating|starting|removing created|removing running) container",
     r"Container runtime should support basic operations on container runtime should support execSync \[",
+    r"Container runtime should support adding volume and device",
+    r"Container runtime should support log runtime should support starting container with log",
+    r"Multiple Containers \[Conformance\] when running multiple containers in a pod should support container (exec|log)",
+    r"Security Context NoNewPrivs",
+    r"Security Context bucket runtime should support (Privileged is|RunAsGroup|RunAsUser|adding|dropping|that ReadOnlyRootfs)",
 ];
 
 #[test]
