@@ -121,6 +121,8 @@ impl CritestRun {
         let mut child = Command::new(bin)
             .args(self.args(&endpoint))
             .current_dir(&work)
+            // Its pod log folders (`$TMPDIR/podLogTest…`) go with the daemon's folder.
+            .env("TMPDIR", &work)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
