@@ -1,4 +1,5 @@
-//! `cargo xtask critest [--focus REGEX]… [--skip REGEX]… [-- CRITEST-ARGS…]`: the CRI
+//! `cargo xtask critest [--focus REGEX]… [--skip REGEX]… [--timeout SECS] [-- CRITEST-ARGS…]`
+//! (single-dash arguments such as `-ginkgo.v` or `-benchmark` go to critest as well): the CRI
 //! conformance run. Builds berth (or takes `BERTH_BIN_DIR`'s binaries), then the shared
 //! harness (`berth_tests::critest`) makes critest's images, serves them from a loopback
 //! registry, starts a berthd with the CRI on and `registry-mirror-map` pointing `gcr.io` and
@@ -19,10 +20,16 @@ fn parse(args: &[String]) -> Result<CritestRun> {
         match a.as_str() {
             "--focus" => run.focus.push(value(&mut it, a)?),
             "--skip" => run.skip.push(value(&mut it, a)?),
+            "--timeout" => {
+                let secs: u64 = value(&mut it, a)?.parse()?;
+                run.timeout = Some(std::time::Duration::from_secs(secs));
+            }
             "--" => run.extra_args.extend(it.by_ref().cloned()),
             // critest's own flags pass through (`-ginkgo.focus=…`, `-ginkgo.v`).
             s if s.starts_with('-') && !s.starts_with("--") => run.extra_args.push(a.clone()),
-            other => bail!("critest: unknown argument {other:?} (--focus R, --skip R, -- ARGS)"),
+            other => bail!(
+                "critest: unknown argument {other:?} (--focus R, --skip R, --timeout SECS, -- ARGS)"
+            ),
         }
     }
     Ok(run)

@@ -46,6 +46,6 @@ fn usage() {
          demo                  install packages, build, start berthd, run a container\n  \
          ci                    install test packages, build, run all tests and the quick bench\n  \
          bench [--quick] [--filter NAME] [--json FILE]\n                        benchmark berth against Docker and Podman when installed\n  \
-         critest [--focus R] [--skip R] [-- ARGS]\n                        the CRI conformance suite (../shared/tools/critest) against berthd"
+         critest [--focus R] [--skip R] [--timeout SECS] [-- ARGS]\n                        the CRI conformance suite (../shared/tools/critest) against berthd"
     );
 }
