@@ -190,13 +190,22 @@ fn copy_lines(
     })
 }
 
-/// critest's (ginkgo's) summary line: `SUCCESS! -- 9 Passed | 0 Failed | 0 Pending | 76 Skipped`.
+/// critest's (ginkgo's) summary line: `SUCCESS! -- 9 Passed | 0 Failed | 0 Pending | 76 Skipped`,
+/// or in `-benchmark` (succinct) mode the `SUCCESS! 1.4s PASS` / `FAIL! …` line.
 pub fn summary_line(output: &str) -> Option<String> {
-    output
-        .lines()
-        .rev()
+    let lines = || output.lines().rev().map(str::trim);
+    lines()
         .find(|l| l.contains(" Passed | ") && l.contains(" Failed"))
-        .map(|l| l.trim().to_string())
+        .or_else(|| {
+            lines()
+                .filter_map(|l| {
+                    l.find("SUCCESS!")
+                        .or_else(|| l.find("FAIL!"))
+                        .map(|i| &l[i..])
+                })
+                .next()
+        })
+        .map(str::to_string)
 }
 
 /// Imports every image from its rootfs on a throwaway berthd, pushes it to `reg` under its
@@ -236,5 +245,25 @@ fn push_images(reg: &DistRegistry) {
             }
             d.berth(&["push", &name]).ok();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_line;
+
+    #[test]
+    fn finds_the_summary_in_both_modes() {
+        let full = "Ran 2 of 85 Specs in 1.2 seconds\nSUCCESS! -- 2 Passed | 0 Failed | 0 Pending | 83 Skipped\nPASS\n";
+        assert_eq!(
+            summary_line(full).as_deref(),
+            Some("SUCCESS! -- 2 Passed | 0 Failed | 0 Pending | 83 Skipped")
+        );
+        let bench = "------\nSSS SUCCESS! 1.407808116s PASS\n";
+        assert_eq!(
+            summary_line(bench).as_deref(),
+            Some("SUCCESS! 1.407808116s PASS")
+        );
+        assert_eq!(summary_line("panic: boom\n"), None);
     }
 }
