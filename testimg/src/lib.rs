@@ -6,7 +6,9 @@
 //! points). Importing it (`docker import` / `berth import`) gives the `busybox` test image.
 
 pub mod bulk;
+pub mod critest;
 pub mod docker_archive;
+pub mod effective_uid;
 pub mod odd;
 
 use std::fs::File;
@@ -86,12 +88,32 @@ fn add_file<W: Write>(
     b.append_data(&mut h, path, data)
 }
 
-const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
-const GROUP: &str =
+/// The default `/etc/passwd` of the busybox rootfs.
+pub const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+/// The default `/etc/group` of the busybox rootfs.
+pub const GROUP: &str =
     "root:x:0:\ndaemon:x:1:\ntty:x:5:\nwww-data:x:33:\nusers:x:100:\nnogroup:x:65534:\n";
+
+/// One more entry for [`busybox_rootfs_tar_with`]: a folder, or a file (an `etc/passwd` or
+/// `etc/group` one replaces the default).
+#[derive(Debug, Clone, Copy)]
+pub struct Extra<'a> {
+    /// Relative path in the rootfs (`usr/local/bin/x`).
+    pub path: &'a str,
+    /// Permission bits (setuid included).
+    pub mode: u32,
+    /// The file's content, or `None` for a folder.
+    pub data: Option<&'a [u8]>,
+}
 
 /// Writes a busybox root filesystem tarball to `dest`.
 pub fn busybox_rootfs_tar(dest: &Path) -> Result<(), TestImageError> {
+    busybox_rootfs_tar_with(dest, &[])
+}
+
+/// Like [`busybox_rootfs_tar`] with `extras` added after the defaults (folders before the files
+/// in them: give them in that order), owned by root.
+pub fn busybox_rootfs_tar_with(dest: &Path, extras: &[Extra<'_>]) -> Result<(), TestImageError> {
     let busybox = find_busybox()?;
     let names = applets(&busybox)?;
     let io_err = |e| TestImageError::Io(dest.to_path_buf(), e);
@@ -124,11 +146,22 @@ pub fn busybox_rootfs_tar(dest: &Path) -> Result<(), TestImageError> {
             let mut h = header(tar::EntryType::Symlink, 0o777, 0);
             b.append_link(&mut h, format!("bin/{name}"), "busybox")?;
         }
-        add_file(b, "etc/passwd", 0o644, PASSWD.as_bytes())?;
-        add_file(b, "etc/group", 0o644, GROUP.as_bytes())?;
+        let replaced = |p: &str| extras.iter().any(|e| e.path == p);
+        if !replaced("etc/passwd") {
+            add_file(b, "etc/passwd", 0o644, PASSWD.as_bytes())?;
+        }
+        if !replaced("etc/group") {
+            add_file(b, "etc/group", 0o644, GROUP.as_bytes())?;
+        }
         add_file(b, "etc/hostname", 0o644, b"")?;
         add_file(b, "etc/hosts", 0o644, b"")?;
         add_file(b, "etc/resolv.conf", 0o644, b"")?;
+        for e in extras {
+            match e.data {
+                Some(data) => add_file(b, e.path, e.mode, data)?,
+                None => add_dir(b, e.path, e.mode)?,
+            }
+        }
         b.finish()
     };
     build(&mut b).map_err(io_err)?;

@@ -7,17 +7,23 @@ use crate::daemon::TestDaemon;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Where crictl is: `$CRICTL`, else `shared/tools/crictl` next to the workspace or next to one
-/// of its parent folders (`../shared/tools` of the checkout, as CI has it).
+/// Where crictl is: `$CRICTL`, else [`shared_tool`]`("crictl")`.
 pub fn crictl_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CRICTL").map(PathBuf::from) {
+    shared_tool("CRICTL", "crictl")
+}
+
+/// A prebuilt tool: `$<env>` when set (and a file), else `shared/tools/<name>` next to the
+/// workspace or next to one of its parent folders (`../shared/tools` of the checkout, as CI
+/// has it).
+pub fn shared_tool(env: &str, name: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env).map(PathBuf::from) {
         return p.is_file().then_some(p);
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
     workspace
         .ancestors()
         .skip(1)
-        .map(|d| d.join("shared/tools/crictl"))
+        .map(|d| d.join("shared/tools").join(name))
         .find(|p| p.is_file())
 }
 

@@ -17,9 +17,13 @@ const STOP_PATIENCE: Duration = Duration::from_secs(30);
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// The cargo target profile folder holding the binaries (`target/debug`): the grandparent of
-/// the running test executable (`target/debug/deps/<test>-<hash>`).
+/// The folder holding the binaries: `$BERTH_BIN_DIR` when set (prebuilt binaries; what
+/// `cargo xtask critest` passes), else the cargo target profile folder (`target/debug`), the
+/// grandparent of the running test executable (`target/debug/deps/<test>-<hash>`).
 pub fn target_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("BERTH_BIN_DIR") {
+        return PathBuf::from(d);
+    }
     let exe = std::env::current_exe().unwrap_or_default();
     exe.parent()
         .and_then(Path::parent)

@@ -20,6 +20,7 @@
 mod cleanup;
 mod cmd;
 mod cri;
+pub mod critest;
 mod daemon;
 mod engine;
 pub mod hostile;

@@ -6,9 +6,12 @@
 //! - `cargo xtask ci` — the README's second command and what `.ci/run` calls: installs the test
 //!   dependencies, builds the workspace, runs every test and the quick benchmark.
 //! - `cargo xtask bench [--quick] [--filter NAME]` — berth side by side with Docker and Podman.
+//! - `cargo xtask critest [--focus R] [--skip R] [-- ARGS]` — the CRI conformance suite
+//!   (cri-tools' critest) against a berthd, with its images served from a loopback registry.
 
 mod bench;
 mod ci;
+mod critest;
 mod demo;
 mod sh;
 
@@ -24,6 +27,7 @@ fn main() -> Result<()> {
         "ci" => ci::run(rest),
         "demo" => demo::run(rest),
         "bench" => bench::run(rest),
+        "critest" => critest::run(rest),
         "help" | "--help" | "-h" => {
             usage();
             Ok(())
@@ -41,6 +45,7 @@ fn usage() {
          commands:\n  \
          demo                  install packages, build, start berthd, run a container\n  \
          ci                    install test packages, build, run all tests and the quick bench\n  \
-         bench [--quick] [--filter NAME] [--json FILE]\n                        benchmark berth against Docker and Podman when installed"
+         bench [--quick] [--filter NAME] [--json FILE]\n                        benchmark berth against Docker and Podman when installed\n  \
+         critest [--focus R] [--skip R] [--timeout SECS] [-- ARGS]\n                        the CRI conformance suite (../shared/tools/critest) against berthd"
     );
 }
