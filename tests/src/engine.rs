@@ -160,8 +160,37 @@ impl RealEngine {
     }
 }
 
+impl RealEngine {
+    /// The bridge devices of the user networks this engine made (`br-<short id>`): dockerd
+    /// leaves them on the host when it stops, so the drop deletes them. Never panics.
+    fn user_bridges(&self) -> Vec<String> {
+        Command::new(DOCKER)
+            .arg("-H")
+            .arg(format!("unix://{}", self.path("docker.sock").display()))
+            .args(["network", "ls", "-q", "--filter", "type=custom"])
+            .env("DOCKER_CONFIG", self.path("docker-config"))
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .filter(|id| id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .map(|id| format!("br-{}", &id[..12]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 impl Drop for RealEngine {
     fn drop(&mut self) {
+        let user_bridges = if self.child.is_some() {
+            self.user_bridges()
+        } else {
+            Vec::new()
+        };
         if let Some(mut c) = self.child.take() {
             if let Ok(pid) = i32::try_from(c.id()) {
                 // SAFETY: kill(2) on the dockerd we spawned; no memory is involved.
@@ -191,8 +220,11 @@ impl Drop for RealEngine {
         for p in points {
             let _ = Command::new("umount").arg("-l").arg(p).status();
         }
-        if let Some(b) = &self.bridge {
-            let _ = Command::new("ip").args(["link", "del", b]).status();
+        for b in user_bridges.iter().chain(self.bridge.iter()) {
+            let _ = Command::new("ip")
+                .args(["link", "del", b])
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
