@@ -85,7 +85,9 @@ fn a_created_container_is_prepared_but_stays_created_and_removal_takes_it_down()
     eventually("prepared", 10, || prepared(&d, &id));
     d.docker(&["rm", "never"]).ok();
     nothing_running(&d, &id);
-    assert!(!d.exec_root().join("containers").join(&id[..24]).exists());
+    // `rm` answers once the processes are gone; the folders go right after, in the background.
+    let state = d.exec_root().join("containers").join(&id[..24]);
+    eventually("the state folder is removed", 10, || !state.exists());
 }
 
 #[test]
