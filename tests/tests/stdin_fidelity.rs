@@ -125,7 +125,10 @@ fn cli_cases(host: &str) -> Value {
     // What each attach prints before the CLI is stopped races its echo on dockerd too (seen
     // both ways): compared are how each ends, the logs (both lines reached the container) and
     // the state.
-    out.insert("run_d_i".into(), json!([first.0, second.0, logs, state("rd")]));
+    out.insert(
+        "run_d_i".into(),
+        json!([first.0, second.0, logs, state("rd")]),
+    );
     cli(
         host,
         &[
