@@ -395,14 +395,19 @@ pub fn names_by_target(ctx: &Ctx) -> HashMap<String, Vec<String>> {
 
 /// The target of the link named `name` (`parent/alias`, slashes around it allowed), which
 /// dockerd resolves like a container name.
+/// Only the parent (found through the container index) can hold it: no scan of every
+/// container.
 pub fn target_of(containers: &Containers, name: &str) -> Option<String> {
-    let full = format!("/{}", name.trim_matches('/'));
-    containers.all().iter().find_map(|p| {
-        p.view(stored)
-            .into_iter()
-            .find(|l| l.full == full)
-            .map(|l| l.target)
-    })
+    let name = name.trim_matches('/');
+    let (parent, _) = name.rsplit_once('/')?;
+    let full = format!("/{name}");
+    containers
+        .get(parent)
+        .ok()?
+        .view(stored)
+        .into_iter()
+        .find(|l| l.full == full)
+        .map(|l| l.target)
 }
 
 /// The name an embedded DNS query of container `rec` for `name` stands for: a user
