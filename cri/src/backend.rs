@@ -114,7 +114,8 @@ pub trait RuntimeBackend: Send + Sync + 'static {
 }
 
 /// A pod's DNS settings (`resolv.conf` of its containers).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct PodDns {
     /// Name servers.
     pub servers: Vec<String>,
@@ -125,7 +126,8 @@ pub struct PodDns {
 }
 
 /// What a pod sandbox is asked to be.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct PodSpec {
     /// `metadata.name`.
     pub name: String,

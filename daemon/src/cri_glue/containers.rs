@@ -84,7 +84,7 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> CriResult<
         "StdinOnce": spec.stdin_once,
         "User": spec.user,
         "HostConfig": {
-            "NetworkMode": if pod.host_network { "host" } else { "none" },
+            "NetworkMode": if pod.spec.host_network { "host" } else { "none" },
             "Binds": binds,
             "Privileged": spec.privileged,
             "ReadonlyRootfs": spec.readonly_rootfs,
@@ -92,15 +92,15 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> CriResult<
             "CapDrop": spec.cap_drop,
             "GroupAdd": spec.supplemental_groups.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
             "SecurityOpt": sec,
-            "Dns": pod.dns_servers,
-            "DnsSearch": pod.dns_searches,
-            "DnsOptions": pod.dns_options,
+            "Dns": pod.spec.dns.servers,
+            "DnsSearch": pod.spec.dns.searches,
+            "DnsOptions": pod.spec.dns.options,
             // The pod's sysctls, set by each container's init in the pod's namespaces.
-            "Sysctls": pod.sysctls,
+            "Sysctls": pod.spec.sysctls,
         },
     });
-    if !pod.host_network {
-        body["Hostname"] = json!(pod.hostname);
+    if !pod.spec.host_network {
+        body["Hostname"] = json!(pod.spec.hostname);
     }
     if let Some(p) = &spec.masked_paths {
         body["HostConfig"]["MaskedPaths"] = json!(p);
@@ -212,7 +212,7 @@ impl ContainerBackend for Engine {
         }
         let name = format!(
             "k8s_{}_{}_{}_{}_{}",
-            spec.name, pod.name, pod.namespace, pod.uid, spec.attempt
+            spec.name, pod.spec.name, pod.spec.namespace, pod.spec.uid, spec.attempt
         );
         // The CRI log file's folder must exist before the container is prepared (at create,
         // `containers::prestart`), when its monitor opens the log.

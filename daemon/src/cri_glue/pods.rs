@@ -8,60 +8,29 @@ use super::pod_ns::{self, Own};
 use super::{blocking, cri_error, Engine};
 use crate::model::container::PodNamespaces;
 use crate::state::Ctx;
-use berth_cri::backend::{PodBackend, PodDns, PodInfo, PodSpec};
+use berth_cri::backend::{PodBackend, PodInfo, PodSpec};
 use berth_cri::{CriError, CriResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-/// A pod sandbox as stored.
+/// A pod sandbox as stored: what it was asked to be (the hostname filled in) and its state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PodRecord {
     pub id: String,
-    pub name: String,
-    pub uid: String,
-    pub namespace: String,
-    pub attempt: u32,
-    pub hostname: String,
-    pub log_directory: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub dns_servers: Vec<String>,
-    pub dns_searches: Vec<String>,
-    pub dns_options: Vec<String>,
-    pub host_network: bool,
-    pub host_ipc: bool,
-    pub host_pid: bool,
+    #[serde(flatten)]
+    pub spec: PodSpec,
     pub created_at: i64,
     pub ready: bool,
-    pub sysctls: BTreeMap<String, String>,
 }
 
 impl PodRecord {
     fn info(&self) -> PodInfo {
         PodInfo {
             id: self.id.clone(),
-            spec: PodSpec {
-                name: self.name.clone(),
-                uid: self.uid.clone(),
-                namespace: self.namespace.clone(),
-                attempt: self.attempt,
-                hostname: self.hostname.clone(),
-                log_directory: self.log_directory.clone(),
-                labels: self.labels.clone(),
-                annotations: self.annotations.clone(),
-                dns: PodDns {
-                    servers: self.dns_servers.clone(),
-                    searches: self.dns_searches.clone(),
-                    options: self.dns_options.clone(),
-                },
-                host_network: self.host_network,
-                host_ipc: self.host_ipc,
-                host_pid: self.host_pid,
-                sysctls: self.sysctls.clone(),
-            },
+            spec: self.spec.clone(),
             ready: self.ready,
             created_at: self.created_at,
             ip: String::new(),
@@ -71,9 +40,9 @@ impl PodRecord {
     /// What its namespaces are: pinned files, or the host's.
     pub fn own(&self) -> Own {
         Own {
-            net: !self.host_network,
-            ipc: !self.host_ipc,
-            uts: !self.host_network,
+            net: !self.spec.host_network,
+            ipc: !self.spec.host_ipc,
+            uts: !self.spec.host_network,
         }
     }
 
@@ -196,54 +165,40 @@ impl Engine {
 
 impl PodBackend for Engine {
     async fn run_pod(&self, spec: PodSpec) -> CriResult<String> {
+        let mut spec = spec;
+        // No hostname: the node's, as containerd does (kubelet always sends one).
+        if spec.hostname.is_empty() {
+            spec.hostname = nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default();
+        }
         let mut r = PodRecord {
             id: random_id(),
-            // No hostname: the node's, as containerd does (kubelet always sends one).
-            hostname: if spec.hostname.is_empty() {
-                nix::unistd::gethostname()
-                    .map(|h| h.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            } else {
-                spec.hostname
-            },
-            name: spec.name,
-            uid: spec.uid,
-            namespace: spec.namespace,
-            attempt: spec.attempt,
-            log_directory: spec.log_directory,
-            labels: spec.labels,
-            annotations: spec.annotations,
-            dns_servers: spec.dns.servers,
-            dns_searches: spec.dns.searches,
-            dns_options: spec.dns.options,
-            host_network: spec.host_network,
-            host_ipc: spec.host_ipc,
-            host_pid: spec.host_pid,
-            sysctls: spec.sysctls,
+            spec,
             created_at: berth_cri::now_nanos(),
             ready: false,
         };
         {
             let map = self.pods.lock()?;
             let same = |o: &&PodRecord| {
-                (&o.name, &o.namespace, &o.uid, o.attempt)
-                    == (&r.name, &r.namespace, &r.uid, r.attempt)
+                (&o.spec.name, &o.spec.namespace, &o.spec.uid, o.spec.attempt)
+                    == (&r.spec.name, &r.spec.namespace, &r.spec.uid, r.spec.attempt)
             };
             if let Some(o) = map.values().find(same) {
                 return Err(CriError::FailedPrecondition(format!(
                     "the pod sandbox name {}_{}_{}_{} is reserved for {}",
-                    r.name, r.namespace, r.uid, r.attempt, o.id
+                    r.spec.name, r.spec.namespace, r.spec.uid, r.spec.attempt, o.id
                 )));
             }
         }
-        if r.hostname.len() > 64 {
+        if r.spec.hostname.len() > 64 {
             return Err(CriError::InvalidArgument(format!(
                 "hostname {:?} is longer than 64 characters",
-                r.hostname
+                r.spec.hostname
             )));
         }
         let dir = self.pods.run_dir(&r.id);
-        let (own, host) = (r.own(), r.hostname.clone());
+        let (own, host) = (r.own(), r.spec.hostname.clone());
         let d2 = dir.clone();
         blocking(move || pod_ns::pin(&d2, own, &host).map_err(CriError::internal)).await?;
         r.ready = true;
