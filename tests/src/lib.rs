@@ -36,4 +36,4 @@ pub use daemon::{free_port, target_dir, Builder, TestDaemon};
 pub use engine::RealEngine;
 pub use refusal::berthd_refuses;
 pub use registry::{have, run_ok, scratch_dir, self_signed, DistRegistry, RegistryAuth};
-pub use sdk::sdk_json;
+pub use sdk::{assert_same_members, sdk_json};

@@ -54,3 +54,24 @@ pub fn sdk_json(host: &str, script: &str) -> Value {
     assert!(o.status.success(), "python on {host}: {stdout}\n{stderr}");
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
 }
+
+/// Asserts that berth's answers (`ours`) equal dockerd's (`theirs`) member by member, for every
+/// member dockerd answered; the message lists each one that differs.
+#[track_caller]
+pub fn assert_same_members(ours: &Value, theirs: &Value) {
+    let differ: Vec<String> = theirs
+        .as_object()
+        .map(|o| o.keys().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|k| ours[k.as_str()] != theirs[k.as_str()])
+        .map(|k| {
+            format!(
+                "{k}: berth {} / dockerd {}",
+                ours[k.as_str()],
+                theirs[k.as_str()]
+            )
+        })
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

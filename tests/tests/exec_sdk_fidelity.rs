@@ -160,22 +160,7 @@ fn exec_run_in_every_mode_as_dockerd() {
         )
     });
     merge(&mut theirs, theirs_cli);
-    let keys: Vec<String> = theirs
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    let differ: Vec<String> = keys
-        .iter()
-        .filter(|k| ours[k.as_str()] != theirs[k.as_str()])
-        .map(|k| {
-            format!(
-                "{k}: berth {} / dockerd {}",
-                ours[k.as_str()],
-                theirs[k.as_str()]
-            )
-        })
-        .collect();
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    berth_tests::assert_same_members(&ours, &theirs);
     for (k, v) in expected_of_dockerd() {
         assert_eq!(theirs[k], v, "dockerd's {k} changed");
     }

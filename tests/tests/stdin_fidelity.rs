@@ -196,21 +196,6 @@ fn stdin_stays_open_unless_stdin_once_ends_it_as_dockerd() {
         return;
     };
     let theirs = run(&format!("unix://{}", real.path("docker.sock").display()));
-    let keys = theirs
-        .as_object()
-        .map(|o| o.keys().cloned().collect::<Vec<_>>());
-    let differ: Vec<String> = keys
-        .unwrap_or_default()
-        .iter()
-        .filter(|k| ours[k.as_str()] != theirs[k.as_str()])
-        .map(|k| {
-            format!(
-                "{k}: berth {} / dockerd {}",
-                ours[k.as_str()],
-                theirs[k.as_str()]
-            )
-        })
-        .collect();
-    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    berth_tests::assert_same_members(&ours, &theirs);
     assert_eq!(theirs, expected, "dockerd's answers changed: {theirs}");
 }
