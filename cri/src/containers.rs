@@ -3,7 +3,8 @@
 //! statuses and lists (filtered by ID, pod, state and labels), and `ExecSync`.
 
 use crate::backend::{
-    BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, SeccompProfile,
+    BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, PidMode,
+    SeccompProfile,
 };
 use crate::error::{CriError, CriResult};
 use crate::pods::selected;
@@ -76,6 +77,15 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
     #[allow(deprecated)]
     let path = sec.seccomp_profile_path.clone();
     let seccomp = seccomp(sec.seccomp.clone(), &path)?;
+    let pid = sec
+        .namespace_options
+        .as_ref()
+        .map_or(PidMode::Pod, |n| crate::pods::pid_mode(n.pid, &n.target_id));
+    if matches!(&pid, PidMode::Target(t) if t.is_empty()) {
+        return Err(CriError::InvalidArgument(
+            "the PID namespace mode TARGET needs a target container ID".into(),
+        ));
+    }
     let caps = sec.capabilities.unwrap_or_default();
     let propagation = |p: i32| match cri::MountPropagation::try_from(p) {
         Ok(cri::MountPropagation::PropagationHostToContainer) => "rslave",
@@ -122,6 +132,7 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         // kubelet sends the lists it wants; an empty one means the runtime's defaults.
         masked_paths: Some(sec.masked_paths).filter(|p| !p.is_empty()),
         readonly_paths: Some(sec.readonly_paths).filter(|p| !p.is_empty()),
+        pid,
     })
 }
 

@@ -10,7 +10,8 @@ use crate::containers::Container;
 use crate::error::ServiceError;
 use berth_api::types::container::ExecConfig;
 use berth_cri::backend::{
-    ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, ExecOutput, SeccompProfile,
+    ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, ExecOutput, PidMode,
+    SeccompProfile,
 };
 use berth_cri::{CriError, CriResult};
 use serde_json::{json, Value};
@@ -187,6 +188,29 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Refuses to start a container that joins its pod's PID namespace once the pod's init
+    /// is gone (the namespace is then dead: nothing can be started in it).
+    fn check_pod_init(&self, c: &Container) -> CriResult<()> {
+        let Some((pod_id, pid)) = c.view(|r| r.pod.as_ref().map(|p| (p.id.clone(), p.pid.clone())))
+        else {
+            return Ok(());
+        };
+        let Some(pod) = self.pods.find(&pod_id)? else {
+            return Ok(());
+        };
+        let dir = self.pods.run_dir(&pod.id);
+        let joins = pid.is_some() && pid == pod.pid_ns(&dir) && pod.has_init();
+        if joins && !super::pod_init::alive(&dir, pod.init_pid) {
+            return Err(CriError::FailedPrecondition(format!(
+                "pod sandbox {} is not ready: the init of its PID namespace has exited",
+                pod.id
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Reads `r` to its end, keeping at most [`EXEC_CAP`] bytes.
 async fn capped(r: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
     let mut out = Vec::new();
@@ -222,6 +246,21 @@ impl ContainerBackend for Engine {
         }
         let mut ns = pod.namespaces(&self.pods.run_dir(&pod.id));
         ns.log_path = Some(spec.log_path.clone()).filter(|p| !p.is_empty());
+        ns.pid = match &spec.pid {
+            PidMode::Pod => ns.pid,
+            PidMode::Container => None,
+            PidMode::Node => Some("host".into()),
+            PidMode::Target(t) => {
+                let other = self.pod_container(t)?;
+                if other.view(|r| r.pod.as_ref().map(|p| p.id != pod.id)) != Some(false) {
+                    return Err(CriError::InvalidArgument(format!(
+                        "the PID namespace target {t} is not a container of pod {}",
+                        pod.id
+                    )));
+                }
+                Some(format!("container:{}", other.id))
+            }
+        };
         let body = create_body(&spec, &pod)?;
         crate::containers::create::create_in(&self.ctx, Some(&name), body, Some(ns))
             .await
@@ -230,6 +269,7 @@ impl ContainerBackend for Engine {
 
     async fn start_container(&self, id: &str) -> CriResult<()> {
         let c = self.pod_container(id)?;
+        self.check_pod_init(&c)?;
         crate::containers::start::start(&self.ctx, &c)
             .await
             .map_err(cri_error)
@@ -301,6 +341,9 @@ impl ContainerBackend for Engine {
             None => Some(run.await),
         };
         let Some((stdout, stderr, status)) = done else {
+            // The command in the container first, then its helper (whose end kills the
+            // command too, should it have been missed).
+            crate::containers::exec::signal_command(s.child.id(), libc::SIGKILL);
             let _ = s.child.kill().await;
             crate::containers::exec::finish(&self.ctx, &c, &exec_id, -1);
             return Err(CriError::DeadlineExceeded(format!(

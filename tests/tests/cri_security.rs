@@ -1,0 +1,247 @@
+//! A CRI pod's PID namespace and its containers' process isolation, driven by the real
+//! `crictl` (cri-tools v1.26.1) against a test daemon, on the native runtime and on runc: the
+//! pod's containers share one PID namespace whose PID 1 is berth's pod init (they see each
+//! other's processes), a container stops although its process is not PID 1, the pod and its
+//! init outlive a berthd restart, StopPodSandbox ends the init (and what was left in the
+//! namespace); `pid: CONTAINER` and `pid: NODE` (hostPID); an `ExecSync` past its timeout
+//! leaves no process behind. Skipped, with a message, without crictl (or runc).
+
+use berth_tests::{Crictl, TestDaemon};
+use serde_json::json;
+use std::path::Path;
+
+/// Where Debian installs runc (CI installs it).
+const RUNC: &str = "/usr/sbin/runc";
+
+fn write(dir: &Path, name: &str, v: &serde_json::Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, v.to_string()).expect("write config");
+    p.display().to_string()
+}
+
+/// A daemon on `runtime` with busybox, and crictl for it (None: a tool is missing).
+fn daemon_on(runtime: &str) -> Option<(TestDaemon, Crictl)> {
+    if runtime == "runc" && !Path::new(RUNC).exists() {
+        eprintln!("{RUNC} not installed: skipped");
+        return None;
+    }
+    let d = TestDaemon::builder()
+        .config_json(json!({"default-runtime": runtime}))
+        .start();
+    let c = Crictl::for_daemon(&d)?;
+    d.import_busybox();
+    Some((d, c))
+}
+
+/// A pod config with PID namespace mode `pid` (0 POD, 1 CONTAINER, 2 NODE).
+fn pod(d: &TestDaemon, name: &str, pid: i32) -> String {
+    let v = json!({
+        "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}")},
+        "linux": {"security_context": {"namespace_options": {"pid": pid}}}
+    });
+    write(d.dir(), &format!("{name}.json"), &v)
+}
+
+/// Creates and starts a busybox container running `cmd` in the pod, PID mode `pid`.
+fn run(
+    c: &Crictl,
+    d: &TestDaemon,
+    p: &str,
+    pod_cfg: &str,
+    name: &str,
+    pid: i32,
+    cmd: &str,
+) -> String {
+    let v = json!({
+        "metadata": {"name": name},
+        "image": {"image": "busybox"},
+        "command": ["sh", "-c", cmd],
+        "linux": {"security_context": {"namespace_options": {"pid": pid}}}
+    });
+    let cfg = write(d.dir(), &format!("{name}-ctr.json"), &v);
+    let id = c.ok(&["create", p, &cfg, pod_cfg]).trim().to_string();
+    c.ok(&["start", &id]);
+    id
+}
+
+fn exec(c: &Crictl, id: &str, args: &[&str]) -> String {
+    let mut a = vec!["exec", "-s", id];
+    a.extend_from_slice(args);
+    c.ok(&a)
+}
+
+/// The pod init's PID from the pod's record.
+fn init_pid(d: &TestDaemon, pod: &str) -> i32 {
+    let rec = std::fs::read(d.data_root().join("cri/pods").join(format!("{pod}.json")))
+        .expect("pod record");
+    let v: serde_json::Value = serde_json::from_slice(&rec).expect("pod record JSON");
+    v["initPid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or(0)
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z ") && !s.contains(") X "))
+        .unwrap_or(false)
+}
+
+#[test]
+fn pod_containers_share_a_pid_namespace_with_berths_init() {
+    share_pid_namespace_on("native");
+}
+
+#[test]
+fn pod_containers_share_a_pid_namespace_with_berths_init_with_runc() {
+    share_pid_namespace_on("runc");
+}
+
+fn share_pid_namespace_on(runtime: &str) {
+    let Some((mut d, c)) = daemon_on(runtime) else {
+        return;
+    };
+    // No namespace options at all: the CRI's default, the pod's PID namespace.
+    let cfg = write(
+        d.dir(),
+        "pod.json",
+        &json!({"metadata": {"name": "shared", "namespace": "default", "uid": "uid-shared"}}),
+    );
+    let p = c.ok(&["runp", &cfg]).trim().to_string();
+    let init = init_pid(&d, &p);
+    assert!(init > 1 && alive(init), "the pod's init runs: {init}");
+    let a = run(&c, &d, &p, &cfg, "a", 0, "exec sleep 1001");
+    let b = run(&c, &d, &p, &cfg, "b", 0, "exec sleep 1002");
+
+    // Each sees the other's process, and berth's init as PID 1.
+    for id in [&a, &b] {
+        let ps = exec(&c, id, &["ps"]);
+        assert!(
+            ps.contains("sleep 1001") && ps.contains("sleep 1002"),
+            "{ps}"
+        );
+        let one = exec(&c, id, &["cat", "/proc/1/cmdline"]);
+        assert!(one.contains("pod-init"), "PID 1 is the pod's init: {one:?}");
+        assert!(
+            !one.contains('/'),
+            "no host path in its command line: {one:?}"
+        );
+    }
+    let ns = |id: &str| exec(&c, id, &["readlink", "/proc/self/ns/pid"]);
+    assert_eq!(ns(&a), ns(&b));
+    let st = c.json(&["inspectp", "-o", "json", &p]);
+    assert_eq!(
+        st["status"]["linux"]["namespaces"]["options"]["pid"], "POD",
+        "{st}"
+    );
+
+    // A container whose process is not PID 1 stops at its SIGTERM, without the kill.
+    let t0 = std::time::Instant::now();
+    c.ok(&["stop", "--timeout", "30", &a]);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(20),
+        "SIGTERM ended it"
+    );
+    let st = c.json(&["inspect", "-o", "json", &a]);
+    assert_eq!(st["status"]["state"], "CONTAINER_EXITED", "{st}");
+    let ps = exec(&c, &b, &["ps"]);
+    assert!(
+        !ps.contains("sleep 1001") && ps.contains("sleep 1002"),
+        "{ps}"
+    );
+
+    // The init is nobody's child of berthd's: the pod outlives a restart.
+    d.restart();
+    assert!(alive(init), "the pod init outlived berthd");
+    let pods = c.json(&["pods", "-o", "json"]);
+    assert_eq!(pods["items"][0]["state"], "SANDBOX_READY", "{pods}");
+    let e = run(&c, &d, &p, &cfg, "e", 0, "exec sleep 1003");
+    assert_eq!(
+        ns(&e),
+        ns(&b),
+        "a container started after the restart joins it too"
+    );
+    let ps = exec(&c, &e, &["ps"]);
+    assert!(
+        ps.contains("sleep 1002") && ps.contains("sleep 1003"),
+        "{ps}"
+    );
+
+    // StopPodSandbox ends the init, and every process of the pod with it.
+    c.ok(&["stopp", &p]);
+    assert!(!alive(init), "the pod init has ended");
+    let ps = c.json(&["ps", "-a", "-o", "json", "--pod", &p]);
+    for ctr in ps["containers"].as_array().into_iter().flatten() {
+        assert_eq!(ctr["state"], "CONTAINER_EXITED", "{ps}");
+    }
+    assert_eq!(
+        c.json(&["inspectp", "-o", "json", &p])["status"]["state"],
+        "SANDBOX_NOTREADY"
+    );
+    c.ok(&["rmp", &p]);
+    assert!(d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty());
+}
+
+#[test]
+fn container_and_node_pid_modes() {
+    let Some((d, c)) = daemon_on("native") else {
+        return;
+    };
+    // pid: CONTAINER — its own namespace, its process PID 1, and no pod init.
+    let cfg = pod(&d, "own", 1);
+    let p = c.ok(&["runp", &cfg]).trim().to_string();
+    assert_eq!(
+        init_pid(&d, &p),
+        0,
+        "no init for a pod without a PID namespace"
+    );
+    let a = run(&c, &d, &p, &cfg, "a", 1, "exec sleep 1004");
+    let b = run(&c, &d, &p, &cfg, "b", 1, "exec sleep 1005");
+    let one = exec(&c, &a, &["cat", "/proc/1/cmdline"]);
+    assert!(one.contains("sleep") && one.contains("1004"), "{one:?}");
+    let ps = exec(&c, &a, &["ps"]);
+    assert!(!ps.contains("sleep 1005"), "{ps}");
+    let ns = |id: &str| exec(&c, id, &["readlink", "/proc/self/ns/pid"]);
+    assert_ne!(ns(&a), ns(&b));
+    c.ok(&["rmp", "-f", &p]);
+
+    // pid: NODE (hostPID) — the host's.
+    let cfg = pod(&d, "host", 2);
+    let p = c.ok(&["runp", &cfg]).trim().to_string();
+    let a = run(&c, &d, &p, &cfg, "h", 2, "exec sleep 1006");
+    let host = std::fs::read_link("/proc/self/ns/pid").expect("host pid ns");
+    assert_eq!(ns(&a).trim(), host.display().to_string());
+    let st = c.json(&["inspectp", "-o", "json", &p]);
+    assert_eq!(
+        st["status"]["linux"]["namespaces"]["options"]["pid"], "NODE",
+        "{st}"
+    );
+    c.ok(&["rmp", "-f", &p]);
+    assert!(d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty());
+}
+
+#[test]
+fn exec_sync_past_its_timeout_leaves_no_process() {
+    let Some((d, c)) = daemon_on("native") else {
+        return;
+    };
+    let cfg = pod(&d, "timeout", 0);
+    let p = c.ok(&["runp", &cfg]).trim().to_string();
+    let a = run(&c, &d, &p, &cfg, "a", 0, "exec sleep 1000");
+    let slow = c.run(&["exec", "-s", "--timeout", "1", &a, "sleep", "4242"]);
+    assert!(
+        !slow.success() && slow.stderr.contains("timed out"),
+        "{slow:?}"
+    );
+    // Its process was killed, not only its helper.
+    let mut left = String::new();
+    for _ in 0..50 {
+        left = exec(&c, &a, &["ps"]);
+        if !left.contains("sleep 4242") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!left.contains("sleep 4242"), "{left}");
+    c.ok(&["rmp", "-f", &p]);
+}
