@@ -136,6 +136,16 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
     })
 }
 
+/// A bind mount's propagation (`rprivate`, `rslave`, `rshared`, or their non-recursive
+/// forms) as the CRI's enum.
+fn propagation_enum(p: &str) -> i32 {
+    (match p.trim_start_matches('r') {
+        "slave" => cri::MountPropagation::PropagationHostToContainer,
+        "shared" => cri::MountPropagation::PropagationBidirectional,
+        _ => cri::MountPropagation::PropagationPrivate,
+    }) as i32
+}
+
 fn state(s: ContainerState) -> i32 {
     (match s {
         ContainerState::Created => cri::ContainerState::ContainerCreated,
@@ -188,6 +198,7 @@ pub fn status(c: &ContainerInfo) -> cri::ContainerStatus {
                 container_path: m.container_path.clone(),
                 host_path: m.host_path.clone(),
                 readonly: m.readonly,
+                propagation: propagation_enum(&m.propagation),
                 ..Default::default()
             })
             .collect(),

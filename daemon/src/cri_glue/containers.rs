@@ -10,7 +10,7 @@ use crate::containers::Container;
 use crate::error::ServiceError;
 use berth_api::types::container::ExecConfig;
 use berth_cri::backend::{
-    ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, ExecOutput, PidMode,
+    BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, ExecOutput, PidMode,
     SeccompProfile,
 };
 use berth_cri::{CriError, CriResult};
@@ -26,6 +26,9 @@ const IMAGE: &str = "io.berth.cri.image";
 const ANNOTATION: &str = "io.berth.cri.annotation.";
 /// The most an `ExecSync` keeps of each stream (the CRI's cap; the rest is read and dropped).
 const EXEC_CAP: u64 = 16 << 20;
+
+/// How long an `ExecSync` past its timeout waits for its killed command to be reaped.
+const REAP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The largest seccomp profile file read from the node.
 const MAX_PROFILE: u64 = 4 << 20;
@@ -163,6 +166,17 @@ fn info(c: &Container) -> Option<ContainerInfo> {
                     .filter_map(|(k, v)| Some((k.strip_prefix(ANNOTATION)?.to_string(), v.clone())))
                     .collect(),
                 log_path: get(LOG_PATH),
+                mounts: r
+                    .mounts
+                    .iter()
+                    .filter(|m| m.kind == "bind")
+                    .map(|m| BindMount {
+                        container_path: m.destination.clone(),
+                        host_path: m.source.clone(),
+                        readonly: !m.rw,
+                        propagation: m.propagation.clone(),
+                    })
+                    .collect(),
                 ..Default::default()
             },
             image_id: r.image.clone(),
@@ -341,10 +355,17 @@ impl ContainerBackend for Engine {
             None => Some(run.await),
         };
         let Some((stdout, stderr, status)) = done else {
-            // The command in the container first, then its helper (whose end kills the
-            // command too, should it have been missed).
+            // The command in the container is killed and its helper, its parent, reaps it and
+            // exits (a helper killed first would leave it, a zombie, to the host's init,
+            // still seen in the container). The helper is killed only if it does not exit;
+            // its command dies with it then.
             crate::containers::exec::signal_command(s.child.id(), libc::SIGKILL);
-            let _ = s.child.kill().await;
+            if tokio::time::timeout(REAP_PATIENCE, s.child.wait())
+                .await
+                .is_err()
+            {
+                let _ = s.child.kill().await;
+            }
             crate::containers::exec::finish(&self.ctx, &c, &exec_id, -1);
             return Err(CriError::DeadlineExceeded(format!(
                 "command timed out after {timeout}s"
