@@ -273,6 +273,21 @@ pub struct ContainerSpec {
     pub readonly_paths: Option<Vec<String>>,
     /// Its PID namespace.
     pub pid: PidMode,
+    /// `oom_score_adj` of its processes (`linux.resources`; -1000 to 1000).
+    pub oom_score_adj: i64,
+    /// Host devices it is given.
+    pub devices: Vec<DeviceMapping>,
+}
+
+/// A host device a container is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceMapping {
+    /// Where it appears in the container.
+    pub container_path: String,
+    /// The host's device node.
+    pub host_path: String,
+    /// The cgroup access (some of `r`, `w`, `m`; empty: all).
+    pub permissions: String,
 }
 
 /// A container's seccomp profile.

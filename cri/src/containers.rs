@@ -3,8 +3,8 @@
 //! statuses and lists (filtered by ID, pod, state and labels), and `ExecSync`.
 
 use crate::backend::{
-    BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, PidMode,
-    SeccompProfile,
+    BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, DeviceMapping,
+    PidMode, SeccompProfile,
 };
 use crate::error::{CriError, CriResult};
 use crate::pods::selected;
@@ -58,6 +58,16 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         (true, false) => c.log_path,
         (false, false) => format!("{}/{}", log_dir.trim_end_matches('/'), c.log_path),
     };
+    let oom_score_adj = c
+        .linux
+        .as_ref()
+        .and_then(|l| l.resources.as_ref())
+        .map_or(0, |r| r.oom_score_adj);
+    if !(-1000..=1000).contains(&oom_score_adj) {
+        return Err(CriError::InvalidArgument(format!(
+            "oom_score_adj {oom_score_adj} is not within -1000 and 1000"
+        )));
+    }
     let sec = c.linux.and_then(|l| l.security_context).unwrap_or_default();
     if sec.run_as_group.is_some() && sec.run_as_user.is_none() && sec.run_as_username.is_empty() {
         return Err(CriError::InvalidArgument(
@@ -133,6 +143,16 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         masked_paths: Some(sec.masked_paths).filter(|p| !p.is_empty()),
         readonly_paths: Some(sec.readonly_paths).filter(|p| !p.is_empty()),
         pid,
+        oom_score_adj,
+        devices: c
+            .devices
+            .into_iter()
+            .map(|d| DeviceMapping {
+                container_path: d.container_path,
+                host_path: d.host_path,
+                permissions: d.permissions,
+            })
+            .collect(),
     })
 }
 

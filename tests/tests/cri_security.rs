@@ -3,8 +3,9 @@
 //! pod's containers share one PID namespace whose PID 1 is berth's pod init (they see each
 //! other's processes), a container stops although its process is not PID 1, the pod and its
 //! init outlive a berthd restart, StopPodSandbox ends the init (and what was left in the
-//! namespace); `pid: CONTAINER` and `pid: NODE` (hostPID); an `ExecSync` past its timeout
-//! leaves no process behind. Skipped, with a message, without crictl (or runc).
+//! namespace); `pid: CONTAINER` and `pid: NODE` (hostPID); the OOM score adjustment; host
+//! devices with their cgroup permissions; an `ExecSync` past its timeout leaves no process
+//! behind. Skipped, with a message, without crictl (or runc).
 
 use berth_tests::{Crictl, TestDaemon};
 use serde_json::json;
@@ -203,6 +204,23 @@ fn container_and_node_pid_modes() {
     assert!(!ps.contains("sleep 1005"), "{ps}");
     let ns = |id: &str| exec(&c, id, &["readlink", "/proc/self/ns/pid"]);
     assert_ne!(ns(&a), ns(&b));
+    // The OOM score adjustment kubelet asks for (`linux.resources.oom_score_adj`).
+    let oom = json!({
+        "metadata": {"name": "oom"},
+        "image": {"image": "busybox"},
+        "command": ["sleep", "1000"],
+        "linux": {
+            "resources": {"oom_score_adj": 500},
+            "security_context": {"namespace_options": {"pid": 1}}
+        }
+    });
+    let oom_cfg = write(d.dir(), "oom.json", &oom);
+    let o = c.ok(&["create", &p, &oom_cfg, &cfg]).trim().to_string();
+    c.ok(&["start", &o]);
+    assert_eq!(
+        exec(&c, &o, &["cat", "/proc/1/oom_score_adj"]).trim(),
+        "500"
+    );
     c.ok(&["rmp", "-f", &p]);
 
     // pid: NODE (hostPID) — the host's.
@@ -218,6 +236,75 @@ fn container_and_node_pid_modes() {
     );
     c.ok(&["rmp", "-f", &p]);
     assert!(d.docker(&["ps", "-a", "-q"]).ok().trim().is_empty());
+}
+
+#[test]
+fn host_devices_with_their_cgroup_permissions() {
+    host_devices_on("native");
+}
+
+#[test]
+fn host_devices_with_their_cgroup_permissions_with_runc() {
+    host_devices_on("runc");
+}
+
+fn host_devices_on(runtime: &str) {
+    let Some((d, c)) = daemon_on(runtime) else {
+        return;
+    };
+    let cfg = pod(&d, "devices", 0);
+    let p = c.ok(&["runp", &cfg]).trim().to_string();
+    let v = json!({
+        "metadata": {"name": "dev"},
+        "image": {"image": "busybox"},
+        "command": ["sleep", "1000"],
+        "devices": [
+            {"host_path": "/dev/zero", "container_path": "/dev/extra/myzero", "permissions": "rwm"},
+            {"host_path": "/dev/kmsg", "container_path": "/dev/rokmsg", "permissions": "r"}
+        ]
+    });
+    let ctr = write(d.dir(), "dev-ctr.json", &v);
+    let id = c.ok(&["create", &p, &ctr, &cfg]).trim().to_string();
+    c.ok(&["start", &id]);
+    let ls = exec(&c, &id, &["ls", "-l", "/dev/extra/myzero", "/dev/rokmsg"]);
+    let nodes: Vec<&str> = ls.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        nodes.len() == 2 && nodes.iter().all(|l| l.starts_with('c')),
+        "{ls}"
+    );
+    let numbers = |l: &str| {
+        l.split_whitespace()
+            .skip(4)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(numbers(nodes[0]), "1, 5", "{ls}");
+    assert_eq!(numbers(nodes[1]), "1, 11", "{ls}");
+    assert_eq!(
+        exec(
+            &c,
+            &id,
+            &["sh", "-c", "head -c 4 /dev/extra/myzero | wc -c"]
+        )
+        .trim(),
+        "4"
+    );
+    // Read only in its cgroup (and in none of Docker's default rules): writing is refused.
+    let w = c.run(&["exec", "-s", &id, "sh", "-c", "echo x > /dev/rokmsg"]);
+    assert!(!w.success() && w.stderr.contains("not permitted"), "{w:?}");
+    // A host path that is no device is refused at start, as dockerd's.
+    let bad = json!({
+        "metadata": {"name": "bad"},
+        "image": {"image": "busybox"},
+        "command": ["sleep", "1000"],
+        "devices": [{"host_path": "/etc/hostname", "container_path": "/dev/x", "permissions": "rwm"}]
+    });
+    let bad = write(d.dir(), "bad-ctr.json", &bad);
+    let id = c.ok(&["create", &p, &bad, &cfg]).trim().to_string();
+    let out = c.run(&["start", &id]);
+    assert!(!out.success() && out.stderr.contains("device"), "{out:?}");
+    c.ok(&["rmp", "-f", &p]);
 }
 
 #[test]

@@ -172,6 +172,8 @@ fn options(
         None => (netns, NetNs::New, NetNs::New),
     };
     let pid_ns = pod_pid_ns(ctx, rec)?;
+    let devices = berth_runtime::devices::from_docker(hc.extra.get("Devices"))
+        .map_err(|e| ServiceError::bad_request(e.to_string()))?;
     let sysctls = sysctls(hc, &netns)?;
     let (quota, period) = super::update::cpu_quota_period(hc);
     let sec = berth_runtime::security::parse(strs(&hc.security_opt))
@@ -206,6 +208,7 @@ fn options(
         ipc_ns,
         uts_ns,
         pid_ns,
+        devices,
         cgroup_path: format!("berth/{}", c.id),
         user: cfg.user.clone(),
         group_add: strs(&hc.group_add).to_vec(),

@@ -92,6 +92,12 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> CriResult<
             "Binds": binds,
             "Privileged": spec.privileged,
             "ReadonlyRootfs": spec.readonly_rootfs,
+            "OomScoreAdj": spec.oom_score_adj,
+            "Devices": spec.devices.iter().map(|d| json!({
+                "PathOnHost": d.host_path,
+                "PathInContainer": d.container_path,
+                "CgroupPermissions": d.permissions,
+            })).collect::<Vec<_>>(),
             "CapAdd": spec.cap_add,
             "CapDrop": spec.cap_drop,
             "GroupAdd": spec.supplemental_groups.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
