@@ -199,7 +199,7 @@ fn info(c: &Container) -> Option<ContainerInfo> {
 
 impl Engine {
     /// The pod container `id` names (NotFound when there is none).
-    fn pod_container(&self, id: &str) -> CriResult<Arc<Container>> {
+    pub(super) fn pod_container(&self, id: &str) -> CriResult<Arc<Container>> {
         let c = self.ctx.containers.get(id).map_err(cri_error)?;
         if c.view(|r| r.pod.is_none()) {
             return Err(CriError::NotFound(format!("container {id} is no pod's")));
