@@ -301,4 +301,65 @@ mod tests {
             Some(S::Localhost("/p".into()))
         );
     }
+
+    /// A minimal request whose container has the security context `sec` and resources `res`.
+    fn request(
+        sec: cri::LinuxContainerSecurityContext,
+        res: Option<cri::LinuxContainerResources>,
+    ) -> cri::CreateContainerRequest {
+        cri::CreateContainerRequest {
+            pod_sandbox_id: "p".into(),
+            config: Some(cri::ContainerConfig {
+                metadata: Some(cri::ContainerMetadata {
+                    name: "c".into(),
+                    attempt: 0,
+                }),
+                image: Some(cri::ImageSpec {
+                    image: "busybox".into(),
+                    ..Default::default()
+                }),
+                linux: Some(cri::LinuxContainerConfig {
+                    security_context: Some(sec),
+                    resources: res,
+                }),
+                devices: vec![cri::Device {
+                    container_path: "/dev/k".into(),
+                    host_path: "/dev/kmsg".into(),
+                    permissions: "r".into(),
+                }],
+                ..Default::default()
+            }),
+            sandbox_config: None,
+        }
+    }
+
+    #[test]
+    fn pid_modes_oom_score_and_devices() {
+        let ns = |pid: cri::NamespaceMode, target: &str| cri::LinuxContainerSecurityContext {
+            namespace_options: Some(cri::NamespaceOption {
+                pid: pid as i32,
+                target_id: target.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let s = spec(request(Default::default(), None)).expect("spec");
+        assert_eq!(s.pid, PidMode::Pod, "the CRI's default");
+        assert_eq!(s.devices[0].host_path, "/dev/kmsg");
+        assert_eq!(s.devices[0].permissions, "r");
+        let s = spec(request(ns(cri::NamespaceMode::Node, ""), None)).expect("spec");
+        assert_eq!(s.pid, PidMode::Node);
+        let s = spec(request(ns(cri::NamespaceMode::Target, "abc"), None)).expect("spec");
+        assert_eq!(s.pid, PidMode::Target("abc".into()));
+        assert!(spec(request(ns(cri::NamespaceMode::Target, ""), None)).is_err());
+        let res = |adj| {
+            Some(cri::LinuxContainerResources {
+                oom_score_adj: adj,
+                ..Default::default()
+            })
+        };
+        let s = spec(request(Default::default(), res(-999))).expect("spec");
+        assert_eq!(s.oom_score_adj, -999);
+        assert!(spec(request(Default::default(), res(1001))).is_err());
+    }
 }

@@ -16,6 +16,7 @@ const STABLE: &[&str] = &[
     r"Image Manager",
     r"Networking runtime should support networking runtime should support (DNS config|set hostname)",
     r"PodSandbox runtime should support basic operations on PodSandbox",
+    r"PodSandbox runtime should support sysctls",
     r"Container runtime should support basic operations on container runtime should support (creating|starting|stopping|removing created|removing running|removing stopped) container",
     r"Container runtime should support basic operations on container runtime should support execSync (\[|with timeout)",
     r"Container runtime should support adding volume and device",

@@ -3,7 +3,8 @@
 //! pod's containers share one PID namespace whose PID 1 is berth's pod init (they see each
 //! other's processes), a container stops although its process is not PID 1, the pod and its
 //! init outlive a berthd restart, StopPodSandbox ends the init (and what was left in the
-//! namespace); `pid: CONTAINER` and `pid: NODE` (hostPID); the OOM score adjustment; host
+//! namespace); `pid: CONTAINER`, `pid: NODE` (hostPID) and `pid: TARGET`; masked and read-only paths; the OOM
+//! score adjustment; host
 //! devices with their cgroup permissions; an `ExecSync` past its timeout leaves no process
 //! behind. Skipped, with a message, without crictl (or runc).
 
@@ -204,6 +205,41 @@ fn container_and_node_pid_modes() {
     assert!(!ps.contains("sleep 1005"), "{ps}");
     let ns = |id: &str| exec(&c, id, &["readlink", "/proc/self/ns/pid"]);
     assert_ne!(ns(&a), ns(&b));
+    // pid: TARGET — another container's namespace (kubelet's ephemeral containers).
+    let t = json!({
+        "metadata": {"name": "t"},
+        "image": {"image": "busybox"},
+        "command": ["sleep", "1007"],
+        "linux": {"security_context": {"namespace_options": {"pid": 3, "target_id": a}}}
+    });
+    let t_cfg = write(d.dir(), "target.json", &t);
+    let t = c.ok(&["create", &p, &t_cfg, &cfg]).trim().to_string();
+    c.ok(&["start", &t]);
+    assert_eq!(ns(&t), ns(&a));
+    let one = exec(&c, &t, &["cat", "/proc/1/cmdline"]);
+    assert!(
+        one.contains("1004"),
+        "the target's process is PID 1: {one:?}"
+    );
+    // Masked paths kubelet asks for (critest's own spec cannot show it: see
+    // berth_tests::critest::MASKED_SKIP_REASON): /dev/null over a file.
+    let masked = json!({
+        "metadata": {"name": "masked"},
+        "image": {"image": "busybox"},
+        "command": ["sleep", "1000"],
+        "linux": {"security_context": {"masked_paths": ["/etc/passwd"], "readonly_paths": ["/tmp"]}}
+    });
+    let masked_cfg = write(d.dir(), "masked.json", &masked);
+    let m = c.ok(&["create", &p, &masked_cfg, &cfg]).trim().to_string();
+    c.ok(&["start", &m]);
+    assert_eq!(
+        exec(&c, &m, &["wc", "-c", "/etc/passwd"])
+            .split_whitespace()
+            .next(),
+        Some("0")
+    );
+    let w = c.run(&["exec", "-s", &m, "touch", "/tmp/x"]);
+    assert!(!w.success() && w.stderr.contains("Read-only"), "{w:?}");
     // The OOM score adjustment kubelet asks for (`linux.resources.oom_score_adj`).
     let oom = json!({
         "metadata": {"name": "oom"},
@@ -304,6 +340,21 @@ fn host_devices_on(runtime: &str) {
     let id = c.ok(&["create", &p, &bad, &cfg]).trim().to_string();
     let out = c.run(&["start", &id]);
     assert!(!out.success() && out.stderr.contains("device"), "{out:?}");
+    // The same through the Docker API (`docker run --device`).
+    let ls = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--device",
+            "/dev/kmsg:/dev/k:r",
+            "busybox",
+            "ls",
+            "-l",
+            "/dev/k",
+        ])
+        .ok()
+        .to_string();
+    assert!(ls.starts_with('c') && ls.contains("1,  11"), "{ls}");
     c.ok(&["rmp", "-f", &p]);
 }
 
