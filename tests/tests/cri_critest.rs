@@ -2,7 +2,9 @@
 //! runtime info, the image manager (every stand-in image pulled through the registry mirrors),
 //! DNS config and hostname, basic pod sandbox and container operations, volumes, CRI logs,
 //! two containers in a pod (the httpd stand-in), no-new-privs (the setuid stand-in) and the
-//! basic security context — through the same
+//! basic security context, and streaming (exec with and without a TTY, attach, port-forward
+//! in the host's network; port-forward into a pod's own network waits for pod IPs) — through
+//! the same
 //! harness as `cargo xtask critest` (`berth_tests::critest`). Skips, saying how to get it,
 //! when critest is not there. The whole suite: `cargo xtask critest`.
 
@@ -21,6 +23,7 @@ const STABLE: &[&str] = &[
     r"Container runtime should support log runtime should support starting container with log",
     r"Multiple Containers \[Conformance\] when running multiple containers in a pod should support container (exec|log)",
     r"Security Context NoNewPrivs",
+    r"Streaming runtime should support streaming interfaces runtime should support (exec with|attach|portforward in host network)",
     r"Security Context bucket runtime should support (Privileged is|RunAsGroup|RunAsUser|adding|dropping|that ReadOnlyRootfs)",
 ];
 
