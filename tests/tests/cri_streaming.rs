@@ -135,6 +135,10 @@ fn exec_attach_and_port_forward_stream_through_berths_server() {
     assert!(bad.stderr.contains("err"), "{bad:?}");
     assert!(!bad.success(), "{bad:?}");
     assert!(bad.stderr.contains("exit code 3"), "{bad:?}");
+    let missing = c.run(&["exec", &a, "no-such-command"]);
+    assert!(!missing.success(), "{missing:?}");
+    let nobody = c.run(&["exec", "0123456789ab", "true"]);
+    assert!(!nobody.success(), "{nobody:?}");
     let good = c.run(&["exec", &a, "sh", "-c", "echo fine"]);
     assert!(good.success() && good.stdout.trim() == "fine", "{good:?}");
 
