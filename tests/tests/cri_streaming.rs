@@ -142,6 +142,29 @@ fn exec_attach_and_port_forward_stream_through_berths_server() {
     let good = c.run(&["exec", &a, "sh", "-c", "echo fine"]);
     assert!(good.success() && good.stdout.trim() == "fine", "{good:?}");
 
+    // A client that goes away takes its exec with it.
+    let mut gone = crictl_cmd(&c, &["exec", &a, "sleep", "4321"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("exec sleep");
+    let ps = || c.ok(&["exec", "-s", &a, "ps", "-o", "args"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ps().contains("sleep 4321") {
+        assert!(Instant::now() < deadline, "the exec never ran: {}", ps());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = gone.kill();
+    let _ = gone.wait();
+    while ps().contains("sleep 4321") {
+        assert!(
+            Instant::now() < deadline,
+            "the exec outlived its client: {}",
+            ps()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // exec -i: a pipe's bytes reach the command, whose output comes back whole.
     let (code, out, err) = run_with_input(crictl_cmd(&c, &["exec", "-i", &a, "cat"]), b"small\n");
     assert_eq!((code, out.as_str()), (Some(0), "small\n"), "{err}");
