@@ -204,6 +204,30 @@ fn exec_attach_and_port_forward_stream_through_berths_server() {
     let (_, out, err) = run_with_input(crictl_cmd(&c, &["attach", "-i", &r]), b"hello\n");
     assert!(out.contains("got-hello"), "{out} {err}");
 
+    // attach -i -t to a TTY container: the terminal's size reaches the container's pty, and
+    // the shell's output comes back.
+    let mut term = ctr("term", "exec sh", true);
+    term["tty"] = json!(true);
+    term["stdin_once"] = json!(false);
+    let term = write(d.dir(), "term.json", &term);
+    let t = c.ok(&["create", &p, &term, &pod_cfg]).trim().to_string();
+    c.ok(&["start", &t]);
+    let line = format!(
+        "stty rows 44 cols 120; {} --runtime-endpoint {} attach -i -t {t}",
+        berth_tests::crictl_bin().expect("crictl").display(),
+        c.endpoint()
+    );
+    let (_, out, err) = run_with_input(
+        {
+            let mut s = Command::new("script");
+            s.args(["-qec", &line, "/dev/null"]);
+            s
+        },
+        b"stty size; echo attached-$((6*7)); exit\n",
+    );
+    assert!(out.contains("44 120"), "{out} {err}");
+    assert!(out.contains("attached-42"), "{out} {err}");
+
     // port-forward: a local port reaches httpd on the pod's own loopback.
     let port = berth_tests::free_port();
     let mut fwd = crictl_cmd(&c, &["port-forward", &p, &format!("{port}:8080")])
