@@ -171,10 +171,11 @@ impl Conn {
 
     /// Ends the connection once everything queued is written: berth's side is shut, and the
     /// client is given a moment to close its own.
-    pub async fn finish(self) {
-        let _ = self.out.send(Out::Shutdown).await;
-        drop(self.out);
-        let _ = tokio::time::timeout(LINGER, self.writer).await;
+    pub async fn finish(mut self) {
+        // A client that stopped reading cannot hold the writer (or this) for long.
+        let _ = tokio::time::timeout(LINGER, self.out.send(Out::Shutdown)).await;
+        let _ = tokio::time::timeout(LINGER, &mut self.writer).await;
+        self.writer.abort();
         let mut gone = self.gone.clone();
         let _ = tokio::time::timeout(LINGER, gone.wait_for(|g| *g)).await;
         self.reader.abort();
