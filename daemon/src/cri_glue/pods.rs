@@ -2,8 +2,11 @@
 //! written atomically) and, while ready, its namespaces pinned under
 //! `<exec-root>/cri/pods/<id>/` ([`super::pod_ns`]); no process and no image. Its containers
 //! are ordinary berth containers whose record names the pod (`ContainerRecord::pod`) and
-//! which join its namespaces at start. Stop and remove are idempotent, as kubelet expects.
+//! which join its namespaces at start; its network comes from CNI ([`super::network`]: ADD
+//! at run, DEL at stop, what DEL needs kept in the record). Stop and remove are idempotent,
+//! as kubelet expects.
 
+use super::network::{self, PodNetwork};
 use super::pod_ns::{self, Own};
 use super::{blocking, cri_error, Engine};
 use crate::model::container::PodNamespaces;
@@ -24,6 +27,8 @@ pub struct PodRecord {
     pub spec: PodSpec,
     pub created_at: i64,
     pub ready: bool,
+    /// Its CNI attachment, until DEL undid it.
+    pub network: Option<PodNetwork>,
 }
 
 impl PodRecord {
@@ -33,8 +38,17 @@ impl PodRecord {
             spec: self.spec.clone(),
             ready: self.ready,
             created_at: self.created_at,
-            ip: String::new(),
+            ip: self.ips().first().cloned().unwrap_or_default(),
+            additional_ips: self.ips().iter().skip(1).cloned().collect(),
         }
+    }
+
+    /// Its addresses (none: loopback only, or the host's network).
+    fn ips(&self) -> &[String] {
+        self.network
+            .as_ref()
+            .map(|n| n.ips.as_slice())
+            .unwrap_or(&[])
     }
 
     /// What its namespaces are: pinned files, or the host's.
@@ -163,6 +177,43 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Attaches a new pod (its namespaces pinned) to the node's CNI network: the record,
+    /// knowing what DEL will need, is written before ADD runs, so a crash during ADD leaves a
+    /// not-ready pod whose stop undoes it. No configuration: loopback only (kubelet does not
+    /// send such pods while `NetworkReady` is false).
+    async fn join_network(&self, r: &mut PodRecord) -> CriResult<()> {
+        if r.spec.host_network {
+            return Ok(());
+        }
+        let cfg = self.ctx.config.cri.clone();
+        let list = match network::load(&cfg) {
+            Ok(Some(list)) => list,
+            Ok(None) => {
+                tracing::debug!("pod {}: no CNI configuration, loopback only", r.id);
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(CriError::Internal(format!(
+                    "failed to load the CNI configuration: {e}"
+                )))
+            }
+        };
+        let mut net = network::plan(r, list);
+        r.network = Some(net.clone());
+        self.pods.save(r)?;
+        let (id, netns) = (r.id.clone(), pod_ns::path(&self.pods.run_dir(&r.id), "net"));
+        let net = blocking(move || {
+            network::attach(&cfg, &id, netns, &mut net)
+                .map(|()| net)
+                .map_err(|e| CriError::Internal(format!("failed to set up the pod's network: {e}")))
+        })
+        .await?;
+        r.network = Some(net);
+        Ok(())
+    }
+}
+
 impl PodBackend for Engine {
     async fn run_pod(&self, spec: PodSpec) -> CriResult<String> {
         let mut spec = spec;
@@ -177,6 +228,7 @@ impl PodBackend for Engine {
             spec,
             created_at: berth_cri::now_nanos(),
             ready: false,
+            network: None,
         };
         {
             let map = self.pods.lock()?;
@@ -201,6 +253,11 @@ impl PodBackend for Engine {
         let (own, host) = (r.own(), r.spec.hostname.clone());
         let d2 = dir.clone();
         blocking(move || pod_ns::pin(&d2, own, &host).map_err(CriError::internal)).await?;
+        if let Err(e) = self.join_network(&mut r).await {
+            pod_ns::release(&dir);
+            let _ = std::fs::remove_file(self.pods.dir.join(format!("{}.json", r.id)));
+            return Err(e);
+        }
         r.ready = true;
         if let Err(e) = self.pods.save(&r) {
             pod_ns::release(&dir);
@@ -223,13 +280,26 @@ impl PodBackend for Engine {
             }
         }
         let dir = self.pods.run_dir(&r.id);
+        // DEL first, while the namespace is still there (a failure is answered: kubelet
+        // retries the stop).
+        if let Some(net) = r.network.clone() {
+            let (cfg, id) = (self.ctx.config.cri.clone(), r.id.clone());
+            let netns = pod_ns::pinned(&dir, "net").then(|| pod_ns::path(&dir, "net"));
+            blocking(move || {
+                network::detach(&cfg, &id, netns, &net).map_err(|e| {
+                    CriError::Internal(format!("failed to tear down the pod's network: {e}"))
+                })
+            })
+            .await?;
+        }
         blocking(move || {
             pod_ns::release(&dir);
             Ok(())
         })
         .await?;
-        if r.ready {
+        if r.ready || r.network.is_some() {
             r.ready = false;
+            r.network = None;
             self.pods.save(&r)?;
             self.pods.lock()?.insert(r.id.clone(), r);
         }
