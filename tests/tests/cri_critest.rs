@@ -1,6 +1,6 @@
 //! critest (cri-tools v1.26.1) against berthd's CRI: the stable subset that passes today —
 //! runtime info, the image manager (every stand-in image pulled through the registry mirrors),
-//! DNS config and hostname, basic pod sandbox and container operations, volumes, CRI logs,
+//! DNS config, hostname and port mappings (pods on the harness's CNI network), basic pod sandbox and container operations, volumes, CRI logs,
 //! two containers in a pod (the httpd stand-in), no-new-privs (the setuid stand-in) and the
 //! basic security context — through the same
 //! harness as `cargo xtask critest` (`berth_tests::critest`). Skips, saying how to get it,
@@ -13,7 +13,7 @@ use std::time::Duration;
 const STABLE: &[&str] = &[
     r"Runtime info",
     r"Image Manager",
-    r"Networking runtime should support networking runtime should support (DNS config|set hostname)",
+    r"Networking runtime should support networking runtime should support (DNS config|set hostname|port mapping with only container port|port mapping with host port and container port)",
     r"PodSandbox runtime should support basic operations on PodSandbox",
     r"Container runtime should support basic operations on container runtime should support (creating|starting|removing created|removing running) container",
     r"Container runtime should support basic operations on container runtime should support execSync \[",
