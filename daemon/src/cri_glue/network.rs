@@ -162,3 +162,56 @@ pub fn condition(cfg: &CriConfig) -> (Condition, Option<NetworkList>) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_cri::backend::{PodSpec, PortMapping};
+
+    #[test]
+    fn only_host_ports_become_port_mappings_and_kubelets_args_are_passed() {
+        let port = |container_port, host_port, host_ip: &str| PortMapping {
+            protocol: "udp".into(),
+            container_port,
+            host_port,
+            host_ip: host_ip.into(),
+        };
+        let r = PodRecord {
+            id: "p1".into(),
+            spec: PodSpec {
+                name: "web".into(),
+                namespace: "ns".into(),
+                uid: "u".into(),
+                port_mappings: vec![
+                    port(80, 0, ""),
+                    port(53, 5353, "127.0.0.1"),
+                    port(81, 8081, ""),
+                ],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let list = NetworkList {
+            name: "n".into(),
+            cni_version: "1.0.0".into(),
+            plugins: Vec::new(),
+            source: PathBuf::new(),
+        };
+        let net = plan(&r, list);
+        assert_eq!(
+            Value::Object(net.capability_args),
+            json!({"portMappings": [
+                {"hostPort": 5353, "containerPort": 53, "protocol": "udp", "hostIP": "127.0.0.1"},
+                {"hostPort": 8081, "containerPort": 81, "protocol": "udp"}
+            ]})
+        );
+        assert!(net
+            .args
+            .contains(&("K8S_POD_INFRA_CONTAINER_ID".to_string(), "p1".to_string())));
+        assert!(net
+            .args
+            .contains(&("K8S_POD_NAME".to_string(), "web".to_string())));
+        let none = plan(&PodRecord::default(), net.config);
+        assert!(none.capability_args.is_empty());
+    }
+}
