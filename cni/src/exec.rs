@@ -6,6 +6,7 @@
 
 use crate::error::{CniError, CniResult};
 use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -133,33 +134,28 @@ impl Exec {
         }
         let deadline = Instant::now() + self.timeout;
         let mut pause = Duration::from_millis(1);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(s)) => break Ok(s),
-                Ok(None) if Instant::now() >= deadline => break Err(None),
-                Ok(None) => {
+        // Waits without reaping (WNOWAIT): while the plugin is an unreaped zombie its PID,
+        // the group's ID, cannot be reused, so the group kill below hits only its group.
+        let finished = loop {
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+            match waitid(Id::Pid(group), flags) {
+                Ok(WaitStatus::StillAlive) if Instant::now() >= deadline => break false,
+                Ok(WaitStatus::StillAlive) => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
-                Err(e) => break Err(Some(e)),
+                Ok(_) | Err(_) => break true,
             }
         };
         // Whatever is left of its group (an IPAM plugin it started) goes with it.
         let _ = killpg(group, Signal::SIGKILL);
-        let status = match status {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(match e {
-                    Some(source) => spawn_err(source),
-                    None => CniError::Timeout {
-                        plugin: plugin.to_string(),
-                        secs: self.timeout.as_secs(),
-                    },
-                });
-            }
-        };
+        let status = child.wait().map_err(spawn_err)?;
+        if !finished {
+            return Err(CniError::Timeout {
+                plugin: plugin.to_string(),
+                secs: self.timeout.as_secs(),
+            });
+        }
         let mut outputs: [Option<(Vec<u8>, bool)>; 2] = [None, None];
         let grace = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
         for _ in 0..2 {
