@@ -165,12 +165,29 @@ pub struct PodSpec {
     pub host_network: bool,
     /// `hostIPC`: the host's IPC namespace.
     pub host_ipc: bool,
-    /// `hostPID`: the host's PID namespace (the default: a PID namespace per container).
-    pub host_pid: bool,
+    /// The PID namespace of its containers: the pod's own (the CRI's default), one per
+    /// container, or the host's (`hostPID`).
+    pub pid: PidMode,
     /// Namespaced sysctls for the pod's containers (`linux.sysctls`).
     pub sysctls: std::collections::BTreeMap<String, String>,
     /// Ports published on the node.
     pub port_mappings: Vec<PortMapping>,
+}
+
+/// Whose PID namespace a pod's (or one container's) processes are in: the CRI's
+/// `NamespaceMode` for `pid`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PidMode {
+    /// The pod's own, shared by its containers (its init is PID 1).
+    #[default]
+    Pod,
+    /// One of the container's own (it is PID 1 there).
+    Container,
+    /// The host's (`hostPID`).
+    Node,
+    /// That of another container of the pod (its ID; containers only).
+    Target(String),
 }
 
 /// A pod sandbox as the engine knows it.
@@ -272,6 +289,23 @@ pub struct ContainerSpec {
     pub masked_paths: Option<Vec<String>>,
     /// Paths to make read-only (none: the runtime's defaults).
     pub readonly_paths: Option<Vec<String>>,
+    /// Its PID namespace.
+    pub pid: PidMode,
+    /// `oom_score_adj` of its processes (`linux.resources`; -1000 to 1000).
+    pub oom_score_adj: i64,
+    /// Host devices it is given.
+    pub devices: Vec<DeviceMapping>,
+}
+
+/// A host device a container is given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceMapping {
+    /// Where it appears in the container.
+    pub container_path: String,
+    /// The host's device node.
+    pub host_path: String,
+    /// The cgroup access (some of `r`, `w`, `m`; empty: all).
+    pub permissions: String,
 }
 
 /// A container's seccomp profile.

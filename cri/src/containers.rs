@@ -3,7 +3,8 @@
 //! statuses and lists (filtered by ID, pod, state and labels), and `ExecSync`.
 
 use crate::backend::{
-    BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, SeccompProfile,
+    BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, DeviceMapping,
+    PidMode, SeccompProfile,
 };
 use crate::error::{CriError, CriResult};
 use crate::pods::selected;
@@ -57,6 +58,16 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         (true, false) => c.log_path,
         (false, false) => format!("{}/{}", log_dir.trim_end_matches('/'), c.log_path),
     };
+    let oom_score_adj = c
+        .linux
+        .as_ref()
+        .and_then(|l| l.resources.as_ref())
+        .map_or(0, |r| r.oom_score_adj);
+    if !(-1000..=1000).contains(&oom_score_adj) {
+        return Err(CriError::InvalidArgument(format!(
+            "oom_score_adj {oom_score_adj} is not within -1000 and 1000"
+        )));
+    }
     let sec = c.linux.and_then(|l| l.security_context).unwrap_or_default();
     if sec.run_as_group.is_some() && sec.run_as_user.is_none() && sec.run_as_username.is_empty() {
         return Err(CriError::InvalidArgument(
@@ -76,6 +87,15 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
     #[allow(deprecated)]
     let path = sec.seccomp_profile_path.clone();
     let seccomp = seccomp(sec.seccomp.clone(), &path)?;
+    let pid = sec
+        .namespace_options
+        .as_ref()
+        .map_or(PidMode::Pod, |n| crate::pods::pid_mode(n.pid, &n.target_id));
+    if matches!(&pid, PidMode::Target(t) if t.is_empty()) {
+        return Err(CriError::InvalidArgument(
+            "the PID namespace mode TARGET needs a target container ID".into(),
+        ));
+    }
     let caps = sec.capabilities.unwrap_or_default();
     let propagation = |p: i32| match cri::MountPropagation::try_from(p) {
         Ok(cri::MountPropagation::PropagationHostToContainer) => "rslave",
@@ -122,7 +142,28 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         // kubelet sends the lists it wants; an empty one means the runtime's defaults.
         masked_paths: Some(sec.masked_paths).filter(|p| !p.is_empty()),
         readonly_paths: Some(sec.readonly_paths).filter(|p| !p.is_empty()),
+        pid,
+        oom_score_adj,
+        devices: c
+            .devices
+            .into_iter()
+            .map(|d| DeviceMapping {
+                container_path: d.container_path,
+                host_path: d.host_path,
+                permissions: d.permissions,
+            })
+            .collect(),
     })
+}
+
+/// A bind mount's propagation (`rprivate`, `rslave`, `rshared`, or their non-recursive
+/// forms) as the CRI's enum.
+fn propagation_enum(p: &str) -> i32 {
+    (match p.trim_start_matches('r') {
+        "slave" => cri::MountPropagation::PropagationHostToContainer,
+        "shared" => cri::MountPropagation::PropagationBidirectional,
+        _ => cri::MountPropagation::PropagationPrivate,
+    }) as i32
 }
 
 fn state(s: ContainerState) -> i32 {
@@ -177,6 +218,7 @@ pub fn status(c: &ContainerInfo) -> cri::ContainerStatus {
                 container_path: m.container_path.clone(),
                 host_path: m.host_path.clone(),
                 readonly: m.readonly,
+                propagation: propagation_enum(&m.propagation),
                 ..Default::default()
             })
             .collect(),
@@ -258,5 +300,66 @@ mod tests {
             seccomp(Some(field), "unconfined").ok(),
             Some(S::Localhost("/p".into()))
         );
+    }
+
+    /// A minimal request whose container has the security context `sec` and resources `res`.
+    fn request(
+        sec: cri::LinuxContainerSecurityContext,
+        res: Option<cri::LinuxContainerResources>,
+    ) -> cri::CreateContainerRequest {
+        cri::CreateContainerRequest {
+            pod_sandbox_id: "p".into(),
+            config: Some(cri::ContainerConfig {
+                metadata: Some(cri::ContainerMetadata {
+                    name: "c".into(),
+                    attempt: 0,
+                }),
+                image: Some(cri::ImageSpec {
+                    image: "busybox".into(),
+                    ..Default::default()
+                }),
+                linux: Some(cri::LinuxContainerConfig {
+                    security_context: Some(sec),
+                    resources: res,
+                }),
+                devices: vec![cri::Device {
+                    container_path: "/dev/k".into(),
+                    host_path: "/dev/kmsg".into(),
+                    permissions: "r".into(),
+                }],
+                ..Default::default()
+            }),
+            sandbox_config: None,
+        }
+    }
+
+    #[test]
+    fn pid_modes_oom_score_and_devices() {
+        let ns = |pid: cri::NamespaceMode, target: &str| cri::LinuxContainerSecurityContext {
+            namespace_options: Some(cri::NamespaceOption {
+                pid: pid as i32,
+                target_id: target.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let s = spec(request(Default::default(), None)).expect("spec");
+        assert_eq!(s.pid, PidMode::Pod, "the CRI's default");
+        assert_eq!(s.devices[0].host_path, "/dev/kmsg");
+        assert_eq!(s.devices[0].permissions, "r");
+        let s = spec(request(ns(cri::NamespaceMode::Node, ""), None)).expect("spec");
+        assert_eq!(s.pid, PidMode::Node);
+        let s = spec(request(ns(cri::NamespaceMode::Target, "abc"), None)).expect("spec");
+        assert_eq!(s.pid, PidMode::Target("abc".into()));
+        assert!(spec(request(ns(cri::NamespaceMode::Target, ""), None)).is_err());
+        let res = |adj| {
+            Some(cri::LinuxContainerResources {
+                oom_score_adj: adj,
+                ..Default::default()
+            })
+        };
+        let s = spec(request(Default::default(), res(-999))).expect("spec");
+        assert_eq!(s.oom_score_adj, -999);
+        assert!(spec(request(Default::default(), res(1001))).is_err());
     }
 }

@@ -5,7 +5,8 @@
 //! (`unix:///run/berth/cri.sock` by default).
 //!
 //! The crate has no HTTP or daemon types: a backend speaks in [`backend`]'s plain records and
-//! [`CriError`], and [`serve`] turns them into gRPC on the socket.
+//! [`CriError`], and [`serve`] turns them into gRPC on the socket. `Exec`, `Attach` and
+//! `PortForward` answer URLs of the streaming server in [`stream`].
 
 mod authority;
 pub mod backend;
@@ -16,10 +17,12 @@ pub mod image;
 pub mod pods;
 pub mod runtime;
 mod serve;
+pub mod stream;
 
 pub use backend::{ContainerBackend, ImageBackend, PodBackend, RuntimeBackend};
 pub use error::{CriError, CriResult};
 pub use serve::{bind, serve};
+pub use stream::backend::StreamBackend;
 
 /// Nanoseconds since the epoch, as CRI timestamps are.
 pub fn now_nanos() -> i64 {

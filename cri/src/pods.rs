@@ -2,7 +2,7 @@
 //! [`PodSpec`]s for a [`PodBackend`], and its [`PodInfo`]s back into the CRI's statuses and
 //! lists (with the filters kubelet and crictl send: ID, state, label selector).
 
-use crate::backend::{PodBackend, PodDns, PodInfo, PodSpec, PortMapping};
+use crate::backend::{PidMode, PodBackend, PodDns, PodInfo, PodSpec, PortMapping};
 use crate::error::{CriError, CriResult};
 use k8s_cri::v1 as cri;
 use std::collections::{BTreeMap, HashMap};
@@ -66,10 +66,31 @@ pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
         },
         host_network: ns.is_some_and(|n| n.network == node),
         host_ipc: ns.is_some_and(|n| n.ipc == node),
-        host_pid: ns.is_some_and(|n| n.pid == node),
+        pid: pid_mode(ns.map_or(0, |n| n.pid), ""),
         sysctls,
         port_mappings,
     })
+}
+
+/// The PID namespace a `NamespaceMode` (and, for `TARGET`, a container ID) asks for; an
+/// unknown value is the CRI's default, the pod's.
+pub fn pid_mode(mode: i32, target: &str) -> PidMode {
+    match cri::NamespaceMode::try_from(mode) {
+        Ok(cri::NamespaceMode::Container) => PidMode::Container,
+        Ok(cri::NamespaceMode::Node) => PidMode::Node,
+        Ok(cri::NamespaceMode::Target) => PidMode::Target(target.to_string()),
+        _ => PidMode::Pod,
+    }
+}
+
+/// A `PidMode` as the CRI's `NamespaceMode`.
+fn pid_enum(p: &PidMode) -> i32 {
+    (match p {
+        PidMode::Pod => cri::NamespaceMode::Pod,
+        PidMode::Container => cri::NamespaceMode::Container,
+        PidMode::Node => cri::NamespaceMode::Node,
+        PidMode::Target(_) => cri::NamespaceMode::Target,
+    }) as i32
 }
 
 fn metadata(s: &PodSpec) -> cri::PodSandboxMetadata {
@@ -117,7 +138,7 @@ pub fn status(p: &PodInfo) -> cri::PodSandboxStatus {
             namespaces: Some(cri::Namespace {
                 options: Some(cri::NamespaceOption {
                     network: mode(s.host_network, cri::NamespaceMode::Pod),
-                    pid: mode(s.host_pid, cri::NamespaceMode::Container),
+                    pid: pid_enum(&s.pid),
                     ipc: mode(s.host_ipc, cri::NamespaceMode::Pod),
                     ..Default::default()
                 }),
@@ -173,7 +194,7 @@ pub async fn pod_status<B: PodBackend>(
             "dns": {"servers": p.spec.dns.servers, "searches": p.spec.dns.searches, "options": p.spec.dns.options},
             "hostNetwork": p.spec.host_network,
             "hostIPC": p.spec.host_ipc,
-            "hostPID": p.spec.host_pid,
+            "hostPID": p.spec.pid == PidMode::Node,
         });
         HashMap::from([("info".to_string(), doc.to_string())])
     } else {

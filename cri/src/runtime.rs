@@ -19,12 +19,23 @@ pub const RUNTIME_NAME: &str = "berth";
 /// The runtime service; clones share the backend.
 pub struct Runtime<B> {
     backend: Arc<B>,
+    streaming: Option<Arc<crate::stream::Streaming>>,
 }
 
 impl<B> Runtime<B> {
-    /// The service over `backend`.
+    /// The service over `backend` (no streaming server: `Exec`, `Attach` and `PortForward`
+    /// answer `Unimplemented`).
     pub fn new(backend: Arc<B>) -> Self {
-        Runtime { backend }
+        Runtime {
+            backend,
+            streaming: None,
+        }
+    }
+
+    /// The service handing out URLs of `streaming`.
+    pub fn with_streaming(mut self, streaming: Option<Arc<crate::stream::Streaming>>) -> Self {
+        self.streaming = streaming;
+        self
     }
 }
 
@@ -225,21 +236,27 @@ impl<B: RuntimeBackend + PodBackend + ContainerBackend> RuntimeService for Runti
     }
     async fn exec(
         &self,
-        _req: Request<cri::ExecRequest>,
+        req: Request<cri::ExecRequest>,
     ) -> Result<Response<cri::ExecResponse>, Status> {
-        Err(CriError::Unimplemented("Exec").into())
+        let s = self.streaming.as_deref();
+        let r = crate::stream::requests::exec(s, &*self.backend, req.into_inner()).await?;
+        Ok(Response::new(r))
     }
     async fn attach(
         &self,
-        _req: Request<cri::AttachRequest>,
+        req: Request<cri::AttachRequest>,
     ) -> Result<Response<cri::AttachResponse>, Status> {
-        Err(CriError::Unimplemented("Attach").into())
+        let s = self.streaming.as_deref();
+        let r = crate::stream::requests::attach(s, &*self.backend, req.into_inner()).await?;
+        Ok(Response::new(r))
     }
     async fn port_forward(
         &self,
-        _req: Request<cri::PortForwardRequest>,
+        req: Request<cri::PortForwardRequest>,
     ) -> Result<Response<cri::PortForwardResponse>, Status> {
-        Err(CriError::Unimplemented("PortForward").into())
+        let s = self.streaming.as_deref();
+        let r = crate::stream::requests::port_forward(s, &*self.backend, req.into_inner()).await?;
+        Ok(Response::new(r))
     }
     async fn container_stats(
         &self,

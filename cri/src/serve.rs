@@ -40,10 +40,12 @@ pub fn bind(path: &Path) -> Result<UnixListener, CriError> {
     Ok(l)
 }
 
-/// Serves both CRI services over `backend` on `listener` until `shutdown` completes.
+/// Serves both CRI services over `backend` on `listener` until `shutdown` completes; `Exec`,
+/// `Attach` and `PortForward` answer URLs of `streaming` (none: `Unimplemented`).
 pub async fn serve<B>(
     listener: UnixListener,
     backend: Arc<B>,
+    streaming: Option<Arc<crate::stream::Streaming>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), CriError>
 where
@@ -63,7 +65,7 @@ where
         seen(backend.clone()),
     );
     let runtime = InterceptedService::new(
-        RuntimeServiceServer::new(Runtime::new(backend.clone()))
+        RuntimeServiceServer::new(Runtime::new(backend.clone()).with_streaming(streaming))
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE),
         seen(backend),

@@ -5,11 +5,13 @@
 //! the runtime, reports readiness, then serves its socket (start, attach, resize, kill, wait,
 //! pause, resume, state), writes the json-file log and, when the container's init exits,
 //! records `exit.json` and cleans up. `berth-monitor exec --pid P --spec FILE` joins a running
-//! container and runs one process in it. No async runtime: one poll(2) loop.
+//! container and runs one process in it; `berth-monitor pod-init --ready-fd N` becomes the
+//! init of a CRI pod's PID namespace. No async runtime: one poll(2) loop.
 
 mod config;
 mod lifeline;
 mod log;
+mod pod_init;
 mod runtimes;
 mod server;
 mod startup;
@@ -23,12 +25,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("exec") => exit(exec_mode(&args[1..])),
+        Some("pod-init") => exit(pod_init::run(ready_fd(&args))),
         Some("--pool") => exit(startup::pooled(ready_fd(&args))),
         Some(dir) if !dir.starts_with('-') => {
             exit(startup::run(std::path::Path::new(dir), ready_fd(&args)))
         }
         _ => {
-            eprintln!("usage: berth-monitor <state-dir> --ready-fd N | berth-monitor --pool --ready-fd N | berth-monitor exec --pid PID --spec FILE");
+            eprintln!("usage: berth-monitor <state-dir> --ready-fd N | berth-monitor --pool --ready-fd N | berth-monitor exec --pid PID --spec FILE | berth-monitor pod-init --ready-fd N [--pod ID]");
             exit(2)
         }
     }

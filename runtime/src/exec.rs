@@ -86,6 +86,9 @@ pub fn exec_into(pid: i32, process: &Value, status: Option<i32>) -> i32 {
     // SAFETY: fork in this single-threaded helper; the child only execs or exits.
     match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => {
+            // Whose child we are, as seen from here (0: outside our PID namespace).
+            // SAFETY: getppid has no preconditions.
+            let helper = unsafe { libc::getppid() };
             if process["terminal"].as_bool().unwrap_or(false) {
                 // SAFETY: new session and controlling terminal on our own stdin.
                 unsafe {
@@ -110,6 +113,7 @@ pub fn exec_into(pid: i32, process: &Value, status: Option<i32>) -> i32 {
             if let Err(e) = process::enter_cwd(process) {
                 fail(e);
             }
+            die_with_helper(helper);
             if nnp {
                 if let Err(e) = crate::seccomp::install(&process["seccomp"]) {
                     fail(e.to_string());
@@ -155,6 +159,20 @@ pub fn exec_into(pid: i32, process: &Value, status: Option<i32>) -> i32 {
             eprintln!("fork: {e}");
             126
         }
+    }
+}
+
+/// Makes the exec's process die with this helper (SIGKILL when the helper ends), so that
+/// killing the helper — an `ExecSync` past its timeout — ends the process in the container,
+/// not just its parent. Set after the user's credentials (a change of them clears it); a
+/// helper already gone by then (`helper` is no longer the parent) ends the child at once.
+fn die_with_helper(helper: libc::pid_t) {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } != helper {
+        // SAFETY: ending the child, whose helper is gone.
+        unsafe { libc::_exit(137) }
     }
 }
 

@@ -244,6 +244,7 @@ fn setup(spec: &Value) -> Result<(), String> {
         mounts::do_mount(&confined, &m, root_prop.is_none())?;
     }
     mounts::devices(&confined)?;
+    crate::devices::make(&confined, &spec["linux"]["devices"])?;
     drop(confined);
     let private = crate::sysctl::private_in(&ns, &host);
     let own_uts = ns.iter().any(|n| n["type"] == "uts" && n["path"].is_null());

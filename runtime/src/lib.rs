@@ -19,6 +19,7 @@
 pub mod caps;
 pub mod cgroups;
 pub mod console;
+pub mod devices;
 pub mod exec;
 pub mod init;
 pub mod memory;

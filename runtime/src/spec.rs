@@ -135,6 +135,9 @@ pub struct SpecOptions {
     /// `--security-opt seccomp=...`: the built-in profile, none, or a profile in Docker's
     /// format (no filter at all with `privileged`).
     pub seccomp: crate::seccomp::Seccomp,
+    /// `--device`: host device nodes made in the container and allowed by its cgroup.
+    #[serde(default)]
+    pub devices: Vec<crate::devices::Device>,
 }
 
 /// Docker's masked paths.
@@ -272,7 +275,9 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
     for u in o.ulimits.iter().filter(|u| u.name != "nofile") {
         rlimits.push(json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "hard": u.hard, "soft": u.soft}));
     }
-    let mut resources = json!({"devices": device_rules(o.privileged)});
+    let mut rules = device_rules(o.privileged);
+    rules.extend(o.devices.iter().map(crate::devices::Device::rule));
+    let mut resources = json!({"devices": rules});
     if o.memory > 0 {
         let swap = match o.memory_swap {
             0 => o.memory * 2,
@@ -353,6 +358,10 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
     });
     if !o.rootfs_propagation.is_empty() {
         spec["linux"]["rootfsPropagation"] = json!(o.rootfs_propagation);
+    }
+    if !o.devices.is_empty() {
+        let devices: Vec<Value> = o.devices.iter().map(crate::devices::Device::oci).collect();
+        spec["linux"]["devices"] = json!(devices);
     }
     Ok(spec)
 }

@@ -64,6 +64,15 @@ for d in /proc/[0-9]*; do\n\
 done\n\
 exit $found\n";
 
+/// `ipcs -m` (busybox-static has no `ipcs`): the System V shared memory segments of the
+/// caller's IPC namespace, from `/proc/sysvipc/shm`, in util-linux's columns.
+const IPCS: &str = "#!/bin/sh\n\
+echo '------ Shared Memory Segments --------'\n\
+echo 'key        shmid      owner      perms      bytes      nattch     status'\n\
+tail -n +2 /proc/sysvipc/shm | while read -r key shmid perms size cpid lpid nattch uid rest; do\n\
+  printf '%-10s %-10s %-10s %-10s %-10s %-10s\\n' \"$key\" \"$shmid\" \"$uid\" \"$perms\" \"$size\" \"$nattch\"\n\
+done\n";
+
 const INDEX_HTML: &str = "<html><body>berth critest stand-in</body></html>\n";
 
 /// The images, as critest v1.26.1 names them (`hostnet-nginx-amd64`: critest appends GOARCH).
@@ -191,7 +200,7 @@ impl CritestImage {
 }
 
 /// Writes the rootfs tarball `which` to `dest`: the busybox rootfs plus `/usr/sbin/nginx`,
-/// `/usr/local/bin/httpd-foreground`, `/bin/pgrep`, `/var/www/index.html`, `/var/run` and the
+/// `/usr/local/bin/httpd-foreground`, `/bin/pgrep`, `/bin/ipcs`, `/var/www/index.html`, `/var/run` and the
 /// setuid-root `/usr/local/bin/nnp` ([`crate::effective_uid::effective_uid_elf`]).
 pub fn rootfs_tar(which: Rootfs, dest: &Path) -> Result<(), TestImageError> {
     let nnp = crate::effective_uid::effective_uid_elf();
@@ -210,6 +219,7 @@ pub fn rootfs_tar(which: Rootfs, dest: &Path) -> Result<(), TestImageError> {
             HTTPD_FOREGROUND.as_bytes(),
         ),
         file("bin/pgrep", 0o755, PGREP.as_bytes()),
+        file("bin/ipcs", 0o755, IPCS.as_bytes()),
         file("var/www/index.html", 0o644, INDEX_HTML.as_bytes()),
         file("usr/local/bin/nnp", 0o4755, &nnp),
     ];

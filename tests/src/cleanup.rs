@@ -1,5 +1,6 @@
 //! Removing everything a test daemon and its containers left on the host: processes whose
-//! command line names the daemon's folder or that hold files under it, mounts under it, cgroups of its containers, its
+//! command line names the daemon's folder or that hold files under it, its CRI pods' inits,
+//! mounts under it, cgroups of its containers, its
 //! bridge device, and the folder itself. Every step is best effort and never panics (it runs
 //! from `Drop`, possibly while a test is already failing).
 
@@ -9,6 +10,7 @@ use std::process::Command;
 /// Cleans up after the daemon whose files live in `dir`.
 pub fn everything(dir: &Path, data_root: &Path, bridge: &str) {
     let containers = container_ids(data_root);
+    kill_pod_inits(data_root);
     kill_leftovers(dir);
     unmount_under(dir);
     remove_cgroups(&containers);
@@ -43,6 +45,31 @@ pub fn user_bridges(data_root: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// SIGKILLs the inits of the daemon's CRI pods still running (`initPid` of each record in
+/// `<data-root>/cri/pods/`, taken only while its `comm` is still `berth-pod-init`): they
+/// outlive berthd by design and name no folder of the test's on their command line.
+fn kill_pod_inits(data_root: &Path) {
+    let Ok(rd) = std::fs::read_dir(data_root.join("cri/pods")) else {
+        return;
+    };
+    for e in rd.filter_map(|e| e.ok()) {
+        let pid = std::fs::read(e.path())
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["initPid"].as_i64())
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| *p > 1);
+        let Some(pid) = pid else { continue };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "berth-pod-init" {
+            // SAFETY: kill(2) with a pid read from the daemon's record; no memory is involved.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 fn container_ids(data_root: &Path) -> Vec<String> {

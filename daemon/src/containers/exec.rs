@@ -349,3 +349,22 @@ fn exec_attrs(c: &Container, exec_id: &str) -> std::collections::BTreeMap<String
     a.insert("execID".into(), exec_id.to_string());
     a
 }
+
+/// Sends `sig` to the command an exec helper runs in the container (the helper's children:
+/// the helper waits for its command and exits with its status); nothing without a helper.
+pub fn signal_command(helper: Option<u32>, sig: i32) {
+    let Some(helper) = helper.filter(|h| *h > 0) else {
+        return;
+    };
+    let path = format!("/proc/{helper}/task/{helper}/children");
+    let kids = std::fs::read_to_string(path).unwrap_or_default();
+    for pid in kids
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: kill(2) on a child of a helper berthd spawned; no memory is involved.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}

@@ -171,6 +171,9 @@ fn options(
         Some(p) => (pod_ns(&p.net), pod_ns(&p.ipc), pod_ns(&p.uts)),
         None => (netns, NetNs::New, NetNs::New),
     };
+    let pid_ns = pod_pid_ns(ctx, rec)?;
+    let devices = berth_runtime::devices::from_docker(hc.extra.get("Devices"))
+        .map_err(|e| ServiceError::bad_request(e.to_string()))?;
     let sysctls = sysctls(hc, &netns)?;
     let (quota, period) = super::update::cpu_quota_period(hc);
     let sec = berth_runtime::security::parse(strs(&hc.security_opt))
@@ -204,6 +207,8 @@ fn options(
         netns,
         ipc_ns,
         uts_ns,
+        pid_ns,
+        devices,
         cgroup_path: format!("berth/{}", c.id),
         user: cfg.user.clone(),
         group_add: strs(&hc.group_add).to_vec(),
@@ -224,8 +229,29 @@ fn options(
             true => Some(init_binary(ctx)?.display().to_string()),
             false => None,
         },
-        ..Default::default()
     })
+}
+
+/// The PID namespace of a CRI pod's container (`PodNamespaces::pid`): its own, the host's,
+/// another running container's, or the pod's pinned one. Every other container has its own.
+fn pod_pid_ns(ctx: &Ctx, rec: &ContainerRecord) -> Result<NetNs, ServiceError> {
+    let Some(pid) = rec.pod.as_ref().and_then(|p| p.pid.as_deref()) else {
+        return Ok(NetNs::New);
+    };
+    if pid == "host" {
+        return Ok(NetNs::Host);
+    }
+    let Some(target) = pid.strip_prefix("container:") else {
+        return Ok(NetNs::Path(pid.to_string()));
+    };
+    let other = ctx.containers.get(target)?;
+    if !other.running() {
+        return Err(ServiceError::conflict(format!(
+            "cannot join the PID namespace of a non running container: {}",
+            other.id
+        )));
+    }
+    Ok(NetNs::Path(format!("/proc/{}/ns/pid", other.pid())))
 }
 
 /// `HostConfig.Sysctls`, each allowed by runc's rules (the container always has IPC and UTS

@@ -10,7 +10,8 @@ use crate::containers::Container;
 use crate::error::ServiceError;
 use berth_api::types::container::ExecConfig;
 use berth_cri::backend::{
-    ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, ExecOutput, SeccompProfile,
+    BindMount, ContainerBackend, ContainerInfo, ContainerSpec, ContainerState, ExecOutput, PidMode,
+    SeccompProfile,
 };
 use berth_cri::{CriError, CriResult};
 use serde_json::{json, Value};
@@ -25,6 +26,9 @@ const IMAGE: &str = "io.berth.cri.image";
 const ANNOTATION: &str = "io.berth.cri.annotation.";
 /// The most an `ExecSync` keeps of each stream (the CRI's cap; the rest is read and dropped).
 const EXEC_CAP: u64 = 16 << 20;
+
+/// How long an `ExecSync` past its timeout waits for its killed command to be reaped.
+const REAP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The largest seccomp profile file read from the node.
 const MAX_PROFILE: u64 = 4 << 20;
@@ -88,6 +92,12 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> CriResult<
             "Binds": binds,
             "Privileged": spec.privileged,
             "ReadonlyRootfs": spec.readonly_rootfs,
+            "OomScoreAdj": spec.oom_score_adj,
+            "Devices": spec.devices.iter().map(|d| json!({
+                "PathOnHost": d.host_path,
+                "PathInContainer": d.container_path,
+                "CgroupPermissions": d.permissions,
+            })).collect::<Vec<_>>(),
             "CapAdd": spec.cap_add,
             "CapDrop": spec.cap_drop,
             "GroupAdd": spec.supplemental_groups.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
@@ -162,6 +172,17 @@ fn info(c: &Container) -> Option<ContainerInfo> {
                     .filter_map(|(k, v)| Some((k.strip_prefix(ANNOTATION)?.to_string(), v.clone())))
                     .collect(),
                 log_path: get(LOG_PATH),
+                mounts: r
+                    .mounts
+                    .iter()
+                    .filter(|m| m.kind == "bind")
+                    .map(|m| BindMount {
+                        container_path: m.destination.clone(),
+                        host_path: m.source.clone(),
+                        readonly: !m.rw,
+                        propagation: m.propagation.clone(),
+                    })
+                    .collect(),
                 ..Default::default()
             },
             image_id: r.image.clone(),
@@ -178,12 +199,35 @@ fn info(c: &Container) -> Option<ContainerInfo> {
 
 impl Engine {
     /// The pod container `id` names (NotFound when there is none).
-    fn pod_container(&self, id: &str) -> CriResult<Arc<Container>> {
+    pub(super) fn pod_container(&self, id: &str) -> CriResult<Arc<Container>> {
         let c = self.ctx.containers.get(id).map_err(cri_error)?;
         if c.view(|r| r.pod.is_none()) {
             return Err(CriError::NotFound(format!("container {id} is no pod's")));
         }
         Ok(c)
+    }
+}
+
+impl Engine {
+    /// Refuses to start a container that joins its pod's PID namespace once the pod's init
+    /// is gone (the namespace is then dead: nothing can be started in it).
+    fn check_pod_init(&self, c: &Container) -> CriResult<()> {
+        let Some((pod_id, pid)) = c.view(|r| r.pod.as_ref().map(|p| (p.id.clone(), p.pid.clone())))
+        else {
+            return Ok(());
+        };
+        let Some(pod) = self.pods.find(&pod_id)? else {
+            return Ok(());
+        };
+        let dir = self.pods.run_dir(&pod.id);
+        let joins = pid.is_some() && pid == pod.pid_ns(&dir) && pod.has_init();
+        if joins && !super::pod_init::alive(&dir, pod.init_pid) {
+            return Err(CriError::FailedPrecondition(format!(
+                "pod sandbox {} is not ready: the init of its PID namespace has exited",
+                pod.id
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -222,6 +266,21 @@ impl ContainerBackend for Engine {
         }
         let mut ns = pod.namespaces(&self.pods.run_dir(&pod.id));
         ns.log_path = Some(spec.log_path.clone()).filter(|p| !p.is_empty());
+        ns.pid = match &spec.pid {
+            PidMode::Pod => ns.pid,
+            PidMode::Container => None,
+            PidMode::Node => Some("host".into()),
+            PidMode::Target(t) => {
+                let other = self.pod_container(t)?;
+                if other.view(|r| r.pod.as_ref().map(|p| p.id != pod.id)) != Some(false) {
+                    return Err(CriError::InvalidArgument(format!(
+                        "the PID namespace target {t} is not a container of pod {}",
+                        pod.id
+                    )));
+                }
+                Some(format!("container:{}", other.id))
+            }
+        };
         let body = create_body(&spec, &pod)?;
         crate::containers::create::create_in(&self.ctx, Some(&name), body, Some(ns))
             .await
@@ -230,6 +289,7 @@ impl ContainerBackend for Engine {
 
     async fn start_container(&self, id: &str) -> CriResult<()> {
         let c = self.pod_container(id)?;
+        self.check_pod_init(&c)?;
         crate::containers::start::start(&self.ctx, &c)
             .await
             .map_err(cri_error)
@@ -301,7 +361,17 @@ impl ContainerBackend for Engine {
             None => Some(run.await),
         };
         let Some((stdout, stderr, status)) = done else {
-            let _ = s.child.kill().await;
+            // The command in the container is killed and its helper, its parent, reaps it and
+            // exits (a helper killed first would leave it, a zombie, to the host's init,
+            // still seen in the container). The helper is killed only if it does not exit;
+            // its command dies with it then.
+            crate::containers::exec::signal_command(s.child.id(), libc::SIGKILL);
+            if tokio::time::timeout(REAP_PATIENCE, s.child.wait())
+                .await
+                .is_err()
+            {
+                let _ = s.child.kill().await;
+            }
             crate::containers::exec::finish(&self.ctx, &c, &exec_id, -1);
             return Err(CriError::DeadlineExceeded(format!(
                 "command timed out after {timeout}s"

@@ -8,9 +8,11 @@ pub mod config;
 mod containers;
 mod images;
 mod network;
+mod pod_init;
 mod pod_ns;
 mod pods;
 mod runtime;
+mod streaming;
 
 use crate::state::Ctx;
 use anyhow::{Context, Result};
@@ -34,10 +36,18 @@ pub fn start(ctx: &Ctx) -> Result<()> {
         ctx: ctx.clone(),
         pods,
     });
+    let (stream_listener, streaming) = berth_cri::stream::bind(&cfg.streaming_address)
+        .context("serving the CRI's streaming server")?;
+    tokio::spawn(berth_cri::stream::serve(
+        stream_listener,
+        streaming.clone(),
+        engine.clone(),
+        ctx.shutdown.fired(),
+    ));
     let (fired, path) = (ctx.shutdown.fired(), cfg.socket.clone());
     let hold = ctx.shutdown.hold();
     tokio::spawn(async move {
-        if let Err(e) = berth_cri::serve(listener, engine, fired).await {
+        if let Err(e) = berth_cri::serve(listener, engine, Some(streaming), fired).await {
             tracing::error!("CRI server: {e}");
         }
         let _ = std::fs::remove_file(&path);

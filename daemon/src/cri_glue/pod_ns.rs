@@ -3,7 +3,8 @@
 //! namespace), sets the pod's hostname, brings loopback up, and bind-mounts each
 //! `/proc/thread-self/ns/<kind>` onto a file in the pod's run-time folder — the namespaces live
 //! as long as those mounts, which containers join by path (`setns`). What a pod shares with
-//! the host (`hostNetwork`, `hostIPC`) is simply not pinned. Releasing detaches the mounts.
+//! the host (`hostNetwork`, `hostIPC`) is simply not pinned. Releasing detaches the mounts
+//! (also that of the PID namespace of the pod's init, [`super::pod_init`]).
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
@@ -95,9 +96,11 @@ pub fn pin(dir: &Path, own: Own, hostname: &str) -> io::Result<()> {
     made
 }
 
-/// Detaches the pinned namespaces in `dir` and removes their files (idempotent).
+/// Detaches the pinned namespaces in `dir` (the PID namespace of the pod's init too) and
+/// removes their files (idempotent).
 pub fn release(dir: &Path) {
-    for (kind, _) in KINDS {
+    let kinds = KINDS.iter().map(|(k, _)| *k);
+    for kind in kinds.chain([super::pod_init::KIND]) {
         let p = path(dir, kind);
         while pinned(dir, kind) {
             if umount2(&p, MntFlags::MNT_DETACH).is_err() {

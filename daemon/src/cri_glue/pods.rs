@@ -1,17 +1,19 @@
 //! CRI pod sandboxes in berthd: each is a record on disk (`<data-root>/cri/pods/<id>.json`,
 //! written atomically) and, while ready, its namespaces pinned under
-//! `<exec-root>/cri/pods/<id>/` ([`super::pod_ns`]); no process and no image. Its containers
-//! are ordinary berth containers whose record names the pod (`ContainerRecord::pod`) and
-//! which join its namespaces at start; its network comes from CNI ([`super::network`]: ADD
-//! at run, DEL at stop, what DEL needs kept in the record). Stop and remove are idempotent,
-//! as kubelet expects.
+//! `<exec-root>/cri/pods/<id>/` ([`super::pod_ns`]) and, unless its containers' PID
+//! namespaces are their own or the host's, the init of its PID namespace
+//! ([`super::pod_init`]); no image. Its containers are ordinary berth containers whose record
+//! names the pod (`ContainerRecord::pod`) and which join its namespaces at start; its network
+//! comes from CNI ([`super::network`]: ADD at run, DEL at stop, what DEL needs kept in the
+//! record). Stop and remove are idempotent, as kubelet expects.
 
 use super::network::{self, PodNetwork};
+use super::pod_init;
 use super::pod_ns::{self, Own};
 use super::{blocking, cri_error, Engine};
 use crate::model::container::PodNamespaces;
 use crate::state::Ctx;
-use berth_cri::backend::{PodBackend, PodInfo, PodSpec};
+use berth_cri::backend::{PidMode, PodBackend, PodInfo, PodSpec};
 use berth_cri::{CriError, CriResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,16 +29,19 @@ pub struct PodRecord {
     pub spec: PodSpec,
     pub created_at: i64,
     pub ready: bool,
+    /// The host PID of the init of its PID namespace (0: it has none).
+    pub init_pid: i32,
     /// Its CNI attachment, until DEL undid it.
     pub network: Option<PodNetwork>,
 }
 
 impl PodRecord {
-    fn info(&self) -> PodInfo {
+    /// As the CRI shows it; `ready` only while its init (if it has one) lives.
+    fn info(&self, run_dir: &std::path::Path) -> PodInfo {
         PodInfo {
             id: self.id.clone(),
             spec: self.spec.clone(),
-            ready: self.ready,
+            ready: self.ready && (!self.has_init() || pod_init::alive(run_dir, self.init_pid)),
             created_at: self.created_at,
             ip: self.ips().first().cloned().unwrap_or_default(),
             additional_ips: self.ips().iter().skip(1).cloned().collect(),
@@ -60,6 +65,22 @@ impl PodRecord {
         }
     }
 
+    /// Whether it has a PID namespace of its own, with an init.
+    pub fn has_init(&self) -> bool {
+        self.spec.pid == PidMode::Pod
+    }
+
+    /// The PID namespace of a container of the pod that asks for the pod's (see
+    /// `PodNamespaces::pid`): the pinned one of its init, the host's, or (the pod's
+    /// containers have their own) one of its own.
+    pub fn pid_ns(&self, run_dir: &std::path::Path) -> Option<String> {
+        match self.spec.pid {
+            PidMode::Pod => Some(pod_ns::path(run_dir, pod_init::KIND).display().to_string()),
+            PidMode::Node => Some("host".into()),
+            PidMode::Container | PidMode::Target(_) => None,
+        }
+    }
+
     /// The namespaces its containers join.
     pub fn namespaces(&self, run_dir: &std::path::Path) -> PodNamespaces {
         let own = self.own();
@@ -70,6 +91,7 @@ impl PodRecord {
             net: p(own.net, "net"),
             ipc: p(own.ipc, "ipc"),
             uts: p(own.uts, "uts"),
+            pid: self.pid_ns(run_dir),
             log_path: None,
         }
     }
@@ -110,7 +132,8 @@ impl Pods {
                     _ => own.uts,
                 })
                 .all(|k| pod_ns::pinned(&rd, k));
-            r.ready = r.ready && held;
+            let init = !r.has_init() || pod_init::alive(&rd, r.init_pid);
+            r.ready = r.ready && held && init;
             map.insert(r.id.clone(), r);
         }
         Ok(Pods {
@@ -228,6 +251,7 @@ impl PodBackend for Engine {
             spec,
             created_at: berth_cri::now_nanos(),
             ready: false,
+            init_pid: 0,
             network: None,
         };
         {
@@ -250,17 +274,37 @@ impl PodBackend for Engine {
             )));
         }
         let dir = self.pods.run_dir(&r.id);
-        let (own, host) = (r.own(), r.spec.hostname.clone());
+        let (own, host, init, id) = (r.own(), r.spec.hostname.clone(), r.has_init(), r.id.clone());
         let d2 = dir.clone();
-        blocking(move || pod_ns::pin(&d2, own, &host).map_err(CriError::internal)).await?;
-        if let Err(e) = self.join_network(&mut r).await {
-            pod_ns::release(&dir);
+        r.init_pid = blocking(move || {
+            pod_ns::pin(&d2, own, &host).map_err(CriError::internal)?;
+            if !init {
+                return Ok(0);
+            }
+            pod_init::spawn(&d2, &id).map_err(|e| {
+                pod_ns::release(&d2);
+                CriError::internal(e)
+            })
+        })
+        .await?;
+        // The network (a failed ADD undoes itself), then the record as ready; on a failure
+        // the init and the pins go, and the record the network step may have written.
+        let made = match self.join_network(&mut r).await {
+            Ok(()) => {
+                r.ready = true;
+                self.pods.save(&r)
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
+            let (d2, pid) = (dir.clone(), r.init_pid);
+            let _ = blocking(move || {
+                pod_init::end(&d2, pid);
+                pod_ns::release(&d2);
+                Ok(())
+            })
+            .await;
             let _ = std::fs::remove_file(self.pods.dir.join(format!("{}.json", r.id)));
-            return Err(e);
-        }
-        r.ready = true;
-        if let Err(e) = self.pods.save(&r) {
-            pod_ns::release(&dir);
             return Err(e);
         }
         self.pods.lock()?.insert(r.id.clone(), r.clone());
@@ -279,7 +323,7 @@ impl PodBackend for Engine {
                 }
             }
         }
-        let dir = self.pods.run_dir(&r.id);
+        let (dir, pid) = (self.pods.run_dir(&r.id), r.init_pid);
         // DEL first, while the namespace is still there (a failure is answered: kubelet
         // retries the stop).
         if let Some(net) = r.network.clone() {
@@ -293,6 +337,8 @@ impl PodBackend for Engine {
             .await?;
         }
         blocking(move || {
+            // Ending the init ends whatever is left in its PID namespace.
+            pod_init::end(&dir, pid);
             pod_ns::release(&dir);
             Ok(())
         })
@@ -329,10 +375,17 @@ impl PodBackend for Engine {
     }
 
     async fn pod(&self, id: &str) -> CriResult<Option<PodInfo>> {
-        Ok(self.pods.find(id)?.map(|r| r.info()))
+        Ok(self
+            .pods
+            .find(id)?
+            .map(|r| r.info(&self.pods.run_dir(&r.id))))
     }
 
     async fn list_pods(&self) -> CriResult<Vec<PodInfo>> {
-        Ok(self.pods.lock()?.values().map(PodRecord::info).collect())
+        let pods: Vec<PodRecord> = self.pods.lock()?.values().cloned().collect();
+        Ok(pods
+            .iter()
+            .map(|r| r.info(&self.pods.run_dir(&r.id)))
+            .collect())
     }
 }

@@ -38,6 +38,10 @@ pub struct PodNamespaces {
     /// Its UTS namespace (hostname).
     #[serde(rename = "Uts", default)]
     pub uts: Option<String>,
+    /// Its PID namespace: none, one of its own; `host`, the host's; `container:<id>`, that
+    /// of another container (resolved at start); else the file of the pod's (pinned).
+    #[serde(rename = "Pid", default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
     /// The log in the CRI's format kubelet asked for (none: the json-file log only).
     #[serde(rename = "LogPath", default)]
     pub log_path: Option<String>,

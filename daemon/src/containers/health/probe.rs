@@ -194,34 +194,14 @@ fn start_failure(code: i64, text: String) -> (i64, String) {
 /// Ends a probe that ran out of time, as dockerd ends it: SIGTERM to the command in the
 /// container, SIGKILL after [`TERM_GRACE`]; its exit code.
 async fn end_process(child: &mut tokio::process::Child) -> i64 {
-    let helper = child.id().unwrap_or(0);
-    signal_children(helper, libc::SIGTERM);
+    crate::containers::exec::signal_command(child.id(), libc::SIGTERM);
     let status = match tokio::time::timeout(TERM_GRACE, child.wait()).await {
         Ok(s) => s,
         Err(_) => {
-            signal_children(helper, libc::SIGKILL);
+            crate::containers::exec::signal_command(child.id(), libc::SIGKILL);
             let _ = child.start_kill();
             child.wait().await
         }
     };
     status.ok().and_then(|s| s.code()).unwrap_or(137) as i64
-}
-
-/// Sends `sig` to the children of the exec helper `helper` (the command it runs in the
-/// container; the helper waits for it and exits with its status).
-fn signal_children(helper: u32, sig: i32) {
-    if helper == 0 {
-        return;
-    }
-    let path = format!("/proc/{helper}/task/{helper}/children");
-    let kids = std::fs::read_to_string(path).unwrap_or_default();
-    for pid in kids
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-    {
-        // SAFETY: kill(2) on a child of a helper berthd spawned; no memory is involved.
-        unsafe {
-            libc::kill(pid, sig);
-        }
-    }
 }
