@@ -125,6 +125,20 @@ pub struct PodDns {
     pub options: Vec<String>,
 }
 
+/// A port of the pod published on the node (`port_mappings`; CNI's portmap plugin does it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PortMapping {
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    /// The port inside the pod.
+    pub container_port: i32,
+    /// The port on the node (0: none, the port is only declared).
+    pub host_port: i32,
+    /// The node address it is published on (empty: all).
+    pub host_ip: String,
+}
+
 /// What a pod sandbox is asked to be.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -156,6 +170,8 @@ pub struct PodSpec {
     pub pid: PidMode,
     /// Namespaced sysctls for the pod's containers (`linux.sysctls`).
     pub sysctls: std::collections::BTreeMap<String, String>,
+    /// Ports published on the node.
+    pub port_mappings: Vec<PortMapping>,
 }
 
 /// Whose PID namespace a pod's (or one container's) processes are in: the CRI's
@@ -185,8 +201,10 @@ pub struct PodInfo {
     pub ready: bool,
     /// Creation time, ns since the epoch.
     pub created_at: i64,
-    /// Its IPv4 address (empty: none but loopback, or the host's network).
+    /// Its address (IPv4 first; empty: none but loopback, or the host's network).
     pub ip: String,
+    /// Its other addresses (e.g. the IPv6 one of a dual-stack network).
+    pub additional_ips: Vec<String>,
 }
 
 /// The pod side of the engine: sandboxes that hold the namespaces a pod's containers share.

@@ -2,7 +2,7 @@
 //! [`PodSpec`]s for a [`PodBackend`], and its [`PodInfo`]s back into the CRI's statuses and
 //! lists (with the filters kubelet and crictl send: ID, state, label selector).
 
-use crate::backend::{PidMode, PodBackend, PodDns, PodInfo, PodSpec};
+use crate::backend::{PidMode, PodBackend, PodDns, PodInfo, PodSpec, PortMapping};
 use crate::error::{CriError, CriResult};
 use k8s_cri::v1 as cri;
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +37,19 @@ pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
         .unwrap_or_default();
     let node = cri::NamespaceMode::Node as i32;
     let dns = c.dns_config.unwrap_or_default();
+    let port_mappings = c
+        .port_mappings
+        .iter()
+        .map(|p| PortMapping {
+            protocol: cri::Protocol::try_from(p.protocol)
+                .unwrap_or(cri::Protocol::Tcp)
+                .as_str_name()
+                .to_ascii_lowercase(),
+            container_port: p.container_port,
+            host_port: p.host_port,
+            host_ip: p.host_ip.clone(),
+        })
+        .collect();
     Ok(PodSpec {
         name: m.name,
         uid: m.uid,
@@ -55,6 +68,7 @@ pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
         host_ipc: ns.is_some_and(|n| n.ipc == node),
         pid: pid_mode(ns.map_or(0, |n| n.pid), ""),
         sysctls,
+        port_mappings,
     })
 }
 
@@ -114,7 +128,11 @@ pub fn status(p: &PodInfo) -> cri::PodSandboxStatus {
         created_at: p.created_at,
         network: Some(cri::PodSandboxNetworkStatus {
             ip: p.ip.clone(),
-            ..Default::default()
+            additional_ips: p
+                .additional_ips
+                .iter()
+                .map(|ip| cri::PodIp { ip: ip.clone() })
+                .collect(),
         }),
         linux: Some(cri::LinuxPodSandboxStatus {
             namespaces: Some(cri::Namespace {

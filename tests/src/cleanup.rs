@@ -213,7 +213,7 @@ fn remove_cgroups(ids: &[String]) {
     }
 }
 
-fn delete_link(name: &str) {
+pub(crate) fn delete_link(name: &str) {
     if Path::new("/sys/class/net").join(name).exists() {
         let _ = Command::new("ip").args(["link", "del", name]).status();
     }

@@ -2,11 +2,13 @@
 //! suite's `cri_critest` test (a stable subset): makes critest's images locally
 //! (`berth_testimg::critest`), pushes them with `berth push` from a throwaway berthd to a
 //! loopback `docker-registry` under their upstream repository paths, starts a clean berthd
-//! whose `registry-mirror-map` sends `gcr.io` and `registry.k8s.io` there, runs
+//! whose `registry-mirror-map` sends `gcr.io` and `registry.k8s.io` there and whose pods join a
+//! private CNI network ([`CniNet`]: the standard plugins on a bridge and /24 of its own), runs
 //! `critest --runtime-endpoint/--image-endpoint unix://<cri.sock>` and reads its summary line.
 //! Everything it started is stopped and removed when it returns, also on a failure or a panic
 //! (the registry and daemons are dropped).
 
+use crate::cni::CniNet;
 use crate::cri::shared_tool;
 use crate::daemon::TestDaemon;
 use crate::registry::{DistRegistry, RegistryAuth};
@@ -95,14 +97,20 @@ impl CritestRun {
             .ok_or_else(|| Missing::Tool("docker-registry".into()))?;
         push_images(&reg);
         let mirror = format!("http://{}", reg.addr);
-        let d = TestDaemon::builder()
-            .config_json(serde_json::json!({
-                "log-level": "info",
-                "registry-mirror-map": {"gcr.io": [mirror], "registry.k8s.io": [mirror]},
-            }))
-            .start();
+        // Without the plugins the networking specs fail; everything else still runs.
+        let net = CniNet::available().then(|| CniNet::new(2, 254));
+        let mut builder = TestDaemon::builder().config_json(serde_json::json!({
+            "log-level": "info",
+            "registry-mirror-map": {"gcr.io": [mirror], "registry.k8s.io": [mirror]},
+        }));
+        if let Some(n) = &net {
+            builder = builder.config_json(n.daemon_config());
+        }
+        let d = builder.start();
         let outcome = self.critest(&critest, &d);
+        // The daemon (its pods' namespaces) first, then what the plugins left on the host.
         drop(d);
+        drop(net);
         drop(reg);
         Ok(outcome)
     }

@@ -102,7 +102,7 @@ impl Builder {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
         let bridge = format!("bt{:05x}{:x}", pid & 0xfffff, n % 16);
-        let subnet = pick_subnet(pid, n);
+        let subnet = pick_subnet("10.213", pid, n);
         let tcp_port = if self.tcp { Some(free_port()) } else { None };
         let socket = dir.join("berth.sock");
         let mut hosts = vec![format!("unix://{}", socket.display())];
@@ -143,9 +143,9 @@ impl Builder {
     }
 }
 
-/// Picks `N` for the subnet 10.213.N.0/24 from the pid and a counter, skipping any in use on
-/// this host.
-fn pick_subnet(pid: u32, n: u32) -> u8 {
+/// Picks `N` for the subnet `<prefix>.N.0/24` (e.g. `10.213`) from the pid and a counter,
+/// skipping any in use on this host.
+pub(crate) fn pick_subnet(prefix: &str, pid: u32, n: u32) -> u8 {
     let used = Command::new("ip")
         .args(["-o", "-4", "addr"])
         .output()
@@ -154,7 +154,7 @@ fn pick_subnet(pid: u32, n: u32) -> u8 {
     let start = (pid.wrapping_mul(31).wrapping_add(n.wrapping_mul(7))) % 250;
     (0..250)
         .map(|i| ((start + i) % 250 + 2) as u8)
-        .find(|c| !used.contains(&format!("10.213.{c}.")))
+        .find(|c| !used.contains(&format!("{prefix}.{c}.")))
         .unwrap_or(2)
 }
 

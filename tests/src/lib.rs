@@ -19,6 +19,7 @@
 
 mod cleanup;
 mod cmd;
+mod cni;
 mod cri;
 pub mod critest;
 mod daemon;
@@ -31,6 +32,7 @@ mod sdk;
 
 pub use berth_testimg::busybox_rootfs_tar;
 pub use cmd::{Lines, Output};
+pub use cni::{CniNet, CNI_BIN_DIR};
 pub use cri::{crictl_bin, Crictl};
 pub use daemon::{free_port, target_dir, Builder, TestDaemon};
 pub use engine::RealEngine;

@@ -1,6 +1,6 @@
 //! critest (cri-tools v1.26.1) against berthd's CRI: the stable subset that passes today —
 //! runtime info, the image manager (every stand-in image pulled through the registry mirrors),
-//! DNS config and hostname, basic pod sandbox and container operations, volumes, CRI logs,
+//! DNS config, hostname and port mappings (pods on the harness's CNI network), basic pod sandbox and container operations, volumes, CRI logs,
 //! two containers in a pod (the httpd stand-in), no-new-privs (the setuid stand-in), the
 //! security context (users, groups, capabilities, read-only paths, seccomp profiles), the
 //! pod's PID, IPC and network namespace modes, ExecSync's timeout, mount propagation and
@@ -15,7 +15,7 @@ use std::time::Duration;
 const STABLE: &[&str] = &[
     r"Runtime info",
     r"Image Manager",
-    r"Networking runtime should support networking runtime should support (DNS config|set hostname)",
+    r"Networking runtime should support networking runtime should support (DNS config|set hostname|port mapping with only container port|port mapping with host port and container port)",
     r"PodSandbox runtime should support basic operations on PodSandbox",
     r"PodSandbox runtime should support sysctls",
     r"Container runtime should support basic operations on container runtime should support (creating|starting|stopping|removing created|removing running|removing stopped) container",

@@ -3,8 +3,8 @@
 //! `exec -s` (exit code, timeout), `logs` from the CRI-format file at the path the request
 //! names, two containers sharing the pod's network, IPC, UTS and PID namespaces and sysctls,
 //! `hostNetwork`, then `stop`/`stopp`/`rmp` (idempotent) leaving nothing behind: no container,
-//! no pinned namespace. Networking is loopback-only or the host's until CNI lands. Skipped, with a
-//! message, without crictl.
+//! no pinned namespace. Its daemon has no CNI configuration, so pods are loopback-only (CNI
+//! networks: `cri_cni`). Skipped, with a message, without crictl.
 
 use berth_tests::{Crictl, TestDaemon};
 use serde_json::json;

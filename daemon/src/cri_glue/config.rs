@@ -42,6 +42,15 @@ fn socket_path(s: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(p))
 }
 
+/// A CNI folder as given: absolute (berthd's working folder means nothing to an admin).
+fn cni_dir(key: &str, given: Option<PathBuf>, default: &str) -> Result<PathBuf> {
+    let p = given.unwrap_or_else(|| PathBuf::from(default));
+    if !p.is_absolute() {
+        bail!("invalid cri.{key} {}: use an absolute path", p.display());
+    }
+    Ok(p)
+}
+
 /// Notes the flag and the file both naming the socket: a conflict, as dockerd's flags and file.
 pub fn conflicts(flag_socket: Option<&str>, file: Option<&CriFile>, out: &mut Vec<String>) {
     if let (Some(a), Some(b)) = (flag_socket, file.and_then(|f| f.socket.as_deref())) {
@@ -63,12 +72,8 @@ pub fn settle(
     Ok(CriConfig {
         enabled: f.enabled.unwrap_or(true),
         socket,
-        cni_conf_dir: f
-            .cni_conf_dir
-            .unwrap_or_else(|| PathBuf::from("/etc/cni/net.d")),
-        cni_bin_dir: f
-            .cni_bin_dir
-            .unwrap_or_else(|| PathBuf::from("/usr/lib/cni")),
+        cni_conf_dir: cni_dir("cni-conf-dir", f.cni_conf_dir, "/etc/cni/net.d")?,
+        cni_bin_dir: cni_dir("cni-bin-dir", f.cni_bin_dir, "/usr/lib/cni")?,
         streaming_address: f
             .streaming_address
             .unwrap_or_else(|| "127.0.0.1:0".to_string()),
@@ -98,5 +103,12 @@ mod tests {
         conflicts(Some("/b.sock"), Some(&file), &mut c);
         assert_eq!(c.len(), 1);
         assert!(settle(Some("rel.sock".into()), None, Path::new("/r")).is_err());
+        assert_eq!(cfg.cni_conf_dir, PathBuf::from("/etc/cni/net.d"));
+        assert_eq!(cfg.cni_bin_dir, PathBuf::from("/usr/lib/cni"));
+        let rel = CriFile {
+            cni_bin_dir: Some("plugins".into()),
+            ..Default::default()
+        };
+        assert!(settle(None, Some(rel), Path::new("/r")).is_err());
     }
 }

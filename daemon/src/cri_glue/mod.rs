@@ -7,6 +7,7 @@
 pub mod config;
 mod containers;
 mod images;
+mod network;
 mod pod_init;
 mod pod_ns;
 mod pods;

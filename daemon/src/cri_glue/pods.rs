@@ -3,9 +3,11 @@
 //! `<exec-root>/cri/pods/<id>/` ([`super::pod_ns`]) and, unless its containers' PID
 //! namespaces are their own or the host's, the init of its PID namespace
 //! ([`super::pod_init`]); no image. Its containers are ordinary berth containers whose record
-//! names the pod (`ContainerRecord::pod`) and which join its namespaces at start. Stop and
-//! remove are idempotent, as kubelet expects.
+//! names the pod (`ContainerRecord::pod`) and which join its namespaces at start; its network
+//! comes from CNI ([`super::network`]: ADD at run, DEL at stop, what DEL needs kept in the
+//! record). Stop and remove are idempotent, as kubelet expects.
 
+use super::network::{self, PodNetwork};
 use super::pod_init;
 use super::pod_ns::{self, Own};
 use super::{blocking, cri_error, Engine};
@@ -29,6 +31,8 @@ pub struct PodRecord {
     pub ready: bool,
     /// The host PID of the init of its PID namespace (0: it has none).
     pub init_pid: i32,
+    /// Its CNI attachment, until DEL undid it.
+    pub network: Option<PodNetwork>,
 }
 
 impl PodRecord {
@@ -39,8 +43,17 @@ impl PodRecord {
             spec: self.spec.clone(),
             ready: self.ready && (!self.has_init() || pod_init::alive(run_dir, self.init_pid)),
             created_at: self.created_at,
-            ip: String::new(),
+            ip: self.ips().first().cloned().unwrap_or_default(),
+            additional_ips: self.ips().iter().skip(1).cloned().collect(),
         }
+    }
+
+    /// Its addresses (none: loopback only, or the host's network).
+    fn ips(&self) -> &[String] {
+        self.network
+            .as_ref()
+            .map(|n| n.ips.as_slice())
+            .unwrap_or(&[])
     }
 
     /// What its namespaces are: pinned files, or the host's.
@@ -187,6 +200,43 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Attaches a new pod (its namespaces pinned) to the node's CNI network: the record,
+    /// knowing what DEL will need, is written before ADD runs, so a crash during ADD leaves a
+    /// not-ready pod whose stop undoes it. No configuration: loopback only (kubelet does not
+    /// send such pods while `NetworkReady` is false).
+    async fn join_network(&self, r: &mut PodRecord) -> CriResult<()> {
+        if r.spec.host_network {
+            return Ok(());
+        }
+        let cfg = self.ctx.config.cri.clone();
+        let list = match network::load(&cfg) {
+            Ok(Some(list)) => list,
+            Ok(None) => {
+                tracing::debug!("pod {}: no CNI configuration, loopback only", r.id);
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(CriError::Internal(format!(
+                    "failed to load the CNI configuration: {e}"
+                )))
+            }
+        };
+        let mut net = network::plan(r, list);
+        r.network = Some(net.clone());
+        self.pods.save(r)?;
+        let (id, netns) = (r.id.clone(), pod_ns::path(&self.pods.run_dir(&r.id), "net"));
+        let net = blocking(move || {
+            network::attach(&cfg, &id, netns, &mut net)
+                .map(|()| net)
+                .map_err(|e| CriError::Internal(format!("failed to set up the pod's network: {e}")))
+        })
+        .await?;
+        r.network = Some(net);
+        Ok(())
+    }
+}
+
 impl PodBackend for Engine {
     async fn run_pod(&self, spec: PodSpec) -> CriResult<String> {
         let mut spec = spec;
@@ -202,6 +252,7 @@ impl PodBackend for Engine {
             created_at: berth_cri::now_nanos(),
             ready: false,
             init_pid: 0,
+            network: None,
         };
         {
             let map = self.pods.lock()?;
@@ -236,8 +287,16 @@ impl PodBackend for Engine {
             })
         })
         .await?;
-        r.ready = true;
-        if let Err(e) = self.pods.save(&r) {
+        // The network (a failed ADD undoes itself), then the record as ready; on a failure
+        // the init and the pins go, and the record the network step may have written.
+        let made = match self.join_network(&mut r).await {
+            Ok(()) => {
+                r.ready = true;
+                self.pods.save(&r)
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
             let (d2, pid) = (dir.clone(), r.init_pid);
             let _ = blocking(move || {
                 pod_init::end(&d2, pid);
@@ -245,6 +304,7 @@ impl PodBackend for Engine {
                 Ok(())
             })
             .await;
+            let _ = std::fs::remove_file(self.pods.dir.join(format!("{}.json", r.id)));
             return Err(e);
         }
         self.pods.lock()?.insert(r.id.clone(), r.clone());
@@ -264,6 +324,18 @@ impl PodBackend for Engine {
             }
         }
         let (dir, pid) = (self.pods.run_dir(&r.id), r.init_pid);
+        // DEL first, while the namespace is still there (a failure is answered: kubelet
+        // retries the stop).
+        if let Some(net) = r.network.clone() {
+            let (cfg, id) = (self.ctx.config.cri.clone(), r.id.clone());
+            let netns = pod_ns::pinned(&dir, "net").then(|| pod_ns::path(&dir, "net"));
+            blocking(move || {
+                network::detach(&cfg, &id, netns, &net).map_err(|e| {
+                    CriError::Internal(format!("failed to tear down the pod's network: {e}"))
+                })
+            })
+            .await?;
+        }
         blocking(move || {
             // Ending the init ends whatever is left in its PID namespace.
             pod_init::end(&dir, pid);
@@ -271,8 +343,9 @@ impl PodBackend for Engine {
             Ok(())
         })
         .await?;
-        if r.ready {
+        if r.ready || r.network.is_some() {
             r.ready = false;
+            r.network = None;
             self.pods.save(&r)?;
             self.pods.lock()?.insert(r.id.clone(), r);
         }

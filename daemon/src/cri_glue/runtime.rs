@@ -1,7 +1,6 @@
 //! The CRI's engine-wide runtime facts: berth's version, readiness (the runtime is ready once
-//! berthd serves; pods get loopback-only networks or the host's until CNI lands, which
-//! `NetworkReady` says), and the cgroup driver (berth places containers with cgroupfs under
-//! `berth/<id>`).
+//! berthd serves; the network once a CNI configuration is there: [`super::network`]), and the
+//! cgroup driver (berth places containers with cgroupfs under `berth/<id>`).
 
 use super::Engine;
 use berth_cri::backend::{CgroupDriver, Condition, Health, RuntimeBackend};
@@ -13,6 +12,10 @@ impl RuntimeBackend for Engine {
 
     async fn health(&self) -> Health {
         let cfg = &self.ctx.config.cri;
+        let c2 = cfg.clone();
+        let (network, list) = tokio::task::spawn_blocking(move || super::network::condition(&c2))
+            .await
+            .unwrap_or_default();
         let info = serde_json::json!({
             "socket": cfg.socket.display().to_string(),
             "cniConfDir": cfg.cni_conf_dir.display().to_string(),
@@ -21,18 +24,15 @@ impl RuntimeBackend for Engine {
             "cgroupDriver": "cgroupfs",
             "dataRoot": self.ctx.config.data_root.display().to_string(),
             "storageDriver": self.ctx.storage.name(),
-            "podNetwork": "loopback only, or the host's with hostNetwork (CNI not yet used)",
+            "cniNetwork": list.as_ref().map(|l| l.name.clone()),
+            "cniConfig": list.as_ref().map(|l| l.source.display().to_string()),
         });
         Health {
             runtime: Condition {
                 ready: true,
                 ..Default::default()
             },
-            network: Condition {
-                ready: true,
-                reason: String::new(),
-                message: "pods get a loopback-only network namespace or the host's network".into(),
-            },
+            network,
             info: vec![("config".into(), info.to_string())],
         }
     }
