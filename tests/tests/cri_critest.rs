@@ -29,7 +29,7 @@ const STABLE: &[&str] = &[
     r"Security Context NamespaceOption",
     r"Security Context SeccompProfilePath",
     r"Container Mount Propagation",
-    r"Streaming runtime should support streaming interfaces runtime should support (exec with|attach|portforward in host network)",
+    r"Streaming runtime should support streaming interfaces runtime should support (exec with|attach|portforward)",
 ];
 
 #[test]
