@@ -157,6 +157,9 @@ fn pods_join_a_cni_network_reach_each_other_and_publish_host_ports() {
     // Host to pod, by its address and by the host port on 127.0.0.1 (portmap).
     assert!(http_get(&format!("{ip_a}:8080")).contains("hello-from-web-a"));
     assert!(http_get(&format!("127.0.0.1:{host_port}")).contains("hello-from-web-a"));
+    // ... and on another of the host's addresses (the bridge's gateway address).
+    let gateway = format!("{}.1:{host_port}", net.prefix);
+    assert!(http_get(&gateway).contains("hello-from-web-a"));
     // Only the mapping with a host port is published.
     assert_eq!(net.portmap_rules().len(), 1, "{:?}", net.portmap_rules());
 
