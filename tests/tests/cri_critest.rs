@@ -3,9 +3,10 @@
 //! DNS config, hostname and port mappings (pods on the harness's CNI network), basic pod sandbox and container operations, volumes, CRI logs,
 //! two containers in a pod (the httpd stand-in), no-new-privs (the setuid stand-in), the
 //! security context (users, groups, capabilities, read-only paths, seccomp profiles), the
-//! pod's PID, IPC and network namespace modes, ExecSync's timeout and mount propagation —
-//! through the same harness as `cargo xtask critest` (`berth_tests::critest`). Skips, saying
-//! how to get it, when critest is not there. The whole suite: `cargo xtask critest`.
+//! pod's PID, IPC and network namespace modes, ExecSync's timeout, mount propagation and
+//! streaming (exec with and without a TTY, attach, port-forward) — through the same harness as
+//! `cargo xtask critest` (`berth_tests::critest`). Skips, saying how to get it, when critest is
+//! not there. The whole suite: `cargo xtask critest`.
 
 use berth_tests::critest::CritestRun;
 use std::time::Duration;
@@ -28,6 +29,7 @@ const STABLE: &[&str] = &[
     r"Security Context NamespaceOption",
     r"Security Context SeccompProfilePath",
     r"Container Mount Propagation",
+    r"Streaming runtime should support streaming interfaces runtime should support (exec with|attach|portforward in host network)",
 ];
 
 #[test]

@@ -1,14 +1,16 @@
 //! The streaming server's HTTP side: a TCP listener (the `streaming_address`), one-time tokens
 //! taken from the request path, the SPDY/3.1 upgrade with the `X-Stream-Protocol-Version`
 //! negotiation kubelet does (the client lists what it speaks, the server answers the one it
-//! picked), then the connection handed to the remotecommand or port-forward protocol.
+//! picked) or the WebSocket one (`Sec-WebSocket-Protocol`, exec and attach only), then the
+//! connection handed to the remotecommand or port-forward protocol.
 //! Bounded: request headers must come within 30 s, and at most 128 connections are served at
 //! once.
 
 use super::backend::StreamBackend;
+use super::conn::Limits;
 use super::portforward;
 use super::remotecommand::{self, Proto};
-use super::spdy::conn::{Conn, Limits};
+use super::{spdy, ws};
 use super::{StreamRequest, Streaming};
 use crate::error::CriError;
 use bytes::Bytes;
@@ -29,6 +31,15 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const SPDY: &str = "SPDY/3.1";
 /// The negotiation header.
 const PROTOCOL_HEADER: &str = "X-Stream-Protocol-Version";
+/// WebSocket's negotiation header.
+const WS_PROTOCOL_HEADER: &str = "Sec-WebSocket-Protocol";
+/// The WebSocket channel protocols exec and attach speak, berth's preference first.
+const WS_PROTOCOLS: [&str; 4] = [
+    "v4.channel.k8s.io",
+    "v4.base64.channel.k8s.io",
+    "channel.k8s.io",
+    "base64.channel.k8s.io",
+];
 
 /// Binds the streaming server on `addr` (`HOST:PORT`; port 0 picks a free one). Called
 /// within the tokio runtime.
@@ -104,10 +115,10 @@ fn plain(code: StatusCode, text: impl Into<String>) -> Response<Full<Bytes>> {
     r
 }
 
-/// Every protocol the client offers, in its order.
-fn offered(req: &Request<Incoming>) -> Vec<String> {
+/// Every protocol the client offers in `header`, in its order.
+fn offered(req: &Request<Incoming>, header: &str) -> Vec<String> {
     req.headers()
-        .get_all(PROTOCOL_HEADER)
+        .get_all(header)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -145,31 +156,55 @@ fn handle<B: StreamBackend>(
     let Some(sr) = st.tokens.take(token).filter(|r| r.kind() == kind) else {
         return plain(StatusCode::NOT_FOUND, "unknown or expired streaming token");
     };
-    let upgrade = req
-        .headers()
-        .get(hyper::header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !upgrade.contains(&SPDY.to_ascii_lowercase()) {
+    let header = |name: hyper::header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let upgrade = header(hyper::header::UPGRADE).to_ascii_lowercase();
+    let ws_key = header(hyper::header::SEC_WEBSOCKET_KEY);
+    // A WebSocket upgrade needs its key (RFC 6455).
+    let websocket = upgrade.contains("websocket") && !ws_key.is_empty();
+    if websocket && matches!(sr, StreamRequest::PortForward { .. }) {
         return plain(
             StatusCode::BAD_REQUEST,
-            "unable to upgrade: berth's streaming server speaks SPDY/3.1",
+            "unable to upgrade: port forwarding is served over SPDY/3.1 only",
         );
     }
-    let offers = offered(&req);
-    let chosen = match &sr {
-        StreamRequest::PortForward { .. } => negotiate(&offers, &[portforward::PROTOCOL]),
-        _ => negotiate(&offers, &Proto::ALL.map(Proto::name)),
+    if !websocket && !upgrade.contains(&SPDY.to_ascii_lowercase()) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "unable to upgrade: berth's streaming server speaks SPDY/3.1 and WebSocket",
+        );
+    }
+    let chosen = if websocket {
+        negotiate(&offered(&req, WS_PROTOCOL_HEADER), &WS_PROTOCOLS)
+    } else if let StreamRequest::PortForward { .. } = &sr {
+        negotiate(&offered(&req, PROTOCOL_HEADER), &[portforward::PROTOCOL])
+    } else {
+        negotiate(
+            &offered(&req, PROTOCOL_HEADER),
+            &Proto::ALL.map(Proto::name),
+        )
     };
     let chosen = match chosen {
         Ok(c) => c,
         Err(m) => return plain(StatusCode::FORBIDDEN, m),
     };
-    let proto = Proto::ALL
-        .into_iter()
-        .find(|p| Some(p.name()) == chosen)
-        .unwrap_or(Proto::V1);
+    let proto = if websocket {
+        match chosen {
+            Some(c) if c.starts_with("v4.") => Proto::V4,
+            _ => Proto::V1,
+        }
+    } else {
+        Proto::ALL
+            .into_iter()
+            .find(|p| Some(p.name()) == chosen)
+            .unwrap_or(Proto::V1)
+    };
+    let base64 = chosen.is_some_and(|c| c.contains("base64"));
     let on = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let io = match on.await {
@@ -179,7 +214,11 @@ fn handle<B: StreamBackend>(
                 return;
             }
         };
-        let conn = Conn::start(io, Limits::default());
+        let conn = if websocket {
+            ws::start(io, Limits::default(), base64)
+        } else {
+            spdy::conn::start(io, Limits::default())
+        };
         match sr {
             StreamRequest::Exec(spec) => {
                 let opts = spec.opts.clone();
@@ -203,12 +242,25 @@ fn handle<B: StreamBackend>(
         hyper::header::CONNECTION,
         hyper::header::HeaderValue::from_static("Upgrade"),
     );
-    h.insert(
-        hyper::header::UPGRADE,
-        hyper::header::HeaderValue::from_static(SPDY),
-    );
-    if let Some(c) = chosen.and_then(|c| c.parse().ok()) {
-        h.insert(PROTOCOL_HEADER, c);
+    if websocket {
+        h.insert(
+            hyper::header::UPGRADE,
+            hyper::header::HeaderValue::from_static("websocket"),
+        );
+        if let Ok(v) = ws::accept_key(&ws_key).parse() {
+            h.insert(hyper::header::SEC_WEBSOCKET_ACCEPT, v);
+        }
+        if let Some(c) = chosen.and_then(|c| c.parse().ok()) {
+            h.insert(hyper::header::SEC_WEBSOCKET_PROTOCOL, c);
+        }
+    } else {
+        h.insert(
+            hyper::header::UPGRADE,
+            hyper::header::HeaderValue::from_static(SPDY),
+        );
+        if let Some(c) = chosen.and_then(|c| c.parse().ok()) {
+            h.insert(PROTOCOL_HEADER, c);
+        }
     }
     r
 }

@@ -6,7 +6,7 @@
 //! forward failed. Pairs left incomplete expire, and only so many wait at once.
 
 use super::backend::StreamBackend;
-use super::spdy::conn::{Conn, Stream};
+use super::conn::{Conn, Stream};
 use super::spdy::headers;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! message, as text.
 
 use super::backend::{Reader, Session, StreamOpts, TermSize};
-use super::spdy::conn::{Conn, Stream, StreamWriter};
+use super::conn::{Conn, Stream, StreamWriter};
 use super::spdy::headers;
 use crate::error::CriResult;
 use serde_json::json;

@@ -36,6 +36,24 @@ fn set_winsize(m: &std::fs::File, s: TermSize) {
     unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
 }
 
+/// Kills the children of the exec helper `pid` (the exec'd command: the helper forks it into
+/// the container and waits for it, so their PIDs cannot be reused meanwhile).
+fn kill_children(pid: u32) {
+    let list = format!("/proc/{pid}/task/{pid}/children");
+    let Ok(text) = std::fs::read_to_string(list) else {
+        return;
+    };
+    for child in text
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
 /// Splits an attach's output (`tty`: raw; else stdcopy frames) into `out` and `err`.
 async fn demux(
     mut r: impl tokio::io::AsyncRead + Unpin,
@@ -124,20 +142,31 @@ impl StreamBackend for Engine {
             session.stdout = s.child.stdout.take().map(|r| Box::new(r) as Reader);
             session.stderr = s.child.stderr.take().map(|r| Box::new(r) as Reader);
         }
+        // The exit future holds `_abandon`: dropped before the exec ended (the client went
+        // away), it has the process killed, as containerd ends a stream's exec with it.
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
         let ctx = self.ctx.clone();
         let mut child = s.child;
         tokio::spawn(async move {
-            let code = child
-                .wait()
-                .await
-                .ok()
-                .and_then(|st| st.code())
-                .unwrap_or(126);
+            let status = tokio::select! {
+                st = child.wait() => st,
+                _ = abandoned => {
+                    if let Some(pid) = child.id() {
+                        kill_children(pid);
+                    }
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            let code = status.ok().and_then(|st| st.code()).unwrap_or(126);
             exec::finish(&ctx, &c, &exec_id, i64::from(code));
             let _ = tx.send(code);
         });
-        session.exit = Box::pin(async move { rx.await.ok() });
+        session.exit = Box::pin(async move {
+            let _abandon = abandon;
+            rx.await.ok()
+        });
         Ok(session)
     }
 
