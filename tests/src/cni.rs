@@ -96,6 +96,11 @@ impl CniNet {
         std::fs::write(self.conf_file(), conf.to_string()).expect("writing the conflist");
     }
 
+    /// Its folder (configuration, IPAM state, anything a test adds).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The configuration folder (`cni-conf-dir`).
     pub fn conf_dir(&self) -> PathBuf {
         self.dir.path().join("net.d")

@@ -3,11 +3,12 @@
 //! on the bridge (`crictl inspectp` shows it), reach each other (ping, wget to busybox httpd),
 //! a host port reaches a pod's server from the host through 127.0.0.1, the host reaches the
 //! pod's address; StopPodSandbox runs DEL, which frees the address (a range of two addresses
-//! proves a new pod reuses it) and portmap's rules, also for a pod made before a berthd
-//! restart; `Status` says NetworkReady=false (`NetworkPluginNotReady`) without a
-//! configuration. Skipped, with a message, without crictl or the plugins.
+//! proves a new pod reuses it) and portmap's rules, also for a pod made before berthd was
+//! killed and restarted; `Status` says NetworkReady=false (`NetworkPluginNotReady`) without a
+//! configuration; a pod whose ADD berthd never saw finish (killed during it) is stopped with
+//! DEL all the same. Skipped, with a message, without crictl or the plugins.
 
-use berth_tests::{free_port, CniNet, Crictl, TestDaemon};
+use berth_tests::{crictl_bin, free_port, CniNet, Crictl, TestDaemon, CNI_BIN_DIR};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -156,6 +157,9 @@ fn pods_join_a_cni_network_reach_each_other_and_publish_host_ports() {
     // Host to pod, by its address and by the host port on 127.0.0.1 (portmap).
     assert!(http_get(&format!("{ip_a}:8080")).contains("hello-from-web-a"));
     assert!(http_get(&format!("127.0.0.1:{host_port}")).contains("hello-from-web-a"));
+    // ... and on another of the host's addresses (the bridge's gateway address).
+    let gateway = format!("{}.1:{host_port}", net.prefix);
+    assert!(http_get(&gateway).contains("hello-from-web-a"));
     // Only the mapping with a host port is published.
     assert_eq!(net.portmap_rules().len(), 1, "{:?}", net.portmap_rules());
 
@@ -175,7 +179,9 @@ fn pods_join_a_cni_network_reach_each_other_and_publish_host_ports() {
     let (cpod, _) = pod_with(&c, &d, "web-c", json!([]), "exec sleep 1000");
     assert_eq!(pod_ip(&c, &cpod), ip_a, "the freed address is reused");
 
-    // After a berthd restart, the record still knows how to undo the attachment.
+    // After berthd is killed (-9) and started again, the record still knows how to undo the
+    // attachment.
+    d.kill9();
     d.restart();
     assert_eq!(pod_ip(&c, &b), ip_b);
     c.ok(&["stopp", &b]);
@@ -195,4 +201,86 @@ fn pods_join_a_cni_network_reach_each_other_and_publish_host_ports() {
     let p = c.ok(&["runp", &lo]).trim().to_string();
     assert_eq!(pod_ip(&c, &p), "");
     c.ok(&["rmp", "-f", &p]);
+}
+
+/// Waits (60 s at most: a hang guard) until `f` holds.
+fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_pod_whose_add_was_cut_short_by_a_crash_is_still_torn_down() {
+    if !CniNet::available() {
+        eprintln!("skipped: the CNI plugins are not installed (apt-get install containernetworking-plugins)");
+        return;
+    }
+    let net = CniNet::new(10, 10);
+    // The standard plugins, then `slow`, whose ADD never ends (it notes its PID first).
+    let bin = net.dir().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir bin");
+    for p in ["bridge", "host-local", "portmap"] {
+        std::os::unix::fs::symlink(Path::new(CNI_BIN_DIR).join(p), bin.join(p)).expect("symlink");
+    }
+    let started = net.dir().join("slow-started");
+    let slow = format!(
+        "#!/bin/sh\ncat >/dev/null\nif [ \"$CNI_COMMAND\" = ADD ]; then echo $$ > {}; exec sleep 120; fi\n",
+        started.display()
+    );
+    std::fs::write(bin.join("slow"), slow).expect("write slow");
+    std::process::Command::new("chmod")
+        .args(["755", &bin.join("slow").display().to_string()])
+        .status()
+        .expect("chmod");
+    let mut conf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(net.conf_file()).expect("read conflist"))
+            .expect("conflist");
+    if let Some(plugins) = conf["plugins"].as_array_mut() {
+        plugins.push(json!({"type": "slow"}));
+    }
+    std::fs::write(net.conf_file(), conf.to_string()).expect("write conflist");
+    let mut d = TestDaemon::builder()
+        .config_json(json!({"cri": {"cni-conf-dir": net.conf_dir(), "cni-bin-dir": bin}}))
+        .start();
+    let (Some(c), Some(crictl)) = (Crictl::for_daemon(&d), crictl_bin()) else {
+        return;
+    };
+    let pod_cfg = pod_config(&d, "cut", json!([]));
+    let mut runp = std::process::Command::new(crictl)
+        .args(["--runtime-endpoint", c.endpoint(), "runp", &pod_cfg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("crictl runp");
+    wait_for("the slow plugin's ADD", || {
+        std::fs::read_to_string(&started).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let ip = format!("{}.10", net.prefix);
+    assert!(net.reserved(&ip));
+    d.kill9();
+    let _ = runp.kill();
+    let _ = runp.wait();
+    if let Ok(pid) = std::fs::read_to_string(&started)
+        .unwrap_or_default()
+        .trim()
+        .parse()
+    {
+        // SAFETY: kill(2) on the slow plugin's PID (still alive: it sleeps 120 s); no memory
+        // is touched.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    d.restart();
+    let pods = c.json(&["pods", "-o", "json"]);
+    assert_eq!(pods["items"][0]["state"], "SANDBOX_NOTREADY", "{pods}");
+    let id = pods["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    c.ok(&["stopp", &id]);
+    assert!(!net.reserved(&ip), "{ip} still reserved after DEL");
+    assert!(net.bridge_ports().is_empty(), "{:?}", net.bridge_ports());
+    c.ok(&["rmp", &id]);
 }
