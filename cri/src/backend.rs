@@ -254,6 +254,8 @@ pub struct ContainerSpec {
     pub masked_paths: Option<Vec<String>>,
     /// Paths to make read-only (none: the runtime's defaults).
     pub readonly_paths: Option<Vec<String>>,
+    /// Linux resources (cgroup limits, OOM score).
+    pub resources: crate::backend_stats::Resources,
 }
 
 /// A container's seccomp profile.

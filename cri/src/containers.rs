@@ -57,6 +57,7 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         (true, false) => c.log_path,
         (false, false) => format!("{}/{}", log_dir.trim_end_matches('/'), c.log_path),
     };
+    let resources = crate::stats::resources(c.linux.as_ref().and_then(|l| l.resources.as_ref()))?;
     let sec = c.linux.and_then(|l| l.security_context).unwrap_or_default();
     if sec.run_as_group.is_some() && sec.run_as_user.is_none() && sec.run_as_username.is_empty() {
         return Err(CriError::InvalidArgument(
@@ -122,6 +123,7 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         // kubelet sends the lists it wants; an empty one means the runtime's defaults.
         masked_paths: Some(sec.masked_paths).filter(|p| !p.is_empty()),
         readonly_paths: Some(sec.readonly_paths).filter(|p| !p.is_empty()),
+        resources,
     })
 }
 
@@ -138,7 +140,8 @@ fn hash(m: &std::collections::BTreeMap<String, String>) -> HashMap<String, Strin
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-fn metadata(c: &ContainerInfo) -> cri::ContainerMetadata {
+/// A container's metadata.
+pub(crate) fn metadata(c: &ContainerInfo) -> cri::ContainerMetadata {
     cri::ContainerMetadata {
         name: c.spec.name.clone(),
         attempt: c.spec.attempt,

@@ -58,7 +58,8 @@ pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
     })
 }
 
-fn metadata(s: &PodSpec) -> cri::PodSandboxMetadata {
+/// A pod's metadata.
+pub(crate) fn metadata(s: &PodSpec) -> cri::PodSandboxMetadata {
     cri::PodSandboxMetadata {
         name: s.name.clone(),
         uid: s.uid.clone(),

@@ -204,7 +204,7 @@ fn options(
         netns,
         ipc_ns,
         uts_ns,
-        cgroup_path: format!("berth/{}", c.id),
+        cgroup_path: super::cgroup_path(&c.id),
         user: cfg.user.clone(),
         group_add: strs(&hc.group_add).to_vec(),
         // `systempaths=unconfined` clears both lists; else `MaskedPaths`/`ReadonlyPaths` as

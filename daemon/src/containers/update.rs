@@ -6,7 +6,7 @@ use super::{exit, lock, prestart, validate, Container};
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
 use berth_api::types::container::HostConfig;
-use berth_runtime::cgroups::{Cgroup, Hierarchy, Limits};
+use berth_runtime::cgroups::Limits;
 use std::sync::Arc;
 
 /// The CFS quota and period of a HostConfig: from `NanoCpus` when set, else `CpuQuota` and
@@ -105,7 +105,7 @@ fn limits(hc: &HostConfig, pids_changed: bool) -> Limits {
 }
 
 fn apply_live(c: &Container, hc: &HostConfig, pids_changed: bool) -> ServiceResult<()> {
-    let cg = Cgroup::new(Hierarchy::detect(), &format!("berth/{}", c.id));
+    let cg = super::cgroup(&c.id);
     match cg.apply(&limits(hc, pids_changed)) {
         Ok(()) => Ok(()),
         // The monitor removes the cgroup once the init has exited, before berthd records the

@@ -99,6 +99,7 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> CriResult<
             "Sysctls": pod.spec.sysctls,
         },
     });
+    super::stats::create_resources(&spec.resources, &mut body["HostConfig"])?;
     if !pod.spec.host_network {
         body["Hostname"] = json!(pod.spec.hostname);
     }
@@ -178,7 +179,7 @@ fn info(c: &Container) -> Option<ContainerInfo> {
 
 impl Engine {
     /// The pod container `id` names (NotFound when there is none).
-    fn pod_container(&self, id: &str) -> CriResult<Arc<Container>> {
+    pub(super) fn pod_container(&self, id: &str) -> CriResult<Arc<Container>> {
         let c = self.ctx.containers.get(id).map_err(cri_error)?;
         if c.view(|r| r.pod.is_none()) {
             return Err(CriError::NotFound(format!("container {id} is no pod's")));

@@ -10,6 +10,7 @@ mod images;
 mod pod_ns;
 mod pods;
 mod runtime;
+mod stats;
 
 use crate::state::Ctx;
 use anyhow::{Context, Result};

@@ -88,7 +88,11 @@ fn v2_swap_unlimited_and_stats() {
     )
     .expect("w");
     fs::write(d.join("memory.current"), "4096\n").expect("w");
-    fs::write(d.join("memory.stat"), "anon 1024\ninactive_file 512\n").expect("w");
+    fs::write(
+        d.join("memory.stat"),
+        "anon 1024\ninactive_file 512\npgfault 70\npgmajfault 7\n",
+    )
+    .expect("w");
     fs::write(d.join("pids.current"), "3\n").expect("w");
     fs::write(d.join("pids.max"), "max\n").expect("w");
     fs::write(
@@ -107,6 +111,17 @@ fn v2_swap_unlimited_and_stats() {
         (4096, 1 << 20, 512)
     );
     assert_eq!((s.pids_current, s.pids_limit), (3, 0));
+    // The CRI's figures from the v2 names.
+    assert_eq!(
+        (
+            s.working_set(),
+            s.rss(),
+            s.page_faults(),
+            s.major_page_faults()
+        ),
+        (3584, 1024, 70, 7)
+    );
+    assert_eq!(s.memory_limit_set(), Some(1 << 20));
     assert_eq!(s.io_service_bytes.len(), 2);
     assert_eq!(
         (
@@ -176,6 +191,34 @@ fn v1_tree_limits_devices_and_oom() {
     )
     .expect("w");
     assert_eq!(cg.oom_kills(), 2);
+    // Stats from the v1 names (the hierarchy's `total_*`), without a limit.
+    fs::write(
+        t.path().join("memory/berth/v1/memory.usage_in_bytes"),
+        "8192",
+    )
+    .expect("w");
+    fs::write(
+        t.path().join("memory/berth/v1/memory.limit_in_bytes"),
+        "9223372036854771712",
+    )
+    .expect("w");
+    fs::write(
+        t.path().join("memory/berth/v1/memory.stat"),
+        "rss 1\npgfault 2\ntotal_rss 4096\ntotal_pgfault 90\ntotal_pgmajfault 9\ntotal_inactive_file 1024\n",
+    )
+    .expect("w");
+    fs::write(t.path().join("pids/berth/v1/pids.current"), "5").expect("w");
+    let s = cg.stats();
+    assert_eq!(
+        (
+            s.working_set(),
+            s.rss(),
+            s.page_faults(),
+            s.major_page_faults()
+        ),
+        (7168, 4096, 90, 9)
+    );
+    assert_eq!((s.memory_limit_set(), s.pids_current), (None, 5));
 }
 
 #[test]
