@@ -1,8 +1,8 @@
 //! critest (cri-tools v1.26.1) against berthd's CRI: the stable subset that passes today —
 //! runtime info, the image manager (every stand-in image pulled through the registry mirrors),
 //! DNS config and hostname, basic pod sandbox and container operations, volumes, CRI logs,
-//! two containers in a pod (the httpd stand-in), no-new-privs (the setuid stand-in) and the
-//! basic security context — through the same
+//! two containers in a pod (the httpd stand-in), no-new-privs (the setuid stand-in), the
+//! basic security context, container stats and log reopening — through the same
 //! harness as `cargo xtask critest` (`berth_tests::critest`). Skips, saying how to get it,
 //! when critest is not there. The whole suite: `cargo xtask critest`.
 
@@ -19,6 +19,8 @@ const STABLE: &[&str] = &[
     r"Container runtime should support basic operations on container runtime should support execSync \[",
     r"Container runtime should support adding volume and device",
     r"Container runtime should support log runtime should support starting container with log",
+    r"Container runtime should support log runtime should support reopening container log",
+    r"Container runtime should support basic operations on container runtime should support listing (container stats|stats for)",
     r"Multiple Containers \[Conformance\] when running multiple containers in a pod should support container (exec|log)",
     r"Security Context NoNewPrivs",
     r"Security Context bucket runtime should support (Privileged is|RunAsGroup|RunAsUser|adding|dropping|that ReadOnlyRootfs)",

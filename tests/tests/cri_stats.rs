@@ -2,7 +2,8 @@
 //! v1.26.1) against a test daemon: `stats` (CPU time and a rate from two samples, memory
 //! working set, the writable layer, filters by ID, pod and label), `statsp` (a pod's
 //! containers added up, process count, the interfaces of its network namespace), resources
-//! given at `create` and changed by `update` as the container's cgroup shows them, and
+//! given at `create` and changed by `update` (cpuset included) as the container's cgroup shows
+//! them, and
 //! `imagefsinfo`. Skipped, with a message, without crictl.
 
 use berth_tests::{Crictl, TestDaemon};
@@ -228,8 +229,14 @@ fn stats_resources_and_image_fs_through_crictl() {
         u64_of(&s["memory"]["availableBytes"]).unwrap_or(0),
     );
     assert_eq!(ws + avail, 128 << 20, "{s}");
-    // cpuset is refused, not ignored.
-    assert!(!c.run(&["update", "--cpuset-cpus", "0", &a]).success());
+    // The cpuset, alone (the other limits stay).
+    c.ok(&["update", "--cpuset-cpus", "0", "--cpuset-mems", "0", &a]);
+    assert_eq!(cg("cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
+    assert_eq!(cg("cpuset", "cpuset.mems", "cpuset.mems"), "0");
+    assert_eq!(
+        cg("memory", "memory.limit_in_bytes", "memory.max"),
+        (128u64 << 20).to_string()
+    );
 
     // Pod stats: the containers added up, processes, and the interfaces of the pod's network
     // namespace (a veth pair made in it here, both ends inside, so nothing leaves it).

@@ -198,6 +198,8 @@ fn options(
         cpu_quota: quota,
         cpu_period: period,
         cpu_shares: u64::try_from(hc.cpu_shares).unwrap_or(0),
+        cpuset_cpus: hc.cpuset_cpus.clone(),
+        cpuset_mems: hc.cpuset_mems.clone(),
         pids_limit: hc.pids_limit.unwrap_or(0),
         ulimits: ulimits(&hc.ulimits),
         shm_size: hc.shm_size,

@@ -1,4 +1,4 @@
-//! Updating a container's resources (`docker update`): new memory, swap, CPU and pids limits
+//! Updating a container's resources (`docker update`): new memory, swap, CPU, cpuset and pids limits
 //! and restart policy, merged into the container's HostConfig as Docker merges them (a zero
 //! value leaves a field as it was), written to its cgroup at once when it runs, and saved.
 
@@ -80,6 +80,14 @@ fn merge(cur: &mut HostConfig, u: &HostConfig) {
     if let Some(p) = u.pids_limit {
         cur.pids_limit = Some(p);
     }
+    for (slot, v) in [
+        (&mut cur.cpuset_cpus, &u.cpuset_cpus),
+        (&mut cur.cpuset_mems, &u.cpuset_mems),
+    ] {
+        if !v.is_empty() {
+            *slot = v.clone();
+        }
+    }
     if !u.restart_policy.name.is_empty() {
         cur.restart_policy = u.restart_policy.clone();
     }
@@ -100,6 +108,8 @@ fn limits(hc: &HostConfig, pids_changed: bool) -> Limits {
             (true, p) if p <= 0 => -1,
             (_, p) => p.max(0),
         },
+        cpuset_cpus: hc.cpuset_cpus.clone(),
+        cpuset_mems: hc.cpuset_mems.clone(),
         devices: Vec::new(),
     }
 }

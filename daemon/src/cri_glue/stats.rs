@@ -106,11 +106,6 @@ fn interfaces(ns: &std::path::Path) -> Vec<InterfaceFigures> {
 /// The HostConfig a `docker update` of `r` carries (zero: unchanged). Without a swap limit the
 /// swap limit is the memory limit — no swap — as containerd sets it.
 fn update_body(r: &Resources) -> CriResult<HostConfig> {
-    if !r.cpuset_cpus.is_empty() || !r.cpuset_mems.is_empty() {
-        return Err(CriError::InvalidArgument(
-            "cpuset_cpus and cpuset_mems are not supported by berth yet".into(),
-        ));
-    }
     let swap = match (r.memory_limit, r.memory_swap_limit) {
         (m, 0) if m > 0 => m,
         (_, s) => s,
@@ -122,6 +117,8 @@ fn update_body(r: &Resources) -> CriResult<HostConfig> {
         cpu_quota: r.cpu_quota,
         cpu_shares: r.cpu_shares,
         pids_limit: r.pids_limit,
+        cpuset_cpus: r.cpuset_cpus.clone(),
+        cpuset_mems: r.cpuset_mems.clone(),
         ..Default::default()
     })
 }
@@ -134,6 +131,8 @@ pub(super) fn create_resources(r: &Resources, hc: &mut serde_json::Value) -> Cri
     hc["CpuPeriod"] = u.cpu_period.into();
     hc["CpuQuota"] = u.cpu_quota.into();
     hc["CpuShares"] = u.cpu_shares.into();
+    hc["CpusetCpus"] = u.cpuset_cpus.into();
+    hc["CpusetMems"] = u.cpuset_mems.into();
     hc["OomScoreAdj"] = r.oom_score_adj.into();
     if let Some(p) = r.pids_limit {
         hc["PidsLimit"] = p.into();
@@ -229,7 +228,7 @@ mod tests {
             cpuset_cpus: "0".into(),
             ..Default::default()
         };
-        assert!(update_body(&cpuset).is_err());
+        assert_eq!(update_body(&cpuset).expect("cpuset").cpuset_cpus, "0");
     }
 
     #[test]
