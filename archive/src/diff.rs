@@ -31,10 +31,18 @@ fn vanished(e: &io::Error) -> bool {
 /// counted, hard links once — as Docker sizes a container's rw layer or a volume. Walked
 /// through descriptors, so a symlink in the tree never leads the count outside it.
 pub fn tree_usage(dir: &Path) -> (u64, u64) {
+    let (size, inodes, _) = tree_usage_within(dir, u64::MAX);
+    (size, inodes)
+}
+
+/// [`tree_usage`], stopping after `max_entries` entries (a tree a container filled with
+/// files is not walked to its end each time it is asked about): the figures so far, and
+/// whether the walk was complete.
+pub fn tree_usage_within(dir: &Path, max_entries: u64) -> (u64, u64, bool) {
     let (mut size, mut inodes) = (0, 0);
     let mut linked = std::collections::HashSet::new();
     let Ok(top) = Dir::open_host(dir) else {
-        return (0, 0);
+        return (0, 0, true);
     };
     let mut stack = vec![top];
     while let Some(d) = stack.pop() {
@@ -42,6 +50,9 @@ pub fn tree_usage(dir: &Path) -> (u64, u64) {
             continue;
         };
         for name in names {
+            if inodes >= max_entries {
+                return (size, inodes, false);
+            }
             let Ok(Some(st)) = d.lstat(&name) else {
                 continue;
             };
@@ -55,7 +66,7 @@ pub fn tree_usage(dir: &Path) -> (u64, u64) {
             }
         }
     }
-    (size, inodes)
+    (size, inodes, true)
 }
 
 struct TarOut<'a, W: Write> {

@@ -48,3 +48,72 @@ pub fn loopback_up() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// One interface's counters, as `/proc/net/dev` gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DevCounters {
+    /// The interface's name.
+    pub name: String,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Received packets dropped.
+    pub rx_dropped: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Transmit errors.
+    pub tx_errors: u64,
+    /// Packets dropped on sending.
+    pub tx_dropped: u64,
+}
+
+/// The interfaces of a `/proc/net/dev` text but loopback, in its order.
+pub fn dev_counters(text: &str) -> Vec<DevCounters> {
+    text.lines()
+        .skip(2)
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(':')?;
+            let name = name.trim();
+            let n: Vec<u64> = rest
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            (name != "lo" && n.len() >= 16).then(|| DevCounters {
+                name: name.to_string(),
+                rx_bytes: n[0],
+                rx_packets: n[1],
+                rx_errors: n[2],
+                rx_dropped: n[3],
+                tx_bytes: n[8],
+                tx_packets: n[9],
+                tx_errors: n[10],
+                tx_dropped: n[11],
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dev_counters_skip_loopback() {
+        let text = "Inter-|   Receive                            |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0\n  eth0:    2048      10    1    2    0     0          0         0     4096      20    3    4    0     0       0          0\n";
+        let c = super::dev_counters(text);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (
+                c[0].name.as_str(),
+                c[0].rx_bytes,
+                c[0].rx_errors,
+                c[0].tx_bytes,
+                c[0].tx_dropped
+            ),
+            ("eth0", 2048, 1, 4096, 4)
+        );
+    }
+}

@@ -291,10 +291,10 @@ pub struct ContainerSpec {
     pub readonly_paths: Option<Vec<String>>,
     /// Its PID namespace.
     pub pid: PidMode,
-    /// `oom_score_adj` of its processes (`linux.resources`; -1000 to 1000).
-    pub oom_score_adj: i64,
     /// Host devices it is given.
     pub devices: Vec<DeviceMapping>,
+    /// Linux resources (cgroup limits, OOM score).
+    pub resources: crate::backend_stats::Resources,
 }
 
 /// A host device a container is given.

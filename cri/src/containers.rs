@@ -58,16 +58,7 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         (true, false) => c.log_path,
         (false, false) => format!("{}/{}", log_dir.trim_end_matches('/'), c.log_path),
     };
-    let oom_score_adj = c
-        .linux
-        .as_ref()
-        .and_then(|l| l.resources.as_ref())
-        .map_or(0, |r| r.oom_score_adj);
-    if !(-1000..=1000).contains(&oom_score_adj) {
-        return Err(CriError::InvalidArgument(format!(
-            "oom_score_adj {oom_score_adj} is not within -1000 and 1000"
-        )));
-    }
+    let resources = crate::stats::resources(c.linux.as_ref().and_then(|l| l.resources.as_ref()))?;
     let sec = c.linux.and_then(|l| l.security_context).unwrap_or_default();
     if sec.run_as_group.is_some() && sec.run_as_user.is_none() && sec.run_as_username.is_empty() {
         return Err(CriError::InvalidArgument(
@@ -143,7 +134,6 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
         masked_paths: Some(sec.masked_paths).filter(|p| !p.is_empty()),
         readonly_paths: Some(sec.readonly_paths).filter(|p| !p.is_empty()),
         pid,
-        oom_score_adj,
         devices: c
             .devices
             .into_iter()
@@ -153,6 +143,7 @@ pub fn spec(req: cri::CreateContainerRequest) -> CriResult<ContainerSpec> {
                 permissions: d.permissions,
             })
             .collect(),
+        resources,
     })
 }
 
@@ -179,7 +170,8 @@ fn hash(m: &std::collections::BTreeMap<String, String>) -> HashMap<String, Strin
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-fn metadata(c: &ContainerInfo) -> cri::ContainerMetadata {
+/// A container's metadata.
+pub(crate) fn metadata(c: &ContainerInfo) -> cri::ContainerMetadata {
     cri::ContainerMetadata {
         name: c.spec.name.clone(),
         attempt: c.spec.attempt,
@@ -359,7 +351,7 @@ mod tests {
             })
         };
         let s = spec(request(Default::default(), res(-999))).expect("spec");
-        assert_eq!(s.oom_score_adj, -999);
+        assert_eq!(s.resources.oom_score_adj, -999);
         assert!(spec(request(Default::default(), res(1001))).is_err());
     }
 }

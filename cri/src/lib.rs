@@ -10,6 +10,7 @@
 
 mod authority;
 pub mod backend;
+pub mod backend_stats;
 pub mod containers;
 mod error;
 mod huffman;
@@ -17,9 +18,11 @@ pub mod image;
 pub mod pods;
 pub mod runtime;
 mod serve;
+pub mod stats;
 pub mod stream;
 
 pub use backend::{ContainerBackend, ImageBackend, PodBackend, RuntimeBackend};
+pub use backend_stats::ResourceBackend;
 pub use error::{CriError, CriResult};
 pub use serve::{bind, serve};
 pub use stream::backend::StreamBackend;

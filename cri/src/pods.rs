@@ -93,7 +93,8 @@ fn pid_enum(p: &PidMode) -> i32 {
     }) as i32
 }
 
-fn metadata(s: &PodSpec) -> cri::PodSandboxMetadata {
+/// A pod's metadata.
+pub(crate) fn metadata(s: &PodSpec) -> cri::PodSandboxMetadata {
     cri::PodSandboxMetadata {
         name: s.name.clone(),
         uid: s.uid.clone(),

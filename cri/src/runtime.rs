@@ -1,9 +1,10 @@
 //! The CRI `RuntimeService` over a [`RuntimeBackend`] and a [`PodBackend`]: `Version`,
 //! `Status` (RuntimeReady, NetworkReady) and `RuntimeConfig` (the cgroup driver) are answered
-//! here, pod sandboxes through [`crate::pods`]; the calls berth does not serve yet answer
-//! `Unimplemented` with their name.
+//! here, pod sandboxes through [`crate::pods`], stats and resources through [`crate::stats`];
+//! the calls berth does not serve yet answer `Unimplemented` with their name.
 
 use crate::backend::{CgroupDriver, Condition, ContainerBackend, PodBackend, RuntimeBackend};
+use crate::backend_stats::ResourceBackend;
 use crate::error::CriError;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
@@ -20,6 +21,7 @@ pub const RUNTIME_NAME: &str = "berth";
 pub struct Runtime<B> {
     backend: Arc<B>,
     streaming: Option<Arc<crate::stream::Streaming>>,
+    samples: crate::stats::Samples,
 }
 
 impl<B> Runtime<B> {
@@ -29,6 +31,7 @@ impl<B> Runtime<B> {
         Runtime {
             backend,
             streaming: None,
+            samples: Default::default(),
         }
     }
 
@@ -54,7 +57,9 @@ type EventStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl<B: RuntimeBackend + PodBackend + ContainerBackend> RuntimeService for Runtime<B> {
+impl<B: RuntimeBackend + PodBackend + ContainerBackend + ResourceBackend> RuntimeService
+    for Runtime<B>
+{
     async fn version(
         &self,
         _req: Request<cri::VersionRequest>,
@@ -209,15 +214,21 @@ impl<B: RuntimeBackend + PodBackend + ContainerBackend> RuntimeService for Runti
     }
     async fn update_container_resources(
         &self,
-        _req: Request<cri::UpdateContainerResourcesRequest>,
+        req: Request<cri::UpdateContainerResourcesRequest>,
     ) -> Result<Response<cri::UpdateContainerResourcesResponse>, Status> {
-        Err(CriError::Unimplemented("UpdateContainerResources").into())
+        let r = req.into_inner();
+        let res = crate::stats::resources(r.linux.as_ref())?;
+        self.backend.update_resources(&r.container_id, res).await?;
+        Ok(Response::new(cri::UpdateContainerResourcesResponse {}))
     }
     async fn reopen_container_log(
         &self,
-        _req: Request<cri::ReopenContainerLogRequest>,
+        req: Request<cri::ReopenContainerLogRequest>,
     ) -> Result<Response<cri::ReopenContainerLogResponse>, Status> {
-        Err(CriError::Unimplemented("ReopenContainerLog").into())
+        self.backend
+            .reopen_log(&req.into_inner().container_id)
+            .await?;
+        Ok(Response::new(cri::ReopenContainerLogResponse {}))
     }
     async fn exec_sync(
         &self,
@@ -260,27 +271,39 @@ impl<B: RuntimeBackend + PodBackend + ContainerBackend> RuntimeService for Runti
     }
     async fn container_stats(
         &self,
-        _req: Request<cri::ContainerStatsRequest>,
+        req: Request<cri::ContainerStatsRequest>,
     ) -> Result<Response<cri::ContainerStatsResponse>, Status> {
-        Err(CriError::Unimplemented("ContainerStats").into())
+        let id = req.into_inner().container_id;
+        let stats = crate::stats::container(&*self.backend, &self.samples, &id).await?;
+        Ok(Response::new(cri::ContainerStatsResponse {
+            stats: Some(stats),
+        }))
     }
     async fn list_container_stats(
         &self,
-        _req: Request<cri::ListContainerStatsRequest>,
+        req: Request<cri::ListContainerStatsRequest>,
     ) -> Result<Response<cri::ListContainerStatsResponse>, Status> {
-        Err(CriError::Unimplemented("ListContainerStats").into())
+        let f = req.into_inner().filter;
+        let stats = crate::stats::list_containers(&*self.backend, &self.samples, f).await?;
+        Ok(Response::new(cri::ListContainerStatsResponse { stats }))
     }
     async fn pod_sandbox_stats(
         &self,
-        _req: Request<cri::PodSandboxStatsRequest>,
+        req: Request<cri::PodSandboxStatsRequest>,
     ) -> Result<Response<cri::PodSandboxStatsResponse>, Status> {
-        Err(CriError::Unimplemented("PodSandboxStats").into())
+        let id = req.into_inner().pod_sandbox_id;
+        let stats = crate::stats::pod(&*self.backend, &self.samples, &id).await?;
+        Ok(Response::new(cri::PodSandboxStatsResponse {
+            stats: Some(stats),
+        }))
     }
     async fn list_pod_sandbox_stats(
         &self,
-        _req: Request<cri::ListPodSandboxStatsRequest>,
+        req: Request<cri::ListPodSandboxStatsRequest>,
     ) -> Result<Response<cri::ListPodSandboxStatsResponse>, Status> {
-        Err(CriError::Unimplemented("ListPodSandboxStats").into())
+        let f = req.into_inner().filter;
+        let stats = crate::stats::list_pods(&*self.backend, &self.samples, f).await?;
+        Ok(Response::new(cri::ListPodSandboxStatsResponse { stats }))
     }
     async fn update_runtime_config(
         &self,

@@ -49,7 +49,7 @@ pub async fn serve<B>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), CriError>
 where
-    B: ImageBackend + RuntimeBackend + PodBackend + ContainerBackend,
+    B: ImageBackend + RuntimeBackend + PodBackend + ContainerBackend + crate::ResourceBackend,
 {
     // Each request is announced to the backend first.
     let seen = |b: Arc<B>| {

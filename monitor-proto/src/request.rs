@@ -55,6 +55,10 @@ pub enum Command {
     Resume,
     /// Answer with [`crate::Reply::State`].
     State,
+    /// Open the log file afresh at its path (kubelet moved the old one away to rotate it:
+    /// the CRI's `ReopenContainerLog`); a monitor without a log file answers a failure.
+    /// Monitors older than this command answer it as an unknown one.
+    Reopen,
 }
 
 fn yes() -> bool {
@@ -72,8 +76,8 @@ fn sigterm() -> i32 {
 
 impl Command {
     /// Every command's name on the wire (its `"cmd"`).
-    pub const NAMES: [&'static str; 8] = [
-        "start", "attach", "resize", "kill", "wait", "pause", "resume", "state",
+    pub const NAMES: [&'static str; 9] = [
+        "start", "attach", "resize", "kill", "wait", "pause", "resume", "state", "reopen",
     ];
 
     /// The command's name on the wire.
@@ -87,6 +91,7 @@ impl Command {
             Command::Pause => "pause",
             Command::Resume => "resume",
             Command::State => "state",
+            Command::Reopen => "reopen",
         }
     }
 }

@@ -126,6 +126,25 @@ impl JsonLog {
         }
     }
 
+    /// Opens the log at its path afresh, appending (the CRI's reopen: kubelet renamed the
+    /// old file to rotate it and wants new lines in a new file at the same path). Lines not
+    /// yet complete go to the new file.
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        if self.path.as_os_str().is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the container has no log file",
+            ));
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.size = f.metadata().map_or(0, |m| m.len());
+        self.file = Some(f);
+        Ok(())
+    }
+
     /// Adds output of `stream` (0 stdout, 1 stderr).
     pub fn write(&mut self, stream: usize, data: &[u8]) {
         let mut buf = std::mem::take(&mut self.partial[stream]);
@@ -185,6 +204,33 @@ mod tests {
         }
         assert!(len(single.clone()) < 700);
         assert!(!log.rotated(1).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reopen_follows_a_renamed_file() {
+        let dir = std::env::temp_dir().join(format!("berth-log-reopen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("c.log");
+        let moved = dir.join("c.log.1");
+        let mut log = JsonLog::open(path.to_str(), None, 1).with_format(LogFormat::Cri);
+        log.write(0, b"one\n");
+        std::fs::rename(&path, &moved).expect("rename");
+        log.write(0, b"two\n");
+        log.reopen().expect("reopen");
+        log.write(0, b"three\n");
+        let old = std::fs::read_to_string(&moved).expect("old");
+        let new = std::fs::read_to_string(&path).expect("new");
+        assert!(
+            old.contains(" F one\n") && old.contains(" F two\n"),
+            "{old}"
+        );
+        assert!(
+            new.ends_with(" stdout F three\n") && !new.contains("two"),
+            "{new}"
+        );
+        let mut none = JsonLog::open(None, None, 1);
+        assert!(none.reopen().is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

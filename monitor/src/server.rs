@@ -444,6 +444,10 @@ impl Monitor {
                 self.clients[i].mode = Mode::Waiting;
                 None
             }
+            Command::Reopen => Some(match self.log.reopen() {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::failure(format!("reopening the container log: {e}")),
+            }),
         }
     }
 

@@ -96,6 +96,10 @@ pub struct SpecOptions {
     pub cpu_period: u64,
     /// `--cpu-shares`.
     pub cpu_shares: u64,
+    /// `--cpuset-cpus` (empty: all).
+    pub cpuset_cpus: String,
+    /// `--cpuset-mems` (empty: all).
+    pub cpuset_mems: String,
     /// `--pids-limit` (0 = none).
     pub pids_limit: i64,
     /// `--ulimit`.
@@ -300,6 +304,11 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
                 100_000
             }),
         );
+    }
+    for (key, set) in [("cpus", &o.cpuset_cpus), ("mems", &o.cpuset_mems)] {
+        if !set.is_empty() {
+            cpu.insert(key.into(), json!(set));
+        }
     }
     if !cpu.is_empty() {
         resources["cpu"] = Value::Object(cpu);

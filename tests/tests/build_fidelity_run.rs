@@ -44,7 +44,7 @@ fn run_sees_extra_hosts_shm_size_and_ulimits() {
     ]);
     assert_eq!(got.ok(), "10.1.2.3 myhost\n32768\n1234\n");
     // Resource limits reach the RUN container's cgroup (v1 or v2, whichever the host has).
-    // (--cpuset-cpus is passed on too, but berth's containers do not apply cpusets yet.)
+    // (--cpuset-cpus/--cpuset-mems are passed on too, and applied as any container's cpuset.)
     let df = "FROM busybox\nRUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu/cpu.shares > /limits 2>/dev/null || true\n";
     let ctx = p.context("ctx-limits", &[("Dockerfile", df)]);
     let args = [

@@ -1,13 +1,13 @@
 //! critest (cri-tools v1.26.1) against berthd's CRI: the stable subset that passes today —
 //! runtime info, the image manager (every stand-in image pulled through the registry mirrors),
-//! DNS config, hostname and port mappings (pods on the harness's CNI network), basic pod sandbox and container operations, volumes, CRI logs,
+//! DNS config, hostname and port mappings (pods on the harness's CNI network), basic pod
+//! sandbox and container operations, volumes, CRI logs and their reopening, container stats,
 //! two containers in a pod (the httpd stand-in), no-new-privs (the setuid stand-in), the
 //! security context (users, groups, capabilities, read-only paths, seccomp profiles), the
 //! pod's PID, IPC and network namespace modes, ExecSync's timeout, mount propagation and
 //! streaming (exec with and without a TTY, attach, port-forward) — through the same harness as
 //! `cargo xtask critest` (`berth_tests::critest`). Skips, saying how to get it, when critest is
 //! not there. The whole suite: `cargo xtask critest`.
-
 use berth_tests::critest::CritestRun;
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ const STABLE: &[&str] = &[
     r"Container runtime should support basic operations on container runtime should support execSync (\[|with timeout)",
     r"Container runtime should support adding volume and device",
     r"Container runtime should support log runtime should support starting container with log",
+    r"Container runtime should support log runtime should support reopening container log",
+    r"Container runtime should support basic operations on container runtime should support listing (container stats|stats for)",
     r"Multiple Containers \[Conformance\] when running multiple containers in a pod should support container (exec|log)",
     r"Security Context NoNewPrivs",
     r"Security Context bucket runtime should support (Privileged is|RunAsGroup|RunAsUser|adding|dropping|that ReadOnlyRootfs|SupplementalGroups|ReadonlyPaths)",

@@ -44,6 +44,7 @@ fn every_message_round_trips() {
         Command::Pause,
         Command::Resume,
         Command::State,
+        Command::Reopen,
     ];
     assert_eq!(commands.len(), Command::NAMES.len());
     for c in commands {
@@ -207,6 +208,12 @@ fn monitor_serves_v1_and_refuses_bad_requests_typed() {
     // A version 2 request, typed, after all that.
     let line = Request::new(Command::State).encode().expect("encode");
     assert!(matches!(raw(&c, &line), Reply::State { .. }));
+    // `reopen` (the CRI's ReopenContainerLog): the log moved away is opened afresh at its path.
+    let moved = c.log.with_extension("moved");
+    std::fs::rename(&c.log, &moved).expect("move the log");
+    let line = Request::new(Command::Reopen).encode().expect("encode");
+    assert_eq!(raw(&c, &line), Reply::Ok);
+    assert!(c.log.is_file(), "a new log file at the old path");
     let (waiter, _) = c.connect_wait();
     assert_eq!(
         raw(

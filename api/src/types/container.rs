@@ -161,6 +161,7 @@ pub struct HostConfig {
     pub cpu_period: i64,
     pub cpu_quota: i64,
     pub cpuset_cpus: String,
+    pub cpuset_mems: String,
     pub pids_limit: Option<i64>,
     pub ulimits: Option<Vec<Ulimit>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -5,11 +5,11 @@ use crate::containers::Container;
 use crate::server::http::{self, ApiResult};
 use crate::server::router::Req;
 use crate::state::Ctx;
-use berth_runtime::cgroups::{Cgroup, Hierarchy, Stats};
+use berth_runtime::cgroups::Stats;
 use serde_json::{json, Value};
 
 fn read(id: &str) -> Stats {
-    Cgroup::new(Hierarchy::detect(), &format!("berth/{id}")).stats()
+    crate::containers::cgroup(id).stats()
 }
 
 fn now() -> String {
@@ -74,26 +74,12 @@ fn networks(pid: i64) -> Value {
         return Value::Object(out);
     }
     let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
-    for line in text.lines().skip(2) {
-        let Some((name, rest)) = line.split_once(':') else {
-            continue;
-        };
-        let name = name.trim();
-        if name == "lo" {
-            continue;
-        }
-        let n: Vec<u64> = rest
-            .split_whitespace()
-            .filter_map(|v| v.parse().ok())
-            .collect();
-        if n.len() < 16 {
-            continue;
-        }
+    for n in berth_core::netns::dev_counters(&text) {
         out.insert(
-            name.to_string(),
+            n.name,
             json!({
-                "rx_bytes": n[0], "rx_packets": n[1], "rx_errors": n[2], "rx_dropped": n[3],
-                "tx_bytes": n[8], "tx_packets": n[9], "tx_errors": n[10], "tx_dropped": n[11],
+                "rx_bytes": n.rx_bytes, "rx_packets": n.rx_packets, "rx_errors": n.rx_errors, "rx_dropped": n.rx_dropped,
+                "tx_bytes": n.tx_bytes, "tx_packets": n.tx_packets, "tx_errors": n.tx_errors, "tx_dropped": n.tx_dropped,
             }),
         );
     }

@@ -375,3 +375,16 @@ impl Containers {
 pub fn timestamp() -> String {
     now()
 }
+
+/// The cgroup path (under each hierarchy's root) berth places container `id` in.
+pub fn cgroup_path(id: &str) -> String {
+    format!("berth/{id}")
+}
+
+/// Container `id`'s cgroup in the host's hierarchy (cgroupfs driver).
+pub fn cgroup(id: &str) -> berth_runtime::cgroups::Cgroup {
+    berth_runtime::cgroups::Cgroup::new(
+        berth_runtime::cgroups::Hierarchy::detect(),
+        &cgroup_path(id),
+    )
+}

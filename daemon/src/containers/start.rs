@@ -201,6 +201,8 @@ fn options(
         cpu_quota: quota,
         cpu_period: period,
         cpu_shares: u64::try_from(hc.cpu_shares).unwrap_or(0),
+        cpuset_cpus: hc.cpuset_cpus.clone(),
+        cpuset_mems: hc.cpuset_mems.clone(),
         pids_limit: hc.pids_limit.unwrap_or(0),
         ulimits: ulimits(&hc.ulimits),
         shm_size: hc.shm_size,
@@ -209,7 +211,7 @@ fn options(
         uts_ns,
         pid_ns,
         devices,
-        cgroup_path: format!("berth/{}", c.id),
+        cgroup_path: super::cgroup_path(&c.id),
         user: cfg.user.clone(),
         group_add: strs(&hc.group_add).to_vec(),
         // `systempaths=unconfined` clears both lists; else `MaskedPaths`/`ReadonlyPaths` as

@@ -1,4 +1,4 @@
-//! Updating a container's resources (`docker update`): new memory, swap, CPU and pids limits
+//! Updating a container's resources (`docker update`): new memory, swap, CPU, cpuset and pids limits
 //! and restart policy, merged into the container's HostConfig as Docker merges them (a zero
 //! value leaves a field as it was), written to its cgroup at once when it runs, and saved.
 
@@ -6,7 +6,7 @@ use super::{exit, lock, prestart, validate, Container};
 use crate::error::{ServiceError, ServiceResult};
 use crate::state::Ctx;
 use berth_api::types::container::HostConfig;
-use berth_runtime::cgroups::{Cgroup, Hierarchy, Limits};
+use berth_runtime::cgroups::Limits;
 use std::sync::Arc;
 
 /// The CFS quota and period of a HostConfig: from `NanoCpus` when set, else `CpuQuota` and
@@ -80,6 +80,14 @@ fn merge(cur: &mut HostConfig, u: &HostConfig) {
     if let Some(p) = u.pids_limit {
         cur.pids_limit = Some(p);
     }
+    for (slot, v) in [
+        (&mut cur.cpuset_cpus, &u.cpuset_cpus),
+        (&mut cur.cpuset_mems, &u.cpuset_mems),
+    ] {
+        if !v.is_empty() {
+            *slot = v.clone();
+        }
+    }
     if !u.restart_policy.name.is_empty() {
         cur.restart_policy = u.restart_policy.clone();
     }
@@ -100,12 +108,14 @@ fn limits(hc: &HostConfig, pids_changed: bool) -> Limits {
             (true, p) if p <= 0 => -1,
             (_, p) => p.max(0),
         },
+        cpuset_cpus: hc.cpuset_cpus.clone(),
+        cpuset_mems: hc.cpuset_mems.clone(),
         devices: Vec::new(),
     }
 }
 
 fn apply_live(c: &Container, hc: &HostConfig, pids_changed: bool) -> ServiceResult<()> {
-    let cg = Cgroup::new(Hierarchy::detect(), &format!("berth/{}", c.id));
+    let cg = super::cgroup(&c.id);
     match cg.apply(&limits(hc, pids_changed)) {
         Ok(()) => Ok(()),
         // The monitor removes the cgroup once the init has exited, before berthd records the

@@ -92,7 +92,6 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> CriResult<
             "Binds": binds,
             "Privileged": spec.privileged,
             "ReadonlyRootfs": spec.readonly_rootfs,
-            "OomScoreAdj": spec.oom_score_adj,
             "Devices": spec.devices.iter().map(|d| json!({
                 "PathOnHost": d.host_path,
                 "PathInContainer": d.container_path,
@@ -109,6 +108,7 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> CriResult<
             "Sysctls": pod.spec.sysctls,
         },
     });
+    super::stats::create_resources(&spec.resources, &mut body["HostConfig"])?;
     if !pod.spec.host_network {
         body["Hostname"] = json!(pod.spec.hostname);
     }

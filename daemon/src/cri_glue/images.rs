@@ -112,14 +112,8 @@ impl ImageBackend for Engine {
             let (used, images) = ctx.images.disk_usage();
             let layers: std::collections::BTreeSet<String> =
                 images.iter().flat_map(|(i, _)| i.chain_ids()).collect();
-            let dir = ctx.config.data_root.join(ctx.storage.name());
-            let mountpoint = if dir.is_dir() {
-                dir
-            } else {
-                ctx.config.data_root.clone()
-            };
             Ok(vec![FsUsage {
-                mountpoint: mountpoint.display().to_string(),
+                mountpoint: storage_dir(&ctx),
                 used_bytes: used,
                 // Not counted yet: one per layer stands in.
                 inodes_used: layers.len() as u64,
@@ -127,4 +121,16 @@ impl ImageBackend for Engine {
         })
         .await
     }
+}
+
+/// The storage driver's folder (the data root when it has none of its own): where images'
+/// and containers' layers live, as `ImageFsInfo` and the writable layers' stats name it.
+pub(super) fn storage_dir(ctx: &crate::state::Ctx) -> String {
+    let dir = ctx.config.data_root.join(ctx.storage.name());
+    let dir = if dir.is_dir() {
+        dir
+    } else {
+        ctx.config.data_root.clone()
+    };
+    dir.display().to_string()
 }

@@ -12,6 +12,7 @@ mod pod_init;
 mod pod_ns;
 mod pods;
 mod runtime;
+mod stats;
 mod streaming;
 
 use crate::state::Ctx;

@@ -107,6 +107,10 @@ pub struct Limits {
     pub cpu_shares: u64,
     /// Max pids; 0 = leave as is, negative = unlimited (`max`).
     pub pids: i64,
+    /// CPUs allowed (`0-1,3`); empty = leave as is.
+    pub cpuset_cpus: String,
+    /// Memory nodes allowed; empty = leave as is.
+    pub cpuset_mems: String,
     /// Device access rules in v1 `devices.allow`/`devices.deny` syntax, in order:
     /// `(allow, "c 1:3 rwm")`. Empty = leave the device controller alone.
     pub devices: Vec<(bool, String)>,
@@ -154,6 +158,16 @@ impl Limits {
                 .pointer("/pids/limit")
                 .and_then(Value::as_i64)
                 .unwrap_or(0),
+            cpuset_cpus: r
+                .pointer("/cpu/cpus")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            cpuset_mems: r
+                .pointer("/cpu/mems")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             devices: r["devices"]
                 .as_array()
                 .map(|a| a.iter().map(device_rule).collect())
@@ -174,6 +188,19 @@ fn write(p: &Path, v: &str) -> Result<(), RuntimeError> {
         "writing {v:?} to {}",
         p.display()
     )))
+}
+
+/// Writes the cpuset of `l` (the files have the same names in v1 and v2).
+fn cpuset(dir: &Path, l: &Limits) -> Result<(), RuntimeError> {
+    for (file, set) in [
+        ("cpuset.cpus", &l.cpuset_cpus),
+        ("cpuset.mems", &l.cpuset_mems),
+    ] {
+        if !set.is_empty() {
+            write(&dir.join(file), set)?;
+        }
+    }
+    Ok(())
 }
 
 fn pids_max(n: i64) -> String {
@@ -243,7 +270,7 @@ impl Cgroup {
             let mut cur = root.clone();
             for part in self.path.split('/') {
                 let avail = fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
-                let wanted: Vec<String> = ["memory", "cpu", "pids", "io"]
+                let wanted: Vec<String> = ["memory", "cpu", "cpuset", "pids", "io"]
                     .iter()
                     .filter(|c| avail.split_whitespace().any(|a| a == **c))
                     .map(|c| format!("+{c}"))
@@ -324,6 +351,7 @@ impl Cgroup {
                 if l.pids != 0 {
                     write(&d.join("pids.max"), &pids_max(l.pids))?;
                 }
+                cpuset(&d, l)?;
                 if !l.devices.is_empty() {
                     devices::apply(&d, &l.devices).map_err(RuntimeError::sys(format!(
                         "attaching the device filter to {}",
@@ -356,6 +384,9 @@ impl Cgroup {
                     if l.cpu_shares > 0 {
                         write(&c.join("cpu.shares"), &l.cpu_shares.to_string())?;
                     }
+                }
+                if let Some(c) = self.v1("cpuset") {
+                    cpuset(&c, l)?;
                 }
                 if let Some(p) = self.v1("pids") {
                     if l.pids != 0 {

@@ -54,6 +54,42 @@ pub struct Stats {
     pub io_service_bytes: Vec<BlkioEntry>,
 }
 
+impl Stats {
+    /// A `memory.stat` figure under its v1 name (`total_*`, the hierarchy's) or its v2 one.
+    fn memory_stat(&self, v1: &str, v2: &str) -> u64 {
+        self.memory_stats
+            .get(v1)
+            .or_else(|| self.memory_stats.get(v2))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Usage less the inactive file cache: the working set kubelet and cAdvisor report.
+    pub fn working_set(&self) -> u64 {
+        self.memory_usage.saturating_sub(self.inactive_file)
+    }
+
+    /// Anonymous memory (v1 `total_rss`, v2 `anon`).
+    pub fn rss(&self) -> u64 {
+        self.memory_stat("total_rss", "anon")
+    }
+
+    /// Page faults, minor and major (v1 `total_pgfault`, v2 `pgfault`).
+    pub fn page_faults(&self) -> u64 {
+        self.memory_stat("total_pgfault", "pgfault")
+    }
+
+    /// Major page faults (v1 `total_pgmajfault`, v2 `pgmajfault`).
+    pub fn major_page_faults(&self) -> u64 {
+        self.memory_stat("total_pgmajfault", "pgmajfault")
+    }
+
+    /// The memory limit when one is set (v1 shows none as a number near 2^63, v2 as `max`).
+    pub fn memory_limit_set(&self) -> Option<u64> {
+        Some(self.memory_limit).filter(|l| *l > 0 && *l < 1 << 62)
+    }
+}
+
 fn kv_file(p: &Path) -> BTreeMap<String, u64> {
     fs::read_to_string(p)
         .unwrap_or_default()

@@ -16,7 +16,7 @@ fn v2_tree() {
     cg.create().expect("create");
     assert_eq!(
         fs::read_to_string(t.path().join("cgroup.subtree_control")).expect("r"),
-        "+memory +cpu +pids +io"
+        "+memory +cpu +cpuset +pids +io"
     );
     cg.apply(&Limits {
         memory: 64 << 20,
@@ -25,6 +25,8 @@ fn v2_tree() {
         cpu_period: 100_000,
         cpu_shares: 512,
         pids: 20,
+        cpuset_cpus: "0-1".into(),
+        cpuset_mems: String::new(),
         // Device rules need a real cgroup2 folder (BPF): see tests/tests/runtime_cgroup2.rs.
         devices: vec![],
     })
@@ -44,6 +46,8 @@ fn v2_tree() {
     );
     assert_eq!(fs::read_to_string(d.join("cpu.weight")).expect("r"), "20");
     assert_eq!(fs::read_to_string(d.join("pids.max")).expect("r"), "20");
+    assert_eq!(fs::read_to_string(d.join("cpuset.cpus")).expect("r"), "0-1");
+    assert!(!d.join("cpuset.mems").exists(), "none asked, none written");
     cg.freeze(true).expect("freeze");
     assert_eq!(fs::read_to_string(d.join("cgroup.freeze")).expect("r"), "1");
     fs::write(
@@ -88,7 +92,11 @@ fn v2_swap_unlimited_and_stats() {
     )
     .expect("w");
     fs::write(d.join("memory.current"), "4096\n").expect("w");
-    fs::write(d.join("memory.stat"), "anon 1024\ninactive_file 512\n").expect("w");
+    fs::write(
+        d.join("memory.stat"),
+        "anon 1024\ninactive_file 512\npgfault 70\npgmajfault 7\n",
+    )
+    .expect("w");
     fs::write(d.join("pids.current"), "3\n").expect("w");
     fs::write(d.join("pids.max"), "max\n").expect("w");
     fs::write(
@@ -107,6 +115,17 @@ fn v2_swap_unlimited_and_stats() {
         (4096, 1 << 20, 512)
     );
     assert_eq!((s.pids_current, s.pids_limit), (3, 0));
+    // The CRI's figures from the v2 names.
+    assert_eq!(
+        (
+            s.working_set(),
+            s.rss(),
+            s.page_faults(),
+            s.major_page_faults()
+        ),
+        (3584, 1024, 70, 7)
+    );
+    assert_eq!(s.memory_limit_set(), Some(1 << 20));
     assert_eq!(s.io_service_bytes.len(), 2);
     assert_eq!(
         (
@@ -136,11 +155,14 @@ fn v2_without_controllers_still_creates() {
 fn v1_tree_limits_devices_and_oom() {
     let t = tempfile::tempdir().expect("tmp");
     let mut m = BTreeMap::new();
-    for c in ["memory", "cpu", "pids", "devices", "freezer"] {
+    for c in ["memory", "cpu", "pids", "devices", "freezer", "cpuset"] {
         fs::create_dir_all(t.path().join(c)).expect("mkdir");
         m.insert(c.to_string(), t.path().join(c));
     }
     fs::write(t.path().join("memory/memory.memsw.limit_in_bytes"), "").expect("w");
+    // The root cpuset the container's is copied from at create.
+    fs::write(t.path().join("cpuset/cpuset.cpus"), "0-3").expect("w");
+    fs::write(t.path().join("cpuset/cpuset.mems"), "0").expect("w");
     let cg = Cgroup::new(Hierarchy::V1(m), "berth/v1");
     cg.create().expect("create");
     fs::write(
@@ -155,6 +177,8 @@ fn v1_tree_limits_devices_and_oom() {
         cpu_period: 100_000,
         cpu_shares: 256,
         pids: 20,
+        cpuset_cpus: "1,3".into(),
+        cpuset_mems: "0".into(),
         devices: vec![(false, "a *:* rwm".into()), (true, "c 1:3 rwm".into())],
     })
     .expect("apply");
@@ -168,6 +192,8 @@ fn v1_tree_limits_devices_and_oom() {
     assert_eq!(r("cpu/berth/v1/cpu.cfs_period_us"), "100000");
     assert_eq!(r("cpu/berth/v1/cpu.shares"), "256");
     assert_eq!(r("pids/berth/v1/pids.max"), "20");
+    assert_eq!(r("cpuset/berth/v1/cpuset.cpus"), "1,3");
+    assert_eq!(r("cpuset/berth/v1/cpuset.mems"), "0");
     assert_eq!(r("devices/berth/v1/devices.deny"), "a *:* rwm");
     assert_eq!(r("devices/berth/v1/devices.allow"), "c 1:3 rwm");
     fs::write(
@@ -176,16 +202,46 @@ fn v1_tree_limits_devices_and_oom() {
     )
     .expect("w");
     assert_eq!(cg.oom_kills(), 2);
+    // Stats from the v1 names (the hierarchy's `total_*`), without a limit.
+    fs::write(
+        t.path().join("memory/berth/v1/memory.usage_in_bytes"),
+        "8192",
+    )
+    .expect("w");
+    fs::write(
+        t.path().join("memory/berth/v1/memory.limit_in_bytes"),
+        "9223372036854771712",
+    )
+    .expect("w");
+    fs::write(
+        t.path().join("memory/berth/v1/memory.stat"),
+        "rss 1\npgfault 2\ntotal_rss 4096\ntotal_pgfault 90\ntotal_pgmajfault 9\ntotal_inactive_file 1024\n",
+    )
+    .expect("w");
+    fs::write(t.path().join("pids/berth/v1/pids.current"), "5").expect("w");
+    let s = cg.stats();
+    assert_eq!(
+        (
+            s.working_set(),
+            s.rss(),
+            s.page_faults(),
+            s.major_page_faults()
+        ),
+        (7168, 4096, 90, 9)
+    );
+    assert_eq!((s.memory_limit_set(), s.pids_current), (None, 5));
 }
 
 #[test]
 fn device_rules_from_a_spec() {
     let spec = crate::spec::build_json(&crate::spec::SpecOptions {
         rootfs: "/nonexistent".into(),
+        cpuset_cpus: "0".into(),
         ..Default::default()
     })
     .expect("spec");
     let l = Limits::from_resources(&spec["linux"]["resources"]);
+    assert_eq!((l.cpuset_cpus.as_str(), l.cpuset_mems.as_str()), ("0", ""));
     assert_eq!(l.devices[0], (false, "a *:* rwm".to_string()));
     assert!(l.devices.contains(&(true, "c 1:3 rwm".to_string())));
     assert!(l.devices.contains(&(true, "c 136:* rwm".to_string())));
