@@ -10,6 +10,7 @@
 mod config;
 mod lifeline;
 mod log;
+mod mountns;
 mod runtimes;
 mod server;
 mod startup;
