@@ -13,6 +13,7 @@ pub mod duration;
 pub mod error;
 pub mod json;
 pub mod mount;
+pub mod mountns;
 pub mod netns;
 pub mod network;
 pub mod nofile;

@@ -17,6 +17,12 @@ pub struct MonitorConfig {
     /// exit; empty: berthd mounted the rootfs already.
     #[serde(default)]
     pub rootfs_mounts: Vec<berth_core::storage::Mount>,
+    /// A mount namespace to create the container from instead of berthd's (a path such as
+    /// `/proc/<berthd>/fd/N`: berthd's template, which holds no container's rootfs). The
+    /// monitor clones berthd's mount of `bundle/rootfs`, enters the template, takes a copy of
+    /// it for itself and attaches the clone there; if it cannot, it stays in berthd's.
+    #[serde(default)]
+    pub mount_ns: Option<String>,
     /// The json-file log (none: no log).
     #[serde(default)]
     pub log_path: Option<String>,
@@ -68,6 +74,7 @@ impl MonitorConfig {
             bundle: bundle.into(),
             runtime,
             rootfs_mounts: Vec::new(),
+            mount_ns: None,
             log_path: None,
             log_max_size: None,
             log_max_file: None,

@@ -11,6 +11,7 @@
 mod config;
 mod lifeline;
 mod log;
+mod mountns;
 mod pod_init;
 mod runtimes;
 mod server;

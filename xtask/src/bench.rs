@@ -8,11 +8,13 @@
 //! runs the rows whose key contains NAME (`--levels 0,100,1000`: the running containers the
 //! `scale` rows are measured at). No test asserts a time: figures are for people.
 
+mod big_layer;
 mod cli_floor;
 mod containers;
 mod engines;
 mod images;
 mod load;
+mod parallel;
 mod registry;
 mod report;
 mod scale;

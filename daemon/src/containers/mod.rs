@@ -24,6 +24,7 @@ pub mod logconfig;
 mod logfiles;
 pub mod monitor_client;
 pub mod monitor_exe;
+mod mount_template;
 pub mod names;
 pub mod pause;
 pub mod prestart;
@@ -112,6 +113,8 @@ pub struct Containers {
     pub prepared: std::sync::atomic::AtomicUsize,
     /// Spawns the containers' monitors, one ahead of need.
     pub spawner: spawner::Spawner,
+    /// The mount namespace monitors create containers from (none: berthd's own).
+    pub mount_template: Option<mount_template::MountTemplate>,
 }
 
 fn now() -> String {
@@ -227,6 +230,9 @@ impl Containers {
                 ),
             }
         }
+        let mount_template = mount_template::MountTemplate::make(&exec_root)
+            .inspect_err(|e| tracing::warn!("no template mount namespace: {e}"))
+            .ok();
         Ok(Containers {
             root,
             exec_root,
@@ -234,6 +240,7 @@ impl Containers {
             execs: Mutex::new(HashMap::new()),
             prepared: std::sync::atomic::AtomicUsize::new(0),
             spawner: spawner::Spawner::default(),
+            mount_template,
         })
     }
 

@@ -567,6 +567,7 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         open_stdin: cfg.open_stdin,
         stdin_once: cfg.stdin_once,
         console_size: console,
+        mount_ns: ctx.containers.mount_template.as_ref().map(|t| t.path()),
         ..MonitorConfig::new(c.id.clone(), bundle.display().to_string(), runtime)
     };
     monitor_client::write_config(&sdir, &mcfg)

@@ -183,6 +183,18 @@ pub struct Cgroup {
     path: String,
 }
 
+/// Whether the cgroup v1 cpuset hierarchy mounted at `root` balances load across all its
+/// CPUs at the top (the kernel's default): the system is then one scheduling domain, and a
+/// container's cpuset's own `cpuset.sched_load_balance` changes no scheduling. While that
+/// flag is set, though, the kernel rebuilds the scheduling domains — a walk of every cpuset
+/// and of the tasks in them, under the global cgroup lock — when the cpuset gets its CPUs
+/// and again when it is removed: per container, work that grows with the running containers
+/// (and serialises `rm -f` of many). So a container's cpuset has it cleared, first.
+fn top_balances(root: Option<&Path>) -> bool {
+    root.and_then(|r| fs::read_to_string(r.join("cpuset.sched_load_balance")).ok())
+        .is_some_and(|v| v.trim() == "1")
+}
+
 fn write(p: &Path, v: &str) -> Result<(), RuntimeError> {
     fs::write(p, v).map_err(RuntimeError::sys(format!(
         "writing {v:?} to {}",
@@ -264,6 +276,14 @@ impl Cgroup {
         }
     }
 
+    /// The mount point of the v1 hierarchy of `ctrl`.
+    fn hierarchy_root(&self, ctrl: &str) -> Option<&Path> {
+        match &self.hierarchy {
+            Hierarchy::V1(m) => m.get(ctrl).map(PathBuf::as_path),
+            Hierarchy::V2(_) => None,
+        }
+    }
+
     /// Creates the cgroup (and enables v2 controllers down the path).
     pub fn create(&self) -> Result<(), RuntimeError> {
         if let Hierarchy::V2(root) = &self.hierarchy {
@@ -307,8 +327,13 @@ impl Cgroup {
                 }
                 p = parent.to_path_buf();
             }
+            let quiet = top_balances(self.hierarchy_root("cpuset"));
             for d in chain.iter().rev() {
                 if let Some(parent) = d.parent() {
+                    if quiet && *d == cs {
+                        // See [`top_balances`]: before the CPUs, so no rebuild happens.
+                        let _ = fs::write(d.join("cpuset.sched_load_balance"), "0");
+                    }
                     for f in ["cpuset.cpus", "cpuset.mems"] {
                         let cur = fs::read_to_string(d.join(f)).unwrap_or_default();
                         if cur.trim().is_empty() {

@@ -303,6 +303,8 @@ pub fn all(
         eprintln!("bench: build");
         rows.extend(build(opts, work, &all));
     }
+    rows.extend(super::big_layer::rows(opts, work, &all));
+    rows.extend(super::parallel::rows(opts, work, &all));
     if opts.wants("scale") {
         eprintln!("bench: scale (0, 100 and 1,000 running containers)");
         rows.extend(super::scale::rows(opts, bin, engines));

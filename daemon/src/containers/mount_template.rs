@@ -1,0 +1,69 @@
+//! The template mount namespace monitors create containers from (`core::mountns`).
+//!
+//! berthd mounts every container's rootfs under `<exec-root>/containers`, so its own mount
+//! namespace grows with the running containers, and a copy of it (`CLONE_NEWNS`, at every
+//! start) with it. The template is a copy made at start-up with the rootfs found then
+//! detached; monitors enter it and copy it instead (monitor/PROTOCOL.md, `mount_ns`). So that
+//! no later rootfs reaches it, the mount holding `<exec-root>/containers` must not propagate
+//! to peers: if it is shared (systemd makes `/` shared), the folder is bound onto itself and
+//! made private, as dockerd does with its storage folders; that mount stays (a restart finds
+//! it private already).
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// The template namespace, held open by berthd.
+pub struct MountTemplate {
+    ns: File,
+}
+
+impl MountTemplate {
+    /// Makes the template for rootfs mounted under `dir`.
+    pub fn make(dir: &Path) -> io::Result<MountTemplate> {
+        let dir = std::fs::canonicalize(dir)?;
+        keep_private(&dir)?;
+        let ns = berth_core::mountns::template(&mounts_under(&dir)?)?;
+        Ok(MountTemplate { ns })
+    }
+
+    /// The path by which a monitor opens the template: this process's descriptor of it.
+    pub fn path(&self) -> String {
+        format!("/proc/{}/fd/{}", std::process::id(), self.ns.as_raw_fd())
+    }
+}
+
+/// Makes sure that what is mounted under `dir` does not propagate to other namespaces.
+fn keep_private(dir: &Path) -> io::Result<()> {
+    let (point, fields) = berth_runtime::mounts::holder(dir)?;
+    if !fields.iter().any(|f| f.starts_with("shared:")) {
+        return Ok(());
+    }
+    let flags = |f: libc::c_ulong, src: Option<&Path>| {
+        nix::mount::mount(
+            src,
+            dir,
+            None::<&str>,
+            nix::mount::MsFlags::from_bits_truncate(f),
+            None::<&str>,
+        )
+        .map_err(io::Error::from)
+    };
+    if Path::new(&point) != dir {
+        // Recursive, so the rootfs of containers still running from before stay visible.
+        flags(libc::MS_BIND | libc::MS_REC, Some(dir))?;
+    }
+    flags(libc::MS_PRIVATE, None)
+}
+
+/// The mount points strictly under `dir`, in mount-table order.
+fn mounts_under(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(berth_runtime::mounts::unescape(p)))
+        .filter(|p| p.starts_with(dir) && p.as_path() != dir)
+        .collect())
+}
