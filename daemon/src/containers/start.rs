@@ -567,7 +567,13 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         open_stdin: cfg.open_stdin,
         stdin_once: cfg.stdin_once,
         console_size: console,
-        mount_ns: ctx.containers.mount_template.as_ref().map(|t| t.path()),
+        // A CRI pod's container joins namespaces pinned by mounts made after the template
+        // (and kubelet asks for mount propagation from the host): it starts from berthd's own
+        // namespace, as every container did before templates.
+        mount_ns: match rec.pod {
+            Some(_) => None,
+            None => ctx.containers.mount_template.as_ref().map(|t| t.path()),
+        },
         ..MonitorConfig::new(c.id.clone(), bundle.display().to_string(), runtime)
     };
     monitor_client::write_config(&sdir, &mcfg)
