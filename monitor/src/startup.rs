@@ -350,11 +350,11 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
     }
     m.finish(dir, &rootfs);
     drop(mount_ns);
-    if own_ns.is_some() {
-        // Our copy of the rootfs mount goes before our end tells berthd the container is
-        // gone (it may remove the rw layer then).
-        let _ = berth_core::mount::unmount(&rootfs);
-    }
+    // Our own namespace, and our copy of the rootfs mount in it, go with our exit: berthd's
+    // mount (or its descriptor of the detached rootfs) outlives it, so the overlay's last
+    // unmount, and its flush, stay berthd's. (An unmount here would cost one more RCU grace
+    // period per container.)
+    drop(own_ns);
     let _ = std::fs::remove_file(&sock_path);
     0
 }
