@@ -86,24 +86,6 @@ pub fn unshare() -> io::Result<()> {
     Ok(())
 }
 
-/// Runs `f` on a short-lived thread that has entered the mount namespace `ns` (so the
-/// caller's threads never change namespace).
-pub fn run_in<T: Send>(ns: &File, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            // SAFETY: unshare(CLONE_FS) gives this thread its own root and working folder, which
-            // setns into a mount namespace requires; it affects this thread only.
-            if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            enter(ns)?;
-            f()
-        })
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("mount namespace worker panicked")))
-    })
-}
-
 /// Makes a template namespace: a copy of the caller's without the mounts `detach` (the
 /// running containers' rootfs, after a restart; each detached on its own, so their parent, a
 /// mount that does not propagate, keeps the detach from reaching the caller's namespace).
