@@ -4,9 +4,9 @@
 //! `clone(CLONE_NEWNS)` copies every mount of the caller's namespace, and berthd's namespace
 //! holds the rootfs of every running container, so a start there costs more with every
 //! running container. A monitor instead clones berthd's mount of its container's rootfs
-//! ([`clone_tree`]), enters the template ([`enter`]), takes a copy of it for itself
-//! ([`unshare`]) and attaches the clone there ([`attach`]): the container's namespace is then a
-//! copy of a few mounts, however many containers run.
+//! ([`clone_tree`]) and, on the thread that creates the container, enters the template
+//! ([`enter`]), takes a copy of it ([`unshare`]) and attaches the clone there ([`attach`]):
+//! the container's namespace is then a copy of a few mounts, however many containers run.
 
 use std::fs::File;
 use std::io;
