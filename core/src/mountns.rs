@@ -4,9 +4,9 @@
 //! `clone(CLONE_NEWNS)` copies every mount of the caller's namespace, and berthd's namespace
 //! holds the rootfs of every running container, so a start there costs more with every
 //! running container. A monitor instead clones berthd's mount of its container's rootfs
-//! ([`clone_tree`]), enters the template ([`enter`]), takes a copy of it for itself
-//! ([`unshare`]) and attaches the clone there ([`attach`]): the container's namespace is then a
-//! copy of a few mounts, however many containers run.
+//! ([`clone_tree`]) and, on the thread that creates the container, enters the template
+//! ([`enter`]), takes a copy of it ([`unshare`]) and attaches the clone there ([`attach`]):
+//! the container's namespace is then a copy of a few mounts, however many containers run.
 
 use std::fs::File;
 use std::io;
@@ -84,24 +84,6 @@ pub fn unshare() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// Runs `f` on a short-lived thread that has entered the mount namespace `ns` (so the
-/// caller's threads never change namespace).
-pub fn run_in<T: Send>(ns: &File, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            // SAFETY: unshare(CLONE_FS) gives this thread its own root and working folder, which
-            // setns into a mount namespace requires; it affects this thread only.
-            if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            enter(ns)?;
-            f()
-        })
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("mount namespace worker panicked")))
-    })
 }
 
 /// Makes a template namespace: a copy of the caller's without the mounts `detach` (the

@@ -193,19 +193,6 @@ pub fn pooled(ready_fd: RawFd) -> i32 {
 fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<OwnedFd>) -> i32 {
     let rootfs = PathBuf::from(&cfg.bundle).join("rootfs");
     let _ = std::fs::create_dir_all(&rootfs);
-    let own_ns = match cfg.mount_ns.as_deref() {
-        Some(t) => match crate::mountns::enter(t, &rootfs, cfg.rootfs_mounts.is_empty()) {
-            Ok(ns) => ns,
-            Err(e) => {
-                ready_line(
-                    ready_fd,
-                    failed(format!("leaving the template namespace: {e}")),
-                );
-                return 1;
-            }
-        },
-        None => None,
-    };
     if let Err(e) = berth_core::mount::mount_all(&cfg.rootfs_mounts, &rootfs) {
         let e = format!("mounting the container's rootfs: {e}");
         ready_line(ready_fd, failed(e));
@@ -267,10 +254,15 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
             return 1;
         }
     };
-    let pid = match rt
-        .get()
-        .create(&cfg.id, Path::new(&cfg.bundle), &spec, stdio)
-    {
+    let create = || {
+        rt.get()
+            .create(&cfg.id, Path::new(&cfg.bundle), &spec, stdio)
+    };
+    let made = cfg
+        .mount_ns
+        .as_deref()
+        .and_then(|t| crate::mountns::create_in(t, &rootfs, create));
+    let pid = match made.unwrap_or_else(create) {
         Ok(p) => p,
         Err(e) => {
             let _ = rt.get().delete(&cfg.id);
@@ -341,20 +333,10 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
         // berthd mounted the rootfs and is gone: nobody else will take it down. Before the
         // socket goes, so that a berthd started meanwhile either finds the socket (and waits
         // for our end, as for any preparation it takes down) or finds the rootfs unmounted.
-        match &own_ns {
-            Some(ns) => ns.unmount_host(&rootfs),
-            None => {
-                let _ = berth_core::mount::unmount(&rootfs);
-            }
-        }
+        let _ = berth_core::mount::unmount(&rootfs);
     }
     m.finish(dir, &rootfs);
     drop(mount_ns);
-    if own_ns.is_some() {
-        // Our copy of the rootfs mount goes before our end tells berthd the container is
-        // gone (it may remove the rw layer then).
-        let _ = berth_core::mount::unmount(&rootfs);
-    }
     let _ = std::fs::remove_file(&sock_path);
     0
 }
