@@ -78,7 +78,7 @@ impl ContainerRecord {
     pub fn cgroup_path(&self) -> String {
         self.cgroup
             .clone()
-            .unwrap_or_else(|| format!("berth/{}", self.inspect.id))
+            .unwrap_or_else(|| berth_runtime::cgroups::default_path(&self.inspect.id))
     }
 }
 
