@@ -251,3 +251,54 @@ fn a_cri_pods_cgroup_parent_holds_its_containers() {
         "{bad:?}"
     );
 }
+
+/// dockerd (cgroupfs driver) places a container with the same parent at the same path, shows
+/// the parent as given, and keeps the parent folder at `rm`. Skipped without dockerd.
+#[test]
+fn dockerd_places_it_alike() {
+    let parent = Parent::new();
+    let d = TestDaemon::start();
+    let Some(real) = berth_tests::RealEngine::start() else {
+        return;
+    };
+    real.load_busybox_of(&d);
+    let p = format!("/{}", parent.0);
+    let id = real
+        .ok(&[
+            "run",
+            "-d",
+            "--cgroup-parent",
+            &p,
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_string();
+    let pid = real
+        .ok(&["inspect", "-f", "{{.State.Pid}}", &id])
+        .trim()
+        .to_string();
+    let theirs = cgroup_of(&pid);
+    let shown = real
+        .ok(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &id])
+        .trim()
+        .to_string();
+    // dockerd takes `..` (it cleans the path, so this one would be `/etc/<id>`); berth
+    // refuses it: the parent is client input.
+    let (created, out, _) = real.docker(&[
+        "create",
+        "--cgroup-parent",
+        "/a/../../etc",
+        "busybox",
+        "true",
+    ]);
+    eprintln!("dockerd: cgroup {theirs}, shown {shown:?}, a '..' parent taken: {created}");
+    if created {
+        real.ok(&["rm", out.trim()]);
+    }
+    real.ok(&["rm", "-f", &id]);
+    assert_eq!(theirs, format!("{p}/{id}"));
+    assert_eq!(shown, p);
+    assert!(memory_dir(&parent.0).is_dir());
+}
