@@ -179,6 +179,32 @@ fn docker_run_cgroup_parent_places_stats_updates_and_removes() {
         .to_string();
     assert_eq!(cgroup_of(&pid), format!("{p}/{id}"));
     d.docker(&["rm", "-f", &id]).ok();
+    // On runc (the OCI backend) too, when Debian's runc is installed.
+    if Path::new("/usr/sbin/runc").exists() {
+        let id = d
+            .docker(&[
+                "run",
+                "-d",
+                "--runtime",
+                "runc",
+                "--cgroup-parent",
+                &p,
+                "busybox",
+                "sleep",
+                "1000",
+            ])
+            .ok()
+            .trim()
+            .to_string();
+        let pid = d
+            .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
+            .ok()
+            .trim()
+            .to_string();
+        assert_eq!(cgroup_of(&pid), format!("{p}/{id}"));
+        d.docker(&["rm", "-f", &id]).ok();
+        assert!(!memory_dir(&format!("{}/{id}", parent.0)).exists());
+    }
     // A parent climbing out of the hierarchy is refused before anything is made.
     let bad = d.docker(&[
         "create",
