@@ -172,6 +172,10 @@ pub struct PodSpec {
     pub sysctls: std::collections::BTreeMap<String, String>,
     /// Ports published on the node.
     pub port_mappings: Vec<PortMapping>,
+    /// The cgroup its containers' cgroups are made under (`linux.cgroup_parent`, e.g.
+    /// `/kubepods/besteffort/pod<uid>` from kubelet with the cgroupfs driver; empty: the
+    /// runtime's default).
+    pub cgroup_parent: String,
 }
 
 /// Whose PID namespace a pod's (or one container's) processes are in: the CRI's

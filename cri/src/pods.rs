@@ -35,6 +35,11 @@ pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
         .as_ref()
         .map(|l| btree(l.sysctls.clone()))
         .unwrap_or_default();
+    let cgroup_parent = c
+        .linux
+        .as_ref()
+        .map(|l| l.cgroup_parent.clone())
+        .unwrap_or_default();
     let node = cri::NamespaceMode::Node as i32;
     let dns = c.dns_config.unwrap_or_default();
     let port_mappings = c
@@ -69,6 +74,7 @@ pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
         pid: pid_mode(ns.map_or(0, |n| n.pid), ""),
         sysctls,
         port_mappings,
+        cgroup_parent,
     })
 }
 

@@ -226,7 +226,7 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
         .as_ref()
         .and_then(|l| l.cgroups_path().clone())
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|| format!("berth/{}", cfg.id));
+        .unwrap_or_else(|| berth_runtime::cgroups::default_path(&cfg.id));
     // With a terminal the runtime makes the pty inside the container (as runc does).
     let (mut io, child_fds) = match make_io(&cfg) {
         Ok(x) => x,

@@ -148,7 +148,7 @@ impl NativeRuntime {
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_string)
-            .unwrap_or_else(|| format!("berth/{id}"));
+            .unwrap_or_else(|| crate::cgroups::default_path(id));
         let cgroup = Cgroup::new(self.hierarchy.clone(), &cg_path);
         cgroup.create()?;
         cgroup.apply(&Limits::from_resources(&spec["linux"]["resources"]))?;

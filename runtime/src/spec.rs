@@ -316,10 +316,9 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
     if o.pids_limit > 0 {
         resources["pids"] = json!({"limit": o.pids_limit});
     }
-    let cgroups_path = if o.cgroup_path.is_empty() {
-        format!("/berth/{}", o.id)
-    } else {
-        format!("/{}", o.cgroup_path.trim_start_matches('/'))
+    let cgroups_path = match o.cgroup_path.is_empty() {
+        true => format!("/{}", crate::cgroups::default_path(&o.id)),
+        false => format!("/{}", o.cgroup_path.trim_start_matches('/')),
     };
     let masked = match (&o.masked_paths, o.privileged) {
         (Some(p), _) => p.clone(),

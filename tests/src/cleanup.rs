@@ -13,7 +13,7 @@ pub fn everything(dir: &Path, data_root: &Path, bridge: &str) {
     kill_pod_inits(data_root);
     kill_leftovers(dir);
     unmount_under(dir);
-    remove_cgroups(&containers);
+    remove_cgroups(&cgroup_paths(data_root, &containers));
     // The bridges of the user networks the daemon created (berthd keeps them across its
     // restarts, as dockerd does), then its default bridge.
     for b in user_bridges(data_root) {
@@ -81,6 +81,21 @@ fn container_ids(data_root: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The cgroup path of each container (its record's `BerthCgroup`: `<parent>/<id>`; a record
+/// without one: `berth/<id>`).
+fn cgroup_paths(data_root: &Path, ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .map(|id| {
+            std::fs::read(data_root.join("containers").join(id).join("config.v2.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["BerthCgroup"].as_str().map(str::to_string))
+                .filter(|p| !p.split('/').any(|c| c == ".."))
+                .unwrap_or_else(|| format!("berth/{id}"))
+        })
+        .collect()
 }
 
 /// Processes (but us) whose command line mentions `dir`, or that hold a descriptor of a file
@@ -180,10 +195,10 @@ fn unmount_under(dir: &Path) {
     }
 }
 
-/// Removes `berth/<id>` cgroups of the given containers in every hierarchy (v1 controllers
-/// and the unified one), killing any task still inside.
-fn remove_cgroups(ids: &[String]) {
-    if ids.is_empty() {
+/// Removes the cgroups at `paths` (`berth/<id>`, or `<parent>/<id>`) in every hierarchy (v1
+/// controllers and the unified one), killing any task still inside; their parents stay.
+pub fn remove_cgroups(paths: &[String]) {
+    if paths.is_empty() {
         return;
     }
     let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
@@ -191,8 +206,8 @@ fn remove_cgroups(ids: &[String]) {
         roots.extend(rd.filter_map(|e| e.ok()).map(|e| e.path()));
     }
     for root in roots {
-        for id in ids {
-            let cg = root.join("berth").join(id);
+        for path in paths {
+            let cg = root.join(path.trim_start_matches('/'));
             if !cg.is_dir() {
                 continue;
             }

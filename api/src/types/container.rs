@@ -175,6 +175,9 @@ pub struct HostConfig {
     /// Paths made read-only in the container (none: Docker's default list).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readonly_paths: Option<Vec<String>>,
+    /// The cgroup the container's cgroup is made under (`--cgroup-parent`; empty: the
+    /// daemon's default), as sent.
+    pub cgroup_parent: String,
     /// Everything else a client sent (`MemorySwappiness`, `CgroupnsMode`, `Devices`, ...),
     /// kept as sent: Docker round-trips these in inspect.
     #[serde(flatten)]

@@ -65,12 +65,9 @@ pub async fn top(ctx: Ctx, req: Req) -> ApiResult {
             c.id
         )));
     }
-    let cg = format!("/sys/fs/cgroup/pids/berth/{}/cgroup.procs", c.id);
-    let pids = std::fs::read_to_string(&cg)
-        .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/berth/{}/cgroup.procs", c.id)))
-        .unwrap_or_default();
+    let pids = crate::containers::cgroup(&c).pids();
     let mut procs = Vec::new();
-    for p in pids.lines() {
+    for p in pids {
         let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
         let ppid = stat
             .rsplit(") ")
@@ -95,7 +92,16 @@ pub async fn top(ctx: Ctx, req: Req) -> ApiResult {
             })
             .unwrap_or_default();
         let user = if uid == "0" { "root".to_string() } else { uid };
-        procs.push(json!([user, p, ppid, "0", "", "?", "00:00:00", cmd]));
+        procs.push(json!([
+            user,
+            p.to_string(),
+            ppid,
+            "0",
+            "",
+            "?",
+            "00:00:00",
+            cmd
+        ]));
     }
     ok_json(
         &json!({"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": procs}),

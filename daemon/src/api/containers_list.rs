@@ -282,11 +282,13 @@ mod tests {
         let mut r = ContainerRecord {
             manually_stopped: true,
             pod: None,
+            cgroup: Some("berth/x".into()),
             ..ContainerRecord::default()
         };
         r.state.set_running(7, "2026-01-01T00:00:00Z");
         let v = serde_json::to_value(&r.inspect).expect("serialises");
         assert!(v.get("ManuallyStopped").is_none());
+        assert!(v.get("BerthCgroup").is_none());
         assert_eq!(v["State"]["Status"], "running");
         assert_eq!(v["State"]["Pid"], 7);
     }

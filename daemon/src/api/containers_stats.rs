@@ -8,8 +8,8 @@ use crate::state::Ctx;
 use berth_runtime::cgroups::Stats;
 use serde_json::{json, Value};
 
-fn read(id: &str) -> Stats {
-    crate::containers::cgroup(id).stats()
+fn read(c: &Container) -> Stats {
+    crate::containers::cgroup(c).stats()
 }
 
 fn now() -> String {
@@ -107,12 +107,12 @@ pub async fn stats(ctx: Ctx, req: Req) -> ApiResult {
     tokio::spawn(async move {
         let mut pre: Option<(Stats, String)> = None;
         if !stream && !one_shot && c.running() {
-            pre = Some((read(&c.id), now()));
+            pre = Some((read(&c), now()));
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
         loop {
             let body = if c.running() {
-                let s = read(&c.id);
+                let s = read(&c);
                 let v = stats_json(&c, &s, pre.as_ref());
                 pre = Some((s, now()));
                 v

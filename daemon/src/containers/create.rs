@@ -121,6 +121,9 @@ pub async fn create_in(
     }
     super::validate::normalise(&mut body);
     let (cfg, host_config, networking) = super::validate::check(&body)?;
+    // The cgroup path is fixed at create: every later reader (stats, update, top, teardown)
+    // takes it from the record.
+    let cgroup_parent = super::cgroup_parent::check(&host_config.cgroup_parent)?;
     let rt = &host_config.runtime;
     if !rt.is_empty() && !ctx.runtimes.contains_key(rt) {
         return Err(ServiceError::bad_request(crate::runtimes::unknown(rt)));
@@ -240,6 +243,7 @@ pub async fn create_in(
         },
         manually_stopped: false,
         pod,
+        cgroup: Some(format!("{cgroup_parent}/{id}")),
     };
     let c = Container::new(id.clone(), rec);
     let undo = |e: ServiceError| {

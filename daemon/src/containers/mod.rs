@@ -9,6 +9,7 @@
 //! and logs).
 
 pub mod attach;
+pub mod cgroup_parent;
 pub mod create;
 pub mod exec;
 pub mod exec_io;
@@ -383,15 +384,11 @@ pub fn timestamp() -> String {
     now()
 }
 
-/// The cgroup path (under each hierarchy's root) berth places container `id` in.
-pub fn cgroup_path(id: &str) -> String {
-    format!("berth/{id}")
-}
-
-/// Container `id`'s cgroup in the host's hierarchy (cgroupfs driver).
-pub fn cgroup(id: &str) -> berth_runtime::cgroups::Cgroup {
+/// Container `c`'s cgroup in the host's hierarchy (cgroupfs driver), at the path its record
+/// keeps ([`cgroup_parent`]).
+pub fn cgroup(c: &Container) -> berth_runtime::cgroups::Cgroup {
     berth_runtime::cgroups::Cgroup::new(
         berth_runtime::cgroups::Hierarchy::detect(),
-        &cgroup_path(id),
+        &c.view(|r| r.cgroup_path()),
     )
 }

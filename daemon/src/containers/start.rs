@@ -211,7 +211,7 @@ fn options(
         uts_ns,
         pid_ns,
         devices,
-        cgroup_path: super::cgroup_path(&c.id),
+        cgroup_path: rec.cgroup_path(),
         user: cfg.user.clone(),
         group_add: strs(&hc.group_add).to_vec(),
         // `systempaths=unconfined` clears both lists; else `MaskedPaths`/`ReadonlyPaths` as

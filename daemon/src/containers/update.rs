@@ -115,7 +115,7 @@ fn limits(hc: &HostConfig, pids_changed: bool) -> Limits {
 }
 
 fn apply_live(c: &Container, hc: &HostConfig, pids_changed: bool) -> ServiceResult<()> {
-    let cg = super::cgroup(&c.id);
+    let cg = super::cgroup(c);
     match cg.apply(&limits(hc, pids_changed)) {
         Ok(()) => Ok(()),
         // The monitor removes the cgroup once the init has exited, before berthd records the

@@ -106,6 +106,8 @@ fn create_body(spec: &ContainerSpec, pod: &super::pods::PodRecord) -> CriResult<
             "DnsOptions": pod.spec.dns.options,
             // The pod's sysctls, set by each container's init in the pod's namespaces.
             "Sysctls": pod.spec.sysctls,
+            // The pod's cgroup parent (kubelet's pod cgroup), made if missing, never removed.
+            "CgroupParent": pod.spec.cgroup_parent,
         },
     });
     super::stats::create_resources(&spec.resources, &mut body["HostConfig"])?;

@@ -240,6 +240,9 @@ impl Engine {
 impl PodBackend for Engine {
     async fn run_pod(&self, spec: PodSpec) -> CriResult<String> {
         let mut spec = spec;
+        // Refused here rather than at each container's create.
+        crate::containers::cgroup_parent::check(&spec.cgroup_parent)
+            .map_err(|e| CriError::InvalidArgument(e.to_string()))?;
         // No hostname: the node's, as containerd does (kubelet always sends one).
         if spec.hostname.is_empty() {
             spec.hostname = nix::unistd::gethostname()

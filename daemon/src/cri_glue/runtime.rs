@@ -1,6 +1,7 @@
 //! The CRI's engine-wide runtime facts: berth's version, readiness (the runtime is ready once
 //! berthd serves; the network once a CNI configuration is there: [`super::network`]), and the
-//! cgroup driver (berth places containers with cgroupfs under `berth/<id>`).
+//! cgroup driver (berth places containers with cgroupfs under `<parent>/<id>`, the pod's
+//! `linux.cgroup_parent` or `berth`).
 
 use super::Engine;
 use berth_cri::backend::{CgroupDriver, Condition, Health, RuntimeBackend};

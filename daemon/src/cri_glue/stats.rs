@@ -59,7 +59,7 @@ fn cgroup_figures(c: &Container) -> Option<CgroupFigures> {
         return None;
     }
     let f = figures(
-        &crate::containers::cgroup(&c.id).stats(),
+        &crate::containers::cgroup(c).stats(),
         berth_cri::now_nanos(),
     );
     // The cgroup went away with an exit meanwhile.

@@ -21,6 +21,14 @@ pub struct ContainerRecord {
     /// inspect.
     #[serde(rename = "BerthPod", default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodNamespaces>,
+    /// Its cgroup path under each hierarchy's root (`<parent>/<id>`), fixed at create; none
+    /// (a record from before cgroup parents): `berth/<id>`. Never shown by inspect.
+    #[serde(
+        rename = "BerthCgroup",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cgroup: Option<String>,
 }
 
 /// The namespaces of a CRI pod sandbox (files berthd pinned them to; `None`: the host's).
@@ -65,6 +73,13 @@ impl ContainerRecord {
     pub fn short_name(&self) -> &str {
         self.inspect.name.trim_start_matches('/')
     }
+
+    /// Its cgroup path under each hierarchy's root (see [`ContainerRecord::cgroup`]).
+    pub fn cgroup_path(&self) -> String {
+        self.cgroup
+            .clone()
+            .unwrap_or_else(|| berth_runtime::cgroups::default_path(&self.inspect.id))
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +117,8 @@ mod tests {
         assert_eq!(r.short_name(), "web");
         assert_eq!((r.state.status.as_str(), r.state.pid), ("running", 77));
         assert!(r.manually_stopped);
+        // Made before cgroup parents: the fixed place.
+        assert_eq!(r.cgroup_path(), "berth/abc");
         assert_eq!(
             r.config
                 .labels

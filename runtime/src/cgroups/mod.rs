@@ -84,6 +84,12 @@ impl Hierarchy {
     }
 }
 
+/// The cgroup path (under each hierarchy's root) of container `id` whose spec names none:
+/// `berth/<id>` (berthd names `<parent>/<id>` in every spec it writes).
+pub fn default_path(id: &str) -> String {
+    format!("berth/{id}")
+}
+
 /// `"1"` or `"2"`, for `info`.
 pub fn version() -> &'static str {
     match Hierarchy::detect() {
