@@ -117,7 +117,11 @@ impl Builder {
             "bridge": bridge,
             "bip": format!("10.213.{subnet}.1/24"),
             "log-level": "debug",
+            // Never the host's /etc/cni/net.d: pods get loopback only unless a test gives
+            // its own network (`berth_tests::cni::CniNet::daemon_config`).
+            "cri": {"cni-conf-dir": dir.join("cni-net.d")},
         });
+        std::fs::create_dir_all(dir.join("cni-net.d")).expect("mkdir cni-net.d");
         if let (Value::Object(m), Some(drv)) = (&mut config, &self.storage_driver) {
             m.insert("storage-driver".into(), json!(drv));
         }
