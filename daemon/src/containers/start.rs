@@ -234,6 +234,19 @@ fn options(
     })
 }
 
+/// Whether the container may be made in the template mount namespace, which holds only the
+/// mounts that existed when berthd started. Not when it needs a mount made later: a CRI pod's
+/// pinned namespaces (and kubelet's propagation from the host), or a host folder given with
+/// `-v`/`--mount type=bind` (it may lie on, or hold, a file system mounted since: the template
+/// would show what is under it); such containers start from berthd's own namespace, as all did
+/// before templates. Named volumes live in the data root and are plain folders.
+fn from_template(ctx: &Ctx, rec: &ContainerRecord) -> bool {
+    rec.pod.is_none()
+        && crate::volumes::mounts::specs(rec)
+            .iter()
+            .all(|m| m.kind != "bind" || Path::new(&m.source).starts_with(&ctx.config.data_root))
+}
+
 /// The PID namespace of a CRI pod's container (`PodNamespaces::pid`): its own, the host's,
 /// another running container's, or the pod's pinned one. Every other container has its own.
 fn pod_pid_ns(ctx: &Ctx, rec: &ContainerRecord) -> Result<NetNs, ServiceError> {
@@ -567,12 +580,9 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         open_stdin: cfg.open_stdin,
         stdin_once: cfg.stdin_once,
         console_size: console,
-        // A CRI pod's container joins namespaces pinned by mounts made after the template
-        // (and kubelet asks for mount propagation from the host): it starts from berthd's own
-        // namespace, as every container did before templates.
-        mount_ns: match rec.pod {
-            Some(_) => None,
-            None => ctx.containers.mount_template.as_ref().map(|t| t.path()),
+        mount_ns: match from_template(ctx, &rec) {
+            true => ctx.containers.mount_template.as_ref().map(|t| t.path()),
+            false => None,
         },
         ..MonitorConfig::new(c.id.clone(), bundle.display().to_string(), runtime)
     };
