@@ -117,11 +117,14 @@ impl Builder {
             "bridge": bridge,
             "bip": format!("10.213.{subnet}.1/24"),
             "log-level": "debug",
-            // Never the host's /etc/cni/net.d: pods get loopback only unless a test gives
-            // its own network (`berth_tests::cni::CniNet::daemon_config`).
-            "cri": {"cni-conf-dir": dir.join("cni-net.d")},
         });
-        std::fs::create_dir_all(dir.join("cni-net.d")).expect("mkdir cni-net.d");
+        // Never the host's /etc/cni/net.d: pods get loopback only unless a test gives its own
+        // network (`berth_tests::cni::CniNet::daemon_config`). Not for another build of berthd
+        // (the upgrade test's older one refuses keys it does not know).
+        if let (Value::Object(m), None) = (&mut config, &self.berthd) {
+            m.insert("cri".into(), json!({"cni-conf-dir": dir.join("cni-net.d")}));
+            std::fs::create_dir_all(dir.join("cni-net.d")).expect("mkdir cni-net.d");
+        }
         if let (Value::Object(m), Some(drv)) = (&mut config, &self.storage_driver) {
             m.insert("storage-driver".into(), json!(drv));
         }
