@@ -43,6 +43,19 @@ pub struct Opts {
 }
 
 impl Opts {
+    /// These options for rows whose one run is long: `n` samples (one when quick) after
+    /// `warmup` warm-up runs (none when quick), every row (the filter already chose them).
+    pub fn few(&self, n: usize, warmup: usize) -> Opts {
+        Opts {
+            quick: self.quick,
+            filter: None,
+            json: self.json.clone(),
+            n: if self.quick { 1 } else { n },
+            warmup: if self.quick { 0 } else { warmup },
+            levels: None,
+        }
+    }
+
     /// Whether the row with key `key` is wanted.
     pub fn wants(&self, key: &str) -> bool {
         self.filter.as_deref().is_none_or(|f| key.contains(f))

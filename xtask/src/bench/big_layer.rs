@@ -30,18 +30,6 @@ fn free_bytes(dir: &Path) -> Result<u64> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
-/// Samples: a run is long.
-fn few(opts: &Opts) -> Opts {
-    Opts {
-        quick: opts.quick,
-        filter: None,
-        json: opts.json.clone(),
-        n: if opts.quick { 1 } else { 3 },
-        warmup: 0,
-        levels: None,
-    }
-}
-
 /// The rows of this module that `opts` wants (keys `1gb`, `load`, `pull`).
 pub fn rows(opts: &Opts, work: &Path, engines: &[&Engine]) -> Vec<Row> {
     let load = opts.wants("load") || opts.wants("1gb");
@@ -91,7 +79,7 @@ fn made(
     if load {
         eprintln!("bench: load of an image with one {mb} MB layer");
         let a = arch.display().to_string();
-        let results = latency(&few(opts), engines, |e| {
+        let results = latency(&opts.few(3, 0), engines, |e| {
             let _ = e.cmd(&["rmi", "-f", "gig:bench"]).output();
             time_ms(&mut e.cmd(&["load", "-q", "-i", &a]))
         });

@@ -16,18 +16,6 @@ const LAYERS: usize = 50;
 /// How many images the `images` row lists.
 const IMAGES: usize = 1000;
 
-/// Few samples for rows whose one run is long.
-fn few(opts: &Opts) -> Opts {
-    Opts {
-        quick: opts.quick,
-        filter: None,
-        json: opts.json.clone(),
-        n: if opts.quick { 1 } else { 5 },
-        warmup: 0,
-        levels: None,
-    }
-}
-
 /// A docker-archive of busybox and [`LAYERS`] layers of four 8 KiB files each.
 fn many_layers(work: &Path, rootfs: &Path) -> Result<PathBuf> {
     let dir = work.join("many-layers");
@@ -58,7 +46,7 @@ pub fn rows(opts: &Opts, work: &Path, rootfs: &Path, engines: &[&Engine]) -> Vec
                 if opts.wants("load") || opts.wants("layers50") {
                     eprintln!("bench: load of an image of {LAYERS} small layers");
                     let a = arch.display().to_string();
-                    let results = latency(&few(opts), engines, |e| {
+                    let results = latency(&opts.few(5, 0), engines, |e| {
                         let _ = e.cmd(&["rmi", "-f", "layers50:bench"]).output();
                         time_ms(&mut e.cmd(&["load", "-i", &a]))
                     });
@@ -145,7 +133,7 @@ pub(super) fn pull(
     if let Err(e) = reg.push_archive(archive, &format!("{name}:latest")) {
         return failed(format!("push with skopeo: {e:#}"));
     }
-    let results = latency(&few(opts), engines, |e| {
+    let results = latency(&opts.few(5, 0), engines, |e| {
         let mut rm = vec!["rmi", "-f", target.as_str()];
         rm.extend_from_slice(local);
         let _ = e.cmd(&rm).output();

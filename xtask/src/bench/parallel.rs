@@ -15,18 +15,6 @@ use std::time::Instant;
 
 const MB: u64 = 1 << 20;
 
-/// Samples of rows whose one run is long.
-fn few(opts: &Opts) -> Opts {
-    Opts {
-        quick: opts.quick,
-        filter: None,
-        json: opts.json.clone(),
-        n: if opts.quick { 1 } else { 5 },
-        warmup: if opts.quick { 0 } else { 1 },
-        levels: None,
-    }
-}
-
 /// Runs every command at once; ms until the last has ended (an error if any failed).
 fn all_at_once(mut cmds: Vec<Command>) -> Result<f64> {
     let t0 = Instant::now();
@@ -125,7 +113,7 @@ fn parallel_pulls(
         args.extend(targets.iter().map(String::as_str));
         let _ = e.cmd(&args).output();
     };
-    let results = latency(&few(opts), engines, |e| {
+    let results = latency(&opts.few(5, 1), engines, |e| {
         rmi(e);
         let cmds = targets
             .iter()
@@ -168,7 +156,7 @@ fn parallel_builds(
         contexts.push(ctx);
     }
     let tags: Vec<String> = (0..n).map(|i| format!("parbuild{i}:bench")).collect();
-    let results = latency(&few(opts), engines, |e| {
+    let results = latency(&opts.few(5, 1), engines, |e| {
         let cmds = contexts
             .iter()
             .zip(&tags)
