@@ -8,7 +8,8 @@
 //! The digest-pinned `test-image-digest@sha256:9700f9…` cannot be made (it needs upstream's
 //! bytes): harnesses skip its spec.
 
-use crate::{busybox_rootfs_tar_with, Extra, TestImageError, GROUP, PASSWD};
+use crate::{busybox_rootfs_tar_with, plain_busybox_rootfs_tar_with, Extra, TestImageError};
+use crate::{GROUP, PASSWD};
 use std::path::Path;
 
 /// Which rootfs tarball an image is imported from.
@@ -19,6 +20,16 @@ pub enum Rootfs {
     /// [`Rootfs::Common`] with `default-user` (1000) in `group-defined-in-image` (50000), as
     /// cri-tools' `images/image-predefined-group` makes with adduser/addgroup.
     PredefinedGroup,
+}
+
+/// Which busybox the rootfs is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busybox {
+    /// Debian's dynamic busybox ([`crate::plain_busybox`]): its `sh` looks commands up in `PATH`
+    /// like upstream's image, which the MaskedPaths spec needs (it masks `/bin/ls`).
+    Plain,
+    /// Debian's busybox-static (its `sh` runs its own applets whatever `PATH` holds).
+    Static,
 }
 
 /// One image to import and push.
@@ -201,8 +212,9 @@ impl CritestImage {
 
 /// Writes the rootfs tarball `which` to `dest`: the busybox rootfs plus `/usr/sbin/nginx`,
 /// `/usr/local/bin/httpd-foreground`, `/bin/pgrep`, `/bin/ipcs`, `/var/www/index.html`, `/var/run` and the
-/// setuid-root `/usr/local/bin/nnp` ([`crate::effective_uid::effective_uid_elf`]).
-pub fn rootfs_tar(which: Rootfs, dest: &Path) -> Result<(), TestImageError> {
+/// setuid-root `/usr/local/bin/nnp` ([`crate::effective_uid::effective_uid_elf`]), made of the
+/// `busybox` given.
+pub fn rootfs_tar(which: Rootfs, busybox: Busybox, dest: &Path) -> Result<(), TestImageError> {
     let nnp = crate::effective_uid::effective_uid_elf();
     let passwd =
         format!("{PASSWD}default-user:x:1000:1000:Linux User,,,:/home/default-user:/bin/sh\n");
@@ -228,7 +240,10 @@ pub fn rootfs_tar(which: Rootfs, dest: &Path) -> Result<(), TestImageError> {
         extras.push(file("etc/passwd", 0o644, passwd.as_bytes()));
         extras.push(file("etc/group", 0o644, group.as_bytes()));
     }
-    busybox_rootfs_tar_with(dest, &extras)
+    match busybox {
+        Busybox::Plain => plain_busybox_rootfs_tar_with(dest, &extras),
+        Busybox::Static => busybox_rootfs_tar_with(dest, &extras),
+    }
 }
 
 fn dir(path: &str) -> Extra<'_> {

@@ -10,6 +10,7 @@ pub mod critest;
 pub mod docker_archive;
 pub mod effective_uid;
 pub mod odd;
+pub mod plain_busybox;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -28,6 +29,9 @@ pub enum TestImageError {
     /// Writing the tarball failed.
     #[error("writing {0}: {1}")]
     Io(PathBuf, io::Error),
+    /// Debian's dynamic busybox could not be fetched or read ([`plain_busybox`]).
+    #[error("Debian's dynamic busybox: {0}")]
+    PlainBusybox(String),
 }
 
 /// Where a static busybox is looked for, in order.
@@ -88,6 +92,19 @@ fn add_file<W: Write>(
     b.append_data(&mut h, path, data)
 }
 
+/// Adds the host file `src` (symlinks followed) as the regular file `path`.
+fn add_host_file<W: Write>(
+    b: &mut tar::Builder<W>,
+    src: &Path,
+    path: &str,
+    mode: u32,
+) -> io::Result<()> {
+    let mut f = File::open(src)?;
+    let len = f.metadata()?.len();
+    let mut h = header(tar::EntryType::Regular, mode, len);
+    b.append_data(&mut h, path, &mut f)
+}
+
 /// The default `/etc/passwd` of the busybox rootfs.
 pub const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 /// The default `/etc/group` of the busybox rootfs.
@@ -115,7 +132,30 @@ pub fn busybox_rootfs_tar(dest: &Path) -> Result<(), TestImageError> {
 /// in them: give them in that order), owned by root.
 pub fn busybox_rootfs_tar_with(dest: &Path, extras: &[Extra<'_>]) -> Result<(), TestImageError> {
     let busybox = find_busybox()?;
-    let names = applets(&busybox)?;
+    rootfs_tar_from(dest, &busybox, &[], extras)
+}
+
+/// Like [`busybox_rootfs_tar_with`] on Debian's dynamic busybox
+/// ([`plain_busybox::plain_busybox`]): its shell looks commands up in `PATH`, as upstream's
+/// busybox image's does. Its libraries go in at their host paths and each applet is a hard
+/// link to `/bin/busybox` (as upstream's), so masking `/bin/ls` masks that name only.
+pub fn plain_busybox_rootfs_tar_with(
+    dest: &Path,
+    extras: &[Extra<'_>],
+) -> Result<(), TestImageError> {
+    let plain = plain_busybox::plain_busybox()?;
+    rootfs_tar_from(dest, &plain.binary, &plain.libs, extras)
+}
+
+/// Writes the rootfs of `busybox`: applets as symlinks when `libs` is empty (a static
+/// binary), else as hard links, with `libs` copied in at their own paths.
+fn rootfs_tar_from(
+    dest: &Path,
+    busybox: &Path,
+    libs: &[PathBuf],
+    extras: &[Extra<'_>],
+) -> Result<(), TestImageError> {
+    let names = applets(busybox)?;
     let io_err = |e| TestImageError::Io(dest.to_path_buf(), e);
     let file = File::create(dest).map_err(io_err)?;
     let mut b = tar::Builder::new(BufWriter::new(file));
@@ -138,15 +178,38 @@ pub fn busybox_rootfs_tar_with(dest: &Path, extras: &[Extra<'_>]) -> Result<(), 
         ] {
             add_dir(b, dir, mode)?;
         }
-        let mut f = File::open(&busybox)?;
-        let len = f.metadata()?.len();
-        let mut h = header(tar::EntryType::Regular, 0o755, len);
-        b.append_data(&mut h, "bin/busybox", &mut f)?;
-        for name in &names {
-            let mut h = header(tar::EntryType::Symlink, 0o777, 0);
-            b.append_link(&mut h, format!("bin/{name}"), "busybox")?;
-        }
+        add_host_file(b, busybox, "bin/busybox", 0o755)?;
         let replaced = |p: &str| extras.iter().any(|e| e.path == p);
+        for name in &names {
+            let path = format!("bin/{name}");
+            if replaced(&path) {
+                continue;
+            }
+            if libs.is_empty() {
+                let mut h = header(tar::EntryType::Symlink, 0o777, 0);
+                b.append_link(&mut h, path, "busybox")?;
+            } else {
+                let mut h = header(tar::EntryType::Link, 0o755, 0);
+                b.append_link(&mut h, path, "bin/busybox")?;
+            }
+        }
+        let mut made: Vec<PathBuf> = Vec::new();
+        for lib in libs {
+            let inside = lib.strip_prefix("/").unwrap_or(lib);
+            let mut parents: Vec<&Path> = inside
+                .ancestors()
+                .skip(1)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect();
+            parents.reverse();
+            for dir in parents {
+                if !made.iter().any(|m| m == dir) {
+                    add_dir(b, &dir.to_string_lossy(), 0o755)?;
+                    made.push(dir.to_path_buf());
+                }
+            }
+            add_host_file(b, lib, &inside.to_string_lossy(), 0o755)?;
+        }
         if !replaced("etc/passwd") {
             add_file(b, "etc/passwd", 0o644, PASSWD.as_bytes())?;
         }

@@ -12,7 +12,7 @@ use crate::cni::CniNet;
 use crate::cri::shared_tool;
 use crate::daemon::TestDaemon;
 use crate::registry::{DistRegistry, RegistryAuth};
-use berth_testimg::critest::{rootfs_tar, Rootfs, IMAGES};
+use berth_testimg::critest::{rootfs_tar, Busybox, Rootfs, IMAGES};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,11 +31,16 @@ pub const DIGEST_SKIP_REASON: &str =
     "it pulls gcr.io/k8s-staging-cri-tools/test-image-digest@sha256:9700f9…, \
      which only upstream's exact image bytes match; a locally made stand-in cannot";
 
-/// The spec no busybox stand-in can pass, skipped with [`MASKED_SKIP_REASON`].
+/// The spec that needs a shell looking commands up in `PATH` (it masks `/bin/ls` and expects
+/// `sh -c ls` to fail): run on Debian's dynamic busybox
+/// ([`berth_testimg::plain_busybox`]), skipped with [`MASKED_SKIP_REASON`] only when that
+/// could not be fetched.
 pub const MASKED_SPEC: &str = "Security Context bucket runtime should support MaskedPaths";
-/// Why [`MASKED_SPEC`] is skipped.
+/// Why [`MASKED_SPEC`] is skipped when Debian's dynamic busybox is not at hand.
 pub const MASKED_SKIP_REASON: &str =
-    "it masks /bin/ls and expects `sh -c ls` to fail, but Debian's busybox-static sh runs its      own ls applet whatever /bin/ls is (FEATURE_SH_STANDALONE); berth's masked paths are      checked by tests/tests/cri_security.rs";
+    "Debian's dynamic busybox could not be fetched (`apt-get download busybox`), and the \
+     busybox-static sh runs its own ls applet whatever /bin/ls is (FEATURE_SH_STANDALONE); \
+     berth's masked paths are also checked by tests/tests/cri_security.rs";
 
 /// Where critest is: `$CRITEST`, else `../shared/tools/critest` ([`shared_tool`]).
 pub fn critest_bin() -> Option<PathBuf> {
@@ -47,7 +52,8 @@ pub fn critest_bin() -> Option<PathBuf> {
 pub struct CritestRun {
     /// `-ginkgo.focus` regexes (none: every spec).
     pub focus: Vec<String>,
-    /// More `-ginkgo.skip` regexes (the digest and masked-paths specs are always skipped).
+    /// More `-ginkgo.skip` regexes (the digest spec is always skipped, the masked-paths one
+    /// without Debian's dynamic busybox).
     pub skip: Vec<String>,
     /// Passed to critest as they are (`-ginkgo.v`, `-ginkgo.fail-fast`).
     pub extra_args: Vec<String>,
@@ -67,6 +73,9 @@ pub struct CritestOutcome {
     pub success: bool,
     /// Its whole output (stdout, then stderr).
     pub output: String,
+    /// Why the masked-paths spec was skipped ([`MASKED_SKIP_REASON`] and the fetch error),
+    /// `None` when it ran.
+    pub masked_skipped: Option<String>,
 }
 
 /// Why a run could not happen (the tests turn these into a skip message).
@@ -92,10 +101,18 @@ impl CritestRun {
     /// Panics (after cleaning up) when a step of the harness itself fails.
     pub fn run(&self) -> Result<CritestOutcome, Missing> {
         let critest = critest_bin().ok_or(Missing::Critest)?;
+        let mut masked_skipped = None;
         berth_testimg::find_busybox().map_err(|_| Missing::Tool("busybox-static".into()))?;
         let reg = DistRegistry::start(RegistryAuth::None)
             .ok_or_else(|| Missing::Tool("docker-registry".into()))?;
-        push_images(&reg);
+        let busybox = match berth_testimg::plain_busybox::plain_busybox() {
+            Ok(_) => Busybox::Plain,
+            Err(e) => {
+                masked_skipped = Some(format!("{MASKED_SKIP_REASON} ({e})"));
+                Busybox::Static
+            }
+        };
+        push_images(&reg, busybox);
         let mirror = format!("http://{}", reg.addr);
         // Without the plugins the networking specs fail; everything else still runs.
         let net = CniNet::available().then(|| CniNet::new(2, 254));
@@ -107,7 +124,8 @@ impl CritestRun {
             builder = builder.config_json(n.daemon_config());
         }
         let d = builder.start();
-        let outcome = self.critest(&critest, &d);
+        let mut outcome = self.critest(&critest, &d, masked_skipped.is_some());
+        outcome.masked_skipped = masked_skipped;
         // The daemon (its pods' namespaces) first, then what the plugins left on the host.
         drop(d);
         drop(net);
@@ -115,26 +133,28 @@ impl CritestRun {
         Ok(outcome)
     }
 
-    fn args(&self, endpoint: &str) -> Vec<String> {
+    fn args(&self, endpoint: &str, skip_masked: bool) -> Vec<String> {
         let mut args = vec![
             format!("--runtime-endpoint={endpoint}"),
             format!("--image-endpoint={endpoint}"),
             "-ginkgo.no-color".to_string(),
             format!("-ginkgo.skip={DIGEST_SPEC}"),
-            format!("-ginkgo.skip={MASKED_SPEC}"),
         ];
+        if skip_masked {
+            args.push(format!("-ginkgo.skip={MASKED_SPEC}"));
+        }
         args.extend(self.skip.iter().map(|s| format!("-ginkgo.skip={s}")));
         args.extend(self.focus.iter().map(|f| format!("-ginkgo.focus={f}")));
         args.extend(self.extra_args.iter().cloned());
         args
     }
 
-    fn critest(&self, bin: &Path, d: &TestDaemon) -> CritestOutcome {
+    fn critest(&self, bin: &Path, d: &TestDaemon, skip_masked: bool) -> CritestOutcome {
         let endpoint = format!("unix://{}", d.exec_root().join("cri.sock").display());
         let work = d.dir().join("critest");
         std::fs::create_dir_all(&work).expect("mkdir critest");
         let mut child = Command::new(bin)
-            .args(self.args(&endpoint))
+            .args(self.args(&endpoint, skip_masked))
             .current_dir(&work)
             // Its pod log folders (`$TMPDIR/podLogTest…`) go with the daemon's folder.
             .env("TMPDIR", &work)
@@ -182,6 +202,7 @@ impl CritestRun {
             summary: summary_line(&output),
             success: status.is_some_and(|s| s.success()),
             output,
+            masked_skipped: None,
         }
     }
 }
@@ -225,14 +246,14 @@ pub fn summary_line(output: &str) -> Option<String> {
 
 /// Imports every image from its rootfs on a throwaway berthd, pushes it to `reg` under its
 /// upstream repository path and tags, and removes that berthd.
-fn push_images(reg: &DistRegistry) {
+fn push_images(reg: &DistRegistry, busybox: Busybox) {
     let d = TestDaemon::builder().start();
     for (which, file) in [
         (Rootfs::Common, "critest-rootfs.tar"),
         (Rootfs::PredefinedGroup, "critest-rootfs-group.tar"),
     ] {
         let tar = d.dir().join(file);
-        rootfs_tar(which, &tar).expect("writing a critest rootfs");
+        rootfs_tar(which, busybox, &tar).expect("writing a critest rootfs");
     }
     for img in IMAGES {
         let tar = d.dir().join(match img.rootfs {
