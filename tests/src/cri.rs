@@ -55,8 +55,9 @@ impl Crictl {
         &self.endpoint
     }
 
-    /// Runs `crictl ARGS` (runtime and image endpoint set, 60 s timeout per call).
-    pub fn run(&self, args: &[&str]) -> Output {
+    /// `crictl ARGS` (runtime and image endpoint set, 60 s timeout per call), not started: for
+    /// the long-running ones (`logs -f`, `exec -it`, `port-forward`).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
         c.args([
             "--runtime-endpoint",
@@ -67,7 +68,12 @@ impl Crictl {
             "60s",
         ])
         .args(args);
-        run(c, None)
+        c
+    }
+
+    /// Runs `crictl ARGS` (as [`Crictl::command`]).
+    pub fn run(&self, args: &[&str]) -> Output {
+        run(self.command(args), None)
     }
 
     /// Runs `crictl ARGS`, panicking unless it succeeds; returns stdout.
