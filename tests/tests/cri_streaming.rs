@@ -19,22 +19,6 @@ fn write(dir: &Path, name: &str, v: &serde_json::Value) -> String {
     p.display().to_string()
 }
 
-/// `crictl ARGS` with the daemon's endpoints, as a command to spawn.
-fn crictl_cmd(c: &Crictl, args: &[&str]) -> Command {
-    let bin = berth_tests::crictl_bin().expect("crictl");
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "--runtime-endpoint",
-        c.endpoint(),
-        "--image-endpoint",
-        c.endpoint(),
-        "--timeout",
-        "60s",
-    ])
-    .args(args);
-    cmd
-}
-
 /// Reads `r` to its end on a thread.
 fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
@@ -143,7 +127,8 @@ fn exec_attach_and_port_forward_stream_through_berths_server() {
     assert!(good.success() && good.stdout.trim() == "fine", "{good:?}");
 
     // A client that goes away takes its exec with it.
-    let mut gone = crictl_cmd(&c, &["exec", &a, "sleep", "4321"])
+    let mut gone = c
+        .command(&["exec", &a, "sleep", "4321"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -166,11 +151,10 @@ fn exec_attach_and_port_forward_stream_through_berths_server() {
     }
 
     // exec -i: a pipe's bytes reach the command, whose output comes back whole.
-    let (code, out, err) = run_with_input(crictl_cmd(&c, &["exec", "-i", &a, "cat"]), b"small\n");
+    let (code, out, err) = run_with_input(c.command(&["exec", "-i", &a, "cat"]), b"small\n");
     assert_eq!((code, out.as_str()), (Some(0), "small\n"), "{err}");
     let big: String = (0..20000).map(|i| format!("line {i}\n")).collect();
-    let (code, out, err) =
-        run_with_input(crictl_cmd(&c, &["exec", "-i", &a, "cat"]), big.as_bytes());
+    let (code, out, err) = run_with_input(c.command(&["exec", "-i", &a, "cat"]), big.as_bytes());
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out.len(), big.len(), "{err}");
     assert!(out == big, "cat's output differs");
@@ -201,7 +185,7 @@ fn exec_attach_and_port_forward_stream_through_berths_server() {
     );
     let r = c.ok(&["create", &p, &reader, &pod_cfg]).trim().to_string();
     c.ok(&["start", &r]);
-    let (_, out, err) = run_with_input(crictl_cmd(&c, &["attach", "-i", &r]), b"hello\n");
+    let (_, out, err) = run_with_input(c.command(&["attach", "-i", &r]), b"hello\n");
     assert!(out.contains("got-hello"), "{out} {err}");
 
     // attach -i -t to a TTY container: the terminal's size reaches the container's pty, and
@@ -230,7 +214,8 @@ fn exec_attach_and_port_forward_stream_through_berths_server() {
 
     // port-forward: a local port reaches httpd on the pod's own loopback.
     let port = berth_tests::free_port();
-    let mut fwd = crictl_cmd(&c, &["port-forward", &p, &format!("{port}:8080")])
+    let mut fwd = c
+        .command(&["port-forward", &p, &format!("{port}:8080")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
