@@ -282,9 +282,7 @@ fn a_cri_pods_cgroup_parent_holds_its_containers() {
 
 /// The pod init's PID and cgroup path from the pod's record.
 fn pod_init(d: &TestDaemon, pod: &str) -> (String, String) {
-    let rec = std::fs::read(d.data_root().join("cri/pods").join(format!("{pod}.json")))
-        .expect("pod record");
-    let v: serde_json::Value = serde_json::from_slice(&rec).expect("pod record JSON");
+    let v = berth_tests::pod_record(d, pod);
     let pid = v["initPid"].as_i64().unwrap_or(0);
     assert!(pid > 1, "no init in {v}");
     (

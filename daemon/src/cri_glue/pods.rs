@@ -40,9 +40,13 @@ pub struct PodRecord {
 }
 
 impl PodRecord {
-    /// As the CRI shows it; `ready` only while its init (if it has one) lives.
-    fn info(&self, run_dir: &std::path::Path) -> PodInfo {
+    /// As the CRI shows it, its containers on `runtime`; `ready` only while its init (if it
+    /// has one) lives.
+    fn info(&self, run_dir: &std::path::Path, runtime: &str) -> PodInfo {
         PodInfo {
+            pid: self.init_pid,
+            runtime: runtime.to_string(),
+            cni_result: self.network.as_ref().and_then(|n| n.result.clone()),
             id: self.id.clone(),
             spec: self.spec.clone(),
             ready: self.ready && (!self.has_init() || pod_init::alive(run_dir, self.init_pid)),
@@ -399,17 +403,18 @@ impl PodBackend for Engine {
     }
 
     async fn pod(&self, id: &str) -> CriResult<Option<PodInfo>> {
+        let rt = &self.ctx.config.default_runtime;
         Ok(self
             .pods
             .find(id)?
-            .map(|r| r.info(&self.pods.run_dir(&r.id))))
+            .map(|r| r.info(&self.pods.run_dir(&r.id), rt)))
     }
 
     async fn list_pods(&self) -> CriResult<Vec<PodInfo>> {
         let pods: Vec<PodRecord> = self.pods.lock()?.values().cloned().collect();
         Ok(pods
             .iter()
-            .map(|r| r.info(&self.pods.run_dir(&r.id)))
+            .map(|r| r.info(&self.pods.run_dir(&r.id), &self.ctx.config.default_runtime))
             .collect())
     }
 }
