@@ -176,6 +176,8 @@ pub struct PodSpec {
     /// `/kubepods/besteffort/pod<uid>` from kubelet with the cgroupfs driver; empty: the
     /// runtime's default).
     pub cgroup_parent: String,
+    /// The `RunPodSandbox` config as it came, as JSON (the verbose status shows it).
+    pub config: serde_json::Value,
 }
 
 /// Whose PID namespace a pod's (or one container's) processes are in: the CRI's
@@ -209,6 +211,12 @@ pub struct PodInfo {
     pub ip: String,
     /// Its other addresses (e.g. the IPv6 one of a dual-stack network).
     pub additional_ips: Vec<String>,
+    /// The host PID of the process that holds it (its PID namespace's init; 0: none).
+    pub pid: i32,
+    /// The runtime its containers run on.
+    pub runtime: String,
+    /// The result of its network's CNI ADD, while attached.
+    pub cni_result: Option<serde_json::Value>,
 }
 
 /// The pod side of the engine: sandboxes that hold the namespaces a pod's containers share.

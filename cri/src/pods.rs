@@ -17,6 +17,7 @@ fn hash(m: &BTreeMap<String, String>) -> HashMap<String, String> {
 
 /// The spec a `RunPodSandbox` config asks for.
 pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
+    let config = serde_json::to_value(&c).unwrap_or_default();
     let m = c.metadata.ok_or_else(|| {
         CriError::InvalidArgument("the pod sandbox config has no metadata".into())
     })?;
@@ -75,6 +76,7 @@ pub fn spec(c: cri::PodSandboxConfig) -> CriResult<PodSpec> {
         sysctls,
         port_mappings,
         cgroup_parent,
+        config,
     })
 }
 
@@ -186,6 +188,27 @@ pub async fn list<B: PodBackend>(
         .collect())
 }
 
+/// A pod's verbose `info` document, shaped as containerd's (`SandboxInfo`: the holding
+/// process's PID and state, whether its network namespace is gone, the runtime, the config as
+/// given, the CNI result); berth has no sandbox image, snapshot or OCI spec, so those are
+/// empty.
+fn verbose_info(p: &PodInfo) -> serde_json::Value {
+    serde_json::json!({
+        "pid": p.pid,
+        "processStatus": if p.ready { "running" } else { "stopped" },
+        "netNamespaceClosed": !p.ready && !p.spec.host_network,
+        "image": "",
+        "snapshotKey": "",
+        "snapshotter": "",
+        "runtimeHandler": "",
+        "runtimeType": p.runtime,
+        "runtimeOptions": null,
+        "config": p.spec.config,
+        "runtimeSpec": null,
+        "cniResult": p.cni_result,
+    })
+}
+
 /// `PodSandboxStatus`: NotFound for an unknown pod, as kubelet expects.
 pub async fn pod_status<B: PodBackend>(
     b: &B,
@@ -195,15 +218,7 @@ pub async fn pod_status<B: PodBackend>(
         CriError::NotFound(format!("pod sandbox {} not found", req.pod_sandbox_id))
     })?;
     let info = if req.verbose {
-        let doc = serde_json::json!({
-            "hostname": p.spec.hostname,
-            "logDirectory": p.spec.log_directory,
-            "dns": {"servers": p.spec.dns.servers, "searches": p.spec.dns.searches, "options": p.spec.dns.options},
-            "hostNetwork": p.spec.host_network,
-            "hostIPC": p.spec.host_ipc,
-            "hostPID": p.spec.pid == PidMode::Node,
-        });
-        HashMap::from([("info".to_string(), doc.to_string())])
+        HashMap::from([("info".to_string(), verbose_info(&p).to_string())])
     } else {
         HashMap::new()
     };

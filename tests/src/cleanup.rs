@@ -14,6 +14,7 @@ pub fn everything(dir: &Path, data_root: &Path, bridge: &str) {
     kill_leftovers(dir);
     unmount_under(dir);
     remove_cgroups(&cgroup_paths(data_root, &containers));
+    remove_cgroups(&pod_cgroup_paths(data_root));
     // The bridges of the user networks the daemon created (berthd keeps them across its
     // restarts, as dockerd does), then its default bridge.
     for b in user_bridges(data_root) {
@@ -70,6 +71,21 @@ fn kill_pod_inits(data_root: &Path) {
             }
         }
     }
+}
+
+/// The cgroups of the daemon's CRI pods' inits (`cgroup` of each pod record: `<parent>/<pod
+/// id>`).
+fn pod_cgroup_paths(data_root: &Path) -> Vec<String> {
+    std::fs::read_dir(data_root.join("cri/pods"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read(e.path()).ok())
+                .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .filter_map(|v| v["cgroup"].as_str().map(str::to_string))
+                .filter(|p| !p.is_empty() && !p.split('/').any(|c| c == ".."))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn container_ids(data_root: &Path) -> Vec<String> {

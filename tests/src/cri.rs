@@ -89,3 +89,11 @@ impl Crictl {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("crictl {args:?}: {e}: {out}"))
     }
 }
+
+/// The record `d` keeps of its CRI pod `pod` (`<data-root>/cri/pods/<id>.json`: `initPid`,
+/// `cgroup`, ...).
+pub fn pod_record(d: &TestDaemon, pod: &str) -> serde_json::Value {
+    let p = d.data_root().join("cri/pods").join(format!("{pod}.json"));
+    let rec = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_slice(&rec).expect("pod record JSON")
+}

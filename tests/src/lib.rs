@@ -33,7 +33,7 @@ mod sdk;
 pub use berth_testimg::busybox_rootfs_tar;
 pub use cmd::{Lines, Output};
 pub use cni::{CniNet, CNI_BIN_DIR};
-pub use cri::{crictl_bin, Crictl};
+pub use cri::{crictl_bin, pod_record, Crictl};
 pub use daemon::{free_port, target_dir, Builder, TestDaemon};
 pub use engine::RealEngine;
 pub use refusal::berthd_refuses;

@@ -1,8 +1,10 @@
 //! `HostConfig.CgroupParent` against berthd: `docker run --cgroup-parent /<p>` puts the
 //! container's cgroup at `/<p>/<id>` (as dockerd with the cgroupfs driver), which `stats`,
 //! `update` and `top` read and `rm` removes, leaving the parent; a bad parent is refused; a CRI
-//! pod's `linux.cgroup_parent` is its containers' parent. Each test removes the parent folders
-//! it made, even on failure (a guard dropped after the daemon).
+//! pod's `linux.cgroup_parent` is its containers' parent, and its init's cgroup is
+//! `<parent>/<pod id>` (containerd's sandbox container's place), removed at stop, also after a
+//! berthd crash. Each test removes the parent folders it made, even on failure (a guard
+//! dropped after the daemon).
 
 use berth_tests::{Crictl, TestDaemon};
 use serde_json::json;
@@ -276,6 +278,97 @@ fn a_cri_pods_cgroup_parent_holds_its_containers() {
         !bad.success() && bad.stderr.contains("invalid cgroup parent"),
         "{bad:?}"
     );
+}
+
+/// The pod init's PID and cgroup path from the pod's record.
+fn pod_init(d: &TestDaemon, pod: &str) -> (String, String) {
+    let v = berth_tests::pod_record(d, pod);
+    let pid = v["initPid"].as_i64().unwrap_or(0);
+    assert!(pid > 1, "no init in {v}");
+    (
+        pid.to_string(),
+        v["cgroup"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn a_cri_pods_init_has_its_own_cgroup_under_the_parent() {
+    let parent = Parent::new();
+    let mut d = TestDaemon::start();
+    let Some(c) = Crictl::for_daemon(&d) else {
+        return;
+    };
+    d.import_busybox();
+    let pod_parent = format!("/{}/burstable/poduid-init", parent.0);
+    let dir = d.dir().to_path_buf();
+    let write = |name: &str, v: &serde_json::Value| {
+        let p = dir.join(name);
+        std::fs::write(&p, v.to_string()).expect("write config");
+        p.display().to_string()
+    };
+    let pod_cfg = write(
+        "pod.json",
+        &json!({
+            "metadata": {"name": "cgi", "namespace": "default", "uid": "uid-cgi", "attempt": 0},
+            "log_directory": dir.join("pod-logs"),
+            "linux": {"cgroup_parent": pod_parent}
+        }),
+    );
+    let ctr = write(
+        "ctr.json",
+        &json!({
+            "metadata": {"name": "main"},
+            "image": {"image": "busybox"},
+            "command": ["sleep", "1000"],
+            "log_path": "main/0.log"
+        }),
+    );
+    let pod = c.ok(&["runp", &pod_cfg]).trim().to_string();
+    let (init, recorded) = pod_init(&d, &pod);
+    let pod_cg = format!("{pod_parent}/{pod}");
+    assert_eq!(cgroup_of(&init), pod_cg);
+    assert_eq!(format!("/{recorded}"), pod_cg);
+    // Its containers are its siblings, as containerd's are the pause container's.
+    let id = c.ok(&["create", &pod, &ctr, &pod_cfg]).trim().to_string();
+    c.ok(&["start", &id]);
+    let pid = d
+        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
+        .ok()
+        .trim()
+        .to_string();
+    assert_eq!(cgroup_of(&pid), format!("{pod_parent}/{id}"));
+    // berthd dies: the init lives on in its cgroup, and the restarted berthd still removes it.
+    d.kill9();
+    d.restart();
+    assert_eq!(cgroup_of(&init), pod_cg);
+    let ready = c.json(&["pods", "-o", "json", "--id", &pod]);
+    assert_eq!(ready["items"][0]["state"], "SANDBOX_READY", "{ready}");
+    c.ok(&["stopp", &pod]);
+    let rel = pod_cg.trim_start_matches('/');
+    assert!(!memory_dir(rel).exists(), "{rel} left behind at stop");
+    // Ended (a zombie at most: after the crash its parent is the host's init).
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
+    assert!(
+        status.is_empty() || status.contains("\nState:\tZ"),
+        "init left: {status}"
+    );
+    assert!(memory_dir(pod_parent.trim_start_matches('/')).is_dir());
+    c.ok(&["stopp", &pod]);
+    c.ok(&["rmp", &pod]);
+
+    // No parent: berth's default root, as a container's; RemovePodSandbox alone removes it.
+    let plain_cfg = write(
+        "plain.json",
+        &json!({
+            "metadata": {"name": "plain", "namespace": "default", "uid": "uid-plain", "attempt": 0},
+            "log_directory": dir.join("pod-logs")
+        }),
+    );
+    let pod = c.ok(&["runp", &plain_cfg]).trim().to_string();
+    let (init, _) = pod_init(&d, &pod);
+    assert_eq!(cgroup_of(&init), format!("/berth/{pod}"));
+    c.ok(&["rmp", "-f", &pod]);
+    assert!(!memory_dir(&format!("berth/{pod}")).exists());
 }
 
 /// dockerd (cgroupfs driver) places a container with the same parent at the same path, shows

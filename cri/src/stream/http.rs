@@ -1,15 +1,15 @@
 //! The streaming server's HTTP side: a TCP listener (the `streaming_address`), one-time tokens
 //! taken from the request path, the SPDY/3.1 upgrade with the `X-Stream-Protocol-Version`
 //! negotiation kubelet does (the client lists what it speaks, the server answers the one it
-//! picked) or the WebSocket one (`Sec-WebSocket-Protocol`, exec and attach only), then the
-//! connection handed to the remotecommand or port-forward protocol.
+//! picked) or the WebSocket one (`Sec-WebSocket-Protocol`), then the connection handed to the
+//! remotecommand or port-forward protocol.
 //! Bounded: request headers must come within 30 s, and at most 128 connections are served at
 //! once.
 
 use super::backend::StreamBackend;
 use super::conn::Limits;
-use super::portforward;
 use super::remotecommand::{self, Proto};
+use super::{portforward, portforward_ws};
 use super::{spdy, ws};
 use super::{StreamRequest, Streaming};
 use crate::error::CriError;
@@ -167,11 +167,13 @@ fn handle<B: StreamBackend>(
     let ws_key = header(hyper::header::SEC_WEBSOCKET_KEY);
     // A WebSocket upgrade needs its key (RFC 6455).
     let websocket = upgrade.contains("websocket") && !ws_key.is_empty();
-    if websocket && matches!(sr, StreamRequest::PortForward { .. }) {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            "unable to upgrade: port forwarding is served over SPDY/3.1 only",
-        );
+    // A WebSocket port forward's ports are fixed now (kubelet's `V4Options`).
+    let mut ws_ports = Vec::new();
+    if let (true, StreamRequest::PortForward { ports, .. }) = (websocket, &sr) {
+        match portforward_ws::ports(ports, req.uri().query()) {
+            Ok(p) => ws_ports = p,
+            Err(m) => return plain(StatusCode::BAD_REQUEST, m),
+        }
     }
     if !websocket && !upgrade.contains(&SPDY.to_ascii_lowercase()) {
         return plain(
@@ -179,9 +181,15 @@ fn handle<B: StreamBackend>(
             "unable to upgrade: berth's streaming server speaks SPDY/3.1 and WebSocket",
         );
     }
-    let chosen = if websocket {
+    let port_forward = matches!(sr, StreamRequest::PortForward { .. });
+    let chosen = if websocket && port_forward {
+        negotiate(
+            &offered(&req, WS_PROTOCOL_HEADER),
+            &portforward_ws::PROTOCOLS,
+        )
+    } else if websocket {
         negotiate(&offered(&req, WS_PROTOCOL_HEADER), &WS_PROTOCOLS)
-    } else if let StreamRequest::PortForward { .. } = &sr {
+    } else if port_forward {
         negotiate(&offered(&req, PROTOCOL_HEADER), &[portforward::PROTOCOL])
     } else {
         negotiate(
@@ -214,8 +222,11 @@ fn handle<B: StreamBackend>(
                 return;
             }
         };
-        let conn = if websocket {
-            ws::start(io, Limits::default(), base64)
+        let conn = if websocket && port_forward {
+            let channels = portforward_ws::channels(&ws_ports);
+            ws::start(io, Limits::default(), base64, channels)
+        } else if websocket {
+            ws::start(io, Limits::default(), base64, ws::remotecommand_channels())
         } else {
             spdy::conn::start(io, Limits::default())
         };
@@ -231,7 +242,10 @@ fn handle<B: StreamBackend>(
                 let start = async move { b.attach(&container_id, o).await };
                 remotecommand::serve(conn, proto, opts, start).await
             }
-            StreamRequest::PortForward { pod_id } => {
+            StreamRequest::PortForward { pod_id, .. } if websocket => {
+                portforward_ws::serve(conn, pod_id, ws_ports.len(), backend).await
+            }
+            StreamRequest::PortForward { pod_id, .. } => {
                 portforward::serve(conn, pod_id, backend).await
             }
         }

@@ -1,16 +1,18 @@
 //! berth's streaming server for the CRI's `Exec`, `Attach` and `PortForward`: those calls park
 //! their request under a one-time token ([`tokens`]) and answer the URL
 //! `http://ADDR/{exec,attach,portforward}/TOKEN`; the client (kubelet's proxy, crictl,
-//! critest) upgrades a request to that URL to SPDY/3.1 ([`spdy`]) — or, for exec and attach,
-//! to WebSocket channels ([`ws`]) — and speaks kubelet's remotecommand ([`remotecommand`]:
-//! `v4.channel.k8s.io` down to `channel.k8s.io`) or `portforward.k8s.io` ([`portforward`]) on
-//! it ([`conn`] is what both wires give the protocols). The engine is reached only through
+//! critest) upgrades a request to that URL to SPDY/3.1 ([`spdy`]) or to WebSocket channels
+//! ([`ws`]) and speaks kubelet's remotecommand ([`remotecommand`]: `v4.channel.k8s.io` down
+//! to `channel.k8s.io`) or port forwarding on it (`portforward.k8s.io` streams over SPDY,
+//! [`portforward`]; a channel pair per port over WebSocket, [`portforward_ws`]) ([`conn`] is
+//! what both wires give the protocols). The engine is reached only through
 //! [`backend::StreamBackend`].
 
 pub mod backend;
 pub mod conn;
 mod http;
 pub mod portforward;
+pub mod portforward_ws;
 pub mod remotecommand;
 pub mod requests;
 pub mod spdy;
@@ -36,6 +38,9 @@ pub enum StreamRequest {
     PortForward {
         /// The pod.
         pod_id: String,
+        /// The ports the request named (over WebSocket, the ports forwarded; none: the
+        /// client's `port` query parameters; SPDY clients name theirs per stream).
+        ports: Vec<i32>,
     },
 }
 

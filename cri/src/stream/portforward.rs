@@ -74,7 +74,12 @@ pub async fn serve<B: StreamBackend>(mut conn: Conn, pod_id: String, backend: Ar
 }
 
 /// Relays one pair to its port in the pod.
-async fn forward<B: StreamBackend>(backend: Arc<B>, pod: String, mut data: Stream, error: Stream) {
+pub(crate) async fn forward<B: StreamBackend>(
+    backend: Arc<B>,
+    pod: String,
+    mut data: Stream,
+    error: Stream,
+) {
     let port = headers::get(&data.headers, "port")
         .unwrap_or("")
         .to_string();

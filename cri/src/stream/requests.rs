@@ -97,6 +97,15 @@ pub async fn port_forward(
             pod.id
         )));
     }
-    let url = s.url(StreamRequest::PortForward { pod_id: pod.id })?;
+    if r.port.len() > super::portforward_ws::MAX_PORTS {
+        return Err(CriError::InvalidArgument(format!(
+            "at most {} ports can be forwarded at once",
+            super::portforward_ws::MAX_PORTS
+        )));
+    }
+    let url = s.url(StreamRequest::PortForward {
+        pod_id: pod.id,
+        ports: r.port,
+    })?;
     Ok(cri::PortForwardResponse { url })
 }

@@ -8,6 +8,7 @@ pub mod config;
 mod containers;
 mod images;
 mod network;
+mod pod_cgroup;
 mod pod_init;
 mod pod_ns;
 mod pods;

@@ -8,6 +8,7 @@
 //! record). Stop and remove are idempotent, as kubelet expects.
 
 use super::network::{self, PodNetwork};
+use super::pod_cgroup;
 use super::pod_init;
 use super::pod_ns::{self, Own};
 use super::{blocking, cri_error, Engine};
@@ -15,6 +16,7 @@ use crate::model::container::PodNamespaces;
 use crate::state::Ctx;
 use berth_cri::backend::{PidMode, PodBackend, PodInfo, PodSpec};
 use berth_cri::{CriError, CriResult};
+use berth_runtime::cgroups::Hierarchy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,14 +33,20 @@ pub struct PodRecord {
     pub ready: bool,
     /// The host PID of the init of its PID namespace (0: it has none).
     pub init_pid: i32,
+    /// The cgroup its init lives in, `<parent>/<id>` ([`pod_cgroup`]; empty: none).
+    pub cgroup: String,
     /// Its CNI attachment, until DEL undid it.
     pub network: Option<PodNetwork>,
 }
 
 impl PodRecord {
-    /// As the CRI shows it; `ready` only while its init (if it has one) lives.
-    fn info(&self, run_dir: &std::path::Path) -> PodInfo {
+    /// As the CRI shows it, its containers on `runtime`; `ready` only while its init (if it
+    /// has one) lives.
+    fn info(&self, run_dir: &std::path::Path, runtime: &str) -> PodInfo {
         PodInfo {
+            pid: self.init_pid,
+            runtime: runtime.to_string(),
+            cni_result: self.network.as_ref().and_then(|n| n.result.clone()),
             id: self.id.clone(),
             spec: self.spec.clone(),
             ready: self.ready && (!self.has_init() || pod_init::alive(run_dir, self.init_pid)),
@@ -243,18 +251,25 @@ impl PodBackend for Engine {
         // Refused here rather than at each container's create.
         crate::containers::cgroup_parent::check(&spec.cgroup_parent)
             .map_err(|e| CriError::InvalidArgument(e.to_string()))?;
+        let id = random_id();
         // No hostname: the node's, as containerd does (kubelet always sends one).
         if spec.hostname.is_empty() {
             spec.hostname = nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default();
         }
+        let cgroup = match spec.pid {
+            PidMode::Pod => pod_cgroup::path(&spec.cgroup_parent, &id)
+                .map_err(|e| CriError::InvalidArgument(e.to_string()))?,
+            _ => String::new(),
+        };
         let mut r = PodRecord {
-            id: random_id(),
+            id,
             spec,
             created_at: berth_cri::now_nanos(),
             ready: false,
             init_pid: 0,
+            cgroup,
             network: None,
         };
         {
@@ -278,16 +293,23 @@ impl PodBackend for Engine {
         }
         let dir = self.pods.run_dir(&r.id);
         let (own, host, init, id) = (r.own(), r.spec.hostname.clone(), r.has_init(), r.id.clone());
-        let d2 = dir.clone();
+        let (d2, cg) = (dir.clone(), r.cgroup.clone());
         r.init_pid = blocking(move || {
             pod_ns::pin(&d2, own, &host).map_err(CriError::internal)?;
             if !init {
                 return Ok(0);
             }
-            pod_init::spawn(&d2, &id).map_err(|e| {
+            let pid = pod_init::spawn(&d2, &id).map_err(|e| {
                 pod_ns::release(&d2);
                 CriError::internal(e)
-            })
+            })?;
+            // Its cgroup, before anything of the pod runs in its namespace.
+            if let Err(e) = pod_cgroup::place(Hierarchy::detect(), &cg, pid) {
+                pod_init::end(&d2, pid);
+                pod_ns::release(&d2);
+                return Err(CriError::Internal(format!("placing the pod init: {e}")));
+            }
+            Ok(pid)
         })
         .await?;
         // The network (a failed ADD undoes itself), then the record as ready; on a failure
@@ -300,10 +322,11 @@ impl PodBackend for Engine {
             Err(e) => Err(e),
         };
         if let Err(e) = made {
-            let (d2, pid) = (dir.clone(), r.init_pid);
+            let (d2, pid, cg) = (dir.clone(), r.init_pid, r.cgroup.clone());
             let _ = blocking(move || {
                 pod_init::end(&d2, pid);
                 pod_ns::release(&d2);
+                let _ = pod_cgroup::remove(Hierarchy::detect(), &cg);
                 Ok(())
             })
             .await;
@@ -326,7 +349,7 @@ impl PodBackend for Engine {
                 }
             }
         }
-        let (dir, pid) = (self.pods.run_dir(&r.id), r.init_pid);
+        let (dir, pid, cg) = (self.pods.run_dir(&r.id), r.init_pid, r.cgroup.clone());
         // DEL first, while the namespace is still there (a failure is answered: kubelet
         // retries the stop).
         if let Some(net) = r.network.clone() {
@@ -340,10 +363,12 @@ impl PodBackend for Engine {
             .await?;
         }
         blocking(move || {
-            // Ending the init ends whatever is left in its PID namespace.
+            // Ending the init ends whatever is left in its PID namespace; then its cgroup
+            // (a failure is answered: kubelet retries the stop).
             pod_init::end(&dir, pid);
             pod_ns::release(&dir);
-            Ok(())
+            pod_cgroup::remove(Hierarchy::detect(), &cg)
+                .map_err(|e| CriError::Internal(format!("removing the pod's cgroup: {e}")))
         })
         .await?;
         if r.ready || r.network.is_some() {
@@ -378,17 +403,18 @@ impl PodBackend for Engine {
     }
 
     async fn pod(&self, id: &str) -> CriResult<Option<PodInfo>> {
+        let rt = &self.ctx.config.default_runtime;
         Ok(self
             .pods
             .find(id)?
-            .map(|r| r.info(&self.pods.run_dir(&r.id))))
+            .map(|r| r.info(&self.pods.run_dir(&r.id), rt)))
     }
 
     async fn list_pods(&self) -> CriResult<Vec<PodInfo>> {
         let pods: Vec<PodRecord> = self.pods.lock()?.values().cloned().collect();
         Ok(pods
             .iter()
-            .map(|r| r.info(&self.pods.run_dir(&r.id)))
+            .map(|r| r.info(&self.pods.run_dir(&r.id), &self.ctx.config.default_runtime))
             .collect())
     }
 }

@@ -1,14 +1,17 @@
 //! kubelet's WebSocket channels (`channel.k8s.io`, `base64.channel.k8s.io` and their `v4.`
-//! forms) for exec and attach: after the RFC 6455 handshake every message is led by its
-//! channel — 0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize — as a byte, or with base64 as an
-//! ASCII digit followed by base64 text. The channels become the same [`Stream`]s the SPDY
-//! wire gives, so the remotecommand protocol runs unchanged on top; a channel cannot be
-//! half-closed, and the connection ends with a close frame. Client frames must be masked and
-//! are bounded, whole messages included.
+//! forms): after the RFC 6455 handshake every message is led by its channel, as a byte, or
+//! with base64 as an ASCII digit (`'0'` + the number) followed by base64 text. Exec and attach
+//! use channels 0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize ([`remotecommand_channels`]);
+//! port forwarding a data and an error channel per port (`stream/portforward_ws.rs`). The
+//! channels become the same [`Stream`]s the SPDY wire gives, so the protocols run unchanged
+//! on top; a channel cannot be half-closed, and the connection ends with a close frame.
+//! Client frames must be masked and are bounded, whole messages included; data on a channel
+//! the client may not write is dropped, as kubelet's `wsstream` does.
 
 pub mod sha1;
 
 use super::conn::{Conn, Limits, Out, Parts, Stream, StreamWriter, Wire};
+use super::spdy::headers::Headers;
 use base64::Engine;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
@@ -105,26 +108,60 @@ async fn read_frame(r: &mut (impl AsyncRead + Unpin), max: usize) -> std::io::Re
     })
 }
 
-/// Serves WebSocket channels on `io` (the upgraded connection).
+/// One channel of a connection, numbered by its place in the list.
+pub struct Channel {
+    /// The headers its [`Stream`] carries for the protocol on top (names lower-case).
+    pub headers: Headers,
+    /// Whether the client writes on it (else its data is dropped).
+    pub readable: bool,
+    /// What berth sends on it first, before the protocol on top gets it.
+    pub first: Option<Vec<u8>>,
+}
+
+/// The most channels a connection has: the numbers a base64 channel digit can carry.
+pub const MAX_CHANNELS: usize = (u8::MAX - b'0') as usize;
+
+/// The channels of exec and attach (the client writes stdin and resize).
+pub fn remotecommand_channels() -> Vec<Channel> {
+    CHANNELS
+        .iter()
+        .enumerate()
+        .map(|(id, name)| Channel {
+            headers: vec![("streamtype".into(), name.to_string())],
+            readable: matches!(id, 0 | 4),
+            first: None,
+        })
+        .collect()
+}
+
+/// Serves WebSocket `channels` (at most [`MAX_CHANNELS`]) on `io`, the upgraded connection.
 pub fn start(
     io: impl AsyncRead + AsyncWrite + Send + 'static,
     limits: Limits,
     base64: bool,
+    channels: Vec<Channel>,
 ) -> Conn {
     let (r, w) = tokio::io::split(io);
     let bye = message(CLOSE, &1000u16.to_be_bytes());
-    Conn::assemble(w, limits, Some(bye), move |p| read_loop(r, p, base64))
+    Conn::assemble(w, limits, Some(bye), move |p| {
+        read_loop(r, p, base64, channels)
+    })
 }
 
-async fn read_loop(r: impl AsyncRead + Send + Unpin + 'static, parts: Parts, base64: bool) {
+async fn read_loop(
+    r: impl AsyncRead + Send + Unpin + 'static,
+    parts: Parts,
+    base64: bool,
+    channels: Vec<Channel>,
+) {
     let wire = Wire::WebSocket { base64 };
-    // Every channel exists from the start; the client writes only stdin and resize.
+    // Every channel exists from the start.
     let mut feeds: Vec<Option<mpsc::Sender<Vec<u8>>>> = Vec::new();
-    for (id, name) in CHANNELS.iter().enumerate() {
+    for (id, c) in channels.into_iter().take(MAX_CHANNELS).enumerate() {
         let (tx, rx) = mpsc::channel(super::conn::QUEUE);
-        feeds.push(matches!(id, 0 | 4).then_some(tx));
+        feeds.push(c.readable.then_some(tx));
         let s = Stream {
-            headers: vec![("streamtype".into(), name.to_string())],
+            headers: c.headers,
             rx,
             tx: StreamWriter {
                 id: id as u32,
@@ -133,6 +170,11 @@ async fn read_loop(r: impl AsyncRead + Send + Unpin + 'static, parts: Parts, bas
                 activity: parts.activity.clone(),
             },
         };
+        if let Some(first) = c.first {
+            if !s.tx.write(&first).await {
+                return;
+            }
+        }
         if parts.incoming.send(s).await.is_err() {
             return;
         }
