@@ -6,12 +6,14 @@
 //! - `cargo xtask ci` — the README's second command and what `.ci/run` calls: installs the test
 //!   dependencies, builds the workspace, runs every test and the quick benchmark.
 //! - `cargo xtask bench [--quick] [--filter NAME]` — berth side by side with Docker and Podman.
-//! - `cargo xtask critest [--focus R] [--skip R] [-- ARGS]` — the CRI conformance suite
-//!   (cri-tools' critest) against a berthd, with its images served from a loopback registry.
+//! - `cargo xtask critest [--benchmark] [--focus R] [--skip R] [-- ARGS]` — the CRI conformance
+//!   suite (cri-tools' critest) against a berthd, with its images served from a loopback
+//!   registry; `--benchmark` runs critest's benchmarks and prints their figures.
 
 mod bench;
 mod ci;
 mod critest;
+mod critest_bench;
 mod demo;
 mod sh;
 
@@ -46,6 +48,6 @@ fn usage() {
          demo                  install packages, build, start berthd, run a container\n  \
          ci                    install test packages, build, run all tests and the quick bench\n  \
          bench [--quick] [--filter NAME] [--json FILE]\n                        benchmark berth against Docker and Podman when installed\n  \
-         critest [--focus R] [--skip R] [--timeout SECS] [-- ARGS]\n                        the CRI conformance suite (../shared/tools/critest) against berthd"
+         critest [--benchmark] [--focus R] [--skip R] [--timeout SECS] [-- ARGS]\n                        the CRI conformance suite (../shared/tools/critest) against berthd"
     );
 }
