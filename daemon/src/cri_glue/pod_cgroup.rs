@@ -6,10 +6,19 @@
 //! in the pod's record, so a berthd restarted after a crash still removes it; it is made
 //! before the init is moved in (missing parent folders too, v1 or v2) and removed at
 //! StopPodSandbox once the init has ended (whatever is still in it is killed first), leaving
-//! the parent, which kubelet owns.
+//! the parent, which kubelet owns. The path is also noted in the pod's run-time folder before
+//! the cgroup is made ([`note`]), so the start-up sweep ([`super::pod_orphans`]) finds the
+//! cgroup of a pod whose record a crash kept from being written.
 
 use berth_runtime::cgroups::{Cgroup, Hierarchy};
 use berth_runtime::RuntimeError;
+use std::path::Path;
+
+/// The file in a pod's run-time folder that names its cgroup.
+const NOTE: &str = "cgroup";
+
+/// The longest note read back: a checked parent, a `/` and a pod ID.
+const MAX_NOTE: u64 = crate::containers::cgroup_parent::MAX_LEN as u64 + 1 + 64;
 
 /// The cgroup of pod `id` whose `linux.cgroup_parent` is `parent` (checked: a bad parent is
 /// refused as for a container), without a leading `/`.
@@ -18,6 +27,27 @@ pub fn path(parent: &str, id: &str) -> Result<String, crate::error::ServiceError
         "{}/{id}",
         crate::containers::cgroup_parent::check(parent)?
     ))
+}
+
+/// Notes cgroup `path` in the pod's run-time folder `dir`.
+pub fn note(dir: &Path, path: &str) -> Result<(), RuntimeError> {
+    std::fs::write(dir.join(NOTE), path).map_err(|source| RuntimeError::Sys {
+        context: format!("noting the pod's cgroup in {}", dir.display()),
+        source,
+    })
+}
+
+/// The cgroup noted in `dir` for pod `id`, if the note is one [`path`] gives for that pod.
+pub fn noted(dir: &Path, id: &str) -> Option<String> {
+    use std::io::Read;
+    let mut s = String::new();
+    std::fs::File::open(dir.join(NOTE))
+        .ok()?
+        .take(MAX_NOTE)
+        .read_to_string(&mut s)
+        .ok()?;
+    let (parent, leaf) = s.rsplit_once('/')?;
+    (leaf == id && path(parent, id).ok()? == s).then_some(s)
 }
 
 /// Makes cgroup `path` in `hierarchy` and moves process `pid` (the pod init) into it.
@@ -91,6 +121,26 @@ mod tests {
         // Gone already, or never made: nothing to do.
         remove(h.clone(), &p).expect("idempotent");
         remove(h, "").expect("no cgroup");
+    }
+
+    #[test]
+    fn a_note_is_read_back_only_as_that_pods_cgroup() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let id = "ab".repeat(32);
+        assert_eq!(noted(t.path(), &id), None);
+        let p = path("/kubepods/pod1", &id).expect("ok");
+        note(t.path(), &p).expect("noted");
+        assert_eq!(noted(t.path(), &id), Some(p));
+        // Another pod's, or one no pod could have.
+        assert_eq!(noted(t.path(), &"cd".repeat(32)), None);
+        for bad in [
+            format!("a/../../{id}"),
+            format!("/kubepods/{id}"),
+            id.clone(),
+        ] {
+            std::fs::write(t.path().join(NOTE), bad).expect("write");
+            assert_eq!(noted(t.path(), &id), None);
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! ([`super::pod_init`]); no image. Its containers are ordinary berth containers whose record
 //! names the pod (`ContainerRecord::pod`) and which join its namespaces at start; its network
 //! comes from CNI ([`super::network`]: ADD at run, DEL at stop, what DEL needs kept in the
-//! record). Stop and remove are idempotent, as kubelet expects.
+//! record). Stop and remove are idempotent, as kubelet expects. What a crash before the record
+//! was written left is undone when the store is opened ([`super::pod_orphans`]).
 
 use super::network::{self, PodNetwork};
 use super::pod_cgroup;
@@ -122,7 +123,12 @@ impl Pods {
         berth_core::atomic::clean_temps(&dir);
         let run = ctx.config.exec_root.join("cri").join("pods");
         let mut map = BTreeMap::new();
+        // Every record's ID, readable or not: only a pod with none is an orphan.
+        let mut known = std::collections::BTreeSet::new();
         for e in std::fs::read_dir(&dir)?.flatten() {
+            if let Some(id) = e.file_name().to_str().and_then(|n| n.strip_suffix(".json")) {
+                known.insert(id.to_string());
+            }
             let Ok(bytes) = std::fs::read(e.path()) else {
                 continue;
             };
@@ -144,6 +150,7 @@ impl Pods {
             r.ready = r.ready && held && init;
             map.insert(r.id.clone(), r);
         }
+        super::pod_orphans::sweep(&run, &known);
         Ok(Pods {
             dir,
             run,
@@ -303,8 +310,11 @@ impl PodBackend for Engine {
                 pod_ns::release(&d2);
                 CriError::internal(e)
             })?;
-            // Its cgroup, before anything of the pod runs in its namespace.
-            if let Err(e) = pod_cgroup::place(Hierarchy::detect(), &cg, pid) {
+            // Its cgroup (noted first, for the start-up sweep should berthd die before the
+            // record is written), before anything of the pod runs in its namespace.
+            let placed = pod_cgroup::note(&d2, &cg)
+                .and_then(|()| pod_cgroup::place(Hierarchy::detect(), &cg, pid));
+            if let Err(e) = placed {
                 pod_init::end(&d2, pid);
                 pod_ns::release(&d2);
                 return Err(CriError::Internal(format!("placing the pod init: {e}")));
