@@ -2,10 +2,11 @@
 //! container's cgroup at `/<p>/<id>` (as dockerd with the cgroupfs driver), which `stats`,
 //! `update` and `top` read and `rm` removes, leaving the parent; a bad parent is refused; a CRI
 //! pod's `linux.cgroup_parent` is its containers' parent, and its init's cgroup is
-//! `<parent>/<pod id>` (containerd's sandbox container's place), removed at stop, also after a
-//! berthd crash, or by the next berthd's start-up when the crash came before the pod's record
-//! was written (another daemon's pods and look-alike processes untouched). Each test removes
-//! the parent folders it made, even on failure (a guard dropped after the daemon).
+//! `<parent>/<pod id>` (containerd's sandbox container's place, with its least CPU share),
+//! removed at stop, also after a berthd crash, or by the next berthd's start-up when the crash
+//! came before the pod's record was written (another daemon's pods and look-alike processes
+//! untouched). Each test removes the parent folders it made, even on failure (a guard dropped
+//! after the daemon).
 
 use berth_tests::{Crictl, TestDaemon};
 use serde_json::json;
@@ -89,6 +90,17 @@ fn cgroup_of(pid: &str) -> String {
 fn memory_limit(rel: &str) -> String {
     let v1 = format!("/sys/fs/cgroup/memory/{rel}/memory.limit_in_bytes");
     let v2 = format!("/sys/fs/cgroup/{rel}/memory.max");
+    std::fs::read_to_string(&v1)
+        .or_else(|_| std::fs::read_to_string(&v2))
+        .unwrap_or_else(|e| panic!("{v1}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// The CPU share of cgroup `rel`: `cpu.shares` (v1) or `cpu.weight` (v2).
+fn cpu_share(rel: &str) -> String {
+    let v1 = format!("/sys/fs/cgroup/cpu/{rel}/cpu.shares");
+    let v2 = format!("/sys/fs/cgroup/{rel}/cpu.weight");
     std::fs::read_to_string(&v1)
         .or_else(|_| std::fs::read_to_string(&v2))
         .unwrap_or_else(|e| panic!("{v1}: {e}"))
@@ -329,6 +341,13 @@ fn a_cri_pods_init_has_its_own_cgroup_under_the_parent() {
     let pod_cg = format!("{pod_parent}/{pod}");
     assert_eq!(cgroup_of(&init), pod_cg);
     assert_eq!(format!("/{recorded}"), pod_cg);
+    // containerd's sandbox share: 2 (v1), weight 1 (v2).
+    let least = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "1"
+    } else {
+        "2"
+    };
+    assert_eq!(cpu_share(&recorded), least);
     // Its containers are its siblings, as containerd's are the pause container's.
     let id = c.ok(&["create", &pod, &ctr, &pod_cfg]).trim().to_string();
     c.ok(&["start", &id]);
@@ -338,6 +357,11 @@ fn a_cri_pods_init_has_its_own_cgroup_under_the_parent() {
         .trim()
         .to_string();
     assert_eq!(cgroup_of(&pid), format!("{pod_parent}/{id}"));
+    assert_ne!(
+        cpu_share(&format!("{pod_parent}/{id}")),
+        least,
+        "a container's is the default"
+    );
     // berthd dies: the init lives on in its cgroup, and the restarted berthd still removes it.
     d.kill9();
     d.restart();

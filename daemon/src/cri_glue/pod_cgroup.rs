@@ -8,9 +8,11 @@
 //! StopPodSandbox once the init has ended (whatever is still in it is killed first), leaving
 //! the parent, which kubelet owns. The path is also noted in the pod's run-time folder before
 //! the cgroup is made ([`note`]), so the start-up sweep ([`super::pod_orphans`]) finds the
-//! cgroup of a pod whose record a crash kept from being written.
+//! cgroup of a pod whose record a crash kept from being written. Like containerd's sandbox
+//! container (`WithDefaultSandboxShares`), the cgroup gets the least CPU share, `cpu.shares` 2
+//! on v1 (`cpu.weight` 1 on v2, runc's conversion of 2 shares): the init only reaps.
 
-use berth_runtime::cgroups::{Cgroup, Hierarchy};
+use berth_runtime::cgroups::{Cgroup, Hierarchy, Limits};
 use berth_runtime::RuntimeError;
 use std::path::Path;
 
@@ -50,11 +52,19 @@ pub fn noted(dir: &Path, id: &str) -> Option<String> {
     (leaf == id && path(parent, id).ok()? == s).then_some(s)
 }
 
-/// Makes cgroup `path` in `hierarchy` and moves process `pid` (the pod init) into it.
+/// A sandbox's CPU share, as containerd's: 2 (the kernel's least on v1).
+fn least_cpu() -> Limits {
+    Limits {
+        cpu_shares: 2,
+        ..Limits::default()
+    }
+}
+
+/// Makes cgroup `path` in `hierarchy`, with the least CPU share, and moves process `pid` (the pod init) into it.
 pub fn place(hierarchy: Hierarchy, path: &str, pid: i32) -> Result<(), RuntimeError> {
     let cg = Cgroup::new(hierarchy, path);
     cg.create()?;
-    if let Err(e) = cg.add(pid) {
+    if let Err(e) = cg.apply(&least_cpu()).and_then(|()| cg.add(pid)) {
         let _ = cg.remove();
         return Err(e);
     }
@@ -97,7 +107,7 @@ mod tests {
     }
 
     #[test]
-    fn v2_the_init_is_placed_under_the_parent_and_the_leaf_removed() {
+    fn v2_the_init_is_placed_under_the_parent_with_weight_1_and_the_leaf_removed() {
         let t = tempfile::tempdir().expect("tempdir");
         let h = v2_root(t.path());
         let p = path("/kubepods/pod1", "abc").expect("ok");
@@ -107,6 +117,11 @@ mod tests {
             std::fs::read_to_string(leaf.join("cgroup.procs")).expect("procs"),
             "4242"
         );
+        // containerd's sandbox share: 2 shares, weight 1.
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("cpu.weight")).expect("cpu.weight"),
+            "1"
+        );
         // Controllers enabled down the path, as for a container.
         assert!(
             std::fs::read_to_string(t.path().join("cgroup.subtree_control"))
@@ -114,7 +129,9 @@ mod tests {
                 .contains("+memory")
         );
         // The fake tree's files are not removed by rmdir as cgroupfs's are.
-        std::fs::remove_file(leaf.join("cgroup.procs")).expect("rm procs");
+        for f in ["cgroup.procs", "cpu.weight"] {
+            std::fs::remove_file(leaf.join(f)).expect("rm");
+        }
         remove(h.clone(), &p).expect("removed");
         assert!(!leaf.exists());
         assert!(t.path().join("kubepods/pod1").is_dir(), "the parent stays");
@@ -144,18 +161,20 @@ mod tests {
     }
 
     #[test]
-    fn v1_every_hierarchy_gets_the_init() {
+    fn v1_every_hierarchy_gets_the_init_and_cpu_the_least_share() {
         let t = tempfile::tempdir().expect("tempdir");
         let mut m = std::collections::BTreeMap::new();
-        for c in ["memory", "pids"] {
+        for c in ["memory", "pids", "cpu"] {
             std::fs::create_dir(t.path().join(c)).expect("mkdir");
             m.insert(c.to_string(), t.path().join(c));
         }
         let p = path("", "abc").expect("ok");
         place(Hierarchy::V1(m), &p, 7).expect("placed");
-        for c in ["memory", "pids"] {
+        for c in ["memory", "pids", "cpu"] {
             let procs = t.path().join(c).join("berth/abc/cgroup.procs");
             assert_eq!(std::fs::read_to_string(procs).expect("procs"), "7");
         }
+        let shares = t.path().join("cpu/berth/abc/cpu.shares");
+        assert_eq!(std::fs::read_to_string(shares).expect("shares"), "2");
     }
 }
