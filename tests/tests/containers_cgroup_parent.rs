@@ -86,10 +86,10 @@ fn cgroup_of(pid: &str) -> String {
         .unwrap_or_else(|| panic!("no memory cgroup in {text}"))
 }
 
-/// A file of the memory controller's folder `rel` (v1 or v2 name).
-fn memory_limit(rel: &str) -> String {
-    let v1 = format!("/sys/fs/cgroup/memory/{rel}/memory.limit_in_bytes");
-    let v2 = format!("/sys/fs/cgroup/{rel}/memory.max");
+/// File `v1` of controller `ctrl`'s folder `rel` (v1), or file `v2` of `rel` (v2), trimmed.
+fn cgroup_file(ctrl: &str, rel: &str, v1: &str, v2: &str) -> String {
+    let v1 = format!("/sys/fs/cgroup/{ctrl}/{rel}/{v1}");
+    let v2 = format!("/sys/fs/cgroup/{rel}/{v2}");
     std::fs::read_to_string(&v1)
         .or_else(|_| std::fs::read_to_string(&v2))
         .unwrap_or_else(|e| panic!("{v1}: {e}"))
@@ -97,15 +97,14 @@ fn memory_limit(rel: &str) -> String {
         .to_string()
 }
 
+/// The memory limit of cgroup `rel`.
+fn memory_limit(rel: &str) -> String {
+    cgroup_file("memory", rel, "memory.limit_in_bytes", "memory.max")
+}
+
 /// The CPU share of cgroup `rel`: `cpu.shares` (v1) or `cpu.weight` (v2).
 fn cpu_share(rel: &str) -> String {
-    let v1 = format!("/sys/fs/cgroup/cpu/{rel}/cpu.shares");
-    let v2 = format!("/sys/fs/cgroup/{rel}/cpu.weight");
-    std::fs::read_to_string(&v1)
-        .or_else(|_| std::fs::read_to_string(&v2))
-        .unwrap_or_else(|e| panic!("{v1}: {e}"))
-        .trim()
-        .to_string()
+    cgroup_file("cpu", rel, "cpu.shares", "cpu.weight")
 }
 
 fn memory_dir(rel: &str) -> PathBuf {
