@@ -44,15 +44,23 @@ pub fn sweep(run: &Path, known: &BTreeSet<String>) {
         for &(pid, _) in inits.iter().filter(|(_, of)| *of == id) {
             pod_init::end_if(pid, || is_init_of(pid, &id, &dir));
         }
-        pod_ns::release(&dir);
-        if let Some(cg) = pod_cgroup::noted(&dir, &id) {
-            if let Err(e) = pod_cgroup::remove(Hierarchy::detect(), &cg) {
-                tracing::warn!("pod {id}: removing its cgroup {cg}: {e}");
-            }
+        discard(&dir, &pod_cgroup::noted(&dir, &id).unwrap_or_default());
+    }
+}
+
+/// Releases the pins in pod folder `dir`, removes the pod's cgroup `cgroup` (empty: none)
+/// and the folder, once the pod's init (if any) has ended; what could not be removed is
+/// logged. Blocking.
+pub fn discard(dir: &Path, cgroup: &str) {
+    pod_ns::release(dir);
+    if let Err(e) = pod_cgroup::remove(Hierarchy::detect(), cgroup) {
+        tracing::warn!("removing the pod cgroup {cgroup}: {e}");
+    }
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!("removing {}: {e}", dir.display())
         }
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            tracing::warn!("pod {id}: removing {}: {e}", dir.display());
-        }
+        _ => {}
     }
 }
 

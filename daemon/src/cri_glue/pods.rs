@@ -12,6 +12,7 @@ use super::network::{self, PodNetwork};
 use super::pod_cgroup;
 use super::pod_init;
 use super::pod_ns::{self, Own};
+use super::pod_orphans::discard;
 use super::{blocking, cri_error, Engine};
 use crate::model::container::PodNamespaces;
 use crate::state::Ctx;
@@ -302,12 +303,15 @@ impl PodBackend for Engine {
         let (own, host, init, id) = (r.own(), r.spec.hostname.clone(), r.has_init(), r.id.clone());
         let (d2, cg) = (dir.clone(), r.cgroup.clone());
         r.init_pid = blocking(move || {
-            pod_ns::pin(&d2, own, &host).map_err(CriError::internal)?;
+            pod_ns::pin(&d2, own, &host).map_err(|e| {
+                discard(&d2, "");
+                CriError::internal(e)
+            })?;
             if !init {
                 return Ok(0);
             }
             let pid = pod_init::spawn(&d2, &id).map_err(|e| {
-                pod_ns::release(&d2);
+                discard(&d2, "");
                 CriError::internal(e)
             })?;
             // Its cgroup (noted first, for the start-up sweep should berthd die before the
@@ -316,14 +320,15 @@ impl PodBackend for Engine {
                 .and_then(|()| pod_cgroup::place(Hierarchy::detect(), &cg, pid));
             if let Err(e) = placed {
                 pod_init::end(&d2, pid);
-                pod_ns::release(&d2);
+                discard(&d2, &cg);
                 return Err(CriError::Internal(format!("placing the pod init: {e}")));
             }
             Ok(pid)
         })
         .await?;
         // The network (a failed ADD undoes itself), then the record as ready; on a failure
-        // the init and the pins go, and the record the network step may have written.
+        // the init, the pins, the cgroup and the folder go, and the record the network step
+        // may have written.
         let made = match self.join_network(&mut r).await {
             Ok(()) => {
                 r.ready = true;
@@ -335,8 +340,7 @@ impl PodBackend for Engine {
             let (d2, pid, cg) = (dir.clone(), r.init_pid, r.cgroup.clone());
             let _ = blocking(move || {
                 pod_init::end(&d2, pid);
-                pod_ns::release(&d2);
-                let _ = pod_cgroup::remove(Hierarchy::detect(), &cg);
+                discard(&d2, &cg);
                 Ok(())
             })
             .await;
