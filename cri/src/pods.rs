@@ -191,11 +191,12 @@ pub async fn list<B: PodBackend>(
 /// A pod's verbose `info` document, shaped as containerd's (`SandboxInfo`: the holding
 /// process's PID and state, whether its network namespace is gone, the runtime, the config as
 /// given, the CNI result); berth has no sandbox image, snapshot or OCI spec, so those are
-/// empty.
+/// empty. A pod that is not ready has no process: as containerd's, whose sandbox task is
+/// deleted once it exits, its PID is 0 and its process status `deleted`.
 fn verbose_info(p: &PodInfo) -> serde_json::Value {
     serde_json::json!({
-        "pid": p.pid,
-        "processStatus": if p.ready { "running" } else { "stopped" },
+        "pid": if p.ready { p.pid } else { 0 },
+        "processStatus": if p.ready { "running" } else { "deleted" },
         "netNamespaceClosed": !p.ready && !p.spec.host_network,
         "image": "",
         "snapshotKey": "",

@@ -2,9 +2,11 @@
 //! container's cgroup at `/<p>/<id>` (as dockerd with the cgroupfs driver), which `stats`,
 //! `update` and `top` read and `rm` removes, leaving the parent; a bad parent is refused; a CRI
 //! pod's `linux.cgroup_parent` is its containers' parent, and its init's cgroup is
-//! `<parent>/<pod id>` (containerd's sandbox container's place), removed at stop, also after a
-//! berthd crash. Each test removes the parent folders it made, even on failure (a guard
-//! dropped after the daemon).
+//! `<parent>/<pod id>` (containerd's sandbox container's place, with its least CPU share),
+//! removed at stop, also after a berthd crash, or by the next berthd's start-up when the crash
+//! came before the pod's record was written (another daemon's pods and look-alike processes
+//! untouched). Each test removes the parent folders it made, even on failure (a guard dropped
+//! after the daemon).
 
 use berth_tests::{Crictl, TestDaemon};
 use serde_json::json;
@@ -84,15 +86,25 @@ fn cgroup_of(pid: &str) -> String {
         .unwrap_or_else(|| panic!("no memory cgroup in {text}"))
 }
 
-/// A file of the memory controller's folder `rel` (v1 or v2 name).
-fn memory_limit(rel: &str) -> String {
-    let v1 = format!("/sys/fs/cgroup/memory/{rel}/memory.limit_in_bytes");
-    let v2 = format!("/sys/fs/cgroup/{rel}/memory.max");
+/// File `v1` of controller `ctrl`'s folder `rel` (v1), or file `v2` of `rel` (v2), trimmed.
+fn cgroup_file(ctrl: &str, rel: &str, v1: &str, v2: &str) -> String {
+    let v1 = format!("/sys/fs/cgroup/{ctrl}/{rel}/{v1}");
+    let v2 = format!("/sys/fs/cgroup/{rel}/{v2}");
     std::fs::read_to_string(&v1)
         .or_else(|_| std::fs::read_to_string(&v2))
         .unwrap_or_else(|e| panic!("{v1}: {e}"))
         .trim()
         .to_string()
+}
+
+/// The memory limit of cgroup `rel`.
+fn memory_limit(rel: &str) -> String {
+    cgroup_file("memory", rel, "memory.limit_in_bytes", "memory.max")
+}
+
+/// The CPU share of cgroup `rel`: `cpu.shares` (v1) or `cpu.weight` (v2).
+fn cpu_share(rel: &str) -> String {
+    cgroup_file("cpu", rel, "cpu.shares", "cpu.weight")
 }
 
 fn memory_dir(rel: &str) -> PathBuf {
@@ -328,6 +340,13 @@ fn a_cri_pods_init_has_its_own_cgroup_under_the_parent() {
     let pod_cg = format!("{pod_parent}/{pod}");
     assert_eq!(cgroup_of(&init), pod_cg);
     assert_eq!(format!("/{recorded}"), pod_cg);
+    // containerd's sandbox share: 2 (v1), weight 1 (v2).
+    let least = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "1"
+    } else {
+        "2"
+    };
+    assert_eq!(cpu_share(&recorded), least);
     // Its containers are its siblings, as containerd's are the pause container's.
     let id = c.ok(&["create", &pod, &ctr, &pod_cfg]).trim().to_string();
     c.ok(&["start", &id]);
@@ -337,6 +356,11 @@ fn a_cri_pods_init_has_its_own_cgroup_under_the_parent() {
         .trim()
         .to_string();
     assert_eq!(cgroup_of(&pid), format!("{pod_parent}/{id}"));
+    assert_ne!(
+        cpu_share(&format!("{pod_parent}/{id}")),
+        least,
+        "a container's is the default"
+    );
     // berthd dies: the init lives on in its cgroup, and the restarted berthd still removes it.
     d.kill9();
     d.restart();
@@ -420,4 +444,130 @@ fn dockerd_places_it_alike() {
     assert_eq!(theirs, format!("{p}/{id}"));
     assert_eq!(shown, p);
     assert!(memory_dir(&parent.0).is_dir());
+}
+
+/// Whether `pid` is gone (a zombie at most: after a crash its parent is the host's init).
+fn gone(pid: &str) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.is_empty() || status.contains("\nState:\tZ")
+}
+
+/// A process that only copies a pod init's command line (`berth-monitor pod-init --ready-fd 1
+/// --pod <id>`): bash running a script named `pod-init`. It is in its own process group,
+/// killed at drop.
+struct Decoy {
+    child: std::process::Child,
+    _script: tempfile::TempDir,
+}
+
+impl Decoy {
+    fn new(pod: &str) -> Decoy {
+        use std::os::unix::process::CommandExt;
+        let t = tempfile::tempdir().expect("tempdir");
+        std::fs::write(t.path().join("pod-init"), "sleep 600\n").expect("script");
+        let child = std::process::Command::new("bash")
+            .arg0("berth-monitor")
+            .args(["pod-init", "--ready-fd", "1", "--pod", pod])
+            .current_dir(t.path())
+            .process_group(0)
+            .spawn()
+            .expect("bash");
+        Decoy { child, _script: t }
+    }
+}
+
+impl Drop for Decoy {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) of the process group this test made; no memory is involved.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// berthd dies after making a pod's init, pins and cgroup but before writing its record (the
+/// record removed after a `kill -9` is exactly that state): the restarted berthd ends that
+/// init, releases the pins, removes the cgroup and the folder. A process that only copies the
+/// init's command line, and a second daemon's pod, are left alone.
+#[test]
+fn a_pod_a_crash_left_without_record_is_undone_at_start() {
+    let parent = Parent::new();
+    let mut a = TestDaemon::start();
+    let b = TestDaemon::start();
+    let (Some(ca), Some(cb)) = (Crictl::for_daemon(&a), Crictl::for_daemon(&b)) else {
+        return;
+    };
+    let pod_cfg = |d: &TestDaemon, name: &str| {
+        let p = d.dir().join(format!("{name}.json"));
+        let cfg = json!({
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "attempt": 0},
+            "log_directory": d.dir().join("pod-logs"),
+            "linux": {"cgroup_parent": format!("/{}/{name}", parent.0)}
+        });
+        std::fs::write(&p, cfg.to_string()).expect("write config");
+        p.display().to_string()
+    };
+    let lost = ca.ok(&["runp", &pod_cfg(&a, "lost")]).trim().to_string();
+    let kept = cb.ok(&["runp", &pod_cfg(&b, "kept")]).trim().to_string();
+    let (lost_init, lost_cg) = pod_init(&a, &lost);
+    let (kept_init, kept_cg) = pod_init(&b, &kept);
+    let lost_dir = a.exec_root().join("cri/pods").join(&lost);
+    assert!(memory_dir(&lost_cg).is_dir());
+
+    a.kill9();
+    std::fs::remove_file(a.data_root().join(format!("cri/pods/{lost}.json"))).expect("rm record");
+    let decoy = Decoy::new(&lost);
+    // The decoy has exec'd bash with its command line before berthd looks.
+    let decoy_pid = decoy.child.id().to_string();
+    let like = format!("berth-monitor\0pod-init\0--ready-fd\01\0--pod\0{lost}\0");
+    let mut cmd = Vec::new();
+    for _ in 0..100 {
+        cmd = std::fs::read(format!("/proc/{decoy_pid}/cmdline")).unwrap_or_default();
+        if cmd == like.as_bytes() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(String::from_utf8_lossy(&cmd), like);
+    let init_cmd = std::fs::read(format!("/proc/{lost_init}/cmdline")).expect("init cmdline");
+    assert_eq!(
+        String::from_utf8_lossy(&init_cmd),
+        like,
+        "the decoy's is the init's"
+    );
+    a.restart();
+    // The CRI is served once the pod store is open (and the sweep done): after /_ping.
+    for _ in 0..100 {
+        if ca.run(&["pods", "-q"]).success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    assert!(
+        gone(&lost_init),
+        "the orphaned init {lost_init} still runs; berthd:\n{}",
+        a.log()
+    );
+    assert!(!lost_dir.exists(), "{} left", lost_dir.display());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(&lost), "a pin of {lost} left:\n{mounts}");
+    assert!(!memory_dir(&lost_cg).exists(), "cgroup {lost_cg} left");
+    assert!(
+        memory_dir(&format!("{}/lost", parent.0)).is_dir(),
+        "the parent stays"
+    );
+    let pods = ca.json(&["pods", "-o", "json"]);
+    assert_eq!(pods["items"].as_array().map(Vec::len), Some(0), "{pods}");
+    assert!(!gone(&decoy_pid), "the decoy {decoy_pid} was killed");
+    drop(decoy);
+
+    // The other daemon's pod is untouched.
+    assert!(!gone(&kept_init));
+    assert!(memory_dir(&kept_cg).is_dir());
+    let ready = cb.json(&["pods", "-o", "json", "--id", &kept]);
+    assert_eq!(ready["items"][0]["state"], "SANDBOX_READY", "{ready}");
+    cb.ok(&["rmp", "-f", &kept]);
+    assert!(gone(&kept_init));
 }

@@ -167,6 +167,12 @@ fn pods_join_a_cni_network_reach_each_other_and_publish_host_ports() {
     let full = pod_config(&d, "web-full", json!([]));
     assert!(!c.run(&["runp", &full]).success());
     assert_eq!(net.bridge_ports().len(), 2, "{:?}", net.bridge_ports());
+    let folders: Vec<_> = std::fs::read_dir(d.exec_root().join("cri/pods"))
+        .expect("pod folders")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(folders.len(), 2, "only the two pods' folders: {folders:?}");
 
     // DEL at stop frees the address and the host port; stop and remove stay idempotent.
     c.ok(&["stopp", &a]);

@@ -2,8 +2,8 @@
 //! shaped as containerd's: the pod init's PID (the record's, a live `berth-pod-init`), its
 //! state, the runtime, the pod config as given, and the CNI result of a pod on a CNI network
 //! (a private bridge, [`CniNet`]); a host-network pod has no CNI result and no init of its own
-//! when its PID mode is the host's; a stopped pod says so. Skipped without crictl or the CNI
-//! plugins.
+//! when its PID mode is the host's; a stopped pod's process is `deleted` (PID 0), as
+//! containerd's. Skipped without crictl or the CNI plugins.
 
 use berth_tests::{pod_record, CniNet, Crictl, TestDaemon};
 use serde_json::json;
@@ -67,7 +67,9 @@ fn inspectp_shows_containerds_verbose_info() {
 
     c.ok(&["stopp", &pod]);
     let st = c.json(&["inspectp", "-o", "json", &pod]);
-    assert_eq!(st["info"]["processStatus"], "stopped", "{st}");
+    // containerd's, once the sandbox task is deleted at stop.
+    assert_eq!(st["info"]["processStatus"], "deleted", "{st}");
+    assert_eq!(st["info"]["pid"], 0, "{st}");
     assert_eq!(st["info"]["netNamespaceClosed"], true, "{st}");
     assert!(st["info"]["cniResult"].is_null(), "DEL done: {st}");
     c.ok(&["rmp", &pod]);

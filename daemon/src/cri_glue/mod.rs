@@ -11,6 +11,7 @@ mod network;
 mod pod_cgroup;
 mod pod_init;
 mod pod_ns;
+mod pod_orphans;
 mod pods;
 mod runtime;
 mod stats;

@@ -6,10 +6,21 @@
 //! in the pod's record, so a berthd restarted after a crash still removes it; it is made
 //! before the init is moved in (missing parent folders too, v1 or v2) and removed at
 //! StopPodSandbox once the init has ended (whatever is still in it is killed first), leaving
-//! the parent, which kubelet owns.
+//! the parent, which kubelet owns. The path is also noted in the pod's run-time folder before
+//! the cgroup is made ([`note`]), so the start-up sweep ([`super::pod_orphans`]) finds the
+//! cgroup of a pod whose record a crash kept from being written. Like containerd's sandbox
+//! container (`WithDefaultSandboxShares`), the cgroup gets the least CPU share, `cpu.shares` 2
+//! on v1 (`cpu.weight` 1 on v2, runc's conversion of 2 shares): the init only reaps.
 
-use berth_runtime::cgroups::{Cgroup, Hierarchy};
+use berth_runtime::cgroups::{Cgroup, Hierarchy, Limits};
 use berth_runtime::RuntimeError;
+use std::path::Path;
+
+/// The file in a pod's run-time folder that names its cgroup.
+const NOTE: &str = "cgroup";
+
+/// The longest note read back: a checked parent, a `/` and a pod ID.
+const MAX_NOTE: u64 = crate::containers::cgroup_parent::MAX_LEN as u64 + 1 + 64;
 
 /// The cgroup of pod `id` whose `linux.cgroup_parent` is `parent` (checked: a bad parent is
 /// refused as for a container), without a leading `/`.
@@ -20,11 +31,40 @@ pub fn path(parent: &str, id: &str) -> Result<String, crate::error::ServiceError
     ))
 }
 
-/// Makes cgroup `path` in `hierarchy` and moves process `pid` (the pod init) into it.
+/// Notes cgroup `path` in the pod's run-time folder `dir`.
+pub fn note(dir: &Path, path: &str) -> Result<(), RuntimeError> {
+    std::fs::write(dir.join(NOTE), path).map_err(|source| RuntimeError::Sys {
+        context: format!("noting the pod's cgroup in {}", dir.display()),
+        source,
+    })
+}
+
+/// The cgroup noted in `dir` for pod `id`, if the note is one [`path`] gives for that pod.
+pub fn noted(dir: &Path, id: &str) -> Option<String> {
+    use std::io::Read;
+    let mut s = String::new();
+    std::fs::File::open(dir.join(NOTE))
+        .ok()?
+        .take(MAX_NOTE)
+        .read_to_string(&mut s)
+        .ok()?;
+    let (parent, leaf) = s.rsplit_once('/')?;
+    (leaf == id && path(parent, id).ok()? == s).then_some(s)
+}
+
+/// A sandbox's CPU share, as containerd's: 2 (the kernel's least on v1).
+fn least_cpu() -> Limits {
+    Limits {
+        cpu_shares: 2,
+        ..Limits::default()
+    }
+}
+
+/// Makes cgroup `path` in `hierarchy`, with the least CPU share, and moves process `pid` (the pod init) into it.
 pub fn place(hierarchy: Hierarchy, path: &str, pid: i32) -> Result<(), RuntimeError> {
     let cg = Cgroup::new(hierarchy, path);
     cg.create()?;
-    if let Err(e) = cg.add(pid) {
+    if let Err(e) = cg.apply(&least_cpu()).and_then(|()| cg.add(pid)) {
         let _ = cg.remove();
         return Err(e);
     }
@@ -67,7 +107,7 @@ mod tests {
     }
 
     #[test]
-    fn v2_the_init_is_placed_under_the_parent_and_the_leaf_removed() {
+    fn v2_the_init_is_placed_under_the_parent_with_weight_1_and_the_leaf_removed() {
         let t = tempfile::tempdir().expect("tempdir");
         let h = v2_root(t.path());
         let p = path("/kubepods/pod1", "abc").expect("ok");
@@ -77,6 +117,11 @@ mod tests {
             std::fs::read_to_string(leaf.join("cgroup.procs")).expect("procs"),
             "4242"
         );
+        // containerd's sandbox share: 2 shares, weight 1.
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("cpu.weight")).expect("cpu.weight"),
+            "1"
+        );
         // Controllers enabled down the path, as for a container.
         assert!(
             std::fs::read_to_string(t.path().join("cgroup.subtree_control"))
@@ -84,7 +129,9 @@ mod tests {
                 .contains("+memory")
         );
         // The fake tree's files are not removed by rmdir as cgroupfs's are.
-        std::fs::remove_file(leaf.join("cgroup.procs")).expect("rm procs");
+        for f in ["cgroup.procs", "cpu.weight"] {
+            std::fs::remove_file(leaf.join(f)).expect("rm");
+        }
         remove(h.clone(), &p).expect("removed");
         assert!(!leaf.exists());
         assert!(t.path().join("kubepods/pod1").is_dir(), "the parent stays");
@@ -94,18 +141,40 @@ mod tests {
     }
 
     #[test]
-    fn v1_every_hierarchy_gets_the_init() {
+    fn a_note_is_read_back_only_as_that_pods_cgroup() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let id = "ab".repeat(32);
+        assert_eq!(noted(t.path(), &id), None);
+        let p = path("/kubepods/pod1", &id).expect("ok");
+        note(t.path(), &p).expect("noted");
+        assert_eq!(noted(t.path(), &id), Some(p));
+        // Another pod's, or one no pod could have.
+        assert_eq!(noted(t.path(), &"cd".repeat(32)), None);
+        for bad in [
+            format!("a/../../{id}"),
+            format!("/kubepods/{id}"),
+            id.clone(),
+        ] {
+            std::fs::write(t.path().join(NOTE), bad).expect("write");
+            assert_eq!(noted(t.path(), &id), None);
+        }
+    }
+
+    #[test]
+    fn v1_every_hierarchy_gets_the_init_and_cpu_the_least_share() {
         let t = tempfile::tempdir().expect("tempdir");
         let mut m = std::collections::BTreeMap::new();
-        for c in ["memory", "pids"] {
+        for c in ["memory", "pids", "cpu"] {
             std::fs::create_dir(t.path().join(c)).expect("mkdir");
             m.insert(c.to_string(), t.path().join(c));
         }
         let p = path("", "abc").expect("ok");
         place(Hierarchy::V1(m), &p, 7).expect("placed");
-        for c in ["memory", "pids"] {
+        for c in ["memory", "pids", "cpu"] {
             let procs = t.path().join(c).join("berth/abc/cgroup.procs");
             assert_eq!(std::fs::read_to_string(procs).expect("procs"), "7");
         }
+        let shares = t.path().join("cpu/berth/abc/cpu.shares");
+        assert_eq!(std::fs::read_to_string(shares).expect("shares"), "2");
     }
 }

@@ -31,7 +31,7 @@ pub fn spawn(dir: &Path, id: &str) -> io::Result<i32> {
     // The pod's processes read its command line (`ps`): no host path in it.
     std::os::unix::process::CommandExt::arg0(&mut cmd, "berth-monitor");
     let mut child = cmd
-        .args(["pod-init", "--ready-fd", "1", "--pod", id])
+        .args(&argv(id)[1..])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -57,6 +57,11 @@ pub fn spawn(dir: &Path, id: &str) -> io::Result<i32> {
         return Err(e);
     }
     Ok(pid)
+}
+
+/// The command line of pod `id`'s init, `argv[0]` included.
+pub fn argv(id: &str) -> [&str; 6] {
+    ["berth-monitor", "pod-init", "--ready-fd", "1", "--pod", id]
 }
 
 /// Binds `/proc/<pid>/ns/pid` onto `<dir>/pid`.
@@ -126,11 +131,17 @@ fn exited(fd: &OwnedFd, patience: Duration) -> bool {
 /// [`GRACE`]), and with it whatever still runs in its PID namespace. Nothing when it is not
 /// (or no longer) that init. Blocking.
 pub fn end(dir: &Path, pid: i32) {
+    end_if(pid, || alive(dir, pid));
+}
+
+/// Ends process `pid` as [`end`] does, if `is_it` holds once a pidfd of it is open: checked
+/// then, the identity cannot move to another process that reuses the PID.
+pub fn end_if(pid: i32, is_it: impl FnOnce() -> bool) {
     let Some(fd) = pidfd(pid) else {
         return;
     };
     // The pidfd was opened while `pid` was still that init: it names that process only.
-    if !alive(dir, pid) {
+    if !is_it() {
         return;
     }
     signal_fd(&fd, libc::SIGTERM);

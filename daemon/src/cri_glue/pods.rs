@@ -5,12 +5,14 @@
 //! ([`super::pod_init`]); no image. Its containers are ordinary berth containers whose record
 //! names the pod (`ContainerRecord::pod`) and which join its namespaces at start; its network
 //! comes from CNI ([`super::network`]: ADD at run, DEL at stop, what DEL needs kept in the
-//! record). Stop and remove are idempotent, as kubelet expects.
+//! record). Stop and remove are idempotent, as kubelet expects. What a crash before the record
+//! was written left is undone when the store is opened ([`super::pod_orphans`]).
 
 use super::network::{self, PodNetwork};
 use super::pod_cgroup;
 use super::pod_init;
 use super::pod_ns::{self, Own};
+use super::pod_orphans::discard;
 use super::{blocking, cri_error, Engine};
 use crate::model::container::PodNamespaces;
 use crate::state::Ctx;
@@ -122,7 +124,12 @@ impl Pods {
         berth_core::atomic::clean_temps(&dir);
         let run = ctx.config.exec_root.join("cri").join("pods");
         let mut map = BTreeMap::new();
+        // Every record's ID, readable or not: only a pod with none is an orphan.
+        let mut known = std::collections::BTreeSet::new();
         for e in std::fs::read_dir(&dir)?.flatten() {
+            if let Some(id) = e.file_name().to_str().and_then(|n| n.strip_suffix(".json")) {
+                known.insert(id.to_string());
+            }
             let Ok(bytes) = std::fs::read(e.path()) else {
                 continue;
             };
@@ -144,6 +151,7 @@ impl Pods {
             r.ready = r.ready && held && init;
             map.insert(r.id.clone(), r);
         }
+        super::pod_orphans::sweep(&run, &known);
         Ok(Pods {
             dir,
             run,
@@ -295,25 +303,32 @@ impl PodBackend for Engine {
         let (own, host, init, id) = (r.own(), r.spec.hostname.clone(), r.has_init(), r.id.clone());
         let (d2, cg) = (dir.clone(), r.cgroup.clone());
         r.init_pid = blocking(move || {
-            pod_ns::pin(&d2, own, &host).map_err(CriError::internal)?;
+            pod_ns::pin(&d2, own, &host).map_err(|e| {
+                discard(&d2, "");
+                CriError::internal(e)
+            })?;
             if !init {
                 return Ok(0);
             }
             let pid = pod_init::spawn(&d2, &id).map_err(|e| {
-                pod_ns::release(&d2);
+                discard(&d2, "");
                 CriError::internal(e)
             })?;
-            // Its cgroup, before anything of the pod runs in its namespace.
-            if let Err(e) = pod_cgroup::place(Hierarchy::detect(), &cg, pid) {
+            // Its cgroup (noted first, for the start-up sweep should berthd die before the
+            // record is written), before anything of the pod runs in its namespace.
+            let placed = pod_cgroup::note(&d2, &cg)
+                .and_then(|()| pod_cgroup::place(Hierarchy::detect(), &cg, pid));
+            if let Err(e) = placed {
                 pod_init::end(&d2, pid);
-                pod_ns::release(&d2);
+                discard(&d2, &cg);
                 return Err(CriError::Internal(format!("placing the pod init: {e}")));
             }
             Ok(pid)
         })
         .await?;
         // The network (a failed ADD undoes itself), then the record as ready; on a failure
-        // the init and the pins go, and the record the network step may have written.
+        // the init, the pins, the cgroup and the folder go, and the record the network step
+        // may have written.
         let made = match self.join_network(&mut r).await {
             Ok(()) => {
                 r.ready = true;
@@ -325,8 +340,7 @@ impl PodBackend for Engine {
             let (d2, pid, cg) = (dir.clone(), r.init_pid, r.cgroup.clone());
             let _ = blocking(move || {
                 pod_init::end(&d2, pid);
-                pod_ns::release(&d2);
-                let _ = pod_cgroup::remove(Hierarchy::detect(), &cg);
+                discard(&d2, &cg);
                 Ok(())
             })
             .await;
