@@ -556,20 +556,25 @@ impl Cgroup {
         }
         let mut last = Ok(());
         for d in self.dirs() {
+            // Known gone without a `stat`, which on a cgroup file system waits behind every
+            // removal in progress on the host (the kernfs lock).
+            let mut gone = false;
             for _ in 0..50 {
                 match fs::remove_dir(&d) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Ok(()) => gone = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone = true,
                     Err(e) => {
                         last = Err(RuntimeError::Sys {
                             context: format!("removing cgroup {}", d.display()),
                             source: e,
                         });
                         std::thread::sleep(std::time::Duration::from_millis(10));
+                        continue;
                     }
                 }
+                break;
             }
-            if !d.exists() {
+            if gone || !d.exists() {
                 last = Ok(());
             }
         }
