@@ -109,6 +109,7 @@ pub fn unshare() -> io::Result<()> {
 /// Nothing mounted later reaches it from where the rootfs are mounted, provided the mount
 /// holding them does not propagate (see the daemon's `containers::mount_template`). The
 /// namespace lives as long as the returned file.
+///
 /// `then` runs in the template once they are detached, to mount what only the template (and
 /// the namespaces copied from it) should hold.
 pub fn template(detach: &[PathBuf], then: impl FnOnce() + Send) -> io::Result<File> {

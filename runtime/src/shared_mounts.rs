@@ -125,7 +125,6 @@ fn usable(path: &Path, names: &[&str]) -> Option<OwnedFd> {
     let ok = fs.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC
         && read_only
         && holds_exactly(&fd, names);
-    // A copy that is not used is still dropped (the checks above must pass to attach it).
     ok.then_some(fd)
 }
 
