@@ -26,11 +26,28 @@ fn cstr(p: &Path) -> io::Result<std::ffi::CString> {
 /// A detached copy of the mount at `path` (and of the mounts under it), which a process in
 /// another mount namespace can [`attach`]. The mount must be in the caller's namespace.
 pub fn clone_tree(path: &Path) -> io::Result<OwnedFd> {
-    let p = cstr(path)?;
-    let flags =
-        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+    open_tree(
+        libc::AT_FDCWD,
+        &cstr(path)?,
+        libc::AT_RECURSIVE as libc::c_uint,
+    )
+}
+
+/// A detached copy of the one mount at `path` (not of the mounts under it).
+pub fn clone_one(path: &Path) -> io::Result<OwnedFd> {
+    open_tree(libc::AT_FDCWD, &cstr(path)?, 0)
+}
+
+/// A detached copy of the one mount `mount` (from [`clone_one`], once attached) names.
+pub fn clone_again(mount: &OwnedFd) -> io::Result<OwnedFd> {
+    open_tree(mount.as_raw_fd(), c"", libc::AT_EMPTY_PATH as libc::c_uint)
+}
+
+/// `open_tree(dirfd, path, OPEN_TREE_CLONE | O_CLOEXEC | extra)`.
+fn open_tree(dirfd: i32, path: &std::ffi::CStr, extra: libc::c_uint) -> io::Result<OwnedFd> {
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | extra;
     // SAFETY: open_tree with a valid NUL-terminated path; it returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, p.as_ptr(), flags) };
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -92,7 +109,10 @@ pub fn unshare() -> io::Result<()> {
 /// Nothing mounted later reaches it from where the rootfs are mounted, provided the mount
 /// holding them does not propagate (see the daemon's `containers::mount_template`). The
 /// namespace lives as long as the returned file.
-pub fn template(detach: &[PathBuf]) -> io::Result<File> {
+///
+/// `then` runs in the template once they are detached, to mount what only the template (and
+/// the namespaces copied from it) should hold.
+pub fn template(detach: &[PathBuf], then: impl FnOnce() + Send) -> io::Result<File> {
     std::thread::scope(|s| {
         s.spawn(move || {
             // SAFETY: unshare of a new mount namespace (with CLONE_FS implied) for this thread,
@@ -103,6 +123,7 @@ pub fn template(detach: &[PathBuf]) -> io::Result<File> {
             for p in detach.iter().rev() {
                 let _ = crate::mount::unmount(p);
             }
+            then();
             current()
         })
         .join()

@@ -70,7 +70,8 @@ pub fn run(spec: &Value, io: InitIo, join: &[PathBuf]) -> ! {
     // Otherwise the filesystem view is built while the runtime moves us into our cgroup
     // (a migration through `cgroup.procs` waits for an RCU grace period: this overlaps them).
     let layout = mounts::CgroupLayout::host();
-    if let Err(e) = setup(spec) {
+    let shared = crate::shared_mounts::Shared::open(spec, &layout);
+    if let Err(e) = setup(spec, shared.empty) {
         fail(st, 1, &e);
     }
     if io.console >= 0 {
@@ -91,7 +92,7 @@ pub fn run(spec: &Value, io: InitIo, join: &[PathBuf]) -> ! {
         );
     }
     drop(ready);
-    if let Err(e) = finish_setup(spec, &layout) {
+    if let Err(e) = finish_setup(spec, &layout, shared.cgroup) {
         fail(st, 1, &e);
     }
     let process = &spec["process"];
@@ -157,14 +158,19 @@ fn exec_failed(status: RawFd, msg: &str) -> ! {
 }
 
 /// In the cgroup: the cgroup namespace, the cgroup filesystems, the read-only root.
-fn finish_setup(spec: &Value, layout: &mounts::CgroupLayout) -> Result<(), String> {
+/// `skeleton`: the shared v1 `/sys/fs/cgroup` tmpfs, when the container may use it.
+fn finish_setup(
+    spec: &Value,
+    layout: &mounts::CgroupLayout,
+    mut skeleton: Option<OwnedFd>,
+) -> Result<(), String> {
     let ns = spec["linux"]["namespaces"].as_array();
     if ns.is_some_and(|ns| ns.iter().any(|n| n["type"] == "cgroup")) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| format!("unsharing the cgroup namespace: {e}"))?;
     }
     for (dest, flags) in mounts::cgroup_mount_points(spec) {
-        mounts::mount_cgroups(std::path::Path::new(&dest), flags, layout)?;
+        mounts::mount_cgroups(std::path::Path::new(&dest), flags, layout, skeleton.take())?;
     }
     if spec["root"]["readonly"].as_bool().unwrap_or(false) {
         mount(
@@ -180,8 +186,9 @@ fn finish_setup(spec: &Value, layout: &mounts::CgroupLayout) -> Result<(), Strin
 }
 
 /// Namespaces joined by path, mounts, root, hostname, sysctls, masked and read-only paths
-/// (everything that does not need the container's cgroup).
-fn setup(spec: &Value) -> Result<(), String> {
+/// (everything that does not need the container's cgroup). `empty`: the shared empty tmpfs
+/// for masked folders, when the container may use it.
+fn setup(spec: &Value, empty: Option<OwnedFd>) -> Result<(), String> {
     let ns = spec["linux"]["namespaces"]
         .as_array()
         .cloned()
@@ -256,7 +263,7 @@ fn setup(spec: &Value) -> Result<(), String> {
     }
     mounts::pivot(&root, root_prop)?;
     process::sysctls(&spec["linux"]["sysctl"], private)?;
-    mounts::mask(&strs(&spec["linux"]["maskedPaths"]));
+    crate::shared_mounts::mask(&strs(&spec["linux"]["maskedPaths"]), empty);
     mounts::readonly(&strs(&spec["linux"]["readonlyPaths"]));
     Ok(())
 }

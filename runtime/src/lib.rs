@@ -29,6 +29,7 @@ pub mod oci;
 pub mod process;
 pub mod seccomp;
 pub mod security;
+pub mod shared_mounts;
 pub mod spec;
 pub mod sysctl;
 pub mod user;

@@ -328,32 +328,6 @@ pub(crate) fn pivot(root: &Path, root_propagation: Option<MsFlags>) -> Result<()
     std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))
 }
 
-pub(crate) fn mask(paths: &[String]) {
-    for p in paths {
-        match fs::metadata(p) {
-            Ok(m) if m.is_dir() => {
-                let _ = mount(
-                    Some("tmpfs"),
-                    p.as_str(),
-                    Some("tmpfs"),
-                    MsFlags::MS_RDONLY,
-                    None::<&str>,
-                );
-            }
-            Ok(_) => {
-                let _ = mount(
-                    Some("/dev/null"),
-                    p.as_str(),
-                    None::<&str>,
-                    MsFlags::MS_BIND,
-                    None::<&str>,
-                );
-            }
-            Err(_) => {}
-        }
-    }
-}
-
 pub(crate) fn readonly(paths: &[String]) {
     for p in paths {
         if Path::new(p).exists()
@@ -476,12 +450,14 @@ pub(crate) fn cgroup_mount_points(spec: &Value) -> Vec<(String, MsFlags)> {
 
 /// Mounts the container's view of its cgroups at `target` (`/sys/fs/cgroup`): with v2 one
 /// cgroup2 mount; with v1 a tmpfs holding one mount per host hierarchy (same controllers),
-/// made read-only as `flags` asks. Run after unsharing the cgroup namespace, so each mount's
-/// root is the container's own cgroup.
+/// made read-only as `flags` asks — or, read-only, the shared copy `skeleton` of such a tmpfs
+/// (`shared_mounts`). Run after unsharing the cgroup namespace, so each mount's root is the
+/// container's own cgroup.
 pub(crate) fn mount_cgroups(
     target: &Path,
     flags: MsFlags,
     layout: &CgroupLayout,
+    skeleton: Option<OwnedFd>,
 ) -> Result<(), String> {
     let base = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     if layout.v2 {
@@ -495,11 +471,18 @@ pub(crate) fn mount_cgroups(
         .map_err(|e| format!("mounting cgroup2 on /sys/fs/cgroup: {e}"));
     }
     let hierarchies = &layout.v1;
-    mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755"))
-        .map_err(|e| format!("mounting tmpfs on /sys/fs/cgroup: {e}"))?;
+    let read_only = flags.contains(MsFlags::MS_RDONLY);
+    let shared =
+        read_only && skeleton.is_some_and(|s| crate::shared_mounts::attach_cgroup(&s, target));
+    if !shared {
+        mount(Some("tmpfs"), target, Some("tmpfs"), base, Some("mode=755"))
+            .map_err(|e| format!("mounting tmpfs on /sys/fs/cgroup: {e}"))?;
+    }
     for (name, controllers) in hierarchies {
         let dir = target.join(name);
-        fs::create_dir_all(&dir).map_err(|e| format!("creating /sys/fs/cgroup/{name}: {e}"))?;
+        if !shared {
+            fs::create_dir_all(&dir).map_err(|e| format!("creating /sys/fs/cgroup/{name}: {e}"))?;
+        }
         mount(
             Some("cgroup"),
             &dir,
@@ -509,7 +492,7 @@ pub(crate) fn mount_cgroups(
         )
         .map_err(|e| format!("mounting cgroup {controllers} on /sys/fs/cgroup/{name}: {e}"))?;
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
+    if read_only && !shared {
         mount(
             None::<&str>,
             target,

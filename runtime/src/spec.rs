@@ -142,6 +142,10 @@ pub struct SpecOptions {
     /// `--device`: host device nodes made in the container and allowed by its cgroup.
     #[serde(default)]
     pub devices: Vec<crate::devices::Device>,
+    /// The folder of the read-only mounts containers share (`shared_mounts`), named in the
+    /// spec's annotations for the native runtime; empty: none.
+    #[serde(default)]
+    pub shared_mounts: String,
 }
 
 /// Docker's masked paths.
@@ -370,6 +374,9 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
     if !o.devices.is_empty() {
         let devices: Vec<Value> = o.devices.iter().map(crate::devices::Device::oci).collect();
         spec["linux"]["devices"] = json!(devices);
+    }
+    if !o.shared_mounts.is_empty() {
+        spec["annotations"] = json!({crate::shared_mounts::ANNOTATION: o.shared_mounts});
     }
     Ok(spec)
 }

@@ -148,7 +148,10 @@ pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     // A container that stays has its rootfs detached before anyone hears of the exit (a start
     // right after must mount a new one); an AutoRemove one only once it has left the store.
     let root = super::start::rootfs(ctx, &c.id);
-    let kept = (restart || !auto).then(|| super::teardown::detach(&root));
+    let kept = match restart || !auto {
+        true => Some(super::teardown::detach_blocking(root.clone()).await),
+        false => None,
+    };
     // An AutoRemove container is about to go: its record is removed, not rewritten (after a
     // crash, `restore` finds it "running" without a monitor and removes it then); so is one
     // that `rm -f` killed (after a crash it is found exited, as the kill left it).
@@ -255,7 +258,8 @@ async fn remove_detached(
     let anon = crate::volumes::mounts::anonymous_volumes(&ctx.volumes, c);
     forget(ctx, c);
     let record = ctx.containers.dir(&c.id);
-    super::teardown::purge(ctx, c, super::teardown::detach(root), record);
+    let detached = super::teardown::detach_blocking(root.to_path_buf()).await;
+    super::teardown::purge(ctx, c, detached, record);
     remove_volumes(ctx, anon);
     Ok(())
 }

@@ -231,9 +231,10 @@ impl Containers {
                 ),
             }
         }
-        let mount_template = mount_template::MountTemplate::make(&exec_root)
-            .inspect_err(|e| tracing::warn!("no template mount namespace: {e}"))
-            .ok();
+        let mount_template =
+            mount_template::MountTemplate::make(&exec_root, &cfg.exec_root.join("shared"))
+                .inspect_err(|e| tracing::warn!("no template mount namespace: {e}"))
+                .ok();
         Ok(Containers {
             root,
             exec_root,

@@ -8,6 +8,11 @@
 //! to peers: if it is shared (systemd makes `/` shared), the folder is bound onto itself and
 //! made private, as dockerd does with its storage folders; that mount stays (a restart finds
 //! it private already).
+//!
+//! The template also holds the read-only mounts every container shares
+//! (`berth_runtime::shared_mounts`), under `<exec-root>/shared`: mounted in the template only
+//! (kept from propagating the same way), so berthd's and the host's namespaces never hold them
+//! and nothing is left to unmount when berthd ends.
 
 use std::fs::File;
 use std::io;
@@ -17,15 +22,38 @@ use std::path::{Path, PathBuf};
 /// The template namespace, held open by berthd.
 pub struct MountTemplate {
     ns: File,
+    /// The folder of the shared mounts, when they were made.
+    shared: Option<PathBuf>,
 }
 
 impl MountTemplate {
-    /// Makes the template for rootfs mounted under `dir`.
-    pub fn make(dir: &Path) -> io::Result<MountTemplate> {
+    /// Makes the template for rootfs mounted under `dir`, with the shared mounts in `shared`.
+    pub fn make(dir: &Path, shared: &Path) -> io::Result<MountTemplate> {
         let dir = std::fs::canonicalize(dir)?;
         keep_private(&dir)?;
-        let ns = berth_core::mountns::template(&mounts_under(&dir)?)?;
-        Ok(MountTemplate { ns })
+        std::fs::create_dir_all(shared)?;
+        let shared = std::fs::canonicalize(shared)?;
+        let private = keep_private(&shared)
+            .inspect_err(|e| tracing::warn!("no shared mounts for containers: {e}"))
+            .is_ok();
+        let layout = berth_runtime::mounts::CgroupLayout::host();
+        let made = std::sync::atomic::AtomicBool::new(false);
+        let ns = berth_core::mountns::template(&mounts_under(&dir)?, || {
+            if !private {
+                return;
+            }
+            match berth_runtime::shared_mounts::make(&shared, &layout) {
+                Ok(()) => made.store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(e) => tracing::warn!("no shared mounts for containers: {e}"),
+            }
+        })?;
+        let shared = made.into_inner().then_some(shared);
+        Ok(MountTemplate { ns, shared })
+    }
+
+    /// The folder of the shared mounts (in the template only), when they were made.
+    pub fn shared_mounts(&self) -> Option<&Path> {
+        self.shared.as_deref()
     }
 
     /// The path by which a monitor opens the template: this process's descriptor of it.

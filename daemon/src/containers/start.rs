@@ -231,6 +231,14 @@ fn options(
             true => Some(init_binary(ctx)?.display().to_string()),
             false => None,
         },
+        // Mounted in the template namespace only, so only for a container made there.
+        shared_mounts: match from_template(ctx, rec) {
+            true => (ctx.containers.mount_template.as_ref())
+                .and_then(|t| t.shared_mounts())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            false => String::new(),
+        },
     })
 }
 

@@ -52,6 +52,15 @@ pub fn detach(root: &Path) -> Detached {
     }
 }
 
+/// [`detach`] on a blocking thread: the unmount waits for an RCU grace period, which on one of
+/// the runtime's two workers would hold up every other task behind it (with many containers
+/// exiting at once, `rm -f` of many, their detaches would wait one behind the other).
+pub async fn detach_blocking(root: PathBuf) -> Detached {
+    tokio::task::spawn_blocking(move || detach(&root))
+        .await
+        .unwrap_or(Detached(None))
+}
+
 /// Closes the last reference to the detached rootfs (the flush happens here) in the
 /// background under the container's `op` lock, unless the next start or removal of `c` does
 /// it first ([`flush_detached`]).

@@ -543,6 +543,18 @@ impl Cgroup {
 
     /// Kills what is left and removes the cgroup folders.
     pub fn remove(&self) -> Result<(), RuntimeError> {
+        // Usually nothing is left (the init's end ended its PID namespace): the folders go at
+        // once, without reading `cgroup.procs`, which on a cgroup file system waits behind
+        // every removal in progress on the host. A folder still holding a process refuses
+        // (EBUSY), and the processes are killed first as below.
+        let dirs = self.dirs();
+        let gone = |d: &PathBuf| match fs::remove_dir(d) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if dirs.iter().all(gone) {
+            return Ok(());
+        }
         for _ in 0..50 {
             let pids = self.pids();
             if pids.is_empty() {
@@ -556,20 +568,25 @@ impl Cgroup {
         }
         let mut last = Ok(());
         for d in self.dirs() {
+            // Known gone without a `stat`, which on a cgroup file system waits behind every
+            // removal in progress on the host (the kernfs lock).
+            let mut gone = false;
             for _ in 0..50 {
                 match fs::remove_dir(&d) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Ok(()) => gone = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone = true,
                     Err(e) => {
                         last = Err(RuntimeError::Sys {
                             context: format!("removing cgroup {}", d.display()),
                             source: e,
                         });
                         std::thread::sleep(std::time::Duration::from_millis(10));
+                        continue;
                     }
                 }
+                break;
             }
-            if !d.exists() {
+            if gone || !d.exists() {
                 last = Ok(());
             }
         }
