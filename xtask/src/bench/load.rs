@@ -2,7 +2,9 @@
 //!
 //! - 50 clients each doing `run --rm --network none busybox true` at the same time (with
 //!   `--quick`, 10): containers per second over the whole burst, and the p50 and p99 latency
-//!   of one run.
+//!   of one run; for berth also with its own CLI (`berth -H unix://… run --rm …`), whose
+//!   client costs far less CPU than the docker CLI's (on two cores the clients' CPU is most
+//!   of a burst's).
 //! - `events` with 20 subscribers while 100 containers start (with `--quick`, 5 and 10):
 //!   how long from the first start until every subscriber has seen every `start` event.
 //!
@@ -18,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,9 +35,16 @@ fn quantile(v: &[f64], q: f64) -> Option<f64> {
     s.get(rank - 1).copied()
 }
 
-/// `clients` threads each run `runs` containers with `run --rm`: (containers/s, latencies).
-fn burst(e: &Engine, clients: usize, runs: usize) -> Result<(f64, Vec<f64>)> {
-    let args = ["run", "--rm", "--network", "none", "busybox:bench", "true"];
+/// What each client runs.
+const RUN: [&str; 6] = ["run", "--rm", "--network", "none", "busybox:bench", "true"];
+
+/// `clients` threads each run `runs` containers with `cmd()` (a `run --rm`): (containers/s,
+/// latencies).
+fn burst(
+    cmd: &(dyn Fn() -> Command + Sync),
+    clients: usize,
+    runs: usize,
+) -> Result<(f64, Vec<f64>)> {
     let lat = Mutex::new(Vec::new());
     let failed = Mutex::new(None);
     let t0 = Instant::now();
@@ -42,7 +52,7 @@ fn burst(e: &Engine, clients: usize, runs: usize) -> Result<(f64, Vec<f64>)> {
         for _ in 0..clients {
             s.spawn(|| {
                 for _ in 0..runs {
-                    match time_ms(&mut e.cmd(&args)) {
+                    match time_ms(&mut cmd()) {
                         Ok(ms) => lat.lock().map(|mut l| l.push(ms)).unwrap_or(()),
                         Err(x) => {
                             failed.lock().map(|mut f| f.replace(format!("{x:#}"))).ok();
@@ -136,35 +146,64 @@ fn events_fanout(e: &Engine, subs: usize, starts: usize) -> Result<f64> {
     Ok(last.duration_since(t0).as_secs_f64() * 1000.0)
 }
 
-/// The concurrency rows for every engine (the events row only for engines with a socket).
-pub fn rows(opts: &Opts, engines: &[Engine]) -> Vec<Row> {
-    let (clients, runs) = if opts.quick { (10, 1) } else { (50, 2) };
-    let (subs, starts) = if opts.quick { (5, 10) } else { (20, 100) };
-    let (mut rate, mut p50, mut p99, mut fan) = (
-        Results::new(),
-        Results::new(),
-        Results::new(),
-        Results::new(),
-    );
-    for e in engines {
-        eprintln!("bench: concurrency: {} with {clients} clients", e.name);
-        match burst(e, clients, runs) {
+/// One burst's three rows (containers/s, p50, p99), filled engine by engine.
+#[derive(Default)]
+struct BurstRows {
+    rate: Results,
+    p50: Results,
+    p99: Results,
+}
+
+impl BurstRows {
+    fn add(&mut self, name: &str, r: Result<(f64, Vec<f64>)>) {
+        match r {
             Ok((per_s, lat)) => {
-                rate.insert(e.name.into(), Ok(Stats::single(per_s)));
+                self.rate.insert(name.into(), Ok(Stats::single(per_s)));
                 let q = |x| {
                     quantile(&lat, x)
                         .map(Stats::single)
                         .ok_or("no samples".into())
                 };
-                p50.insert(e.name.into(), q(0.5));
-                p99.insert(e.name.into(), q(0.99));
+                self.p50.insert(name.into(), q(0.5));
+                self.p99.insert(name.into(), q(0.99));
             }
             Err(x) => {
                 let x = format!("{x:#}");
-                for r in [&mut rate, &mut p50, &mut p99] {
-                    r.insert(e.name.into(), Err(x.clone()));
+                for r in [&mut self.rate, &mut self.p50, &mut self.p99] {
+                    r.insert(name.into(), Err(x.clone()));
                 }
             }
+        }
+    }
+
+    fn rows(self, name: &str) -> Vec<Row> {
+        vec![
+            row(&format!("{name}: containers/s"), "/s", self.rate),
+            row(&format!("{name}: p50 latency"), "ms", self.p50),
+            row(&format!("{name}: p99 latency"), "ms", self.p99),
+        ]
+    }
+}
+
+/// The concurrency rows for every engine (the events row only for engines with a socket);
+/// `bin` holds the berth CLI.
+pub fn rows(opts: &Opts, bin: &Path, engines: &[Engine]) -> Vec<Row> {
+    let (clients, runs) = if opts.quick { (10, 1) } else { (50, 2) };
+    let (subs, starts) = if opts.quick { (5, 10) } else { (20, 100) };
+    let (mut docker_cli, mut own_cli, mut fan) =
+        (BurstRows::default(), BurstRows::default(), Results::new());
+    for e in engines {
+        eprintln!("bench: concurrency: {} with {clients} clients", e.name);
+        docker_cli.add(e.name, burst(&|| e.cmd(&RUN), clients, runs));
+        if let (Some(sock), "berth") = (&e.socket, e.name) {
+            eprintln!("bench: concurrency: berth CLI with {clients} clients");
+            let host = format!("unix://{}", sock.display());
+            let berth = || {
+                let mut c = Command::new(bin.join("berth"));
+                c.args(["-H", &host]).args(RUN);
+                c
+            };
+            own_cli.add(e.name, burst(&berth, clients, runs));
         }
         if e.socket.is_some() {
             eprintln!("bench: concurrency: {} events, {subs} subscribers", e.name);
@@ -172,20 +211,17 @@ pub fn rows(opts: &Opts, engines: &[Engine]) -> Vec<Row> {
             fan.insert(e.name.into(), r.map_err(|x| format!("{x:#}")));
         }
     }
-    let burst_name =
-        format!("concurrency: {clients} clients × {runs} run --rm --network none true");
-    vec![
-        row(&format!("{burst_name}: containers/s"), "/s", rate),
-        row(&format!("{burst_name}: p50 latency"), "ms", p50),
-        row(&format!("{burst_name}: p99 latency"), "ms", p99),
-        row(
-            &format!(
-                "events: {subs} subscribers while {starts} containers start, until all saw every start"
-            ),
-            "ms",
-            fan,
+    let name = format!("concurrency: {clients} clients × {runs} run --rm --network none true");
+    let mut rows = docker_cli.rows(&name);
+    rows.extend(own_cli.rows(&format!("{name} (berth CLI)")));
+    rows.push(row(
+        &format!(
+            "events: {subs} subscribers while {starts} containers start, until all saw every start"
         ),
-    ]
+        "ms",
+        fan,
+    ));
+    rows
 }
 
 #[cfg(test)]

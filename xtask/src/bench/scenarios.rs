@@ -311,7 +311,7 @@ pub fn all(
     }
     if opts.wants("concurrency") || opts.wants("events") {
         eprintln!("bench: concurrency (clients at once, events subscribers)");
-        rows.extend(super::load::rows(opts, engines));
+        rows.extend(super::load::rows(opts, bin, engines));
     }
     if opts.wants("start") {
         eprintln!("bench: daemon start and stop");
