@@ -63,7 +63,7 @@ out['demux'] = [[text(o), text(e)] for (o, e) in r.output]
 e = api.exec_create('ex1', ['cat'], tty=True, stdin=True, detach_keys='ctrl-x,x')['Id']
 sk = api.exec_start(e, socket=True, tty=True)._sock
 sk.sendall(b'hi\n')
-until(sk, b'hi')
+until(sk, b'hi\r\nhi\r\n')  # the TTY's echo, then cat's own line
 sk.sendall(b'\x18x')
 got, state = drain(sk)
 i = api.exec_inspect(e)
