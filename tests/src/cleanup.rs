@@ -161,7 +161,7 @@ fn kill_leftovers(dir: &Path) {
 }
 
 /// Mount points under `dir` in this mount namespace, deepest first.
-fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut out: Vec<PathBuf> = text
         .lines()

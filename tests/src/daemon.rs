@@ -280,6 +280,17 @@ impl TestDaemon {
         self.dir.join("exec")
     }
 
+    /// Mount points in this (the host's) namespace under this daemon's folder, but for
+    /// `<exec-root>/containers`, which berthd gives a mount of its own at start-up (as dockerd
+    /// its storage folders) and leaves: what containers mounted and left behind.
+    pub fn host_mounts(&self) -> Vec<PathBuf> {
+        let holder = self.exec_root().join("containers");
+        cleanup::mounts_under(&self.dir)
+            .into_iter()
+            .filter(|m| *m != holder)
+            .collect()
+    }
+
     /// The daemon.json in use.
     pub fn config(&self) -> &Value {
         &self.config

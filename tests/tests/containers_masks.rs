@@ -92,18 +92,6 @@ fn assert_masked(who: &str, seen: &BTreeMap<String, Seen>, masks: &[&str]) -> Ve
         .collect()
 }
 
-/// Mount points in this (the host's) namespace under the daemon's folder.
-fn host_mounts(d: &TestDaemon) -> Vec<String> {
-    let root = d.dir().display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| m.starts_with(&root))
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn masked_folders_stay_empty_and_read_only_whoever_shares_them() {
     let masks = masked_folders();
@@ -169,12 +157,17 @@ fn masked_folders_stay_empty_and_read_only_whoever_shares_them() {
     assert_eq!(assert_masked("e", &e, &masks), dev_a, "{e:?}");
 
     // berthd's and the host's namespace never hold them: only the running container's rootfs.
-    let mounts = host_mounts(&d);
-    assert!(mounts.iter().all(|m| m.contains(&keep[..12])), "{mounts:?}");
+    let mounts = d.host_mounts();
+    assert!(
+        mounts
+            .iter()
+            .all(|m| m.to_string_lossy().contains(&keep[..12])),
+        "{mounts:?}"
+    );
     d.docker(&["rm", "-f", &keep]).ok();
     let t = std::time::Instant::now();
-    while !host_mounts(&d).is_empty() && t.elapsed() < std::time::Duration::from_secs(10) {
+    while !d.host_mounts().is_empty() && t.elapsed() < std::time::Duration::from_secs(10) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(host_mounts(&d).is_empty(), "{:?}", host_mounts(&d));
+    assert!(d.host_mounts().is_empty(), "{:?}", d.host_mounts());
 }

@@ -20,17 +20,6 @@ fn layers(d: &TestDaemon) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Lines of `/proc/self/mountinfo` under the daemon's folder.
-fn mounts_under(d: &TestDaemon) -> Vec<String> {
-    let root = d.dir().display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&root))
-        .map(str::to_string)
-        .collect()
-}
-
 /// Polls `f` for up to 10 s.
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
@@ -72,7 +61,7 @@ fn run_rm_frees_the_name_at_once_and_leaves_nothing_behind() {
     eventually("the rw layers of the --rm containers are removed", || {
         layers(&d) == before
     });
-    assert!(mounts_under(&d).is_empty(), "{:?}", mounts_under(&d));
+    assert!(d.host_mounts().is_empty(), "{:?}", d.host_mounts());
     let empty =
         |dir: std::path::PathBuf| std::fs::read_dir(dir).map_or(true, |mut rd| rd.next().is_none());
     eventually("the container folders are removed", || {
@@ -106,7 +95,7 @@ fn start_right_after_exit_finds_the_rw_layer_intact() {
         assert_eq!(out.ok().trim(), n.to_string(), "run {n}");
     }
     d.docker(&["rm", "keep"]).ok();
-    eventually("no mounts left", || mounts_under(&d).is_empty());
+    eventually("no mounts left", || d.host_mounts().is_empty());
 }
 
 #[test]
@@ -135,7 +124,7 @@ fn rm_leaves_nothing_behind_even_when_berthd_dies_before_the_files_are_gone() {
     eventually("and their folders and mounts", || {
         empty(d.data_root().join("containers"))
             && empty(d.exec_root().join("containers"))
-            && mounts_under(&d).is_empty()
+            && d.host_mounts().is_empty()
     });
 
     // berthd dies right after `rm` took the record out of the store (its folder renamed to

@@ -5,9 +5,12 @@
 //! start) with it. The template is a copy made at start-up with the rootfs found then
 //! detached; monitors enter it and copy it instead (monitor/PROTOCOL.md, `mount_ns`). So that
 //! no later rootfs reaches it, the mount holding `<exec-root>/containers` must not propagate
-//! to peers: if it is shared (systemd makes `/` shared), the folder is bound onto itself and
-//! made private, as dockerd does with its storage folders; that mount stays (a restart finds
-//! it private already).
+//! to peers: the folder is bound onto itself and made private, as dockerd does with its
+//! storage folders; that mount stays (a restart finds it private already). Its own mount also
+//! keeps the rootfs mounts off the mount holding the layers (`/` when data root and exec root
+//! share a file system): at every overlay mount the kernel walks each mount below the one
+//! holding each layer (`clone_private_mount` → `has_locked_children`), which otherwise grows
+//! with the running containers.
 //!
 //! The template also holds the read-only mounts every container shares
 //! (`berth_runtime::shared_mounts`), under `<exec-root>/shared`: mounted in the template only
@@ -30,10 +33,10 @@ impl MountTemplate {
     /// Makes the template for rootfs mounted under `dir`, with the shared mounts in `shared`.
     pub fn make(dir: &Path, shared: &Path) -> io::Result<MountTemplate> {
         let dir = std::fs::canonicalize(dir)?;
-        keep_private(&dir)?;
+        keep_private(&dir, true)?;
         std::fs::create_dir_all(shared)?;
         let shared = std::fs::canonicalize(shared)?;
-        let private = keep_private(&shared)
+        let private = keep_private(&shared, false)
             .inspect_err(|e| tracing::warn!("no shared mounts for containers: {e}"))
             .is_ok();
         let layout = berth_runtime::mounts::CgroupLayout::host();
@@ -62,10 +65,12 @@ impl MountTemplate {
     }
 }
 
-/// Makes sure that what is mounted under `dir` does not propagate to other namespaces.
-fn keep_private(dir: &Path) -> io::Result<()> {
+/// Makes sure that what is mounted under `dir` does not propagate to other namespaces;
+/// `own`: `dir` is given a mount of its own (bound onto itself) even when nothing propagates.
+fn keep_private(dir: &Path, own: bool) -> io::Result<()> {
     let (point, fields) = berth_runtime::mounts::holder(dir)?;
-    if !fields.iter().any(|f| f.starts_with("shared:")) {
+    let shared = fields.iter().any(|f| f.starts_with("shared:"));
+    if !shared && (!own || Path::new(&point) == dir) {
         return Ok(());
     }
     let flags = |f: libc::c_ulong, src: Option<&Path>| {

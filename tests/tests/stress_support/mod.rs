@@ -24,13 +24,8 @@ pub fn alive(pid: i64) -> bool {
 /// What is left on the host of this daemon's containers after they were all removed.
 pub fn leftovers(d: &TestDaemon, ids: &[String]) -> Vec<String> {
     let mut out = Vec::new();
-    let root = d.data_root();
-    let exec_root = d.exec_root();
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    for m in mounts.lines().filter_map(|l| l.split(' ').nth(4)) {
-        if m.starts_with(&*root.to_string_lossy()) || m.starts_with(&*exec_root.to_string_lossy()) {
-            out.push(format!("mount {m}"));
-        }
+    for m in d.host_mounts() {
+        out.push(format!("mount {}", m.display()));
     }
     let mut cg_roots = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
     if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
@@ -57,7 +52,7 @@ pub fn leftovers(d: &TestDaemon, ids: &[String]) -> Vec<String> {
             String::from_utf8_lossy(&cmd).replace('\0', " ")
         ));
     }
-    let containers = std::fs::read_dir(root.join("containers"))
+    let containers = std::fs::read_dir(d.data_root().join("containers"))
         .map(|rd| rd.flatten().count())
         .unwrap_or(0);
     if containers > 0 {
