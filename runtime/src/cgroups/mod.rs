@@ -275,6 +275,18 @@ impl Cgroup {
         }
     }
 
+    /// [`Cgroup::dirs`] with the memory controller's last: its removal has the kernel move
+    /// the cgroup's kernel-memory lists to the parent, a walk of every superblock's lists
+    /// (so of every running container's mounts) under the global cgroup lock, which every
+    /// folder removed after it waits behind.
+    fn removal_order(&self) -> Vec<PathBuf> {
+        let mut dirs = self.dirs();
+        if let Some(m) = self.v1("memory") {
+            dirs.sort_by_key(|d| *d == m);
+        }
+        dirs
+    }
+
     fn v1(&self, ctrl: &str) -> Option<PathBuf> {
         match &self.hierarchy {
             Hierarchy::V1(m) => m.get(ctrl).map(|r| r.join(&self.path)),
@@ -547,7 +559,7 @@ impl Cgroup {
         // once, without reading `cgroup.procs`, which on a cgroup file system waits behind
         // every removal in progress on the host. A folder still holding a process refuses
         // (EBUSY), and the processes are killed first as below.
-        let dirs = self.dirs();
+        let dirs = self.removal_order();
         let gone = |d: &PathBuf| match fs::remove_dir(d) {
             Ok(()) => true,
             Err(e) => e.kind() == std::io::ErrorKind::NotFound,
@@ -567,7 +579,7 @@ impl Cgroup {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let mut last = Ok(());
-        for d in self.dirs() {
+        for d in self.removal_order() {
             // Known gone without a `stat`, which on a cgroup file system waits behind every
             // removal in progress on the host (the kernfs lock).
             let mut gone = false;

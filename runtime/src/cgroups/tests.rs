@@ -281,3 +281,18 @@ fn live_update_raises_memory_and_lifts_pids() {
     assert_eq!(r(&d.join("memory.swap.max")), "268435456");
     assert_eq!(r(&d.join("pids.max")), "max");
 }
+
+#[test]
+fn the_memory_folder_is_removed_last() {
+    let mut m = BTreeMap::new();
+    for c in ["blkio", "memory", "pids", "cpuset"] {
+        m.insert(c.to_string(), std::path::PathBuf::from("/cg").join(c));
+    }
+    let cg = Cgroup::new(Hierarchy::V1(m), "berth/x");
+    let order = cg.removal_order();
+    assert_eq!(order.len(), 4);
+    assert_eq!(
+        order.last(),
+        Some(&std::path::PathBuf::from("/cg/memory/berth/x"))
+    );
+}
