@@ -169,9 +169,11 @@ fn run(flags: Flags) -> Result<()> {
         .max_blocking_threads(64)
         .enable_all()
         .build()?;
+    let exec_root = cfg.exec_root.clone();
     let served = rt.block_on(serve(cfg, drivers, reload, tls));
     // Blocking work still running (a stuck driver call) must not hold the exit up for long.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    containers::mount_template::release(&exec_root);
     drop(lock);
     served
 }

@@ -25,7 +25,7 @@ pub mod logconfig;
 mod logfiles;
 pub mod monitor_client;
 pub mod monitor_exe;
-mod mount_template;
+pub mod mount_template;
 pub mod names;
 pub mod pause;
 pub mod prestart;

@@ -65,6 +65,22 @@ impl MountTemplate {
     }
 }
 
+/// Takes away the mount [`MountTemplate::make`] gave `<exec-root>/containers`, when berthd
+/// ends with no container's rootfs left under it (as dockerd unmounts its storage folders);
+/// with one left the kernel refuses (busy) and it stays for the next start.
+pub fn release(exec_root: &Path) {
+    let Ok(dir) = std::fs::canonicalize(exec_root.join("containers")) else {
+        return;
+    };
+    let is_point = berth_runtime::mounts::holder(&dir).is_ok_and(|(p, _)| Path::new(&p) == dir);
+    if is_point {
+        // Not MNT_DETACH: the kernel refuses while anything is mounted under it or open in it.
+        if let Err(e) = nix::mount::umount2(&dir, nix::mount::MntFlags::empty()) {
+            tracing::debug!("{} stays mounted: {e}", dir.display());
+        }
+    }
+}
+
 /// Makes sure that what is mounted under `dir` does not propagate to other namespaces;
 /// `own`: `dir` is given a mount of its own (bound onto itself) even when nothing propagates.
 fn keep_private(dir: &Path, own: bool) -> io::Result<()> {
