@@ -150,8 +150,9 @@ impl NativeRuntime {
             .map(str::to_string)
             .unwrap_or_else(|| crate::cgroups::default_path(id));
         let cgroup = Cgroup::new(self.hierarchy.clone(), &cg_path);
-        cgroup.create()?;
-        cgroup.apply(&Limits::from_resources(&spec["linux"]["resources"]))?;
+        let limits = Limits::from_resources(&spec["linux"]["resources"]);
+        cgroup.create_with(!limits.cpuset_cpus.is_empty() || !limits.cpuset_mems.is_empty())?;
+        cgroup.apply(&limits)?;
         let (ready_r, ready_w) = init::pipe().map_err(RuntimeError::sys("creating a pipe"))?;
         let (start_r, start_w) = init::pipe().map_err(RuntimeError::sys("creating a pipe"))?;
         let (status_r, status_w) = init::pipe().map_err(RuntimeError::sys("creating a pipe"))?;
@@ -186,7 +187,7 @@ impl NativeRuntime {
         let self_join: Vec<std::path::PathBuf> = if cgroup.is_v2() {
             Vec::new()
         } else {
-            cgroup.dirs().iter().map(|d| d.join("tasks")).collect()
+            cgroup.task_dirs().iter().map(|d| d.join("tasks")).collect()
         };
         let by_init = !self_join.is_empty();
         let spec_c = spec.clone();

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+mod cpuset;
 mod devices;
 pub(crate) mod probe;
 mod stats;
@@ -189,19 +190,7 @@ pub struct Cgroup {
     path: String,
 }
 
-/// Whether the cgroup v1 cpuset hierarchy mounted at `root` balances load across all its
-/// CPUs at the top (the kernel's default): the system is then one scheduling domain, and a
-/// container's cpuset's own `cpuset.sched_load_balance` changes no scheduling. While that
-/// flag is set, though, the kernel rebuilds the scheduling domains — a walk of every cpuset
-/// and of the tasks in them, under the global cgroup lock — when the cpuset gets its CPUs
-/// and again when it is removed: per container, work that grows with the running containers
-/// (and serialises `rm -f` of many). So a container's cpuset has it cleared, first.
-fn top_balances(root: Option<&Path>) -> bool {
-    root.and_then(|r| fs::read_to_string(r.join("cpuset.sched_load_balance")).ok())
-        .is_some_and(|v| v.trim() == "1")
-}
-
-fn write(p: &Path, v: &str) -> Result<(), RuntimeError> {
+pub(crate) fn write(p: &Path, v: &str) -> Result<(), RuntimeError> {
     fs::write(p, v).map_err(RuntimeError::sys(format!(
         "writing {v:?} to {}",
         p.display()
@@ -262,8 +251,42 @@ impl Cgroup {
         }
     }
 
-    /// Folders making up this cgroup (one per v1 controller, or the v2 folder).
+    /// Folders making up this cgroup (one per v1 controller, or the v2 folder); on v1 the
+    /// cpuset one only when the cgroup has it (see `cpuset`).
     pub fn dirs(&self) -> Vec<PathBuf> {
+        let mut v = self.all_dirs();
+        if let Some(cs) = self.cpuset_apart().filter(|cs| !cs.exists()) {
+            v.retain(|d| *d != cs);
+        }
+        v
+    }
+
+    /// The folders a task of this cgroup goes into: [`Cgroup::dirs`], on v1 with the parent's
+    /// cpuset folder when the cgroup has none of its own.
+    pub fn task_dirs(&self) -> Vec<PathBuf> {
+        let mut v = self.all_dirs();
+        if let Some(cs) = self.cpuset_apart() {
+            let joined = cpuset::joined(&cs);
+            for d in v.iter_mut().filter(|d| **d == cs) {
+                *d = joined.clone();
+            }
+        }
+        v
+    }
+
+    /// The container's own v1 cpuset folder when the cpuset controller has a hierarchy of
+    /// its own (not mounted with another controller), so the cgroup may go without it.
+    fn cpuset_apart(&self) -> Option<PathBuf> {
+        let Hierarchy::V1(m) = &self.hierarchy else {
+            return None;
+        };
+        let root = m.get("cpuset")?;
+        let shared = m.iter().any(|(k, r)| k != "cpuset" && r == root);
+        (!shared).then(|| root.join(&self.path))
+    }
+
+    /// Every folder the cgroup may have, one per v1 hierarchy, or the v2 folder.
+    fn all_dirs(&self) -> Vec<PathBuf> {
         match &self.hierarchy {
             Hierarchy::V2(root) => vec![root.join(&self.path)],
             Hierarchy::V1(m) => {
@@ -280,7 +303,7 @@ impl Cgroup {
     /// (so of every running container's mounts) under the global cgroup lock, which every
     /// folder removed after it waits behind.
     fn removal_order(&self) -> Vec<PathBuf> {
-        let mut dirs = self.dirs();
+        let mut dirs = self.all_dirs();
         if let Some(m) = self.v1("memory") {
             dirs.sort_by_key(|d| *d == m);
         }
@@ -304,6 +327,13 @@ impl Cgroup {
 
     /// Creates the cgroup (and enables v2 controllers down the path).
     pub fn create(&self) -> Result<(), RuntimeError> {
+        self.create_with(true)
+    }
+
+    /// Creates the cgroup; `own_cpuset` false: on v1 without a cpuset folder of its own, its
+    /// tasks joining the parent's (made ready for them), unless the cpuset controller shares
+    /// its hierarchy (see `cpuset`).
+    pub fn create_with(&self, own_cpuset: bool) -> Result<(), RuntimeError> {
         if let Hierarchy::V2(root) = &self.hierarchy {
             let mut cur = root.clone();
             for part in self.path.split('/') {
@@ -324,42 +354,21 @@ impl Cgroup {
             }
             return Ok(());
         }
-        for d in self.dirs() {
+        let skip = self.cpuset_apart().filter(|_| !own_cpuset);
+        for d in self.all_dirs() {
+            if skip.as_ref() == Some(&d) {
+                continue;
+            }
             fs::create_dir_all(&d).map_err(RuntimeError::sys(format!(
                 "creating cgroup {}",
                 d.display()
             )))?;
         }
         // cpuset needs its parents' cpus/mems copied down before tasks can join.
-        if let Some(cs) = self.v1("cpuset") {
-            let mut chain = Vec::new();
-            let mut p = cs.clone();
-            while let Some(parent) = p.parent() {
-                chain.push(p.clone());
-                if parent.join("cpuset.cpus").exists()
-                    && fs::read_to_string(parent.join("cpuset.cpus"))
-                        .map(|s| !s.trim().is_empty())
-                        .unwrap_or(false)
-                {
-                    break;
-                }
-                p = parent.to_path_buf();
-            }
-            let quiet = top_balances(self.hierarchy_root("cpuset"));
-            for d in chain.iter().rev() {
-                if let Some(parent) = d.parent() {
-                    if quiet && *d == cs {
-                        // See [`top_balances`]: before the CPUs, so no rebuild happens.
-                        let _ = fs::write(d.join("cpuset.sched_load_balance"), "0");
-                    }
-                    for f in ["cpuset.cpus", "cpuset.mems"] {
-                        let cur = fs::read_to_string(d.join(f)).unwrap_or_default();
-                        if cur.trim().is_empty() {
-                            let v = fs::read_to_string(parent.join(f)).unwrap_or_default();
-                            let _ = fs::write(d.join(f), v.trim());
-                        }
-                    }
-                }
+        if let (Some(cs), Some(root)) = (self.v1("cpuset"), self.hierarchy_root("cpuset")) {
+            match skip.as_ref().and_then(|s| s.parent()) {
+                Some(parent) => cpuset::prepare(root, parent, false)?,
+                None => cpuset::prepare(root, &cs, true)?,
             }
         }
         Ok(())
@@ -429,7 +438,15 @@ impl Cgroup {
                     }
                 }
                 if let Some(c) = self.v1("cpuset") {
-                    cpuset(&c, l)?;
+                    let asked = !l.cpuset_cpus.is_empty() || !l.cpuset_mems.is_empty();
+                    if asked && !c.exists() {
+                        if let Some(root) = self.hierarchy_root("cpuset") {
+                            cpuset::own_later(root, &c, || self.pids())?;
+                        }
+                    }
+                    if asked {
+                        cpuset(&c, l)?;
+                    }
                 }
                 if let Some(p) = self.v1("pids") {
                     if l.pids != 0 {
@@ -453,7 +470,7 @@ impl Cgroup {
 
     /// Moves `pid` into the cgroup.
     pub fn add(&self, pid: i32) -> Result<(), RuntimeError> {
-        for d in self.dirs() {
+        for d in self.task_dirs() {
             write(&d.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())

@@ -296,3 +296,66 @@ fn the_memory_folder_is_removed_last() {
         Some(&std::path::PathBuf::from("/cg/memory/berth/x"))
     );
 }
+
+/// A v1 tree with a cpuset hierarchy of its own, its root offering CPUs 0-3 and node 0.
+fn v1_tree_with_cpuset(t: &std::path::Path) -> BTreeMap<String, std::path::PathBuf> {
+    let mut m = BTreeMap::new();
+    for c in ["memory", "pids", "cpuset"] {
+        fs::create_dir_all(t.join(c)).expect("mkdir");
+        m.insert(c.to_string(), t.join(c));
+    }
+    fs::write(t.join("cpuset/cpuset.cpus"), "0-3").expect("w");
+    fs::write(t.join("cpuset/cpuset.mems"), "0").expect("w");
+    m
+}
+
+#[test]
+fn a_container_asking_for_no_cpuset_joins_its_parents() {
+    let t = tempfile::tempdir().expect("tmp");
+    let cg = Cgroup::new(Hierarchy::V1(v1_tree_with_cpuset(t.path())), "berth/c1");
+    cg.create_with(false).expect("create");
+    let r = |p: &str| fs::read_to_string(t.path().join(p)).unwrap_or_default();
+    assert!(!t.path().join("cpuset/berth/c1").exists());
+    assert_eq!(r("cpuset/berth/cpuset.cpus"), "0-3");
+    assert_eq!(r("cpuset/berth/cpuset.mems"), "0");
+    assert!(t.path().join("memory/berth/c1").is_dir());
+    let joined = cg.task_dirs();
+    assert!(
+        joined.contains(&t.path().join("cpuset/berth")),
+        "{joined:?}"
+    );
+    assert!(
+        joined.contains(&t.path().join("pids/berth/c1")),
+        "{joined:?}"
+    );
+    assert!(!cg
+        .dirs()
+        .iter()
+        .any(|d| d.starts_with(t.path().join("cpuset"))));
+
+    // A live update asking for CPUs makes the folder and moves the tasks in.
+    fs::write(t.path().join("pids/berth/c1/cgroup.procs"), "4242\n").expect("w");
+    cg.apply(&Limits {
+        cpuset_cpus: "1".into(),
+        ..Default::default()
+    })
+    .expect("apply");
+    assert_eq!(r("cpuset/berth/c1/cpuset.cpus"), "1");
+    assert_eq!(r("cpuset/berth/c1/cpuset.mems"), "0");
+    assert_eq!(r("cpuset/berth/c1/cgroup.procs"), "4242");
+    assert_eq!(cg.task_dirs(), cg.dirs());
+}
+
+#[test]
+fn a_co_mounted_cpuset_folder_is_always_made() {
+    let t = tempfile::tempdir().expect("tmp");
+    let mut m = v1_tree_with_cpuset(t.path());
+    m.insert("cpu".to_string(), t.path().join("cpuset"));
+    let cg = Cgroup::new(Hierarchy::V1(m), "berth/c2");
+    cg.create_with(false).expect("create");
+    assert!(t.path().join("cpuset/berth/c2").is_dir());
+    assert_eq!(
+        fs::read_to_string(t.path().join("cpuset/berth/c2/cpuset.cpus")).expect("r"),
+        "0-3"
+    );
+}
