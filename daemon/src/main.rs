@@ -314,6 +314,7 @@ async fn serve(
         tracing::warn!("{left} connection(s) still open at shutdown; closing them");
     }
     crate::containers::prestart::cancel_all(&ctx).await;
+    ctx.containers.reaper.flush();
     let storage = ctx.storage.clone();
     if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.cleanup()).await {
         tracing::warn!("storage driver clean-up: {e}");

@@ -26,6 +26,9 @@ struct Proc {
     placing: Option<std::thread::JoinHandle<Result<(), RuntimeError>>>,
     /// The init reported `R` (set up, waiting to exec).
     set_up: bool,
+    /// The folder holding the memory controller is left for berthd to remove (annotation
+    /// [`crate::cgroups::DEFER_MEMORY_ANNOTATION`]).
+    defer_memory: bool,
 }
 
 /// Moves `pid` into `cgroup` (unless the init joins by itself), then tells it so on `ready`
@@ -252,6 +255,9 @@ impl NativeRuntime {
                     cgroup,
                     placing,
                     set_up: !early,
+                    defer_memory: spec["annotations"][crate::cgroups::DEFER_MEMORY_ANNOTATION]
+                        .as_str()
+                        == Some("true"),
                 },
             );
         }
@@ -381,7 +387,10 @@ impl Runtime for NativeRuntime {
             if let Some(h) = p.placing.take() {
                 let _ = h.join();
             }
-            p.cgroup.remove()?;
+            match p.defer_memory {
+                true => p.cgroup.remove_but_memory()?,
+                false => p.cgroup.remove()?,
+            }
         }
         Ok(())
     }

@@ -146,6 +146,10 @@ pub struct SpecOptions {
     /// spec's annotations for the native runtime; empty: none.
     #[serde(default)]
     pub shared_mounts: String,
+    /// berthd removes the memory cgroup folder, not the runtime
+    /// (`cgroups::DEFER_MEMORY_ANNOTATION`).
+    #[serde(default)]
+    pub defer_memory_cgroup: bool,
 }
 
 /// Docker's masked paths.
@@ -376,7 +380,10 @@ pub fn build_json(o: &SpecOptions) -> Result<Value, RuntimeError> {
         spec["linux"]["devices"] = json!(devices);
     }
     if !o.shared_mounts.is_empty() {
-        spec["annotations"] = json!({crate::shared_mounts::ANNOTATION: o.shared_mounts});
+        spec["annotations"][crate::shared_mounts::ANNOTATION] = json!(o.shared_mounts);
+    }
+    if o.defer_memory_cgroup {
+        spec["annotations"][crate::cgroups::DEFER_MEMORY_ANNOTATION] = json!("true");
     }
     Ok(spec)
 }

@@ -240,10 +240,20 @@ fn rm_f_of_many_leaves_nothing() {
             .any(|l| l.contains(&root) && ids.iter().any(|i| l.contains(&i[..12]))),
         "no container mounts left"
     );
+    // The memory cgroups go once no container has started for a moment (berthd's reaper).
+    let gone = || {
+        ids.iter()
+            .all(|id| !std::path::Path::new(&format!("/sys/fs/cgroup/memory/berth/{id}")).exists())
+    };
+    let t = std::time::Instant::now();
+    while !gone() && t.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(gone(), "cgroups of the removed containers left");
     for id in &ids {
         assert!(
-            !std::path::Path::new(&format!("/sys/fs/cgroup/memory/berth/{id}")).exists(),
-            "cgroup of {id} removed"
+            !std::path::Path::new(&format!("/sys/fs/cgroup/pids/berth/{id}")).exists(),
+            "pids cgroup of {id} removed"
         );
     }
     let monitors = d.monitor_pids().len();

@@ -122,6 +122,11 @@ pub fn watch_with(ctx: Ctx, c: Arc<Container>, waiting: Option<tokio::net::UnixS
 pub async fn on_exit(ctx: &Ctx, c: &Arc<Container>, info: &ExitRecord) {
     // Verbs taking the op lock wait until this is over (`lock::op`).
     c.events.send_modify(|l| l.exiting = true);
+    if c.view(super::defers_memory_cgroup) {
+        if let Some(m) = super::cgroup(c).memory_dir() {
+            ctx.containers.reaper.defer(m);
+        }
+    }
     let code = i64::from(info.exit_code);
     let oom = info.oom_killed;
     let left = leave_network(ctx, c).await;

@@ -10,6 +10,7 @@
 
 pub mod attach;
 pub mod cgroup_parent;
+pub mod cgroup_reaper;
 pub mod create;
 pub mod exec;
 pub mod exec_io;
@@ -116,6 +117,8 @@ pub struct Containers {
     pub spawner: spawner::Spawner,
     /// The mount namespace monitors create containers from (none: berthd's own).
     pub mount_template: Option<mount_template::MountTemplate>,
+    /// Removes exited containers' memory cgroups when no container is starting.
+    pub reaper: cgroup_reaper::Reaper,
 }
 
 fn now() -> String {
@@ -243,6 +246,7 @@ impl Containers {
             prepared: std::sync::atomic::AtomicUsize::new(0),
             spawner: spawner::Spawner::default(),
             mount_template,
+            reaper: cgroup_reaper::Reaper::start(cfg.exec_root.join("cgroups-to-remove")),
         })
     }
 
@@ -383,6 +387,14 @@ impl Containers {
 /// Current time in Docker's format.
 pub fn timestamp() -> String {
     now()
+}
+
+/// Whether berthd, not the runtime, removes the container's memory cgroup folder
+/// ([`cgroup_reaper`]): for containers under the default parent (`berth/`) only, whose
+/// folders berthd knows by name.
+pub fn defers_memory_cgroup(rec: &ContainerRecord) -> bool {
+    let default = berth_runtime::cgroups::default_path(&rec.inspect.id);
+    rec.pod.is_none() && rec.cgroup_path().trim_matches('/') == default.trim_matches('/')
 }
 
 /// Container `c`'s cgroup in the host's hierarchy (cgroupfs driver), at the path its record

@@ -239,6 +239,7 @@ fn options(
                 .unwrap_or_default(),
             false => String::new(),
         },
+        defer_memory_cgroup: super::defers_memory_cgroup(rec),
     })
 }
 
@@ -542,6 +543,12 @@ fn exit_failure(sdir: &Path) -> Option<Option<Failure>> {
 /// Mounts the rootfs, writes the bundle and spawns the monitor, which clones the init and
 /// lets it set itself up; returns the init's PID. The init waits for the monitor's `start`.
 pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceError> {
+    // An earlier run's memory cgroup still waiting for the reaper goes first: this run's
+    // must count this run only.
+    ctx.containers.reaper.starting();
+    if let Some(m) = super::cgroup(c).memory_dir() {
+        ctx.containers.reaper.take(&m);
+    }
     let rootfs = mount_rootfs(ctx, &c.id)?;
     let sdir = ctx.containers.state_dir(&c.id);
     let bundle = sdir.join("bundle");

@@ -17,6 +17,12 @@ pub(crate) mod probe;
 mod stats;
 pub use stats::{BlkioEntry, Stats};
 
+/// A spec annotation (`"true"`) by which berthd takes over the removal of a container's
+/// memory cgroup folder (v1; v2: its one folder): the runtime's delete leaves it. Its removal
+/// has the kernel walk every superblock's lists under the global cgroup lock (see
+/// [`Cgroup::memory_dir`]); berthd does it when no container is starting.
+pub const DEFER_MEMORY_ANNOTATION: &str = "io.berth.cgroup.defer-memory";
+
 /// Where the cgroup filesystems are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hierarchy {
@@ -570,13 +576,35 @@ impl Cgroup {
         matches!(self.hierarchy, Hierarchy::V2(_))
     }
 
+    /// The folder holding the memory controller: v1's memory folder, or v2's one folder.
+    /// Removing it has the kernel move the cgroup's kernel-memory lists to the parent, a
+    /// walk of every superblock's lists (so of every running container's mounts) under the
+    /// global cgroup lock, which mounts and cgroup changes meanwhile wait behind.
+    pub fn memory_dir(&self) -> Option<PathBuf> {
+        match &self.hierarchy {
+            Hierarchy::V2(root) => Some(root.join(&self.path)),
+            Hierarchy::V1(_) => self.v1("memory"),
+        }
+    }
+
+    /// [`Cgroup::remove`] but for [`Cgroup::memory_dir`], left in place (empty) for its
+    /// owner to remove when it suits (see [`DEFER_MEMORY_ANNOTATION`]).
+    pub fn remove_but_memory(&self) -> Result<(), RuntimeError> {
+        self.remove_keeping(self.memory_dir())
+    }
+
     /// Kills what is left and removes the cgroup folders.
     pub fn remove(&self) -> Result<(), RuntimeError> {
+        self.remove_keeping(None)
+    }
+
+    fn remove_keeping(&self, keep: Option<PathBuf>) -> Result<(), RuntimeError> {
         // Usually nothing is left (the init's end ended its PID namespace): the folders go at
         // once, without reading `cgroup.procs`, which on a cgroup file system waits behind
         // every removal in progress on the host. A folder still holding a process refuses
         // (EBUSY), and the processes are killed first as below.
-        let dirs = self.removal_order();
+        let mut dirs = self.removal_order();
+        dirs.retain(|d| Some(d) != keep.as_ref());
         let gone = |d: &PathBuf| match fs::remove_dir(d) {
             Ok(()) => true,
             Err(e) => e.kind() == std::io::ErrorKind::NotFound,
@@ -596,7 +624,7 @@ impl Cgroup {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let mut last = Ok(());
-        for d in self.removal_order() {
+        for d in dirs {
             // Known gone without a `stat`, which on a cgroup file system waits behind every
             // removal in progress on the host (the kernfs lock).
             let mut gone = false;
