@@ -555,15 +555,22 @@ impl Monitor {
         let line = berth_monitor_proto::encode(&info).unwrap_or_default();
         let _ = write_atomic(&dir.join("exit.json"), &line);
         let _ = std::fs::remove_file(dir.join("monitor.sock"));
+        // Whether berthd heard of the exit, and so takes the memory cgroup folder over.
+        let mut heard = false;
         for c in self.clients.iter_mut() {
             if c.mode == Mode::Waiting {
-                let _ = c.sock.write_all(&line);
+                heard |= c.sock.write_all(&line).is_ok();
                 let _ = c.sock.shutdown(std::net::Shutdown::Read);
             } else {
                 let _ = c.sock.shutdown(std::net::Shutdown::Both);
             }
         }
         let _ = self.rt.get().delete(&self.cfg.id);
+        if !(heard && self.started) {
+            // Nobody will remove the memory folder the runtime may have left (berthd does
+            // for a started container whose exit it heard of): done here.
+            let _ = self.cgroup.remove();
+        }
         if !self.cfg.rootfs_mounts.is_empty() {
             let _ = berth_core::mount::unmount(rootfs);
         }

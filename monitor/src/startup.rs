@@ -282,6 +282,7 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
                 Ok(x) => io = x,
                 Err(e) => {
                     let _ = rt.get().delete(&cfg.id);
+                    remove_cgroup(&cgroup_path);
                     unmount(&cfg);
                     ready_line(ready_fd, failed(e.to_string()));
                     return 1;
@@ -309,6 +310,7 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
         Err(e) => {
             let _ = rt.get().kill(&cfg.id, libc::SIGKILL, true);
             let _ = rt.get().delete(&cfg.id);
+            remove_cgroup(&cgroup_path);
             unmount(&cfg);
             let e = format!("binding {}: {e}", sock_path.display());
             ready_line(ready_fd, failed(e));
@@ -339,4 +341,12 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
     drop(mount_ns);
     let _ = std::fs::remove_file(&sock_path);
     0
+}
+
+/// Removes what the runtime's delete left of the container's cgroup: the memory folder it
+/// leaves for berthd (`berth_runtime::cgroups::DEFER_MEMORY_ANNOTATION`), which berthd only
+/// removes for a container whose exit it heard of.
+pub fn remove_cgroup(path: &str) {
+    let cg = berth_runtime::cgroups::Cgroup::new(berth_runtime::cgroups::Hierarchy::detect(), path);
+    let _ = cg.remove();
 }
