@@ -611,7 +611,7 @@ impl Cgroup {
         };
         // With no folder to try (v2's one kept), the processes are looked for instead.
         let nothing_to_try = dirs.is_empty();
-        if dirs.iter().all(gone) && !(nothing_to_try && !self.pids().is_empty()) {
+        if dirs.iter().all(gone) && (!nothing_to_try || self.pids().is_empty()) {
             return Ok(());
         }
         for _ in 0..50 {
