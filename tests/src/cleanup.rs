@@ -1,6 +1,7 @@
 //! Removing everything a test daemon and its containers left on the host: processes whose
 //! command line names the daemon's folder or that hold files under it, its CRI pods' inits,
-//! mounts under it, cgroups of its containers, its
+//! mounts under it, cgroups of its containers (and the memory cgroups its reaper had still to
+//! remove), its
 //! bridge device, and the folder itself. Every step is best effort and never panics (it runs
 //! from `Drop`, possibly while a test is already failing).
 
@@ -15,6 +16,13 @@ pub fn everything(dir: &Path, data_root: &Path, bridge: &str) {
     unmount_under(dir);
     remove_cgroups(&cgroup_paths(data_root, &containers));
     remove_cgroups(&pod_cgroup_paths(data_root));
+    // Memory cgroups of removed containers berthd had not removed yet (its reaper's list).
+    let waiting = std::fs::read_to_string(dir.join("exec").join("cgroups-to-remove"));
+    for line in waiting.unwrap_or_default().lines() {
+        if line.contains("/berth/") {
+            let _ = std::fs::remove_dir(line);
+        }
+    }
     // The bridges of the user networks the daemon created (berthd keeps them across its
     // restarts, as dockerd does), then its default bridge.
     for b in user_bridges(data_root) {
