@@ -181,7 +181,16 @@ pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> 
         &c.id,
         exec_attrs(&c, &e.id),
     );
-    drop(op);
+    // A detached exec keeps the op lock until its command started (or failed to): a `pause`
+    // meanwhile would freeze the helper as it joins the container's cgroups, and
+    // the start would wait for an `unpause` that may never come.
+    let op = match status {
+        Some(_) => Some(op),
+        None => {
+            drop(op);
+            None
+        }
+    };
     if let Some(r) = status {
         let failed = tokio::task::spawn_blocking(move || {
             use std::io::Read;
@@ -198,6 +207,7 @@ pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> 
             return Err(start_error(failed));
         }
     }
+    drop(op);
     Ok(Spawned {
         child,
         master,
