@@ -235,6 +235,10 @@ pub fn remove_cgroups(paths: &[String]) {
             if !cg.is_dir() {
                 continue;
             }
+            // A frozen task (a paused container's, or an exec helper caught by a pause) acts on
+            // SIGKILL only once thawed (cgroup v1 freezer; v2's cgroup.freeze).
+            let _ = std::fs::write(cg.join("freezer.state"), "THAWED");
+            let _ = std::fs::write(cg.join("cgroup.freeze"), "0");
             let procs = std::fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
             for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
                 // SAFETY: kill(2) with a pid read from the cgroup; no memory is involved.
