@@ -11,8 +11,10 @@
 //! once no container has started for [`IDLE`] (or at once when [`CAP`] are waiting), in one
 //! batch. The work is the same; it is moved off the path of the starts.
 //!
-//! The folders waiting are listed in `<exec-root>/cgroups-to-remove`, so a berthd killed
-//! before removing them removes them at its next start; a start of a container whose folder
+//! The folders waiting are listed in `<exec-root>/cgroups-to-remove` (rewritten after each
+//! batch with what still waits, so it stays as short as the queue), so a berthd killed before
+//! removing them removes them at its next start — only lines naming a container's folder
+//! under the default parent of a cgroup mount ([`is_memory_folder`]); a start of a container whose folder
 //! still waits removes it first ([`Reaper::take`]), so a container never runs in a memory
 //! cgroup that counted an earlier run (its OOM kills among them).
 
@@ -49,10 +51,13 @@ struct State {
 
 impl Reaper {
     /// Starts the reaper listing its folders in `list`; first removes what an earlier berthd
-    /// listed there and did not remove.
-    pub fn start(list: PathBuf) -> Reaper {
+    /// listed there and did not remove (folders under the cgroup mounts at `cgroup_root`).
+    pub fn start(list: PathBuf, cgroup_root: &Path) -> Reaper {
         if let Ok(text) = std::fs::read_to_string(&list) {
-            for line in text.lines().filter(|l| !l.is_empty()) {
+            for line in text
+                .lines()
+                .filter(|l| is_memory_folder(cgroup_root, Path::new(l)))
+            {
                 let _ = std::fs::remove_dir(line);
             }
         }
@@ -182,11 +187,34 @@ impl Inner {
             st.waiting.extend(again);
             if st.waiting.is_empty() {
                 let _ = std::fs::remove_file(&self.list);
-            } else if retry {
-                st.last_activity = Instant::now();
+            } else {
+                // What still waits (retries, and folders given meanwhile), not every folder
+                // ever given: under steady churn the queue is never empty.
+                let text: String = st
+                    .waiting
+                    .iter()
+                    .map(|(d, _)| format!("{}\n", d.display()))
+                    .collect();
+                let _ = berth_core::atomic::write_atomic_unflushed(&self.list, text.as_bytes());
+                if retry {
+                    st.last_activity = Instant::now();
+                }
             }
         }
     }
+}
+
+/// Whether `p` is what [`Reaper::defer`] is given: `<cgroup root>/.../berth/<64 hex>`, with
+/// no `..` (a line of the list is removed at start only if it is).
+fn is_memory_folder(root: &Path, p: &Path) -> bool {
+    use std::path::Component;
+    let id = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    p.starts_with(root)
+        && p.components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+        && p.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new("berth"))
+        && id.len() == 64
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -194,14 +222,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_container_memory_folders_are_taken_from_the_list() {
+        let id = "a".repeat(64);
+        let root = Path::new("/sys/fs/cgroup");
+        assert!(is_memory_folder(
+            root,
+            Path::new(&format!("/sys/fs/cgroup/memory/berth/{id}"))
+        ));
+        assert!(is_memory_folder(
+            root,
+            Path::new(&format!("/sys/fs/cgroup/berth/{id}"))
+        ));
+        for bad in [
+            format!("/sys/fs/cgroup/memory/other/{id}"),
+            format!("/sys/fs/cgroup/../../etc/berth/{id}"),
+            format!("/var/lib/berth/{id}"),
+            "/sys/fs/cgroup/memory/berth/abc".to_string(),
+            format!("sys/fs/cgroup/memory/berth/{id}"),
+        ] {
+            assert!(!is_memory_folder(root, Path::new(&bad)), "{bad}");
+        }
+    }
+
+    #[test]
     fn folders_go_once_starts_are_quiet_and_a_restart_takes_its_own_back() {
         let t = tempfile::tempdir().expect("tmp");
         let list = t.path().join("list");
         // What an earlier berthd left listed goes at start.
-        let old = t.path().join("old");
-        std::fs::create_dir(&old).expect("mkdir");
+        let old = t.path().join("memory/berth").join("0".repeat(64));
+        std::fs::create_dir_all(&old).expect("mkdir");
         std::fs::write(&list, format!("{}\n", old.display())).expect("w");
-        let r = Reaper::start(list.clone());
+        let r = Reaper::start(list.clone(), t.path());
         assert!(!old.exists());
         let (a, b) = (t.path().join("a"), t.path().join("b"));
         for d in [&a, &b] {

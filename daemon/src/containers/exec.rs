@@ -184,13 +184,7 @@ pub async fn start(ctx: &Ctx, id: &str, detach: bool) -> ServiceResult<Spawned> 
     // A detached exec keeps the op lock until its command started (or failed to): a `pause`
     // meanwhile would freeze the helper as it joins the container's cgroups, and
     // the start would wait for an `unpause` that may never come.
-    let op = match status {
-        Some(_) => Some(op),
-        None => {
-            drop(op);
-            None
-        }
-    };
+    let op = status.is_some().then_some(op);
     if let Some(r) = status {
         let failed = tokio::task::spawn_blocking(move || {
             use std::io::Read;

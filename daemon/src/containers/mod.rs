@@ -47,7 +47,7 @@ use crate::config::Config;
 use crate::error::ServiceError;
 pub use crate::model::container::ContainerRecord;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
@@ -246,7 +246,10 @@ impl Containers {
             prepared: std::sync::atomic::AtomicUsize::new(0),
             spawner: spawner::Spawner::default(),
             mount_template,
-            reaper: cgroup_reaper::Reaper::start(cfg.exec_root.join("cgroups-to-remove")),
+            reaper: cgroup_reaper::Reaper::start(
+                cfg.exec_root.join("cgroups-to-remove"),
+                Path::new("/sys/fs/cgroup"),
+            ),
         })
     }
 
@@ -400,8 +403,10 @@ pub fn defers_memory_cgroup(rec: &ContainerRecord) -> bool {
 /// Container `c`'s cgroup in the host's hierarchy (cgroupfs driver), at the path its record
 /// keeps ([`cgroup_parent`]).
 pub fn cgroup(c: &Container) -> berth_runtime::cgroups::Cgroup {
-    berth_runtime::cgroups::Cgroup::new(
-        berth_runtime::cgroups::Hierarchy::detect(),
-        &c.view(|r| r.cgroup_path()),
-    )
+    // The host's layout does not change while berthd runs: probed once (a read of
+    // `/proc/self/cgroup` and a statfs per hierarchy), not at every start and exit.
+    static HOST: std::sync::OnceLock<berth_runtime::cgroups::Hierarchy> =
+        std::sync::OnceLock::new();
+    let hierarchy = HOST.get_or_init(berth_runtime::cgroups::Hierarchy::detect);
+    berth_runtime::cgroups::Cgroup::new(hierarchy.clone(), &c.view(|r| r.cgroup_path()))
 }

@@ -546,8 +546,10 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
     // An earlier run's memory cgroup still waiting for the reaper goes first: this run's
     // must count this run only.
     ctx.containers.reaper.starting();
-    if let Some(m) = super::cgroup(c).memory_dir() {
-        ctx.containers.reaper.take(&m);
+    if c.view(super::defers_memory_cgroup) {
+        if let Some(m) = super::cgroup(c).memory_dir() {
+            ctx.containers.reaper.take(&m);
+        }
     }
     let rootfs = mount_rootfs(ctx, &c.id)?;
     let sdir = ctx.containers.state_dir(&c.id);
