@@ -29,8 +29,12 @@ pub const IDLE: Duration = Duration::from_millis(250);
 /// How many folders may wait before they go whatever is starting.
 pub const CAP: usize = 64;
 
-/// How often a folder that could not be removed (still busy) is tried again.
-const TRIES: u8 = 3;
+/// How long after a failed removal (a task still inside) a folder is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// How often a folder still busy is tried before it is left to the next berthd's start (it
+/// stays listed).
+const TRIES: u8 = 60;
 
 /// The reaper; cheap to clone, one thread behind all clones.
 #[derive(Clone)]
@@ -45,8 +49,27 @@ struct Inner {
 }
 
 struct State {
-    waiting: Vec<(PathBuf, u8)>,
+    waiting: Vec<Waiting>,
     last_activity: Instant,
+    /// Folders still busy after [`TRIES`]: kept listed for the next start.
+    left: Vec<PathBuf>,
+    /// [`Reaper::flush`] ran: the thread is done, folders given now go at once.
+    closed: bool,
+}
+
+/// A folder given to the reaper.
+struct Waiting {
+    dir: PathBuf,
+    /// Failed removals so far.
+    tries: u8,
+    /// Not tried before this (set after a failed removal).
+    not_before: Option<Instant>,
+}
+
+impl Waiting {
+    fn due(&self, now: Instant) -> bool {
+        self.not_before.is_none_or(|t| t <= now)
+    }
 }
 
 impl Reaper {
@@ -66,6 +89,8 @@ impl Reaper {
             state: Mutex::new(State {
                 waiting: Vec::new(),
                 last_activity: Instant::now(),
+                left: Vec::new(),
+                closed: false,
             }),
             wake: Condvar::new(),
             list,
@@ -98,14 +123,19 @@ impl Reaper {
             let _ = std::fs::remove_dir(&dir);
             return;
         };
-        if listed.is_err() {
-            // Not listed, so not removed after a crash: remove it now.
+        if listed.is_err() || st.closed {
+            // Not listed, so not removed after a crash, or berthd is ending: remove it now
+            // (if that fails, a listed folder is removed at the next start).
             drop(st);
             let _ = std::fs::remove_dir(&dir);
             return;
         }
-        if !st.waiting.iter().any(|(d, _)| *d == dir) {
-            st.waiting.push((dir, 0));
+        if !st.waiting.iter().any(|w| w.dir == dir) {
+            st.waiting.push(Waiting {
+                dir,
+                tries: 0,
+                not_before: None,
+            });
         }
         st.last_activity = Instant::now();
         self.inner.wake.notify_one();
@@ -116,7 +146,7 @@ impl Reaper {
     pub fn take(&self, dir: &Path) {
         let waiting = self.inner.state.lock().is_ok_and(|mut st| {
             let before = st.waiting.len();
-            st.waiting.retain(|(d, _)| d != dir);
+            st.waiting.retain(|w| w.dir != dir);
             st.waiting.len() != before
         });
         if waiting {
@@ -124,18 +154,24 @@ impl Reaper {
         }
     }
 
-    /// Removes every waiting folder now (berthd is ending).
+    /// Removes every waiting folder now (berthd is ending); those still busy stay listed for
+    /// the next start. Folders given after this are removed at once.
     pub fn flush(&self) {
-        let batch = self
-            .inner
-            .state
-            .lock()
-            .map(|mut st| std::mem::take(&mut st.waiting))
-            .unwrap_or_default();
-        for (d, _) in batch {
-            let _ = std::fs::remove_dir(&d);
-        }
-        let _ = std::fs::remove_file(&self.inner.list);
+        let Ok(mut st) = self.inner.state.lock() else {
+            return;
+        };
+        st.closed = true;
+        let mut batch: Vec<PathBuf> = std::mem::take(&mut st.waiting)
+            .into_iter()
+            .map(|w| w.dir)
+            .collect();
+        batch.append(&mut st.left);
+        let left: Vec<PathBuf> = batch
+            .into_iter()
+            .filter(|d| matches!(std::fs::remove_dir(d), Err(e) if e.kind() != std::io::ErrorKind::NotFound))
+            .collect();
+        self.inner.relist(&left);
+        self.inner.wake.notify_one();
     }
 
     /// How many folders wait.
@@ -151,56 +187,89 @@ impl Inner {
             return;
         };
         loop {
-            if st.waiting.is_empty() {
-                st = match self.wake.wait(st) {
-                    Ok(s) => s,
-                    Err(_) => return,
+            if st.closed {
+                return;
+            }
+            let now = Instant::now();
+            let due = st.waiting.iter().filter(|w| w.due(now)).count();
+            if due == 0 {
+                // Nothing, or only folders to retry later.
+                let next = st.waiting.iter().filter_map(|w| w.not_before).min();
+                st = match next {
+                    None => match self.wake.wait(st) {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    },
+                    Some(t) => match self.wake.wait_timeout(st, t - now) {
+                        Ok((s, _)) => s,
+                        Err(_) => return,
+                    },
                 };
                 continue;
             }
             let quiet = st.last_activity.elapsed();
-            if quiet < IDLE && st.waiting.len() < CAP {
+            if quiet < IDLE && due < CAP {
                 st = match self.wake.wait_timeout(st, IDLE - quiet) {
                     Ok((s, _)) => s,
                     Err(_) => return,
                 };
                 continue;
             }
-            let batch = std::mem::take(&mut st.waiting);
+            let (batch, later): (Vec<Waiting>, Vec<Waiting>) = std::mem::take(&mut st.waiting)
+                .into_iter()
+                .partition(|w| w.due(now));
+            st.waiting = later;
             drop(st);
             let mut again = Vec::new();
-            for (d, tries) in batch {
-                match std::fs::remove_dir(&d) {
+            let mut gave_up = Vec::new();
+            for mut w in batch {
+                match std::fs::remove_dir(&w.dir) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    // Busy: a task still inside (its monitor is not done), or the container
-                    // started again (its next end gives the folder back).
-                    Err(_) if tries + 1 < TRIES => again.push((d, tries + 1)),
-                    Err(e) => tracing::debug!("memory cgroup {} stays: {e}", d.display()),
+                    // Busy: a task still inside (its container's last processes are still
+                    // exiting), or the container started again (its next end gives the
+                    // folder back). Tried again a while later, however many wait.
+                    Err(_) if w.tries + 1 < TRIES => {
+                        w.tries += 1;
+                        w.not_before = Some(Instant::now() + RETRY);
+                        again.push(w);
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "memory cgroup {} stays until berthd's next start: {e}",
+                            w.dir.display()
+                        );
+                        gave_up.push(w.dir);
+                    }
                 }
             }
             st = match self.state.lock() {
                 Ok(s) => s,
                 Err(_) => return,
             };
-            let retry = !again.is_empty();
             st.waiting.extend(again);
-            if st.waiting.is_empty() {
-                let _ = std::fs::remove_file(&self.list);
-            } else {
-                // What still waits (retries, and folders given meanwhile), not every folder
-                // ever given: under steady churn the queue is never empty.
-                let text: String = st
-                    .waiting
-                    .iter()
-                    .map(|(d, _)| format!("{}\n", d.display()))
-                    .collect();
-                let _ = berth_core::atomic::write_atomic_unflushed(&self.list, text.as_bytes());
-                if retry {
-                    st.last_activity = Instant::now();
-                }
-            }
+            st.left.extend(gave_up);
+            // What still waits (retries, and folders given meanwhile), not every folder ever
+            // given: under steady churn the queue is never empty. Folders given up on stay
+            // listed, for the next start.
+            let listed: Vec<PathBuf> = st
+                .waiting
+                .iter()
+                .map(|w| w.dir.clone())
+                .chain(st.left.iter().cloned())
+                .collect();
+            self.relist(&listed);
         }
+    }
+
+    /// Rewrites the list with `dirs` (removes it when there are none).
+    fn relist(&self, dirs: &[PathBuf]) {
+        if dirs.is_empty() {
+            let _ = std::fs::remove_file(&self.list);
+            return;
+        }
+        let text: String = dirs.iter().map(|d| format!("{}\n", d.display())).collect();
+        let _ = berth_core::atomic::write_atomic_unflushed(&self.list, text.as_bytes());
     }
 }
 
@@ -281,5 +350,46 @@ mod tests {
         }
         assert!(!list.exists(), "the list goes with the last folder");
         assert_eq!(r.waiting(), 0);
+    }
+
+    #[test]
+    fn a_busy_folder_is_tried_again_later_even_when_the_queue_is_full_and_none_go_after_flush() {
+        let t = tempfile::tempdir().expect("tmp");
+        let r = Reaper::start(t.path().join("list"), t.path());
+        // Busy (here: not empty) when the full queue is removed at once.
+        let busy = t.path().join("busy");
+        std::fs::create_dir_all(busy.join("task")).expect("mkdir");
+        r.defer(busy.clone());
+        for i in 0..CAP {
+            let d = t.path().join(format!("d{i}"));
+            std::fs::create_dir(&d).expect("mkdir");
+            r.defer(d);
+        }
+        let t0 = Instant::now();
+        while r.waiting() > 1 && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(r.waiting(), 1, "the full queue went, the busy folder waits");
+        assert!(busy.exists());
+        // More full queues meanwhile do not use up its tries.
+        for round in 0..3 {
+            for i in 0..CAP {
+                let d = t.path().join(format!("r{round}-{i}"));
+                std::fs::create_dir(&d).expect("mkdir");
+                r.defer(d);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::remove_dir(busy.join("task")).expect("rmdir");
+        while busy.exists() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!busy.exists(), "removed once its tasks were gone");
+        // After flush, a folder given goes at once.
+        r.flush();
+        let late = t.path().join("late");
+        std::fs::create_dir(&late).expect("mkdir");
+        r.defer(late.clone());
+        assert!(!late.exists());
     }
 }

@@ -23,12 +23,16 @@ use std::time::{Duration, Instant};
 
 /// API clients starting containers at once.
 const CLIENTS: usize = 8;
+/// At least this many samples of `run --rm` per level: the docker CLI's own time varies by
+/// ±5 ms between series here, more than the growth the row is to show.
+const RUN_SAMPLES: usize = 30;
 /// How long a restarted berthd may take to list every container.
 const RESTORE_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The measured quantities, in the order of the report.
 const METRICS: &[(&str, &str)] = &[
     ("run --rm --network none busybox true", "ms"),
+    ("run --rm --network none busybox true (berth CLI)", "ms"),
     ("ps", "ms"),
     ("ps -a", "ms"),
     ("daemon RSS (dockerd: + containerd)", "MB"),
@@ -129,6 +133,48 @@ fn pids_of(name: &str, root: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// `n` samples of `run --rm` with the engine's CLI and, for berth, as many with berth's own
+/// CLI, the two taken in turn (drift of the machine falls on both alike).
+fn run_samples(
+    opts: &Opts,
+    bin: &Path,
+    e: &Engine,
+) -> (Result<Stats, String>, Option<Result<Stats, String>>) {
+    let run = ["run", "--rm", "--network", "none", "busybox:bench", "true"];
+    let own = (e.kind == Kind::Berth)
+        .then_some(e.socket.as_ref())
+        .flatten()
+        .map(|s| format!("unix://{}", s.display()));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut err = None;
+    for i in 0..opts.warmup + opts.n.max(RUN_SAMPLES) {
+        let x = time_ms(&mut e.cmd(&run));
+        let y = own.as_ref().map(|h| {
+            time_ms(
+                std::process::Command::new(bin.join("berth"))
+                    .args(["-H", h])
+                    .args(run),
+            )
+        });
+        match (x, y.transpose()) {
+            (Ok(x), Ok(y)) if i >= opts.warmup => {
+                a.push(x);
+                b.extend(y);
+            }
+            (Ok(_), Ok(_)) => {}
+            (Err(x), _) | (_, Err(x)) => {
+                err = Some(format!("{x:#}"));
+                break;
+            }
+        }
+    }
+    let stats = |v: &[f64]| match &err {
+        Some(x) => Err(x.clone()),
+        None => Stats::of(v).ok_or_else(|| "no samples".to_string()),
+    };
+    (stats(&a), own.map(|_| stats(&b)))
+}
+
 /// `n` samples of `cmd` after `warmup` unmeasured ones.
 fn samples(opts: &Opts, mut cmd: impl FnMut() -> Result<f64>) -> Result<Stats, String> {
     let mut v = Vec::new();
@@ -201,9 +247,10 @@ fn measure(
         p += pp;
     }
     let per = |v: f64| (running > 0).then(|| Ok(Stats::single(v / running as f64)));
-    let run = ["run", "--rm", "--network", "none", "busybox:bench", "true"];
+    let (run, own_cli) = run_samples(opts, bin, e);
     let mut out = vec![
-        Some(samples(opts, || time_ms(&mut e.cmd(&run)))),
+        Some(run),
+        own_cli,
         Some(samples(opts, || time_ms(&mut e.cmd(&["ps"])))),
         Some(samples(opts, || time_ms(&mut e.cmd(&["ps", "-a"])))),
         Some(Ok(Stats::single(rss))),
