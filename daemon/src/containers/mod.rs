@@ -34,6 +34,7 @@ pub mod remove;
 pub mod rename;
 pub mod restart;
 pub mod signal;
+pub mod small_table;
 pub mod spawner;
 pub mod start;
 pub mod stop;
@@ -244,7 +245,7 @@ impl Containers {
             index: RwLock::new(map),
             execs: Mutex::new(HashMap::new()),
             prepared: std::sync::atomic::AtomicUsize::new(0),
-            spawner: spawner::Spawner::default(),
+            spawner: spawner::Spawner::new(),
             mount_template,
             reaper: cgroup_reaper::Reaper::start(
                 cfg.exec_root.join("cgroups-to-remove"),

@@ -60,6 +60,11 @@ fn seal(path: &std::path::Path) -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// The sealed copy's descriptor, made now if it was not yet (`None`: the file on disk is run).
+pub fn sealed_fd() -> Option<std::os::fd::RawFd> {
+    sealed().map(AsRawFd::as_raw_fd)
+}
+
 /// A command running `berth-monitor` (from the sealed copy when there is one).
 pub fn command() -> Command {
     let disk = on_disk();

@@ -11,9 +11,11 @@
 //! When berthd exits, however it exits, the pipe closes and the waiting monitor ends; it also
 //! watches a pidfd of berthd, so it ends even should the pipe's write end have leaked.
 
+use super::small_table::SmallTable;
 use crate::error::ServiceError;
 use crate::state::Ctx;
 use std::io::{PipeReader, PipeWriter, Write};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,30 +28,50 @@ struct Idle {
 }
 
 /// Hands out monitors, keeping one spawned ahead.
-#[derive(Default)]
 pub struct Spawner {
     idle: Mutex<Option<Idle>>,
     refilling: AtomicBool,
-}
-
-/// Spawns `berth-monitor` with `args`, its stdout on a new pipe (its ready fd) and its stdin
-/// on `stdin`, and reaps the process that leaves once the monitor has detached.
-fn spawn(args: &[&std::ffi::OsStr], stdin: Stdio) -> Result<PipeReader, ServiceError> {
-    let (r, w) = std::io::pipe().map_err(|e| ServiceError::internal(format!("pipe: {e}")))?;
-    // With no `pre_exec` hook, std spawns it with posix_spawn (a vfork-like clone) instead of
-    // forking this large, threaded process.
-    let mut child = super::monitor_exe::command()
-        .args(args)
-        .stdin(stdin)
-        .stdout(w)
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| ServiceError::internal(format!("starting berth-monitor: {e}")))?;
-    let _ = child.wait();
-    Ok(r)
+    /// The thread monitors are spawned from ([`super::small_table`]), if it started.
+    table: Option<SmallTable>,
 }
 
 impl Spawner {
+    /// A spawner with its spawning thread started.
+    pub fn new() -> Spawner {
+        Spawner {
+            idle: Mutex::new(None),
+            refilling: AtomicBool::new(false),
+            table: SmallTable::start(),
+        }
+    }
+
+    /// Spawns `berth-monitor` with `args`, its stdout on a new pipe (its ready fd) and its
+    /// stdin on `stdin` (else /dev/null), and reaps the process that leaves once the monitor
+    /// has detached.
+    fn spawn(
+        &self,
+        args: &[&std::ffi::OsStr],
+        stdin: Option<OwnedFd>,
+    ) -> Result<PipeReader, ServiceError> {
+        let (r, w) = std::io::pipe().map_err(|e| ServiceError::internal(format!("pipe: {e}")))?;
+        if let Some(t) = &self.table {
+            t.spawn(args, stdin, w.into())
+                .map_err(ServiceError::internal)?;
+            return Ok(r);
+        }
+        // With no `pre_exec` hook, std spawns it with posix_spawn (a vfork-like clone) instead
+        // of forking this large, threaded process.
+        let mut child = super::monitor_exe::command()
+            .args(args)
+            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
+            .stdout(w)
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| ServiceError::internal(format!("starting berth-monitor: {e}")))?;
+        let _ = child.wait();
+        Ok(r)
+    }
+
     /// A monitor for the container whose state folder is `sdir`; returns its ready pipe.
     /// Blocking.
     pub fn monitor(&self, sdir: &Path) -> Result<PipeReader, ServiceError> {
@@ -60,9 +82,9 @@ impl Spawner {
                 return Ok(ready);
             }
         }
-        spawn(
+        self.spawn(
             &[sdir.as_os_str(), "--ready-fd".as_ref(), "1".as_ref()],
-            Stdio::null(),
+            None,
         )
     }
 
@@ -74,7 +96,7 @@ impl Spawner {
         }
         let made = std::io::pipe().ok().and_then(|(job_r, job_w)| {
             let args = ["--pool".as_ref(), "--ready-fd".as_ref(), "1".as_ref()];
-            spawn(&args, Stdio::from(job_r))
+            self.spawn(&args, Some(job_r.into()))
                 .ok()
                 .map(|ready| Idle { job: job_w, ready })
         });
