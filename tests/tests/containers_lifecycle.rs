@@ -48,8 +48,23 @@ fn run_exit_codes_and_output_on(runtime: &str) {
             .status,
         3
     );
-    let missing = d.docker(&["run", "--rm", "busybox", "nope"]);
+    let cidfile = d.dir().join("missing.cid");
+    let cid = cidfile.to_string_lossy().into_owned();
+    let missing = d.docker(&["run", "--rm", "--cidfile", &cid, "busybox", "nope"]);
     assert_eq!(missing.status, 127, "{missing:?}");
+    // A start that failed leaves no memory cgroup behind (the runtime leaves it to berthd
+    // only for containers whose exit berthd hears of).
+    let id = std::fs::read_to_string(&cidfile).expect("cidfile");
+    let t0 = Instant::now();
+    let left = |id: &str| {
+        ["/sys/fs/cgroup/memory/berth", "/sys/fs/cgroup/berth"]
+            .iter()
+            .any(|h| std::path::Path::new(h).join(id.trim()).exists())
+    };
+    while left(&id) && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!left(&id), "memory cgroup of {id} left");
     assert!(
         missing.stderr.contains("executable file not found"),
         "{}",
