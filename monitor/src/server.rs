@@ -566,7 +566,7 @@ impl Monitor {
             }
         }
         let _ = self.rt.get().delete(&self.cfg.id);
-        if !(heard && self.started) || !info.error.is_empty() {
+        if !(heard && self.started && info.error.is_empty()) {
             // Nobody will remove the memory folder the runtime may have left (berthd does
             // for a started container whose exit it heard of, not for a start that failed):
             // done here.
