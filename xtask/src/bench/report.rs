@@ -29,10 +29,12 @@ impl Row {
     }
 }
 
-fn cell(r: Option<&Result<Stats, String>>) -> String {
+/// A result as the table shows it; factors (`×`) with two decimals (a growth of 1.10 is a goal).
+fn cell(r: Option<&Result<Stats, String>>, unit: &str) -> String {
     match r {
         None => "—".to_string(),
         Some(Ok(s)) if s.n > 1 => format!("{:.1} ({:.1}–{:.1})", s.median, s.min, s.max),
+        Some(Ok(s)) if unit == "×" => format!("{:.2}", s.median),
         Some(Ok(s)) => format!("{:.1}", s.median),
         Some(Err(e)) => format!("error: {}", e.chars().take(60).collect::<String>()),
     }
@@ -64,9 +66,9 @@ pub fn markdown(rows: &[Row]) -> String {
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.metric,
             r.unit,
-            cell(berth),
-            cell(docker),
-            cell(r.results.get("podman")),
+            cell(berth, &r.unit),
+            cell(docker, &r.unit),
+            cell(r.results.get("podman"), &r.unit),
             floor,
             ratio,
             n
