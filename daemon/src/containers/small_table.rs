@@ -115,9 +115,18 @@ impl SmallTable {
     }
 }
 
-/// In the thread: gives it a file table of its own and closes in it every file at or above 3
-/// but those in `keep` (`-1`: none) — `berthds_end` (of the pair) among them.
+/// In the thread: blocks every signal in it, gives it a file table of its own and closes in
+/// it every file at or above 3 but those in `keep` (`-1`: none) — `berthds_end` (of the pair)
+/// among them.
+///
+/// Signals first: a process-wide signal goes to any thread that does not block it, and
+/// tokio's handlers write to a pipe of berthd's table — closed in this one, so a SIGTERM or
+/// SIGCHLD handled here would be lost (berthd did not stop on SIGTERM). The monitors spawned
+/// from here start with an empty mask (std's spawn sets it).
 fn own_table(keep: &[RawFd], berthds_end: RawFd) -> Result<(), String> {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None)
+        .map_err(|e| format!("blocking signals: {e}"))?;
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_FILES)
         .map_err(|e| format!("unshare(CLONE_FILES): {e}"))?;
     let mut keep: Vec<u32> = keep
@@ -207,16 +216,15 @@ fn run(msg: &[u8], fds: Vec<OwnedFd>) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// The files of the thread named `name` of this process.
-    fn thread_files(name: &str) -> Option<usize> {
+    /// The `/proc` folder of the thread named `name` of this process.
+    fn thread_dir(name: &str) -> Option<std::path::PathBuf> {
         std::fs::read_dir("/proc/self/task")
             .ok()?
             .flatten()
             .find(|t| {
                 std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
             })
-            .and_then(|t| std::fs::read_dir(t.path().join("fd")).ok())
-            .map(|d| d.count())
+            .map(|t| t.path())
     }
 
     #[test]
@@ -225,8 +233,29 @@ mod tests {
             .filter_map(|_| std::fs::File::open("/proc/self/stat").ok())
             .collect();
         let t = SmallTable::start().expect("spawner thread");
-        let n = thread_files("monitor-spawner").expect("the thread's files");
+        let dir = thread_dir("monitor-spawner").expect("the thread");
+        let n = std::fs::read_dir(dir.join("fd")).expect("fd").count();
         assert!(n <= 8, "{n} files in the spawner thread's table");
+        // No signal is handled in it (the handlers' pipe is not in its table).
+        let status = std::fs::read_to_string(dir.join("status")).expect("status");
+        let blocked = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .map(str::trim)
+            .expect("SigBlk");
+        let mask = u64::from_str_radix(blocked, 16).expect("hex mask");
+        for sig in [
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGCHLD,
+            libc::SIGPIPE,
+        ] {
+            assert!(
+                mask & (1 << (sig - 1)) != 0,
+                "signal {sig} not blocked: {blocked}"
+            );
+        }
         drop(open);
         // No berth-monitor beside the test binary: the spawn's error comes back.
         let (_r, w) = std::io::pipe().expect("pipe");
