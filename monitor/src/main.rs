@@ -23,6 +23,10 @@ fn main() {
     // Run from berthd's sealed copy (`/proc/self/fd/N`), the kernel named us `N`.
     // SAFETY: prctl with a NUL-terminated name that outlives the call.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr(), 0, 0, 0) };
+    // An empty signal mask whatever the spawner blocked (berthd spawns monitors from a thread
+    // that blocks every signal, and a spawn keeps the mask); what the monitor reads through a
+    // signalfd it blocks itself.
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("exec") => exit(exec_mode(&args[1..])),

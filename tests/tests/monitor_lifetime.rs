@@ -215,6 +215,20 @@ fn after_sigterm_only_the_monitors_of_started_containers_stay() {
     let mut d = TestDaemon::builder().storage_driver("overlay2").start();
     d.import_busybox();
     let s = set_up(&d, "t");
+    // The running container's monitor blocks SIGCHLD (read through a signalfd) and nothing
+    // else: not the mask of the berthd thread that spawned it, which blocks every signal.
+    let (monitor, _) = pids(&d, &s.running);
+    let status = std::fs::read_to_string(format!("/proc/{monitor}/status")).expect("status");
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .expect("SigBlk");
+    assert_eq!(
+        mask & !(1 << (libc::SIGCHLD - 1)),
+        0,
+        "monitor blocks {mask:x}"
+    );
     assert_eq!(d.stop(), Some(0), "berthd exits by itself on SIGTERM");
     check_after_end(&d, &s);
     d.restart();

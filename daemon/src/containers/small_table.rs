@@ -121,8 +121,8 @@ impl SmallTable {
 ///
 /// Signals first: a process-wide signal goes to any thread that does not block it, and
 /// tokio's handlers write to a pipe of berthd's table — closed in this one, so a SIGTERM or
-/// SIGCHLD handled here would be lost (berthd did not stop on SIGTERM). The monitors spawned
-/// from here start with an empty mask (std's spawn sets it).
+/// SIGCHLD handled here would be lost (berthd did not stop on SIGTERM). A spawn keeps the
+/// mask: the monitor empties its own first thing.
 fn own_table(keep: &[RawFd], berthds_end: RawFd) -> Result<(), String> {
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None)
