@@ -23,6 +23,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Longest request: the monitor's arguments are a state folder's path and two flags.
@@ -31,6 +32,19 @@ const MAX_REQUEST: usize = 16 * 1024;
 /// berthd's end of the spawning thread's socket pair.
 pub struct SmallTable {
     sock: Mutex<OwnedFd>,
+    /// The thread stopped answering: spawns go through the caller's table from then on.
+    gone: AtomicBool,
+}
+
+/// Why a spawn through the thread did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The thread is not there to ask (the caller spawns from its own table instead).
+    #[error("monitor spawner: the thread is gone: {0}")]
+    Gone(String),
+    /// The thread tried and the spawn failed.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl SmallTable {
@@ -66,6 +80,7 @@ impl SmallTable {
         match rx.recv() {
             Ok(Ok(())) => Some(SmallTable {
                 sock: Mutex::new(ours),
+                gone: AtomicBool::new(false),
             }),
             Ok(Err(e)) => {
                 tracing::warn!("monitor spawner: {e}; monitors are spawned from berthd's table");
@@ -76,24 +91,44 @@ impl SmallTable {
     }
 
     /// Runs `berth-monitor args` with `stdout` (and `stdin`, else /dev/null) and waits for
-    /// the process to exit. Blocking.
+    /// the process to exit. The thread gets copies of the descriptors: the caller's close
+    /// when it drops them (and stay the caller's should the thread be gone). Blocking.
     pub fn spawn(
         &self,
         args: &[&OsStr],
-        stdin: Option<OwnedFd>,
-        stdout: OwnedFd,
-    ) -> Result<(), String> {
+        stdin: Option<&OwnedFd>,
+        stdout: &OwnedFd,
+    ) -> Result<(), SpawnError> {
+        if self.gone.load(Ordering::Acquire) {
+            return Err(SpawnError::Gone("earlier".into()));
+        }
+        let r = self.ask(args, stdin, stdout);
+        if let Err(SpawnError::Gone(e)) = &r {
+            tracing::warn!(
+                "monitor spawner thread gone ({e}): monitors are spawned from berthd's table"
+            );
+            self.gone.store(true, Ordering::Release);
+        }
+        r
+    }
+
+    fn ask(
+        &self,
+        args: &[&OsStr],
+        stdin: Option<&OwnedFd>,
+        stdout: &OwnedFd,
+    ) -> Result<(), SpawnError> {
         let mut msg = vec![u8::from(stdin.is_some())];
         for a in args {
             msg.extend_from_slice(a.as_bytes());
             msg.push(0);
         }
         let mut fds = vec![stdout.as_raw_fd()];
-        fds.extend(stdin.as_ref().map(AsRawFd::as_raw_fd));
+        fds.extend(stdin.map(AsRawFd::as_raw_fd));
         let sock = self
             .sock
             .lock()
-            .map_err(|_| "monitor spawner: poisoned".to_string())?;
+            .map_err(|_| SpawnError::Gone("lock poisoned".into()))?;
         sendmsg::<()>(
             sock.as_raw_fd(),
             &[IoSlice::new(&msg)],
@@ -101,16 +136,19 @@ impl SmallTable {
             MsgFlags::empty(),
             None,
         )
-        .map_err(|e| format!("monitor spawner: sending: {e}"))?;
-        // The thread holds its own copies now; ours close here.
-        drop((stdin, stdout));
+        .map_err(|e| SpawnError::Gone(format!("sending: {e}")))?;
         let mut buf = [0u8; 1024];
-        let n = nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty())
-            .map_err(|e| format!("monitor spawner: no answer: {e}"))?;
+        let n = loop {
+            match nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(SpawnError::Gone(format!("no answer: {e}"))),
+                Ok(n) => break n,
+            }
+        };
         match &buf[..n] {
             [0] => Ok(()),
-            [1, e @ ..] => Err(String::from_utf8_lossy(e).into_owned()),
-            _ => Err("monitor spawner: the thread is gone".to_string()),
+            [1, e @ ..] => Err(SpawnError::Failed(String::from_utf8_lossy(e).into_owned())),
+            _ => Err(SpawnError::Gone("closed".into())),
         }
     }
 }
@@ -157,13 +195,15 @@ fn serve(sock: &OwnedFd) {
         let mut space = nix::cmsg_space!([RawFd; 2]);
         let (n, fds) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let Ok(msg) = recvmsg::<()>(
+            let msg = match recvmsg::<()>(
                 sock.as_raw_fd(),
                 &mut iov,
                 Some(&mut space),
                 MsgFlags::MSG_CMSG_CLOEXEC,
-            ) else {
-                return;
+            ) {
+                Ok(m) => m,
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ENOMEM) => continue,
+                Err(_) => return,
             };
             let mut fds = Vec::new();
             for c in msg.cmsgs().into_iter().flatten() {
@@ -259,9 +299,40 @@ mod tests {
         drop(open);
         // No berth-monitor beside the test binary: the spawn's error comes back.
         let (_r, w) = std::io::pipe().expect("pipe");
+        let w = OwnedFd::from(w);
         let e = t
-            .spawn(&["--version".as_ref()], None, w.into())
+            .spawn(&["--version".as_ref()], None, &w)
             .expect_err("no monitor binary here");
-        assert!(e.contains("berth-monitor"), "{e}");
+        assert!(
+            matches!(&e, SpawnError::Failed(m) if m.contains("berth-monitor")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_thread_gone_is_told_apart_from_a_failed_spawn_and_remembered() {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .expect("socketpair");
+        drop(theirs);
+        let t = SmallTable {
+            sock: Mutex::new(ours),
+            gone: AtomicBool::new(false),
+        };
+        let (_r, w) = std::io::pipe().expect("pipe");
+        let w = OwnedFd::from(w);
+        for _ in 0..2 {
+            let e = t
+                .spawn(&["x".as_ref()], None, &w)
+                .expect_err("nobody answers");
+            assert!(matches!(e, SpawnError::Gone(_)), "{e}");
+        }
+        assert!(t.gone.load(Ordering::Acquire));
+        // The caller's descriptor is still open, to spawn from its own table.
+        assert!(nix::fcntl::fcntl(w.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFD).is_ok());
     }
 }

@@ -11,7 +11,7 @@
 //! When berthd exits, however it exits, the pipe closes and the waiting monitor ends; it also
 //! watches a pidfd of berthd, so it ends even should the pipe's write end have leaked.
 
-use super::small_table::SmallTable;
+use super::small_table::{SmallTable, SpawnError};
 use crate::error::ServiceError;
 use crate::state::Ctx;
 use std::io::{PipeReader, PipeWriter, Write};
@@ -54,10 +54,14 @@ impl Spawner {
         stdin: Option<OwnedFd>,
     ) -> Result<PipeReader, ServiceError> {
         let (r, w) = std::io::pipe().map_err(|e| ServiceError::internal(format!("pipe: {e}")))?;
+        let w = OwnedFd::from(w);
         if let Some(t) = &self.table {
-            t.spawn(args, stdin, w.into())
-                .map_err(ServiceError::internal)?;
-            return Ok(r);
+            match t.spawn(args, stdin.as_ref(), &w) {
+                Ok(()) => return Ok(r),
+                Err(SpawnError::Failed(e)) => return Err(ServiceError::internal(e)),
+                // Spawned from this thread's table instead.
+                Err(SpawnError::Gone(_)) => {}
+            }
         }
         // With no `pre_exec` hook, std spawns it with posix_spawn (a vfork-like clone) instead
         // of forking this large, threaded process.
