@@ -166,11 +166,13 @@ impl Reaper {
             .map(|w| w.dir)
             .collect();
         batch.append(&mut st.left);
-        let left: Vec<PathBuf> = batch
+        // Those still busy stay in `left`: a batch the thread was removing meanwhile rewrites
+        // the list from the state, and must keep them in it.
+        st.left = batch
             .into_iter()
             .filter(|d| matches!(std::fs::remove_dir(d), Err(e) if e.kind() != std::io::ErrorKind::NotFound))
             .collect();
-        self.inner.relist(&left);
+        self.inner.relist(&st.left);
         self.inner.wake.notify_one();
     }
 
