@@ -21,6 +21,7 @@ pub mod reference;
 pub mod registry;
 pub mod runtime;
 pub mod sched;
+pub mod stage;
 pub mod storage;
 pub mod stream;
 

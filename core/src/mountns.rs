@@ -111,7 +111,7 @@ pub fn unshare() -> io::Result<()> {
 /// namespace lives as long as the returned file.
 ///
 /// `then` runs in the template once they are detached, to mount what only the template (and
-/// the namespaces copied from it) should hold.
+/// the namespaces copied from it) should hold, and may change its root (`crate::stage::make`).
 pub fn template(detach: &[PathBuf], then: impl FnOnce() + Send) -> io::Result<File> {
     std::thread::scope(|s| {
         s.spawn(move || {
@@ -123,8 +123,10 @@ pub fn template(detach: &[PathBuf], then: impl FnOnce() + Send) -> io::Result<Fi
             for p in detach.iter().rev() {
                 let _ = crate::mount::unmount(p);
             }
+            // Opened first: `then` may leave this thread without `/proc` in view (a stage).
+            let ns = current()?;
             then();
-            current()
+            Ok(ns)
         })
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("mount namespace worker panicked")))

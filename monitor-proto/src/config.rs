@@ -23,6 +23,10 @@ pub struct MonitorConfig {
     /// it for itself and attaches the clone there; if it cannot, it stays in berthd's.
     #[serde(default)]
     pub mount_ns: Option<String>,
+    /// `mount_ns`'s root is a stage (`berth_core::stage`): the creating thread `chroot`s into
+    /// its host tree, and the runtime's init makes the rootfs `/` by moving mounts.
+    #[serde(default)]
+    pub mount_ns_staged: bool,
     /// The json-file log (none: no log).
     #[serde(default)]
     pub log_path: Option<String>,
@@ -75,6 +79,7 @@ impl MonitorConfig {
             runtime,
             rootfs_mounts: Vec::new(),
             mount_ns: None,
+            mount_ns_staged: false,
             log_path: None,
             log_max_size: None,
             log_max_file: None,

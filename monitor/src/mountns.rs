@@ -11,12 +11,26 @@ use berth_core::mountns;
 use std::fs::File;
 use std::path::Path;
 
+/// A template's stage (`berth_core::stage`), and what the runtime does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staged {
+    /// The template is not staged.
+    No,
+    /// Staged, and the runtime's init switches to the rootfs itself (`stage::switch`): the
+    /// thread works in the stage's host tree (`stage::enter`).
+    Switch,
+    /// Staged, and the runtime uses `pivot_root` (`stage::cover`).
+    Cover,
+}
+
 /// Runs `create` on a thread in a copy of the template namespace at `template` (a path such
-/// as `/proc/<berthd>/fd/N`), with berthd's mount at `rootfs` cloned and attached there.
+/// as `/proc/<berthd>/fd/N`), with berthd's mount at `rootfs` cloned and attached there;
+/// `staged`: what to do about the template's stage.
 /// `None`, with `create` not called, when the copy cannot be made: the caller then creates
 /// the container in berthd's namespace, as before templates existed.
 pub fn create_in<T: Send>(
     template: &str,
+    staged: Staged,
     rootfs: &Path,
     create: impl FnOnce() -> T + Send,
 ) -> Option<T> {
@@ -31,9 +45,21 @@ pub fn create_in<T: Send>(
             }
             mountns::enter(&tmpl).ok()?;
             mountns::unshare().ok()?;
+            // A staged template's root is the stage: the host's tree is under it, and the
+            // runtime's init finds the stage by the descriptor kept here.
+            let stage = match staged {
+                Staged::No => None,
+                Staged::Switch => Some(berth_core::stage::enter().ok()?),
+                Staged::Cover => {
+                    berth_core::stage::cover().ok()?;
+                    None
+                }
+            };
             mountns::attach(&tree, rootfs).ok()?;
             drop(tree);
-            Some(create())
+            let made = create();
+            drop(stage);
+            Some(made)
         })
         .join()
         .ok()

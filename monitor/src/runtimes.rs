@@ -12,15 +12,18 @@ use berth_core::Runtime;
 use berth_plugins::{open_runtime, Linked, PluginError, RuntimeChoice};
 use std::sync::Arc;
 
+/// The native runtime, linked.
+const NATIVE: Linked = Linked {
+    plugin: berth_runtime::native::PLUGIN,
+    version: env!("CARGO_PKG_VERSION"),
+    driver: "native",
+    open: berth_runtime::native::open,
+};
+
 /// The runtime plugins linked into this program: the constructors `runtime-native` and
 /// `runtime-oci` export, under the names they export them with.
 const LINKED: [Linked; 2] = [
-    Linked {
-        plugin: berth_runtime::native::PLUGIN,
-        version: env!("CARGO_PKG_VERSION"),
-        driver: "native",
-        open: berth_runtime::native::open,
-    },
+    NATIVE,
     Linked {
         plugin: berth_runtime::oci::PLUGIN,
         version: env!("CARGO_PKG_VERSION"),
@@ -28,6 +31,13 @@ const LINKED: [Linked; 2] = [
         open: berth_runtime::oci::open,
     },
 ];
+
+/// Whether `choice` is the native runtime linked here, whose init makes the rootfs `/` in a
+/// staged template's copy itself (`berth_core::stage::switch`); any other runtime is given
+/// the host's tree on the stage's `/` (`berth_core::stage::cover`).
+pub fn switches_staged(choice: &RuntimeChoice) -> bool {
+    NATIVE.serves(choice)
+}
 
 /// Opens the runtime berthd chose.
 pub fn open(choice: &RuntimeChoice) -> Result<Arc<dyn Runtime>, PluginError> {

@@ -258,10 +258,15 @@ fn supervise(dir: &Path, cfg: MonitorConfig, ready_fd: RawFd, daemon: Option<Own
         rt.get()
             .create(&cfg.id, Path::new(&cfg.bundle), &spec, stdio)
     };
+    let staged = match cfg.mount_ns_staged {
+        false => crate::mountns::Staged::No,
+        true if crate::runtimes::switches_staged(&cfg.runtime) => crate::mountns::Staged::Switch,
+        true => crate::mountns::Staged::Cover,
+    };
     let made = cfg
         .mount_ns
         .as_deref()
-        .and_then(|t| crate::mountns::create_in(t, &rootfs, create));
+        .and_then(|t| crate::mountns::create_in(t, staged, &rootfs, create));
     let pid = match made.unwrap_or_else(create) {
         Ok(p) => p,
         Err(e) => {

@@ -28,7 +28,8 @@ pub struct Linked {
 }
 
 impl Linked {
-    fn serves(&self, c: &RuntimeChoice) -> bool {
+    /// Whether this is the build `c` names (plugin, version and driver).
+    pub fn serves(&self, c: &RuntimeChoice) -> bool {
         self.plugin == c.plugin && self.version == c.version && self.driver == c.driver
     }
 }

@@ -28,6 +28,9 @@ pub struct InitIo {
     /// With a terminal: a unix socket to send the pty master on (see [`crate::console`]);
     /// -1 otherwise.
     pub console: RawFd,
+    /// Init's namespace is a copy of a staged template's (`berth_core::stage`): the rootfs
+    /// becomes `/` by [`berth_core::stage::switch`], not by `pivot_root`.
+    pub staged: bool,
 }
 
 fn fail(status: RawFd, code: i32, msg: &str) -> ! {
@@ -71,7 +74,7 @@ pub fn run(spec: &Value, io: InitIo, join: &[PathBuf]) -> ! {
     // (a migration through `cgroup.procs` waits for an RCU grace period: this overlaps them).
     let layout = mounts::CgroupLayout::host();
     let shared = crate::shared_mounts::Shared::open(spec, &layout);
-    if let Err(e) = setup(spec, shared.empty) {
+    if let Err(e) = setup(spec, shared.empty, io.staged) {
         fail(st, 1, &e);
     }
     if io.console >= 0 {
@@ -188,7 +191,7 @@ fn finish_setup(
 /// Namespaces joined by path, mounts, root, hostname, sysctls, masked and read-only paths
 /// (everything that does not need the container's cgroup). `empty`: the shared empty tmpfs
 /// for masked folders, when the container may use it.
-fn setup(spec: &Value, empty: Option<OwnedFd>) -> Result<(), String> {
+fn setup(spec: &Value, empty: Option<OwnedFd>, staged: bool) -> Result<(), String> {
     let ns = spec["linux"]["namespaces"]
         .as_array()
         .cloned()
@@ -261,7 +264,7 @@ fn setup(spec: &Value, empty: Option<OwnedFd>) -> Result<(), String> {
     {
         nix::unistd::sethostname(h).map_err(|e| format!("sethostname: {e}"))?;
     }
-    mounts::pivot(&root, root_prop)?;
+    mounts::pivot(&root, root_prop, staged)?;
     process::sysctls(&spec["linux"]["sysctl"], private)?;
     crate::shared_mounts::mask(&strs(&spec["linux"]["maskedPaths"]), empty);
     mounts::readonly(&strs(&spec["linux"]["readonlyPaths"]));

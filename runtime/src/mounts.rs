@@ -309,8 +309,19 @@ pub(crate) fn devices(root: &Root) -> Result<(), String> {
 /// Makes `root` the container's `/` and detaches the old root. `root_propagation` (a
 /// `rootfsPropagation` other than private) is applied to the new `/` afterwards, as runc
 /// does; the old root, whose mounts may then still be peers of the host's, is made a slave
-/// first so that detaching it cannot propagate to the host.
-pub(crate) fn pivot(root: &Path, root_propagation: Option<MsFlags>) -> Result<(), String> {
+/// first so that detaching it cannot propagate to the host. `staged` (the init is in a copy of
+/// a staged template): the switch moves mounts (`berth_core::stage::switch`) instead of
+/// `pivot_root`, whose cost grows with the tasks on the host.
+pub(crate) fn pivot(
+    root: &Path,
+    root_propagation: Option<MsFlags>,
+    staged: bool,
+) -> Result<(), String> {
+    if staged {
+        berth_core::stage::switch(root, root_propagation.is_some())
+            .map_err(|e| format!("making the rootfs the root: {e}"))?;
+        return set_propagation(Path::new("/"), root_propagation);
+    }
     // The old root, held open to reach it after `pivot_root` (where "." may name the new one).
     let old_root = match root_propagation {
         Some(_) => Some(fs::File::open("/").map_err(|e| format!("opening the old root: {e}"))?),

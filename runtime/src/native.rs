@@ -179,6 +179,7 @@ impl NativeRuntime {
             cgroup_ready: ready_r,
             start: start_r,
             status: status_w,
+            staged: berth_core::stage::current(),
         };
         // A process whose children go into another pid namespace cannot make threads
         // (clone(2): EINVAL), so the placement is done inline then.

@@ -437,6 +437,14 @@ impl TestDaemon {
             .ok();
     }
 
+    /// The host PID of container `id`'s first process (`inspect`'s `.State.Pid`).
+    pub fn container_pid(&self, id: &str) -> String {
+        self.docker(&["inspect", "-f", "{{.State.Pid}}", id])
+            .ok()
+            .trim()
+            .to_string()
+    }
+
     /// Runs a detached `busybox sleep 300` named `name` without networking (busybox must be
     /// imported); returns its id.
     #[track_caller]

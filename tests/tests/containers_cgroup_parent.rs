@@ -136,11 +136,7 @@ fn docker_run_cgroup_parent_places_stats_updates_and_removes() {
         .ok()
         .trim()
         .to_string();
-    let pid = d
-        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .ok()
-        .trim()
-        .to_string();
+    let pid = d.container_pid(&id);
     assert_eq!(cgroup_of(&pid), format!("{p}/{id}"));
     assert_eq!(
         d.docker(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &id])
@@ -162,11 +158,7 @@ fn docker_run_cgroup_parent_places_stats_updates_and_removes() {
     assert!(top.contains("sleep 1000"), "{top}");
     // A restart comes back in the same place.
     d.docker(&["restart", "-t", "0", &id]).ok();
-    let pid = d
-        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .ok()
-        .trim()
-        .to_string();
+    let pid = d.container_pid(&id);
     assert_eq!(cgroup_of(&pid), format!("{p}/{id}"));
     // `rm` removes the container's cgroup and leaves the parent.
     d.docker(&["rm", "-f", &id]).ok();
@@ -186,11 +178,7 @@ fn docker_run_cgroup_parent_places_stats_updates_and_removes() {
         .ok()
         .trim()
         .to_string();
-    let pid = d
-        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .ok()
-        .trim()
-        .to_string();
+    let pid = d.container_pid(&id);
     assert_eq!(cgroup_of(&pid), format!("{p}/{id}"));
     d.docker(&["rm", "-f", &id]).ok();
     // On runc (the OCI backend) too, when Debian's runc is installed.
@@ -210,11 +198,7 @@ fn docker_run_cgroup_parent_places_stats_updates_and_removes() {
             .ok()
             .trim()
             .to_string();
-        let pid = d
-            .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
-            .ok()
-            .trim()
-            .to_string();
+        let pid = d.container_pid(&id);
         assert_eq!(cgroup_of(&pid), format!("{p}/{id}"));
         d.docker(&["rm", "-f", &id]).ok();
         assert!(!memory_dir(&format!("{}/{id}", parent.0)).exists());
@@ -265,11 +249,7 @@ fn a_cri_pods_cgroup_parent_holds_its_containers() {
     let pod = c.ok(&["runp", &pod_cfg]).trim().to_string();
     let id = c.ok(&["create", &pod, &ctr, &pod_cfg]).trim().to_string();
     c.ok(&["start", &id]);
-    let pid = d
-        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .ok()
-        .trim()
-        .to_string();
+    let pid = d.container_pid(&id);
     assert_eq!(cgroup_of(&pid), format!("{pod_parent}/{id}"));
     c.ok(&["stopp", &pod]);
     c.ok(&["rmp", &pod]);
@@ -350,11 +330,7 @@ fn a_cri_pods_init_has_its_own_cgroup_under_the_parent() {
     // Its containers are its siblings, as containerd's are the pause container's.
     let id = c.ok(&["create", &pod, &ctr, &pod_cfg]).trim().to_string();
     c.ok(&["start", &id]);
-    let pid = d
-        .docker(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .ok()
-        .trim()
-        .to_string();
+    let pid = d.container_pid(&id);
     assert_eq!(cgroup_of(&pid), format!("{pod_parent}/{id}"));
     assert_ne!(
         cpu_share(&format!("{pod_parent}/{id}")),

@@ -4,7 +4,8 @@
 //! still an empty read-only tmpfs nobody can write to; a container that cannot share them (a
 //! host folder bound with `-v`, `CAP_SYS_ADMIN`) has its own; what a container with
 //! `CAP_SYS_ADMIN` writes into its own never shows in another; the host's namespace never
-//! holds the shared mounts, and removing the containers leaves no mount behind.
+//! holds the shared mounts, and removing the containers leaves no mount behind. The template
+//! is also staged (`core/src/stage.rs`): a `chroot` escape ends in the container's own `/`.
 
 use berth_tests::TestDaemon;
 use std::collections::BTreeMap;
@@ -170,4 +171,95 @@ fn masked_folders_stay_empty_and_read_only_whoever_shares_them() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(d.host_mounts().is_empty(), "{:?}", d.host_mounts());
+}
+
+/// A process in the container's mount namespace, run on a thread of the test (filesystem
+/// information of its own) as root, so that it can do all a container's process with
+/// `CAP_SYS_CHROOT` (Docker's default set keeps it) can: the entries of its `/`, and those of
+/// the `/` it ends in after the classic escape — `chroot` into a subfolder, `..` until nothing
+/// changes, `chroot` there.
+fn escape(pid: &str) -> (Vec<String>, Vec<String>) {
+    use std::os::fd::AsRawFd;
+    let ns = format!("/proc/{pid}/ns/mnt");
+    std::thread::spawn(move || {
+        // SAFETY: unshare(CLONE_FS) affects this thread only; setns into a mount namespace
+        // needs filesystem information of its own.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_FS) }, 0, "unshare");
+        let f = std::fs::File::open(&ns).expect("the container's mount namespace");
+        // SAFETY: setns on an open namespace descriptor, for this thread only.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNS) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        let list = || {
+            let mut v: Vec<String> = std::fs::read_dir("/")
+                .expect("read /")
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let inside = list();
+        std::fs::create_dir("/escape-probe").expect("mkdir");
+        std::os::unix::fs::chroot("/escape-probe").expect("chroot");
+        for _ in 0..64 {
+            std::env::set_current_dir("..").expect("cd ..");
+        }
+        std::os::unix::fs::chroot(".").expect("chroot .");
+        (inside, list())
+    })
+    .join()
+    .expect("escape thread")
+}
+
+/// The container's rootfs becomes its `/` by moving mounts in a copy of berthd's *staged*
+/// template (`core/src/stage.rs`), not by `pivot_root`; runc, given the host's tree on the
+/// stage, still uses its own `pivot_root`. Either way a `chroot` escape ends in the container's
+/// own `/`, never in the host's tree or the stage beneath it, and an `exec` starts there.
+#[test]
+fn a_chroot_escape_ends_in_the_containers_own_root() {
+    let d = TestDaemon::builder().storage_driver("overlay2").start();
+    d.import_busybox();
+    let mut runtimes = vec!["native"];
+    if std::path::Path::new("/usr/sbin/runc").exists() {
+        runtimes.push("runc");
+    } else {
+        eprintln!("/usr/sbin/runc not installed (apt-get install runc): runc skipped");
+    }
+    for rt in runtimes {
+        let name = format!("esc-{rt}");
+        let id = d
+            .docker(&[
+                "run",
+                "-d",
+                "--runtime",
+                rt,
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "busybox",
+                "sleep",
+                "300",
+            ])
+            .ok()
+            .trim()
+            .to_string();
+        let pid = d.container_pid(&id);
+        let (inside, escaped) = escape(&pid);
+        assert!(inside.iter().any(|e| e == "bin"), "{rt}: {inside:?}");
+        let mut expected = inside.clone();
+        expected.push("escape-probe".into());
+        expected.sort();
+        assert_eq!(escaped, expected, "{rt}: escaped to another root");
+        // The container's own view: the same, and no mount of the host's.
+        let seen = d
+            .docker(&["exec", &id, "sh", "-c", "ls / ; cat /proc/self/mountinfo"])
+            .ok()
+            .to_string();
+        assert!(seen.contains("escape-probe"), "{rt}: {seen}");
+        assert!(!seen.contains(" /host "), "{rt}: {seen}");
+        d.docker(&["rm", "-f", &id]).ok();
+    }
+    // This host supports the staged template: berthd did not fall back to pivot_root.
+    assert!(!d.log().contains("switched with pivot_root"), "{}", d.log());
 }

@@ -16,6 +16,10 @@
 //! (`berth_runtime::shared_mounts`), under `<exec-root>/shared`: mounted in the template only
 //! (kept from propagating the same way), so berthd's and the host's namespaces never hold them
 //! and nothing is left to unmount when berthd ends.
+//!
+//! Last, the template is *staged* (`berth_core::stage`): its root becomes an empty read-only
+//! tmpfs with the host's tree under it, so that containers' inits switch to their rootfs
+//! without `pivot_root`, whose cost grows with the tasks on the host.
 
 use std::fs::File;
 use std::io;
@@ -27,7 +31,13 @@ pub struct MountTemplate {
     ns: File,
     /// The folder of the shared mounts, when they were made.
     shared: Option<PathBuf>,
+    /// The template's root is a stage.
+    staged: bool,
 }
+
+/// The stage's folder (`berth_core::stage`) under the shared mounts' folder, whose mount does
+/// not propagate (`pivot_root` requires it).
+const STAGE: &str = "stage";
 
 impl MountTemplate {
     /// Makes the template for rootfs mounted under `dir`, with the shared mounts in `shared`.
@@ -41,6 +51,7 @@ impl MountTemplate {
             .is_ok();
         let layout = berth_runtime::mounts::CgroupLayout::host();
         let made = std::sync::atomic::AtomicBool::new(false);
+        let staged = std::sync::atomic::AtomicBool::new(false);
         let ns = berth_core::mountns::template(&mounts_under(&dir)?, || {
             if !private {
                 return;
@@ -49,9 +60,21 @@ impl MountTemplate {
                 Ok(()) => made.store(true, std::sync::atomic::Ordering::Relaxed),
                 Err(e) => tracing::warn!("no shared mounts for containers: {e}"),
             }
+            // Last: the stage becomes the template's root, the host's tree goes under it.
+            match berth_core::stage::make(&shared.join(STAGE)) {
+                Ok(()) => staged.store(true, std::sync::atomic::Ordering::Relaxed),
+                Err(e) => tracing::warn!("containers' roots are switched with pivot_root: {e}"),
+            }
         })?;
         let shared = made.into_inner().then_some(shared);
-        Ok(MountTemplate { ns, shared })
+        let staged = staged.into_inner();
+        Ok(MountTemplate { ns, shared, staged })
+    }
+
+    /// The template's root is a stage (`berth_core::stage`): monitors `chroot` into its host
+    /// tree, and a container's init makes its rootfs `/` without `pivot_root`.
+    pub fn staged(&self) -> bool {
+        self.staged
     }
 
     /// The folder of the shared mounts (in the template only), when they were made.

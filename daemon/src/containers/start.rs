@@ -585,6 +585,10 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
     let rotation = super::logconfig::rotation(&rec);
     // A CRI pod's container logs in the CRI's format where kubelet said.
     let cri_log = rec.pod.as_ref().and_then(|p| p.log_path.clone());
+    let template = match from_template(ctx, &rec) {
+        true => ctx.containers.mount_template.as_ref(),
+        false => None,
+    };
     let mcfg = MonitorConfig {
         log_format: match cri_log {
             Some(_) => berth_monitor_proto::LogFormat::Cri,
@@ -597,10 +601,8 @@ pub(super) fn spawn_monitor(ctx: &Ctx, c: &Container) -> Result<i32, ServiceErro
         open_stdin: cfg.open_stdin,
         stdin_once: cfg.stdin_once,
         console_size: console,
-        mount_ns: match from_template(ctx, &rec) {
-            true => ctx.containers.mount_template.as_ref().map(|t| t.path()),
-            false => None,
-        },
+        mount_ns: template.map(|t| t.path()),
+        mount_ns_staged: template.is_some_and(|t| t.staged()),
         ..MonitorConfig::new(c.id.clone(), bundle.display().to_string(), runtime)
     };
     monitor_client::write_config(&sdir, &mcfg)
