@@ -114,7 +114,9 @@ pub fn make(dir: &Path) -> io::Result<()> {
     if rc != 0 {
         return Err(undo(io::Error::last_os_error()));
     }
-    std::env::set_current_dir("/")
+    // The namespace is staged now, whatever happens to this thread's working folder.
+    let _ = std::env::set_current_dir("/");
+    Ok(())
 }
 
 /// In a copy of a staged template just entered (setns, then `unshare(CLONE_NEWNS)`, on a

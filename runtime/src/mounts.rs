@@ -1,6 +1,7 @@
 //! The container's filesystem view, set up by init inside its new mount namespace: the spec's
-//! mounts (proc, /dev, devpts, sysfs, cgroup, mqueue, shm, binds), device nodes, `pivot_root`,
-//! masked and read-only paths.
+//! mounts (proc, /dev, devpts, sysfs, cgroup, mqueue, shm, binds), device nodes, the switch to
+//! the rootfs (`pivot_root`, or in a staged template's copy moving mounts, see
+//! `berth_core::stage`; "`pivot_root`" below stands for either), masked and read-only paths.
 //!
 //! Before `pivot_root` the init sees the host: every path it makes or mounts onto inside the
 //! rootfs (mount points, device nodes, `/dev` links) is resolved inside it with
