@@ -45,8 +45,8 @@ pub fn create_in<T: Send>(
             }
             mountns::enter(&tmpl).ok()?;
             mountns::unshare().ok()?;
-            // A staged template's root is the stage: the host's tree is under it, and the
-            // runtime's init finds the stage by the descriptor kept here.
+            // A staged template's root is the stage, the host's tree under it: the native
+            // init (a copy of this thread) learns of it from the mark `stage::enter` sets.
             let stage = match staged {
                 Staged::No => None,
                 Staged::Switch => Some(berth_core::stage::enter().ok()?),
