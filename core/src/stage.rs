@@ -6,10 +6,13 @@
 //! to move the roots of those that stood in the old one: ~1 ms of each container's start with
 //! 1,000 containers running (two tasks each, container and monitor), none with a few. A move
 //! and a `chroot` cost the same whatever runs. What `pivot_root` also guarantees is kept: a
-//! process that escapes its `chroot` (it keeps `CAP_SYS_CHROOT`, as Docker's default set
-//! does) reaches the namespace's root — with `pivot_root` the kernel's initial rootfs, here
-//! the stage, which holds two empty folders and is read-only. The host's tree is detached
-//! before the container's process runs, as the old root is after `pivot_root`.
+//! process that tries the classic `chroot` escape (it keeps `CAP_SYS_CHROOT`, as Docker's
+//! default set does) ends in the container's own `/` — `..` at the root of the container's
+//! mount steps to its mount point, the stage's root, and follows the mount on it back down, as
+//! with `pivot_root`, where that mount point is the kernel's initial rootfs. Beneath the
+//! container's mount is only the stage, two empty folders, read-only (what a privileged
+//! container finds if it unmounts its `/`). The host's tree is detached before the container's
+//! process runs, as the old root is after `pivot_root`.
 //!
 //! The steps: berthd's template thread calls [`make`] once (after which its root is the
 //! stage); the thread that creates a container enters a copy of the template and calls
