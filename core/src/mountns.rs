@@ -18,7 +18,8 @@ const OPEN_TREE_CLONE: libc::c_uint = 1;
 /// `move_mount`'s flag: the source is the descriptor itself.
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 
-fn cstr(p: &Path) -> io::Result<std::ffi::CString> {
+/// `p` as a C string (a NUL byte in it is an invalid input).
+pub(crate) fn cstr(p: &Path) -> io::Result<std::ffi::CString> {
     std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }

@@ -21,10 +21,10 @@
 //! calls [`switch`] where it would call `pivot_root`, which finds the stage again as its mount
 //! namespace's root.
 
+use crate::mountns::{self, cstr};
 use std::cell::Cell;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// The stage's folder that holds the host's tree until [`switch`] detaches it.
@@ -35,11 +35,6 @@ pub const ROOT: &str = "root";
 thread_local! {
     /// This thread [`enter`]ed a stage.
     static STAGED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn cstr(p: &Path) -> io::Result<CString> {
-    CString::new(p.as_os_str().as_encoded_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
 fn check(rc: libc::c_int) -> io::Result<()> {
@@ -140,7 +135,7 @@ pub fn enter() -> io::Result<Entered> {
 /// enters the namespace later (an `exec`) starts.
 pub fn cover() -> io::Result<()> {
     // Opened first: once the tree is moved, `/` still names the stage, which has no `/proc`.
-    let ns = std::fs::File::open("/proc/thread-self/ns/mnt")?;
+    let ns = mountns::current()?;
     mount(
         Some(&Path::new("/").join(HOST)),
         Path::new("/"),
@@ -150,9 +145,7 @@ pub fn cover() -> io::Result<()> {
     )?;
     // Entering the namespace the thread is in sets its root and working folder to what is
     // mounted on the namespace's root: the host's tree.
-    // SAFETY: setns on an open namespace descriptor; the thread has filesystem information of
-    // its own.
-    check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) })
+    mountns::enter(&ns)
 }
 
 /// A thread's stay in a stage (see [`enter`]); the mark goes when dropped.
@@ -181,20 +174,15 @@ pub fn switch(root: &Path, slave_first: bool) -> io::Result<()> {
     let rel = root.strip_prefix("/").unwrap_or(&root);
     // Entering the namespace the caller is in resets its root and working folder to the
     // namespace's root: the stage (nothing is mounted on it yet).
-    let ns = std::fs::File::open("/proc/thread-self/ns/mnt")?;
-    // SAFETY: setns on an open namespace descriptor; the caller is single-threaded with
-    // filesystem information of its own (a cloned init).
-    check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) })?;
-    drop(ns);
+    // (The caller, a cloned init, is single-threaded with filesystem information of its own.)
+    mountns::enter(&mountns::current()?)?;
     let host = Path::new("/").join(HOST);
     let waiting = Path::new("/").join(ROOT);
     mount(Some(&host.join(rel)), &waiting, None, libc::MS_MOVE, None)?;
     if slave_first {
         mount(None, &host, None, libc::MS_SLAVE | libc::MS_REC, None)?;
     }
-    let c = cstr(&host)?;
-    // SAFETY: umount2 with a NUL-terminated path and MNT_DETACH.
-    check(unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) })?;
+    crate::mount::unmount(&host)?;
     std::env::set_current_dir(&waiting)?;
     mount(
         Some(Path::new(".")),

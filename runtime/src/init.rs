@@ -1,6 +1,7 @@
 //! The container's init, running inside the freshly cloned namespaces: stdio, mounts,
-//! `pivot_root` (or the stage's switch, `berth_core::stage`), masked and read-only paths, hostname, rlimits, user, capabilities, then — once
-//! the runtime says `start` — `execve` of the user's command. Failures before exec are
+//! `pivot_root` (or the stage's switch, `berth_core::stage`), masked and read-only paths,
+//! hostname, rlimits, user, capabilities, then — once the runtime says `start` — `execve` of
+//! the user's command. Failures before exec are
 //! reported on the status pipe as `<code>:<message>` and the process exits with that code.
 
 use crate::mounts::{self, strs};
